@@ -1,0 +1,90 @@
+// Package event defines the lifecycle events that envtrack records in its journal and
+// delivers to every sink. The names are part of the external contract (DESIGN §2).
+package event
+
+import (
+	"fmt"
+	"time"
+)
+
+// Name is a lifecycle event name.
+type Name string
+
+// The lifecycle events of DESIGN §2, in the order an environment normally meets them.
+const (
+	Created             Name = "created"
+	ProvisioningStarted Name = "provisioning_started"
+	Ready               Name = "ready"
+	ProvisioningFailed  Name = "provisioning_failed"
+	Deployed            Name = "deployed"
+	Degraded            Name = "degraded"
+	Recovered           Name = "recovered"
+	TerminationStarted  Name = "termination_started"
+	Terminated          Name = "terminated"
+)
+
+// Names lists every lifecycle event name.
+var Names = []Name{Created, ProvisioningStarted, Ready, ProvisioningFailed, Deployed,
+	Degraded, Recovered, TerminationStarted, Terminated}
+
+// Valid reports whether n is one of the lifecycle event names.
+func (n Name) Valid() bool {
+	for _, v := range Names {
+		if n == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Failure reasons carried in a provisioning_failed event's metadata "reason".
+const (
+	ReasonTimeout            = "timeout"
+	ReasonSyncFailed         = "sync_failed"
+	ReasonDegraded           = "degraded"
+	ReasonURLUnreachable     = "url_unreachable"
+	ReasonDeletedBeforeReady = "deleted_before_ready"
+)
+
+// Reasons lists every provisioning failure reason.
+var Reasons = []string{ReasonTimeout, ReasonSyncFailed, ReasonDegraded, ReasonURLUnreachable, ReasonDeletedBeforeReady}
+
+// Event is one lifecycle event. Seq and ID are assigned by the journal when the event is
+// appended; everything else by whoever derived the event (the tracker, or the API for
+// pushed events).
+type Event struct {
+	// Seq is the journal's monotonically increasing sequence number (1, 2, ...).
+	Seq uint64 `json:"seq"`
+	// ID is unique across journals (journal id + seq); sinks use it for idempotency.
+	ID string `json:"id"`
+
+	EnvironmentID   string    `json:"environment_id"`
+	EnvironmentName string    `json:"environment_name,omitempty"`
+	Name            Name      `json:"event"`
+	Time            time.Time `json:"timestamp"` // evidence time, not detection time
+	Type            string    `json:"type,omitempty"`
+	Repository      string    `json:"repository,omitempty"`
+	Branch          string    `json:"branch,omitempty"`
+	CommitSHA       string    `json:"commit_sha,omitempty"`
+	// Metadata holds event-specific details: reason, detected_at, durations, late, ...
+	// Values are JSON-compatible (string, float64, bool, ...).
+	Metadata map[string]any `json:"metadata,omitempty"`
+
+	// RecordedAt is when the journal appended the event (retention is by this time).
+	RecordedAt time.Time `json:"recorded_at"`
+	// Source says where the evidence came from: "argocd", "probe", "api".
+	Source string `json:"source,omitempty"`
+}
+
+// MakeID builds the globally unique event id from a journal id and a sequence number.
+func MakeID(journalID string, seq uint64) string {
+	return fmt.Sprintf("%s-%d", journalID, seq)
+}
+
+// Meta returns the metadata value for key, or nil.
+func (e Event) Meta(key string) any {
+	if e.Metadata == nil {
+		return nil
+	}
+	return e.Metadata[key]
+}

@@ -1,0 +1,659 @@
+// Package tracker turns observations of an environment (Argo CD evidence, URL probes,
+// pushed events) into lifecycle events. Step is a pure function: state plus observation
+// in, new state plus events out. It does no I/O and never reads the clock, so it is
+// table-tested exhaustively and a restart can replay nothing by accident.
+package tracker
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/blueberry-idp/envtrack/exporter/event"
+)
+
+// Argo CD status values envtrack reads.
+const (
+	syncSynced      = "Synced"
+	healthHealthy   = "Healthy"
+	healthDegraded  = "Degraded"
+	healthMissing   = "Missing"
+	opSucceeded     = "Succeeded"
+	opFailed        = "Failed"
+	opError         = "Error"
+	timeSourceArgo  = "argocd"
+	timeSourceProbe = "probe"
+	timeSourceSeen  = "observed" // Argo CD gave no timestamp: envtrack's observation time
+)
+
+func (c Config) withDefaults() Config {
+	if c.URLFailuresBeforeDegraded < 1 {
+		c.URLFailuresBeforeDegraded = 1
+	}
+	if c.AbsentConfirmations < 1 {
+		c.AbsentConfirmations = 2
+	}
+	if c.ProvisioningTimeout <= 0 {
+		c.ProvisioningTimeout = 30 * time.Minute
+	}
+	return c
+}
+
+// norm makes every time the tracker stores comparable and printable the same way:
+// UTC, whole seconds (the API and Argo CD speak RFC 3339 seconds), no monotonic part.
+func norm(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC().Truncate(time.Second)
+}
+
+// Step applies one observation to one environment's state. s is the zero State for an
+// environment never seen before. It returns the new state and the events, in order.
+func Step(s State, o Observation, c Config) (State, []event.Event) {
+	st := stepper{c: c.withDefaults(), o: o, at: norm(o.At), firstSight: s.ID == ""}
+	if st.firstSight {
+		s.ID = o.EnvironmentID
+	}
+	st.s = s
+	switch {
+	case o.App != nil:
+		st.app(*o.App)
+	case o.Absent:
+		st.absent()
+	case o.Probe != nil:
+		st.probe(*o.Probe)
+	case o.Push != nil:
+		st.push(*o.Push)
+	default:
+		st.evaluate()
+	}
+	if o.App != nil || o.Probe != nil {
+		st.s.LastObservedAt = st.at
+	}
+	return st.s, st.events
+}
+
+type stepper struct {
+	s          State
+	o          Observation
+	c          Config
+	at         time.Time // observation time, normalised
+	firstSight bool
+	events     []event.Event
+}
+
+func (st *stepper) emit(name event.Name, t time.Time, meta map[string]any) {
+	if meta == nil {
+		meta = map[string]any{}
+	}
+	meta["detected_at"] = st.at.Format(time.RFC3339)
+	if st.firstSight && name != event.Created && !st.s.ProvisioningStartedAt.IsZero() &&
+		!st.c.TrackingSince.IsZero() && st.s.ProvisioningStartedAt.Before(st.c.TrackingSince) {
+		meta["backfill"] = true
+	}
+	source := timeSourceArgo
+	switch {
+	case st.o.Probe != nil:
+		source = timeSourceProbe
+	case st.o.Push != nil:
+		source = "api"
+	case st.o.App == nil && !st.o.Absent:
+		source = "tracker"
+	}
+	st.events = append(st.events, event.Event{
+		EnvironmentID:   st.s.ID,
+		EnvironmentName: st.s.Name,
+		Name:            name,
+		Time:            norm(t),
+		Type:            st.s.Type,
+		Repository:      st.s.Repository,
+		Branch:          st.s.Branch,
+		CommitSHA:       st.s.CommitSHA,
+		Metadata:        meta,
+		Source:          source,
+	})
+}
+
+// app applies one Argo CD observation of the Application.
+func (st *stepper) app(a AppEvidence) {
+	a = normEvidence(a)
+	s := &st.s
+	// The same environment id coming back after it terminated is a new incarnation.
+	if s.Phase == PhaseTerminated && !a.CreatedAt.IsZero() && a.CreatedAt.After(s.TerminatedAt) {
+		*s = State{ID: s.ID}
+		st.firstSight = true
+	}
+	if s.Phase == PhaseTerminated {
+		return // a stale answer about an environment that is gone
+	}
+	s.Source = SourceArgoCD
+	s.AppName = a.AppName
+	s.Name = firstNonEmpty(a.EnvironmentName, s.Name, a.AppName)
+	s.Type = firstNonEmpty(a.Type, s.Type)
+	s.Repository = firstNonEmpty(a.Repository, s.Repository)
+	s.Branch = firstNonEmpty(a.Branch, s.Branch)
+	if s.CommitSHA == "" || !s.EverReady {
+		// After ready the commit moves only with a deployed event.
+		s.CommitSHA = firstNonEmpty(a.CommitSHA, s.CommitSHA)
+	}
+	if a.URL != s.URL {
+		s.URL = a.URL
+		s.URLPassingSince, s.URLFailingSince, s.URLFailures, s.URLLastError = time.Time{}, time.Time{}, 0, ""
+	}
+	s.AbsentCount, s.AbsentSince = 0, time.Time{}
+	s.App = &a
+
+	if s.CreatedAt.IsZero() && !a.RequestedAt.IsZero() && s.ProvisioningStartedAt.IsZero() {
+		s.CreatedAt = a.RequestedAt
+		if s.Phase == "" {
+			s.Phase = PhaseRequested
+		}
+		st.emit(event.Created, a.RequestedAt, map[string]any{"source": "annotation"})
+	}
+	if s.ProvisioningStartedAt.IsZero() {
+		t, from := a.CreatedAt, "creationTimestamp"
+		if t.IsZero() {
+			t, from = a.OpStartedAt, "operationState.startedAt"
+		}
+		if t.IsZero() {
+			t, from = st.at, timeSourceSeen
+		}
+		s.ProvisioningStartedAt = t
+		s.Phase = PhaseProvisioning
+		meta := map[string]any{"evidence": from}
+		addIf(meta, "repository", s.Repository)
+		addIf(meta, "branch", s.Branch)
+		addIf(meta, "commit_sha", shortSHA(s.CommitSHA))
+		addIf(meta, "application", a.AppName)
+		if !s.CreatedAt.IsZero() {
+			meta["queue_duration_seconds"] = seconds(t.Sub(s.CreatedAt))
+		}
+		st.emit(event.ProvisioningStarted, t, meta)
+	}
+
+	st.evaluate()
+
+	if s.EverReady && s.Phase != PhaseTerminating && s.Phase != PhaseTerminated {
+		st.deployed(a)
+	}
+	if !a.DeletionAt.IsZero() && s.TerminationStartedAt.IsZero() {
+		s.TerminationStartedAt = a.DeletionAt
+		s.Phase = PhaseTerminating
+		st.emit(event.TerminationStarted, a.DeletionAt, map[string]any{"evidence": "deletionTimestamp"})
+	}
+}
+
+func (st *stepper) deployed(a AppEvidence) {
+	s := &st.s
+	if a.OpPhase != opSucceeded || a.OpFinishedAt.IsZero() || !a.OpFinishedAt.After(s.DeployedAt) {
+		return
+	}
+	if a.Revision == s.DeployedRevision || a.Revision == "" {
+		s.DeployedAt = a.OpFinishedAt // a re-sync of the same revision is no deployment
+		return
+	}
+	prev := s.DeployedRevision
+	s.DeployedRevision, s.DeployedAt = a.Revision, a.OpFinishedAt
+	s.CommitSHA = a.Revision
+	meta := map[string]any{"revision": a.Revision, "status": "success"}
+	addIf(meta, "previous_revision", prev)
+	if !a.OpStartedAt.IsZero() {
+		meta["deploy_duration_seconds"] = seconds(a.OpFinishedAt.Sub(a.OpStartedAt))
+	}
+	st.emit(event.Deployed, a.OpFinishedAt, meta)
+}
+
+// absent applies a conclusive Argo CD answer that did not contain the Application.
+func (st *stepper) absent() {
+	s := &st.s
+	if s.Source != SourceArgoCD || s.Phase == PhaseTerminated {
+		return
+	}
+	s.AbsentCount++
+	if s.AbsentCount == 1 {
+		s.AbsentSince = st.at
+	}
+	if s.AbsentCount < st.c.AbsentConfirmations {
+		return
+	}
+	gone := s.AbsentSince
+	if !s.EverReady && s.FailedAt.IsZero() {
+		st.fail(event.ReasonDeletedBeforeReady, firstTime(s.TerminationStartedAt, gone), map[string]any{"evidence": "application_gone"})
+	}
+	meta := map[string]any{"confirmations": s.AbsentCount}
+	if !s.TerminationStartedAt.IsZero() {
+		meta["termination_duration_seconds"] = seconds(gone.Sub(s.TerminationStartedAt))
+	} else {
+		meta["termination_started_observed"] = false
+	}
+	if start := firstTime(s.CreatedAt, s.ProvisioningStartedAt); !start.IsZero() {
+		meta["total_lifetime_hours"] = hours(gone.Sub(start))
+	}
+	s.TerminatedAt = gone
+	s.Phase = PhaseTerminated
+	st.emit(event.Terminated, gone, meta)
+}
+
+// probe applies one URL probe result.
+func (st *stepper) probe(p ProbeResult) {
+	s := &st.s
+	if s.Phase == PhaseTerminated || (p.URL != "" && s.URL != "" && p.URL != s.URL) {
+		return // a probe of a URL the environment no longer has
+	}
+	if s.Source == "" {
+		s.Source = SourceStatic
+	}
+	if s.Source == SourceStatic {
+		s.Name = firstNonEmpty(st.o.Name, s.Name, s.ID)
+		s.Type = firstNonEmpty(st.o.Type, s.Type)
+	}
+	if s.URL == "" {
+		s.URL = p.URL
+	}
+	at := norm(p.At)
+	if p.OK {
+		if s.URLPassingSince.IsZero() {
+			s.URLPassingSince = at
+		}
+		s.URLFailingSince, s.URLFailures, s.URLLastError = time.Time{}, 0, ""
+	} else {
+		if s.URLFailingSince.IsZero() {
+			s.URLFailingSince = at
+		}
+		s.URLPassingSince = time.Time{}
+		s.URLFailures++
+		s.URLLastError = probeError(p)
+	}
+	// A URL-only environment with no known provisioning start: its first passing probe
+	// is a baseline "ready", not a provisioning attempt.
+	if s.Source == SourceStatic && s.ProvisioningStartedAt.IsZero() && !s.EverReady && p.OK {
+		s.EverReady, s.ReadyAt, s.Phase = true, at, PhaseReady
+		st.emit(event.Ready, at, map[string]any{"baseline": true, "readiness_summary": "url answered"})
+		return
+	}
+	if s.Source == SourceStatic && s.Phase == "" {
+		s.Phase = PhaseRequested
+	}
+	st.evaluate()
+}
+
+// push applies an event pushed through the API: the platform's own word, with its time.
+func (st *stepper) push(p Push) {
+	s := &st.s
+	t := norm(p.Time)
+	if t.IsZero() {
+		t = st.at
+	}
+	if s.Source == "" {
+		s.Source = SourceAPI
+	}
+	s.Name = firstNonEmpty(p.Name, s.Name, s.ID)
+	s.Type = firstNonEmpty(p.Type, s.Type)
+	s.Repository = firstNonEmpty(p.Repository, s.Repository)
+	s.Branch = firstNonEmpty(p.Branch, s.Branch)
+	s.CommitSHA = firstNonEmpty(p.CommitSHA, s.CommitSHA)
+	meta := maps.Clone(p.Metadata)
+	if meta == nil {
+		meta = map[string]any{}
+	}
+	meta["pushed"] = true
+	switch p.Event {
+	case event.Created:
+		if !s.CreatedAt.IsZero() {
+			return
+		}
+		s.CreatedAt = t
+		if s.Phase == "" {
+			s.Phase = PhaseRequested
+		}
+		st.emit(event.Created, t, meta)
+	case event.ProvisioningStarted:
+		if !s.ProvisioningStartedAt.IsZero() {
+			return
+		}
+		s.ProvisioningStartedAt = t
+		if s.Phase == "" || s.Phase == PhaseRequested {
+			s.Phase = PhaseProvisioning
+		}
+		if !s.CreatedAt.IsZero() {
+			meta["queue_duration_seconds"] = seconds(t.Sub(s.CreatedAt))
+		}
+		st.emit(event.ProvisioningStarted, t, meta)
+	case event.Ready:
+		if s.EverReady {
+			return
+		}
+		st.ready(t, meta)
+	case event.ProvisioningFailed:
+		if s.EverReady || !s.FailedAt.IsZero() {
+			return
+		}
+		reason, _ := meta["reason"].(string)
+		delete(meta, "reason")
+		st.fail(firstNonEmpty(reason, "reported"), t, meta)
+	case event.Deployed:
+		st.emit(event.Deployed, t, meta)
+	case event.Degraded:
+		if s.Phase != PhaseReady {
+			return
+		}
+		s.Phase = PhaseDegraded
+		st.emit(event.Degraded, t, meta)
+	case event.Recovered:
+		if s.Phase != PhaseDegraded {
+			return
+		}
+		s.Phase = PhaseReady
+		st.emit(event.Recovered, t, meta)
+	case event.TerminationStarted:
+		if !s.TerminationStartedAt.IsZero() || s.Phase == PhaseTerminated {
+			return
+		}
+		s.TerminationStartedAt, s.Phase = t, PhaseTerminating
+		st.emit(event.TerminationStarted, t, meta)
+	case event.Terminated:
+		if s.Phase == PhaseTerminated {
+			return
+		}
+		if !s.TerminationStartedAt.IsZero() {
+			meta["termination_duration_seconds"] = seconds(t.Sub(s.TerminationStartedAt))
+		}
+		if start := firstTime(s.CreatedAt, s.ProvisioningStartedAt); !start.IsZero() {
+			meta["total_lifetime_hours"] = hours(t.Sub(start))
+		}
+		s.TerminatedAt, s.Phase = t, PhaseTerminated
+		st.emit(event.Terminated, t, meta)
+	}
+}
+
+// evaluate derives the provisioning outcome and, after ready, degradation from the
+// evidence now in the state.
+func (st *stepper) evaluate() {
+	s := &st.s
+	switch {
+	case s.Phase == PhaseProvisioning:
+		st.provisioning()
+	case s.Phase == PhaseFailed && !s.EverReady:
+		if t, summary, ok := st.readiness(); ok {
+			st.ready(t, map[string]any{"late": true, "readiness_summary": summary})
+		}
+	}
+	if s.EverReady && (s.Phase == PhaseReady || s.Phase == PhaseDegraded) {
+		st.degradation()
+	}
+}
+
+type candidate struct {
+	reason string
+	at     time.Time
+	meta   map[string]any
+}
+
+// provisioning decides between ready and each failure: the earliest evidence wins.
+func (st *stepper) provisioning() {
+	s := &st.s
+	readyAt, summary, isReady := st.readiness()
+	var fails []candidate
+	if a := s.App; a != nil {
+		if (a.OpPhase == opFailed || a.OpPhase == opError) && !a.OpFinishedAt.Before(s.ProvisioningStartedAt) {
+			t, src := a.OpFinishedAt, "operationState.finishedAt"
+			if t.IsZero() {
+				t, src = st.at, timeSourceSeen
+			}
+			meta := map[string]any{"evidence": src, "operation_phase": a.OpPhase}
+			addIf(meta, "message", a.OpMessage)
+			fails = append(fails, candidate{event.ReasonSyncFailed, t, meta})
+		}
+		if a.HealthStatus == healthDegraded {
+			t, src := a.HealthTransitionAt, "health.lastTransitionTime"
+			if t.IsZero() {
+				t, src = st.at, timeSourceSeen
+			}
+			fails = append(fails, candidate{event.ReasonDegraded, t, map[string]any{"evidence": src, "health_status": a.HealthStatus}})
+		}
+		if !a.DeletionAt.IsZero() {
+			fails = append(fails, candidate{event.ReasonDeletedBeforeReady, a.DeletionAt, map[string]any{"evidence": "deletionTimestamp"}})
+		}
+	}
+	deadline := s.ProvisioningStartedAt.Add(st.c.ProvisioningTimeout)
+	if !st.at.Before(deadline) {
+		reason := event.ReasonTimeout
+		meta := map[string]any{"timeout_seconds": seconds(st.c.ProvisioningTimeout)}
+		if st.argoReady() && s.URL != "" && s.URLPassingSince.IsZero() {
+			reason = event.ReasonURLUnreachable
+			addIf(meta, "url_error", s.URLLastError)
+		}
+		if pending := st.pendingChecks(); len(pending) > 0 {
+			meta["pending_checks"] = strings.Join(pending, ",")
+		}
+		fails = append(fails, candidate{reason, deadline, meta})
+	}
+	slices.SortStableFunc(fails, func(a, b candidate) int { return a.at.Compare(b.at) })
+	if len(fails) == 0 || (isReady && !readyAt.After(fails[0].at)) {
+		if isReady {
+			st.ready(readyAt, map[string]any{"readiness_summary": summary})
+		}
+		return
+	}
+	f := fails[0]
+	st.fail(f.reason, f.at, f.meta)
+	if isReady && readyAt.After(f.at) {
+		st.ready(readyAt, map[string]any{"late": true, "readiness_summary": summary})
+	}
+}
+
+func (st *stepper) fail(reason string, t time.Time, meta map[string]any) {
+	s := &st.s
+	if meta == nil {
+		meta = map[string]any{}
+	}
+	meta["reason"] = reason
+	if !s.ProvisioningStartedAt.IsZero() {
+		meta["provisioning_duration_seconds"] = seconds(t.Sub(s.ProvisioningStartedAt))
+	}
+	s.FailedAt, s.FailureReason, s.Phase = t, reason, PhaseFailed
+	st.emit(event.ProvisioningFailed, t, meta)
+}
+
+func (st *stepper) ready(t time.Time, meta map[string]any) {
+	s := &st.s
+	if t.Before(s.ProvisioningStartedAt) {
+		t = s.ProvisioningStartedAt // evidence from before this provisioning (a reused URL, say)
+	}
+	if meta == nil {
+		meta = map[string]any{}
+	}
+	if !s.ProvisioningStartedAt.IsZero() {
+		meta["provisioning_duration_seconds"] = seconds(t.Sub(s.ProvisioningStartedAt))
+	}
+	if a := s.App; a != nil {
+		s.DeployedRevision, s.DeployedAt = a.Revision, a.OpFinishedAt
+		addIf(meta, "revision", a.Revision)
+		if a.HealthTransitionAt.IsZero() {
+			meta["health_time_source"] = timeSourceSeen
+		}
+	}
+	s.EverReady, s.ReadyAt, s.Phase = true, t, PhaseReady
+	st.emit(event.Ready, t, meta)
+}
+
+// readiness reports whether every readiness check passes and, if so, when the last one
+// became true, from evidence.
+func (st *stepper) readiness() (time.Time, string, bool) {
+	s := &st.s
+	var last time.Time
+	var parts []string
+	if a := s.App; a != nil {
+		if !st.argoReady() {
+			return time.Time{}, "", false
+		}
+		sync := a.OpFinishedAt
+		if a.OpPhase == "" || sync.IsZero() {
+			sync = st.at // synced with no operation on record: only our observation dates it
+		}
+		health := a.HealthTransitionAt
+		if health.IsZero() {
+			health = st.at
+		}
+		last = latest(sync, health)
+		parts = append(parts, "sync "+sync.Format(time.RFC3339), "health "+health.Format(time.RFC3339))
+	} else if s.Source == SourceArgoCD {
+		return time.Time{}, "", false
+	}
+	if s.URL != "" {
+		if s.URLPassingSince.IsZero() {
+			return time.Time{}, "", false
+		}
+		last = latest(last, s.URLPassingSince)
+		parts = append(parts, "url "+s.URLPassingSince.Format(time.RFC3339))
+	}
+	if last.IsZero() {
+		return time.Time{}, "", false // nothing to go on (an API-only environment)
+	}
+	return last, "All checks passed: " + strings.Join(parts, ", "), true
+}
+
+func (st *stepper) argoReady() bool {
+	a := st.s.App
+	return a != nil && a.SyncStatus == syncSynced && a.HealthStatus == healthHealthy &&
+		(a.OpPhase == "" || a.OpPhase == opSucceeded)
+}
+
+func (st *stepper) pendingChecks() []string {
+	s := &st.s
+	var p []string
+	if a := s.App; a != nil {
+		if a.SyncStatus != syncSynced || (a.OpPhase != "" && a.OpPhase != opSucceeded) {
+			p = append(p, "sync")
+		}
+		if a.HealthStatus != healthHealthy {
+			p = append(p, "health")
+		}
+	}
+	if s.URL != "" && s.URLPassingSince.IsZero() {
+		p = append(p, "url")
+	}
+	return p
+}
+
+// degradation turns health and URL evidence after ready into degraded / recovered.
+func (st *stepper) degradation() {
+	s := &st.s
+	var cleared time.Time
+	if a := s.App; a != nil {
+		t := a.HealthTransitionAt
+		if t.IsZero() {
+			t = st.at
+		}
+		switch a.HealthStatus {
+		case healthDegraded, healthMissing:
+			if s.HealthDegradedAt.IsZero() && !t.Before(s.ReadyAt) {
+				s.HealthDegradedAt = t
+			} else if s.HealthDegradedAt.IsZero() {
+				s.HealthDegradedAt = st.at // a stale transition time: date it by our observation
+			}
+		case healthHealthy:
+			if prev := s.HealthDegradedAt; !prev.IsZero() {
+				s.HealthDegradedAt = time.Time{}
+				cleared = latest(cleared, latest(t, prev))
+			}
+		}
+	}
+	if s.URL != "" {
+		if s.URLFailures >= st.c.URLFailuresBeforeDegraded && s.URLDegradedAt.IsZero() {
+			s.URLDegradedAt = s.URLFailingSince
+		} else if !s.URLPassingSince.IsZero() && !s.URLDegradedAt.IsZero() {
+			s.URLDegradedAt = time.Time{}
+			cleared = latest(cleared, s.URLPassingSince)
+		}
+	}
+	degraded := !s.HealthDegradedAt.IsZero() || !s.URLDegradedAt.IsZero()
+	switch {
+	case degraded && s.Phase == PhaseReady:
+		meta := map[string]any{}
+		var at time.Time
+		switch {
+		case !s.HealthDegradedAt.IsZero() && (s.URLDegradedAt.IsZero() || !s.URLDegradedAt.Before(s.HealthDegradedAt)):
+			at = s.HealthDegradedAt
+			meta["cause"] = "health"
+			meta["health_status"] = s.App.HealthStatus
+		default:
+			at = s.URLDegradedAt
+			meta["cause"] = "url"
+			addIf(meta, "url_error", s.URLLastError)
+		}
+		s.Phase = PhaseDegraded
+		st.emit(event.Degraded, at, meta)
+	case !degraded && s.Phase == PhaseDegraded:
+		if cleared.IsZero() {
+			cleared = st.at
+		}
+		s.Phase = PhaseReady
+		st.emit(event.Recovered, cleared, nil)
+	}
+}
+
+func normEvidence(a AppEvidence) AppEvidence {
+	a.RequestedAt, a.CreatedAt, a.DeletionAt = norm(a.RequestedAt), norm(a.CreatedAt), norm(a.DeletionAt)
+	a.HealthTransitionAt, a.OpStartedAt, a.OpFinishedAt = norm(a.HealthTransitionAt), norm(a.OpStartedAt), norm(a.OpFinishedAt)
+	return a
+}
+
+func probeError(p ProbeResult) string {
+	switch {
+	case p.Err != "":
+		return p.Err
+	case p.StatusCode != 0:
+		return fmt.Sprintf("status %d", p.StatusCode)
+	}
+	return "failed"
+}
+
+func firstNonEmpty(v ...string) string {
+	for _, s := range v {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+func firstTime(v ...time.Time) time.Time {
+	for _, t := range v {
+		if !t.IsZero() {
+			return t
+		}
+	}
+	return time.Time{}
+}
+
+func latest(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+func addIf(m map[string]any, k, v string) {
+	if v != "" {
+		m[k] = v
+	}
+}
+
+func shortSHA(s string) string {
+	if len(s) > 8 {
+		return s[:8]
+	}
+	return s
+}
+
+// seconds and hours give durations as JSON numbers: whole seconds (times are whole
+// seconds) and hours rounded to two decimals.
+func seconds(d time.Duration) float64 { return float64(d / time.Second) }
+
+func hours(d time.Duration) float64 {
+	return float64(int64(d.Hours()*100+0.5)) / 100
+}
