@@ -1,0 +1,375 @@
+// Package probe checks environments' URLs: one HTTP GET per target, whose status code
+// decides whether the URL "answers as expected" (DESIGN §2). The results are observations
+// for the tracker; scheduling them every Config.Interval is the caller's job.
+package probe
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/blueberry-idp/envtrack/exporter/tracker"
+)
+
+// Defaults for zero Config fields.
+const (
+	DefaultInterval    = 10 * time.Second
+	DefaultTimeout     = 5 * time.Second
+	DefaultConcurrency = 10
+	DefaultUserAgent   = "envtrack"
+
+	// MaxRedirects is how many redirects a probe follows; one more fails the probe.
+	MaxRedirects = 5
+	// maxBody is how much of an answer's body is read (and discarded) so that the
+	// connection can be reused; the rest is dropped with the connection.
+	maxBody = 64 << 10
+	// maxErrLen bounds ProbeResult.Err.
+	maxErrLen = 200
+)
+
+// Config configures a Prober.
+type Config struct {
+	// Interval between two probes of the same target; used by the caller's loop, checked
+	// here against Timeout. Zero means DefaultInterval.
+	Interval time.Duration
+	// Timeout of one probe, connection, TLS, redirects and headers included. Zero means
+	// DefaultTimeout. It must not exceed Interval.
+	Timeout time.Duration
+	// Concurrency is how many probes ProbeAll runs at once. Zero means DefaultConcurrency.
+	Concurrency int
+	// Match says whether a (final, after redirects) status code means "up". Nil means
+	// DefaultMatch.
+	Match func(code int) bool
+	// CAFile is a PEM bundle of CAs to trust instead of the system's.
+	CAFile string
+	// InsecureSkipVerify disables TLS certificate verification. Not with CAFile.
+	InsecureSkipVerify bool
+	// UserAgent of the probes. Empty means DefaultUserAgent.
+	UserAgent string
+}
+
+// DefaultMatch accepts 2xx and 3xx status codes (a 3xx is final only when the redirect
+// had no Location to follow).
+func DefaultMatch(code int) bool { return code >= 200 && code < 400 }
+
+// Target is one URL to probe, for one environment.
+type Target struct {
+	EnvironmentID, URL string
+}
+
+// Prober probes URLs with one shared http.Client. It is safe for concurrent use.
+type Prober struct {
+	cfg    Config
+	client *http.Client
+	logger log.Logger
+	now    func() time.Time
+
+	duration prometheus.Histogram
+	results  *prometheus.CounterVec
+	inFlight prometheus.Gauge
+}
+
+// New validates cfg (filling in defaults), builds the HTTP client and registers the
+// metrics with reg (nil: not registered; collectors already registered by an earlier
+// Prober on reg are reused). now stamps ProbeResult.At; nil means time.Now.
+//
+// The client follows up to MaxRedirects redirects, keeps connections alive between
+// probes, uses the proxy from the environment (HTTP_PROXY, NO_PROXY, ...) and sends no
+// credentials other than those written in a target's URL.
+func New(cfg Config, logger log.Logger, reg prometheus.Registerer, now func() time.Time) (*Prober, error) {
+	if cfg.Interval == 0 {
+		cfg.Interval = DefaultInterval
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.Concurrency == 0 {
+		cfg.Concurrency = DefaultConcurrency
+	}
+	if cfg.Match == nil {
+		cfg.Match = DefaultMatch
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = DefaultUserAgent
+	}
+	switch {
+	case cfg.Interval < 0:
+		return nil, fmt.Errorf("probe: interval %s must be positive", cfg.Interval)
+	case cfg.Timeout < 0:
+		return nil, fmt.Errorf("probe: timeout %s must be positive", cfg.Timeout)
+	case cfg.Timeout > cfg.Interval:
+		return nil, fmt.Errorf("probe: timeout %s must not exceed interval %s", cfg.Timeout, cfg.Interval)
+	case cfg.Concurrency < 0:
+		return nil, fmt.Errorf("probe: concurrency %d must be positive", cfg.Concurrency)
+	case cfg.CAFile != "" && cfg.InsecureSkipVerify:
+		return nil, errors.New("probe: ca_file and insecure_skip_verify are mutually exclusive")
+	}
+	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.InsecureSkipVerify} //nolint:gosec // opt-in
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("probe: ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("probe: ca_file %s: no PEM certificate found", cfg.CAFile)
+		}
+		tlsConfig.RootCAs = pool
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.TLSClientConfig = tlsConfig
+	transport.MaxIdleConnsPerHost = cfg.Concurrency
+
+	if logger == nil {
+		logger = log.NewNopLogger()
+	}
+	if now == nil {
+		now = time.Now
+	}
+	p := &Prober{
+		cfg: cfg,
+		client: &http.Client{
+			Transport: transport,
+			CheckRedirect: func(_ *http.Request, via []*http.Request) error {
+				if len(via) > MaxRedirects {
+					return fmt.Errorf("stopped after %d redirects", MaxRedirects)
+				}
+				return nil
+			},
+		},
+		logger: logger,
+		now:    now,
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "envtrack_probe_duration_seconds",
+			Help:    "Duration of URL probes of environments, successful or not.",
+			Buckets: prometheus.DefBuckets,
+		}),
+		results: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "envtrack_probe_results_total",
+			Help: "URL probes of environments by result (success: answered with an expected status code).",
+		}, []string{"result"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "envtrack_probes_in_flight",
+			Help: "URL probes currently running.",
+		}),
+	}
+	if reg != nil {
+		var err error
+		if p.duration, err = register(reg, p.duration); err != nil {
+			return nil, err
+		}
+		if p.results, err = register(reg, p.results); err != nil {
+			return nil, err
+		}
+		if p.inFlight, err = register(reg, p.inFlight); err != nil {
+			return nil, err
+		}
+	}
+	p.results.WithLabelValues("success")
+	p.results.WithLabelValues("failure")
+	return p, nil
+}
+
+// register registers c, or returns the equal collector registered before.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing, nil
+			}
+		}
+		return c, fmt.Errorf("probe: register metrics: %w", err)
+	}
+	return c, nil
+}
+
+// Interval returns the configured interval between probes of a target.
+func (p *Prober) Interval() time.Duration { return p.cfg.Interval }
+
+// Probe sends one GET to t.URL and reports the result: At is the start time (from now),
+// OK says whether an answer came within the timeout with a status code that Match
+// accepts, StatusCode is the answer's (0 when none) and Err, when not OK, says why in a
+// few words without the URL's user info. At most 64 KiB of the body is read, and
+// discarded.
+//
+// When ctx ends during the probe, the result is a failure whose Err starts with
+// "canceled", not counted in the metrics: a caller that cancelled should drop it rather
+// than hand it to the tracker.
+func (p *Prober) Probe(ctx context.Context, t Target) tracker.ProbeResult {
+	res := tracker.ProbeResult{URL: t.URL, At: p.now()}
+	p.inFlight.Inc()
+	defer p.inFlight.Dec()
+	start := time.Now()
+
+	code, err := p.get(ctx, t.URL)
+	res.StatusCode = code
+	switch {
+	case ctx.Err() != nil:
+		res.Err = "canceled: " + ctx.Err().Error()
+		return res
+	case err != nil:
+		res.Err = describe(err, t.URL, p.cfg.Timeout)
+	case !p.cfg.Match(code):
+		res.Err = fmt.Sprintf("unexpected status code %d", code)
+	default:
+		res.OK = true
+	}
+	p.duration.Observe(time.Since(start).Seconds())
+	if res.OK {
+		p.results.WithLabelValues("success").Inc()
+	} else {
+		p.results.WithLabelValues("failure").Inc()
+		level.Debug(p.logger).Log("msg", "probe failed", "environment_id", t.EnvironmentID,
+			"url", StripUserinfo(t.URL), "err", res.Err)
+	}
+	return res
+}
+
+func (p *Prober) get(ctx context.Context, rawURL string) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("User-Agent", p.cfg.UserAgent)
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	// Drain a little so that the connection can be reused; a slow or huge body does not
+	// change the verdict, which the status code already gave.
+	_, _ = io.CopyN(io.Discard, resp.Body, maxBody)
+	_ = resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// ProbeAll probes targets with at most Config.Concurrency probes at once and returns one
+// result per target, in the order of targets. When ctx ends, no further probe starts;
+// running ones end as described in Probe, and targets never probed get a result with a
+// zero At and Err "canceled: not probed". After a cancellation, callers should discard
+// the results (check ctx.Err()).
+func (p *Prober) ProbeAll(ctx context.Context, targets []Target) []tracker.ProbeResult {
+	results := make([]tracker.ProbeResult, len(targets))
+	probed := make([]bool, len(targets))
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range min(p.cfg.Concurrency, len(targets)) {
+		wg.Go(func() {
+			for i := range work {
+				results[i] = p.Probe(ctx, targets[i])
+				probed[i] = true
+			}
+		})
+	}
+feed:
+	for i := range targets {
+		if ctx.Err() != nil {
+			break
+		}
+		select {
+		case work <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(work)
+	wg.Wait()
+	for i, ok := range probed {
+		if !ok {
+			results[i] = tracker.ProbeResult{URL: targets[i].URL, Err: "canceled: not probed"}
+		}
+	}
+	return results
+}
+
+// describe turns a request error into a short reason that never contains the URL (nor so
+// its user info, path or query).
+func describe(err error, rawURL string, timeout time.Duration) string {
+	var msg string
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		err = uerr.Err
+	}
+	var (
+		dnsErr *net.DNSError
+		opErr  *net.OpError
+		tlsErr *tls.CertificateVerificationError
+	)
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
+		msg = fmt.Sprintf("timeout after %s", timeout)
+	case errors.As(err, &dnsErr):
+		msg = "dns: " + dnsErr.Err
+		if dnsErr.IsNotFound {
+			msg = "dns: no such host " + dnsErr.Name
+		}
+	case errors.As(err, &tlsErr):
+		msg = "tls: " + tlsErr.Err.Error()
+	case errors.As(err, &opErr):
+		msg = opErr.Op + ": " + opErr.Err.Error()
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			msg = opErr.Op + ": connection refused"
+		}
+	default:
+		msg = err.Error()
+	}
+	msg = scrub(msg, rawURL)
+	if len(msg) > maxErrLen {
+		msg = msg[:maxErrLen-3] + "..."
+	}
+	return msg
+}
+
+func isTimeout(err error) bool {
+	var te interface{ Timeout() bool }
+	return errors.As(err, &te) && te.Timeout()
+}
+
+// scrub removes the URL's user info from msg, in case a lower layer quoted it.
+func scrub(msg, rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		// An unparsable URL can still hold credentials: say nothing of it.
+		return "invalid URL"
+	}
+	if u.User == nil {
+		return msg
+	}
+	for _, secret := range []string{u.User.String(), u.User.Username()} {
+		if secret != "" {
+			msg = strings.ReplaceAll(msg, secret, "")
+		}
+	}
+	if pw, ok := u.User.Password(); ok && pw != "" {
+		msg = strings.ReplaceAll(msg, pw, "")
+	}
+	return msg
+}
+
+// StripUserinfo returns rawURL without its user info ("user:password@"), for logs and
+// error messages. An unparsable URL gives "<invalid URL>".
+func StripUserinfo(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "<invalid URL>"
+	}
+	u.User = nil
+	return u.String()
+}

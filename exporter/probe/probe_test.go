@@ -1,0 +1,374 @@
+package probe
+
+import (
+	"context"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+
+	"github.com/blueberry-idp/envtrack/exporter/tracker"
+)
+
+var t0 = time.Date(2025, 1, 7, 10, 0, 0, 0, time.UTC)
+
+func fixedNow() time.Time { return t0 }
+
+func newProber(t *testing.T, cfg Config, reg prometheus.Registerer) *Prober {
+	t.Helper()
+	p, err := New(cfg, nil, reg, fixedNow)
+	require.NoError(t, err)
+	return p
+}
+
+// refusedURL returns a URL on which nothing listens.
+func refusedURL(t *testing.T, userinfo string) string {
+	t.Helper()
+	srv := httptest.NewServer(http.NotFoundHandler())
+	addr := srv.Listener.Addr().String()
+	srv.Close()
+	return "http://" + userinfo + addr + "/healthz"
+}
+
+func TestProbe(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ok", func(w http.ResponseWriter, r *http.Request) {
+		if r.UserAgent() != "envtrack-test" {
+			http.Error(w, "bad user agent "+r.UserAgent(), http.StatusBadRequest)
+			return
+		}
+		fmt.Fprint(w, strings.Repeat("x", 1<<20)) // more than is read
+	})
+	mux.HandleFunc("/unavailable", func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	})
+	mux.HandleFunc("/notfound", http.NotFound)
+	mux.HandleFunc("/redirect", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/ok", http.StatusFound)
+	})
+	mux.HandleFunc("/loop", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/loop", http.StatusFound)
+	})
+	mux.HandleFunc("/hang", func(_ http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done() // until the client gives up
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	withUser := strings.Replace(srv.URL, "http://", "http://alice:s3cr3t-pw@", 1)
+	// A redirect to a URL with credentials, on which nothing listens.
+	mux.HandleFunc("/redirect-creds", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, refusedURL(t, "bob:hunter2@"), http.StatusFound)
+	})
+
+	only404 := func(code int) bool { return code == http.StatusNotFound }
+	tests := []struct {
+		name      string
+		url       string
+		match     func(int) bool
+		timeout   time.Duration
+		wantOK    bool
+		wantCode  int
+		wantErr   string
+		forbidden []string // must not appear in Err
+	}{
+		{name: "200 ok", url: srv.URL + "/ok", wantOK: true, wantCode: 200},
+		{name: "503 fails with its code", url: srv.URL + "/unavailable", wantCode: 503, wantErr: "unexpected status code 503"},
+		{name: "404 fails by default", url: srv.URL + "/notfound", wantCode: 404, wantErr: "unexpected status code 404"},
+		{name: "custom match accepts 404", url: srv.URL + "/notfound", match: only404, wantOK: true, wantCode: 404},
+		{name: "custom match rejects 200", url: srv.URL + "/ok", match: only404, wantCode: 200, wantErr: "unexpected status code 200"},
+		{name: "redirect followed", url: srv.URL + "/redirect", wantOK: true, wantCode: 200},
+		{name: "redirect loop", url: srv.URL + "/loop", wantErr: "stopped after 5 redirects"},
+		{name: "connection refused", url: refusedURL(t, ""), wantErr: "connection refused"},
+		{name: "timeout", url: srv.URL + "/hang", timeout: 100 * time.Millisecond, wantErr: "timeout after 100ms"},
+		{name: "unsupported scheme", url: "ftp://alice:s3cr3t-pw@example.com/", wantErr: "unsupported protocol scheme", forbidden: []string{"alice", "s3cr3t-pw"}},
+		{name: "invalid URL with credentials", url: "http://alice:s3cr3t-pw@exa mple.com:x/", wantErr: "invalid URL", forbidden: []string{"alice", "s3cr3t-pw"}},
+		{name: "credentials: refused", url: refusedURL(t, "alice:s3cr3t-pw@"), wantErr: "connection refused", forbidden: []string{"alice", "s3cr3t-pw"}},
+		{name: "credentials: status", url: withUser + "/unavailable", wantCode: 503, wantErr: "503", forbidden: []string{"alice", "s3cr3t-pw"}},
+		{name: "credentials: timeout", url: withUser + "/hang", timeout: 100 * time.Millisecond, wantErr: "timeout", forbidden: []string{"alice", "s3cr3t-pw"}},
+		{name: "credentials: redirect loop", url: withUser + "/loop", wantErr: "redirects", forbidden: []string{"alice", "s3cr3t-pw"}},
+		{name: "credentials in redirect target", url: srv.URL + "/redirect-creds", wantErr: "connection refused", forbidden: []string{"bob", "hunter2"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			timeout := tt.timeout
+			if timeout == 0 {
+				timeout = 5 * time.Second
+			}
+			p := newProber(t, Config{Timeout: timeout, Match: tt.match, UserAgent: "envtrack-test"}, nil)
+			res := p.Probe(context.Background(), Target{EnvironmentID: "env", URL: tt.url})
+			t.Logf("err: %q", res.Err)
+			require.Equal(t, tt.url, res.URL)
+			require.Equal(t, t0, res.At)
+			require.Equal(t, tt.wantOK, res.OK, "err: %s", res.Err)
+			require.Equal(t, tt.wantCode, res.StatusCode)
+			if tt.wantOK {
+				require.Empty(t, res.Err)
+			} else {
+				require.Contains(t, res.Err, tt.wantErr)
+				require.LessOrEqual(t, len(res.Err), maxErrLen)
+			}
+			for _, s := range append(tt.forbidden, "http://", "/healthz") {
+				require.NotContains(t, res.Err, s)
+			}
+		})
+	}
+}
+
+func TestProbeTLS(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	defer srv.Close()
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	require.NoError(t, os.WriteFile(caFile,
+		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600))
+
+	tests := []struct {
+		name    string
+		cfg     Config
+		wantOK  bool
+		wantErr string
+	}{
+		{"system roots reject the test CA", Config{}, false, "tls: x509"},
+		{"ca_file", Config{CAFile: caFile}, true, ""},
+		{"insecure_skip_verify", Config{InsecureSkipVerify: true}, true, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := newProber(t, tt.cfg, nil).Probe(context.Background(), Target{URL: srv.URL})
+			require.Equal(t, tt.wantOK, res.OK, "err: %s", res.Err)
+			require.Contains(t, res.Err, tt.wantErr)
+		})
+	}
+}
+
+func TestNewInvalid(t *testing.T) {
+	notPEM := filepath.Join(t.TempDir(), "not.pem")
+	require.NoError(t, os.WriteFile(notPEM, []byte("hello"), 0o600))
+	tests := []struct {
+		name    string
+		cfg     Config
+		wantErr string
+	}{
+		{"negative interval", Config{Interval: -time.Second}, "probe: interval -1s must be positive"},
+		{"negative timeout", Config{Timeout: -time.Second}, "probe: timeout -1s must be positive"},
+		{"timeout over interval", Config{Interval: time.Second, Timeout: 2 * time.Second}, "probe: timeout 2s must not exceed interval 1s"},
+		{"default timeout over interval", Config{Interval: time.Second}, "probe: timeout 5s must not exceed interval 1s"},
+		{"negative concurrency", Config{Concurrency: -1}, "probe: concurrency -1 must be positive"},
+		{"ca and insecure", Config{CAFile: notPEM, InsecureSkipVerify: true}, "probe: ca_file and insecure_skip_verify are mutually exclusive"},
+		{"missing ca file", Config{CAFile: filepath.Join(t.TempDir(), "missing.pem")}, "probe: ca_file: open "},
+		{"ca file without certificates", Config{CAFile: notPEM}, "no PEM certificate found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := New(tt.cfg, nil, nil, nil)
+			require.ErrorContains(t, err, tt.wantErr)
+			require.Nil(t, p)
+		})
+	}
+
+	p, err := New(Config{}, nil, nil, nil)
+	require.NoError(t, err)
+	require.Equal(t, DefaultInterval, p.Interval())
+}
+
+func TestProbeAllConcurrencyBound(t *testing.T) {
+	const concurrency, n = 3, 12
+	var current, maxSeen atomic.Int64
+	entered := make(chan struct{}, n)
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		c := current.Add(1)
+		defer current.Add(-1)
+		for {
+			m := maxSeen.Load()
+			if c <= m || maxSeen.CompareAndSwap(m, c) {
+				break
+			}
+		}
+		entered <- struct{}{}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+
+	p := newProber(t, Config{Concurrency: concurrency, Timeout: time.Minute, Interval: time.Minute}, nil)
+	targets := make([]Target, n)
+	for i := range targets {
+		targets[i] = Target{EnvironmentID: fmt.Sprint(i), URL: fmt.Sprintf("%s/%d", srv.URL, i)}
+	}
+	done := make(chan []tracker.ProbeResult)
+	go func() { done <- p.ProbeAll(context.Background(), targets) }()
+	// The barrier: the first wave fills every worker, then everything is let through.
+	for range concurrency {
+		<-entered
+	}
+	close(release)
+	results := <-done
+	require.Len(t, results, n)
+	for i, r := range results {
+		require.True(t, r.OK, "target %d: %s", i, r.Err)
+	}
+	require.Equal(t, int64(concurrency), maxSeen.Load(), "never more than Concurrency probes at once, and the bound is reached")
+}
+
+func TestProbeAllOrder(t *testing.T) {
+	// Handler i waits for handler i+1 to finish, so the probes complete in reverse order.
+	const n = 8
+	finished := make([]chan struct{}, n+1)
+	for i := range finished {
+		finished[i] = make(chan struct{})
+	}
+	close(finished[n])
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var i int
+		_, err := fmt.Sscanf(r.URL.Path, "/%d", &i)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		<-finished[i+1]
+		if i%2 == 1 {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+		w.(http.Flusher).Flush()
+		close(finished[i])
+	}))
+	defer srv.Close()
+
+	p := newProber(t, Config{Concurrency: n}, nil)
+	var targets []Target
+	for i := range n {
+		targets = append(targets, Target{EnvironmentID: fmt.Sprint(i), URL: fmt.Sprintf("%s/%d", srv.URL, i)})
+	}
+	results := p.ProbeAll(context.Background(), targets)
+	require.Len(t, results, n)
+	for i, r := range results {
+		require.Equal(t, targets[i].URL, r.URL)
+		require.Equal(t, i%2 == 0, r.OK, "target %d", i)
+		if i%2 == 1 {
+			require.Equal(t, http.StatusInternalServerError, r.StatusCode)
+		}
+	}
+	require.Empty(t, p.ProbeAll(context.Background(), nil))
+}
+
+func TestProbeAllCancel(t *testing.T) {
+	var hits atomic.Int64
+	entered := make(chan struct{}, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		entered <- struct{}{}
+		<-r.Context().Done()
+	}))
+	defer srv.Close()
+	targets := []Target{{URL: srv.URL + "/a"}, {URL: srv.URL + "/b"}, {URL: srv.URL + "/c"}}
+
+	t.Run("canceled before", func(t *testing.T) {
+		reg := prometheus.NewPedanticRegistry()
+		p := newProber(t, Config{Concurrency: 1}, reg)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		results := p.ProbeAll(ctx, targets)
+		require.Len(t, results, len(targets))
+		for i, r := range results {
+			require.False(t, r.OK)
+			require.Equal(t, targets[i].URL, r.URL)
+			require.True(t, strings.HasPrefix(r.Err, "canceled"), r.Err)
+		}
+		require.Zero(t, hits.Load())
+		require.Equal(t, 0.0, testutil.ToFloat64(p.results.WithLabelValues("failure")), "a cancellation is not a failed probe")
+	})
+
+	t.Run("canceled during", func(t *testing.T) {
+		p := newProber(t, Config{Concurrency: 1, Timeout: time.Minute, Interval: time.Minute}, nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		done := make(chan []tracker.ProbeResult)
+		go func() { done <- p.ProbeAll(ctx, targets) }()
+		<-entered // the first probe is running (Concurrency 1: the only one)
+		cancel()
+		results := <-done
+		require.Len(t, results, len(targets))
+		require.Equal(t, t0, results[0].At, "the first was probed")
+		require.Contains(t, results[0].Err, "canceled")
+		for _, r := range results[1:] {
+			require.False(t, r.OK)
+			require.Equal(t, "canceled: not probed", r.Err)
+			require.True(t, r.At.IsZero())
+		}
+		require.Equal(t, int64(1), hits.Load())
+	})
+}
+
+func TestMetrics(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/down" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+
+	reg := prometheus.NewPedanticRegistry()
+	p := newProber(t, Config{}, reg)
+	results := p.ProbeAll(context.Background(), []Target{
+		{EnvironmentID: "a", URL: srv.URL + "/up"},
+		{EnvironmentID: "b", URL: srv.URL + "/down"},
+		{EnvironmentID: "c", URL: srv.URL + "/up"},
+		{EnvironmentID: "d", URL: refusedURL(t, "")},
+	})
+	require.Len(t, results, 4)
+
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP envtrack_probe_results_total URL probes of environments by result (success: answered with an expected status code).
+# TYPE envtrack_probe_results_total counter
+envtrack_probe_results_total{result="failure"} 2
+envtrack_probe_results_total{result="success"} 2
+# HELP envtrack_probes_in_flight URL probes currently running.
+# TYPE envtrack_probes_in_flight gauge
+envtrack_probes_in_flight 0
+`), "envtrack_probe_results_total", "envtrack_probes_in_flight"))
+	require.Equal(t, 1, testutil.CollectAndCount(p.duration, "envtrack_probe_duration_seconds"))
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() == "envtrack_probe_duration_seconds" {
+			require.Equal(t, uint64(4), mf.GetMetric()[0].GetHistogram().GetSampleCount())
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				require.NotContains(t, l.GetValue(), "http", "no label takes a URL")
+			}
+		}
+	}
+
+	// A second Prober on the same registry (a reload) shares the collectors.
+	p2 := newProber(t, Config{}, reg)
+	p2.Probe(context.Background(), Target{URL: srv.URL + "/up"})
+	require.Equal(t, 3.0, testutil.ToFloat64(p.results.WithLabelValues("success")))
+	problems, err := testutil.GatherAndLint(reg)
+	require.NoError(t, err)
+	require.Empty(t, problems)
+}
+
+func TestStripUserinfo(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"https://alice:pw@example.com/x?y=1", "https://example.com/x?y=1"},
+		{"https://alice@example.com/", "https://example.com/"},
+		{"https://example.com/", "https://example.com/"},
+		{"http://a:b@exa mple.com/", "<invalid URL>"},
+	}
+	for _, tt := range tests {
+		require.Equal(t, tt.want, StripUserinfo(tt.in))
+	}
+}

@@ -1,0 +1,754 @@
+// Package store is envtrack's embedded durable store, kept in a single bbolt file.
+//
+// It is the source of truth on the node (DESIGN §1): a lifecycle event is appended to the
+// journal, and the file fsync'd, before any sink sees it, and the tracker states that a
+// transition produced are written in the same transaction as the events it emitted. A
+// crash at any point therefore leaves either the whole transition (states and events) or
+// none of it: a restart neither repeats nor loses a transition.
+//
+// Layout (one bbolt bucket each; keys big-endian, values JSON):
+//
+//	meta          schema_version, journal_id, last_seq
+//	environments  environment id            -> tracker.State
+//	journal       seq (uint64)              -> event.Event
+//	env_index     len(id) (uint16) id seq   -> empty (one environment's events, in seq order)
+//	cursors       sink name                 -> seq (uint64) of the last event it delivered
+//
+// Sequence numbers start at 1, increase by one per event and are never reused, even after
+// every event was pruned: last_seq is kept in meta, not derived from the journal. The
+// journal is always contiguous, from FirstSeq to LastSeq: Commit appends at the end and
+// Prune removes only from the start.
+package store
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/blueberry-idp/envtrack/exporter/event"
+	"github.com/blueberry-idp/envtrack/exporter/tracker"
+)
+
+// SchemaVersion is the version of the on-disk layout this package reads and writes.
+const SchemaVersion = "1"
+
+// DefaultLockTimeout is how long Open waits for the file lock held by another process.
+const DefaultLockTimeout = time.Second
+
+// MaxIDLength is the longest environment id (in bytes) the store accepts. Ids that reach
+// the store are validated long before (DESIGN §5 allows 128 characters); this is a guard
+// for the index key, whose id part is length-prefixed with a uint16.
+const MaxIDLength = 1024
+
+// pruneBatch is how many events one Prune transaction deletes at most, so that a large
+// prune does not hold the writer lock (and Commit) for long.
+const pruneBatch = 2000
+
+var (
+	// ErrLocked is returned by Open when another process (or another Open in this
+	// process) holds the store's file lock.
+	ErrLocked = errors.New("store is locked by another process")
+	// ErrClosed is returned by operations on a closed store.
+	ErrClosed = errors.New("store is closed")
+)
+
+var (
+	bucketMeta     = []byte("meta")
+	bucketEnvs     = []byte("environments")
+	bucketJournal  = []byte("journal")
+	bucketEnvIndex = []byte("env_index")
+	bucketCursors  = []byte("cursors")
+
+	keySchema    = []byte("schema_version")
+	keyJournalID = []byte("journal_id")
+	keyCreatedAt = []byte("created_at")
+	keyLastSeq   = []byte("last_seq")
+)
+
+// Options configure a Store.
+type Options struct {
+	// Logger receives informational messages (open, prune). Nil means no logging.
+	Logger log.Logger
+	// Now stamps RecordedAt on appended events and is the clock of retention. Nil means
+	// time.Now.
+	Now func() time.Time
+	// NoSync skips fsync on commit. A crash of the machine (not of the process) may then
+	// lose or corrupt data: for benchmarks and tests only.
+	NoSync bool
+	// LockTimeout is how long Open waits for another holder of the file lock before
+	// failing with ErrLocked. Zero means DefaultLockTimeout.
+	LockTimeout time.Duration
+}
+
+// Stats describes the journal.
+type Stats struct {
+	Events    uint64 // events currently held (LastSeq-FirstSeq+1, or 0)
+	FirstSeq  uint64 // oldest event held, 0 when the journal is empty
+	LastSeq   uint64 // last sequence number ever assigned, 0 when none
+	FileBytes int64  // size of the store file
+}
+
+// Store is the embedded durable store. It is safe for concurrent use.
+type Store struct {
+	db        *bolt.DB
+	path      string
+	logger    log.Logger
+	now       func() time.Time
+	journalID string
+	createdAt time.Time
+
+	// mu serialises writers (bbolt does too) so that the cached first/last sequence
+	// numbers are updated in commit order.
+	mu     sync.Mutex
+	first  atomic.Uint64
+	last   atomic.Uint64
+	closed atomic.Bool
+
+	subMu      sync.Mutex
+	subs       map[chan struct{}]struct{}
+	notifyOnce sync.Once
+	notifyCh   <-chan struct{}
+
+	commitDuration prometheus.Histogram
+	pruned         prometheus.Counter
+}
+
+// Open opens the store at path, creating the file (mode 0600, its directory 0700) and
+// its buckets when absent. When another process holds the store, Open fails after
+// Options.LockTimeout with an error wrapping ErrLocked. A store written with another
+// schema version is refused. The journal id is random, created with the file and kept
+// for its life.
+func Open(path string, opts Options) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("open store: empty path")
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = log.NewNopLogger()
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	timeout := opts.LockTimeout
+	if timeout <= 0 {
+		timeout = DefaultLockTimeout
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:      timeout,
+		NoSync:       opts.NoSync,
+		FreelistType: bolt.FreelistMapType,
+	})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("open store %s: %w (gave up after %s)", path, ErrLocked, timeout)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	s := &Store{
+		db:     db,
+		path:   path,
+		logger: logger,
+		now:    now,
+		subs:   make(map[chan struct{}]struct{}),
+		commitDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "envtrack_store_commit_duration_seconds",
+			Help:    "Time taken by one store commit (tracker states and journal events in one fsync'd transaction).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 12),
+		}),
+		pruned: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "envtrack_journal_pruned_events_total",
+			Help: "Journal events deleted by retention.",
+		}),
+	}
+	if err := db.Update(s.initTx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	level.Info(logger).Log("msg", "store opened", "path", path, "journal_id", s.journalID,
+		"first_seq", s.first.Load(), "last_seq", s.last.Load())
+	return s, nil
+}
+
+// initTx creates the buckets, checks the schema version, creates or reads the journal id
+// and loads the sequence range.
+func (s *Store) initTx(tx *bolt.Tx) error {
+	for _, name := range [][]byte{bucketMeta, bucketEnvs, bucketJournal, bucketEnvIndex, bucketCursors} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
+	meta := tx.Bucket(bucketMeta)
+	switch v := meta.Get(keySchema); {
+	case v == nil:
+		if err := meta.Put(keySchema, []byte(SchemaVersion)); err != nil {
+			return err
+		}
+	case string(v) != SchemaVersion:
+		return fmt.Errorf("unsupported schema version %q (this envtrack reads %q)", v, SchemaVersion)
+	}
+	if id := meta.Get(keyJournalID); id != nil {
+		s.journalID = string(id)
+	} else {
+		var b [8]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return fmt.Errorf("journal id: %w", err)
+		}
+		s.journalID = hex.EncodeToString(b[:])
+		if err := meta.Put(keyJournalID, []byte(s.journalID)); err != nil {
+			return err
+		}
+	}
+	if v := meta.Get(keyCreatedAt); v != nil {
+		t, err := time.Parse(time.RFC3339, string(v))
+		if err != nil {
+			return fmt.Errorf("created_at: %w", err)
+		}
+		s.createdAt = t
+	} else {
+		s.createdAt = s.now().UTC().Truncate(time.Second)
+		if err := meta.Put(keyCreatedAt, []byte(s.createdAt.Format(time.RFC3339))); err != nil {
+			return err
+		}
+	}
+	last := decodeSeq(meta.Get(keyLastSeq))
+	c := tx.Bucket(bucketJournal).Cursor()
+	if k, _ := c.First(); k != nil {
+		s.first.Store(decodeSeq(k))
+	}
+	if k, _ := c.Last(); k != nil && decodeSeq(k) > last {
+		// Cannot happen with this code (last_seq is written in the same transaction as
+		// the events), but never hand out a sequence number twice.
+		last = decodeSeq(k)
+	}
+	s.last.Store(last)
+	return nil
+}
+
+// Close closes the store. Further calls return ErrClosed (Close itself returns nil).
+// Subscription channels are not closed.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	return s.db.Close()
+}
+
+// Path returns the store file's path.
+func (s *Store) Path() string { return s.path }
+
+// CreatedAt is when this store was created: when envtrack began tracking here.
+func (s *Store) CreatedAt() time.Time { return s.createdAt }
+
+// JournalID returns the journal's random id (16 hex digits), part of every event id.
+func (s *Store) JournalID() string { return s.journalID }
+
+// FirstSeq returns the sequence number of the oldest event held, or 0 when the journal is
+// empty.
+func (s *Store) FirstSeq() uint64 { return s.first.Load() }
+
+// LastSeq returns the last sequence number ever assigned (the event may have been
+// pruned), or 0 when none was.
+func (s *Store) LastSeq() uint64 { return s.last.Load() }
+
+// Stats returns the journal's statistics. It reads cached counters and stats the file; it
+// works on a closed store too.
+func (s *Store) Stats() Stats {
+	st := Stats{FirstSeq: s.first.Load(), LastSeq: s.last.Load()}
+	if st.FirstSeq != 0 && st.LastSeq >= st.FirstSeq {
+		st.Events = st.LastSeq - st.FirstSeq + 1
+	}
+	if fi, err := os.Stat(s.path); err == nil {
+		st.FileBytes = fi.Size()
+	}
+	return st
+}
+
+// Commit writes states (replacing each environment's previous state) and appends events
+// to the journal in one bbolt transaction, fsync'd before Commit returns. Either all of
+// it is stored or, on error, none of it.
+//
+// Commit assigns each event its Seq (consecutive, continuing the journal), ID
+// (event.MakeID(JournalID(), Seq)) and RecordedAt (Options.Now(), in UTC, the same for the
+// whole batch); the caller's slice is not modified and the events are returned as stored.
+// Subscribers are notified after a successful commit that appended at least one event.
+// Committing nothing is a no-op.
+func (s *Store) Commit(states []tracker.State, events []event.Event) ([]event.Event, error) {
+	if len(states) == 0 && len(events) == 0 {
+		return nil, nil
+	}
+	for _, st := range states {
+		if err := checkID(st.ID); err != nil {
+			return nil, fmt.Errorf("commit: state: %w", err)
+		}
+	}
+	for _, ev := range events {
+		if err := checkID(ev.EnvironmentID); err != nil {
+			return nil, fmt.Errorf("commit: event %s: %w", ev.Name, err)
+		}
+	}
+	if s.closed.Load() {
+		return nil, fmt.Errorf("commit: %w", ErrClosed)
+	}
+	var out []event.Event
+	if len(events) > 0 {
+		out = make([]event.Event, len(events))
+		copy(out, events)
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	start := time.Now()
+	recordedAt := s.now().UTC()
+	var last uint64
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		envs := tx.Bucket(bucketEnvs)
+		for _, st := range states {
+			b, err := json.Marshal(st)
+			if err != nil {
+				return fmt.Errorf("state %s: %w", st.ID, err)
+			}
+			if err := envs.Put([]byte(st.ID), b); err != nil {
+				return fmt.Errorf("state %s: %w", st.ID, err)
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		journal := tx.Bucket(bucketJournal)
+		index := tx.Bucket(bucketEnvIndex)
+		last = decodeSeq(meta.Get(keyLastSeq))
+		for i := range out {
+			if last == math.MaxUint64 {
+				return errors.New("sequence numbers exhausted")
+			}
+			last++
+			ev := &out[i]
+			ev.Seq = last
+			ev.ID = event.MakeID(s.journalID, last)
+			ev.RecordedAt = recordedAt
+			b, err := json.Marshal(ev)
+			if err != nil {
+				return fmt.Errorf("event %s of %s: %w", ev.Name, ev.EnvironmentID, err)
+			}
+			if err := journal.Put(encodeSeq(last), b); err != nil {
+				return fmt.Errorf("event %d: %w", last, err)
+			}
+			if err := index.Put(indexKey(ev.EnvironmentID, last), []byte{}); err != nil {
+				return fmt.Errorf("event %d: index: %w", last, err)
+			}
+		}
+		if len(out) > 0 {
+			return meta.Put(keyLastSeq, encodeSeq(last))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("commit: %w", mapErr(err))
+	}
+	s.commitDuration.Observe(time.Since(start).Seconds())
+	if len(out) > 0 {
+		s.first.CompareAndSwap(0, out[0].Seq)
+		s.last.Store(last)
+		s.broadcast()
+	}
+	return out, nil
+}
+
+// Environments returns every persisted tracker state, keyed by environment id.
+func (s *Store) Environments() (map[string]tracker.State, error) {
+	states := make(map[string]tracker.State)
+	err := s.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketEnvs).ForEach(func(k, v []byte) error {
+			var st tracker.State
+			if err := json.Unmarshal(v, &st); err != nil {
+				return fmt.Errorf("state %s: %w", k, err)
+			}
+			states[string(k)] = st
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("environments: %w", err)
+	}
+	return states, nil
+}
+
+// Environment returns one environment's persisted state; false when there is none.
+func (s *Store) Environment(id string) (tracker.State, bool, error) {
+	var (
+		st    tracker.State
+		found bool
+	)
+	err := s.view(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketEnvs).Get([]byte(id))
+		if v == nil {
+			return nil
+		}
+		found = true
+		return json.Unmarshal(v, &st)
+	})
+	if err != nil {
+		return tracker.State{}, false, fmt.Errorf("environment %s: %w", id, err)
+	}
+	return st, found, nil
+}
+
+// Events returns up to limit events with Seq > afterSeq, in seq order. A limit of zero or
+// less means no limit. A sink reads from its cursor with Events(cursor, batch).
+func (s *Store) Events(afterSeq uint64, limit int) ([]event.Event, error) {
+	var evs []event.Event
+	if afterSeq == math.MaxUint64 {
+		return nil, nil
+	}
+	err := s.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketJournal).Cursor()
+		for k, v := c.Seek(encodeSeq(afterSeq + 1)); k != nil; k, v = c.Next() {
+			if limit > 0 && len(evs) >= limit {
+				break
+			}
+			ev, err := decodeEvent(k, v)
+			if err != nil {
+				return err
+			}
+			evs = append(evs, ev)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("events after %d: %w", afterSeq, err)
+	}
+	return evs, nil
+}
+
+// EnvironmentEvents returns the events of one environment still held, in seq order. It
+// reads the env_index bucket, so its cost is that of the environment's own events, not of
+// the journal.
+func (s *Store) EnvironmentEvents(id string) ([]event.Event, error) {
+	var evs []event.Event
+	if err := checkID(id); err != nil {
+		return nil, nil // no such id can have been stored
+	}
+	err := s.view(func(tx *bolt.Tx) error {
+		journal := tx.Bucket(bucketJournal)
+		prefix := indexPrefix(id)
+		c := tx.Bucket(bucketEnvIndex).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			if len(k) != len(prefix)+8 {
+				continue // cannot happen: the length prefix makes ids unambiguous
+			}
+			seqKey := k[len(prefix):]
+			v := journal.Get(seqKey)
+			if v == nil {
+				continue // pruned; Prune deletes index entries in the same transaction
+			}
+			ev, err := decodeEvent(seqKey, v)
+			if err != nil {
+				return err
+			}
+			evs = append(evs, ev)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("events of %s: %w", id, err)
+	}
+	return evs, nil
+}
+
+// EventsBetween returns the events whose evidence time (event.Time) is in [from, to), in
+// seq order (which is not necessarily time order: evidence may arrive late). It scans the
+// whole journal, which retention keeps bounded; the embedded query layer uses it only
+// when no InfluxDB is configured.
+func (s *Store) EventsBetween(from, to time.Time) ([]event.Event, error) {
+	var evs []event.Event
+	err := s.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketJournal).ForEach(func(k, v []byte) error {
+			ev, err := decodeEvent(k, v)
+			if err != nil {
+				return err
+			}
+			if !ev.Time.Before(from) && ev.Time.Before(to) {
+				evs = append(evs, ev)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("events between %s and %s: %w", from, to, err)
+	}
+	return evs, nil
+}
+
+// Cursor returns the sequence number of the last event the sink delivered, 0 if none.
+func (s *Store) Cursor(sink string) (uint64, error) {
+	var seq uint64
+	err := s.view(func(tx *bolt.Tx) error {
+		seq = decodeSeq(tx.Bucket(bucketCursors).Get([]byte(sink)))
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("cursor %s: %w", sink, err)
+	}
+	return seq, nil
+}
+
+// SetCursor durably records that the sink delivered every event up to seq. It may move
+// the cursor backwards (a replay) but never beyond LastSeq.
+func (s *Store) SetCursor(sink string, seq uint64) error {
+	if sink == "" {
+		return errors.New("set cursor: empty sink name")
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if last := decodeSeq(tx.Bucket(bucketMeta).Get(keyLastSeq)); seq > last {
+			return fmt.Errorf("seq %d is beyond the last event %d", seq, last)
+		}
+		return tx.Bucket(bucketCursors).Put([]byte(sink), encodeSeq(seq))
+	})
+	if err != nil {
+		return fmt.Errorf("set cursor %s: %w", sink, mapErr(err))
+	}
+	return nil
+}
+
+// Cursors returns every sink's cursor.
+func (s *Store) Cursors() (map[string]uint64, error) {
+	cursors := make(map[string]uint64)
+	err := s.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketCursors).ForEach(func(k, v []byte) error {
+			cursors[string(k)] = decodeSeq(v)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cursors: %w", err)
+	}
+	return cursors, nil
+}
+
+// Prune applies retention by age. It deletes journal events recorded (RecordedAt) before
+// recordedBefore, with their index entries, and the states of environments terminated
+// (TerminatedAt) before it. It returns the number of events deleted.
+//
+// Events are deleted from the start of the journal only, stopping at the first event
+// recorded at or after recordedBefore, so the journal stays contiguous (if the clock went
+// backwards, an older-looking event after a newer one waits for the next Prune). Prune
+// does not consult sink cursors: a sink lagging by more than the retention loses the
+// events pruned meanwhile; callers that want otherwise bound the age by Cursors().
+// Large prunes run in several transactions of at most 2000 events.
+func (s *Store) Prune(recordedBefore time.Time) (int, error) {
+	total := 0
+	for {
+		n, more, err := s.pruneEvents(recordedBefore)
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("prune: %w", err)
+		}
+		if !more {
+			break
+		}
+	}
+	states, err := s.pruneStates(recordedBefore)
+	if err != nil {
+		return total, fmt.Errorf("prune: %w", err)
+	}
+	if total > 0 || states > 0 {
+		level.Info(s.logger).Log("msg", "pruned store", "recorded_before", recordedBefore.UTC().Format(time.RFC3339),
+			"events", total, "environments", states, "first_seq", s.first.Load())
+	}
+	return total, nil
+}
+
+// pruneEvents deletes one batch; more reports whether another batch may be due.
+func (s *Store) pruneEvents(before time.Time) (n int, more bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var first uint64
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		journal := tx.Bucket(bucketJournal)
+		index := tx.Bucket(bucketEnvIndex)
+		type victim struct {
+			key []byte
+			env string
+		}
+		var victims []victim
+		c := journal.Cursor()
+		k, v := c.First()
+		for ; k != nil; k, v = c.Next() {
+			if len(victims) == pruneBatch {
+				more = true
+				break
+			}
+			ev, err := decodeEvent(k, v)
+			if err != nil {
+				return err
+			}
+			if !ev.RecordedAt.Before(before) {
+				break
+			}
+			victims = append(victims, victim{key: bytes.Clone(k), env: ev.EnvironmentID})
+		}
+		if k != nil {
+			first = decodeSeq(k)
+		}
+		for _, vi := range victims {
+			if err := journal.Delete(vi.key); err != nil {
+				return err
+			}
+			if err := index.Delete(indexKey(vi.env, decodeSeq(vi.key))); err != nil {
+				return err
+			}
+		}
+		n = len(victims)
+		return nil
+	})
+	if err != nil {
+		return 0, false, mapErr(err)
+	}
+	if n > 0 {
+		s.first.Store(first)
+		s.pruned.Add(float64(n))
+	}
+	return n, more, nil
+}
+
+func (s *Store) pruneStates(before time.Time) (int, error) {
+	n := 0
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		envs := tx.Bucket(bucketEnvs)
+		var victims [][]byte
+		err := envs.ForEach(func(k, v []byte) error {
+			var st tracker.State
+			if err := json.Unmarshal(v, &st); err != nil {
+				return fmt.Errorf("state %s: %w", k, err)
+			}
+			if !st.TerminatedAt.IsZero() && st.TerminatedAt.Before(before) {
+				victims = append(victims, bytes.Clone(k))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range victims {
+			if err := envs.Delete(k); err != nil {
+				return err
+			}
+		}
+		n = len(victims)
+		return nil
+	})
+	return n, mapErr(err)
+}
+
+// Subscribe returns a channel that receives after each Commit that appended events, and a
+// function that ends the subscription. The channel has a capacity of one and is sent to
+// without blocking, so notifications coalesce: one receive means "new events may follow
+// the last one you read; read from your cursor until there are none". A slow or absent
+// reader never blocks Commit. Subscribe before the first read so that no commit is
+// missed. The channel is never closed (not by Close either); stop with a context.
+func (s *Store) Subscribe() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	s.subMu.Lock()
+	s.subs[ch] = struct{}{}
+	s.subMu.Unlock()
+	var once sync.Once
+	return ch, func() {
+		once.Do(func() {
+			s.subMu.Lock()
+			delete(s.subs, ch)
+			s.subMu.Unlock()
+		})
+	}
+}
+
+// Notify returns one shared subscription channel (see Subscribe), the same on every call.
+// With several readers only one of them receives each notification: give each sink its
+// own Subscribe instead.
+func (s *Store) Notify() <-chan struct{} {
+	s.notifyOnce.Do(func() { s.notifyCh, _ = s.Subscribe() })
+	return s.notifyCh
+}
+
+func (s *Store) broadcast() {
+	s.subMu.Lock()
+	defer s.subMu.Unlock()
+	for ch := range s.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (s *Store) view(fn func(*bolt.Tx) error) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	return mapErr(s.db.View(fn))
+}
+
+func mapErr(err error) error {
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return ErrClosed
+	}
+	return err
+}
+
+func checkID(id string) error {
+	switch {
+	case id == "":
+		return errors.New("empty environment id")
+	case len(id) > MaxIDLength:
+		return fmt.Errorf("environment id longer than %d bytes", MaxIDLength)
+	}
+	return nil
+}
+
+func encodeSeq(seq uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, seq)
+	return b
+}
+
+func decodeSeq(b []byte) uint64 {
+	if len(b) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(b)
+}
+
+func indexPrefix(id string) []byte {
+	b := make([]byte, 2, 2+len(id)+8)
+	binary.BigEndian.PutUint16(b, uint16(len(id)))
+	return append(b, id...)
+}
+
+func indexKey(id string, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(indexPrefix(id), seq)
+}
+
+func decodeEvent(k, v []byte) (event.Event, error) {
+	var ev event.Event
+	if err := json.Unmarshal(v, &ev); err != nil {
+		return event.Event{}, fmt.Errorf("event %d: %w", decodeSeq(k), err)
+	}
+	return ev, nil
+}
