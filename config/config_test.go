@@ -1,0 +1,598 @@
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/require"
+)
+
+// testEnv is the environment the tests give to ${VAR}; nothing reads the
+// process environment.
+var testEnv = map[string]string{
+	"ARGOCD_TOKEN":  "argocd-token-value-1234",
+	"INFLUX_TOKEN":  "influx-token-value-5678",
+	"GRAFANA_TOKEN": "grafana-token-value-9012",
+	"READ_TOKEN":    "read-token-value-3456",
+}
+
+func lookup(env map[string]string) LoadOptions {
+	return LoadOptions{LookupEnv: func(k string) (string, bool) {
+		v, ok := env[k]
+		return v, ok
+	}}
+}
+
+func dur(s string) model.Duration {
+	d, err := model.ParseDuration(s)
+	if err != nil {
+		panic(err)
+	}
+	return d
+}
+
+func TestLoadExample(t *testing.T) {
+	onDisk, err := os.ReadFile("example.yml")
+	require.NoError(t, err)
+	require.Equal(t, onDisk, Example, "the embedded Example is example.yml")
+
+	// Nothing in the environment: the active part needs no variable.
+	cfg, err := LoadBytesWithOptions(Example, "config/example.yml", lookup(nil))
+	require.NoError(t, err)
+
+	require.Equal(t, "127.0.0.1:9465", cfg.ListenAddress)
+	require.Equal(t, filepath.Join("config", "data"), cfg.StateDir)
+	require.Equal(t, dur("30d"), cfg.Journal.Retention)
+	require.Equal(t, DefaultMetricsConfig, cfg.Metrics)
+	require.Nil(t, cfg.ArgoCD)
+	require.Nil(t, cfg.InfluxDB)
+	require.Nil(t, cfg.Grafana)
+	require.Equal(t, DefaultReadinessConfig, cfg.Readiness)
+	require.Equal(t, []StaticEnvironment{{ID: "envtrack", URL: "http://127.0.0.1:9465/healthz", Type: "demo", Name: "envtrack itself"}}, cfg.Environments)
+	require.Equal(t, DefaultAPIConfig, cfg.API)
+	require.Equal(t, DefaultTargetsConfig, cfg.Targets)
+	require.True(t, cfg.Readiness.URL.ExpectedStatus.Match(204))
+	require.False(t, cfg.Readiness.URL.ExpectedStatus.Match(404))
+}
+
+// uncommentSections turns the commented-out optional sections of the
+// example back on.
+func uncommentSections(example string) string {
+	var b strings.Builder
+	in := false
+	for line := range strings.Lines(example) {
+		switch {
+		case line == "#argocd:\n" || line == "#influxdb:\n" || line == "#grafana:\n":
+			in = true
+			line = line[1:]
+		case in && strings.HasPrefix(line, "#  "):
+			line = line[1:]
+		default:
+			in = false
+		}
+		b.WriteString(line)
+	}
+	return b.String()
+}
+
+// The commented-out sections document their defaults: uncommented, they
+// load and give the defaults, apart from the values they show on purpose.
+func TestLoadExampleUncommented(t *testing.T) {
+	text := uncommentSections(string(Example))
+	require.NotContains(t, text, "\n#argocd:")
+	cfg, err := LoadBytesWithOptions([]byte(text), "example.yml", lookup(testEnv))
+	require.NoError(t, err)
+
+	require.NotNil(t, cfg.ArgoCD)
+	wantArgo := DefaultArgoCDConfig
+	wantArgo.Server = "https://argocd.example.com"
+	wantArgo.Token = Secret(testEnv["ARGOCD_TOKEN"])
+	wantArgo.Selector = "blueberry.io/managed=true"
+	require.Equal(t, &wantArgo, cfg.ArgoCD)
+
+	wantInflux := DefaultInfluxDBConfig
+	wantInflux.URL = "http://localhost:8086"
+	wantInflux.Token = Secret(testEnv["INFLUX_TOKEN"])
+	wantInflux.Org = "blueberry"
+	wantInflux.Bucket = "environments"
+	require.Equal(t, &wantInflux, cfg.InfluxDB)
+
+	wantGrafana := DefaultGrafanaConfig
+	wantGrafana.URL = "http://localhost:3000"
+	wantGrafana.Token = Secret(testEnv["GRAFANA_TOKEN"])
+	require.Equal(t, &wantGrafana, cfg.Grafana)
+}
+
+// Every key of the schema appears in example.yml.
+func TestExampleDocumentsEveryKey(t *testing.T) {
+	var keys []string
+	var walk func(reflect.Type)
+	walk = func(t reflect.Type) {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct || t == reflect.TypeFor[StatusMatcher]() {
+			return
+		}
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name == "-" || !f.IsExported() {
+				continue
+			}
+			keys = append(keys, name)
+			if f.Type != durationType {
+				walk(f.Type)
+			}
+		}
+	}
+	walk(reflect.TypeFor[Config]())
+	require.Greater(t, len(keys), 60)
+	for _, k := range keys {
+		require.Regexp(t, regexp.MustCompile(`(^|[\s{,#])`+regexp.QuoteMeta(k)+`:`), string(Example), "key %q", k)
+	}
+}
+
+func TestLoadFull(t *testing.T) {
+	cfg, err := LoadWithOptions("testdata/full.yml", lookup(testEnv))
+	require.NoError(t, err)
+
+	require.Equal(t, "testdata/full.yml", cfg.Filename)
+	require.Equal(t, "0.0.0.0:19465", cfg.ListenAddress)
+	require.Equal(t, filepath.Join("testdata", "state"), cfg.StateDir)
+	require.Equal(t, dur("14d"), cfg.Journal.Retention)
+	require.Equal(t, MetricsConfig{Namespace: "acme"}, cfg.Metrics)
+
+	a := cfg.ArgoCD
+	require.NotNil(t, a)
+	require.Equal(t, "https://argocd.example.com", a.Server, "trailing slash trimmed")
+	require.Equal(t, Secret("argocd-token-value-1234"), a.Token)
+	require.Equal(t, []string{"platform", "previews"}, a.Projects)
+	require.Equal(t, "blueberry.io/managed=true", a.Selector)
+	require.Equal(t, dur("30s"), a.PollInterval)
+	require.Equal(t, dur("20s"), a.RequestTimeout)
+	require.Equal(t, TLSConfig{CAFile: filepath.Join("testdata", "secrets", "ca.pem")}, a.TLS)
+	require.Equal(t, BackoffConfig{Initial: dur("2s"), Max: dur("10m")}, a.Backoff)
+	require.Equal(t, "acme.io/env-id", a.EnvironmentIDLabel)
+	require.Equal(t, "acme.io/env-type", a.EnvironmentTypeLabel)
+	require.Equal(t, "acme.io/url", a.URLAnnotation)
+	require.Equal(t, "acme.io/requested-at", a.RequestedAtAnnotation)
+	require.Equal(t, "acme.io/repository", a.RepositoryLabel)
+	require.Equal(t, "acme.io/branch", a.BranchLabel)
+	require.Equal(t, "acme.io/commit", a.CommitLabel)
+	require.Equal(t, "preview", a.DefaultType)
+	tlsCfg, err := a.TLS.ClientConfig()
+	require.NoError(t, err)
+	require.NotNil(t, tlsCfg.RootCAs)
+
+	r := cfg.Readiness
+	require.Equal(t, dur("45m"), r.ProvisioningTimeout)
+	require.Equal(t, dur("20s"), r.URL.Interval)
+	require.Equal(t, dur("20s"), r.URL.Timeout)
+	require.Equal(t, []string{"200-299", "301", "302"}, r.URL.ExpectedStatus.Specs())
+	for code, want := range map[int]bool{200: true, 299: true, 300: false, 301: true, 302: true, 303: false, 500: false} {
+		require.Equal(t, want, r.URL.ExpectedStatus.Match(code), "code %d", code)
+	}
+	require.Equal(t, 4, r.URL.Concurrency)
+	require.Equal(t, 3, r.URL.FailuresBeforeDegraded)
+	require.Equal(t, TLSConfig{InsecureSkipVerify: true}, r.URL.TLS)
+
+	require.Equal(t, []StaticEnvironment{
+		{ID: "staging", URL: "https://staging.example.com/healthz", Type: "staging", Name: "staging"},
+		{ID: "prod.eu-1", URL: "https://user:hunter2@prod.example.com/healthz", Type: "production", Name: "Production (EU)"},
+	}, cfg.Environments)
+
+	require.Equal(t, &InfluxDBConfig{
+		URL:                    "http://localhost:8086",
+		Token:                  "influx-token-value-5678",
+		Org:                    "blueberry",
+		Bucket:                 "environments/autogen",
+		Measurement:            "env_lifecycle",
+		DeploymentsMeasurement: "deploys",
+		Timeout:                dur("5s"),
+	}, cfg.InfluxDB)
+
+	require.Equal(t, &GrafanaConfig{
+		URL:          "http://localhost:3000",
+		Token:        "grafana-token-from-file",
+		TokenFile:    filepath.Join("testdata", "secrets", "grafana.token"),
+		DashboardUID: "envtrack-overview",
+		Tags:         []string{"idp", "envtrack"},
+		Timeout:      dur("3s"),
+	}, cfg.Grafana)
+
+	require.Equal(t, APIConfig{
+		WriteTokens:     []Secret{"write-token-one", "write-token-two"},
+		WriteTokensFile: filepath.Join("testdata", "secrets", "write.tokens"),
+		ReadTokens:      []Secret{"read-token-value-3456", "price: $5"},
+		MaxBodyBytes:    65536,
+	}, cfg.API)
+
+	require.Equal(t, TargetsConfig{
+		ProvisioningP50: DurationTarget{Target: dur("90s"), Alert: dur("3m")}, // alert keeps its default
+		ProvisioningP95: DurationTarget{Target: dur("5m"), Alert: dur("15m")}, // target keeps its default
+		SuccessRate:     RateTarget{Target: 99.5, Alert: 97},
+	}, cfg.Targets)
+}
+
+func TestLoadEmpty(t *testing.T) {
+	for _, text := range []string{"", "\n", "# nothing but a comment\n", "---\n", "~\n"} {
+		cfg, err := LoadBytes([]byte(text), "/etc/envtrack/envtrack.yml")
+		require.NoError(t, err, "%q", text)
+		want := DefaultConfig()
+		want.StateDir = "/etc/envtrack/data"
+		want.Filename = "/etc/envtrack/envtrack.yml"
+		require.Equal(t, &want, cfg, "%q", text)
+	}
+}
+
+// A section that is present gets its defaults for the keys it leaves out.
+func TestSectionDefaults(t *testing.T) {
+	cfg, err := LoadBytes([]byte(`
+readiness:
+  url:
+    concurrency: 3
+targets:
+  success_rate: {alert: 90}
+grafana:
+  url: http://grafana:3000
+  token: abc
+environments:
+  - {id: a, url: "http://a/"}
+`), "/x/envtrack.yml")
+	require.NoError(t, err)
+	wantURL := DefaultURLConfig
+	wantURL.Concurrency = 3
+	require.Equal(t, ReadinessConfig{ProvisioningTimeout: dur("30m"), URL: wantURL}, cfg.Readiness)
+	require.Equal(t, RateTarget{Target: 98, Alert: 90}, cfg.Targets.SuccessRate)
+	require.Equal(t, DefaultTargetsConfig.ProvisioningP95, cfg.Targets.ProvisioningP95)
+	require.Equal(t, DefaultGrafanaConfig.Timeout, cfg.Grafana.Timeout)
+	require.Equal(t, []StaticEnvironment{{ID: "a", URL: "http://a/", Type: "default", Name: "a"}}, cfg.Environments)
+	require.Nil(t, cfg.ArgoCD)
+	require.Nil(t, cfg.InfluxDB)
+}
+
+func TestLoadInvalid(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		err  string
+	}{
+		{"unknown-top-level-key", `2: unknown key "listen_adress"`},
+		{"unknown-nested-key", `4: unknown key "sever" in argocd`},
+		{"unknown-deep-key", `4: unknown key "ca_fil" in readiness.url.tls`},
+		{"unknown-key-in-list", `3: unknown key "uri" in environments[0]`},
+		{"poll-interval-type", `4: argocd.poll_interval: invalid duration "fifteen" (use e.g. 500ms, 15s, 30m, 7d)`},
+		{"poll-interval-list", `4: argocd.poll_interval: must be a duration such as 15s, 30m or 7d, got a list`},
+		{"poll-interval-zero", `7: argocd.poll_interval: must be greater than 0`},
+		{"retention-negative", `2: journal.retention: invalid duration "-1d" (use e.g. 500ms, 15s, 30m, 7d)`},
+		{"token-and-token-file", `4: argocd: token and token_file are mutually exclusive`},
+		{"argocd-server-missing", `1: argocd.server: must be set`},
+		{"argocd-empty", `2: argocd.server: must be set`},
+		{"argocd-null", `1: argocd.server: must be set`},
+		{"argocd-token-missing", `1: argocd.token: must be set (or token_file)`},
+		{"argocd-server-not-url", `2: argocd.server: must be an http:// or https:// URL`},
+		{"backoff-max-below-initial", `6: argocd.backoff.max: must not be less than initial (5s < 10s)`},
+		{"expected-status-range", `5: readiness.url.expected_status[1]: invalid status range "399-200": start is greater than end`},
+		{"expected-status-code", `3: readiness.url.expected_status[1]: invalid status "2000": not a 3-digit status code`},
+		{"duplicate-environment-id", `4: environments[2].id: duplicate environment id "staging" (also environments[0])`},
+		{"environment-id", `2: environments[0].id: "feature/login" is not a valid environment id (must match ^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$)`},
+		{"environment-url", `3: environments[0].url: must be an http:// or https:// URL`},
+		{"timeout-greater-than-interval", `4: readiness.url.timeout: must not be greater than readiness.url.interval (10s > 5s)`},
+		{"timeout-default-greater-than-interval", `2: readiness.url.timeout: must not be greater than readiness.url.interval (5s > 2s)`},
+		{"success-rate-alert-above-target", `4: targets.success_rate.alert: must not be greater than targets.success_rate.target (98 > 95)`},
+		{"success-rate-over-100", `2: targets.success_rate.target: must be a percentage greater than 0 and at most 100`},
+		{"p95-alert-below-target", `5: targets.provisioning_p95.alert: must not be less than targets.provisioning_p95.target (5m < 10m)`},
+		{"undefined-variable", `4: argocd.token: environment variable ARGOCD_TOKEN_UNSET is not set`},
+		{"token-file-missing", `3: grafana.token_file: open testdata/secrets/does-not-exist.token: no such file or directory`},
+		{"token-file-empty", `3: argocd.token_file: file testdata/secrets/empty.token is empty`},
+		{"ca-file-not-pem", `3: readiness.url.tls.ca_file: no PEM certificate found in testdata/secrets/not-a-cert.pem`},
+		{"concurrency-zero", `3: readiness.url.concurrency: must be at least 1`},
+		{"concurrency-type", `3: readiness.url.concurrency: must be an integer, got "ten"`},
+		{"listen-address", `1: listen_address: must be host:port: address 9465: missing port in address`},
+		{"listen-address-port", `1: listen_address: port "http" must be a number from 0 to 65535`},
+		{"influxdb-bucket-missing", `1: influxdb.bucket: must be set`},
+		{"grafana-token-missing", `1: grafana.token: must be set (or token_file)`},
+		{"api-write-tokens-both", `3: api: write_tokens and write_tokens_file are mutually exclusive`},
+		{"section-not-mapping", `1: journal: must be a mapping, got "30d"`},
+		{"duplicate-key", `3: metrics.namespace: duplicate key (first at line 2)`},
+		{"syntax", `2: did not find expected key`},
+		{"two-documents", `2: only one YAML document is allowed`},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			path := "testdata/invalid-" + tc.file + ".yml"
+			_, err := LoadWithOptions(path, lookup(testEnv))
+			require.EqualError(t, err, path+":"+tc.err)
+			var cerr *Error
+			require.ErrorAs(t, err, &cerr)
+			require.Equal(t, path, cerr.File)
+		})
+	}
+
+	// Every invalid-*.yml file is in the table.
+	files, err := filepath.Glob("testdata/invalid-*.yml")
+	require.NoError(t, err)
+	require.Len(t, files, 40)
+}
+
+func TestErrorWrapping(t *testing.T) {
+	_, err := Load("testdata/invalid-token-file-missing.yml")
+	require.ErrorIs(t, err, fs.ErrNotExist)
+	var cerr *Error
+	require.ErrorAs(t, err, &cerr)
+	require.Equal(t, Error{
+		File: "testdata/invalid-token-file-missing.yml", Line: 3, Key: "grafana.token_file",
+		Msg: "open testdata/secrets/does-not-exist.token: no such file or directory", Err: cerr.Err,
+	}, *cerr)
+
+	_, err = Load("testdata/does-not-exist.yml")
+	require.ErrorIs(t, err, fs.ErrNotExist)
+	require.EqualError(t, err, "reading config: open testdata/does-not-exist.yml: no such file or directory")
+}
+
+func TestSeveralTypeErrors(t *testing.T) {
+	_, err := LoadBytes([]byte(`
+listen_adress: ":1"
+readiness:
+  url: {concurrency: many, failures_before_degraded: [1]}
+`), "envtrack.yml")
+	require.EqualError(t, err, `envtrack.yml:2: unknown key "listen_adress"
+envtrack.yml:4: readiness.url.concurrency: must be an integer, got "many"
+envtrack.yml:4: readiness.url.failures_before_degraded: must be an integer, got a list`)
+}
+
+func TestManyTypeErrors(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("x: &x\n")
+	for i := range 30 {
+		fmt.Fprintf(&b, "  k%d: 1\n", i)
+	}
+	b.WriteString("journal: *x\nmetrics: *x\n")
+	_, err := LoadBytes([]byte(b.String()), "envtrack.yml")
+	require.Error(t, err)
+	lines := strings.Split(err.Error(), "\n")
+	require.Len(t, lines, 21)
+	require.Equal(t, `envtrack.yml:1: unknown key "x"`, lines[0])
+	require.Equal(t, `envtrack.yml:3: unknown key "k1" in x`, lines[2])
+	require.Equal(t, "envtrack.yml: and 41 more errors", lines[20])
+}
+
+func TestErrorsDoNotLeakSecrets(t *testing.T) {
+	for _, text := range []string{
+		"api: {write_tokens: s3cr3t-value}\n",
+		"argocd: {server: 'http://u:s3cr3t-value@bad host', token: x}\n",
+		"grafana: {url: http://g, token: [s3cr3t-value]}\n",
+	} {
+		_, err := LoadBytes([]byte(text), "envtrack.yml")
+		require.Error(t, err)
+		require.NotContains(t, err.Error(), "s3cr3t", text)
+	}
+}
+
+func TestRedacted(t *testing.T) {
+	cfg, err := LoadWithOptions("testdata/full.yml", lookup(testEnv))
+	require.NoError(t, err)
+	out := cfg.Redacted()
+	for _, secret := range []string{
+		testEnv["ARGOCD_TOKEN"], testEnv["INFLUX_TOKEN"], testEnv["READ_TOKEN"],
+		"grafana-token-from-file", "write-token-one", "write-token-two", "price", "hunter2",
+	} {
+		require.NotContains(t, out, secret)
+	}
+	require.Equal(t, 7, strings.Count(out, "<secret>"), out)
+	require.Contains(t, out, "  token: <secret>\n")
+	require.Contains(t, out, "url: https://user:xxxxx@prod.example.com/healthz\n")
+	require.Contains(t, out, "poll_interval: 30s\n")
+	require.Contains(t, out, "expected_status:\n      - 200-299\n")
+	require.Equal(t, "https://user:hunter2@prod.example.com/healthz", cfg.Environments[1].URL, "Redacted does not modify the config")
+
+	// Neither do the usual ways of printing a config leak.
+	for _, format := range []string{"%v", "%+v", "%#v", "%s"} {
+		s := fmt.Sprintf(format, *cfg.ArgoCD)
+		require.NotContains(t, s, testEnv["ARGOCD_TOKEN"], format)
+	}
+	j, err := json.Marshal(cfg.API)
+	require.NoError(t, err)
+	require.NotContains(t, string(j), "write-token")
+}
+
+func TestRedactedDefault(t *testing.T) {
+	cfg := DefaultConfig()
+	out := cfg.Redacted()
+	require.NotContains(t, out, "<secret>")
+	require.NotContains(t, out, "argocd")
+	back, err := LoadBytes([]byte(out), "/x/envtrack.yml")
+	require.NoError(t, err)
+	want := DefaultConfig()
+	want.StateDir, want.Filename = "/x/data", "/x/envtrack.yml"
+	require.Equal(t, &want, back)
+}
+
+func TestSecret(t *testing.T) {
+	s := Secret("hunter2")
+	require.Equal(t, "<secret>", s.String())
+	require.Equal(t, "<secret>", fmt.Sprint(s))
+	require.Equal(t, `config.Secret("<secret>")`, fmt.Sprintf("%#v", s))
+	v, err := s.MarshalYAML()
+	require.NoError(t, err)
+	require.Equal(t, "<secret>", v)
+	j, err := json.Marshal(struct{ S Secret }{s})
+	require.NoError(t, err)
+	require.JSONEq(t, `{"S":"<secret>"}`, string(j))
+	require.Equal(t, "", Secret("").String(), "an empty secret stays empty")
+}
+
+func TestExpandInLoad(t *testing.T) {
+	env := map[string]string{"HOST": "argocd.internal", "TOKEN": "t$k", "POLL": "20s"}
+	cfg, err := LoadBytesWithOptions([]byte(`# ${NOT_SET} in a comment is left alone
+argocd:
+  server: "https://${HOST}:8443"   # ${ALSO_NOT_SET}
+  token: ${TOKEN}
+  selector: 'cost=$$5,team=a#b'
+  poll_interval: ${POLL}
+`), "envtrack.yml", lookup(env))
+	require.NoError(t, err)
+	require.Equal(t, "https://argocd.internal:8443", cfg.ArgoCD.Server)
+	require.Equal(t, Secret("t$k"), cfg.ArgoCD.Token, "values are not expanded again")
+	require.Equal(t, "cost=$5,team=a#b", cfg.ArgoCD.Selector)
+	require.Equal(t, dur("20s"), cfg.ArgoCD.PollInterval)
+
+	_, err = LoadBytesWithOptions([]byte("listen_address: \":9465\"\nargocd:\n  server: https://a\n  token: ${MULTI}\n"), "envtrack.yml",
+		lookup(map[string]string{"MULTI": "a\nb: c"}))
+	require.EqualError(t, err, "envtrack.yml:4: argocd.token: environment variable MULTI contains a newline")
+
+	_, err = LoadBytesWithOptions([]byte("api:\n  write_tokens:\n    - ${W1}\n    - ${W2}\n"), "envtrack.yml", lookup(map[string]string{"W1": "x"}))
+	require.EqualError(t, err, "envtrack.yml:4: api.write_tokens[1]: environment variable W2 is not set")
+
+	_, err = LoadBytesWithOptions([]byte("state_dir: /var/lib/${DIR\n"), "envtrack.yml", lookup(nil))
+	require.EqualError(t, err, `envtrack.yml:1: state_dir: unterminated variable reference "${DIR"`)
+}
+
+func TestExpandEnv(t *testing.T) {
+	env := map[string]string{"A": "alpha", "B_2": "beta", "EMPTY": "", "NL": "x\ny"}
+	for _, tc := range []struct {
+		in, out string
+		err     string // "line:col: msg"
+	}{
+		{in: "k: ${A}", out: "k: alpha"},
+		{in: "k: ${A}${B_2}-${EMPTY}.", out: "k: alphabeta-."},
+		{in: "k: $$", out: "k: $"},
+		{in: "k: $${A}", out: "k: ${A}"},
+		{in: "k: $$$${A}", out: "k: $${A}"},
+		{in: "k: $A $ $x", out: "k: $A $ $x"},
+		{in: "k: a$", out: "k: a$"},
+		{in: "k: \"${A} # ${B_2}\"", out: "k: \"alpha # beta\""},
+		{in: "k: '${A} # it''s ${B_2}'", out: "k: 'alpha # it''s beta'"},
+		{in: "k: it's ${A} # ${X}", out: "k: it's alpha # ${X}"},
+		{in: "k: a#${A}", out: "k: a#alpha"},
+		{in: "# ${X} $$\nk: ${A}", out: "# ${X} $$\nk: alpha"},
+		{in: "k: [${A}, '${B_2}', \"#\"] # ${X}", out: "k: [alpha, 'beta', \"#\"] # ${X}"},
+		{in: "k: \"multi\n  line ${A} # still quoted\"\n# ${X}", out: "k: \"multi\n  line alpha # still quoted\"\n# ${X}"},
+		{in: "k: |\n  # ${A} is content\n  x\nj: 1 # ${X}", out: "k: |\n  # alpha is content\n  x\nj: 1 # ${X}"},
+		{in: "- k: >-\n    # ${A}\n  j: ${B_2} # ${X}", out: "- k: >-\n    # alpha\n  j: beta # ${X}"},
+		{in: "k: ${X}", out: "k: ", err: "1:4: environment variable X is not set"},
+		{in: "a: 1\nk: x${NL}", out: "a: 1\nk: x", err: "2:5: environment variable NL contains a newline"},
+		{in: "k: ${A", out: "k: ${A", err: `1:4: unterminated variable reference "${A"`},
+		{in: "k: ${}", out: "k: ", err: `1:4: invalid variable reference "${}"`},
+		{in: "k: ${1A}", out: "k: ", err: `1:4: invalid variable reference "${1A}"`},
+		{in: "k: ${A-B}", out: "k: ", err: `1:4: invalid variable reference "${A-B}"`},
+		{in: "k: ${X} ${Y}", out: "k:  ", err: "1:4: environment variable X is not set"},
+	} {
+		out, xerr := expandEnv([]byte(tc.in), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+		require.Equal(t, tc.out, string(out), "%q", tc.in)
+		if tc.err == "" {
+			require.Nil(t, xerr, "%q", tc.in)
+			continue
+		}
+		require.NotNil(t, xerr, "%q", tc.in)
+		require.Equal(t, tc.err, fmt.Sprintf("%d:%d: %s", xerr.line, xerr.col, xerr.msg), "%q", tc.in)
+	}
+}
+
+func TestRelativePaths(t *testing.T) {
+	dir := t.TempDir()
+	confDir := filepath.Join(dir, "etc", "envtrack")
+	require.NoError(t, os.MkdirAll(filepath.Join(confDir, "secrets"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(confDir, "secrets", "argocd.token"), []byte("from-file\r\n"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "influx.token"), []byte("absolute\n"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(confDir, "read.tokens"), []byte("r1\n#r2\n\nr3"), 0o600))
+	path := filepath.Join(confDir, "envtrack.yml")
+	require.NoError(t, os.WriteFile(path, []byte(`
+state_dir: ../../var/envtrack
+argocd:
+  server: https://argocd
+  token_file: secrets/argocd.token
+influxdb:
+  url: http://influx:8086
+  bucket: b
+  token_file: `+filepath.Join(dir, "influx.token")+`
+api:
+  read_tokens_file: read.tokens
+`), 0o600))
+
+	// The working directory is elsewhere: paths follow the config file.
+	t.Chdir(t.TempDir())
+	cfg, err := Load(path)
+	require.NoError(t, err)
+	require.Equal(t, Secret("from-file"), cfg.ArgoCD.Token)
+	require.Equal(t, filepath.Join(confDir, "secrets", "argocd.token"), cfg.ArgoCD.TokenFile)
+	require.Equal(t, Secret("absolute"), cfg.InfluxDB.Token)
+	require.Equal(t, filepath.Join(dir, "influx.token"), cfg.InfluxDB.TokenFile)
+	require.Equal(t, []Secret{"r1", "r3"}, cfg.API.ReadTokens)
+	require.Equal(t, filepath.Join(dir, "var", "envtrack"), cfg.StateDir)
+}
+
+func TestStatusMatcher(t *testing.T) {
+	m, err := ParseStatusMatcher("200", "300-302", " 404 ")
+	require.NoError(t, err)
+	for code, want := range map[int]bool{199: false, 200: true, 201: false, 300: true, 302: true, 303: false, 404: true} {
+		require.Equal(t, want, m.Match(code), "%d", code)
+	}
+	require.Equal(t, "200,300-302,404", m.String())
+	for spec, msg := range map[string]string{
+		"abc":     `invalid status "abc": not a 3-digit status code`,
+		"99":      `invalid status "99": not a 3-digit status code`,
+		"600":     `invalid status "600": outside 100-599`,
+		"200-":    `invalid status range "200-": not a 3-digit status code`,
+		"300-200": `invalid status range "300-200": start is greater than end`,
+		"1-2-3":   `invalid status "1-2-3": not a 3-digit status code`,
+	} {
+		_, err := ParseStatusMatcher(spec)
+		require.EqualError(t, err, msg, spec)
+	}
+	_, err = ParseStatusMatcher()
+	require.EqualError(t, err, "must not be empty")
+
+	cfg, err := LoadBytes([]byte("readiness: {url: {expected_status: 204}}\n"), "/envtrack.yml")
+	require.NoError(t, err)
+	require.True(t, cfg.Readiness.URL.ExpectedStatus.Match(204))
+	require.False(t, cfg.Readiness.URL.ExpectedStatus.Match(200))
+	_, err = LoadBytes([]byte("readiness: {url: {expected_status: []}}\n"), "envtrack.yml")
+	require.EqualError(t, err, "envtrack.yml:1: readiness.url.expected_status: must not be empty")
+}
+
+func TestTLSClientConfig(t *testing.T) {
+	c, err := TLSConfig{InsecureSkipVerify: true}.ClientConfig()
+	require.NoError(t, err)
+	require.True(t, c.InsecureSkipVerify)
+	require.Nil(t, c.RootCAs)
+	_, err = TLSConfig{CAFile: "testdata/nope.pem"}.ClientConfig()
+	require.True(t, errors.Is(err, fs.ErrNotExist))
+}
+
+func TestDefaultsAreValid(t *testing.T) {
+	require.Greater(t, time.Duration(DefaultURLConfig.Interval), time.Duration(DefaultURLConfig.Timeout))
+	require.True(t, DefaultURLConfig.ExpectedStatus.Match(200))
+	require.True(t, EnvironmentIDRegexp.MatchString("abc123"))
+	require.False(t, EnvironmentIDRegexp.MatchString("-abc"))
+}
+
+func FuzzLoad(f *testing.F) {
+	seeds, _ := filepath.Glob("testdata/*.yml")
+	for _, s := range seeds {
+		data, err := os.ReadFile(s)
+		require.NoError(f, err)
+		f.Add(data)
+	}
+	f.Add(Example)
+	f.Add([]byte("k: ${A} $$ '${B}' # ${C}\n"))
+	f.Add([]byte("a: &x {b: 1}\nc: *x\nargocd:\n  <<: *x\n"))
+	env := lookup(map[string]string{"A": "1", "B": "b: c", "ARGOCD_TOKEN": "t", "INFLUX_TOKEN": "i", "READ_TOKEN": "r"})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := LoadBytesWithOptions(data, "fuzz/envtrack.yml", env)
+		if err != nil {
+			require.NotEmpty(t, err.Error())
+			return
+		}
+		_ = cfg.Redacted()
+	})
+}
