@@ -1,0 +1,210 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/blueberry-idp/envtrack/exporter/store"
+	"github.com/blueberry-idp/envtrack/internal/fakeargocd"
+	"github.com/blueberry-idp/envtrack/internal/scenario"
+)
+
+const (
+	killHelperEnv = "ENVTRACK_KILL_HELPER_CONFIG"
+	killClockEnv  = "ENVTRACK_KILL_HELPER_CLOCK"
+)
+
+// TestKillHelper is not a test: it is the envtrack process that TestSIGKILLDuringScenario
+// starts (this test binary, re-executed) and kills. Its clock is the scenario's, read
+// from a file the test writes, so a restarted process lives in the same world.
+func TestKillHelper(t *testing.T) {
+	cfg := os.Getenv(killHelperEnv)
+	if cfg == "" {
+		t.Skip("helper process of TestSIGKILLDuringScenario")
+	}
+	clockFile := os.Getenv(killClockEnv)
+	now := func() time.Time {
+		b, err := os.ReadFile(clockFile)
+		if err != nil {
+			panic(err)
+		}
+		ts, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(string(b)))
+		if err != nil {
+			panic(err)
+		}
+		return ts
+	}
+	a, err := New(Options{ConfigFile: cfg, Now: now, ListenAddress: "127.0.0.1:0"})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "helper:", err)
+		os.Exit(3)
+	}
+	_ = a.Run(context.Background()) // until SIGKILL
+}
+
+// probeLog records, per environment, the last scenario step at which its URL was probed.
+type probeLog struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+}
+
+func (p *probeLog) saw(id string, at time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.last[id] = at
+}
+
+func (p *probeLog) probedAt(id string, at time.Time) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return !p.last[id].Before(at)
+}
+
+// TestSIGKILLDuringScenario kills envtrack with SIGKILL at random points of the scenario,
+// at least five times, restarting it each time: the journal ends with every expected
+// event exactly once.
+func TestSIGKILLDuringScenario(t *testing.T) {
+	if testing.Short() {
+		t.Skip("plays the whole scenario in a child process")
+	}
+	dir := t.TempDir()
+	clk := &clock{}
+	clockFile := filepath.Join(dir, "clock")
+	setClock := func(at time.Time) {
+		clk.Set(at)
+		tmp := clockFile + ".tmp"
+		require.NoError(t, os.WriteFile(tmp, []byte(at.Format(time.RFC3339Nano)), 0o600))
+		require.NoError(t, os.Rename(tmp, clockFile))
+	}
+	start := time.Date(2025, 1, 7, 10, 0, 0, 0, time.UTC)
+	setClock(start)
+
+	argo := fakeargocd.NewServer(t, fakeargocd.WithToken("argo-secret-token"))
+	probes := &probeLog{last: map[string]time.Time{}}
+	var sc *scenario.Scenario
+	scReady := make(chan struct{})
+	us := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-scReady
+		id := strings.TrimPrefix(r.URL.Path, "/env/")
+		now := clk.Now()
+		probes.saw(id, now)
+		if st, ok := sc.Story(id); !ok || !st.URLUp(now) {
+			http.Error(w, "upstream not ready", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	}))
+	defer us.Close()
+	sc = scenario.New(start, 4, 2, us.URL)
+	close(scReady)
+
+	var static strings.Builder
+	for _, s := range sc.Static() {
+		fmt.Fprintf(&static, "  - {id: %s, url: %q, type: %s}\n", s.ID, s.URL, s.Type)
+	}
+	cfgFile := filepath.Join(dir, "envtrack.yml")
+	stateDir := filepath.Join(dir, "data")
+	require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf(`listen_address: "127.0.0.1:0"
+state_dir: %s
+argocd:
+  server: %s
+  token: argo-secret-token
+  poll_interval: 20ms
+  request_timeout: 5s
+readiness:
+  provisioning_timeout: %s
+  url: {interval: 250ms, timeout: 250ms}
+environments:
+%s`, stateDir, argo.URL(), scenario.Timeout, static.String())), 0o600))
+
+	var cmd *exec.Cmd
+	var stderr strings.Builder
+	startChild := func() {
+		cmd = exec.Command(os.Args[0], "-test.run=^TestKillHelper$")
+		cmd.Env = append(os.Environ(), killHelperEnv+"="+cfgFile, killClockEnv+"="+clockFile)
+		stderr.Reset()
+		cmd.Stderr = &stderr
+		require.NoError(t, cmd.Start())
+	}
+	kill := func() {
+		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+		_ = cmd.Wait()
+	}
+	startChild()
+	defer func() {
+		if cmd.ProcessState == nil {
+			kill()
+		}
+	}()
+
+	// Each step waits until the child has finished two polls that began after the world
+	// changed and, where a URL changes at this step, has probed it.
+	waitStep := func(at time.Time) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a hang guard, not a speed check
+		defer cancel()
+		base := argo.Requests()
+		require.NoError(t, argo.WaitRequests(ctx, base+3), "child stderr:\n%s", stderr.String())
+		for _, s := range sc.Stories {
+			if s.URL == "" || s.URLUp(at) == s.URLUp(at.Add(-scenario.Step)) {
+				continue
+			}
+			for !probes.probedAt(s.ID, at) {
+				select {
+				case <-ctx.Done():
+					t.Fatalf("%s not probed at %s; child stderr:\n%s", s.ID, at, stderr.String())
+				case <-time.After(5 * time.Millisecond):
+				}
+			}
+		}
+	}
+
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	var steps []time.Time
+	for at := sc.Start; !at.After(sc.End()); at = at.Add(scenario.Step) {
+		steps = append(steps, at)
+	}
+	killAt := map[int]bool{}
+	for len(killAt) < 8 {
+		killAt[1+rng.IntN(len(steps)-1)] = true
+	}
+	kills := 0
+	for i, at := range steps {
+		setClock(at)
+		argo.SetApps(sc.Apps(at))
+		if killAt[i] {
+			// A random point: somewhere in the middle of polling, probing or committing.
+			base := argo.Requests()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			require.NoError(t, argo.WaitRequests(ctx, base+1+rng.IntN(2)))
+			cancel()
+			time.Sleep(time.Duration(rng.IntN(3000)) * time.Microsecond)
+			kill()
+			kills++
+			startChild()
+		}
+		waitStep(at)
+	}
+	kill()
+	require.GreaterOrEqual(t, kills, 5)
+
+	s, err := store.Open(filepath.Join(stateDir, StoreFile), store.Options{})
+	require.NoError(t, err)
+	defer s.Close()
+	evs, err := s.Events(0, 0)
+	require.NoError(t, err)
+	checkJournal(t, sc, evs, false)
+}

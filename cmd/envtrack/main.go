@@ -1,0 +1,120 @@
+// Command envtrack tracks environment lifecycles from Argo CD, URL probes and pushed
+// events, and delivers them to the TSDBs. main only wires: flags, logger, signals.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/common/version"
+
+	"github.com/blueberry-idp/envtrack/app"
+	"github.com/blueberry-idp/envtrack/config"
+	"github.com/blueberry-idp/envtrack/internal/logging"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+const usage = `usage: envtrack <command> [flags]
+
+commands:
+  serve          run the daemon (--config FILE)
+  check-config   validate a configuration file and print it, secrets redacted
+  version        print version information
+
+Run 'envtrack <command> --help' for the flags of a command.
+`
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return serve(rest, stderr)
+	case "check-config":
+		return checkConfig(rest, stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, version.Print("envtrack"))
+		return 0
+	case "help", "--help", "-h":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "envtrack: unknown command %q\n\n%s", cmd, usage)
+	return 2
+}
+
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("envtrack "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func serve(args []string, stderr io.Writer) int {
+	fs := newFlagSet("serve", stderr)
+	configFile := fs.String("config", "envtrack.yml", "configuration file")
+	listen := fs.String("web.listen-address", "", "address to listen on (overrides listen_address)")
+	logLevel := fs.String("log.level", "info", "log level: "+strings.Join(logging.Levels, ", "))
+	logFormat := fs.String("log.format", "logfmt", "log format: "+strings.Join(logging.Formats, ", "))
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	logger, err := logging.New(stderr, *logLevel, *logFormat)
+	if err != nil {
+		fmt.Fprintln(stderr, "envtrack:", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	a, err := app.New(app.Options{ConfigFile: *configFile, Logger: logger, ListenAddress: *listen})
+	if err != nil {
+		level.Error(logger).Log("msg", "cannot start", "err", err)
+		return 1
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				_ = a.Reload() // logged and counted by the app
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	if err := a.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		level.Error(logger).Log("msg", "envtrack stopped with an error", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func checkConfig(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("check-config", stderr)
+	configFile := fs.String("config", "envtrack.yml", "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := config.Load(*configFile)
+	if err != nil {
+		fmt.Fprintln(stderr, "envtrack: invalid configuration:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "# %s is valid; effective configuration, secrets redacted:\n", *configFile)
+	fmt.Fprint(stdout, cfg.Redacted())
+	return 0
+}

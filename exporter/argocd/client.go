@@ -1,0 +1,374 @@
+// Package argocd is envtrack's Argo CD source: a client of the Argo CD REST API that
+// lists Applications (small local structs, no argo-cd module), and the Mapping that turns
+// an Application into tracker evidence (DESIGN §2).
+package argocd
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Defaults of Config.
+const (
+	DefaultRequestTimeout = 30 * time.Second
+	DefaultUserAgent      = "envtrack"
+	// MaxBodyBytes caps the list answer that List reads.
+	MaxBodyBytes = 64 << 20
+)
+
+// Config configures the client (the argocd section of the configuration).
+type Config struct {
+	Server             string        // http(s)://host[:port][/root-path] of argocd-server
+	Token              string        // bearer token (an Argo CD API key)
+	Projects           []string      // only Applications of these projects (all if empty)
+	Selector           string        // label selector, e.g. blueberry.io/managed=true
+	RequestTimeout     time.Duration // per request, default 30s
+	CAFile             string        // PEM CA bundle to verify the server with (instead of the system roots)
+	InsecureSkipVerify bool          // do not verify the server certificate
+	UserAgent          string        // default "envtrack"
+	// FullApplications asks for whole Applications instead of the `fields` whitelist.
+	// Heavier, but Argo CD v2.x/v3.x drop status.sync.revision and
+	// status.operationState.message from trimmed answers (their `fields` support is a
+	// fixed table); with them trimmed, CommitSHA and Revision fall back to the
+	// operation's revision and OpMessage stays empty.
+	FullApplications bool
+}
+
+// ListFields returns the `fields` whitelist List sends: what DESIGN §2 reads, plus the
+// operation message and the summary. Argo CD v2.x/v3.x honour only the paths of their
+// fixed table and ignore the rest silently (status.sync.revision(s),
+// status.operationState.message and .syncResult.revision are kept only by older servers,
+// whose filter is generic); items.status.operationState.operation.sync brings the sync
+// result's revision from the newer ones.
+func ListFields() []string { return append([]string(nil), listFields...) }
+
+var listFields = []string{
+	"items.metadata.name",
+	"items.metadata.namespace",
+	"items.metadata.labels",
+	"items.metadata.annotations",
+	"items.metadata.creationTimestamp",
+	"items.metadata.deletionTimestamp",
+	"items.spec",
+	"items.status.sync.status",
+	"items.status.sync.revision",
+	"items.status.sync.revisions",
+	"items.status.health",
+	"items.status.summary",
+	"items.status.operationState.phase",
+	"items.status.operationState.message",
+	"items.status.operationState.startedAt",
+	"items.status.operationState.finishedAt",
+	"items.status.operationState.syncResult.revision",
+	"items.status.operationState.syncResult.revisions",
+	"items.status.operationState.operation.sync",
+}
+
+// Client lists Argo CD Applications. It is safe for concurrent use.
+type Client struct {
+	logger  log.Logger
+	http    *http.Client
+	server  string // for messages: scheme://host/path, no credentials
+	listURL string
+	token   string
+	agent   string
+	timeout time.Duration
+	maxBody int64
+	m       *metrics
+}
+
+// New validates cfg and returns a Client; it reads the CA file now, so that a bad
+// configuration fails at start (or reload), not at the first poll. Metrics are registered
+// on reg (nil: not registered); registering twice on one registry (a reload) reuses the
+// collectors.
+func New(cfg Config, logger log.Logger, reg prometheus.Registerer) (*Client, error) {
+	if logger == nil {
+		logger = log.NewNopLogger()
+	}
+	base, err := parseServer(cfg.Server)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Token == "" {
+		return nil, errors.New("argocd: token is required")
+	}
+	if strings.IndexFunc(cfg.Token, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+		return nil, errors.New("argocd: token contains whitespace or control characters")
+	}
+	if strings.IndexFunc(cfg.Selector, unicode.IsControl) >= 0 {
+		return nil, errors.New("argocd: selector contains control characters")
+	}
+	for _, p := range cfg.Projects {
+		if p == "" {
+			return nil, errors.New("argocd: empty project name")
+		}
+	}
+	timeout := cfg.RequestTimeout
+	if timeout == 0 {
+		timeout = DefaultRequestTimeout
+	}
+	if timeout < 0 {
+		return nil, fmt.Errorf("argocd: request timeout must be positive, got %s", cfg.RequestTimeout)
+	}
+	if cfg.CAFile != "" && cfg.InsecureSkipVerify {
+		return nil, errors.New("argocd: ca_file and insecure_skip_verify are mutually exclusive")
+	}
+	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.InsecureSkipVerify} //nolint:gosec // only when configured
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("argocd: read CA file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("argocd: no PEM certificate in CA file %s", cfg.CAFile)
+		}
+		tlsConfig.RootCAs = pool
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.TLSClientConfig = tlsConfig
+
+	q := url.Values{}
+	if cfg.Selector != "" {
+		q.Set("selector", cfg.Selector)
+	}
+	if len(cfg.Projects) > 0 {
+		q["projects"] = append([]string(nil), cfg.Projects...)
+	}
+	if !cfg.FullApplications {
+		q.Set("fields", strings.Join(listFields, ","))
+	}
+	listURL := base.String() + "/api/v1/applications"
+	if len(q) > 0 {
+		listURL += "?" + q.Encode()
+	}
+	agent := cfg.UserAgent
+	if agent == "" {
+		agent = DefaultUserAgent
+	}
+	if cfg.InsecureSkipVerify && base.Scheme == "https" {
+		level.Warn(logger).Log("msg", "TLS certificate verification of Argo CD is disabled", "server", base.String())
+	}
+	return &Client{
+		logger: logger,
+		http: &http.Client{
+			Transport: transport,
+			// A redirect is a misconfigured server URL or an SSO proxy: report it.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		server:  base.String(),
+		listURL: listURL,
+		token:   cfg.Token,
+		agent:   agent,
+		timeout: timeout,
+		maxBody: MaxBodyBytes,
+		m:       newMetrics(reg),
+	}, nil
+}
+
+func parseServer(s string) (*url.URL, error) {
+	if s == "" {
+		return nil, errors.New("argocd: server is required")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("argocd: server %q is not a URL", s)
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, fmt.Errorf("argocd: server %q must be an http:// or https:// URL", s)
+	case u.Host == "" || u.Opaque != "":
+		return nil, fmt.Errorf("argocd: server %q has no host", s)
+	case u.User != nil:
+		return nil, errors.New("argocd: server URL must not carry credentials; use the token")
+	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
+		return nil, fmt.Errorf("argocd: server %q must not have a query or fragment", s)
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = ""
+	return u, nil
+}
+
+// List returns the Applications Argo CD shows the token, with the configured selector
+// and projects, or an error (*APIError, *ResponseError, *TransportError) and no
+// Applications. A successful empty answer ("items":[] or null) returns an empty,
+// non-nil slice: whether to trust it (the empty-list guard) is the caller's decision.
+func (c *Client) List(ctx context.Context) ([]Application, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.listURL, nil)
+	if err != nil {
+		return nil, fmt.Errorf("argocd: build request: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.agent)
+
+	start := time.Now()
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.m.observe("error", start)
+		return nil, c.transportError(ctx, err)
+	}
+	defer resp.Body.Close()
+	body, err := readLimited(resp.Body, resp.ContentLength, c.maxBody)
+	if err != nil && !errors.Is(err, errTooLarge) {
+		c.m.observe("error", start)
+		return nil, c.transportError(ctx, err)
+	}
+	c.m.observe(strconv.Itoa(resp.StatusCode), start)
+	if resp.StatusCode != http.StatusOK {
+		return nil, c.apiError(resp, body)
+	}
+	ct := resp.Header.Get("Content-Type")
+	if err != nil { // too large
+		c.m.decodeErrors.Inc()
+		return nil, &ResponseError{Reason: fmt.Sprintf("answer larger than %d bytes", c.maxBody), ContentType: ct}
+	}
+	apps, err := decodeList(body, ct)
+	if err != nil {
+		c.m.decodeErrors.Inc()
+		return nil, c.redactErr(err)
+	}
+	c.m.lastSuccess.SetToCurrentTime()
+	c.m.applications.Set(float64(len(apps)))
+	level.Debug(c.logger).Log("msg", "listed applications", "count", len(apps), "bytes", len(body), "duration", time.Since(start))
+	return apps, nil
+}
+
+var errTooLarge = errors.New("answer too large")
+
+// readLimited reads at most max bytes; more is errTooLarge. size is the announced
+// Content-Length (-1 if unknown), used only to size the buffer.
+func readLimited(r io.Reader, size, max int64) ([]byte, error) {
+	var buf bytes.Buffer
+	if size > 0 && size <= max {
+		buf.Grow(int(size) + bytes.MinRead)
+	}
+	n, err := buf.ReadFrom(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if n > max {
+		return nil, errTooLarge
+	}
+	return buf.Bytes(), nil
+}
+
+// listBody is the answer envelope.
+type listBody struct {
+	Items *[]Application `json:"items"`
+}
+
+func decodeList(body []byte, contentType string) ([]Application, error) {
+	var lb listBody
+	if err := json.Unmarshal(body, &lb); err != nil {
+		mt, _, _ := mime.ParseMediaType(contentType)
+		var syn *json.SyntaxError
+		switch {
+		case mt != "application/json" && !json.Valid(body):
+			return nil, &ResponseError{Reason: "not JSON", ContentType: contentType, Err: err}
+		case errors.As(err, &syn) || errors.Is(err, io.ErrUnexpectedEOF):
+			return nil, &ResponseError{Reason: "malformed JSON", ContentType: contentType, Err: err}
+		default:
+			return nil, &ResponseError{Reason: "not an application list", ContentType: contentType, Err: err}
+		}
+	}
+	if lb.Items != nil && *lb.Items != nil {
+		return *lb.Items, nil
+	}
+	// No items: a missing "items" key is an error, "items":null an empty list (Argo CD's
+	// `fields` processor writes null for an empty result). Telling them apart costs a
+	// second look at the (then small) body.
+	var probe struct {
+		Items json.RawMessage `json:"items"`
+	}
+	if err := json.Unmarshal(body, &probe); err != nil || probe.Items == nil {
+		return nil, &ResponseError{Reason: `no "items" in the answer`, ContentType: contentType}
+	}
+	return []Application{}, nil
+}
+
+// apiError reads an Argo CD error body, or keeps a snippet of whatever else came.
+func (c *Client) apiError(resp *http.Response, body []byte) error {
+	e := &APIError{StatusCode: resp.StatusCode}
+	var eb struct {
+		Error   string `json:"error"`
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	}
+	switch {
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		e.Message = "redirected to " + resp.Header.Get("Location") + "; set the server to the URL of argocd-server itself"
+	case json.Unmarshal(body, &eb) == nil && (eb.Message != "" || eb.Error != ""):
+		e.Code = eb.Code
+		e.Message = eb.Message
+		if e.Message == "" {
+			e.Message = eb.Error
+		}
+	default:
+		e.Message = snippet(body)
+	}
+	e.Message = c.redact(e.Message)
+	return e
+}
+
+// snippet is the start of a body, on one line, for an error message.
+func snippet(b []byte) string {
+	const max = 200
+	s := strings.Join(strings.Fields(strings.ToValidUTF8(string(b[:min(len(b), 4*max)]), "?")), " ")
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	return s
+}
+
+func (c *Client) transportError(ctx context.Context, err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err // its URL repeats the long query string
+	}
+	timeout := errors.Is(err, context.DeadlineExceeded) || ctx.Err() == context.DeadlineExceeded
+	if ne, ok := err.(interface{ Timeout() bool }); ok && ne.Timeout() {
+		timeout = true
+	}
+	msg := fmt.Sprintf("argocd: list applications from %s: %v", c.server, err)
+	if timeout {
+		msg = fmt.Sprintf("argocd: list applications from %s: no complete answer within %s: %v", c.server, c.timeout, err)
+	}
+	return &TransportError{Timeout: timeout, msg: c.redact(msg), err: err}
+}
+
+// redact keeps the token out of anything that may end up in a log.
+func (c *Client) redact(s string) string {
+	if c.token == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, c.token, "<redacted>")
+}
+
+func (c *Client) redactErr(err error) error {
+	var re *ResponseError
+	if errors.As(err, &re) && re.Err != nil && strings.Contains(re.Err.Error(), c.token) {
+		re.Err = errors.New(c.redact(re.Err.Error()))
+	}
+	return err
+}

@@ -1,0 +1,193 @@
+package argocd
+
+import (
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/blueberry-idp/envtrack/exporter/tracker"
+)
+
+// Mapping says which labels and annotations carry envtrack's fields (the argocd section
+// of the configuration). An empty key means "not configured". Label and annotation
+// values that are empty count as absent.
+type Mapping struct {
+	EnvironmentIDLabel    string // else the Application name
+	EnvironmentTypeLabel  string // else DefaultType
+	URLAnnotation         string // else status.summary.externalURLs[0]
+	RequestedAtAnnotation string // RFC 3339
+	RepositoryLabel       string // overrides the short name of the source repoURL
+	BranchLabel           string // overrides the source targetRevision
+	CommitLabel           string // overrides status.sync.revision
+	DefaultType           string // "default" if empty
+
+	// BadAnnotations, if set, counts annotations that could not be parsed
+	// (envtrack_argocd_bad_annotations_total: Client.BadAnnotations).
+	BadAnnotations prometheus.Counter
+}
+
+// DefaultMapping is the mapping of DESIGN §8.
+func DefaultMapping() Mapping {
+	return Mapping{
+		EnvironmentIDLabel:    "blueberry.io/environment-id",
+		EnvironmentTypeLabel:  "blueberry.io/environment-type",
+		URLAnnotation:         "blueberry.io/url",
+		RequestedAtAnnotation: "blueberry.io/requested-at",
+		DefaultType:           "default",
+	}
+}
+
+// Evidence maps an Application to what the tracker reads (DESIGN §2):
+//
+//   - EnvironmentID: the EnvironmentIDLabel label, else the Application name.
+//   - Type: the EnvironmentTypeLabel label, else DefaultType, else "default".
+//   - The source is spec.source; for a multi-source app the first of spec.sources that is
+//     not a `ref` (values-only) source; else the source hydrator's drySource.
+//   - Repository: the RepositoryLabel label, else the source's chart for a Helm chart
+//     source, else the short name of its repoURL (RepoShortName).
+//   - Branch: the BranchLabel label, else the source's targetRevision.
+//   - Revision: status.sync.revision (status.sync.revisions[i] for multi-source apps),
+//     else, when the server trimmed it (the `fields` of Argo CD v2.x/v3.x), the
+//     operation's revision (OpRevision). CommitSHA: the CommitLabel label, else Revision.
+//   - URL: the URLAnnotation annotation, else the first status.summary.externalURLs.
+//   - RequestedAt: the RequestedAtAnnotation annotation as RFC 3339; unparseable gives the
+//     zero time and counts in BadAnnotations.
+//   - OpRevision: status.operationState.syncResult.revision, else the revision of the
+//     operation (where trimmed answers put the sync result).
+//
+// Every time is in UTC; absent ones are zero.
+func (m Mapping) Evidence(a Application) tracker.AppEvidence {
+	src, idx := a.Spec.primarySource()
+	ev := tracker.AppEvidence{
+		AppName:         a.Metadata.Name,
+		EnvironmentName: a.Metadata.Name,
+		CreatedAt:       utc(a.Metadata.CreationTimestamp),
+		DeletionAt:      utc(a.Metadata.DeletionTimestamp),
+
+		SyncStatus:         a.Status.Sync.Status,
+		HealthStatus:       a.Status.Health.Status,
+		HealthTransitionAt: utc(a.Status.Health.LastTransitionTime),
+	}
+	if op := a.Status.OperationState; op != nil {
+		ev.OpPhase = op.Phase
+		ev.OpStartedAt = utc(op.StartedAt)
+		ev.OpFinishedAt = utc(op.FinishedAt)
+		ev.OpMessage = op.Message
+		if op.SyncResult != nil {
+			ev.OpRevision = op.SyncResult.pick(idx)
+		}
+		if ev.OpRevision == "" && op.Operation.Sync != nil {
+			ev.OpRevision = op.Operation.Sync.pick(idx)
+		}
+	}
+	ev.Revision = (&RevisionRef{Revision: a.Status.Sync.Revision, Revisions: a.Status.Sync.Revisions}).pick(idx)
+	if ev.Revision == "" {
+		ev.Revision = ev.OpRevision
+	}
+
+	repo := RepoShortName(src.RepoURL)
+	if src.Chart != "" {
+		repo = src.Chart
+	}
+	ev.EnvironmentID = m.label(a, m.EnvironmentIDLabel, a.Metadata.Name)
+	typ := m.DefaultType
+	if typ == "" {
+		typ = "default"
+	}
+	ev.Type = m.label(a, m.EnvironmentTypeLabel, typ)
+	ev.Repository = m.label(a, m.RepositoryLabel, repo)
+	ev.Branch = m.label(a, m.BranchLabel, src.TargetRevision)
+	ev.CommitSHA = m.label(a, m.CommitLabel, ev.Revision)
+
+	ev.URL = m.annotation(a, m.URLAnnotation)
+	if ev.URL == "" {
+		for _, u := range a.Status.Summary.ExternalURLs {
+			if u = strings.TrimSpace(u); u != "" {
+				ev.URL = u
+				break
+			}
+		}
+	}
+	if v := m.annotation(a, m.RequestedAtAnnotation); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			if m.BadAnnotations != nil {
+				m.BadAnnotations.Inc()
+			}
+		} else {
+			ev.RequestedAt = t.UTC()
+		}
+	}
+	return ev
+}
+
+func (m Mapping) label(a Application, key, fallback string) string {
+	if key != "" {
+		if v := strings.TrimSpace(a.Metadata.Labels[key]); v != "" {
+			return v
+		}
+	}
+	return fallback
+}
+
+func (m Mapping) annotation(a Application, key string) string {
+	if key == "" {
+		return ""
+	}
+	return strings.TrimSpace(a.Metadata.Annotations[key])
+}
+
+// primarySource returns the source envtrack describes the app by, and its index in
+// spec.sources (-1 when not a multi-source app).
+func (s Spec) primarySource() (Source, int) {
+	switch {
+	case s.Source != nil:
+		return *s.Source, -1
+	case len(s.Sources) > 0:
+		for i, src := range s.Sources {
+			if src.Ref == "" {
+				return src, i
+			}
+		}
+		return s.Sources[0], 0
+	case s.SourceHydrator != nil:
+		return s.SourceHydrator.DrySource, -1
+	}
+	return Source{}, -1
+}
+
+// pick returns the revision of source idx (-1: single source).
+func (r *RevisionRef) pick(idx int) string {
+	if r.Revision != "" || idx < 0 {
+		return r.Revision
+	}
+	if idx < len(r.Revisions) {
+		return r.Revisions[idx]
+	}
+	return ""
+}
+
+// RepoShortName is the last path element of a Git URL without ".git":
+// https://github.com/acme/backend-api.git, git@github.com:acme/backend-api.git and
+// ssh://git@host:22/acme/backend-api/ all give "backend-api".
+func RepoShortName(repoURL string) string {
+	s := strings.TrimSpace(repoURL)
+	if i := strings.IndexAny(s, "?#"); i >= 0 {
+		s = s[:i]
+	}
+	s = strings.TrimRight(s, "/")
+	s = strings.TrimSuffix(s, ".git")
+	s = strings.TrimRight(s, "/")
+	if i := strings.LastIndexAny(s, "/:"); i >= 0 {
+		s = s[i+1:]
+	}
+	return s
+}
+
+func utc(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC()
+}
