@@ -1,0 +1,23 @@
+// Package sink delivers the journal to the systems users run (InfluxDB, Grafana, ...).
+// Each sink reads from the journal at its own durable cursor, in order, at least once;
+// deliveries are idempotent, so a replay after a crash changes nothing downstream.
+package sink
+
+import (
+	"context"
+
+	"github.com/blueberry-idp/envtrack/exporter/event"
+)
+
+// Sink is one delivery target. Deliver sends the events, in order, as one batch.
+//
+// It returns retry=true with an error when the failure is transient (connection refused,
+// timeout, 429, 5xx): the same batch is tried again later, with backoff, and the cursor
+// does not move. retry=false with an error is a permanent rejection (400, 401, 403, 404,
+// 422, a point InfluxDB will never take): the runner isolates the offending events and
+// sets them aside (counted, logged with the event, recorded in the store), never retrying
+// them forever and never dropping them silently.
+type Sink interface {
+	Name() string
+	Deliver(ctx context.Context, events []event.Event) (retry bool, err error)
+}
