@@ -22,6 +22,8 @@ import (
 	"github.com/prometheus/common/version"
 
 	"github.com/blueberry-idp/envtrack/config"
+	"github.com/blueberry-idp/envtrack/exporter/prom"
+	"github.com/blueberry-idp/envtrack/exporter/query"
 	"github.com/blueberry-idp/envtrack/exporter/store"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 )
@@ -55,9 +57,11 @@ type App struct {
 	cfg     *config.Config
 	sources *sources // current Argo CD client and prober, swapped on reload
 
-	store   *store.Store
-	tracker *tracker.Tracker
-	metrics *metrics
+	store     *store.Store
+	tracker   *tracker.Tracker
+	metrics   *metrics
+	lifecycle *prom.Metrics // DESIGN §4, observed on live transitions only
+	query     *query.Service
 
 	ln         net.Listener
 	ready      atomic.Bool // store open and first Argo CD poll finished
@@ -109,6 +113,8 @@ func New(opts Options) (*App, error) {
 		return nil, err
 	}
 	a.tracker = tracker.New(a.trackerConfig(cfg), states)
+	a.lifecycle = prom.New(cfg.Metrics.Namespace, cfg.Metrics.NativeHistograms, a.tracker.States, a.reg)
+	a.query = a.newQuery(cfg)
 	a.sources, err = newSources(cfg, a.logger, a.now)
 	if err != nil {
 		a.store.Close()
@@ -252,10 +258,42 @@ func (a *App) reload() error {
 	}
 	a.mu.Lock()
 	a.cfg, a.sources = cfg, src
+	a.query = a.newQuery(cfg)
 	a.mu.Unlock()
 	a.tracker.SetConfig(a.trackerConfig(cfg))
 	if running {
 		a.startLoopsLocked()
 	}
 	return nil
+}
+
+// newQuery builds the query service for cfg: Flux against InfluxDB when configured,
+// else the embedded journal.
+func (a *App) newQuery(cfg *config.Config) *query.Service {
+	t := cfg.Targets
+	targets := query.Targets{
+		P50Target: time.Duration(t.ProvisioningP50.Target), P50Alert: time.Duration(t.ProvisioningP50.Alert),
+		P95Target: time.Duration(t.ProvisioningP95.Target), P95Alert: time.Duration(t.ProvisioningP95.Alert),
+		SuccessTarget: t.SuccessRate.Target, SuccessAlert: t.SuccessRate.Alert,
+	}
+	return query.NewService(query.NewJournalBackend(a.store), targets, a.now)
+}
+
+// Query returns the query service in force.
+func (a *App) Query() *query.Service {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.query
+}
+
+// tokens returns the API tokens in force.
+func (a *App) tokens() (write, read []string) {
+	c := a.Config()
+	for _, t := range c.API.WriteTokens {
+		write = append(write, string(t))
+	}
+	for _, t := range c.API.ReadTokens {
+		read = append(read, string(t))
+	}
+	return write, read
 }

@@ -1,16 +1,17 @@
 package app
 
 import (
-	"encoding/json"
 	"html/template"
 	"net/http"
 
+	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/version"
 
+	"github.com/blueberry-idp/envtrack/api"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 )
 
@@ -36,6 +37,15 @@ func (a *App) Handler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
 	})
+	api.Register(mux, api.Options{
+		Environments: a.tracker,
+		Query:        a.Query,
+		Recorder:     a,
+		Tokens:       a.tokens,
+		MaxBodyBytes: a.Config().API.MaxBodyBytes,
+		Logger:       log.With(a.logger, "component", "api"),
+		Now:          a.now,
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not found: "+r.URL.Path)
 	})
@@ -60,15 +70,10 @@ func (p promLogger) Println(v ...interface{}) {
 }
 
 // writeJSON and writeError are the one way responses leave: JSON, with the status.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"error": msg})
-}
+var (
+	writeJSON  = api.WriteJSON
+	writeError = api.WriteError
+)
 
 var landingTmpl = template.Must(template.New("landing").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>envtrack</title>

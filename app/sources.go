@@ -161,6 +161,7 @@ func (a *App) process(obs []tracker.Observation) error {
 		level.Error(a.logger).Log("msg", "recording transitions failed; they will be derived again", "err", err)
 		return err
 	}
+	a.lifecycle.Observe(events)
 	for _, e := range events {
 		a.metrics.transitions.WithLabelValues(string(e.Name)).Inc()
 		level.Info(a.logger).Log("msg", "lifecycle event", "environment_id", e.EnvironmentID, "event", e.Name,
@@ -172,7 +173,30 @@ func (a *App) process(obs []tracker.Observation) error {
 // Push records a lifecycle event pushed by the platform (POST /api/events) and returns
 // the stored events (none when the push repeats what is known).
 func (a *App) Push(id string, p tracker.Push) ([]event.Event, error) {
-	return a.tracker.Process([]tracker.Observation{{EnvironmentID: id, At: a.now(), Push: &p}}, a.store.Commit)
+	evs, err := a.tracker.Process([]tracker.Observation{{EnvironmentID: id, At: a.now(), Push: &p}}, a.store.Commit)
+	if err == nil {
+		a.afterCommit(evs)
+	}
+	return evs, err
+}
+
+// Mark appends a deployment marker (POST /api/events with kind "deployment").
+func (a *App) Mark(e event.Event) (event.Event, error) {
+	stored, err := a.store.Commit(nil, []event.Event{e})
+	if err != nil {
+		return event.Event{}, err
+	}
+	a.afterCommit(stored)
+	return stored[0], nil
+}
+
+func (a *App) afterCommit(events []event.Event) {
+	a.lifecycle.Observe(events)
+	for _, e := range events {
+		a.metrics.transitions.WithLabelValues(string(e.Name)).Inc()
+		level.Info(a.logger).Log("msg", "pushed event", "environment_id", e.EnvironmentID, "event", e.Name,
+			"time", e.Time.Format(time.RFC3339), "seq", e.Seq, "marker", e.IsMarker())
+	}
 }
 
 func (a *App) startLoops(ctx context.Context) {

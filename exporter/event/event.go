@@ -4,6 +4,7 @@ package event
 
 import (
 	"fmt"
+	"regexp"
 	"time"
 )
 
@@ -111,3 +112,12 @@ const (
 
 // DurationKeys lists the numeric duration metadata keys.
 var DurationKeys = []string{MetaProvisioningDuration, MetaQueueDuration, MetaTerminationDuration, MetaTotalLifetimeHours}
+
+// EnvironmentIDPattern is what an environment id may look like (DESIGN §5): ids reach
+// Flux queries, tags and URLs, so anything else is refused at the door.
+const EnvironmentIDPattern = `^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`
+
+var environmentIDRe = regexp.MustCompile(EnvironmentIDPattern)
+
+// ValidEnvironmentID reports whether id matches EnvironmentIDPattern.
+func ValidEnvironmentID(id string) bool { return environmentIDRe.MatchString(id) }

@@ -1,0 +1,299 @@
+// Package api is envtrack's HTTP API (DESIGN §3): environments, timelines, performance
+// insights and pushed events. Handlers are constructors; every error leaves through
+// writeError as {"error": "..."} with the right status.
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/common/model"
+
+	"github.com/blueberry-idp/envtrack/exporter/event"
+	"github.com/blueberry-idp/envtrack/exporter/query"
+	"github.com/blueberry-idp/envtrack/exporter/tracker"
+)
+
+// Environments gives the tracker's current view.
+type Environments interface {
+	States() []tracker.State
+	Get(id string) (tracker.State, bool)
+}
+
+// Recorder records pushed events in the journal.
+type Recorder interface {
+	// Push applies a pushed lifecycle event; it returns the stored events (none when the
+	// push repeats what is already known).
+	Push(id string, p tracker.Push) ([]event.Event, error)
+	// Mark appends a deployment marker and returns it as stored.
+	Mark(e event.Event) (event.Event, error)
+}
+
+// Tokens returns the tokens in force (they change on reload).
+type Tokens func() (write, read []string)
+
+// Options wire the API.
+type Options struct {
+	Environments Environments
+	Query        func() *query.Service // the service in force (it changes on reload)
+	Recorder     Recorder
+	Tokens       Tokens
+	MaxBodyBytes int64
+	Logger       log.Logger
+	Now          func() time.Time
+}
+
+// Register adds the API routes to mux. The route table is this one block.
+func Register(mux *http.ServeMux, o Options) {
+	if o.Logger == nil {
+		o.Logger = log.NewNopLogger()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 1 << 20
+	}
+	read := func(h http.Handler) http.Handler { return requireToken(o.Tokens, false, h) }
+	write := func(h http.Handler) http.Handler { return requireToken(o.Tokens, true, h) }
+	mux.Handle("GET /api/environments", read(ListEnvironments(o.Environments)))
+	mux.Handle("GET /api/environments/{id}", read(GetEnvironment(o.Environments)))
+	mux.Handle("GET /api/environments/{id}/timeline", read(Timeline(o.Query, o.Logger)))
+	mux.Handle("GET /api/insights/performance-detailed", read(Performance(o.Query, o.Logger)))
+	mux.Handle("POST /api/events", write(PostEvents(o.Recorder, o.MaxBodyBytes, o.Now, o.Logger)))
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path)
+	})
+}
+
+// WriteJSON writes v as JSON with the status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	WriteJSON(w, status, map[string]string{"error": msg})
+}
+
+// WriteError is the one way an error leaves the HTTP surface.
+func WriteError(w http.ResponseWriter, status int, msg string) { writeError(w, status, msg) }
+
+// requireToken checks the bearer token in constant time. Writes always need a write
+// token; reads need a read (or write) token only when read tokens are configured.
+func requireToken(tokens Tokens, forWrite bool, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		write, read := tokens()
+		allowed := write
+		if !forWrite {
+			if len(read) == 0 {
+				h.ServeHTTP(w, r)
+				return
+			}
+			allowed = append(append([]string{}, read...), write...)
+		}
+		if forWrite && len(write) == 0 {
+			writeError(w, http.StatusUnauthorized, "writes are disabled: no api.write_tokens configured")
+			return
+		}
+		auth := r.Header.Get("Authorization")
+		tok, ok := strings.CutPrefix(auth, "Bearer ")
+		if !ok || tok == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="envtrack"`)
+			writeError(w, http.StatusUnauthorized, "missing bearer token")
+			return
+		}
+		match := 0
+		for _, a := range allowed {
+			match |= subtle.ConstantTimeCompare([]byte(tok), []byte(a))
+		}
+		if match != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="envtrack", error="invalid_token"`)
+			writeError(w, http.StatusUnauthorized, "invalid bearer token")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// Environment is one environment in GET /api/environments.
+type Environment struct {
+	EnvironmentID               string     `json:"environment_id"`
+	EnvironmentName             string     `json:"environment_name"`
+	Type                        string     `json:"type"`
+	Phase                       string     `json:"phase"`
+	Source                      string     `json:"source"`
+	Repository                  string     `json:"repository,omitempty"`
+	Branch                      string     `json:"branch,omitempty"`
+	CommitSHA                   string     `json:"commit_sha,omitempty"`
+	URL                         string     `json:"url,omitempty"`
+	CreatedAt                   *time.Time `json:"created_at,omitempty"`
+	ProvisioningStartedAt       *time.Time `json:"provisioning_started_at,omitempty"`
+	ReadyAt                     *time.Time `json:"ready_at,omitempty"`
+	FailedAt                    *time.Time `json:"failed_at,omitempty"`
+	FailureReason               string     `json:"failure_reason,omitempty"`
+	TerminationStartedAt        *time.Time `json:"termination_started_at,omitempty"`
+	TerminatedAt                *time.Time `json:"terminated_at,omitempty"`
+	ProvisioningDurationSeconds *float64   `json:"provisioning_duration_seconds,omitempty"`
+	Timeline                    string     `json:"timeline"`
+}
+
+func tp(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// FromState describes a tracker state for the API.
+func FromState(s tracker.State) Environment {
+	e := Environment{
+		EnvironmentID: s.ID, EnvironmentName: s.Name, Type: s.Type, Phase: string(s.Phase), Source: s.Source,
+		Repository: s.Repository, Branch: s.Branch, CommitSHA: s.CommitSHA, URL: s.URL,
+		CreatedAt: tp(s.CreatedAt), ProvisioningStartedAt: tp(s.ProvisioningStartedAt), ReadyAt: tp(s.ReadyAt),
+		FailedAt: tp(s.FailedAt), FailureReason: s.FailureReason, TerminationStartedAt: tp(s.TerminationStartedAt),
+		TerminatedAt: tp(s.TerminatedAt), Timeline: "/api/environments/" + s.ID + "/timeline",
+	}
+	if e.EnvironmentName == "" {
+		e.EnvironmentName = s.ID
+	}
+	if !s.ReadyAt.IsZero() && !s.ProvisioningStartedAt.IsZero() {
+		d := s.ReadyAt.Sub(s.ProvisioningStartedAt).Seconds()
+		e.ProvisioningDurationSeconds = &d
+	}
+	return e
+}
+
+// ListEnvironments is GET /api/environments[?phase=P&type=T].
+func ListEnvironments(envs Environments) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		phase, typ := r.URL.Query().Get("phase"), r.URL.Query().Get("type")
+		if phase != "" && !validPhase(phase) {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("unknown phase %q", phase))
+			return
+		}
+		out := []Environment{}
+		for _, s := range envs.States() {
+			if (phase == "" || string(s.Phase) == phase) && (typ == "" || s.Type == typ) {
+				out = append(out, FromState(s))
+			}
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].EnvironmentID < out[j].EnvironmentID })
+		WriteJSON(w, http.StatusOK, map[string]any{"environments": out, "count": len(out)})
+	})
+}
+
+func validPhase(p string) bool {
+	for _, v := range tracker.Phases {
+		if string(v) == p {
+			return true
+		}
+	}
+	return false
+}
+
+func envID(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id := r.PathValue("id")
+	if !event.ValidEnvironmentID(id) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid environment id %q: must match %s", truncate(id, 140), event.EnvironmentIDPattern))
+		return "", false
+	}
+	return id, true
+}
+
+// GetEnvironment is GET /api/environments/{id}.
+func GetEnvironment(envs Environments) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ok := envID(w, r)
+		if !ok {
+			return
+		}
+		s, ok := envs.Get(id)
+		if !ok {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("unknown environment %q", id))
+			return
+		}
+		WriteJSON(w, http.StatusOK, FromState(s))
+	})
+}
+
+// queryError maps a query failure to its status.
+func queryError(w http.ResponseWriter, logger log.Logger, err error) {
+	switch {
+	case errors.Is(err, query.ErrNotFound):
+		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, query.ErrUnavailable):
+		level.Warn(logger).Log("msg", "query failed: TSDB unavailable", "err", err)
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+	case errors.Is(err, context.Canceled):
+		writeError(w, 499, "request cancelled")
+	default:
+		level.Error(logger).Log("msg", "query failed", "err", err)
+		writeError(w, http.StatusInternalServerError, "query failed: "+err.Error())
+	}
+}
+
+// Timeline is GET /api/environments/{id}/timeline.
+func Timeline(q func() *query.Service, logger log.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ok := envID(w, r)
+		if !ok {
+			return
+		}
+		tl, err := q().Timeline(r.Context(), id)
+		if err != nil {
+			queryError(w, logger, err)
+			return
+		}
+		WriteJSON(w, http.StatusOK, tl)
+	})
+}
+
+// MaxWindow bounds ?window= (a year of events is plenty for percentiles).
+const MaxWindow = 366 * 24 * time.Hour
+
+// Performance is GET /api/insights/performance-detailed?window=7d&type=T.
+func Performance(q func() *query.Service, logger log.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		win := r.URL.Query().Get("window")
+		if win == "" {
+			win = "7d"
+		}
+		d, err := model.ParseDuration(win)
+		if err != nil || d <= 0 || time.Duration(d) > MaxWindow {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid window %q: want a duration like 24h, 7d or 30d, at most 366d", truncate(win, 40)))
+			return
+		}
+		typ := r.URL.Query().Get("type")
+		if typ != "" && !event.ValidEnvironmentID(typ) {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid type %q", truncate(typ, 140)))
+			return
+		}
+		p, err := q().Performance(r.Context(), time.Duration(d), win, typ)
+		if err != nil {
+			queryError(w, logger, err)
+			return
+		}
+		WriteJSON(w, http.StatusOK, p)
+	})
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}

@@ -1,0 +1,55 @@
+package prom
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+
+	"github.com/blueberry-idp/envtrack/exporter/event"
+	"github.com/blueberry-idp/envtrack/exporter/tracker"
+)
+
+func TestObserveLiveTransitionsOnly(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	states := []tracker.State{{ID: "a", Phase: tracker.PhaseProvisioning, Type: "preview"}, {ID: "b", Phase: tracker.PhaseReady, Type: "preview"}}
+	m := New("blueberry", false, func() []tracker.State { return states }, reg)
+	at := time.Date(2025, 1, 7, 10, 0, 0, 0, time.UTC)
+	m.Observe([]event.Event{
+		{EnvironmentID: "a", Name: event.Ready, Type: "preview", Time: at, Metadata: map[string]any{"provisioning_duration_seconds": 45.0}},
+		{EnvironmentID: "b", Name: event.Ready, Type: "preview", Time: at, Metadata: map[string]any{"provisioning_duration_seconds": 400.0, "late": true}},
+		{EnvironmentID: "c", Name: event.Ready, Type: "preview", Time: at, Metadata: map[string]any{"provisioning_duration_seconds": 10.0, "backfill": true}},
+		{EnvironmentID: "d", Name: event.ProvisioningFailed, Type: "preview", Time: at, Metadata: map[string]any{"reason": "timeout"}},
+		{EnvironmentID: "web", Name: event.Deployed, Time: at, Metadata: map[string]any{"kind": "deployment", "status": "failed"}},
+	})
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP blueberry_environment_provisioning_duration_seconds Time from provisioning_started to ready, by environment type.
+# TYPE blueberry_environment_provisioning_duration_seconds histogram
+blueberry_environment_provisioning_duration_seconds_bucket{type="preview",le="30"} 0
+blueberry_environment_provisioning_duration_seconds_bucket{type="preview",le="60"} 1
+blueberry_environment_provisioning_duration_seconds_bucket{type="preview",le="120"} 1
+blueberry_environment_provisioning_duration_seconds_bucket{type="preview",le="300"} 1
+blueberry_environment_provisioning_duration_seconds_bucket{type="preview",le="600"} 1
+blueberry_environment_provisioning_duration_seconds_bucket{type="preview",le="+Inf"} 1
+blueberry_environment_provisioning_duration_seconds_sum{type="preview"} 45
+blueberry_environment_provisioning_duration_seconds_count{type="preview"} 1
+# HELP blueberry_environment_provisioning_total Provisioning attempts that ended, by status (success, failed) and type.
+# TYPE blueberry_environment_provisioning_total counter
+blueberry_environment_provisioning_total{status="failed",type="preview"} 1
+blueberry_environment_provisioning_total{status="success",type="preview"} 1
+# HELP blueberry_environment_provisioning_failures_total Failed provisioning attempts by reason and type.
+# TYPE blueberry_environment_provisioning_failures_total counter
+blueberry_environment_provisioning_failures_total{reason="timeout",type="preview"} 1
+# HELP blueberry_deployments_total Deployments: deployment markers pushed by CI and deployed events seen in Argo CD, by status.
+# TYPE blueberry_deployments_total counter
+blueberry_deployments_total{status="failed"} 1
+# HELP blueberry_environment_provisioning_in_progress Environments provisioning now (the current provisioning queue), by type.
+# TYPE blueberry_environment_provisioning_in_progress gauge
+blueberry_environment_provisioning_in_progress{type="preview"} 1
+`), "blueberry_environment_provisioning_duration_seconds", "blueberry_environment_provisioning_total",
+		"blueberry_environment_provisioning_failures_total", "blueberry_deployments_total", "blueberry_environment_provisioning_in_progress"))
+	require.Equal(t, 3.0, testutil.ToFloat64(m.events.WithLabelValues("ready")))
+}

@@ -1,0 +1,423 @@
+package query
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/blueberry-idp/envtrack/exporter/event"
+)
+
+// ErrNotFound: no event is known for the environment.
+var ErrNotFound = errors.New("environment not found")
+
+// Targets are the performance targets of 000 (config `targets`).
+type Targets struct {
+	P50Target, P50Alert time.Duration
+	P95Target, P95Alert time.Duration
+	// Success rates in percent: below Target warns, below Alert alerts.
+	SuccessTarget, SuccessAlert float64
+}
+
+// Service shapes backend events into the API's documents.
+type Service struct {
+	backend Backend
+	targets Targets
+	now     func() time.Time
+}
+
+// NewService returns a Service over b.
+func NewService(b Backend, t Targets, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{backend: b, targets: t, now: now}
+}
+
+// Timeline is GET /api/environments/{id}/timeline (the shape of 000).
+type Timeline struct {
+	EnvironmentID   string          `json:"environment_id"`
+	EnvironmentName string          `json:"environment_name"`
+	Timeline        []TimelineEntry `json:"timeline"`
+	Summary         Summary         `json:"summary"`
+}
+
+// TimelineEntry is one lifecycle event in a timeline.
+type TimelineEntry struct {
+	Event     event.Name     `json:"event"`
+	Timestamp time.Time      `json:"timestamp"`
+	Metadata  map[string]any `json:"metadata"`
+}
+
+// Summary sums a timeline up. Absent values are null.
+type Summary struct {
+	ProvisioningDurationSeconds *float64 `json:"provisioning_duration_seconds"`
+	TotalLifetimeHours          *float64 `json:"total_lifetime_hours"`
+	QueueDurationSeconds        *float64 `json:"queue_duration_seconds"`
+	TerminationDurationSeconds  *float64 `json:"termination_duration_seconds"`
+	Outcome                     string   `json:"outcome"` // provisioning, ready, failed, terminated
+}
+
+// Timeline returns one environment's timeline.
+func (s *Service) Timeline(ctx context.Context, id string) (*Timeline, error) {
+	evs, err := s.backend.EnvironmentEvents(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	evs = lifecycleOnly(evs)
+	if len(evs) == 0 {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	sort.SliceStable(evs, func(i, j int) bool { return evs[i].Time.Before(evs[j].Time) })
+	tl := &Timeline{EnvironmentID: id, Timeline: make([]TimelineEntry, 0, len(evs))}
+	var start, created, terminated time.Time
+	for _, e := range evs {
+		if e.EnvironmentName != "" {
+			tl.EnvironmentName = e.EnvironmentName
+		}
+		meta := e.Metadata
+		if meta == nil {
+			meta = map[string]any{}
+		}
+		tl.Timeline = append(tl.Timeline, TimelineEntry{Event: e.Name, Timestamp: e.Time.UTC(), Metadata: meta})
+		switch e.Name {
+		case event.Created:
+			created = e.Time
+		case event.ProvisioningStarted:
+			start = e.Time
+			if v, ok := number(meta[event.MetaQueueDuration]); ok {
+				tl.Summary.QueueDurationSeconds = &v
+			}
+			if tl.Summary.Outcome == "" {
+				tl.Summary.Outcome = "provisioning"
+			}
+		case event.Ready:
+			if v, ok := number(meta[event.MetaProvisioningDuration]); ok && tl.Summary.ProvisioningDurationSeconds == nil {
+				tl.Summary.ProvisioningDurationSeconds = &v
+			}
+			if tl.Summary.Outcome != "terminated" {
+				tl.Summary.Outcome = "ready"
+			}
+		case event.ProvisioningFailed:
+			if tl.Summary.Outcome != "ready" && tl.Summary.Outcome != "terminated" {
+				tl.Summary.Outcome = "failed"
+			}
+		case event.Terminated:
+			terminated = e.Time
+			if v, ok := number(meta[event.MetaTerminationDuration]); ok {
+				tl.Summary.TerminationDurationSeconds = &v
+			}
+			tl.Summary.Outcome = "terminated"
+		}
+	}
+	if tl.EnvironmentName == "" {
+		tl.EnvironmentName = id
+	}
+	if first := firstNonZero(created, start); !first.IsZero() {
+		end := terminated
+		if end.IsZero() {
+			end = s.now()
+		}
+		h := round2(end.Sub(first).Hours())
+		tl.Summary.TotalLifetimeHours = &h
+	}
+	return tl, nil
+}
+
+// Stats are exact statistics over one set of durations (seconds).
+type Stats struct {
+	AverageSeconds *float64 `json:"average_seconds"`
+	P50Seconds     *float64 `json:"p50_seconds"`
+	P95Seconds     *float64 `json:"p95_seconds"`
+	P99Seconds     *float64 `json:"p99_seconds"`
+}
+
+// Provisioning are the provisioning statistics over a window.
+type Provisioning struct {
+	Stats
+	SuccessRate       *float64       `json:"success_rate"` // percent
+	SampleSize        int            `json:"sample_size"`  // attempts that ended in the window
+	Successes         int            `json:"successes"`
+	Failures          int            `json:"failures"`
+	FailuresByReason  map[string]int `json:"failures_by_reason"`
+	LateReadies       int            `json:"late_readies"`
+	QueueAverageSecs  *float64       `json:"queue_average_seconds"`
+	durations, queues []float64
+}
+
+// Termination are the termination statistics over a window.
+type Termination struct {
+	Stats
+	SampleSize int `json:"sample_size"`
+}
+
+// TargetStatus is one target of 000 with where the window stands.
+type TargetStatus struct {
+	Name   string   `json:"name"`
+	Target float64  `json:"target"`
+	Alert  float64  `json:"alert"`
+	Unit   string   `json:"unit"` // seconds or percent
+	Value  *float64 `json:"value"`
+	// Status: pass (meets the target), warn (misses the target, within the alert
+	// threshold), alert (beyond the alert threshold), no_data.
+	Status string `json:"status"`
+}
+
+// Recommendation is advice derived from the numbers (000 "Performance Recommendations").
+type Recommendation struct {
+	Severity string `json:"severity"` // info, warning, critical
+	Title    string `json:"title"`
+	Detail   string `json:"detail"`
+}
+
+// Performance is GET /api/insights/performance-detailed.
+type Performance struct {
+	EnvironmentPerformance struct {
+		Provisioning Provisioning            `json:"provisioning"`
+		Termination  Termination             `json:"termination"`
+		ByType       map[string]Provisioning `json:"by_type"`
+	} `json:"environment_performance"`
+	Window          string           `json:"window"`
+	From            time.Time        `json:"from"`
+	To              time.Time        `json:"to"`
+	Type            string           `json:"type,omitempty"`
+	Targets         []TargetStatus   `json:"targets"`
+	Recommendations []Recommendation `json:"recommendations"`
+}
+
+// Performance computes exact statistics over the attempts that ended in the window.
+func (s *Service) Performance(ctx context.Context, window time.Duration, windowText, typ string) (*Performance, error) {
+	to := s.now().UTC()
+	from := to.Add(-window)
+	evs, err := s.backend.Range(ctx, from, to, typ, event.Ready, event.ProvisioningFailed, event.Terminated, event.ProvisioningStarted)
+	if err != nil {
+		return nil, err
+	}
+	p := &Performance{Window: windowText, From: from, To: to, Type: typ}
+	all := &Provisioning{FailuresByReason: map[string]int{}}
+	byType := map[string]*Provisioning{}
+	var term []float64
+	for _, e := range lifecycleOnly(evs) {
+		t := byType[e.Type]
+		if t == nil {
+			t = &Provisioning{FailuresByReason: map[string]int{}}
+			byType[e.Type] = t
+		}
+		switch e.Name {
+		case event.Ready:
+			d, ok := number(e.Meta(event.MetaProvisioningDuration))
+			if late, _ := e.Meta("late").(bool); late {
+				all.LateReadies++
+				t.LateReadies++
+				continue
+			}
+			if baseline, _ := e.Meta("baseline").(bool); baseline || !ok {
+				continue // a URL-only environment's first answer is no provisioning attempt
+			}
+			for _, x := range []*Provisioning{all, t} {
+				x.Successes++
+				x.durations = append(x.durations, d)
+			}
+		case event.ProvisioningFailed:
+			reason, _ := e.Meta("reason").(string)
+			for _, x := range []*Provisioning{all, t} {
+				x.Failures++
+				x.FailuresByReason[reason]++
+			}
+		case event.ProvisioningStarted:
+			if q, ok := number(e.Meta(event.MetaQueueDuration)); ok {
+				all.queues = append(all.queues, q)
+				t.queues = append(t.queues, q)
+			}
+		case event.Terminated:
+			if d, ok := number(e.Meta(event.MetaTerminationDuration)); ok {
+				term = append(term, d)
+			}
+		}
+	}
+	all.finish()
+	p.EnvironmentPerformance.Provisioning = *all
+	p.EnvironmentPerformance.ByType = map[string]Provisioning{}
+	for k, v := range byType {
+		v.finish()
+		if k == "" {
+			k = "default"
+		}
+		p.EnvironmentPerformance.ByType[k] = *v
+	}
+	p.EnvironmentPerformance.Termination = Termination{Stats: statsOf(term), SampleSize: len(term)}
+	p.Targets = s.targetStatus(all)
+	p.Recommendations = recommend(all, p.Targets)
+	return p, nil
+}
+
+func (p *Provisioning) finish() {
+	p.SampleSize = p.Successes + p.Failures
+	p.Stats = statsOf(p.durations)
+	if p.SampleSize > 0 {
+		r := round2(100 * float64(p.Successes) / float64(p.SampleSize))
+		p.SuccessRate = &r
+	}
+	if len(p.queues) > 0 {
+		q := round2(mean(p.queues))
+		p.QueueAverageSecs = &q
+	}
+}
+
+func (s *Service) targetStatus(p *Provisioning) []TargetStatus {
+	dur := func(name string, target, alert time.Duration, v *float64) TargetStatus {
+		ts := TargetStatus{Name: name, Target: target.Seconds(), Alert: alert.Seconds(), Unit: "seconds", Value: v, Status: "no_data"}
+		if v != nil {
+			switch {
+			case *v > ts.Alert:
+				ts.Status = "alert"
+			case *v > ts.Target:
+				ts.Status = "warn"
+			default:
+				ts.Status = "pass"
+			}
+		}
+		return ts
+	}
+	t := s.targets
+	out := []TargetStatus{
+		dur("provisioning_p50", t.P50Target, t.P50Alert, p.P50Seconds),
+		dur("provisioning_p95", t.P95Target, t.P95Alert, p.P95Seconds),
+	}
+	sr := TargetStatus{Name: "success_rate", Target: t.SuccessTarget, Alert: t.SuccessAlert, Unit: "percent", Value: p.SuccessRate, Status: "no_data"}
+	if v := p.SuccessRate; v != nil {
+		switch {
+		case *v < t.SuccessAlert:
+			sr.Status = "alert"
+		case *v < t.SuccessTarget:
+			sr.Status = "warn"
+		default:
+			sr.Status = "pass"
+		}
+	}
+	return append(out, sr)
+}
+
+// recommend turns the numbers into the advice of 000's "Performance Recommendations".
+func recommend(p *Provisioning, targets []TargetStatus) []Recommendation {
+	recs := []Recommendation{}
+	sev := func(status string) string {
+		if status == "alert" {
+			return "critical"
+		}
+		return "warning"
+	}
+	for _, t := range targets {
+		if t.Status != "warn" && t.Status != "alert" {
+			continue
+		}
+		switch t.Name {
+		case "provisioning_p50", "provisioning_p95":
+			recs = append(recs, Recommendation{Severity: sev(t.Status), Title: "Slow provisioning",
+				Detail: fmt.Sprintf("%s is %s (target %s, alert above %s). Check image sizes and Argo CD sync waves; pre-pull images on nodes.",
+					t.Name, fmtSecs(*t.Value), fmtSecs(t.Target), fmtSecs(t.Alert))})
+		case "success_rate":
+			recs = append(recs, Recommendation{Severity: sev(t.Status), Title: "Low success rate",
+				Detail: fmt.Sprintf("%.2f%% of provisioning attempts succeeded (target %.0f%%, alert below %.0f%%). Review error logs and check resource quotas.",
+					*t.Value, t.Target, t.Alert)})
+		}
+	}
+	if p.Failures > 0 {
+		reason, n := "", 0
+		for r, c := range p.FailuresByReason {
+			if c > n || (c == n && r < reason) {
+				reason, n = r, c
+			}
+		}
+		advice := map[string]string{
+			"timeout":              "Provisioning exceeds readiness.provisioning_timeout: look for stuck sync waves, pending pods or missing quotas.",
+			"sync_failed":          "Argo CD sync operations fail: read the operation messages in the timelines; usually invalid manifests.",
+			"degraded":             "Workloads turn Degraded before ready: check crash-looping pods and readiness probes.",
+			"url_unreachable":      "Argo CD reports Healthy but the URL does not answer: check ingress, DNS and certificates.",
+			"deleted_before_ready": "Environments are deleted before they are ready: users may give up waiting, or cleanup jobs run too early.",
+		}[reason]
+		if advice != "" {
+			recs = append(recs, Recommendation{Severity: "info", Title: "Most common failure: " + reason,
+				Detail: fmt.Sprintf("%d of %d failures. %s", n, p.Failures, advice)})
+		}
+	}
+	if len(recs) == 0 && p.SampleSize > 0 {
+		recs = append(recs, Recommendation{Severity: "info", Title: "All targets met", Detail: "Provisioning meets every target in this window."})
+	}
+	if p.SampleSize == 0 {
+		recs = append(recs, Recommendation{Severity: "info", Title: "No provisioning attempts in this window",
+			Detail: "Only attempts that ended (ready or failed) in the window count; widen the window or check that tracking runs."})
+	}
+	return recs
+}
+
+func fmtSecs(s float64) string { return (time.Duration(s) * time.Second).String() }
+
+// statsOf computes exact statistics: the mean, and nearest-rank percentiles (the
+// smallest value with at least p% of the values at or below it).
+func statsOf(xs []float64) Stats {
+	if len(xs) == 0 {
+		return Stats{}
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	avg := round2(mean(s))
+	p := func(q float64) *float64 {
+		v := Percentile(s, q)
+		return &v
+	}
+	return Stats{AverageSeconds: &avg, P50Seconds: p(50), P95Seconds: p(95), P99Seconds: p(99)}
+}
+
+// Percentile is the nearest-rank percentile of sorted values.
+func Percentile(sorted []float64, q float64) float64 {
+	rank := int(math.Ceil(q / 100 * float64(len(sorted))))
+	if rank < 1 {
+		rank = 1
+	}
+	return sorted[rank-1]
+}
+
+func mean(xs []float64) float64 {
+	var sum float64
+	for _, x := range xs {
+		sum += x
+	}
+	return sum / float64(len(xs))
+}
+
+func round2(x float64) float64 { return math.Round(x*100) / 100 }
+
+func number(v any) (float64, bool) {
+	switch n := v.(type) {
+	case float64:
+		return n, true
+	case int:
+		return float64(n), true
+	case int64:
+		return float64(n), true
+	}
+	return 0, false
+}
+
+func firstNonZero(ts ...time.Time) time.Time {
+	for _, t := range ts {
+		if !t.IsZero() {
+			return t
+		}
+	}
+	return time.Time{}
+}
+
+func lifecycleOnly(evs []event.Event) []event.Event {
+	out := evs[:0:0]
+	for _, e := range evs {
+		if !e.IsMarker() {
+			out = append(out, e)
+		}
+	}
+	return out
+}
