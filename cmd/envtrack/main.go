@@ -28,6 +28,9 @@ const usage = `usage: envtrack <command> [flags]
 commands:
   serve          run the daemon (--config FILE)
   check-config   validate a configuration file and print it, secrets redacted
+  annotate       record a deployment marker (CI step): --environment --application --activity --status [--host]
+  timeline ID    print an environment's timeline (--json for the API's JSON)
+  insights       provisioning percentiles, success rate, targets and recommendations (--window 7d)
   version        print version information
 
 Run 'envtrack <command> --help' for the flags of a command.
@@ -44,6 +47,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(rest, stderr)
 	case "check-config":
 		return checkConfig(rest, stdout, stderr)
+	case "annotate":
+		return annotate(rest, stdout, stderr)
+	case "timeline":
+		return timeline(rest, stdout, stderr)
+	case "insights":
+		return insights(rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, version.Print("envtrack"))
 		return 0
