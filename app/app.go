@@ -24,6 +24,7 @@ import (
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/prom"
 	"github.com/blueberry-idp/envtrack/exporter/query"
+	"github.com/blueberry-idp/envtrack/exporter/sink"
 	"github.com/blueberry-idp/envtrack/exporter/store"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 )
@@ -57,11 +58,13 @@ type App struct {
 	cfg     *config.Config
 	sources *sources // current Argo CD client and prober, swapped on reload
 
-	store     *store.Store
-	tracker   *tracker.Tracker
-	metrics   *metrics
-	lifecycle *prom.Metrics // DESIGN §4, observed on live transitions only
-	query     *query.Service
+	store       *store.Store
+	tracker     *tracker.Tracker
+	metrics     *metrics
+	lifecycle   *prom.Metrics // DESIGN §4, observed on live transitions only
+	sinkMetrics *sink.Metrics
+	runners     []*sink.Runner // the running sinks' runners (guarded by mu)
+	query       *query.Service
 
 	ln         net.Listener
 	ready      atomic.Bool // store open and first Argo CD poll finished
@@ -91,6 +94,7 @@ func New(opts Options) (*App, error) {
 	}
 	a := &App{opts: opts, logger: opts.Logger, reg: opts.Registry, now: opts.Now, cfg: cfg}
 	a.metrics = newMetrics(a.reg)
+	a.sinkMetrics = sink.NewMetrics(a.reg)
 	a.reg.MustRegister(
 		versioncollector.NewCollector("envtrack"),
 		collectors.NewGoCollector(),

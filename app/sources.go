@@ -16,6 +16,7 @@ import (
 	"github.com/blueberry-idp/envtrack/exporter/argocd"
 	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/exporter/probe"
+	"github.com/blueberry-idp/envtrack/exporter/sink"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 	"github.com/blueberry-idp/envtrack/internal/backoff"
 )
@@ -27,6 +28,7 @@ type sources struct {
 	argo    *argocd.Client // nil without an argocd section
 	mapping argocd.Mapping
 	prober  *probe.Prober
+	sinks   []sink.Sink
 	cfg     *config.Config
 }
 
@@ -73,6 +75,9 @@ func newSources(cfg *config.Config, logger log.Logger, now func() time.Time) (*s
 	}, log.With(logger, "component", "probe"), s.reg, now)
 	if err != nil {
 		return nil, fmt.Errorf("readiness.url: %w", err)
+	}
+	if s.sinks, err = newSinks(cfg, logger); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -227,6 +232,20 @@ func (a *App) startLoopsLocked() {
 		})
 	}
 	loops = append(loops, func(ctx context.Context) { every(ctx, time.Hour, a.prune) })
+	// Sinks deliver whatever drives the sources: they only read the journal.
+	runners := make([]*sink.Runner, 0, len(src.sinks))
+	for _, s := range src.sinks {
+		r := sink.NewRunner(s, a.store, a.sinkMetrics, sink.Options{Logger: a.logger})
+		runners = append(runners, r)
+		loops = append(loops, func(ctx context.Context) {
+			if err := r.Run(ctx); err != nil {
+				level.Error(a.logger).Log("msg", "sink stopped", "sink", r.Name(), "err", err)
+			}
+		})
+	}
+	a.mu.Lock()
+	a.runners = runners
+	a.mu.Unlock()
 	go func() {
 		defer close(done)
 		finished := make(chan struct{}, len(loops))

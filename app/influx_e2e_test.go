@@ -1,0 +1,80 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+
+	"github.com/blueberry-idp/envtrack/exporter/event"
+	"github.com/blueberry-idp/envtrack/internal/scenario"
+	"github.com/blueberry-idp/envtrack/internal/testinfra"
+)
+
+func influxConfig(db *testinfra.InfluxDB) string {
+	return fmt.Sprintf("influxdb: {url: %s, bucket: %s, timeout: 5s}\n", db.URL, db.Bucket)
+}
+
+func (h *harness) lag(sinkName string) float64 {
+	return testutil.ToFloat64(h.app.sinkMetrics.LagGauge(sinkName))
+}
+
+// checkInflux: every lifecycle event of the journal is exactly one point in InfluxDB
+// (counted, and compared by event id), and every deployment one deployments point.
+func checkInflux(t *testing.T, db *testinfra.InfluxDB, evs []event.Event) {
+	t.Helper()
+	var lifecycle, deployments []string
+	for _, e := range evs {
+		if !e.IsMarker() {
+			lifecycle = append(lifecycle, e.ID)
+		}
+		if e.Name == event.Deployed {
+			deployments = append(deployments, e.ID)
+		}
+	}
+	require.Equal(t, len(lifecycle), db.Count(t, "environment_lifecycle"), "points in environment_lifecycle")
+	var got []string
+	for _, row := range db.Select(t, `SELECT event_id FROM environment_lifecycle`) {
+		got = append(got, row["event_id"].(string))
+	}
+	sort.Strings(got)
+	sort.Strings(lifecycle)
+	require.Equal(t, lifecycle, got)
+	require.Equal(t, len(deployments), db.Count(t, "deployments"), "points in deployments")
+}
+
+// TestInfluxDBOutage: InfluxDB is stopped for part of the scenario; afterwards every
+// event is in InfluxDB exactly once, and the lag went up and back to 0.
+func TestInfluxDBOutage(t *testing.T) {
+	db := testinfra.StartInfluxDB(t)
+	h := newHarness(t, harnessOpts{perKind: 4, static: 2, extraConfig: influxConfig(db)})
+	h.start()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute) // a hang guard
+	defer cancel()
+	steps := []time.Time{}
+	for at := h.sc.Start; !at.After(h.sc.End()); at = at.Add(scenario.Step) {
+		steps = append(steps, at)
+	}
+	third := len(steps) / 3
+	for _, at := range steps[:third] {
+		h.step(at)
+	}
+	require.NoError(t, h.app.WaitDelivered(ctx))
+	db.Stop()
+	for _, at := range steps[third : 2*third] {
+		h.step(at)
+	}
+	require.Greater(t, h.lag("influxdb"), 0.0, "lag while InfluxDB is down")
+	db.Start()
+	for _, at := range steps[2*third:] {
+		h.step(at)
+	}
+	require.NoError(t, h.app.WaitDelivered(ctx))
+	require.Equal(t, 0.0, h.lag("influxdb"))
+	checkJournal(t, h.sc, h.journal(), true)
+	checkInflux(t, db, h.journal())
+}
