@@ -17,9 +17,12 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/exporter/store"
 	"github.com/blueberry-idp/envtrack/internal/fakeargocd"
+	"github.com/blueberry-idp/envtrack/internal/fakegrafana"
 	"github.com/blueberry-idp/envtrack/internal/scenario"
+	"github.com/blueberry-idp/envtrack/internal/testinfra"
 )
 
 const (
@@ -74,8 +77,9 @@ func (p *probeLog) probedAt(id string, at time.Time) bool {
 }
 
 // TestSIGKILLDuringScenario kills envtrack with SIGKILL at random points of the scenario,
-// at least five times, restarting it each time: the journal ends with every expected
-// event exactly once.
+// at least five times, restarting it each time, while it tracks and delivers to a real
+// InfluxDB and the fake Grafana: the journal ends with every expected event exactly once,
+// and so do InfluxDB and Grafana.
 func TestSIGKILLDuringScenario(t *testing.T) {
 	if testing.Short() {
 		t.Skip("plays the whole scenario in a child process")
@@ -93,6 +97,8 @@ func TestSIGKILLDuringScenario(t *testing.T) {
 	setClock(start)
 
 	argo := fakeargocd.NewServer(t, fakeargocd.WithToken("argo-secret-token"))
+	influxDB := testinfra.StartInfluxDB(t)
+	graf := fakegrafana.NewServer(t, fakegrafana.WithToken("grafana-secret-token"))
 	probes := &probeLog{last: map[string]time.Time{}}
 	var sc *scenario.Scenario
 	scReady := make(chan struct{})
@@ -128,7 +134,8 @@ readiness:
   provisioning_timeout: %s
   url: {interval: 250ms, timeout: 250ms}
 environments:
-%s`, stateDir, argo.URL(), scenario.Timeout, static.String())), 0o600))
+%s%sgrafana: {url: %s, token: grafana-secret-token, timeout: 5s}
+`, stateDir, argo.URL(), scenario.Timeout, static.String(), influxConfig(influxDB), graf.URL())), 0o600))
 
 	var cmd *exec.Cmd
 	var stderr strings.Builder
@@ -198,13 +205,49 @@ environments:
 		}
 		waitStep(at)
 	}
-	kill()
 	require.GreaterOrEqual(t, kills, 5)
+	// The last process delivers what is left, then stops.
+	evs := func() []event.Event {
+		s, err := store.Open(filepath.Join(stateDir, StoreFile), store.Options{LockTimeout: time.Minute})
+		require.NoError(t, err)
+		defer s.Close()
+		evs, err := s.Events(0, 0)
+		require.NoError(t, err)
+		return evs
+	}
+	kill()
+	journal := evs()
+	startChild()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute) // a hang guard
+	defer cancel()
+	lifecycle := 0
+	for _, e := range journal {
+		if !e.IsMarker() {
+			lifecycle++
+		}
+	}
+	for influxDB.Count(t, "environment_lifecycle") < lifecycle || len(graf.Annotations()) < len(journal) {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("delivery incomplete: influx %d/%d, grafana %d/%d; child stderr:\n%s",
+				influxDB.Count(t, "environment_lifecycle"), lifecycle, len(graf.Annotations()), len(journal), stderr.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	kill()
+	checkInflux(t, influxDB, journal)
+	perID := map[string]int{}
+	for _, a := range graf.Annotations() {
+		for _, tag := range a.Tags {
+			if id, ok := strings.CutPrefix(tag, "envtrack-id:"); ok {
+				perID[id]++
+			}
+		}
+	}
+	for _, e := range journal {
+		require.Equal(t, 1, perID[e.ID], "annotations of event %s (%s %s)", e.ID, e.EnvironmentID, e.Name)
+	}
+	require.Len(t, graf.Annotations(), len(journal))
 
-	s, err := store.Open(filepath.Join(stateDir, StoreFile), store.Options{})
-	require.NoError(t, err)
-	defer s.Close()
-	evs, err := s.Events(0, 0)
-	require.NoError(t, err)
-	checkJournal(t, sc, evs, false)
+	checkJournal(t, sc, journal, false)
 }

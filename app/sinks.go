@@ -6,15 +6,17 @@ import (
 	"time"
 
 	"github.com/go-kit/log"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/sink"
+	"github.com/blueberry-idp/envtrack/exporter/sink/grafana"
 	"github.com/blueberry-idp/envtrack/exporter/sink/influx"
 )
 
 // newSinks builds the configured sinks. Each delivers from the journal at its own
 // durable cursor; a reload rebuilds them and they resume where their cursor stands.
-func newSinks(cfg *config.Config, logger log.Logger) ([]sink.Sink, error) {
+func newSinks(cfg *config.Config, logger log.Logger, reg prometheus.Registerer) ([]sink.Sink, error) {
 	var out []sink.Sink
 	if c := cfg.InfluxDB; c != nil {
 		s, err := influx.New(influx.Config{
@@ -24,6 +26,16 @@ func newSinks(cfg *config.Config, logger log.Logger) ([]sink.Sink, error) {
 		}, log.With(logger, "component", "influxdb"))
 		if err != nil {
 			return nil, fmt.Errorf("influxdb: %w", err)
+		}
+		out = append(out, s)
+	}
+	if c := cfg.Grafana; c != nil {
+		s, err := grafana.New(grafana.Config{
+			URL: c.URL, Token: string(c.Token), DashboardUID: c.DashboardUID, Tags: c.Tags,
+			Timeout: time.Duration(c.Timeout),
+		}, log.With(logger, "component", "grafana"), reg)
+		if err != nil {
+			return nil, fmt.Errorf("grafana: %w", err)
 		}
 		out = append(out, s)
 	}

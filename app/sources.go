@@ -76,7 +76,7 @@ func newSources(cfg *config.Config, logger log.Logger, now func() time.Time) (*s
 	if err != nil {
 		return nil, fmt.Errorf("readiness.url: %w", err)
 	}
-	if s.sinks, err = newSinks(cfg, logger); err != nil {
+	if s.sinks, err = newSinks(cfg, logger, s.reg); err != nil {
 		return nil, err
 	}
 	return s, nil
