@@ -13,6 +13,7 @@
 //	journal       seq (uint64)              -> event.Event
 //	env_index     len(id) (uint16) id seq   -> empty (one environment's events, in seq order)
 //	cursors       sink name                 -> seq (uint64) of the last event it delivered
+//	set_aside     len(sink) (uint16) sink seq -> SetAsideEntry (events a sink rejected for good)
 //
 // Sequence numbers start at 1, increase by one per event and are never reused, even after
 // every event was pruned: last_seq is kept in meta, not derived from the journal. The
@@ -192,7 +193,7 @@ func Open(path string, opts Options) (*Store, error) {
 // initTx creates the buckets, checks the schema version, creates or reads the journal id
 // and loads the sequence range.
 func (s *Store) initTx(tx *bolt.Tx) error {
-	for _, name := range [][]byte{bucketMeta, bucketEnvs, bucketJournal, bucketEnvIndex, bucketCursors} {
+	for _, name := range [][]byte{bucketMeta, bucketEnvs, bucketJournal, bucketEnvIndex, bucketCursors, bucketSetAside} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}

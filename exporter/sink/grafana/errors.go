@@ -29,12 +29,13 @@ func (e *APIError) Error() string {
 }
 
 // Retryable reports whether the failure may go away by itself: 5xx, 408 and 429 may, as
-// may a redirect (a proxy or URL problem, fixed by configuration, that must not cost
-// annotations). Other 4xx (400 invalid annotation, 404, 413, 422 ...) are permanent:
-// the same request will be refused again, so the runner sets the event aside.
+// may a redirect or a 404 (Grafana's annotation API never answers 404 itself: it means
+// grafana.url misses a sub-path, a configuration problem that must not cost
+// annotations). Other 4xx (400 invalid annotation, 413, 422 ...) are permanent: the
+// same request will be refused again, so the runner sets the event aside.
 func (e *APIError) Retryable() bool {
 	switch {
-	case e.StatusCode >= 500, e.StatusCode < 400,
+	case e.StatusCode >= 500, e.StatusCode < 400, e.StatusCode == http.StatusNotFound,
 		e.StatusCode == http.StatusRequestTimeout, e.StatusCode == http.StatusTooManyRequests:
 		return true
 	}

@@ -587,7 +587,7 @@ func TestFormatDuration(t *testing.T) {
 }
 
 func TestRetryable(t *testing.T) {
-	for status, want := range map[int]bool{302: true, 400: false, 404: false, 408: true, 413: false, 422: false,
+	for status, want := range map[int]bool{302: true, 400: false, 404: true, 408: true, 413: false, 422: false,
 		429: true, 500: true, 502: true, 503: true, 504: true} {
 		require.Equal(t, want, retryable(&APIError{StatusCode: status}), "%d", status)
 	}
