@@ -13,7 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-kit/log"
 	"github.com/stretchr/testify/require"
+
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/internal/fakeargocd"
@@ -55,13 +58,14 @@ func urlServer(t testing.TB, sc func() *scenario.Scenario, now func() time.Time)
 
 // harness is an in-process envtrack driven step by step over a scenario.
 type harness struct {
-	t     testing.TB
-	clock *clock
-	argo  *fakeargocd.Server
-	sc    *scenario.Scenario
-	app   *App
-	dir   string
-	cfg   string
+	t      testing.TB
+	clock  *clock
+	argo   *fakeargocd.Server
+	sc     *scenario.Scenario
+	app    *App
+	dir    string
+	cfg    string
+	logger log.Logger // nil: no logs
 }
 
 type harnessOpts struct {
@@ -111,7 +115,7 @@ readiness:
 // start creates the app (manual sources, scenario clock) and runs it until cleanup.
 func (h *harness) start() {
 	h.t.Helper()
-	a, err := New(Options{ConfigFile: h.cfg, Now: h.clock.Now, ListenAddress: "127.0.0.1:0", ManualSources: true})
+	a, err := New(Options{ConfigFile: h.cfg, Now: h.clock.Now, ListenAddress: "127.0.0.1:0", ManualSources: true, Logger: h.logger})
 	require.NoError(h.t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -202,4 +206,43 @@ func TestScenario(t *testing.T) {
 		require.NotEmpty(t, e.ID)
 		require.False(t, e.RecordedAt.IsZero())
 	}
+}
+
+// safeBuffer collects log output written from several goroutines.
+type safeBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *safeBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *safeBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// gathered returns the sum of a metric's series in the app's and its sources' registries.
+func (h *harness) gathered(name string) float64 {
+	h.t.Helper()
+	var sum float64
+	for _, g := range []interface {
+		Gather() ([]*dto.MetricFamily, error)
+	}{h.app.reg, h.app.currentSources().reg} {
+		mfs, err := g.Gather()
+		require.NoError(h.t, err)
+		for _, mf := range mfs {
+			if mf.GetName() != name {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue() + m.GetGauge().GetValue() + m.GetUntyped().GetValue()
+			}
+		}
+	}
+	return sum
 }

@@ -47,6 +47,10 @@ var (
 	DefaultJournalConfig = JournalConfig{
 		Retention: model.Duration(30 * 24 * time.Hour),
 	}
+	DefaultDeliveryConfig = DeliveryConfig{
+		BatchSize: 500,
+		Backoff:   DefaultBackoffConfig,
+	}
 	DefaultMetricsConfig = MetricsConfig{
 		Namespace:        "blueberry",
 		NativeHistograms: true,
@@ -104,6 +108,7 @@ func DefaultConfig() Config {
 		ListenAddress: ":9465",
 		StateDir:      "./data",
 		Journal:       DefaultJournalConfig,
+		Delivery:      DefaultDeliveryConfig,
 		Metrics:       DefaultMetricsConfig,
 		Readiness:     DefaultReadinessConfig,
 		API:           DefaultAPIConfig,
@@ -122,6 +127,7 @@ type Config struct {
 	Environments  []StaticEnvironment `yaml:"environments"`
 	InfluxDB      *InfluxDBConfig     `yaml:"influxdb,omitempty"` // nil: answer from the journal
 	Grafana       *GrafanaConfig      `yaml:"grafana,omitempty"`  // nil: no annotations
+	Delivery      DeliveryConfig      `yaml:"delivery"`
 	API           APIConfig           `yaml:"api"`
 	Targets       TargetsConfig       `yaml:"targets"`
 
@@ -173,6 +179,27 @@ func (c *JournalConfig) UnmarshalYAML(unmarshal func(any) error) error {
 		return err
 	}
 	return positive(node, "retention", c.Retention)
+}
+
+// DeliveryConfig is how sinks deliver the journal: batches, and the backoff after a
+// failed delivery (the events wait in the journal meanwhile).
+type DeliveryConfig struct {
+	BatchSize int           `yaml:"batch_size"`
+	Backoff   BackoffConfig `yaml:"backoff"`
+}
+
+// UnmarshalYAML implements the (v2-style) yaml.Unmarshaler interface.
+func (c *DeliveryConfig) UnmarshalYAML(unmarshal func(any) error) error {
+	*c = DefaultDeliveryConfig
+	type plain DeliveryConfig
+	node, err := decodeSection(unmarshal, (*plain)(c))
+	if err != nil {
+		return err
+	}
+	if c.BatchSize < 1 || c.BatchSize > 10000 {
+		return nodeErrorf(node, "batch_size", "must be between 1 and 10000, got %d", c.BatchSize)
+	}
+	return nil
 }
 
 // MetricsConfig is the Prometheus exposition.

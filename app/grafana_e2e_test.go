@@ -1,0 +1,79 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/stretchr/testify/require"
+
+	"github.com/blueberry-idp/envtrack/internal/fakegrafana"
+	"github.com/blueberry-idp/envtrack/internal/scenario"
+)
+
+// TestGrafanaFaults: while the fake Grafana answers 500s, then times out, then refuses
+// the token, annotations wait in the journal; afterwards each arrives exactly once. The
+// 401 burst is logged once, counted, and retried with backoff, not in a loop.
+func TestGrafanaFaults(t *testing.T) {
+	graf := fakegrafana.NewServer(t, fakegrafana.WithToken("grafana-token"))
+	h := newHarness(t, harnessOpts{perKind: 1, extraConfig: fmt.Sprintf("grafana: {url: %s, token: grafana-token, timeout: 1s}\ndelivery: {backoff: {initial: 100ms, max: 1s}}\n", graf.URL())})
+	var logs safeBuffer
+	h.logger = log.NewLogfmtLogger(&logs)
+	h.start()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute) // a hang guard
+	defer cancel()
+	steps := []time.Time{}
+	for at := h.sc.Start; !at.After(h.sc.End()); at = at.Add(scenario.Step) {
+		steps = append(steps, at)
+	}
+	phase := len(steps) / 4
+	play := func(from, to int) {
+		for _, at := range steps[from:to] {
+			h.step(at)
+		}
+	}
+	graf.SetFault(fakegrafana.ServerError("database is locked"))
+	play(0, phase)
+	require.NoError(t, graf.WaitRequests(ctx, 2))
+	graf.SetFault(fakegrafana.Hang())
+	base := graf.Requests()
+	play(phase, 2*phase)
+	require.NoError(t, graf.WaitRequests(ctx, base+2))
+
+	graf.SetFault(fakegrafana.Unauthorized())
+	base = graf.Requests()
+	play(2*phase, 3*phase)
+	require.NoError(t, graf.WaitRequests(ctx, base+3))
+	time.Sleep(2 * time.Second) // let a spinning sink show itself; the count below is what matters
+	during401 := graf.Requests() - base
+	require.LessOrEqual(t, during401, 40, "the sink spins on 401 instead of backing off")
+	graf.ClearFault()
+	play(3*phase, len(steps))
+	require.NoError(t, h.app.WaitDelivered(ctx))
+
+	journal := h.journal()
+	perID := map[string]int{}
+	for _, a := range graf.Annotations() {
+		for _, tag := range a.Tags {
+			if id, ok := strings.CutPrefix(tag, "envtrack-id:"); ok {
+				perID[id]++
+			}
+		}
+	}
+	for _, e := range journal {
+		require.Equal(t, 1, perID[e.ID], "annotations of %s %s", e.EnvironmentID, e.Name)
+	}
+	require.Len(t, graf.Annotations(), len(journal))
+	authFailures := h.gathered("envtrack_grafana_auth_failures_total")
+	require.GreaterOrEqual(t, authFailures, 3.0)
+	lines := 0
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "level=error") && strings.Contains(l, "401") {
+			lines++
+		}
+	}
+	require.Equal(t, 1, lines, "a 401 burst is logged once at error level:\n%s", logs.String())
+}
