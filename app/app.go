@@ -24,6 +24,7 @@ import (
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/prom"
 	"github.com/blueberry-idp/envtrack/exporter/query"
+	"github.com/blueberry-idp/envtrack/exporter/query/flux"
 	"github.com/blueberry-idp/envtrack/exporter/sink"
 	"github.com/blueberry-idp/envtrack/exporter/store"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
@@ -280,7 +281,18 @@ func (a *App) newQuery(cfg *config.Config) *query.Service {
 		P95Target: time.Duration(t.ProvisioningP95.Target), P95Alert: time.Duration(t.ProvisioningP95.Alert),
 		SuccessTarget: t.SuccessRate.Target, SuccessAlert: t.SuccessRate.Alert,
 	}
-	return query.NewService(query.NewJournalBackend(a.store), targets, a.now)
+	var backend query.Backend = query.NewJournalBackend(a.store)
+	if c := cfg.InfluxDB; c != nil {
+		fb, err := flux.New(flux.Config{URL: c.URL, Token: string(c.Token), Org: c.Org, Bucket: c.Bucket,
+			Measurement: c.Measurement, Timeout: time.Duration(c.Timeout)}, log.With(a.logger, "component", "flux"))
+		if err != nil {
+			// The config loader validated the section; keep answering from the journal.
+			level.Error(a.logger).Log("msg", "InfluxDB query backend unusable, answering from the journal", "err", err)
+		} else {
+			backend = fb
+		}
+	}
+	return query.NewService(backend, targets, a.now)
 }
 
 // Query returns the query service in force.

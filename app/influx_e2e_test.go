@@ -2,7 +2,10 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"sort"
 	"testing"
 	"time"
@@ -11,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/blueberry-idp/envtrack/exporter/event"
+	"github.com/blueberry-idp/envtrack/exporter/query"
 	"github.com/blueberry-idp/envtrack/internal/scenario"
 	"github.com/blueberry-idp/envtrack/internal/testinfra"
 )
@@ -77,4 +81,43 @@ func TestInfluxDBOutage(t *testing.T) {
 	require.Equal(t, 0.0, h.lag("influxdb"))
 	checkJournal(t, h.sc, h.journal(), true)
 	checkInflux(t, db, h.journal())
+}
+
+// TestQueriesFromInfluxDB: with InfluxDB configured, timelines and insights come from
+// Flux and equal what the scenario implies, exactly as the journal's answers do.
+func TestQueriesFromInfluxDB(t *testing.T) {
+	db := testinfra.StartInfluxDB(t)
+	h := newHarness(t, harnessOpts{perKind: 4, static: 2, extraConfig: influxConfig(db)})
+	h.start()
+	for at := h.sc.Start; !at.After(h.sc.End()); at = at.Add(scenario.Step) {
+		h.step(at)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute) // a hang guard
+	defer cancel()
+	require.NoError(t, h.app.WaitDelivered(ctx))
+	srv := httptest.NewServer(h.app.Handler())
+	defer srv.Close()
+	checkQueries(t, h, srv.URL)
+
+	// The Flux answers equal the journal's, metadata included.
+	journal := query.NewService(query.NewJournalBackend(h.app.Store()), query.Targets{}, h.clock.Now)
+	for _, st := range h.sc.Stories {
+		var fromFlux map[string]any
+		getJSON(t, srv.URL+"/api/environments/"+st.ID+"/timeline", &fromFlux)
+		tl, err := journal.Timeline(ctx, st.ID)
+		require.NoError(t, err)
+		b, _ := json.Marshal(tl)
+		got, _ := json.Marshal(fromFlux)
+		require.JSONEq(t, string(b), string(got), st.ID)
+	}
+
+	// InfluxDB down: the API says 503, in JSON.
+	db.Stop()
+	resp, err := http.Get(srv.URL + "/api/environments/" + h.sc.Stories[0].ID + "/timeline")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	var e struct{ Error string }
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&e))
+	require.NotEmpty(t, e.Error)
 }
