@@ -25,7 +25,7 @@ TOOLS := $(BIN)/influxd $(BIN)/prometheus $(BIN)/promtool $(BIN)/alertmanager $(
 
 export ENVTRACK_TOOLS_DIR := $(BIN)
 
-.PHONY: all build test lint fmt vet staticcheck tools run bench clean
+.PHONY: all build test lint fmt vet staticcheck tools run bench clean generate check-generated
 all: lint build test
 
 build: ## build bin/envtrack
@@ -67,6 +67,15 @@ $(BIN)/alertmanager $(BIN)/amtool &:
 
 $(BIN)/staticcheck:
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+generate: ## rewrite dashboards/, deploy/prometheus/ and docs/operations.md from the definitions
+	$(GO) run ./cmd/envtrack generate
+
+check-generated: generate ## fail when a committed generated file differs from what generate writes
+	@git diff --exit-code -- dashboards deploy/prometheus docs/operations.md || \
+		{ echo "generated files are stale: run 'make generate' and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- dashboards deploy/prometheus docs/operations.md)" || \
+		{ git status --porcelain -- dashboards deploy/prometheus docs/operations.md; echo "untracked generated files: run 'make generate' and commit"; exit 1; }
 
 run: build ## run envtrack locally with the example config
 	./bin/envtrack serve --config $(CONFIG)

@@ -84,6 +84,11 @@ var landingTmpl = template.Must(template.New("landing").Parse(`<!doctype html>
 <li><a href="metrics">Metrics</a></li>
 <li><a href="healthz">Health</a> · <a href="readyz">Readiness</a></li>
 </ul>
+<h2>Sinks</h2>
+<table><tr><th>sink</th><th>cursor</th><th>lag</th><th>set aside</th><th>state</th></tr>
+{{range .Sinks}}<tr><td>{{.Name}}</td><td>{{.Cursor}}</td><td class="lag">{{.Lag}}</td><td>{{.SetAside}}</td><td>{{if .Failing}}failing: {{.LastError}}{{else}}ok{{end}}</td></tr>
+{{else}}<tr><td colspan="5">none configured (no influxdb or grafana section)</td></tr>{{end}}
+</table>
 <h2>Environments by phase</h2>
 <table><tr><th>phase</th><th>environments</th></tr>
 {{range .Phases}}<tr><td>{{.Phase}}</td><td>{{.Count}}</td></tr>{{end}}
@@ -110,6 +115,7 @@ func (a *App) landing() http.Handler {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_ = landingTmpl.Execute(w, map[string]any{
 			"Version": version.Version, "Phases": rows, "Events": st.Events, "LastSeq": st.LastSeq,
+			"Sinks": a.SinkStatus(),
 		})
 	})
 }

@@ -1,0 +1,416 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+
+	"github.com/blueberry-idp/envtrack/exporter/event"
+	"github.com/blueberry-idp/envtrack/exporter/store"
+	"github.com/blueberry-idp/envtrack/internal/backoff"
+)
+
+// Defaults for zero Options fields.
+const (
+	DefaultBatchSize      = 500
+	DefaultBackoffInitial = time.Second
+	DefaultBackoffMax     = time.Minute
+)
+
+// ErrBusy is returned by Run and Flush while the same Runner is already delivering.
+var ErrBusy = errors.New("runner is already delivering")
+
+// Options configure a Runner.
+type Options struct {
+	// BatchSize is the most events one Deliver call gets. Zero means DefaultBatchSize.
+	BatchSize int
+	// BackoffInitial and BackoffMax bound the delays between retries of a batch that
+	// failed with retry=true (capped exponential backoff with full jitter). Zero means
+	// DefaultBackoffInitial and DefaultBackoffMax; a max below initial is raised to it.
+	BackoffInitial time.Duration
+	BackoffMax     time.Duration
+	// Logger receives delivery failures, set-aside events and recoveries. Nil means no
+	// logging. The runner adds component=sink and sink=<name>.
+	Logger log.Logger
+	// Rand draws the backoff jitter; nil means a randomly seeded source. Tests pass a
+	// seeded one.
+	Rand backoff.Rand
+}
+
+// Status is a runner's state, for the landing page.
+type Status struct {
+	Name        string    `json:"name"`
+	Cursor      uint64    `json:"cursor"`       // seq of the last event delivered (or set aside)
+	Lag         uint64    `json:"lag"`          // events not yet delivered
+	LastError   string    `json:"last_error"`   // the last failure's error, even after recovery
+	LastSuccess time.Time `json:"last_success"` // zero: no delivery since start
+	Failing     bool      `json:"failing"`      // in a burst of retryable failures
+	SetAside    uint64    `json:"set_aside"`    // events set aside for this sink (durable count)
+}
+
+// Runner delivers the journal to one sink, in seq order and at least once, from the
+// sink's durable cursor (DESIGN §1). It runs in its own goroutine: a sink that is down
+// lags, and blocks nothing else.
+//
+//   - Events after the cursor are read in batches of Options.BatchSize and given to
+//     Deliver; on success the cursor moves (durably) to the batch's last event.
+//   - retry=true: the same batch is tried again after a backoff delay; the cursor stays.
+//   - retry=false: a batch of several events is delivered again one event at a time,
+//     so that the good events still go through, in order; a single event still rejected
+//     for good is set aside (Store.SetAside, counted, logged with the event) and the
+//     cursor moves past it.
+//   - Events that retention pruned before the sink delivered them are counted, logged,
+//     and skipped.
+type Runner struct {
+	sink   Sink
+	name   string
+	st     *store.Store
+	m      sinkMetrics
+	batch  int
+	bo     *backoff.Backoff
+	logger log.Logger
+
+	busy   atomic.Bool
+	cursor atomic.Uint64
+
+	mu           sync.Mutex // guards the fields below
+	lastErr      string
+	lastSuccess  time.Time
+	failing      bool      // in a burst of retryable failures
+	failures     int       // retryable failures in the current burst
+	failingSince time.Time // first failure of the current burst
+	setAside     uint64
+}
+
+// NewRunner returns a runner delivering st's journal to s. m may be shared by every
+// runner (nil: unregistered metrics). It reads the sink's cursor and set-aside count from
+// the store and creates the sink's metric series; a store error there is logged, and Run
+// reads the cursor again.
+func NewRunner(s Sink, st *store.Store, m *Metrics, opts Options) *Runner {
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = DefaultBatchSize
+	}
+	if opts.BackoffInitial <= 0 {
+		opts.BackoffInitial = DefaultBackoffInitial
+	}
+	if opts.BackoffMax <= 0 {
+		opts.BackoffMax = DefaultBackoffMax
+	}
+	opts.BackoffMax = max(opts.BackoffMax, opts.BackoffInitial)
+	if opts.Logger == nil {
+		opts.Logger = log.NewNopLogger()
+	}
+	if m == nil {
+		m = NewMetrics(nil)
+	}
+	name := s.Name()
+	r := &Runner{
+		sink:   s,
+		name:   name,
+		st:     st,
+		m:      m.forSink(name),
+		batch:  opts.BatchSize,
+		bo:     backoff.New(opts.BackoffInitial, opts.BackoffMax, opts.Rand),
+		logger: log.With(opts.Logger, "component", "sink", "sink", name),
+	}
+	if err := r.loadCursor(); err != nil {
+		level.Warn(r.logger).Log("msg", "cannot read the sink's cursor yet", "err", err)
+	}
+	if n, err := st.SetAsideCount(name); err != nil {
+		level.Warn(r.logger).Log("msg", "cannot count the sink's set-aside events", "err", err)
+	} else {
+		r.setAside = uint64(n)
+	}
+	r.updateLag()
+	return r
+}
+
+// Name returns the sink's name.
+func (r *Runner) Name() string { return r.name }
+
+// Run delivers until ctx ends, then returns nil. After catching up it waits for the
+// store's notification of new events. Store errors are logged and retried with backoff,
+// except ErrClosed, which Run returns: cancel ctx before closing the store. A Deliver
+// call cut short by ctx is neither counted as a failure nor moves the cursor.
+func (r *Runner) Run(ctx context.Context) error {
+	if !r.busy.CompareAndSwap(false, true) {
+		return fmt.Errorf("sink %s: %w", r.name, ErrBusy)
+	}
+	defer r.busy.Store(false)
+	notify, unsubscribe := r.st.Subscribe() // before the first read: no commit is missed
+	defer unsubscribe()
+
+	loaded := false
+	for {
+		var err error
+		if !loaded {
+			err = r.loadCursor()
+			loaded = err == nil
+		}
+		if err == nil {
+			err = r.catchUp(ctx, math.MaxUint64, notify)
+		}
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, store.ErrClosed):
+			return fmt.Errorf("sink %s: %w", r.name, err)
+		case err != nil:
+			d := r.bo.Next()
+			level.Error(r.logger).Log("msg", "store error, will retry", "err", err, "retry_in", d)
+			if r.wait(ctx, d, notify) != nil {
+				return nil
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-notify:
+			r.updateLag()
+		}
+	}
+}
+
+// Flush delivers every event the journal holds when it is called, then returns nil. It
+// retries like Run, so it returns only when done, on a store error, or with ctx's error.
+// It must not overlap Run (ErrBusy); it is meant for tests and one-shot tools.
+func (r *Runner) Flush(ctx context.Context) error {
+	if !r.busy.CompareAndSwap(false, true) {
+		return fmt.Errorf("sink %s: %w", r.name, ErrBusy)
+	}
+	defer r.busy.Store(false)
+	if err := r.loadCursor(); err != nil {
+		return err
+	}
+	return r.catchUp(ctx, r.st.LastSeq(), nil)
+}
+
+// Lag returns how many journal events the sink has not received yet: LastSeq minus the
+// cursor.
+func (r *Runner) Lag() uint64 {
+	last, cursor := r.st.LastSeq(), r.cursor.Load()
+	if cursor >= last {
+		return 0
+	}
+	return last - cursor
+}
+
+// Status returns the runner's current state.
+func (r *Runner) Status() Status {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return Status{
+		Name:        r.name,
+		Cursor:      r.cursor.Load(),
+		Lag:         r.Lag(),
+		LastError:   r.lastErr,
+		LastSuccess: r.lastSuccess,
+		Failing:     r.failing,
+		SetAside:    r.setAside,
+	}
+}
+
+func (r *Runner) loadCursor() error {
+	c, err := r.st.Cursor(r.name)
+	if err != nil {
+		return err
+	}
+	r.cursor.Store(c)
+	return nil
+}
+
+func (r *Runner) updateLag() { r.m.lag.Set(float64(r.Lag())) }
+
+// catchUp delivers batch after batch until the cursor reaches min(until, LastSeq). It
+// returns nil when caught up, ctx's error when ctx ends, or a store error.
+func (r *Runner) catchUp(ctx context.Context, until uint64, notify <-chan struct{}) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		// LastSeq is read before the events: every seq up to it was committed before the
+		// read below began, so a missing one was pruned, not still in flight.
+		last := min(r.st.LastSeq(), until)
+		cursor := r.cursor.Load()
+		r.updateLag()
+		if cursor >= last {
+			return nil
+		}
+		evs, err := r.st.Events(cursor, r.batch)
+		if err != nil {
+			return err
+		}
+		for len(evs) > 0 && evs[len(evs)-1].Seq > last {
+			evs = evs[:len(evs)-1]
+		}
+		next := last + 1 // the first event held after the cursor
+		if len(evs) > 0 {
+			next = evs[0].Seq
+		}
+		if next > cursor+1 {
+			if err := r.skipPruned(cursor, next-1); err != nil {
+				return err
+			}
+		}
+		if len(evs) == 0 {
+			continue
+		}
+		if err := r.deliver(ctx, evs, notify); err != nil {
+			return err
+		}
+	}
+}
+
+// skipPruned moves the cursor over events (cursor, to] that retention deleted before the
+// sink got them, and says so.
+func (r *Runner) skipPruned(cursor, to uint64) error {
+	if err := r.st.SetCursor(r.name, to); err != nil {
+		return err
+	}
+	r.cursor.Store(to)
+	lost := to - cursor
+	r.m.pruned.Add(float64(lost))
+	level.Error(r.logger).Log("msg", "events lost to retention: pruned from the journal before this sink delivered them",
+		"lost", lost, "first_lost_seq", cursor+1, "last_lost_seq", to)
+	return nil
+}
+
+// deliver delivers evs (consecutive journal events after the cursor), retrying and
+// isolating as the sink's errors require, until each event is delivered or set aside. It
+// returns ctx's error when ctx ends, or a store error.
+func (r *Runner) deliver(ctx context.Context, evs []event.Event, notify <-chan struct{}) error {
+	for {
+		retry, err := r.attempt(ctx, evs)
+		switch {
+		case err == nil:
+			return r.delivered(evs)
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case retry:
+			d := r.bo.Next()
+			r.retryableFailure(evs, err, d)
+			if err := r.wait(ctx, d, notify); err != nil {
+				return err
+			}
+			continue
+		}
+		r.m.failedPermanent.Inc()
+		r.mu.Lock()
+		r.lastErr = err.Error()
+		r.mu.Unlock()
+		if len(evs) == 1 {
+			return r.setAsideEvent(evs[0], err)
+		}
+		level.Debug(r.logger).Log("msg", "batch rejected, delivering its events one at a time", "err", err,
+			"events", len(evs), "first_seq", evs[0].Seq, "last_seq", evs[len(evs)-1].Seq)
+		for i := range evs {
+			if err := r.deliver(ctx, evs[i:i+1], notify); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// attempt calls Deliver once. A call cut short by ctx is not observed nor counted.
+func (r *Runner) attempt(ctx context.Context, evs []event.Event) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	start := time.Now()
+	retry, err := r.sink.Deliver(ctx, evs)
+	if err != nil && ctx.Err() != nil {
+		return retry, err
+	}
+	r.m.duration.Observe(time.Since(start).Seconds())
+	return retry, err
+}
+
+func (r *Runner) delivered(evs []event.Event) error {
+	now := time.Now()
+	r.m.delivered.Add(float64(len(evs)))
+	r.m.lastSuccess.Set(float64(now.UnixNano()) / 1e9)
+	r.bo.Reset()
+	r.mu.Lock()
+	r.lastSuccess = now
+	wasFailing, failures, since := r.failing, r.failures, r.failingSince
+	r.failing, r.failures = false, 0
+	r.mu.Unlock()
+	if wasFailing {
+		level.Info(r.logger).Log("msg", "delivery resumed", "failed_attempts", failures,
+			"failing_for", now.Sub(since).Round(time.Millisecond))
+	}
+	seq := evs[len(evs)-1].Seq
+	if err := r.st.SetCursor(r.name, seq); err != nil {
+		return err // delivered again later: deliveries are idempotent
+	}
+	r.cursor.Store(seq)
+	r.updateLag()
+	return nil
+}
+
+func (r *Runner) retryableFailure(evs []event.Event, err error, retryIn time.Duration) {
+	r.m.failedRetryable.Inc()
+	r.updateLag()
+	r.mu.Lock()
+	first := !r.failing
+	if first {
+		r.failing, r.failingSince = true, time.Now()
+	}
+	r.failures++
+	r.lastErr = err.Error()
+	r.mu.Unlock()
+	logger := level.Debug(r.logger)
+	if first {
+		logger = level.Error(r.logger)
+	}
+	logger.Log("msg", "delivery failed, will retry", "err", err, "events", len(evs),
+		"first_seq", evs[0].Seq, "last_seq", evs[len(evs)-1].Seq, "retry_in", retryIn)
+}
+
+// setAsideEvent records e as rejected for good and moves the cursor past it. Setting
+// aside is idempotent (keyed by sink and seq): if moving the cursor fails, the next
+// attempt sets it aside again, and counts and logs it once.
+func (r *Runner) setAsideEvent(e event.Event, cause error) error {
+	if err := r.st.SetAside(r.name, e, cause.Error()); err != nil {
+		return err
+	}
+	if err := r.st.SetCursor(r.name, e.Seq); err != nil {
+		return err
+	}
+	r.cursor.Store(e.Seq)
+	r.m.setAside.Inc()
+	r.updateLag()
+	r.mu.Lock()
+	r.setAside++
+	r.mu.Unlock()
+	level.Error(r.logger).Log("msg", "event rejected permanently by the sink, set aside", "err", cause,
+		"event_id", e.ID, "seq", e.Seq, "environment_id", e.EnvironmentID, "event", e.Name,
+		"time", e.Time.UTC().Format(time.RFC3339Nano))
+	return nil
+}
+
+// wait sleeps for d or until ctx ends (returning its error), keeping the lag gauge
+// current as new events arrive meanwhile.
+func (r *Runner) wait(ctx context.Context, d time.Duration, notify <-chan struct{}) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			return nil
+		case <-notify:
+			r.updateLag()
+		}
+	}
+}
