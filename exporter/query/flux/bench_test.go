@@ -3,7 +3,9 @@ package flux
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -46,8 +48,12 @@ func BenchmarkTimelineQuery(b *testing.B) {
 	var backend, bare time.Duration
 	b.Run("Backend", func(b *testing.B) {
 		rnd := rand.New(rand.NewPCG(1, 2))
+		lat := make([]time.Duration, 0, b.N)
+		defer func() { reportLatency(b, lat) }()
 		for i := 0; i < b.N; i++ {
+			t0 := time.Now()
 			got, err := f.backend.EnvironmentEvents(ctx, id(rnd))
+			lat = append(lat, time.Since(t0))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -59,7 +65,10 @@ func BenchmarkTimelineQuery(b *testing.B) {
 	})
 	b.Run("BareFlux", func(b *testing.B) {
 		rnd := rand.New(rand.NewPCG(1, 2))
+		lat := make([]time.Duration, 0, b.N)
+		defer func() { reportLatency(b, lat) }()
 		for i := 0; i < b.N; i++ {
+			t0 := time.Now()
 			res, err := f.backend.query.Query(ctx, f.backend.EnvironmentEventsQuery(id(rnd)))
 			if err != nil {
 				b.Fatal(err)
@@ -74,10 +83,25 @@ func BenchmarkTimelineQuery(b *testing.B) {
 			if rows != len(names) {
 				b.Fatalf("got %d rows, want %d", rows, len(names))
 			}
+			lat = append(lat, time.Since(t0))
 		}
 		bare = b.Elapsed() / time.Duration(b.N)
 	})
 	if backend > 0 && bare > 0 {
 		b.Logf("Backend/BareFlux = %.3f (%s vs %s per timeline)", float64(backend)/float64(bare), backend, bare)
 	}
+}
+
+// reportLatency reports the p50 and p99 of the per-query latencies, in milliseconds.
+func reportLatency(b *testing.B, lat []time.Duration) {
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	at := func(q float64) float64 {
+		i := int(math.Ceil(q*float64(len(lat)))) - 1
+		return float64(lat[max(i, 0)]) / float64(time.Millisecond)
+	}
+	b.ReportMetric(at(0.50), "p50-ms")
+	b.ReportMetric(at(0.99), "p99-ms")
 }
