@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"slices"
 	"sort"
@@ -249,7 +250,9 @@ func (e *QueryError) Error() string {
 // Unwrap returns the cause, and query.ErrUnavailable when InfluxDB could not be reached
 // or failed (no answer, 429, 5xx), so that the API answers 503.
 func (e *QueryError) Unwrap() []error {
-	if influx.Retryable(e.StatusCode) && (e.StatusCode != 0 || transportError(e.err)) {
+	unavailable := e.StatusCode == 0 || e.StatusCode == http.StatusRequestTimeout ||
+		e.StatusCode == http.StatusTooManyRequests || e.StatusCode >= 500
+	if unavailable && (e.StatusCode != 0 || transportError(e.err)) {
 		return []error{query.ErrUnavailable, e.err}
 	}
 	return []error{e.err}
