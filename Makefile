@@ -68,11 +68,12 @@ $(BIN)/alertmanager $(BIN)/amtool &:
 $(BIN)/staticcheck:
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
-generate: ## rewrite dashboards/, deploy/prometheus/ and docs/operations.md from the definitions
+generate: ## rewrite dashboards/, deploy/prometheus/, the PrometheusRule and docs/operations.md from the definitions
 	$(GO) run ./cmd/envtrack generate
+	$(GO) test ./deploy -run TestPrometheusRule -count=1 -update >/dev/null
 
 check-generated: generate ## fail when a committed generated file differs from what generate writes
-	@git diff --exit-code -- dashboards deploy/prometheus docs/operations.md || \
+	@git diff --exit-code -- dashboards deploy/prometheus deploy/kubernetes/prometheusrule.yaml docs/operations.md || \
 		{ echo "generated files are stale: run 'make generate' and commit"; exit 1; }
 	@test -z "$$(git status --porcelain -- dashboards deploy/prometheus docs/operations.md)" || \
 		{ git status --porcelain -- dashboards deploy/prometheus docs/operations.md; echo "untracked generated files: run 'make generate' and commit"; exit 1; }

@@ -58,24 +58,29 @@ func urlServer(t testing.TB, sc func() *scenario.Scenario, now func() time.Time)
 
 // harness is an in-process envtrack driven step by step over a scenario.
 type harness struct {
-	t      testing.TB
-	clock  *clock
-	argo   *fakeargocd.Server
-	sc     *scenario.Scenario
-	app    *App
-	dir    string
-	cfg    string
-	logger log.Logger // nil: no logs
+	t       testing.TB
+	clock   *clock
+	argo    *fakeargocd.Server
+	sc      *scenario.Scenario
+	app     *App
+	dir     string
+	cfg     string
+	logger  log.Logger // nil: no logs
+	timeout time.Duration
 }
 
 type harnessOpts struct {
 	perKind, static int
 	extraConfig     string
+	timeout         time.Duration // readiness.provisioning_timeout; default scenario.Timeout
 }
 
 func newHarness(t testing.TB, o harnessOpts) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: &clock{}, dir: t.TempDir()}
+	h := &harness{t: t, clock: &clock{}, dir: t.TempDir(), timeout: o.timeout}
+	if h.timeout == 0 {
+		h.timeout = scenario.Timeout
+	}
 	start := time.Date(2025, 1, 7, 10, 0, 0, 0, time.UTC)
 	h.clock.Set(start)
 	h.argo = fakeargocd.NewServer(t, fakeargocd.WithToken("argo-secret-token"))
@@ -108,7 +113,7 @@ argocd:
 readiness:
   provisioning_timeout: %s
   url: {interval: 15s, timeout: 2s}
-%s%s`, filepath.Join(h.dir, "data"), h.argo.URL(), scenario.Timeout, envs, extra)
+%s%s`, filepath.Join(h.dir, "data"), h.argo.URL(), h.timeout, envs, extra)
 	require.NoError(h.t, os.WriteFile(h.cfg, []byte(cfg), 0o600))
 }
 

@@ -8,15 +8,16 @@ package prom
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/blueberry-idp/envtrack/definitions"
 	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 )
 
 // ProvisioningBuckets are the classic buckets of 000: 30s, 1m, 2m, 5m, 10m.
-var ProvisioningBuckets = []float64{30, 60, 120, 300, 600}
+var ProvisioningBuckets = definitions.ProvisioningBuckets
 
 // TerminationBuckets cover cleanups from seconds to half an hour.
-var TerminationBuckets = []float64{10, 30, 60, 120, 300, 600, 1800}
+var TerminationBuckets = definitions.TerminationBuckets
 
 // Metrics are the lifecycle metrics.
 type Metrics struct {
@@ -31,39 +32,64 @@ type Metrics struct {
 	inProgDesc   *prometheus.Desc
 }
 
-// New registers the lifecycle metrics under namespace (metrics.namespace).
+// New registers the lifecycle metrics under namespace (metrics.namespace). Their names,
+// help, types, labels and buckets come from the definitions package, the one place the
+// dashboards, alert rules and handbook are generated from too. It panics on a namespace
+// that is not a metric name prefix (config validates metrics.namespace).
 func New(namespace string, native bool, states func() []tracker.State, reg prometheus.Registerer) *Metrics {
-	hist := func(name, help string, buckets []float64) *prometheus.HistogramVec {
-		o := prometheus.HistogramOpts{Namespace: namespace, Name: name, Help: help, Buckets: buckets}
-		if native {
-			o.NativeHistogramBucketFactor = 1.1
-			o.NativeHistogramMaxBucketNumber = 160
+	defs := definitions.Lifecycle(namespace)
+	hist := func(id string) *prometheus.HistogramVec {
+		d := defs.Metric(id)
+		o := prometheus.HistogramOpts{Name: d.Name, Help: d.Help, Buckets: d.Buckets}
+		if native && d.NativeHistogram {
+			o.NativeHistogramBucketFactor = definitions.NativeHistogramBucketFactor
+			o.NativeHistogramMaxBucketNumber = definitions.NativeHistogramMaxBucketNumber
 			o.NativeHistogramMinResetDuration = 0
 		}
-		return prometheus.NewHistogramVec(o, []string{"type"})
+		return prometheus.NewHistogramVec(o, d.Labels)
+	}
+	counter := func(id string) *prometheus.CounterVec {
+		d := defs.Metric(id)
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: d.Name, Help: d.Help}, d.Labels)
+	}
+	desc := func(id string) *prometheus.Desc {
+		d := defs.Metric(id)
+		return prometheus.NewDesc(d.Name, d.Help, d.Labels, nil)
 	}
 	m := &Metrics{
-		provisioning: hist("environment_provisioning_duration_seconds", "Time from provisioning_started to ready, by environment type.", ProvisioningBuckets),
-		termination:  hist("environment_termination_duration_seconds", "Time from termination_started to terminated, by environment type.", TerminationBuckets),
-		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "environment_provisioning_total",
-			Help: "Provisioning attempts that ended, by status (success, failed) and type."}, []string{"status", "type"}),
-		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "environment_provisioning_failures_total",
-			Help: "Failed provisioning attempts by reason and type."}, []string{"reason", "type"}),
-		events: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "environment_lifecycle_events_total",
-			Help: "Lifecycle events recorded, by event."}, []string{"event"}),
-		deployments: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "deployments_total",
-			Help: "Deployments: deployment markers pushed by CI and deployed events seen in Argo CD, by status."}, []string{"status"}),
-		states: states,
-		envsDesc: prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "environments"),
-			"Tracked environments by current phase and type.", []string{"phase", "type"}, nil),
-		inProgDesc: prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "environment_provisioning_in_progress"),
-			"Environments provisioning now (the current provisioning queue), by type.", []string{"type"}, nil),
+		provisioning: hist(definitions.ProvisioningDuration),
+		termination:  hist(definitions.TerminationDuration),
+		attempts:     counter(definitions.ProvisioningTotal),
+		failures:     counter(definitions.ProvisioningFailures),
+		events:       counter(definitions.LifecycleEvents),
+		deployments:  counter(definitions.Deployments),
+		states:       states,
+		envsDesc:     desc(definitions.Environments),
+		inProgDesc:   desc(definitions.ProvisioningInProgress),
 	}
 	reg.MustRegister(m.provisioning, m.termination, m.attempts, m.failures, m.events, m.deployments, gauges{m})
 	for _, e := range event.Names {
 		m.events.WithLabelValues(string(e))
 	}
+	if states != nil {
+		for _, s := range states() {
+			m.ensureType(s.Type)
+		}
+	}
 	return m
+}
+
+// ensureType creates a type's attempt counters and duration histograms at zero. A series
+// that is born at 1 hides its first increment from rate() and increase() (there is no
+// earlier sample to compare with), so the alerts and panels would miss the first
+// provisioning of every type; created at zero when the type is first seen (at start-up
+// from the tracker's state, then at its first event, usually minutes before the attempt
+// ends), Prometheus scrapes the 0 first.
+func (m *Metrics) ensureType(typ string) {
+	m.provisioning.WithLabelValues(typ)
+	m.termination.WithLabelValues(typ)
+	m.attempts.WithLabelValues("success", typ)
+	m.attempts.WithLabelValues("failed", typ)
 }
 
 // Observe records live transitions (events just appended by this process).
@@ -75,10 +101,11 @@ func (m *Metrics) Observe(evs []event.Event) {
 			continue
 		}
 		m.events.WithLabelValues(string(e.Name)).Inc()
+		typ := e.Type
+		m.ensureType(typ)
 		if b, _ := e.Meta("backfill").(bool); b {
 			continue
 		}
-		typ := e.Type
 		switch e.Name {
 		case event.Ready:
 			late, _ := e.Meta("late").(bool)

@@ -1,0 +1,123 @@
+package prom
+
+import (
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/blueberry-idp/envtrack/definitions"
+	"github.com/blueberry-idp/envtrack/exporter/event"
+	"github.com/blueberry-idp/envtrack/exporter/tracker"
+)
+
+// TestCollectorsAreBuiltFromTheDefinitions: after one observation of each event kind
+// (and a deployment marker), every lifecycle metric the definitions declare is exposed,
+// with their help, type, labels and buckets, and nothing else is.
+func TestCollectorsAreBuiltFromTheDefinitions(t *testing.T) {
+	for _, native := range []bool{false, true} {
+		for _, ns := range []string{"blueberry", "acme"} {
+			reg := prometheus.NewRegistry()
+			states := []tracker.State{{ID: "a", Phase: tracker.PhaseProvisioning, Type: "preview"}}
+			m := New(ns, native, func() []tracker.State { return states }, reg)
+			at := time.Date(2025, 1, 7, 10, 0, 0, 0, time.UTC)
+			var evs []event.Event
+			for _, name := range event.Names {
+				meta := map[string]any{}
+				switch name {
+				case event.Ready:
+					meta[event.MetaProvisioningDuration] = 225.0
+				case event.ProvisioningFailed:
+					meta["reason"] = event.ReasonTimeout
+				case event.Terminated:
+					meta[event.MetaTerminationDuration] = 42.0
+				}
+				evs = append(evs, event.Event{EnvironmentID: "e", Name: name, Type: "preview", Time: at, Metadata: meta})
+			}
+			evs = append(evs, event.Event{EnvironmentID: "web", Name: event.Deployed, Time: at, Metadata: map[string]any{"kind": event.KindDeployment, "status": "success"}})
+			m.Observe(evs)
+
+			mfs, err := reg.Gather()
+			require.NoError(t, err)
+			got := map[string]*dto.MetricFamily{}
+			for _, mf := range mfs {
+				got[mf.GetName()] = mf
+			}
+			want := 0
+			for _, d := range definitions.Lifecycle(ns).Metrics() {
+				if d.Source != definitions.SourceLifecycle {
+					continue
+				}
+				want++
+				mf, ok := got[d.Name]
+				require.True(t, ok, "%s is defined but not exposed", d.Name)
+				require.Equal(t, d.Help, mf.GetHelp(), d.Name)
+				require.Equal(t, map[definitions.Type]dto.MetricType{
+					definitions.Counter: dto.MetricType_COUNTER, definitions.Gauge: dto.MetricType_GAUGE, definitions.Histogram: dto.MetricType_HISTOGRAM,
+				}[d.Type], mf.GetType(), d.Name)
+				wantLabels := append([]string(nil), d.Labels...)
+				sort.Strings(wantLabels)
+				for _, metric := range mf.GetMetric() {
+					var names []string
+					for _, lp := range metric.GetLabel() {
+						names = append(names, lp.GetName())
+					}
+					sort.Strings(names)
+					require.Equal(t, wantLabels, names, d.Name)
+					if d.Type == definitions.Histogram {
+						h := metric.GetHistogram()
+						var bounds []float64
+						for _, b := range h.GetBucket() {
+							bounds = append(bounds, b.GetUpperBound())
+						}
+						require.Equal(t, d.Buckets, bounds, d.Name)
+						require.Equal(t, native && d.NativeHistogram, h.Schema != nil, "%s: native buckets", d.Name)
+					}
+				}
+			}
+			require.Len(t, got, want, "every exposed family is defined")
+			require.Equal(t, 8, want)
+		}
+	}
+}
+
+// A type's attempt counters and histograms exist at zero before its first attempt ends,
+// so that rate() and increase() count that attempt.
+func TestTypesStartAtZero(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	states := []tracker.State{{ID: "a", Phase: tracker.PhaseReady, Type: "preview"}}
+	m := New("blueberry", false, func() []tracker.State { return states }, reg)
+	m.Observe([]event.Event{{EnvironmentID: "b", Name: event.ProvisioningStarted, Type: "staging", Time: time.Date(2025, 1, 7, 10, 0, 0, 0, time.UTC)}})
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	zeros := map[string]int{}
+	for _, mf := range mfs {
+		for _, metric := range mf.GetMetric() {
+			var typ string
+			for _, lp := range metric.GetLabel() {
+				if lp.GetName() == "type" {
+					typ = lp.GetValue()
+				}
+			}
+			switch mf.GetName() {
+			case "blueberry_environment_provisioning_total":
+				require.Zero(t, metric.GetCounter().GetValue())
+				zeros[mf.GetName()+"/"+typ]++
+			case "blueberry_environment_provisioning_duration_seconds", "blueberry_environment_termination_duration_seconds":
+				require.Zero(t, metric.GetHistogram().GetSampleCount())
+				zeros[mf.GetName()+"/"+typ]++
+			}
+		}
+	}
+	require.Equal(t, map[string]int{
+		"blueberry_environment_provisioning_total/preview":            2,
+		"blueberry_environment_provisioning_total/staging":            2,
+		"blueberry_environment_provisioning_duration_seconds/preview": 1,
+		"blueberry_environment_provisioning_duration_seconds/staging": 1,
+		"blueberry_environment_termination_duration_seconds/preview":  1,
+		"blueberry_environment_termination_duration_seconds/staging":  1,
+	}, zeros)
+}
