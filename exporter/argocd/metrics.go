@@ -1,10 +1,11 @@
 package argocd
 
 import (
-	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/blueberry-idp/envtrack/internal/promutil"
 )
 
 // Self-monitoring metrics (DESIGN §4). No label takes an Application name.
@@ -48,28 +49,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	if reg == nil {
 		return m
 	}
-	m.requests = register(reg, m.requests)
-	m.duration = register(reg, m.duration)
-	m.lastSuccess = register(reg, m.lastSuccess)
-	m.applications = register(reg, m.applications)
-	m.decodeErrors = register(reg, m.decodeErrors)
-	m.badAnnotations = register(reg, m.badAnnotations)
+	m.requests = promutil.Register(reg, m.requests)
+	m.duration = promutil.Register(reg, m.duration)
+	m.lastSuccess = promutil.Register(reg, m.lastSuccess)
+	m.applications = promutil.Register(reg, m.applications)
+	m.decodeErrors = promutil.Register(reg, m.decodeErrors)
+	m.badAnnotations = promutil.Register(reg, m.badAnnotations)
 	return m
-}
-
-// register registers c, or returns the collector already registered under its name (a
-// client rebuilt by a configuration reload keeps counting in the same series).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic(err) // a name clash with another metric: a programming error
-	}
-	return c
 }
 
 func (m *metrics) observe(code string, start time.Time) {

@@ -1,9 +1,9 @@
 package sink
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/blueberry-idp/envtrack/internal/promutil"
 )
 
 // Metrics are the delivery runners' self-monitoring metrics (DESIGN §4), labelled by
@@ -57,28 +57,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	if reg == nil {
 		return m
 	}
-	m.delivered = register(reg, m.delivered)
-	m.failures = register(reg, m.failures)
-	m.setAside = register(reg, m.setAside)
-	m.pruned = register(reg, m.pruned)
-	m.lag = register(reg, m.lag)
-	m.lastSuccess = register(reg, m.lastSuccess)
-	m.duration = register(reg, m.duration)
+	m.delivered = promutil.Register(reg, m.delivered)
+	m.failures = promutil.Register(reg, m.failures)
+	m.setAside = promutil.Register(reg, m.setAside)
+	m.pruned = promutil.Register(reg, m.pruned)
+	m.lag = promutil.Register(reg, m.lag)
+	m.lastSuccess = promutil.Register(reg, m.lastSuccess)
+	m.duration = promutil.Register(reg, m.duration)
 	return m
-}
-
-// register registers c, or returns the collector already registered under its name.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic(err) // a name clash with another metric: a programming error
-	}
-	return c
 }
 
 // sinkMetrics are one sink's series. Creating them creates the series, at 0.

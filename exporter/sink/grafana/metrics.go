@@ -1,10 +1,11 @@
 package grafana
 
 import (
-	"errors"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/blueberry-idp/envtrack/internal/promutil"
 )
 
 // Self-monitoring metrics (DESIGN §4). No label takes an environment id.
@@ -32,25 +33,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	if reg == nil {
 		return m
 	}
-	m.requests = register(reg, m.requests)
-	m.authFailures = register(reg, m.authFailures)
-	m.alreadyPosted = register(reg, m.alreadyPosted)
+	m.requests = promutil.Register(reg, m.requests)
+	m.authFailures = promutil.Register(reg, m.authFailures)
+	m.alreadyPosted = promutil.Register(reg, m.alreadyPosted)
 	return m
-}
-
-// register registers c, or returns the collector already registered under its name (a
-// sink rebuilt by a configuration reload keeps counting in the same series).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic(err) // a name clash with another metric: a programming error
-	}
-	return c
 }
 
 func (m *metrics) request(status int) {
