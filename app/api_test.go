@@ -2,14 +2,19 @@ package app
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/blueberry-idp/envtrack/exporter/event"
+	"github.com/blueberry-idp/envtrack/exporter/tracker"
 )
 
 // TestAPIBadInput: every kind of bad input gets its status and a JSON error, and none
@@ -104,3 +109,38 @@ func TestAPIBadInput(t *testing.T) {
 }
 
 func scenarioMinutes(n int) time.Duration { return time.Duration(n) * time.Minute }
+
+// TestConcurrentPushesGroupCommit: many pushes at once are all recorded, each answered
+// with its own event, whatever transaction carried it.
+func TestConcurrentPushesGroupCommit(t *testing.T) {
+	h := newHarness(t, harnessOpts{perKind: 1})
+	h.start()
+	const n = 200
+	var wg sync.WaitGroup
+	ids := make([][]string, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprintf("push-%03d", i)
+			evs, err := h.app.Push(id, tracker.Push{Event: event.Created, Time: h.sc.Start})
+			require.NoError(t, err)
+			require.Len(t, evs, 1)
+			require.Equal(t, id, evs[0].EnvironmentID)
+			m, err := h.app.Mark(event.Event{EnvironmentID: id, Name: event.Deployed, Time: h.sc.Start,
+				Metadata: map[string]any{"kind": "deployment", "status": "success"}})
+			require.NoError(t, err)
+			require.Equal(t, id, m.EnvironmentID)
+			ids[i] = []string{evs[0].ID, m.ID}
+		}()
+	}
+	wg.Wait()
+	seen := map[string]bool{}
+	for _, pair := range ids {
+		for _, id := range pair {
+			require.False(t, seen[id], "event id %s answered twice", id)
+			seen[id] = true
+		}
+	}
+	require.Len(t, h.journal(), 2*n)
+}

@@ -67,6 +67,8 @@ type App struct {
 	runners     []*sink.Runner // the running sinks' runners (guarded by mu)
 	query       *query.Service
 
+	pushes pushQueue // group commit of pushed events
+
 	ln         net.Listener
 	ready      atomic.Bool // store open and first Argo CD poll finished
 	polledOnce atomic.Bool

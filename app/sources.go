@@ -14,7 +14,6 @@ import (
 
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/argocd"
-	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/exporter/probe"
 	"github.com/blueberry-idp/envtrack/exporter/sink"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
@@ -175,35 +174,6 @@ func (a *App) process(obs []tracker.Observation) error {
 	return nil
 }
 
-// Push records a lifecycle event pushed by the platform (POST /api/events) and returns
-// the stored events (none when the push repeats what is known).
-func (a *App) Push(id string, p tracker.Push) ([]event.Event, error) {
-	evs, err := a.tracker.Process([]tracker.Observation{{EnvironmentID: id, At: a.now(), Push: &p}}, a.store.Commit)
-	if err == nil {
-		a.afterCommit(evs)
-	}
-	return evs, err
-}
-
-// Mark appends a deployment marker (POST /api/events with kind "deployment").
-func (a *App) Mark(e event.Event) (event.Event, error) {
-	stored, err := a.store.Commit(nil, []event.Event{e})
-	if err != nil {
-		return event.Event{}, err
-	}
-	a.afterCommit(stored)
-	return stored[0], nil
-}
-
-func (a *App) afterCommit(events []event.Event) {
-	a.lifecycle.Observe(events)
-	for _, e := range events {
-		a.metrics.transitions.WithLabelValues(string(e.Name)).Inc()
-		level.Info(a.logger).Log("msg", "pushed event", "environment_id", e.EnvironmentID, "event", e.Name,
-			"time", e.Time.Format(time.RFC3339), "seq", e.Seq, "marker", e.IsMarker())
-	}
-}
-
 func (a *App) startLoops(ctx context.Context) {
 	a.loopsMu.Lock()
 	defer a.loopsMu.Unlock()
@@ -237,6 +207,7 @@ func (a *App) startLoopsLocked() {
 	for _, s := range src.sinks {
 		d := src.cfg.Delivery
 		r := sink.NewRunner(s, a.store, a.sinkMetrics, sink.Options{Logger: a.logger, BatchSize: d.BatchSize,
+			Linger:         time.Duration(d.Linger),
 			BackoffInitial: time.Duration(d.Backoff.Initial), BackoffMax: time.Duration(d.Backoff.Max)})
 		runners = append(runners, r)
 		loops = append(loops, func(ctx context.Context) {

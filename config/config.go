@@ -49,6 +49,7 @@ var (
 	}
 	DefaultDeliveryConfig = DeliveryConfig{
 		BatchSize: 500,
+		Linger:    model.Duration(100 * time.Millisecond),
 		Backoff:   DefaultBackoffConfig,
 	}
 	DefaultMetricsConfig = MetricsConfig{
@@ -184,8 +185,11 @@ func (c *JournalConfig) UnmarshalYAML(unmarshal func(any) error) error {
 // DeliveryConfig is how sinks deliver the journal: batches, and the backoff after a
 // failed delivery (the events wait in the journal meanwhile).
 type DeliveryConfig struct {
-	BatchSize int           `yaml:"batch_size"`
-	Backoff   BackoffConfig `yaml:"backoff"`
+	BatchSize int `yaml:"batch_size"`
+	// Linger: after a quiet spell, wait this long for more events before delivering,
+	// so that bursts travel in batches.
+	Linger  model.Duration `yaml:"linger"`
+	Backoff BackoffConfig  `yaml:"backoff"`
 }
 
 // UnmarshalYAML implements the (v2-style) yaml.Unmarshaler interface.
@@ -198,6 +202,9 @@ func (c *DeliveryConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	}
 	if c.BatchSize < 1 || c.BatchSize > 10000 {
 		return nodeErrorf(node, "batch_size", "must be between 1 and 10000, got %d", c.BatchSize)
+	}
+	if c.Linger < 0 || time.Duration(c.Linger) > time.Minute {
+		return nodeErrorf(node, "linger", "must be between 0s and 1m, got %s", c.Linger)
 	}
 	return nil
 }

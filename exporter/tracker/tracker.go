@@ -40,11 +40,25 @@ func (t *Tracker) SetConfig(cfg Config) {
 // Process applies the observations in order, commits what changed and returns the
 // stored events. On a commit error nothing changes.
 func (t *Tracker) Process(obs []Observation, commit CommitFunc) ([]event.Event, error) {
+	per, _, err := t.ProcessBatch(obs, nil, commit)
+	var out []event.Event
+	for _, evs := range per {
+		out = append(out, evs...)
+	}
+	return out, err
+}
+
+// ProcessBatch is Process for callers that group work into one commit (group commit of
+// pushed events): it also appends extra events (deployment markers, which change no
+// state) in the same transaction, and returns the stored events of each observation
+// and the stored extras separately.
+func (t *Tracker) ProcessBatch(obs []Observation, extra []event.Event, commit CommitFunc) (perObs [][]event.Event, extraStored []event.Event, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	next := map[string]State{}
 	var events []event.Event
-	for _, o := range obs {
+	counts := make([]int, len(obs))
+	for i, o := range obs {
 		cur, ok := next[o.EnvironmentID]
 		if !ok {
 			cur = t.states[o.EnvironmentID]
@@ -52,7 +66,9 @@ func (t *Tracker) Process(obs []Observation, commit CommitFunc) ([]event.Event, 
 		ns, evs := Step(cur, o, t.cfg)
 		next[o.EnvironmentID] = ns
 		events = append(events, evs...)
+		counts[i] = len(evs)
 	}
+	events = append(events, extra...)
 	var changed []State
 	for id, ns := range next {
 		if !samePersisted(t.states[id], ns) {
@@ -62,15 +78,20 @@ func (t *Tracker) Process(obs []Observation, commit CommitFunc) ([]event.Event, 
 	sort.Slice(changed, func(i, j int) bool { return changed[i].ID < changed[j].ID })
 	var stored []event.Event
 	if len(changed) > 0 || len(events) > 0 {
-		var err error
 		if stored, err = commit(changed, events); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	for id, ns := range next {
 		t.states[id] = ns
 	}
-	return stored, nil
+	perObs = make([][]event.Event, len(obs))
+	off := 0
+	for i, n := range counts {
+		perObs[i] = stored[off : off+n : off+n]
+		off += n
+	}
+	return perObs, stored[off:], nil
 }
 
 // samePersisted reports whether two states differ only in what need not be persisted.
