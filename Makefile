@@ -25,13 +25,21 @@ TOOLS := $(BIN)/influxd $(BIN)/prometheus $(BIN)/promtool $(BIN)/alertmanager $(
 
 export ENVTRACK_TOOLS_DIR := $(BIN)
 
-.PHONY: all build test lint fmt vet staticcheck tools run bench clean generate check-generated
+.PHONY: all build test lint fmt vet staticcheck tools run bench clean generate check-generated demo
 all: lint build test
 
 build: ## build bin/envtrack
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/envtrack ./cmd/envtrack
 
+# The landing page's test drives headless Chromium and, under CI, fails without one: test
+# installs Debian's package first when it can (never fatal here).
 test: tools ## all tests, with the race detector, against the real servers
+	@if [ "$$CI" = true ] && ! command -v chromium >/dev/null 2>&1; then \
+		echo ">> installing chromium for the landing page's headless browser test"; \
+		sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo -n"; \
+		($$sudo apt-get update -qq && $$sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null) || \
+			echo ">> chromium unavailable: the headless browser test will fail"; \
+	fi
 	$(GO) test $(TEST_FLAGS) ./...
 
 lint: fmt vet staticcheck ## gofmt, go vet and staticcheck must be clean
@@ -77,6 +85,15 @@ check-generated: generate ## fail when a committed generated file differs from w
 		{ echo "generated files are stale: run 'make generate' and commit"; exit 1; }
 	@test -z "$$(git status --porcelain -- dashboards deploy/prometheus docs/operations.md)" || \
 		{ git status --porcelain -- dashboards deploy/prometheus docs/operations.md; echo "untracked generated files: run 'make generate' and commit"; exit 1; }
+
+# The whole pipeline on this machine: a simulated platform on a fake Argo CD, envtrack,
+# InfluxDB 1.8, Prometheus (generated rules), Alertmanager and a fake Grafana, data in
+# .demo/. Ctrl-C stops everything. make demo DEMO_FLAGS="--speed 600 --history 12h".
+DEMO_FLAGS ?=
+demo: tools build ## run the whole pipeline locally (Ctrl-C stops it)
+	@echo ">> building bin/envtrack-demo"
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/envtrack-demo ./cmd/envtrack-demo
+	./bin/envtrack-demo --dir .demo --tools $(BIN) --envtrack bin/envtrack $(DEMO_FLAGS)
 
 run: build ## run envtrack locally with the example config
 	./bin/envtrack serve --config $(CONFIG)

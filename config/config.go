@@ -426,11 +426,8 @@ func (c *InfluxDBConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	if err != nil {
 		return err
 	}
-	if c.URL == "" {
-		return nodeErrorf(node, "url", "must be set")
-	}
-	if _, err := checkHTTPURL(c.URL); err != nil {
-		return nodeErrorf(node, "url", "%w", err)
+	if err := requiredHTTPURL(node, "url", c.URL); err != nil {
+		return err
 	}
 	if err := secretPair(node, "token", c.Token != "", c.TokenFile != "", false); err != nil {
 		return err
@@ -464,11 +461,8 @@ func (c *GrafanaConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	if err != nil {
 		return err
 	}
-	if c.URL == "" {
-		return nodeErrorf(node, "url", "must be set")
-	}
-	if _, err := checkHTTPURL(c.URL); err != nil {
-		return nodeErrorf(node, "url", "%w", err)
+	if err := requiredHTTPURL(node, "url", c.URL); err != nil {
+		return err
 	}
 	if err := secretPair(node, "token", c.Token != "", c.TokenFile != "", true); err != nil {
 		return err
@@ -668,6 +662,17 @@ func nonEmptyItems(node *yaml.Node, key string, items []string) error {
 
 // checkHTTPURL checks that s is an absolute http or https URL with a host.
 // Its errors never repeat the URL, which may hold credentials.
+// requiredHTTPURL checks that the key is set to an http(s) URL.
+func requiredHTTPURL(node *yaml.Node, key, v string) error {
+	if v == "" {
+		return nodeErrorf(node, key, "must be set")
+	}
+	if _, err := checkHTTPURL(v); err != nil {
+		return nodeErrorf(node, key, "%w", err)
+	}
+	return nil
+}
+
 func checkHTTPURL(s string) (*url.URL, error) {
 	u, err := url.Parse(s)
 	if err != nil {
