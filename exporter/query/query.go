@@ -242,6 +242,9 @@ func (s *Service) Performance(ctx context.Context, window time.Duration, windowT
 	p.EnvironmentPerformance.Provisioning = *all
 	p.EnvironmentPerformance.ByType = map[string]Provisioning{}
 	for k, v := range byType {
+		if v.Successes+v.Failures+v.LateReadies == 0 {
+			continue // a type with only baselines or terminations made no attempt
+		}
 		v.finish()
 		if k == "" {
 			k = "default"
