@@ -214,6 +214,7 @@ func (a *App) Run(ctx context.Context) error {
 		err = serr
 	}
 	a.stopLoops()
+	a.currentSources().close()
 	level.Info(a.logger).Log("msg", "stopped")
 	return err
 }
@@ -264,9 +265,11 @@ func (a *App) reload() error {
 		a.stopLoopsLocked()
 	}
 	a.mu.Lock()
+	oldSrc := a.sources
 	a.cfg, a.sources = cfg, src
 	a.query = a.newQuery(cfg)
 	a.mu.Unlock()
+	oldSrc.close()
 	a.tracker.SetConfig(a.trackerConfig(cfg))
 	if running {
 		a.startLoopsLocked()

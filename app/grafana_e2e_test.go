@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,8 @@ import (
 	"github.com/go-kit/log"
 	"github.com/stretchr/testify/require"
 
+	"github.com/blueberry-idp/envtrack/exporter/event"
+	"github.com/blueberry-idp/envtrack/exporter/tracker"
 	"github.com/blueberry-idp/envtrack/internal/fakegrafana"
 	"github.com/blueberry-idp/envtrack/internal/scenario"
 )
@@ -76,4 +79,41 @@ func TestGrafanaFaults(t *testing.T) {
 		}
 	}
 	require.Equal(t, 1, lines, "a 401 burst is logged once at error level:\n%s", logs.String())
+}
+
+// TestReloadRebuildsSinks: a reload that changes a sink's configuration restarts it from
+// its durable cursor with the new settings; a bad file keeps the running sinks.
+func TestReloadRebuildsSinks(t *testing.T) {
+	graf := fakegrafana.NewServer(t, fakegrafana.WithToken("grafana-token"))
+	cfg := func(tag string) string {
+		return fmt.Sprintf("grafana: {url: %s, token: grafana-token, tags: [%s]}\ndelivery: {linger: 0s}\napi: {write_tokens: [w]}\n", graf.URL(), tag)
+	}
+	h := newHarness(t, harnessOpts{extraConfig: cfg("before")})
+	h.start()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a hang guard
+	defer cancel()
+	push := func(id string) {
+		_, err := h.app.Push(id, tracker.Push{Event: event.Created, Time: h.sc.Start})
+		require.NoError(t, err)
+		require.NoError(t, h.app.WaitDelivered(ctx))
+	}
+	push("one")
+	h.writeConfig(cfg("after"))
+	require.NoError(t, h.app.Reload())
+	push("two")
+	require.NoError(t, os.WriteFile(h.cfg, []byte("grafana: {url: 42}\n"), 0o600))
+	require.Error(t, h.app.Reload())
+	push("three")
+	tags := map[string][]string{}
+	for _, a := range graf.Annotations() {
+		for _, tg := range a.Tags {
+			if env, ok := strings.CutPrefix(tg, "env:"); ok {
+				tags[env] = a.Tags
+			}
+		}
+	}
+	require.Contains(t, tags["one"], "before")
+	require.Contains(t, tags["two"], "after")
+	require.Contains(t, tags["three"], "after", "a rejected reload keeps the sinks in force")
+	require.Len(t, graf.Annotations(), 3)
 }

@@ -81,6 +81,15 @@ func newSources(cfg *config.Config, logger log.Logger, now func() time.Time) (*s
 	return s, nil
 }
 
+// close releases what a generation holds (idle connections of the sinks' clients).
+func (s *sources) close() {
+	for _, sk := range s.sinks {
+		if c, ok := sk.(interface{ Close() }); ok {
+			c.Close()
+		}
+	}
+}
+
 func (a *App) currentSources() *sources {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
