@@ -45,6 +45,7 @@ import (
 	"github.com/blueberry-idp/envtrack/internal/fakeargocd"
 	"github.com/blueberry-idp/envtrack/internal/fakegrafana"
 	"github.com/blueberry-idp/envtrack/internal/logging"
+	"github.com/blueberry-idp/envtrack/internal/proc"
 )
 
 // Ports are the 127.0.0.1 ports the demo uses when they are free; a taken port is
@@ -179,7 +180,7 @@ type Demo struct {
 	lock        *os.File
 	logFile     *os.File
 	servers     []*http.Server
-	procs       []*process
+	procs       []*proc.Process
 	envtrackCfg string
 	cfgParams   envtrackParams
 	rulesFile   string // "" when Prometheus runs without rules
@@ -309,7 +310,8 @@ func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 	errs := make([]error, len(servers))
 	var wg sync.WaitGroup
 	for i, s := range servers {
-		p, err := startProcess(s.name, s.bin, s.args, filepath.Join(opts.Dir, "logs", s.name+".log"))
+		logPath := filepath.Join(opts.Dir, "logs", s.name+".log")
+		p, err := startProcess(s.name, s.bin, s.args, logPath)
 		if err != nil {
 			return d, err
 		}
@@ -317,7 +319,7 @@ func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = p.waitReady(ctx, s.ready, s.want)
+			errs[i] = waitReady(ctx, p, s.ready, s.want, logPath)
 		}()
 	}
 	wg.Wait()
@@ -539,7 +541,7 @@ func (d *Demo) Stop() error {
 		perr := make([]error, len(d.procs))
 		for i, p := range d.procs {
 			wg.Add(1)
-			go func() { defer wg.Done(); perr[i] = p.stop() }()
+			go func() { defer wg.Done(); perr[i] = p.Stop(stopTimeout) }()
 		}
 		wg.Wait()
 		errs = append(errs, perr...)
@@ -570,7 +572,7 @@ func (d *Demo) Stop() error {
 // Kill kills the servers at once (a second Ctrl-C); the process exits right after.
 func (d *Demo) Kill() {
 	for _, p := range d.procs {
-		p.kill()
+		p.Kill()
 	}
 }
 

@@ -5,12 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"strconv"
-	"syscall"
 	"time"
+
+	"github.com/blueberry-idp/envtrack/internal/proc"
 )
 
 // Hang guards: bounds on waiting for a server, not expectations of its speed.
@@ -19,105 +18,27 @@ const (
 	stopTimeout  = 30 * time.Second
 )
 
-// process is one running server binary, in its own process group, its output appended
-// to a log file. It is testinfra's starter without testing.TB.
-type process struct {
-	name    string
-	cmd     *exec.Cmd
-	logPath string
-	log     *os.File
-	done    chan struct{} // closed once the process has exited and was reaped
-	err     error         // Wait's result, valid after done
-}
-
-// startProcess starts bin with args, its stdout and stderr going to logPath.
-func startProcess(name, bin string, args []string, logPath string) (*process, error) {
+// startProcess starts bin with args, its stdout and stderr appended to logPath.
+func startProcess(name, bin string, args []string, logPath string) (*proc.Process, error) {
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
+	p, err := proc.Start(name, bin, args, f)
+	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
+		return nil, err
 	}
-	p := &process{name: name, cmd: cmd, logPath: logPath, log: f, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		f.Close()
-		close(p.done)
-	}()
+	go func() { <-p.Done(); f.Close() }()
 	return p, nil
 }
 
-// Pid is the process id (also its process group id).
-func (p *process) Pid() int { return p.cmd.Process.Pid }
-
-// exited reports whether the process is gone.
-func (p *process) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
+// waitReady is proc's WaitReady with the log file named in the error.
+func waitReady(ctx context.Context, p *proc.Process, url string, want int, logPath string) error {
+	if err := p.WaitReady(ctx, url, want, readyTimeout); err != nil {
+		return fmt.Errorf("%w; see %s", err, logPath)
 	}
-}
-
-// stop sends SIGTERM to the process group and waits for the process to exit; after
-// stopTimeout it kills the group.
-func (p *process) stop() error {
-	pgid := p.cmd.Process.Pid
-	if p.exited() {
-		return nil
-	}
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
-	timer := time.NewTimer(stopTimeout)
-	defer timer.Stop()
-	select {
-	case <-p.done:
-		return nil
-	case <-timer.C:
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		<-p.done
-		return fmt.Errorf("%s did not exit within %s of SIGTERM; killed", p.name, stopTimeout)
-	}
-}
-
-// kill kills the process group at once (a second Ctrl-C).
-func (p *process) kill() { _ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL) }
-
-// waitReady polls url until it answers want, the process exits, or the hang guard
-// expires.
-func (p *process) waitReady(ctx context.Context, url string, want int) error {
-	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
-	defer cancel()
-	client := &http.Client{Timeout: 2 * time.Second}
-	var last error
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := client.Do(req)
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == want {
-				return nil
-			}
-			last = fmt.Errorf("GET %s: %s", url, resp.Status)
-		} else {
-			last = err
-		}
-		select {
-		case <-p.done:
-			return fmt.Errorf("%s exited before it was ready (%v); see %s", p.name, p.err, p.logPath)
-		case <-ctx.Done():
-			return fmt.Errorf("%s not ready after %s (%v); see %s", p.name, readyTimeout, last, p.logPath)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	return nil
 }
 
 // pickPort returns want when 127.0.0.1:want can be bound now, else a free port (the

@@ -13,15 +13,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/blueberry-idp/envtrack/internal/proc"
 )
 
 // EnvToolsDir names the environment variable that points at the tools directory (the
@@ -96,88 +95,6 @@ func freeAddr(t testing.TB) string {
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t)))
 }
 
-// process is one run of a server binary, in its own process group.
-type process struct {
-	name string
-	cmd  *exec.Cmd
-	out  *tailBuffer
-	done chan struct{} // closed when the process has exited
-	err  error         // Wait's result, valid after done
-}
-
-// startProcess starts bin with args. Its output goes to out (kept for failure reports).
-func startProcess(name, bin string, args []string, out *tailBuffer) (*process, error) {
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout = out
-	cmd.Stderr = out
-	// Its own process group, so that Stop reaches any child it might start; on Linux
-	// also killed should the test binary die without cleaning up.
-	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	p := &process{name: name, cmd: cmd, out: out, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-// stop sends SIGTERM to the process group and waits for the process to exit; after
-// stopTimeout it kills the group.
-func (p *process) stop() error {
-	select {
-	case <-p.done:
-		return nil // already gone (it crashed, or was stopped)
-	default:
-	}
-	pgid := p.cmd.Process.Pid
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
-	timer := time.NewTimer(stopTimeout)
-	defer timer.Stop()
-	select {
-	case <-p.done:
-		return nil
-	case <-timer.C:
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		<-p.done
-		return fmt.Errorf("%s did not exit within %s of SIGTERM; killed", p.name, stopTimeout)
-	}
-}
-
-// waitReady polls url until it answers want, the process exits, or the hang guard
-// expires.
-func (p *process) waitReady(url string, want int) error {
-	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
-	defer cancel()
-	client := &http.Client{Timeout: 2 * time.Second}
-	var last error
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := client.Do(req)
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == want {
-				return nil
-			}
-			last = fmt.Errorf("GET %s: %s", url, resp.Status)
-		} else {
-			last = err
-		}
-		select {
-		case <-p.done:
-			return fmt.Errorf("%s exited before it was ready: %v", p.name, p.err)
-		case <-ctx.Done():
-			return fmt.Errorf("%s not ready after %s: %v", p.name, readyTimeout, last)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
 // tailBuffer keeps the last max bytes written to it; safe for concurrent use.
 type tailBuffer struct {
 	mu  sync.Mutex
@@ -214,8 +131,8 @@ type server struct {
 	readyWant int
 	out       *tailBuffer
 
-	mu   sync.Mutex
-	proc *process
+	mu sync.Mutex
+	p  *proc.Process
 }
 
 func newServer(t testing.TB, name, bin string, args []string, readyURL string, readyWant int) *server {
@@ -235,20 +152,16 @@ func newServer(t testing.TB, name, bin string, args []string, readyURL string, r
 func (s *server) start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.proc != nil {
-		select {
-		case <-s.proc.done:
-		default:
-			return fmt.Errorf("%s is already running", s.name)
-		}
+	if s.p != nil && !s.p.Exited() {
+		return fmt.Errorf("%s is already running", s.name)
 	}
-	p, err := startProcess(s.name, s.bin, s.args, s.out)
+	p, err := proc.Start(s.name, s.bin, s.args, s.out)
 	if err != nil {
 		return err
 	}
-	s.proc = p
-	if err := p.waitReady(s.readyURL, s.readyWant); err != nil {
-		_ = p.stop()
+	s.p = p
+	if err := p.WaitReady(context.Background(), s.readyURL, s.readyWant, readyTimeout); err != nil {
+		_ = p.Stop(stopTimeout)
 		return fmt.Errorf("%w\n%s output (tail):\n%s", err, s.name, s.out.String())
 	}
 	return nil
@@ -257,10 +170,10 @@ func (s *server) start() error {
 func (s *server) stop() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.proc == nil {
+	if s.p == nil {
 		return nil
 	}
-	return s.proc.stop()
+	return s.p.Stop(stopTimeout)
 }
 
 // Output returns the tail of the server's output (stdout and stderr).

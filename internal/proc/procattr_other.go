@@ -1,6 +1,6 @@
 //go:build !linux
 
-package testinfra
+package proc
 
 import "syscall"
 
