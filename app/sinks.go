@@ -46,9 +46,11 @@ func newSinks(cfg *config.Config, logger log.Logger, reg prometheus.Registerer) 
 // the journal, or ctx ends. Tests use it; it polls the runners' status.
 func (a *App) WaitDelivered(ctx context.Context) error {
 	for {
-		done := true
 		last := a.store.LastSeq()
-		for _, st := range a.SinkStatus() {
+		statuses := a.SinkStatus()
+		// Until Run has started the runners of the configured sinks, nothing is delivered.
+		done := len(statuses) == len(a.currentSources().sinks)
+		for _, st := range statuses {
 			if st.Cursor < last {
 				done = false
 			}
