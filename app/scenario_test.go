@@ -21,25 +21,12 @@ import (
 	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/internal/fakeargocd"
 	"github.com/blueberry-idp/envtrack/internal/scenario"
+
+	"github.com/blueberry-idp/envtrack/internal/testclock"
 )
 
 // clock is the scenario's time, shared by envtrack (Options.Now) and the URL server.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
+type clock = testclock.Clock
 
 // urlServer answers /env/<id> with 200 while the story says the URL is up, else 503.
 // The scenario is read at request time: it needs the server's address to exist.

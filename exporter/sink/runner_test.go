@@ -21,6 +21,8 @@ import (
 
 	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/exporter/store"
+
+	"github.com/blueberry-idp/envtrack/internal/testclock"
 )
 
 var t0 = time.Date(2025, 1, 7, 10, 0, 0, 0, time.UTC)
@@ -185,28 +187,13 @@ type fixture struct {
 	rnd  *countingRand
 }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
+type clock = testclock.Clock
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{
 		path: filepath.Join(t.TempDir(), "envtrack.db"),
-		clk:  &clock{t: t0},
+		clk:  testclock.New(t0),
 		reg:  prometheus.NewPedanticRegistry(),
 		logs: &syncBuffer{},
 		rnd:  newRand(),

@@ -1,35 +1,21 @@
 package demo
 
 import (
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/blueberry-idp/envtrack/internal/testclock"
 )
 
-type fakeReal struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (f *fakeReal) Now() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.t
-}
-
-func (f *fakeReal) Add(d time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.t = f.t.Add(d)
-}
+type fakeReal = testclock.Clock
 
 // TestClockReplaysThenRunsLive: a day at 240× starts 23h54m in the past, plays the day
 // in six real minutes, meets the present then and never runs ahead of it.
 func TestClockReplaysThenRunsLive(t *testing.T) {
 	r0 := time.Date(2025, 3, 4, 12, 0, 0, 0, time.UTC)
-	real := &fakeReal{t: r0}
+	real := testclock.New(r0)
 	c := NewClock(24*time.Hour, 240, real.Now)
 	require.Equal(t, r0.Add(-24*time.Hour+6*time.Minute), c.Now())
 	require.Equal(t, c.Start(), c.Now())
@@ -56,7 +42,7 @@ func TestClockReplaysThenRunsLive(t *testing.T) {
 
 func TestClockWithoutHistoryIsLive(t *testing.T) {
 	r0 := time.Date(2025, 3, 4, 12, 0, 0, 0, time.UTC)
-	real := &fakeReal{t: r0}
+	real := testclock.New(r0)
 	c := NewClock(0, 240, real.Now)
 	require.True(t, c.CaughtUp())
 	real.Add(time.Second)

@@ -10,6 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/blueberry-idp/envtrack/internal/fakeargocd"
+
+	"github.com/blueberry-idp/envtrack/internal/testclock"
 )
 
 // evidence returns every timestamp an Application carries.
@@ -43,7 +45,7 @@ func evidence(a fakeargocd.Application) []time.Time {
 // own time, and Tick applies a step only once the clock reached it, so Argo CD never
 // shows evidence from the future. Steps are in time order and a story ends deleted.
 func TestSimStepsNeverShowTheFuture(t *testing.T) {
-	clock := &fakeReal{t: time.Date(2025, 3, 4, 9, 0, 0, 0, time.UTC)}
+	clock := testclock.New(time.Date(2025, 3, 4, 9, 0, 0, 0, time.UTC))
 	sim := NewSim(SimConfig{Seed: 11, URLBase: "http://sim.invalid"}, clock.Now, fakeargocd.New())
 	outcomes := map[string]int{}
 	for range 3000 {
@@ -76,7 +78,7 @@ func TestSimStepsNeverShowTheFuture(t *testing.T) {
 // shows evidence after the clock, and in the end every environment is gone.
 func TestSimPlaysADay(t *testing.T) {
 	start := time.Date(2025, 3, 4, 0, 0, 0, 0, time.UTC)
-	clock := &fakeReal{t: start}
+	clock := testclock.New(start)
 	argo := fakeargocd.New()
 	sim := NewSim(SimConfig{PerHour: 12, Seed: 7, URLBase: "http://sim.invalid"}, clock.Now, argo)
 	srv := httptest.NewServer(sim.URLHandler())
@@ -135,7 +137,7 @@ func TestSimPlaysADay(t *testing.T) {
 // TestSimArrivalsFollowTheWorkingDay: more environments are requested in the
 // afternoon than at night.
 func TestSimArrivalsFollowTheWorkingDay(t *testing.T) {
-	clock := &fakeReal{t: time.Date(2025, 3, 4, 0, 0, 0, 0, time.UTC)}
+	clock := testclock.New(time.Date(2025, 3, 4, 0, 0, 0, 0, time.UTC))
 	sim := NewSim(SimConfig{PerHour: 12, Seed: 5}, clock.Now, fakeargocd.New())
 	mean := func(hour int) time.Duration {
 		at := time.Date(2025, 3, 4, hour, 0, 0, 0, time.UTC)
@@ -153,7 +155,7 @@ func TestSimArrivalsFollowTheWorkingDay(t *testing.T) {
 // TestSimProvisioningTimesAreLongTailed: the provisioning times of successful
 // environments have a p95 well above their median, and stay inside the timeout.
 func TestSimProvisioningTimesAreLongTailed(t *testing.T) {
-	clock := &fakeReal{t: time.Date(2025, 3, 4, 9, 0, 0, 0, time.UTC)}
+	clock := testclock.New(time.Date(2025, 3, 4, 9, 0, 0, 0, time.UTC))
 	sim := NewSim(SimConfig{Seed: 3, Types: []EnvType{DefaultTypes[0]}, Failures: map[string]float64{}}, clock.Now, fakeargocd.New())
 	var ds []time.Duration
 	for range 2000 {
