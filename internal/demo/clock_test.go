@@ -9,7 +9,6 @@ import (
 	"github.com/blueberry-idp/envtrack/internal/testclock"
 )
 
-
 // TestClockReplaysThenRunsLive: a day at 240× starts 23h54m in the past, plays the day
 // in six real minutes, meets the present then and never runs ahead of it.
 func TestClockReplaysThenRunsLive(t *testing.T) {
