@@ -12,7 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/blueberry-idp/envtrack/app"
+	"github.com/blueberry-idp/envtrack/exporter/app"
 	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 	"github.com/blueberry-idp/envtrack/internal/fakegrafana"

@@ -10,9 +10,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/blueberry-idp/envtrack/api"
+	"github.com/blueberry-idp/envtrack/annotate/client"
+	"github.com/blueberry-idp/envtrack/exporter/api"
 	"github.com/blueberry-idp/envtrack/exporter/query"
-	"github.com/blueberry-idp/envtrack/internal/client"
 )
 
 // clientFlags are shared by the commands that talk to a running envtrack.

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/blueberry-idp/envtrack/config"
-	"github.com/blueberry-idp/envtrack/definitions"
+	"github.com/blueberry-idp/envtrack/dashboards"
 )
 
 // generate writes the files generated from the metric definitions (DESIGN §7): the
@@ -27,7 +27,7 @@ func generate(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "envtrack generate: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	opts := definitions.DefaultOptions()
+	opts := dashboards.DefaultOptions()
 	if *configFile != "" {
 		cfg, err := config.Load(*configFile)
 		if err != nil {
@@ -39,12 +39,12 @@ func generate(args []string, stdout, stderr io.Writer) int {
 	if *job != "" {
 		opts.Job = *job
 	}
-	files, err := definitions.Generate(opts)
+	files, err := dashboards.Generate(opts)
 	if err != nil {
 		fmt.Fprintln(stderr, "envtrack generate:", err)
 		return 1
 	}
-	paths, err := definitions.Write(*out, files)
+	paths, err := dashboards.Write(*out, files)
 	if err != nil {
 		fmt.Fprintln(stderr, "envtrack generate:", err)
 		return 1
@@ -56,13 +56,13 @@ func generate(args []string, stdout, stderr io.Writer) int {
 }
 
 // optionsFromConfig takes what the generated files depend on from a configuration.
-func optionsFromConfig(opts definitions.Options, cfg *config.Config) definitions.Options {
+func optionsFromConfig(opts dashboards.Options, cfg *config.Config) dashboards.Options {
 	opts.Namespace = cfg.Metrics.Namespace
 	t := cfg.Targets
-	opts.Targets = definitions.Targets{
-		ProvisioningP50: definitions.DurationTarget{Target: time.Duration(t.ProvisioningP50.Target), Alert: time.Duration(t.ProvisioningP50.Alert)},
-		ProvisioningP95: definitions.DurationTarget{Target: time.Duration(t.ProvisioningP95.Target), Alert: time.Duration(t.ProvisioningP95.Alert)},
-		SuccessRate:     definitions.RateTarget{Target: t.SuccessRate.Target, Alert: t.SuccessRate.Alert},
+	opts.Targets = dashboards.Targets{
+		ProvisioningP50: dashboards.DurationTarget{Target: time.Duration(t.ProvisioningP50.Target), Alert: time.Duration(t.ProvisioningP50.Alert)},
+		ProvisioningP95: dashboards.DurationTarget{Target: time.Duration(t.ProvisioningP95.Target), Alert: time.Duration(t.ProvisioningP95.Alert)},
+		SuccessRate:     dashboards.RateTarget{Target: t.SuccessRate.Target, Alert: t.SuccessRate.Alert},
 	}
 	if cfg.InfluxDB != nil && cfg.InfluxDB.DeploymentsMeasurement != "" {
 		opts.DeploymentsMeasurement = cfg.InfluxDB.DeploymentsMeasurement

@@ -9,16 +9,16 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/blueberry-idp/envtrack/definitions"
+	"github.com/blueberry-idp/envtrack/dashboards"
 )
 
-// generate writes exactly what definitions.Generate renders (what the drift test of
-// ./definitions compares the committed files with).
+// generate writes exactly what dashboards.Generate renders (what the drift test of
+// ./dashboards compares the committed files with).
 func TestGenerateWritesTheDefinitionsFiles(t *testing.T) {
 	dir := t.TempDir()
 	var stdout, stderr bytes.Buffer
 	require.Equal(t, 0, generate([]string{"--out", dir}, &stdout, &stderr), stderr.String())
-	want, err := definitions.Generate(definitions.DefaultOptions())
+	want, err := dashboards.Generate(dashboards.DefaultOptions())
 	require.NoError(t, err)
 	for p, b := range want {
 		got, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(p)))

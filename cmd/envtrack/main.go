@@ -16,9 +16,9 @@ import (
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/common/version"
 
-	"github.com/blueberry-idp/envtrack/app"
 	"github.com/blueberry-idp/envtrack/config"
-	"github.com/blueberry-idp/envtrack/internal/logging"
+	"github.com/blueberry-idp/envtrack/exporter/app"
+	"github.com/blueberry-idp/envtrack/exporter/logging"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }

@@ -5,7 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/blueberry-idp/envtrack/internal/promutil"
+	"github.com/blueberry-idp/envtrack/exporter/promutil"
 )
 
 // Self-monitoring metrics (DESIGN §4). No label takes an Application name.

@@ -9,7 +9,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
-	"github.com/blueberry-idp/envtrack/definitions"
+	"github.com/blueberry-idp/envtrack/dashboards"
 	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 )
@@ -47,16 +47,16 @@ func TestCollectorsAreBuiltFromTheDefinitions(t *testing.T) {
 				got[mf.GetName()] = mf
 			}
 			want := 0
-			for _, d := range definitions.Lifecycle(ns).Metrics() {
-				if d.Source != definitions.SourceLifecycle {
+			for _, d := range dashboards.Lifecycle(ns).Metrics() {
+				if d.Source != dashboards.SourceLifecycle {
 					continue
 				}
 				want++
 				mf, ok := got[d.Name]
 				require.True(t, ok, "%s is defined but not exposed", d.Name)
 				require.Equal(t, d.Help, mf.GetHelp(), d.Name)
-				require.Equal(t, map[definitions.Type]dto.MetricType{
-					definitions.Counter: dto.MetricType_COUNTER, definitions.Gauge: dto.MetricType_GAUGE, definitions.Histogram: dto.MetricType_HISTOGRAM,
+				require.Equal(t, map[dashboards.Type]dto.MetricType{
+					dashboards.Counter: dto.MetricType_COUNTER, dashboards.Gauge: dto.MetricType_GAUGE, dashboards.Histogram: dto.MetricType_HISTOGRAM,
 				}[d.Type], mf.GetType(), d.Name)
 				wantLabels := append([]string(nil), d.Labels...)
 				sort.Strings(wantLabels)
@@ -67,7 +67,7 @@ func TestCollectorsAreBuiltFromTheDefinitions(t *testing.T) {
 					}
 					sort.Strings(names)
 					require.Equal(t, wantLabels, names, d.Name)
-					if d.Type == definitions.Histogram {
+					if d.Type == dashboards.Histogram {
 						h := metric.GetHistogram()
 						var bounds []float64
 						for _, b := range h.GetBucket() {

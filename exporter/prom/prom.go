@@ -8,16 +8,16 @@ package prom
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/blueberry-idp/envtrack/definitions"
+	"github.com/blueberry-idp/envtrack/dashboards"
 	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 )
 
 // ProvisioningBuckets are the classic buckets of 000: 30s, 1m, 2m, 5m, 10m.
-var ProvisioningBuckets = definitions.ProvisioningBuckets
+var ProvisioningBuckets = dashboards.ProvisioningBuckets
 
 // TerminationBuckets cover cleanups from seconds to half an hour.
-var TerminationBuckets = definitions.TerminationBuckets
+var TerminationBuckets = dashboards.TerminationBuckets
 
 // Metrics are the lifecycle metrics.
 type Metrics struct {
@@ -37,13 +37,13 @@ type Metrics struct {
 // dashboards, alert rules and handbook are generated from too. It panics on a namespace
 // that is not a metric name prefix (config validates metrics.namespace).
 func New(namespace string, native bool, states func() []tracker.State, reg prometheus.Registerer) *Metrics {
-	defs := definitions.Lifecycle(namespace)
+	defs := dashboards.Lifecycle(namespace)
 	hist := func(id string) *prometheus.HistogramVec {
 		d := defs.Metric(id)
 		o := prometheus.HistogramOpts{Name: d.Name, Help: d.Help, Buckets: d.Buckets}
 		if native && d.NativeHistogram {
-			o.NativeHistogramBucketFactor = definitions.NativeHistogramBucketFactor
-			o.NativeHistogramMaxBucketNumber = definitions.NativeHistogramMaxBucketNumber
+			o.NativeHistogramBucketFactor = dashboards.NativeHistogramBucketFactor
+			o.NativeHistogramMaxBucketNumber = dashboards.NativeHistogramMaxBucketNumber
 			o.NativeHistogramMinResetDuration = 0
 		}
 		return prometheus.NewHistogramVec(o, d.Labels)
@@ -57,15 +57,15 @@ func New(namespace string, native bool, states func() []tracker.State, reg prome
 		return prometheus.NewDesc(d.Name, d.Help, d.Labels, nil)
 	}
 	m := &Metrics{
-		provisioning: hist(definitions.ProvisioningDuration),
-		termination:  hist(definitions.TerminationDuration),
-		attempts:     counter(definitions.ProvisioningTotal),
-		failures:     counter(definitions.ProvisioningFailures),
-		events:       counter(definitions.LifecycleEvents),
-		deployments:  counter(definitions.Deployments),
+		provisioning: hist(dashboards.ProvisioningDuration),
+		termination:  hist(dashboards.TerminationDuration),
+		attempts:     counter(dashboards.ProvisioningTotal),
+		failures:     counter(dashboards.ProvisioningFailures),
+		events:       counter(dashboards.LifecycleEvents),
+		deployments:  counter(dashboards.Deployments),
 		states:       states,
-		envsDesc:     desc(definitions.Environments),
-		inProgDesc:   desc(definitions.ProvisioningInProgress),
+		envsDesc:     desc(dashboards.Environments),
+		inProgDesc:   desc(dashboards.ProvisioningInProgress),
 	}
 	reg.MustRegister(m.provisioning, m.termination, m.attempts, m.failures, m.events, m.deployments, gauges{m})
 	for _, e := range event.Names {

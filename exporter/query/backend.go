@@ -1,7 +1,7 @@
 // Package query answers timeline and performance questions (DESIGN §3) from lifecycle
 // events. The shaping (timeline documents, exact percentiles, success rates, targets,
 // recommendations) lives here once; a Backend only fetches events, from InfluxDB with
-// Flux (package query/flux) or from the embedded journal (JournalBackend), so that an
+// Flux (package exporter/influxdb) or from the embedded journal (JournalBackend), so that an
 // InfluxQL backend for InfluxDB 3 can sit beside them.
 package query
 

@@ -7,15 +7,21 @@ import (
 	"time"
 
 	"github.com/blueberry-idp/envtrack/exporter/event"
-	"github.com/blueberry-idp/envtrack/exporter/store"
 )
+
+// Journal is what JournalBackend reads of the embedded journal (*store.Store). Declared
+// here so that the query documents and their clients do not link the store.
+type Journal interface {
+	EnvironmentEvents(id string) ([]event.Event, error)
+	EventsBetween(from, to time.Time) ([]event.Event, error)
+}
 
 // JournalBackend answers from the embedded journal, when no InfluxDB is configured. It
 // holds what retention keeps (journal.retention).
-type JournalBackend struct{ st *store.Store }
+type JournalBackend struct{ st Journal }
 
-// NewJournalBackend returns a Backend over the store.
-func NewJournalBackend(st *store.Store) *JournalBackend { return &JournalBackend{st: st} }
+// NewJournalBackend returns a Backend over the journal.
+func NewJournalBackend(st Journal) *JournalBackend { return &JournalBackend{st: st} }
 
 // EnvironmentEvents implements Backend.
 func (j *JournalBackend) EnvironmentEvents(_ context.Context, id string) ([]event.Event, error) {

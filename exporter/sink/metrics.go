@@ -3,7 +3,7 @@ package sink
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/blueberry-idp/envtrack/internal/promutil"
+	"github.com/blueberry-idp/envtrack/exporter/promutil"
 )
 
 // Metrics are the delivery runners' self-monitoring metrics (DESIGN §4), labelled by

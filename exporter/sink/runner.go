@@ -12,9 +12,9 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 
+	"github.com/blueberry-idp/envtrack/exporter/backoff"
 	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/exporter/store"
-	"github.com/blueberry-idp/envtrack/internal/backoff"
 )
 
 // Defaults for zero Options fields.
@@ -75,7 +75,7 @@ type Status struct {
 type Runner struct {
 	sink   Sink
 	name   string
-	st     *store.Store
+	st     Journal
 	m      sinkMetrics
 	batch  int
 	linger time.Duration
@@ -98,7 +98,7 @@ type Runner struct {
 // runner (nil: unregistered metrics). It reads the sink's cursor and set-aside count from
 // the store and creates the sink's metric series; a store error there is logged, and Run
 // reads the cursor again.
-func NewRunner(s Sink, st *store.Store, m *Metrics, opts Options) *Runner {
+func NewRunner(s Sink, st Journal, m *Metrics, opts Options) *Runner {
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = DefaultBatchSize
 	}

@@ -23,3 +23,16 @@ type Sink interface {
 	Name() string
 	Deliver(ctx context.Context, events []event.Event) (retry bool, err error)
 }
+
+// Journal is what a Runner needs of the journal (*store.Store): the events after a
+// sequence number, a wake-up on each commit, the sink's durable cursor and the set-aside
+// list. Declared by its consumer, as tsdb/wlog's consumers declare theirs.
+type Journal interface {
+	LastSeq() uint64
+	Events(afterSeq uint64, limit int) ([]event.Event, error)
+	Subscribe() (notify <-chan struct{}, unsubscribe func())
+	Cursor(sink string) (uint64, error)
+	SetCursor(sink string, seq uint64) error
+	SetAside(sink string, e event.Event, reason string) error
+	SetAsideCount(sink string) (int, error)
+}

@@ -40,11 +40,11 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 
-	"github.com/blueberry-idp/envtrack/app"
+	"github.com/blueberry-idp/envtrack/exporter/app"
+	"github.com/blueberry-idp/envtrack/exporter/logging"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 	"github.com/blueberry-idp/envtrack/internal/fakeargocd"
 	"github.com/blueberry-idp/envtrack/internal/fakegrafana"
-	"github.com/blueberry-idp/envtrack/internal/logging"
 	"github.com/blueberry-idp/envtrack/internal/proc"
 )
 

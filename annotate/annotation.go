@@ -1,0 +1,293 @@
+package annotate
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/blueberry-idp/envtrack/exporter/event"
+)
+
+// annotation is what one event becomes in Grafana.
+type annotation struct {
+	Time    int64 // ms since the epoch
+	TimeEnd int64 // ms; 0 for a point annotation (Grafana then sets timeEnd = time)
+	Tags    []string
+	Text    string
+}
+
+// Tag keys and fixed tags (DESIGN §6, contract).
+const (
+	tagEnvtrack   = "envtrack"
+	tagDeployment = "deployment"
+	keyEventID    = "envtrack-id"
+)
+
+// maxTextDetail bounds free text taken from metadata (an URL error) in the one-line text.
+const maxTextDetail = 200
+
+// render turns ev into its annotation (DESIGN §6). extra are grafana.tags. It is pure.
+func render(ev event.Event, extra []string) annotation {
+	if ev.IsMarker() {
+		return renderMarker(ev, extra)
+	}
+	var t tagList
+	t.add(tagEnvtrack)
+	t.pair("event", string(ev.Name))
+	t.pair("env", ev.EnvironmentID)
+	t.pair("type", ev.Type)
+	t.pair("repo", ev.Repository)
+	t.pair(keyEventID, ev.ID)
+	t.add(extra...)
+
+	a := annotation{Time: ev.Time.UnixMilli(), Tags: t.tags, Text: lifecycleText(ev)}
+	// ready spans the provisioning window, terminated the termination window: from
+	// provisioning_started / termination_started, derived from the durations the
+	// tracker recorded, to the event.
+	switch ev.Name {
+	case event.Ready:
+		a.Time, a.TimeEnd = region(ev, event.MetaProvisioningDuration)
+	case event.Terminated:
+		a.Time, a.TimeEnd = region(ev, event.MetaTerminationDuration)
+	}
+	return a
+}
+
+// region returns the window that ends at ev.Time and lasts the duration in metadata
+// key, or a point (time, 0) when the duration is missing or not positive.
+func region(ev event.Event, key string) (start, end int64) {
+	end = ev.Time.UnixMilli()
+	secs, ok := metaFloat(ev, key)
+	if !ok || secs <= 0 {
+		return end, 0
+	}
+	return end - int64(math.Round(secs*1000)), end
+}
+
+// renderMarker is a deployment marker of 001 ("<activity> <status> on <host>").
+func renderMarker(ev event.Event, extra []string) annotation {
+	var t tagList
+	t.add(tagEnvtrack, tagDeployment)
+	t.pair("env", ev.EnvironmentID)
+	t.pair("app", metaString(ev, "application"))
+	t.pair("status", metaString(ev, "status"))
+	t.pair(keyEventID, ev.ID)
+	t.add(extra...)
+
+	words := []string{}
+	for _, w := range []string{metaString(ev, "activity"), metaString(ev, "status")} {
+		if w != "" {
+			words = append(words, w)
+		}
+	}
+	if host := metaString(ev, "host"); host != "" {
+		words = append(words, "on", host)
+	}
+	return annotation{Time: ev.Time.UnixMilli(), Tags: t.tags, Text: oneLine(strings.Join(words, " "))}
+}
+
+// lifecycleText says in one line what happened, e.g.
+// "env-001 ready after 3m45s (backend-api@main 1a2b3c4d)".
+func lifecycleText(ev event.Event) string {
+	var b strings.Builder
+	b.WriteString(ev.EnvironmentID)
+	b.WriteString(" ")
+	after := func(key string) {
+		if secs, ok := metaFloat(ev, key); ok && secs >= 0 {
+			b.WriteString(" after " + formatDuration(secs))
+		}
+	}
+	withSource := true
+	switch ev.Name {
+	case event.Created:
+		b.WriteString("created")
+	case event.ProvisioningStarted:
+		b.WriteString("provisioning started")
+		if secs, ok := metaFloat(ev, event.MetaQueueDuration); ok && secs >= 0 {
+			b.WriteString(", queued " + formatDuration(secs))
+		}
+	case event.Ready:
+		b.WriteString("ready")
+		if late, _ := ev.Meta("late").(bool); late {
+			b.WriteString(" late")
+		}
+		after(event.MetaProvisioningDuration)
+	case event.ProvisioningFailed:
+		b.WriteString("provisioning failed")
+		if reason := metaString(ev, "reason"); reason != "" {
+			b.WriteString(": " + reason)
+		}
+		after(event.MetaProvisioningDuration)
+	case event.Deployed:
+		b.WriteString("deployed")
+		rev := metaString(ev, "revision")
+		if rev == "" {
+			rev = ev.CommitSHA
+		}
+		if rev != "" {
+			b.WriteString(" " + shortSHA(rev))
+		}
+	case event.Degraded:
+		b.WriteString("degraded")
+		switch metaString(ev, "cause") {
+		case "health":
+			b.WriteString(": health")
+			if st := metaString(ev, "health_status"); st != "" {
+				b.WriteString(" " + st)
+			}
+		case "url":
+			b.WriteString(": url")
+			if msg := metaString(ev, "url_error"); msg != "" {
+				b.WriteString(": " + truncate(msg, maxTextDetail))
+			}
+		}
+	case event.Recovered:
+		b.WriteString("recovered")
+	case event.TerminationStarted:
+		b.WriteString("termination started")
+		withSource = false
+	case event.Terminated:
+		b.WriteString("terminated")
+		after(event.MetaTerminationDuration)
+		withSource = false
+	default:
+		b.WriteString(string(ev.Name))
+	}
+	if withSource {
+		b.WriteString(sourceSuffix(ev))
+	}
+	return oneLine(b.String())
+}
+
+// sourceSuffix is " (repository@branch commit)", with what is known, or "".
+func sourceSuffix(ev event.Event) string {
+	s := ev.Repository
+	if ev.Branch != "" {
+		if s != "" {
+			s += "@"
+		}
+		s += ev.Branch
+	}
+	if sha := shortSHA(ev.CommitSHA); sha != "" {
+		if s != "" {
+			s += " "
+		}
+		s += sha
+	}
+	if s == "" {
+		return ""
+	}
+	return " (" + s + ")"
+}
+
+func shortSHA(sha string) string {
+	if len(sha) > 8 {
+		return sha[:8]
+	}
+	return sha
+}
+
+// formatDuration writes whole seconds the short way: 9s, 3m45s, 1h5m, 2h, 1h0m5s.
+func formatDuration(secs float64) string {
+	d := time.Duration(math.Round(secs)) * time.Second
+	h, m, s := int64(d/time.Hour), int64(d%time.Hour/time.Minute), int64(d%time.Minute/time.Second)
+	var b strings.Builder
+	if h > 0 {
+		fmt.Fprintf(&b, "%dh", h)
+	}
+	if m > 0 || (h > 0 && s > 0) {
+		fmt.Fprintf(&b, "%dm", m)
+	}
+	if s > 0 || (h == 0 && m == 0) {
+		fmt.Fprintf(&b, "%ds", s)
+	}
+	return b.String()
+}
+
+// oneLine replaces line breaks and tabs with spaces and trims the result.
+func oneLine(s string) string {
+	return strings.TrimSpace(strings.Map(func(r rune) rune {
+		switch r {
+		case '\n', '\r', '\t':
+			return ' '
+		}
+		return r
+	}, s))
+}
+
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n]) + "…"
+}
+
+// tagList builds an annotation's tags.
+type tagList struct{ tags []string }
+
+func (t *tagList) add(tags ...string) { t.tags = append(t.tags, tags...) }
+
+// pair adds "key:value", unless value is empty. Grafana splits a tag at its colons and
+// keeps the first two parts only ("env:a:b" would be stored as "env:a"), so a colon in
+// the value is replaced with "_"; surrounding spaces, which Grafana trims, are trimmed.
+func (t *tagList) pair(key, value string) {
+	value = strings.TrimSpace(strings.ReplaceAll(value, ":", "_"))
+	if value == "" {
+		return
+	}
+	t.tags = append(t.tags, key+":"+value)
+}
+
+// eventIDTag is the tag that identifies an event's annotation.
+func eventIDTag(id string) string {
+	var t tagList
+	t.pair(keyEventID, id)
+	if len(t.tags) == 0 {
+		return ""
+	}
+	return t.tags[0]
+}
+
+func metaString(ev event.Event, key string) string {
+	switch v := ev.Meta(key).(type) {
+	case string:
+		return strings.TrimSpace(v)
+	case nil:
+		return ""
+	default:
+		return fmt.Sprint(v)
+	}
+}
+
+// metaFloat reads a numeric metadata value: float64 after a JSON round trip, or any Go
+// number when the event comes straight from the tracker.
+func metaFloat(ev event.Event, key string) (float64, bool) {
+	var f float64
+	switch v := ev.Meta(key).(type) {
+	case float64:
+		f = v
+	case float32:
+		f = float64(v)
+	case int:
+		f = float64(v)
+	case int64:
+		f = float64(v)
+	case uint64:
+		f = float64(v)
+	case json.Number:
+		n, err := v.Float64()
+		if err != nil {
+			return 0, false
+		}
+		f = n
+	default:
+		return 0, false
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, false
+	}
+	return f, true
+}

@@ -1,0 +1,124 @@
+// Package client talks to a running envtrack's HTTP API for the CLI commands
+// (annotate, timeline, insights). Every error is one line that says what to do.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/blueberry-idp/envtrack/exporter/api"
+	"github.com/blueberry-idp/envtrack/exporter/query"
+)
+
+// Client is an envtrack API client.
+type Client struct {
+	base  *url.URL
+	token string
+	http  *http.Client
+}
+
+// New returns a client for the envtrack at server (http://host:9465).
+func New(server, token string, timeout time.Duration) (*Client, error) {
+	u, err := url.Parse(strings.TrimRight(server, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("--server %q: want an http(s) URL like http://localhost:9465", server)
+	}
+	return &Client{base: u, token: token, http: &http.Client{Timeout: timeout}}, nil
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body any, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base.String()+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("cannot reach envtrack at %s: %v", c.base.Redacted(), err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
+	if err != nil {
+		return fmt.Errorf("reading the answer of %s: %w", c.base.Redacted(), err)
+	}
+	if resp.StatusCode >= 300 {
+		var e struct{ Error string }
+		if json.Unmarshal(b, &e) == nil && e.Error != "" {
+			return fmt.Errorf("envtrack answered %d: %s", resp.StatusCode, e.Error)
+		}
+		return fmt.Errorf("envtrack answered %s", resp.Status)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			return fmt.Errorf("envtrack's answer is not the expected JSON: %w", err)
+		}
+	}
+	return nil
+}
+
+// Annotate posts a deployment marker (001's CI step).
+func (c *Client) Annotate(ctx context.Context, m api.DeploymentMarker) (api.Accepted, error) {
+	m.Kind = "deployment"
+	var acc api.Accepted
+	err := c.do(ctx, http.MethodPost, "/api/events", m, &acc)
+	return acc, err
+}
+
+// Timeline fetches one environment's timeline.
+func (c *Client) Timeline(ctx context.Context, id string) (*query.Timeline, error) {
+	var tl query.Timeline
+	if err := c.do(ctx, http.MethodGet, "/api/environments/"+url.PathEscape(id)+"/timeline", nil, &tl); err != nil {
+		return nil, err
+	}
+	return &tl, nil
+}
+
+// TimelineRaw fetches one environment's timeline as the API's JSON.
+func (c *Client) TimelineRaw(ctx context.Context, id string) (json.RawMessage, error) {
+	var raw json.RawMessage
+	err := c.do(ctx, http.MethodGet, "/api/environments/"+url.PathEscape(id)+"/timeline", nil, &raw)
+	return raw, err
+}
+
+// Performance fetches the performance insights for a window (and type).
+func (c *Client) Performance(ctx context.Context, window, typ string) (*query.Performance, json.RawMessage, error) {
+	q := url.Values{"window": {window}}
+	if typ != "" {
+		q.Set("type", typ)
+	}
+	var raw json.RawMessage
+	if err := c.do(ctx, http.MethodGet, "/api/insights/performance-detailed?"+q.Encode(), nil, &raw); err != nil {
+		return nil, nil, err
+	}
+	var p query.Performance
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return nil, nil, fmt.Errorf("envtrack's answer is not the expected JSON: %w", err)
+	}
+	return &p, raw, nil
+}

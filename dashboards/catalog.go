@@ -1,0 +1,938 @@
+package dashboards
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// IDs of the lifecycle metrics of DESIGN §4 (their names without the namespace).
+const (
+	ProvisioningDuration   = "environment_provisioning_duration_seconds"
+	ProvisioningTotal      = "environment_provisioning_total"
+	ProvisioningFailures   = "environment_provisioning_failures_total"
+	ProvisioningInProgress = "environment_provisioning_in_progress"
+	Environments           = "environments"
+	TerminationDuration    = "environment_termination_duration_seconds"
+	LifecycleEvents        = "environment_lifecycle_events_total"
+	Deployments            = "deployments_total"
+)
+
+// ProvisioningBuckets are the classic buckets of 000: 30s, 1m, 2m, 5m, 10m.
+var ProvisioningBuckets = []float64{30, 60, 120, 300, 600}
+
+// TerminationBuckets cover cleanups from seconds to half an hour.
+var TerminationBuckets = []float64{10, 30, 60, 120, 300, 600, 1800}
+
+// Native-histogram settings of the lifecycle histograms (DESIGN §4).
+const (
+	NativeHistogramBucketFactor    = 1.1
+	NativeHistogramMaxBucketNumber = 160
+)
+
+// The label values every test series of envtrack's own metrics carries.
+const (
+	testJob      = "envtrack"
+	testInstance = "envtrack:9465"
+)
+
+// catalog defines every metric, in the order the handbook tells them.
+func (s *Set) catalog() []Metric {
+	o := s.opts
+	n := func(id string) string { return o.Namespace + "_" + id }
+	w := dur(o.Window)
+	hist, total := n(ProvisioningDuration), n(ProvisioningTotal)
+	typ := `type=~"$type"`
+	t := o.Targets
+
+	p50, p95 := s.quantileRecord(0.5), s.quantileRecord(0.95)
+	success := s.record("environment_provisioning_success", "ratio_rate"+w)
+	var burnRecords []Record
+	for _, win := range s.burnWindows() {
+		burnRecords = append(burnRecords, Record{
+			Name: s.errorRatio(win),
+			Expr: fmt.Sprintf(`sum(rate(%s{status="failed"}[%s])) / sum(rate(%s[%s]))`, total, dur(win), total, dur(win)),
+			Help: fmt.Sprintf("Fraction of provisioning attempts that failed over %s (the error ratio of the success SLO).", dur(win)),
+		})
+	}
+	percentiles := func(metric string, qs ...float64) []Query {
+		var out []Query
+		for _, q := range qs {
+			out = append(out, Query{
+				Expr:   fmt.Sprintf(`histogram_quantile(%s, sum by (le) (rate(%s_bucket{%s}[$__rate_interval])))`, num(q), metric, typ),
+				Legend: "p" + strconv.Itoa(int(q*100)),
+			})
+		}
+		return out
+	}
+	health := func(row string) Panel { return Panel{Dashboard: DashboardProvisioning, Row: row, Width: 4, Height: 6} }
+	sel := func(name string, matchers ...string) string {
+		return name + "{" + strings.Join(append([]string{`instance=~"$instance"`}, matchers...), ", ") + "}"
+	}
+
+	metrics := []Metric{
+		{
+			ID: ProvisioningDuration, Name: hist, Type: Histogram, Labels: []string{"type"},
+			Help:    "Time from provisioning_started to ready, by environment type.",
+			Buckets: ProvisioningBuckets, NativeHistogram: true, Exemplar: "environment_id", Source: SourceLifecycle,
+			Records: []Record{
+				{Name: p50, Expr: s.quantileExpr(0.5), Help: fmt.Sprintf("Median provisioning time over %s, all types (from the classic buckets).", w)},
+				{Name: p95, Expr: s.quantileExpr(0.95), Help: fmt.Sprintf("95th percentile of provisioning time over %s, all types (from the classic buckets).", w)},
+			},
+			Alerts: []Alert{s.quantileAlert(0.5, "P50", t.ProvisioningP50, p50), s.quantileAlert(0.95, "P95", t.ProvisioningP95, p95)},
+			Panels: []Panel{
+				{
+					Dashboard: DashboardProvisioning, Row: RowProvisioning, Slot: 10, Kind: TimeSeries, Width: 12, Height: 8,
+					Title:       "Provisioning time percentiles",
+					Description: fmt.Sprintf("p50, p95 and p99 of provisioning_started → ready, from the classic buckets. Dashed lines: the alert thresholds (p50 %s, p95 %s).", dur(t.ProvisioningP50.Alert), dur(t.ProvisioningP95.Alert)),
+					Unit:        "s", Queries: percentiles(hist, 0.5, 0.95, 0.99),
+					Thresholds:     []Step{{Color: "green"}, {Value: ptr(t.ProvisioningP50.Alert.Seconds()), Color: "orange"}, {Value: ptr(t.ProvisioningP95.Alert.Seconds()), Color: "red"}},
+					ThresholdStyle: "dashed",
+				},
+				{
+					Dashboard: DashboardProvisioning, Row: RowDurations, Slot: 10, Kind: Heatmap, Width: 12, Height: 8,
+					Title:       "Provisioning duration distribution",
+					Description: "How many provisionings ended in each bucket (30s, 1m, 2m, 5m, 10m, more) per interval.",
+					Unit:        "s",
+					Queries:     []Query{{Expr: fmt.Sprintf(`sum by (le) (increase(%s_bucket{%s}[$__rate_interval]))`, hist, typ), Legend: "{{le}}", Heatmap: true}},
+				},
+				{
+					Dashboard: DashboardProvisioning, Row: RowDeployments, Slot: 10, Kind: TimeSeries, Width: 24, Height: 9,
+					Title: "Provisioning p95 and deployments",
+					Description: fmt.Sprintf("The p95 of provisioning time (left axis) with the deployment markers of the InfluxDB %q measurement as bars on the right axis, capped at 1 so that each deployment cuts through the graph (1-hour buckets, by application).",
+						o.DeploymentsMeasurement),
+					Unit: "s",
+					Queries: []Query{
+						{Expr: fmt.Sprintf(`histogram_quantile(0.95, sum by (le) (rate(%s_bucket{%s}[$__rate_interval])))`, hist, typ), Legend: "p95"},
+						{
+							InfluxQL: fmt.Sprintf(`SELECT count("activity") FROM %q WHERE $timeFilter GROUP BY time(1h), "application" fill(none)`, o.DeploymentsMeasurement),
+							Alias:    "deploy $tag_application", Overlay: true,
+						},
+					},
+				},
+			},
+		},
+		{
+			ID: ProvisioningTotal, Name: total, Type: Counter, Labels: []string{"status", "type"},
+			Help:   "Provisioning attempts that ended, by status (success, failed) and type.",
+			Source: SourceLifecycle,
+			Records: append([]Record{{
+				Name: success,
+				Expr: fmt.Sprintf(`sum(rate(%s{status="success"}[%s])) / sum(rate(%s[%s]))`, total, w, total, w),
+				Help: fmt.Sprintf("Fraction of provisioning attempts that succeeded over %s.", w),
+			}}, burnRecords...),
+			Alerts: []Alert{s.successRateAlert(success), s.burnRateAlert()},
+			Panels: []Panel{{
+				Dashboard: DashboardProvisioning, Row: RowProvisioning, Slot: 20, Kind: GaugeKind, Width: 6, Height: 8,
+				Title:       "Provisioning success rate",
+				Description: fmt.Sprintf("Attempts that ended ready, of all that ended (ready or provisioning_failed), over the dashboard's time range. Red below the alert threshold (%s %%), green from the target (%s %%).", num(t.SuccessRate.Alert), num(t.SuccessRate.Target)),
+				Unit:        "percentunit", Min: ptr(0), Max: ptr(1),
+				Queries: []Query{{
+					Expr:   fmt.Sprintf(`sum(increase(%s{status="success", %s}[$__range])) / sum(increase(%s{%s}[$__range]))`, total, typ, total, typ),
+					Legend: "success rate", Instant: true,
+				}},
+				Thresholds: []Step{{Color: "red"}, {Value: ptr(t.SuccessRate.Alert / 100), Color: "orange"}, {Value: ptr(t.SuccessRate.Target / 100), Color: "green"}},
+			}},
+		},
+		{
+			ID: ProvisioningFailures, Name: n(ProvisioningFailures), Type: Counter, Labels: []string{"reason", "type"},
+			Help:   "Failed provisioning attempts by reason and type.",
+			Source: SourceLifecycle,
+			Panels: []Panel{{
+				Dashboard: DashboardProvisioning, Row: RowOutcomes, Slot: 10, Kind: PieChart, Width: 8, Height: 8,
+				Title:       "Failed provisions by reason",
+				Description: "provisioning_failed over the dashboard's time range by reason: timeout, sync_failed, degraded, url_unreachable, deleted_before_ready.",
+				Queries: []Query{{
+					Expr:   fmt.Sprintf(`sum by (reason) (increase(%s{%s}[$__range]))`, n(ProvisioningFailures), typ),
+					Legend: "{{reason}}", Instant: true,
+				}},
+			}},
+		},
+		{
+			ID: ProvisioningInProgress, Name: n(ProvisioningInProgress), Type: Gauge, Labels: []string{"type"},
+			Help:   "Environments provisioning now (the current provisioning queue), by type.",
+			Source: SourceLifecycle,
+			Panels: []Panel{{
+				Dashboard: DashboardProvisioning, Row: RowProvisioning, Slot: 30, Kind: Stat, Width: 6, Height: 8,
+				Title:       "Current provisioning queue",
+				Description: "Environments between provisioning_started and ready (or failure) now.",
+				Unit:        "none",
+				Queries:     []Query{{Expr: fmt.Sprintf(`sum(%s{%s})`, n(ProvisioningInProgress), typ), Legend: "provisioning"}},
+				Thresholds:  []Step{{Color: "green"}},
+			}},
+		},
+		{
+			ID: Environments, Name: n(Environments), Type: Gauge, Labels: []string{"phase", "type"},
+			Help:   "Tracked environments by current phase and type.",
+			Source: SourceLifecycle,
+			Panels: []Panel{{
+				Dashboard: DashboardProvisioning, Row: RowOutcomes, Slot: 20, Kind: TimeSeries, Width: 16, Height: 8,
+				Title:       "Environments by phase",
+				Description: "Tracked environments by phase (requested, provisioning, ready, failed, degraded, terminating, terminated), stacked.",
+				Unit:        "none", Stack: true,
+				Queries: []Query{{Expr: fmt.Sprintf(`sum by (phase) (%s{%s})`, n(Environments), typ), Legend: "{{phase}}"}},
+			}},
+		},
+		{
+			ID: TerminationDuration, Name: n(TerminationDuration), Type: Histogram, Labels: []string{"type"},
+			Help:    "Time from termination_started to terminated, by environment type.",
+			Buckets: TerminationBuckets, NativeHistogram: true, Exemplar: "environment_id", Source: SourceLifecycle,
+			Panels: []Panel{{
+				Dashboard: DashboardProvisioning, Row: RowDurations, Slot: 20, Kind: TimeSeries, Width: 12, Height: 8,
+				Title:       "Termination time percentiles",
+				Description: "p50 and p95 of termination_started → terminated.",
+				Unit:        "s", Queries: percentiles(n(TerminationDuration), 0.5, 0.95),
+			}},
+		},
+		{
+			ID: LifecycleEvents, Name: n(LifecycleEvents), Type: Counter, Labels: []string{"event"},
+			Help:   "Lifecycle events recorded, by event.",
+			Source: SourceLifecycle,
+			Panels: []Panel{{
+				Dashboard: DashboardProvisioning, Row: RowDeployments, Slot: 30, Kind: TimeSeries, Width: 12, Height: 8,
+				Title:       "Lifecycle events",
+				Description: "Lifecycle events per interval, by event.",
+				Unit:        "none", Bars: true, Stack: true,
+				Queries: []Query{{Expr: fmt.Sprintf(`sum by (event) (increase(%s[$__rate_interval]))`, n(LifecycleEvents)), Legend: "{{event}}"}},
+			}},
+		},
+		{
+			ID: Deployments, Name: n(Deployments), Type: Counter, Labels: []string{"status"},
+			Help:   "Deployments: deployment markers pushed by CI and deployed events seen in Argo CD, by status.",
+			Source: SourceLifecycle,
+			Panels: []Panel{{
+				Dashboard: DashboardProvisioning, Row: RowDeployments, Slot: 20, Kind: TimeSeries, Width: 12, Height: 8,
+				Title:       "Deployments by status",
+				Description: "Deployment markers (001) and Argo CD deployed events per interval, by status.",
+				Unit:        "none", Bars: true, Stack: true,
+				Queries: []Query{{Expr: fmt.Sprintf(`sum by (status) (increase(%s[$__rate_interval]))`, n(Deployments)), Legend: "{{status}}"}},
+			}},
+		},
+
+		// envtrack's own health (DESIGN §4 self-monitoring).
+		{
+			ID: "up", Name: "up", Type: Gauge, Labels: []string{"instance", "job"},
+			Help:   "1 when Prometheus scraped the target successfully, 0 when the scrape failed (recorded by Prometheus).",
+			Source: SourcePrometheus,
+			Alerts: []Alert{s.downAlert()},
+			Panels: []Panel{
+				func() Panel {
+					p := health(RowHealth)
+					p.Slot, p.Kind, p.Title = 10, Stat, "envtrack up"
+					p.Description = "Whether Prometheus can scrape envtrack (1 up, 0 down), by instance."
+					p.Unit = "none"
+					p.Queries = []Query{{Expr: fmt.Sprintf(`up{job=~%q}`, o.Job), Legend: "{{instance}}"}}
+					p.Thresholds = []Step{{Color: "red"}, {Value: ptr(1), Color: "green"}}
+					return p
+				}(),
+				{
+					Dashboard: DashboardHealth, Row: RowOverview, Slot: 10, Kind: Stat, Width: 6, Height: 5,
+					Title: "Up", Description: "Whether Prometheus can scrape envtrack (1 up, 0 down), by instance.", Unit: "none",
+					Queries:    []Query{{Expr: fmt.Sprintf(`up{job=~%q, instance=~"$instance"}`, o.Job), Legend: "{{instance}}"}},
+					Thresholds: []Step{{Color: "red"}, {Value: ptr(1), Color: "green"}},
+				},
+			},
+		},
+		{
+			ID: "envtrack_build_info", Name: "envtrack_build_info", Type: Gauge,
+			Labels: []string{"branch", "goarch", "goos", "goversion", "revision", "tags", "version"},
+			Help:   "A metric with a constant '1' value labeled by version, revision, branch, goversion from which envtrack was built, and the goos and goarch for the build.",
+			Source: "exporter/app",
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowOverview, Slot: 40, Kind: Stat, Width: 6, Height: 5,
+				Title: "Version", Description: "The running envtrack version, by instance.",
+				Queries:    []Query{{Expr: sel("envtrack_build_info"), Legend: "{{version}} ({{revision}})", Instant: true}},
+				TextMode:   "name",
+				Thresholds: []Step{{Color: "blue"}},
+			}},
+		},
+		{
+			ID: "envtrack_config_last_reload_successful", Name: "envtrack_config_last_reload_successful", Type: Gauge,
+			Help:   "Whether the last configuration reload attempt was successful.",
+			Source: "exporter/app",
+			Alerts: []Alert{s.reloadAlert()},
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowOverview, Slot: 20, Kind: Stat, Width: 6, Height: 5,
+				Title: "Last reload successful", Description: "0 when the last configuration reload (SIGHUP or POST /-/reload) was rejected and the previous configuration is still running.",
+				Unit: "none", Queries: []Query{{Expr: sel("envtrack_config_last_reload_successful"), Legend: "{{instance}}"}},
+				Thresholds: []Step{{Color: "red"}, {Value: ptr(1), Color: "green"}},
+			}},
+		},
+		{
+			ID: "envtrack_config_last_reload_success_timestamp_seconds", Name: "envtrack_config_last_reload_success_timestamp_seconds", Type: Gauge,
+			Help:   "Timestamp of the last successful configuration reload.",
+			Source: "exporter/app",
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowOverview, Slot: 30, Kind: Stat, Width: 6, Height: 5,
+				Title: "Configuration age", Description: "Time since the configuration was last loaded successfully.",
+				Unit: "s", Queries: []Query{{Expr: fmt.Sprintf(`time() - %s`, sel("envtrack_config_last_reload_success_timestamp_seconds")), Legend: "{{instance}}"}},
+				Thresholds: []Step{{Color: "blue"}},
+			}},
+		},
+		{
+			ID: "envtrack_argocd_polls_total", Name: "envtrack_argocd_polls_total", Type: Counter, Labels: []string{"result"},
+			Help:   "Argo CD poll cycles by result: success, error (nothing tracked), inconclusive (an empty list while environments are live).",
+			Source: "exporter/app",
+			Alerts: []Alert{s.pollsAlert()},
+			Panels: []Panel{
+				func() Panel {
+					p := health(RowHealth)
+					p.Slot, p.Kind, p.Title = 20, TimeSeries, "Argo CD poll errors"
+					p.Description = "Argo CD polls per second that failed (error) or listed nothing while environments are live (inconclusive)."
+					p.Unit = "ops"
+					p.Queries = []Query{{Expr: `sum by (result) (rate(envtrack_argocd_polls_total{result!="success"}[$__rate_interval]))`, Legend: "{{result}}"}}
+					return p
+				}(),
+				{
+					Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 10, Kind: TimeSeries, Width: 8, Height: 8,
+					Title: "Polls by result", Description: "Argo CD poll cycles per second by result.", Unit: "ops", Stack: true,
+					Queries: []Query{{Expr: fmt.Sprintf(`sum by (result) (rate(%s[$__rate_interval]))`, sel("envtrack_argocd_polls_total")), Legend: "{{result}}"}},
+				},
+			},
+		},
+		{
+			ID: "envtrack_argocd_requests_total", Name: "envtrack_argocd_requests_total", Type: Counter, Labels: []string{"code"},
+			Help:   "Argo CD list requests by HTTP status code (\"error\": no complete answer: connection failure, timeout, cut body).",
+			Source: "exporter/argocd",
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 20, Kind: TimeSeries, Width: 8, Height: 8,
+				Title: "Requests by status code", Description: "Argo CD list requests per second by HTTP status code (error: no complete answer).", Unit: "reqps", Stack: true,
+				Queries: []Query{{Expr: fmt.Sprintf(`sum by (code) (rate(%s[$__rate_interval]))`, sel("envtrack_argocd_requests_total")), Legend: "{{code}}"}},
+			}},
+		},
+		{
+			ID: "envtrack_argocd_request_duration_seconds", Name: "envtrack_argocd_request_duration_seconds", Type: Histogram,
+			Help:    "Duration of Argo CD list requests, until the whole answer was read.",
+			Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}, Source: "exporter/argocd",
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 30, Kind: TimeSeries, Width: 8, Height: 8,
+				Title: "Request duration", Description: "p50 and p95 of Argo CD list requests.", Unit: "s",
+				Queries: []Query{
+					{Expr: fmt.Sprintf(`histogram_quantile(0.5, sum by (le) (rate(%s[$__rate_interval])))`, sel("envtrack_argocd_request_duration_seconds_bucket")), Legend: "p50"},
+					{Expr: fmt.Sprintf(`histogram_quantile(0.95, sum by (le) (rate(%s[$__rate_interval])))`, sel("envtrack_argocd_request_duration_seconds_bucket")), Legend: "p95"},
+				},
+			}},
+		},
+		{
+			ID: "envtrack_argocd_last_success_timestamp_seconds", Name: "envtrack_argocd_last_success_timestamp_seconds", Type: Gauge,
+			Help:   "Unix time of the last successful Argo CD list.",
+			Source: "exporter/argocd",
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 40, Kind: TimeSeries, Width: 8, Height: 8,
+				Title: "Time since the last successful list", Description: "Seconds since Argo CD last answered a complete application list.", Unit: "s",
+				Queries: []Query{{Expr: fmt.Sprintf(`time() - %s`, sel("envtrack_argocd_last_success_timestamp_seconds")), Legend: "{{instance}}"}},
+			}},
+		},
+		{
+			ID: "envtrack_argocd_applications", Name: "envtrack_argocd_applications", Type: Gauge,
+			Help:   "Applications in the last successful Argo CD list.",
+			Source: "exporter/argocd",
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 50, Kind: TimeSeries, Width: 8, Height: 8,
+				Title: "Applications listed", Description: "Applications in the last successful Argo CD list (after selector and projects).", Unit: "none",
+				Queries: []Query{{Expr: sel("envtrack_argocd_applications"), Legend: "{{instance}}"}},
+			}},
+		},
+		{
+			ID: "envtrack_argocd_decode_errors_total", Name: "envtrack_argocd_decode_errors_total", Type: Counter,
+			Help:   "Argo CD answers with status 200 that were not a usable application list.",
+			Source: "exporter/argocd",
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 60, Kind: TimeSeries, Width: 8, Height: 8,
+				Title: "Unusable answers and annotations", Description: "Argo CD answers that were not a usable list, and Application annotations envtrack could not parse, per interval.", Unit: "none",
+				Queries: []Query{
+					{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel("envtrack_argocd_decode_errors_total")), Legend: "undecodable answers"},
+					{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel("envtrack_argocd_bad_annotations_total")), Legend: "bad annotations"},
+				},
+			}},
+		},
+		{
+			ID: "envtrack_argocd_bad_annotations_total", Name: "envtrack_argocd_bad_annotations_total", Type: Counter,
+			Help:   "Application annotations envtrack could not parse (e.g. a requested-at that is not RFC 3339).",
+			Source: "exporter/argocd",
+		},
+		{
+			ID: "envtrack_probe_results_total", Name: "envtrack_probe_results_total", Type: Counter, Labels: []string{"result"},
+			Help:   "URL probes of environments by result (success: answered with an expected status code).",
+			Source: "exporter/probe",
+			Alerts: []Alert{s.probesAlert()},
+			Panels: []Panel{
+				func() Panel {
+					p := health(RowHealth)
+					p.Slot, p.Kind, p.Title = 50, TimeSeries, "URL probe failures"
+					p.Description = "Fraction of environment URL probes that failed."
+					p.Unit, p.Min, p.Max = "percentunit", ptr(0), ptr(1)
+					p.Queries = []Query{{Expr: `sum(rate(envtrack_probe_results_total{result="failure"}[$__rate_interval])) / sum(rate(envtrack_probe_results_total[$__rate_interval]))`, Legend: "failed"}}
+					return p
+				}(),
+				{
+					Dashboard: DashboardHealth, Row: RowProbes, Slot: 10, Kind: TimeSeries, Width: 8, Height: 8,
+					Title: "Probes by result", Description: "URL probes per second by result.", Unit: "ops", Stack: true,
+					Queries: []Query{{Expr: fmt.Sprintf(`sum by (result) (rate(%s[$__rate_interval]))`, sel("envtrack_probe_results_total")), Legend: "{{result}}"}},
+				},
+			},
+		},
+		{
+			ID: "envtrack_probe_duration_seconds", Name: "envtrack_probe_duration_seconds", Type: Histogram,
+			Help:    "Duration of URL probes of environments, successful or not.",
+			Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}, Source: "exporter/probe",
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowProbes, Slot: 20, Kind: TimeSeries, Width: 8, Height: 8,
+				Title: "Probe duration", Description: "p50 and p95 of URL probes.", Unit: "s",
+				Queries: []Query{
+					{Expr: fmt.Sprintf(`histogram_quantile(0.5, sum by (le) (rate(%s[$__rate_interval])))`, sel("envtrack_probe_duration_seconds_bucket")), Legend: "p50"},
+					{Expr: fmt.Sprintf(`histogram_quantile(0.95, sum by (le) (rate(%s[$__rate_interval])))`, sel("envtrack_probe_duration_seconds_bucket")), Legend: "p95"},
+				},
+			}},
+		},
+		{
+			ID: "envtrack_probes_in_flight", Name: "envtrack_probes_in_flight", Type: Gauge,
+			Help:   "URL probes currently running.",
+			Source: "exporter/probe",
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowProbes, Slot: 30, Kind: TimeSeries, Width: 8, Height: 8,
+				Title: "Probes in flight", Description: "URL probes running now (bounded by readiness.url.concurrency).", Unit: "none",
+				Queries: []Query{{Expr: sel("envtrack_probes_in_flight"), Legend: "{{instance}}"}},
+			}},
+		},
+		{
+			ID: "envtrack_sink_delivered_events_total", Name: "envtrack_sink_delivered_events_total", Type: Counter, Labels: []string{"sink"},
+			Help:   "Journal events the sink accepted.",
+			Source: "exporter/sink",
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowSinks, Slot: 10, Kind: TimeSeries, Width: 8, Height: 8,
+				Title: "Delivered events", Description: "Journal events each sink accepted, per second.", Unit: "ops",
+				Queries: []Query{{Expr: fmt.Sprintf(`sum by (sink) (rate(%s[$__rate_interval]))`, sel("envtrack_sink_delivered_events_total")), Legend: "{{sink}}"}},
+			}},
+		},
+		{
+			ID: "envtrack_sink_delivery_failures_total", Name: "envtrack_sink_delivery_failures_total", Type: Counter, Labels: []string{"sink", "retryable"},
+			Help:   "Failed delivery attempts; retryable=\"true\": transient, the batch is tried again with backoff; \"false\": rejected for good, its events are isolated and set aside.",
+			Source: "exporter/sink",
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowSinks, Slot: 20, Kind: TimeSeries, Width: 8, Height: 8,
+				Title: "Delivery failures", Description: "Failed delivery attempts per second, by sink and whether they are retried.", Unit: "ops",
+				Queries: []Query{{Expr: fmt.Sprintf(`sum by (sink, retryable) (rate(%s[$__rate_interval]))`, sel("envtrack_sink_delivery_failures_total")), Legend: "{{sink}} retryable={{retryable}}"}},
+			}},
+		},
+		{
+			ID: "envtrack_sink_lag_events", Name: "envtrack_sink_lag_events", Type: Gauge, Labels: []string{"sink"},
+			Help:   "Journal events not yet delivered to the sink (last sequence number minus the sink's cursor).",
+			Source: "exporter/sink",
+			Alerts: []Alert{s.lagAlert()},
+			Panels: []Panel{
+				func() Panel {
+					p := health(RowHealth)
+					p.Slot, p.Kind, p.Title = 30, TimeSeries, "Sink lag"
+					p.Description = "Journal events not yet delivered, by sink."
+					p.Unit = "none"
+					p.Queries = []Query{{Expr: `max by (sink) (envtrack_sink_lag_events)`, Legend: "{{sink}}"}}
+					return p
+				}(),
+				{
+					Dashboard: DashboardHealth, Row: RowSinks, Slot: 30, Kind: TimeSeries, Width: 8, Height: 8,
+					Title: "Lag", Description: "Journal events not yet delivered, by sink.", Unit: "none",
+					Queries: []Query{{Expr: fmt.Sprintf(`max by (sink) (%s)`, sel("envtrack_sink_lag_events")), Legend: "{{sink}}"}},
+				},
+			},
+		},
+		{
+			ID: "envtrack_sink_set_aside_events_total", Name: "envtrack_sink_set_aside_events_total", Type: Counter, Labels: []string{"sink"},
+			Help:   "Events the sink rejected permanently, recorded in the store's set_aside bucket and skipped.",
+			Source: "exporter/sink",
+			Alerts: []Alert{s.setAsideAlert()},
+			Panels: []Panel{
+				func() Panel {
+					p := health(RowHealth)
+					p.Slot, p.Kind, p.Title = 40, TimeSeries, "Events set aside"
+					p.Description = "Events a sink rejected for good (set aside, not retried), per interval."
+					p.Unit, p.Bars = "none", true
+					p.Queries = []Query{{Expr: `sum by (sink) (increase(envtrack_sink_set_aside_events_total[$__rate_interval]))`, Legend: "{{sink}}"}}
+					return p
+				}(),
+				{
+					Dashboard: DashboardHealth, Row: RowSinks, Slot: 40, Kind: TimeSeries, Width: 8, Height: 8,
+					Title: "Events set aside and lost", Description: "Per interval: events a sink rejected for good (set aside), and events retention pruned before the sink delivered them (lost for that sink).", Unit: "none", Bars: true,
+					Queries: []Query{
+						{Expr: fmt.Sprintf(`sum by (sink) (increase(%s[$__rate_interval]))`, sel("envtrack_sink_set_aside_events_total")), Legend: "{{sink}} set aside"},
+						{Expr: fmt.Sprintf(`sum by (sink) (increase(%s[$__rate_interval]))`, sel("envtrack_sink_pruned_undelivered_events_total")), Legend: "{{sink}} pruned undelivered"},
+					},
+				},
+			},
+		},
+		{
+			ID: "envtrack_sink_pruned_undelivered_events_total", Name: "envtrack_sink_pruned_undelivered_events_total", Type: Counter, Labels: []string{"sink"},
+			Help:   "Events retention deleted from the journal before the sink delivered them (lost for this sink).",
+			Source: "exporter/sink",
+		},
+		{
+			ID: "envtrack_sink_last_success_timestamp_seconds", Name: "envtrack_sink_last_success_timestamp_seconds", Type: Gauge, Labels: []string{"sink"},
+			Help:   "Unix time of the sink's last successful delivery (0: none since start).",
+			Source: "exporter/sink",
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowSinks, Slot: 50, Kind: TimeSeries, Width: 8, Height: 8,
+				Title: "Time since the last delivery", Description: "Seconds since each sink last delivered a batch (since start: none yet).", Unit: "s",
+				Queries: []Query{{Expr: fmt.Sprintf(`time() - (%s > 0)`, sel("envtrack_sink_last_success_timestamp_seconds")), Legend: "{{sink}}"}},
+			}},
+		},
+		{
+			ID: "envtrack_sink_delivery_duration_seconds", Name: "envtrack_sink_delivery_duration_seconds", Type: Histogram, Labels: []string{"sink"},
+			Help:    "Duration of delivery attempts (one Deliver call, successful or not).",
+			Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}, Source: "exporter/sink",
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowSinks, Slot: 60, Kind: TimeSeries, Width: 8, Height: 8,
+				Title: "Delivery duration", Description: "p95 of delivery attempts, by sink.", Unit: "s",
+				Queries: []Query{{Expr: fmt.Sprintf(`histogram_quantile(0.95, sum by (sink, le) (rate(%s[$__rate_interval])))`, sel("envtrack_sink_delivery_duration_seconds_bucket")), Legend: "{{sink}} p95"}},
+			}},
+		},
+		{
+			ID: "envtrack_journal_events", Name: "envtrack_journal_events", Type: Gauge,
+			Help:   "Events currently held in the journal.",
+			Source: "exporter/store",
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowJournal, Slot: 10, Kind: TimeSeries, Width: 8, Height: 8,
+				Title: "Journal events", Description: "Events held in the journal (journal.retention prunes the oldest).", Unit: "none",
+				Queries: []Query{{Expr: sel("envtrack_journal_events"), Legend: "{{instance}}"}},
+			}},
+		},
+		{
+			ID: "envtrack_journal_last_sequence", Name: "envtrack_journal_last_sequence", Type: Gauge,
+			Help:   "Sequence number of the last event appended to the journal.",
+			Source: "exporter/store",
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowJournal, Slot: 20, Kind: TimeSeries, Width: 8, Height: 8,
+				Title: "Journal appends", Description: "Events appended to the journal per second (the growth of the last sequence number).", Unit: "ops",
+				Queries: []Query{{Expr: fmt.Sprintf(`deriv(%s[$__rate_interval])`, sel("envtrack_journal_last_sequence")), Legend: "{{instance}}"}},
+			}},
+		},
+		{
+			ID: "envtrack_journal_size_bytes", Name: "envtrack_journal_size_bytes", Type: Gauge,
+			Help:   "Size of the store file (journal, environments and cursors).",
+			Source: "exporter/store",
+			Panels: []Panel{
+				func() Panel {
+					p := health(RowHealth)
+					p.Slot, p.Kind, p.Title = 60, TimeSeries, "Journal size"
+					p.Description = "Size of the store file (journal, environments and cursors)."
+					p.Unit = "bytes"
+					p.Queries = []Query{{Expr: `envtrack_journal_size_bytes`, Legend: "{{instance}}"}}
+					return p
+				}(),
+				{
+					Dashboard: DashboardHealth, Row: RowJournal, Slot: 30, Kind: TimeSeries, Width: 8, Height: 8,
+					Title: "Store size", Description: "Size of the store file (journal, environments and cursors).", Unit: "bytes",
+					Queries: []Query{{Expr: sel("envtrack_journal_size_bytes"), Legend: "{{instance}}"}},
+				},
+			},
+		},
+		{
+			ID: "envtrack_journal_pruned_events_total", Name: "envtrack_journal_pruned_events_total", Type: Counter,
+			Help:   "Journal events deleted by retention.",
+			Source: "exporter/store",
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowJournal, Slot: 40, Kind: TimeSeries, Width: 8, Height: 8,
+				Title: "Events pruned by retention", Description: "Journal events deleted by journal.retention, per interval.", Unit: "none", Bars: true,
+				Queries: []Query{{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel("envtrack_journal_pruned_events_total")), Legend: "pruned"}},
+			}},
+		},
+		{
+			ID: "envtrack_store_commit_duration_seconds", Name: "envtrack_store_commit_duration_seconds", Type: Histogram,
+			Help:    "Time taken by one store commit (tracker states and journal events in one fsync'd transaction).",
+			Buckets: []float64{0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024}, Source: "exporter/store",
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowJournal, Slot: 50, Kind: TimeSeries, Width: 8, Height: 8,
+				Title: "Commit duration", Description: "p50 and p95 of store commits (one fsync'd transaction each).", Unit: "s",
+				Queries: []Query{
+					{Expr: fmt.Sprintf(`histogram_quantile(0.5, sum by (le) (rate(%s[$__rate_interval])))`, sel("envtrack_store_commit_duration_seconds_bucket")), Legend: "p50"},
+					{Expr: fmt.Sprintf(`histogram_quantile(0.95, sum by (le) (rate(%s[$__rate_interval])))`, sel("envtrack_store_commit_duration_seconds_bucket")), Legend: "p95"},
+				},
+			}},
+		},
+		{
+			ID: "envtrack_tracker_events_total", Name: "envtrack_tracker_events_total", Type: Counter, Labels: []string{"event"},
+			Help:   "Lifecycle events the tracker appended to the journal, by event.",
+			Source: "exporter/app",
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowJournal, Slot: 60, Kind: TimeSeries, Width: 8, Height: 8,
+				Title: "Tracker events", Description: "Lifecycle events the tracker appended to the journal per interval, by event.", Unit: "none", Bars: true, Stack: true,
+				Queries: []Query{{Expr: fmt.Sprintf(`sum by (event) (increase(%s[$__rate_interval]))`, sel("envtrack_tracker_events_total")), Legend: "{{event}}"}},
+			}},
+		},
+		{
+			ID: "envtrack_grafana_requests_total", Name: "envtrack_grafana_requests_total", Type: Counter, Labels: []string{"code"},
+			Help:   "Grafana annotation API requests (creations and look-ups) by HTTP status code (\"error\": no answer: connection failure, timeout, dropped connection).",
+			Source: "annotate",
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowGrafana, Slot: 10, Kind: TimeSeries, Width: 8, Height: 8,
+				Title: "Annotation requests by status code", Description: "Grafana annotation API requests per second by HTTP status code (error: no answer).", Unit: "reqps", Stack: true,
+				Queries: []Query{{Expr: fmt.Sprintf(`sum by (code) (rate(%s[$__rate_interval]))`, sel("envtrack_grafana_requests_total")), Legend: "{{code}}"}},
+			}},
+		},
+		{
+			ID: "envtrack_grafana_auth_failures_total", Name: "envtrack_grafana_auth_failures_total", Type: Counter,
+			Help:   "Grafana answers 401 or 403: the token is wrong, expired or revoked, or the service account lacks annotations:create. Annotations wait in the journal until it is fixed.",
+			Source: "annotate",
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowGrafana, Slot: 20, Kind: TimeSeries, Width: 8, Height: 8,
+				Title: "Authentication failures", Description: "Grafana answers 401 or 403 per interval: the token is wrong, expired or lacks annotations:create.", Unit: "none", Bars: true,
+				Queries: []Query{{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel("envtrack_grafana_auth_failures_total")), Legend: "401/403"}},
+			}},
+		},
+		{
+			ID: "envtrack_grafana_annotations_already_posted_total", Name: "envtrack_grafana_annotations_already_posted_total", Type: Counter,
+			Help:   "Events whose annotation the look-up after a start or a failed delivery found already in Grafana, and which were not posted again.",
+			Source: "annotate",
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowGrafana, Slot: 30, Kind: TimeSeries, Width: 8, Height: 8,
+				Title: "Annotations found already posted", Description: "Events whose annotation was found in Grafana after a restart or a failed delivery, and not posted twice.", Unit: "none", Bars: true,
+				Queries: []Query{{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel("envtrack_grafana_annotations_already_posted_total")), Legend: "already posted"}},
+			}},
+		},
+	}
+	return metrics
+}
+
+// record names a recording rule: <namespace>:<metric>:<operation>.
+func (s *Set) record(metric, op string) string { return s.opts.Namespace + ":" + metric + ":" + op }
+
+func (s *Set) quantileRecord(q float64) string {
+	return s.record(ProvisioningDuration, fmt.Sprintf("p%d_rate%s", int(q*100), dur(s.opts.Window)))
+}
+
+func (s *Set) quantileExpr(q float64) string {
+	return fmt.Sprintf(`histogram_quantile(%s, sum by (le) (rate(%s_%s_bucket[%s])))`, num(q), s.opts.Namespace, ProvisioningDuration, dur(s.opts.Window))
+}
+
+func (s *Set) errorRatio(w time.Duration) string {
+	return s.record("environment_provisioning_errors", "ratio_rate"+dur(w))
+}
+
+// burnWindows are the distinct windows of the burn-rate pairs, shortest first.
+func (s *Set) burnWindows() []time.Duration {
+	seen := map[time.Duration]bool{}
+	var out []time.Duration
+	for _, b := range s.opts.BurnRates {
+		for _, w := range []time.Duration{b.Short, b.Long} {
+			if !seen[w] {
+				seen[w] = true
+				out = append(out, w)
+			}
+		}
+	}
+	sortDurations(out)
+	return out
+}
+
+func (s *Set) runbook(alert string) string { return s.opts.Handbook + "#" + Anchor(alert) }
+
+// quantileAlert is the P50 or P95 alert. histogram_quantile cannot return more than the
+// highest finite bucket (a quantile in the +Inf bucket yields that bound), so a threshold
+// equal to it is compared with >=; Validate rejects thresholds above it.
+func (s *Set) quantileAlert(q float64, label string, t DurationTarget, record string) Alert {
+	o := s.opts
+	w := dur(o.Window)
+	threshold := t.Alert.Seconds()
+	top := ProvisioningBuckets[len(ProvisioningBuckets)-1]
+	op, opWords, note := ">", "above", ""
+	if threshold >= top {
+		op, opWords = ">=", "at or above"
+		note = fmt.Sprintf(" The classic buckets end at %s, so %s means %s or more.", seconds(top), seconds(top), seconds(top))
+	}
+	name := "EnvironmentProvisioning" + label + "Slow"
+	hist := o.Namespace + "_" + ProvisioningDuration
+	what := map[string]string{"P50": "median", "P95": "95th percentile of"}[label]
+	return Alert{
+		Name: name, Group: GroupProvisioning, Severity: SeverityWarning, For: o.For,
+		Expr:      fmt.Sprintf(`%s %s %s and on () sum(increase(%s_count[%s])) > 0`, record, op, num(threshold), hist, w),
+		Threshold: fmt.Sprintf("%s of provisioning time over %s %s %s for %s (target %s)", strings.ToLower(label), w, op, dur(t.Alert), dur(o.For), dur(t.Target)),
+		Summary:   fmt.Sprintf("Environment provisioning is slow: %s %s %s.", strings.ToLower(label), op, dur(t.Alert)),
+		Description: fmt.Sprintf("The %s provisioning time (provisioning_started to ready) over the last %s is {{ $value | humanizeDuration }}, %s the alert threshold of %s (target %s).%s",
+			what, w, opWords, dur(t.Alert), dur(t.Target), note),
+		Meaning: fmt.Sprintf("Over the last %s, the %s provisioning time of the environments that became ready is %s %s (000's alert threshold; the target is %s). "+
+			"Developers wait longer for their environments. Only successful provisionings are measured (failures are in the success rate); without any in the window the alert stays silent.",
+			w, what, opWords, dur(t.Alert), dur(t.Target)),
+		Steps: []string{
+			"Open the *Provisioning time percentiles* and *Provisioning duration distribution* panels of the provisioning dashboard: is it one environment type (the `type` variable) or all, sudden or gradual?",
+			"Look at the *Provisioning p95 and deployments* panel: did a deployment (of the platform, a base chart or an image) start it?",
+			"Find the slow ones: `envtrack insights --window " + w + "` and `envtrack timeline <id>` show which readiness check (sync, health, URL) came last; the exemplars on the histogram name environment ids.",
+			"In Argo CD, check those Applications' sync operations (sync waves, hooks, image pulls) and the cluster's capacity (pending pods, quota); 000's recommendations: smaller images, sync waves, pre-pulled images.",
+		},
+		Cases: []Case{
+			{Name: "slow provisioning fires", Fires: true, Value: top, Series: s.provisioningSeries([]float64{0, 0, 0, 0, 0, 1})},
+			{Name: "fast provisioning stays silent", Series: s.provisioningSeries([]float64{1, 0, 0, 0, 0, 0})},
+			{Name: "no attempts stay silent", Series: s.provisioningSeries([]float64{0, 0, 0, 0, 0, 0})},
+		},
+	}
+}
+
+// provisioningSeries are promtool input series for the provisioning histogram: perStep
+// holds the observations per step in each bucket (30, 60, 120, 300, 600, +Inf).
+func (s *Set) provisioningSeries(perStep []float64) []InputSeries {
+	hist := s.opts.Namespace + "_" + ProvisioningDuration
+	var out []InputSeries
+	cum := 0.0
+	les := append(append([]string(nil), bucketLabels(ProvisioningBuckets)...), "+Inf")
+	for i, le := range les {
+		cum += perStep[i]
+		out = append(out, InputSeries{Series: fmt.Sprintf(`%s_bucket{le=%q, type="preview"}`, hist, le), Inc: cum})
+	}
+	return append(out, InputSeries{Series: fmt.Sprintf(`%s_count{type="preview"}`, hist), Inc: cum})
+}
+
+func (s *Set) attemptSeries(success, failed float64) []InputSeries {
+	total := s.opts.Namespace + "_" + ProvisioningTotal
+	return []InputSeries{
+		{Series: total + `{status="success", type="preview"}`, Inc: success},
+		{Series: total + `{status="failed", type="preview"}`, Inc: failed},
+	}
+}
+
+func (s *Set) successRateAlert(record string) Alert {
+	o := s.opts
+	w := dur(o.Window)
+	sr := o.Targets.SuccessRate
+	total := o.Namespace + "_" + ProvisioningTotal
+	return Alert{
+		Name: "EnvironmentProvisioningSuccessRateLow", Group: GroupProvisioning, Severity: SeverityWarning, For: o.For,
+		Expr:      fmt.Sprintf(`%s < %s and on () sum(increase(%s[%s])) > 0`, record, num(sr.Alert/100), total, w),
+		Threshold: fmt.Sprintf("success rate over %s < %s %% for %s (target %s %%)", w, num(sr.Alert), dur(o.For), num(sr.Target)),
+		Summary:   fmt.Sprintf("Environment provisioning success rate is below %s %%.", num(sr.Alert)),
+		Description: fmt.Sprintf("Only {{ $value | humanizePercentage }} of the provisioning attempts that ended in the last %s became ready; the alert threshold is %s %% and the target %s %%.",
+			w, num(sr.Alert), num(sr.Target)),
+		Meaning: fmt.Sprintf("Of the provisioning attempts that ended over the last %s (ready or provisioning_failed), fewer than %s %% succeeded (000's alert threshold; the target is %s %%). "+
+			"Failures are timeouts (readiness.provisioning_timeout), failed syncs, degraded health, unreachable URLs or deletions before ready. Without attempts in the window the alert stays silent.",
+			w, num(sr.Alert), num(sr.Target)),
+		Steps: []string{
+			"Open *Failed provisions by reason* on the provisioning dashboard: which reason dominates?",
+			"`sync_failed`/`degraded`: open the failing Applications in Argo CD (operation message, resource health); a common cause is a broken chart or image in a recent deployment (see the deployments panel and annotations).",
+			"`timeout`: provisioning takes longer than readiness.provisioning_timeout; check the P50/P95 panels and the cluster's capacity. `url_unreachable`: Argo CD says Synced and Healthy but the URL fails: ingress, DNS or certificates.",
+			"`deleted_before_ready`: environments are deleted while provisioning (cancelled pull requests, clean-up jobs); usually not a platform fault.",
+		},
+		Cases: []Case{
+			{Name: "failing attempts fire", Fires: true, Value: 0, Series: s.attemptSeries(0, 1)},
+			{Name: "successful attempts stay silent", Series: s.attemptSeries(1, 0)},
+			{Name: "no attempts stay silent", Series: s.attemptSeries(0, 0)},
+		},
+	}
+}
+
+func (s *Set) burnRateAlert() Alert {
+	o := s.opts
+	slo := o.Targets.SuccessRate.Target
+	budget := fmt.Sprintf("(1 - %s)", num(slo/100))
+	var pairs, words []string
+	var span time.Duration
+	for _, b := range o.BurnRates {
+		pairs = append(pairs, fmt.Sprintf("(%s > (%s * %s) and %s > (%s * %s))",
+			s.errorRatio(b.Long), num(b.Factor), budget, s.errorRatio(b.Short), num(b.Factor), budget))
+		words = append(words, fmt.Sprintf("%sx over %s and %s", num(b.Factor), dur(b.Long), dur(b.Short)))
+		span = max(span, b.Long)
+	}
+	return Alert{
+		Name: "EnvironmentProvisioningErrorBudgetBurn", Group: GroupProvisioning, Severity: SeverityCritical, For: o.BurnRateFor,
+		Expr:      strings.Join(pairs, " or "),
+		Threshold: fmt.Sprintf("error ratio above the burn rate times the %s %% SLO's budget (%s %%): %s; for %s", num(slo), num(100-slo), strings.Join(words, ", or "), dur(o.BurnRateFor)),
+		Summary:   fmt.Sprintf("Provisioning failures are burning the %s %% success SLO's error budget fast.", num(slo)),
+		Description: fmt.Sprintf("{{ $value | humanizePercentage }} of recent provisioning attempts failed: at this rate the error budget of the %s %% success SLO (%s %% of attempts may fail) is gone in days, not weeks (burn rates: %s).",
+			num(slo), num(100-slo), strings.Join(words, "; ")),
+		Meaning: fmt.Sprintf("The success SLO (targets.success_rate.target, %s %%) allows %s %% of provisioning attempts to fail. This multi-window, multi-burn-rate alert (the SRE workbook's) fires when both a long and a short window fail faster than the budget allows by the given factor (%s): "+
+			"the long window makes it significant, the short one makes it stop soon after the failures stop. With few attempts a handful of failures is enough; without attempts in a window it stays silent.",
+			num(slo), num(100-slo), strings.Join(words, "; ")),
+		Steps: []string{
+			"Treat it as an outage of provisioning: open the provisioning dashboard, *Failed provisions by reason* and *Provisioning success rate*.",
+			"Correlate with the deployments (annotations and the *Provisioning p95 and deployments* panel): roll back the change that started it when there is one.",
+			"Follow the EnvironmentProvisioningSuccessRateLow steps for the dominant failure reason.",
+		},
+		Cases: []Case{
+			{Name: "all attempts failing fire", Fires: true, Value: 1, Series: s.attemptSeries(0, 1)},
+			{Name: "successful attempts stay silent", Series: s.attemptSeries(1, 0)},
+		},
+	}
+}
+
+func envtrackLabels(extra ...string) map[string]string {
+	l := map[string]string{"job": testJob, "instance": testInstance}
+	for i := 0; i+1 < len(extra); i += 2 {
+		l[extra[i]] = extra[i+1]
+	}
+	return l
+}
+
+func envtrackSeries(name string, inc, start float64, labels ...string) InputSeries {
+	ls := []string{fmt.Sprintf("instance=%q", testInstance), fmt.Sprintf("job=%q", testJob)}
+	for i := 0; i+1 < len(labels); i += 2 {
+		ls = append(ls, fmt.Sprintf("%s=%q", labels[i], labels[i+1]))
+	}
+	return InputSeries{Series: name + "{" + strings.Join(ls, ", ") + "}", Start: start, Inc: inc}
+}
+
+func (s *Set) downAlert() Alert {
+	o := s.opts
+	return Alert{
+		Name: "EnvtrackDown", Group: GroupHealth, Severity: SeverityCritical, For: o.DownFor,
+		Expr:        fmt.Sprintf(`up{job=~%q} == 0`, o.Job),
+		Threshold:   fmt.Sprintf("up{job=~%q} == 0 for %s", o.Job, dur(o.DownFor)),
+		Summary:     "envtrack is down.",
+		Description: "Prometheus cannot scrape envtrack at {{ $labels.instance }} (job {{ $labels.job }}): no lifecycle events are tracked or delivered, and the API and metrics are unavailable.",
+		Meaning: "Prometheus failed to scrape envtrack's /metrics. Either envtrack is not running (crashed, OOM-killed, stuck on start-up because its store is locked by another process) or Prometheus cannot reach it. " +
+			"While it is down nothing is tracked; on restart it derives what happened from Argo CD's own timestamps, so transitions are recorded late, not lost.",
+		Steps: []string{
+			"Check the process or pod: `kubectl get pods`, its restarts and last logs (`msg=\"cannot start\"` names the cause: configuration, state_dir, store).",
+			"A store that cannot be opened: only one envtrack may use a state_dir (bbolt lock); a second replica must not share the volume.",
+			"If envtrack runs, check the scrape: Prometheus's Targets page shows the error (network policy, TLS, wrong port 9465).",
+		},
+		Cases: []Case{
+			{Name: "a failed scrape fires", Fires: true, Labels: envtrackLabels(), Series: []InputSeries{envtrackSeries("up", 0, 0)}},
+			{Name: "a successful scrape stays silent", Series: []InputSeries{envtrackSeries("up", 0, 1)}},
+		},
+	}
+}
+
+func ratioExpr(metric, bad, w string) string {
+	return fmt.Sprintf(`sum by (job, instance) (rate(%s{result=%q}[%s])) / sum by (job, instance) (rate(%s[%s]))`, metric, bad, w, metric, w)
+}
+
+func (s *Set) pollsAlert() Alert {
+	o := s.opts
+	w := dur(o.HealthWindow)
+	return Alert{
+		Name: "EnvtrackArgoCDPollsFailing", Group: GroupHealth, Severity: SeverityWarning, For: o.HealthFor,
+		Expr:        ratioExpr("envtrack_argocd_polls_total", "error", w) + " > " + num(o.ArgoCDPollErrorRatio),
+		Threshold:   fmt.Sprintf("more than %s of Argo CD polls over %s fail, for %s", percent(o.ArgoCDPollErrorRatio), w, dur(o.HealthFor)),
+		Summary:     "envtrack cannot list Argo CD applications.",
+		Description: fmt.Sprintf("{{ $value | humanizePercentage }} of envtrack's Argo CD polls at {{ $labels.instance }} failed over the last %s: environment changes are not seen until Argo CD answers again.", w),
+		Meaning: "envtrack polls Argo CD's application list every argocd.poll_interval; a failed poll (connection error, timeout, 401/403, a 5xx, an unusable answer) changes nothing. " +
+			"Nothing is lost: once polls succeed, transitions are recorded with Argo CD's own timestamps, but they are seen late and time-outs may fire meanwhile.",
+		Steps: []string{
+			"Look at *Requests by status code* on the envtrack health dashboard: 401/403 means the token (argocd.token / token_file) is wrong, expired or lacks `applications, get`; `error` means no answer (network, TLS, argocd.request_timeout).",
+			"Check envtrack's logs (`component=argocd`) for the error message, and Argo CD's API server health.",
+			"`envtrack_argocd_decode_errors_total` growing: a proxy or a wrong argocd.server answers with something that is not an application list.",
+		},
+		Cases: []Case{
+			{Name: "failing polls fire", Fires: true, Value: 1, Labels: envtrackLabels(), Series: []InputSeries{
+				envtrackSeries("envtrack_argocd_polls_total", 1, 0, "result", "error"),
+				envtrackSeries("envtrack_argocd_polls_total", 0, 0, "result", "success"),
+			}},
+			{Name: "successful polls stay silent", Series: []InputSeries{
+				envtrackSeries("envtrack_argocd_polls_total", 0, 0, "result", "error"),
+				envtrackSeries("envtrack_argocd_polls_total", 1, 0, "result", "success"),
+			}},
+		},
+	}
+}
+
+func (s *Set) lagAlert() Alert {
+	o := s.opts
+	return Alert{
+		Name: "EnvtrackSinkLagging", Group: GroupHealth, Severity: SeverityWarning, For: o.HealthFor,
+		Expr:        "envtrack_sink_lag_events > " + num(o.SinkLagEvents),
+		Threshold:   fmt.Sprintf("envtrack_sink_lag_events > %s for %s", num(o.SinkLagEvents), dur(o.HealthFor)),
+		Summary:     "An envtrack sink is not keeping up.",
+		Description: fmt.Sprintf("The {{ $labels.sink }} sink of envtrack at {{ $labels.instance }} has had undelivered journal events for %s (now {{ $value }}): dashboards, annotations or webhooks miss recent events.", dur(o.HealthFor)),
+		Meaning: "Every event is appended to the journal first; each sink delivers from it in order with its own cursor. A sink whose lag stays above the threshold is failing (its target is down or rejects it, and it retries with backoff) or is slower than the events arrive. " +
+			"Nothing is lost while the journal keeps the events (journal.retention); past that, envtrack_sink_pruned_undelivered_events_total counts what the sink lost.",
+		Steps: []string{
+			"Open the *Sinks* row of the envtrack health dashboard: *Delivery failures* (retryable or not) and *Time since the last delivery* for that sink.",
+			"Check the target: InfluxDB (health, disk, token, bucket) or Grafana (401/403 in *Authentication failures*: token or annotations:create permission; 404: wrong URL sub-path).",
+			"Check envtrack's logs for the sink (`component=influx`, `component=grafana`): the error says why deliveries fail. The lag drains by itself once the target accepts writes.",
+		},
+		Cases: []Case{
+			{Name: "a lagging sink fires", Fires: true, Value: o.SinkLagEvents + 42, Labels: envtrackLabels("sink", "influxdb"), Series: []InputSeries{
+				envtrackSeries("envtrack_sink_lag_events", 0, o.SinkLagEvents+42, "sink", "influxdb"),
+			}},
+			{Name: "a sink without lag stays silent", Series: []InputSeries{envtrackSeries("envtrack_sink_lag_events", 0, o.SinkLagEvents, "sink", "influxdb")}},
+		},
+	}
+}
+
+func (s *Set) setAsideAlert() Alert {
+	o := s.opts
+	w := dur(o.HealthWindow)
+	return Alert{
+		Name: "EnvtrackSinkSettingEventsAside", Group: GroupHealth, Severity: SeverityWarning,
+		Expr:        fmt.Sprintf(`sum by (job, instance, sink) (increase(envtrack_sink_set_aside_events_total[%s])) > 0`, w),
+		Threshold:   fmt.Sprintf("any event set aside in the last %s", w),
+		Summary:     "An envtrack sink rejected events for good.",
+		Description: fmt.Sprintf("The {{ $labels.sink }} sink of envtrack at {{ $labels.instance }} rejected events permanently in the last %s; they are recorded in the store's set_aside bucket and will not be retried.", w),
+		Meaning: "The sink's target rejected a batch with a permanent error (for InfluxDB a 400, e.g. a field type conflict). envtrack isolated the offending events, recorded them in the store's set_aside bucket, logged them, and went on. " +
+			"Those events are missing from that target (a timeline or annotation has a gap), and more will follow until the cause is fixed.",
+		Steps: []string{
+			"Find the rejected events and the target's error message in envtrack's logs (`msg` mentions set aside, with the event).",
+			"InfluxDB field type conflicts: a field was first written with another type (e.g. by another writer to the same measurement); use a new measurement name or fix the writer.",
+			"After fixing the cause, replay the set-aside events from the store if they matter; new events are delivered normally.",
+		},
+		Cases: []Case{
+			{Name: "events set aside fire", Fires: true, Labels: envtrackLabels("sink", "influxdb"), Series: []InputSeries{
+				envtrackSeries("envtrack_sink_set_aside_events_total", 1, 0, "sink", "influxdb"),
+			}},
+			{Name: "old set-aside events stay silent", Series: []InputSeries{envtrackSeries("envtrack_sink_set_aside_events_total", 0, 3, "sink", "influxdb")}},
+		},
+	}
+}
+
+func (s *Set) probesAlert() Alert {
+	o := s.opts
+	w := dur(o.HealthWindow)
+	return Alert{
+		Name: "EnvtrackProbesFailing", Group: GroupHealth, Severity: SeverityWarning, For: o.HealthFor,
+		Expr:        ratioExpr("envtrack_probe_results_total", "failure", w) + " > " + num(o.ProbeFailureRatio),
+		Threshold:   fmt.Sprintf("more than %s of URL probes over %s fail, for %s", percent(o.ProbeFailureRatio), w, dur(o.HealthFor)),
+		Summary:     "Most of envtrack's URL probes fail.",
+		Description: fmt.Sprintf("{{ $value | humanizePercentage }} of the environment URL probes of envtrack at {{ $labels.instance }} failed over the last %s.", w),
+		Meaning: "envtrack probes each environment's URL (readiness and degraded/recovered). A few failures are environments that are down; most of them failing points at envtrack's side: " +
+			"its network path (egress, proxy, DNS), TLS settings (readiness.url.tls), a timeout too short for the environments, or an expected status that does not match.",
+		Steps: []string{
+			"Check whether the environments are really down (open a few URLs, look at their Argo CD health); if they are, this is the platform, not envtrack.",
+			"From envtrack's pod, try a URL by hand (`wget -S -O- <url>`): DNS, proxy, certificate errors.",
+			"Compare readiness.url.timeout with *Probe duration*, and readiness.url.expected_status with what the environments answer.",
+		},
+		Cases: []Case{
+			{Name: "failing probes fire", Fires: true, Value: 1, Labels: envtrackLabels(), Series: []InputSeries{
+				envtrackSeries("envtrack_probe_results_total", 1, 0, "result", "failure"),
+				envtrackSeries("envtrack_probe_results_total", 0, 0, "result", "success"),
+			}},
+			{Name: "passing probes stay silent", Series: []InputSeries{
+				envtrackSeries("envtrack_probe_results_total", 0, 0, "result", "failure"),
+				envtrackSeries("envtrack_probe_results_total", 1, 0, "result", "success"),
+			}},
+		},
+	}
+}
+
+func (s *Set) reloadAlert() Alert {
+	o := s.opts
+	return Alert{
+		Name: "EnvtrackConfigReloadFailed", Group: GroupHealth, Severity: SeverityWarning, For: o.DownFor,
+		Expr:        "envtrack_config_last_reload_successful == 0",
+		Threshold:   fmt.Sprintf("envtrack_config_last_reload_successful == 0 for %s", dur(o.DownFor)),
+		Summary:     "envtrack rejected its new configuration.",
+		Description: "The last configuration reload of envtrack at {{ $labels.instance }} failed; it keeps running with the previous configuration.",
+		Meaning: "A reload (SIGHUP or POST /-/reload) found the configuration file invalid and kept the old configuration. envtrack works, but not with the configuration on disk, " +
+			"and its next restart will fail on the same file.",
+		Steps: []string{
+			"Run `envtrack check-config --config <file>`: it names the key and line that are wrong.",
+			"Check envtrack's logs for the reload error; fix the file (or the ConfigMap/secret it comes from) and reload again.",
+		},
+		Cases: []Case{
+			{Name: "a failed reload fires", Fires: true, Labels: envtrackLabels(), Series: []InputSeries{envtrackSeries("envtrack_config_last_reload_successful", 0, 0)}},
+			{Name: "a good configuration stays silent", Series: []InputSeries{envtrackSeries("envtrack_config_last_reload_successful", 0, 1)}},
+		},
+	}
+}
+
+// num renders a number for PromQL and prose: shortest form, no exponent for ordinary
+// values.
+func num(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+
+func percent(r float64) string { return num(r*100) + " %" }
+
+func ptr(v float64) *float64 { return &v }
+
+func bucketLabels(bs []float64) []string {
+	out := make([]string, len(bs))
+	for i, b := range bs {
+		out[i] = num(b)
+	}
+	return out
+}

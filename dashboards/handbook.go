@@ -1,0 +1,225 @@
+package dashboards
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// HandbookFile is the path of the generated operations handbook.
+const HandbookFile = "docs/operations.md"
+
+// Handbook renders the operations handbook (as in 003): every alert with what it means,
+// its severity and threshold, and the first steps; the recording rules; the dashboards
+// and their panels; every metric.
+func (s *Set) Handbook() []byte {
+	o := s.opts
+	t := o.Targets
+	var b bytes.Buffer
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+
+	p("# envtrack operations\n\n")
+	p("<!--\nGenerated documentation; DO NOT EDIT. Regenerate with `envtrack generate` (or `go test ./dashboards -update`).\n")
+	p("Generated from the metric definitions in github.com/blueberry-idp/envtrack/definitions.\n-->\n\n")
+	p("This document describes how to operate envtrack: what each alert means and what to do first, the dashboards and their panels, and every metric. ")
+	p("The same definitions generate the alert rules (`%s`) and their tests (`%s`), the dashboards (`dashboards/`) and the collectors of the lifecycle metrics, so this page describes exactly what is deployed.\n\n", RulesFile, RuleTestsFile)
+
+	p("## Service overview\n\n")
+	p("| PROPERTY | DETAILS |\n| --- | --- |\n")
+	p("| What it does | Watches the environments the platform provisions through Argo CD (and plain URLs), records their lifecycle events in a durable local journal and delivers them to InfluxDB, Prometheus and Grafana. |\n")
+	p("| Metrics | `GET /metrics` on `listen_address` (default `:9465`): the lifecycle metrics under `metrics.namespace` (`%s`), envtrack's own under `envtrack_`. |\n", o.Namespace)
+	p("| Health | `GET /healthz` (alive), `GET /readyz` (store open and first Argo CD poll done). |\n")
+	p("| Scrape job | `up{job=~%q}`: the rules expect envtrack's scrape job to match. |\n", o.Job)
+	p("| Targets (000) | P50 provisioning time target %s, alert %s · P95 target %s, alert %s · success rate target %s %%, alert %s %%. |\n",
+		dur(t.ProvisioningP50.Target), dur(t.ProvisioningP50.Alert), dur(t.ProvisioningP95.Target), dur(t.ProvisioningP95.Alert),
+		num(t.SuccessRate.Target), num(t.SuccessRate.Alert))
+	p("| Rules | `%s`; check with `promtool check rules` and `promtool test rules %s`. |\n", RulesFile, filepath.Base(RuleTestsFile))
+	var dashList []string
+	for _, d := range s.DashboardSpecs() {
+		dashList = append(dashList, fmt.Sprintf("[%s](#%s) (`%s`)", d.Title, Anchor(d.Title), d.File))
+	}
+	p("| Dashboards | %s |\n\n", strings.Join(dashList, ", "))
+	p("> [!IMPORTANT]\n> The rules and panels compute percentiles from the classic histogram buckets (`_bucket` series). ")
+	p("When Prometheus scrapes native histograms, keep the classic buckets too (`always_scrape_classic_histograms: true` in the scrape config), or the provisioning alerts see no data.\n\n")
+
+	p("## Alert policies\n\n")
+	p("Every alert carries the label `severity` and the annotations `summary`, `description` and `runbook_url` (a link to its section below).\n\n")
+	p("| ALERT | SEVERITY | FIRES WHEN |\n| --- | --- | --- |\n")
+	for _, a := range s.Alerts() {
+		p("| [%s](#%s) | %s | %s |\n", a.Name, Anchor(a.Name), strings.ToUpper(a.Severity), cell(a.Threshold))
+	}
+	p("\n")
+	for _, a := range s.Alerts() {
+		p("### %s\n\n", a.Name)
+		p("```md\n%s\n```\n\n", a.Summary)
+		p("Severity: %s\n\n", strings.ToUpper(a.Severity))
+		p("Fires when: %s.\n\n", a.Threshold)
+		p("%s\n\n", a.Meaning)
+		p("Expression (rule group `%s`", a.Group)
+		if a.For > 0 {
+			p(", `for: %s`", dur(a.For))
+		}
+		p("):\n\n```promql\n%s\n```\n\n", a.Expr)
+		p("First steps:\n\n")
+		for i, st := range a.Steps {
+			p("%d. %s\n", i+1, st)
+		}
+		p("\n")
+	}
+
+	p("## Recording rules\n\n")
+	p("Group `%s`; the alerts above use them.\n\n", GroupRecording)
+	p("| RULE | MEANING | EXPRESSION |\n| --- | --- | --- |\n")
+	for _, r := range s.Records() {
+		p("| `%s` | %s | `%s` |\n", r.Name, cell(r.Help), cell(r.Expr))
+	}
+	p("\n")
+
+	p("## Dashboards\n\n")
+	p("Import them into Grafana or provision them from `dashboards/`. Data sources are template variables: `DS_PROMETHEUS` (Prometheus) and, on the provisioning dashboard, `DS_INFLUXDB` (InfluxDB, InfluxQL, for the deployment markers of the `%s` measurement).\n\n", o.DeploymentsMeasurement)
+	for _, d := range s.DashboardSpecs() {
+		p("### %s\n\n", d.Title)
+		p("File `%s`, uid `%s`. %s\n\n", d.File, d.UID, d.Description)
+		if len(d.Variables) > 0 {
+			p("Variables: %s.\n\n", strings.Join(quoteAll(d.Variables), ", "))
+		}
+		if len(d.Annotations) > 0 {
+			var as []string
+			for _, a := range d.Annotations {
+				state := "on"
+				if !a.Enable {
+					state = "off by default"
+				}
+				as = append(as, fmt.Sprintf("%s (tags %s, %s)", a.Name, strings.Join(quoteAll(a.Tags), " + "), state))
+			}
+			p("Annotations from Grafana (posted by envtrack's Grafana sink): %s.\n\n", strings.Join(as, "; "))
+		}
+		for _, row := range d.Rows {
+			p("#### %s: %s\n\n", shortTitle(d.Title), row)
+			for _, pn := range s.Panels(d.UID, row) {
+				p("- **%s** (%s): %s\n", pn.Title, pn.Kind, pn.Description)
+			}
+			p("\n")
+		}
+	}
+
+	p("## Metrics\n\n")
+	p("The lifecycle metrics (exposed by `%s`, built from these definitions) are observed on live transitions only; their gauges are computed from the tracker's state at each scrape. No label takes an environment id.\n\n", SourceLifecycle)
+	p("| METRIC | TYPE | LABELS | HELP | EXPOSED BY | PANELS | ALERTS |\n| --- | --- | --- | --- | --- | --- | --- |\n")
+	for _, m := range s.metrics {
+		typ := string(m.Type)
+		if m.Type == Histogram {
+			typ += " (buckets " + strings.Join(bucketLabels(m.Buckets), ", ")
+			if m.NativeHistogram {
+				typ += "; native too"
+			}
+			typ += ")"
+		}
+		labels := strings.Join(quoteAll(m.Labels), ", ")
+		if m.Exemplar != "" {
+			labels += "; exemplar `" + m.Exemplar + "`"
+		}
+		var panels, alerts []string
+		for _, pn := range s.PanelsShowing(m) {
+			panels = append(panels, fmt.Sprintf("%s: %s", shortTitle(s.dashboardTitle(pn.Dashboard)), pn.Title))
+		}
+		for _, a := range m.Alerts {
+			alerts = append(alerts, fmt.Sprintf("[%s](#%s)", a.Name, Anchor(a.Name)))
+		}
+		p("| `%s` | %s | %s | %s | %s | %s | %s |\n", m.Name, typ, labels, cell(m.Help), m.Source, cell(strings.Join(panels, "; ")), strings.Join(alerts, ", "))
+	}
+	return b.Bytes()
+}
+
+// PanelsShowing returns the panels whose queries select the metric's series, in
+// dashboard order.
+func (s *Set) PanelsShowing(m Metric) []Panel {
+	re := regexp.MustCompile(`(^|[^a-zA-Z0-9_:])` + regexp.QuoteMeta(m.Name) + `(_bucket|_count|_sum)?($|[^a-zA-Z0-9_:])`)
+	var out []Panel
+	for _, d := range s.DashboardSpecs() {
+		for _, row := range d.Rows {
+			for _, p := range s.Panels(d.UID, row) {
+				for _, q := range p.Queries {
+					if q.Expr != "" && re.MatchString(q.Expr) {
+						out = append(out, p)
+						break
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+func (s *Set) dashboardTitle(uid string) string {
+	for _, d := range s.DashboardSpecs() {
+		if d.UID == uid {
+			return d.Title
+		}
+	}
+	return uid
+}
+
+// shortTitle drops the "envtrack / " prefix of a dashboard title.
+func shortTitle(t string) string { return strings.TrimPrefix(t, "envtrack / ") }
+
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = "`" + s + "`"
+	}
+	return out
+}
+
+// cell makes text safe in a markdown table cell.
+func cell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+
+// Files renders every generated file, keyed by its slash-separated path relative to the
+// repository root.
+func (s *Set) Files() (map[string][]byte, error) {
+	files, err := s.Dashboards()
+	if err != nil {
+		return nil, err
+	}
+	if files[RulesFile], err = s.RulesYAML(); err != nil {
+		return nil, fmt.Errorf("rules: %w", err)
+	}
+	if files[RuleTestsFile], err = s.RuleTestsYAML(); err != nil {
+		return nil, fmt.Errorf("rule tests: %w", err)
+	}
+	files[HandbookFile] = s.Handbook()
+	return files, nil
+}
+
+// Generate validates opts and renders every generated file (see Set.Files): what
+// `envtrack generate` writes.
+func Generate(opts Options) (map[string][]byte, error) {
+	s, err := New(opts)
+	if err != nil {
+		return nil, err
+	}
+	return s.Files()
+}
+
+// Write writes files under dir (creating directories) and returns their paths, sorted.
+func Write(dir string, files map[string][]byte) ([]string, error) {
+	paths := make([]string, 0, len(files))
+	for p := range files {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		full := filepath.Join(dir, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(full, files[p], 0o644); err != nil {
+			return nil, err
+		}
+	}
+	return paths, nil
+}

@@ -1,0 +1,111 @@
+package dashboards_test
+
+import (
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/blueberry-idp/envtrack/dashboards"
+	"github.com/blueberry-idp/envtrack/internal/testinfra"
+)
+
+// shortOptions are what an end-to-end test generates its rules with: windows and `for`
+// of seconds to minutes.
+func shortOptions() dashboards.Options {
+	o := dashboards.DefaultOptions()
+	o.Window, o.For = 2*time.Minute, time.Minute
+	o.BurnRates = []dashboards.BurnRate{
+		{Long: 2 * time.Minute, Short: 30 * time.Second, Factor: 14.4},
+		{Long: 4 * time.Minute, Short: time.Minute, Factor: 6},
+	}
+	o.BurnRateFor = 30 * time.Second
+	o.HealthWindow, o.HealthFor, o.DownFor = time.Minute, time.Minute, 30*time.Second
+	return o
+}
+
+// TestPromtool runs the real promtool (v0.316.0, from .cache/bin) on the generated rule
+// file and its tests: `promtool check rules` and `promtool test rules`, where every
+// alert is tested firing and not firing. Also with short windows, other targets and
+// another namespace, since the tests are generated from the options too.
+func TestPromtool(t *testing.T) {
+	promtool := testinfra.Tool(t, "promtool")
+	other := dashboards.DefaultOptions()
+	other.Namespace = "acme"
+	other.Targets = dashboards.Targets{
+		ProvisioningP50: dashboards.DurationTarget{Target: time.Minute, Alert: 90 * time.Second},
+		ProvisioningP95: dashboards.DurationTarget{Target: 3 * time.Minute, Alert: 5 * time.Minute},
+		SuccessRate:     dashboards.RateTarget{Target: 99, Alert: 90},
+	}
+	other.Job = "envtrack|envtrack-staging"
+	other.SinkLagEvents = 100
+	for name, opts := range map[string]dashboards.Options{
+		"default":       dashboards.DefaultOptions(),
+		"short windows": shortOptions(),
+		"other targets": other,
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			files := generated(t, opts)
+			dir := t.TempDir()
+			for _, f := range []string{dashboards.RulesFile, dashboards.RuleTestsFile} {
+				require.NoError(t, os.WriteFile(filepath.Join(dir, path.Base(f)), files[f], 0o600))
+			}
+			run := func(args ...string) {
+				cmd := exec.Command(promtool, args...)
+				cmd.Dir = dir
+				out, err := cmd.CombinedOutput()
+				require.NoError(t, err, "promtool %v:\n%s", args, out)
+				t.Logf("promtool %v:\n%s", args, out)
+			}
+			run("check", "rules", path.Base(dashboards.RulesFile))
+			run("test", "rules", path.Base(dashboards.RuleTestsFile))
+		})
+	}
+}
+
+// The committed files (deploy/prometheus/) pass too, in place.
+func TestPromtoolOnCommittedFiles(t *testing.T) {
+	promtool := testinfra.Tool(t, "promtool")
+	dir := filepath.Join(moduleRoot(t), "deploy", "prometheus")
+	for _, args := range [][]string{{"check", "rules", "envtrack.rules.yml"}, {"test", "rules", "envtrack.rules.test.yml"}} {
+		cmd := exec.Command(promtool, args...)
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "promtool %v:\n%s", args, out)
+	}
+}
+
+// A broken alert is caught by the generated tests (the promtool test is not vacuous).
+func TestPromtoolCatchesAWrongExpectation(t *testing.T) {
+	promtool := testinfra.Tool(t, "promtool")
+	files := generated(t, dashboards.DefaultOptions())
+	dir := t.TempDir()
+	rules := []byte(string(files[dashboards.RulesFile]))
+	// Make the P95 alert impossible: the firing case must now fail.
+	broken := []byte(replaceOnce(t, string(rules), ":p95_rate1h >= 600", ":p95_rate1h >= 601"))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "envtrack.rules.yml"), broken, 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "envtrack.rules.test.yml"), files[dashboards.RuleTestsFile], 0o600))
+	cmd := exec.Command(promtool, "test", "rules", "envtrack.rules.test.yml")
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(out), "EnvironmentProvisioningP95Slow: slow provisioning fires")
+}
+
+func replaceOnce(t *testing.T, s, old, new string) string {
+	t.Helper()
+	i := len(s)
+	for j := range len(s) - len(old) + 1 {
+		if s[j:j+len(old)] == old {
+			require.Equal(t, len(s), i, "%q occurs more than once", old)
+			i = j
+		}
+	}
+	require.Less(t, i, len(s), "%q not found", old)
+	return s[:i] + new + s[i+len(old):]
+}

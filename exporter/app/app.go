@@ -1,0 +1,320 @@
+// Package app is the envtrack daemon. It never touches signals or flags, so tests start
+// the whole daemon in-process: New, then Run until the context ends.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/common/version"
+
+	"github.com/blueberry-idp/envtrack/config"
+	"github.com/blueberry-idp/envtrack/exporter/influxdb"
+	"github.com/blueberry-idp/envtrack/exporter/prom"
+	"github.com/blueberry-idp/envtrack/exporter/query"
+	"github.com/blueberry-idp/envtrack/exporter/sink"
+	"github.com/blueberry-idp/envtrack/exporter/store"
+	"github.com/blueberry-idp/envtrack/exporter/tracker"
+)
+
+// StoreFile is the name of the embedded store inside state_dir.
+const StoreFile = "envtrack.db"
+
+// Options configure an App. Only ConfigFile is required.
+type Options struct {
+	ConfigFile string
+	Logger     log.Logger
+	// Registry receives every metric; nil means a new registry.
+	Registry *prometheus.Registry
+	// Now is the clock; nil means time.Now. Tests pass a controlled clock.
+	Now func() time.Time
+	// ListenAddress overrides listen_address (tests use "127.0.0.1:0").
+	ListenAddress string
+	// ManualSources disables the background Argo CD poll and URL probe loops: the caller
+	// drives them with PollOnce and ProbeOnce (deterministic tests, benchmarks).
+	ManualSources bool
+}
+
+// App is a running envtrack.
+type App struct {
+	opts   Options
+	logger log.Logger
+	reg    *prometheus.Registry
+	now    func() time.Time
+
+	mu      sync.RWMutex
+	cfg     *config.Config
+	sources *sources // current Argo CD client and prober, swapped on reload
+
+	store       *store.Store
+	tracker     *tracker.Tracker
+	metrics     *metrics
+	lifecycle   *prom.Metrics // DESIGN §4, observed on live transitions only
+	sinkMetrics *sink.Metrics
+	runners     []*sink.Runner // the running sinks' runners (guarded by mu)
+	query       *query.Service
+
+	pushes pushQueue // group commit of pushed events
+
+	ln         net.Listener
+	ready      atomic.Bool // store open and first Argo CD poll finished
+	polledOnce atomic.Bool
+
+	loopsMu     sync.Mutex
+	baseCtx     context.Context
+	loopsCancel context.CancelFunc
+	loopsDone   chan struct{}
+}
+
+// New loads the configuration, opens the store and rebuilds the tracker's state. It
+// fails fast on any configuration or store problem.
+func New(opts Options) (*App, error) {
+	if opts.Logger == nil {
+		opts.Logger = log.NewNopLogger()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Registry == nil {
+		opts.Registry = prometheus.NewRegistry()
+	}
+	cfg, err := config.Load(opts.ConfigFile)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{opts: opts, logger: opts.Logger, reg: opts.Registry, now: opts.Now, cfg: cfg}
+	a.metrics = newMetrics(a.reg)
+	a.sinkMetrics = sink.NewMetrics(a.reg)
+	a.reg.MustRegister(
+		versioncollector.NewCollector("envtrack"),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+
+	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
+		return nil, fmt.Errorf("state_dir: %w", err)
+	}
+	a.store, err = store.Open(filepath.Join(cfg.StateDir, StoreFile), store.Options{
+		Logger: log.With(a.logger, "component", "store"), Now: a.now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.reg.MustRegister(store.NewCollector(a.store))
+	states, err := a.store.Environments()
+	if err != nil {
+		a.store.Close()
+		return nil, err
+	}
+	a.tracker = tracker.New(a.trackerConfig(cfg), states)
+	a.lifecycle = prom.New(cfg.Metrics.Namespace, cfg.Metrics.NativeHistograms, a.tracker.States, a.reg)
+	a.query = a.newQuery(cfg)
+	a.sources, err = newSources(cfg, a.logger, a.now)
+	if err != nil {
+		a.store.Close()
+		return nil, err
+	}
+	a.metrics.reloadSuccess.Set(1)
+	a.metrics.reloadTimestamp.Set(float64(a.now().Unix()))
+	level.Info(a.logger).Log("msg", "envtrack starting", "version", version.Info(), "environments", len(states),
+		"journal_last_seq", a.store.LastSeq())
+	return a, nil
+}
+
+func (a *App) trackerConfig(cfg *config.Config) tracker.Config {
+	return tracker.Config{
+		ProvisioningTimeout:       time.Duration(cfg.Readiness.ProvisioningTimeout),
+		URLFailuresBeforeDegraded: cfg.Readiness.URL.FailuresBeforeDegraded,
+		AbsentConfirmations:       2,
+		TrackingSince:             a.store.CreatedAt(),
+	}
+}
+
+// Config returns the configuration in force.
+func (a *App) Config() *config.Config {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.cfg
+}
+
+// Store and Tracker give tests and the API access to the daemon's state.
+func (a *App) Store() *store.Store       { return a.store }
+func (a *App) Tracker() *tracker.Tracker { return a.tracker }
+
+// Addr is the address the HTTP server listens on, once Run has started listening.
+func (a *App) Addr() string {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if a.ln == nil {
+		return ""
+	}
+	return a.ln.Addr().String()
+}
+
+// Listen binds the HTTP listener; Run calls it when the caller did not.
+func (a *App) Listen() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ln != nil {
+		return nil
+	}
+	addr := a.cfg.ListenAddress
+	if a.opts.ListenAddress != "" {
+		addr = a.opts.ListenAddress
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen_address: %w", err)
+	}
+	a.ln = ln
+	return nil
+}
+
+// Run serves HTTP and runs the sources until ctx ends, then drains: the HTTP server
+// finishes its requests, the loops stop between two cycles, and the store is closed.
+func (a *App) Run(ctx context.Context) error {
+	defer a.store.Close()
+	if err := a.Listen(); err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- srv.Serve(a.ln) }()
+	level.Info(a.logger).Log("msg", "listening", "address", a.ln.Addr().String())
+
+	if a.opts.ManualSources || a.Config().ArgoCD == nil {
+		a.markPolled()
+	}
+	a.startLoops(ctx)
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-srvErr:
+		err = fmt.Errorf("http server: %w", err)
+	}
+	level.Info(a.logger).Log("msg", "shutting down")
+	a.ready.Store(false)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if serr := srv.Shutdown(shutdownCtx); serr != nil && err == nil && !errors.Is(serr, http.ErrServerClosed) {
+		err = serr
+	}
+	a.stopLoops()
+	a.currentSources().close()
+	level.Info(a.logger).Log("msg", "stopped")
+	return err
+}
+
+func (a *App) markPolled() {
+	a.polledOnce.Store(true)
+	a.ready.Store(true)
+}
+
+// Ready reports whether the daemon is ready (GET /readyz).
+func (a *App) Ready() bool { return a.ready.Load() }
+
+// Reload reads the configuration file again. A bad file keeps the configuration in
+// force; either way the reload metrics say what happened.
+func (a *App) Reload() error {
+	err := a.reload()
+	if err != nil {
+		a.metrics.reloadSuccess.Set(0)
+		level.Error(a.logger).Log("msg", "reload failed, keeping the previous configuration", "err", err)
+		return err
+	}
+	a.metrics.reloadSuccess.Set(1)
+	a.metrics.reloadTimestamp.Set(float64(a.now().Unix()))
+	level.Info(a.logger).Log("msg", "configuration reloaded")
+	return nil
+}
+
+func (a *App) reload() error {
+	cfg, err := config.Load(a.opts.ConfigFile)
+	if err != nil {
+		return err
+	}
+	old := a.Config()
+	if cfg.StateDir != old.StateDir {
+		return fmt.Errorf("state_dir changed from %q to %q: that needs a restart", old.StateDir, cfg.StateDir)
+	}
+	if cfg.ListenAddress != old.ListenAddress {
+		level.Warn(a.logger).Log("msg", "listen_address changes take effect at the next restart")
+	}
+	src, err := newSources(cfg, a.logger, a.now)
+	if err != nil {
+		return err
+	}
+	a.loopsMu.Lock()
+	defer a.loopsMu.Unlock()
+	running := a.loopsCancel != nil
+	if running {
+		a.stopLoopsLocked()
+	}
+	a.mu.Lock()
+	oldSrc := a.sources
+	a.cfg, a.sources = cfg, src
+	a.query = a.newQuery(cfg)
+	a.mu.Unlock()
+	oldSrc.close()
+	a.tracker.SetConfig(a.trackerConfig(cfg))
+	if running {
+		a.startLoopsLocked()
+	}
+	return nil
+}
+
+// newQuery builds the query service for cfg: Flux against InfluxDB when configured,
+// else the embedded journal.
+func (a *App) newQuery(cfg *config.Config) *query.Service {
+	t := cfg.Targets
+	targets := query.Targets{
+		P50Target: time.Duration(t.ProvisioningP50.Target), P50Alert: time.Duration(t.ProvisioningP50.Alert),
+		P95Target: time.Duration(t.ProvisioningP95.Target), P95Alert: time.Duration(t.ProvisioningP95.Alert),
+		SuccessTarget: t.SuccessRate.Target, SuccessAlert: t.SuccessRate.Alert,
+	}
+	var backend query.Backend = query.NewJournalBackend(a.store)
+	if c := cfg.InfluxDB; c != nil {
+		fb, err := influxdb.NewBackend(influxdb.QueryConfig{URL: c.URL, Token: string(c.Token), Org: c.Org, Bucket: c.Bucket,
+			Measurement: c.Measurement, Timeout: time.Duration(c.Timeout)}, log.With(a.logger, "component", "flux"))
+		if err != nil {
+			// The config loader validated the section; keep answering from the journal.
+			level.Error(a.logger).Log("msg", "InfluxDB query backend unusable, answering from the journal", "err", err)
+		} else {
+			backend = fb
+		}
+	}
+	return query.NewService(backend, targets, a.now)
+}
+
+// Query returns the query service in force.
+func (a *App) Query() *query.Service {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.query
+}
+
+// tokens returns the API tokens in force.
+func (a *App) tokens() (write, read []string) {
+	c := a.Config()
+	for _, t := range c.API.WriteTokens {
+		write = append(write, string(t))
+	}
+	for _, t := range c.API.ReadTokens {
+		read = append(read, string(t))
+	}
+	return write, read
+}

@@ -1,0 +1,73 @@
+package app
+
+import (
+	"net/http"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/blueberry-idp/envtrack/exporter/api"
+)
+
+// Handler is envtrack's HTTP surface. The route table is one readable block.
+func (a *App) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /{$}", a.landing())
+	mux.Handle("GET /metrics", a.metricsHandler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !a.Ready() {
+			writeError(w, http.StatusServiceUnavailable, "not ready: waiting for the first Argo CD poll")
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, r *http.Request) {
+		if err := a.Reload(); err != nil {
+			writeError(w, http.StatusInternalServerError, "reload failed: "+err.Error())
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
+	})
+	api.Register(mux, api.Options{
+		Environments: a.tracker,
+		Query:        a.Query,
+		Recorder:     a,
+		Tokens:       a.tokens,
+		MaxBodyBytes: a.Config().API.MaxBodyBytes,
+		Logger:       log.With(a.logger, "component", "api"),
+		Now:          a.now,
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not found: "+r.URL.Path)
+	})
+	return mux
+}
+
+// metricsHandler gathers the daemon's registry and the current sources' registry.
+func (a *App) metricsHandler() http.Handler {
+	g := prometheus.Gatherers{a.reg, prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		return a.currentSources().reg.Gather()
+	})}
+	return promhttp.HandlerFor(g, promhttp.HandlerOpts{
+		EnableOpenMetrics: true,
+		ErrorLog:          promLogger{a},
+	})
+}
+
+type promLogger struct{ a *App }
+
+func (p promLogger) Println(v ...interface{}) {
+	level.Error(p.a.logger).Log("msg", "metrics exposition", "err", v)
+}
+
+// writeJSON and writeError are the one way responses leave: JSON, with the status.
+var (
+	writeJSON  = api.WriteJSON
+	writeError = api.WriteError
+)

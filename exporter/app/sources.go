@@ -1,0 +1,322 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/version"
+
+	"github.com/blueberry-idp/envtrack/config"
+	"github.com/blueberry-idp/envtrack/exporter/argocd"
+	"github.com/blueberry-idp/envtrack/exporter/backoff"
+	"github.com/blueberry-idp/envtrack/exporter/probe"
+	"github.com/blueberry-idp/envtrack/exporter/sink"
+	"github.com/blueberry-idp/envtrack/exporter/tracker"
+)
+
+// sources is one generation of the configured sources. A reload builds a new one (and
+// its own metrics registry, so re-registration never collides) before the old stops.
+type sources struct {
+	reg     *prometheus.Registry
+	argo    *argocd.Client // nil without an argocd section
+	mapping argocd.Mapping
+	prober  *probe.Prober
+	sinks   []sink.Sink
+	cfg     *config.Config
+}
+
+func newSources(cfg *config.Config, logger log.Logger, now func() time.Time) (*sources, error) {
+	s := &sources{reg: prometheus.NewRegistry(), cfg: cfg}
+	ua := "envtrack/" + version.Version
+	if ac := cfg.ArgoCD; ac != nil {
+		var err error
+		s.argo, err = argocd.New(argocd.Config{
+			Server:             ac.Server,
+			Token:              string(ac.Token),
+			Projects:           ac.Projects,
+			Selector:           ac.Selector,
+			RequestTimeout:     time.Duration(ac.RequestTimeout),
+			CAFile:             ac.TLS.CAFile,
+			InsecureSkipVerify: ac.TLS.InsecureSkipVerify,
+			UserAgent:          ua,
+		}, log.With(logger, "component", "argocd"), s.reg)
+		if err != nil {
+			return nil, fmt.Errorf("argocd: %w", err)
+		}
+		s.mapping = argocd.Mapping{
+			EnvironmentIDLabel:    ac.EnvironmentIDLabel,
+			EnvironmentTypeLabel:  ac.EnvironmentTypeLabel,
+			URLAnnotation:         ac.URLAnnotation,
+			RequestedAtAnnotation: ac.RequestedAtAnnotation,
+			RepositoryLabel:       ac.RepositoryLabel,
+			BranchLabel:           ac.BranchLabel,
+			CommitLabel:           ac.CommitLabel,
+			DefaultType:           ac.DefaultType,
+			BadAnnotations:        s.argo.BadAnnotations(),
+		}
+	}
+	u := cfg.Readiness.URL
+	var err error
+	s.prober, err = probe.New(probe.Config{
+		Interval:           time.Duration(u.Interval),
+		Timeout:            time.Duration(u.Timeout),
+		Concurrency:        u.Concurrency,
+		Match:              u.ExpectedStatus.Match,
+		CAFile:             u.TLS.CAFile,
+		InsecureSkipVerify: u.TLS.InsecureSkipVerify,
+		UserAgent:          ua,
+	}, log.With(logger, "component", "probe"), s.reg, now)
+	if err != nil {
+		return nil, fmt.Errorf("readiness.url: %w", err)
+	}
+	if s.sinks, err = newSinks(cfg, logger, s.reg); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// close releases what a generation holds (idle connections of the sinks' clients).
+func (s *sources) close() {
+	for _, sk := range s.sinks {
+		if c, ok := sk.(interface{ Close() }); ok {
+			c.Close()
+		}
+	}
+}
+
+func (a *App) currentSources() *sources {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.sources
+}
+
+// PollOnce lists the Argo CD Applications once and tracks what the answer shows. A
+// failed, timed-out, truncated or non-JSON answer changes nothing.
+func (a *App) PollOnce(ctx context.Context) error {
+	src := a.currentSources()
+	if src.argo == nil {
+		return nil
+	}
+	defer a.markPolled()
+	apps, err := src.argo.List(ctx)
+	if err != nil {
+		a.metrics.polls.WithLabelValues("error").Inc()
+		return err
+	}
+	at := a.now()
+	evidence := make([]tracker.AppEvidence, len(apps))
+	for i := range apps {
+		evidence[i] = src.mapping.Evidence(apps[i])
+	}
+	obs, inconclusive := a.tracker.PollObservations(evidence, at)
+	if inconclusive {
+		a.metrics.polls.WithLabelValues("inconclusive").Inc()
+		level.Warn(a.logger).Log("msg", "Argo CD listed no Applications while live environments are tracked; not taken as evidence of deletion")
+	} else {
+		a.metrics.polls.WithLabelValues("success").Inc()
+	}
+	return a.process(obs)
+}
+
+// ProbeOnce probes every environment's URL once (bounded concurrency) and tracks the
+// results; it also ticks environments that only pushed events describe.
+func (a *App) ProbeOnce(ctx context.Context) error {
+	src := a.currentSources()
+	at := a.now()
+	type target struct {
+		probe.Target
+		name, typ string
+	}
+	byID := map[string]target{}
+	for _, s := range a.tracker.States() {
+		if s.URL != "" && s.Phase != tracker.PhaseTerminated {
+			byID[s.ID] = target{Target: probe.Target{EnvironmentID: s.ID, URL: s.URL}}
+		}
+	}
+	for _, e := range src.cfg.Environments {
+		byID[e.ID] = target{Target: probe.Target{EnvironmentID: e.ID, URL: e.URL}, name: e.Name, typ: e.Type}
+	}
+	targets := make([]target, 0, len(byID))
+	for _, t := range byID {
+		targets = append(targets, t)
+	}
+	sort.Slice(targets, func(i, j int) bool { return targets[i].EnvironmentID < targets[j].EnvironmentID })
+	plain := make([]probe.Target, len(targets))
+	for i, t := range targets {
+		plain[i] = t.Target
+	}
+	results := src.prober.ProbeAll(ctx, plain)
+	if ctx.Err() != nil {
+		return ctx.Err() // a cancelled round proves nothing about the URLs
+	}
+	obs := make([]tracker.Observation, 0, len(results)+1)
+	for i := range results {
+		r := results[i]
+		obs = append(obs, tracker.Observation{EnvironmentID: targets[i].EnvironmentID, At: r.At, Probe: &r,
+			Name: targets[i].name, Type: targets[i].typ})
+	}
+	obs = append(obs, a.tracker.Ticks(at)...)
+	return a.process(obs)
+}
+
+func (a *App) process(obs []tracker.Observation) error {
+	if len(obs) == 0 {
+		return nil
+	}
+	events, err := a.tracker.Process(obs, a.store.Commit)
+	if err != nil {
+		level.Error(a.logger).Log("msg", "recording transitions failed; they will be derived again", "err", err)
+		return err
+	}
+	a.lifecycle.Observe(events)
+	for _, e := range events {
+		a.metrics.transitions.WithLabelValues(string(e.Name)).Inc()
+		level.Info(a.logger).Log("msg", "lifecycle event", "environment_id", e.EnvironmentID, "event", e.Name,
+			"time", e.Time.Format(time.RFC3339), "seq", e.Seq, "reason", e.Meta("reason"))
+	}
+	return nil
+}
+
+func (a *App) startLoops(ctx context.Context) {
+	a.loopsMu.Lock()
+	defer a.loopsMu.Unlock()
+	a.baseCtx = ctx
+	a.startLoopsLocked()
+}
+
+func (a *App) stopLoops() {
+	a.loopsMu.Lock()
+	defer a.loopsMu.Unlock()
+	a.stopLoopsLocked()
+}
+
+func (a *App) startLoopsLocked() {
+	ctx, cancel := context.WithCancel(a.baseCtx)
+	done := make(chan struct{})
+	a.loopsCancel, a.loopsDone = cancel, done
+	src := a.currentSources()
+	var loops []func(context.Context)
+	if !a.opts.ManualSources {
+		if src.argo != nil {
+			loops = append(loops, func(ctx context.Context) { a.pollLoop(ctx, src) })
+		}
+		loops = append(loops, func(ctx context.Context) {
+			every(ctx, time.Duration(src.cfg.Readiness.URL.Interval), func() { _ = a.ProbeOnce(ctx) })
+		})
+	}
+	loops = append(loops, func(ctx context.Context) { every(ctx, time.Hour, a.prune) })
+	// Sinks deliver whatever drives the sources: they only read the journal.
+	runners := make([]*sink.Runner, 0, len(src.sinks))
+	for _, s := range src.sinks {
+		d := src.cfg.Delivery
+		r := sink.NewRunner(s, a.store, a.sinkMetrics, sink.Options{Logger: a.logger, BatchSize: d.BatchSize,
+			Linger:         time.Duration(d.Linger),
+			BackoffInitial: time.Duration(d.Backoff.Initial), BackoffMax: time.Duration(d.Backoff.Max)})
+		runners = append(runners, r)
+		loops = append(loops, func(ctx context.Context) {
+			if err := r.Run(ctx); err != nil {
+				level.Error(a.logger).Log("msg", "sink stopped", "sink", r.Name(), "err", err)
+			}
+		})
+	}
+	a.mu.Lock()
+	a.runners = runners
+	a.mu.Unlock()
+	go func() {
+		defer close(done)
+		finished := make(chan struct{}, len(loops))
+		for _, l := range loops {
+			go func() { l(ctx); finished <- struct{}{} }()
+		}
+		for range loops {
+			<-finished
+		}
+	}()
+}
+
+func (a *App) stopLoopsLocked() {
+	if a.loopsCancel == nil {
+		return
+	}
+	a.loopsCancel()
+	<-a.loopsDone
+	a.loopsCancel, a.loopsDone = nil, nil
+}
+
+// pollLoop polls every poll_interval; after errors it waits longer, with capped
+// exponential backoff and jitter, so a struggling Argo CD is not hammered.
+func (a *App) pollLoop(ctx context.Context, src *sources) {
+	ac := src.cfg.ArgoCD
+	interval := time.Duration(ac.PollInterval)
+	b := backoff.New(time.Duration(ac.Backoff.Initial), time.Duration(ac.Backoff.Max), rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1)))
+	failing := false
+	for {
+		err := a.PollOnce(ctx)
+		wait := interval
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			if !failing {
+				level.Error(a.logger).Log("msg", "Argo CD poll failed; no environment changes until it answers", "err", err)
+			} else {
+				level.Debug(a.logger).Log("msg", "Argo CD poll failed again", "err", err)
+			}
+			failing = true
+			wait = max(interval, b.Next())
+		default:
+			if failing {
+				level.Info(a.logger).Log("msg", "Argo CD answers again; tracking resumed")
+			}
+			failing = false
+			b.Reset()
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// every runs f now and then every d until ctx ends.
+func every(ctx context.Context, d time.Duration, f func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		f()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// prune applies the journal retention.
+func (a *App) prune() {
+	cutoff := a.now().Add(-time.Duration(a.Config().Journal.Retention))
+	n, err := a.store.Prune(cutoff)
+	if err != nil {
+		level.Error(a.logger).Log("msg", "journal retention failed", "err", err)
+		return
+	}
+	var gone []string
+	for _, s := range a.tracker.States() {
+		if s.Phase == tracker.PhaseTerminated && s.TerminatedAt.Before(cutoff) {
+			gone = append(gone, s.ID)
+		}
+	}
+	a.tracker.Forget(gone...)
+	if n > 0 {
+		level.Info(a.logger).Log("msg", "journal retention", "events_pruned", n, "environments_forgotten", len(gone))
+	}
+}

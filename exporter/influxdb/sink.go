@@ -1,0 +1,440 @@
+// Package influxdb is everything envtrack does with InfluxDB: it writes (Sink, this file)
+// and reads back (Backend, query.go), so the schema lives in one place.
+//
+// The sink (DESIGN §5): each lifecycle event becomes a point
+// in the lifecycle measurement, each deployment (a marker, or a lifecycle "deployed") a
+// point in the deployments measurement, written with the v2 write API of
+// influxdb-client-go. It works with InfluxDB 2.x and with 1.8 (bucket "db/rp", token ""
+// or "user:password").
+//
+// Batches go through WriteAPIBlocking, never the client's non-blocking WriteAPI: that one
+// keeps its retries in memory, drops the oldest batches when its buffer is full or after
+// MaxRetryTime, and swallows "partial write" errors. Here a batch is confirmed by
+// InfluxDB or Deliver says why not, and whether trying again can help.
+package influxdb
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
+	"github.com/influxdata/influxdb-client-go/v2/api"
+	influxhttp "github.com/influxdata/influxdb-client-go/v2/api/http"
+	"github.com/influxdata/influxdb-client-go/v2/api/write"
+
+	"github.com/blueberry-idp/envtrack/exporter/event"
+)
+
+// Defaults for empty Config fields.
+const (
+	DefaultMeasurement            = "environment_lifecycle"
+	DefaultDeploymentsMeasurement = "deployments"
+	DefaultTimeout                = 10 * time.Second
+)
+
+// Tag and field names of the lifecycle measurement (DESIGN §5, contract); the durations
+// of event.DurationKeys are fields too, under their own names.
+const (
+	TagEnvironmentID = "environment_id"
+	TagEvent         = "event"
+	TagType          = "type"
+	TagRepository    = "repository"
+	FieldEnvName     = "environment_name"
+	FieldBranch      = "branch"
+	FieldCommitSHA   = "commit_sha"
+	FieldEventID     = "event_id" // also in the deployments measurement
+	FieldReason      = "reason"
+	FieldMetadata    = "metadata" // the event's metadata as a JSON object
+)
+
+// Tag and field names of the deployments measurement (001, contract).
+const (
+	TagHost        = "host"
+	TagEnvironment = "environment"
+	TagApplication = "application"
+	FieldActivity  = "activity"
+	FieldStatus    = "status"
+	FieldFailed    = "failed"
+)
+
+// Metadata keys the sink reads: deployment markers carry host, application, activity,
+// status and failed (api.DeploymentMarker); a lifecycle "deployed" carries revision and
+// status; provisioning_failed carries reason.
+const (
+	metaReason      = "reason"
+	metaRevision    = "revision"
+	metaStatus      = "status"
+	metaHost        = "host"
+	metaApplication = "application"
+	metaActivity    = "activity"
+	metaFailed      = "failed"
+)
+
+// Config says where and how to write.
+type Config struct {
+	URL string // http(s)://host:port of InfluxDB
+	// Token is an InfluxDB 2.x API token; for 1.8 "" (no auth) or "user:password".
+	Token  string
+	Org    string // ignored by 1.8
+	Bucket string // 2.x bucket, or "database/retention-policy" for 1.8
+	// Measurement and DeploymentsMeasurement default to DefaultMeasurement and
+	// DefaultDeploymentsMeasurement.
+	Measurement            string
+	DeploymentsMeasurement string
+	// Timeout bounds one write request; zero means DefaultTimeout.
+	Timeout time.Duration
+}
+
+// Sink writes events to InfluxDB. It is safe for concurrent use.
+type Sink struct {
+	cfg    Config
+	client influxdb2.Client
+	write  api.WriteAPIBlocking
+	logger log.Logger
+}
+
+// New validates cfg, fills in its defaults, and returns a Sink. It does not contact
+// InfluxDB: a server that is down at start-up only makes deliveries lag.
+func New(cfg Config, logger log.Logger) (*Sink, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = log.NewNopLogger()
+	}
+	client := NewClient(cfg.URL, cfg.Token, cfg.Timeout)
+	return &Sink{
+		cfg:    cfg,
+		client: client,
+		write:  client.WriteAPIBlocking(cfg.Org, cfg.Bucket),
+		logger: log.With(logger, "component", "influx"),
+	}, nil
+}
+
+// NewClient returns the influxdb-client-go client both the sink and the Flux query
+// backend use: gzip on, a request timeout of timeout (rounded up to whole seconds, the
+// client's unit), application name "envtrack", and the client's own logging limited to
+// errors (it never logs the token).
+func NewClient(serverURL, token string, timeout time.Duration) influxdb2.Client {
+	secs := uint(math.Ceil(timeout.Seconds()))
+	if secs == 0 {
+		secs = 1
+	}
+	opts := influxdb2.DefaultOptions().
+		SetUseGZip(true).
+		SetHTTPRequestTimeout(secs).
+		SetApplicationName("envtrack")
+	return influxdb2.NewClientWithOptions(serverURL, token, opts)
+}
+
+func (c *Config) validate() error {
+	if c.URL == "" {
+		return errors.New("influxdb: url must be set")
+	}
+	u, err := url.Parse(c.URL)
+	if err != nil {
+		return fmt.Errorf("influxdb: invalid url: %w", redactURLError(err))
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("influxdb: invalid url %q: want http(s)://host:port", u.Redacted())
+	}
+	if c.Bucket == "" {
+		return errors.New("influxdb: bucket must be set (for InfluxDB 1.8: \"database/retention-policy\")")
+	}
+	if c.Measurement == "" {
+		c.Measurement = DefaultMeasurement
+	}
+	if c.DeploymentsMeasurement == "" {
+		c.DeploymentsMeasurement = DefaultDeploymentsMeasurement
+	}
+	if c.Measurement == c.DeploymentsMeasurement {
+		return fmt.Errorf("influxdb: measurement and deployments measurement must differ (both %q)", c.Measurement)
+	}
+	if c.Timeout < 0 {
+		return fmt.Errorf("influxdb: negative timeout %s", c.Timeout)
+	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
+	}
+	return nil
+}
+
+// redactURLError drops the URL (which may hold a password) from a url.Parse error.
+func redactURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// Name implements sink.Sink.
+func (s *Sink) Name() string { return "influxdb" }
+
+// Close releases the client's idle connections.
+func (s *Sink) Close() { s.client.Close() }
+
+// Deliver implements sink.Sink: it writes the points of events as one request. An event
+// that cannot become a point (a zero time, metadata that is not JSON) fails the batch
+// for good; so does a 400 or 413 answer (a field type conflict, an unparsable point).
+// Connection failures, timeouts, 408, 429, 5xx and the configuration problems 401, 403
+// and 404 are retried (see Retryable).
+func (s *Sink) Deliver(ctx context.Context, events []event.Event) (retry bool, err error) {
+	if len(events) == 0 {
+		return false, nil
+	}
+	points := make([]*write.Point, 0, len(events)+len(events)/4)
+	for i := range events {
+		points, err = s.appendPoints(points, &events[i])
+		if err != nil {
+			return false, err
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	if err := s.write.WritePoint(ctx, points...); err != nil {
+		retry, err := s.classify(err, len(events), len(points))
+		return retry, err
+	}
+	level.Debug(s.logger).Log("msg", "wrote points", "events", len(events), "points", len(points))
+	return false, nil
+}
+
+// WriteError is a write that did not go through.
+type WriteError struct {
+	// StatusCode is InfluxDB's HTTP status; 0 when there was no answer (connection
+	// refused or reset, timeout).
+	StatusCode int
+	Retry      bool
+	Events     int
+	Points     int
+	Bucket     string
+	msg        string
+	err        error
+}
+
+func (e *WriteError) Error() string {
+	s := fmt.Sprintf("influxdb: write %d points (%d events) to bucket %q: ", e.Points, e.Events, e.Bucket)
+	if e.StatusCode != 0 {
+		s += fmt.Sprintf("%d %s: ", e.StatusCode, http.StatusText(e.StatusCode))
+	}
+	return s + e.msg
+}
+
+func (e *WriteError) Unwrap() error { return e.err }
+
+// classify turns a client error into a WriteError that says whether to retry.
+func (s *Sink) classify(err error, events, points int) (bool, error) {
+	we := &WriteError{Events: events, Points: points, Bucket: s.cfg.Bucket, err: err}
+	var he *influxhttp.Error
+	if errors.As(err, &he) {
+		we.StatusCode = he.StatusCode
+		we.Retry = Retryable(he.StatusCode)
+		switch {
+		case he.StatusCode == 0 && he.Err != nil:
+			we.msg = he.Err.Error()
+		case he.Message != "":
+			we.msg = he.Message
+		case he.StatusCode == http.StatusUnauthorized || he.StatusCode == http.StatusForbidden:
+			// InfluxDB 1.8 says why in a JSON "error" key the client does not read.
+			we.msg = "authorization failed: check the token (for InfluxDB 1.8 \"user:password\")"
+		default:
+			we.msg = he.Error()
+		}
+	} else {
+		// Not an HTTP exchange: the points could not be encoded.
+		we.msg = err.Error()
+	}
+	we.msg = redact(we.msg, s.cfg.Token)
+	return we.Retry, we
+}
+
+// Retryable reports whether an InfluxDB answer with this status (0: no answer) calls for
+// another try: no answer, 408, 429 and 5xx may go away by themselves; 400 (a field type
+// conflict, an unparsable point) and 413 will not.
+//
+// 401, 403 and 404 (a bad token, missing write permission, an unknown bucket) are
+// configuration problems of the whole sink, not defects of the events: setting events
+// aside for them would lose every point until someone replays them by hand, so they are
+// retried with backoff while the lag metric shows the sink falling behind. Only what
+// InfluxDB refuses about the points themselves (400: a field type conflict, a bad
+// timestamp) is permanent.
+func Retryable(statusCode int) bool {
+	return statusCode == 0 || statusCode == http.StatusRequestTimeout ||
+		statusCode == http.StatusUnauthorized || statusCode == http.StatusForbidden ||
+		statusCode == http.StatusNotFound ||
+		statusCode == http.StatusTooManyRequests || statusCode >= 500
+}
+
+// redact removes the token from s, should anything ever echo it.
+func redact(s, token string) string {
+	if token == "" {
+		return s
+	}
+	s = strings.ReplaceAll(s, token, "<secret>")
+	if _, pass, ok := strings.Cut(token, ":"); ok && len(pass) >= 4 { // 1.8 "user:password"
+		s = strings.ReplaceAll(s, pass, "<secret>")
+	}
+	return s
+}
+
+// appendPoints appends e's points: a marker becomes a deployments point; a lifecycle
+// event a lifecycle point, plus a deployments point when it is "deployed".
+func (s *Sink) appendPoints(points []*write.Point, e *event.Event) ([]*write.Point, error) {
+	// InfluxDB stores int64 nanoseconds (1677..2262); the query side reads from 1970 on.
+	if e.Time.Before(time.Unix(0, 0)) || e.Time.Year() > 2261 {
+		return points, fmt.Errorf("influxdb: event %s (%s of %q): time %s is outside 1970..2261",
+			e.ID, e.Name, e.EnvironmentID, e.Time.Format(time.RFC3339Nano))
+	}
+	if e.IsMarker() {
+		return append(points, s.markerPoint(e)), nil
+	}
+	p, err := s.lifecyclePoint(e)
+	if err != nil {
+		return points, err
+	}
+	points = append(points, p)
+	if e.Name == event.Deployed {
+		points = append(points, s.deployedPoint(e))
+	}
+	return points, nil
+}
+
+// lifecyclePoint is a lifecycle event's point. Its time is the event's, so a replay
+// overwrites the identical point.
+func (s *Sink) lifecyclePoint(e *event.Event) (*write.Point, error) {
+	meta := "{}"
+	if len(e.Metadata) > 0 {
+		b, err := json.Marshal(e.Metadata)
+		if err != nil {
+			return nil, fmt.Errorf("influxdb: event %s (%s of %q): metadata: %w", e.ID, e.Name, e.EnvironmentID, err)
+		}
+		meta = string(b)
+	}
+	p := write.NewPointWithMeasurement(s.cfg.Measurement)
+	addTag(p, TagEnvironmentID, e.EnvironmentID)
+	addTag(p, TagEvent, string(e.Name))
+	addTag(p, TagType, e.Type)
+	addTag(p, TagRepository, e.Repository)
+	// Always written, even empty, so that every point has the same field types.
+	p.AddField(FieldEnvName, e.EnvironmentName)
+	p.AddField(FieldBranch, e.Branch)
+	p.AddField(FieldCommitSHA, e.CommitSHA)
+	p.AddField(FieldEventID, e.ID)
+	for _, k := range event.DurationKeys {
+		if f, ok := toFloat(e.Meta(k)); ok {
+			p.AddField(k, f)
+		}
+	}
+	if r := e.Meta(metaReason); r != nil {
+		p.AddField(FieldReason, toString(r))
+	}
+	p.AddField(FieldMetadata, meta)
+	p.SetTime(e.Time)
+	return p, nil
+}
+
+// markerPoint is a deployment marker's point (001): environment is the marker's
+// environment, host, application, activity, status and failed come from its metadata.
+func (s *Sink) markerPoint(e *event.Event) *write.Point {
+	p := write.NewPointWithMeasurement(s.cfg.DeploymentsMeasurement)
+	addTag(p, TagHost, toString(e.Meta(metaHost)))
+	addTag(p, TagEnvironment, e.EnvironmentID)
+	addTag(p, TagApplication, toString(e.Meta(metaApplication)))
+	failed, _ := e.Meta(metaFailed).(bool)
+	p.AddField(FieldActivity, toString(e.Meta(metaActivity)))
+	p.AddField(FieldStatus, toString(e.Meta(metaStatus)))
+	p.AddField(FieldFailed, failed)
+	p.AddField(FieldEventID, e.ID)
+	p.SetTime(e.Time)
+	return p
+}
+
+// deployedPoint is the deployments point of a lifecycle "deployed" event, so that the
+// 001 overlay also shows what Argo CD deployed.
+func (s *Sink) deployedPoint(e *event.Event) *write.Point {
+	activity := "deploy"
+	if rev := toString(e.Meta(metaRevision)); rev != "" {
+		activity += " " + rev
+	}
+	status := toString(e.Meta(metaStatus))
+	if status == "" {
+		status = "success"
+	}
+	p := write.NewPointWithMeasurement(s.cfg.DeploymentsMeasurement)
+	addTag(p, TagEnvironment, e.EnvironmentID)
+	addTag(p, TagApplication, e.Repository)
+	p.AddField(FieldActivity, activity)
+	p.AddField(FieldStatus, status)
+	p.AddField(FieldFailed, false)
+	p.AddField(FieldEventID, e.ID)
+	p.SetTime(e.Time)
+	return p
+}
+
+// addTag adds a tag unless its value is empty (line protocol has no empty tag values).
+func addTag(p *write.Point, k, v string) {
+	if v != "" {
+		p.AddTag(k, v)
+	}
+}
+
+func toString(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	default:
+		return fmt.Sprint(x)
+	}
+}
+
+// toFloat converts a JSON-ish number (float64 after a JSON round trip, an int when set
+// in Go) to a finite float64.
+func toFloat(v any) (float64, bool) {
+	var f float64
+	switch x := v.(type) {
+	case float64:
+		f = x
+	case float32:
+		f = float64(x)
+	case int:
+		f = float64(x)
+	case int8:
+		f = float64(x)
+	case int16:
+		f = float64(x)
+	case int32:
+		f = float64(x)
+	case int64:
+		f = float64(x)
+	case uint:
+		f = float64(x)
+	case uint8:
+		f = float64(x)
+	case uint16:
+		f = float64(x)
+	case uint32:
+		f = float64(x)
+	case uint64:
+		f = float64(x)
+	case json.Number:
+		var err error
+		if f, err = x.Float64(); err != nil {
+			return 0, false
+		}
+	default:
+		return 0, false
+	}
+	return f, !math.IsNaN(f) && !math.IsInf(f, 0)
+}
