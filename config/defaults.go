@@ -1,0 +1,85 @@
+// Defaults live here, once: each section's UnmarshalYAML starts from them, and every
+// component takes its section of Config with them already applied.
+
+package config
+
+import (
+	"time"
+
+	"github.com/prometheus/common/model"
+)
+
+// Defaults, applied by each section's UnmarshalYAML before it decodes.
+var (
+	DefaultJournalConfig = JournalConfig{
+		Retention: model.Duration(30 * 24 * time.Hour),
+	}
+	DefaultDeliveryConfig = DeliveryConfig{
+		BatchSize: 500,
+		Linger:    model.Duration(100 * time.Millisecond),
+		Backoff:   DefaultBackoffConfig,
+	}
+	DefaultMetricsConfig = MetricsConfig{
+		Namespace:        "blueberry",
+		NativeHistograms: true,
+	}
+	DefaultArgoCDConfig = ArgoCDConfig{
+		PollInterval:          model.Duration(15 * time.Second),
+		RequestTimeout:        model.Duration(10 * time.Second),
+		Backoff:               DefaultBackoffConfig,
+		EnvironmentIDLabel:    "blueberry.io/environment-id",
+		EnvironmentTypeLabel:  "blueberry.io/environment-type",
+		URLAnnotation:         "blueberry.io/url",
+		RequestedAtAnnotation: "blueberry.io/requested-at",
+		DefaultType:           "default",
+	}
+	DefaultBackoffConfig = BackoffConfig{
+		Initial: model.Duration(time.Second),
+		Max:     model.Duration(5 * time.Minute),
+	}
+	DefaultReadinessConfig = ReadinessConfig{
+		ProvisioningTimeout: model.Duration(30 * time.Minute),
+		URL:                 DefaultURLConfig,
+	}
+	DefaultURLConfig = URLConfig{
+		Interval:               model.Duration(10 * time.Second),
+		Timeout:                model.Duration(5 * time.Second),
+		ExpectedStatus:         mustParseStatusMatcher("200-399"),
+		Concurrency:            10,
+		FailuresBeforeDegraded: 1,
+	}
+	DefaultStaticEnvironment = StaticEnvironment{
+		Type: "default",
+	}
+	DefaultInfluxDBConfig = InfluxDBConfig{
+		Measurement:            "environment_lifecycle",
+		DeploymentsMeasurement: "deployments",
+		Timeout:                model.Duration(10 * time.Second),
+	}
+	DefaultGrafanaConfig = GrafanaConfig{
+		Timeout: model.Duration(10 * time.Second),
+	}
+	DefaultAPIConfig = APIConfig{
+		MaxBodyBytes: 1 << 20,
+	}
+	DefaultTargetsConfig = TargetsConfig{
+		ProvisioningP50: DurationTarget{Target: model.Duration(2 * time.Minute), Alert: model.Duration(3 * time.Minute)},
+		ProvisioningP95: DurationTarget{Target: model.Duration(5 * time.Minute), Alert: model.Duration(10 * time.Minute)},
+		SuccessRate:     RateTarget{Target: 98, Alert: 95},
+	}
+)
+
+// DefaultConfig returns the configuration of an empty file, before Load
+// resolves state_dir against the file's directory.
+func DefaultConfig() Config {
+	return Config{
+		ListenAddress: ":9465",
+		StateDir:      "./data",
+		Journal:       DefaultJournalConfig,
+		Delivery:      DefaultDeliveryConfig,
+		Metrics:       DefaultMetricsConfig,
+		Readiness:     DefaultReadinessConfig,
+		API:           DefaultAPIConfig,
+		Targets:       DefaultTargetsConfig,
+	}
+}

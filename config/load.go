@@ -1,0 +1,307 @@
+package config
+
+import (
+	"bytes"
+	"crypto/x509"
+	_ "embed" // for Example
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// LoadOptions change how a file is loaded.
+type LoadOptions struct {
+	// LookupEnv resolves ${VAR} references; nil means os.LookupEnv.
+	LookupEnv func(string) (string, bool)
+}
+
+// Load reads and validates the configuration file at path, with ${VAR}
+// taken from the process environment.
+func Load(path string) (*Config, error) {
+	return LoadWithOptions(path, LoadOptions{})
+}
+
+// LoadWithOptions is Load with options.
+func LoadWithOptions(path string, opts LoadOptions) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	return LoadBytesWithOptions(data, path, opts)
+}
+
+// LoadBytes parses and validates a configuration. filename names it in
+// errors, and relative paths in it (token files, CA files, state_dir) are
+// resolved against filename's directory.
+func LoadBytes(data []byte, filename string) (*Config, error) {
+	return LoadBytesWithOptions(data, filename, LoadOptions{})
+}
+
+// LoadBytesWithOptions is LoadBytes with options.
+//
+// In order: ${VAR} references are expanded in the raw text ($$ is a literal
+// $, comments are left alone; an undefined variable is an error); the YAML
+// is decoded strictly, each section setting its defaults and checking its
+// own fields; then the checks that span sections are made, relative paths
+// are resolved and secret files are read.
+func LoadBytesWithOptions(data []byte, filename string, opts LoadOptions) (*Config, error) {
+	lookup := opts.LookupEnv
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	file := filename
+	if file == "" {
+		file = "<config>"
+	}
+
+	expanded, xerr := expandEnv(data, lookup)
+	if xerr != nil {
+		e := &Error{File: file, Line: xerr.line, Msg: xerr.msg}
+		var root yaml.Node
+		if yaml.Unmarshal(expanded, &root) == nil {
+			e.Key = newIndex(&root).pathAt(xerr.line, xerr.col)
+		}
+		return nil, e
+	}
+
+	cfg := DefaultConfig()
+	doc := document{cfg: &cfg}
+	dec := yaml.NewDecoder(bytes.NewReader(expanded))
+	dec.KnownFields(true)
+	switch err := dec.Decode(&doc); {
+	case errors.Is(err, io.EOF):
+		// An empty file: the defaults.
+	case err != nil:
+		return nil, newIndex(doc.root).resolve(file, err)
+	default:
+		var next yaml.Node
+		switch err := dec.Decode(&next); {
+		case errors.Is(err, io.EOF):
+		case err != nil:
+			return nil, newIndex(nil).resolve(file, err)
+		default:
+			return nil, &Error{File: file, Line: next.Line, Msg: "only one YAML document is allowed"}
+		}
+	}
+
+	cfg.Filename = filename
+	cfg.normalize()
+	l := &loader{file: file, dir: filepath.Dir(filename), idx: newIndex(doc.root)}
+	if err := l.validate(&cfg); err != nil {
+		return nil, err
+	}
+	if err := l.resolveFiles(&cfg); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// normalize makes an empty list nil, so that "key: []" and no key are the
+// same configuration.
+func (c *Config) normalize() {
+	nilIfEmpty(&c.Environments)
+	nilIfEmpty(&c.API.WriteTokens)
+	nilIfEmpty(&c.API.ReadTokens)
+	if c.ArgoCD != nil {
+		nilIfEmpty(&c.ArgoCD.Projects)
+	}
+	if c.Grafana != nil {
+		nilIfEmpty(&c.Grafana.Tags)
+	}
+}
+
+func nilIfEmpty[T any](s *[]T) {
+	if len(*s) == 0 {
+		*s = nil
+	}
+}
+
+// document captures the decoder's own node tree, so that errors found in
+// it can be placed by dotted path and line.
+type document struct {
+	cfg  *Config
+	root *yaml.Node
+}
+
+func (d *document) UnmarshalYAML(unmarshal func(any) error) error {
+	root, err := captureNode(unmarshal)
+	if err != nil {
+		return err
+	}
+	d.root = root
+	return unmarshal(d.cfg)
+}
+
+type loader struct {
+	file string
+	dir  string
+	idx  *index
+}
+
+func (l *loader) errorf(key, format string, args ...any) error {
+	err := fmt.Errorf(format, args...)
+	return &Error{File: l.file, Line: l.idx.lineOf(key), Key: key, Msg: err.Error(), Err: errors.Unwrap(err)}
+}
+
+// validate makes the checks that span fields or sections.
+func (l *loader) validate(c *Config) error {
+	_, port, err := net.SplitHostPort(c.ListenAddress)
+	if err != nil {
+		return l.errorf("listen_address", "must be host:port: %w", err)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || (n == 0 && port != "0") {
+		return l.errorf("listen_address", "port %q must be a number from 0 to 65535", port)
+	}
+
+	seen := make(map[string]int, len(c.Environments))
+	for i, env := range c.Environments {
+		if j, dup := seen[env.ID]; dup {
+			return l.errorf(fmt.Sprintf("environments[%d].id", i), "duplicate environment id %q (also environments[%d])", env.ID, j)
+		}
+		seen[env.ID] = i
+	}
+
+	u := c.Readiness.URL
+	if u.Timeout > u.Interval {
+		return l.errorf("readiness.url.timeout", "must not be greater than readiness.url.interval (%s > %s)", u.Timeout, u.Interval)
+	}
+	for _, t := range []struct {
+		key string
+		t   DurationTarget
+	}{
+		{"targets.provisioning_p50", c.Targets.ProvisioningP50},
+		{"targets.provisioning_p95", c.Targets.ProvisioningP95},
+	} {
+		if t.t.Alert < t.t.Target {
+			return l.errorf(t.key+".alert", "must not be less than %s.target (%s < %s)", t.key, t.t.Alert, t.t.Target)
+		}
+	}
+	if sr := c.Targets.SuccessRate; sr.Alert > sr.Target {
+		return l.errorf("targets.success_rate.alert", "must not be greater than targets.success_rate.target (%g > %g)", sr.Alert, sr.Target)
+	}
+	return nil
+}
+
+// resolveFiles resolves relative paths against the config file's directory
+// and reads the secret files.
+func (l *loader) resolveFiles(c *Config) error {
+	c.StateDir = l.abs(c.StateDir)
+	if a := c.ArgoCD; a != nil {
+		if err := l.readSecret("argocd.token_file", &a.TokenFile, &a.Token); err != nil {
+			return err
+		}
+		if err := l.checkCAFile("argocd.tls.ca_file", &a.TLS); err != nil {
+			return err
+		}
+	}
+	if err := l.checkCAFile("readiness.url.tls.ca_file", &c.Readiness.URL.TLS); err != nil {
+		return err
+	}
+	if i := c.InfluxDB; i != nil {
+		if err := l.readSecret("influxdb.token_file", &i.TokenFile, &i.Token); err != nil {
+			return err
+		}
+	}
+	if g := c.Grafana; g != nil {
+		if err := l.readSecret("grafana.token_file", &g.TokenFile, &g.Token); err != nil {
+			return err
+		}
+	}
+	if err := l.readTokens("api.write_tokens_file", &c.API.WriteTokensFile, &c.API.WriteTokens); err != nil {
+		return err
+	}
+	return l.readTokens("api.read_tokens_file", &c.API.ReadTokensFile, &c.API.ReadTokens)
+}
+
+func (l *loader) abs(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(l.dir, p)
+}
+
+// maxFileSize bounds the files that Load reads (secrets, CA bundles).
+const maxFileSize = 4 << 20
+
+func (l *loader) readFile(key string, path *string) ([]byte, error) {
+	*path = l.abs(*path)
+	f, err := os.Open(*path)
+	if err != nil {
+		return nil, l.errorf(key, "%w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, l.errorf(key, "%w", err)
+	}
+	if len(data) > maxFileSize {
+		return nil, l.errorf(key, "file %s is larger than %d MiB", *path, maxFileSize>>20)
+	}
+	return data, nil
+}
+
+func (l *loader) readSecret(key string, path *string, dst *Secret) error {
+	if *path == "" {
+		return nil
+	}
+	data, err := l.readFile(key, path)
+	if err != nil {
+		return err
+	}
+	s := strings.TrimRight(string(data), "\r\n")
+	if s == "" {
+		return l.errorf(key, "file %s is empty", *path)
+	}
+	*dst = Secret(s)
+	return nil
+}
+
+// readTokens reads a file of tokens, one a line; blank lines and lines
+// starting with # are ignored.
+func (l *loader) readTokens(key string, path *string, dst *[]Secret) error {
+	if *path == "" {
+		return nil
+	}
+	data, err := l.readFile(key, path)
+	if err != nil {
+		return err
+	}
+	var tokens []Secret
+	for line := range strings.Lines(string(data)) {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		tokens = append(tokens, Secret(line))
+	}
+	if len(tokens) == 0 {
+		return l.errorf(key, "file %s holds no token", *path)
+	}
+	*dst = tokens
+	return nil
+}
+
+func (l *loader) checkCAFile(key string, t *TLSConfig) error {
+	if t.CAFile == "" {
+		return nil
+	}
+	data, err := l.readFile(key, &t.CAFile)
+	if err != nil {
+		return err
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(data) {
+		return l.errorf(key, "no PEM certificate found in %s", t.CAFile)
+	}
+	return nil
+}
+
+// Redacted returns the effective configuration as YAML, with every secret
+// printed as <secret> and passwords in URLs as xxxxx: what
+// `envtrack check-config` prints.
