@@ -79,6 +79,7 @@ func serve(args []string, stderr io.Writer) int {
 	listen := fs.String("web.listen-address", "", "address to listen on (overrides listen_address)")
 	logLevel := fs.String("log.level", "info", "log level: "+strings.Join(logging.Levels, ", "))
 	logFormat := fs.String("log.format", "logfmt", "log format: "+strings.Join(logging.Formats, ", "))
+	lifecycle := fs.Bool("web.enable-lifecycle", false, "enable POST /-/reload (needs a write token when api.write_tokens are set)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -90,7 +91,8 @@ func serve(args []string, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	a, err := app.New(app.Options{ConfigFile: *configFile, Logger: logger, ListenAddress: *listen})
+	a, err := app.New(app.Options{ConfigFile: *configFile, Logger: logger, ListenAddress: *listen,
+		EnableLifecycle: *lifecycle})
 	if err != nil {
 		level.Error(logger).Log("msg", "cannot start", "err", err)
 		return 1

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/go-kit/log"
@@ -70,9 +69,7 @@ func Register(mux *http.ServeMux, o Options) {
 	mux.Handle("GET /api/environments/{id}/timeline", read(Timeline(o.Query, o.Logger)))
 	mux.Handle("GET /api/insights/performance-detailed", read(Performance(o.Query, o.Logger)))
 	mux.Handle("POST /api/events", write(PostEvents(o.Recorder, o.MaxBodyBytes, o.Now, o.Logger)))
-	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path)
-	})
+	mux.Handle("/api/", NotFound(mux, "no such API endpoint"))
 }
 
 // WriteJSON writes v as JSON with the status.
@@ -108,9 +105,8 @@ func requireToken(tokens Tokens, forWrite bool, h http.Handler) http.Handler {
 			writeError(w, http.StatusUnauthorized, "writes are disabled: no api.write_tokens configured")
 			return
 		}
-		auth := r.Header.Get("Authorization")
-		tok, ok := strings.CutPrefix(auth, "Bearer ")
-		if !ok || tok == "" {
+		tok, ok := bearerToken(r.Header.Get("Authorization"))
+		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="envtrack"`)
 			writeError(w, http.StatusUnauthorized, "missing bearer token")
 			return

@@ -43,6 +43,9 @@ type Options struct {
 	Now func() time.Time
 	// ListenAddress overrides listen_address (tests use "127.0.0.1:0").
 	ListenAddress string
+	// EnableLifecycle enables POST /-/reload (the --web.enable-lifecycle flag, as in
+	// Prometheus: an HTTP endpoint that changes the daemon is off unless asked for).
+	EnableLifecycle bool
 	// ManualSources disables the background Argo CD poll and URL probe loops: the caller
 	// drives them with PollOnce and ProbeOnce (deterministic tests, benchmarks).
 	ManualSources bool
@@ -67,7 +70,8 @@ type App struct {
 	runners     []*sink.Runner // the running sinks' runners (guarded by mu)
 	query       *query.Service
 
-	pushes pushQueue // group commit of pushed events
+	pushes  pushQueue // group commit of pushed events
+	repeats repeats   // retried pushes (guarded by pushes.commit)
 
 	ln         net.Listener
 	ready      atomic.Bool // store open and first Argo CD poll finished

@@ -16,6 +16,7 @@ import (
 type pushReq struct {
 	obs    *tracker.Observation // a lifecycle push, or
 	marker *event.Event         // a deployment marker
+	key    string               // the Idempotency-Key header, if any
 	events []event.Event
 	err    error
 	done   chan struct{}
@@ -63,7 +64,23 @@ func (a *App) commitGroup(batch []*pushReq) {
 	var obs []tracker.Observation
 	var obsReq, markerReq []*pushReq
 	var markers []event.Event
+	var g *group
 	for _, r := range batch {
+		if r.key != "" || r.marker != nil {
+			if g == nil {
+				if err := a.repeats.load(a); err != nil {
+					for _, r := range batch {
+						r.err = err
+						close(r.done)
+					}
+					return
+				}
+				g = a.repeats.group()
+			}
+			if a.repeated(g, r) {
+				continue // r.events stays empty: the API answers "unchanged"
+			}
+		}
 		if r.obs != nil {
 			obs = append(obs, *r.obs)
 			obsReq = append(obsReq, r)
@@ -72,11 +89,17 @@ func (a *App) commitGroup(batch []*pushReq) {
 			markerReq = append(markerReq, r)
 		}
 	}
-	per, stored, err := a.tracker.ProcessBatch(obs, markers, a.store.Commit)
+	per, rejected, stored, err := a.tracker.ProcessBatch(obs, markers, a.store.Commit)
 	for i, r := range obsReq {
 		r.err = err
 		if err == nil {
 			r.events = per[i]
+			if rejected[i] != nil {
+				r.err = rejected[i]
+				if r.key != "" {
+					g.forget(idempotencyKey(r.key))
+				}
+			}
 		}
 	}
 	for i, r := range markerReq {
@@ -86,6 +109,9 @@ func (a *App) commitGroup(batch []*pushReq) {
 		}
 	}
 	if err == nil {
+		if g != nil {
+			g.commit()
+		}
 		var all []event.Event
 		for _, evs := range per {
 			all = append(all, evs...)
@@ -97,17 +123,28 @@ func (a *App) commitGroup(batch []*pushReq) {
 	}
 }
 
+// repeated reports whether r repeats a push already recorded (or one earlier in g).
+func (a *App) repeated(g *group, r *pushReq) bool {
+	if r.key != "" && g.repeat(idempotencyKey(r.key)) {
+		return true
+	}
+	return r.marker != nil && g.repeat(markerKey(*r.marker))
+}
+
 // Push records a lifecycle event pushed by the platform (POST /api/events) and returns
 // the stored events (none when the push repeats what is known).
 func (a *App) Push(id string, p tracker.Push) ([]event.Event, error) {
-	return a.submit(&pushReq{obs: &tracker.Observation{EnvironmentID: id, At: a.now(), Push: &p}})
+	return a.submit(&pushReq{obs: &tracker.Observation{EnvironmentID: id, At: a.now(), Push: &p}, key: p.IdempotencyKey})
 }
 
-// Mark appends a deployment marker (POST /api/events with kind "deployment").
+// Mark appends a deployment marker (POST /api/events with kind "deployment"). A repeat
+// of a recorded marker (or of its Idempotency-Key) stores nothing and returns the zero
+// event.
 func (a *App) Mark(e event.Event) (event.Event, error) {
-	evs, err := a.submit(&pushReq{marker: &e})
-	if err != nil {
-		return event.Event{}, err
+	key, _ := e.Meta(tracker.MetaIdempotencyKey).(string)
+	evs, err := a.submit(&pushReq{marker: &e, key: key})
+	if err != nil || len(evs) == 0 {
+		return event.Event{}, err // a repeat: the zero event, stored nothing
 	}
 	return evs[0], nil
 }

@@ -88,14 +88,14 @@ func (s *Service) Timeline(ctx context.Context, id string) (*Timeline, error) {
 			created = e.Time
 		case event.ProvisioningStarted:
 			start = e.Time
-			if v, ok := number(meta[event.MetaQueueDuration]); ok {
+			if v, ok := duration(meta[event.MetaQueueDuration]); ok {
 				tl.Summary.QueueDurationSeconds = &v
 			}
 			if tl.Summary.Outcome == "" {
 				tl.Summary.Outcome = "provisioning"
 			}
 		case event.Ready:
-			if v, ok := number(meta[event.MetaProvisioningDuration]); ok && tl.Summary.ProvisioningDurationSeconds == nil {
+			if v, ok := duration(meta[event.MetaProvisioningDuration]); ok && tl.Summary.ProvisioningDurationSeconds == nil {
 				tl.Summary.ProvisioningDurationSeconds = &v
 			}
 			if tl.Summary.Outcome != "terminated" {
@@ -107,7 +107,7 @@ func (s *Service) Timeline(ctx context.Context, id string) (*Timeline, error) {
 			}
 		case event.Terminated:
 			terminated = e.Time
-			if v, ok := number(meta[event.MetaTerminationDuration]); ok {
+			if v, ok := duration(meta[event.MetaTerminationDuration]); ok {
 				tl.Summary.TerminationDurationSeconds = &v
 			}
 			tl.Summary.Outcome = "terminated"
@@ -121,7 +121,7 @@ func (s *Service) Timeline(ctx context.Context, id string) (*Timeline, error) {
 		if end.IsZero() {
 			end = s.now()
 		}
-		h := round2(end.Sub(first).Hours())
+		h := round2(max(end.Sub(first), 0).Hours())
 		tl.Summary.TotalLifetimeHours = &h
 	}
 	return tl, nil
@@ -208,7 +208,7 @@ func (s *Service) Performance(ctx context.Context, window time.Duration, windowT
 		}
 		switch e.Name {
 		case event.Ready:
-			d, ok := number(e.Meta(event.MetaProvisioningDuration))
+			d, ok := duration(e.Meta(event.MetaProvisioningDuration))
 			if late, _ := e.Meta("late").(bool); late {
 				all.LateReadies++
 				t.LateReadies++
@@ -228,12 +228,12 @@ func (s *Service) Performance(ctx context.Context, window time.Duration, windowT
 				x.FailuresByReason[reason]++
 			}
 		case event.ProvisioningStarted:
-			if q, ok := number(e.Meta(event.MetaQueueDuration)); ok {
+			if q, ok := duration(e.Meta(event.MetaQueueDuration)); ok {
 				all.queues = append(all.queues, q)
 				t.queues = append(t.queues, q)
 			}
 		case event.Terminated:
-			if d, ok := number(e.Meta(event.MetaTerminationDuration)); ok {
+			if d, ok := duration(e.Meta(event.MetaTerminationDuration)); ok {
 				term = append(term, d)
 			}
 		}
@@ -404,6 +404,14 @@ func number(v any) (float64, bool) {
 		return float64(n), true
 	}
 	return 0, false
+}
+
+// duration reads a duration from metadata. A negative one (recorded before durations
+// were bounded, or by a foreign writer of the TSDB) is no duration at all: no summary
+// or insight shows time going backwards.
+func duration(v any) (float64, bool) {
+	d, ok := number(v)
+	return d, ok && d >= 0
 }
 
 func firstNonZero(ts ...time.Time) time.Time {

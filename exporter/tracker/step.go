@@ -300,6 +300,7 @@ func (st *stepper) push(p Push) {
 		meta = map[string]any{}
 	}
 	meta["pushed"] = true
+	addIf(meta, MetaIdempotencyKey, p.IdempotencyKey)
 	switch p.Event {
 	case event.Created:
 		if !s.CreatedAt.IsZero() {
@@ -651,9 +652,11 @@ func shortSHA(s string) string {
 }
 
 // seconds and hours give durations as JSON numbers: whole seconds (times are whole
-// seconds) and hours rounded to two decimals.
-func seconds(d time.Duration) float64 { return float64(d / time.Second) }
+// seconds) and hours rounded to two decimals. A duration is never negative: evidence
+// out of order (clock skew between sources) counts as no time at all, so no metric,
+// summary or insight ever shows a negative duration.
+func seconds(d time.Duration) float64 { return float64(max(d, 0) / time.Second) }
 
 func hours(d time.Duration) float64 {
-	return float64(int64(d.Hours()*100+0.5)) / 100
+	return float64(int64(max(d, 0).Hours()*100+0.5)) / 100
 }
