@@ -58,7 +58,7 @@ var (
 )
 
 // FailedStatuses are the marker statuses that set the deployments point's failed field.
-var FailedStatuses = map[string]bool{"failed": true, "failure": true, "error": true}
+var FailedStatuses = map[string]bool{event.MarkerStatuses[0]: true, event.MarkerStatuses[1]: true, event.MarkerStatuses[2]: true}
 
 type inputError struct {
 	status int

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/influxdb"
+	"github.com/blueberry-idp/envtrack/exporter/labels"
 	"github.com/blueberry-idp/envtrack/exporter/prom"
 	"github.com/blueberry-idp/envtrack/exporter/query"
 	"github.com/blueberry-idp/envtrack/exporter/sink"
@@ -66,6 +68,7 @@ type App struct {
 	tracker     *tracker.Tracker
 	metrics     *metrics
 	lifecycle   *prom.Metrics // DESIGN §4, observed on live transitions only
+	labels      *labels.Bound // bounds the label values that come from input
 	sinkMetrics *sink.Metrics
 	runners     []*sink.Runner // the running sinks' runners (guarded by mu)
 	query       *query.Service
@@ -124,9 +127,12 @@ func New(opts Options) (*App, error) {
 		return nil, err
 	}
 	a.tracker = tracker.New(a.trackerConfig(cfg), states)
-	a.lifecycle = prom.New(cfg.Metrics.Namespace, cfg.Metrics.NativeHistograms, a.tracker.States, a.reg)
+	a.labels = labels.New(a.reg, log.With(a.logger, "component", "labels"))
+	a.setTypes(cfg)
+	a.labels.Seed(typesByUse(states))
+	a.lifecycle = prom.NewBounded(cfg.Metrics.Namespace, cfg.Metrics.NativeHistograms, a.tracker.States, a.reg, a.labels)
 	a.query = a.newQuery(cfg)
-	a.sources, err = newSources(cfg, a.logger, a.now)
+	a.sources, err = newSources(cfg, a.logger, a.now, a.labels.TypeLabel)
 	if err != nil {
 		a.store.Close()
 		return nil, err
@@ -136,6 +142,39 @@ func New(opts Options) (*App, error) {
 	level.Info(a.logger).Log("msg", "envtrack starting", "version", version.Info(), "environments", len(states),
 		"journal_last_seq", a.store.LastSeq())
 	return a, nil
+}
+
+// setTypes bounds the type label by the configuration: `types:` (plus the types the
+// configuration names itself), else metrics.max_types.
+func (a *App) setTypes(cfg *config.Config) {
+	own := []string{config.DefaultStaticEnvironment.Type}
+	for _, e := range cfg.Environments {
+		own = append(own, e.Type)
+	}
+	if cfg.ArgoCD != nil {
+		own = append(own, cfg.ArgoCD.DefaultType)
+	}
+	a.labels.SetTypes(cfg.Types, own, cfg.Metrics.MaxTypes)
+}
+
+// typesByUse lists the types of the tracked environments, most used first, so that
+// under the metrics.max_types cap a restart keeps the labels in use.
+func typesByUse(states map[string]tracker.State) []string {
+	n := map[string]int{}
+	for _, s := range states {
+		n[s.Type]++
+	}
+	out := make([]string, 0, len(n))
+	for t := range n {
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if n[out[i]] != n[out[j]] {
+			return n[out[i]] > n[out[j]]
+		}
+		return out[i] < out[j]
+	})
+	return out
 }
 
 func (a *App) trackerConfig(cfg *config.Config) tracker.Config {
@@ -258,7 +297,7 @@ func (a *App) reload() error {
 	if cfg.ListenAddress != old.ListenAddress {
 		level.Warn(a.logger).Log("msg", "listen_address changes take effect at the next restart")
 	}
-	src, err := newSources(cfg, a.logger, a.now)
+	src, err := newSources(cfg, a.logger, a.now, a.labels.TypeLabel)
 	if err != nil {
 		return err
 	}
@@ -274,6 +313,7 @@ func (a *App) reload() error {
 	a.query = a.newQuery(cfg)
 	a.mu.Unlock()
 	oldSrc.close()
+	a.setTypes(cfg)
 	a.tracker.SetConfig(a.trackerConfig(cfg))
 	if running {
 		a.startLoopsLocked()

@@ -92,6 +92,9 @@ type Config struct {
 	DeploymentsMeasurement string
 	// Timeout bounds one write request; zero means DefaultTimeout.
 	Timeout time.Duration
+	// TypeTag bounds the type tag (a tag value is a series; types come from pushes and
+	// Argo CD labels): the daemon passes labels.Bound.TypeLabel. Nil keeps the type.
+	TypeTag func(string) string
 }
 
 // Sink writes events to InfluxDB. It is safe for concurrent use.
@@ -323,7 +326,11 @@ func (s *Sink) lifecyclePoint(e *event.Event) (*write.Point, error) {
 	p := write.NewPointWithMeasurement(s.cfg.Measurement)
 	addTag(p, TagEnvironmentID, e.EnvironmentID)
 	addTag(p, TagEvent, string(e.Name))
-	addTag(p, TagType, e.Type)
+	typ := e.Type
+	if s.cfg.TypeTag != nil {
+		typ = s.cfg.TypeTag(typ)
+	}
+	addTag(p, TagType, typ)
 	addTag(p, TagRepository, e.Repository)
 	// Always written, even empty, so that every point has the same field types.
 	p.AddField(FieldEnvName, e.EnvironmentName)

@@ -334,7 +334,7 @@ func (st *stepper) push(p Push) {
 		}
 		reason, _ := meta["reason"].(string)
 		delete(meta, "reason")
-		st.fail(firstNonEmpty(reason, "reported"), t, meta)
+		st.fail(firstNonEmpty(reason, event.ReasonReported), t, meta)
 	case event.Deployed:
 		st.emit(event.Deployed, t, meta)
 	case event.Degraded:
