@@ -30,7 +30,8 @@ const (
 	LabelStatus = "status"
 )
 
-// maxLogged bounds how many distinct folded values are remembered to log each once;
+// maxLogged bounds how many distinct folded values of a label are remembered to log
+// each once;
 // beyond it one line says that further values go unlogged (a flood must not grow
 // memory through the very path that guards it).
 const maxLogged = 1000
@@ -45,7 +46,8 @@ type Bound struct {
 	max        int             // metrics.max_types, when no list
 	seen       map[string]bool // types admitted under the cap
 	logged     map[string]bool // label + "\x00" + value folded and logged
-	loggedFull bool
+	nLogged    map[string]int  // per label
+	loggedFull map[string]bool // per label: the line saying further values go unlogged
 }
 
 var (
@@ -72,6 +74,7 @@ func New(reg prometheus.Registerer, logger log.Logger) *Bound {
 			Help: `Label values from input outside their closed set or the configured types, folded into "other", by label (type, reason, status).`,
 		}, []string{"label"})),
 		logger: logger, max: 50, seen: map[string]bool{}, logged: map[string]bool{},
+		nLogged: map[string]int{}, loggedFull: map[string]bool{},
 	}
 	for _, l := range []string{LabelType, LabelReason, LabelStatus} {
 		b.folded.WithLabelValues(l)
@@ -169,13 +172,15 @@ func (b *Bound) admitType(t string) bool {
 func (b *Bound) logOnce(label, v string) {
 	b.mu.Lock()
 	key := label + "\x00" + v
-	first := !b.logged[key] && len(b.logged) < maxLogged
-	full := !first && !b.logged[key] && !b.loggedFull
+	known := b.logged[key]
+	first := !known && b.nLogged[label] < maxLogged
+	full := !known && !first && !b.loggedFull[label]
 	if first {
 		b.logged[key] = true
+		b.nLogged[label]++
 	}
 	if full {
-		b.loggedFull = true
+		b.loggedFull[label] = true
 	}
 	b.mu.Unlock()
 	switch {
@@ -184,6 +189,6 @@ func (b *Bound) logOnce(label, v string) {
 			"label", label, "value", v)
 	case full:
 		level.Warn(b.logger).Log("msg", "more folded label values than are logged; further ones are only counted",
-			"metric", "envtrack_label_values_folded_total", "logged", maxLogged)
+			"label", label, "metric", "envtrack_label_values_folded_total", "logged", maxLogged)
 	}
 }
