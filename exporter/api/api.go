@@ -31,9 +31,11 @@ type Environments interface {
 // Recorder records pushed events in the journal.
 type Recorder interface {
 	// Push applies a pushed lifecycle event; it returns the stored events (none when the
-	// push repeats what is already known).
+	// push repeats what is already known, or its Idempotency-Key), or a
+	// *tracker.RejectedError when it contradicts what is known (422).
 	Push(id string, p tracker.Push) ([]event.Event, error)
-	// Mark appends a deployment marker and returns it as stored.
+	// Mark appends a deployment marker and returns it as stored; the zero event when it
+	// repeats a recorded marker or Idempotency-Key.
 	Mark(e event.Event) (event.Event, error)
 }
 
