@@ -187,3 +187,28 @@ func procStatus(t *testing.T, field string) int {
 	n, _ := strconv.Atoi(string(m[1]))
 	return n
 }
+
+// TestTypesFromConfig: with `types:` only the listed types (and the configuration's
+// own) keep their label; a reload applies a new list.
+func TestTypesFromConfig(t *testing.T) {
+	d := startDaemon(t, daemonOpts{config: pushTokens + "types: [preview]\n"})
+	push := func(id, typ string) {
+		code, m := d.push(fmt.Sprintf(`{"environment_id":%q,"event":"provisioning_started","type":%q}`, id, typ))
+		require.Equal(t, 202, code, m)
+	}
+	push("a", "preview")
+	push("b", "staging")
+	_, metrics := d.series()
+	require.ElementsMatch(t, []string{"preview", labels.Other}, labelValues(metrics, "type"))
+	// The API keeps the raw type.
+	_, _, env := d.do("GET", "/api/environments/b", "", "Authorization", "Bearer reader-token")
+	require.Contains(t, env, `"type": "staging"`)
+
+	cfg, err := os.ReadFile(d.cfg)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(d.cfg, []byte(strings.Replace(string(cfg), "types: [preview]", "types: [preview, staging]", 1)), 0o600))
+	require.NoError(t, d.app.Reload())
+	push("c", "staging")
+	_, metrics = d.series()
+	require.Contains(t, labelValues(metrics, "type"), "staging")
+}
