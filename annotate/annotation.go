@@ -71,18 +71,21 @@ func renderMarker(ev event.Event, extra []string) annotation {
 	var t tagList
 	t.add(tagEnvtrack, tagDeployment)
 	t.pair("env", ev.EnvironmentID)
-	t.pair("app", metaString(ev, "application"))
-	t.pair("status", metaString(ev, "status"))
+	m := ev.Marker()
+	app, status, activity, host := strings.TrimSpace(m.Application), strings.TrimSpace(m.Status),
+		strings.TrimSpace(m.Activity), strings.TrimSpace(m.Host)
+	t.pair("app", app)
+	t.pair("status", status)
 	t.pair(keyEventID, ev.ID)
 	t.add(extra...)
 
 	words := []string{}
-	for _, w := range []string{metaString(ev, "activity"), metaString(ev, "status")} {
+	for _, w := range []string{activity, status} {
 		if w != "" {
 			words = append(words, w)
 		}
 	}
-	if host := metaString(ev, "host"); host != "" {
+	if host != "" {
 		words = append(words, "on", host)
 	}
 	return annotation{Time: ev.Time.UnixMilli(), Tags: t.tags, Text: oneLine(strings.Join(words, " "))}
@@ -110,19 +113,19 @@ func lifecycleText(ev event.Event) string {
 		}
 	case event.Ready:
 		b.WriteString("ready")
-		if late, _ := ev.Meta("late").(bool); late {
+		if ev.Late() {
 			b.WriteString(" late")
 		}
 		after(event.MetaProvisioningDuration)
 	case event.ProvisioningFailed:
 		b.WriteString("provisioning failed")
-		if reason := metaString(ev, "reason"); reason != "" {
+		if reason := metaString(ev, event.MetaReason); reason != "" {
 			b.WriteString(": " + reason)
 		}
 		after(event.MetaProvisioningDuration)
 	case event.Deployed:
 		b.WriteString("deployed")
-		rev := metaString(ev, "revision")
+		rev := metaString(ev, event.MetaRevision)
 		if rev == "" {
 			rev = ev.CommitSHA
 		}
@@ -131,15 +134,15 @@ func lifecycleText(ev event.Event) string {
 		}
 	case event.Degraded:
 		b.WriteString("degraded")
-		switch metaString(ev, "cause") {
+		switch metaString(ev, event.MetaCause) {
 		case "health":
 			b.WriteString(": health")
-			if st := metaString(ev, "health_status"); st != "" {
+			if st := metaString(ev, event.MetaHealthStatus); st != "" {
 				b.WriteString(" " + st)
 			}
 		case "url":
 			b.WriteString(": url")
-			if msg := metaString(ev, "url_error"); msg != "" {
+			if msg := metaString(ev, event.MetaURLError); msg != "" {
 				b.WriteString(": " + truncate(msg, maxTextDetail))
 			}
 		}
@@ -252,14 +255,7 @@ func eventIDTag(id string) string {
 }
 
 func metaString(ev event.Event, key string) string {
-	switch v := ev.Meta(key).(type) {
-	case string:
-		return strings.TrimSpace(v)
-	case nil:
-		return ""
-	default:
-		return fmt.Sprint(v)
-	}
+	return strings.TrimSpace(ev.MetaString(key))
 }
 
 // metaFloat reads a numeric metadata value: float64 after a JSON round trip, or any Go

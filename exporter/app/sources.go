@@ -15,6 +15,7 @@ import (
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/argocd"
 	"github.com/blueberry-idp/envtrack/exporter/backoff"
+	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/exporter/probe"
 	"github.com/blueberry-idp/envtrack/exporter/sink"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
@@ -178,7 +179,7 @@ func (a *App) process(obs []tracker.Observation) error {
 	for _, e := range events {
 		a.metrics.transitions.WithLabelValues(string(e.Name)).Inc()
 		level.Info(a.logger).Log("msg", "lifecycle event", "environment_id", e.EnvironmentID, "event", e.Name,
-			"time", e.Time.Format(time.RFC3339), "seq", e.Seq, "reason", e.Meta("reason"))
+			"time", e.Time.Format(time.RFC3339), "seq", e.Seq, "reason", e.Meta(event.MetaReason))
 	}
 	return nil
 }

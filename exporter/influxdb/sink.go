@@ -66,19 +66,6 @@ const (
 	FieldFailed    = "failed"
 )
 
-// Metadata keys the sink reads: deployment markers carry host, application, activity,
-// status and failed (api.DeploymentMarker); a lifecycle "deployed" carries revision and
-// status; provisioning_failed carries reason.
-const (
-	metaReason      = "reason"
-	metaRevision    = "revision"
-	metaStatus      = "status"
-	metaHost        = "host"
-	metaApplication = "application"
-	metaActivity    = "activity"
-	metaFailed      = "failed"
-)
-
 // Config says where and how to write.
 type Config struct {
 	URL string // http(s)://host:port of InfluxDB
@@ -335,8 +322,8 @@ func (s *Sink) lifecyclePoint(e *event.Event) (*write.Point, error) {
 			p.AddField(k, f)
 		}
 	}
-	if r := e.Meta(metaReason); r != nil {
-		p.AddField(FieldReason, toString(r))
+	if r := e.Meta(event.MetaReason); r != nil {
+		p.AddField(FieldReason, e.MetaString(event.MetaReason))
 	}
 	p.AddField(FieldMetadata, meta)
 	p.SetTime(e.Time)
@@ -347,13 +334,13 @@ func (s *Sink) lifecyclePoint(e *event.Event) (*write.Point, error) {
 // environment, host, application, activity, status and failed come from its metadata.
 func (s *Sink) markerPoint(e *event.Event) *write.Point {
 	p := write.NewPointWithMeasurement(s.cfg.DeploymentsMeasurement)
-	addTag(p, TagHost, toString(e.Meta(metaHost)))
+	m := e.Marker()
+	addTag(p, TagHost, m.Host)
 	addTag(p, TagEnvironment, e.EnvironmentID)
-	addTag(p, TagApplication, toString(e.Meta(metaApplication)))
-	failed, _ := e.Meta(metaFailed).(bool)
-	p.AddField(FieldActivity, toString(e.Meta(metaActivity)))
-	p.AddField(FieldStatus, toString(e.Meta(metaStatus)))
-	p.AddField(FieldFailed, failed)
+	addTag(p, TagApplication, m.Application)
+	p.AddField(FieldActivity, m.Activity)
+	p.AddField(FieldStatus, m.Status)
+	p.AddField(FieldFailed, m.Failed)
 	p.AddField(FieldEventID, e.ID)
 	p.SetTime(e.Time)
 	return p
@@ -363,10 +350,10 @@ func (s *Sink) markerPoint(e *event.Event) *write.Point {
 // 001 overlay also shows what Argo CD deployed.
 func (s *Sink) deployedPoint(e *event.Event) *write.Point {
 	activity := "deploy"
-	if rev := toString(e.Meta(metaRevision)); rev != "" {
+	if rev := e.MetaString(event.MetaRevision); rev != "" {
 		activity += " " + rev
 	}
-	status := toString(e.Meta(metaStatus))
+	status := e.MetaString(event.MetaStatus)
 	if status == "" {
 		status = "success"
 	}
@@ -385,17 +372,6 @@ func (s *Sink) deployedPoint(e *event.Event) *write.Point {
 func addTag(p *write.Point, k, v string) {
 	if v != "" {
 		p.AddTag(k, v)
-	}
-}
-
-func toString(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return ""
-	case string:
-		return x
-	default:
-		return fmt.Sprint(x)
 	}
 }
 

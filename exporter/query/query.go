@@ -209,12 +209,12 @@ func (s *Service) Performance(ctx context.Context, window time.Duration, windowT
 		switch e.Name {
 		case event.Ready:
 			d, ok := number(e.Meta(event.MetaProvisioningDuration))
-			if late, _ := e.Meta("late").(bool); late {
+			if e.Late() {
 				all.LateReadies++
 				t.LateReadies++
 				continue
 			}
-			if baseline, _ := e.Meta("baseline").(bool); baseline || !ok {
+			if e.Baseline() || !ok {
 				continue // a URL-only environment's first answer is no provisioning attempt
 			}
 			for _, x := range []*Provisioning{all, t} {
@@ -222,7 +222,7 @@ func (s *Service) Performance(ctx context.Context, window time.Duration, windowT
 				x.durations = append(x.durations, d)
 			}
 		case event.ProvisioningFailed:
-			reason, _ := e.Meta("reason").(string)
+			reason := e.Reason()
 			for _, x := range []*Provisioning{all, t} {
 				x.Failures++
 				x.FailuresByReason[reason]++
