@@ -18,12 +18,21 @@ type annotation struct {
 	Text    string
 }
 
-// Tag keys and fixed tags (DESIGN §6, contract).
+// Tag keys and fixed tags (DESIGN §6, contract). The dashboards' annotation queries
+// find annotations by these, so they are exported.
 const (
-	tagEnvtrack   = "envtrack"
-	tagDeployment = "deployment"
+	TagEnvtrack   = "envtrack"   // every annotation envtrack writes
+	TagDeployment = "deployment" // deployment markers (001)
+	keyEvent      = "event"
 	keyEventID    = "envtrack-id"
 )
+
+// EventTag is the tag of the annotations of lifecycle events named n ("event:deployed").
+func EventTag(n event.Name) string {
+	var t tagList
+	t.pair(keyEvent, string(n))
+	return strings.Join(t.tags, "")
+}
 
 // maxTextDetail bounds free text taken from metadata (an URL error) in the one-line text.
 const maxTextDetail = 200
@@ -34,8 +43,8 @@ func render(ev event.Event, extra []string) annotation {
 		return renderMarker(ev, extra)
 	}
 	var t tagList
-	t.add(tagEnvtrack)
-	t.pair("event", string(ev.Name))
+	t.add(TagEnvtrack)
+	t.pair(keyEvent, string(ev.Name))
 	t.pair("env", ev.EnvironmentID)
 	t.pair("type", ev.Type)
 	t.pair("repo", ev.Repository)
@@ -69,7 +78,7 @@ func region(ev event.Event, key string) (start, end int64) {
 // renderMarker is a deployment marker of 001 ("<activity> <status> on <host>").
 func renderMarker(ev event.Event, extra []string) annotation {
 	var t tagList
-	t.add(tagEnvtrack, tagDeployment)
+	t.add(TagEnvtrack, TagDeployment)
 	t.pair("env", ev.EnvironmentID)
 	m := ev.Marker()
 	app, status, activity, host := strings.TrimSpace(m.Application), strings.TrimSpace(m.Status),

@@ -20,16 +20,18 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+
+	"github.com/blueberry-idp/envtrack/dashboards/selfmon"
 )
 
 // Type is a Prometheus metric type.
-type Type string
+type Type = selfmon.Type
 
 // Metric types.
 const (
-	Counter   Type = "counter"
-	Gauge     Type = "gauge"
-	Histogram Type = "histogram"
+	Counter   = selfmon.Counter
+	Gauge     = selfmon.Gauge
+	Histogram = selfmon.Histogram
 )
 
 // Where a metric comes from (Metric.Source).

@@ -23,6 +23,7 @@ import (
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/blueberry-idp/envtrack/dashboards/selfmon"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 )
 
@@ -152,21 +153,11 @@ func New(cfg Config, logger log.Logger, reg prometheus.Registerer, now func() ti
 				return nil
 			},
 		},
-		logger: logger,
-		now:    now,
-		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "envtrack_probe_duration_seconds",
-			Help:    "Duration of URL probes of environments, successful or not.",
-			Buckets: prometheus.DefBuckets,
-		}),
-		results: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "envtrack_probe_results_total",
-			Help: "URL probes of environments by result (success: answered with an expected status code).",
-		}, []string{"result"}),
-		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "envtrack_probes_in_flight",
-			Help: "URL probes currently running.",
-		}),
+		logger:   logger,
+		now:      now,
+		duration: selfmon.ProbeDuration.NewHistogram(),
+		results:  selfmon.ProbeResults.NewCounterVec(),
+		inFlight: selfmon.ProbesInFlight.NewGauge(),
 	}
 	if reg != nil {
 		var err error
