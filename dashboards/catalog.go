@@ -87,9 +87,9 @@ func (s *Set) catalog() []Metric {
 				{
 					Dashboard: DashboardProvisioning, Row: RowProvisioning, Slot: 10, Kind: TimeSeries, Width: 12, Height: 8,
 					Title:       "Provisioning time percentiles",
-					Description: fmt.Sprintf("p50, p95 and p99 of provisioning_started → ready, from the classic buckets. Dashed lines: the alert thresholds (p50 %s, p95 %s).", dur(t.ProvisioningP50.Alert), dur(t.ProvisioningP95.Alert)),
+					Description: fmt.Sprintf("p50, p95 and p99 of provisioning_started → ready, from the classic buckets. Dashed lines: the alert thresholds (p50 %s, p95 %s).", dur(time.Duration(t.ProvisioningP50.Alert)), dur(time.Duration(t.ProvisioningP95.Alert))),
 					Unit:        "s", Queries: percentiles(hist, 0.5, 0.95, 0.99),
-					Thresholds:     []Step{{Color: "green"}, {Value: ptr(t.ProvisioningP50.Alert.Seconds()), Color: "orange"}, {Value: ptr(t.ProvisioningP95.Alert.Seconds()), Color: "red"}},
+					Thresholds:     []Step{{Color: "green"}, {Value: ptr(time.Duration(t.ProvisioningP50.Alert).Seconds()), Color: "orange"}, {Value: ptr(time.Duration(t.ProvisioningP95.Alert).Seconds()), Color: "red"}},
 					ThresholdStyle: "dashed",
 				},
 				{
@@ -552,7 +552,8 @@ func (s *Set) runbook(alert string) string { return s.opts.Handbook + "#" + Anch
 func (s *Set) quantileAlert(q float64, label string, t DurationTarget, record string) Alert {
 	o := s.opts
 	w := dur(o.Window)
-	threshold := t.Alert.Seconds()
+	alert, target := time.Duration(t.Alert), time.Duration(t.Target)
+	threshold := alert.Seconds()
 	top := ProvisioningBuckets[len(ProvisioningBuckets)-1]
 	op, opWords, note := ">", "above", ""
 	if threshold >= top {
@@ -565,13 +566,13 @@ func (s *Set) quantileAlert(q float64, label string, t DurationTarget, record st
 	return Alert{
 		Name: name, Group: GroupProvisioning, Severity: SeverityWarning, For: o.For,
 		Expr:      fmt.Sprintf(`%s %s %s and on () sum(increase(%s_count[%s])) > 0`, record, op, num(threshold), hist, w),
-		Threshold: fmt.Sprintf("%s of provisioning time over %s %s %s for %s (target %s)", strings.ToLower(label), w, op, dur(t.Alert), dur(o.For), dur(t.Target)),
-		Summary:   fmt.Sprintf("Environment provisioning is slow: %s %s %s.", strings.ToLower(label), op, dur(t.Alert)),
+		Threshold: fmt.Sprintf("%s of provisioning time over %s %s %s for %s (target %s)", strings.ToLower(label), w, op, dur(alert), dur(o.For), dur(target)),
+		Summary:   fmt.Sprintf("Environment provisioning is slow: %s %s %s.", strings.ToLower(label), op, dur(alert)),
 		Description: fmt.Sprintf("The %s provisioning time (provisioning_started to ready) over the last %s is {{ $value | humanizeDuration }}, %s the alert threshold of %s (target %s).%s",
-			what, w, opWords, dur(t.Alert), dur(t.Target), note),
+			what, w, opWords, dur(alert), dur(target), note),
 		Meaning: fmt.Sprintf("Over the last %s, the %s provisioning time of the environments that became ready is %s %s (000's alert threshold; the target is %s). "+
 			"Developers wait longer for their environments. Only successful provisionings are measured (failures are in the success rate); without any in the window the alert stays silent.",
-			w, what, opWords, dur(t.Alert), dur(t.Target)),
+			w, what, opWords, dur(alert), dur(target)),
 		Steps: []string{
 			"Open the *Provisioning time percentiles* and *Provisioning duration distribution* panels of the provisioning dashboard: is it one environment type (the `type` variable) or all, sudden or gradual?",
 			"Look at the *Provisioning p95 and deployments* panel: did a deployment (of the platform, a base chart or an image) start it?",
