@@ -202,7 +202,7 @@ func DefaultOptions() Options {
 	return Options{
 		Namespace:              "blueberry",
 		Job:                    "envtrack",
-		DeploymentsMeasurement: "deployments",
+		DeploymentsMeasurement: config.DefaultInfluxDBConfig.DeploymentsMeasurement,
 		Targets:                DefaultTargets,
 		Window:                 time.Hour,
 		For:                    15 * time.Minute,

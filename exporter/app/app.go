@@ -282,8 +282,7 @@ func (a *App) reload() error {
 func (a *App) newQuery(cfg *config.Config) *query.Service {
 	var backend query.Backend = query.NewJournalBackend(a.store)
 	if c := cfg.InfluxDB; c != nil {
-		fb, err := influxdb.NewBackend(influxdb.QueryConfig{URL: c.URL, Token: string(c.Token), Org: c.Org, Bucket: c.Bucket,
-			Measurement: c.Measurement, Timeout: time.Duration(c.Timeout)}, log.With(a.logger, "component", "flux"))
+		fb, err := influxdb.NewBackend(*c, log.With(a.logger, "component", "flux"))
 		if err != nil {
 			// The config loader validated the section; keep answering from the journal.
 			level.Error(a.logger).Log("msg", "InfluxDB query backend unusable, answering from the journal", "err", err)

@@ -19,11 +19,7 @@ import (
 func newSinks(cfg *config.Config, logger log.Logger, reg prometheus.Registerer) ([]sink.Sink, error) {
 	var out []sink.Sink
 	if c := cfg.InfluxDB; c != nil {
-		s, err := influxdb.New(influxdb.Config{
-			URL: c.URL, Token: string(c.Token), Org: c.Org, Bucket: c.Bucket,
-			Measurement: c.Measurement, DeploymentsMeasurement: c.DeploymentsMeasurement,
-			Timeout: time.Duration(c.Timeout),
-		}, log.With(logger, "component", "influxdb"))
+		s, err := influxdb.New(*c, log.With(logger, "component", "influxdb"))
 		if err != nil {
 			return nil, fmt.Errorf("influxdb: %w", err)
 		}
