@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/blueberry-idp/envtrack/annotate"
+	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/dashboards"
 	"github.com/blueberry-idp/envtrack/dashboards/selfmon"
 	"github.com/blueberry-idp/envtrack/exporter/app"
@@ -58,11 +59,11 @@ func TestEveryMetricIsDefined(t *testing.T) {
 	registered(t, reg, got)
 
 	reg = prometheus.NewRegistry()
-	_, err = argocd.New(argocd.Config{Server: "http://127.0.0.1:1", Token: "token", RequestTimeout: time.Second}, logger, reg)
+	_, err = argocd.New(config.ArgoCDConfig{Server: "http://127.0.0.1:1", Token: "token"}, argocd.Options{}, logger, reg)
 	require.NoError(t, err)
-	_, err = probe.New(probe.Config{Interval: 10 * time.Second, Timeout: 5 * time.Second, Concurrency: 1, Match: probe.DefaultMatch}, logger, reg, time.Now)
+	_, err = probe.New(config.DefaultURLConfig, probe.Options{}, logger, reg, time.Now)
 	require.NoError(t, err)
-	_, err = annotate.New(annotate.Config{URL: "http://127.0.0.1:1", Token: "token", Timeout: time.Second}, logger, reg)
+	_, err = annotate.New(config.GrafanaConfig{URL: "http://127.0.0.1:1", Token: "token"}, logger, reg)
 	require.NoError(t, err)
 	registered(t, reg, got)
 

@@ -26,10 +26,7 @@ func newSinks(cfg *config.Config, logger log.Logger, reg prometheus.Registerer) 
 		out = append(out, s)
 	}
 	if c := cfg.Grafana; c != nil {
-		s, err := annotate.New(annotate.Config{
-			URL: c.URL, Token: string(c.Token), DashboardUID: c.DashboardUID, Tags: c.Tags,
-			Timeout: time.Duration(c.Timeout),
-		}, log.With(logger, "component", "grafana"), reg)
+		s, err := annotate.New(*c, log.With(logger, "component", "grafana"), reg)
 		if err != nil {
 			return nil, fmt.Errorf("grafana: %w", err)
 		}

@@ -37,42 +37,14 @@ func newSources(cfg *config.Config, logger log.Logger, now func() time.Time) (*s
 	ua := "envtrack/" + version.Version
 	if ac := cfg.ArgoCD; ac != nil {
 		var err error
-		s.argo, err = argocd.New(argocd.Config{
-			Server:             ac.Server,
-			Token:              string(ac.Token),
-			Projects:           ac.Projects,
-			Selector:           ac.Selector,
-			RequestTimeout:     time.Duration(ac.RequestTimeout),
-			CAFile:             ac.TLS.CAFile,
-			InsecureSkipVerify: ac.TLS.InsecureSkipVerify,
-			UserAgent:          ua,
-		}, log.With(logger, "component", "argocd"), s.reg)
+		s.argo, err = argocd.New(*ac, argocd.Options{UserAgent: ua}, log.With(logger, "component", "argocd"), s.reg)
 		if err != nil {
 			return nil, fmt.Errorf("argocd: %w", err)
 		}
-		s.mapping = argocd.Mapping{
-			EnvironmentIDLabel:    ac.EnvironmentIDLabel,
-			EnvironmentTypeLabel:  ac.EnvironmentTypeLabel,
-			URLAnnotation:         ac.URLAnnotation,
-			RequestedAtAnnotation: ac.RequestedAtAnnotation,
-			RepositoryLabel:       ac.RepositoryLabel,
-			BranchLabel:           ac.BranchLabel,
-			CommitLabel:           ac.CommitLabel,
-			DefaultType:           ac.DefaultType,
-			BadAnnotations:        s.argo.BadAnnotations(),
-		}
+		s.mapping = argocd.NewMapping(*ac, s.argo.BadAnnotations())
 	}
-	u := cfg.Readiness.URL
 	var err error
-	s.prober, err = probe.New(probe.Config{
-		Interval:           time.Duration(u.Interval),
-		Timeout:            time.Duration(u.Timeout),
-		Concurrency:        u.Concurrency,
-		Match:              u.ExpectedStatus.Match,
-		CAFile:             u.TLS.CAFile,
-		InsecureSkipVerify: u.TLS.InsecureSkipVerify,
-		UserAgent:          ua,
-	}, log.With(logger, "component", "probe"), s.reg, now)
+	s.prober, err = probe.New(cfg.Readiness.URL, probe.Options{UserAgent: ua}, log.With(logger, "component", "probe"), s.reg, now)
 	if err != nil {
 		return nil, fmt.Errorf("readiness.url: %w", err)
 	}
