@@ -39,41 +39,75 @@ const (
 	testInstance = "envtrack:9465"
 )
 
-// catalog defines every metric, in the order the handbook tells them.
+// catalog defines every metric, in the order the handbook tells them: one function per
+// family.
 func (s *Set) catalog() []Metric {
-	o := s.opts
-	n := func(id string) string { return o.Namespace + "_" + id }
-	w := dur(o.Window)
-	hist, total := n(ProvisioningDuration), n(ProvisioningTotal)
-	typ := `type=~"$type"`
-	t := o.Targets
+	var out []Metric
+	for _, family := range []func() []Metric{
+		s.provisioningMetrics, s.lifecycleMetrics, s.daemonMetrics, s.argoCDMetrics,
+		s.probeMetrics, s.sinkMetrics, s.journalMetrics, s.grafanaMetrics,
+	} {
+		out = append(out, family()...)
+	}
+	return out
+}
 
-	p50, p95 := s.quantileRecord(0.5), s.quantileRecord(0.95)
-	success := s.record("environment_provisioning_success", "ratio_rate"+w)
-	var burnRecords []Record
+// name is a lifecycle metric's full name: the namespace and its id.
+func (s *Set) name(id string) string { return s.opts.Namespace + "_" + id }
+
+// typeMatcher selects the provisioning dashboard's $type variable.
+const typeMatcher = `type=~"$type"`
+
+// burnRecords are the error ratios of the burn-rate alert, one per window, computed
+// from the attempts counter total.
+func (s *Set) burnRecords(total string) []Record {
+	var out []Record
 	for _, win := range s.burnWindows() {
-		burnRecords = append(burnRecords, Record{
+		out = append(out, Record{
 			Name: s.errorRatio(win),
 			Expr: fmt.Sprintf(`sum(rate(%s{status="failed"}[%s])) / sum(rate(%s[%s]))`, total, dur(win), total, dur(win)),
 			Help: fmt.Sprintf("Fraction of provisioning attempts that failed over %s (the error ratio of the success SLO).", dur(win)),
 		})
 	}
-	percentiles := func(metric string, qs ...float64) []Query {
-		var out []Query
-		for _, q := range qs {
-			out = append(out, Query{
-				Expr:   fmt.Sprintf(`histogram_quantile(%s, sum by (le) (rate(%s_bucket{%s}[$__rate_interval])))`, num(q), metric, typ),
-				Legend: "p" + strconv.Itoa(int(q*100)),
-			})
-		}
-		return out
-	}
-	health := func(row string) Panel { return Panel{Dashboard: DashboardProvisioning, Row: row, Width: 4, Height: 6} }
-	sel := func(name string, matchers ...string) string {
-		return name + "{" + strings.Join(append([]string{`instance=~"$instance"`}, matchers...), ", ") + "}"
-	}
+	return out
+}
 
-	metrics := []Metric{
+// percentiles are the histogram_quantile queries of metric's classic buckets for the
+// quantiles qs, on the dashboard's $type.
+func percentiles(metric string, qs ...float64) []Query {
+	var out []Query
+	for _, q := range qs {
+		out = append(out, Query{
+			Expr:   fmt.Sprintf(`histogram_quantile(%s, sum by (le) (rate(%s_bucket{%s}[$__rate_interval])))`, num(q), metric, typeMatcher),
+			Legend: "p" + strconv.Itoa(int(q*100)),
+		})
+	}
+	return out
+}
+
+// healthPanel is a small panel of the provisioning dashboard's health row.
+func healthPanel(row string) Panel {
+	return Panel{Dashboard: DashboardProvisioning, Row: row, Width: 4, Height: 6}
+}
+
+// sel selects name on the dashboard's $instance, with more matchers.
+func sel(name string, matchers ...string) string {
+	return name + "{" + strings.Join(append([]string{`instance=~"$instance"`}, matchers...), ", ") + "}"
+}
+
+// provisioningMetrics returns the provisioning metrics of DESIGN §4: the duration histogram with its percentile records and alerts, attempts with the success-rate and burn-rate alerts, failures, the queue and the phases.
+func (s *Set) provisioningMetrics() []Metric {
+	o := s.opts
+	n := s.name
+	w := dur(o.Window)
+	hist := n(ProvisioningDuration)
+	total := n(ProvisioningTotal)
+	typ := typeMatcher
+	t := o.Targets
+	p50, p95 := s.quantileRecord(0.5), s.quantileRecord(0.95)
+	success := s.record("environment_provisioning_success", "ratio_rate"+w)
+	burnRecords := s.burnRecords(total)
+	return []Metric{
 		{
 			ID: ProvisioningDuration, Name: hist, Type: Histogram, Labels: []string{"type"},
 			Help:    "Time from provisioning_started to ready, by environment type.",
@@ -176,6 +210,13 @@ func (s *Set) catalog() []Metric {
 				Queries: []Query{{Expr: fmt.Sprintf(`sum by (phase) (%s{%s})`, n(Environments), typ), Legend: "{{phase}}"}},
 			}},
 		},
+	}
+}
+
+// lifecycleMetrics returns the other lifecycle metrics: termination durations, lifecycle events and deployments.
+func (s *Set) lifecycleMetrics() []Metric {
+	n := s.name
+	return []Metric{
 		{
 			ID: TerminationDuration, Name: n(TerminationDuration), Type: Histogram, Labels: []string{"type"},
 			Help:    "Time from termination_started to terminated, by environment type.",
@@ -211,8 +252,13 @@ func (s *Set) catalog() []Metric {
 				Queries: []Query{{Expr: fmt.Sprintf(`sum by (status) (increase(%s[$__rate_interval]))`, n(Deployments)), Legend: "{{status}}"}},
 			}},
 		},
+	}
+}
 
-		// envtrack's own health (DESIGN §4 self-monitoring).
+// daemonMetrics returns envtrack's own health (DESIGN §4 self-monitoring): up, build info, configuration reloads and Argo CD poll cycles.
+func (s *Set) daemonMetrics() []Metric {
+	o := s.opts
+	return []Metric{
 		{
 			ID: "up", Name: "up", Type: Gauge, Labels: []string{"instance", "job"},
 			Help:   "1 when Prometheus scraped the target successfully, 0 when the scrape failed (recorded by Prometheus).",
@@ -220,7 +266,7 @@ func (s *Set) catalog() []Metric {
 			Alerts: []Alert{s.downAlert()},
 			Panels: []Panel{
 				func() Panel {
-					p := health(RowHealth)
+					p := healthPanel(RowHealth)
 					p.Slot, p.Kind, p.Title = 10, Stat, "envtrack up"
 					p.Description = "Whether Prometheus can scrape envtrack (1 up, 0 down), by instance."
 					p.Unit = "none"
@@ -266,7 +312,7 @@ func (s *Set) catalog() []Metric {
 			Alerts: []Alert{s.pollsAlert()},
 			Panels: []Panel{
 				func() Panel {
-					p := health(RowHealth)
+					p := healthPanel(RowHealth)
 					p.Slot, p.Kind, p.Title = 20, TimeSeries, "Argo CD poll errors"
 					p.Description = "Argo CD polls per second that failed (error) or listed nothing while environments are live (inconclusive)."
 					p.Unit = "ops"
@@ -280,6 +326,12 @@ func (s *Set) catalog() []Metric {
 				},
 			},
 		}),
+	}
+}
+
+// argoCDMetrics returns the Argo CD client's metrics.
+func (s *Set) argoCDMetrics() []Metric {
+	return []Metric{
 		self(selfmon.ArgoCDRequests, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 20, Kind: TimeSeries, Width: 8, Height: 8,
@@ -322,11 +374,17 @@ func (s *Set) catalog() []Metric {
 			}},
 		}),
 		self(selfmon.ArgoCDBadAnnotations, Metric{}),
+	}
+}
+
+// probeMetrics returns the URL prober's metrics.
+func (s *Set) probeMetrics() []Metric {
+	return []Metric{
 		self(selfmon.ProbeResults, Metric{
 			Alerts: []Alert{s.probesAlert()},
 			Panels: []Panel{
 				func() Panel {
-					p := health(RowHealth)
+					p := healthPanel(RowHealth)
 					p.Slot, p.Kind, p.Title = 50, TimeSeries, "URL probe failures"
 					p.Description = "Fraction of environment URL probes that failed."
 					p.Unit, p.Min, p.Max = "percentunit", ptr(0), ptr(1)
@@ -357,6 +415,12 @@ func (s *Set) catalog() []Metric {
 				Queries: []Query{{Expr: sel("envtrack_probes_in_flight"), Legend: "{{instance}}"}},
 			}},
 		}),
+	}
+}
+
+// sinkMetrics returns the delivery runners' metrics, by sink.
+func (s *Set) sinkMetrics() []Metric {
+	return []Metric{
 		self(selfmon.SinkDelivered, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowSinks, Slot: 10, Kind: TimeSeries, Width: 8, Height: 8,
@@ -375,7 +439,7 @@ func (s *Set) catalog() []Metric {
 			Alerts: []Alert{s.lagAlert()},
 			Panels: []Panel{
 				func() Panel {
-					p := health(RowHealth)
+					p := healthPanel(RowHealth)
 					p.Slot, p.Kind, p.Title = 30, TimeSeries, "Sink lag"
 					p.Description = "Journal events not yet delivered, by sink."
 					p.Unit = "none"
@@ -393,7 +457,7 @@ func (s *Set) catalog() []Metric {
 			Alerts: []Alert{s.setAsideAlert()},
 			Panels: []Panel{
 				func() Panel {
-					p := health(RowHealth)
+					p := healthPanel(RowHealth)
 					p.Slot, p.Kind, p.Title = 40, TimeSeries, "Events set aside"
 					p.Description = "Events a sink rejected for good (set aside, not retried), per interval."
 					p.Unit, p.Bars = "none", true
@@ -425,6 +489,12 @@ func (s *Set) catalog() []Metric {
 				Queries: []Query{{Expr: fmt.Sprintf(`histogram_quantile(0.95, sum by (sink, le) (rate(%s[$__rate_interval])))`, sel("envtrack_sink_delivery_duration_seconds_bucket")), Legend: "{{sink}} p95"}},
 			}},
 		}),
+	}
+}
+
+// journalMetrics returns the journal's and the tracker's metrics.
+func (s *Set) journalMetrics() []Metric {
+	return []Metric{
 		self(selfmon.JournalEvents, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowJournal, Slot: 10, Kind: TimeSeries, Width: 8, Height: 8,
@@ -442,7 +512,7 @@ func (s *Set) catalog() []Metric {
 		self(selfmon.JournalSize, Metric{
 			Panels: []Panel{
 				func() Panel {
-					p := health(RowHealth)
+					p := healthPanel(RowHealth)
 					p.Slot, p.Kind, p.Title = 60, TimeSeries, "Journal size"
 					p.Description = "Size of the store file (journal, environments and cursors)."
 					p.Unit = "bytes"
@@ -480,6 +550,12 @@ func (s *Set) catalog() []Metric {
 				Queries: []Query{{Expr: fmt.Sprintf(`sum by (event) (increase(%s[$__rate_interval]))`, sel("envtrack_tracker_events_total")), Legend: "{{event}}"}},
 			}},
 		}),
+	}
+}
+
+// grafanaMetrics returns the Grafana annotation sink's metrics.
+func (s *Set) grafanaMetrics() []Metric {
+	return []Metric{
 		self(selfmon.GrafanaRequests, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowGrafana, Slot: 10, Kind: TimeSeries, Width: 8, Height: 8,
@@ -502,7 +578,6 @@ func (s *Set) catalog() []Metric {
 			}},
 		}),
 	}
-	return metrics
 }
 
 // self is a self-monitoring metric: its name, help, type, labels, buckets and source are
