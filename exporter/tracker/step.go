@@ -145,6 +145,7 @@ func (st *stepper) app(a AppEvidence) {
 	}
 	s.AbsentCount, s.AbsentSince = 0, time.Time{}
 	s.App = &a
+	s.ArgoSeenAt = st.at
 
 	if s.CreatedAt.IsZero() && !a.RequestedAt.IsZero() && s.ProvisioningStartedAt.IsZero() {
 		s.CreatedAt = a.RequestedAt
@@ -243,6 +244,9 @@ func (st *stepper) probe(p ProbeResult) {
 	if s.Phase == PhaseTerminated || (p.URL != "" && s.URL != "" && p.URL != s.URL) {
 		return // a probe of a URL the environment no longer has
 	}
+	if p.At.IsZero() {
+		return // never sent (a cancelled round): no evidence either way
+	}
 	if s.Source == "" {
 		s.Source = SourceStatic
 	}
@@ -254,6 +258,7 @@ func (st *stepper) probe(p ProbeResult) {
 		s.URL = p.URL
 	}
 	at := norm(p.At)
+	s.URLProbedAt = at
 	if p.OK {
 		if s.URLPassingSince.IsZero() {
 			s.URLPassingSince = at
@@ -419,10 +424,10 @@ func (st *stepper) provisioning() {
 		}
 	}
 	deadline := s.ProvisioningStartedAt.Add(st.c.ProvisioningTimeout)
-	if !st.at.Before(deadline) {
+	if !st.at.Before(deadline) && st.decidable(deadline) {
 		reason := event.ReasonTimeout
 		meta := map[string]any{"timeout_seconds": seconds(st.c.ProvisioningTimeout)}
-		if st.argoReady() && s.URL != "" && s.URLPassingSince.IsZero() {
+		if st.urlOnlyPending() {
 			reason = event.ReasonURLUnreachable
 			addIf(meta, "url_error", s.URLLastError)
 		}
@@ -443,6 +448,29 @@ func (st *stepper) provisioning() {
 	if isReady && readyAt.After(f.at) {
 		st.ready(readyAt, map[string]any{"late": true, "readiness_summary": summary})
 	}
+}
+
+// decidable reports whether the evidence in the state was observed late enough to
+// decide a provisioning timeout: a timer alone never fails an environment. What
+// Argo CD shows must come from an answer at or after the deadline (while Argo CD is
+// failing, evidence from before the deadline may still arrive: ready, a real failure,
+// a deletion); and when only the URL is missing, a probe must have run, and failed, at
+// or after the deadline.
+func (st *stepper) decidable(deadline time.Time) bool {
+	s := &st.s
+	if s.Source == SourceArgoCD && s.ArgoSeenAt.Before(deadline) {
+		return false
+	}
+	if s.URL != "" && (s.Source != SourceArgoCD || st.urlOnlyPending()) && s.URLProbedAt.Before(deadline) {
+		return false
+	}
+	return true
+}
+
+// urlOnlyPending: Argo CD shows the environment ready, its URL does not answer.
+func (st *stepper) urlOnlyPending() bool {
+	s := &st.s
+	return st.argoReady() && s.URL != "" && s.URLPassingSince.IsZero()
 }
 
 func (st *stepper) fail(reason string, t time.Time, meta map[string]any) {
@@ -650,10 +678,8 @@ func shortSHA(s string) string {
 	return s
 }
 
-// seconds and hours give durations as JSON numbers: whole seconds (times are whole
-// seconds) and hours rounded to two decimals.
-func seconds(d time.Duration) float64 { return float64(d / time.Second) }
+// seconds and hours give durations as JSON numbers, exact to the second (times are
+// whole seconds).
+func seconds(d time.Duration) float64 { return event.Seconds(d) }
 
-func hours(d time.Duration) float64 {
-	return float64(int64(d.Hours()*100+0.5)) / 100
-}
+func hours(d time.Duration) float64 { return event.Hours(d) }

@@ -156,4 +156,12 @@ type State struct {
 	AbsentSince time.Time `json:"absent_since,omitzero"`
 
 	LastObservedAt time.Time `json:"last_observed_at,omitzero"`
+	// ArgoSeenAt is when a successful Argo CD answer last showed the Application, and
+	// URLProbedAt when a URL probe last actually ran. A provisioning timeout is decided
+	// only on evidence observed after the deadline, so these say how fresh the evidence
+	// is. Like LastObservedAt they change on every observation and alone never cause a
+	// write: after a restart they may be older than the truth, which only delays a
+	// timeout to the next observation.
+	ArgoSeenAt  time.Time `json:"argo_seen_at,omitzero"`
+	URLProbedAt time.Time `json:"url_probed_at,omitzero"`
 }
