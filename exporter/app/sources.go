@@ -249,8 +249,8 @@ func (a *App) stopLoopsLocked() {
 	a.loopsCancel, a.loopsDone = nil, nil
 }
 
-// pollLoop polls every poll_interval; after errors it waits longer, with capped
-// exponential backoff and jitter, so a struggling Argo CD is not hammered.
+// pollLoop polls every poll_interval; after an error it retries sooner, with capped
+// exponential backoff and jitter (pollRetryWait), never later than one interval.
 func (a *App) pollLoop(ctx context.Context, src *sources) {
 	ac := src.cfg.ArgoCD
 	interval := time.Duration(ac.PollInterval)
@@ -269,7 +269,7 @@ func (a *App) pollLoop(ctx context.Context, src *sources) {
 				level.Debug(a.logger).Log("msg", "Argo CD poll failed again", "err", err)
 			}
 			failing = true
-			wait = max(interval, b.Next())
+			wait = pollRetryWait(interval, time.Duration(ac.Backoff.Initial), b)
 		default:
 			if failing {
 				level.Info(a.logger).Log("msg", "Argo CD answers again; tracking resumed")
