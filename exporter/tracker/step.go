@@ -90,8 +90,7 @@ func (st *stepper) emit(name event.Name, t time.Time, meta map[string]any) {
 		meta = map[string]any{}
 	}
 	meta["detected_at"] = st.at.Format(time.RFC3339)
-	if st.firstSight && name != event.Created && !st.s.ProvisioningStartedAt.IsZero() &&
-		!st.c.TrackingSince.IsZero() && st.s.ProvisioningStartedAt.Before(st.c.TrackingSince) {
+	if name != event.Created && st.backfill() {
 		meta["backfill"] = true
 	}
 	source := timeSourceArgo
@@ -144,7 +143,9 @@ func (st *stepper) app(a AppEvidence) {
 		s.URLPassingSince, s.URLFailingSince, s.URLFailures, s.URLLastError = time.Time{}, time.Time{}, 0, ""
 	}
 	s.AbsentCount, s.AbsentSince = 0, time.Time{}
-	s.App = &a
+	kept := a
+	kept.History, kept.HistoryPending = nil, false
+	s.App = &kept
 	s.ArgoSeenAt = st.at
 
 	if s.CreatedAt.IsZero() && !a.RequestedAt.IsZero() && s.ProvisioningStartedAt.IsZero() {
@@ -178,7 +179,11 @@ func (st *stepper) app(a AppEvidence) {
 	st.evaluate()
 
 	if s.EverReady && s.Phase != PhaseTerminating && s.Phase != PhaseTerminated {
-		st.deployed(a)
+		if st.backfill() && a.History != nil {
+			st.backfillHistory(a)
+		} else {
+			st.deployed(a)
+		}
 	}
 	if !a.DeletionAt.IsZero() && s.TerminationStartedAt.IsZero() {
 		s.TerminationStartedAt = a.DeletionAt
@@ -189,22 +194,36 @@ func (st *stepper) app(a AppEvidence) {
 
 func (st *stepper) deployed(a AppEvidence) {
 	s := &st.s
+	switch {
+	case a.HistoryPending:
+		return // the history could not be read: decide on the next observation
+	case a.History != nil:
+		st.deployedFromHistory(a)
+		return
+	}
 	if a.OpPhase != opSucceeded || a.OpFinishedAt.IsZero() || !a.OpFinishedAt.After(s.DeployedAt) {
 		return
 	}
-	if a.Revision == s.DeployedRevision || a.Revision == "" {
-		s.DeployedAt = a.OpFinishedAt // a re-sync of the same revision is no deployment
+	st.deploy(a.Revision, a.OpStartedAt, a.OpFinishedAt, "")
+}
+
+// deploy records that revision runs since at (a sync that started at started).
+func (st *stepper) deploy(revision string, started, at time.Time, evidence string) {
+	s := &st.s
+	if revision == s.DeployedRevision || revision == "" {
+		s.DeployedAt = at // a re-sync of the same revision is no deployment
 		return
 	}
 	prev := s.DeployedRevision
-	s.DeployedRevision, s.DeployedAt = a.Revision, a.OpFinishedAt
-	s.CommitSHA = a.Revision
-	meta := map[string]any{"revision": a.Revision, "status": "success"}
+	s.DeployedRevision, s.DeployedAt = revision, at
+	s.CommitSHA = revision
+	meta := map[string]any{"revision": revision, "status": "success"}
 	addIf(meta, "previous_revision", prev)
-	if !a.OpStartedAt.IsZero() {
-		meta["deploy_duration_seconds"] = seconds(a.OpFinishedAt.Sub(a.OpStartedAt))
+	addIf(meta, "evidence", evidence)
+	if !started.IsZero() && !started.After(at) {
+		meta["deploy_duration_seconds"] = seconds(at.Sub(started))
 	}
-	st.emit(event.Deployed, a.OpFinishedAt, meta)
+	st.emit(event.Deployed, at, meta)
 }
 
 // absent applies a conclusive Argo CD answer that did not contain the Application.
@@ -521,6 +540,9 @@ func (st *stepper) readiness() (time.Time, string, bool) {
 		sync := a.OpFinishedAt
 		if a.OpPhase == "" || sync.IsZero() {
 			sync = st.at // synced with no operation on record: only our observation dates it
+		}
+		if first, ok := st.firstSync(); ok && first.Before(sync) {
+			sync = first // later syncs (redeploys seen on a first sight) did not make it ready
 		}
 		health := a.HealthTransitionAt
 		if health.IsZero() {

@@ -72,6 +72,12 @@ func redeploy(rev, start, fin string) appOpt {
 
 const url = "https://pr-1.preview.example.com/healthz"
 
+func hist(id int64, rev, started, deployed string) Deployment {
+	return Deployment{ID: id, Revision: rev, StartedAt: at(started), DeployedAt: at(deployed)}
+}
+func withHistory(h ...Deployment) appOpt { return func(a *AppEvidence) { a.History = h } }
+func historyPending() appOpt             { return func(a *AppEvidence) { a.HistoryPending = true } }
+
 func seen(when string, a *AppEvidence) Observation {
 	return Observation{EnvironmentID: "pr-1", At: at(when), App: a}
 }
@@ -516,6 +522,54 @@ func TestStep(t *testing.T) {
 			},
 		},
 		{
+			name: "deployments made while envtrack was blind come from status.history, each at its deployedAt",
+			obs: []Observation{seen("4m", readyApp()), seen("30m", readyApp(redeploy("3c3c", "24m", "25m"),
+				withHistory(hist(0, "1a2b3c4d5e6f", "5s", "2m55s"), hist(1, "2b2b", "20m", "21m30s"), hist(2, "3c3c", "24m", "25m"))))},
+			want: []want{
+				{event.ProvisioningStarted, "0s", nil},
+				{event.Ready, "3m40s", nil},
+				{event.Deployed, "21m30s", map[string]any{"revision": "2b2b", "previous_revision": "1a2b3c4d5e6f", "deploy_duration_seconds": 90.0, "evidence": "status.history"}},
+				{event.Deployed, "25m", map[string]any{"revision": "3c3c", "previous_revision": "2b2b", "deploy_duration_seconds": 60.0}},
+			},
+			phase: PhaseReady,
+		},
+		{
+			name: "a re-sync of the running revision in the history is no deployment",
+			obs: []Observation{seen("4m", readyApp()), seen("30m", readyApp(redeploy("2b2b", "24m", "25m"),
+				withHistory(hist(0, "1a2b3c4d5e6f", "5s", "2m55s"), hist(1, "1a2b3c4d5e6f", "10m", "10m5s"), hist(2, "2b2b", "24m", "25m"))))},
+			want: []want{
+				{event.ProvisioningStarted, "0s", nil},
+				{event.Ready, "3m40s", nil},
+				{event.Deployed, "25m", map[string]any{"revision": "2b2b", "previous_revision": "1a2b3c4d5e6f"}},
+			},
+		},
+		{
+			name: "history that could not be read: deployments wait for the next observation",
+			obs: []Observation{seen("4m", readyApp()), seen("30m", readyApp(redeploy("3c3c", "24m", "25m"), historyPending())),
+				seen("31m", readyApp(redeploy("3c3c", "24m", "25m"),
+					withHistory(hist(0, "1a2b3c4d5e6f", "5s", "2m55s"), hist(1, "2b2b", "20m", "21m30s"), hist(2, "3c3c", "24m", "25m"))))},
+			want: []want{
+				{event.ProvisioningStarted, "0s", nil},
+				{event.Ready, "3m40s", nil},
+				{event.Deployed, "21m30s", map[string]any{"revision": "2b2b"}},
+				{event.Deployed, "25m", map[string]any{"revision": "3c3c"}},
+			},
+		},
+		{
+			name: "an Application running before tracking began: each history entry is a backfilled deployment",
+			cfg:  Config{TrackingSince: at("1h")},
+			obs: []Observation{seen("2h", readyApp(redeploy("3c3c", "39m", "40m"),
+				withHistory(hist(0, "1a2b3c4d5e6f", "5s", "2m55s"), hist(1, "2b2b", "20m", "21m30s"), hist(2, "3c3c", "39m", "40m"))))},
+			want: []want{
+				{event.ProvisioningStarted, "0s", map[string]any{"backfill": true}},
+				{event.Ready, "3m40s", map[string]any{"backfill": true}},
+				{event.Deployed, "2m55s", map[string]any{"backfill": true, "revision": "1a2b3c4d5e6f", "deploy_duration_seconds": 170.0}},
+				{event.Deployed, "21m30s", map[string]any{"backfill": true, "revision": "2b2b", "previous_revision": "1a2b3c4d5e6f"}},
+				{event.Deployed, "40m", map[string]any{"backfill": true, "revision": "3c3c", "previous_revision": "2b2b"}},
+			},
+			phase: PhaseReady,
+		},
+		{
 			name: "environments created after tracking began are live",
 			cfg:  Config{TrackingSince: at("-1h")},
 			obs:  []Observation{seen("4m", readyApp())},
@@ -643,4 +697,38 @@ func TestProcessPersistsOnlyChanges(t *testing.T) {
 		require.NoError(t, err)
 	}
 	require.Equal(t, 1, commits, "unchanged evidence must not rewrite the store")
+}
+
+// TestNeedsHistory: the history is read once per completed operation of a ready
+// environment, and on the first sight of one running before tracking began.
+func TestNeedsHistory(t *testing.T) {
+	ready := []appOpt{synced("2m55s"), health("Healthy", "3m40s")}
+	tr := New(Config{TrackingSince: at("1h")}, nil)
+	commit := func(_ []State, evs []event.Event) ([]event.Event, error) { return evs, nil }
+	old := *newApp(ready...)
+	old.AppName, old.EnvironmentID = "old", "old"
+	young := *newApp(append(ready, createdAt("1h30m"))...)
+	young.AppName, young.EnvironmentID = "young", "young"
+	require.Equal(t, []bool{true, false}, tr.NeedsHistory([]AppEvidence{old, young}))
+
+	live := New(Config{}, nil)
+	a := *newApp(ready...)
+	_, err := live.Process([]Observation{seen("4m", &a)}, commit)
+	require.NoError(t, err)
+	require.Equal(t, []bool{false}, live.NeedsHistory([]AppEvidence{a}), "nothing happened since ready")
+	b := *newApp(append(ready, redeploy("2b2b", "20m", "21m"))...)
+	require.Equal(t, []bool{true}, live.NeedsHistory([]AppEvidence{b}), "an operation completed")
+	b.History = []Deployment{{ID: 0, Revision: "1a2b3c4d5e6f", DeployedAt: at("2m55s")}, {ID: 1, Revision: "2b2b", DeployedAt: at("21m")}}
+	require.Equal(t, []bool{false}, live.NeedsHistory([]AppEvidence{b}), "the answer carries it")
+	_, err = live.Process([]Observation{seen("22m", &b)}, commit)
+	require.NoError(t, err)
+	b.History = nil
+	require.Equal(t, []bool{false}, live.NeedsHistory([]AppEvidence{b}), "read once per operation")
+	f := *newApp(append(ready, redeploy("3c3c", "30m", "31m"), syncFailed("31m"))...)
+	require.Equal(t, []bool{true}, live.NeedsHistory([]AppEvidence{f}), "a failed operation may hide deployments")
+	f.HistoryPending = true
+	_, err = live.Process([]Observation{seen("32m", &f)}, commit)
+	require.NoError(t, err)
+	f.HistoryPending = false
+	require.Equal(t, []bool{true}, live.NeedsHistory([]AppEvidence{f}), "a failed fetch is tried again")
 }

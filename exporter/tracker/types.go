@@ -58,6 +58,12 @@ type AppEvidence struct {
 	OpFinishedAt time.Time `json:"op_finished_at,omitzero"` // status.operationState.finishedAt
 	OpMessage    string    `json:"op_message,omitempty"`    // status.operationState.message
 	OpRevision   string    `json:"op_revision,omitempty"`   // status.operationState.syncResult.revision, if present
+
+	// History is status.history (oldest first) when it was fetched for this observation
+	// (nil: not fetched); HistoryPending says that fetching it failed, so deployments
+	// wait for the next observation. Neither is kept in the state.
+	History        []Deployment `json:"-"`
+	HistoryPending bool         `json:"-"`
 }
 
 // ProbeResult is one URL probe of an environment.
@@ -140,6 +146,9 @@ type State struct {
 	// deployed event, and the finishedAt of the sync that put it there.
 	DeployedRevision string    `json:"deployed_revision,omitempty"`
 	DeployedAt       time.Time `json:"deployed_at,omitzero"`
+	// HistoryCheckedAt is the finishedAt of the last operation whose status.history
+	// envtrack read, so one operation costs one history fetch.
+	HistoryCheckedAt time.Time `json:"history_checked_at,omitzero"`
 
 	// Degradation causes after ready.
 	HealthDegradedAt time.Time `json:"health_degraded_at,omitzero"`
