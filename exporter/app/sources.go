@@ -114,6 +114,9 @@ func (a *App) PollOnce(ctx context.Context) error {
 	for i := range apps {
 		evidence[i] = src.mapping.Evidence(apps[i])
 	}
+	if evidence, err = a.readHistory(ctx, src, apps, evidence); err != nil {
+		return err
+	}
 	obs, inconclusive := a.tracker.PollObservations(evidence, at)
 	if inconclusive {
 		a.metrics.polls.WithLabelValues("inconclusive").Inc()
