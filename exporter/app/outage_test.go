@@ -64,13 +64,24 @@ type pollLog struct {
 	err error
 }
 
-// outageProbeEvery is how often the driver probes the URLs: often enough that probes
-// run inside every window after the deadlines that expire in it.
+// outageProbeEvery is how often the driver probes the URLs around the windows: often
+// enough that probes run inside every window after the deadlines that expire in it.
+// Elsewhere it probes every scenario.Step, which keeps the test quick.
 const outageProbeEvery = 5 * time.Second
 
+func (o *outageHarness) nextProbe(at time.Time) time.Time {
+	next := at.Add(outageProbeEvery)
+	for _, w := range o.out.Windows {
+		if !next.Before(w.From.Add(-scenario.Step)) && next.Before(w.To.Add(scenario.Step)) {
+			return next
+		}
+	}
+	return at.Add(scenario.Step)
+}
+
 // runPoll drives poll mode until end: a poll at each instant the poll loop would poll
-// (interval after a success, pollRetryWait after an error), a probe round every
-// outageProbeEvery. It returns the polls.
+// (interval after a success, pollRetryWait after an error), probe rounds as nextProbe
+// says. It returns the polls.
 func (o *outageHarness) runPoll(end time.Time) []pollLog {
 	t := o.t
 	interval := 15 * time.Second
@@ -105,7 +116,7 @@ func (o *outageHarness) runPoll(end time.Time) []pollLog {
 		o.clock.Set(at)
 		o.argo.SetApps(o.out.Apps(at))
 		require.NoError(t, o.app.ProbeOnce(context.Background()))
-		nextProbe = at.Add(outageProbeEvery)
+		nextProbe = o.nextProbe(at)
 	}
 	o.argo.ClearFault()
 	return polls
