@@ -116,3 +116,61 @@ func TestBackfillHistoryOnFirstSight(t *testing.T) {
 	require.Equal(t, "cccc3333cccc3333", evs[5].Metadata["previous_revision"])
 	require.NotContains(t, evs[5].Metadata, "backfill")
 }
+
+// TestHistoryReadFailureDefers: while reading status.history fails (a 500, a cut
+// answer) although the list succeeds, no deployment is recorded and an Application
+// seen for the first time is left for later; once the read succeeds every deployment
+// is recorded at its own time, once, and the backfill happens.
+func TestHistoryReadFailureDefers(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	now := h.clock.Now()
+	at := func(d time.Duration) time.Time { return now.Add(d) }
+	live := fakeargocd.NewApp("live-1", at(10*time.Second))
+	fakeargocd.StartSync(&live, "r1r1r1r1", at(15*time.Second))
+	fakeargocd.SyncSucceeded(&live, "r1r1r1r1", at(time.Minute))
+	fakeargocd.SetHealth(&live, fakeargocd.HealthHealthy, at(70*time.Second))
+	h.argo.SetApps([]fakeargocd.Application{live})
+	h.start()
+	h.clock.Set(at(2 * time.Minute))
+	require.NoError(t, h.app.PollOnce(context.Background()))
+	require.Len(t, h.journal(), 2, describe(h.journal()))
+
+	keep := func(a *fakeargocd.Application) { fakeargocd.SetHealth(a, fakeargocd.HealthHealthy, at(70*time.Second)) }
+	require.True(t, h.argo.Update("live-1", func(a *fakeargocd.Application) {
+		fakeargocd.StartSync(a, "r2r2r2r2", at(3*time.Minute))
+		keep(a)
+		fakeargocd.SyncSucceeded(a, "r2r2r2r2", at(3*time.Minute+30*time.Second))
+		fakeargocd.StartSync(a, "r3r3r3r3", at(4*time.Minute))
+		keep(a)
+		fakeargocd.SyncSucceeded(a, "r3r3r3r3", at(4*time.Minute+20*time.Second))
+	}))
+	legacy := fakeargocd.NewApp("legacy-2", at(-5*time.Hour))
+	fakeargocd.SyncSucceeded(&legacy, "l1l1l1l1", at(-5*time.Hour+time.Minute))
+	fakeargocd.SetHealth(&legacy, fakeargocd.HealthHealthy, at(-5*time.Hour+2*time.Minute))
+	h.argo.Upsert(legacy)
+
+	for i, f := range []fakeargocd.Fault{fakeargocd.ServerError("rpc error: code = Internal"), fakeargocd.Truncated()} {
+		h.argo.SetGetFault(f)
+		h.clock.Set(at(5*time.Minute + time.Duration(i)*15*time.Second))
+		require.NoError(t, h.app.PollOnce(context.Background()), "the list answered")
+		require.Len(t, h.journal(), 2, "a failed history read became a transition: %s", describe(h.journal()))
+	}
+	h.argo.ClearGetFault()
+	h.clock.Set(at(6 * time.Minute))
+	require.NoError(t, h.app.PollOnce(context.Background()))
+	got := map[string][]event.Event{}
+	for _, e := range h.journal() {
+		got[e.EnvironmentID] = append(got[e.EnvironmentID], e)
+	}
+	l := got["live-1"]
+	require.Len(t, l, 4, describe(l))
+	require.Equal(t, at(3*time.Minute+30*time.Second), l[2].Time)
+	require.Equal(t, "r2r2r2r2", l[2].Metadata["revision"])
+	require.Equal(t, at(4*time.Minute+20*time.Second), l[3].Time)
+	require.Equal(t, "r3r3r3r3", l[3].Metadata["revision"])
+	g := got["legacy-2"]
+	require.Len(t, g, 3, describe(g))
+	require.Equal(t, event.Deployed, g[2].Name)
+	require.Equal(t, at(-5*time.Hour+time.Minute), g[2].Time)
+	require.Equal(t, true, g[2].Metadata["backfill"])
+}

@@ -41,6 +41,7 @@ type Server struct {
 	cache     map[string][]byte
 	fault     Fault
 	faultLeft int // remaining faulted requests; <0: until cleared
+	getFault  Fault // for GET /api/v1/applications/{name} (SetGetFault)
 	requests  int
 	changed   chan struct{} // closed and replaced at each served list request
 
@@ -429,6 +430,9 @@ func (s *Server) present(a Application) Application {
 }
 
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
+	if s.failGet(w) {
+		return
+	}
 	if !s.authorize(w, r) {
 		return
 	}
