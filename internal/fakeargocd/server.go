@@ -40,7 +40,7 @@ type Server struct {
 	rv        int64
 	cache     map[string][]byte
 	fault     Fault
-	faultLeft int // remaining faulted requests; <0: until cleared
+	faultLeft int   // remaining faulted requests; <0: until cleared
 	getFault  Fault // for GET /api/v1/applications/{name} (SetGetFault)
 	requests  int
 	changed   chan struct{} // closed and replaced at each served list request
