@@ -90,6 +90,22 @@ func (st *stepper) firstSync() (time.Time, bool) {
 	return time.Time{}, false
 }
 
+// runningAt is the history entry of this provisioning running at t (the last one
+// deployed by then), if the observation carries the history.
+func (st *stepper) runningAt(t time.Time) (Deployment, bool) {
+	var d Deployment
+	found := false
+	if st.o.App == nil {
+		return d, false
+	}
+	for _, h := range sortedHistory(st.o.App.History) {
+		if !h.DeployedAt.IsZero() && !h.DeployedAt.Before(st.s.ProvisioningStartedAt) && !h.DeployedAt.After(t) {
+			d, found = h, true
+		}
+	}
+	return d, found
+}
+
 // backfill reports whether this step describes an environment found on its first sight
 // to have started provisioning before tracking began: its events are history.
 func (st *stepper) backfill() bool {
@@ -101,9 +117,10 @@ func (st *stepper) backfill() bool {
 // NeedsHistory reports, for each Application of a successful list, whether its
 // status.history must be read (GET /api/v1/applications/{name}: the list's `fields`
 // omit it) before the tracker sees it: an operation completed since the last one whose
-// history was read (deployments may have happened unseen), or the first sight of an
-// Application that was running before tracking began (its past deployments). One
-// operation costs one fetch; an Application already carrying its history needs none.
+// history was read (deployments may have happened unseen), an environment about to
+// become ready (which sync made it ready), or the first sight of a running Application
+// (its past deployments). One operation costs one fetch; an Application already
+// carrying its history needs none.
 func (t *Tracker) NeedsHistory(apps []AppEvidence) []bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -118,13 +135,20 @@ func (t *Tracker) NeedsHistory(apps []AppEvidence) []bool {
 			id = a.AppName
 		}
 		s, ok := t.states[id]
+		fin := norm(a.OpFinishedAt)
+		looksReady := a.SyncStatus == syncSynced && a.HealthStatus == healthHealthy
 		switch {
 		case !ok || (s.Phase == PhaseTerminated && !a.CreatedAt.IsZero() && a.CreatedAt.After(s.TerminatedAt)):
-			need[i] = !t.cfg.TrackingSince.IsZero() && !a.CreatedAt.IsZero() && a.CreatedAt.Before(t.cfg.TrackingSince) &&
-				a.SyncStatus == syncSynced && a.HealthStatus == healthHealthy
-		case !s.EverReady || s.Phase == PhaseTerminating || s.Phase == PhaseTerminated:
+			// First sight of a running Application: its past deployments (backfill), or
+			// the ones made since it became ready while envtrack could not see.
+			need[i] = looksReady && !a.CreatedAt.IsZero()
+		case s.Phase == PhaseTerminating || s.Phase == PhaseTerminated:
+		case !s.EverReady:
+			// About to become ready: which sync made it ready, and whether it was
+			// redeployed since (one read per provisioning).
+			need[i] = looksReady && a.OpPhase == opSucceeded && !fin.IsZero() && fin.After(s.HistoryCheckedAt) &&
+				!fin.Before(s.ProvisioningStartedAt)
 		default:
-			fin := norm(a.OpFinishedAt)
 			need[i] = !fin.IsZero() && fin.After(latest(s.DeployedAt, s.HistoryCheckedAt)) && fin.After(s.ReadyAt)
 		}
 	}

@@ -178,6 +178,9 @@ func (st *stepper) app(a AppEvidence) {
 
 	st.evaluate()
 
+	if a.History != nil {
+		s.HistoryCheckedAt = latest(s.HistoryCheckedAt, a.OpFinishedAt)
+	}
 	if s.EverReady && s.Phase != PhaseTerminating && s.Phase != PhaseTerminated {
 		if st.backfill() && a.History != nil {
 			st.backfillHistory(a)
@@ -517,8 +520,12 @@ func (st *stepper) ready(t time.Time, meta map[string]any) {
 		meta["provisioning_duration_seconds"] = seconds(t.Sub(s.ProvisioningStartedAt))
 	}
 	if a := s.App; a != nil {
-		s.DeployedRevision, s.DeployedAt = a.Revision, a.OpFinishedAt
-		addIf(meta, "revision", a.Revision)
+		rev, at := a.Revision, a.OpFinishedAt
+		if d, ok := st.runningAt(t); ok {
+			rev, at = d.Revision, d.DeployedAt // later entries are deployments made since
+		}
+		s.DeployedRevision, s.DeployedAt = rev, at
+		addIf(meta, "revision", rev)
 		if a.HealthTransitionAt.IsZero() {
 			meta["health_time_source"] = timeSourceSeen
 		}

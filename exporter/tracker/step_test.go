@@ -534,6 +534,17 @@ func TestStep(t *testing.T) {
 			phase: PhaseReady,
 		},
 		{
+			name: "ready and redeployed while envtrack was blind: ready at its first sync, the redeploy at its own time",
+			obs: []Observation{seen("1m", newApp()), seen("30m", readyApp(redeploy("2b2b", "20m", "21m"),
+				withHistory(hist(0, "1a2b3c4d5e6f", "5s", "2m55s"), hist(1, "2b2b", "20m", "21m"))))},
+			want: []want{
+				{event.ProvisioningStarted, "0s", nil},
+				{event.Ready, "3m40s", map[string]any{"revision": "1a2b3c4d5e6f"}},
+				{event.Deployed, "21m", map[string]any{"revision": "2b2b", "previous_revision": "1a2b3c4d5e6f"}},
+			},
+			phase: PhaseReady,
+		},
+		{
 			name: "a re-sync of the running revision in the history is no deployment",
 			obs: []Observation{seen("4m", readyApp()), seen("30m", readyApp(redeploy("2b2b", "24m", "25m"),
 				withHistory(hist(0, "1a2b3c4d5e6f", "5s", "2m55s"), hist(1, "1a2b3c4d5e6f", "10m", "10m5s"), hist(2, "2b2b", "24m", "25m"))))},
@@ -709,12 +720,21 @@ func TestNeedsHistory(t *testing.T) {
 	old.AppName, old.EnvironmentID = "old", "old"
 	young := *newApp(append(ready, createdAt("1h30m"))...)
 	young.AppName, young.EnvironmentID = "young", "young"
-	require.Equal(t, []bool{true, false}, tr.NeedsHistory([]AppEvidence{old, young}))
+	busy := *newApp()
+	busy.AppName, busy.EnvironmentID = "busy", "busy"
+	require.Equal(t, []bool{true, true, false}, tr.NeedsHistory([]AppEvidence{old, young, busy}), "running ones, on first sight")
 
 	live := New(Config{}, nil)
-	a := *newApp(ready...)
-	_, err := live.Process([]Observation{seen("4m", &a)}, commit)
+	p := *newApp()
+	_, err := live.Process([]Observation{seen("1m", &p)}, commit)
 	require.NoError(t, err)
+	require.Equal(t, []bool{false}, live.NeedsHistory([]AppEvidence{p}), "provisioning")
+	a := *newApp(ready...)
+	require.Equal(t, []bool{true}, live.NeedsHistory([]AppEvidence{a}), "about to be ready")
+	a.History = []Deployment{{ID: 0, Revision: "1a2b3c4d5e6f", DeployedAt: at("2m55s")}}
+	_, err = live.Process([]Observation{seen("4m", &a)}, commit)
+	require.NoError(t, err)
+	a.History = nil
 	require.Equal(t, []bool{false}, live.NeedsHistory([]AppEvidence{a}), "nothing happened since ready")
 	b := *newApp(append(ready, redeploy("2b2b", "20m", "21m"))...)
 	require.Equal(t, []bool{true}, live.NeedsHistory([]AppEvidence{b}), "an operation completed")

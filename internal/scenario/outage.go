@@ -63,7 +63,8 @@ type Window struct {
 // Outage is the scenario of issue 9: Argo CD answers 401 for 6 s, later 500 for 8 s,
 // later truncated JSON for 6 s, each window falling while environments are
 // provisioning and their timeouts (Timeout) expire inside it; meanwhile some become
-// ready, fail for real reasons, are deleted, deploy twice, degrade and recover.
+// ready (one is redeployed at once), fail for real reasons, are deleted, deploy twice,
+// degrade and recover.
 type Outage struct {
 	Start   time.Time
 	Stories []Scripted
@@ -168,6 +169,16 @@ func NewOutage(start time.Time, urlBase string) *Outage {
 		add(Scripted{Role: "url-ready-in-window", Start: st, URL: "u", URLUp: off(st, ws.Add(-30*time.Second)),
 			Changes: []Change{{opStart, startSync(rev1)}, {syncDone, syncOK(rev1)}, {off(st, ws), setHealth(fakeargocd.HealthHealthy)}},
 			Expect:  []Expect{exp(event.ProvisioningStarted, st, nil), exp(event.Ready, ws, nil)}})
+
+		st = startFor(sec(2)) // ready in the window and redeployed in it too
+		rr := fmt.Sprintf("%d4%s", wi, rev2[2:])
+		add(Scripted{Role: "ready-redeployed-in-window", Start: st, URLUp: -1,
+			Changes: []Change{{opStart, startSync(rev1)}, {syncDone, syncOK(rev1)}, {off(st, sec(1)), setHealth(fakeargocd.HealthHealthy)},
+				{off(st, sec(2)), startSync(rr)}, {off(st, sec(2)), func(a *fakeargocd.Application, _ time.Time) {
+					fakeargocd.SetHealth(a, fakeargocd.HealthHealthy, sec(1))
+				}}, {off(st, sec(4)), syncOK(rr)}},
+			Expect: []Expect{exp(event.ProvisioningStarted, st, nil), exp(event.Ready, sec(1), map[string]any{"revision": rev1}),
+				exp(event.Deployed, sec(4), map[string]any{"revision": rr, "previous_revision": rev1})}})
 
 		// Ready environments: two deployments inside the window, a degradation that
 		// begins in it, a recovery that happens in it.
