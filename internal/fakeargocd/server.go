@@ -429,6 +429,10 @@ func (s *Server) present(a Application) Application {
 	return a
 }
 
+// handleGet is argocd-server's Get (server/application/application.go Get and
+// getAppEnforceRBAC): the whole Application, status.history included (envtrack reads it
+// there, as the list's `fields` leave it out); an absent Application is 403 "permission
+// denied" without a project (so existence does not leak) and 404 with one.
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 	if s.failGet(w) {
 		return
