@@ -49,8 +49,8 @@ type Status struct {
 	Health         HealthStatus    `json:"health"`
 	Summary        Summary         `json:"summary"`
 	OperationState *OperationState `json:"operationState"`
-	// History is status.history: present only in whole Applications (FullApplications,
-	// or a server whose `fields` filter is generic); nil when the answer left it out.
+	// History is status.history: present only in whole Applications (FullApplications);
+	// nil when the answer left it out (the `fields` list), then Client.History reads it.
 	History []RevisionHistory `json:"history"`
 }
 
