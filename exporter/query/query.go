@@ -112,9 +112,9 @@ func (s *Service) Timeline(ctx context.Context, id string) (*Timeline, error) {
 	if first := firstNonZero(created, start); !first.IsZero() {
 		end := terminated
 		if end.IsZero() {
-			end = s.now()
+			end = s.now().Truncate(time.Second)
 		}
-		h := round2(end.Sub(first).Hours())
+		h := event.Hours(end.Sub(first)) // exact to the second, as in the terminated event
 		tl.Summary.TotalLifetimeHours = &h
 	}
 	return tl, nil
