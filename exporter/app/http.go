@@ -10,7 +10,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/blueberry-idp/envtrack/exporter/api"
-	"github.com/blueberry-idp/envtrack/exporter/query"
 	"github.com/blueberry-idp/envtrack/exporter/web"
 )
 
@@ -20,7 +19,7 @@ func (a *App) Handler() http.Handler {
 	pages := web.New(web.Options{
 		Environments: a.tracker,
 		Query:        a.Query,
-		Markers:      query.NewJournalBackend(a.store),
+		Markers:      a.journalQ,
 		Guard:        func(h http.Handler) http.Handler { return api.RequireRead(a.tokens, h) },
 		Logger:       log.With(a.logger, "component", "web"),
 		Now:          a.now,

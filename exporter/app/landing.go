@@ -70,14 +70,14 @@ type landingPhase struct {
 
 type landingEnv struct {
 	ID, Type, Source, Timeline, JSON string
-	Since                      time.Time
+	Since                            time.Time
 }
 
 type landingFailure struct {
 	ID, Type, Reason, Timeline, JSON string
-	At                         time.Time
-	After                      time.Duration
-	Phase                      tracker.Phase
+	At                               time.Time
+	After                            time.Duration
+	Phase                            tracker.Phase
 }
 
 var landingFuncs = template.FuncMap{
@@ -240,9 +240,13 @@ func (a *App) landingData() landingData {
 	d.Config = configSummary(cfg)
 	d.Redacted = cfg.Redacted()
 
-	byPhase := map[tracker.Phase][]tracker.State{}
-	var failed []tracker.State
-	for _, s := range a.tracker.States() {
+	// Pointers into one copy of the states: with 10,000 environments, copying each
+	// state into per-phase lists cost more than the rest of the page.
+	all := a.tracker.States()
+	byPhase := map[tracker.Phase][]*tracker.State{}
+	var failed []*tracker.State
+	for i := range all {
+		s := &all[i]
 		byPhase[s.Phase] = append(byPhase[s.Phase], s)
 		if !s.FailedAt.IsZero() {
 			failed = append(failed, s)
@@ -252,7 +256,7 @@ func (a *App) landingData() landingData {
 	for _, p := range tracker.Phases {
 		states := byPhase[p]
 		sort.Slice(states, func(i, j int) bool {
-			ti, tj := phaseSince(states[i]), phaseSince(states[j])
+			ti, tj := phaseSince(*states[i]), phaseSince(*states[j])
 			if !ti.Equal(tj) {
 				return ti.After(tj)
 			}
@@ -269,7 +273,7 @@ func (a *App) landingData() landingData {
 				break
 			}
 			row.Envs = append(row.Envs, landingEnv{ID: s.ID, Type: s.Type, Source: s.Source,
-				Timeline: envHref(s.ID), JSON: timelineHref(s.ID), Since: phaseSince(s)})
+				Timeline: envHref(s.ID), JSON: timelineHref(s.ID), Since: phaseSince(*s)})
 		}
 		d.Phases = append(d.Phases, row)
 	}

@@ -45,7 +45,6 @@ func (s *Service) Chart(ctx context.Context, window time.Duration, windowText, t
 	if err != nil {
 		return nil, err
 	}
-	evs = lifecycleOnly(evs)
 	// Performance over the same events: one fetch, the same numbers as the API.
 	perf, err := NewService(fixedBackend(evs), s.targets, func() time.Time { return to }).Performance(ctx, window, windowText, typ)
 	if err != nil {
@@ -53,6 +52,9 @@ func (s *Service) Chart(ctx context.Context, window time.Duration, windowText, t
 	}
 	c := &Chart{Performance: perf}
 	for _, e := range evs {
+		if e.IsMarker() {
+			continue // a backend returns none; the same rule as Performance regardless
+		}
 		switch e.Name {
 		case event.Ready:
 			late, _ := e.Meta("late").(bool)
@@ -80,10 +82,12 @@ func (s *Service) Chart(ctx context.Context, window time.Duration, windowText, t
 // fixedBackend answers Range from events already fetched.
 type fixedBackend []event.Event
 
-func (f fixedBackend) EnvironmentEvents(context.Context, string) ([]event.Event, error) { return nil, nil }
+func (f fixedBackend) EnvironmentEvents(context.Context, string) ([]event.Event, error) {
+	return nil, nil
+}
 
 func (f fixedBackend) Range(_ context.Context, from, to time.Time, typ string, names ...event.Name) ([]event.Event, error) {
-	var out []event.Event
+	out := make([]event.Event, 0, len(f))
 	for _, e := range f {
 		if e.Time.Before(from) || !e.Time.Before(to) || (typ != "" && e.Type != typ) || (len(names) > 0 && !slices.Contains(names, e.Name)) {
 			continue
