@@ -33,10 +33,12 @@ const (
 )
 
 type line struct {
-	Class string
-	Value float64 // seconds
-	Y     float64
-	Label string
+	Class  string
+	LabelX float64
+	Anchor string  // the targets' labels go left, the window's right, so they do not overlap
+	Value  float64 // seconds
+	Y      float64
+	Label  string
 }
 
 type dayBar struct {
@@ -203,6 +205,12 @@ func (p *Pages) chartsData(ctx context.Context, sel Selection) chartsData {
 			d.Lines = append(d.Lines, line{Class: "target " + short, Value: t.Target, Y: round1(yOf(t.Target)), Label: short + " target " + secsText(t.Target)})
 		}
 	}
+	for i := range d.Lines {
+		d.Lines[i].LabelX, d.Lines[i].Anchor = scR, "end"
+		if strings.HasPrefix(d.Lines[i].Class, "target") {
+			d.Lines[i].LabelX, d.Lines[i].Anchor = scL+4, "start"
+		}
+	}
 	d.XAxis = timeTicks(d.From, d.To, 7, func(t time.Time) float64 { return round1(xOf(t)) })
 	for _, v := range []float64{0, top / 4, top / 2, 3 * top / 4, top} {
 		d.YAxis = append(d.YAxis, tick{X: round1(yOf(v)), Label: secsText(v)})
@@ -270,10 +278,10 @@ func (p *Pages) chartsData(ctx context.Context, sel Selection) chartsData {
 	}
 	bw = (smR - smL) / float64(len(counts))
 	for i, n := range counts {
-		b := bucketBar{Le: "+Inf", Label: "> " + secsText(Buckets[len(Buckets)-1]), Count: n,
+		b := bucketBar{Le: "+Inf", Label: "> " + shortSecs(Buckets[len(Buckets)-1]), Count: n,
 			X: round1(smL + bw*float64(i) + bw*0.1), W: round1(bw * 0.8)}
 		if i < len(Buckets) {
-			b.Le, b.Label = strconv.FormatFloat(Buckets[i], 'f', -1, 64), "≤ "+secsText(Buckets[i])
+			b.Le, b.Label = strconv.FormatFloat(Buckets[i], 'f', -1, 64), "≤ "+shortSecs(Buckets[i])
 		}
 		if d.BucketMax > 0 {
 			b.H = round1((smB - smT) * float64(n) / float64(d.BucketMax))
@@ -292,14 +300,24 @@ func selHref(window, typ string) string {
 	return h + "#charts"
 }
 
+// shortSecs prints a bucket bound: 30s, 1m, 10m.
+func shortSecs(s float64) string {
+	if s >= 60 && int(s)%60 == 0 {
+		return strconv.Itoa(int(s)/60) + "m"
+	}
+	return strconv.FormatFloat(s, 'f', -1, 64) + "s"
+}
+
 func secsText(s float64) string { return HumanDuration(time.Duration(s * float64(time.Second))) }
 
 // num prints a coordinate briefly (no trailing zeros).
 func num(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 
 var chartsTmpl = template.Must(template.New("charts").Funcs(funcs).Parse(`<style>
+svg{display:block;max-width:100%;height:auto;font:11px system-ui,sans-serif}
+.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(30em,1fr));gap:0 2em}
 .ok-pts{stroke:#1971c2;stroke-width:5;stroke-linecap:round;fill:none}.fail-pts{stroke:#e03131;stroke-width:1.6;fill:none}
-.deploys{stroke:#7048e8;stroke-width:1.5;stroke-opacity:.45}.p50{stroke:#2b8a3e;stroke-width:1.5}.p95{stroke:#e8590c;stroke-width:1.5}
+.deploys{stroke:#7048e8;stroke-width:1;stroke-opacity:.3}.p50{stroke:#2b8a3e;stroke-width:1.5}.p95{stroke:#e8590c;stroke-width:1.5}
 .target{stroke-dasharray:6 4}.grid{stroke:#e5e5e5}.bar{fill:#4c6ef5}.dayok{fill:#2f9e44}.reason{fill:#e03131}
 .sel a{margin-right:.6em}.sel a.current{font-weight:700;text-decoration:none;color:#222}
 </style>
@@ -319,7 +337,7 @@ var chartsTmpl = template.Must(template.New("charts").Funcs(funcs).Parse(`<style
 {{end}}<path class="deploys" data-n="{{.Deploys}}" data-bars="{{.DeployBars}}" d="{{.DeployPath}}"/>
 <path class="ok-pts" data-n="{{.Successes}}" d="{{.OKPath}}"/>
 <path class="fail-pts" data-n="{{.Failures}}" d="{{.FailPath}}"/>
-{{range .Lines}}<line class="{{.Class}}" x1="{{$.ScL}}" y1="{{.Y}}" x2="{{$.ScR}}" y2="{{.Y}}" data-value="{{.Value}}"/><text x="{{$.ScR}}" y="{{.Y}}" dy="-3" text-anchor="end">{{.Label}}</text>
+{{range .Lines}}<line class="{{.Class}}" x1="{{$.ScL}}" y1="{{.Y}}" x2="{{$.ScR}}" y2="{{.Y}}" data-value="{{.Value}}"/><text x="{{.LabelX}}" y="{{.Y}}" dy="-3" text-anchor="{{.Anchor}}">{{.Label}}</text>
 {{end}}</svg>
 <div class="charts">
 <div><h3>Success rate per day</h3>

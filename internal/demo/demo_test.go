@@ -235,6 +235,8 @@ func TestDemo(t *testing.T) {
 	d.Banner(id)
 	require.Contains(t, out.String(), "curl -s "+u.Envtrack+"/api/environments/"+id+"/timeline")
 	require.Contains(t, out.String(), "insights --server "+u.Envtrack)
+	require.Contains(t, out.String(), "See it: open "+u.Envtrack+"/ for charts")
+	require.Contains(t, out.String(), u.Envtrack+"/environments/"+id)
 	require.Contains(t, out.String(), PrometheusQueryURL(u.Prometheus, P95Query))
 
 	// Stop: no process is left, nor any member of their process groups.
