@@ -138,7 +138,7 @@ func TestDemo(t *testing.T) {
 		Out:            out,
 		LogLevel:       "debug",
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute) // a hang guard
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute) // a hang guard
 	defer cancel()
 	d, err := Start(ctx, opts)
 	require.NoError(t, err, out.String())
@@ -185,6 +185,9 @@ func TestDemo(t *testing.T) {
 		n := p.EnvironmentPerformance.Provisioning.SampleSize
 		return err == nil && n > 0, fmt.Sprint(n, err)
 	})
+
+	// Every panel query of every shipped dashboard runs and returns data.
+	checkDashboardQueries(t, ctx, u)
 
 	// The exemplars carry environment ids (exemplar storage on).
 	var ex struct {
