@@ -3,7 +3,6 @@ package query
 import (
 	"context"
 	"slices"
-	"sort"
 	"sync"
 	"time"
 
@@ -34,9 +33,10 @@ var cachedMeta = []string{"late", "baseline", "reason", "revision", "kind", "act
 type CachedJournal struct {
 	st SeqJournal
 
-	mu   sync.Mutex
-	evs  []event.Event // seq order
-	last uint64
+	mu    sync.Mutex
+	evs   []event.Event // time order
+	last  uint64        // the last seq read
+	first uint64        // the journal's first seq at the last refresh
 }
 
 // NewCachedJournal returns a CachedJournal over st.
@@ -44,10 +44,19 @@ func NewCachedJournal(st SeqJournal) *CachedJournal { return &CachedJournal{st: 
 
 // refresh reads what the journal appended and forgets what it pruned. Callers hold mu.
 func (c *CachedJournal) refresh() error {
-	first := c.st.FirstSeq()
-	if i := sort.Search(len(c.evs), func(i int) bool { return c.evs[i].Seq >= first }); i > 0 {
-		c.evs = append([]event.Event(nil), c.evs[i:]...) // let the pruned prefix be collected
+	if first := c.st.FirstSeq(); first > c.first {
+		c.first = first
+		kept := make([]event.Event, 0, len(c.evs)) // a new array: the pruned can be collected
+		for _, e := range c.evs {
+			if e.Seq >= first {
+				kept = append(kept, e)
+			}
+		}
+		c.evs = kept
 	}
+	// The cache is kept in time order (ties in seq order, as JournalBackend's stable
+	// sort leaves them), so that a Range is one filtering pass and no sort.
+	defer func() { sortByTime(c.evs) }()
 	for {
 		batch, err := c.st.Events(c.last, 10000)
 		if err != nil {
@@ -91,15 +100,21 @@ func (c *CachedJournal) Range(ctx context.Context, from, to time.Time, typ strin
 	if err := c.refresh(); err != nil {
 		return nil, err
 	}
-	var out []event.Event
-	for i := range c.evs {
-		e := &c.evs[i]
-		if e.Time.Before(from) || !e.Time.Before(to) || (typ != "" && e.Type != typ) || e.IsMarker() || !slices.Contains(names, e.Name) {
-			continue
-		}
-		out = append(out, *e)
+	keep := func(e *event.Event) bool {
+		return !e.Time.Before(from) && e.Time.Before(to) && (typ == "" || e.Type == typ) && slices.Contains(names, e.Name) && !e.IsMarker()
 	}
-	sortByTime(out)
+	n := 0 // counted first: growing a slice of 100,000 events costs more than the filter
+	for i := range c.evs {
+		if keep(&c.evs[i]) {
+			n++
+		}
+	}
+	out := make([]event.Event, 0, n)
+	for i := range c.evs {
+		if keep(&c.evs[i]) {
+			out = append(out, c.evs[i])
+		}
+	}
 	return out, nil
 }
 
@@ -116,7 +131,6 @@ func (c *CachedJournal) Markers(_ context.Context, from, to time.Time) ([]event.
 			out = append(out, e)
 		}
 	}
-	sortByTime(out)
 	return out, nil
 }
 

@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"fmt"
 	"html/template"
 	"math"
 	"net/http"
@@ -29,6 +28,7 @@ const (
 	deployColumn         = 0.5  // beyond maxDeployBars, deployments closer than this share one bar
 	maxDeployBars        = 2000 // one bar per deployment up to this many
 	failureMark          = "m-3-3l6 6m0-6l-6 6"
+	deployBar            = " 16V270" // from scT to scB
 	chartsNoDataHeadline = "No provisioning attempt ended in this window."
 )
 
@@ -161,7 +161,7 @@ func (p *Pages) chartsData(ctx context.Context, sel Selection) chartsData {
 		}
 		last = col
 		d.DeployBars++
-		fmt.Fprintf(&dp, "M%s %gV%g", num(col), scT, scB)
+		dp.WriteString("M" + num(col) + deployBar)
 	}
 	d.DeployPath = dp.String()
 
@@ -185,11 +185,11 @@ func (p *Pages) chartsData(ctx context.Context, sel Selection) chartsData {
 			if a.Seconds >= 0 {
 				y = yOf(a.Seconds)
 			}
-			fmt.Fprintf(&fail, "M%s %s%s", x, num(math.Round(y)), failureMark)
+			fail.WriteString("M" + x + " " + num(math.Round(y)) + failureMark)
 			continue
 		}
 		d.Successes++
-		fmt.Fprintf(&ok, "M%s %sh0", x, num(math.Round(yOf(a.Seconds))))
+		ok.WriteString("M" + x + " " + num(math.Round(yOf(a.Seconds))) + "h0")
 	}
 	d.OKPath, d.FailPath = ok.String(), fail.String()
 	d.Attempts = d.Successes + d.Failures
