@@ -61,7 +61,7 @@ func TestHistory(t *testing.T) {
 	require.True(t, errors.As(err, &apiErr), "%v", err)
 	require.Equal(t, http.StatusForbidden, apiErr.StatusCode)
 
-	bad, _ := newClient(t, srv.URL(), func(c *Config) { c.Token = "expired.token.value" })
+	bad, _ := newClient(t, srv.URL(), func(c *clientConfig) { c.Token = "expired.token.value" })
 	_, err = bad.History(context.Background(), "pr-300", "")
 	require.True(t, errors.As(err, &apiErr), "%v", err)
 	require.Equal(t, http.StatusUnauthorized, apiErr.StatusCode)
