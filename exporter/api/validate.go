@@ -97,8 +97,8 @@ func checkString(field, v string) error {
 // a backfill or late flag, or turn a lifecycle event into a marker.
 var reservedMeta = map[string]bool{
 	event.MetaProvisioningDuration: true, event.MetaQueueDuration: true, event.MetaTerminationDuration: true,
-	event.MetaTotalLifetimeHours: true, "late": true, "backfill": true, "baseline": true, "kind": true,
-	"pushed": true, "detected_at": true, tracker.MetaIdempotencyKey: true,
+	event.MetaTotalLifetimeHours: true, event.MetaLate: true, event.MetaBackfill: true, event.MetaBaseline: true,
+	event.MetaKind: true, event.MetaPushed: true, event.MetaDetectedAt: true, tracker.MetaIdempotencyKey: true,
 }
 
 // checkMeta bounds the metadata: no reserved key, strings clean (checkString) in keys
