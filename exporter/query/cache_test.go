@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/event"
 )
 
@@ -71,7 +72,7 @@ func TestCachedJournal(t *testing.T) {
 	cached := NewCachedJournal(j)
 	plain := NewJournalBackend(j)
 	ctx := context.Background()
-	targets := Targets{P50Target: time.Minute, P50Alert: 2 * time.Minute, P95Target: 3 * time.Minute, P95Alert: 4 * time.Minute, SuccessTarget: 98, SuccessAlert: 95}
+	targets := config.DefaultTargetsConfig
 	now := func() time.Time { return t0.Add(48 * time.Hour) }
 	check := func() {
 		t.Helper()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/exporter/query"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
@@ -82,8 +83,7 @@ func get(t *testing.T, h http.Handler, target string) (int, string) {
 }
 
 func newTestPages(evs []event.Event, states []tracker.State, now time.Time) (*Pages, http.Handler) {
-	svc := query.NewService(fakeBackend(evs), query.Targets{P50Target: 2 * time.Minute, P50Alert: 3 * time.Minute,
-		P95Target: 5 * time.Minute, P95Alert: 10 * time.Minute, SuccessTarget: 98, SuccessAlert: 95}, func() time.Time { return now })
+	svc := query.NewService(fakeBackend(evs), config.DefaultTargetsConfig, func() time.Time { return now })
 	p := New(Options{Environments: fakeEnvs(states), Query: func() *query.Service { return svc }, Markers: fakeBackend(evs),
 		Now: func() time.Time { return now }})
 	mux := http.NewServeMux()
