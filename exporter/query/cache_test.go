@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
 	"github.com/blueberry-idp/envtrack/config"
@@ -72,7 +73,10 @@ func TestCachedJournal(t *testing.T) {
 	cached := NewCachedJournal(j)
 	plain := NewJournalBackend(j)
 	ctx := context.Background()
-	targets := config.DefaultTargetsConfig
+	targets := config.TargetsConfig{
+		ProvisioningP50: config.DurationTarget{Target: model.Duration(time.Minute), Alert: model.Duration(2 * time.Minute)},
+		ProvisioningP95: config.DurationTarget{Target: model.Duration(3 * time.Minute), Alert: model.Duration(4 * time.Minute)},
+		SuccessRate:     config.RateTarget{Target: 98, Alert: 95}}
 	now := func() time.Time { return t0.Add(48 * time.Hour) }
 	check := func() {
 		t.Helper()

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
 	"github.com/blueberry-idp/envtrack/config"
@@ -83,7 +84,10 @@ func get(t *testing.T, h http.Handler, target string) (int, string) {
 }
 
 func newTestPages(evs []event.Event, states []tracker.State, now time.Time) (*Pages, http.Handler) {
-	svc := query.NewService(fakeBackend(evs), config.DefaultTargetsConfig, func() time.Time { return now })
+	svc := query.NewService(fakeBackend(evs), config.TargetsConfig{
+		ProvisioningP50: config.DurationTarget{Target: model.Duration(2 * time.Minute), Alert: model.Duration(3 * time.Minute)},
+		ProvisioningP95: config.DurationTarget{Target: model.Duration(5 * time.Minute), Alert: model.Duration(10 * time.Minute)},
+		SuccessRate:     config.RateTarget{Target: 98, Alert: 95}}, func() time.Time { return now })
 	p := New(Options{Environments: fakeEnvs(states), Query: func() *query.Service { return svc }, Markers: fakeBackend(evs),
 		Now: func() time.Time { return now }})
 	mux := http.NewServeMux()
