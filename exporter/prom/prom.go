@@ -95,6 +95,9 @@ func (m *Metrics) ensureType(typ string) {
 // Observe records live transitions (events just appended by this process).
 func (m *Metrics) Observe(evs []event.Event) {
 	for _, e := range evs {
+		if b, _ := e.Meta("backfill").(bool); b {
+			continue // history (first sight of an old environment, envtrack import): no live counter moves
+		}
 		if e.IsMarker() {
 			status, _ := e.Meta("status").(string)
 			m.deployments.WithLabelValues(status).Inc()
@@ -103,9 +106,6 @@ func (m *Metrics) Observe(evs []event.Event) {
 		m.events.WithLabelValues(string(e.Name)).Inc()
 		typ := e.Type
 		m.ensureType(typ)
-		if b, _ := e.Meta("backfill").(bool); b {
-			continue
-		}
 		switch e.Name {
 		case event.Ready:
 			late, _ := e.Meta("late").(bool)
