@@ -146,10 +146,11 @@ delivery: {batch_size: 40}
 	}
 	for k := range 5 {
 		base, gbase := ackedN(), graf.Requests()
-		waitFor("pushes acknowledged", func() bool { return ackedN() >= base+20+rng.IntN(200) })
+		target, gtarget := base+50+rng.IntN(250), gbase+2+rng.IntN(30)
+		waitFor("pushes acknowledged", func() bool { return ackedN() >= target })
 		if k%2 == 1 {
 			// While the Grafana sink is in the middle of a batch.
-			waitFor("a Grafana delivery", func() bool { return graf.Requests() > gbase+1+rng.IntN(20) })
+			waitFor("a Grafana delivery", func() bool { return graf.Requests() >= gtarget })
 		}
 		time.Sleep(time.Duration(rng.IntN(2000)) * time.Microsecond)
 		kill()
