@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -230,4 +231,38 @@ func getJSON(t *testing.T, url string, v any) {
 	b, _ := io.ReadAll(resp.Body)
 	require.Equal(t, http.StatusOK, resp.StatusCode, "%s: %s", url, b)
 	require.NoError(t, json.Unmarshal(b, v))
+}
+
+// TestREADMEImportExample runs the README's import example as written (in bash, with the
+// built binary on PATH), only pointed at this test's envtrack instead of localhost:9465.
+func TestREADMEImportExample(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	_, rest, ok := strings.Cut(string(readme), "<!-- import-example -->\n```sh\n")
+	require.True(t, ok, "the README's import example")
+	script, _, ok := strings.Cut(rest, "```")
+	require.True(t, ok)
+
+	bin := buildEnvtrack(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "envtrack.yml")
+	require.NoError(t, os.WriteFile(cfg, []byte("state_dir: ./data\napi: {write_tokens: [readme-token]}\n"), 0o600))
+	a, err := app.New(app.Options{ConfigFile: cfg, ListenAddress: "127.0.0.1:0", ManualSources: true})
+	require.NoError(t, err)
+	require.NoError(t, a.Listen())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() { cancel(); require.NoError(t, <-done) }()
+
+	script = strings.ReplaceAll(script, "http://localhost:9465", "http://"+a.Addr())
+	cmd := exec.Command("bash", "-euo", "pipefail", "-c", script)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(bin)+":"+os.Getenv("PATH"), "TOKEN=readme-token")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Equal(t, "history.csv: 3 events imported: 3 accepted, 0 unchanged; 0 lines rejected\n", string(out))
+	st, ok := a.Tracker().Get("pr-90")
+	require.True(t, ok)
+	require.Equal(t, "ready", string(st.Phase))
 }
