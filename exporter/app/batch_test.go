@@ -16,6 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/blueberry-idp/envtrack/exporter/api"
+	"github.com/blueberry-idp/envtrack/exporter/event"
+	"github.com/blueberry-idp/envtrack/exporter/tracker"
 )
 
 // pushApp starts an envtrack with write token "ci" and no sinks; extra is more config.
@@ -93,7 +95,7 @@ func TestBatchPush(t *testing.T) {
 	require.Zero(t, a.Store().LastSeq())
 
 	// A valid batch: every event stored, in order, each with its id, in one commit.
-	commits := testutilCommits(t, a)
+	commits, _ := commitStats(t, a)
 	lines = batchLines(500, at, -1)
 	status, body = post(t, srv.URL, "application/x-ndjson", strings.Join(lines, "\n"))
 	require.Equal(t, http.StatusAccepted, status, "%s", body)
@@ -113,7 +115,8 @@ func TestBatchPush(t *testing.T) {
 		require.Equal(t, fmt.Sprintf("batch-%03d", i), e.EnvironmentID)
 		require.Equal(t, at.Add(time.Duration(i)*time.Second), e.Time)
 	}
-	require.Equal(t, commits+1, testutilCommits(t, a), "one transaction for the batch")
+	commitsAfter, _ := commitStats(t, a)
+	require.Equal(t, commits+1, commitsAfter, "one transaction for the batch")
 
 	// The same batch again (an array this time): all unchanged, nothing stored.
 	status, body = post(t, srv.URL, "", "["+strings.Join(lines, ",")+"]")
@@ -149,15 +152,27 @@ func TestBatchPush(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, status)
 }
 
-// testutilCommits reads the number of commits that appended events.
-func testutilCommits(t testing.TB, a *App) uint64 {
-	t.Helper()
-	mfs, err := a.reg.Gather()
-	require.NoError(t, err)
-	for _, mf := range mfs {
-		if mf.GetName() == "envtrack_store_commit_events" {
-			return mf.GetMetric()[0].GetHistogram().GetSampleCount()
-		}
+// TestGroupCommitWaitsForThePreviousGroup: after a commit of three pushes, the next
+// committer waits for three pushes to be waiting (the pushers just acknowledged coming
+// back) and commits them together, instead of committing the first one alone.
+func TestGroupCommitWaitsForThePreviousGroup(t *testing.T) {
+	a, _, _ := pushApp(t, "")
+	q := &a.pushes
+	q.mu.Lock()
+	q.lastGroup, q.lastEnd, q.lastDur, q.maxWait = 3, time.Now(), time.Hour, time.Hour
+	q.mu.Unlock()
+	commits0, events0 := commitStats(t, a)
+	errs := make(chan error, 3)
+	for i := range 3 {
+		go func() {
+			_, err := a.Push(fmt.Sprintf("group-%d", i), tracker.Push{Event: event.Created, Time: time.Date(2025, 1, 7, 11, 0, i, 0, time.UTC)})
+			errs <- err
+		}()
 	}
-	return 0
+	for range 3 {
+		require.NoError(t, <-errs)
+	}
+	commits1, events1 := commitStats(t, a)
+	require.Equal(t, 1.0, commits1-commits0, "one commit")
+	require.Equal(t, 3.0, events1-events0, "for the three pushes")
 }

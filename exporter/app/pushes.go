@@ -39,6 +39,7 @@ type pushQueue struct {
 	lastGroup int           // pushes in the last group
 	lastEnd   time.Time     // when it was committed
 	lastDur   time.Duration // how long its commit took
+	maxWait   time.Duration // cap of the wait; zero means maxGroupWait (tests raise it)
 }
 
 // maxGroup bounds one transaction (in events), so a flood does not make one commit huge.
@@ -89,7 +90,11 @@ func (a *App) submit(r *pushReq) error {
 func (q *pushQueue) take() []*pushReq {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	want, wait := q.lastGroup, min(q.lastDur/2, maxGroupWait)
+	limit := maxGroupWait
+	if q.maxWait > 0 {
+		limit = q.maxWait
+	}
+	want, wait := q.lastGroup, min(q.lastDur/2, limit)
 	if time.Since(q.lastEnd) > q.lastDur { // an idle spell: nobody is coming back
 		want = 0
 	}
