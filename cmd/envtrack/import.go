@@ -302,15 +302,19 @@ func parseCSV(data []byte) ([]map[string]any, []int, []rejectedLine, error) {
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := r.FieldPos(0)
 		if err != nil {
+			line := 0
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
 				line = pe.Line
 			}
 			rej = append(rej, rejectedLine{line, err.Error()})
+			if line == 0 {
+				break // not a parse error: nothing more to read
+			}
 			continue
 		}
+		line, _ := r.FieldPos(0)
 		if len(rec) != len(header) {
 			rej = append(rej, rejectedLine{line, fmt.Sprintf("%d fields, the header has %d", len(rec), len(header))})
 			continue
