@@ -433,6 +433,8 @@ type APIConfig struct {
 	ReadTokens      []Secret `yaml:"read_tokens"`
 	ReadTokensFile  string   `yaml:"read_tokens_file"`
 	MaxBodyBytes    int64    `yaml:"max_body_bytes"`
+	// MaxBatch is the most events one batch push (a JSON array or NDJSON body) may hold.
+	MaxBatch int `yaml:"max_batch"`
 }
 
 // UnmarshalYAML implements the (v2-style) yaml.Unmarshaler interface.
@@ -466,6 +468,9 @@ func (c *APIConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	}
 	if c.MaxBodyBytes <= 0 || c.MaxBodyBytes > MaxBodyBytesCeiling {
 		return nodeErrorf(node, "max_body_bytes", "must be between 1 and %d (16 MiB), got %d", MaxBodyBytesCeiling, c.MaxBodyBytes)
+	}
+	if c.MaxBatch < 1 || c.MaxBatch > MaxBatchCeiling {
+		return nodeErrorf(node, "max_batch", "must be between 1 and %d, got %d", MaxBatchCeiling, c.MaxBatch)
 	}
 	return nil
 }

@@ -71,10 +71,12 @@ func unprocessable(format string, args ...any) error {
 	return &inputError{http.StatusUnprocessableEntity, fmt.Sprintf(format, args...)}
 }
 
-// PostEvents is POST /api/events.
-func PostEvents(rec Recorder, maxBody int64, now func() time.Time, logger log.Logger) http.Handler {
+// PostEvents is POST /api/events: one event (a JSON object), or a batch of up to
+// maxBatch (a JSON array, or NDJSON) validated as a whole and committed in one
+// transaction (batch.go).
+func PostEvents(rec Recorder, maxBody int64, maxBatch int, now func() time.Time, logger log.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if ct := r.Header.Get("Content-Type"); !jsonMediaType(ct) {
+		if ct := r.Header.Get("Content-Type"); !jsonMediaType(ct) && !IsNDJSON(ct) {
 			writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("content type %q: send application/json", truncate(ct, 100)))
 			return
 		}
@@ -86,6 +88,19 @@ func PostEvents(rec Recorder, maxBody int64, now func() time.Time, logger log.Lo
 				return
 			}
 			writeError(w, http.StatusBadRequest, "reading body: "+err.Error())
+			return
+		}
+		if IsNDJSON(r.Header.Get("Content-Type")) {
+			postBatch(w, rec, splitNDJSON(body), maxBatch, now(), logger)
+			return
+		}
+		if isJSONArray(body) {
+			elems, err := splitArray(body)
+			if err != nil {
+				writeError(w, http.StatusBadRequest, "malformed JSON array body")
+				return
+			}
+			postBatch(w, rec, elems, maxBatch, now(), logger)
 			return
 		}
 		key, err := IdempotencyKey(r)

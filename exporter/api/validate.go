@@ -93,11 +93,13 @@ func checkString(field, v string) error {
 	return nil
 }
 
-// reservedMeta are metadata keys envtrack sets itself: a push may not forge a duration,
-// a backfill or late flag, or turn a lifecycle event into a marker.
+// reservedMeta are metadata keys envtrack sets itself: a push may not forge a duration
+// or a late flag, or turn a lifecycle event into a marker. (backfill stays open:
+// `envtrack import` marks history with it, which only keeps events out of the live
+// counters.)
 var reservedMeta = map[string]bool{
 	event.MetaProvisioningDuration: true, event.MetaQueueDuration: true, event.MetaTerminationDuration: true,
-	event.MetaTotalLifetimeHours: true, event.MetaLate: true, event.MetaBackfill: true, event.MetaBaseline: true,
+	event.MetaTotalLifetimeHours: true, event.MetaLate: true, event.MetaBaseline: true,
 	event.MetaKind: true, event.MetaPushed: true, event.MetaDetectedAt: true, tracker.MetaIdempotencyKey: true,
 }
 

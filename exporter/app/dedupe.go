@@ -3,16 +3,14 @@ package app
 import (
 	"crypto/sha256"
 	"fmt"
-	"time"
 
 	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 )
 
-// repeats remembers what a retried push looks like, so that a CI retry answers 200
-// "unchanged" instead of being stored and counted twice: the deployment markers (same
-// environment, host, application, activity, status and time) and the Idempotency-Key
-// headers of the journal. It is built from the journal on the first push that needs it
+// repeats remembers the Idempotency-Key headers of the journal, so that a CI retry
+// answers 200 "unchanged" instead of being stored and counted twice (repeated markers
+// are recognised by App.repeated). It is built from the journal on the first push that needs it
 // (so it survives restarts) and then kept current by commitGroup; only the push
 // committer touches it (under pushQueue.commit). Entries are hashes, so a flood of
 // distinct markers costs 16 bytes each, and the journal's retention bounds them.
@@ -32,13 +30,6 @@ func hashKey(parts ...string) [16]byte {
 }
 
 func idempotencyKey(key string) [16]byte { return hashKey("idempotency-key", key) }
-
-// markerKey identifies a deployment marker by what 001 says it is.
-func markerKey(e event.Event) [16]byte {
-	s := func(k string) string { v, _ := e.Meta(k).(string); return v }
-	return hashKey("marker", e.EnvironmentID, s("host"), s("application"), s("activity"), s("status"),
-		e.Time.UTC().Format(time.RFC3339))
-}
 
 // load reads the journal once.
 func (r *repeats) load(a *App) error {
@@ -66,9 +57,6 @@ func (r *repeats) load(a *App) error {
 func (*repeats) add(seen map[[16]byte]struct{}, e event.Event) {
 	if k, _ := e.Meta(tracker.MetaIdempotencyKey).(string); k != "" {
 		seen[idempotencyKey(k)] = struct{}{}
-	}
-	if e.IsMarker() {
-		seen[markerKey(e)] = struct{}{}
 	}
 }
 

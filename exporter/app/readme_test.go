@@ -32,7 +32,10 @@ func readmeCurls(t *testing.T, readme string) []readmeCommand {
 	var out []readmeCommand
 	for _, m := range shBlockRe.FindAllStringSubmatch(readme, -1) {
 		var comment string
-		lines := strings.Split(strings.ReplaceAll(m[1], "\\\n", " "), "\n")
+		// Continuations: a trailing backslash, or a pipe (printf ... | curl, which only
+		// runs as a whole and is no curl command of its own).
+		block := strings.ReplaceAll(strings.ReplaceAll(m[1], "\\\n", " "), "|\n", "| ")
+		lines := strings.Split(block, "\n")
 		for _, l := range lines {
 			trimmed := strings.TrimSpace(l)
 			if strings.HasPrefix(trimmed, "#") {
