@@ -396,6 +396,14 @@ type APIConfig struct {
 	ReadTokens      []Secret `yaml:"read_tokens"`
 	ReadTokensFile  string   `yaml:"read_tokens_file"`
 	MaxBodyBytes    int64    `yaml:"max_body_bytes"`
+
+	// The HTTP server's protection against slow and numerous clients (config/server.go).
+	ReadHeaderTimeout model.Duration `yaml:"read_header_timeout"`
+	ReadTimeout       model.Duration `yaml:"read_timeout"`
+	WriteTimeout      model.Duration `yaml:"write_timeout"`
+	IdleTimeout       model.Duration `yaml:"idle_timeout"`
+	MaxHeaderBytes    int            `yaml:"max_header_bytes"`
+	MaxConnections    int            `yaml:"max_connections"`
 }
 
 // UnmarshalYAML implements the (v2-style) yaml.Unmarshaler interface.
@@ -430,7 +438,7 @@ func (c *APIConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	if c.MaxBodyBytes <= 0 {
 		return nodeErrorf(node, "max_body_bytes", "must be greater than 0")
 	}
-	return nil
+	return c.checkServer(node)
 }
 
 // TargetsConfig are the service-level targets of 000; the alert rules and

@@ -216,6 +216,13 @@ func TestLoadFull(t *testing.T) {
 		WriteTokensFile: filepath.Join("testdata", "secrets", "write.tokens"),
 		ReadTokens:      []Secret{"read-token-value-3456", "price: $5"},
 		MaxBodyBytes:    65536,
+		// Server limits: two set, the others keep their defaults.
+		ReadHeaderTimeout: DefaultAPIConfig.ReadHeaderTimeout,
+		ReadTimeout:       dur("20s"),
+		WriteTimeout:      DefaultAPIConfig.WriteTimeout,
+		IdleTimeout:       DefaultAPIConfig.IdleTimeout,
+		MaxHeaderBytes:    DefaultAPIConfig.MaxHeaderBytes,
+		MaxConnections:    100,
 	}, cfg.API)
 
 	require.Equal(t, TargetsConfig{

@@ -560,6 +560,16 @@ func (s *Set) catalog() []Metric {
 			}},
 		},
 		{
+			ID: "envtrack_http_handler_panics_total", Name: "envtrack_http_handler_panics_total", Type: Counter,
+			Help:   "HTTP requests whose handler panicked: answered 500, logged, and the server kept serving.",
+			Source: "exporter/app",
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowJournal, Slot: 70, Kind: TimeSeries, Width: 24, Height: 6,
+				Title: "HTTP handler panics", Description: "Requests whose handler panicked per interval (a corrupt store page, a bug): each was answered 500 and logged with its stack.", Unit: "none", Bars: true,
+				Queries: []Query{{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel("envtrack_http_handler_panics_total")), Legend: "panics"}},
+			}},
+		},
+		{
 			ID: "envtrack_grafana_requests_total", Name: "envtrack_grafana_requests_total", Type: Counter, Labels: []string{"code"},
 			Help:   "Grafana annotation API requests (creations and look-ups) by HTTP status code (\"error\": no answer: connection failure, timeout, dropped connection).",
 			Source: "annotate",

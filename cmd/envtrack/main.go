@@ -77,6 +77,7 @@ func serve(args []string, stderr io.Writer) int {
 	fs := newFlagSet("serve", stderr)
 	configFile := fs.String("config", "envtrack.yml", "configuration file")
 	listen := fs.String("web.listen-address", "", "address to listen on (overrides listen_address)")
+	webConfig := fs.String("web.config.file", "", "exporter-toolkit web configuration: TLS and basic auth on every endpoint (https://github.com/prometheus/exporter-toolkit/blob/master/docs/web-configuration.md)")
 	logLevel := fs.String("log.level", "info", "log level: "+strings.Join(logging.Levels, ", "))
 	logFormat := fs.String("log.format", "logfmt", "log format: "+strings.Join(logging.Formats, ", "))
 	if err := fs.Parse(args); err != nil {
@@ -90,7 +91,7 @@ func serve(args []string, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	a, err := app.New(app.Options{ConfigFile: *configFile, Logger: logger, ListenAddress: *listen})
+	a, err := app.New(app.Options{ConfigFile: *configFile, Logger: logger, ListenAddress: *listen, WebConfigFile: *webConfig})
 	if err != nil {
 		level.Error(logger).Log("msg", "cannot start", "err", err)
 		return 1

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/influxdb"
@@ -43,6 +44,9 @@ type Options struct {
 	Now func() time.Time
 	// ListenAddress overrides listen_address (tests use "127.0.0.1:0").
 	ListenAddress string
+	// WebConfigFile is the exporter toolkit's web configuration (--web.config.file): TLS
+	// and basic auth on every endpoint. Empty means plain HTTP.
+	WebConfigFile string
 	// ManualSources disables the background Argo CD poll and URL probe loops: the caller
 	// drives them with PollOnce and ProbeOnce (deterministic tests, benchmarks).
 	ManualSources bool
@@ -94,6 +98,11 @@ func New(opts Options) (*App, error) {
 	cfg, err := config.Load(opts.ConfigFile)
 	if err != nil {
 		return nil, err
+	}
+	if opts.WebConfigFile != "" {
+		if err := web.Validate(opts.WebConfigFile); err != nil {
+			return nil, fmt.Errorf("web config %s: %w", opts.WebConfigFile, err)
+		}
 	}
 	a := &App{opts: opts, logger: opts.Logger, reg: opts.Registry, now: opts.Now, cfg: cfg}
 	a.metrics = newMetrics(a.reg)
@@ -190,9 +199,9 @@ func (a *App) Run(ctx context.Context) error {
 	if err := a.Listen(); err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := a.newServer(a.Config().API)
 	srvErr := make(chan error, 1)
-	go func() { srvErr <- srv.Serve(a.ln) }()
+	go func() { srvErr <- a.serve(srv, a.ln) }()
 	level.Info(a.logger).Log("msg", "listening", "address", a.ln.Addr().String())
 
 	if a.opts.ManualSources || a.Config().ArgoCD == nil {

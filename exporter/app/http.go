@@ -46,7 +46,7 @@ func (a *App) Handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not found: "+r.URL.Path)
 	})
-	return mux
+	return a.recoverPanics(limitReserve(mux))
 }
 
 // metricsHandler gathers the daemon's registry and the current sources' registry.

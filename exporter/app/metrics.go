@@ -11,6 +11,7 @@ type metrics struct {
 	reloadTimestamp prometheus.Gauge
 	polls           *prometheus.CounterVec
 	transitions     *prometheus.CounterVec
+	handlerPanics   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -32,6 +33,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "envtrack_tracker_events_total",
 			Help: "Lifecycle events the tracker appended to the journal, by event.",
 		}, []string{"event"}),
+		handlerPanics: f.NewCounter(prometheus.CounterOpts{
+			Name: "envtrack_http_handler_panics_total",
+			Help: "HTTP requests whose handler panicked: answered 500, logged, and the server kept serving.",
+		}),
 	}
 	for _, r := range []string{"success", "error", "inconclusive"} {
 		m.polls.WithLabelValues(r)
