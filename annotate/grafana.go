@@ -54,6 +54,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/blueberry-idp/envtrack/exporter/event"
+	"github.com/blueberry-idp/envtrack/exporter/redact"
 )
 
 // DefaultTimeout bounds each request to Grafana when Config.Timeout is zero.
@@ -85,6 +86,7 @@ type Config struct {
 
 // Sink posts events as Grafana annotations. Deliver calls are serialized.
 type Sink struct {
+	secrets *redact.Secrets
 	cfg     Config
 	apiURL  string // <base>/api/annotations
 	client  *sdk.Client
@@ -141,8 +143,11 @@ func New(cfg Config, logger log.Logger, reg prometheus.Registerer) (*Sink, error
 	u.RawPath = ""
 
 	base := http.DefaultTransport.(*http.Transport).Clone()
+	secrets := redact.New(cfg.Token)
 	hc := &http.Client{
-		Transport: &transport{base: base, origin: u.Scheme + "://" + u.Host, auth: "Bearer " + cfg.Token},
+		// The answers the sink reads are scrubbed of the token first: a Grafana or a proxy
+		// echoing the request in an error must not put it in a log or on the landing page.
+		Transport: &transport{base: secrets.Transport(base), origin: u.Scheme + "://" + u.Host, auth: "Bearer " + cfg.Token},
 		// A redirect is answered as it is (a proxy's login page, http to https): it is a
 		// configuration problem to report, and the token must not follow it elsewhere.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -162,6 +167,7 @@ func New(cfg Config, logger log.Logger, reg prometheus.Registerer) (*Sink, error
 		logger = log.NewNopLogger()
 	}
 	return &Sink{
+		secrets: secrets,
 		cfg:     cfg,
 		apiURL:  api.String(),
 		client:  client,
@@ -212,7 +218,7 @@ func (s *Sink) Deliver(ctx context.Context, events []event.Event) (retry bool, e
 // been saved all the same) and says whether to retry.
 func (s *Sink) failed(err error) (bool, error) {
 	s.unsure = true
-	return retryable(err), err
+	return retryable(err), s.secrets.Error(err)
 }
 
 // find reports whether an annotation for the event id exists.

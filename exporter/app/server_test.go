@@ -57,7 +57,7 @@ func runApp(t *testing.T, extraConfig string, opts Options) (*App, *syncBuffer) 
 	cfg := filepath.Join(dir, "envtrack.yml")
 	require.NoError(t, os.WriteFile(cfg, []byte("state_dir: ./data\n"+extraConfig), 0o600))
 	logs := &syncBuffer{}
-	opts.ConfigFile, opts.ListenAddress, opts.ManualSources = cfg, "127.0.0.1:0", true
+	opts.ConfigFile, opts.ListenAddress = cfg, "127.0.0.1:0"
 	opts.Logger = log.NewLogfmtLogger(logs)
 	a, err := New(opts)
 	require.NoError(t, err)

@@ -24,6 +24,8 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/blueberry-idp/envtrack/exporter/redact"
 )
 
 // Defaults of Config.
@@ -359,10 +361,7 @@ func (c *Client) transportError(ctx context.Context, err error) error {
 
 // redact keeps the token out of anything that may end up in a log.
 func (c *Client) redact(s string) string {
-	if c.token == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, c.token, "<redacted>")
+	return redact.New(c.token).String(s)
 }
 
 func (c *Client) redactErr(err error) error {

@@ -32,6 +32,7 @@ import (
 
 	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/exporter/query"
+	"github.com/blueberry-idp/envtrack/exporter/redact"
 )
 
 // QueryConfig says where to read. The fields mean what they mean for the influx sink.
@@ -273,9 +274,7 @@ func (b *Backend) queryError(err error) error {
 			qe.err = he.Err
 		}
 	}
-	if b.cfg.Token != "" {
-		qe.msg = strings.ReplaceAll(qe.msg, b.cfg.Token, "<secret>")
-	}
+	qe.msg = redact.New(b.cfg.Token, b.cfg.URL).String(qe.msg)
 	return qe
 }
 
