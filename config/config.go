@@ -138,7 +138,10 @@ func (c *MetricsConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	if err != nil {
 		return err
 	}
-	if c.Namespace != "" && !metricNamespaceRegexp.MatchString(c.Namespace) {
+	if c.Namespace == "" {
+		return nodeErrorf(node, "namespace", "must not be empty: the lifecycle metrics need a prefix")
+	}
+	if !metricNamespaceRegexp.MatchString(c.Namespace) {
 		return nodeErrorf(node, "namespace", "%q is not a valid metric name prefix (letters, digits and _)", c.Namespace)
 	}
 	return nil
@@ -183,6 +186,9 @@ func (c *ArgoCDConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	}
 	if server.RawQuery != "" || server.Fragment != "" {
 		return nodeErrorf(node, "server", "must not have a query or fragment")
+	}
+	if err := noCredentials(node, "server", c.Server); err != nil {
+		return err
 	}
 	c.Server = strings.TrimRight(c.Server, "/")
 	if err := secretPair(node, "token", c.Token != "", c.TokenFile != "", true); err != nil {
@@ -379,10 +385,16 @@ func (c *GrafanaConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	if err := requiredHTTPURL(node, "url", c.URL); err != nil {
 		return err
 	}
+	if err := grafanaURL(node, c.URL); err != nil {
+		return err
+	}
 	if err := secretPair(node, "token", c.Token != "", c.TokenFile != "", true); err != nil {
 		return err
 	}
 	if err := nonEmptyItems(node, "tags", c.Tags); err != nil {
+		return err
+	}
+	if err := grafanaTags(node, c.Tags); err != nil {
 		return err
 	}
 	return positive(node, "timeout", c.Timeout)

@@ -119,10 +119,14 @@ func serve(args []string, stderr io.Writer) int {
 func checkConfig(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("check-config", stderr)
 	configFile := fs.String("config", "envtrack.yml", "configuration file")
+	webConfig := fs.String("web.config.file", "", "also check this exporter-toolkit web configuration (as serve would)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	cfg, err := config.Load(*configFile)
+	if err == nil {
+		err = app.Check(cfg, *webConfig) // what serve checks beyond the file itself
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "envtrack: invalid configuration:", err)
 		return 1

@@ -20,7 +20,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"github.com/prometheus/common/version"
-	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/influxdb"
@@ -99,10 +98,8 @@ func New(opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	if opts.WebConfigFile != "" {
-		if err := web.Validate(opts.WebConfigFile); err != nil {
-			return nil, fmt.Errorf("web config %s: %w", opts.WebConfigFile, err)
-		}
+	if err := checkWebConfig(opts.WebConfigFile); err != nil {
+		return nil, err
 	}
 	a := &App{opts: opts, logger: opts.Logger, reg: opts.Registry, now: opts.Now, cfg: cfg}
 	a.metrics = newMetrics(a.reg)
@@ -113,29 +110,32 @@ func New(opts Options) (*App, error) {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 
+	// The clients first: a configuration they refuse must not create or touch the store.
+	a.sources, err = newSources(cfg, a.logger, a.now)
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
+		a.sources.close()
 		return nil, fmt.Errorf("state_dir: %w", err)
 	}
 	a.store, err = store.Open(filepath.Join(cfg.StateDir, StoreFile), store.Options{
 		Logger: log.With(a.logger, "component", "store"), Now: a.now,
 	})
 	if err != nil {
+		a.sources.close()
 		return nil, err
 	}
 	a.reg.MustRegister(store.NewCollector(a.store))
 	states, err := a.store.Environments()
 	if err != nil {
+		a.sources.close()
 		a.store.Close()
 		return nil, err
 	}
 	a.tracker = tracker.New(a.trackerConfig(cfg), states)
 	a.lifecycle = prom.New(cfg.Metrics.Namespace, cfg.Metrics.NativeHistograms, a.tracker.States, a.reg)
 	a.query = a.newQuery(cfg)
-	a.sources, err = newSources(cfg, a.logger, a.now)
-	if err != nil {
-		a.store.Close()
-		return nil, err
-	}
 	a.metrics.reloadSuccess.Set(1)
 	a.metrics.reloadTimestamp.Set(float64(a.now().Unix()))
 	level.Info(a.logger).Log("msg", "envtrack starting", "version", version.Info(), "environments", len(states),
@@ -256,12 +256,8 @@ func (a *App) reload() error {
 	if err != nil {
 		return err
 	}
-	old := a.Config()
-	if cfg.StateDir != old.StateDir {
-		return fmt.Errorf("state_dir changed from %q to %q: that needs a restart", old.StateDir, cfg.StateDir)
-	}
-	if cfg.ListenAddress != old.ListenAddress {
-		level.Warn(a.logger).Log("msg", "listen_address changes take effect at the next restart")
+	if err := needsRestart(a.Config(), cfg); err != nil {
+		return err
 	}
 	src, err := newSources(cfg, a.logger, a.now)
 	if err != nil {
