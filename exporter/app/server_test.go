@@ -29,6 +29,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/blueberry-idp/envtrack/exporter/event"
+	"github.com/blueberry-idp/envtrack/exporter/query"
+	"github.com/blueberry-idp/envtrack/exporter/tracker"
 )
 
 // syncBuffer is a log sink safe for the server's goroutines.
@@ -241,12 +245,36 @@ func TestHandlerPanic(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 
-	// The daemon's own handler chain has the same guard.
+	// The daemon's own handler chain has the same guard: a query backend that panics
+	// (as bbolt does on a corrupt page) answers 500 through the real route, and the
+	// server keeps serving.
+	a.mu.Lock()
+	a.query = query.NewService(panickingBackend{}, query.Targets{}, time.Now)
+	a.mu.Unlock()
+	_, err = a.Push("pr-1", tracker.Push{Event: event.Created, Time: time.Now()})
+	require.NoError(t, err)
+	resp, err = http.Get("http://" + a.Addr() + "/api/environments/pr-1/timeline")
+	require.NoError(t, err)
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusInternalServerError, resp.StatusCode, "%s", body)
+	require.NoError(t, json.Unmarshal(body, &e))
+	require.Contains(t, logs.String(), "corrupt page (test)")
 	resp, err = http.Get("http://" + a.Addr() + "/metrics")
 	require.NoError(t, err)
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	require.Contains(t, string(b), "envtrack_http_handler_panics_total 1")
+	require.Contains(t, string(b), "envtrack_http_handler_panics_total 2")
+}
+
+type panickingBackend struct{}
+
+func (panickingBackend) EnvironmentEvents(context.Context, string) ([]event.Event, error) {
+	panic("corrupt page (test)")
+}
+
+func (panickingBackend) Range(context.Context, time.Time, time.Time, string, ...event.Name) ([]event.Event, error) {
+	panic("corrupt page (test)")
 }
 
 // TestWebConfigTLSAndBasicAuth: with --web.config.file holding a self-signed certificate
