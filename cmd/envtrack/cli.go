@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sort"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/blueberry-idp/envtrack/annotate/client"
 	"github.com/blueberry-idp/envtrack/exporter/api"
+	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/exporter/query"
 )
 
@@ -141,14 +143,16 @@ func printTimeline(w io.Writer, tl *query.Timeline) {
 		fmt.Fprintf(w, " · provisioning %s", secs(*s.ProvisioningDurationSeconds))
 	}
 	if s.TotalLifetimeHours != nil {
-		fmt.Fprintf(w, " · lifetime %.2f h", *s.TotalLifetimeHours)
+		// Exact to the second (two decimals of an hour would hide 36 s).
+		fmt.Fprintf(w, " · lifetime %s", secs(math.Round(*s.TotalLifetimeHours*3600)))
 	}
 	fmt.Fprintln(w)
 }
 
 // details shows the metadata users look for first, in a stable order.
 func details(m map[string]any) string {
-	first := []string{"reason", "provisioning_duration_seconds", "revision", "cause", "late", "repository", "branch", "commit_sha"}
+	first := []string{event.MetaReason, event.MetaProvisioningDuration, event.MetaRevision, event.MetaCause,
+		event.MetaLate, event.MetaRepository, event.MetaBranch, event.MetaCommitSHA}
 	var parts []string
 	for _, k := range first {
 		if v, ok := m[k]; ok {

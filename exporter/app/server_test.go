@@ -30,6 +30,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/exporter/query"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
@@ -249,7 +250,7 @@ func TestHandlerPanic(t *testing.T) {
 	// (as bbolt does on a corrupt page) answers 500 through the real route, and the
 	// server keeps serving.
 	a.mu.Lock()
-	a.query = query.NewService(panickingBackend{}, query.Targets{}, time.Now)
+	a.query = query.NewService(panickingBackend{}, config.DefaultTargetsConfig, time.Now)
 	a.mu.Unlock()
 	_, err = a.Push("pr-1", tracker.Push{Event: event.Created, Time: time.Now()})
 	require.NoError(t, err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/event"
 )
 
@@ -50,7 +51,7 @@ func TestTimelineShape(t *testing.T) {
 		ev("abc123", event.Ready, 225*time.Second, map[string]any{"provisioning_duration_seconds": 225.0, "readiness_summary": "All checks passed"}),
 		{EnvironmentID: "abc123", Name: event.Deployed, Time: t0, Metadata: map[string]any{"kind": "deployment"}}, // a marker: not in timelines
 	}
-	s := NewService(b, Targets{}, func() time.Time { return t0.Add(24*time.Hour + 30*time.Minute) })
+	s := NewService(b, config.TargetsConfig{}, func() time.Time { return t0.Add(24*time.Hour + 30*time.Minute) })
 	tl, err := s.Timeline(context.Background(), "abc123")
 	require.NoError(t, err)
 	got, err := json.Marshal(tl)
@@ -67,6 +68,25 @@ func TestTimelineShape(t *testing.T) {
 
 	_, err = s.Timeline(context.Background(), "nope")
 	require.ErrorIs(t, err, ErrNotFound)
+}
+
+// TestTimelineLifetimeExact: a 13-second environment does not read 0 hours, and the
+// summary agrees with its own terminated event to the second.
+func TestTimelineLifetimeExact(t *testing.T) {
+	b := sliceBackend{
+		ev("short", event.ProvisioningStarted, 0, nil),
+		ev("short", event.Ready, 9*time.Second, map[string]any{"provisioning_duration_seconds": 9.0}),
+		ev("short", event.Terminated, 13*time.Second, map[string]any{"total_lifetime_hours": event.Hours(13 * time.Second)}),
+		ev("live", event.ProvisioningStarted, 0, nil),
+	}
+	s := NewService(b, config.TargetsConfig{}, func() time.Time { return t0.Add(time.Hour + time.Second + 700*time.Millisecond) })
+	tl, err := s.Timeline(context.Background(), "short")
+	require.NoError(t, err)
+	require.Equal(t, 0.003611, *tl.Summary.TotalLifetimeHours)
+	require.Equal(t, tl.Timeline[2].Metadata["total_lifetime_hours"], *tl.Summary.TotalLifetimeHours)
+	tl, err = s.Timeline(context.Background(), "live")
+	require.NoError(t, err)
+	require.Equal(t, 1.000278, *tl.Summary.TotalLifetimeHours)
 }
 
 func TestPercentileNearestRank(t *testing.T) {
@@ -91,8 +111,7 @@ func TestPerformance(t *testing.T) {
 		ev("old", event.Ready, -30*24*time.Hour, map[string]any{"provisioning_duration_seconds": 1.0}),
 		ev("t", event.Terminated, 4*time.Minute, map[string]any{"termination_duration_seconds": 90.0}),
 	)
-	s := NewService(b, Targets{P50Target: 2 * time.Minute, P50Alert: 3 * time.Minute, P95Target: 5 * time.Minute,
-		P95Alert: 10 * time.Minute, SuccessTarget: 98, SuccessAlert: 95}, func() time.Time { return t0.Add(time.Hour) })
+	s := NewService(b, config.DefaultTargetsConfig, func() time.Time { return t0.Add(time.Hour) })
 	p, err := s.Performance(context.Background(), 7*24*time.Hour, "7d", "")
 	require.NoError(t, err)
 	pr := p.EnvironmentPerformance.Provisioning

@@ -89,10 +89,9 @@ func (st *stepper) emit(name event.Name, t time.Time, meta map[string]any) {
 	if meta == nil {
 		meta = map[string]any{}
 	}
-	meta["detected_at"] = st.at.Format(time.RFC3339)
-	if st.firstSight && name != event.Created && !st.s.ProvisioningStartedAt.IsZero() &&
-		!st.c.TrackingSince.IsZero() && st.s.ProvisioningStartedAt.Before(st.c.TrackingSince) {
-		meta["backfill"] = true
+	meta[event.MetaDetectedAt] = st.at.Format(time.RFC3339)
+	if name != event.Created && st.backfill() {
+		meta[event.MetaBackfill] = true
 	}
 	source := timeSourceArgo
 	switch {
@@ -144,14 +143,17 @@ func (st *stepper) app(a AppEvidence) {
 		s.URLPassingSince, s.URLFailingSince, s.URLFailures, s.URLLastError = time.Time{}, time.Time{}, 0, ""
 	}
 	s.AbsentCount, s.AbsentSince = 0, time.Time{}
-	s.App = &a
+	kept := a
+	kept.History, kept.HistoryPending = nil, false
+	s.App = &kept
+	s.ArgoSeenAt = st.at
 
 	if s.CreatedAt.IsZero() && !a.RequestedAt.IsZero() && s.ProvisioningStartedAt.IsZero() {
 		s.CreatedAt = a.RequestedAt
 		if s.Phase == "" {
 			s.Phase = PhaseRequested
 		}
-		st.emit(event.Created, a.RequestedAt, map[string]any{"source": "annotation"})
+		st.emit(event.Created, a.RequestedAt, map[string]any{event.MetaSource: "annotation"})
 	}
 	if s.ProvisioningStartedAt.IsZero() {
 		t, from := a.CreatedAt, "creationTimestamp"
@@ -163,47 +165,68 @@ func (st *stepper) app(a AppEvidence) {
 		}
 		s.ProvisioningStartedAt = t
 		s.Phase = PhaseProvisioning
-		meta := map[string]any{"evidence": from}
-		addIf(meta, "repository", s.Repository)
-		addIf(meta, "branch", s.Branch)
-		addIf(meta, "commit_sha", shortSHA(s.CommitSHA))
-		addIf(meta, "application", a.AppName)
+		meta := map[string]any{event.MetaEvidence: from}
+		addIf(meta, event.MetaRepository, s.Repository)
+		addIf(meta, event.MetaBranch, s.Branch)
+		addIf(meta, event.MetaCommitSHA, shortSHA(s.CommitSHA))
+		addIf(meta, event.MetaApplication, a.AppName)
 		if !s.CreatedAt.IsZero() {
-			meta["queue_duration_seconds"] = seconds(t.Sub(s.CreatedAt))
+			meta[event.MetaQueueDuration] = seconds(t.Sub(s.CreatedAt))
 		}
 		st.emit(event.ProvisioningStarted, t, meta)
 	}
 
 	st.evaluate()
 
+	if a.History != nil {
+		s.HistoryCheckedAt = latest(s.HistoryCheckedAt, a.OpFinishedAt)
+	}
 	if s.EverReady && s.Phase != PhaseTerminating && s.Phase != PhaseTerminated {
-		st.deployed(a)
+		if st.backfill() && a.History != nil {
+			st.backfillHistory(a)
+		} else {
+			st.deployed(a)
+		}
 	}
 	if !a.DeletionAt.IsZero() && s.TerminationStartedAt.IsZero() {
 		s.TerminationStartedAt = a.DeletionAt
 		s.Phase = PhaseTerminating
-		st.emit(event.TerminationStarted, a.DeletionAt, map[string]any{"evidence": "deletionTimestamp"})
+		st.emit(event.TerminationStarted, a.DeletionAt, map[string]any{event.MetaEvidence: "deletionTimestamp"})
 	}
 }
 
 func (st *stepper) deployed(a AppEvidence) {
 	s := &st.s
+	switch {
+	case a.HistoryPending:
+		return // the history could not be read: decide on the next observation
+	case a.History != nil:
+		st.deployedFromHistory(a)
+		return
+	}
 	if a.OpPhase != opSucceeded || a.OpFinishedAt.IsZero() || !a.OpFinishedAt.After(s.DeployedAt) {
 		return
 	}
-	if a.Revision == s.DeployedRevision || a.Revision == "" {
-		s.DeployedAt = a.OpFinishedAt // a re-sync of the same revision is no deployment
+	st.deploy(a.Revision, a.OpStartedAt, a.OpFinishedAt, "")
+}
+
+// deploy records that revision runs since at (a sync that started at started).
+func (st *stepper) deploy(revision string, started, at time.Time, evidence string) {
+	s := &st.s
+	if revision == s.DeployedRevision || revision == "" {
+		s.DeployedAt = at // a re-sync of the same revision is no deployment
 		return
 	}
 	prev := s.DeployedRevision
-	s.DeployedRevision, s.DeployedAt = a.Revision, a.OpFinishedAt
-	s.CommitSHA = a.Revision
-	meta := map[string]any{"revision": a.Revision, "status": "success"}
-	addIf(meta, "previous_revision", prev)
-	if !a.OpStartedAt.IsZero() {
-		meta["deploy_duration_seconds"] = seconds(a.OpFinishedAt.Sub(a.OpStartedAt))
+	s.DeployedRevision, s.DeployedAt = revision, at
+	s.CommitSHA = revision
+	meta := map[string]any{event.MetaRevision: revision, event.MetaStatus: "success"}
+	addIf(meta, event.MetaPreviousRevision, prev)
+	addIf(meta, event.MetaEvidence, evidence)
+	if !started.IsZero() && !started.After(at) {
+		meta[event.MetaDeployDuration] = seconds(at.Sub(started))
 	}
-	st.emit(event.Deployed, a.OpFinishedAt, meta)
+	st.emit(event.Deployed, at, meta)
 }
 
 // absent applies a conclusive Argo CD answer that did not contain the Application.
@@ -221,16 +244,16 @@ func (st *stepper) absent() {
 	}
 	gone := s.AbsentSince
 	if !s.EverReady && s.FailedAt.IsZero() {
-		st.fail(event.ReasonDeletedBeforeReady, firstTime(s.TerminationStartedAt, gone), map[string]any{"evidence": "application_gone"})
+		st.fail(event.ReasonDeletedBeforeReady, firstTime(s.TerminationStartedAt, gone), map[string]any{event.MetaEvidence: "application_gone"})
 	}
-	meta := map[string]any{"confirmations": s.AbsentCount}
+	meta := map[string]any{event.MetaConfirmations: s.AbsentCount}
 	if !s.TerminationStartedAt.IsZero() {
-		meta["termination_duration_seconds"] = seconds(gone.Sub(s.TerminationStartedAt))
+		meta[event.MetaTerminationDuration] = seconds(gone.Sub(s.TerminationStartedAt))
 	} else {
-		meta["termination_started_observed"] = false
+		meta[event.MetaTerminationStartedObserved] = false
 	}
 	if start := firstTime(s.CreatedAt, s.ProvisioningStartedAt); !start.IsZero() {
-		meta["total_lifetime_hours"] = hours(gone.Sub(start))
+		meta[event.MetaTotalLifetimeHours] = hours(gone.Sub(start))
 	}
 	s.TerminatedAt = gone
 	s.Phase = PhaseTerminated
@@ -243,6 +266,9 @@ func (st *stepper) probe(p ProbeResult) {
 	if s.Phase == PhaseTerminated || (p.URL != "" && s.URL != "" && p.URL != s.URL) {
 		return // a probe of a URL the environment no longer has
 	}
+	if p.At.IsZero() {
+		return // never sent (a cancelled round): no evidence either way
+	}
 	if s.Source == "" {
 		s.Source = SourceStatic
 	}
@@ -254,6 +280,7 @@ func (st *stepper) probe(p ProbeResult) {
 		s.URL = p.URL
 	}
 	at := norm(p.At)
+	s.URLProbedAt = at
 	if p.OK {
 		if s.URLPassingSince.IsZero() {
 			s.URLPassingSince = at
@@ -271,7 +298,7 @@ func (st *stepper) probe(p ProbeResult) {
 	// is a baseline "ready", not a provisioning attempt.
 	if s.Source == SourceStatic && s.ProvisioningStartedAt.IsZero() && !s.EverReady && p.OK {
 		s.EverReady, s.ReadyAt, s.Phase = true, at, PhaseReady
-		st.emit(event.Ready, at, map[string]any{"baseline": true, "readiness_summary": "url answered"})
+		st.emit(event.Ready, at, map[string]any{event.MetaBaseline: true, event.MetaReadinessSummary: "url answered"})
 		return
 	}
 	if s.Source == SourceStatic && s.Phase == "" {
@@ -299,7 +326,7 @@ func (st *stepper) push(p Push) {
 	if meta == nil {
 		meta = map[string]any{}
 	}
-	meta["pushed"] = true
+	meta[event.MetaPushed] = true
 	switch p.Event {
 	case event.Created:
 		if !s.CreatedAt.IsZero() {
@@ -319,7 +346,7 @@ func (st *stepper) push(p Push) {
 			s.Phase = PhaseProvisioning
 		}
 		if !s.CreatedAt.IsZero() {
-			meta["queue_duration_seconds"] = seconds(t.Sub(s.CreatedAt))
+			meta[event.MetaQueueDuration] = seconds(t.Sub(s.CreatedAt))
 		}
 		st.emit(event.ProvisioningStarted, t, meta)
 	case event.Ready:
@@ -331,8 +358,8 @@ func (st *stepper) push(p Push) {
 		if s.EverReady || !s.FailedAt.IsZero() {
 			return
 		}
-		reason, _ := meta["reason"].(string)
-		delete(meta, "reason")
+		reason, _ := meta[event.MetaReason].(string)
+		delete(meta, event.MetaReason)
 		st.fail(firstNonEmpty(reason, "reported"), t, meta)
 	case event.Deployed:
 		st.emit(event.Deployed, t, meta)
@@ -359,10 +386,10 @@ func (st *stepper) push(p Push) {
 			return
 		}
 		if !s.TerminationStartedAt.IsZero() {
-			meta["termination_duration_seconds"] = seconds(t.Sub(s.TerminationStartedAt))
+			meta[event.MetaTerminationDuration] = seconds(t.Sub(s.TerminationStartedAt))
 		}
 		if start := firstTime(s.CreatedAt, s.ProvisioningStartedAt); !start.IsZero() {
-			meta["total_lifetime_hours"] = hours(t.Sub(start))
+			meta[event.MetaTotalLifetimeHours] = hours(t.Sub(start))
 		}
 		s.TerminatedAt, s.Phase = t, PhaseTerminated
 		st.emit(event.Terminated, t, meta)
@@ -378,7 +405,7 @@ func (st *stepper) evaluate() {
 		st.provisioning()
 	case s.Phase == PhaseFailed && !s.EverReady:
 		if t, summary, ok := st.readiness(); ok {
-			st.ready(t, map[string]any{"late": true, "readiness_summary": summary})
+			st.ready(t, map[string]any{event.MetaLate: true, event.MetaReadinessSummary: summary})
 		}
 	}
 	if s.EverReady && (s.Phase == PhaseReady || s.Phase == PhaseDegraded) {
@@ -403,8 +430,8 @@ func (st *stepper) provisioning() {
 			if t.IsZero() {
 				t, src = st.at, timeSourceSeen
 			}
-			meta := map[string]any{"evidence": src, "operation_phase": a.OpPhase}
-			addIf(meta, "message", a.OpMessage)
+			meta := map[string]any{event.MetaEvidence: src, event.MetaOperationPhase: a.OpPhase}
+			addIf(meta, event.MetaMessage, a.OpMessage)
 			fails = append(fails, candidate{event.ReasonSyncFailed, t, meta})
 		}
 		if a.HealthStatus == healthDegraded {
@@ -412,37 +439,60 @@ func (st *stepper) provisioning() {
 			if t.IsZero() {
 				t, src = st.at, timeSourceSeen
 			}
-			fails = append(fails, candidate{event.ReasonDegraded, t, map[string]any{"evidence": src, "health_status": a.HealthStatus}})
+			fails = append(fails, candidate{event.ReasonDegraded, t, map[string]any{event.MetaEvidence: src, event.MetaHealthStatus: a.HealthStatus}})
 		}
 		if !a.DeletionAt.IsZero() {
-			fails = append(fails, candidate{event.ReasonDeletedBeforeReady, a.DeletionAt, map[string]any{"evidence": "deletionTimestamp"}})
+			fails = append(fails, candidate{event.ReasonDeletedBeforeReady, a.DeletionAt, map[string]any{event.MetaEvidence: "deletionTimestamp"}})
 		}
 	}
 	deadline := s.ProvisioningStartedAt.Add(st.c.ProvisioningTimeout)
-	if !st.at.Before(deadline) {
+	if !st.at.Before(deadline) && st.decidable(deadline) {
 		reason := event.ReasonTimeout
-		meta := map[string]any{"timeout_seconds": seconds(st.c.ProvisioningTimeout)}
-		if st.argoReady() && s.URL != "" && s.URLPassingSince.IsZero() {
+		meta := map[string]any{event.MetaTimeoutSeconds: seconds(st.c.ProvisioningTimeout)}
+		if st.urlOnlyPending() {
 			reason = event.ReasonURLUnreachable
-			addIf(meta, "url_error", s.URLLastError)
+			addIf(meta, event.MetaURLError, s.URLLastError)
 		}
 		if pending := st.pendingChecks(); len(pending) > 0 {
-			meta["pending_checks"] = strings.Join(pending, ",")
+			meta[event.MetaPendingChecks] = strings.Join(pending, ",")
 		}
 		fails = append(fails, candidate{reason, deadline, meta})
 	}
 	slices.SortStableFunc(fails, func(a, b candidate) int { return a.at.Compare(b.at) })
 	if len(fails) == 0 || (isReady && !readyAt.After(fails[0].at)) {
 		if isReady {
-			st.ready(readyAt, map[string]any{"readiness_summary": summary})
+			st.ready(readyAt, map[string]any{event.MetaReadinessSummary: summary})
 		}
 		return
 	}
 	f := fails[0]
 	st.fail(f.reason, f.at, f.meta)
 	if isReady && readyAt.After(f.at) {
-		st.ready(readyAt, map[string]any{"late": true, "readiness_summary": summary})
+		st.ready(readyAt, map[string]any{event.MetaLate: true, event.MetaReadinessSummary: summary})
 	}
+}
+
+// decidable reports whether the evidence in the state was observed late enough to
+// decide a provisioning timeout: a timer alone never fails an environment. What
+// Argo CD shows must come from an answer at or after the deadline (while Argo CD is
+// failing, evidence from before the deadline may still arrive: ready, a real failure,
+// a deletion); and when only the URL is missing, a probe must have run, and failed, at
+// or after the deadline.
+func (st *stepper) decidable(deadline time.Time) bool {
+	s := &st.s
+	if s.Source == SourceArgoCD && s.ArgoSeenAt.Before(deadline) {
+		return false
+	}
+	if s.URL != "" && (s.Source != SourceArgoCD || st.urlOnlyPending()) && s.URLProbedAt.Before(deadline) {
+		return false
+	}
+	return true
+}
+
+// urlOnlyPending: Argo CD shows the environment ready, its URL does not answer.
+func (st *stepper) urlOnlyPending() bool {
+	s := &st.s
+	return st.argoReady() && s.URL != "" && s.URLPassingSince.IsZero()
 }
 
 func (st *stepper) fail(reason string, t time.Time, meta map[string]any) {
@@ -450,9 +500,9 @@ func (st *stepper) fail(reason string, t time.Time, meta map[string]any) {
 	if meta == nil {
 		meta = map[string]any{}
 	}
-	meta["reason"] = reason
+	meta[event.MetaReason] = reason
 	if !s.ProvisioningStartedAt.IsZero() {
-		meta["provisioning_duration_seconds"] = seconds(t.Sub(s.ProvisioningStartedAt))
+		meta[event.MetaProvisioningDuration] = seconds(t.Sub(s.ProvisioningStartedAt))
 	}
 	s.FailedAt, s.FailureReason, s.Phase = t, reason, PhaseFailed
 	st.emit(event.ProvisioningFailed, t, meta)
@@ -467,13 +517,17 @@ func (st *stepper) ready(t time.Time, meta map[string]any) {
 		meta = map[string]any{}
 	}
 	if !s.ProvisioningStartedAt.IsZero() {
-		meta["provisioning_duration_seconds"] = seconds(t.Sub(s.ProvisioningStartedAt))
+		meta[event.MetaProvisioningDuration] = seconds(t.Sub(s.ProvisioningStartedAt))
 	}
 	if a := s.App; a != nil {
-		s.DeployedRevision, s.DeployedAt = a.Revision, a.OpFinishedAt
-		addIf(meta, "revision", a.Revision)
+		rev, at := a.Revision, a.OpFinishedAt
+		if d, ok := st.runningAt(t); ok {
+			rev, at = d.Revision, d.DeployedAt // later entries are deployments made since
+		}
+		s.DeployedRevision, s.DeployedAt = rev, at
+		addIf(meta, event.MetaRevision, rev)
 		if a.HealthTransitionAt.IsZero() {
-			meta["health_time_source"] = timeSourceSeen
+			meta[event.MetaHealthTimeSource] = timeSourceSeen
 		}
 	}
 	s.EverReady, s.ReadyAt, s.Phase = true, t, PhaseReady
@@ -493,6 +547,9 @@ func (st *stepper) readiness() (time.Time, string, bool) {
 		sync := a.OpFinishedAt
 		if a.OpPhase == "" || sync.IsZero() {
 			sync = st.at // synced with no operation on record: only our observation dates it
+		}
+		if first, ok := st.firstSync(); ok && first.Before(sync) {
+			sync = first // later syncs (redeploys seen on a first sight) did not make it ready
 		}
 		health := a.HealthTransitionAt
 		if health.IsZero() {
@@ -578,12 +635,12 @@ func (st *stepper) degradation() {
 		switch {
 		case !s.HealthDegradedAt.IsZero() && (s.URLDegradedAt.IsZero() || !s.URLDegradedAt.Before(s.HealthDegradedAt)):
 			at = s.HealthDegradedAt
-			meta["cause"] = "health"
-			meta["health_status"] = s.App.HealthStatus
+			meta[event.MetaCause] = "health"
+			meta[event.MetaHealthStatus] = s.App.HealthStatus
 		default:
 			at = s.URLDegradedAt
-			meta["cause"] = "url"
-			addIf(meta, "url_error", s.URLLastError)
+			meta[event.MetaCause] = "url"
+			addIf(meta, event.MetaURLError, s.URLLastError)
 		}
 		s.Phase = PhaseDegraded
 		st.emit(event.Degraded, at, meta)
@@ -650,10 +707,8 @@ func shortSHA(s string) string {
 	return s
 }
 
-// seconds and hours give durations as JSON numbers: whole seconds (times are whole
-// seconds) and hours rounded to two decimals.
-func seconds(d time.Duration) float64 { return float64(d / time.Second) }
+// seconds and hours give durations as JSON numbers, exact to the second (times are
+// whole seconds).
+func seconds(d time.Duration) float64 { return event.Seconds(d) }
 
-func hours(d time.Duration) float64 {
-	return float64(int64(d.Hours()*100+0.5)) / 100
-}
+func hours(d time.Duration) float64 { return event.Hours(d) }
