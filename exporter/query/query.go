@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"time"
 
@@ -409,6 +410,9 @@ func firstNonZero(ts ...time.Time) time.Time {
 }
 
 func lifecycleOnly(evs []event.Event) []event.Event {
+	if !slices.ContainsFunc(evs, event.Event.IsMarker) {
+		return evs // the usual case: backends return no markers; no copy
+	}
 	out := evs[:0:0]
 	for _, e := range evs {
 		if !e.IsMarker() {
