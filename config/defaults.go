@@ -73,6 +73,7 @@ var (
 		IdleTimeout:       model.Duration(2 * time.Minute),
 		MaxHeaderBytes:    64 << 10,
 		MaxConnections:    512,
+		MaxBatch:          1000,
 	}
 	DefaultTargetsConfig = TargetsConfig{
 		ProvisioningP50: DurationTarget{Target: model.Duration(2 * time.Minute), Alert: model.Duration(3 * time.Minute)},
@@ -95,3 +96,6 @@ func DefaultConfig() Config {
 		Targets:       DefaultTargetsConfig,
 	}
 }
+
+// MaxBatchCeiling bounds api.max_batch: one batch is one transaction held in memory.
+const MaxBatchCeiling = 10000

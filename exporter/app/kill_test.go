@@ -28,6 +28,7 @@ import (
 const (
 	killHelperEnv = "ENVTRACK_KILL_HELPER_CONFIG"
 	killClockEnv  = "ENVTRACK_KILL_HELPER_CLOCK"
+	killListenEnv = "ENVTRACK_KILL_HELPER_LISTEN"
 )
 
 // TestKillHelper is not a test: it is the envtrack process that TestSIGKILLDuringScenario
@@ -50,7 +51,11 @@ func TestKillHelper(t *testing.T) {
 		}
 		return ts
 	}
-	a, err := New(Options{ConfigFile: cfg, Now: now, ListenAddress: "127.0.0.1:0"})
+	listen := "127.0.0.1:0"
+	if l := os.Getenv(killListenEnv); l != "" {
+		listen = l // TestSIGKILLDuringPushes pushes to a known address
+	}
+	a, err := New(Options{ConfigFile: cfg, Now: now, ListenAddress: listen})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "helper:", err)
 		os.Exit(3)
