@@ -137,7 +137,7 @@ argocd:
   request_timeout: 5s
 readiness:
   provisioning_timeout: %s
-  url: {interval: 250ms, timeout: 250ms}
+  url: {interval: 1s, timeout: 1s} # a loaded machine must not turn a slow loopback answer into a flap
 environments:
 %s%sgrafana: {url: %s, token: grafana-secret-token, timeout: 5s}
 `, stateDir, argo.URL(), scenario.Timeout, static.String(), influxConfig(influxDB), graf.URL())), 0o600))
