@@ -104,16 +104,17 @@ func (a *App) PollOnce(ctx context.Context) error {
 		return nil
 	}
 	defer a.markPolled()
-	apps, err := src.argo.List(ctx)
+	// Item by item: only the evidence of each Application is kept, never the answer.
+	var evidence []tracker.AppEvidence
+	_, err := src.argo.Each(ctx, func(app *argocd.Application) error {
+		evidence = append(evidence, src.mapping.Evidence(*app))
+		return nil
+	})
 	if err != nil {
 		a.metrics.polls.WithLabelValues("error").Inc()
 		return err
 	}
 	at := a.now()
-	evidence := make([]tracker.AppEvidence, len(apps))
-	for i := range apps {
-		evidence[i] = src.mapping.Evidence(apps[i])
-	}
 	obs, inconclusive := a.tracker.PollObservations(evidence, at)
 	if inconclusive {
 		a.metrics.polls.WithLabelValues("inconclusive").Inc()
