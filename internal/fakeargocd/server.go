@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -45,7 +46,9 @@ type Server struct {
 	changed   chan struct{} // closed and replaced at each served list request
 
 	handler      http.Handler
-	testHookList func() // called when a list request arrives (tests only)
+	streams      *streams     // GET /api/v1/stream/applications (stream.go)
+	bytesSent    atomic.Int64 // response bytes written, every endpoint
+	testHookList func()       // called when a list request arrives (tests only)
 	ts           *httptest.Server
 	done         chan struct{}
 	once         sync.Once
@@ -78,6 +81,7 @@ func New(opts ...Option) *Server {
 		cache:   map[string][]byte{},
 		changed: make(chan struct{}),
 		done:    make(chan struct{}),
+		streams: newStreams(),
 	}
 	for _, o := range opts {
 		o(s)
@@ -85,6 +89,7 @@ func New(opts ...Option) *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/applications", s.handleList)
 	mux.HandleFunc("GET /api/v1/applications/{name}", s.handleGet)
+	mux.HandleFunc("GET /api/v1/stream/applications", s.handleStream)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, 5, "Not Found")
 	})
@@ -93,7 +98,9 @@ func New(opts ...Option) *Server {
 }
 
 // ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.handler.ServeHTTP(&countingWriter{ResponseWriter: w, n: &s.bytesSent}, r)
+}
 
 // Start serves on a random port of 127.0.0.1 over HTTP.
 func (s *Server) Start() {
@@ -236,7 +243,12 @@ func (s *Server) ResourceVersion() string {
 	return strconv.FormatInt(s.rv, 10)
 }
 
-func (s *Server) invalidate() { clear(s.cache) }
+func (s *Server) invalidate() {
+	clear(s.cache)
+	if s.streams != nil {
+		s.streams.worldChanged()
+	}
+}
 
 func (s *Server) sortedLocked() []Application {
 	apps := make([]Application, 0, len(s.apps))
