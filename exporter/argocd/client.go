@@ -92,6 +92,7 @@ type Client struct {
 	timeout time.Duration
 	maxBody int64
 	m       *metrics
+	wm      *watchMetrics
 }
 
 // New validates cfg and returns a Client; it reads the CA file now, so that a bad
@@ -180,6 +181,7 @@ func New(cfg Config, logger log.Logger, reg prometheus.Registerer) (*Client, err
 		timeout: timeout,
 		maxBody: MaxBodyBytes,
 		m:       newMetrics(reg),
+		wm:      newWatchMetrics(reg),
 	}, nil
 }
 

@@ -1,0 +1,232 @@
+package argocd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/blueberry-idp/envtrack/exporter/promutil"
+)
+
+// The application stream, GET /api/v1/stream/applications (argoproj/argo-cd
+// server/application/application.go, func (s *Server) Watch): without resourceVersion it
+// starts with every Application the token may see as an ADDED event (sorted by
+// qualified name, with no marker at the end of that snapshot), then sends ADDED,
+// MODIFIED and DELETED as they happen. grpc-gateway v1.16 (the version Argo CD pins)
+// frames it as newline-delimited JSON, {"result":{"type":..,"application":{..}}}, with
+// errors as {"error":{"grpc_code":..,"http_code":..,"message":..,"http_status":..}}
+// (runtime.ForwardResponseStream / handleForwardResponseStreamError): as the body of a
+// non-200 answer before any event, or as the last chunk of a 200 stream. No header is
+// sent before the first event. `fields` is argoproj/pkg's generic filter over the whole
+// {"result":..} object, so the paths carry the "result.application." prefix and
+// "result.type" must be asked for (as Argo CD's UI does, ui/src/app/applications/
+// components/applications-list/applications-list.tsx APP_WATCH_FIELDS); unlike the
+// list's fixed table it keeps every path, status.sync.revision included.
+
+// Event types of the stream.
+const (
+	EventAdded    = "ADDED"
+	EventModified = "MODIFIED"
+	EventDeleted  = "DELETED"
+)
+
+// WatchEvent is one event of the application stream.
+type WatchEvent struct {
+	Type        string      `json:"type"`
+	Application Application `json:"application"`
+}
+
+// streamStatus is grpc-gateway v1's runtime.StreamError.
+type streamStatus struct {
+	GRPCCode   int    `json:"grpc_code"`
+	HTTPCode   int    `json:"http_code"`
+	Message    string `json:"message"`
+	HTTPStatus string `json:"http_status"`
+}
+
+type streamChunk struct {
+	Result *WatchEvent   `json:"result"`
+	Error  *streamStatus `json:"error"`
+}
+
+// StreamFields is the `fields` whitelist of the stream: result.type and the list's
+// paths under result.application.
+func StreamFields() []string {
+	out := []string{"result.type"}
+	for _, f := range listFields {
+		out = append(out, "result.application."+strings.TrimPrefix(f, "items."))
+	}
+	return out
+}
+
+// Unsupported reports whether err says that the server has no application stream: a
+// 404 (an old server, or a proxy that does not route it) or 501 (gRPC Unimplemented).
+// Polling is the answer to that, not a retry.
+func Unsupported(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && (ae.StatusCode == http.StatusNotFound || ae.StatusCode == http.StatusNotImplemented)
+}
+
+type watchMetrics struct {
+	events   *prometheus.CounterVec
+	connects *prometheus.CounterVec
+	bytes    prometheus.Counter
+}
+
+func newWatchMetrics(reg prometheus.Registerer) *watchMetrics {
+	m := &watchMetrics{
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "envtrack_argocd_stream_events_total",
+			Help: "Events received on the Argo CD application stream, by type (ADDED, MODIFIED, DELETED).",
+		}, []string{"type"}),
+		connects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "envtrack_argocd_stream_connections_total",
+			Help: "Argo CD application stream requests by HTTP status code (\"error\": no answer).",
+		}, []string{"code"}),
+		bytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "envtrack_argocd_stream_read_bytes_total",
+			Help: "Bytes read from the Argo CD application stream.",
+		}),
+	}
+	for _, t := range []string{EventAdded, EventModified, EventDeleted} {
+		m.events.WithLabelValues(t)
+	}
+	if reg != nil {
+		m.events = promutil.Register(reg, m.events)
+		m.connects = promutil.Register(reg, m.connects)
+		m.bytes = promutil.Register(reg, m.bytes)
+	}
+	return m
+}
+
+// streamURL is the stream's URL: the list's selector and projects, and StreamFields
+// unless whole Applications were asked for.
+func (c *Client) streamURL() string {
+	u, _ := url.Parse(c.listURL) // built by New
+	q := u.Query()
+	u.Path = strings.TrimSuffix(u.Path, "/api/v1/applications") + "/api/v1/stream/applications"
+	if q.Has("fields") {
+		q.Set("fields", strings.Join(StreamFields(), ","))
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// Watch opens the application stream and calls fn with every event, in order, until ctx
+// ends (nil), the stream ends or breaks, or fn fails. It returns an *APIError for an
+// error answer or an error chunk (a 401 in the middle of the stream), a
+// *ResponseError for something that is not the stream (a proxy's login page, a chunk
+// that is not an event), a *TransportError when the connection fails or is cut, and
+// io.EOF when the server ends the stream cleanly. Watch has no overall timeout: the
+// caller bounds the wait for the first event (connected, when not nil, is called as soon
+// as the answer's header arrives, which Argo CD sends with the first event).
+func (c *Client) Watch(ctx context.Context, connected func(), fn func(*WatchEvent) error) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.streamURL(), nil)
+	if err != nil {
+		return fmt.Errorf("argocd: build request: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.agent)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.wm.connects.WithLabelValues("error").Inc()
+		if ctx.Err() != nil {
+			return nil
+		}
+		return c.streamTransportError(err)
+	}
+	defer resp.Body.Close()
+	c.wm.connects.WithLabelValues(strconv.Itoa(resp.StatusCode)).Inc()
+	ct := resp.Header.Get("Content-Type")
+	if resp.StatusCode != http.StatusOK {
+		body, err := readLimited(resp.Body, resp.ContentLength, 64<<10)
+		if err != nil && !errors.Is(err, errTooLarge) {
+			return c.streamTransportError(err)
+		}
+		var ch streamChunk
+		if json.Unmarshal(body, &ch) == nil && ch.Error != nil {
+			return c.streamAPIError(resp.StatusCode, ch.Error)
+		}
+		ae := c.apiError(resp, body).(*APIError)
+		ae.Op = "watch"
+		return ae
+	}
+	if connected != nil {
+		connected()
+	}
+	br := &bodyReader{r: resp.Body}
+	defer func() { c.wm.bytes.Add(float64(br.n)) }()
+	dec := json.NewDecoder(br)
+	for n := 0; ; n++ {
+		var ch streamChunk // fresh each time: decoding into old maps would merge them
+		err := dec.Decode(&ch)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case br.err != nil:
+			return c.streamTransportError(br.err)
+		case err == io.EOF:
+			return io.EOF
+		case err != nil:
+			mt, _, _ := mime.ParseMediaType(ct)
+			reason := "malformed JSON"
+			if n == 0 && mt != "application/json" {
+				reason = "not JSON"
+			}
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				return &TransportError{msg: c.redact(fmt.Sprintf("argocd: watch applications from %s: stream cut in the middle of an event", c.server)), err: err}
+			}
+			return &ResponseError{Op: "watch", Reason: reason, ContentType: ct, Err: err}
+		case ch.Error != nil:
+			return c.streamAPIError(ch.Error.HTTPCode, ch.Error)
+		case ch.Result == nil || ch.Result.Application.Metadata.Name == "":
+			return &ResponseError{Op: "watch", Reason: "a chunk that is not an application event", ContentType: ct}
+		}
+		switch ch.Result.Type {
+		case EventAdded, EventModified, EventDeleted:
+		default:
+			return &ResponseError{Op: "watch", Reason: fmt.Sprintf("unknown event type %q", snippet([]byte(ch.Result.Type))), ContentType: ct}
+		}
+		c.wm.events.WithLabelValues(ch.Result.Type).Inc()
+		if err := fn(ch.Result); err != nil {
+			return err
+		}
+	}
+}
+
+func (c *Client) streamAPIError(status int, s *streamStatus) error {
+	if status == 0 {
+		status = http.StatusInternalServerError
+	}
+	return &APIError{Op: "watch", StatusCode: status, Code: s.GRPCCode, Message: c.redact(snippet([]byte(s.Message)))}
+}
+
+func (c *Client) streamTransportError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	level.Debug(c.logger).Log("msg", "application stream failed", "err", err)
+	return &TransportError{msg: c.redact(fmt.Sprintf("argocd: watch applications from %s: %v", c.server, err)), err: err}
+}
+
+// SnapshotTimeout is how long the watch waits for the first event of a stream that must
+// start with a snapshot: longer means a proxy buffers the stream.
+func SnapshotTimeout(requestTimeout time.Duration) time.Duration {
+	if requestTimeout <= 0 {
+		requestTimeout = DefaultRequestTimeout
+	}
+	return requestTimeout
+}
