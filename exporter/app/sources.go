@@ -114,7 +114,12 @@ func (a *App) PollOnce(ctx context.Context) error {
 		a.metrics.polls.WithLabelValues("error").Inc()
 		return err
 	}
-	at := a.now()
+	return a.trackListed(evidence, a.now())
+}
+
+// trackListed tracks what a complete list of the Applications shows at at (a poll, the
+// snapshot of a watch, or the watch's view of Argo CD at a tick).
+func (a *App) trackListed(evidence []tracker.AppEvidence, at time.Time) error {
 	obs, inconclusive := a.tracker.PollObservations(evidence, at)
 	if inconclusive {
 		a.metrics.polls.WithLabelValues("inconclusive").Inc()
@@ -204,8 +209,10 @@ func (a *App) startLoopsLocked() {
 	src := a.currentSources()
 	var loops []func(context.Context)
 	if !a.opts.ManualSources {
-		if src.argo != nil {
+		if src.argo != nil && src.cfg.ArgoCD.Mode == config.ArgoCDModePoll {
 			loops = append(loops, func(ctx context.Context) { a.pollLoop(ctx, src) })
+		} else if src.argo != nil {
+			loops = append(loops, func(ctx context.Context) { a.watchLoop(ctx, src, false) })
 		}
 		loops = append(loops, func(ctx context.Context) {
 			every(ctx, time.Duration(src.cfg.Readiness.URL.Interval), func() { _ = a.ProbeOnce(ctx) })

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -146,9 +147,17 @@ func (s *Server) SetApps(apps []Application) {
 }
 
 func (s *Server) setApps(apps []Application) {
+	old := s.apps
 	s.apps = make(map[string]Application, len(apps))
 	for _, a := range apps {
 		c := a.DeepCopy()
+		if prev, ok := old[c.Metadata.Name]; ok && c.Metadata.ResourceVersion == "" {
+			// Kubernetes keeps the resourceVersion of an object a write did not change.
+			prev.Metadata.ResourceVersion = ""
+			if reflect.DeepEqual(prev, c) {
+				c.Metadata.ResourceVersion = old[c.Metadata.Name].Metadata.ResourceVersion
+			}
+		}
 		if c.Metadata.ResourceVersion == "" {
 			s.rv++
 			c.Metadata.ResourceVersion = strconv.FormatInt(s.rv, 10)

@@ -76,7 +76,8 @@ type streams struct {
 }
 
 type stream struct {
-	seen uint64 // world version this stream has sent
+	seen uint64       // world version this stream has sent
+	sent atomic.Int64 // events written on this stream
 }
 
 func newStreams() *streams {
@@ -121,6 +122,17 @@ func (s *Server) OpenStreams() int {
 	s.streams.mu.Lock()
 	defer s.streams.mu.Unlock()
 	return len(s.streams.open)
+}
+
+// OpenStreamChunks returns, for every open stream, the number of events written on it.
+func (s *Server) OpenStreamChunks() []int64 {
+	s.streams.mu.Lock()
+	defer s.streams.mu.Unlock()
+	var out []int64
+	for x := range s.streams.open {
+		out = append(out, x.sent.Load())
+	}
+	return out
 }
 
 // StreamsCaughtUp reports whether at least one stream is open and every open stream has
@@ -273,6 +285,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		}
 		sentData[name] = b
 		st.chunks.Add(1)
+		x.sent.Add(1)
 		return write(append(b, '\n'))
 	}
 
