@@ -3,7 +3,11 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -163,4 +167,67 @@ func TestWatchStreamFaults(t *testing.T) {
 	require.Equal(t, 5.0, h.gathered("envtrack_argocd_watch_sessions_total"), "four breaks, four new sessions")
 	require.Contains(t, logs.String(), "Argo CD watch failed")
 	require.Contains(t, logs.String(), "Argo CD ended the application stream")
+}
+
+// TestWatchFallsBackToPolling: a stream that is refused (404, 501) or that a proxy
+// buffers (no event within request_timeout although Argo CD lists Applications) makes
+// envtrack poll instead; it says so in a log line and envtrack_argocd_mode, and tracks
+// everything exactly once.
+func TestWatchFallsBackToPolling(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mode fakeargocd.StreamMode
+	}{
+		{"buffering proxy", fakeargocd.StreamBuffered},
+		{"404", fakeargocd.StreamNotFound},
+		{"501", fakeargocd.StreamUnimplemented},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			now := time.Now().UTC()
+			var apps []fakeargocd.Application
+			for _, n := range []string{"pr-1", "pr-2", "pr-3"} {
+				a := fakeargocd.NewApp(n, now.Add(-time.Minute))
+				fakeargocd.StartSync(&a, "1a2b3c4d5e6f", now.Add(-50*time.Second))
+				apps = append(apps, a)
+			}
+			argo := fakeargocd.NewServer(t, fakeargocd.WithToken("t"), fakeargocd.WithApps(apps...))
+			argo.SetStreamMode(tc.mode)
+			dir := t.TempDir()
+			cfg := filepath.Join(dir, "envtrack.yml")
+			require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`state_dir: %s
+argocd: {server: %s, token: t, poll_interval: 50ms, request_timeout: 500ms}
+`, filepath.Join(dir, "data"), argo.URL())), 0o600))
+			var logs safeBuffer
+			a, err := New(Options{ConfigFile: cfg, ListenAddress: "127.0.0.1:0", Logger: log.NewLogfmtLogger(&logs)})
+			require.NoError(t, err)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- a.Run(ctx) }()
+			defer func() { cancel(); require.NoError(t, <-done) }()
+			h := &harness{t: t, app: a}
+
+			polls := func() float64 { return h.gathered("envtrack_argocd_polls_total") }
+			h.waitFor("polling", func() bool { return strings.Contains(logs.String(), "polling instead") && polls() >= 3 })
+			require.Equal(t, 1.0, h.gatheredLabel("envtrack_argocd_mode", "mode", "poll"))
+			require.Equal(t, 0.0, h.gatheredLabel("envtrack_argocd_mode", "mode", "watch"))
+			// Changes are seen by polling.
+			argo.Update("pr-2", func(app *fakeargocd.Application) {
+				fakeargocd.SyncSucceeded(app, "1a2b3c4d5e6f", now.Add(time.Second))
+				fakeargocd.SetHealth(app, fakeargocd.HealthHealthy, now.Add(2*time.Second))
+			})
+			h.waitFor("pr-2 ready", func() bool { s, _ := a.Tracker().Get("pr-2"); return s.Phase == "ready" })
+			base := polls()
+			h.waitFor("two more polls", func() bool { return polls() >= base+2 })
+			evs, err := a.Store().Events(0, 0)
+			require.NoError(t, err)
+			var got []string
+			for _, e := range evs {
+				got = append(got, e.EnvironmentID+" "+string(e.Name))
+			}
+			require.ElementsMatch(t, []string{"pr-1 provisioning_started", "pr-2 provisioning_started", "pr-3 provisioning_started", "pr-2 ready"}, got)
+			if tc.mode == fakeargocd.StreamBuffered {
+				require.Contains(t, logs.String(), "delivered nothing within the timeout")
+			}
+		})
+	}
 }
