@@ -55,9 +55,10 @@ var (
 
 // watchMetrics are the watch source's self-metrics.
 type watchMetrics struct {
-	mode     *prometheus.GaugeVec
-	ticks    prometheus.Counter
-	sessions prometheus.Counter
+	mode          *prometheus.GaugeVec
+	ticks         prometheus.Counter
+	sessions      prometheus.Counter
+	sessionEvents prometheus.GaugeFunc
 }
 
 func newWatchMetrics(reg prometheus.Registerer) *watchMetrics {
@@ -79,6 +80,16 @@ func newWatchMetrics(reg prometheus.Registerer) *watchMetrics {
 	m.ticks = promutil.Register(reg, m.ticks)
 	m.sessions = promutil.Register(reg, m.sessions)
 	return m
+}
+
+// registerSessionEvents exports the events handled in the current session (0 right
+// after a reconnect: the stream has not delivered anything yet).
+func (w *watcher) registerSessionEvents(reg prometheus.Registerer) {
+	g := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "envtrack_argocd_stream_session_events",
+		Help: "Application stream events handled since the current watch session began.",
+	}, func() float64 { return float64(w.stats.sessionEvents.Load()) })
+	_ = reg.Register(g) // a second loop of one generation (after a fall-back) keeps the first
 }
 
 func (m *watchMetrics) setMode(mode string) {
@@ -118,6 +129,7 @@ type watchStats struct {
 func (a *App) watchLoop(ctx context.Context, src *sources, manualTicks bool) {
 	ac := src.cfg.ArgoCD
 	w := &watcher{a: a, src: src, m: newWatchMetrics(src.reg), view: map[string]tracker.AppEvidence{}}
+	w.registerSessionEvents(src.reg)
 	a.watcher.Store(w)
 	defer a.watcher.CompareAndSwap(w, nil)
 	b := backoff.New(watchBackoffInitial, watchBackoffMax, rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2)))
@@ -279,6 +291,15 @@ func (w *watcher) handle(e *argocd.WatchEvent) error {
 	id := ev.EnvironmentID
 	if id == "" {
 		id = ev.AppName
+	}
+	if id != name {
+		// Two Applications claiming one environment: the first by name wins, as in a
+		// poll (tracker.PollObservations).
+		for other, o := range w.view {
+			if other < name && (o.EnvironmentID == id || (o.EnvironmentID == "" && other == id)) {
+				return nil
+			}
+		}
 	}
 	// A failed commit is retried by the next evaluation (the view holds the evidence).
 	_ = w.a.process([]tracker.Observation{{EnvironmentID: id, At: w.a.now(), App: &ev}})
