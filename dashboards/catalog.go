@@ -353,6 +353,74 @@ func (s *Set) catalog() []Metric {
 			Source: "exporter/argocd",
 		},
 		{
+			ID: "envtrack_argocd_mode", Name: "envtrack_argocd_mode", Type: Gauge, Labels: []string{"mode"},
+			Help:   "How envtrack follows Argo CD now: 1 for the active mode (watch: the application stream; poll: listing every poll_interval).",
+			Source: "exporter/argocd",
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 70, Kind: TimeSeries, Width: 8, Height: 8,
+				Title: "Watch or poll", Description: "1 for the mode envtrack follows Argo CD in: watch (the application stream) or poll (a fall-back when the stream is refused or buffered, or argocd.mode: poll).", Unit: "none",
+				Queries: []Query{{Expr: fmt.Sprintf(`max by (mode) (%s)`, sel("envtrack_argocd_mode")), Legend: "{{mode}}"}},
+			}},
+		},
+		{
+			ID: "envtrack_argocd_stream_events_total", Name: "envtrack_argocd_stream_events_total", Type: Counter, Labels: []string{"type"},
+			Help:   "Events received on the Argo CD application stream, by type (ADDED, MODIFIED, DELETED).",
+			Source: "exporter/argocd",
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 80, Kind: TimeSeries, Width: 8, Height: 8,
+				Title: "Stream events", Description: "Application stream events per second by type; ADDED bursts are the snapshots of new sessions.", Unit: "ops", Stack: true,
+				Queries: []Query{{Expr: fmt.Sprintf(`sum by (type) (rate(%s[$__rate_interval]))`, sel("envtrack_argocd_stream_events_total")), Legend: "{{type}}"}},
+			}},
+		},
+		{
+			ID: "envtrack_argocd_stream_connections_total", Name: "envtrack_argocd_stream_connections_total", Type: Counter, Labels: []string{"code"},
+			Help:   "Argo CD application stream requests by HTTP status code (\"error\": no answer).",
+			Source: "exporter/argocd",
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 85, Kind: TimeSeries, Width: 8, Height: 8,
+				Title: "Stream connections by status code", Description: "Application stream requests per interval by HTTP status code (error: no answer); 404 or 501 mean the stream is unavailable and envtrack polls.", Unit: "none", Stack: true,
+				Queries: []Query{{Expr: fmt.Sprintf(`sum by (code) (increase(%s[$__rate_interval]))`, sel("envtrack_argocd_stream_connections_total")), Legend: "{{code}}"}},
+			}},
+		},
+		{
+			ID: "envtrack_argocd_stream_read_bytes_total", Name: "envtrack_argocd_stream_read_bytes_total", Type: Counter,
+			Help:   "Bytes read from the Argo CD application stream.",
+			Source: "exporter/argocd",
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 87, Kind: TimeSeries, Width: 8, Height: 8,
+				Title: "Stream bytes read", Description: "Bytes per second read from the application stream (the list's bytes are not included).", Unit: "Bps",
+				Queries: []Query{{Expr: fmt.Sprintf(`sum(rate(%s[$__rate_interval]))`, sel("envtrack_argocd_stream_read_bytes_total")), Legend: "read"}},
+			}},
+		},
+		{
+			ID: "envtrack_argocd_watch_sessions_total", Name: "envtrack_argocd_watch_sessions_total", Type: Counter,
+			Help:   "Watch sessions started (a list, then the stream): the first, reconnects and resyncs.",
+			Source: "exporter/argocd",
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 90, Kind: TimeSeries, Width: 8, Height: 8,
+				Title: "Watch sessions", Description: "New watch sessions (a full list, then the stream) per interval: one per resync_interval is normal, more are reconnects after a broken stream.", Unit: "none",
+				Queries: []Query{{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel("envtrack_argocd_watch_sessions_total")), Legend: "sessions"}},
+			}},
+		},
+		{
+			ID: "envtrack_argocd_watch_evaluations_total", Name: "envtrack_argocd_watch_evaluations_total", Type: Counter,
+			Help:   "Evaluations of the Applications as the live stream shows them (every poll_interval in watch mode).",
+			Source: "exporter/argocd",
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 95, Kind: TimeSeries, Width: 8, Height: 8,
+				Title: "Watch evaluations and session events", Description: "Evaluations of the stream's view per interval (one per poll_interval while the stream is live; none while it is down), and the events handled in the current session.", Unit: "none",
+				Queries: []Query{
+					{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel("envtrack_argocd_watch_evaluations_total")), Legend: "evaluations"},
+					{Expr: fmt.Sprintf(`sum(%s)`, sel("envtrack_argocd_stream_session_events")), Legend: "session events"},
+				},
+			}},
+		},
+		{
+			ID: "envtrack_argocd_stream_session_events", Name: "envtrack_argocd_stream_session_events", Type: Gauge,
+			Help:   "Application stream events handled since the current watch session began.",
+			Source: "exporter/argocd",
+		},
+		{
 			ID: "envtrack_probe_results_total", Name: "envtrack_probe_results_total", Type: Counter, Labels: []string{"result"},
 			Help:   "URL probes of environments by result (success: answered with an expected status code).",
 			Source: "exporter/probe",

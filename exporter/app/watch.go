@@ -12,12 +12,9 @@ import (
 	"time"
 
 	"github.com/go-kit/log/level"
-	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/argocd"
 	"github.com/blueberry-idp/envtrack/exporter/backoff"
-	"github.com/blueberry-idp/envtrack/exporter/promutil"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 )
 
@@ -53,67 +50,18 @@ var (
 	errBuffered = errors.New("the application stream delivered nothing within the timeout although Argo CD lists Applications (a proxy buffering it?)")
 )
 
-// watchMetrics are the watch source's self-metrics.
-type watchMetrics struct {
-	mode          *prometheus.GaugeVec
-	ticks         prometheus.Counter
-	sessions      prometheus.Counter
-	sessionEvents prometheus.GaugeFunc
-}
-
-func newWatchMetrics(reg prometheus.Registerer) *watchMetrics {
-	m := &watchMetrics{
-		mode: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "envtrack_argocd_mode",
-			Help: "How envtrack follows Argo CD now: 1 for the active mode (watch: the application stream; poll: listing every poll_interval).",
-		}, []string{"mode"}),
-		ticks: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "envtrack_argocd_watch_evaluations_total",
-			Help: "Evaluations of the Applications as the live stream shows them (every poll_interval in watch mode).",
-		}),
-		sessions: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "envtrack_argocd_watch_sessions_total",
-			Help: "Watch sessions started (a list, then the stream): the first, reconnects and resyncs.",
-		}),
-	}
-	m.mode = promutil.Register(reg, m.mode)
-	m.ticks = promutil.Register(reg, m.ticks)
-	m.sessions = promutil.Register(reg, m.sessions)
-	return m
-}
-
-// registerSessionEvents exports the events handled in the current session (0 right
-// after a reconnect: the stream has not delivered anything yet).
-func (w *watcher) registerSessionEvents(reg prometheus.Registerer) {
-	g := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "envtrack_argocd_stream_session_events",
-		Help: "Application stream events handled since the current watch session began.",
-	}, func() float64 { return float64(w.stats.sessionEvents.Load()) })
-	_ = reg.Register(g) // a second loop of one generation (after a fall-back) keeps the first
-}
-
-func (m *watchMetrics) setMode(mode string) {
-	for _, x := range []string{config.ArgoCDModeWatch, config.ArgoCDModePoll} {
-		v := 0.0
-		if x == mode {
-			v = 1
-		}
-		m.mode.WithLabelValues(x).Set(v)
-	}
-}
-
 // watcher is the watch source of one configuration generation.
 type watcher struct {
 	a   *App
 	src *sources
-	m   *watchMetrics
 
 	// mu serialises tracking: an event and a tick never interleave, so a tick never
 	// tracks a view older than an event already tracked.
-	mu    sync.Mutex
-	view  map[string]tracker.AppEvidence // by Application name: Argo CD now, as the session sees it
-	live  bool                           // the session's view is complete and the stream is open
-	stats watchStats
+	mu      sync.Mutex
+	view    map[string]tracker.AppEvidence // by Application name: Argo CD now, as the session sees it
+	pending []tracker.Observation          // a burst of events not tracked yet
+	live    bool                           // the session's view is complete and the stream is open
+	stats   watchStats
 
 	failing bool // the last session failed (watchLoop's goroutine only)
 }
@@ -121,20 +69,18 @@ type watcher struct {
 // watchStats lets tests wait until the daemon handled what the fake Argo CD sent.
 type watchStats struct {
 	sessionEvents atomic.Int64 // events handled in the current session
-	events        atomic.Int64 // events handled, all sessions
 }
 
 // watchLoop runs the watch source until ctx ends. manualTicks leaves the evaluations
 // to the caller (WatchTick), for deterministic tests.
 func (a *App) watchLoop(ctx context.Context, src *sources, manualTicks bool) {
 	ac := src.cfg.ArgoCD
-	w := &watcher{a: a, src: src, m: newWatchMetrics(src.reg), view: map[string]tracker.AppEvidence{}}
-	w.registerSessionEvents(src.reg)
+	w := &watcher{a: a, src: src, view: map[string]tracker.AppEvidence{}}
 	a.watcher.Store(w)
 	defer a.watcher.CompareAndSwap(w, nil)
 	b := backoff.New(watchBackoffInitial, watchBackoffMax, rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2)))
 	for ctx.Err() == nil {
-		w.m.setMode(config.ArgoCDModeWatch)
+		src.argo.SetMode(argocd.ModeWatch)
 		started := time.Now()
 		err := w.session(ctx, manualTicks)
 		if ctx.Err() != nil {
@@ -148,7 +94,7 @@ func (a *App) watchLoop(ctx context.Context, src *sources, manualTicks bool) {
 		case errors.Is(err, errBuffered) || argocd.Unsupported(err):
 			level.Warn(a.logger).Log("msg", "Argo CD application stream unusable; polling instead", "err", err,
 				"poll_interval", ac.PollInterval, "retry_stream_in", ac.ResyncInterval)
-			w.m.setMode(config.ArgoCDModePoll)
+			src.argo.SetMode(argocd.ModePoll)
 			pctx, cancel := context.WithTimeout(ctx, time.Duration(ac.ResyncInterval))
 			a.pollLoop(pctx, src)
 			cancel()
@@ -188,7 +134,7 @@ func (a *App) watchLoop(ctx context.Context, src *sources, manualTicks bool) {
 // session lists, tracks the list, then follows the stream until it ends or breaks.
 func (w *watcher) session(ctx context.Context, manualTicks bool) error {
 	a, src, ac := w.a, w.src, w.src.cfg.ArgoCD
-	w.m.sessions.Inc()
+	src.argo.SessionStarted()
 	w.stats.sessionEvents.Store(0)
 	var listed []tracker.AppEvidence
 	if _, err := src.argo.Each(ctx, func(app *argocd.Application) error {
@@ -261,31 +207,48 @@ func (w *watcher) session(ctx context.Context, manualTicks bool) error {
 		w.live = false
 		w.mu.Unlock()
 	}()
-	err = src.argo.Watch(sctx, goLive, func(e *argocd.WatchEvent) error {
+	err = src.argo.Watch(sctx, goLive, func(e *argocd.WatchEvent, more bool) error {
 		goLive()
-		return w.handle(e)
+		return w.handle(e, more)
 	})
+	w.mu.Lock()
+	w.flush() // what a cut stream left queued is still evidence
+	w.mu.Unlock()
 	if cause := context.Cause(sctx); ctx.Err() == nil && cause != nil && !errors.Is(cause, context.Canceled) {
 		return cause
 	}
 	return err
 }
 
-// handle tracks one stream event.
-func (w *watcher) handle(e *argocd.WatchEvent) error {
+// maxBatch bounds the observations of one burst of stream events tracked (and
+// committed) together.
+const maxBatch = 1000
+
+// handle takes one stream event; events already buffered behind it (more) are tracked
+// together with it, in one commit: a session's snapshot is one burst.
+func (w *watcher) handle(e *argocd.WatchEvent, more bool) error {
+	defer w.src.argo.EventHandled()
 	defer w.stats.sessionEvents.Add(1)
-	defer w.stats.events.Add(1)
-	name := e.Application.Metadata.Name
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.take(e)
+	if !more || len(w.pending) >= maxBatch {
+		w.flush()
+	}
+	return nil
+}
+
+// take updates the view with one event and queues its observation (w.mu held).
+func (w *watcher) take(e *argocd.WatchEvent) {
+	name := e.Application.Metadata.Name
 	if e.Type == argocd.EventDeleted {
 		// Gone from Argo CD: the next evaluation counts the absence, as a poll would.
 		delete(w.view, name)
-		return nil
+		return
 	}
 	ev := w.src.mapping.Evidence(e.Application)
 	if old, ok := w.view[name]; ok && reflect.DeepEqual(old, ev) {
-		return nil // nothing envtrack reads changed
+		return // nothing envtrack reads changed
 	}
 	w.view[name] = ev
 	id := ev.EnvironmentID
@@ -297,19 +260,32 @@ func (w *watcher) handle(e *argocd.WatchEvent) error {
 		// poll (tracker.PollObservations).
 		for other, o := range w.view {
 			if other < name && (o.EnvironmentID == id || (o.EnvironmentID == "" && other == id)) {
-				return nil
+				return
 			}
 		}
 	}
-	// A failed commit is retried by the next evaluation (the view holds the evidence).
-	_ = w.a.process([]tracker.Observation{{EnvironmentID: id, At: w.a.now(), App: &ev}})
-	return nil
+	w.pending = append(w.pending, tracker.Observation{EnvironmentID: id, At: w.a.now(), App: &ev})
 }
 
-// tick tracks the session's view as a complete list, if the stream is live.
+// flush tracks the queued observations (w.mu held). A failed commit is retried by the
+// next evaluation: the view holds the evidence.
+func (w *watcher) flush() {
+	if len(w.pending) == 0 {
+		return
+	}
+	_ = w.a.process(w.pending)
+	w.pending = nil
+}
+
+// tick tracks the session's view as a complete list, if the stream is live. Only what
+// time alone can change is evaluated: environments still provisioning (the timeout),
+// terminating or missing from the view (absence), and any whose evidence the tracker
+// has not taken yet; a ready, failed or degraded environment whose evidence the
+// tracker already holds would not change, and 10,000 of them would cost a poll's CPU.
 func (w *watcher) tick() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.flush()
 	if !w.live {
 		return nil
 	}
@@ -318,8 +294,34 @@ func (w *watcher) tick() error {
 		evidence = append(evidence, ev)
 	}
 	sort.Slice(evidence, func(i, j int) bool { return evidence[i].AppName < evidence[j].AppName })
-	w.m.ticks.Inc()
-	return w.a.trackListed(evidence, w.a.now())
+	w.src.argo.Evaluated()
+	obs, inconclusive := w.a.tracker.PollObservations(evidence, w.a.now())
+	if inconclusive {
+		return w.a.trackListed(evidence, w.a.now()) // its warning and metric
+	}
+	keep := obs[:0]
+	for _, o := range obs {
+		if o.Absent || !w.settled(o) {
+			keep = append(keep, o)
+		}
+	}
+	return w.a.process(keep)
+}
+
+// settled reports whether an observation of present evidence cannot change its
+// environment: a phase that only new evidence changes, nothing pending, and the
+// evidence the tracker already holds.
+func (w *watcher) settled(o tracker.Observation) bool {
+	s, ok := w.a.tracker.Get(o.EnvironmentID)
+	if !ok || s.AbsentCount > 0 || !s.TerminationStartedAt.IsZero() || s.App == nil {
+		return false
+	}
+	switch s.Phase {
+	case tracker.PhaseReady, tracker.PhaseDegraded, tracker.PhaseFailed:
+	default:
+		return false
+	}
+	return reflect.DeepEqual(*s.App, *o.App)
 }
 
 // StartWatch runs the watch source in the background until ctx ends, with the

@@ -1,6 +1,7 @@
 package argocd
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -79,10 +80,20 @@ func Unsupported(err error) bool {
 }
 
 type watchMetrics struct {
-	events   *prometheus.CounterVec
-	connects *prometheus.CounterVec
-	bytes    prometheus.Counter
+	events        *prometheus.CounterVec
+	connects      *prometheus.CounterVec
+	bytes         prometheus.Counter
+	mode          *prometheus.GaugeVec
+	evaluations   prometheus.Counter
+	sessions      prometheus.Counter
+	sessionEvents prometheus.Gauge
 }
+
+// Modes of SetMode (the values of argocd.mode).
+const (
+	ModeWatch = "watch"
+	ModePoll  = "poll"
+)
 
 func newWatchMetrics(reg prometheus.Registerer) *watchMetrics {
 	m := &watchMetrics{
@@ -98,6 +109,22 @@ func newWatchMetrics(reg prometheus.Registerer) *watchMetrics {
 			Name: "envtrack_argocd_stream_read_bytes_total",
 			Help: "Bytes read from the Argo CD application stream.",
 		}),
+		mode: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "envtrack_argocd_mode",
+			Help: "How envtrack follows Argo CD now: 1 for the active mode (watch: the application stream; poll: listing every poll_interval).",
+		}, []string{"mode"}),
+		evaluations: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "envtrack_argocd_watch_evaluations_total",
+			Help: "Evaluations of the Applications as the live stream shows them (every poll_interval in watch mode).",
+		}),
+		sessions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "envtrack_argocd_watch_sessions_total",
+			Help: "Watch sessions started (a list, then the stream): the first, reconnects and resyncs.",
+		}),
+		sessionEvents: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "envtrack_argocd_stream_session_events",
+			Help: "Application stream events handled since the current watch session began.",
+		}),
 	}
 	for _, t := range []string{EventAdded, EventModified, EventDeleted} {
 		m.events.WithLabelValues(t)
@@ -106,9 +133,36 @@ func newWatchMetrics(reg prometheus.Registerer) *watchMetrics {
 		m.events = promutil.Register(reg, m.events)
 		m.connects = promutil.Register(reg, m.connects)
 		m.bytes = promutil.Register(reg, m.bytes)
+		m.mode = promutil.Register(reg, m.mode)
+		m.evaluations = promutil.Register(reg, m.evaluations)
+		m.sessions = promutil.Register(reg, m.sessions)
+		m.sessionEvents = promutil.Register(reg, m.sessionEvents)
 	}
 	return m
 }
+
+// SetMode says which mode the source runs in (envtrack_argocd_mode).
+func (c *Client) SetMode(mode string) {
+	for _, x := range []string{ModeWatch, ModePoll} {
+		v := 0.0
+		if x == mode {
+			v = 1
+		}
+		c.wm.mode.WithLabelValues(x).Set(v)
+	}
+}
+
+// SessionStarted counts a watch session and resets its event count.
+func (c *Client) SessionStarted() {
+	c.wm.sessions.Inc()
+	c.wm.sessionEvents.Set(0)
+}
+
+// EventHandled counts an event the watch source has handled in its session.
+func (c *Client) EventHandled() { c.wm.sessionEvents.Inc() }
+
+// Evaluated counts an evaluation of the watch source's view.
+func (c *Client) Evaluated() { c.wm.evaluations.Inc() }
 
 // streamURL is the stream's URL: the list's selector and projects, and StreamFields
 // unless whole Applications were asked for.
@@ -131,7 +185,10 @@ func (c *Client) streamURL() string {
 // io.EOF when the server ends the stream cleanly. Watch has no overall timeout: the
 // caller bounds the wait for the first event (connected, when not nil, is called as soon
 // as the answer's header arrives, which Argo CD sends with the first event).
-func (c *Client) Watch(ctx context.Context, connected func(), fn func(*WatchEvent) error) error {
+//
+// fn's more says that the next event is already buffered (a burst, such as the
+// snapshot), so the caller can batch its work until more is false.
+func (c *Client) Watch(ctx context.Context, connected func(), fn func(e *WatchEvent, more bool) error) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.streamURL(), nil)
 	if err != nil {
 		return fmt.Errorf("argocd: build request: %w", err)
@@ -200,7 +257,7 @@ func (c *Client) Watch(ctx context.Context, connected func(), fn func(*WatchEven
 			return &ResponseError{Op: "watch", Reason: fmt.Sprintf("unknown event type %q", snippet([]byte(ch.Result.Type))), ContentType: ct}
 		}
 		c.wm.events.WithLabelValues(ch.Result.Type).Inc()
-		if err := fn(ch.Result); err != nil {
+		if err := fn(ch.Result, buffered(dec)); err != nil {
 			return err
 		}
 	}
@@ -229,4 +286,10 @@ func SnapshotTimeout(requestTimeout time.Duration) time.Duration {
 		requestTimeout = DefaultRequestTimeout
 	}
 	return requestTimeout
+}
+
+// buffered reports whether the decoder holds the start of another value.
+func buffered(dec *json.Decoder) bool {
+	b, _ := io.ReadAll(io.LimitReader(dec.Buffered(), 4096))
+	return len(bytes.TrimSpace(b)) > 0
 }

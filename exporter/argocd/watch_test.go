@@ -20,7 +20,7 @@ func watchAsync(ctx context.Context, c *Client) (<-chan *WatchEvent, <-chan erro
 	evs := make(chan *WatchEvent, 100)
 	errc := make(chan error, 1)
 	go func() {
-		errc <- c.Watch(ctx, nil, func(e *WatchEvent) error { evs <- e; return nil })
+		errc <- c.Watch(ctx, nil, func(e *WatchEvent, _ bool) error { evs <- e; return nil })
 	}()
 	return evs, errc
 }
@@ -86,7 +86,7 @@ func TestWatchFailures(t *testing.T) {
 	c, _ := newClient(t, srv.URL(), nil)
 	ctx := context.Background()
 	watch := func() error {
-		return c.Watch(ctx, nil, func(*WatchEvent) error { return nil })
+		return c.Watch(ctx, nil, func(*WatchEvent, bool) error { return nil })
 	}
 
 	srv.SetStreamMode(fakeargocd.StreamNotFound)
@@ -157,7 +157,7 @@ func TestWatchBadChunks(t *testing.T) {
 			}))
 			defer srv.Close()
 			c, _ := newClient(t, srv.URL, nil)
-			err := c.Watch(context.Background(), nil, func(*WatchEvent) error { return errors.New("no event expected") })
+			err := c.Watch(context.Background(), nil, func(*WatchEvent, bool) error { return errors.New("no event expected") })
 			var re *ResponseError
 			require.ErrorAs(t, err, &re, "%v", err)
 			require.Equal(t, tc.want, re.Reason)
