@@ -6,7 +6,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"reflect"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,25 +19,28 @@ import (
 
 // Watch mode (argocd.mode: watch), as Kubernetes informers do it:
 //
-//   - A session lists the Applications (the complete snapshot: Argo CD's stream marks no
-//     end of its own snapshot, see argocd.Watch) and tracks the list exactly as a poll
-//     does, so an Application absent from it counts as one "gone" observation and
-//     termination still needs a second one. Then it opens the stream, without a
-//     resourceVersion: Argo CD lists again and subscribes, so the stream's ADDED events
-//     are at least as new as the list, and a change made between the two is not lost
-//     (watching from the list's resourceVersion would lose it: Argo CD's broadcaster
-//     keeps no history). Its first event also proves that nothing buffers the stream.
-//   - Each ADDED/MODIFIED event whose evidence differs from what the session holds is
-//     tracked at once; DELETED removes the Application from the session's view.
-//   - Every poll_interval the session's view is tracked as a complete list (a poll
-//     that costs nothing on the wire): provisioning timeouts and the second "gone"
-//     observation are decided on it, only while the stream is live. When the stream is
-//     down, nothing is tracked from Argo CD, so no timer becomes a transition.
-//   - A broken stream reconnects with jittered backoff capped at 1 s (a new session,
-//     so the snapshot is taken again); every resync_interval a new session repairs
-//     any drift. A refused stream (404, 501) or one that delivers no event within the
-//     request timeout although the list had Applications (a buffering proxy) falls
-//     back to polling for resync_interval, then the stream is tried again.
+//   - A session first lists the names of the Applications (fields=items.metadata.name,
+//     a small answer): Argo CD's stream marks no end of its own snapshot (see
+//     argocd.Watch), the list says which Applications the snapshot must bring. Then it
+//     opens the stream without a resourceVersion: Argo CD lists again and subscribes,
+//     so the snapshot is at least as new as the names, and a change made between the
+//     two is not lost (watching from the list's resourceVersion would lose it: Argo
+//     CD's broadcaster keeps no history). The first event also proves that nothing
+//     buffers the stream.
+//   - Each event whose evidence differs from the view is tracked at once (a burst, such
+//     as the snapshot, in one commit); DELETED removes the Application from the view.
+//   - Once the snapshot brought every listed name (or, after the snapshot timeout, some
+//     of them: the others were deleted meanwhile), the view is complete: what the
+//     session did not see is gone, and the view is evaluated like a poll's list (so an
+//     Application absent from it counts as one "gone" observation, and termination
+//     still needs a second), then again every poll_interval: provisioning timeouts and
+//     absences are decided there, only while the stream is live. When the stream is
+//     down nothing is tracked from Argo CD, so no timer becomes a transition.
+//   - A broken stream reconnects with jittered backoff capped at 1 s (a new session);
+//     every resync_interval a new session repairs any drift. A refused stream (404,
+//     501) or one that delivers no event within the request timeout although Argo CD
+//     lists Applications (a buffering proxy) falls back to polling for
+//     resync_interval, then the stream is tried again.
 
 const (
 	watchBackoffInitial = 250 * time.Millisecond
@@ -58,8 +60,11 @@ type watcher struct {
 	// mu serialises tracking: an event and a tick never interleave, so a tick never
 	// tracks a view older than an event already tracked.
 	mu      sync.Mutex
-	view    map[string]tracker.AppEvidence // by Application name: Argo CD now, as the session sees it
+	view    map[string]tracker.AppEvidence // by Application name: Argo CD now, as the stream shows it
+	dirty   map[string]bool                // Applications whose evidence the tracker has not taken yet
 	pending []tracker.Observation          // a burst of events not tracked yet
+	expect  map[string]struct{}            // listed names the session's snapshot has not brought yet
+	seen    map[string]struct{}            // names the session's stream brought
 	live    bool                           // the session's view is complete and the stream is open
 	stats   watchStats
 
@@ -75,7 +80,7 @@ type watchStats struct {
 // to the caller (WatchTick), for deterministic tests.
 func (a *App) watchLoop(ctx context.Context, src *sources, manualTicks bool) {
 	ac := src.cfg.ArgoCD
-	w := &watcher{a: a, src: src, view: map[string]tracker.AppEvidence{}}
+	w := &watcher{a: a, src: src, view: map[string]tracker.AppEvidence{}, dirty: map[string]bool{}}
 	a.watcher.Store(w)
 	defer a.watcher.CompareAndSwap(w, nil)
 	b := backoff.New(watchBackoffInitial, watchBackoffMax, rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2)))
@@ -131,60 +136,51 @@ func (a *App) watchLoop(ctx context.Context, src *sources, manualTicks bool) {
 	}
 }
 
-// session lists, tracks the list, then follows the stream until it ends or breaks.
+// session lists the names of the Applications, then follows the stream until it ends
+// or breaks: the stream's snapshot brings every Application (tracked in bursts), and
+// once every listed name came (or the snapshot timeout passed after some did), the view
+// is complete and evaluated at once, then every poll_interval.
 func (w *watcher) session(ctx context.Context, manualTicks bool) error {
-	a, src, ac := w.a, w.src, w.src.cfg.ArgoCD
+	src, ac := w.src, w.src.cfg.ArgoCD
 	src.argo.SessionStarted()
 	w.stats.sessionEvents.Store(0)
-	var listed []tracker.AppEvidence
-	if _, err := src.argo.Each(ctx, func(app *argocd.Application) error {
-		listed = append(listed, src.mapping.Evidence(*app))
-		return nil
-	}); err != nil {
+	names, err := src.argo.Names(ctx)
+	if err != nil {
 		return err
 	}
 	w.mu.Lock()
 	w.live = false
-	clear(w.view)
-	for _, ev := range listed {
-		w.view[ev.AppName] = ev
+	w.expect = make(map[string]struct{}, len(names))
+	for _, n := range names {
+		w.expect[n] = struct{}{}
 	}
-	err := a.trackListed(listed, a.now())
+	w.seen = make(map[string]struct{}, len(names))
 	w.mu.Unlock()
-	a.markPolled()
-	if err != nil {
-		return err
-	}
 
 	sctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	resync := time.AfterFunc(time.Duration(ac.ResyncInterval), func() { cancel(errResync) })
 	defer resync.Stop()
-	// An idle stream sends nothing, not even its header: only a non-empty list says that
-	// an event must come.
-	var snapshot *time.Timer
-	if len(listed) > 0 {
-		snapshot = time.AfterFunc(argocd.SnapshotTimeout(time.Duration(ac.RequestTimeout)), func() { cancel(errBuffered) })
+	if len(names) > 0 {
+		// An idle stream sends nothing, not even its header: only listed Applications
+		// say that events must come. Some came: the rest were deleted in between.
+		snapshot := time.AfterFunc(argocd.SnapshotTimeout(time.Duration(ac.RequestTimeout)), func() {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			if len(w.seen) == 0 {
+				cancel(errBuffered)
+				return
+			}
+			w.goLive()
+		})
 		defer snapshot.Stop()
+	} else {
+		w.mu.Lock()
+		w.goLive()
+		w.mu.Unlock()
 	}
 	ticksDone := make(chan struct{})
 	defer func() { cancel(nil); <-ticksDone }()
-	goLive := sync.OnceFunc(func() {
-		if snapshot != nil {
-			snapshot.Stop()
-		}
-		w.mu.Lock()
-		w.live = true
-		w.mu.Unlock()
-		if w.failing {
-			level.Info(a.logger).Log("msg", "Argo CD answers again; tracking resumed")
-			w.failing = false
-		}
-		level.Debug(a.logger).Log("msg", "Argo CD application stream open", "applications", len(listed))
-	})
-	if len(listed) == 0 {
-		goLive()
-	}
 	go func() {
 		defer close(ticksDone)
 		if manualTicks {
@@ -207,10 +203,7 @@ func (w *watcher) session(ctx context.Context, manualTicks bool) error {
 		w.live = false
 		w.mu.Unlock()
 	}()
-	err = src.argo.Watch(sctx, goLive, func(e *argocd.WatchEvent, more bool) error {
-		goLive()
-		return w.handle(e, more)
-	})
+	err = src.argo.Watch(sctx, nil, w.handle)
 	w.mu.Lock()
 	w.flush() // what a cut stream left queued is still evidence
 	w.mu.Unlock()
@@ -218,6 +211,28 @@ func (w *watcher) session(ctx context.Context, manualTicks bool) error {
 		return cause
 	}
 	return err
+}
+
+// goLive marks the view complete (w.mu held): what the session did not see is gone,
+// the view is evaluated at once, and the daemon is ready.
+func (w *watcher) goLive() {
+	if w.live {
+		return
+	}
+	for name := range w.view {
+		if _, ok := w.seen[name]; !ok {
+			delete(w.view, name)
+		}
+	}
+	w.flush()
+	w.live = true
+	if w.failing {
+		level.Info(w.a.logger).Log("msg", "Argo CD answers again; tracking resumed")
+		w.failing = false
+	}
+	level.Debug(w.a.logger).Log("msg", "Argo CD application stream live", "applications", len(w.view))
+	_ = w.evaluate()
+	w.a.markPolled()
 }
 
 // maxBatch bounds the observations of one burst of stream events tracked (and
@@ -235,12 +250,17 @@ func (w *watcher) handle(e *argocd.WatchEvent, more bool) error {
 	if !more || len(w.pending) >= maxBatch {
 		w.flush()
 	}
+	if !w.live && len(w.expect) == 0 {
+		w.goLive()
+	}
 	return nil
 }
 
 // take updates the view with one event and queues its observation (w.mu held).
 func (w *watcher) take(e *argocd.WatchEvent) {
 	name := e.Application.Metadata.Name
+	w.seen[name] = struct{}{}
+	delete(w.expect, name)
 	if e.Type == argocd.EventDeleted {
 		// Gone from Argo CD: the next evaluation counts the absence, as a poll would.
 		delete(w.view, name)
@@ -251,6 +271,7 @@ func (w *watcher) take(e *argocd.WatchEvent) {
 		return // nothing envtrack reads changed
 	}
 	w.view[name] = ev
+	w.dirty[name] = true
 	id := ev.EnvironmentID
 	if id == "" {
 		id = ev.AppName
@@ -267,21 +288,21 @@ func (w *watcher) take(e *argocd.WatchEvent) {
 	w.pending = append(w.pending, tracker.Observation{EnvironmentID: id, At: w.a.now(), App: &ev})
 }
 
-// flush tracks the queued observations (w.mu held). A failed commit is retried by the
-// next evaluation: the view holds the evidence.
+// flush tracks the queued observations (w.mu held). A failed commit leaves them dirty:
+// the next evaluation tracks them again from the view.
 func (w *watcher) flush() {
 	if len(w.pending) == 0 {
 		return
 	}
-	_ = w.a.process(w.pending)
+	if w.a.process(w.pending) == nil {
+		for _, o := range w.pending {
+			delete(w.dirty, o.App.AppName)
+		}
+	}
 	w.pending = nil
 }
 
-// tick tracks the session's view as a complete list, if the stream is live. Only what
-// time alone can change is evaluated: environments still provisioning (the timeout),
-// terminating or missing from the view (absence), and any whose evidence the tracker
-// has not taken yet; a ready, failed or degraded environment whose evidence the
-// tracker already holds would not change, and 10,000 of them would cost a poll's CPU.
+// tick evaluates the view, if it is complete and the stream live.
 func (w *watcher) tick() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -289,39 +310,28 @@ func (w *watcher) tick() error {
 	if !w.live {
 		return nil
 	}
-	evidence := make([]tracker.AppEvidence, 0, len(w.view))
-	for _, ev := range w.view {
-		evidence = append(evidence, ev)
-	}
-	sort.Slice(evidence, func(i, j int) bool { return evidence[i].AppName < evidence[j].AppName })
-	w.src.argo.Evaluated()
-	obs, inconclusive := w.a.tracker.PollObservations(evidence, w.a.now())
-	if inconclusive {
-		return w.a.trackListed(evidence, w.a.now()) // its warning and metric
-	}
-	keep := obs[:0]
-	for _, o := range obs {
-		if o.Absent || !w.settled(o) {
-			keep = append(keep, o)
-		}
-	}
-	return w.a.process(keep)
+	return w.evaluate()
 }
 
-// settled reports whether an observation of present evidence cannot change its
-// environment: a phase that only new evidence changes, nothing pending, and the
-// evidence the tracker already holds.
-func (w *watcher) settled(o tracker.Observation) bool {
-	s, ok := w.a.tracker.Get(o.EnvironmentID)
-	if !ok || s.AbsentCount > 0 || !s.TerminationStartedAt.IsZero() || s.App == nil {
-		return false
+// evaluate tracks the view as a poll would track a complete list (w.mu held), minus
+// what time alone cannot change (tracker.ViewObservations).
+func (w *watcher) evaluate() error {
+	w.src.argo.Evaluated()
+	at := w.a.now()
+	obs, inconclusive := w.a.tracker.ViewObservations(w.view, at, func(name string) bool { return w.dirty[name] })
+	if inconclusive {
+		w.a.metrics.polls.WithLabelValues("inconclusive").Inc()
+		level.Warn(w.a.logger).Log("msg", "the Argo CD stream shows no Applications while live environments are tracked; not taken as evidence of deletion")
 	}
-	switch s.Phase {
-	case tracker.PhaseReady, tracker.PhaseDegraded, tracker.PhaseFailed:
-	default:
-		return false
+	if err := w.a.process(obs); err != nil {
+		return err
 	}
-	return reflect.DeepEqual(*s.App, *o.App)
+	for _, o := range obs {
+		if o.App != nil {
+			delete(w.dirty, o.App.AppName)
+		}
+	}
+	return nil
 }
 
 // StartWatch runs the watch source in the background until ctx ends, with the

@@ -225,9 +225,13 @@ func (c *Client) List(ctx context.Context) ([]Application, error) {
 // fn with each (the Application is only valid during the call). On an error, fn may have
 // seen part of the answer: the caller discards what it collected.
 func (c *Client) Each(ctx context.Context, fn func(*Application) error) (int, error) {
+	return c.each(ctx, c.listURL, fn)
+}
+
+func (c *Client) each(ctx context.Context, listURL string, fn func(*Application) error) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.listURL, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, listURL, nil)
 	if err != nil {
 		return 0, fmt.Errorf("argocd: build request: %w", err)
 	}

@@ -293,3 +293,22 @@ func buffered(dec *json.Decoder) bool {
 	b, _ := io.ReadAll(io.LimitReader(dec.Buffered(), 4096))
 	return len(bytes.TrimSpace(b)) > 0
 }
+
+// Names lists the names of the Applications List would return (`fields` keeps only
+// metadata.name: a tenth of a byte per byte of the full list), to know which
+// Applications a stream's snapshot must bring.
+func (c *Client) Names(ctx context.Context) ([]string, error) {
+	u, _ := url.Parse(c.listURL) // built by New
+	q := u.Query()
+	q.Set("fields", "items.metadata.name")
+	u.RawQuery = q.Encode()
+	names := []string{}
+	_, err := c.each(ctx, u.String(), func(a *Application) error {
+		names = append(names, a.Metadata.Name)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return names, nil
+}
