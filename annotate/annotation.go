@@ -18,12 +18,21 @@ type annotation struct {
 	Text    string
 }
 
-// Tag keys and fixed tags (DESIGN §6, contract).
+// Tag keys and fixed tags (DESIGN §6, contract). The dashboards' annotation queries
+// find annotations by these, so they are exported.
 const (
-	tagEnvtrack   = "envtrack"
-	tagDeployment = "deployment"
+	TagEnvtrack   = "envtrack"   // every annotation envtrack writes
+	TagDeployment = "deployment" // deployment markers (001)
+	keyEvent      = "event"
 	keyEventID    = "envtrack-id"
 )
+
+// EventTag is the tag of the annotations of lifecycle events named n ("event:deployed").
+func EventTag(n event.Name) string {
+	var t tagList
+	t.pair(keyEvent, string(n))
+	return strings.Join(t.tags, "")
+}
 
 // maxTextDetail bounds free text taken from metadata (an URL error) in the one-line text.
 const maxTextDetail = 200
@@ -34,8 +43,8 @@ func render(ev event.Event, extra []string) annotation {
 		return renderMarker(ev, extra)
 	}
 	var t tagList
-	t.add(tagEnvtrack)
-	t.pair("event", string(ev.Name))
+	t.add(TagEnvtrack)
+	t.pair(keyEvent, string(ev.Name))
 	t.pair("env", ev.EnvironmentID)
 	t.pair("type", ev.Type)
 	t.pair("repo", ev.Repository)
@@ -69,20 +78,23 @@ func region(ev event.Event, key string) (start, end int64) {
 // renderMarker is a deployment marker of 001 ("<activity> <status> on <host>").
 func renderMarker(ev event.Event, extra []string) annotation {
 	var t tagList
-	t.add(tagEnvtrack, tagDeployment)
+	t.add(TagEnvtrack, TagDeployment)
 	t.pair("env", ev.EnvironmentID)
-	t.pair("app", metaString(ev, "application"))
-	t.pair("status", metaString(ev, "status"))
+	m := ev.Marker()
+	app, status, activity, host := strings.TrimSpace(m.Application), strings.TrimSpace(m.Status),
+		strings.TrimSpace(m.Activity), strings.TrimSpace(m.Host)
+	t.pair("app", app)
+	t.pair("status", status)
 	t.pair(keyEventID, ev.ID)
 	t.add(extra...)
 
 	words := []string{}
-	for _, w := range []string{metaString(ev, "activity"), metaString(ev, "status")} {
+	for _, w := range []string{activity, status} {
 		if w != "" {
 			words = append(words, w)
 		}
 	}
-	if host := metaString(ev, "host"); host != "" {
+	if host != "" {
 		words = append(words, "on", host)
 	}
 	return annotation{Time: ev.Time.UnixMilli(), Tags: t.tags, Text: oneLine(strings.Join(words, " "))}
@@ -110,19 +122,19 @@ func lifecycleText(ev event.Event) string {
 		}
 	case event.Ready:
 		b.WriteString("ready")
-		if late, _ := ev.Meta("late").(bool); late {
+		if ev.Late() {
 			b.WriteString(" late")
 		}
 		after(event.MetaProvisioningDuration)
 	case event.ProvisioningFailed:
 		b.WriteString("provisioning failed")
-		if reason := metaString(ev, "reason"); reason != "" {
+		if reason := metaString(ev, event.MetaReason); reason != "" {
 			b.WriteString(": " + reason)
 		}
 		after(event.MetaProvisioningDuration)
 	case event.Deployed:
 		b.WriteString("deployed")
-		rev := metaString(ev, "revision")
+		rev := metaString(ev, event.MetaRevision)
 		if rev == "" {
 			rev = ev.CommitSHA
 		}
@@ -131,15 +143,15 @@ func lifecycleText(ev event.Event) string {
 		}
 	case event.Degraded:
 		b.WriteString("degraded")
-		switch metaString(ev, "cause") {
+		switch metaString(ev, event.MetaCause) {
 		case "health":
 			b.WriteString(": health")
-			if st := metaString(ev, "health_status"); st != "" {
+			if st := metaString(ev, event.MetaHealthStatus); st != "" {
 				b.WriteString(" " + st)
 			}
 		case "url":
 			b.WriteString(": url")
-			if msg := metaString(ev, "url_error"); msg != "" {
+			if msg := metaString(ev, event.MetaURLError); msg != "" {
 				b.WriteString(": " + truncate(msg, maxTextDetail))
 			}
 		}
@@ -252,14 +264,7 @@ func eventIDTag(id string) string {
 }
 
 func metaString(ev event.Event, key string) string {
-	switch v := ev.Meta(key).(type) {
-	case string:
-		return strings.TrimSpace(v)
-	case nil:
-		return ""
-	default:
-		return fmt.Sprint(v)
-	}
+	return strings.TrimSpace(ev.MetaString(key))
 }
 
 // metaFloat reads a numeric metadata value: float64 after a JSON round trip, or any Go

@@ -53,39 +53,18 @@ import (
 	"github.com/grafana-tools/sdk"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/event"
 )
-
-// DefaultTimeout bounds each request to Grafana when Config.Timeout is zero.
-const DefaultTimeout = 10 * time.Second
 
 // maxRemembered bounds the ids of posted events kept in memory. The runner only ever
 // gives an event again while its batch is not done, so the most recent ids are the only
 // useful ones; older ones are forgotten first.
 const maxRemembered = 10000
 
-// Config configures the sink (the grafana section of the configuration).
-type Config struct {
-	// URL is Grafana's base URL, with its sub-path if it is served under one
-	// (https://example.com/grafana). No credentials in it.
-	URL string
-	// Token is a service account token (or a legacy API key) allowed to create
-	// annotations (annotations:create, e.g. the Editor role). Required.
-	Token string
-	// DashboardUID ties the annotations to a dashboard; empty means organization-wide
-	// annotations, shown by any dashboard that queries them by tag. Grafana silently
-	// makes an organization annotation when no dashboard has this uid.
-	DashboardUID string
-	// Tags are added to every annotation. A tag may not have more than one ':'
-	// (Grafana would drop what follows the second).
-	Tags []string
-	// Timeout bounds each request (0: DefaultTimeout).
-	Timeout time.Duration
-}
-
 // Sink posts events as Grafana annotations. Deliver calls are serialized.
 type Sink struct {
-	cfg     Config
+	cfg     config.GrafanaConfig
 	apiURL  string // <base>/api/annotations
 	client  *sdk.Client
 	hc      *http.Client
@@ -100,8 +79,18 @@ type Sink struct {
 	authCount   int        // failures in the current burst
 }
 
-// New validates cfg and returns the sink. It does no I/O. reg may be nil.
-func New(cfg Config, logger log.Logger, reg prometheus.Registerer) (*Sink, error) {
+// New validates the grafana section cfg and returns the sink. It does no I/O. reg may be
+// nil.
+//
+// The url is Grafana's base URL, with its sub-path if it is served under one
+// (https://example.com/grafana), no credentials in it. The token is a service account
+// token (or a legacy API key) allowed to create annotations (annotations:create, e.g. the
+// Editor role). An empty dashboard uid means organization-wide annotations, shown by any
+// dashboard that queries them by tag (Grafana silently makes an organization annotation
+// when no dashboard has the uid). The tags are added to every annotation; a tag may not
+// have more than one ':' (Grafana would drop what follows the second). A zero timeout is
+// config's default.
+func New(cfg config.GrafanaConfig, logger log.Logger, reg prometheus.Registerer) (*Sink, error) {
 	u, err := url.Parse(strings.TrimSpace(cfg.URL))
 	switch {
 	case cfg.URL == "":
@@ -115,14 +104,14 @@ func New(cfg Config, logger log.Logger, reg prometheus.Registerer) (*Sink, error
 	case u.RawQuery != "" || u.Fragment != "":
 		return nil, fmt.Errorf("grafana: url %q: no query or fragment", u.Redacted())
 	}
-	if strings.TrimSpace(cfg.Token) == "" {
+	if strings.TrimSpace(string(cfg.Token)) == "" {
 		return nil, errors.New("grafana: token is required (a service account token with annotations:create)")
 	}
 	if cfg.Timeout < 0 {
-		return nil, fmt.Errorf("grafana: timeout %s: must not be negative", cfg.Timeout)
+		return nil, fmt.Errorf("grafana: timeout %s: must not be negative", time.Duration(cfg.Timeout))
 	}
 	if cfg.Timeout == 0 {
-		cfg.Timeout = DefaultTimeout
+		cfg.Timeout = config.DefaultGrafanaConfig.Timeout
 	}
 	tags := make([]string, 0, len(cfg.Tags))
 	for _, t := range cfg.Tags {
@@ -142,7 +131,7 @@ func New(cfg Config, logger log.Logger, reg prometheus.Registerer) (*Sink, error
 
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	hc := &http.Client{
-		Transport: &transport{base: base, origin: u.Scheme + "://" + u.Host, auth: "Bearer " + cfg.Token},
+		Transport: &transport{base: base, origin: u.Scheme + "://" + u.Host, auth: "Bearer " + string(cfg.Token)},
 		// A redirect is answered as it is (a proxy's login page, http to https): it is a
 		// configuration problem to report, and the token must not follow it elsewhere.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -166,7 +155,7 @@ func New(cfg Config, logger log.Logger, reg prometheus.Registerer) (*Sink, error
 		apiURL:  api.String(),
 		client:  client,
 		hc:      hc,
-		timeout: cfg.Timeout,
+		timeout: time.Duration(cfg.Timeout),
 		logger:  log.With(logger, "component", "grafana"),
 		m:       newMetrics(reg),
 		posted:  newIDSet(maxRemembered),

@@ -17,8 +17,10 @@ import (
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
+	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/exporter/sink"
 	"github.com/blueberry-idp/envtrack/internal/fakegrafana"
@@ -38,12 +40,12 @@ type harness struct {
 }
 
 // newHarness starts a fake Grafana and a sink on it; mutate adjusts the configuration.
-func newHarness(t *testing.T, srv *fakegrafana.Server, mutate func(*Config)) *harness {
+func newHarness(t *testing.T, srv *fakegrafana.Server, mutate func(*config.GrafanaConfig)) *harness {
 	t.Helper()
 	if srv == nil {
 		srv = fakegrafana.NewServer(t)
 	}
-	cfg := Config{URL: srv.URL(), Token: srv.Token(), Timeout: 5 * time.Second}
+	cfg := config.GrafanaConfig{URL: srv.URL(), Token: config.Secret(srv.Token()), Timeout: model.Duration(5 * time.Second)}
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -160,7 +162,7 @@ func TestAnnotations(t *testing.T) {
 			std("terminated", "j-16"), "env-001 terminated after 1m30s", ms0 - 90400, ms0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, nil, func(c *Config) { c.Tags = []string{"team:platform"} })
+			h := newHarness(t, nil, func(c *config.GrafanaConfig) { c.Tags = []string{"team:platform"} })
 			h.mustDeliver(t, tc.ev)
 			anns := h.srv.Annotations()
 			require.Len(t, anns, 1)
@@ -202,7 +204,7 @@ func TestSteadyStateOneRequestPerEvent(t *testing.T) {
 }
 
 func TestTransientFailuresDeliverExactlyOnce(t *testing.T) {
-	h := newHarness(t, nil, func(c *Config) { c.Timeout = time.Second })
+	h := newHarness(t, nil, func(c *config.GrafanaConfig) { c.Timeout = model.Duration(time.Second) })
 	evs := events(3)
 
 	// A 500 on the second creation: the first annotation is in, the batch is retried.
@@ -265,7 +267,7 @@ func TestPostedThenLostIsNotDuplicated(t *testing.T) {
 		{"500 after saving", fakegrafana.StoreThen(fakegrafana.ServerError("Failed to save annotation"))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, nil, func(c *Config) { c.Timeout = time.Second })
+			h := newHarness(t, nil, func(c *config.GrafanaConfig) { c.Timeout = model.Duration(time.Second) })
 			evs := events(3)
 			h.mustDeliver(t, evs[0]) // steady state: no look-ups any more
 
@@ -346,7 +348,7 @@ envtrack_grafana_auth_failures_total 4
 }
 
 func TestWrongToken(t *testing.T) {
-	h := newHarness(t, nil, func(c *Config) { c.Token = "glsa_not-the-right-one_00000000" })
+	h := newHarness(t, nil, func(c *config.GrafanaConfig) { c.Token = "glsa_not-the-right-one_00000000" })
 	retry, err := h.deliver(t, events(1)...)
 	require.True(t, retry)
 	var authErr *AuthError
@@ -359,7 +361,7 @@ func TestWrongToken(t *testing.T) {
 
 func TestReadOnlyToken(t *testing.T) {
 	srv := fakegrafana.NewServer(t, fakegrafana.WithReadOnlyToken("glsa_viewer_00000000"))
-	h := newHarness(t, srv, func(c *Config) { c.Token = "glsa_viewer_00000000" })
+	h := newHarness(t, srv, func(c *config.GrafanaConfig) { c.Token = "glsa_viewer_00000000" })
 	retry, err := h.deliver(t, events(1)...)
 	require.True(t, retry)
 	var authErr *AuthError
@@ -424,7 +426,7 @@ func TestAnswerWithoutID(t *testing.T) {
 
 func TestDashboardUID(t *testing.T) {
 	srv := fakegrafana.NewServer(t, fakegrafana.WithDashboard("envtrack-env", 7))
-	h := newHarness(t, srv, func(c *Config) { c.DashboardUID = "envtrack-env" })
+	h := newHarness(t, srv, func(c *config.GrafanaConfig) { c.DashboardUID = "envtrack-env" })
 	ev := lifecycle("j-1", event.Ready, map[string]any{"provisioning_duration_seconds": 225.0})
 	h.mustDeliver(t, ev)
 
@@ -458,7 +460,7 @@ func TestSubPath(t *testing.T) {
 	ts := httptest.NewServer(http.StripPrefix("/grafana", fake))
 	t.Cleanup(ts.Close)
 	for _, u := range []string{ts.URL + "/grafana", ts.URL + "/grafana/"} {
-		s, err := New(Config{URL: u, Token: fake.Token()}, nil, nil)
+		s, err := New(config.GrafanaConfig{URL: u, Token: config.Secret(fake.Token())}, nil, nil)
 		require.NoError(t, err)
 		retry, err := s.Deliver(context.Background(), events(1))
 		require.NoError(t, err, u)
@@ -479,7 +481,7 @@ func TestRedirectIsNotFollowed(t *testing.T) {
 		http.Redirect(w, r, "https://sso.example.com/login", http.StatusFound)
 	}))
 	t.Cleanup(ts.Close)
-	s, err := New(Config{URL: ts.URL, Token: "glsa_x_00000000"}, nil, nil)
+	s, err := New(config.GrafanaConfig{URL: ts.URL, Token: "glsa_x_00000000"}, nil, nil)
 	require.NoError(t, err)
 	retry, err := s.Deliver(context.Background(), events(1))
 	require.True(t, retry)
@@ -511,7 +513,7 @@ func TestConnectionRefused(t *testing.T) {
 	ts := httptest.NewServer(http.NotFoundHandler())
 	u := ts.URL
 	ts.Close()
-	s, err := New(Config{URL: u, Token: "t"}, nil, nil)
+	s, err := New(config.GrafanaConfig{URL: u, Token: "t"}, nil, nil)
 	require.NoError(t, err)
 	retry, err := s.Deliver(context.Background(), events(1))
 	require.True(t, retry)
@@ -521,19 +523,19 @@ func TestConnectionRefused(t *testing.T) {
 func TestNew(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		cfg  Config
+		cfg  config.GrafanaConfig
 		err  string
 	}{
-		{"no url", Config{Token: "t"}, "grafana: url is required"},
-		{"bad scheme", Config{URL: "ftp://grafana", Token: "t"}, `grafana: url "ftp://grafana": want http(s)://host[:port][/sub-path]`},
-		{"no host", Config{URL: "http://", Token: "t"}, `grafana: url "http:": want http(s)://host[:port][/sub-path]`},
-		{"credentials", Config{URL: "http://admin:secret@grafana:3000", Token: "t"},
+		{"no url", config.GrafanaConfig{Token: "t"}, "grafana: url is required"},
+		{"bad scheme", config.GrafanaConfig{URL: "ftp://grafana", Token: "t"}, `grafana: url "ftp://grafana": want http(s)://host[:port][/sub-path]`},
+		{"no host", config.GrafanaConfig{URL: "http://", Token: "t"}, `grafana: url "http:": want http(s)://host[:port][/sub-path]`},
+		{"credentials", config.GrafanaConfig{URL: "http://admin:secret@grafana:3000", Token: "t"},
 			`grafana: url "http://admin:xxxxx@grafana:3000": no credentials in the url, use the token`},
-		{"query", Config{URL: "http://grafana:3000/?orgId=1", Token: "t"}, `grafana: url "http://grafana:3000/?orgId=1": no query or fragment`},
-		{"no token", Config{URL: "http://grafana:3000"}, "grafana: token is required (a service account token with annotations:create)"},
-		{"negative timeout", Config{URL: "http://grafana:3000", Token: "t", Timeout: -time.Second}, "grafana: timeout -1s: must not be negative"},
-		{"empty tag", Config{URL: "http://grafana:3000", Token: "t", Tags: []string{"a", " "}}, "grafana: tags: empty tag"},
-		{"two colons", Config{URL: "http://grafana:3000", Token: "t", Tags: []string{"a:b:c"}},
+		{"query", config.GrafanaConfig{URL: "http://grafana:3000/?orgId=1", Token: "t"}, `grafana: url "http://grafana:3000/?orgId=1": no query or fragment`},
+		{"no token", config.GrafanaConfig{URL: "http://grafana:3000"}, "grafana: token is required (a service account token with annotations:create)"},
+		{"negative timeout", config.GrafanaConfig{URL: "http://grafana:3000", Token: "t", Timeout: model.Duration(-time.Second)}, "grafana: timeout -1s: must not be negative"},
+		{"empty tag", config.GrafanaConfig{URL: "http://grafana:3000", Token: "t", Tags: []string{"a", " "}}, "grafana: tags: empty tag"},
+		{"two colons", config.GrafanaConfig{URL: "http://grafana:3000", Token: "t", Tags: []string{"a:b:c"}},
 			`grafana: tags: "a:b:c" has more than one ':' (Grafana keeps key:value only)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -541,10 +543,10 @@ func TestNew(t *testing.T) {
 			require.EqualError(t, err, tc.err)
 		})
 	}
-	s, err := New(Config{URL: "https://example.com/grafana/", Token: "t", Tags: []string{" team:platform "}}, nil, nil)
+	s, err := New(config.GrafanaConfig{URL: "https://example.com/grafana/", Token: "t", Tags: []string{" team:platform "}}, nil, nil)
 	require.NoError(t, err)
 	require.Equal(t, "grafana", s.Name())
-	require.Equal(t, DefaultTimeout, s.timeout)
+	require.Equal(t, time.Duration(config.DefaultGrafanaConfig.Timeout), s.timeout)
 	require.Equal(t, "https://example.com/grafana/api/annotations", s.apiURL)
 	require.Equal(t, []string{"team:platform"}, s.cfg.Tags)
 }
@@ -553,7 +555,7 @@ func TestMetricsSurviveReload(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	srv := fakegrafana.NewServer(t)
 	for range 2 {
-		s, err := New(Config{URL: srv.URL(), Token: srv.Token()}, nil, reg)
+		s, err := New(config.GrafanaConfig{URL: srv.URL(), Token: config.Secret(srv.Token())}, nil, reg)
 		require.NoError(t, err)
 		_, err = s.Deliver(context.Background(), events(1))
 		require.NoError(t, err)

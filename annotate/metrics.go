@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/blueberry-idp/envtrack/dashboards/selfmon"
 	"github.com/blueberry-idp/envtrack/exporter/promutil"
 )
 
@@ -17,18 +18,9 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "envtrack_grafana_requests_total",
-			Help: "Grafana annotation API requests (creations and look-ups) by HTTP status code (\"error\": no answer: connection failure, timeout, dropped connection).",
-		}, []string{"code"}),
-		authFailures: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "envtrack_grafana_auth_failures_total",
-			Help: "Grafana answers 401 or 403: the token is wrong, expired or revoked, or the service account lacks annotations:create. Annotations wait in the journal until it is fixed.",
-		}),
-		alreadyPosted: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "envtrack_grafana_annotations_already_posted_total",
-			Help: "Events whose annotation the look-up after a start or a failed delivery found already in Grafana, and which were not posted again.",
-		}),
+		requests:      selfmon.GrafanaRequests.NewCounterVec(),
+		authFailures:  selfmon.GrafanaAuthFailures.NewCounter(),
+		alreadyPosted: selfmon.GrafanaAlreadyPosted.NewCounter(),
 	}
 	if reg == nil {
 		return m

@@ -19,6 +19,8 @@ import (
 
 	"github.com/prometheus/common/model"
 	"gopkg.in/yaml.v3"
+
+	"github.com/blueberry-idp/envtrack/exporter/event"
 )
 
 // Example is config/example.yml: every key with its default, commented. It
@@ -27,8 +29,9 @@ import (
 //go:embed example.yml
 var Example []byte
 
-// EnvironmentIDRegexp is what an environment id must match.
-var EnvironmentIDRegexp = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
+// EnvironmentIDRegexp is what an environment id must match (event.EnvironmentIDPattern,
+// the one the API and the query backends check too).
+var EnvironmentIDRegexp = regexp.MustCompile(event.EnvironmentIDPattern)
 
 var metricNamespaceRegexp = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 

@@ -9,6 +9,10 @@ import (
 	"github.com/prometheus/common/model"
 )
 
+// DefaultUserAgent is what envtrack's HTTP clients (Argo CD, URL probes) send when the
+// daemon does not add its version.
+const DefaultUserAgent = "envtrack"
+
 // Defaults, applied by each section's UnmarshalYAML before it decodes.
 var (
 	DefaultJournalConfig = JournalConfig{

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/blueberry-idp/envtrack/dashboards/selfmon"
 )
 
 // IDs of the lifecycle metrics of DESIGN §4 (their names without the namespace).
@@ -37,41 +39,75 @@ const (
 	testInstance = "envtrack:9465"
 )
 
-// catalog defines every metric, in the order the handbook tells them.
+// catalog defines every metric, in the order the handbook tells them: one function per
+// family.
 func (s *Set) catalog() []Metric {
-	o := s.opts
-	n := func(id string) string { return o.Namespace + "_" + id }
-	w := dur(o.Window)
-	hist, total := n(ProvisioningDuration), n(ProvisioningTotal)
-	typ := `type=~"$type"`
-	t := o.Targets
+	var out []Metric
+	for _, family := range []func() []Metric{
+		s.provisioningMetrics, s.lifecycleMetrics, s.daemonMetrics, s.argoCDMetrics,
+		s.probeMetrics, s.sinkMetrics, s.journalMetrics, s.grafanaMetrics,
+	} {
+		out = append(out, family()...)
+	}
+	return out
+}
 
-	p50, p95 := s.quantileRecord(0.5), s.quantileRecord(0.95)
-	success := s.record("environment_provisioning_success", "ratio_rate"+w)
-	var burnRecords []Record
+// name is a lifecycle metric's full name: the namespace and its id.
+func (s *Set) name(id string) string { return s.opts.Namespace + "_" + id }
+
+// typeMatcher selects the provisioning dashboard's $type variable.
+const typeMatcher = `type=~"$type"`
+
+// burnRecords are the error ratios of the burn-rate alert, one per window, computed
+// from the attempts counter total.
+func (s *Set) burnRecords(total string) []Record {
+	var out []Record
 	for _, win := range s.burnWindows() {
-		burnRecords = append(burnRecords, Record{
+		out = append(out, Record{
 			Name: s.errorRatio(win),
 			Expr: fmt.Sprintf(`sum(rate(%s{status="failed"}[%s])) / sum(rate(%s[%s]))`, total, dur(win), total, dur(win)),
 			Help: fmt.Sprintf("Fraction of provisioning attempts that failed over %s (the error ratio of the success SLO).", dur(win)),
 		})
 	}
-	percentiles := func(metric string, qs ...float64) []Query {
-		var out []Query
-		for _, q := range qs {
-			out = append(out, Query{
-				Expr:   fmt.Sprintf(`histogram_quantile(%s, sum by (le) (rate(%s_bucket{%s}[$__rate_interval])))`, num(q), metric, typ),
-				Legend: "p" + strconv.Itoa(int(q*100)),
-			})
-		}
-		return out
-	}
-	health := func(row string) Panel { return Panel{Dashboard: DashboardProvisioning, Row: row, Width: 4, Height: 6} }
-	sel := func(name string, matchers ...string) string {
-		return name + "{" + strings.Join(append([]string{`instance=~"$instance"`}, matchers...), ", ") + "}"
-	}
+	return out
+}
 
-	metrics := []Metric{
+// percentiles are the histogram_quantile queries of metric's classic buckets for the
+// quantiles qs, on the dashboard's $type.
+func percentiles(metric string, qs ...float64) []Query {
+	var out []Query
+	for _, q := range qs {
+		out = append(out, Query{
+			Expr:   fmt.Sprintf(`histogram_quantile(%s, sum by (le) (rate(%s_bucket{%s}[$__rate_interval])))`, num(q), metric, typeMatcher),
+			Legend: "p" + strconv.Itoa(int(q*100)),
+		})
+	}
+	return out
+}
+
+// healthPanel is a small panel of the provisioning dashboard's health row.
+func healthPanel(row string) Panel {
+	return Panel{Dashboard: DashboardProvisioning, Row: row, Width: 4, Height: 6}
+}
+
+// sel selects name on the dashboard's $instance, with more matchers.
+func sel(name string, matchers ...string) string {
+	return name + "{" + strings.Join(append([]string{`instance=~"$instance"`}, matchers...), ", ") + "}"
+}
+
+// provisioningMetrics returns the provisioning metrics of DESIGN §4: the duration histogram with its percentile records and alerts, attempts with the success-rate and burn-rate alerts, failures, the queue and the phases.
+func (s *Set) provisioningMetrics() []Metric {
+	o := s.opts
+	n := s.name
+	w := dur(o.Window)
+	hist := n(ProvisioningDuration)
+	total := n(ProvisioningTotal)
+	typ := typeMatcher
+	t := o.Targets
+	p50, p95 := s.quantileRecord(0.5), s.quantileRecord(0.95)
+	success := s.record("environment_provisioning_success", "ratio_rate"+w)
+	burnRecords := s.burnRecords(total)
+	return []Metric{
 		{
 			ID: ProvisioningDuration, Name: hist, Type: Histogram, Labels: []string{"type"},
 			Help:    "Time from provisioning_started to ready, by environment type.",
@@ -85,9 +121,9 @@ func (s *Set) catalog() []Metric {
 				{
 					Dashboard: DashboardProvisioning, Row: RowProvisioning, Slot: 10, Kind: TimeSeries, Width: 12, Height: 8,
 					Title:       "Provisioning time percentiles",
-					Description: fmt.Sprintf("p50, p95 and p99 of provisioning_started → ready, from the classic buckets. Dashed lines: the alert thresholds (p50 %s, p95 %s).", dur(t.ProvisioningP50.Alert), dur(t.ProvisioningP95.Alert)),
+					Description: fmt.Sprintf("p50, p95 and p99 of provisioning_started → ready, from the classic buckets. Dashed lines: the alert thresholds (p50 %s, p95 %s).", dur(time.Duration(t.ProvisioningP50.Alert)), dur(time.Duration(t.ProvisioningP95.Alert))),
 					Unit:        "s", Queries: percentiles(hist, 0.5, 0.95, 0.99),
-					Thresholds:     []Step{{Color: "green"}, {Value: ptr(t.ProvisioningP50.Alert.Seconds()), Color: "orange"}, {Value: ptr(t.ProvisioningP95.Alert.Seconds()), Color: "red"}},
+					Thresholds:     []Step{{Color: "green"}, {Value: ptr(time.Duration(t.ProvisioningP50.Alert).Seconds()), Color: "orange"}, {Value: ptr(time.Duration(t.ProvisioningP95.Alert).Seconds()), Color: "red"}},
 					ThresholdStyle: "dashed",
 				},
 				{
@@ -174,6 +210,13 @@ func (s *Set) catalog() []Metric {
 				Queries: []Query{{Expr: fmt.Sprintf(`sum by (phase) (%s{%s})`, n(Environments), typ), Legend: "{{phase}}"}},
 			}},
 		},
+	}
+}
+
+// lifecycleMetrics returns the other lifecycle metrics: termination durations, lifecycle events and deployments.
+func (s *Set) lifecycleMetrics() []Metric {
+	n := s.name
+	return []Metric{
 		{
 			ID: TerminationDuration, Name: n(TerminationDuration), Type: Histogram, Labels: []string{"type"},
 			Help:    "Time from termination_started to terminated, by environment type.",
@@ -209,8 +252,13 @@ func (s *Set) catalog() []Metric {
 				Queries: []Query{{Expr: fmt.Sprintf(`sum by (status) (increase(%s[$__rate_interval]))`, n(Deployments)), Legend: "{{status}}"}},
 			}},
 		},
+	}
+}
 
-		// envtrack's own health (DESIGN §4 self-monitoring).
+// daemonMetrics returns envtrack's own health (DESIGN §4 self-monitoring): up, build info, configuration reloads and Argo CD poll cycles.
+func (s *Set) daemonMetrics() []Metric {
+	o := s.opts
+	return []Metric{
 		{
 			ID: "up", Name: "up", Type: Gauge, Labels: []string{"instance", "job"},
 			Help:   "1 when Prometheus scraped the target successfully, 0 when the scrape failed (recorded by Prometheus).",
@@ -218,7 +266,7 @@ func (s *Set) catalog() []Metric {
 			Alerts: []Alert{s.downAlert()},
 			Panels: []Panel{
 				func() Panel {
-					p := health(RowHealth)
+					p := healthPanel(RowHealth)
 					p.Slot, p.Kind, p.Title = 10, Stat, "envtrack up"
 					p.Description = "Whether Prometheus can scrape envtrack (1 up, 0 down), by instance."
 					p.Unit = "none"
@@ -234,11 +282,7 @@ func (s *Set) catalog() []Metric {
 				},
 			},
 		},
-		{
-			ID: "envtrack_build_info", Name: "envtrack_build_info", Type: Gauge,
-			Labels: []string{"branch", "goarch", "goos", "goversion", "revision", "tags", "version"},
-			Help:   "A metric with a constant '1' value labeled by version, revision, branch, goversion from which envtrack was built, and the goos and goarch for the build.",
-			Source: "exporter/app",
+		self(selfmon.BuildInfo, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowOverview, Slot: 40, Kind: Stat, Width: 6, Height: 5,
 				Title: "Version", Description: "The running envtrack version, by instance.",
@@ -246,11 +290,8 @@ func (s *Set) catalog() []Metric {
 				TextMode:   "name",
 				Thresholds: []Step{{Color: "blue"}},
 			}},
-		},
-		{
-			ID: "envtrack_config_last_reload_successful", Name: "envtrack_config_last_reload_successful", Type: Gauge,
-			Help:   "Whether the last configuration reload attempt was successful.",
-			Source: "exporter/app",
+		}),
+		self(selfmon.ConfigLastReloadSuccessful, Metric{
 			Alerts: []Alert{s.reloadAlert()},
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowOverview, Slot: 20, Kind: Stat, Width: 6, Height: 5,
@@ -258,26 +299,20 @@ func (s *Set) catalog() []Metric {
 				Unit: "none", Queries: []Query{{Expr: sel("envtrack_config_last_reload_successful"), Legend: "{{instance}}"}},
 				Thresholds: []Step{{Color: "red"}, {Value: ptr(1), Color: "green"}},
 			}},
-		},
-		{
-			ID: "envtrack_config_last_reload_success_timestamp_seconds", Name: "envtrack_config_last_reload_success_timestamp_seconds", Type: Gauge,
-			Help:   "Timestamp of the last successful configuration reload.",
-			Source: "exporter/app",
+		}),
+		self(selfmon.ConfigLastReloadSuccessTimestamp, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowOverview, Slot: 30, Kind: Stat, Width: 6, Height: 5,
 				Title: "Configuration age", Description: "Time since the configuration was last loaded successfully.",
 				Unit: "s", Queries: []Query{{Expr: fmt.Sprintf(`time() - %s`, sel("envtrack_config_last_reload_success_timestamp_seconds")), Legend: "{{instance}}"}},
 				Thresholds: []Step{{Color: "blue"}},
 			}},
-		},
-		{
-			ID: "envtrack_argocd_polls_total", Name: "envtrack_argocd_polls_total", Type: Counter, Labels: []string{"result"},
-			Help:   "Argo CD poll cycles by result: success, error (nothing tracked), inconclusive (an empty list while environments are live).",
-			Source: "exporter/app",
+		}),
+		self(selfmon.ArgoCDPolls, Metric{
 			Alerts: []Alert{s.pollsAlert()},
 			Panels: []Panel{
 				func() Panel {
-					p := health(RowHealth)
+					p := healthPanel(RowHealth)
 					p.Slot, p.Kind, p.Title = 20, TimeSeries, "Argo CD poll errors"
 					p.Description = "Argo CD polls per second that failed (error) or listed nothing while environments are live (inconclusive)."
 					p.Unit = "ops"
@@ -290,21 +325,21 @@ func (s *Set) catalog() []Metric {
 					Queries: []Query{{Expr: fmt.Sprintf(`sum by (result) (rate(%s[$__rate_interval]))`, sel("envtrack_argocd_polls_total")), Legend: "{{result}}"}},
 				},
 			},
-		},
-		{
-			ID: "envtrack_argocd_requests_total", Name: "envtrack_argocd_requests_total", Type: Counter, Labels: []string{"code"},
-			Help:   "Argo CD list requests by HTTP status code (\"error\": no complete answer: connection failure, timeout, cut body).",
-			Source: "exporter/argocd",
+		}),
+	}
+}
+
+// argoCDMetrics returns the Argo CD client's metrics.
+func (s *Set) argoCDMetrics() []Metric {
+	return []Metric{
+		self(selfmon.ArgoCDRequests, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 20, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Requests by status code", Description: "Argo CD list requests per second by HTTP status code (error: no complete answer).", Unit: "reqps", Stack: true,
 				Queries: []Query{{Expr: fmt.Sprintf(`sum by (code) (rate(%s[$__rate_interval]))`, sel("envtrack_argocd_requests_total")), Legend: "{{code}}"}},
 			}},
-		},
-		{
-			ID: "envtrack_argocd_request_duration_seconds", Name: "envtrack_argocd_request_duration_seconds", Type: Histogram,
-			Help:    "Duration of Argo CD list requests, until the whole answer was read.",
-			Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}, Source: "exporter/argocd",
+		}),
+		self(selfmon.ArgoCDRequestDuration, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 30, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Request duration", Description: "p50 and p95 of Argo CD list requests.", Unit: "s",
@@ -313,31 +348,22 @@ func (s *Set) catalog() []Metric {
 					{Expr: fmt.Sprintf(`histogram_quantile(0.95, sum by (le) (rate(%s[$__rate_interval])))`, sel("envtrack_argocd_request_duration_seconds_bucket")), Legend: "p95"},
 				},
 			}},
-		},
-		{
-			ID: "envtrack_argocd_last_success_timestamp_seconds", Name: "envtrack_argocd_last_success_timestamp_seconds", Type: Gauge,
-			Help:   "Unix time of the last successful Argo CD list.",
-			Source: "exporter/argocd",
+		}),
+		self(selfmon.ArgoCDLastSuccess, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 40, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Time since the last successful list", Description: "Seconds since Argo CD last answered a complete application list.", Unit: "s",
 				Queries: []Query{{Expr: fmt.Sprintf(`time() - %s`, sel("envtrack_argocd_last_success_timestamp_seconds")), Legend: "{{instance}}"}},
 			}},
-		},
-		{
-			ID: "envtrack_argocd_applications", Name: "envtrack_argocd_applications", Type: Gauge,
-			Help:   "Applications in the last successful Argo CD list.",
-			Source: "exporter/argocd",
+		}),
+		self(selfmon.ArgoCDApplications, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 50, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Applications listed", Description: "Applications in the last successful Argo CD list (after selector and projects).", Unit: "none",
 				Queries: []Query{{Expr: sel("envtrack_argocd_applications"), Legend: "{{instance}}"}},
 			}},
-		},
-		{
-			ID: "envtrack_argocd_decode_errors_total", Name: "envtrack_argocd_decode_errors_total", Type: Counter,
-			Help:   "Argo CD answers with status 200 that were not a usable application list.",
-			Source: "exporter/argocd",
+		}),
+		self(selfmon.ArgoCDDecodeErrors, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 60, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Unusable answers and annotations", Description: "Argo CD answers that were not a usable list, and Application annotations envtrack could not parse, per interval.", Unit: "none",
@@ -346,66 +372,44 @@ func (s *Set) catalog() []Metric {
 					{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel("envtrack_argocd_bad_annotations_total")), Legend: "bad annotations"},
 				},
 			}},
-		},
-		{
-			ID: "envtrack_argocd_bad_annotations_total", Name: "envtrack_argocd_bad_annotations_total", Type: Counter,
-			Help:   "Application annotations envtrack could not parse (e.g. a requested-at that is not RFC 3339).",
-			Source: "exporter/argocd",
-		},
-		{
-			ID: "envtrack_argocd_mode", Name: "envtrack_argocd_mode", Type: Gauge, Labels: []string{"mode"},
-			Help:   "How envtrack follows Argo CD now: 1 for the active mode (watch: the application stream; poll: listing every poll_interval).",
-			Source: "exporter/argocd",
+		}),
+		self(selfmon.ArgoCDBadAnnotations, Metric{}),
+		self(selfmon.ArgoCDMode, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 70, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Watch or poll", Description: "1 for the mode envtrack follows Argo CD in: watch (the application stream) or poll (a fall-back when the stream is refused or buffered, or argocd.mode: poll).", Unit: "none",
 				Queries: []Query{{Expr: fmt.Sprintf(`max by (mode) (%s)`, sel("envtrack_argocd_mode")), Legend: "{{mode}}"}},
 			}},
-		},
-		{
-			ID: "envtrack_argocd_stream_events_total", Name: "envtrack_argocd_stream_events_total", Type: Counter, Labels: []string{"type"},
-			Help:   "Events received on the Argo CD application stream, by type (ADDED, MODIFIED, DELETED).",
-			Source: "exporter/argocd",
+		}),
+		self(selfmon.ArgoCDStreamEvents, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 80, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Stream events", Description: "Application stream events per second by type; ADDED bursts are the snapshots of new sessions.", Unit: "ops", Stack: true,
 				Queries: []Query{{Expr: fmt.Sprintf(`sum by (type) (rate(%s[$__rate_interval]))`, sel("envtrack_argocd_stream_events_total")), Legend: "{{type}}"}},
 			}},
-		},
-		{
-			ID: "envtrack_argocd_stream_connections_total", Name: "envtrack_argocd_stream_connections_total", Type: Counter, Labels: []string{"code"},
-			Help:   "Argo CD application stream requests by HTTP status code (\"error\": no answer).",
-			Source: "exporter/argocd",
+		}),
+		self(selfmon.ArgoCDStreamConnections, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 85, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Stream connections by status code", Description: "Application stream requests per interval by HTTP status code (error: no answer); 404 or 501 mean the stream is unavailable and envtrack polls.", Unit: "none", Stack: true,
 				Queries: []Query{{Expr: fmt.Sprintf(`sum by (code) (increase(%s[$__rate_interval]))`, sel("envtrack_argocd_stream_connections_total")), Legend: "{{code}}"}},
 			}},
-		},
-		{
-			ID: "envtrack_argocd_stream_read_bytes_total", Name: "envtrack_argocd_stream_read_bytes_total", Type: Counter,
-			Help:   "Bytes read from the Argo CD application stream.",
-			Source: "exporter/argocd",
+		}),
+		self(selfmon.ArgoCDStreamReadBytes, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 87, Kind: TimeSeries, Width: 8, Height: 8,
-				Title: "Stream bytes read", Description: "Bytes per second read from the application stream (the list's bytes are not included).", Unit: "Bps",
+				Title: "Stream bytes read", Description: "Bytes per second read from the application stream (the lists' bytes are not included).", Unit: "Bps",
 				Queries: []Query{{Expr: fmt.Sprintf(`sum(rate(%s[$__rate_interval]))`, sel("envtrack_argocd_stream_read_bytes_total")), Legend: "read"}},
 			}},
-		},
-		{
-			ID: "envtrack_argocd_watch_sessions_total", Name: "envtrack_argocd_watch_sessions_total", Type: Counter,
-			Help:   "Watch sessions started (a list, then the stream): the first, reconnects and resyncs.",
-			Source: "exporter/argocd",
+		}),
+		self(selfmon.ArgoCDWatchSessions, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 90, Kind: TimeSeries, Width: 8, Height: 8,
-				Title: "Watch sessions", Description: "New watch sessions (a full list, then the stream) per interval: one per resync_interval is normal, more are reconnects after a broken stream.", Unit: "none",
+				Title: "Watch sessions", Description: "New watch sessions (the names listed, then the stream) per interval: one per resync_interval is normal, more are reconnects after a broken stream.", Unit: "none",
 				Queries: []Query{{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel("envtrack_argocd_watch_sessions_total")), Legend: "sessions"}},
 			}},
-		},
-		{
-			ID: "envtrack_argocd_watch_evaluations_total", Name: "envtrack_argocd_watch_evaluations_total", Type: Counter,
-			Help:   "Evaluations of the Applications as the live stream shows them (every poll_interval in watch mode).",
-			Source: "exporter/argocd",
+		}),
+		self(selfmon.ArgoCDWatchEvaluations, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 95, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Watch evaluations and session events", Description: "Evaluations of the stream's view per interval (one per poll_interval while the stream is live; none while it is down), and the events handled in the current session.", Unit: "none",
@@ -414,20 +418,19 @@ func (s *Set) catalog() []Metric {
 					{Expr: fmt.Sprintf(`sum(%s)`, sel("envtrack_argocd_stream_session_events")), Legend: "session events"},
 				},
 			}},
-		},
-		{
-			ID: "envtrack_argocd_stream_session_events", Name: "envtrack_argocd_stream_session_events", Type: Gauge,
-			Help:   "Application stream events handled since the current watch session began.",
-			Source: "exporter/argocd",
-		},
-		{
-			ID: "envtrack_probe_results_total", Name: "envtrack_probe_results_total", Type: Counter, Labels: []string{"result"},
-			Help:   "URL probes of environments by result (success: answered with an expected status code).",
-			Source: "exporter/probe",
+		}),
+		self(selfmon.ArgoCDStreamSessionEvents, Metric{}),
+	}
+}
+
+// probeMetrics returns the URL prober's metrics.
+func (s *Set) probeMetrics() []Metric {
+	return []Metric{
+		self(selfmon.ProbeResults, Metric{
 			Alerts: []Alert{s.probesAlert()},
 			Panels: []Panel{
 				func() Panel {
-					p := health(RowHealth)
+					p := healthPanel(RowHealth)
 					p.Slot, p.Kind, p.Title = 50, TimeSeries, "URL probe failures"
 					p.Description = "Fraction of environment URL probes that failed."
 					p.Unit, p.Min, p.Max = "percentunit", ptr(0), ptr(1)
@@ -440,11 +443,8 @@ func (s *Set) catalog() []Metric {
 					Queries: []Query{{Expr: fmt.Sprintf(`sum by (result) (rate(%s[$__rate_interval]))`, sel("envtrack_probe_results_total")), Legend: "{{result}}"}},
 				},
 			},
-		},
-		{
-			ID: "envtrack_probe_duration_seconds", Name: "envtrack_probe_duration_seconds", Type: Histogram,
-			Help:    "Duration of URL probes of environments, successful or not.",
-			Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}, Source: "exporter/probe",
+		}),
+		self(selfmon.ProbeDuration, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowProbes, Slot: 20, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Probe duration", Description: "p50 and p95 of URL probes.", Unit: "s",
@@ -453,45 +453,39 @@ func (s *Set) catalog() []Metric {
 					{Expr: fmt.Sprintf(`histogram_quantile(0.95, sum by (le) (rate(%s[$__rate_interval])))`, sel("envtrack_probe_duration_seconds_bucket")), Legend: "p95"},
 				},
 			}},
-		},
-		{
-			ID: "envtrack_probes_in_flight", Name: "envtrack_probes_in_flight", Type: Gauge,
-			Help:   "URL probes currently running.",
-			Source: "exporter/probe",
+		}),
+		self(selfmon.ProbesInFlight, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowProbes, Slot: 30, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Probes in flight", Description: "URL probes running now (bounded by readiness.url.concurrency).", Unit: "none",
 				Queries: []Query{{Expr: sel("envtrack_probes_in_flight"), Legend: "{{instance}}"}},
 			}},
-		},
-		{
-			ID: "envtrack_sink_delivered_events_total", Name: "envtrack_sink_delivered_events_total", Type: Counter, Labels: []string{"sink"},
-			Help:   "Journal events the sink accepted.",
-			Source: "exporter/sink",
+		}),
+	}
+}
+
+// sinkMetrics returns the delivery runners' metrics, by sink.
+func (s *Set) sinkMetrics() []Metric {
+	return []Metric{
+		self(selfmon.SinkDelivered, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowSinks, Slot: 10, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Delivered events", Description: "Journal events each sink accepted, per second.", Unit: "ops",
 				Queries: []Query{{Expr: fmt.Sprintf(`sum by (sink) (rate(%s[$__rate_interval]))`, sel("envtrack_sink_delivered_events_total")), Legend: "{{sink}}"}},
 			}},
-		},
-		{
-			ID: "envtrack_sink_delivery_failures_total", Name: "envtrack_sink_delivery_failures_total", Type: Counter, Labels: []string{"sink", "retryable"},
-			Help:   "Failed delivery attempts; retryable=\"true\": transient, the batch is tried again with backoff; \"false\": rejected for good, its events are isolated and set aside.",
-			Source: "exporter/sink",
+		}),
+		self(selfmon.SinkDeliveryFailures, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowSinks, Slot: 20, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Delivery failures", Description: "Failed delivery attempts per second, by sink and whether they are retried.", Unit: "ops",
 				Queries: []Query{{Expr: fmt.Sprintf(`sum by (sink, retryable) (rate(%s[$__rate_interval]))`, sel("envtrack_sink_delivery_failures_total")), Legend: "{{sink}} retryable={{retryable}}"}},
 			}},
-		},
-		{
-			ID: "envtrack_sink_lag_events", Name: "envtrack_sink_lag_events", Type: Gauge, Labels: []string{"sink"},
-			Help:   "Journal events not yet delivered to the sink (last sequence number minus the sink's cursor).",
-			Source: "exporter/sink",
+		}),
+		self(selfmon.SinkLag, Metric{
 			Alerts: []Alert{s.lagAlert()},
 			Panels: []Panel{
 				func() Panel {
-					p := health(RowHealth)
+					p := healthPanel(RowHealth)
 					p.Slot, p.Kind, p.Title = 30, TimeSeries, "Sink lag"
 					p.Description = "Journal events not yet delivered, by sink."
 					p.Unit = "none"
@@ -504,15 +498,12 @@ func (s *Set) catalog() []Metric {
 					Queries: []Query{{Expr: fmt.Sprintf(`max by (sink) (%s)`, sel("envtrack_sink_lag_events")), Legend: "{{sink}}"}},
 				},
 			},
-		},
-		{
-			ID: "envtrack_sink_set_aside_events_total", Name: "envtrack_sink_set_aside_events_total", Type: Counter, Labels: []string{"sink"},
-			Help:   "Events the sink rejected permanently, recorded in the store's set_aside bucket and skipped.",
-			Source: "exporter/sink",
+		}),
+		self(selfmon.SinkSetAside, Metric{
 			Alerts: []Alert{s.setAsideAlert()},
 			Panels: []Panel{
 				func() Panel {
-					p := health(RowHealth)
+					p := healthPanel(RowHealth)
 					p.Slot, p.Kind, p.Title = 40, TimeSeries, "Events set aside"
 					p.Description = "Events a sink rejected for good (set aside, not retried), per interval."
 					p.Unit, p.Bars = "none", true
@@ -528,59 +519,46 @@ func (s *Set) catalog() []Metric {
 					},
 				},
 			},
-		},
-		{
-			ID: "envtrack_sink_pruned_undelivered_events_total", Name: "envtrack_sink_pruned_undelivered_events_total", Type: Counter, Labels: []string{"sink"},
-			Help:   "Events retention deleted from the journal before the sink delivered them (lost for this sink).",
-			Source: "exporter/sink",
-		},
-		{
-			ID: "envtrack_sink_last_success_timestamp_seconds", Name: "envtrack_sink_last_success_timestamp_seconds", Type: Gauge, Labels: []string{"sink"},
-			Help:   "Unix time of the sink's last successful delivery (0: none since start).",
-			Source: "exporter/sink",
+		}),
+		self(selfmon.SinkPrunedUndelivered, Metric{}),
+		self(selfmon.SinkLastSuccess, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowSinks, Slot: 50, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Time since the last delivery", Description: "Seconds since each sink last delivered a batch (since start: none yet).", Unit: "s",
 				Queries: []Query{{Expr: fmt.Sprintf(`time() - (%s > 0)`, sel("envtrack_sink_last_success_timestamp_seconds")), Legend: "{{sink}}"}},
 			}},
-		},
-		{
-			ID: "envtrack_sink_delivery_duration_seconds", Name: "envtrack_sink_delivery_duration_seconds", Type: Histogram, Labels: []string{"sink"},
-			Help:    "Duration of delivery attempts (one Deliver call, successful or not).",
-			Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}, Source: "exporter/sink",
+		}),
+		self(selfmon.SinkDeliveryDuration, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowSinks, Slot: 60, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Delivery duration", Description: "p95 of delivery attempts, by sink.", Unit: "s",
 				Queries: []Query{{Expr: fmt.Sprintf(`histogram_quantile(0.95, sum by (sink, le) (rate(%s[$__rate_interval])))`, sel("envtrack_sink_delivery_duration_seconds_bucket")), Legend: "{{sink}} p95"}},
 			}},
-		},
-		{
-			ID: "envtrack_journal_events", Name: "envtrack_journal_events", Type: Gauge,
-			Help:   "Events currently held in the journal.",
-			Source: "exporter/store",
+		}),
+	}
+}
+
+// journalMetrics returns the journal's and the tracker's metrics.
+func (s *Set) journalMetrics() []Metric {
+	return []Metric{
+		self(selfmon.JournalEvents, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowJournal, Slot: 10, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Journal events", Description: "Events held in the journal (journal.retention prunes the oldest).", Unit: "none",
 				Queries: []Query{{Expr: sel("envtrack_journal_events"), Legend: "{{instance}}"}},
 			}},
-		},
-		{
-			ID: "envtrack_journal_last_sequence", Name: "envtrack_journal_last_sequence", Type: Gauge,
-			Help:   "Sequence number of the last event appended to the journal.",
-			Source: "exporter/store",
+		}),
+		self(selfmon.JournalLastSequence, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowJournal, Slot: 20, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Journal appends", Description: "Events appended to the journal per second (the growth of the last sequence number).", Unit: "ops",
 				Queries: []Query{{Expr: fmt.Sprintf(`deriv(%s[$__rate_interval])`, sel("envtrack_journal_last_sequence")), Legend: "{{instance}}"}},
 			}},
-		},
-		{
-			ID: "envtrack_journal_size_bytes", Name: "envtrack_journal_size_bytes", Type: Gauge,
-			Help:   "Size of the store file (journal, environments and cursors).",
-			Source: "exporter/store",
+		}),
+		self(selfmon.JournalSize, Metric{
 			Panels: []Panel{
 				func() Panel {
-					p := health(RowHealth)
+					p := healthPanel(RowHealth)
 					p.Slot, p.Kind, p.Title = 60, TimeSeries, "Journal size"
 					p.Description = "Size of the store file (journal, environments and cursors)."
 					p.Unit = "bytes"
@@ -593,21 +571,15 @@ func (s *Set) catalog() []Metric {
 					Queries: []Query{{Expr: sel("envtrack_journal_size_bytes"), Legend: "{{instance}}"}},
 				},
 			},
-		},
-		{
-			ID: "envtrack_journal_pruned_events_total", Name: "envtrack_journal_pruned_events_total", Type: Counter,
-			Help:   "Journal events deleted by retention.",
-			Source: "exporter/store",
+		}),
+		self(selfmon.JournalPruned, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowJournal, Slot: 40, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Events pruned by retention", Description: "Journal events deleted by journal.retention, per interval.", Unit: "none", Bars: true,
 				Queries: []Query{{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel("envtrack_journal_pruned_events_total")), Legend: "pruned"}},
 			}},
-		},
-		{
-			ID: "envtrack_store_commit_duration_seconds", Name: "envtrack_store_commit_duration_seconds", Type: Histogram,
-			Help:    "Time taken by one store commit (tracker states and journal events in one fsync'd transaction).",
-			Buckets: []float64{0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024}, Source: "exporter/store",
+		}),
+		self(selfmon.StoreCommitDuration, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowJournal, Slot: 50, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Commit duration", Description: "p50 and p95 of store commits (one fsync'd transaction each).", Unit: "s",
@@ -616,49 +588,50 @@ func (s *Set) catalog() []Metric {
 					{Expr: fmt.Sprintf(`histogram_quantile(0.95, sum by (le) (rate(%s[$__rate_interval])))`, sel("envtrack_store_commit_duration_seconds_bucket")), Legend: "p95"},
 				},
 			}},
-		},
-		{
-			ID: "envtrack_tracker_events_total", Name: "envtrack_tracker_events_total", Type: Counter, Labels: []string{"event"},
-			Help:   "Lifecycle events the tracker appended to the journal, by event.",
-			Source: "exporter/app",
+		}),
+		self(selfmon.TrackerEvents, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowJournal, Slot: 60, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Tracker events", Description: "Lifecycle events the tracker appended to the journal per interval, by event.", Unit: "none", Bars: true, Stack: true,
 				Queries: []Query{{Expr: fmt.Sprintf(`sum by (event) (increase(%s[$__rate_interval]))`, sel("envtrack_tracker_events_total")), Legend: "{{event}}"}},
 			}},
-		},
-		{
-			ID: "envtrack_grafana_requests_total", Name: "envtrack_grafana_requests_total", Type: Counter, Labels: []string{"code"},
-			Help:   "Grafana annotation API requests (creations and look-ups) by HTTP status code (\"error\": no answer: connection failure, timeout, dropped connection).",
-			Source: "annotate",
+		}),
+	}
+}
+
+// grafanaMetrics returns the Grafana annotation sink's metrics.
+func (s *Set) grafanaMetrics() []Metric {
+	return []Metric{
+		self(selfmon.GrafanaRequests, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowGrafana, Slot: 10, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Annotation requests by status code", Description: "Grafana annotation API requests per second by HTTP status code (error: no answer).", Unit: "reqps", Stack: true,
 				Queries: []Query{{Expr: fmt.Sprintf(`sum by (code) (rate(%s[$__rate_interval]))`, sel("envtrack_grafana_requests_total")), Legend: "{{code}}"}},
 			}},
-		},
-		{
-			ID: "envtrack_grafana_auth_failures_total", Name: "envtrack_grafana_auth_failures_total", Type: Counter,
-			Help:   "Grafana answers 401 or 403: the token is wrong, expired or revoked, or the service account lacks annotations:create. Annotations wait in the journal until it is fixed.",
-			Source: "annotate",
+		}),
+		self(selfmon.GrafanaAuthFailures, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowGrafana, Slot: 20, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Authentication failures", Description: "Grafana answers 401 or 403 per interval: the token is wrong, expired or lacks annotations:create.", Unit: "none", Bars: true,
 				Queries: []Query{{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel("envtrack_grafana_auth_failures_total")), Legend: "401/403"}},
 			}},
-		},
-		{
-			ID: "envtrack_grafana_annotations_already_posted_total", Name: "envtrack_grafana_annotations_already_posted_total", Type: Counter,
-			Help:   "Events whose annotation the look-up after a start or a failed delivery found already in Grafana, and which were not posted again.",
-			Source: "annotate",
+		}),
+		self(selfmon.GrafanaAlreadyPosted, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowGrafana, Slot: 30, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Annotations found already posted", Description: "Events whose annotation was found in Grafana after a restart or a failed delivery, and not posted twice.", Unit: "none", Bars: true,
 				Queries: []Query{{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel("envtrack_grafana_annotations_already_posted_total")), Legend: "already posted"}},
 			}},
-		},
+		}),
 	}
-	return metrics
+}
+
+// self is a self-monitoring metric: its name, help, type, labels, buckets and source are
+// its definition in selfmon (which the collectors are built from); m adds the panels and
+// alerts.
+func self(d selfmon.Def, m Metric) Metric {
+	m.ID, m.Name, m.Help, m.Type, m.Labels, m.Buckets, m.Source = d.Name, d.Name, d.Help, d.Type, d.Labels, d.Buckets, d.Source
+	return m
 }
 
 // record names a recording rule: <namespace>:<metric>:<operation>.
@@ -700,7 +673,8 @@ func (s *Set) runbook(alert string) string { return s.opts.Handbook + "#" + Anch
 func (s *Set) quantileAlert(q float64, label string, t DurationTarget, record string) Alert {
 	o := s.opts
 	w := dur(o.Window)
-	threshold := t.Alert.Seconds()
+	alert, target := time.Duration(t.Alert), time.Duration(t.Target)
+	threshold := alert.Seconds()
 	top := ProvisioningBuckets[len(ProvisioningBuckets)-1]
 	op, opWords, note := ">", "above", ""
 	if threshold >= top {
@@ -713,13 +687,13 @@ func (s *Set) quantileAlert(q float64, label string, t DurationTarget, record st
 	return Alert{
 		Name: name, Group: GroupProvisioning, Severity: SeverityWarning, For: o.For,
 		Expr:      fmt.Sprintf(`%s %s %s and on () sum(increase(%s_count[%s])) > 0`, record, op, num(threshold), hist, w),
-		Threshold: fmt.Sprintf("%s of provisioning time over %s %s %s for %s (target %s)", strings.ToLower(label), w, op, dur(t.Alert), dur(o.For), dur(t.Target)),
-		Summary:   fmt.Sprintf("Environment provisioning is slow: %s %s %s.", strings.ToLower(label), op, dur(t.Alert)),
+		Threshold: fmt.Sprintf("%s of provisioning time over %s %s %s for %s (target %s)", strings.ToLower(label), w, op, dur(alert), dur(o.For), dur(target)),
+		Summary:   fmt.Sprintf("Environment provisioning is slow: %s %s %s.", strings.ToLower(label), op, dur(alert)),
 		Description: fmt.Sprintf("The %s provisioning time (provisioning_started to ready) over the last %s is {{ $value | humanizeDuration }}, %s the alert threshold of %s (target %s).%s",
-			what, w, opWords, dur(t.Alert), dur(t.Target), note),
+			what, w, opWords, dur(alert), dur(target), note),
 		Meaning: fmt.Sprintf("Over the last %s, the %s provisioning time of the environments that became ready is %s %s (000's alert threshold; the target is %s). "+
 			"Developers wait longer for their environments. Only successful provisionings are measured (failures are in the success rate); without any in the window the alert stays silent.",
-			w, what, opWords, dur(t.Alert), dur(t.Target)),
+			w, what, opWords, dur(alert), dur(target)),
 		Steps: []string{
 			"Open the *Provisioning time percentiles* and *Provisioning duration distribution* panels of the provisioning dashboard: is it one environment type (the `type` variable) or all, sudden or gradual?",
 			"Look at the *Provisioning p95 and deployments* panel: did a deployment (of the platform, a base chart or an image) start it?",

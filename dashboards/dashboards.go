@@ -7,6 +7,9 @@ import (
 	"sort"
 
 	"github.com/grafana-tools/sdk"
+
+	"github.com/blueberry-idp/envtrack/annotate"
+	"github.com/blueberry-idp/envtrack/exporter/event"
 )
 
 // PanelKind is a Grafana panel plugin id.
@@ -115,9 +118,9 @@ func (s *Set) DashboardSpecs() []Dashboard {
 			Variables:   []string{"type"},
 			InfluxDB:    true,
 			Annotations: []Annotation{
-				{Name: "Deployments (Argo CD)", Tags: []string{"envtrack", "event:deployed"}, Color: "blue", Enable: true},
-				{Name: "Deployment markers (CI)", Tags: []string{"envtrack", "deployment"}, Color: "purple", Enable: true},
-				{Name: "Provisioning failures", Tags: []string{"envtrack", "event:provisioning_failed"}, Color: "red", Enable: false},
+				{Name: "Deployments (Argo CD)", Tags: []string{annotate.TagEnvtrack, annotate.EventTag(event.Deployed)}, Color: "blue", Enable: true},
+				{Name: "Deployment markers (CI)", Tags: []string{annotate.TagEnvtrack, annotate.TagDeployment}, Color: "purple", Enable: true},
+				{Name: "Provisioning failures", Tags: []string{annotate.TagEnvtrack, annotate.EventTag(event.ProvisioningFailed)}, Color: "red", Enable: false},
 			},
 		},
 		{

@@ -20,16 +20,19 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+
+	"github.com/blueberry-idp/envtrack/config"
+	"github.com/blueberry-idp/envtrack/dashboards/selfmon"
 )
 
 // Type is a Prometheus metric type.
-type Type string
+type Type = selfmon.Type
 
 // Metric types.
 const (
-	Counter   Type = "counter"
-	Gauge     Type = "gauge"
-	Histogram Type = "histogram"
+	Counter   = selfmon.Counter
+	Gauge     = selfmon.Gauge
+	Histogram = selfmon.Histogram
 )
 
 // Where a metric comes from (Metric.Source).
@@ -179,27 +182,17 @@ type BurnRate struct {
 	Factor      float64
 }
 
-// Targets mirror config.TargetsConfig (000's performance targets): Target is the
-// objective, Alert the threshold that alerts.
-type Targets struct {
-	ProvisioningP50 DurationTarget
-	ProvisioningP95 DurationTarget
-	SuccessRate     RateTarget
-}
+// Targets are config's `targets` (000's performance targets): Target is the objective,
+// Alert the threshold that alerts.
+type (
+	Targets        = config.TargetsConfig
+	DurationTarget = config.DurationTarget
+	RateTarget     = config.RateTarget
+)
 
-// DurationTarget is a latency target.
-type DurationTarget struct{ Target, Alert time.Duration }
-
-// RateTarget is a success-rate target in percent.
-type RateTarget struct{ Target, Alert float64 }
-
-// DefaultTargets are the defaults of config.TargetsConfig (000): P50 2m (alert 3m), P95
-// 5m (alert 10m), success rate 98 % (alert 95 %).
-var DefaultTargets = Targets{
-	ProvisioningP50: DurationTarget{Target: 2 * time.Minute, Alert: 3 * time.Minute},
-	ProvisioningP95: DurationTarget{Target: 5 * time.Minute, Alert: 10 * time.Minute},
-	SuccessRate:     RateTarget{Target: 98, Alert: 95},
-}
+// DefaultTargets are config's defaults: P50 2m (alert 3m), P95 5m (alert 10m), success
+// rate 98 % (alert 95 %).
+var DefaultTargets = config.DefaultTargetsConfig
 
 // HandbookURL is where the committed handbook is read.
 const HandbookURL = "https://github.com/blueberry-idp/envtrack/blob/main/docs/operations.md"
@@ -209,7 +202,7 @@ func DefaultOptions() Options {
 	return Options{
 		Namespace:              "blueberry",
 		Job:                    "envtrack",
-		DeploymentsMeasurement: "deployments",
+		DeploymentsMeasurement: config.DefaultInfluxDBConfig.DeploymentsMeasurement,
 		Targets:                DefaultTargets,
 		Window:                 time.Hour,
 		For:                    15 * time.Minute,
@@ -265,10 +258,10 @@ func (o Options) Validate() error {
 		name string
 		t    DurationTarget
 	}{{"provisioning_p50", o.Targets.ProvisioningP50}, {"provisioning_p95", o.Targets.ProvisioningP95}} {
-		a := q.t.Alert.Seconds()
+		a := time.Duration(q.t.Alert).Seconds()
 		if a < lowest || a > highest {
 			bad("targets.%s.alert %s is outside the histogram's classic buckets (%s to %s): the quantile cannot be told from them",
-				q.name, q.t.Alert, seconds(lowest), seconds(highest))
+				q.name, time.Duration(q.t.Alert), seconds(lowest), seconds(highest))
 		}
 		if q.t.Target <= 0 {
 			bad("targets.%s.target must be positive", q.name)

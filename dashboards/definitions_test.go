@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
 	"github.com/blueberry-idp/envtrack/dashboards"
@@ -163,8 +164,8 @@ func TestThresholdsFollowTargetsAndOptions(t *testing.T) {
 	require.Equal(t, `up{job=~"envtrack"} == 0`, ruleExpr(t, s, "EnvtrackDown"))
 
 	o := dashboards.DefaultOptions()
-	o.Targets.ProvisioningP50.Alert = 4 * time.Minute
-	o.Targets.ProvisioningP95.Alert = 5 * time.Minute
+	o.Targets.ProvisioningP50.Alert = model.Duration(4 * time.Minute)
+	o.Targets.ProvisioningP95.Alert = model.Duration(5 * time.Minute)
 	o.Targets.SuccessRate = dashboards.RateTarget{Target: 99.5, Alert: 97}
 	o.Window, o.For = 10*time.Minute, time.Minute
 	o.Job = "envtrack|envtrack-staging"
@@ -192,8 +193,8 @@ func TestValidate(t *testing.T) {
 		err    string
 	}{
 		{"namespace", func(o *dashboards.Options) { o.Namespace = "9x" }, `namespace "9x"`},
-		{"p95 above the buckets", func(o *dashboards.Options) { o.Targets.ProvisioningP95.Alert = 15 * time.Minute }, "targets.provisioning_p95.alert 15m0s is outside the histogram's classic buckets"},
-		{"p50 below the buckets", func(o *dashboards.Options) { o.Targets.ProvisioningP50.Alert = 10 * time.Second }, "targets.provisioning_p50.alert 10s is outside"},
+		{"p95 above the buckets", func(o *dashboards.Options) { o.Targets.ProvisioningP95.Alert = model.Duration(15 * time.Minute) }, "targets.provisioning_p95.alert 15m0s is outside the histogram's classic buckets"},
+		{"p50 below the buckets", func(o *dashboards.Options) { o.Targets.ProvisioningP50.Alert = model.Duration(10 * time.Second) }, "targets.provisioning_p50.alert 10s is outside"},
 		{"slo 100", func(o *dashboards.Options) { o.Targets.SuccessRate.Target = 100 }, "leaves no error budget"},
 		{"burn rate impossible", func(o *dashboards.Options) { o.Targets.SuccessRate.Target = 90 }, "burn rate 14.4 with a 90 % SLO"},
 		{"window", func(o *dashboards.Options) { o.Window = 0 }, "window 0s must be a positive"},

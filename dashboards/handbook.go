@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 )
 
 // HandbookFile is the path of the generated operations handbook.
@@ -35,7 +36,8 @@ func (s *Set) Handbook() []byte {
 	p("| Health | `GET /healthz` (alive), `GET /readyz` (store open and first Argo CD poll done). |\n")
 	p("| Scrape job | `up{job=~%q}`: the rules expect envtrack's scrape job to match. |\n", o.Job)
 	p("| Targets (000) | P50 provisioning time target %s, alert %s · P95 target %s, alert %s · success rate target %s %%, alert %s %%. |\n",
-		dur(t.ProvisioningP50.Target), dur(t.ProvisioningP50.Alert), dur(t.ProvisioningP95.Target), dur(t.ProvisioningP95.Alert),
+		dur(time.Duration(t.ProvisioningP50.Target)), dur(time.Duration(t.ProvisioningP50.Alert)),
+		dur(time.Duration(t.ProvisioningP95.Target)), dur(time.Duration(t.ProvisioningP95.Alert)),
 		num(t.SuccessRate.Target), num(t.SuccessRate.Alert))
 	p("| Rules | `%s`; check with `promtool check rules` and `promtool test rules %s`. |\n", RulesFile, filepath.Base(RuleTestsFile))
 	var dashList []string

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
 	"github.com/blueberry-idp/envtrack/dashboards"
@@ -37,8 +38,8 @@ func TestPromtool(t *testing.T) {
 	other := dashboards.DefaultOptions()
 	other.Namespace = "acme"
 	other.Targets = dashboards.Targets{
-		ProvisioningP50: dashboards.DurationTarget{Target: time.Minute, Alert: 90 * time.Second},
-		ProvisioningP95: dashboards.DurationTarget{Target: 3 * time.Minute, Alert: 5 * time.Minute},
+		ProvisioningP50: dashboards.DurationTarget{Target: model.Duration(time.Minute), Alert: model.Duration(90 * time.Second)},
+		ProvisioningP95: dashboards.DurationTarget{Target: model.Duration(3 * time.Minute), Alert: model.Duration(5 * time.Minute)},
 		SuccessRate:     dashboards.RateTarget{Target: 99, Alert: 90},
 	}
 	other.Job = "envtrack|envtrack-staging"

@@ -12,6 +12,7 @@ import (
 
 	"github.com/blueberry-idp/envtrack/annotate/client"
 	"github.com/blueberry-idp/envtrack/exporter/api"
+	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/exporter/query"
 )
 
@@ -148,7 +149,8 @@ func printTimeline(w io.Writer, tl *query.Timeline) {
 
 // details shows the metadata users look for first, in a stable order.
 func details(m map[string]any) string {
-	first := []string{"reason", "provisioning_duration_seconds", "revision", "cause", "late", "repository", "branch", "commit_sha"}
+	first := []string{event.MetaReason, event.MetaProvisioningDuration, event.MetaRevision, event.MetaCause,
+		event.MetaLate, event.MetaRepository, event.MetaBranch, event.MetaCommitSHA}
 	var parts []string
 	for _, k := range first {
 		if v, ok := m[k]; ok {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"time"
 
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/dashboards"
@@ -58,12 +57,7 @@ func generate(args []string, stdout, stderr io.Writer) int {
 // optionsFromConfig takes what the generated files depend on from a configuration.
 func optionsFromConfig(opts dashboards.Options, cfg *config.Config) dashboards.Options {
 	opts.Namespace = cfg.Metrics.Namespace
-	t := cfg.Targets
-	opts.Targets = dashboards.Targets{
-		ProvisioningP50: dashboards.DurationTarget{Target: time.Duration(t.ProvisioningP50.Target), Alert: time.Duration(t.ProvisioningP50.Alert)},
-		ProvisioningP95: dashboards.DurationTarget{Target: time.Duration(t.ProvisioningP95.Target), Alert: time.Duration(t.ProvisioningP95.Alert)},
-		SuccessRate:     dashboards.RateTarget{Target: t.SuccessRate.Target, Alert: t.SuccessRate.Alert},
-	}
+	opts.Targets = cfg.Targets
 	if cfg.InfluxDB != nil && cfg.InfluxDB.DeploymentsMeasurement != "" {
 		opts.DeploymentsMeasurement = cfg.InfluxDB.DeploymentsMeasurement
 	}

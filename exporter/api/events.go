@@ -140,7 +140,7 @@ func DecodeEvent(body []byte, now time.Time) (*decodedLifecycle, *event.Event, e
 	if err := json.Unmarshal(body, &probe); err != nil {
 		return nil, nil, unprocessable("the body must be a JSON object")
 	}
-	if _, ok := probe["kind"]; ok {
+	if _, ok := probe[event.MetaKind]; ok {
 		var m DeploymentMarker
 		if err := strictDecode(body, &m); err != nil {
 			return nil, nil, err
@@ -235,7 +235,7 @@ func (l LifecycleEvent) validate(now time.Time) (*decodedLifecycle, error) {
 		return nil, err
 	}
 	if name == event.ProvisioningFailed {
-		if r, ok := meta["reason"]; ok {
+		if r, ok := meta[event.MetaReason]; ok {
 			if s, ok := r.(string); !ok || !wordRe.MatchString(s) {
 				return nil, unprocessable(`metadata.reason: want a lower-case word such as "timeout"`)
 			}
@@ -295,7 +295,7 @@ func normalizeValue(v any) (any, error) {
 }
 
 func (m DeploymentMarker) validate(now time.Time) (*event.Event, error) {
-	if m.Kind != event.KindDeployment {
+	if m.Kind != string(event.KindDeployment) {
 		return nil, unprocessable("unknown kind %q: want %q", truncate(m.Kind, 40), event.KindDeployment)
 	}
 	if m.Environment == "" {
@@ -323,11 +323,8 @@ func (m DeploymentMarker) validate(now time.Time) (*event.Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	meta := map[string]any{"kind": event.KindDeployment, "application": m.Application, "activity": m.Activity,
-		"status": m.Status, "failed": FailedStatuses[m.Status]}
-	if m.Host != "" {
-		meta["host"] = m.Host
-	}
+	meta := event.Marker{Host: m.Host, Application: m.Application, Activity: m.Activity,
+		Status: m.Status, Failed: FailedStatuses[m.Status]}.Metadata()
 	return &event.Event{EnvironmentID: m.Environment, EnvironmentName: m.Environment, Name: event.Deployed,
 		Time: t.Truncate(time.Second), Metadata: meta, Source: "api"}, nil
 }

@@ -286,16 +286,9 @@ func (a *App) reload() error {
 // newQuery builds the query service for cfg: Flux against InfluxDB when configured,
 // else the embedded journal.
 func (a *App) newQuery(cfg *config.Config) *query.Service {
-	t := cfg.Targets
-	targets := query.Targets{
-		P50Target: time.Duration(t.ProvisioningP50.Target), P50Alert: time.Duration(t.ProvisioningP50.Alert),
-		P95Target: time.Duration(t.ProvisioningP95.Target), P95Alert: time.Duration(t.ProvisioningP95.Alert),
-		SuccessTarget: t.SuccessRate.Target, SuccessAlert: t.SuccessRate.Alert,
-	}
 	var backend query.Backend = query.NewJournalBackend(a.store)
 	if c := cfg.InfluxDB; c != nil {
-		fb, err := influxdb.NewBackend(influxdb.QueryConfig{URL: c.URL, Token: string(c.Token), Org: c.Org, Bucket: c.Bucket,
-			Measurement: c.Measurement, Timeout: time.Duration(c.Timeout)}, log.With(a.logger, "component", "flux"))
+		fb, err := influxdb.NewBackend(*c, log.With(a.logger, "component", "flux"))
 		if err != nil {
 			// The config loader validated the section; keep answering from the journal.
 			level.Error(a.logger).Log("msg", "InfluxDB query backend unusable, answering from the journal", "err", err)
@@ -303,7 +296,7 @@ func (a *App) newQuery(cfg *config.Config) *query.Service {
 			backend = fb
 		}
 	}
-	return query.NewService(backend, targets, a.now)
+	return query.NewService(backend, cfg.Targets, a.now)
 }
 
 // Query returns the query service in force.

@@ -85,7 +85,12 @@ state_dir: %s
 argocd: {server: %s, token: t, mode: %s, poll_interval: 15s, request_timeout: 1m}
 `, addr, filepath.Join(dir, "data"), argo.URL(), mode)), 0o600))
 	run := func() *proc.Process {
-		p, err := proc.Start("envtrack", bin, []string{"serve", "--config", cfg, "--log.level=warn"}, io.Discard)
+		exe, args := bin, []string{"serve", "--config", cfg, "--log.level=warn"}
+		if lim := os.Getenv("BENCH_ENVTRACK_GOMEMLIMIT"); lim != "" {
+			// What an operator sets in the deployment; env execs envtrack in its place.
+			exe, args = "/usr/bin/env", append([]string{"GOMEMLIMIT=" + lim, bin}, args...)
+		}
+		p, err := proc.Start("envtrack", exe, args, io.Discard)
 		require.NoError(b, err)
 		waitUntil(b, "envtrack ready", func() bool {
 			resp, err := http.Get("http://" + addr + "/readyz")

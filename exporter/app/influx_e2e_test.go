@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
+	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/exporter/query"
 	"github.com/blueberry-idp/envtrack/internal/scenario"
@@ -100,7 +101,7 @@ func TestQueriesFromInfluxDB(t *testing.T) {
 	checkQueries(t, h, srv.URL)
 
 	// The Flux answers equal the journal's, metadata included.
-	journal := query.NewService(query.NewJournalBackend(h.app.Store()), query.Targets{}, h.clock.Now)
+	journal := query.NewService(query.NewJournalBackend(h.app.Store()), config.TargetsConfig{}, h.clock.Now)
 	for _, st := range h.sc.Stories {
 		var fromFlux map[string]any
 		getJSON(t, srv.URL+"/api/environments/"+st.ID+"/timeline", &fromFlux)

@@ -2,7 +2,8 @@ package app
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/blueberry-idp/envtrack/dashboards/selfmon"
 )
 
 // metrics are envtrack's own (the envtrack_ namespace), never labelled by environment.
@@ -14,24 +15,14 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
-	f := promauto.With(reg)
 	m := &metrics{
-		reloadSuccess: f.NewGauge(prometheus.GaugeOpts{
-			Name: "envtrack_config_last_reload_successful",
-			Help: "Whether the last configuration reload attempt was successful.",
-		}),
-		reloadTimestamp: f.NewGauge(prometheus.GaugeOpts{
-			Name: "envtrack_config_last_reload_success_timestamp_seconds",
-			Help: "Timestamp of the last successful configuration reload.",
-		}),
-		polls: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "envtrack_argocd_polls_total",
-			Help: "Argo CD poll cycles by result: success, error (nothing tracked), inconclusive (an empty list while environments are live).",
-		}, []string{"result"}),
-		transitions: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "envtrack_tracker_events_total",
-			Help: "Lifecycle events the tracker appended to the journal, by event.",
-		}, []string{"event"}),
+		reloadSuccess:   selfmon.ConfigLastReloadSuccessful.NewGauge(),
+		reloadTimestamp: selfmon.ConfigLastReloadSuccessTimestamp.NewGauge(),
+		polls:           selfmon.ArgoCDPolls.NewCounterVec(),
+		transitions:     selfmon.TrackerEvents.NewCounterVec(),
+	}
+	if reg != nil {
+		reg.MustRegister(m.reloadSuccess, m.reloadTimestamp, m.polls, m.transitions)
 	}
 	for _, r := range []string{"success", "error", "inconclusive"} {
 		m.polls.WithLabelValues(r)

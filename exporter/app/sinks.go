@@ -19,21 +19,14 @@ import (
 func newSinks(cfg *config.Config, logger log.Logger, reg prometheus.Registerer) ([]sink.Sink, error) {
 	var out []sink.Sink
 	if c := cfg.InfluxDB; c != nil {
-		s, err := influxdb.New(influxdb.Config{
-			URL: c.URL, Token: string(c.Token), Org: c.Org, Bucket: c.Bucket,
-			Measurement: c.Measurement, DeploymentsMeasurement: c.DeploymentsMeasurement,
-			Timeout: time.Duration(c.Timeout),
-		}, log.With(logger, "component", "influxdb"))
+		s, err := influxdb.New(*c, log.With(logger, "component", "influxdb"))
 		if err != nil {
 			return nil, fmt.Errorf("influxdb: %w", err)
 		}
 		out = append(out, s)
 	}
 	if c := cfg.Grafana; c != nil {
-		s, err := annotate.New(annotate.Config{
-			URL: c.URL, Token: string(c.Token), DashboardUID: c.DashboardUID, Tags: c.Tags,
-			Timeout: time.Duration(c.Timeout),
-		}, log.With(logger, "component", "grafana"), reg)
+		s, err := annotate.New(*c, log.With(logger, "component", "grafana"), reg)
 		if err != nil {
 			return nil, fmt.Errorf("grafana: %w", err)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/argocd"
 	"github.com/blueberry-idp/envtrack/exporter/backoff"
+	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/exporter/probe"
 	"github.com/blueberry-idp/envtrack/exporter/sink"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
@@ -36,42 +37,14 @@ func newSources(cfg *config.Config, logger log.Logger, now func() time.Time) (*s
 	ua := "envtrack/" + version.Version
 	if ac := cfg.ArgoCD; ac != nil {
 		var err error
-		s.argo, err = argocd.New(argocd.Config{
-			Server:             ac.Server,
-			Token:              string(ac.Token),
-			Projects:           ac.Projects,
-			Selector:           ac.Selector,
-			RequestTimeout:     time.Duration(ac.RequestTimeout),
-			CAFile:             ac.TLS.CAFile,
-			InsecureSkipVerify: ac.TLS.InsecureSkipVerify,
-			UserAgent:          ua,
-		}, log.With(logger, "component", "argocd"), s.reg)
+		s.argo, err = argocd.New(*ac, argocd.Options{UserAgent: ua}, log.With(logger, "component", "argocd"), s.reg)
 		if err != nil {
 			return nil, fmt.Errorf("argocd: %w", err)
 		}
-		s.mapping = argocd.Mapping{
-			EnvironmentIDLabel:    ac.EnvironmentIDLabel,
-			EnvironmentTypeLabel:  ac.EnvironmentTypeLabel,
-			URLAnnotation:         ac.URLAnnotation,
-			RequestedAtAnnotation: ac.RequestedAtAnnotation,
-			RepositoryLabel:       ac.RepositoryLabel,
-			BranchLabel:           ac.BranchLabel,
-			CommitLabel:           ac.CommitLabel,
-			DefaultType:           ac.DefaultType,
-			BadAnnotations:        s.argo.BadAnnotations(),
-		}
+		s.mapping = argocd.NewMapping(*ac, s.argo.BadAnnotations())
 	}
-	u := cfg.Readiness.URL
 	var err error
-	s.prober, err = probe.New(probe.Config{
-		Interval:           time.Duration(u.Interval),
-		Timeout:            time.Duration(u.Timeout),
-		Concurrency:        u.Concurrency,
-		Match:              u.ExpectedStatus.Match,
-		CAFile:             u.TLS.CAFile,
-		InsecureSkipVerify: u.TLS.InsecureSkipVerify,
-		UserAgent:          ua,
-	}, log.With(logger, "component", "probe"), s.reg, now)
+	s.prober, err = probe.New(cfg.Readiness.URL, probe.Options{UserAgent: ua}, log.With(logger, "component", "probe"), s.reg, now)
 	if err != nil {
 		return nil, fmt.Errorf("readiness.url: %w", err)
 	}
@@ -184,7 +157,7 @@ func (a *App) process(obs []tracker.Observation) error {
 	for _, e := range events {
 		a.metrics.transitions.WithLabelValues(string(e.Name)).Inc()
 		level.Info(a.logger).Log("msg", "lifecycle event", "environment_id", e.EnvironmentID, "event", e.Name,
-			"time", e.Time.Format(time.RFC3339), "seq", e.Seq, "reason", e.Meta("reason"))
+			"time", e.Time.Format(time.RFC3339), "seq", e.Seq, "reason", e.Meta(event.MetaReason))
 	}
 	return nil
 }

@@ -164,7 +164,7 @@ func (w *watcher) session(ctx context.Context, manualTicks bool) error {
 	if len(names) > 0 {
 		// An idle stream sends nothing, not even its header: only listed Applications
 		// say that events must come. Some came: the rest were deleted in between.
-		snapshot := time.AfterFunc(argocd.SnapshotTimeout(time.Duration(ac.RequestTimeout)), func() {
+		snapshot := time.AfterFunc(src.argo.SnapshotTimeout(), func() {
 			w.mu.Lock()
 			defer w.mu.Unlock()
 			if len(w.seen) == 0 {

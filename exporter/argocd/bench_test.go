@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/internal/fakeargocd"
 )
 
@@ -52,7 +53,7 @@ func BenchmarkList10000(b *testing.B) {
 			srv := fakeargocd.New(fakeargocd.WithApps(benchApps(10000)...))
 			srv.Start()
 			defer srv.Close()
-			c, err := New(Config{Server: srv.URL(), Token: srv.Token(), FullApplications: full}, nil, nil)
+			c, err := New(config.ArgoCDConfig{Server: srv.URL(), Token: config.Secret(srv.Token())}, Options{FullApplications: full}, nil, nil)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -23,26 +23,16 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/blueberry-idp/envtrack/config"
 )
 
-// Defaults of Config.
-const (
-	DefaultRequestTimeout = 30 * time.Second
-	DefaultUserAgent      = "envtrack"
-	// MaxBodyBytes caps the list answer that List reads.
-	MaxBodyBytes = 64 << 20
-)
+// MaxBodyBytes caps the list answer that List reads.
+const MaxBodyBytes = 64 << 20
 
-// Config configures the client (the argocd section of the configuration).
-type Config struct {
-	Server             string        // http(s)://host[:port][/root-path] of argocd-server
-	Token              string        // bearer token (an Argo CD API key)
-	Projects           []string      // only Applications of these projects (all if empty)
-	Selector           string        // label selector, e.g. blueberry.io/managed=true
-	RequestTimeout     time.Duration // per request, default 30s
-	CAFile             string        // PEM CA bundle to verify the server with (instead of the system roots)
-	InsecureSkipVerify bool          // do not verify the server certificate
-	UserAgent          string        // default "envtrack"
+// Options are what the configuration file does not say.
+type Options struct {
+	UserAgent string // default config.DefaultUserAgent; the daemon adds its version
 	// FullApplications asks for whole Applications instead of the `fields` whitelist.
 	// Heavier, but Argo CD v2.x/v3.x drop status.sync.revision and
 	// status.operationState.message from trimmed answers (their `fields` support is a
@@ -95,11 +85,11 @@ type Client struct {
 	wm      *watchMetrics
 }
 
-// New validates cfg and returns a Client; it reads the CA file now, so that a bad
-// configuration fails at start (or reload), not at the first poll. Metrics are registered
-// on reg (nil: not registered); registering twice on one registry (a reload) reuses the
-// collectors.
-func New(cfg Config, logger log.Logger, reg prometheus.Registerer) (*Client, error) {
+// New validates the argocd section cfg and returns a Client; it reads the CA file now, so
+// that a bad configuration fails at start (or reload), not at the first poll. A zero
+// request timeout is config's default. Metrics are registered on reg (nil: not
+// registered); registering twice on one registry (a reload) reuses the collectors.
+func New(cfg config.ArgoCDConfig, opts Options, logger log.Logger, reg prometheus.Registerer) (*Client, error) {
 	if logger == nil {
 		logger = log.NewNopLogger()
 	}
@@ -110,7 +100,7 @@ func New(cfg Config, logger log.Logger, reg prometheus.Registerer) (*Client, err
 	if cfg.Token == "" {
 		return nil, errors.New("argocd: token is required")
 	}
-	if strings.IndexFunc(cfg.Token, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+	if strings.IndexFunc(string(cfg.Token), func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
 		return nil, errors.New("argocd: token contains whitespace or control characters")
 	}
 	if strings.IndexFunc(cfg.Selector, unicode.IsControl) >= 0 {
@@ -121,25 +111,25 @@ func New(cfg Config, logger log.Logger, reg prometheus.Registerer) (*Client, err
 			return nil, errors.New("argocd: empty project name")
 		}
 	}
-	timeout := cfg.RequestTimeout
+	timeout := time.Duration(cfg.RequestTimeout)
 	if timeout == 0 {
-		timeout = DefaultRequestTimeout
+		timeout = time.Duration(config.DefaultArgoCDConfig.RequestTimeout)
 	}
 	if timeout < 0 {
-		return nil, fmt.Errorf("argocd: request timeout must be positive, got %s", cfg.RequestTimeout)
+		return nil, fmt.Errorf("argocd: request timeout must be positive, got %s", timeout)
 	}
-	if cfg.CAFile != "" && cfg.InsecureSkipVerify {
+	if cfg.TLS.CAFile != "" && cfg.TLS.InsecureSkipVerify {
 		return nil, errors.New("argocd: ca_file and insecure_skip_verify are mutually exclusive")
 	}
-	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.InsecureSkipVerify} //nolint:gosec // only when configured
-	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
+	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.TLS.InsecureSkipVerify} //nolint:gosec // only when configured
+	if cfg.TLS.CAFile != "" {
+		pem, err := os.ReadFile(cfg.TLS.CAFile)
 		if err != nil {
 			return nil, fmt.Errorf("argocd: read CA file: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("argocd: no PEM certificate in CA file %s", cfg.CAFile)
+			return nil, fmt.Errorf("argocd: no PEM certificate in CA file %s", cfg.TLS.CAFile)
 		}
 		tlsConfig.RootCAs = pool
 	}
@@ -153,18 +143,18 @@ func New(cfg Config, logger log.Logger, reg prometheus.Registerer) (*Client, err
 	if len(cfg.Projects) > 0 {
 		q["projects"] = append([]string(nil), cfg.Projects...)
 	}
-	if !cfg.FullApplications {
+	if !opts.FullApplications {
 		q.Set("fields", strings.Join(listFields, ","))
 	}
 	listURL := base.String() + "/api/v1/applications"
 	if len(q) > 0 {
 		listURL += "?" + q.Encode()
 	}
-	agent := cfg.UserAgent
+	agent := opts.UserAgent
 	if agent == "" {
-		agent = DefaultUserAgent
+		agent = config.DefaultUserAgent
 	}
-	if cfg.InsecureSkipVerify && base.Scheme == "https" {
+	if cfg.TLS.InsecureSkipVerify && base.Scheme == "https" {
 		level.Warn(logger).Log("msg", "TLS certificate verification of Argo CD is disabled", "server", base.String())
 	}
 	return &Client{
@@ -176,7 +166,7 @@ func New(cfg Config, logger log.Logger, reg prometheus.Registerer) (*Client, err
 		},
 		server:  base.String(),
 		listURL: listURL,
-		token:   cfg.Token,
+		token:   string(cfg.Token),
 		agent:   agent,
 		timeout: timeout,
 		maxBody: MaxBodyBytes,

@@ -22,8 +22,10 @@ import (
 	"github.com/go-kit/log"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
+	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 	"github.com/blueberry-idp/envtrack/internal/fakeargocd"
 )
@@ -31,14 +33,20 @@ import (
 // token is long and distinctive, so that a leak cannot hide.
 const token = "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LXRva2VuLWZvci10ZXN0cw.U0VDUkVU"
 
-func newClient(t *testing.T, server string, edit func(*Config)) (*Client, *prometheus.Registry) {
+// clientConfig is New's configuration section and options in one, for the tests' edits.
+type clientConfig struct {
+	config.ArgoCDConfig
+	Options
+}
+
+func newClient(t *testing.T, server string, edit func(*clientConfig)) (*Client, *prometheus.Registry) {
 	t.Helper()
-	cfg := Config{Server: server, Token: token, Selector: "blueberry.io/managed=true"}
+	cfg := clientConfig{ArgoCDConfig: config.ArgoCDConfig{Server: server, Token: token, Selector: "blueberry.io/managed=true"}}
 	if edit != nil {
 		edit(&cfg)
 	}
 	reg := prometheus.NewRegistry()
-	c, err := New(cfg, log.NewNopLogger(), reg)
+	c, err := New(cfg.ArgoCDConfig, cfg.Options, log.NewNopLogger(), reg)
 	require.NoError(t, err)
 	return c, reg
 }
@@ -53,7 +61,7 @@ func evidenceByName(apps []Application) map[string]tracker.AppEvidence {
 
 func TestListFixtureFull(t *testing.T) {
 	srv := fakeargocd.NewServer(t, fakeargocd.WithToken(token), fakeargocd.WithApps(fakeargocd.FixtureApps()...))
-	c, _ := newClient(t, srv.URL(), func(c *Config) { c.FullApplications = true })
+	c, _ := newClient(t, srv.URL(), func(c *clientConfig) { c.FullApplications = true })
 	apps, err := c.List(context.Background())
 	require.NoError(t, err)
 	require.Len(t, apps, 4)
@@ -122,7 +130,7 @@ func TestListRequest(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 
-	c, _ := newClient(t, srv.URL+"/argocd/", func(c *Config) {
+	c, _ := newClient(t, srv.URL+"/argocd/", func(c *clientConfig) {
 		c.Projects = []string{"previews", "team a"}
 		c.UserAgent = "envtrack/1.2.3"
 	})
@@ -142,7 +150,7 @@ func TestListRequest(t *testing.T) {
 	require.Equal(t, "envtrack/1.2.3", r.Header.Get("User-Agent"))
 
 	// Whole Applications, no selector, no projects: no query at all; default user agent.
-	c, _ = newClient(t, srv.URL, func(c *Config) { c.FullApplications = true; c.Selector = "" })
+	c, _ = newClient(t, srv.URL, func(c *clientConfig) { c.FullApplications = true; c.Selector = "" })
 	_, err = c.List(context.Background())
 	require.NoError(t, err)
 	r = <-reqs
@@ -170,7 +178,7 @@ func TestListFieldsAreHonoured(t *testing.T) {
 func TestListEmpty(t *testing.T) {
 	srv := fakeargocd.NewServer(t, fakeargocd.WithToken(token))
 	for _, full := range []bool{false, true} { // "items":null and "items":[]
-		c, reg := newClient(t, srv.URL(), func(c *Config) { c.FullApplications = full })
+		c, reg := newClient(t, srv.URL(), func(c *clientConfig) { c.FullApplications = full })
 		apps, err := c.List(context.Background())
 		require.NoError(t, err)
 		require.NotNil(t, apps)
@@ -252,7 +260,7 @@ func TestListFaults(t *testing.T) {
 			f := tc.fault
 			f.Times = 1
 			srv.SetFault(f)
-			c, reg := newClient(t, srv.URL(), func(c *Config) { c.RequestTimeout = tc.timeout })
+			c, reg := newClient(t, srv.URL(), func(c *clientConfig) { c.RequestTimeout = model.Duration(tc.timeout) })
 			apps, err := c.List(context.Background())
 			require.Error(t, err)
 			require.Nil(t, apps)
@@ -453,7 +461,7 @@ func TestTLS(t *testing.T) {
 	t.Cleanup(srv.Close)
 	ca := writeCA(t, srv)
 
-	c, _ := newClient(t, srv.URL(), func(c *Config) { c.CAFile = ca })
+	c, _ := newClient(t, srv.URL(), func(c *clientConfig) { c.TLS.CAFile = ca })
 	apps, err := c.List(context.Background())
 	require.NoError(t, err)
 	require.Len(t, apps, 4)
@@ -465,13 +473,13 @@ func TestTLS(t *testing.T) {
 	require.ErrorAs(t, err, &te)
 	require.Contains(t, err.Error(), "certificate")
 
-	c, _ = newClient(t, srv.URL(), func(c *Config) { c.InsecureSkipVerify = true })
+	c, _ = newClient(t, srv.URL(), func(c *clientConfig) { c.TLS.InsecureSkipVerify = true })
 	apps, err = c.List(context.Background())
 	require.NoError(t, err)
 	require.Len(t, apps, 4)
 
 	// A CA that did not sign the server's certificate.
-	c, _ = newClient(t, srv.URL(), func(c *Config) { c.CAFile = otherCA(t) })
+	c, _ = newClient(t, srv.URL(), func(c *clientConfig) { c.TLS.CAFile = otherCA(t) })
 	_, err = c.List(context.Background())
 	require.ErrorAs(t, err, &te)
 	require.Contains(t, err.Error(), "certificate")
@@ -504,35 +512,35 @@ func TestNewValidation(t *testing.T) {
 	require.NoError(t, os.WriteFile(notPEM, []byte("hello"), 0o600))
 	for _, tc := range []struct {
 		name string
-		cfg  Config
+		cfg  config.ArgoCDConfig
 		err  string
 	}{
-		{"no server", Config{Token: token}, "argocd: server is required"},
-		{"no scheme", Config{Server: "argocd.example.com", Token: token}, `argocd: server "argocd.example.com" must be an http:// or https:// URL`},
-		{"ftp", Config{Server: "ftp://argocd.example.com", Token: token}, "must be an http:// or https:// URL"},
-		{"no host", Config{Server: "https://", Token: token}, `argocd: server "https://" has no host`},
-		{"credentials", Config{Server: "https://admin:pw@argocd.example.com", Token: token}, "argocd: server URL must not carry credentials; use the token"},
-		{"query", Config{Server: "https://argocd.example.com/?x=1", Token: token}, "must not have a query or fragment"},
-		{"bad URL", Config{Server: "https://argo cd/%zz", Token: token}, "is not a URL"},
-		{"no token", Config{Server: "https://argocd.example.com"}, "argocd: token is required"},
-		{"token with newline", Config{Server: "https://argocd.example.com", Token: token + "\n"}, "argocd: token contains whitespace or control characters"},
-		{"negative timeout", Config{Server: "https://argocd.example.com", Token: token, RequestTimeout: -time.Second}, "argocd: request timeout must be positive, got -1s"},
-		{"empty project", Config{Server: "https://argocd.example.com", Token: token, Projects: []string{""}}, "argocd: empty project name"},
-		{"selector control", Config{Server: "https://argocd.example.com", Token: token, Selector: "a=b\n"}, "argocd: selector contains control characters"},
-		{"ca and insecure", Config{Server: "https://argocd.example.com", Token: token, CAFile: notPEM, InsecureSkipVerify: true}, "argocd: ca_file and insecure_skip_verify are mutually exclusive"},
-		{"missing ca", Config{Server: "https://argocd.example.com", Token: token, CAFile: filepath.Join(dir, "nope.pem")}, "argocd: read CA file: open "},
-		{"ca not PEM", Config{Server: "https://argocd.example.com", Token: token, CAFile: notPEM}, "argocd: no PEM certificate in CA file " + notPEM},
+		{"no server", config.ArgoCDConfig{Token: token}, "argocd: server is required"},
+		{"no scheme", config.ArgoCDConfig{Server: "argocd.example.com", Token: token}, `argocd: server "argocd.example.com" must be an http:// or https:// URL`},
+		{"ftp", config.ArgoCDConfig{Server: "ftp://argocd.example.com", Token: token}, "must be an http:// or https:// URL"},
+		{"no host", config.ArgoCDConfig{Server: "https://", Token: token}, `argocd: server "https://" has no host`},
+		{"credentials", config.ArgoCDConfig{Server: "https://admin:pw@argocd.example.com", Token: token}, "argocd: server URL must not carry credentials; use the token"},
+		{"query", config.ArgoCDConfig{Server: "https://argocd.example.com/?x=1", Token: token}, "must not have a query or fragment"},
+		{"bad URL", config.ArgoCDConfig{Server: "https://argo cd/%zz", Token: token}, "is not a URL"},
+		{"no token", config.ArgoCDConfig{Server: "https://argocd.example.com"}, "argocd: token is required"},
+		{"token with newline", config.ArgoCDConfig{Server: "https://argocd.example.com", Token: token + "\n"}, "argocd: token contains whitespace or control characters"},
+		{"negative timeout", config.ArgoCDConfig{Server: "https://argocd.example.com", Token: token, RequestTimeout: model.Duration(-time.Second)}, "argocd: request timeout must be positive, got -1s"},
+		{"empty project", config.ArgoCDConfig{Server: "https://argocd.example.com", Token: token, Projects: []string{""}}, "argocd: empty project name"},
+		{"selector control", config.ArgoCDConfig{Server: "https://argocd.example.com", Token: token, Selector: "a=b\n"}, "argocd: selector contains control characters"},
+		{"ca and insecure", config.ArgoCDConfig{Server: "https://argocd.example.com", Token: token, TLS: config.TLSConfig{CAFile: notPEM, InsecureSkipVerify: true}}, "argocd: ca_file and insecure_skip_verify are mutually exclusive"},
+		{"missing ca", config.ArgoCDConfig{Server: "https://argocd.example.com", Token: token, TLS: config.TLSConfig{CAFile: filepath.Join(dir, "nope.pem")}}, "argocd: read CA file: open "},
+		{"ca not PEM", config.ArgoCDConfig{Server: "https://argocd.example.com", Token: token, TLS: config.TLSConfig{CAFile: notPEM}}, "argocd: no PEM certificate in CA file " + notPEM},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := New(tc.cfg, nil, nil)
+			c, err := New(tc.cfg, Options{}, nil, nil)
 			require.Nil(t, c)
 			require.ErrorContains(t, err, tc.err)
 			require.NotContains(t, err.Error(), token)
 		})
 	}
-	c, err := New(Config{Server: "http://127.0.0.1:8080/", Token: "t"}, nil, nil)
+	c, err := New(config.ArgoCDConfig{Server: "http://127.0.0.1:8080/", Token: "t"}, Options{}, nil, nil)
 	require.NoError(t, err)
-	require.Equal(t, DefaultRequestTimeout, c.timeout)
+	require.Equal(t, 10*time.Second, c.timeout, "config's default request timeout")
 	u, err := url.Parse(c.listURL)
 	require.NoError(t, err)
 	require.Equal(t, "/api/v1/applications", u.Path)
@@ -582,7 +590,7 @@ envtrack_argocd_requests_total{code="500"} 1
 	require.InDelta(t, float64(time.Now().Unix()), testutil.ToFloat64(c.m.lastSuccess), 3600)
 
 	// A reload builds a new client on the same registry: same series, no panic.
-	c2, err := New(Config{Server: srv.URL(), Token: token}, nil, reg)
+	c2, err := New(config.ArgoCDConfig{Server: srv.URL(), Token: token}, Options{}, nil, reg)
 	require.NoError(t, err)
 	_, err = c2.List(context.Background())
 	require.NoError(t, err)

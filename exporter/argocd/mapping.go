@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 )
 
@@ -27,16 +28,24 @@ type Mapping struct {
 	BadAnnotations prometheus.Counter
 }
 
-// DefaultMapping is the mapping of DESIGN §8.
-func DefaultMapping() Mapping {
+// NewMapping is the mapping the argocd section cfg configures; bad counts unparseable
+// annotations (Client.BadAnnotations, or nil).
+func NewMapping(cfg config.ArgoCDConfig, bad prometheus.Counter) Mapping {
 	return Mapping{
-		EnvironmentIDLabel:    "blueberry.io/environment-id",
-		EnvironmentTypeLabel:  "blueberry.io/environment-type",
-		URLAnnotation:         "blueberry.io/url",
-		RequestedAtAnnotation: "blueberry.io/requested-at",
-		DefaultType:           "default",
+		EnvironmentIDLabel:    cfg.EnvironmentIDLabel,
+		EnvironmentTypeLabel:  cfg.EnvironmentTypeLabel,
+		URLAnnotation:         cfg.URLAnnotation,
+		RequestedAtAnnotation: cfg.RequestedAtAnnotation,
+		RepositoryLabel:       cfg.RepositoryLabel,
+		BranchLabel:           cfg.BranchLabel,
+		CommitLabel:           cfg.CommitLabel,
+		DefaultType:           cfg.DefaultType,
+		BadAnnotations:        bad,
 	}
 }
+
+// DefaultMapping is the mapping of DESIGN §8 (config's defaults).
+func DefaultMapping() Mapping { return NewMapping(config.DefaultArgoCDConfig, nil) }
 
 // Evidence maps an Application to what the tracker reads (DESIGN §2):
 //

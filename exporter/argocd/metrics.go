@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/blueberry-idp/envtrack/dashboards/selfmon"
 	"github.com/blueberry-idp/envtrack/exporter/promutil"
 )
 
@@ -20,31 +21,12 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "envtrack_argocd_requests_total",
-			Help: "Argo CD list requests by HTTP status code (\"error\": no complete answer: connection failure, timeout, cut body).",
-		}, []string{"code"}),
-		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "envtrack_argocd_request_duration_seconds",
-			Help:    "Duration of Argo CD list requests, until the whole answer was read.",
-			Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
-		}),
-		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "envtrack_argocd_last_success_timestamp_seconds",
-			Help: "Unix time of the last successful Argo CD list.",
-		}),
-		applications: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "envtrack_argocd_applications",
-			Help: "Applications in the last successful Argo CD list.",
-		}),
-		decodeErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "envtrack_argocd_decode_errors_total",
-			Help: "Argo CD answers with status 200 that were not a usable application list.",
-		}),
-		badAnnotations: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "envtrack_argocd_bad_annotations_total",
-			Help: "Application annotations envtrack could not parse (e.g. a requested-at that is not RFC 3339).",
-		}),
+		requests:       selfmon.ArgoCDRequests.NewCounterVec(),
+		duration:       selfmon.ArgoCDRequestDuration.NewHistogram(),
+		lastSuccess:    selfmon.ArgoCDLastSuccess.NewGauge(),
+		applications:   selfmon.ArgoCDApplications.NewGauge(),
+		decodeErrors:   selfmon.ArgoCDDecodeErrors.NewCounter(),
+		badAnnotations: selfmon.ArgoCDBadAnnotations.NewCounter(),
 	}
 	if reg == nil {
 		return m

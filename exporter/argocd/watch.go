@@ -17,6 +17,7 @@ import (
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/blueberry-idp/envtrack/dashboards/selfmon"
 	"github.com/blueberry-idp/envtrack/exporter/promutil"
 )
 
@@ -97,34 +98,13 @@ const (
 
 func newWatchMetrics(reg prometheus.Registerer) *watchMetrics {
 	m := &watchMetrics{
-		events: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "envtrack_argocd_stream_events_total",
-			Help: "Events received on the Argo CD application stream, by type (ADDED, MODIFIED, DELETED).",
-		}, []string{"type"}),
-		connects: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "envtrack_argocd_stream_connections_total",
-			Help: "Argo CD application stream requests by HTTP status code (\"error\": no answer).",
-		}, []string{"code"}),
-		bytes: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "envtrack_argocd_stream_read_bytes_total",
-			Help: "Bytes read from the Argo CD application stream.",
-		}),
-		mode: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "envtrack_argocd_mode",
-			Help: "How envtrack follows Argo CD now: 1 for the active mode (watch: the application stream; poll: listing every poll_interval).",
-		}, []string{"mode"}),
-		evaluations: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "envtrack_argocd_watch_evaluations_total",
-			Help: "Evaluations of the Applications as the live stream shows them (every poll_interval in watch mode).",
-		}),
-		sessions: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "envtrack_argocd_watch_sessions_total",
-			Help: "Watch sessions started (a list, then the stream): the first, reconnects and resyncs.",
-		}),
-		sessionEvents: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "envtrack_argocd_stream_session_events",
-			Help: "Application stream events handled since the current watch session began.",
-		}),
+		events:        selfmon.ArgoCDStreamEvents.NewCounterVec(),
+		connects:      selfmon.ArgoCDStreamConnections.NewCounterVec(),
+		bytes:         selfmon.ArgoCDStreamReadBytes.NewCounter(),
+		mode:          selfmon.ArgoCDMode.NewGaugeVec(),
+		evaluations:   selfmon.ArgoCDWatchEvaluations.NewCounter(),
+		sessions:      selfmon.ArgoCDWatchSessions.NewCounter(),
+		sessionEvents: selfmon.ArgoCDStreamSessionEvents.NewGauge(),
 	}
 	for _, t := range []string{EventAdded, EventModified, EventDeleted} {
 		m.events.WithLabelValues(t)
@@ -280,13 +260,8 @@ func (c *Client) streamTransportError(err error) error {
 }
 
 // SnapshotTimeout is how long the watch waits for the first event of a stream that must
-// start with a snapshot: longer means a proxy buffers the stream.
-func SnapshotTimeout(requestTimeout time.Duration) time.Duration {
-	if requestTimeout <= 0 {
-		requestTimeout = DefaultRequestTimeout
-	}
-	return requestTimeout
-}
+// start with a snapshot (the request timeout): longer means a proxy buffers the stream.
+func (c *Client) SnapshotTimeout() time.Duration { return c.timeout }
 
 // buffered reports whether the decoder holds the start of another value.
 func buffered(dec *json.Decoder) bool {

@@ -90,18 +90,6 @@ func (e Event) Meta(key string) any {
 	return e.Metadata[key]
 }
 
-// Deployment markers (DESIGN §3 "activity markers", 001) travel through the journal as
-// events named Deployed whose metadata "kind" is KindDeployment; EnvironmentID holds the
-// marker's environment and the metadata holds host, application, activity, status and
-// failed. They are not lifecycle transitions of a tracked environment.
-const KindDeployment = "deployment"
-
-// IsMarker reports whether e is a deployment marker rather than a lifecycle event.
-func (e Event) IsMarker() bool {
-	k, _ := e.Meta("kind").(string)
-	return k == KindDeployment
-}
-
 // Duration metadata keys that become numeric fields and summary values.
 const (
 	MetaProvisioningDuration = "provisioning_duration_seconds"

@@ -30,23 +30,14 @@ import (
 	"github.com/influxdata/influxdb-client-go/v2/api"
 	influxhttp "github.com/influxdata/influxdb-client-go/v2/api/http"
 
+	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/exporter/query"
 )
 
-// QueryConfig says where to read. The fields mean what they mean for the influx sink.
-type QueryConfig struct {
-	URL         string
-	Token       string // 2.x API token; for 1.8 "" or "user:password"
-	Org         string
-	Bucket      string // "db/rp" for 1.8
-	Measurement string // default DefaultMeasurement
-	Timeout     time.Duration
-}
-
 // Backend implements query.Backend with Flux. It is safe for concurrent use.
 type Backend struct {
-	cfg    QueryConfig
+	cfg    config.InfluxDBConfig
 	client influxdb2.Client
 	query  api.QueryAPI
 	logger log.Logger
@@ -54,16 +45,16 @@ type Backend struct {
 
 var _ query.Backend = (*Backend)(nil)
 
-// NewBackend validates cfg, fills in its defaults and returns a Backend. It does not contact
-// InfluxDB.
-func NewBackend(cfg QueryConfig, logger log.Logger) (*Backend, error) {
-	if err := cfg.validate(); err != nil {
+// NewBackend validates the influxdb section cfg (read as the sink writes it), fills in
+// config's defaults where it is empty and returns a Backend. It does not contact InfluxDB.
+func NewBackend(cfg config.InfluxDBConfig, logger log.Logger) (*Backend, error) {
+	if err := validateQuery(&cfg); err != nil {
 		return nil, err
 	}
 	if logger == nil {
 		logger = log.NewNopLogger()
 	}
-	client := NewClient(cfg.URL, cfg.Token, cfg.Timeout)
+	client := NewClient(cfg.URL, string(cfg.Token), time.Duration(cfg.Timeout))
 	return &Backend{
 		cfg:    cfg,
 		client: client,
@@ -72,7 +63,7 @@ func NewBackend(cfg QueryConfig, logger log.Logger) (*Backend, error) {
 	}, nil
 }
 
-func (c *QueryConfig) validate() error {
+func validateQuery(c *config.InfluxDBConfig) error {
 	if c.URL == "" {
 		return errors.New("flux: url must be set")
 	}
@@ -91,13 +82,13 @@ func (c *QueryConfig) validate() error {
 		return errors.New("flux: bucket must be set")
 	}
 	if c.Measurement == "" {
-		c.Measurement = DefaultMeasurement
+		c.Measurement = config.DefaultInfluxDBConfig.Measurement
 	}
 	if c.Timeout < 0 {
-		return fmt.Errorf("flux: negative timeout %s", c.Timeout)
+		return fmt.Errorf("flux: negative timeout %s", time.Duration(c.Timeout))
 	}
 	if c.Timeout == 0 {
-		c.Timeout = DefaultTimeout
+		c.Timeout = config.DefaultInfluxDBConfig.Timeout
 	}
 	return nil
 }
@@ -199,7 +190,7 @@ func fluxTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 // run runs q and rebuilds the events of its rows before stop (zero: all), in time order.
 func (b *Backend) run(ctx context.Context, q string, stop time.Time) ([]event.Event, error) {
-	ctx, cancel := context.WithTimeout(ctx, b.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(b.cfg.Timeout))
 	defer cancel()
 	res, err := b.query.Query(ctx, q)
 	if err != nil {
@@ -274,7 +265,7 @@ func (b *Backend) queryError(err error) error {
 		}
 	}
 	if b.cfg.Token != "" {
-		qe.msg = strings.ReplaceAll(qe.msg, b.cfg.Token, "<secret>")
+		qe.msg = strings.ReplaceAll(qe.msg, string(b.cfg.Token), "<secret>")
 	}
 	return qe
 }

@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/go-kit/log"
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
+	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/exporter/query"
 	"github.com/blueberry-idp/envtrack/internal/testinfra"
@@ -35,10 +37,10 @@ func newFixture(t testing.TB, measurement string) *fixture {
 
 func newFixtureOn(t testing.TB, db *testinfra.InfluxDB, bucket, measurement string) *fixture {
 	t.Helper()
-	s, err := New(Config{URL: db.URL, Token: db.Token, Bucket: bucket, Measurement: measurement}, log.NewNopLogger())
+	s, err := New(config.InfluxDBConfig{URL: db.URL, Token: config.Secret(db.Token), Bucket: bucket, Measurement: measurement}, log.NewNopLogger())
 	require.NoError(t, err)
 	t.Cleanup(s.Close)
-	b, err := NewBackend(QueryConfig{URL: db.URL, Token: db.Token, Bucket: bucket, Measurement: measurement}, log.NewNopLogger())
+	b, err := NewBackend(config.InfluxDBConfig{URL: db.URL, Token: config.Secret(db.Token), Bucket: bucket, Measurement: measurement}, log.NewNopLogger())
 	require.NoError(t, err)
 	t.Cleanup(b.Close)
 	return &fixture{db: db, sink: s, backend: b}
@@ -129,7 +131,7 @@ func TestEnvironmentEventsRoundTrip(t *testing.T) {
 }
 
 func TestEnvironmentEventsRejectsInvalidIDs(t *testing.T) {
-	b, err := NewBackend(QueryConfig{URL: "http://127.0.0.1:1", Bucket: "db/rp"}, nil)
+	b, err := NewBackend(config.InfluxDBConfig{URL: "http://127.0.0.1:1", Bucket: "db/rp"}, nil)
 	require.NoError(t, err)
 	for _, id := range []string{`a"b`, `x\y`, `${x}`, `a|>b`, "", `abc") |> drop(columns: ["x"]) //`, "a\nb"} {
 		_, err := b.EnvironmentEvents(context.Background(), id)
@@ -215,7 +217,7 @@ func TestStringThroughRealFlux(t *testing.T) {
 		q := fmt.Sprintf(`from(bucket: %s)
   |> range(start: 0)
   |> filter(fn: (r) => r._measurement == %s and r._field == "event_id")
-  |> map(fn: (r) => ({_time: r._time, _value: %s}))`, String(f.db.Bucket), String(DefaultMeasurement), String(s))
+  |> map(fn: (r) => ({_time: r._time, _value: %s}))`, String(f.db.Bucket), String(config.DefaultInfluxDBConfig.Measurement), String(s))
 		res, err := f.backend.query.Query(context.Background(), q)
 		require.NoError(t, err)
 		require.True(t, res.Next(), "%q: %v", s, res.Err())
@@ -250,7 +252,7 @@ func TestUnavailable(t *testing.T) {
 // count as unavailable.)
 func TestQueryErrorIsNotUnavailable(t *testing.T) {
 	db := testinfra.StartInfluxDB(t, testinfra.WithAuth("envtrack", "right-password"))
-	b, err := NewBackend(QueryConfig{URL: db.URL, Token: "envtrack:wrong-password", Bucket: db.Bucket}, log.NewNopLogger())
+	b, err := NewBackend(config.InfluxDBConfig{URL: db.URL, Token: config.Secret("envtrack:wrong-password"), Bucket: db.Bucket}, log.NewNopLogger())
 	require.NoError(t, err)
 	defer b.Close()
 	_, err = b.EnvironmentEvents(context.Background(), "abc")
@@ -261,7 +263,7 @@ func TestQueryErrorIsNotUnavailable(t *testing.T) {
 	require.ErrorAs(t, err, &qe)
 	require.Equal(t, 401, qe.StatusCode)
 
-	b, err = NewBackend(QueryConfig{URL: db.URL, Token: db.Token, Bucket: "nosuchdb/autogen"}, log.NewNopLogger())
+	b, err = NewBackend(config.InfluxDBConfig{URL: db.URL, Token: config.Secret(db.Token), Bucket: "nosuchdb/autogen"}, log.NewNopLogger())
 	require.NoError(t, err)
 	defer b.Close()
 	_, err = b.EnvironmentEvents(context.Background(), "abc")
@@ -273,20 +275,20 @@ func TestQueryErrorIsNotUnavailable(t *testing.T) {
 
 func TestNewValidates(t *testing.T) {
 	for _, tc := range []struct {
-		cfg  QueryConfig
+		cfg  config.InfluxDBConfig
 		want string
 	}{
-		{QueryConfig{Bucket: "b"}, "flux: url must be set"},
-		{QueryConfig{URL: "localhost:8086", Bucket: "b"}, `flux: invalid url "localhost:8086": want http(s)://host:port`},
-		{QueryConfig{URL: "http://u:secret@[::1", Bucket: "b"}, `flux: invalid url: missing ']' in host`},
-		{QueryConfig{URL: "http://x"}, "flux: bucket must be set"},
-		{QueryConfig{URL: "http://x", Bucket: "b", Timeout: -time.Second}, "flux: negative timeout -1s"},
+		{config.InfluxDBConfig{Bucket: "b"}, "flux: url must be set"},
+		{config.InfluxDBConfig{URL: "localhost:8086", Bucket: "b"}, `flux: invalid url "localhost:8086": want http(s)://host:port`},
+		{config.InfluxDBConfig{URL: "http://u:secret@[::1", Bucket: "b"}, `flux: invalid url: missing ']' in host`},
+		{config.InfluxDBConfig{URL: "http://x"}, "flux: bucket must be set"},
+		{config.InfluxDBConfig{URL: "http://x", Bucket: "b", Timeout: model.Duration(-time.Second)}, "flux: negative timeout -1s"},
 	} {
 		_, err := NewBackend(tc.cfg, nil)
 		require.EqualError(t, err, tc.want)
 	}
-	b, err := NewBackend(QueryConfig{URL: "http://x", Bucket: "b"}, nil)
+	b, err := NewBackend(config.InfluxDBConfig{URL: "http://x", Bucket: "b"}, nil)
 	require.NoError(t, err)
-	require.Equal(t, DefaultMeasurement, b.cfg.Measurement)
-	require.Equal(t, DefaultTimeout, b.cfg.Timeout)
+	require.Equal(t, config.DefaultInfluxDBConfig.Measurement, b.cfg.Measurement)
+	require.Equal(t, config.DefaultInfluxDBConfig.Timeout, b.cfg.Timeout)
 }

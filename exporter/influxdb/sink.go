@@ -31,14 +31,8 @@ import (
 	influxhttp "github.com/influxdata/influxdb-client-go/v2/api/http"
 	"github.com/influxdata/influxdb-client-go/v2/api/write"
 
+	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/event"
-)
-
-// Defaults for empty Config fields.
-const (
-	DefaultMeasurement            = "environment_lifecycle"
-	DefaultDeploymentsMeasurement = "deployments"
-	DefaultTimeout                = 10 * time.Second
 )
 
 // Tag and field names of the lifecycle measurement (DESIGN §5, contract); the durations
@@ -66,52 +60,26 @@ const (
 	FieldFailed    = "failed"
 )
 
-// Metadata keys the sink reads: deployment markers carry host, application, activity,
-// status and failed (api.DeploymentMarker); a lifecycle "deployed" carries revision and
-// status; provisioning_failed carries reason.
-const (
-	metaReason      = "reason"
-	metaRevision    = "revision"
-	metaStatus      = "status"
-	metaHost        = "host"
-	metaApplication = "application"
-	metaActivity    = "activity"
-	metaFailed      = "failed"
-)
-
-// Config says where and how to write.
-type Config struct {
-	URL string // http(s)://host:port of InfluxDB
-	// Token is an InfluxDB 2.x API token; for 1.8 "" (no auth) or "user:password".
-	Token  string
-	Org    string // ignored by 1.8
-	Bucket string // 2.x bucket, or "database/retention-policy" for 1.8
-	// Measurement and DeploymentsMeasurement default to DefaultMeasurement and
-	// DefaultDeploymentsMeasurement.
-	Measurement            string
-	DeploymentsMeasurement string
-	// Timeout bounds one write request; zero means DefaultTimeout.
-	Timeout time.Duration
-}
-
 // Sink writes events to InfluxDB. It is safe for concurrent use.
 type Sink struct {
-	cfg    Config
+	cfg    config.InfluxDBConfig
 	client influxdb2.Client
 	write  api.WriteAPIBlocking
 	logger log.Logger
 }
 
-// New validates cfg, fills in its defaults, and returns a Sink. It does not contact
+// New validates the influxdb section cfg, fills in config's defaults where it is empty,
+// and returns a Sink. The token is an InfluxDB 2.x API token; for 1.8 "" (no auth) or
+// "user:password"; the bucket "database/retention-policy" for 1.8. It does not contact
 // InfluxDB: a server that is down at start-up only makes deliveries lag.
-func New(cfg Config, logger log.Logger) (*Sink, error) {
-	if err := cfg.validate(); err != nil {
+func New(cfg config.InfluxDBConfig, logger log.Logger) (*Sink, error) {
+	if err := validate(&cfg); err != nil {
 		return nil, err
 	}
 	if logger == nil {
 		logger = log.NewNopLogger()
 	}
-	client := NewClient(cfg.URL, cfg.Token, cfg.Timeout)
+	client := NewClient(cfg.URL, string(cfg.Token), time.Duration(cfg.Timeout))
 	return &Sink{
 		cfg:    cfg,
 		client: client,
@@ -136,7 +104,7 @@ func NewClient(serverURL, token string, timeout time.Duration) influxdb2.Client 
 	return influxdb2.NewClientWithOptions(serverURL, token, opts)
 }
 
-func (c *Config) validate() error {
+func validate(c *config.InfluxDBConfig) error {
 	if c.URL == "" {
 		return errors.New("influxdb: url must be set")
 	}
@@ -151,19 +119,19 @@ func (c *Config) validate() error {
 		return errors.New("influxdb: bucket must be set (for InfluxDB 1.8: \"database/retention-policy\")")
 	}
 	if c.Measurement == "" {
-		c.Measurement = DefaultMeasurement
+		c.Measurement = config.DefaultInfluxDBConfig.Measurement
 	}
 	if c.DeploymentsMeasurement == "" {
-		c.DeploymentsMeasurement = DefaultDeploymentsMeasurement
+		c.DeploymentsMeasurement = config.DefaultInfluxDBConfig.DeploymentsMeasurement
 	}
 	if c.Measurement == c.DeploymentsMeasurement {
 		return fmt.Errorf("influxdb: measurement and deployments measurement must differ (both %q)", c.Measurement)
 	}
 	if c.Timeout < 0 {
-		return fmt.Errorf("influxdb: negative timeout %s", c.Timeout)
+		return fmt.Errorf("influxdb: negative timeout %s", time.Duration(c.Timeout))
 	}
 	if c.Timeout == 0 {
-		c.Timeout = DefaultTimeout
+		c.Timeout = config.DefaultInfluxDBConfig.Timeout
 	}
 	return nil
 }
@@ -199,7 +167,7 @@ func (s *Sink) Deliver(ctx context.Context, events []event.Event) (retry bool, e
 			return false, err
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(s.cfg.Timeout))
 	defer cancel()
 	if err := s.write.WritePoint(ctx, points...); err != nil {
 		retry, err := s.classify(err, len(events), len(points))
@@ -254,7 +222,7 @@ func (s *Sink) classify(err error, events, points int) (bool, error) {
 		// Not an HTTP exchange: the points could not be encoded.
 		we.msg = err.Error()
 	}
-	we.msg = redact(we.msg, s.cfg.Token)
+	we.msg = redact(we.msg, string(s.cfg.Token))
 	return we.Retry, we
 }
 
@@ -335,8 +303,8 @@ func (s *Sink) lifecyclePoint(e *event.Event) (*write.Point, error) {
 			p.AddField(k, f)
 		}
 	}
-	if r := e.Meta(metaReason); r != nil {
-		p.AddField(FieldReason, toString(r))
+	if r := e.Meta(event.MetaReason); r != nil {
+		p.AddField(FieldReason, e.MetaString(event.MetaReason))
 	}
 	p.AddField(FieldMetadata, meta)
 	p.SetTime(e.Time)
@@ -347,13 +315,13 @@ func (s *Sink) lifecyclePoint(e *event.Event) (*write.Point, error) {
 // environment, host, application, activity, status and failed come from its metadata.
 func (s *Sink) markerPoint(e *event.Event) *write.Point {
 	p := write.NewPointWithMeasurement(s.cfg.DeploymentsMeasurement)
-	addTag(p, TagHost, toString(e.Meta(metaHost)))
+	m := e.Marker()
+	addTag(p, TagHost, m.Host)
 	addTag(p, TagEnvironment, e.EnvironmentID)
-	addTag(p, TagApplication, toString(e.Meta(metaApplication)))
-	failed, _ := e.Meta(metaFailed).(bool)
-	p.AddField(FieldActivity, toString(e.Meta(metaActivity)))
-	p.AddField(FieldStatus, toString(e.Meta(metaStatus)))
-	p.AddField(FieldFailed, failed)
+	addTag(p, TagApplication, m.Application)
+	p.AddField(FieldActivity, m.Activity)
+	p.AddField(FieldStatus, m.Status)
+	p.AddField(FieldFailed, m.Failed)
 	p.AddField(FieldEventID, e.ID)
 	p.SetTime(e.Time)
 	return p
@@ -363,10 +331,10 @@ func (s *Sink) markerPoint(e *event.Event) *write.Point {
 // 001 overlay also shows what Argo CD deployed.
 func (s *Sink) deployedPoint(e *event.Event) *write.Point {
 	activity := "deploy"
-	if rev := toString(e.Meta(metaRevision)); rev != "" {
+	if rev := e.MetaString(event.MetaRevision); rev != "" {
 		activity += " " + rev
 	}
-	status := toString(e.Meta(metaStatus))
+	status := e.MetaString(event.MetaStatus)
 	if status == "" {
 		status = "success"
 	}
@@ -385,17 +353,6 @@ func (s *Sink) deployedPoint(e *event.Event) *write.Point {
 func addTag(p *write.Point, k, v string) {
 	if v != "" {
 		p.AddTag(k, v)
-	}
-}
-
-func toString(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return ""
-	case string:
-		return x
-	default:
-		return fmt.Sprint(x)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/go-kit/log"
 	"github.com/stretchr/testify/require"
 
+	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/exporter/sink"
 	"github.com/blueberry-idp/envtrack/internal/testinfra"
@@ -25,9 +26,9 @@ import (
 
 var _ sink.Sink = (*Sink)(nil)
 
-func newSink(t testing.TB, db *testinfra.InfluxDB, mod ...func(*Config)) *Sink {
+func newSink(t testing.TB, db *testinfra.InfluxDB, mod ...func(*config.InfluxDBConfig)) *Sink {
 	t.Helper()
-	cfg := Config{URL: db.URL, Token: db.Token, Bucket: db.Bucket}
+	cfg := config.InfluxDBConfig{URL: db.URL, Token: config.Secret(db.Token), Bucket: db.Bucket}
 	for _, m := range mod {
 		m(&cfg)
 	}
@@ -204,7 +205,7 @@ func TestDeliverWithAuth(t *testing.T) {
 	_, err := good.Deliver(context.Background(), scenario())
 	require.NoError(t, err)
 
-	bad := newSink(t, db, func(c *Config) { c.Token = "envtrack:wrong-password" })
+	bad := newSink(t, db, func(c *config.InfluxDBConfig) { c.Token = "envtrack:wrong-password" })
 	retry, err := bad.Deliver(context.Background(), scenario())
 	require.Error(t, err)
 	require.True(t, retry, "a bad token is fixed by configuration: retried, never set aside")
@@ -214,7 +215,7 @@ func TestDeliverWithAuth(t *testing.T) {
 	require.NotContains(t, err.Error(), "wrong-password")
 	t.Log(err)
 
-	none := newSink(t, db, func(c *Config) { c.Token = "" })
+	none := newSink(t, db, func(c *config.InfluxDBConfig) { c.Token = "" })
 	retry, err = none.Deliver(context.Background(), scenario())
 	require.Error(t, err)
 	require.True(t, retry, "a token problem is the sink's, not the events': retried, never set aside")
@@ -222,7 +223,7 @@ func TestDeliverWithAuth(t *testing.T) {
 
 func TestDeliverUnknownDatabaseIsRetried(t *testing.T) {
 	db := testinfra.StartInfluxDB(t, testinfra.WithoutFlux())
-	s := newSink(t, db, func(c *Config) { c.Bucket = "nosuchdb/autogen" })
+	s := newSink(t, db, func(c *config.InfluxDBConfig) { c.Bucket = "nosuchdb/autogen" })
 	retry, err := s.Deliver(context.Background(), scenario())
 	require.Error(t, err)
 	require.True(t, retry, "an unknown bucket is a configuration problem: retried, never set aside")
@@ -249,7 +250,7 @@ func TestDeliverRetriesProxyErrors(t *testing.T) {
 		proxy.ServeHTTP(w, r)
 	}))
 	defer srv.Close()
-	s := newSink(t, db, func(c *Config) { c.URL = srv.URL })
+	s := newSink(t, db, func(c *config.InfluxDBConfig) { c.URL = srv.URL })
 
 	for _, code := range []int{http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusTooManyRequests} {
 		fault.Store(int32(code))
@@ -291,7 +292,7 @@ func TestDeliverRejectsUnwritableEvents(t *testing.T) {
 // and come back unchanged.
 func TestDeliverSpecialCharacters(t *testing.T) {
 	db := testinfra.StartInfluxDB(t, testinfra.WithoutFlux())
-	s := newSink(t, db, func(c *Config) { c.Measurement = `m"x` })
+	s := newSink(t, db, func(c *config.InfluxDBConfig) { c.Measurement = `m"x` })
 	e := lifecycle("abc", event.Created, t0, 1, map[string]any{"note": "a\"b\\c ${x} |> \n\t", "reason": `tr\`})
 	e.EnvironmentName = `name with "quotes", spaces=and \backslash\`
 	e.Branch = "feature/ü-ß ${x} |> trailing\\"
@@ -313,16 +314,16 @@ func TestDeliverSpecialCharacters(t *testing.T) {
 
 func TestNewSinkValidates(t *testing.T) {
 	for _, tc := range []struct {
-		cfg  Config
+		cfg  config.InfluxDBConfig
 		want string
 	}{
-		{Config{Bucket: "b"}, "influxdb: url must be set"},
-		{Config{URL: "localhost:8086", Bucket: "b"}, `influxdb: invalid url "localhost:8086": want http(s)://host:port`},
-		{Config{URL: "ftp://x", Bucket: "b"}, `influxdb: invalid url "ftp://x": want http(s)://host:port`},
-		{Config{URL: "http://u:secret@[::1", Bucket: "b"}, `influxdb: invalid url: missing ']' in host`},
-		{Config{URL: "http://u:secret@x/", Bucket: "b", Timeout: -1}, "influxdb: negative timeout -1ns"},
-		{Config{URL: "http://x"}, `influxdb: bucket must be set (for InfluxDB 1.8: "database/retention-policy")`},
-		{Config{URL: "http://x", Bucket: "b", Measurement: "deployments"},
+		{config.InfluxDBConfig{Bucket: "b"}, "influxdb: url must be set"},
+		{config.InfluxDBConfig{URL: "localhost:8086", Bucket: "b"}, `influxdb: invalid url "localhost:8086": want http(s)://host:port`},
+		{config.InfluxDBConfig{URL: "ftp://x", Bucket: "b"}, `influxdb: invalid url "ftp://x": want http(s)://host:port`},
+		{config.InfluxDBConfig{URL: "http://u:secret@[::1", Bucket: "b"}, `influxdb: invalid url: missing ']' in host`},
+		{config.InfluxDBConfig{URL: "http://u:secret@x/", Bucket: "b", Timeout: -1}, "influxdb: negative timeout -1ns"},
+		{config.InfluxDBConfig{URL: "http://x"}, `influxdb: bucket must be set (for InfluxDB 1.8: "database/retention-policy")`},
+		{config.InfluxDBConfig{URL: "http://x", Bucket: "b", Measurement: "deployments"},
 			`influxdb: measurement and deployments measurement must differ (both "deployments")`},
 	} {
 		_, err := New(tc.cfg, nil)
@@ -330,12 +331,12 @@ func TestNewSinkValidates(t *testing.T) {
 		require.NotContains(t, err.Error(), "secret")
 	}
 
-	s, err := New(Config{URL: "http://127.0.0.1:1", Bucket: "db/rp"}, nil)
+	s, err := New(config.InfluxDBConfig{URL: "http://127.0.0.1:1", Bucket: "db/rp"}, nil)
 	require.NoError(t, err)
 	defer s.Close()
-	require.Equal(t, DefaultMeasurement, s.cfg.Measurement)
-	require.Equal(t, DefaultDeploymentsMeasurement, s.cfg.DeploymentsMeasurement)
-	require.Equal(t, DefaultTimeout, s.cfg.Timeout)
+	require.Equal(t, config.DefaultInfluxDBConfig.Measurement, s.cfg.Measurement)
+	require.Equal(t, config.DefaultInfluxDBConfig.DeploymentsMeasurement, s.cfg.DeploymentsMeasurement)
+	require.Equal(t, config.DefaultInfluxDBConfig.Timeout, s.cfg.Timeout)
 }
 
 func TestRetryable(t *testing.T) {

@@ -23,16 +23,12 @@ import (
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/blueberry-idp/envtrack/config"
+	"github.com/blueberry-idp/envtrack/dashboards/selfmon"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 )
 
-// Defaults for zero Config fields.
 const (
-	DefaultInterval    = 10 * time.Second
-	DefaultTimeout     = 5 * time.Second
-	DefaultConcurrency = 10
-	DefaultUserAgent   = "envtrack"
-
 	// MaxRedirects is how many redirects a probe follows; one more fails the probe.
 	MaxRedirects = 5
 	// maxBody is how much of an answer's body is read (and discarded) so that the
@@ -42,30 +38,20 @@ const (
 	maxErrLen = 200
 )
 
-// Config configures a Prober.
-type Config struct {
-	// Interval between two probes of the same target; used by the caller's loop, checked
-	// here against Timeout. Zero means DefaultInterval.
-	Interval time.Duration
-	// Timeout of one probe, connection, TLS, redirects and headers included. Zero means
-	// DefaultTimeout. It must not exceed Interval.
-	Timeout time.Duration
-	// Concurrency is how many probes ProbeAll runs at once. Zero means DefaultConcurrency.
-	Concurrency int
-	// Match says whether a (final, after redirects) status code means "up". Nil means
-	// DefaultMatch.
-	Match func(code int) bool
-	// CAFile is a PEM bundle of CAs to trust instead of the system's.
-	CAFile string
-	// InsecureSkipVerify disables TLS certificate verification. Not with CAFile.
-	InsecureSkipVerify bool
-	// UserAgent of the probes. Empty means DefaultUserAgent.
-	UserAgent string
+// Options are what the configuration file does not say.
+type Options struct {
+	UserAgent string // default config.DefaultUserAgent; the daemon adds its version
 }
 
-// DefaultMatch accepts 2xx and 3xx status codes (a 3xx is final only when the redirect
-// had no Location to follow).
-func DefaultMatch(code int) bool { return code >= 200 && code < 400 }
+// settings are the readiness.url section with its defaults filled in.
+type settings struct {
+	interval, timeout  time.Duration
+	concurrency        int
+	match              func(code int) bool // the final status code (after redirects) means "up"
+	caFile             string
+	insecureSkipVerify bool
+	userAgent          string
+}
 
 // Target is one URL to probe, for one environment.
 type Target struct {
@@ -74,7 +60,7 @@ type Target struct {
 
 // Prober probes URLs with one shared http.Client. It is safe for concurrent use.
 type Prober struct {
-	cfg    Config
+	cfg    settings
 	client *http.Client
 	logger log.Logger
 	now    func() time.Time
@@ -84,56 +70,62 @@ type Prober struct {
 	inFlight prometheus.Gauge
 }
 
-// New validates cfg (filling in defaults), builds the HTTP client and registers the
-// metrics with reg (nil: not registered; collectors already registered by an earlier
+// New validates the readiness.url section c (a zero field is config's default: the
+// interval between two probes of a target, checked here against the timeout of one probe,
+// connection, TLS, redirects and headers included; how many probes ProbeAll runs at once;
+// the expected status codes, where a 3xx is final only when the redirect had no Location
+// to follow), builds the HTTP client and registers the metrics with reg (nil: not registered; collectors already registered by an earlier
 // Prober on reg are reused). now stamps ProbeResult.At; nil means time.Now.
 //
 // The client follows up to MaxRedirects redirects, keeps connections alive between
 // probes, uses the proxy from the environment (HTTP_PROXY, NO_PROXY, ...) and sends no
 // credentials other than those written in a target's URL.
-func New(cfg Config, logger log.Logger, reg prometheus.Registerer, now func() time.Time) (*Prober, error) {
-	if cfg.Interval == 0 {
-		cfg.Interval = DefaultInterval
+func New(c config.URLConfig, opts Options, logger log.Logger, reg prometheus.Registerer, now func() time.Time) (*Prober, error) {
+	d := config.DefaultURLConfig
+	cfg := settings{interval: time.Duration(c.Interval), timeout: time.Duration(c.Timeout), concurrency: c.Concurrency,
+		match: c.ExpectedStatus.Match, caFile: c.TLS.CAFile, insecureSkipVerify: c.TLS.InsecureSkipVerify, userAgent: opts.UserAgent}
+	if cfg.interval == 0 {
+		cfg.interval = time.Duration(d.Interval)
 	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = DefaultTimeout
+	if cfg.timeout == 0 {
+		cfg.timeout = time.Duration(d.Timeout)
 	}
-	if cfg.Concurrency == 0 {
-		cfg.Concurrency = DefaultConcurrency
+	if cfg.concurrency == 0 {
+		cfg.concurrency = d.Concurrency
 	}
-	if cfg.Match == nil {
-		cfg.Match = DefaultMatch
+	if c.ExpectedStatus.IsZero() {
+		cfg.match = d.ExpectedStatus.Match
 	}
-	if cfg.UserAgent == "" {
-		cfg.UserAgent = DefaultUserAgent
+	if cfg.userAgent == "" {
+		cfg.userAgent = config.DefaultUserAgent
 	}
 	switch {
-	case cfg.Interval < 0:
-		return nil, fmt.Errorf("probe: interval %s must be positive", cfg.Interval)
-	case cfg.Timeout < 0:
-		return nil, fmt.Errorf("probe: timeout %s must be positive", cfg.Timeout)
-	case cfg.Timeout > cfg.Interval:
-		return nil, fmt.Errorf("probe: timeout %s must not exceed interval %s", cfg.Timeout, cfg.Interval)
-	case cfg.Concurrency < 0:
-		return nil, fmt.Errorf("probe: concurrency %d must be positive", cfg.Concurrency)
-	case cfg.CAFile != "" && cfg.InsecureSkipVerify:
+	case cfg.interval < 0:
+		return nil, fmt.Errorf("probe: interval %s must be positive", cfg.interval)
+	case cfg.timeout < 0:
+		return nil, fmt.Errorf("probe: timeout %s must be positive", cfg.timeout)
+	case cfg.timeout > cfg.interval:
+		return nil, fmt.Errorf("probe: timeout %s must not exceed interval %s", cfg.timeout, cfg.interval)
+	case cfg.concurrency < 0:
+		return nil, fmt.Errorf("probe: concurrency %d must be positive", cfg.concurrency)
+	case cfg.caFile != "" && cfg.insecureSkipVerify:
 		return nil, errors.New("probe: ca_file and insecure_skip_verify are mutually exclusive")
 	}
-	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.InsecureSkipVerify} //nolint:gosec // opt-in
-	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
+	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.insecureSkipVerify} //nolint:gosec // opt-in
+	if cfg.caFile != "" {
+		pem, err := os.ReadFile(cfg.caFile)
 		if err != nil {
 			return nil, fmt.Errorf("probe: ca_file: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("probe: ca_file %s: no PEM certificate found", cfg.CAFile)
+			return nil, fmt.Errorf("probe: ca_file %s: no PEM certificate found", cfg.caFile)
 		}
 		tlsConfig.RootCAs = pool
 	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.TLSClientConfig = tlsConfig
-	transport.MaxIdleConnsPerHost = cfg.Concurrency
+	transport.MaxIdleConnsPerHost = cfg.concurrency
 
 	if logger == nil {
 		logger = log.NewNopLogger()
@@ -152,21 +144,11 @@ func New(cfg Config, logger log.Logger, reg prometheus.Registerer, now func() ti
 				return nil
 			},
 		},
-		logger: logger,
-		now:    now,
-		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "envtrack_probe_duration_seconds",
-			Help:    "Duration of URL probes of environments, successful or not.",
-			Buckets: prometheus.DefBuckets,
-		}),
-		results: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "envtrack_probe_results_total",
-			Help: "URL probes of environments by result (success: answered with an expected status code).",
-		}, []string{"result"}),
-		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "envtrack_probes_in_flight",
-			Help: "URL probes currently running.",
-		}),
+		logger:   logger,
+		now:      now,
+		duration: selfmon.ProbeDuration.NewHistogram(),
+		results:  selfmon.ProbeResults.NewCounterVec(),
+		inFlight: selfmon.ProbesInFlight.NewGauge(),
 	}
 	if reg != nil {
 		var err error
@@ -200,7 +182,7 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error)
 }
 
 // Interval returns the configured interval between probes of a target.
-func (p *Prober) Interval() time.Duration { return p.cfg.Interval }
+func (p *Prober) Interval() time.Duration { return p.cfg.interval }
 
 // Probe sends one GET to t.URL and reports the result: At is the start time (from now),
 // OK says whether an answer came within the timeout with a status code that Match
@@ -224,8 +206,8 @@ func (p *Prober) Probe(ctx context.Context, t Target) tracker.ProbeResult {
 		res.Err = "canceled: " + ctx.Err().Error()
 		return res
 	case err != nil:
-		res.Err = describe(err, t.URL, p.cfg.Timeout)
-	case !p.cfg.Match(code):
+		res.Err = describe(err, t.URL, p.cfg.timeout)
+	case !p.cfg.match(code):
 		res.Err = fmt.Sprintf("unexpected status code %d", code)
 	default:
 		res.OK = true
@@ -242,13 +224,13 @@ func (p *Prober) Probe(ctx context.Context, t Target) tracker.ProbeResult {
 }
 
 func (p *Prober) get(ctx context.Context, rawURL string) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
 		return 0, err
 	}
-	req.Header.Set("User-Agent", p.cfg.UserAgent)
+	req.Header.Set("User-Agent", p.cfg.userAgent)
 	resp, err := p.client.Do(req)
 	if err != nil {
 		return 0, err
@@ -270,7 +252,7 @@ func (p *Prober) ProbeAll(ctx context.Context, targets []Target) []tracker.Probe
 	probed := make([]bool, len(targets))
 	work := make(chan int)
 	var wg sync.WaitGroup
-	for range min(p.cfg.Concurrency, len(targets)) {
+	for range min(p.cfg.concurrency, len(targets)) {
 		wg.Go(func() {
 			for i := range work {
 				results[i] = p.Probe(ctx, targets[i])

@@ -15,8 +15,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
+	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 )
 
@@ -24,9 +26,9 @@ var t0 = time.Date(2025, 1, 7, 10, 0, 0, 0, time.UTC)
 
 func fixedNow() time.Time { return t0 }
 
-func newProber(t *testing.T, cfg Config, reg prometheus.Registerer) *Prober {
+func newProber(t *testing.T, cfg config.URLConfig, reg prometheus.Registerer) *Prober {
 	t.Helper()
-	p, err := New(cfg, nil, reg, fixedNow)
+	p, err := New(cfg, Options{UserAgent: "envtrack-test"}, nil, reg, fixedNow)
 	require.NoError(t, err)
 	return p
 }
@@ -70,11 +72,12 @@ func TestProbe(t *testing.T) {
 		http.Redirect(w, r, refusedURL(t, "bob:hunter2@"), http.StatusFound)
 	})
 
-	only404 := func(code int) bool { return code == http.StatusNotFound }
+	only404, err := config.ParseStatusMatcher("404")
+	require.NoError(t, err)
 	tests := []struct {
 		name      string
 		url       string
-		match     func(int) bool
+		match     config.StatusMatcher
 		timeout   time.Duration
 		wantOK    bool
 		wantCode  int
@@ -104,7 +107,7 @@ func TestProbe(t *testing.T) {
 			if timeout == 0 {
 				timeout = 5 * time.Second
 			}
-			p := newProber(t, Config{Timeout: timeout, Match: tt.match, UserAgent: "envtrack-test"}, nil)
+			p := newProber(t, config.URLConfig{Timeout: model.Duration(timeout), ExpectedStatus: tt.match}, nil)
 			res := p.Probe(context.Background(), Target{EnvironmentID: "env", URL: tt.url})
 			t.Logf("err: %q", res.Err)
 			require.Equal(t, tt.url, res.URL)
@@ -133,13 +136,13 @@ func TestProbeTLS(t *testing.T) {
 
 	tests := []struct {
 		name    string
-		cfg     Config
+		cfg     config.URLConfig
 		wantOK  bool
 		wantErr string
 	}{
-		{"system roots reject the test CA", Config{}, false, "tls: x509"},
-		{"ca_file", Config{CAFile: caFile}, true, ""},
-		{"insecure_skip_verify", Config{InsecureSkipVerify: true}, true, ""},
+		{"system roots reject the test CA", config.URLConfig{}, false, "tls: x509"},
+		{"ca_file", config.URLConfig{TLS: config.TLSConfig{CAFile: caFile}}, true, ""},
+		{"insecure_skip_verify", config.URLConfig{TLS: config.TLSConfig{InsecureSkipVerify: true}}, true, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -155,29 +158,29 @@ func TestNewInvalid(t *testing.T) {
 	require.NoError(t, os.WriteFile(notPEM, []byte("hello"), 0o600))
 	tests := []struct {
 		name    string
-		cfg     Config
+		cfg     config.URLConfig
 		wantErr string
 	}{
-		{"negative interval", Config{Interval: -time.Second}, "probe: interval -1s must be positive"},
-		{"negative timeout", Config{Timeout: -time.Second}, "probe: timeout -1s must be positive"},
-		{"timeout over interval", Config{Interval: time.Second, Timeout: 2 * time.Second}, "probe: timeout 2s must not exceed interval 1s"},
-		{"default timeout over interval", Config{Interval: time.Second}, "probe: timeout 5s must not exceed interval 1s"},
-		{"negative concurrency", Config{Concurrency: -1}, "probe: concurrency -1 must be positive"},
-		{"ca and insecure", Config{CAFile: notPEM, InsecureSkipVerify: true}, "probe: ca_file and insecure_skip_verify are mutually exclusive"},
-		{"missing ca file", Config{CAFile: filepath.Join(t.TempDir(), "missing.pem")}, "probe: ca_file: open "},
-		{"ca file without certificates", Config{CAFile: notPEM}, "no PEM certificate found"},
+		{"negative interval", config.URLConfig{Interval: model.Duration(-time.Second)}, "probe: interval -1s must be positive"},
+		{"negative timeout", config.URLConfig{Timeout: model.Duration(-time.Second)}, "probe: timeout -1s must be positive"},
+		{"timeout over interval", config.URLConfig{Interval: model.Duration(time.Second), Timeout: model.Duration(2 * time.Second)}, "probe: timeout 2s must not exceed interval 1s"},
+		{"default timeout over interval", config.URLConfig{Interval: model.Duration(time.Second)}, "probe: timeout 5s must not exceed interval 1s"},
+		{"negative concurrency", config.URLConfig{Concurrency: -1}, "probe: concurrency -1 must be positive"},
+		{"ca and insecure", config.URLConfig{TLS: config.TLSConfig{CAFile: notPEM, InsecureSkipVerify: true}}, "probe: ca_file and insecure_skip_verify are mutually exclusive"},
+		{"missing ca file", config.URLConfig{TLS: config.TLSConfig{CAFile: filepath.Join(t.TempDir(), "missing.pem")}}, "probe: ca_file: open "},
+		{"ca file without certificates", config.URLConfig{TLS: config.TLSConfig{CAFile: notPEM}}, "no PEM certificate found"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := New(tt.cfg, nil, nil, nil)
+			p, err := New(tt.cfg, Options{}, nil, nil, nil)
 			require.ErrorContains(t, err, tt.wantErr)
 			require.Nil(t, p)
 		})
 	}
 
-	p, err := New(Config{}, nil, nil, nil)
+	p, err := New(config.URLConfig{}, Options{}, nil, nil, nil)
 	require.NoError(t, err)
-	require.Equal(t, DefaultInterval, p.Interval())
+	require.Equal(t, time.Duration(config.DefaultURLConfig.Interval), p.Interval())
 }
 
 func TestProbeAllConcurrencyBound(t *testing.T) {
@@ -202,7 +205,7 @@ func TestProbeAllConcurrencyBound(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	p := newProber(t, Config{Concurrency: concurrency, Timeout: time.Minute, Interval: time.Minute}, nil)
+	p := newProber(t, config.URLConfig{Concurrency: concurrency, Timeout: model.Duration(time.Minute), Interval: model.Duration(time.Minute)}, nil)
 	targets := make([]Target, n)
 	for i := range targets {
 		targets[i] = Target{EnvironmentID: fmt.Sprint(i), URL: fmt.Sprintf("%s/%d", srv.URL, i)}
@@ -246,7 +249,7 @@ func TestProbeAllOrder(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	p := newProber(t, Config{Concurrency: n}, nil)
+	p := newProber(t, config.URLConfig{Concurrency: n}, nil)
 	var targets []Target
 	for i := range n {
 		targets = append(targets, Target{EnvironmentID: fmt.Sprint(i), URL: fmt.Sprintf("%s/%d", srv.URL, i)})
@@ -276,7 +279,7 @@ func TestProbeAllCancel(t *testing.T) {
 
 	t.Run("canceled before", func(t *testing.T) {
 		reg := prometheus.NewPedanticRegistry()
-		p := newProber(t, Config{Concurrency: 1}, reg)
+		p := newProber(t, config.URLConfig{Concurrency: 1}, reg)
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		results := p.ProbeAll(ctx, targets)
@@ -291,7 +294,7 @@ func TestProbeAllCancel(t *testing.T) {
 	})
 
 	t.Run("canceled during", func(t *testing.T) {
-		p := newProber(t, Config{Concurrency: 1, Timeout: time.Minute, Interval: time.Minute}, nil)
+		p := newProber(t, config.URLConfig{Concurrency: 1, Timeout: model.Duration(time.Minute), Interval: model.Duration(time.Minute)}, nil)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		done := make(chan []tracker.ProbeResult)
@@ -320,7 +323,7 @@ func TestMetrics(t *testing.T) {
 	defer srv.Close()
 
 	reg := prometheus.NewPedanticRegistry()
-	p := newProber(t, Config{}, reg)
+	p := newProber(t, config.URLConfig{}, reg)
 	results := p.ProbeAll(context.Background(), []Target{
 		{EnvironmentID: "a", URL: srv.URL + "/up"},
 		{EnvironmentID: "b", URL: srv.URL + "/down"},
@@ -353,7 +356,7 @@ envtrack_probes_in_flight 0
 	}
 
 	// A second Prober on the same registry (a reload) shares the collectors.
-	p2 := newProber(t, Config{}, reg)
+	p2 := newProber(t, config.URLConfig{}, reg)
 	p2.Probe(context.Background(), Target{URL: srv.URL + "/up"})
 	require.Equal(t, 3.0, testutil.ToFloat64(p.results.WithLabelValues("success")))
 	problems, err := testutil.GatherAndLint(reg)

@@ -96,29 +96,26 @@ func (m *Metrics) ensureType(typ string) {
 func (m *Metrics) Observe(evs []event.Event) {
 	for _, e := range evs {
 		if e.IsMarker() {
-			status, _ := e.Meta("status").(string)
-			m.deployments.WithLabelValues(status).Inc()
+			m.deployments.WithLabelValues(e.Marker().Status).Inc()
 			continue
 		}
 		m.events.WithLabelValues(string(e.Name)).Inc()
 		typ := e.Type
 		m.ensureType(typ)
-		if b, _ := e.Meta("backfill").(bool); b {
+		if e.Backfill() {
 			continue
 		}
 		switch e.Name {
 		case event.Ready:
-			late, _ := e.Meta("late").(bool)
 			d, ok := e.Meta(event.MetaProvisioningDuration).(float64)
-			if late || !ok {
+			if e.Late() || !ok {
 				continue // a late ready is neither success nor observation; a baseline is no attempt
 			}
 			m.attempts.WithLabelValues("success", typ).Inc()
 			observe(m.provisioning.WithLabelValues(typ), d, e.EnvironmentID)
 		case event.ProvisioningFailed:
-			reason, _ := e.Meta("reason").(string)
 			m.attempts.WithLabelValues("failed", typ).Inc()
-			m.failures.WithLabelValues(reason, typ).Inc()
+			m.failures.WithLabelValues(e.Reason(), typ).Inc()
 		case event.Terminated:
 			if d, ok := e.Meta(event.MetaTerminationDuration).(float64); ok {
 				observe(m.termination.WithLabelValues(typ), d, e.EnvironmentID)

@@ -8,29 +8,22 @@ import (
 	"sort"
 	"time"
 
+	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/event"
 )
 
 // ErrNotFound: no event is known for the environment.
 var ErrNotFound = errors.New("environment not found")
 
-// Targets are the performance targets of 000 (config `targets`).
-type Targets struct {
-	P50Target, P50Alert time.Duration
-	P95Target, P95Alert time.Duration
-	// Success rates in percent: below Target warns, below Alert alerts.
-	SuccessTarget, SuccessAlert float64
-}
-
 // Service shapes backend events into the API's documents.
 type Service struct {
 	backend Backend
-	targets Targets
+	targets config.TargetsConfig
 	now     func() time.Time
 }
 
-// NewService returns a Service over b.
-func NewService(b Backend, t Targets, now func() time.Time) *Service {
+// NewService returns a Service over b, judging performance against the targets t.
+func NewService(b Backend, t config.TargetsConfig, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
@@ -209,12 +202,12 @@ func (s *Service) Performance(ctx context.Context, window time.Duration, windowT
 		switch e.Name {
 		case event.Ready:
 			d, ok := number(e.Meta(event.MetaProvisioningDuration))
-			if late, _ := e.Meta("late").(bool); late {
+			if e.Late() {
 				all.LateReadies++
 				t.LateReadies++
 				continue
 			}
-			if baseline, _ := e.Meta("baseline").(bool); baseline || !ok {
+			if e.Baseline() || !ok {
 				continue // a URL-only environment's first answer is no provisioning attempt
 			}
 			for _, x := range []*Provisioning{all, t} {
@@ -222,7 +215,7 @@ func (s *Service) Performance(ctx context.Context, window time.Duration, windowT
 				x.durations = append(x.durations, d)
 			}
 		case event.ProvisioningFailed:
-			reason, _ := e.Meta("reason").(string)
+			reason := e.Reason()
 			for _, x := range []*Provisioning{all, t} {
 				x.Failures++
 				x.FailuresByReason[reason]++
@@ -271,8 +264,8 @@ func (p *Provisioning) finish() {
 }
 
 func (s *Service) targetStatus(p *Provisioning) []TargetStatus {
-	dur := func(name string, target, alert time.Duration, v *float64) TargetStatus {
-		ts := TargetStatus{Name: name, Target: target.Seconds(), Alert: alert.Seconds(), Unit: "seconds", Value: v, Status: "no_data"}
+	dur := func(name string, d config.DurationTarget, v *float64) TargetStatus {
+		ts := TargetStatus{Name: name, Target: time.Duration(d.Target).Seconds(), Alert: time.Duration(d.Alert).Seconds(), Unit: "seconds", Value: v, Status: "no_data"}
 		if v != nil {
 			switch {
 			case *v > ts.Alert:
@@ -287,15 +280,15 @@ func (s *Service) targetStatus(p *Provisioning) []TargetStatus {
 	}
 	t := s.targets
 	out := []TargetStatus{
-		dur("provisioning_p50", t.P50Target, t.P50Alert, p.P50Seconds),
-		dur("provisioning_p95", t.P95Target, t.P95Alert, p.P95Seconds),
+		dur("provisioning_p50", t.ProvisioningP50, p.P50Seconds),
+		dur("provisioning_p95", t.ProvisioningP95, p.P95Seconds),
 	}
-	sr := TargetStatus{Name: "success_rate", Target: t.SuccessTarget, Alert: t.SuccessAlert, Unit: "percent", Value: p.SuccessRate, Status: "no_data"}
+	sr := TargetStatus{Name: "success_rate", Target: t.SuccessRate.Target, Alert: t.SuccessRate.Alert, Unit: "percent", Value: p.SuccessRate, Status: "no_data"}
 	if v := p.SuccessRate; v != nil {
 		switch {
-		case *v < t.SuccessAlert:
+		case *v < t.SuccessRate.Alert:
 			sr.Status = "alert"
-		case *v < t.SuccessTarget:
+		case *v < t.SuccessRate.Target:
 			sr.Status = "warn"
 		default:
 			sr.Status = "pass"

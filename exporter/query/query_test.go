@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/event"
 )
 
@@ -50,7 +51,7 @@ func TestTimelineShape(t *testing.T) {
 		ev("abc123", event.Ready, 225*time.Second, map[string]any{"provisioning_duration_seconds": 225.0, "readiness_summary": "All checks passed"}),
 		{EnvironmentID: "abc123", Name: event.Deployed, Time: t0, Metadata: map[string]any{"kind": "deployment"}}, // a marker: not in timelines
 	}
-	s := NewService(b, Targets{}, func() time.Time { return t0.Add(24*time.Hour + 30*time.Minute) })
+	s := NewService(b, config.TargetsConfig{}, func() time.Time { return t0.Add(24*time.Hour + 30*time.Minute) })
 	tl, err := s.Timeline(context.Background(), "abc123")
 	require.NoError(t, err)
 	got, err := json.Marshal(tl)
@@ -91,8 +92,7 @@ func TestPerformance(t *testing.T) {
 		ev("old", event.Ready, -30*24*time.Hour, map[string]any{"provisioning_duration_seconds": 1.0}),
 		ev("t", event.Terminated, 4*time.Minute, map[string]any{"termination_duration_seconds": 90.0}),
 	)
-	s := NewService(b, Targets{P50Target: 2 * time.Minute, P50Alert: 3 * time.Minute, P95Target: 5 * time.Minute,
-		P95Alert: 10 * time.Minute, SuccessTarget: 98, SuccessAlert: 95}, func() time.Time { return t0.Add(time.Hour) })
+	s := NewService(b, config.DefaultTargetsConfig, func() time.Time { return t0.Add(time.Hour) })
 	p, err := s.Performance(context.Background(), 7*24*time.Hour, "7d", "")
 	require.NoError(t, err)
 	pr := p.EnvironmentPerformance.Provisioning

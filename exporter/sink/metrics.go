@@ -3,6 +3,7 @@ package sink
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/blueberry-idp/envtrack/dashboards/selfmon"
 	"github.com/blueberry-idp/envtrack/exporter/promutil"
 )
 
@@ -24,35 +25,13 @@ type Metrics struct {
 // collectors that keep counting in the series already registered.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
-		delivered: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "envtrack_sink_delivered_events_total",
-			Help: "Journal events the sink accepted.",
-		}, []string{"sink"}),
-		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "envtrack_sink_delivery_failures_total",
-			Help: "Failed delivery attempts; retryable=\"true\": transient, the batch is tried again with backoff; \"false\": rejected for good, its events are isolated and set aside.",
-		}, []string{"sink", "retryable"}),
-		setAside: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "envtrack_sink_set_aside_events_total",
-			Help: "Events the sink rejected permanently, recorded in the store's set_aside bucket and skipped.",
-		}, []string{"sink"}),
-		pruned: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "envtrack_sink_pruned_undelivered_events_total",
-			Help: "Events retention deleted from the journal before the sink delivered them (lost for this sink).",
-		}, []string{"sink"}),
-		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "envtrack_sink_lag_events",
-			Help: "Journal events not yet delivered to the sink (last sequence number minus the sink's cursor).",
-		}, []string{"sink"}),
-		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "envtrack_sink_last_success_timestamp_seconds",
-			Help: "Unix time of the sink's last successful delivery (0: none since start).",
-		}, []string{"sink"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "envtrack_sink_delivery_duration_seconds",
-			Help:    "Duration of delivery attempts (one Deliver call, successful or not).",
-			Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60},
-		}, []string{"sink"}),
+		delivered:   selfmon.SinkDelivered.NewCounterVec(),
+		failures:    selfmon.SinkDeliveryFailures.NewCounterVec(),
+		setAside:    selfmon.SinkSetAside.NewCounterVec(),
+		pruned:      selfmon.SinkPrunedUndelivered.NewCounterVec(),
+		lag:         selfmon.SinkLag.NewGaugeVec(),
+		lastSuccess: selfmon.SinkLastSuccess.NewGaugeVec(),
+		duration:    selfmon.SinkDeliveryDuration.NewHistogramVec(),
 	}
 	if reg == nil {
 		return m

@@ -1,14 +1,15 @@
 package store
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/blueberry-idp/envtrack/dashboards/selfmon"
+)
 
 var (
-	descJournalEvents = prometheus.NewDesc("envtrack_journal_events",
-		"Events currently held in the journal.", nil, nil)
-	descJournalLastSeq = prometheus.NewDesc("envtrack_journal_last_sequence",
-		"Sequence number of the last event appended to the journal.", nil, nil)
-	descJournalSize = prometheus.NewDesc("envtrack_journal_size_bytes",
-		"Size of the store file (journal, environments and cursors).", nil, nil)
+	descJournalEvents  = selfmon.JournalEvents.NewDesc()
+	descJournalLastSeq = selfmon.JournalLastSequence.NewDesc()
+	descJournalSize    = selfmon.JournalSize.NewDesc()
 )
 
 // collector exposes a Store's self-monitoring metrics.

@@ -42,6 +42,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
+	"github.com/blueberry-idp/envtrack/dashboards/selfmon"
 	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 )
@@ -166,20 +167,13 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	s := &Store{
-		db:     db,
-		path:   path,
-		logger: logger,
-		now:    now,
-		subs:   make(map[chan struct{}]struct{}),
-		commitDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "envtrack_store_commit_duration_seconds",
-			Help:    "Time taken by one store commit (tracker states and journal events in one fsync'd transaction).",
-			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 12),
-		}),
-		pruned: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "envtrack_journal_pruned_events_total",
-			Help: "Journal events deleted by retention.",
-		}),
+		db:             db,
+		path:           path,
+		logger:         logger,
+		now:            now,
+		subs:           make(map[chan struct{}]struct{}),
+		commitDuration: selfmon.StoreCommitDuration.NewHistogram(),
+		pruned:         selfmon.JournalPruned.NewCounter(),
 	}
 	if err := db.Update(s.initTx); err != nil {
 		_ = db.Close()

@@ -89,10 +89,10 @@ func (st *stepper) emit(name event.Name, t time.Time, meta map[string]any) {
 	if meta == nil {
 		meta = map[string]any{}
 	}
-	meta["detected_at"] = st.at.Format(time.RFC3339)
+	meta[event.MetaDetectedAt] = st.at.Format(time.RFC3339)
 	if st.firstSight && name != event.Created && !st.s.ProvisioningStartedAt.IsZero() &&
 		!st.c.TrackingSince.IsZero() && st.s.ProvisioningStartedAt.Before(st.c.TrackingSince) {
-		meta["backfill"] = true
+		meta[event.MetaBackfill] = true
 	}
 	source := timeSourceArgo
 	switch {
@@ -151,7 +151,7 @@ func (st *stepper) app(a AppEvidence) {
 		if s.Phase == "" {
 			s.Phase = PhaseRequested
 		}
-		st.emit(event.Created, a.RequestedAt, map[string]any{"source": "annotation"})
+		st.emit(event.Created, a.RequestedAt, map[string]any{event.MetaSource: "annotation"})
 	}
 	if s.ProvisioningStartedAt.IsZero() {
 		t, from := a.CreatedAt, "creationTimestamp"
@@ -163,13 +163,13 @@ func (st *stepper) app(a AppEvidence) {
 		}
 		s.ProvisioningStartedAt = t
 		s.Phase = PhaseProvisioning
-		meta := map[string]any{"evidence": from}
-		addIf(meta, "repository", s.Repository)
-		addIf(meta, "branch", s.Branch)
-		addIf(meta, "commit_sha", shortSHA(s.CommitSHA))
-		addIf(meta, "application", a.AppName)
+		meta := map[string]any{event.MetaEvidence: from}
+		addIf(meta, event.MetaRepository, s.Repository)
+		addIf(meta, event.MetaBranch, s.Branch)
+		addIf(meta, event.MetaCommitSHA, shortSHA(s.CommitSHA))
+		addIf(meta, event.MetaApplication, a.AppName)
 		if !s.CreatedAt.IsZero() {
-			meta["queue_duration_seconds"] = seconds(t.Sub(s.CreatedAt))
+			meta[event.MetaQueueDuration] = seconds(t.Sub(s.CreatedAt))
 		}
 		st.emit(event.ProvisioningStarted, t, meta)
 	}
@@ -182,7 +182,7 @@ func (st *stepper) app(a AppEvidence) {
 	if !a.DeletionAt.IsZero() && s.TerminationStartedAt.IsZero() {
 		s.TerminationStartedAt = a.DeletionAt
 		s.Phase = PhaseTerminating
-		st.emit(event.TerminationStarted, a.DeletionAt, map[string]any{"evidence": "deletionTimestamp"})
+		st.emit(event.TerminationStarted, a.DeletionAt, map[string]any{event.MetaEvidence: "deletionTimestamp"})
 	}
 }
 
@@ -198,10 +198,10 @@ func (st *stepper) deployed(a AppEvidence) {
 	prev := s.DeployedRevision
 	s.DeployedRevision, s.DeployedAt = a.Revision, a.OpFinishedAt
 	s.CommitSHA = a.Revision
-	meta := map[string]any{"revision": a.Revision, "status": "success"}
-	addIf(meta, "previous_revision", prev)
+	meta := map[string]any{event.MetaRevision: a.Revision, event.MetaStatus: "success"}
+	addIf(meta, event.MetaPreviousRevision, prev)
 	if !a.OpStartedAt.IsZero() {
-		meta["deploy_duration_seconds"] = seconds(a.OpFinishedAt.Sub(a.OpStartedAt))
+		meta[event.MetaDeployDuration] = seconds(a.OpFinishedAt.Sub(a.OpStartedAt))
 	}
 	st.emit(event.Deployed, a.OpFinishedAt, meta)
 }
@@ -221,16 +221,16 @@ func (st *stepper) absent() {
 	}
 	gone := s.AbsentSince
 	if !s.EverReady && s.FailedAt.IsZero() {
-		st.fail(event.ReasonDeletedBeforeReady, firstTime(s.TerminationStartedAt, gone), map[string]any{"evidence": "application_gone"})
+		st.fail(event.ReasonDeletedBeforeReady, firstTime(s.TerminationStartedAt, gone), map[string]any{event.MetaEvidence: "application_gone"})
 	}
-	meta := map[string]any{"confirmations": s.AbsentCount}
+	meta := map[string]any{event.MetaConfirmations: s.AbsentCount}
 	if !s.TerminationStartedAt.IsZero() {
-		meta["termination_duration_seconds"] = seconds(gone.Sub(s.TerminationStartedAt))
+		meta[event.MetaTerminationDuration] = seconds(gone.Sub(s.TerminationStartedAt))
 	} else {
-		meta["termination_started_observed"] = false
+		meta[event.MetaTerminationStartedObserved] = false
 	}
 	if start := firstTime(s.CreatedAt, s.ProvisioningStartedAt); !start.IsZero() {
-		meta["total_lifetime_hours"] = hours(gone.Sub(start))
+		meta[event.MetaTotalLifetimeHours] = hours(gone.Sub(start))
 	}
 	s.TerminatedAt = gone
 	s.Phase = PhaseTerminated
@@ -271,7 +271,7 @@ func (st *stepper) probe(p ProbeResult) {
 	// is a baseline "ready", not a provisioning attempt.
 	if s.Source == SourceStatic && s.ProvisioningStartedAt.IsZero() && !s.EverReady && p.OK {
 		s.EverReady, s.ReadyAt, s.Phase = true, at, PhaseReady
-		st.emit(event.Ready, at, map[string]any{"baseline": true, "readiness_summary": "url answered"})
+		st.emit(event.Ready, at, map[string]any{event.MetaBaseline: true, event.MetaReadinessSummary: "url answered"})
 		return
 	}
 	if s.Source == SourceStatic && s.Phase == "" {
@@ -299,7 +299,7 @@ func (st *stepper) push(p Push) {
 	if meta == nil {
 		meta = map[string]any{}
 	}
-	meta["pushed"] = true
+	meta[event.MetaPushed] = true
 	switch p.Event {
 	case event.Created:
 		if !s.CreatedAt.IsZero() {
@@ -319,7 +319,7 @@ func (st *stepper) push(p Push) {
 			s.Phase = PhaseProvisioning
 		}
 		if !s.CreatedAt.IsZero() {
-			meta["queue_duration_seconds"] = seconds(t.Sub(s.CreatedAt))
+			meta[event.MetaQueueDuration] = seconds(t.Sub(s.CreatedAt))
 		}
 		st.emit(event.ProvisioningStarted, t, meta)
 	case event.Ready:
@@ -331,8 +331,8 @@ func (st *stepper) push(p Push) {
 		if s.EverReady || !s.FailedAt.IsZero() {
 			return
 		}
-		reason, _ := meta["reason"].(string)
-		delete(meta, "reason")
+		reason, _ := meta[event.MetaReason].(string)
+		delete(meta, event.MetaReason)
 		st.fail(firstNonEmpty(reason, "reported"), t, meta)
 	case event.Deployed:
 		st.emit(event.Deployed, t, meta)
@@ -359,10 +359,10 @@ func (st *stepper) push(p Push) {
 			return
 		}
 		if !s.TerminationStartedAt.IsZero() {
-			meta["termination_duration_seconds"] = seconds(t.Sub(s.TerminationStartedAt))
+			meta[event.MetaTerminationDuration] = seconds(t.Sub(s.TerminationStartedAt))
 		}
 		if start := firstTime(s.CreatedAt, s.ProvisioningStartedAt); !start.IsZero() {
-			meta["total_lifetime_hours"] = hours(t.Sub(start))
+			meta[event.MetaTotalLifetimeHours] = hours(t.Sub(start))
 		}
 		s.TerminatedAt, s.Phase = t, PhaseTerminated
 		st.emit(event.Terminated, t, meta)
@@ -378,7 +378,7 @@ func (st *stepper) evaluate() {
 		st.provisioning()
 	case s.Phase == PhaseFailed && !s.EverReady:
 		if t, summary, ok := st.readiness(); ok {
-			st.ready(t, map[string]any{"late": true, "readiness_summary": summary})
+			st.ready(t, map[string]any{event.MetaLate: true, event.MetaReadinessSummary: summary})
 		}
 	}
 	if s.EverReady && (s.Phase == PhaseReady || s.Phase == PhaseDegraded) {
@@ -403,8 +403,8 @@ func (st *stepper) provisioning() {
 			if t.IsZero() {
 				t, src = st.at, timeSourceSeen
 			}
-			meta := map[string]any{"evidence": src, "operation_phase": a.OpPhase}
-			addIf(meta, "message", a.OpMessage)
+			meta := map[string]any{event.MetaEvidence: src, event.MetaOperationPhase: a.OpPhase}
+			addIf(meta, event.MetaMessage, a.OpMessage)
 			fails = append(fails, candidate{event.ReasonSyncFailed, t, meta})
 		}
 		if a.HealthStatus == healthDegraded {
@@ -412,36 +412,36 @@ func (st *stepper) provisioning() {
 			if t.IsZero() {
 				t, src = st.at, timeSourceSeen
 			}
-			fails = append(fails, candidate{event.ReasonDegraded, t, map[string]any{"evidence": src, "health_status": a.HealthStatus}})
+			fails = append(fails, candidate{event.ReasonDegraded, t, map[string]any{event.MetaEvidence: src, event.MetaHealthStatus: a.HealthStatus}})
 		}
 		if !a.DeletionAt.IsZero() {
-			fails = append(fails, candidate{event.ReasonDeletedBeforeReady, a.DeletionAt, map[string]any{"evidence": "deletionTimestamp"}})
+			fails = append(fails, candidate{event.ReasonDeletedBeforeReady, a.DeletionAt, map[string]any{event.MetaEvidence: "deletionTimestamp"}})
 		}
 	}
 	deadline := s.ProvisioningStartedAt.Add(st.c.ProvisioningTimeout)
 	if !st.at.Before(deadline) {
 		reason := event.ReasonTimeout
-		meta := map[string]any{"timeout_seconds": seconds(st.c.ProvisioningTimeout)}
+		meta := map[string]any{event.MetaTimeoutSeconds: seconds(st.c.ProvisioningTimeout)}
 		if st.argoReady() && s.URL != "" && s.URLPassingSince.IsZero() {
 			reason = event.ReasonURLUnreachable
-			addIf(meta, "url_error", s.URLLastError)
+			addIf(meta, event.MetaURLError, s.URLLastError)
 		}
 		if pending := st.pendingChecks(); len(pending) > 0 {
-			meta["pending_checks"] = strings.Join(pending, ",")
+			meta[event.MetaPendingChecks] = strings.Join(pending, ",")
 		}
 		fails = append(fails, candidate{reason, deadline, meta})
 	}
 	slices.SortStableFunc(fails, func(a, b candidate) int { return a.at.Compare(b.at) })
 	if len(fails) == 0 || (isReady && !readyAt.After(fails[0].at)) {
 		if isReady {
-			st.ready(readyAt, map[string]any{"readiness_summary": summary})
+			st.ready(readyAt, map[string]any{event.MetaReadinessSummary: summary})
 		}
 		return
 	}
 	f := fails[0]
 	st.fail(f.reason, f.at, f.meta)
 	if isReady && readyAt.After(f.at) {
-		st.ready(readyAt, map[string]any{"late": true, "readiness_summary": summary})
+		st.ready(readyAt, map[string]any{event.MetaLate: true, event.MetaReadinessSummary: summary})
 	}
 }
 
@@ -450,9 +450,9 @@ func (st *stepper) fail(reason string, t time.Time, meta map[string]any) {
 	if meta == nil {
 		meta = map[string]any{}
 	}
-	meta["reason"] = reason
+	meta[event.MetaReason] = reason
 	if !s.ProvisioningStartedAt.IsZero() {
-		meta["provisioning_duration_seconds"] = seconds(t.Sub(s.ProvisioningStartedAt))
+		meta[event.MetaProvisioningDuration] = seconds(t.Sub(s.ProvisioningStartedAt))
 	}
 	s.FailedAt, s.FailureReason, s.Phase = t, reason, PhaseFailed
 	st.emit(event.ProvisioningFailed, t, meta)
@@ -467,13 +467,13 @@ func (st *stepper) ready(t time.Time, meta map[string]any) {
 		meta = map[string]any{}
 	}
 	if !s.ProvisioningStartedAt.IsZero() {
-		meta["provisioning_duration_seconds"] = seconds(t.Sub(s.ProvisioningStartedAt))
+		meta[event.MetaProvisioningDuration] = seconds(t.Sub(s.ProvisioningStartedAt))
 	}
 	if a := s.App; a != nil {
 		s.DeployedRevision, s.DeployedAt = a.Revision, a.OpFinishedAt
-		addIf(meta, "revision", a.Revision)
+		addIf(meta, event.MetaRevision, a.Revision)
 		if a.HealthTransitionAt.IsZero() {
-			meta["health_time_source"] = timeSourceSeen
+			meta[event.MetaHealthTimeSource] = timeSourceSeen
 		}
 	}
 	s.EverReady, s.ReadyAt, s.Phase = true, t, PhaseReady
@@ -578,12 +578,12 @@ func (st *stepper) degradation() {
 		switch {
 		case !s.HealthDegradedAt.IsZero() && (s.URLDegradedAt.IsZero() || !s.URLDegradedAt.Before(s.HealthDegradedAt)):
 			at = s.HealthDegradedAt
-			meta["cause"] = "health"
-			meta["health_status"] = s.App.HealthStatus
+			meta[event.MetaCause] = "health"
+			meta[event.MetaHealthStatus] = s.App.HealthStatus
 		default:
 			at = s.URLDegradedAt
-			meta["cause"] = "url"
-			addIf(meta, "url_error", s.URLLastError)
+			meta[event.MetaCause] = "url"
+			addIf(meta, event.MetaURLError, s.URLLastError)
 		}
 		s.Phase = PhaseDegraded
 		st.emit(event.Degraded, at, meta)

@@ -1,0 +1,200 @@
+// Package selfmon defines envtrack's self-monitoring metrics (DESIGN §4) once: name,
+// help, type, labels and buckets. The collectors (exporter/app, exporter/argocd,
+// exporter/probe, exporter/sink, exporter/store, annotate) build their prometheus
+// collectors from these definitions, and the dashboards package adds the panels, alerts
+// and handbook text to the same values, so the two cannot disagree. It is a leaf: it
+// imports nothing of envtrack, so every collector can use it without an import cycle.
+package selfmon
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Type is a Prometheus metric type.
+type Type string
+
+// Metric types.
+const (
+	Counter   Type = "counter"
+	Gauge     Type = "gauge"
+	Histogram Type = "histogram"
+)
+
+// Def is one metric's definition.
+type Def struct {
+	Name string
+	Help string
+	Type Type
+	// Labels are the variable (for build info: constant) label names, in the order the
+	// collector declares them.
+	Labels []string
+	// Buckets are the classic histogram buckets.
+	Buckets []float64
+	// Source is the package that registers the metric.
+	Source string
+}
+
+func (d Def) want(t Type, vec bool) {
+	if d.Type != t || vec != (len(d.Labels) > 0) {
+		panic(fmt.Sprintf("selfmon: %s is a %s with labels %v", d.Name, d.Type, d.Labels))
+	}
+}
+
+// NewCounter builds the counter d defines (no labels).
+func (d Def) NewCounter() prometheus.Counter {
+	d.want(Counter, false)
+	return prometheus.NewCounter(prometheus.CounterOpts{Name: d.Name, Help: d.Help})
+}
+
+// NewCounterVec builds the counter vector d defines.
+func (d Def) NewCounterVec() *prometheus.CounterVec {
+	d.want(Counter, true)
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: d.Name, Help: d.Help}, d.Labels)
+}
+
+// NewGauge builds the gauge d defines (no labels).
+func (d Def) NewGauge() prometheus.Gauge {
+	d.want(Gauge, false)
+	return prometheus.NewGauge(prometheus.GaugeOpts{Name: d.Name, Help: d.Help})
+}
+
+// NewGaugeVec builds the gauge vector d defines.
+func (d Def) NewGaugeVec() *prometheus.GaugeVec {
+	d.want(Gauge, true)
+	return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: d.Name, Help: d.Help}, d.Labels)
+}
+
+// NewHistogram builds the histogram d defines (no labels).
+func (d Def) NewHistogram() prometheus.Histogram {
+	d.want(Histogram, false)
+	return prometheus.NewHistogram(prometheus.HistogramOpts{Name: d.Name, Help: d.Help, Buckets: d.Buckets})
+}
+
+// NewHistogramVec builds the histogram vector d defines.
+func (d Def) NewHistogramVec() *prometheus.HistogramVec {
+	d.want(Histogram, true)
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: d.Name, Help: d.Help, Buckets: d.Buckets}, d.Labels)
+}
+
+// NewDesc is the description of a metric computed at scrape time.
+func (d Def) NewDesc() *prometheus.Desc {
+	return prometheus.NewDesc(d.Name, d.Help, d.Labels, nil)
+}
+
+// Packages that register self-monitoring metrics (Def.Source).
+const (
+	sourceApp      = "exporter/app"
+	sourceArgoCD   = "exporter/argocd"
+	sourceProbe    = "exporter/probe"
+	sourceSink     = "exporter/sink"
+	sourceStore    = "exporter/store"
+	sourceAnnotate = "annotate"
+)
+
+// exporter/app: the daemon. BuildInfo is registered by prometheus/common/version's
+// collector, whose help text this repeats (the definition cannot build it).
+var (
+	BuildInfo = Def{Name: "envtrack_build_info", Type: Gauge, Source: sourceApp,
+		Labels: []string{"branch", "goarch", "goos", "goversion", "revision", "tags", "version"},
+		Help:   "A metric with a constant '1' value labeled by version, revision, branch, goversion from which envtrack was built, and the goos and goarch for the build."}
+	ConfigLastReloadSuccessful = Def{Name: "envtrack_config_last_reload_successful", Type: Gauge, Source: sourceApp,
+		Help: "Whether the last configuration reload attempt was successful."}
+	ConfigLastReloadSuccessTimestamp = Def{Name: "envtrack_config_last_reload_success_timestamp_seconds", Type: Gauge, Source: sourceApp,
+		Help: "Timestamp of the last successful configuration reload."}
+	ArgoCDPolls = Def{Name: "envtrack_argocd_polls_total", Type: Counter, Labels: []string{"result"}, Source: sourceApp,
+		Help: "Argo CD poll cycles by result: success, error (nothing tracked), inconclusive (an empty list while environments are live)."}
+	TrackerEvents = Def{Name: "envtrack_tracker_events_total", Type: Counter, Labels: []string{"event"}, Source: sourceApp,
+		Help: "Lifecycle events the tracker appended to the journal, by event."}
+)
+
+// exporter/argocd: the Argo CD client. No label takes an Application name.
+var (
+	ArgoCDRequests = Def{Name: "envtrack_argocd_requests_total", Type: Counter, Labels: []string{"code"}, Source: sourceArgoCD,
+		Help: "Argo CD list requests by HTTP status code (\"error\": no complete answer: connection failure, timeout, cut body)."}
+	ArgoCDRequestDuration = Def{Name: "envtrack_argocd_request_duration_seconds", Type: Histogram, Source: sourceArgoCD,
+		Help:    "Duration of Argo CD list requests, until the whole answer was read.",
+		Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}}
+	ArgoCDLastSuccess = Def{Name: "envtrack_argocd_last_success_timestamp_seconds", Type: Gauge, Source: sourceArgoCD,
+		Help: "Unix time of the last successful Argo CD list."}
+	ArgoCDApplications = Def{Name: "envtrack_argocd_applications", Type: Gauge, Source: sourceArgoCD,
+		Help: "Applications in the last successful Argo CD list."}
+	ArgoCDDecodeErrors = Def{Name: "envtrack_argocd_decode_errors_total", Type: Counter, Source: sourceArgoCD,
+		Help: "Argo CD answers with status 200 that were not a usable application list."}
+	ArgoCDBadAnnotations = Def{Name: "envtrack_argocd_bad_annotations_total", Type: Counter, Source: sourceArgoCD,
+		Help: "Application annotations envtrack could not parse (e.g. a requested-at that is not RFC 3339)."}
+)
+
+// exporter/argocd: the watch source (argocd.mode: watch) and its application stream.
+var (
+	ArgoCDMode = Def{Name: "envtrack_argocd_mode", Type: Gauge, Labels: []string{"mode"}, Source: sourceArgoCD,
+		Help: "How envtrack follows Argo CD now: 1 for the active mode (watch: the application stream; poll: listing every poll_interval)."}
+	ArgoCDStreamEvents = Def{Name: "envtrack_argocd_stream_events_total", Type: Counter, Labels: []string{"type"}, Source: sourceArgoCD,
+		Help: "Events received on the Argo CD application stream, by type (ADDED, MODIFIED, DELETED)."}
+	ArgoCDStreamConnections = Def{Name: "envtrack_argocd_stream_connections_total", Type: Counter, Labels: []string{"code"}, Source: sourceArgoCD,
+		Help: "Argo CD application stream requests by HTTP status code (\"error\": no answer)."}
+	ArgoCDStreamReadBytes = Def{Name: "envtrack_argocd_stream_read_bytes_total", Type: Counter, Source: sourceArgoCD,
+		Help: "Bytes read from the Argo CD application stream."}
+	ArgoCDWatchSessions = Def{Name: "envtrack_argocd_watch_sessions_total", Type: Counter, Source: sourceArgoCD,
+		Help: "Watch sessions started (the names listed, then the stream): the first, reconnects and resyncs."}
+	ArgoCDWatchEvaluations = Def{Name: "envtrack_argocd_watch_evaluations_total", Type: Counter, Source: sourceArgoCD,
+		Help: "Evaluations of the Applications as the live stream shows them (every poll_interval in watch mode)."}
+	ArgoCDStreamSessionEvents = Def{Name: "envtrack_argocd_stream_session_events", Type: Gauge, Source: sourceArgoCD,
+		Help: "Application stream events handled since the current watch session began."}
+)
+
+// exporter/probe: the URL prober.
+var (
+	ProbeResults = Def{Name: "envtrack_probe_results_total", Type: Counter, Labels: []string{"result"}, Source: sourceProbe,
+		Help: "URL probes of environments by result (success: answered with an expected status code)."}
+	ProbeDuration = Def{Name: "envtrack_probe_duration_seconds", Type: Histogram, Source: sourceProbe,
+		Help:    "Duration of URL probes of environments, successful or not.",
+		Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}}
+	ProbesInFlight = Def{Name: "envtrack_probes_in_flight", Type: Gauge, Source: sourceProbe,
+		Help: "URL probes currently running."}
+)
+
+// exporter/sink: the delivery runners, by sink name.
+var (
+	SinkDelivered = Def{Name: "envtrack_sink_delivered_events_total", Type: Counter, Labels: []string{"sink"}, Source: sourceSink,
+		Help: "Journal events the sink accepted."}
+	SinkDeliveryFailures = Def{Name: "envtrack_sink_delivery_failures_total", Type: Counter, Labels: []string{"sink", "retryable"}, Source: sourceSink,
+		Help: "Failed delivery attempts; retryable=\"true\": transient, the batch is tried again with backoff; \"false\": rejected for good, its events are isolated and set aside."}
+	SinkLag = Def{Name: "envtrack_sink_lag_events", Type: Gauge, Labels: []string{"sink"}, Source: sourceSink,
+		Help: "Journal events not yet delivered to the sink (last sequence number minus the sink's cursor)."}
+	SinkSetAside = Def{Name: "envtrack_sink_set_aside_events_total", Type: Counter, Labels: []string{"sink"}, Source: sourceSink,
+		Help: "Events the sink rejected permanently, recorded in the store's set_aside bucket and skipped."}
+	SinkPrunedUndelivered = Def{Name: "envtrack_sink_pruned_undelivered_events_total", Type: Counter, Labels: []string{"sink"}, Source: sourceSink,
+		Help: "Events retention deleted from the journal before the sink delivered them (lost for this sink)."}
+	SinkLastSuccess = Def{Name: "envtrack_sink_last_success_timestamp_seconds", Type: Gauge, Labels: []string{"sink"}, Source: sourceSink,
+		Help: "Unix time of the sink's last successful delivery (0: none since start)."}
+	SinkDeliveryDuration = Def{Name: "envtrack_sink_delivery_duration_seconds", Type: Histogram, Labels: []string{"sink"}, Source: sourceSink,
+		Help:    "Duration of delivery attempts (one Deliver call, successful or not).",
+		Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}}
+)
+
+// exporter/store: the journal.
+var (
+	JournalEvents = Def{Name: "envtrack_journal_events", Type: Gauge, Source: sourceStore,
+		Help: "Events currently held in the journal."}
+	JournalLastSequence = Def{Name: "envtrack_journal_last_sequence", Type: Gauge, Source: sourceStore,
+		Help: "Sequence number of the last event appended to the journal."}
+	JournalSize = Def{Name: "envtrack_journal_size_bytes", Type: Gauge, Source: sourceStore,
+		Help: "Size of the store file (journal, environments and cursors)."}
+	JournalPruned = Def{Name: "envtrack_journal_pruned_events_total", Type: Counter, Source: sourceStore,
+		Help: "Journal events deleted by retention."}
+	StoreCommitDuration = Def{Name: "envtrack_store_commit_duration_seconds", Type: Histogram, Source: sourceStore,
+		Help:    "Time taken by one store commit (tracker states and journal events in one fsync'd transaction).",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 12)}
+)
+
+// annotate: the Grafana annotation sink. No label takes an environment id.
+var (
+	GrafanaRequests = Def{Name: "envtrack_grafana_requests_total", Type: Counter, Labels: []string{"code"}, Source: sourceAnnotate,
+		Help: "Grafana annotation API requests (creations and look-ups) by HTTP status code (\"error\": no answer: connection failure, timeout, dropped connection)."}
+	GrafanaAuthFailures = Def{Name: "envtrack_grafana_auth_failures_total", Type: Counter, Source: sourceAnnotate,
+		Help: "Grafana answers 401 or 403: the token is wrong, expired or revoked, or the service account lacks annotations:create. Annotations wait in the journal until it is fixed."}
+	GrafanaAlreadyPosted = Def{Name: "envtrack_grafana_annotations_already_posted_total", Type: Counter, Source: sourceAnnotate,
+		Help: "Events whose annotation the look-up after a start or a failed delivery found already in Grafana, and which were not posted again."}
+)

@@ -1,0 +1,139 @@
+package event
+
+import (
+	"fmt"
+	"time"
+)
+
+// Metadata keys. They are part of the external contract (timelines, the InfluxDB
+// metadata field, annotation texts), so each is written here once and every reader and
+// writer uses the constant.
+const (
+	MetaDetectedAt = "detected_at" // when envtrack noticed, RFC 3339 (the event's time is its evidence)
+	MetaBackfill   = "backfill"    // true: history found on the first poll, not a live transition
+	MetaLate       = "late"        // true: a ready after a failure, neither success nor observation
+	MetaBaseline   = "baseline"    // true: a URL-only environment's first answer, no attempt
+	MetaReason     = "reason"      // provisioning_failed: one of Reasons
+	MetaStatus     = "status"      // deployed and markers: success, failed, ...
+	MetaKind       = "kind"        // markers: KindDeployment
+	MetaSource     = "source"      // created from the platform's annotation: "annotation"
+	MetaEvidence   = "evidence"    // which Argo CD field or observation dated the event
+	MetaRevision   = "revision"    // deployed: the synced revision
+	MetaCause      = "cause"       // degraded: "health" or "url"
+	MetaPushed     = "pushed"      // true: the event came from POST /api/events
+
+	MetaReadinessSummary           = "readiness_summary"
+	MetaPendingChecks              = "pending_checks"
+	MetaTimeoutSeconds             = "timeout_seconds"
+	MetaMessage                    = "message"
+	MetaOperationPhase             = "operation_phase"
+	MetaHealthStatus               = "health_status"
+	MetaHealthTimeSource           = "health_time_source"
+	MetaURLError                   = "url_error"
+	MetaDeployDuration             = "deploy_duration_seconds"
+	MetaConfirmations              = "confirmations"
+	MetaTerminationStartedObserved = "termination_started_observed"
+	MetaPreviousRevision           = "previous_revision"
+	MetaRepository                 = "repository"
+	MetaBranch                     = "branch"
+	MetaCommitSHA                  = "commit_sha"
+
+	// Deployment markers' metadata (besides MetaKind and MetaStatus).
+	MetaHost        = "host"
+	MetaApplication = "application"
+	MetaActivity    = "activity"
+	MetaFailed      = "failed"
+)
+
+// Kind says what a journal entry is: a lifecycle event (the zero Kind) or a marker.
+// Deployment markers (DESIGN §3 "activity markers", 001) travel through the journal as
+// events named Deployed whose metadata MetaKind is KindDeployment; EnvironmentID holds
+// the marker's environment and the metadata the Marker. They are not lifecycle
+// transitions of a tracked environment.
+type Kind string
+
+// The kinds of journal entries.
+const (
+	KindLifecycle  Kind = ""
+	KindDeployment Kind = "deployment"
+)
+
+// Kind is the entry's kind, KindLifecycle unless its metadata says otherwise.
+func (e Event) Kind() Kind {
+	switch k := e.Meta(MetaKind).(type) {
+	case string: // after the journal's JSON round trip
+		return Kind(k)
+	case Kind: // set in Go
+		return k
+	}
+	return KindLifecycle
+}
+
+// IsMarker reports whether e is a deployment marker rather than a lifecycle event.
+func (e Event) IsMarker() bool { return e.Kind() == KindDeployment }
+
+// Marker is what a deployment marker (001) carries besides its environment and time.
+type Marker struct {
+	Host        string
+	Application string
+	Activity    string
+	Status      string
+	Failed      bool
+}
+
+// Metadata is the marker as event metadata (Host only when set).
+func (m Marker) Metadata() map[string]any {
+	meta := map[string]any{MetaKind: string(KindDeployment), MetaApplication: m.Application,
+		MetaActivity: m.Activity, MetaStatus: m.Status, MetaFailed: m.Failed}
+	if m.Host != "" {
+		meta[MetaHost] = m.Host
+	}
+	return meta
+}
+
+// Marker reads a deployment marker's fields back from e's metadata.
+func (e Event) Marker() Marker {
+	failed, _ := e.Meta(MetaFailed).(bool)
+	return Marker{Host: e.MetaString(MetaHost), Application: e.MetaString(MetaApplication),
+		Activity: e.MetaString(MetaActivity), Status: e.MetaString(MetaStatus), Failed: failed}
+}
+
+// MetaString is the metadata value for key as text: "" when missing, fmt.Sprint of a
+// value that is not a string.
+func (e Event) MetaString(key string) string {
+	switch v := e.Meta(key).(type) {
+	case nil:
+		return ""
+	case string:
+		return v
+	default:
+		return fmt.Sprint(v)
+	}
+}
+
+func (e Event) metaBool(key string) bool {
+	b, _ := e.Meta(key).(bool)
+	return b
+}
+
+// Backfill reports whether e is history found on the first poll (not a live transition).
+func (e Event) Backfill() bool { return e.metaBool(MetaBackfill) }
+
+// Late reports whether e is a ready that came after a failure.
+func (e Event) Late() bool { return e.metaBool(MetaLate) }
+
+// Baseline reports whether e is a URL-only environment's first answer.
+func (e Event) Baseline() bool { return e.metaBool(MetaBaseline) }
+
+// Reason is a provisioning_failed event's reason, "" when missing or not a string.
+func (e Event) Reason() string {
+	r, _ := e.Meta(MetaReason).(string)
+	return r
+}
+
+// DetectedAt is when envtrack noticed e, false when unknown.
+func (e Event) DetectedAt() (time.Time, bool) {
+	s, _ := e.Meta(MetaDetectedAt).(string)
+	t, err := time.Parse(time.RFC3339, s)
+	return t, err == nil
+}
