@@ -8,7 +8,9 @@ import (
 )
 
 func TestViewObservations(t *testing.T) {
-	ev := func(name string) AppEvidence { return AppEvidence{AppName: name, EnvironmentID: name, HealthStatus: "Healthy"} }
+	ev := func(name string) AppEvidence {
+		return AppEvidence{AppName: name, EnvironmentID: name, HealthStatus: "Healthy"}
+	}
 	ready, prov, gone, term := ev("ready"), ev("prov"), ev("gone"), ev("term")
 	tr := New(Config{}, map[string]State{
 		"ready": {ID: "ready", Source: SourceArgoCD, Phase: PhaseReady, App: &ready},
