@@ -7,10 +7,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/go-kit/log"
 	"github.com/stretchr/testify/require"
+
+	"github.com/blueberry-idp/envtrack/config"
 
 	"github.com/blueberry-idp/envtrack/internal/fakeargocd"
 )
@@ -163,4 +167,34 @@ func TestWatchBadChunks(t *testing.T) {
 			require.Equal(t, tc.want, re.Reason)
 		})
 	}
+}
+
+// FuzzWatch feeds arbitrary stream bodies to Watch: it never panics, hands out only
+// events with a name and a known type, and ends with an error or io.EOF.
+func FuzzWatch(f *testing.F) {
+	for _, s := range []string{
+		`{"result":{"type":"ADDED","application":{"metadata":{"name":"a"}}}}` + "\n",
+		`{"error":{"grpc_code":16,"http_code":401,"message":"x","http_status":"Unauthorized"}}`,
+		`{"result":{"type":"MODIFIED","application":{"metadata":{"name":"a"}}}}{"result":`,
+		"<html>", "", "\n\n",
+	} {
+		f.Add([]byte(s))
+	}
+	var body atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body.Load().([]byte))
+	}))
+	f.Cleanup(srv.Close)
+	c, err := New(config.ArgoCDConfig{Server: srv.URL, Token: token}, Options{}, log.NewNopLogger(), nil)
+	require.NoError(f, err)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		body.Store(b)
+		err := c.Watch(context.Background(), nil, func(e *WatchEvent, _ bool) error {
+			require.NotEmpty(t, e.Application.Metadata.Name)
+			require.Contains(t, []string{EventAdded, EventModified, EventDeleted}, e.Type)
+			return nil
+		})
+		require.Error(t, err)
+	})
 }
