@@ -167,6 +167,9 @@ func (w *watcher) session(ctx context.Context, manualTicks bool) error {
 		snapshot := time.AfterFunc(src.argo.SnapshotTimeout(), func() {
 			w.mu.Lock()
 			defer w.mu.Unlock()
+			if sctx.Err() != nil {
+				return // the session ended: never live again
+			}
 			if len(w.seen) == 0 {
 				cancel(errBuffered)
 				return
@@ -180,7 +183,6 @@ func (w *watcher) session(ctx context.Context, manualTicks bool) error {
 		w.mu.Unlock()
 	}
 	ticksDone := make(chan struct{})
-	defer func() { cancel(nil); <-ticksDone }()
 	go func() {
 		defer close(ticksDone)
 		if manualTicks {
@@ -198,16 +200,16 @@ func (w *watcher) session(ctx context.Context, manualTicks bool) error {
 			}
 		}
 	}()
-	defer func() {
-		w.mu.Lock()
-		w.live = false
-		w.mu.Unlock()
-	}()
 	err = src.argo.Watch(sctx, nil, w.handle)
+	// Blind from here on: no evaluation (nor the snapshot timer) may use the view.
+	cause := context.Cause(sctx)
+	cancel(nil)
+	<-ticksDone
 	w.mu.Lock()
 	w.flush() // what a cut stream left queued is still evidence
+	w.live = false
 	w.mu.Unlock()
-	if cause := context.Cause(sctx); ctx.Err() == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+	if ctx.Err() == nil && cause != nil && !errors.Is(cause, context.Canceled) {
 		return cause
 	}
 	return err
