@@ -77,21 +77,36 @@ func (a *App) PollOnce(ctx context.Context) error {
 		return nil
 	}
 	defer a.markPolled()
-	// Item by item: only the evidence of each Application is kept, never the answer.
-	var evidence []tracker.AppEvidence
+	// Item by item: only the evidence of each Application is kept, never the answer
+	// (and, for reading histories, its name and source spec).
+	var (
+		evidence []tracker.AppEvidence
+		apps     []argocd.Application
+	)
 	_, err := src.argo.Each(ctx, func(app *argocd.Application) error {
 		evidence = append(evidence, src.mapping.Evidence(*app))
+		apps = append(apps, slimApp(app))
 		return nil
 	})
 	if err != nil {
 		a.metrics.polls.WithLabelValues("error").Inc()
 		return err
 	}
-	return a.trackListed(evidence, a.now())
+	at := a.now()
+	if evidence, err = a.readHistory(ctx, src, apps, evidence); err != nil {
+		return err
+	}
+	return a.trackListed(evidence, at)
 }
 
-// trackListed tracks what a complete list of the Applications shows at at (a poll, the
-// snapshot of a watch, or the watch's view of Argo CD at a tick).
+// slimApp keeps what reading an Application's history needs: its name, namespace and
+// source spec.
+func slimApp(app *argocd.Application) argocd.Application {
+	return argocd.Application{Metadata: argocd.Metadata{Name: app.Metadata.Name, Namespace: app.Metadata.Namespace}, Spec: app.Spec}
+}
+
+// trackListed tracks what a complete list of the Applications shows at at (a poll, or
+// a watch's view that says none is there).
 func (a *App) trackListed(evidence []tracker.AppEvidence, at time.Time) error {
 	obs, inconclusive := a.tracker.PollObservations(evidence, at)
 	if inconclusive {
@@ -230,8 +245,8 @@ func (a *App) stopLoopsLocked() {
 	a.loopsCancel, a.loopsDone = nil, nil
 }
 
-// pollLoop polls every poll_interval; after errors it waits longer, with capped
-// exponential backoff and jitter, so a struggling Argo CD is not hammered.
+// pollLoop polls every poll_interval; after an error it retries sooner, with capped
+// exponential backoff and jitter (pollRetryWait), never later than one interval.
 func (a *App) pollLoop(ctx context.Context, src *sources) {
 	ac := src.cfg.ArgoCD
 	interval := time.Duration(ac.PollInterval)
@@ -250,7 +265,7 @@ func (a *App) pollLoop(ctx context.Context, src *sources) {
 				level.Debug(a.logger).Log("msg", "Argo CD poll failed again", "err", err)
 			}
 			failing = true
-			wait = max(interval, b.Next())
+			wait = pollRetryWait(interval, time.Duration(ac.Backoff.Initial), b)
 		default:
 			if failing {
 				level.Info(a.logger).Log("msg", "Argo CD answers again; tracking resumed")

@@ -63,6 +63,8 @@ type watcher struct {
 	view    map[string]tracker.AppEvidence // by Application name: Argo CD now, as the stream shows it
 	dirty   map[string]bool                // Applications whose evidence the tracker has not taken yet
 	pending []tracker.Observation          // a burst of events not tracked yet
+	specs   map[string]argocd.Application  // by name: what reading a history needs (slimApp)
+	ctx     context.Context                // the session's, for reading histories
 	expect  map[string]struct{}            // listed names the session's snapshot has not brought yet
 	seen    map[string]struct{}            // names the session's stream brought
 	live    bool                           // the session's view is complete and the stream is open
@@ -80,7 +82,8 @@ type watchStats struct {
 // to the caller (WatchTick), for deterministic tests.
 func (a *App) watchLoop(ctx context.Context, src *sources, manualTicks bool) {
 	ac := src.cfg.ArgoCD
-	w := &watcher{a: a, src: src, view: map[string]tracker.AppEvidence{}, dirty: map[string]bool{}}
+	w := &watcher{a: a, src: src, view: map[string]tracker.AppEvidence{}, dirty: map[string]bool{},
+		specs: map[string]argocd.Application{}}
 	a.watcher.Store(w)
 	defer a.watcher.CompareAndSwap(w, nil)
 	b := backoff.New(watchBackoffInitial, watchBackoffMax, rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2)))
@@ -159,6 +162,9 @@ func (w *watcher) session(ctx context.Context, manualTicks bool) error {
 
 	sctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	w.mu.Lock()
+	w.ctx = sctx
+	w.mu.Unlock()
 	resync := time.AfterFunc(time.Duration(ac.ResyncInterval), func() { cancel(errResync) })
 	defer resync.Stop()
 	if len(names) > 0 {
@@ -224,6 +230,7 @@ func (w *watcher) goLive() {
 	for name := range w.view {
 		if _, ok := w.seen[name]; !ok {
 			delete(w.view, name)
+			delete(w.specs, name)
 		}
 	}
 	w.flush()
@@ -266,8 +273,10 @@ func (w *watcher) take(e *argocd.WatchEvent) {
 	if e.Type == argocd.EventDeleted {
 		// Gone from Argo CD: the next evaluation counts the absence, as a poll would.
 		delete(w.view, name)
+		delete(w.specs, name)
 		return
 	}
+	w.specs[name] = slimApp(&e.Application)
 	ev := w.src.mapping.Evidence(e.Application)
 	if old, ok := w.view[name]; ok && reflect.DeepEqual(old, ev) {
 		return // nothing envtrack reads changed
@@ -296,12 +305,56 @@ func (w *watcher) flush() {
 	if len(w.pending) == 0 {
 		return
 	}
-	if w.a.process(w.pending) == nil {
-		for _, o := range w.pending {
-			delete(w.dirty, o.App.AppName)
+	obs := w.withHistory(w.pending)
+	w.pending = nil
+	if obs != nil && w.a.process(obs) == nil {
+		for _, o := range obs {
+			if o.App != nil && !o.App.HistoryPending {
+				delete(w.dirty, o.App.AppName)
+			}
 		}
 	}
-	w.pending = nil
+}
+
+// withHistory reads the status.history of the Applications whose observation needs it
+// (tracker.NeedsHistory), as a poll does; nil when the session ended meanwhile (the
+// evidence stays dirty for the next session).
+func (w *watcher) withHistory(obs []tracker.Observation) []tracker.Observation {
+	var (
+		evidence []tracker.AppEvidence
+		apps     []argocd.Application
+		at       = map[string]time.Time{}
+		out      []tracker.Observation
+	)
+	for _, o := range obs {
+		if o.App == nil {
+			out = append(out, o)
+			continue
+		}
+		evidence = append(evidence, *o.App)
+		apps = append(apps, w.specs[o.App.AppName])
+		at[o.App.AppName] = o.At
+	}
+	if len(evidence) == 0 {
+		return out
+	}
+	ctx := w.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	evidence, err := w.a.readHistory(ctx, w.src, apps, evidence)
+	if err != nil {
+		return nil
+	}
+	for i := range evidence {
+		ev := evidence[i]
+		id := ev.EnvironmentID
+		if id == "" {
+			id = ev.AppName
+		}
+		out = append(out, tracker.Observation{EnvironmentID: id, At: at[ev.AppName], App: &ev})
+	}
+	return out
 }
 
 // tick evaluates the view, if it is complete and the stream live.
@@ -325,11 +378,14 @@ func (w *watcher) evaluate() error {
 		w.a.metrics.polls.WithLabelValues("inconclusive").Inc()
 		level.Warn(w.a.logger).Log("msg", "the Argo CD stream shows no Applications while live environments are tracked; not taken as evidence of deletion")
 	}
+	if obs = w.withHistory(obs); obs == nil {
+		return nil
+	}
 	if err := w.a.process(obs); err != nil {
 		return err
 	}
 	for _, o := range obs {
-		if o.App != nil {
+		if o.App != nil && !o.App.HistoryPending {
 			delete(w.dirty, o.App.AppName)
 		}
 	}

@@ -60,6 +60,7 @@ func TestWatch(t *testing.T) {
 			w.Revision, w.CommitSHA = got.Revision, got.CommitSHA
 		}
 		w.OpMessage = got.OpMessage
+		w.History = got.History // not in the fields: read with GET /api/v1/applications/{name}
 		require.Equal(t, w, got)
 	}
 	name := fakeargocd.FixtureApps()[0].Metadata.Name
