@@ -19,8 +19,10 @@
 //
 //   - remembers, for the life of the process, the ids of the events it posted (or found
 //     posted), and never posts those again;
-//   - while it is unsure what Grafana holds (in the first batch after it starts, and after
-//     any failed attempt, until a batch succeeds), looks each event up before posting it,
+//   - while it is unsure what Grafana holds (after it starts, and after any failed
+//     attempt, until it finds an event Grafana lacks: events are posted in order, so
+//     none after it was posted either; cursors are saved lazily, so a restart may
+//     redeliver more than one batch), looks each event up before posting it,
 //     GET /api/annotations?tags=envtrack-id:<id>&type=annotation&limit=1, and skips the
 //     events already there (counted in envtrack_grafana_annotations_already_posted_total).
 //
@@ -185,6 +187,9 @@ func (s *Sink) Deliver(ctx context.Context, events []event.Event) (retry bool, e
 				s.m.alreadyPosted.Inc()
 				continue
 			}
+			// Events are posted in order, one at a time: the first one Grafana lacks
+			// was never posted, nor was any after it.
+			s.unsure = false
 		}
 		if err := s.create(ctx, render(ev, s.cfg.Tags)); err != nil {
 			return s.failed(fmt.Errorf("event %s (%s %s): %w", ev.ID, ev.Name, ev.EnvironmentID, err))
@@ -193,7 +198,6 @@ func (s *Sink) Deliver(ctx context.Context, events []event.Event) (retry bool, e
 			s.posted.add(ev.ID)
 		}
 	}
-	s.unsure = false
 	return false, nil
 }
 

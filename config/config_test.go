@@ -216,6 +216,7 @@ func TestLoadFull(t *testing.T) {
 		WriteTokensFile: filepath.Join("testdata", "secrets", "write.tokens"),
 		ReadTokens:      []Secret{"read-token-value-3456", "price: $5"},
 		MaxBodyBytes:    65536,
+		MaxBatch:        500,
 	}, cfg.API)
 
 	require.Equal(t, TargetsConfig{
@@ -306,6 +307,7 @@ func TestLoadInvalid(t *testing.T) {
 		{"influxdb-bucket-missing", `1: influxdb.bucket: must be set`},
 		{"grafana-token-missing", `1: grafana.token: must be set (or token_file)`},
 		{"api-write-tokens-both", `3: api: write_tokens and write_tokens_file are mutually exclusive`},
+		{"api-max-batch", `3: api.max_batch: must be between 1 and 10000, got 20000`},
 		{"section-not-mapping", `1: journal: must be a mapping, got "30d"`},
 		{"duplicate-key", `3: metrics.namespace: duplicate key (first at line 2)`},
 		{"syntax", `2: did not find expected key`},
@@ -324,7 +326,7 @@ func TestLoadInvalid(t *testing.T) {
 	// Every invalid-*.yml file is in the table.
 	files, err := filepath.Glob("testdata/invalid-*.yml")
 	require.NoError(t, err)
-	require.Len(t, files, 43)
+	require.Len(t, files, 44)
 }
 
 func TestErrorWrapping(t *testing.T) {

@@ -67,6 +67,7 @@ var (
 	}
 	DefaultAPIConfig = APIConfig{
 		MaxBodyBytes: 1 << 20,
+		MaxBatch:     1000,
 	}
 	DefaultTargetsConfig = TargetsConfig{
 		ProvisioningP50: DurationTarget{Target: model.Duration(2 * time.Minute), Alert: model.Duration(3 * time.Minute)},
@@ -89,3 +90,6 @@ func DefaultConfig() Config {
 		Targets:       DefaultTargetsConfig,
 	}
 }
+
+// MaxBatchCeiling bounds api.max_batch: one batch is one transaction held in memory.
+const MaxBatchCeiling = 10000

@@ -31,6 +31,7 @@ commands:
   annotate       record a deployment marker (CI step): --environment --application --activity --status [--host]
   timeline ID    print an environment's timeline (--json for the API's JSON)
   insights       provisioning percentiles, success rate, targets and recommendations (--window 7d)
+  import FILE|-  load history (NDJSON or CSV) through the batch push; --dry-run
   generate       rewrite dashboards/, deploy/prometheus/ and docs/operations.md from the definitions
   version        print version information
 
@@ -56,6 +57,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return insights(rest, stdout, stderr)
 	case "generate":
 		return generate(rest, stdout, stderr)
+	case "import":
+		return importHistory(rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, version.Print("envtrack"))
 		return 0

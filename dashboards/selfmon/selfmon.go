@@ -187,6 +187,9 @@ var (
 	StoreCommitDuration = Def{Name: "envtrack_store_commit_duration_seconds", Type: Histogram, Source: sourceStore,
 		Help:    "Time taken by one store commit (tracker states and journal events in one fsync'd transaction).",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 12)}
+	StoreCommitEvents = Def{Name: "envtrack_store_commit_events", Type: Histogram, Source: sourceStore,
+		Help:    "Events appended by one store commit: how many pushes and observations share one fsync (the group commit).",
+		Buckets: prometheus.ExponentialBuckets(1, 2, 11)}
 )
 
 // annotate: the Grafana annotation sink. No label takes an environment id.

@@ -50,6 +50,7 @@ func (a *App) Handler() http.Handler {
 		Recorder:     a,
 		Tokens:       a.tokens,
 		MaxBodyBytes: a.Config().API.MaxBodyBytes,
+		MaxBatch:     a.Config().API.MaxBatch,
 		Logger:       log.With(a.logger, "component", "api"),
 		Now:          a.now,
 	})

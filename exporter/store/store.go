@@ -127,7 +127,13 @@ type Store struct {
 	notifyOnce sync.Once
 	notifyCh   <-chan struct{}
 
+	// cursorMu guards pendingCursors: sink cursors saved lazily (cursors.go), written by
+	// the next Commit or FlushCursors.
+	cursorMu       sync.Mutex
+	pendingCursors map[string]uint64
+
 	commitDuration prometheus.Histogram
+	commitEvents   prometheus.Histogram
 	pruned         prometheus.Counter
 }
 
@@ -173,6 +179,7 @@ func Open(path string, opts Options) (*Store, error) {
 		now:            now,
 		subs:           make(map[chan struct{}]struct{}),
 		commitDuration: selfmon.StoreCommitDuration.NewHistogram(),
+		commitEvents:   selfmon.StoreCommitEvents.NewHistogram(),
 		pruned:         selfmon.JournalPruned.NewCounter(),
 	}
 	if err := db.Update(s.initTx); err != nil {
@@ -239,11 +246,16 @@ func (s *Store) initTx(tx *bolt.Tx) error {
 	return nil
 }
 
-// Close closes the store. Further calls return ErrClosed (Close itself returns nil).
-// Subscription channels are not closed.
+// Close writes the cursors saved lazily, then closes the store. Further calls return
+// ErrClosed (Close itself returns nil). Subscription channels are not closed.
 func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.closed.Swap(true) {
 		return nil
+	}
+	if err := s.flushCursorsLocked(); err != nil {
+		level.Warn(s.logger).Log("msg", "cursors not saved at close: the sinks will redeliver (idempotently)", "err", err)
 	}
 	return s.db.Close()
 }
@@ -315,7 +327,13 @@ func (s *Store) Commit(states []tracker.State, events []event.Event) ([]event.Ev
 	start := time.Now()
 	recordedAt := s.now().UTC()
 	var last uint64
+	var cursors map[string]uint64
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		// The sinks' lazily saved cursors ride along: no transaction of their own.
+		cursors = s.takeCursors()
+		if err := putCursors(tx, cursors); err != nil {
+			return err
+		}
 		envs := tx.Bucket(bucketEnvs)
 		for _, st := range states {
 			b, err := json.Marshal(st)
@@ -356,10 +374,12 @@ func (s *Store) Commit(states []tracker.State, events []event.Event) ([]event.Ev
 		return nil
 	})
 	if err != nil {
+		s.restoreCursors(cursors)
 		return nil, fmt.Errorf("commit: %w", mapErr(err))
 	}
 	s.commitDuration.Observe(time.Since(start).Seconds())
 	if len(out) > 0 {
+		s.commitEvents.Observe(float64(len(out)))
 		s.first.CompareAndSwap(0, out[0].Seq)
 		s.last.Store(last)
 		s.broadcast()
@@ -492,17 +512,13 @@ func (s *Store) EventsBetween(from, to time.Time) ([]event.Event, error) {
 	return evs, nil
 }
 
-// Cursor returns the sequence number of the last event the sink delivered, 0 if none.
+// Cursor returns the sequence number of the last event the sink delivered, 0 if none,
+// including a cursor saved lazily (SaveCursorLazily) and not yet written.
 func (s *Store) Cursor(sink string) (uint64, error) {
-	var seq uint64
-	err := s.view(func(tx *bolt.Tx) error {
-		seq = decodeSeq(tx.Bucket(bucketCursors).Get([]byte(sink)))
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("cursor %s: %w", sink, err)
+	if seq, ok := s.pendingCursor(sink); ok {
+		return seq, nil
 	}
-	return seq, nil
+	return s.SavedCursor(sink)
 }
 
 // SetCursor durably records that the sink delivered every event up to seq. It may move
@@ -520,6 +536,7 @@ func (s *Store) SetCursor(sink string, seq uint64) error {
 	if err != nil {
 		return fmt.Errorf("set cursor %s: %w", sink, mapErr(err))
 	}
+	s.dropPendingCursor(sink)
 	return nil
 }
 
@@ -535,6 +552,11 @@ func (s *Store) Cursors() (map[string]uint64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cursors: %w", err)
 	}
+	s.cursorMu.Lock()
+	for k, v := range s.pendingCursors {
+		cursors[k] = v
+	}
+	s.cursorMu.Unlock()
 	return cursors, nil
 }
 
