@@ -161,6 +161,12 @@ type ArgoCDConfig struct {
 	RequestTimeout model.Duration `yaml:"request_timeout"`
 	TLS            TLSConfig      `yaml:"tls"`
 	Backoff        BackoffConfig  `yaml:"backoff"`
+	// Mode is how envtrack follows Argo CD: "watch" (the application stream, falling
+	// back to polling when the stream is refused or buffered) or "poll".
+	Mode string `yaml:"mode"`
+	// ResyncInterval: in watch mode, how often the Applications are listed again in
+	// full to repair drift (as Kubernetes informers resync).
+	ResyncInterval model.Duration `yaml:"resync_interval"`
 
 	EnvironmentIDLabel    string `yaml:"environment_id_label"`
 	EnvironmentTypeLabel  string `yaml:"environment_type_label"`
@@ -171,6 +177,12 @@ type ArgoCDConfig struct {
 	CommitLabel           string `yaml:"commit_label"`
 	DefaultType           string `yaml:"default_type"`
 }
+
+// Values of argocd.mode.
+const (
+	ArgoCDModeWatch = "watch"
+	ArgoCDModePoll  = "poll"
+)
 
 // UnmarshalYAML implements the (v2-style) yaml.Unmarshaler interface.
 func (c *ArgoCDConfig) UnmarshalYAML(unmarshal func(any) error) error {
@@ -204,6 +216,12 @@ func (c *ArgoCDConfig) UnmarshalYAML(unmarshal func(any) error) error {
 		return err
 	}
 	if err := positive(node, "request_timeout", c.RequestTimeout); err != nil {
+		return err
+	}
+	if c.Mode != ArgoCDModeWatch && c.Mode != ArgoCDModePoll {
+		return nodeErrorf(node, "mode", "must be %q or %q, got %q", ArgoCDModeWatch, ArgoCDModePoll, c.Mode)
+	}
+	if err := positive(node, "resync_interval", c.ResyncInterval); err != nil {
 		return err
 	}
 	if c.DefaultType == "" {

@@ -31,6 +31,8 @@ var (
 		PollInterval:          model.Duration(15 * time.Second),
 		RequestTimeout:        model.Duration(10 * time.Second),
 		Backoff:               DefaultBackoffConfig,
+		Mode:                  ArgoCDModeWatch,
+		ResyncInterval:        model.Duration(30 * time.Minute),
 		EnvironmentIDLabel:    "blueberry.io/environment-id",
 		EnvironmentTypeLabel:  "blueberry.io/environment-type",
 		URLAnnotation:         "blueberry.io/url",

@@ -374,6 +374,52 @@ func (s *Set) argoCDMetrics() []Metric {
 			}},
 		}),
 		self(selfmon.ArgoCDBadAnnotations, Metric{}),
+		self(selfmon.ArgoCDMode, Metric{
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 70, Kind: TimeSeries, Width: 8, Height: 8,
+				Title: "Watch or poll", Description: "1 for the mode envtrack follows Argo CD in: watch (the application stream) or poll (a fall-back when the stream is refused or buffered, or argocd.mode: poll).", Unit: "none",
+				Queries: []Query{{Expr: fmt.Sprintf(`max by (mode) (%s)`, sel("envtrack_argocd_mode")), Legend: "{{mode}}"}},
+			}},
+		}),
+		self(selfmon.ArgoCDStreamEvents, Metric{
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 80, Kind: TimeSeries, Width: 8, Height: 8,
+				Title: "Stream events", Description: "Application stream events per second by type; ADDED bursts are the snapshots of new sessions.", Unit: "ops", Stack: true,
+				Queries: []Query{{Expr: fmt.Sprintf(`sum by (type) (rate(%s[$__rate_interval]))`, sel("envtrack_argocd_stream_events_total")), Legend: "{{type}}"}},
+			}},
+		}),
+		self(selfmon.ArgoCDStreamConnections, Metric{
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 85, Kind: TimeSeries, Width: 8, Height: 8,
+				Title: "Stream connections by status code", Description: "Application stream requests per interval by HTTP status code (error: no answer); 404 or 501 mean the stream is unavailable and envtrack polls.", Unit: "none", Stack: true,
+				Queries: []Query{{Expr: fmt.Sprintf(`sum by (code) (increase(%s[$__rate_interval]))`, sel("envtrack_argocd_stream_connections_total")), Legend: "{{code}}"}},
+			}},
+		}),
+		self(selfmon.ArgoCDStreamReadBytes, Metric{
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 87, Kind: TimeSeries, Width: 8, Height: 8,
+				Title: "Stream bytes read", Description: "Bytes per second read from the application stream (the lists' bytes are not included).", Unit: "Bps",
+				Queries: []Query{{Expr: fmt.Sprintf(`sum(rate(%s[$__rate_interval]))`, sel("envtrack_argocd_stream_read_bytes_total")), Legend: "read"}},
+			}},
+		}),
+		self(selfmon.ArgoCDWatchSessions, Metric{
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 90, Kind: TimeSeries, Width: 8, Height: 8,
+				Title: "Watch sessions", Description: "New watch sessions (the names listed, then the stream) per interval: one per resync_interval is normal, more are reconnects after a broken stream.", Unit: "none",
+				Queries: []Query{{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel("envtrack_argocd_watch_sessions_total")), Legend: "sessions"}},
+			}},
+		}),
+		self(selfmon.ArgoCDWatchEvaluations, Metric{
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 95, Kind: TimeSeries, Width: 8, Height: 8,
+				Title: "Watch evaluations and session events", Description: "Evaluations of the stream's view per interval (one per poll_interval while the stream is live; none while it is down), and the events handled in the current session.", Unit: "none",
+				Queries: []Query{
+					{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel("envtrack_argocd_watch_evaluations_total")), Legend: "evaluations"},
+					{Expr: fmt.Sprintf(`sum(%s)`, sel("envtrack_argocd_stream_session_events")), Legend: "session events"},
+				},
+			}},
+		}),
+		self(selfmon.ArgoCDStreamSessionEvents, Metric{}),
 	}
 }
 

@@ -77,6 +77,9 @@ type App struct {
 	ready      atomic.Bool // store open and first Argo CD poll finished
 	polledOnce atomic.Bool
 
+	watcher   atomic.Pointer[watcher]       // the running watch source, if any (watch.go)
+	watchDone atomic.Pointer[chan struct{}] // closed when StartWatch's source stopped
+
 	loopsMu     sync.Mutex
 	baseCtx     context.Context
 	loopsCancel context.CancelFunc
@@ -225,6 +228,9 @@ func (a *App) Run(ctx context.Context) error {
 		err = serr
 	}
 	a.stopLoops()
+	if d := a.watchDone.Load(); d != nil {
+		<-*d // StartWatch's source, stopped by the same ctx
+	}
 	a.currentSources().close()
 	level.Info(a.logger).Log("msg", "stopped")
 	return err
