@@ -299,7 +299,7 @@ func (s *Sink) lifecyclePoint(e *event.Event) (*write.Point, error) {
 	p.AddField(FieldCommitSHA, e.CommitSHA)
 	p.AddField(FieldEventID, e.ID)
 	for _, k := range event.DurationKeys {
-		if f, ok := toFloat(e.Meta(k)); ok {
+		if f, ok := e.MetaFloat(k); ok {
 			p.AddField(k, f)
 		}
 	}
@@ -354,44 +354,4 @@ func addTag(p *write.Point, k, v string) {
 	if v != "" {
 		p.AddTag(k, v)
 	}
-}
-
-// toFloat converts a JSON-ish number (float64 after a JSON round trip, an int when set
-// in Go) to a finite float64.
-func toFloat(v any) (float64, bool) {
-	var f float64
-	switch x := v.(type) {
-	case float64:
-		f = x
-	case float32:
-		f = float64(x)
-	case int:
-		f = float64(x)
-	case int8:
-		f = float64(x)
-	case int16:
-		f = float64(x)
-	case int32:
-		f = float64(x)
-	case int64:
-		f = float64(x)
-	case uint:
-		f = float64(x)
-	case uint8:
-		f = float64(x)
-	case uint16:
-		f = float64(x)
-	case uint32:
-		f = float64(x)
-	case uint64:
-		f = float64(x)
-	case json.Number:
-		var err error
-		if f, err = x.Float64(); err != nil {
-			return 0, false
-		}
-	default:
-		return 0, false
-	}
-	return f, !math.IsNaN(f) && !math.IsInf(f, 0)
 }
