@@ -340,7 +340,12 @@ func (s *Set) renderDashboard(d Dashboard) dashboardJSON {
 	}
 	out.Templating.List = []variable{dataSourceVariable("DS_PROMETHEUS", "Prometheus", "prometheus")}
 	if d.InfluxDB {
-		out.Templating.List = append(out.Templating.List, dataSourceVariable("DS_INFLUXDB", "InfluxDB", "influxdb"))
+		// The panels' InfluxDB queries are InfluxQL: the variable offers only the data
+		// sources whose name says InfluxQL (deploy/compose provisions "InfluxDB (InfluxQL)"
+		// beside the Flux one, which Grafana cannot run InfluxQL on).
+		v := dataSourceVariable("DS_INFLUXDB", "InfluxDB (InfluxQL)", "influxdb")
+		v.Regex = InfluxQLDataSourceRegex
+		out.Templating.List = append(out.Templating.List, v)
 	}
 	for _, v := range d.Variables {
 		switch v {
@@ -374,6 +379,10 @@ func (s *Set) renderDashboard(d Dashboard) dashboardJSON {
 	}
 	return out
 }
+
+// InfluxQLDataSourceRegex is the regex of the DS_INFLUXDB variable: Grafana offers the
+// InfluxDB data sources whose name matches it.
+const InfluxQLDataSourceRegex = "/InfluxQL/"
 
 func dataSourceVariable(name, label, plugin string) variable {
 	return variable{Type: "datasource", Name: name, Label: label, Query: plugin, Options: []any{}, Refresh: 1}

@@ -109,7 +109,7 @@ func TestTimelineAndInsights(t *testing.T) {
 	require.Equal(t, 0, run([]string{"timeline", "pr-7", "--server", server}, &out, &errb), errb.String())
 	require.Contains(t, out.String(), "provisioning_started")
 	require.Contains(t, out.String(), "provisioning_duration_seconds=60")
-	require.Contains(t, out.String(), "Outcome: ready · provisioning 1m0s")
+	require.Contains(t, out.String(), "Outcome: ready · provisioning 1m0s · lifetime 10m")
 	out.Reset()
 	require.Equal(t, 0, run([]string{"timeline", "pr-7", "--server", server, "--json"}, &out, &errb), errb.String())
 	require.Contains(t, out.String(), `"environment_id": "pr-7"`)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sort"
 	"strings"
@@ -142,7 +143,8 @@ func printTimeline(w io.Writer, tl *query.Timeline) {
 		fmt.Fprintf(w, " · provisioning %s", secs(*s.ProvisioningDurationSeconds))
 	}
 	if s.TotalLifetimeHours != nil {
-		fmt.Fprintf(w, " · lifetime %.2f h", *s.TotalLifetimeHours)
+		// Exact to the second (two decimals of an hour would hide 36 s).
+		fmt.Fprintf(w, " · lifetime %s", secs(math.Round(*s.TotalLifetimeHours*3600)))
 	}
 	fmt.Fprintln(w)
 }

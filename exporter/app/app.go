@@ -66,6 +66,7 @@ type App struct {
 	sinkMetrics *sink.Metrics
 	runners     []*sink.Runner // the running sinks' runners (guarded by mu)
 	query       *query.Service
+	journalQ    *query.CachedJournal // the query layer's journal backend, kept across reloads
 
 	pushes pushQueue // group commit of pushed events
 
@@ -120,6 +121,7 @@ func New(opts Options) (*App, error) {
 		return nil, err
 	}
 	a.tracker = tracker.New(a.trackerConfig(cfg), states)
+	a.journalQ = query.NewCachedJournal(a.store)
 	a.lifecycle = prom.New(cfg.Metrics.Namespace, cfg.Metrics.NativeHistograms, a.tracker.States, a.reg)
 	a.query = a.newQuery(cfg)
 	a.sources, err = newSources(cfg, a.logger, a.now)
@@ -280,7 +282,7 @@ func (a *App) reload() error {
 // newQuery builds the query service for cfg: Flux against InfluxDB when configured,
 // else the embedded journal.
 func (a *App) newQuery(cfg *config.Config) *query.Service {
-	var backend query.Backend = query.NewJournalBackend(a.store)
+	var backend query.Backend = a.journalQ
 	if c := cfg.InfluxDB; c != nil {
 		fb, err := influxdb.NewBackend(*c, log.With(a.logger, "component", "flux"))
 		if err != nil {

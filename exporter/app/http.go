@@ -10,12 +10,22 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/blueberry-idp/envtrack/exporter/api"
+	"github.com/blueberry-idp/envtrack/exporter/web"
 )
 
 // Handler is envtrack's HTTP surface. The route table is one readable block.
 func (a *App) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /{$}", a.landing())
+	pages := web.New(web.Options{
+		Environments: a.tracker,
+		Query:        a.Query,
+		Markers:      a.journalQ,
+		Guard:        func(h http.Handler) http.Handler { return api.RequireRead(a.tokens, h) },
+		Logger:       log.With(a.logger, "component", "web"),
+		Now:          a.now,
+	})
+	pages.Register(mux)
+	mux.Handle("GET /{$}", a.landing(pages))
 	mux.Handle("GET /metrics", a.metricsHandler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

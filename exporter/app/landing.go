@@ -17,6 +17,7 @@ import (
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/sink"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
+	"github.com/blueberry-idp/envtrack/exporter/web"
 )
 
 // Bounds of the landing page: it is a summary, the API has the rest.
@@ -46,6 +47,9 @@ type landingData struct {
 	Phases   []landingPhase
 	Failures []landingFailure
 
+	// Charts are the provisioning charts of the selected window (exporter/web).
+	Charts template.HTML
+
 	JournalEvents, JournalLastSeq uint64
 	JournalBytes                  int64
 }
@@ -65,15 +69,15 @@ type landingPhase struct {
 }
 
 type landingEnv struct {
-	ID, Type, Source, Timeline string
-	Since                      time.Time
+	ID, Type, Source, Timeline, JSON string
+	Since                            time.Time
 }
 
 type landingFailure struct {
-	ID, Type, Reason, Timeline string
-	At                         time.Time
-	After                      time.Duration
-	Phase                      tracker.Phase
+	ID, Type, Reason, Timeline, JSON string
+	At                               time.Time
+	After                            time.Duration
+	Phase                            tracker.Phase
 }
 
 var landingFuncs = template.FuncMap{
@@ -139,6 +143,7 @@ now {{time .Now}}</p>
 <a href="metrics">/metrics</a>
 <a href="healthz">/healthz</a>
 <a href="readyz">/readyz</a>
+<a href="insights">insights</a>
 <a href="api/environments">/api/environments</a>
 <a href="api/insights/performance-detailed?window=7d">/api/insights/performance-detailed?window=7d</a>
 </nav>
@@ -165,9 +170,10 @@ e.g. <code>curl -H "Authorization: Bearer $TOKEN" …/api/environments</code>.</
 {{range .Phases}}<tr><td><a href="#phase-{{.Phase}}">{{.Phase}}</a></td><td class="num count" data-phase="{{.Phase}}">{{.Count}}</td></tr>
 {{end}}<tr><th>total</th><th class="num">{{.Total}}</th></tr>
 </table>
+{{.Charts}}
 <h2 id="failures">Last failures</h2>
 {{if .Failures}}<table><tr><th>environment</th><th>type</th><th>reason</th><th>failed at</th><th>after</th><th>phase now</th></tr>
-{{range .Failures}}<tr class="failure"><td><a class="timeline" href="{{.Timeline}}">{{.ID}}</a></td><td>{{.Type}}</td><td class="reason">{{.Reason}}</td>
+{{range .Failures}}<tr class="failure"><td><a class="timeline" href="{{.Timeline}}">{{.ID}}</a> <a class="json muted" href="{{.JSON}}">json</a></td><td>{{.Type}}</td><td class="reason">{{.Reason}}</td>
 <td>{{time .At}}</td><td>{{dur .After}}</td><td>{{.Phase}}</td></tr>
 {{end}}</table>
 {{else}}<p>No provisioning failure recorded.</p>{{end}}
@@ -176,7 +182,7 @@ e.g. <code>curl -H "Authorization: Bearer $TOKEN" …/api/environments</code>.</
 {{range .Phases}}{{if .Count}}
 <h3 id="phase-{{.Phase}}">{{.Phase}} ({{.Count}})</h3>
 <table class="envs" data-phase="{{.Phase}}"><tr><th>environment</th><th>type</th><th>source</th><th>since</th></tr>
-{{range .Envs}}<tr class="env"><td><a class="timeline" href="{{.Timeline}}">{{.ID}}</a></td><td>{{.Type}}</td><td>{{.Source}}</td><td>{{time .Since}} <span class="muted">{{ago $.Now .Since}}</span></td></tr>
+{{range .Envs}}<tr class="env"><td><a class="timeline" href="{{.Timeline}}">{{.ID}}</a> <a class="json muted" href="{{.JSON}}">json</a></td><td>{{.Type}}</td><td>{{.Source}}</td><td>{{time .Since}} <span class="muted">{{ago $.Now .Since}}</span></td></tr>
 {{end}}</table>
 {{if .More}}<p class="muted">… and {{.More}} more: <a href="api/environments">/api/environments</a></p>{{end}}
 {{end}}{{end}}
@@ -189,10 +195,14 @@ e.g. <code>curl -H "Authorization: Bearer $TOKEN" …/api/environments</code>.</
 </body></html>
 `))
 
-func (a *App) landing() http.Handler {
+func (a *App) landing(pages *web.Pages) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var buf bytes.Buffer
-		if err := landingTmpl.Execute(&buf, a.landingData()); err != nil {
+		d := a.landingData()
+		if !d.Private {
+			d.Charts = pages.Charts(r.Context(), r)
+		}
+		if err := landingTmpl.Execute(&buf, d); err != nil {
 			level.Error(a.logger).Log("msg", "landing page", "err", err)
 			writeError(w, http.StatusInternalServerError, "landing page: "+err.Error())
 			return
@@ -230,9 +240,13 @@ func (a *App) landingData() landingData {
 	d.Config = configSummary(cfg)
 	d.Redacted = cfg.Redacted()
 
-	byPhase := map[tracker.Phase][]tracker.State{}
-	var failed []tracker.State
-	for _, s := range a.tracker.States() {
+	// Pointers into one copy of the states: with 10,000 environments, copying each
+	// state into per-phase lists cost more than the rest of the page.
+	all := a.tracker.States()
+	byPhase := map[tracker.Phase][]*tracker.State{}
+	var failed []*tracker.State
+	for i := range all {
+		s := &all[i]
 		byPhase[s.Phase] = append(byPhase[s.Phase], s)
 		if !s.FailedAt.IsZero() {
 			failed = append(failed, s)
@@ -242,7 +256,7 @@ func (a *App) landingData() landingData {
 	for _, p := range tracker.Phases {
 		states := byPhase[p]
 		sort.Slice(states, func(i, j int) bool {
-			ti, tj := phaseSince(states[i]), phaseSince(states[j])
+			ti, tj := phaseSince(*states[i]), phaseSince(*states[j])
 			if !ti.Equal(tj) {
 				return ti.After(tj)
 			}
@@ -259,7 +273,7 @@ func (a *App) landingData() landingData {
 				break
 			}
 			row.Envs = append(row.Envs, landingEnv{ID: s.ID, Type: s.Type, Source: s.Source,
-				Timeline: timelineHref(s.ID), Since: phaseSince(s)})
+				Timeline: envHref(s.ID), JSON: timelineHref(s.ID), Since: phaseSince(*s)})
 		}
 		d.Phases = append(d.Phases, row)
 	}
@@ -273,7 +287,7 @@ func (a *App) landingData() landingData {
 		if i == landingFailures {
 			break
 		}
-		f := landingFailure{ID: s.ID, Type: s.Type, Reason: s.FailureReason, Timeline: timelineHref(s.ID),
+		f := landingFailure{ID: s.ID, Type: s.Type, Reason: s.FailureReason, Timeline: envHref(s.ID), JSON: timelineHref(s.ID),
 			At: s.FailedAt, Phase: s.Phase}
 		if !s.ProvisioningStartedAt.IsZero() {
 			f.After = s.FailedAt.Sub(s.ProvisioningStartedAt)
@@ -282,6 +296,9 @@ func (a *App) landingData() landingData {
 	}
 	return d
 }
+
+// envHref is the environment's page (exporter/web); relative, as timelineHref.
+func envHref(id string) string { return "environments/" + url.PathEscape(id) }
 
 // timelineHref is relative, so that the page works behind a reverse proxy's sub-path.
 func timelineHref(id string) string {

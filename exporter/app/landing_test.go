@@ -179,10 +179,12 @@ func TestLandingPageInChromium(t *testing.T) {
 		require.True(t, seen[s.ID], "environment %s (%s) listed with a timeline link", s.ID, s.Phase)
 	}
 
-	// Follow the first link, as a reader would, and read the JSON Chromium shows.
+	// The first link leads to the environment's page, the JSON is next to it: follow it,
+	// as a reader would, and read the JSON Chromium shows.
 	link, id := links[0][1], links[0][2]
-	require.Equal(t, "api/environments/"+id+"/timeline", link)
-	page := dumpDOM(t, bin, base+link)
+	require.Equal(t, "environments/"+id, link)
+	require.Contains(t, dom, `<a class="json muted" href="api/environments/`+id+`/timeline">json</a>`)
+	page := dumpDOM(t, bin, base+"api/environments/"+id+"/timeline")
 	pre := preRe.FindStringSubmatch(page)
 	require.NotNil(t, pre, "the timeline shows as JSON:\n%s", page)
 	var tl query.Timeline

@@ -80,7 +80,7 @@ func expectedTimeline(st scenario.Story, now time.Time) map[string]any {
 		if end.IsZero() {
 			end = now
 		}
-		summary["total_lifetime_hours"] = math.Round(end.Sub(first).Hours()*100) / 100
+		summary["total_lifetime_hours"] = event.Hours(end.Truncate(time.Second).Sub(first))
 	}
 	summary["outcome"] = outcome
 	return map[string]any{"environment_id": st.ID, "environment_name": st.ID, "timeline": entries, "summary": summary}

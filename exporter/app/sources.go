@@ -87,6 +87,9 @@ func (a *App) PollOnce(ctx context.Context) error {
 	for i := range apps {
 		evidence[i] = src.mapping.Evidence(apps[i])
 	}
+	if evidence, err = a.readHistory(ctx, src, apps, evidence); err != nil {
+		return err
+	}
 	obs, inconclusive := a.tracker.PollObservations(evidence, at)
 	if inconclusive {
 		a.metrics.polls.WithLabelValues("inconclusive").Inc()
@@ -222,8 +225,8 @@ func (a *App) stopLoopsLocked() {
 	a.loopsCancel, a.loopsDone = nil, nil
 }
 
-// pollLoop polls every poll_interval; after errors it waits longer, with capped
-// exponential backoff and jitter, so a struggling Argo CD is not hammered.
+// pollLoop polls every poll_interval; after an error it retries sooner, with capped
+// exponential backoff and jitter (pollRetryWait), never later than one interval.
 func (a *App) pollLoop(ctx context.Context, src *sources) {
 	ac := src.cfg.ArgoCD
 	interval := time.Duration(ac.PollInterval)
@@ -242,7 +245,7 @@ func (a *App) pollLoop(ctx context.Context, src *sources) {
 				level.Debug(a.logger).Log("msg", "Argo CD poll failed again", "err", err)
 			}
 			failing = true
-			wait = max(interval, b.Next())
+			wait = pollRetryWait(interval, time.Duration(ac.Backoff.Initial), b)
 		default:
 			if failing {
 				level.Info(a.logger).Log("msg", "Argo CD answers again; tracking resumed")

@@ -90,6 +90,9 @@ func (m Mapping) Evidence(a Application) tracker.AppEvidence {
 			ev.OpRevision = op.Operation.Sync.pick(idx)
 		}
 	}
+	if a.Status.History != nil {
+		ev.History = m.Deployments(a, a.Status.History)
+	}
 	ev.Revision = (&RevisionRef{Revision: a.Status.Sync.Revision, Revisions: a.Status.Sync.Revisions}).pick(idx)
 	if ev.Revision == "" {
 		ev.Revision = ev.OpRevision

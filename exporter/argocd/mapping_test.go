@@ -34,6 +34,7 @@ func fixtureEvidence() map[string]tracker.AppEvidence {
 			HealthStatus: "Healthy", HealthTransitionAt: ts("2025-01-06T08:03:10Z"),
 			OpPhase: "Succeeded", OpStartedAt: ts("2025-01-06T08:00:04Z"), OpFinishedAt: ts("2025-01-06T08:02:30Z"),
 			OpMessage: "successfully synced (all tasks run)",
+			History:   []tracker.Deployment{{ID: 0, Revision: "5e5e5e5e5e5e", StartedAt: ts("2025-01-06T08:00:04Z"), DeployedAt: ts("2025-01-06T08:02:30Z")}},
 		},
 		"pr-101": {
 			AppName: "pr-101", EnvironmentID: "pr-101", EnvironmentName: "pr-101", Type: "preview",
@@ -54,6 +55,7 @@ func fixtureEvidence() map[string]tracker.AppEvidence {
 			HealthStatus: "Healthy", HealthTransitionAt: ts("2025-01-07T10:03:40Z"),
 			OpPhase: "Succeeded", OpStartedAt: ts("2025-01-07T10:00:05Z"), OpFinishedAt: ts("2025-01-07T10:02:55Z"),
 			OpMessage: "successfully synced (all tasks run)",
+			History:   []tracker.Deployment{{ID: 0, Revision: "9f8e7d6c5b4a", StartedAt: ts("2025-01-07T10:00:05Z"), DeployedAt: ts("2025-01-07T10:02:55Z")}},
 		},
 		"pr-103": {
 			AppName: "pr-103", EnvironmentID: "pr-103", EnvironmentName: "pr-103", Type: "staging",

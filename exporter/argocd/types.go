@@ -49,6 +49,9 @@ type Status struct {
 	Health         HealthStatus    `json:"health"`
 	Summary        Summary         `json:"summary"`
 	OperationState *OperationState `json:"operationState"`
+	// History is status.history: present only in whole Applications (FullApplications);
+	// nil when the answer left it out (the `fields` list), then Client.History reads it.
+	History []RevisionHistory `json:"history"`
 }
 
 // SyncStatus is status.sync. Revisions is set instead of Revision for multi-source apps.

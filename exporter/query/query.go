@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"time"
 
@@ -112,9 +113,9 @@ func (s *Service) Timeline(ctx context.Context, id string) (*Timeline, error) {
 	if first := firstNonZero(created, start); !first.IsZero() {
 		end := terminated
 		if end.IsZero() {
-			end = s.now()
+			end = s.now().Truncate(time.Second)
 		}
-		h := round2(end.Sub(first).Hours())
+		h := event.Hours(end.Sub(first)) // exact to the second, as in the terminated event
 		tl.Summary.TotalLifetimeHours = &h
 	}
 	return tl, nil
@@ -397,6 +398,9 @@ func firstNonZero(ts ...time.Time) time.Time {
 }
 
 func lifecycleOnly(evs []event.Event) []event.Event {
+	if !slices.ContainsFunc(evs, event.Event.IsMarker) {
+		return evs // the usual case: backends return no markers; no copy
+	}
 	out := evs[:0:0]
 	for _, e := range evs {
 		if !e.IsMarker() {

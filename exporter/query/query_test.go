@@ -70,6 +70,25 @@ func TestTimelineShape(t *testing.T) {
 	require.ErrorIs(t, err, ErrNotFound)
 }
 
+// TestTimelineLifetimeExact: a 13-second environment does not read 0 hours, and the
+// summary agrees with its own terminated event to the second.
+func TestTimelineLifetimeExact(t *testing.T) {
+	b := sliceBackend{
+		ev("short", event.ProvisioningStarted, 0, nil),
+		ev("short", event.Ready, 9*time.Second, map[string]any{"provisioning_duration_seconds": 9.0}),
+		ev("short", event.Terminated, 13*time.Second, map[string]any{"total_lifetime_hours": event.Hours(13 * time.Second)}),
+		ev("live", event.ProvisioningStarted, 0, nil),
+	}
+	s := NewService(b, config.TargetsConfig{}, func() time.Time { return t0.Add(time.Hour + time.Second + 700*time.Millisecond) })
+	tl, err := s.Timeline(context.Background(), "short")
+	require.NoError(t, err)
+	require.Equal(t, 0.003611, *tl.Summary.TotalLifetimeHours)
+	require.Equal(t, tl.Timeline[2].Metadata["total_lifetime_hours"], *tl.Summary.TotalLifetimeHours)
+	tl, err = s.Timeline(context.Background(), "live")
+	require.NoError(t, err)
+	require.Equal(t, 1.000278, *tl.Summary.TotalLifetimeHours)
+}
+
 func TestPercentileNearestRank(t *testing.T) {
 	xs := []float64{10, 20, 30, 40, 50, 60, 70, 80, 90, 100}
 	for _, c := range []struct{ q, want float64 }{{50, 50}, {95, 100}, {99, 100}, {10, 10}, {11, 20}, {0, 10}} {

@@ -90,8 +90,7 @@ func (st *stepper) emit(name event.Name, t time.Time, meta map[string]any) {
 		meta = map[string]any{}
 	}
 	meta[event.MetaDetectedAt] = st.at.Format(time.RFC3339)
-	if st.firstSight && name != event.Created && !st.s.ProvisioningStartedAt.IsZero() &&
-		!st.c.TrackingSince.IsZero() && st.s.ProvisioningStartedAt.Before(st.c.TrackingSince) {
+	if name != event.Created && st.backfill() {
 		meta[event.MetaBackfill] = true
 	}
 	source := timeSourceArgo
@@ -144,7 +143,10 @@ func (st *stepper) app(a AppEvidence) {
 		s.URLPassingSince, s.URLFailingSince, s.URLFailures, s.URLLastError = time.Time{}, time.Time{}, 0, ""
 	}
 	s.AbsentCount, s.AbsentSince = 0, time.Time{}
-	s.App = &a
+	kept := a
+	kept.History, kept.HistoryPending = nil, false
+	s.App = &kept
+	s.ArgoSeenAt = st.at
 
 	if s.CreatedAt.IsZero() && !a.RequestedAt.IsZero() && s.ProvisioningStartedAt.IsZero() {
 		s.CreatedAt = a.RequestedAt
@@ -176,8 +178,15 @@ func (st *stepper) app(a AppEvidence) {
 
 	st.evaluate()
 
+	if a.History != nil {
+		s.HistoryCheckedAt = latest(s.HistoryCheckedAt, a.OpFinishedAt)
+	}
 	if s.EverReady && s.Phase != PhaseTerminating && s.Phase != PhaseTerminated {
-		st.deployed(a)
+		if st.backfill() && a.History != nil {
+			st.backfillHistory(a)
+		} else {
+			st.deployed(a)
+		}
 	}
 	if !a.DeletionAt.IsZero() && s.TerminationStartedAt.IsZero() {
 		s.TerminationStartedAt = a.DeletionAt
@@ -188,22 +197,36 @@ func (st *stepper) app(a AppEvidence) {
 
 func (st *stepper) deployed(a AppEvidence) {
 	s := &st.s
+	switch {
+	case a.HistoryPending:
+		return // the history could not be read: decide on the next observation
+	case a.History != nil:
+		st.deployedFromHistory(a)
+		return
+	}
 	if a.OpPhase != opSucceeded || a.OpFinishedAt.IsZero() || !a.OpFinishedAt.After(s.DeployedAt) {
 		return
 	}
-	if a.Revision == s.DeployedRevision || a.Revision == "" {
-		s.DeployedAt = a.OpFinishedAt // a re-sync of the same revision is no deployment
+	st.deploy(a.Revision, a.OpStartedAt, a.OpFinishedAt, "")
+}
+
+// deploy records that revision runs since at (a sync that started at started).
+func (st *stepper) deploy(revision string, started, at time.Time, evidence string) {
+	s := &st.s
+	if revision == s.DeployedRevision || revision == "" {
+		s.DeployedAt = at // a re-sync of the same revision is no deployment
 		return
 	}
 	prev := s.DeployedRevision
-	s.DeployedRevision, s.DeployedAt = a.Revision, a.OpFinishedAt
-	s.CommitSHA = a.Revision
-	meta := map[string]any{event.MetaRevision: a.Revision, event.MetaStatus: "success"}
+	s.DeployedRevision, s.DeployedAt = revision, at
+	s.CommitSHA = revision
+	meta := map[string]any{event.MetaRevision: revision, event.MetaStatus: "success"}
 	addIf(meta, event.MetaPreviousRevision, prev)
-	if !a.OpStartedAt.IsZero() {
-		meta[event.MetaDeployDuration] = seconds(a.OpFinishedAt.Sub(a.OpStartedAt))
+	addIf(meta, event.MetaEvidence, evidence)
+	if !started.IsZero() && !started.After(at) {
+		meta[event.MetaDeployDuration] = seconds(at.Sub(started))
 	}
-	st.emit(event.Deployed, a.OpFinishedAt, meta)
+	st.emit(event.Deployed, at, meta)
 }
 
 // absent applies a conclusive Argo CD answer that did not contain the Application.
@@ -243,6 +266,9 @@ func (st *stepper) probe(p ProbeResult) {
 	if s.Phase == PhaseTerminated || (p.URL != "" && s.URL != "" && p.URL != s.URL) {
 		return // a probe of a URL the environment no longer has
 	}
+	if p.At.IsZero() {
+		return // never sent (a cancelled round): no evidence either way
+	}
 	if s.Source == "" {
 		s.Source = SourceStatic
 	}
@@ -254,6 +280,7 @@ func (st *stepper) probe(p ProbeResult) {
 		s.URL = p.URL
 	}
 	at := norm(p.At)
+	s.URLProbedAt = at
 	if p.OK {
 		if s.URLPassingSince.IsZero() {
 			s.URLPassingSince = at
@@ -419,10 +446,10 @@ func (st *stepper) provisioning() {
 		}
 	}
 	deadline := s.ProvisioningStartedAt.Add(st.c.ProvisioningTimeout)
-	if !st.at.Before(deadline) {
+	if !st.at.Before(deadline) && st.decidable(deadline) {
 		reason := event.ReasonTimeout
 		meta := map[string]any{event.MetaTimeoutSeconds: seconds(st.c.ProvisioningTimeout)}
-		if st.argoReady() && s.URL != "" && s.URLPassingSince.IsZero() {
+		if st.urlOnlyPending() {
 			reason = event.ReasonURLUnreachable
 			addIf(meta, event.MetaURLError, s.URLLastError)
 		}
@@ -443,6 +470,29 @@ func (st *stepper) provisioning() {
 	if isReady && readyAt.After(f.at) {
 		st.ready(readyAt, map[string]any{event.MetaLate: true, event.MetaReadinessSummary: summary})
 	}
+}
+
+// decidable reports whether the evidence in the state was observed late enough to
+// decide a provisioning timeout: a timer alone never fails an environment. What
+// Argo CD shows must come from an answer at or after the deadline (while Argo CD is
+// failing, evidence from before the deadline may still arrive: ready, a real failure,
+// a deletion); and when only the URL is missing, a probe must have run, and failed, at
+// or after the deadline.
+func (st *stepper) decidable(deadline time.Time) bool {
+	s := &st.s
+	if s.Source == SourceArgoCD && s.ArgoSeenAt.Before(deadline) {
+		return false
+	}
+	if s.URL != "" && (s.Source != SourceArgoCD || st.urlOnlyPending()) && s.URLProbedAt.Before(deadline) {
+		return false
+	}
+	return true
+}
+
+// urlOnlyPending: Argo CD shows the environment ready, its URL does not answer.
+func (st *stepper) urlOnlyPending() bool {
+	s := &st.s
+	return st.argoReady() && s.URL != "" && s.URLPassingSince.IsZero()
 }
 
 func (st *stepper) fail(reason string, t time.Time, meta map[string]any) {
@@ -470,8 +520,12 @@ func (st *stepper) ready(t time.Time, meta map[string]any) {
 		meta[event.MetaProvisioningDuration] = seconds(t.Sub(s.ProvisioningStartedAt))
 	}
 	if a := s.App; a != nil {
-		s.DeployedRevision, s.DeployedAt = a.Revision, a.OpFinishedAt
-		addIf(meta, event.MetaRevision, a.Revision)
+		rev, at := a.Revision, a.OpFinishedAt
+		if d, ok := st.runningAt(t); ok {
+			rev, at = d.Revision, d.DeployedAt // later entries are deployments made since
+		}
+		s.DeployedRevision, s.DeployedAt = rev, at
+		addIf(meta, event.MetaRevision, rev)
 		if a.HealthTransitionAt.IsZero() {
 			meta[event.MetaHealthTimeSource] = timeSourceSeen
 		}
@@ -493,6 +547,9 @@ func (st *stepper) readiness() (time.Time, string, bool) {
 		sync := a.OpFinishedAt
 		if a.OpPhase == "" || sync.IsZero() {
 			sync = st.at // synced with no operation on record: only our observation dates it
+		}
+		if first, ok := st.firstSync(); ok && first.Before(sync) {
+			sync = first // later syncs (redeploys seen on a first sight) did not make it ready
 		}
 		health := a.HealthTransitionAt
 		if health.IsZero() {
@@ -650,10 +707,8 @@ func shortSHA(s string) string {
 	return s
 }
 
-// seconds and hours give durations as JSON numbers: whole seconds (times are whole
-// seconds) and hours rounded to two decimals.
-func seconds(d time.Duration) float64 { return float64(d / time.Second) }
+// seconds and hours give durations as JSON numbers, exact to the second (times are
+// whole seconds).
+func seconds(d time.Duration) float64 { return event.Seconds(d) }
 
-func hours(d time.Duration) float64 {
-	return float64(int64(d.Hours()*100+0.5)) / 100
-}
+func hours(d time.Duration) float64 { return event.Hours(d) }

@@ -72,6 +72,12 @@ func redeploy(rev, start, fin string) appOpt {
 
 const url = "https://pr-1.preview.example.com/healthz"
 
+func hist(id int64, rev, started, deployed string) Deployment {
+	return Deployment{ID: id, Revision: rev, StartedAt: at(started), DeployedAt: at(deployed)}
+}
+func withHistory(h ...Deployment) appOpt { return func(a *AppEvidence) { a.History = h } }
+func historyPending() appOpt             { return func(a *AppEvidence) { a.HistoryPending = true } }
+
 func seen(when string, a *AppEvidence) Observation {
 	return Observation{EnvironmentID: "pr-1", At: at(when), App: a}
 }
@@ -214,7 +220,7 @@ func TestStep(t *testing.T) {
 		{
 			name: "timeout with Argo CD ready but the URL failing is url_unreachable",
 			cfg:  Config{ProvisioningTimeout: 10 * time.Minute},
-			obs:  []Observation{seen("1m", readyApp(withURL(url))), probe("2m", false), probe("9m", false), seen("10m", readyApp(withURL(url)))},
+			obs:  []Observation{seen("1m", readyApp(withURL(url))), probe("2m", false), probe("9m", false), seen("10m", readyApp(withURL(url))), probe("10m5s", false)},
 			want: []want{
 				{event.ProvisioningStarted, "0s", nil},
 				{event.ProvisioningFailed, "10m", map[string]any{"reason": "url_unreachable", "url_error": "status 503", "pending_checks": "url"}},
@@ -222,13 +228,82 @@ func TestStep(t *testing.T) {
 			phase: PhaseFailed,
 		},
 		{
-			name: "a probe alone can fire the timeout",
+			name:  "a probe alone cannot fire the timeout: Argo CD was not seen since the deadline",
+			cfg:   Config{ProvisioningTimeout: 10 * time.Minute},
+			obs:   []Observation{seen("1m", readyApp(withURL(url))), probe("10m30s", false)},
+			want:  []want{{event.ProvisioningStarted, "0s", nil}},
+			phase: PhaseProvisioning,
+		},
+		{
+			name: "a failing probe after an Argo CD answer after the deadline fires url_unreachable",
 			cfg:  Config{ProvisioningTimeout: 10 * time.Minute},
-			obs:  []Observation{seen("1m", readyApp(withURL(url))), probe("10m30s", false)},
+			obs:  []Observation{seen("1m", readyApp(withURL(url))), seen("10m10s", readyApp(withURL(url))), probe("10m30s", false)},
 			want: []want{
 				{event.ProvisioningStarted, "0s", nil},
 				{event.ProvisioningFailed, "10m", map[string]any{"reason": "url_unreachable"}},
 			},
+		},
+		{
+			name:  "url_unreachable needs a probe that ran after the deadline",
+			cfg:   Config{ProvisioningTimeout: 10 * time.Minute},
+			obs:   []Observation{seen("1m", readyApp(withURL(url))), probe("9m", false), seen("10m30s", readyApp(withURL(url)))},
+			want:  []want{{event.ProvisioningStarted, "0s", nil}},
+			phase: PhaseProvisioning,
+		},
+		{
+			name:  "a probe that was never sent is no evidence",
+			cfg:   Config{ProvisioningTimeout: 10 * time.Minute},
+			obs:   []Observation{seen("1m", readyApp(withURL(url))), seen("10m10s", readyApp(withURL(url))), {EnvironmentID: "pr-1", At: at("10m30s"), Probe: &ProbeResult{URL: url, Err: "canceled: not probed"}}},
+			want:  []want{{event.ProvisioningStarted, "0s", nil}},
+			phase: PhaseProvisioning,
+		},
+		{
+			name: "blind past the deadline: ready evidence from before it wins",
+			cfg:  Config{ProvisioningTimeout: 10 * time.Minute},
+			obs: []Observation{seen("1m", newApp(withURL(url))), probe("4m", true), probe("10m30s", true),
+				seen("10m45s", newApp(withURL(url), synced("2m55s"), health("Healthy", "9m50s")))},
+			want:  []want{{event.ProvisioningStarted, "0s", nil}, {event.Ready, "9m50s", map[string]any{"provisioning_duration_seconds": 590.0}}},
+			phase: PhaseReady,
+		},
+		{
+			name: "blind past the deadline: a real failure keeps its reason and time",
+			cfg:  Config{ProvisioningTimeout: 10 * time.Minute},
+			obs: []Observation{seen("1m", newApp(withURL(url))), probe("10m30s", false),
+				seen("10m45s", newApp(withURL(url), health("Degraded", "9m30s")))},
+			want:  []want{{event.ProvisioningStarted, "0s", nil}, {event.ProvisioningFailed, "9m30s", map[string]any{"reason": "degraded"}}},
+			phase: PhaseFailed,
+		},
+		{
+			name: "blind past the deadline: a deletion before it wins",
+			cfg:  Config{ProvisioningTimeout: 10 * time.Minute},
+			obs: []Observation{seen("1m", newApp(withURL(url))), probe("10m30s", false),
+				seen("10m45s", newApp(withURL(url), deleting("9m")))},
+			want: []want{
+				{event.ProvisioningStarted, "0s", nil},
+				{event.ProvisioningFailed, "9m", map[string]any{"reason": "deleted_before_ready"}},
+				{event.TerminationStarted, "9m", nil},
+			},
+			phase: PhaseTerminating,
+		},
+		{
+			name: "blind past the deadline: gone when Argo CD answers again is deleted_before_ready",
+			cfg:  Config{ProvisioningTimeout: 10 * time.Minute},
+			obs: []Observation{seen("1m", newApp(withURL(url))), probe("10m30s", false), gone("10m45s"),
+				probe("10m50s", false), gone("11m")},
+			want: []want{
+				{event.ProvisioningStarted, "0s", nil},
+				{event.ProvisioningFailed, "10m45s", map[string]any{"reason": "deleted_before_ready"}},
+				{event.Terminated, "10m45s", nil},
+			},
+			phase: PhaseTerminated,
+		},
+		{
+			name: "blind past the deadline: the first answer after it decides the timeout",
+			cfg:  Config{ProvisioningTimeout: 10 * time.Minute},
+			obs: []Observation{seen("1m", newApp(withURL(url))), probe("10m30s", false),
+				seen("10m45s", newApp(withURL(url)))},
+			want:  []want{{event.ProvisioningStarted, "0s", nil}, {event.ProvisioningFailed, "10m", map[string]any{"reason": "timeout"}}},
+			phase: PhaseFailed,
 		},
 		{
 			name: "ready after a timeout is late",
@@ -351,7 +426,7 @@ func TestStep(t *testing.T) {
 				{event.ProvisioningStarted, "0s", nil},
 				{event.Ready, "3m40s", nil},
 				{event.TerminationStarted, "59m30s", nil},
-				{event.Terminated, "1h1m", map[string]any{"termination_duration_seconds": 90.0, "total_lifetime_hours": 1.02}},
+				{event.Terminated, "1h1m", map[string]any{"termination_duration_seconds": 90.0, "total_lifetime_hours": 1.016667}},
 			},
 			phase: PhaseTerminated,
 		},
@@ -445,6 +520,65 @@ func TestStep(t *testing.T) {
 				{event.ProvisioningStarted, "0s", map[string]any{"backfill": true}},
 				{event.Ready, "3m40s", map[string]any{"backfill": true}},
 			},
+		},
+		{
+			name: "deployments made while envtrack was blind come from status.history, each at its deployedAt",
+			obs: []Observation{seen("4m", readyApp()), seen("30m", readyApp(redeploy("3c3c", "24m", "25m"),
+				withHistory(hist(0, "1a2b3c4d5e6f", "5s", "2m55s"), hist(1, "2b2b", "20m", "21m30s"), hist(2, "3c3c", "24m", "25m"))))},
+			want: []want{
+				{event.ProvisioningStarted, "0s", nil},
+				{event.Ready, "3m40s", nil},
+				{event.Deployed, "21m30s", map[string]any{"revision": "2b2b", "previous_revision": "1a2b3c4d5e6f", "deploy_duration_seconds": 90.0, "evidence": "status.history"}},
+				{event.Deployed, "25m", map[string]any{"revision": "3c3c", "previous_revision": "2b2b", "deploy_duration_seconds": 60.0}},
+			},
+			phase: PhaseReady,
+		},
+		{
+			name: "ready and redeployed while envtrack was blind: ready at its first sync, the redeploy at its own time",
+			obs: []Observation{seen("1m", newApp()), seen("30m", readyApp(redeploy("2b2b", "20m", "21m"),
+				withHistory(hist(0, "1a2b3c4d5e6f", "5s", "2m55s"), hist(1, "2b2b", "20m", "21m"))))},
+			want: []want{
+				{event.ProvisioningStarted, "0s", nil},
+				{event.Ready, "3m40s", map[string]any{"revision": "1a2b3c4d5e6f"}},
+				{event.Deployed, "21m", map[string]any{"revision": "2b2b", "previous_revision": "1a2b3c4d5e6f"}},
+			},
+			phase: PhaseReady,
+		},
+		{
+			name: "a re-sync of the running revision in the history is no deployment",
+			obs: []Observation{seen("4m", readyApp()), seen("30m", readyApp(redeploy("2b2b", "24m", "25m"),
+				withHistory(hist(0, "1a2b3c4d5e6f", "5s", "2m55s"), hist(1, "1a2b3c4d5e6f", "10m", "10m5s"), hist(2, "2b2b", "24m", "25m"))))},
+			want: []want{
+				{event.ProvisioningStarted, "0s", nil},
+				{event.Ready, "3m40s", nil},
+				{event.Deployed, "25m", map[string]any{"revision": "2b2b", "previous_revision": "1a2b3c4d5e6f"}},
+			},
+		},
+		{
+			name: "history that could not be read: deployments wait for the next observation",
+			obs: []Observation{seen("4m", readyApp()), seen("30m", readyApp(redeploy("3c3c", "24m", "25m"), historyPending())),
+				seen("31m", readyApp(redeploy("3c3c", "24m", "25m"),
+					withHistory(hist(0, "1a2b3c4d5e6f", "5s", "2m55s"), hist(1, "2b2b", "20m", "21m30s"), hist(2, "3c3c", "24m", "25m"))))},
+			want: []want{
+				{event.ProvisioningStarted, "0s", nil},
+				{event.Ready, "3m40s", nil},
+				{event.Deployed, "21m30s", map[string]any{"revision": "2b2b"}},
+				{event.Deployed, "25m", map[string]any{"revision": "3c3c"}},
+			},
+		},
+		{
+			name: "an Application running before tracking began: each history entry is a backfilled deployment",
+			cfg:  Config{TrackingSince: at("1h")},
+			obs: []Observation{seen("2h", readyApp(redeploy("3c3c", "39m", "40m"),
+				withHistory(hist(0, "1a2b3c4d5e6f", "5s", "2m55s"), hist(1, "2b2b", "20m", "21m30s"), hist(2, "3c3c", "39m", "40m"))))},
+			want: []want{
+				{event.ProvisioningStarted, "0s", map[string]any{"backfill": true}},
+				{event.Ready, "3m40s", map[string]any{"backfill": true}},
+				{event.Deployed, "2m55s", map[string]any{"backfill": true, "revision": "1a2b3c4d5e6f", "deploy_duration_seconds": 170.0}},
+				{event.Deployed, "21m30s", map[string]any{"backfill": true, "revision": "2b2b", "previous_revision": "1a2b3c4d5e6f"}},
+				{event.Deployed, "40m", map[string]any{"backfill": true, "revision": "3c3c", "previous_revision": "2b2b"}},
+			},
+			phase: PhaseReady,
 		},
 		{
 			name: "environments created after tracking began are live",
@@ -574,4 +708,47 @@ func TestProcessPersistsOnlyChanges(t *testing.T) {
 		require.NoError(t, err)
 	}
 	require.Equal(t, 1, commits, "unchanged evidence must not rewrite the store")
+}
+
+// TestNeedsHistory: the history is read once per completed operation of a ready
+// environment, and on the first sight of one running before tracking began.
+func TestNeedsHistory(t *testing.T) {
+	ready := []appOpt{synced("2m55s"), health("Healthy", "3m40s")}
+	tr := New(Config{TrackingSince: at("1h")}, nil)
+	commit := func(_ []State, evs []event.Event) ([]event.Event, error) { return evs, nil }
+	old := *newApp(ready...)
+	old.AppName, old.EnvironmentID = "old", "old"
+	young := *newApp(append(ready, createdAt("1h30m"))...)
+	young.AppName, young.EnvironmentID = "young", "young"
+	busy := *newApp()
+	busy.AppName, busy.EnvironmentID = "busy", "busy"
+	require.Equal(t, []bool{true, true, false}, tr.NeedsHistory([]AppEvidence{old, young, busy}), "running ones, on first sight")
+
+	live := New(Config{}, nil)
+	p := *newApp()
+	_, err := live.Process([]Observation{seen("1m", &p)}, commit)
+	require.NoError(t, err)
+	require.Equal(t, []bool{false}, live.NeedsHistory([]AppEvidence{p}), "provisioning")
+	a := *newApp(ready...)
+	require.Equal(t, []bool{true}, live.NeedsHistory([]AppEvidence{a}), "about to be ready")
+	a.History = []Deployment{{ID: 0, Revision: "1a2b3c4d5e6f", DeployedAt: at("2m55s")}}
+	_, err = live.Process([]Observation{seen("4m", &a)}, commit)
+	require.NoError(t, err)
+	a.History = nil
+	require.Equal(t, []bool{false}, live.NeedsHistory([]AppEvidence{a}), "nothing happened since ready")
+	b := *newApp(append(ready, redeploy("2b2b", "20m", "21m"))...)
+	require.Equal(t, []bool{true}, live.NeedsHistory([]AppEvidence{b}), "an operation completed")
+	b.History = []Deployment{{ID: 0, Revision: "1a2b3c4d5e6f", DeployedAt: at("2m55s")}, {ID: 1, Revision: "2b2b", DeployedAt: at("21m")}}
+	require.Equal(t, []bool{false}, live.NeedsHistory([]AppEvidence{b}), "the answer carries it")
+	_, err = live.Process([]Observation{seen("22m", &b)}, commit)
+	require.NoError(t, err)
+	b.History = nil
+	require.Equal(t, []bool{false}, live.NeedsHistory([]AppEvidence{b}), "read once per operation")
+	f := *newApp(append(ready, redeploy("3c3c", "30m", "31m"), syncFailed("31m"))...)
+	require.Equal(t, []bool{true}, live.NeedsHistory([]AppEvidence{f}), "a failed operation may hide deployments")
+	f.HistoryPending = true
+	_, err = live.Process([]Observation{seen("32m", &f)}, commit)
+	require.NoError(t, err)
+	f.HistoryPending = false
+	require.Equal(t, []bool{true}, live.NeedsHistory([]AppEvidence{f}), "a failed fetch is tried again")
 }

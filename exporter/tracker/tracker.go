@@ -97,6 +97,8 @@ func (t *Tracker) ProcessBatch(obs []Observation, extra []event.Event, commit Co
 // samePersisted reports whether two states differ only in what need not be persisted.
 func samePersisted(a, b State) bool {
 	a.LastObservedAt, b.LastObservedAt = time.Time{}, time.Time{}
+	a.ArgoSeenAt, b.ArgoSeenAt = time.Time{}, time.Time{}
+	a.URLProbedAt, b.URLProbedAt = time.Time{}, time.Time{}
 	return reflect.DeepEqual(a, b)
 }
 

@@ -58,6 +58,12 @@ type AppEvidence struct {
 	OpFinishedAt time.Time `json:"op_finished_at,omitzero"` // status.operationState.finishedAt
 	OpMessage    string    `json:"op_message,omitempty"`    // status.operationState.message
 	OpRevision   string    `json:"op_revision,omitempty"`   // status.operationState.syncResult.revision, if present
+
+	// History is status.history (oldest first) when it was fetched for this observation
+	// (nil: not fetched); HistoryPending says that fetching it failed, so deployments
+	// wait for the next observation. Neither is kept in the state.
+	History        []Deployment `json:"-"`
+	HistoryPending bool         `json:"-"`
 }
 
 // ProbeResult is one URL probe of an environment.
@@ -140,6 +146,9 @@ type State struct {
 	// deployed event, and the finishedAt of the sync that put it there.
 	DeployedRevision string    `json:"deployed_revision,omitempty"`
 	DeployedAt       time.Time `json:"deployed_at,omitzero"`
+	// HistoryCheckedAt is the finishedAt of the last operation whose status.history
+	// envtrack read, so one operation costs one history fetch.
+	HistoryCheckedAt time.Time `json:"history_checked_at,omitzero"`
 
 	// Degradation causes after ready.
 	HealthDegradedAt time.Time `json:"health_degraded_at,omitzero"`
@@ -156,4 +165,12 @@ type State struct {
 	AbsentSince time.Time `json:"absent_since,omitzero"`
 
 	LastObservedAt time.Time `json:"last_observed_at,omitzero"`
+	// ArgoSeenAt is when a successful Argo CD answer last showed the Application, and
+	// URLProbedAt when a URL probe last actually ran. A provisioning timeout is decided
+	// only on evidence observed after the deadline, so these say how fresh the evidence
+	// is. Like LastObservedAt they change on every observation and alone never cause a
+	// write: after a restart they may be older than the truth, which only delays a
+	// timeout to the next observation.
+	ArgoSeenAt  time.Time `json:"argo_seen_at,omitzero"`
+	URLProbedAt time.Time `json:"url_probed_at,omitzero"`
 }

@@ -138,7 +138,7 @@ func TestDemo(t *testing.T) {
 		Out:            out,
 		LogLevel:       "debug",
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute) // a hang guard
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute) // a hang guard
 	defer cancel()
 	d, err := Start(ctx, opts)
 	require.NoError(t, err, out.String())
@@ -185,6 +185,9 @@ func TestDemo(t *testing.T) {
 		n := p.EnvironmentPerformance.Provisioning.SampleSize
 		return err == nil && n > 0, fmt.Sprint(n, err)
 	})
+
+	// Every panel query of every shipped dashboard runs and returns data.
+	checkDashboardQueries(t, ctx, u)
 
 	// The exemplars carry environment ids (exemplar storage on).
 	var ex struct {
@@ -235,6 +238,8 @@ func TestDemo(t *testing.T) {
 	d.Banner(id)
 	require.Contains(t, out.String(), "curl -s "+u.Envtrack+"/api/environments/"+id+"/timeline")
 	require.Contains(t, out.String(), "insights --server "+u.Envtrack)
+	require.Contains(t, out.String(), "See it: open "+u.Envtrack+"/ for charts")
+	require.Contains(t, out.String(), u.Envtrack+"/environments/"+id)
 	require.Contains(t, out.String(), PrometheusQueryURL(u.Prometheus, P95Query))
 
 	// Stop: no process is left, nor any member of their process groups.

@@ -109,6 +109,7 @@ func (d *Demo) Banner(id string) {
 			shortDuration(d.opts.History), d.opts.Speed, shortDuration(time.Duration(float64(d.opts.History)/d.opts.Speed).Round(time.Second)),
 			d.clock.CatchUp().Format("15:04:05"))
 	}
+	fmt.Fprintf(w, "\n  See it: open %s/ for charts of every provisioning attempt with the deployments overlaid,\n  each environment's life on a time axis (%s/environments/%s) and %s/insights.\n", u.Envtrack, u.Envtrack, url.PathEscape(id), u.Envtrack)
 	fmt.Fprintf(w, "\nTry:\n\n")
 	fmt.Fprintf(w, "  curl -s %s/api/environments/%s/timeline\n\n", u.Envtrack, url.PathEscape(id))
 	fmt.Fprintf(w, "  %s insights --server %s\n\n", cli, u.Envtrack)

@@ -40,7 +40,8 @@ type Server struct {
 	rv        int64
 	cache     map[string][]byte
 	fault     Fault
-	faultLeft int // remaining faulted requests; <0: until cleared
+	faultLeft int   // remaining faulted requests; <0: until cleared
+	getFault  Fault // for GET /api/v1/applications/{name} (SetGetFault)
 	requests  int
 	changed   chan struct{} // closed and replaced at each served list request
 
@@ -428,7 +429,14 @@ func (s *Server) present(a Application) Application {
 	return a
 }
 
+// handleGet is argocd-server's Get (server/application/application.go Get and
+// getAppEnforceRBAC): the whole Application, status.history included (envtrack reads it
+// there, as the list's `fields` leave it out); an absent Application is 403 "permission
+// denied" without a project (so existence does not leak) and 404 with one.
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
+	if s.failGet(w) {
+		return
+	}
 	if !s.authorize(w, r) {
 		return
 	}

@@ -212,7 +212,10 @@ type HealthStatus struct {
 	LastTransitionTime *Time  `json:"lastTransitionTime,omitempty"`
 }
 
-// RevisionHistory is one entry of status.history: a successful sync, oldest first.
+// RevisionHistory is one entry of status.history: a successful sync, oldest first
+// (pkg/apis/application/v1alpha1/types.go RevisionHistory; appended by
+// controller/state.go persistRevisionHistory with id = last id + 1, deployedAt = now,
+// deployStartedAt = the operation's startedAt, truncated to revisionHistoryLimit).
 type RevisionHistory struct {
 	Revision        string              `json:"revision,omitempty"`
 	DeployedAt      Time                `json:"deployedAt"`

@@ -1,0 +1,219 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/require"
+
+	"github.com/blueberry-idp/envtrack/config"
+	"github.com/blueberry-idp/envtrack/exporter/event"
+	"github.com/blueberry-idp/envtrack/exporter/query"
+	"github.com/blueberry-idp/envtrack/exporter/tracker"
+	"github.com/blueberry-idp/envtrack/internal/scenario"
+)
+
+// fakeEnvs, fakeBackend and fakeMarkers hold fixed data for the pages.
+type fakeEnvs []tracker.State
+
+func (f fakeEnvs) States() []tracker.State { return f }
+func (f fakeEnvs) Get(id string) (tracker.State, bool) {
+	for _, s := range f {
+		if s.ID == id {
+			return s, true
+		}
+	}
+	return tracker.State{}, false
+}
+
+type fakeBackend []event.Event
+
+func (f fakeBackend) EnvironmentEvents(_ context.Context, id string) ([]event.Event, error) {
+	var out []event.Event
+	for _, e := range f {
+		if e.EnvironmentID == id && !e.IsMarker() {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+func (f fakeBackend) Range(_ context.Context, from, to time.Time, typ string, names ...event.Name) ([]event.Event, error) {
+	var out []event.Event
+	for _, e := range f {
+		if !e.IsMarker() && !e.Time.Before(from) && e.Time.Before(to) && (typ == "" || e.Type == typ) && (len(names) == 0 || slices.Contains(names, e.Name)) {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+func (f fakeBackend) Markers(_ context.Context, from, to time.Time) ([]event.Event, error) {
+	var out []event.Event
+	for _, e := range f {
+		if e.IsMarker() && !e.Time.Before(from) && e.Time.Before(to) {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+func (f fakeBackend) EnvironmentMarkers(_ context.Context, id string) ([]event.Event, error) {
+	var out []event.Event
+	for _, e := range f {
+		if e.IsMarker() && e.EnvironmentID == id {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+var t0 = time.Date(2025, 3, 4, 9, 0, 0, 0, time.UTC)
+
+func get(t *testing.T, h http.Handler, target string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, target, nil))
+	return rec.Code, rec.Body.String()
+}
+
+func newTestPages(evs []event.Event, states []tracker.State, now time.Time) (*Pages, http.Handler) {
+	svc := query.NewService(fakeBackend(evs), config.TargetsConfig{
+		ProvisioningP50: config.DurationTarget{Target: model.Duration(2 * time.Minute), Alert: model.Duration(3 * time.Minute)},
+		ProvisioningP95: config.DurationTarget{Target: model.Duration(5 * time.Minute), Alert: model.Duration(10 * time.Minute)},
+		SuccessRate:     config.RateTarget{Target: 98, Alert: 95}}, func() time.Time { return now })
+	p := New(Options{Environments: fakeEnvs(states), Query: func() *query.Service { return svc }, Markers: fakeBackend(evs),
+		Now: func() time.Time { return now }})
+	mux := http.NewServeMux()
+	p.Register(mux)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(p.Charts(r.Context(), r)))
+	})
+	return p, mux
+}
+
+// TestPagesEscape: names, repositories, branches, commits, reasons, metadata and
+// marker activities with markup render as text on every page.
+func TestPagesEscape(t *testing.T) {
+	const (
+		name   = `<script>alert("name")</script>`
+		repo   = `<b>repo</b>`
+		branch = `<i>branch</i>`
+		commit = `<u>c0ffee</u>`
+		reason = `<img src=x onerror=alert(1)>`
+		msg    = `<em>sync failed</em>`
+		act    = `<marquee>deploy</marquee>`
+	)
+	base := event.Event{EnvironmentID: "pr-1", EnvironmentName: name, Type: "preview", Repository: repo, Branch: branch, CommitSHA: commit}
+	ev := func(n event.Name, at time.Duration, meta map[string]any) event.Event {
+		e := base
+		e.Name, e.Time, e.Metadata = n, t0.Add(at), meta
+		return e
+	}
+	evs := []event.Event{
+		ev(event.ProvisioningStarted, 0, map[string]any{"repository": repo}),
+		ev(event.ProvisioningFailed, 90*time.Second, map[string]any{"reason": reason, "message": msg, "provisioning_duration_seconds": 90.0}),
+		{EnvironmentID: "pr-1", Name: event.Deployed, Time: t0.Add(2 * time.Minute),
+			Metadata: map[string]any{"kind": event.KindDeployment, "activity": act, "failed": false}},
+	}
+	states := []tracker.State{{ID: "pr-1", Name: name, Type: "preview", Repository: repo, Branch: branch, CommitSHA: commit,
+		Phase: tracker.PhaseFailed, FailureReason: reason, ProvisioningStartedAt: t0, FailedAt: t0.Add(90 * time.Second)}}
+	_, h := newTestPages(evs, states, t0.Add(time.Hour))
+	for _, target := range []string{"/environments/pr-1", "/?window=24h", "/insights?window=24h"} {
+		code, body := get(t, h, target)
+		require.Equal(t, http.StatusOK, code, target)
+		for _, raw := range []string{"<script", "<b>", "<i>", "<u>", "<img", "<em>", "<marquee"} {
+			require.NotContains(t, body, raw, "%s renders markup as text", target)
+		}
+	}
+	_, body := get(t, h, "/environments/pr-1")
+	for _, want := range []string{"&lt;script&gt;", "&lt;b&gt;repo&lt;/b&gt;", "&lt;i&gt;branch&lt;/i&gt;", "&lt;u&gt;c0ffee&lt;/u&gt;",
+		"&lt;img src=x onerror=alert(1)&gt;", "&lt;em&gt;sync failed&lt;/em&gt;", "&lt;marquee&gt;deploy&lt;/marquee&gt;"} {
+		require.Contains(t, body, want)
+	}
+	_, body = get(t, h, "/?window=24h")
+	require.Contains(t, body, `data-reason="&lt;img src=x onerror=alert(1)&gt;"`)
+	_, body = get(t, h, "/insights?window=24h")
+	require.Contains(t, body, `<td class="reason">&lt;img src=x onerror=alert(1)&gt;</td>`)
+}
+
+// TestSpans: each lifecycle path becomes its phases; a deployed event starts none, a
+// second degraded continues the span, and the last span runs until now.
+func TestSpans(t *testing.T) {
+	now := t0.Add(time.Hour)
+	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
+	type ev struct {
+		n event.Name
+		m int
+	}
+	type span struct {
+		phase    string
+		from, to int
+		open     bool
+	}
+	for _, tc := range []struct {
+		name string
+		evs  []ev
+		want []span
+	}{
+		{"ready", []ev{{event.ProvisioningStarted, 0}, {event.Ready, 3}}, []span{{"provisioning", 0, 3, false}, {"ready", 3, 60, true}}},
+		{"queued", []ev{{event.Created, 0}, {event.ProvisioningStarted, 2}, {event.Ready, 5}}, []span{{"queued", 0, 2, false}, {"provisioning", 2, 5, false}, {"ready", 5, 60, true}}},
+		{"deployed and flapping", []ev{{event.ProvisioningStarted, 0}, {event.Ready, 3}, {event.Deployed, 10}, {event.Degraded, 20}, {event.Degraded, 21}, {event.Recovered, 25}},
+			[]span{{"provisioning", 0, 3, false}, {"ready", 3, 20, false}, {"degraded", 20, 25, false}, {"ready", 25, 60, true}}},
+		{"late", []ev{{event.ProvisioningStarted, 0}, {event.ProvisioningFailed, 30}, {event.Ready, 40}}, []span{{"provisioning", 0, 30, false}, {"failed", 30, 40, false}, {"ready", 40, 60, true}}},
+		{"terminated", []ev{{event.ProvisioningStarted, 0}, {event.Ready, 3}, {event.TerminationStarted, 30}, {event.Terminated, 31}},
+			[]span{{"provisioning", 0, 3, false}, {"ready", 3, 30, false}, {"terminating", 30, 31, false}}},
+		{"recovered without degraded", []ev{{event.ProvisioningStarted, 0}, {event.Ready, 3}, {event.Recovered, 9}}, []span{{"provisioning", 0, 3, false}, {"ready", 3, 60, true}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var tl []query.TimelineEntry
+			for _, e := range tc.evs {
+				tl = append(tl, query.TimelineEntry{Event: e.n, Timestamp: at(e.m)})
+			}
+			var got []span
+			for _, s := range Spans(tl, now) {
+				got = append(got, span{s.Phase, int(s.Start.Sub(t0) / time.Minute), int(s.End.Sub(t0) / time.Minute), s.Open})
+			}
+			require.Equal(t, tc.want, got)
+		})
+	}
+}
+
+// TestChecks: the readiness checks' times come from the first (not late) ready.
+func TestChecks(t *testing.T) {
+	tl := []query.TimelineEntry{{Event: event.Ready, Timestamp: t0, Metadata: map[string]any{
+		"readiness_summary": "All checks passed: sync 2025-03-04T08:58:00Z, health 2025-03-04T08:59:00Z, url 2025-03-04T09:00:00Z"}}}
+	got := Checks(tl)
+	require.Len(t, got, 3)
+	require.Equal(t, "sync", got[0].Name)
+	require.Equal(t, t0.Add(-2*time.Minute), got[0].At)
+	require.Equal(t, "url", got[2].Name)
+	require.Equal(t, t0, got[2].At)
+	require.Empty(t, Checks([]query.TimelineEntry{{Event: event.Ready, Metadata: map[string]any{"readiness_summary": "url answered"}}}))
+}
+
+// TestPageWeight: with 10,000 environments (100,000 events, about 10,000 attempts) in the window every page stays under 300 KB.
+func TestPageWeight(t *testing.T) {
+	now := t0.Add(30 * 24 * time.Hour)
+	evs, states := scenario.Synthetic(now, 30*24*time.Hour, 10000)
+	var inWindow []event.Event // what the landing page's backend fetches: the window's events
+	for _, e := range evs {
+		if !e.Time.After(now) {
+			inWindow = append(inWindow, e)
+		}
+	}
+	_, h := newTestPages(inWindow, states, now)
+	for _, target := range []string{"/?window=30d", "/insights?window=30d", "/environments/" + states[0].ID} {
+		code, body := get(t, h, target)
+		require.Equal(t, http.StatusOK, code)
+		require.Less(t, len(body), 300<<10, "%s weighs %d bytes", target, len(body))
+		t.Logf("%s: %d bytes", target, len(body))
+		require.False(t, strings.Contains(body, "<script"))
+	}
+}
