@@ -59,13 +59,13 @@ func (s *Service) Chart(ctx context.Context, window time.Duration, windowText, t
 		case event.Ready:
 			late, _ := e.Meta("late").(bool)
 			baseline, _ := e.Meta("baseline").(bool)
-			d, ok := number(e.Meta(event.MetaProvisioningDuration))
+			d, ok := event.Number(e.Meta(event.MetaProvisioningDuration))
 			if late || baseline || !ok {
 				continue // the same rule as Performance: not an attempt
 			}
 			c.Attempts = append(c.Attempts, Attempt{EnvironmentID: e.EnvironmentID, Type: e.Type, At: e.Time, Seconds: d})
 		case event.ProvisioningFailed:
-			d, ok := number(e.Meta(event.MetaProvisioningDuration))
+			d, ok := event.Number(e.Meta(event.MetaProvisioningDuration))
 			if !ok {
 				d = -1
 			}
