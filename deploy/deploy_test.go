@@ -261,12 +261,20 @@ func TestGrafanaProvisioning(t *testing.T) {
 	for _, d := range ds.Datasources {
 		byUID[d.UID] = d.Type
 		if d.Type == "influxdb" {
-			require.Equal(t, "Flux", d.JSONData["version"])
-			require.Equal(t, "blueberry", d.JSONData["organization"])
-			require.Equal(t, "environments", d.JSONData["defaultBucket"])
+			// Flux for Explore, InfluxQL for the panels (001's overlay): both read the
+			// bucket envtrack writes.
+			switch d.JSONData["version"] {
+			case "Flux":
+				require.Equal(t, "blueberry", d.JSONData["organization"])
+				require.Equal(t, "environments", d.JSONData["defaultBucket"])
+			case "InfluxQL":
+				require.Equal(t, "environments", d.JSONData["dbName"])
+			default:
+				t.Errorf("data source %s: unknown InfluxDB query language %v", d.UID, d.JSONData["version"])
+			}
 		}
 	}
-	require.Equal(t, map[string]string{"prometheus": "prometheus", "influxdb": "influxdb"}, byUID)
+	require.Equal(t, map[string]string{"prometheus": "prometheus", "influxdb": "influxdb", "influxdb-influxql": "influxdb"}, byUID)
 
 	var dash struct {
 		Providers []struct {

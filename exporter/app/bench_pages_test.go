@@ -1,17 +1,20 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/exporter/query"
 	"github.com/blueberry-idp/envtrack/exporter/store"
 	"github.com/blueberry-idp/envtrack/internal/scenario"
@@ -49,12 +52,24 @@ func BenchmarkPages(b *testing.B) {
 	// The first query decodes the journal into the query layer's cache (CachedJournal):
 	// measured once here, then every page is measured warm, as a running daemon serves it.
 	b.Run("cache_fill", func(b *testing.B) {
+		// The heap the cache holds once filled (the decoded statistics' events).
+		var m0, m1 runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m0)
+		c := query.NewCachedJournal(a.store)
+		_, err := c.Range(context.Background(), end.Add(-time.Hour), end, "", event.Ready)
+		require.NoError(b, err)
+		runtime.GC()
+		runtime.ReadMemStats(&m1)
+		runtime.KeepAlive(c)
+		held := float64(m1.HeapAlloc-m0.HeapAlloc) / (1 << 20)
 		for b.Loop() {
 			a.journalQ = query.NewCachedJournal(a.store)
 			a.query = a.newQuery(a.Config())
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/insights?window=24h", nil))
 		}
+		b.ReportMetric(held, "cache-MiB")
 	})
 	// The pages' markers read the cache Handler was built with: fill it too.
 	h = a.Handler()

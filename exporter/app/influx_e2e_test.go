@@ -112,8 +112,29 @@ func TestQueriesFromInfluxDB(t *testing.T) {
 		require.JSONEq(t, string(b), string(got), st.ID)
 	}
 
-	// InfluxDB down: the API says 503, in JSON.
+	// The pages' charts from Flux: the same attempts and deployments as the journal's.
+	for _, win := range []time.Duration{24 * time.Hour, 30 * 24 * time.Hour} {
+		fc, err := h.app.Query().Chart(ctx, win, "w", "")
+		require.NoError(t, err)
+		jc, err := journal.Chart(ctx, win, "w", "")
+		require.NoError(t, err)
+		require.NotEmpty(t, jc.Attempts)
+		require.Equal(t, jc.Attempts, fc.Attempts)
+		require.Equal(t, jc.Deploys, fc.Deploys)
+	}
+	code, _, page := getBody(t, srv.URL+"/environments/"+h.sc.Stories[0].ID)
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, page, `data-phase="provisioning"`)
+
+	// InfluxDB down: the API says 503, in JSON; the environment page says so in HTML and
+	// the landing page still answers, with the query error in place of its charts.
 	db.Stop()
+	code, _, page = getBody(t, srv.URL+"/environments/"+h.sc.Stories[0].ID)
+	require.Equal(t, http.StatusServiceUnavailable, code)
+	require.Contains(t, page, "cannot be read now")
+	code, _, page = getBody(t, srv.URL+"/")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, page, `id="charts-error"`)
 	resp, err := http.Get(srv.URL + "/api/environments/" + h.sc.Stories[0].ID + "/timeline")
 	require.NoError(t, err)
 	defer resp.Body.Close()
