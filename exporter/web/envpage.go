@@ -141,7 +141,7 @@ func Checks(tl []query.TimelineEntry) []Check {
 		if e.Event != event.Ready {
 			continue
 		}
-		s, _ := e.Metadata["readiness_summary"].(string)
+		s, _ := e.Metadata[event.MetaReadinessSummary].(string)
 		_, list, ok := strings.Cut(s, ":")
 		if !ok {
 			continue
