@@ -19,8 +19,10 @@
 //
 //   - remembers, for the life of the process, the ids of the events it posted (or found
 //     posted), and never posts those again;
-//   - while it is unsure what Grafana holds (in the first batch after it starts, and after
-//     any failed attempt, until a batch succeeds), looks each event up before posting it,
+//   - while it is unsure what Grafana holds (after it starts, and after any failed
+//     attempt, until it finds an event Grafana lacks: events are posted in order, so
+//     none after it was posted either; cursors are saved lazily, so a restart may
+//     redeliver more than one batch), looks each event up before posting it,
 //     GET /api/annotations?tags=envtrack-id:<id>&type=annotation&limit=1, and skips the
 //     events already there (counted in envtrack_grafana_annotations_already_posted_total).
 //
@@ -55,6 +57,7 @@ import (
 
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/event"
+	"github.com/blueberry-idp/envtrack/exporter/redact"
 )
 
 // maxRemembered bounds the ids of posted events kept in memory. The runner only ever
@@ -64,6 +67,7 @@ const maxRemembered = 10000
 
 // Sink posts events as Grafana annotations. Deliver calls are serialized.
 type Sink struct {
+	secrets *redact.Secrets
 	cfg     config.GrafanaConfig
 	apiURL  string // <base>/api/annotations
 	client  *sdk.Client
@@ -130,8 +134,11 @@ func New(cfg config.GrafanaConfig, logger log.Logger, reg prometheus.Registerer)
 	u.RawPath = ""
 
 	base := http.DefaultTransport.(*http.Transport).Clone()
+	secrets := redact.New(string(cfg.Token))
 	hc := &http.Client{
-		Transport: &transport{base: base, origin: u.Scheme + "://" + u.Host, auth: "Bearer " + string(cfg.Token)},
+		// The answers the sink reads are scrubbed of the token first: a Grafana or a proxy
+		// echoing the request in an error must not put it in a log or on the landing page.
+		Transport: &transport{base: secrets.Transport(base), origin: u.Scheme + "://" + u.Host, auth: "Bearer " + string(cfg.Token)},
 		// A redirect is answered as it is (a proxy's login page, http to https): it is a
 		// configuration problem to report, and the token must not follow it elsewhere.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -151,6 +158,7 @@ func New(cfg config.GrafanaConfig, logger log.Logger, reg prometheus.Registerer)
 		logger = log.NewNopLogger()
 	}
 	return &Sink{
+		secrets: secrets,
 		cfg:     cfg,
 		apiURL:  api.String(),
 		client:  client,
@@ -185,6 +193,9 @@ func (s *Sink) Deliver(ctx context.Context, events []event.Event) (retry bool, e
 				s.m.alreadyPosted.Inc()
 				continue
 			}
+			// Events are posted in order, one at a time: the first one Grafana lacks
+			// was never posted, nor was any after it.
+			s.unsure = false
 		}
 		if err := s.create(ctx, render(ev, s.cfg.Tags)); err != nil {
 			return s.failed(fmt.Errorf("event %s (%s %s): %w", ev.ID, ev.Name, ev.EnvironmentID, err))
@@ -193,7 +204,6 @@ func (s *Sink) Deliver(ctx context.Context, events []event.Event) (retry bool, e
 			s.posted.add(ev.ID)
 		}
 	}
-	s.unsure = false
 	return false, nil
 }
 
@@ -201,7 +211,7 @@ func (s *Sink) Deliver(ctx context.Context, events []event.Event) (retry bool, e
 // been saved all the same) and says whether to retry.
 func (s *Sink) failed(err error) (bool, error) {
 	s.unsure = true
-	return retryable(err), err
+	return retryable(err), s.secrets.Error(err)
 }
 
 // find reports whether an annotation for the event id exists.

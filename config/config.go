@@ -141,7 +141,10 @@ func (c *MetricsConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	if err != nil {
 		return err
 	}
-	if c.Namespace != "" && !metricNamespaceRegexp.MatchString(c.Namespace) {
+	if c.Namespace == "" {
+		return nodeErrorf(node, "namespace", "must not be empty: the lifecycle metrics need a prefix")
+	}
+	if !metricNamespaceRegexp.MatchString(c.Namespace) {
 		return nodeErrorf(node, "namespace", "%q is not a valid metric name prefix (letters, digits and _)", c.Namespace)
 	}
 	return nil
@@ -186,6 +189,9 @@ func (c *ArgoCDConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	}
 	if server.RawQuery != "" || server.Fragment != "" {
 		return nodeErrorf(node, "server", "must not have a query or fragment")
+	}
+	if err := noCredentials(node, "server", c.Server); err != nil {
+		return err
 	}
 	c.Server = strings.TrimRight(c.Server, "/")
 	if err := secretPair(node, "token", c.Token != "", c.TokenFile != "", true); err != nil {
@@ -382,10 +388,16 @@ func (c *GrafanaConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	if err := requiredHTTPURL(node, "url", c.URL); err != nil {
 		return err
 	}
+	if err := grafanaURL(node, c.URL); err != nil {
+		return err
+	}
 	if err := secretPair(node, "token", c.Token != "", c.TokenFile != "", true); err != nil {
 		return err
 	}
 	if err := nonEmptyItems(node, "tags", c.Tags); err != nil {
+		return err
+	}
+	if err := grafanaTags(node, c.Tags); err != nil {
 		return err
 	}
 	return positive(node, "timeout", c.Timeout)
@@ -399,6 +411,16 @@ type APIConfig struct {
 	ReadTokens      []Secret `yaml:"read_tokens"`
 	ReadTokensFile  string   `yaml:"read_tokens_file"`
 	MaxBodyBytes    int64    `yaml:"max_body_bytes"`
+	// MaxBatch is the most events one batch push (a JSON array or NDJSON body) may hold.
+	MaxBatch int `yaml:"max_batch"`
+
+	// The HTTP server's protection against slow and numerous clients (config/server.go).
+	ReadHeaderTimeout model.Duration `yaml:"read_header_timeout"`
+	ReadTimeout       model.Duration `yaml:"read_timeout"`
+	WriteTimeout      model.Duration `yaml:"write_timeout"`
+	IdleTimeout       model.Duration `yaml:"idle_timeout"`
+	MaxHeaderBytes    int            `yaml:"max_header_bytes"`
+	MaxConnections    int            `yaml:"max_connections"`
 }
 
 // UnmarshalYAML implements the (v2-style) yaml.Unmarshaler interface.
@@ -433,7 +455,10 @@ func (c *APIConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	if c.MaxBodyBytes <= 0 {
 		return nodeErrorf(node, "max_body_bytes", "must be greater than 0")
 	}
-	return nil
+	if c.MaxBatch < 1 || c.MaxBatch > MaxBatchCeiling {
+		return nodeErrorf(node, "max_batch", "must be between 1 and %d, got %d", MaxBatchCeiling, c.MaxBatch)
+	}
+	return c.checkServer(node)
 }
 
 // TargetsConfig are the service-level targets of 000; the alert rules and

@@ -216,6 +216,14 @@ func TestLoadFull(t *testing.T) {
 		WriteTokensFile: filepath.Join("testdata", "secrets", "write.tokens"),
 		ReadTokens:      []Secret{"read-token-value-3456", "price: $5"},
 		MaxBodyBytes:    65536,
+		MaxBatch:        500,
+		// Server limits: two set, the others keep their defaults.
+		ReadHeaderTimeout: DefaultAPIConfig.ReadHeaderTimeout,
+		ReadTimeout:       dur("20s"),
+		WriteTimeout:      DefaultAPIConfig.WriteTimeout,
+		IdleTimeout:       DefaultAPIConfig.IdleTimeout,
+		MaxHeaderBytes:    DefaultAPIConfig.MaxHeaderBytes,
+		MaxConnections:    100,
 	}, cfg.API)
 
 	require.Equal(t, TargetsConfig{
@@ -304,6 +312,7 @@ func TestLoadInvalid(t *testing.T) {
 		{"influxdb-bucket-missing", `1: influxdb.bucket: must be set`},
 		{"grafana-token-missing", `1: grafana.token: must be set (or token_file)`},
 		{"api-write-tokens-both", `3: api: write_tokens and write_tokens_file are mutually exclusive`},
+		{"api-max-batch", `3: api.max_batch: must be between 1 and 10000, got 20000`},
 		{"section-not-mapping", `1: journal: must be a mapping, got "30d"`},
 		{"duplicate-key", `3: metrics.namespace: duplicate key (first at line 2)`},
 		{"syntax", `2: did not find expected key`},
@@ -322,7 +331,7 @@ func TestLoadInvalid(t *testing.T) {
 	// Every invalid-*.yml file is in the table.
 	files, err := filepath.Glob("testdata/invalid-*.yml")
 	require.NoError(t, err)
-	require.Len(t, files, 41)
+	require.Len(t, files, 42)
 }
 
 func TestErrorWrapping(t *testing.T) {

@@ -63,8 +63,17 @@ var (
 	DefaultGrafanaConfig = GrafanaConfig{
 		Timeout: model.Duration(10 * time.Second),
 	}
+	// The server limits let a slow client hold a connection for seconds, not forever,
+	// and keep room for every CI pipeline of a platform pushing at once.
 	DefaultAPIConfig = APIConfig{
-		MaxBodyBytes: 1 << 20,
+		MaxBodyBytes:      1 << 20,
+		ReadHeaderTimeout: model.Duration(10 * time.Second),
+		ReadTimeout:       model.Duration(30 * time.Second),
+		WriteTimeout:      model.Duration(time.Minute),
+		IdleTimeout:       model.Duration(2 * time.Minute),
+		MaxHeaderBytes:    64 << 10,
+		MaxConnections:    512,
+		MaxBatch:          1000,
 	}
 	DefaultTargetsConfig = TargetsConfig{
 		ProvisioningP50: DurationTarget{Target: model.Duration(2 * time.Minute), Alert: model.Duration(3 * time.Minute)},
@@ -87,3 +96,6 @@ func DefaultConfig() Config {
 		Targets:       DefaultTargetsConfig,
 	}
 }
+
+// MaxBatchCeiling bounds api.max_batch: one batch is one transaction held in memory.
+const MaxBatchCeiling = 10000

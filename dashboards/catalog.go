@@ -528,14 +528,14 @@ func (s *Set) journalMetrics() []Metric {
 		}),
 		self(selfmon.JournalPruned, Metric{
 			Panels: []Panel{{
-				Dashboard: DashboardHealth, Row: RowJournal, Slot: 40, Kind: TimeSeries, Width: 8, Height: 8,
+				Dashboard: DashboardHealth, Row: RowJournal, Slot: 40, Kind: TimeSeries, Width: 6, Height: 8,
 				Title: "Events pruned by retention", Description: "Journal events deleted by journal.retention, per interval.", Unit: "none", Bars: true,
 				Queries: []Query{{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel("envtrack_journal_pruned_events_total")), Legend: "pruned"}},
 			}},
 		}),
 		self(selfmon.StoreCommitDuration, Metric{
 			Panels: []Panel{{
-				Dashboard: DashboardHealth, Row: RowJournal, Slot: 50, Kind: TimeSeries, Width: 8, Height: 8,
+				Dashboard: DashboardHealth, Row: RowJournal, Slot: 50, Kind: TimeSeries, Width: 6, Height: 8,
 				Title: "Commit duration", Description: "p50 and p95 of store commits (one fsync'd transaction each).", Unit: "s",
 				Queries: []Query{
 					{Expr: fmt.Sprintf(`histogram_quantile(0.5, sum by (le) (rate(%s[$__rate_interval])))`, sel("envtrack_store_commit_duration_seconds_bucket")), Legend: "p50"},
@@ -543,11 +543,26 @@ func (s *Set) journalMetrics() []Metric {
 				},
 			}},
 		}),
+		self(selfmon.StoreCommitEvents, Metric{
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowJournal, Slot: 55, Kind: TimeSeries, Width: 6, Height: 8,
+				Title: "Events per commit", Description: "Mean events appended by one store commit: how many pushes share one fsync (the group commit).", Unit: "none",
+				Queries: []Query{{Expr: fmt.Sprintf(`sum(rate(%s[$__rate_interval])) / sum(rate(%s[$__rate_interval]))`,
+					sel("envtrack_store_commit_events_sum"), sel("envtrack_store_commit_events_count")), Legend: "events per commit"}},
+			}},
+		}),
 		self(selfmon.TrackerEvents, Metric{
 			Panels: []Panel{{
-				Dashboard: DashboardHealth, Row: RowJournal, Slot: 60, Kind: TimeSeries, Width: 8, Height: 8,
+				Dashboard: DashboardHealth, Row: RowJournal, Slot: 60, Kind: TimeSeries, Width: 6, Height: 8,
 				Title: "Tracker events", Description: "Lifecycle events the tracker appended to the journal per interval, by event.", Unit: "none", Bars: true, Stack: true,
 				Queries: []Query{{Expr: fmt.Sprintf(`sum by (event) (increase(%s[$__rate_interval]))`, sel("envtrack_tracker_events_total")), Legend: "{{event}}"}},
+			}},
+		}),
+		self(selfmon.HTTPHandlerPanics, Metric{
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowJournal, Slot: 70, Kind: TimeSeries, Width: 24, Height: 6,
+				Title: "HTTP handler panics", Description: "Requests whose handler panicked per interval (a corrupt store page, a bug): each was answered 500 and logged with its stack.", Unit: "none", Bars: true,
+				Queries: []Query{{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel("envtrack_http_handler_panics_total")), Legend: "panics"}},
 			}},
 		}),
 	}

@@ -122,3 +122,70 @@ func (c *Client) Performance(ctx context.Context, window, typ string) (*query.Pe
 	}
 	return &p, raw, nil
 }
+
+// PushBatch posts a batch of events as NDJSON (one JSON object a line). A batch refused
+// because of one event comes back as a *BatchRefused naming it; a batch over the
+// server's limits (413) as a *TooLarge.
+func (c *Client) PushBatch(ctx context.Context, ndjson []byte) (api.BatchAccepted, error) {
+	var acc api.BatchAccepted
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base.String()+"/api/events", bytes.NewReader(ndjson))
+	if err != nil {
+		return acc, err
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return acc, fmt.Errorf("cannot reach envtrack at %s: %v", c.base.Redacted(), err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
+	if err != nil {
+		return acc, fmt.Errorf("reading the answer of %s: %w", c.base.Redacted(), err)
+	}
+	var be struct {
+		Error string
+		Index *int // set when one event is to blame
+		Line  int
+	}
+	switch {
+	case resp.StatusCode == http.StatusRequestEntityTooLarge:
+		_ = json.Unmarshal(b, &be)
+		return acc, &TooLarge{Message: be.Error}
+	case resp.StatusCode == http.StatusUnprocessableEntity || resp.StatusCode == http.StatusBadRequest:
+		if json.Unmarshal(b, &be) == nil && be.Index != nil {
+			return acc, &BatchRefused{api.BatchError{Error: be.Error, Index: *be.Index, Line: be.Line}}
+		}
+	}
+	if resp.StatusCode >= 300 {
+		var e struct{ Error string }
+		if json.Unmarshal(b, &e) == nil && e.Error != "" {
+			return acc, fmt.Errorf("envtrack answered %d: %s", resp.StatusCode, e.Error)
+		}
+		return acc, fmt.Errorf("envtrack answered %s", resp.Status)
+	}
+	if err := json.Unmarshal(b, &acc); err != nil {
+		return acc, fmt.Errorf("envtrack's answer is not the expected JSON: %w", err)
+	}
+	if len(acc.Events) == 0 {
+		return acc, errors.New("envtrack's answer lists no events: is it older than the batch push?")
+	}
+	return acc, nil
+}
+
+// BatchRefused is a batch refused because of one of its events: nothing was stored.
+type BatchRefused struct{ api.BatchError }
+
+func (e *BatchRefused) Error() string { return e.BatchError.Error }
+
+// TooLarge is a batch over the server's api.max_batch or api.max_body_bytes.
+type TooLarge struct{ Message string }
+
+func (e *TooLarge) Error() string { return "batch too large: " + e.Message }

@@ -107,6 +107,8 @@ var (
 		Help: "Argo CD poll cycles by result: success, error (nothing tracked), inconclusive (an empty list while environments are live)."}
 	TrackerEvents = Def{Name: "envtrack_tracker_events_total", Type: Counter, Labels: []string{"event"}, Source: sourceApp,
 		Help: "Lifecycle events the tracker appended to the journal, by event."}
+	HTTPHandlerPanics = Def{Name: "envtrack_http_handler_panics_total", Type: Counter, Source: sourceApp,
+		Help: "HTTP requests whose handler panicked: answered 500, logged, and the server kept serving."}
 )
 
 // exporter/argocd: the Argo CD client. No label takes an Application name.
@@ -169,6 +171,9 @@ var (
 	StoreCommitDuration = Def{Name: "envtrack_store_commit_duration_seconds", Type: Histogram, Source: sourceStore,
 		Help:    "Time taken by one store commit (tracker states and journal events in one fsync'd transaction).",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 12)}
+	StoreCommitEvents = Def{Name: "envtrack_store_commit_events", Type: Histogram, Source: sourceStore,
+		Help:    "Events appended by one store commit: how many pushes and observations share one fsync (the group commit).",
+		Buckets: prometheus.ExponentialBuckets(1, 2, 11)}
 )
 
 // annotate: the Grafana annotation sink. No label takes an environment id.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/exporter/query"
+	"github.com/blueberry-idp/envtrack/exporter/redact"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 )
 
@@ -34,8 +35,13 @@ type Recorder interface {
 	// Push applies a pushed lifecycle event; it returns the stored events (none when the
 	// push repeats what is already known).
 	Push(id string, p tracker.Push) ([]event.Event, error)
-	// Mark appends a deployment marker and returns it as stored.
+	// Mark appends a deployment marker and returns it as stored (the zero event when it
+	// repeats a stored one).
 	Mark(e event.Event) (event.Event, error)
+	// Record commits a batch in one transaction, all or nothing, and returns the stored
+	// events of each item (none for an item that repeats what is known). An *ItemError
+	// refuses the batch because of one item.
+	Record(items []Item) ([][]event.Event, error)
 }
 
 // Tokens returns the tokens in force (they change on reload).
@@ -48,6 +54,7 @@ type Options struct {
 	Recorder     Recorder
 	Tokens       Tokens
 	MaxBodyBytes int64
+	MaxBatch     int // events per batch push; 0 means DefaultMaxBatch
 	Logger       log.Logger
 	Now          func() time.Time
 }
@@ -63,13 +70,16 @@ func Register(mux *http.ServeMux, o Options) {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 1 << 20
 	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = DefaultMaxBatch
+	}
 	read := func(h http.Handler) http.Handler { return requireToken(o.Tokens, false, h) }
 	write := func(h http.Handler) http.Handler { return requireToken(o.Tokens, true, h) }
 	mux.Handle("GET /api/environments", read(ListEnvironments(o.Environments)))
 	mux.Handle("GET /api/environments/{id}", read(GetEnvironment(o.Environments)))
 	mux.Handle("GET /api/environments/{id}/timeline", read(Timeline(o.Query, o.Logger)))
 	mux.Handle("GET /api/insights/performance-detailed", read(Performance(o.Query, o.Logger)))
-	mux.Handle("POST /api/events", write(PostEvents(o.Recorder, o.MaxBodyBytes, o.Now, o.Logger)))
+	mux.Handle("POST /api/events", write(PostEvents(o.Recorder, o.MaxBodyBytes, o.MaxBatch, o.Now, o.Logger)))
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path)
 	})
@@ -162,7 +172,7 @@ func tp(t time.Time) *time.Time {
 func FromState(s tracker.State) Environment {
 	e := Environment{
 		EnvironmentID: s.ID, EnvironmentName: s.Name, Type: s.Type, Phase: string(s.Phase), Source: s.Source,
-		Repository: s.Repository, Branch: s.Branch, CommitSHA: s.CommitSHA, URL: s.URL,
+		Repository: s.Repository, Branch: s.Branch, CommitSHA: s.CommitSHA, URL: redact.URL(s.URL),
 		CreatedAt: tp(s.CreatedAt), ProvisioningStartedAt: tp(s.ProvisioningStartedAt), ReadyAt: tp(s.ReadyAt),
 		FailedAt: tp(s.FailedAt), FailureReason: s.FailureReason, TerminationStartedAt: tp(s.TerminationStartedAt),
 		TerminatedAt: tp(s.TerminatedAt), Timeline: "/api/environments/" + s.ID + "/timeline",

@@ -70,8 +70,10 @@ func unprocessable(format string, args ...any) error {
 	return &inputError{http.StatusUnprocessableEntity, fmt.Sprintf(format, args...)}
 }
 
-// PostEvents is POST /api/events.
-func PostEvents(rec Recorder, maxBody int64, now func() time.Time, logger log.Logger) http.Handler {
+// PostEvents is POST /api/events: one event (a JSON object), or a batch of up to
+// maxBatch (a JSON array, or NDJSON) validated as a whole and committed in one
+// transaction (batch.go).
+func PostEvents(rec Recorder, maxBody int64, maxBatch int, now func() time.Time, logger log.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 		if err != nil {
@@ -83,8 +85,21 @@ func PostEvents(rec Recorder, maxBody int64, now func() time.Time, logger log.Lo
 			writeError(w, http.StatusBadRequest, "reading body: "+err.Error())
 			return
 		}
+		if IsNDJSON(r.Header.Get("Content-Type")) {
+			postBatch(w, rec, splitNDJSON(body), maxBatch, now(), logger)
+			return
+		}
 		if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 			writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("content type %q: send application/json", ct))
+			return
+		}
+		if isJSONArray(body) {
+			elems, err := splitArray(body)
+			if err != nil {
+				writeError(w, http.StatusBadRequest, "malformed JSON array body")
+				return
+			}
+			postBatch(w, rec, elems, maxBatch, now(), logger)
 			return
 		}
 		ev, marker, err := DecodeEvent(body, now())
@@ -101,7 +116,9 @@ func PostEvents(rec Recorder, maxBody int64, now func() time.Time, logger log.Lo
 		if marker != nil {
 			var e event.Event
 			e, err = rec.Mark(*marker)
-			stored = []event.Event{e}
+			if e.ID != "" {
+				stored = []event.Event{e}
+			}
 		} else {
 			stored, err = rec.Push(ev.EnvironmentID, ev.push)
 		}

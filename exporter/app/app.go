@@ -43,6 +43,9 @@ type Options struct {
 	Now func() time.Time
 	// ListenAddress overrides listen_address (tests use "127.0.0.1:0").
 	ListenAddress string
+	// WebConfigFile is the exporter toolkit's web configuration (--web.config.file): TLS
+	// and basic auth on every endpoint. Empty means plain HTTP.
+	WebConfigFile string
 	// ManualSources disables the background Argo CD poll and URL probe loops: the caller
 	// drives them with PollOnce and ProbeOnce (deterministic tests, benchmarks).
 	ManualSources bool
@@ -96,6 +99,9 @@ func New(opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkWebConfig(opts.WebConfigFile); err != nil {
+		return nil, err
+	}
 	a := &App{opts: opts, logger: opts.Logger, reg: opts.Registry, now: opts.Now, cfg: cfg}
 	a.metrics = newMetrics(a.reg)
 	a.sinkMetrics = sink.NewMetrics(a.reg)
@@ -105,18 +111,26 @@ func New(opts Options) (*App, error) {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 
+	// The clients first: a configuration they refuse must not create or touch the store.
+	a.sources, err = newSources(cfg, a.logger, a.now)
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
+		a.sources.close()
 		return nil, fmt.Errorf("state_dir: %w", err)
 	}
 	a.store, err = store.Open(filepath.Join(cfg.StateDir, StoreFile), store.Options{
 		Logger: log.With(a.logger, "component", "store"), Now: a.now,
 	})
 	if err != nil {
+		a.sources.close()
 		return nil, err
 	}
 	a.reg.MustRegister(store.NewCollector(a.store))
 	states, err := a.store.Environments()
 	if err != nil {
+		a.sources.close()
 		a.store.Close()
 		return nil, err
 	}
@@ -124,11 +138,6 @@ func New(opts Options) (*App, error) {
 	a.journalQ = query.NewCachedJournal(a.store)
 	a.lifecycle = prom.New(cfg.Metrics.Namespace, cfg.Metrics.NativeHistograms, a.tracker.States, a.reg)
 	a.query = a.newQuery(cfg)
-	a.sources, err = newSources(cfg, a.logger, a.now)
-	if err != nil {
-		a.store.Close()
-		return nil, err
-	}
 	a.metrics.reloadSuccess.Set(1)
 	a.metrics.reloadTimestamp.Set(float64(a.now().Unix()))
 	level.Info(a.logger).Log("msg", "envtrack starting", "version", version.Info(), "environments", len(states),
@@ -192,9 +201,9 @@ func (a *App) Run(ctx context.Context) error {
 	if err := a.Listen(); err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := a.newServer(a.Config().API)
 	srvErr := make(chan error, 1)
-	go func() { srvErr <- srv.Serve(a.ln) }()
+	go func() { srvErr <- a.serve(srv, a.ln) }()
 	level.Info(a.logger).Log("msg", "listening", "address", a.ln.Addr().String())
 
 	if a.opts.ManualSources || a.Config().ArgoCD == nil {
@@ -249,12 +258,8 @@ func (a *App) reload() error {
 	if err != nil {
 		return err
 	}
-	old := a.Config()
-	if cfg.StateDir != old.StateDir {
-		return fmt.Errorf("state_dir changed from %q to %q: that needs a restart", old.StateDir, cfg.StateDir)
-	}
-	if cfg.ListenAddress != old.ListenAddress {
-		level.Warn(a.logger).Log("msg", "listen_address changes take effect at the next restart")
+	if err := needsRestart(a.Config(), cfg); err != nil {
+		return err
 	}
 	src, err := newSources(cfg, a.logger, a.now)
 	if err != nil {

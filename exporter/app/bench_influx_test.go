@@ -1,20 +1,22 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
-	"github.com/influxdata/influxdb-client-go/v2/api/write"
 	"github.com/stretchr/testify/require"
 
 	"github.com/blueberry-idp/envtrack/internal/testinfra"
@@ -22,10 +24,17 @@ import (
 
 const benchBatch = 2000
 
-// BenchmarkPushToInfluxDB: events per second from POST /api/events until InfluxDB has
-// them (through the journal and the sink), against writing the same points straight to
-// the same InfluxDB with the same client (batches of 500, as the sink writes) in the
-// same run. Each op is benchBatch events; see docs/benchmarks.md.
+// BenchmarkPushToInfluxDB: events per second from a CI client until InfluxDB has them,
+// side by side in one run against the same real InfluxDB:
+//
+//   - envtrack end to end, one event per request (POST /api/events → journal, fsync →
+//     sink → InfluxDB; an op ends when the sink delivered everything), at 1 and 8
+//     keep-alive clients, against what 001 does instead: one point per request straight
+//     to InfluxDB's write API, with the same number of clients;
+//   - envtrack's batch push (500 events per NDJSON request) end to end, against InfluxDB's
+//     own 500-line batches.
+//
+// Each op is benchBatch events. The ratios are printed at the end (see docs/benchmarks.md).
 func BenchmarkPushToInfluxDB(b *testing.B) {
 	db := testinfra.StartInfluxDB(b)
 	start := time.Date(2025, 1, 7, 10, 0, 0, 0, time.UTC)
@@ -45,68 +54,172 @@ api: {write_tokens: [bench]}
 	srv := httptest.NewServer(a.Handler())
 	defer srv.Close()
 
-	// Keep-alive for every poster: the default transport keeps only two idle connections
-	// per host, and dialling per request would measure the client, not envtrack.
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
-	n := 0
-	b.Run("API", func(b *testing.B) {
-		for i := 0; i < b.N; i++ {
-			jobs := make(chan int)
-			var wg sync.WaitGroup
-			for w := 0; w < 8; w++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for j := range jobs {
-						body := fmt.Sprintf(`{"environment_id":"bench-%d","event":"created","timestamp":"%s"}`,
-							j, start.Add(-time.Duration(j)*time.Second).Format(time.RFC3339))
-						req, _ := http.NewRequest("POST", srv.URL+"/api/events", strings.NewReader(body))
-						req.Header.Set("Authorization", "Bearer bench")
-						resp, err := hc.Do(req)
-						if err != nil || resp.StatusCode != http.StatusAccepted {
-							panic(fmt.Sprint(err, resp))
-						}
-						_, _ = io.Copy(io.Discard, resp.Body)
-						resp.Body.Close()
-					}
-				}()
-			}
-			for j := 0; j < benchBatch; j++ {
-				jobs <- n
-				n++
-			}
-			close(jobs)
-			wg.Wait()
-			wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Minute)
-			require.NoError(b, a.WaitDelivered(wctx))
-			wcancel()
+	// Keep-alive for every client: the default transport keeps only two idle connections
+	// per host, and dialling per request would measure the client, not the server.
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	post := func(u, ct, auth string, body []byte, want int) {
+		req, _ := http.NewRequest(http.MethodPost, u, bytes.NewReader(body))
+		req.Header.Set("Content-Type", ct)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
 		}
-		b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "events/s")
-	})
-
-	client := influxdb2.NewClient(db.URL, db.Token)
-	defer client.Close()
-	w := client.WriteAPIBlocking("", db.Bucket)
-	m := 0
-	b.Run("Direct", func(b *testing.B) {
-		for i := 0; i < b.N; i++ {
-			pts := make([]*write.Point, 0, 500)
-			for j := 0; j < benchBatch; j++ {
-				pts = append(pts, influxdb2.NewPoint("direct_lifecycle",
-					map[string]string{"environment_id": fmt.Sprintf("bench-%d", m), "event": "created", "type": "default"},
-					map[string]any{"environment_name": "x", "branch": "", "commit_sha": "", "event_id": fmt.Sprint(m),
-						"metadata": `{"pushed":true}`},
-					start.Add(time.Duration(m)*time.Second)))
-				m++
-				if len(pts) == 500 {
-					require.NoError(b, w.WritePoint(context.Background(), pts...))
-					pts = pts[:0]
+		resp, err := hc.Do(req)
+		if err != nil {
+			panic(err)
+		}
+		msg, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			panic(fmt.Sprintf("%s: %s: %s", u, resp.Status, msg))
+		}
+	}
+	influxWrite := db.URL + "/api/v2/write?precision=ns&bucket=" + url.QueryEscape(db.Bucket)
+	influxAuth := ""
+	if db.Token != "" {
+		influxAuth = "Token " + db.Token
+	}
+	var seq atomic.Int64 // distinct environment ids and times across sub-benchmarks
+	eventJSON := func(n int64) []byte {
+		return fmt.Appendf(nil, `{"environment_id":"bench-%d","event":"created","timestamp":%q}`,
+			n, start.Add(-time.Duration(n)*time.Second).Format(time.RFC3339))
+	}
+	// The point envtrack's sink writes for the same event (same tags and fields, other
+	// measurement): the direct writer stores the same information.
+	pointLine := func(n int64) []byte {
+		at := start.Add(-time.Duration(n) * time.Second)
+		return fmt.Appendf(nil, `direct_lifecycle,environment_id=bench-%d,event=created branch="",commit_sha="",environment_name="bench-%d",event_id="0011223344556677-%d",metadata="{\"detected_at\":\"%s\",\"pushed\":true}" %d`,
+			n, n, n, start.Format(time.RFC3339), at.UnixNano())
+	}
+	// parallel runs send(n) for benchBatch new events over clients goroutines.
+	parallel := func(clients int, send func(n int64)) {
+		jobs := make(chan int64)
+		var wg sync.WaitGroup
+		for range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for n := range jobs {
+					send(n)
 				}
+			}()
+		}
+		for range benchBatch {
+			jobs <- seq.Add(1)
+		}
+		close(jobs)
+		wg.Wait()
+	}
+	delivered := func() {
+		wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer wcancel()
+		require.NoError(b, a.WaitDelivered(wctx))
+	}
+	rates, perCommit := map[string]float64{}, map[string]float64{}
+	run := func(name string, op func()) {
+		b.Run(name, func(b *testing.B) {
+			c0, e0 := commitStats(b, a)
+			for i := 0; i < b.N; i++ {
+				op()
 			}
-			if len(pts) > 0 {
-				require.NoError(b, w.WritePoint(context.Background(), pts...))
+			r := float64(b.N*benchBatch) / b.Elapsed().Seconds()
+			rates[name] = r
+			b.ReportMetric(r, "events/s")
+			if c1, e1 := commitStats(b, a); c1 > c0 {
+				perCommit[name] = (e1 - e0) / (c1 - c0)
+				b.ReportMetric(perCommit[name], "events/commit")
+			}
+		})
+	}
+	batches := func(send func(body []byte)) {
+		var body bytes.Buffer
+		for range benchBatch / 500 {
+			body.Reset()
+			for range 500 {
+				n := seq.Add(1)
+				body.Write(eventJSON(n))
+				body.WriteByte('\n')
+			}
+			send(body.Bytes())
+		}
+	}
+	for _, clients := range []int{1, 8} {
+		run(fmt.Sprintf("envtrack/clients=%d", clients), func() {
+			parallel(clients, func(n int64) {
+				post(srv.URL+"/api/events", "application/json", "Bearer bench", eventJSON(n), http.StatusAccepted)
+			})
+			delivered()
+		})
+		run(fmt.Sprintf("direct-per-point/clients=%d", clients), func() {
+			parallel(clients, func(n int64) {
+				post(influxWrite, "text/plain", influxAuth, pointLine(n), http.StatusNoContent)
+			})
+		})
+	}
+	run("envtrack-batch500", func() {
+		batches(func(body []byte) {
+			post(srv.URL+"/api/events", "application/x-ndjson", "Bearer bench", body, http.StatusAccepted)
+		})
+		delivered()
+	})
+	run("influxdb-batch500", func() {
+		var body bytes.Buffer
+		for range benchBatch / 500 {
+			body.Reset()
+			for range 500 {
+				body.Write(pointLine(seq.Add(1)))
+				body.WriteByte('\n')
+			}
+			post(influxWrite, "text/plain", influxAuth, body.Bytes(), http.StatusNoContent)
+		}
+	})
+	ratio := func(x, y string) string {
+		if rates[y] == 0 {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.2fx", rates[x]/rates[y])
+	}
+	var names []string
+	for n := range rates {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var sb strings.Builder
+	for _, n := range names {
+		fmt.Fprintf(&sb, "  %-30s %9.0f events/s", n, rates[n])
+		if pc, ok := perCommit[n]; ok {
+			fmt.Fprintf(&sb, " %6.1f events per journal commit", pc)
+		}
+		sb.WriteByte('\n')
+	}
+	fmt.Printf("side by side:\n%s  end to end vs direct per-point: 1 client %s, 8 clients %s; batch push vs InfluxDB 500-line batches %s\n",
+		sb.String(), ratio("envtrack/clients=1", "direct-per-point/clients=1"), ratio("envtrack/clients=8", "direct-per-point/clients=8"),
+		ratio("envtrack-batch500", "influxdb-batch500"))
+	for _, mf := range must(a.reg.Gather()) {
+		if mf.GetName() == "envtrack_store_commit_duration_seconds" || mf.GetName() == "envtrack_sink_delivery_duration_seconds" {
+			for _, m := range mf.GetMetric() {
+				h := m.GetHistogram()
+				fmt.Printf("  %s%v: %d, mean %.1f ms\n", mf.GetName(), m.GetLabel(), h.GetSampleCount(), 1000*h.GetSampleSum()/float64(max(1, h.GetSampleCount())))
 			}
 		}
-		b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "events/s")
-	})
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// commitStats reads the journal commits that appended events, and their events.
+func commitStats(tb testing.TB, a *App) (commits, events float64) {
+	mfs, err := a.reg.Gather()
+	require.NoError(tb, err)
+	for _, mf := range mfs {
+		if mf.GetName() == "envtrack_store_commit_events" {
+			h := mf.GetMetric()[0].GetHistogram()
+			return float64(h.GetSampleCount()), h.GetSampleSum()
+		}
+	}
+	return 0, 0
 }

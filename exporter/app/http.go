@@ -50,13 +50,14 @@ func (a *App) Handler() http.Handler {
 		Recorder:     a,
 		Tokens:       a.tokens,
 		MaxBodyBytes: a.Config().API.MaxBodyBytes,
+		MaxBatch:     a.Config().API.MaxBatch,
 		Logger:       log.With(a.logger, "component", "api"),
 		Now:          a.now,
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not found: "+r.URL.Path)
 	})
-	return mux
+	return a.recoverPanics(limitReserve(mux))
 }
 
 // metricsHandler gathers the daemon's registry and the current sources' registry.

@@ -28,6 +28,7 @@ import (
 const (
 	killHelperEnv = "ENVTRACK_KILL_HELPER_CONFIG"
 	killClockEnv  = "ENVTRACK_KILL_HELPER_CLOCK"
+	killListenEnv = "ENVTRACK_KILL_HELPER_LISTEN"
 )
 
 // TestKillHelper is not a test: it is the envtrack process that TestSIGKILLDuringScenario
@@ -50,7 +51,11 @@ func TestKillHelper(t *testing.T) {
 		}
 		return ts
 	}
-	a, err := New(Options{ConfigFile: cfg, Now: now, ListenAddress: "127.0.0.1:0"})
+	listen := "127.0.0.1:0"
+	if l := os.Getenv(killListenEnv); l != "" {
+		listen = l // TestSIGKILLDuringPushes pushes to a known address
+	}
+	a, err := New(Options{ConfigFile: cfg, Now: now, ListenAddress: listen})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "helper:", err)
 		os.Exit(3)
@@ -132,7 +137,7 @@ argocd:
   request_timeout: 5s
 readiness:
   provisioning_timeout: %s
-  url: {interval: 250ms, timeout: 250ms}
+  url: {interval: 1s, timeout: 1s} # a loaded machine must not turn a slow loopback answer into a flap
 environments:
 %s%sgrafana: {url: %s, token: grafana-secret-token, timeout: 5s}
 `, stateDir, argo.URL(), scenario.Timeout, static.String(), influxConfig(influxDB), graf.URL())), 0o600))

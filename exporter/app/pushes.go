@@ -1,11 +1,13 @@
 package app
 
 import (
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/go-kit/log/level"
 
+	"github.com/blueberry-idp/envtrack/exporter/api"
 	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 )
@@ -13,79 +15,157 @@ import (
 // Pushed events are group-committed: each fsync'd transaction takes every push that is
 // waiting for it, so concurrent CI pipelines share transactions instead of queueing one
 // fsync each. The first waiter becomes the committer (no background goroutine to stop).
+//
+// Sharing only what is already waiting is not enough: the pushers acknowledged by one
+// commit come back a moment after the next one started, so with N steady pushers the
+// commits alternate between two halves. The committer therefore waits, briefly, for the
+// pushers of the group just committed to come back and join those that queued during
+// that commit (at most the previous commit's duration, capped at 5 ms, and never after
+// an idle spell): the pushers then travel together, and events per commit grow with the
+// load while commits per second stay at the disk's fsync rate.
 type pushReq struct {
-	obs    *tracker.Observation // a lifecycle push, or
-	marker *event.Event         // a deployment marker
-	events []event.Event
+	queued time.Time
+	items  []api.Item      // a single push, or a batch (committed together, all or nothing)
+	per    [][]event.Event // stored events, per item
 	err    error
 	done   chan struct{}
 }
 
 type pushQueue struct {
-	mu      sync.Mutex // guards pending
+	mu      sync.Mutex // guards pending, arrived and the stats of the last group
 	pending []*pushReq
-	commit  sync.Mutex // one committer at a time
+	arrived chan struct{} // a push was queued (capacity one, coalescing)
+	commit  sync.Mutex    // one committer at a time
+
+	lastGroup int           // pushes in the last group
+	lastEnd   time.Time     // when it was committed
+	lastDur   time.Duration // how long its commit took
+	maxWait   time.Duration // cap of the wait; zero means maxGroupWait (tests raise it)
 }
 
-// maxGroup bounds one transaction, so a flood does not make one commit huge.
+// maxGroup bounds one transaction (in events), so a flood does not make one commit huge.
+// A single batch may exceed it (api.max_batch): it is committed whole.
 const maxGroup = 1000
 
-func (a *App) submit(r *pushReq) ([]event.Event, error) {
+// maxGroupWait caps the wait for the pushers of the previous group.
+const maxGroupWait = 5 * time.Millisecond
+
+func (a *App) submit(r *pushReq) error {
 	r.done = make(chan struct{})
 	q := &a.pushes
 	q.mu.Lock()
+	r.queued = time.Now()
+	if q.arrived == nil {
+		q.arrived = make(chan struct{}, 1)
+	}
 	q.pending = append(q.pending, r)
+	arrived := q.arrived
 	q.mu.Unlock()
+	select {
+	case arrived <- struct{}{}:
+	default:
+	}
 	for {
 		q.commit.Lock()
 		select {
 		case <-r.done: // an earlier committer took it
 			q.commit.Unlock()
-			return r.events, r.err
+			return r.err
 		default:
 		}
-		q.mu.Lock()
-		n := min(len(q.pending), maxGroup)
-		batch := q.pending[:n:n]
-		q.pending = q.pending[n:]
-		q.mu.Unlock()
+		batch := q.take()
+		start := time.Now()
 		a.commitGroup(batch)
+		q.mu.Lock()
+		q.lastGroup, q.lastEnd, q.lastDur = len(batch), time.Now(), time.Since(start)
+		q.mu.Unlock()
 		q.commit.Unlock()
 		select {
 		case <-r.done:
-			return r.events, r.err
+			return r.err
 		default: // more than maxGroup were waiting ahead of us: commit again
 		}
 	}
 }
 
+// take waits for the previous group's pushers (see pushReq) and takes the next group.
+func (q *pushQueue) take() []*pushReq {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	limit := maxGroupWait
+	if q.maxWait > 0 {
+		limit = q.maxWait
+	}
+	// Those that queued during the last commit, and the last group's pushers once back.
+	want, wait := q.lastGroup, min(q.lastDur, limit)
+	for _, r := range q.pending {
+		if r.queued.Before(q.lastEnd) {
+			want++
+		}
+	}
+	if time.Since(q.lastEnd) > q.lastDur { // an idle spell: nobody is coming back
+		want = 0
+	}
+	if len(q.pending) < want && wait > 0 {
+		deadline := time.NewTimer(wait)
+		defer deadline.Stop()
+		for len(q.pending) < want {
+			q.mu.Unlock()
+			select {
+			case <-q.arrived:
+			case <-deadline.C:
+				want = 0
+			}
+			q.mu.Lock()
+		}
+	}
+	n, events := 0, 0
+	for n < len(q.pending) && (n == 0 || events+len(q.pending[n].items) <= maxGroup) {
+		events += len(q.pending[n].items)
+		n++
+	}
+	batch := q.pending[:n:n]
+	q.pending = q.pending[n:]
+	return batch
+}
+
+// owner says which request's item an observation or a marker of the group came from.
+type owner struct {
+	r *pushReq
+	i int
+}
+
 func (a *App) commitGroup(batch []*pushReq) {
-	var obs []tracker.Observation
-	var obsReq, markerReq []*pushReq
-	var markers []event.Event
+	var (
+		obs      []tracker.Observation
+		markers  []event.Event
+		obsOf    []owner
+		markerOf []owner
+	)
+	seen := map[string]bool{} // repeats within the group
 	for _, r := range batch {
-		if r.obs != nil {
-			obs = append(obs, *r.obs)
-			obsReq = append(obsReq, r)
-		} else {
-			markers = append(markers, *r.marker)
-			markerReq = append(markerReq, r)
+		r.per = make([][]event.Event, len(r.items))
+		for i, it := range r.items {
+			if a.repeated(it, seen) {
+				continue // unchanged: already in the journal
+			}
+			if it.Marker != nil {
+				markers = append(markers, *it.Marker)
+				markerOf = append(markerOf, owner{r, i})
+				continue
+			}
+			obs = append(obs, tracker.Observation{EnvironmentID: it.EnvironmentID, At: a.now(), Push: it.Push})
+			obsOf = append(obsOf, owner{r, i})
 		}
 	}
 	per, stored, err := a.tracker.ProcessBatch(obs, markers, a.store.Commit)
-	for i, r := range obsReq {
-		r.err = err
-		if err == nil {
-			r.events = per[i]
-		}
-	}
-	for i, r := range markerReq {
-		r.err = err
-		if err == nil {
-			r.events = stored[i : i+1]
-		}
-	}
 	if err == nil {
+		for i, o := range obsOf {
+			o.r.per[o.i] = per[i]
+		}
+		for i, o := range markerOf {
+			o.r.per[o.i] = stored[i : i+1]
+		}
 		var all []event.Event
 		for _, evs := range per {
 			all = append(all, evs...)
@@ -93,23 +173,98 @@ func (a *App) commitGroup(batch []*pushReq) {
 		a.afterCommit(append(all, stored...))
 	}
 	for _, r := range batch {
+		r.err = err
 		close(r.done)
 	}
+}
+
+// repeated reports whether the pushed item repeats an event already in the journal (or
+// earlier in the same group) exactly: same environment, event and evidence time, and for
+// markers the same application, activity, status and host. The tracker's state already
+// absorbs repeats of the once-per-life events (created, ready, ...); deployed, degraded
+// and recovered happen many times, so a CI retry or a re-run `envtrack import` is
+// recognised here, and answered "unchanged".
+func (a *App) repeated(it api.Item, seen map[string]bool) bool {
+	var (
+		env  string
+		name event.Name
+		at   time.Time
+		key  string
+	)
+	switch {
+	case it.Marker != nil:
+		m := it.Marker
+		env, name, at = m.EnvironmentID, m.Name, m.Time
+		key = markerKey(m)
+	case it.Push != nil:
+		switch it.Push.Event {
+		case event.Deployed, event.Degraded, event.Recovered:
+		default:
+			return false
+		}
+		env, name, at = it.EnvironmentID, it.Push.Event, it.Push.Time.UTC().Truncate(time.Second)
+		key = fmt.Sprintf("push\x00%s\x00%s\x00%d", env, name, at.Unix())
+	default:
+		return false
+	}
+	if seen[key] {
+		return true
+	}
+	seen[key] = true
+	if _, known := a.tracker.Get(env); !known {
+		return false
+	}
+	evs, err := a.store.EnvironmentEvents(env)
+	if err != nil {
+		return false // the commit will meet the same store error and answer it
+	}
+	for i := len(evs) - 1; i >= 0; i-- {
+		e := evs[i]
+		if e.Name != name || !e.Time.Equal(at) {
+			continue
+		}
+		if it.Marker == nil && !e.IsMarker() || it.Marker != nil && e.IsMarker() && markerKey(&e) == key {
+			return true
+		}
+	}
+	return false
+}
+
+func markerKey(e *event.Event) string {
+	str := func(k string) string { s, _ := e.Meta(k).(string); return s }
+	return fmt.Sprintf("marker\x00%s\x00%d\x00%s\x00%s\x00%s\x00%s", e.EnvironmentID, e.Time.Unix(),
+		str("application"), str("activity"), str("status"), str("host"))
+}
+
+// Record commits pushed events (one push, or a batch) in one transaction, all or
+// nothing, and returns the stored events of each item (none when an item repeats what is
+// known).
+func (a *App) Record(items []api.Item) ([][]event.Event, error) {
+	r := &pushReq{items: items}
+	if err := a.submit(r); err != nil {
+		return nil, err
+	}
+	return r.per, nil
 }
 
 // Push records a lifecycle event pushed by the platform (POST /api/events) and returns
 // the stored events (none when the push repeats what is known).
 func (a *App) Push(id string, p tracker.Push) ([]event.Event, error) {
-	return a.submit(&pushReq{obs: &tracker.Observation{EnvironmentID: id, At: a.now(), Push: &p}})
+	per, err := a.Record([]api.Item{{EnvironmentID: id, Push: &p}})
+	if err != nil {
+		return nil, err
+	}
+	return per[0], nil
 }
 
-// Mark appends a deployment marker (POST /api/events with kind "deployment").
+// Mark appends a deployment marker (POST /api/events with kind "deployment"). A repeat
+// of a stored marker stores nothing and returns the zero event.
 func (a *App) Mark(e event.Event) (event.Event, error) {
-	evs, err := a.submit(&pushReq{marker: &e})
-	if err != nil {
+	per, err := a.Record([]api.Item{{EnvironmentID: e.EnvironmentID, Marker: &e}})
+	if err != nil || len(per[0]) == 0 {
 		return event.Event{}, err
 	}
-	return evs[0], nil
+	return per[0][0], nil
 }
 
 func (a *App) afterCommit(events []event.Event) {

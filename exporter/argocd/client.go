@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/blueberry-idp/envtrack/config"
+	"github.com/blueberry-idp/envtrack/exporter/redact"
 )
 
 // MaxBodyBytes caps the list answer that List reads.
@@ -349,10 +350,7 @@ func (c *Client) transportError(ctx context.Context, err error) error {
 
 // redact keeps the token out of anything that may end up in a log.
 func (c *Client) redact(s string) string {
-	if c.token == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, c.token, "<redacted>")
+	return redact.New(c.token).String(s)
 }
 
 func (c *Client) redactErr(err error) error {

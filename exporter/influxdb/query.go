@@ -33,6 +33,7 @@ import (
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/exporter/query"
+	"github.com/blueberry-idp/envtrack/exporter/redact"
 )
 
 // Backend implements query.Backend with Flux. It is safe for concurrent use.
@@ -234,9 +235,7 @@ func (b *Backend) queryError(err error) error {
 			qe.err = he.Err
 		}
 	}
-	if b.cfg.Token != "" {
-		qe.msg = strings.ReplaceAll(qe.msg, string(b.cfg.Token), "<secret>")
-	}
+	qe.msg = redact.New(string(b.cfg.Token), b.cfg.URL).String(qe.msg)
 	return qe
 }
 

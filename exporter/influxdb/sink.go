@@ -21,7 +21,6 @@ import (
 	"math"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/go-kit/log"
@@ -33,6 +32,7 @@ import (
 
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/event"
+	"github.com/blueberry-idp/envtrack/exporter/redact"
 )
 
 // Tag and field names of the lifecycle measurement (DESIGN §5, contract); the durations
@@ -97,9 +97,16 @@ func NewClient(serverURL, token string, timeout time.Duration) influxdb2.Client 
 	if secs == 0 {
 		secs = 1
 	}
+	// The client's own transport settings, with errors and error answers scrubbed of
+	// the token and the URL's password (redact: one path for every outgoing client).
+	hc := &http.Client{
+		Timeout:   time.Duration(secs) * time.Second,
+		Transport: redact.New(token, serverURL).Transport(http.DefaultTransport.(*http.Transport).Clone()),
+	}
 	opts := influxdb2.DefaultOptions().
 		SetUseGZip(true).
 		SetHTTPRequestTimeout(secs).
+		SetHTTPClient(hc).
 		SetApplicationName("envtrack")
 	return influxdb2.NewClientWithOptions(serverURL, token, opts)
 }
@@ -233,7 +240,7 @@ func (s *Sink) classify(err error, events, points int) (bool, error) {
 		// Not an HTTP exchange: the points could not be encoded.
 		we.msg = err.Error()
 	}
-	we.msg = redact(we.msg, string(s.cfg.Token))
+	we.msg = redact.New(string(s.cfg.Token), s.cfg.URL).String(we.msg)
 	return we.Retry, we
 }
 
@@ -252,18 +259,6 @@ func Retryable(statusCode int) bool {
 		statusCode == http.StatusUnauthorized || statusCode == http.StatusForbidden ||
 		statusCode == http.StatusNotFound ||
 		statusCode == http.StatusTooManyRequests || statusCode >= 500
-}
-
-// redact removes the token from s, should anything ever echo it.
-func redact(s, token string) string {
-	if token == "" {
-		return s
-	}
-	s = strings.ReplaceAll(s, token, "<secret>")
-	if _, pass, ok := strings.Cut(token, ":"); ok && len(pass) >= 4 { // 1.8 "user:password"
-		s = strings.ReplaceAll(s, pass, "<secret>")
-	}
-	return s
 }
 
 // appendPoints appends e's points: a marker becomes a deployments point; a lifecycle

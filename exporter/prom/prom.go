@@ -95,6 +95,9 @@ func (m *Metrics) ensureType(typ string) {
 // Observe records live transitions (events just appended by this process).
 func (m *Metrics) Observe(evs []event.Event) {
 	for _, e := range evs {
+		if e.Backfill() {
+			continue // history (first sight of an old environment, envtrack import): no live counter moves
+		}
 		if e.IsMarker() {
 			m.deployments.WithLabelValues(e.Marker().Status).Inc()
 			continue
@@ -102,9 +105,6 @@ func (m *Metrics) Observe(evs []event.Event) {
 		m.events.WithLabelValues(string(e.Name)).Inc()
 		typ := e.Type
 		m.ensureType(typ)
-		if e.Backfill() {
-			continue
-		}
 		switch e.Name {
 		case event.Ready:
 			d, ok := e.Meta(event.MetaProvisioningDuration).(float64)

@@ -22,6 +22,9 @@ const (
 	DefaultBatchSize      = 500
 	DefaultBackoffInitial = time.Second
 	DefaultBackoffMax     = time.Minute
+	// CursorSaveInterval is the longest a delivered cursor stays only in memory: after a
+	// crash a sink redelivers at most this much (idempotently).
+	CursorSaveInterval = time.Second
 )
 
 // ErrBusy is returned by Run and Flush while the same Runner is already delivering.
@@ -42,9 +45,10 @@ type Options struct {
 	// Rand draws the backoff jitter; nil means a randomly seeded source. Tests pass a
 	// seeded one.
 	Rand backoff.Rand
-	// Linger is how long an idle runner waits after the first new event before
-	// delivering, so that a burst of events travels in one batch (one InfluxDB write, one
-	// WAL fsync) instead of one request each. Zero delivers at once.
+	// Linger is how long the runner waits for more events when fewer than BatchSize are
+	// waiting, so that a burst or a steady stream travels in full batches (one InfluxDB
+	// write, one WAL fsync) instead of one request each. A full batch goes at once; zero
+	// delivers at once.
 	Linger time.Duration
 }
 
@@ -64,7 +68,8 @@ type Status struct {
 // lags, and blocks nothing else.
 //
 //   - Events after the cursor are read in batches of Options.BatchSize and given to
-//     Deliver; on success the cursor moves (durably) to the batch's last event.
+//     Deliver; on success the cursor moves to the batch's last event, saved lazily: with
+//     the journal's next commit, or within CursorSaveInterval, and when Run ends.
 //   - retry=true: the same batch is tried again after a backoff delay; the cursor stays.
 //   - retry=false: a batch of several events is delivered again one event at a time,
 //     so that the good events still go through, in order; a single event still rejected
@@ -84,6 +89,11 @@ type Runner struct {
 
 	busy   atomic.Bool
 	cursor atomic.Uint64
+
+	// Owned by the delivering goroutine: when the cursor was last made durable, and
+	// whether a lazily saved one may still be in memory only.
+	lastFlush time.Time
+	unsaved   bool
 
 	mu           sync.Mutex // guards the fields below
 	lastErr      string
@@ -153,6 +163,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	notify, unsubscribe := r.st.Subscribe() // before the first read: no commit is missed
 	defer unsubscribe()
 
+	defer r.flushCursor(true)
+	r.lastFlush = time.Now()
+
 	loaded := false
 	for {
 		var err error
@@ -176,16 +189,47 @@ func (r *Runner) Run(ctx context.Context) error {
 			}
 			continue
 		}
-		select {
-		case <-ctx.Done():
+		if r.idle(ctx, notify) != nil {
 			return nil
-		case <-notify:
-			r.updateLag()
-			if r.linger > 0 && r.wait(ctx, r.linger, notify) != nil {
-				return nil
-			}
 		}
 	}
+}
+
+// idle waits for the next commit, making a lazily saved cursor durable when it has been
+// in memory for CursorSaveInterval meanwhile.
+func (r *Runner) idle(ctx context.Context, notify <-chan struct{}) error {
+	for {
+		var save <-chan time.Time
+		if r.unsaved {
+			t := time.NewTimer(max(0, CursorSaveInterval-time.Since(r.lastFlush)))
+			defer t.Stop()
+			save = t.C
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-notify:
+			r.updateLag()
+			return nil
+		case <-save:
+			r.flushCursor(true)
+		}
+	}
+}
+
+// flushCursor makes the cursor durable when it is due (or now, with force). A failure
+// is logged: the cursor stays in memory and the next commit or attempt writes it.
+func (r *Runner) flushCursor(force bool) {
+	if !r.unsaved || (!force && time.Since(r.lastFlush) < CursorSaveInterval) {
+		return
+	}
+	if err := r.st.FlushCursors(); err != nil {
+		if !errors.Is(err, store.ErrClosed) {
+			level.Warn(r.logger).Log("msg", "cannot save the sink's cursor yet", "err", err)
+		}
+		return
+	}
+	r.unsaved, r.lastFlush = false, time.Now()
 }
 
 // Flush delivers every event the journal holds when it is called, then returns nil. It
@@ -199,7 +243,9 @@ func (r *Runner) Flush(ctx context.Context) error {
 	if err := r.loadCursor(); err != nil {
 		return err
 	}
-	return r.catchUp(ctx, r.st.LastSeq(), nil)
+	err := r.catchUp(ctx, r.st.LastSeq(), nil)
+	r.flushCursor(true)
+	return err
 }
 
 // Lag returns how many journal events the sink has not received yet: LastSeq minus the
@@ -253,6 +299,14 @@ func (r *Runner) catchUp(ctx context.Context, until uint64, notify <-chan struct
 		if cursor >= last {
 			return nil
 		}
+		// Fewer than a batch waiting: linger for more, so that a steady stream travels in
+		// full batches too (Flush, with no notify, delivers at once).
+		if notify != nil && r.linger > 0 && last-cursor < uint64(r.batch) {
+			if err := r.lingerFor(ctx, notify); err != nil {
+				return err
+			}
+			last = min(r.st.LastSeq(), until)
+		}
 		evs, err := r.st.Events(cursor, r.batch)
 		if err != nil {
 			return err
@@ -304,6 +358,7 @@ func (r *Runner) deliver(ctx context.Context, evs []event.Event, notify <-chan s
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case retry:
+			r.flushCursor(false) // a long outage keeps no cursor only in memory
 			d := r.bo.Next()
 			r.retryableFailure(evs, err, d)
 			if err := r.wait(ctx, d, notify); err != nil {
@@ -358,12 +413,31 @@ func (r *Runner) delivered(evs []event.Event) error {
 			"failing_for", now.Sub(since).Round(time.Millisecond))
 	}
 	seq := evs[len(evs)-1].Seq
-	if err := r.st.SetCursor(r.name, seq); err != nil {
-		return err // delivered again later: deliveries are idempotent
-	}
+	r.st.SaveCursorLazily(r.name, seq)
 	r.cursor.Store(seq)
+	r.unsaved = true
+	r.flushCursor(false)
 	r.updateLag()
 	return nil
+}
+
+// lingerFor waits up to the linger for a full batch to be waiting, or ctx's end.
+func (r *Runner) lingerFor(ctx context.Context, notify <-chan struct{}) error {
+	t := time.NewTimer(r.linger)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			return nil
+		case <-notify:
+			r.updateLag()
+			if r.Lag() >= uint64(r.batch) {
+				return nil
+			}
+		}
+	}
 }
 
 func (r *Runner) retryableFailure(evs []event.Event, err error, retryIn time.Duration) {

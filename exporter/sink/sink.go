@@ -25,14 +25,20 @@ type Sink interface {
 }
 
 // Journal is what a Runner needs of the journal (*store.Store): the events after a
-// sequence number, a wake-up on each commit, the sink's durable cursor and the set-aside
-// list. Declared by its consumer, as tsdb/wlog's consumers declare theirs.
+// sequence number, a wake-up on each commit, the sink's cursor and the set-aside list.
+// Declared by its consumer, as tsdb/wlog's consumers declare theirs.
+//
+// SetCursor is durable at once; SaveCursorLazily only in memory, until the journal's next
+// commit or FlushCursors writes it (deliveries are idempotent, so a crash costs a
+// redelivery of the last moments, not a lost event).
 type Journal interface {
 	LastSeq() uint64
 	Events(afterSeq uint64, limit int) ([]event.Event, error)
 	Subscribe() (notify <-chan struct{}, unsubscribe func())
 	Cursor(sink string) (uint64, error)
 	SetCursor(sink string, seq uint64) error
+	SaveCursorLazily(sink string, seq uint64)
+	FlushCursors() error
 	SetAside(sink string, e event.Event, reason string) error
 	SetAsideCount(sink string) (int, error)
 }

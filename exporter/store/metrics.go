@@ -17,7 +17,7 @@ type collector struct{ s *Store }
 
 // NewCollector returns a prometheus.Collector for s: the gauges envtrack_journal_events,
 // envtrack_journal_last_sequence and envtrack_journal_size_bytes (read when scraped), the
-// histogram envtrack_store_commit_duration_seconds (observed in Commit) and the counter
+// histograms envtrack_store_commit_duration_seconds and envtrack_store_commit_events (observed in Commit) and the counter
 // envtrack_journal_pruned_events_total (counted in Prune). Register it once per Store.
 func NewCollector(s *Store) prometheus.Collector { return collector{s: s} }
 
@@ -26,6 +26,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descJournalLastSeq
 	ch <- descJournalSize
 	c.s.commitDuration.Describe(ch)
+	c.s.commitEvents.Describe(ch)
 	c.s.pruned.Describe(ch)
 }
 
@@ -35,5 +36,6 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descJournalLastSeq, prometheus.GaugeValue, float64(st.LastSeq))
 	ch <- prometheus.MustNewConstMetric(descJournalSize, prometheus.GaugeValue, float64(st.FileBytes))
 	c.s.commitDuration.Collect(ch)
+	c.s.commitEvents.Collect(ch)
 	c.s.pruned.Collect(ch)
 }

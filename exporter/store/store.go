@@ -127,7 +127,13 @@ type Store struct {
 	notifyOnce sync.Once
 	notifyCh   <-chan struct{}
 
+	// cursorMu guards pendingCursors: sink cursors saved lazily (cursors.go), written by
+	// the next Commit or FlushCursors.
+	cursorMu       sync.Mutex
+	pendingCursors map[string]uint64
+
 	commitDuration prometheus.Histogram
+	commitEvents   prometheus.Histogram
 	pruned         prometheus.Counter
 }
 
@@ -155,6 +161,9 @@ func Open(path string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
+	if err := verifyExisting(path, timeout); err != nil {
+		return nil, err
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout:      timeout,
 		NoSync:       opts.NoSync,
@@ -173,9 +182,22 @@ func Open(path string, opts Options) (*Store, error) {
 		now:            now,
 		subs:           make(map[chan struct{}]struct{}),
 		commitDuration: selfmon.StoreCommitDuration.NewHistogram(),
+		commitEvents:   selfmon.StoreCommitEvents.NewHistogram(),
 		pruned:         selfmon.JournalPruned.NewCounter(),
 	}
-	if err := db.Update(s.initTx); err != nil {
+	// Opening a complete store only reads it, so that a start that fails later (or is
+	// just a check) leaves the file byte for byte as it was.
+	initOrLoad := db.Update
+	if err := db.View(func(tx *bolt.Tx) error {
+		if layoutComplete(tx) {
+			initOrLoad = db.View
+		}
+		return nil
+	}); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	if err := initOrLoad(s.initTx); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
@@ -184,10 +206,27 @@ func Open(path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
+var allBuckets = [][]byte{bucketMeta, bucketEnvs, bucketJournal, bucketEnvIndex, bucketCursors, bucketSetAside}
+
+// layoutComplete reports whether initTx has nothing to write: every bucket and meta key
+// exists.
+func layoutComplete(tx *bolt.Tx) bool {
+	for _, name := range allBuckets {
+		if tx.Bucket(name) == nil {
+			return false
+		}
+	}
+	meta := tx.Bucket(bucketMeta)
+	return meta.Get(keySchema) != nil && meta.Get(keyJournalID) != nil && meta.Get(keyCreatedAt) != nil
+}
+
 // initTx creates the buckets, checks the schema version, creates or reads the journal id
 // and loads the sequence range.
 func (s *Store) initTx(tx *bolt.Tx) error {
-	for _, name := range [][]byte{bucketMeta, bucketEnvs, bucketJournal, bucketEnvIndex, bucketCursors, bucketSetAside} {
+	for _, name := range allBuckets {
+		if !tx.Writable() {
+			continue // layoutComplete said they all exist
+		}
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
@@ -239,11 +278,16 @@ func (s *Store) initTx(tx *bolt.Tx) error {
 	return nil
 }
 
-// Close closes the store. Further calls return ErrClosed (Close itself returns nil).
-// Subscription channels are not closed.
+// Close writes the cursors saved lazily, then closes the store. Further calls return
+// ErrClosed (Close itself returns nil). Subscription channels are not closed.
 func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.closed.Swap(true) {
 		return nil
+	}
+	if err := s.flushCursorsLocked(); err != nil {
+		level.Warn(s.logger).Log("msg", "cursors not saved at close: the sinks will redeliver (idempotently)", "err", err)
 	}
 	return s.db.Close()
 }
@@ -315,7 +359,13 @@ func (s *Store) Commit(states []tracker.State, events []event.Event) ([]event.Ev
 	start := time.Now()
 	recordedAt := s.now().UTC()
 	var last uint64
+	var cursors map[string]uint64
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		// The sinks' lazily saved cursors ride along: no transaction of their own.
+		cursors = s.takeCursors()
+		if err := putCursors(tx, cursors); err != nil {
+			return err
+		}
 		envs := tx.Bucket(bucketEnvs)
 		for _, st := range states {
 			b, err := json.Marshal(st)
@@ -356,10 +406,12 @@ func (s *Store) Commit(states []tracker.State, events []event.Event) ([]event.Ev
 		return nil
 	})
 	if err != nil {
+		s.restoreCursors(cursors)
 		return nil, fmt.Errorf("commit: %w", mapErr(err))
 	}
 	s.commitDuration.Observe(time.Since(start).Seconds())
 	if len(out) > 0 {
+		s.commitEvents.Observe(float64(len(out)))
 		s.first.CompareAndSwap(0, out[0].Seq)
 		s.last.Store(last)
 		s.broadcast()
@@ -372,9 +424,9 @@ func (s *Store) Environments() (map[string]tracker.State, error) {
 	states := make(map[string]tracker.State)
 	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketEnvs).ForEach(func(k, v []byte) error {
-			var st tracker.State
-			if err := json.Unmarshal(v, &st); err != nil {
-				return fmt.Errorf("state %s: %w", k, err)
+			st, err := decodeState(k, v)
+			if err != nil {
+				return err
 			}
 			states[string(k)] = st
 			return nil
@@ -398,7 +450,9 @@ func (s *Store) Environment(id string) (tracker.State, bool, error) {
 			return nil
 		}
 		found = true
-		return json.Unmarshal(v, &st)
+		var err error
+		st, err = decodeState([]byte(id), v)
+		return err
 	})
 	if err != nil {
 		return tracker.State{}, false, fmt.Errorf("environment %s: %w", id, err)
@@ -492,17 +546,13 @@ func (s *Store) EventsBetween(from, to time.Time) ([]event.Event, error) {
 	return evs, nil
 }
 
-// Cursor returns the sequence number of the last event the sink delivered, 0 if none.
+// Cursor returns the sequence number of the last event the sink delivered, 0 if none,
+// including a cursor saved lazily (SaveCursorLazily) and not yet written.
 func (s *Store) Cursor(sink string) (uint64, error) {
-	var seq uint64
-	err := s.view(func(tx *bolt.Tx) error {
-		seq = decodeSeq(tx.Bucket(bucketCursors).Get([]byte(sink)))
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("cursor %s: %w", sink, err)
+	if seq, ok := s.pendingCursor(sink); ok {
+		return seq, nil
 	}
-	return seq, nil
+	return s.SavedCursor(sink)
 }
 
 // SetCursor durably records that the sink delivered every event up to seq. It may move
@@ -520,6 +570,7 @@ func (s *Store) SetCursor(sink string, seq uint64) error {
 	if err != nil {
 		return fmt.Errorf("set cursor %s: %w", sink, mapErr(err))
 	}
+	s.dropPendingCursor(sink)
 	return nil
 }
 
@@ -535,6 +586,11 @@ func (s *Store) Cursors() (map[string]uint64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cursors: %w", err)
 	}
+	s.cursorMu.Lock()
+	for k, v := range s.pendingCursors {
+		cursors[k] = v
+	}
+	s.cursorMu.Unlock()
 	return cursors, nil
 }
 
@@ -746,4 +802,12 @@ func decodeEvent(k, v []byte) (event.Event, error) {
 		return event.Event{}, fmt.Errorf("event %d: %w", decodeSeq(k), err)
 	}
 	return ev, nil
+}
+
+func decodeState(k, v []byte) (tracker.State, error) {
+	var st tracker.State
+	if err := json.Unmarshal(v, &st); err != nil {
+		return tracker.State{}, fmt.Errorf("state %q: %w", k, err)
+	}
+	return st, nil
 }

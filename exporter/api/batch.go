@@ -1,0 +1,191 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+
+	"github.com/blueberry-idp/envtrack/exporter/event"
+	"github.com/blueberry-idp/envtrack/exporter/tracker"
+)
+
+// DefaultMaxBatch is the most events one batch push may hold when Options.MaxBatch is
+// zero (the config's api.max_batch).
+const DefaultMaxBatch = 1000
+
+// Item is one pushed event of a batch (or a single push): a lifecycle push for an
+// environment, or a deployment marker.
+type Item struct {
+	EnvironmentID string
+	Push          *tracker.Push
+	Marker        *event.Event
+}
+
+// BatchAccepted is the answer to a batch push (a JSON array or NDJSON body).
+type BatchAccepted struct {
+	// Status is "accepted" when at least one event was stored, else "unchanged".
+	Status string `json:"status"`
+	// IDs are the ids of every stored event, in the order of the batch.
+	IDs []string `json:"ids"`
+	// Accepted and Unchanged count the batch's events that stored something and those
+	// that repeated what is known.
+	Accepted  int `json:"accepted"`
+	Unchanged int `json:"unchanged"`
+	// Events has one entry per event of the batch, in order.
+	Events []ItemResult `json:"events"`
+}
+
+// ItemResult is what became of one event of a batch.
+type ItemResult struct {
+	Status string   `json:"status"` // accepted or unchanged
+	IDs    []string `json:"ids"`    // the stored events (a push may store more than one)
+}
+
+// BatchError is the answer to a batch refused because of one of its events: nothing was
+// stored. Index is the event's 0-based position in the batch; Line its line in an
+// NDJSON body.
+type BatchError struct {
+	Error string `json:"error"`
+	Index int    `json:"index"`
+	Line  int    `json:"line,omitempty"`
+}
+
+// IsNDJSON reports whether a Content-Type names newline-delimited JSON.
+func IsNDJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && (mt == "application/x-ndjson" || mt == "application/ndjson" || mt == "application/jsonl")
+}
+
+// isJSONArray reports whether a JSON body is an array (a batch).
+func isJSONArray(body []byte) bool {
+	b := bytes.TrimLeft(body, " \t\r\n")
+	return len(b) > 0 && b[0] == '['
+}
+
+// batchElem is one event's JSON in a batch body, with its NDJSON line (0 for arrays).
+type batchElem struct {
+	raw  []byte
+	line int
+}
+
+func splitNDJSON(body []byte) []batchElem {
+	var out []batchElem
+	for i, l := range bytes.Split(body, []byte("\n")) {
+		if len(bytes.TrimSpace(l)) == 0 {
+			continue
+		}
+		out = append(out, batchElem{raw: l, line: i + 1})
+	}
+	return out
+}
+
+func splitArray(body []byte) ([]batchElem, error) {
+	var raws []json.RawMessage
+	if err := json.Unmarshal(body, &raws); err != nil {
+		return nil, err
+	}
+	out := make([]batchElem, len(raws))
+	for i, r := range raws {
+		out[i] = batchElem{raw: r}
+	}
+	return out, nil
+}
+
+// DecodeItem parses and validates one pushed event (the single push's and each batch
+// element's one validation path) into an Item.
+func DecodeItem(body []byte, now time.Time) (Item, error) {
+	l, m, err := DecodeEvent(body, now)
+	if err != nil {
+		return Item{}, err
+	}
+	if m != nil {
+		return Item{EnvironmentID: m.EnvironmentID, Marker: m}, nil
+	}
+	return Item{EnvironmentID: l.EnvironmentID, Push: &l.push}, nil
+}
+
+// postBatch validates every element (one bad one refuses the whole batch, naming it) and
+// records them in one transaction.
+func postBatch(w http.ResponseWriter, rec Recorder, elems []batchElem, maxBatch int, now time.Time, logger log.Logger) {
+	switch {
+	case len(elems) == 0:
+		writeError(w, http.StatusUnprocessableEntity, "empty batch: send at least one event")
+		return
+	case len(elems) > maxBatch:
+		writeError(w, http.StatusRequestEntityTooLarge,
+			fmt.Sprintf("batch of %d events: at most %d per request (api.max_batch)", len(elems), maxBatch))
+		return
+	}
+	items := make([]Item, len(elems))
+	for i, el := range elems {
+		it, err := DecodeItem(el.raw, now)
+		if err != nil {
+			status := http.StatusBadRequest
+			var ie *inputError
+			if errors.As(err, &ie) {
+				status = ie.status
+			}
+			where := fmt.Sprintf("event %d", i)
+			if el.line > 0 {
+				where += fmt.Sprintf(" (line %d)", el.line)
+			}
+			WriteJSON(w, status, BatchError{Error: where + ": " + err.Error(), Index: i, Line: el.line})
+			return
+		}
+		items[i] = it
+	}
+	per, err := rec.Record(items)
+	if err != nil {
+		var ie *ItemError
+		if errors.As(err, &ie) {
+			line := 0
+			if ie.Index >= 0 && ie.Index < len(elems) {
+				line = elems[ie.Index].line
+			}
+			WriteJSON(w, http.StatusUnprocessableEntity, BatchError{
+				Error: fmt.Sprintf("event %d: %s", ie.Index, ie.Err), Index: ie.Index, Line: line})
+			return
+		}
+		level.Error(logger).Log("msg", "recording a pushed batch failed", "events", len(items), "err", err)
+		writeError(w, http.StatusServiceUnavailable, "could not record the batch: "+err.Error())
+		return
+	}
+	acc := BatchAccepted{Status: "unchanged", IDs: []string{}, Events: make([]ItemResult, len(items))}
+	for i, evs := range per {
+		r := ItemResult{Status: "unchanged", IDs: []string{}}
+		for _, e := range evs {
+			r.IDs = append(r.IDs, e.ID)
+		}
+		if len(r.IDs) > 0 {
+			r.Status = "accepted"
+			acc.Accepted++
+		} else {
+			acc.Unchanged++
+		}
+		acc.IDs = append(acc.IDs, r.IDs...)
+		acc.Events[i] = r
+	}
+	if acc.Accepted == 0 {
+		WriteJSON(w, http.StatusOK, acc)
+		return
+	}
+	acc.Status = "accepted"
+	WriteJSON(w, http.StatusAccepted, acc)
+}
+
+// ItemError is a Recorder's refusal of one item of a batch (for the state it would
+// apply to): the batch stores nothing and the answer names the item.
+type ItemError struct {
+	Index int
+	Err   error
+}
+
+func (e *ItemError) Error() string { return fmt.Sprintf("event %d: %v", e.Index, e.Err) }
+func (e *ItemError) Unwrap() error { return e.Err }

@@ -1,0 +1,178 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/blueberry-idp/envtrack/exporter/api"
+	"github.com/blueberry-idp/envtrack/exporter/event"
+	"github.com/blueberry-idp/envtrack/exporter/tracker"
+)
+
+// pushApp starts an envtrack with write token "ci" and no sinks; extra is more config.
+func pushApp(t testing.TB, extra string) (*App, *httptest.Server, *clock) {
+	t.Helper()
+	dir := t.TempDir()
+	clk := &clock{}
+	clk.Set(time.Date(2025, 1, 7, 12, 0, 0, 0, time.UTC))
+	cfg := filepath.Join(dir, "envtrack.yml")
+	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf("state_dir: %s\napi: {write_tokens: [ci]%s}\n",
+		filepath.Join(dir, "data"), extra)), 0o600))
+	a, err := New(Options{ConfigFile: cfg, Now: clk.Now, ManualSources: true, ListenAddress: "127.0.0.1:0"})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	srv := httptest.NewServer(a.Handler())
+	t.Cleanup(func() { srv.Close(); cancel(); <-done })
+	return a, srv, clk
+}
+
+func post(t testing.TB, url, contentType, body string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url+"/api/events", strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer ci")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, b
+}
+
+func batchLines(n int, at time.Time, bad int) []string {
+	lines := make([]string, n)
+	for i := range lines {
+		ev := "created"
+		if i == bad {
+			ev = "exploded"
+		}
+		lines[i] = fmt.Sprintf(`{"environment_id":"batch-%03d","event":%q,"timestamp":%q,"type":"preview"}`,
+			i, ev, at.Add(time.Duration(i)*time.Second).Format(time.RFC3339))
+	}
+	return lines
+}
+
+// TestBatchPush: a batch with one invalid event among 500 stores nothing and names the
+// index; a valid one stores all, in order, with ids, in one transaction; the same batch
+// again is unchanged; NDJSON names the line; api.max_batch bounds a batch.
+func TestBatchPush(t *testing.T) {
+	a, srv, _ := pushApp(t, ", max_batch: 600")
+	at := time.Date(2025, 1, 6, 9, 0, 0, 0, time.UTC)
+
+	// One bad event among 500, as a JSON array: 422 naming it, nothing stored.
+	status, body := post(t, srv.URL, "application/json", "["+strings.Join(batchLines(500, at, 317), ",")+"]")
+	require.Equal(t, http.StatusUnprocessableEntity, status, "%s", body)
+	var be api.BatchError
+	require.NoError(t, json.Unmarshal(body, &be))
+	require.Equal(t, 317, be.Index)
+	require.Contains(t, be.Error, `event 317: unknown event "exploded"`)
+	require.Zero(t, a.Store().LastSeq(), "nothing stored")
+	_, known := a.Tracker().Get("batch-000")
+	require.False(t, known, "no state changed")
+
+	// The same as NDJSON: the answer names the line too.
+	lines := batchLines(500, at, 41)
+	status, body = post(t, srv.URL, "application/x-ndjson", "\n"+strings.Join(lines, "\n")+"\n")
+	require.Equal(t, http.StatusUnprocessableEntity, status, "%s", body)
+	require.NoError(t, json.Unmarshal(body, &be))
+	require.Equal(t, api.BatchError{Error: be.Error, Index: 41, Line: 43}, be)
+	require.Zero(t, a.Store().LastSeq())
+
+	// A valid batch: every event stored, in order, each with its id, in one commit.
+	commits, _ := commitStats(t, a)
+	lines = batchLines(500, at, -1)
+	status, body = post(t, srv.URL, "application/x-ndjson", strings.Join(lines, "\n"))
+	require.Equal(t, http.StatusAccepted, status, "%s", body)
+	var acc api.BatchAccepted
+	require.NoError(t, json.Unmarshal(body, &acc))
+	require.Equal(t, "accepted", acc.Status)
+	require.Equal(t, 500, acc.Accepted)
+	require.Zero(t, acc.Unchanged)
+	require.Len(t, acc.IDs, 500)
+	require.Len(t, acc.Events, 500)
+	journal, err := a.Store().Events(0, 0)
+	require.NoError(t, err)
+	require.Len(t, journal, 500)
+	for i, e := range journal {
+		require.Equal(t, e.ID, acc.IDs[i])
+		require.Equal(t, []string{e.ID}, acc.Events[i].IDs)
+		require.Equal(t, fmt.Sprintf("batch-%03d", i), e.EnvironmentID)
+		require.Equal(t, at.Add(time.Duration(i)*time.Second), e.Time)
+	}
+	commitsAfter, _ := commitStats(t, a)
+	require.Equal(t, commits+1, commitsAfter, "one transaction for the batch")
+
+	// The same batch again (an array this time): all unchanged, nothing stored.
+	status, body = post(t, srv.URL, "", "["+strings.Join(lines, ",")+"]")
+	require.Equal(t, http.StatusOK, status, "%s", body)
+	acc = api.BatchAccepted{}
+	require.NoError(t, json.Unmarshal(body, &acc))
+	require.Equal(t, "unchanged", acc.Status)
+	require.Equal(t, 500, acc.Unchanged)
+	require.Empty(t, acc.IDs)
+	require.Equal(t, uint64(500), a.Store().LastSeq())
+
+	// Markers and repeated deployed events in a batch; a repeat inside the batch too.
+	marker := `{"kind":"deployment","environment":"batch-001","application":"api","activity":"deploy 1.2","status":"success","timestamp":"2025-01-07T11:00:00Z"}`
+	deployed := `{"environment_id":"batch-002","event":"deployed","timestamp":"2025-01-07T11:00:00Z"}`
+	status, body = post(t, srv.URL, "application/json", "["+marker+","+deployed+","+marker+"]")
+	require.Equal(t, http.StatusAccepted, status, "%s", body)
+	acc = api.BatchAccepted{}
+	require.NoError(t, json.Unmarshal(body, &acc))
+	require.Equal(t, []string{"accepted", "accepted", "unchanged"},
+		[]string{acc.Events[0].Status, acc.Events[1].Status, acc.Events[2].Status})
+	status, body = post(t, srv.URL, "application/x-ndjson", marker+"\n"+deployed)
+	require.Equal(t, http.StatusOK, status, "a CI retry of both: %s", body)
+	require.Equal(t, uint64(502), a.Store().LastSeq())
+
+	// Bounds.
+	status, body = post(t, srv.URL, "application/json", "["+strings.Join(batchLines(601, at, -1), ",")+"]")
+	require.Equal(t, http.StatusRequestEntityTooLarge, status)
+	require.Contains(t, string(body), "at most 600 per request (api.max_batch)")
+	status, body = post(t, srv.URL, "application/json", "[]")
+	require.Equal(t, http.StatusUnprocessableEntity, status)
+	require.Contains(t, string(body), "empty batch")
+	status, _ = post(t, srv.URL, "application/x-ndjson", "{\"environment_id\":")
+	require.Equal(t, http.StatusBadRequest, status)
+}
+
+// TestGroupCommitWaitsForThePreviousGroup: after a commit of three pushes, the next
+// committer waits for three pushes to be waiting (the pushers just acknowledged coming
+// back) and commits them together, instead of committing the first one alone.
+func TestGroupCommitWaitsForThePreviousGroup(t *testing.T) {
+	a, _, _ := pushApp(t, "")
+	q := &a.pushes
+	q.mu.Lock()
+	q.lastGroup, q.lastEnd, q.lastDur, q.maxWait = 3, time.Now(), time.Hour, time.Hour
+	q.mu.Unlock()
+	commits0, events0 := commitStats(t, a)
+	errs := make(chan error, 3)
+	for i := range 3 {
+		go func() {
+			_, err := a.Push(fmt.Sprintf("group-%d", i), tracker.Push{Event: event.Created, Time: time.Date(2025, 1, 7, 11, 0, i, 0, time.UTC)})
+			errs <- err
+		}()
+	}
+	for range 3 {
+		require.NoError(t, <-errs)
+	}
+	commits1, events1 := commitStats(t, a)
+	require.Equal(t, 1.0, commits1-commits0, "one commit")
+	require.Equal(t, 3.0, events1-events0, "for the three pushes")
+}
