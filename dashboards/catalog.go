@@ -846,6 +846,21 @@ func (s *Set) downAlert() Alert {
 	}
 }
 
+// ratioCases are the promtool cases of an alert on the share of metric's series with
+// result="bad": only bad results fire, only successes stay silent.
+func ratioCases(metric, bad, fires, silent string) []Case {
+	return []Case{
+		{Name: fires, Fires: true, Value: 1, Labels: envtrackLabels(), Series: []InputSeries{
+			envtrackSeries(metric, 1, 0, "result", bad),
+			envtrackSeries(metric, 0, 0, "result", "success"),
+		}},
+		{Name: silent, Series: []InputSeries{
+			envtrackSeries(metric, 0, 0, "result", bad),
+			envtrackSeries(metric, 1, 0, "result", "success"),
+		}},
+	}
+}
+
 func ratioExpr(metric, bad, w string) string {
 	return fmt.Sprintf(`sum by (job, instance) (rate(%s{result=%q}[%s])) / sum by (job, instance) (rate(%s[%s]))`, metric, bad, w, metric, w)
 }
@@ -855,7 +870,7 @@ func (s *Set) pollsAlert() Alert {
 	w := dur(o.HealthWindow)
 	return Alert{
 		Name: "EnvtrackArgoCDPollsFailing", Group: GroupHealth, Severity: SeverityWarning, For: o.HealthFor,
-		Expr:        ratioExpr("envtrack_argocd_polls_total", "error", w) + " > " + num(o.ArgoCDPollErrorRatio),
+		Expr:        ratioExpr(selfmon.ArgoCDPolls.Name, "error", w) + " > " + num(o.ArgoCDPollErrorRatio),
 		Threshold:   fmt.Sprintf("more than %s of Argo CD polls over %s fail, for %s", percent(o.ArgoCDPollErrorRatio), w, dur(o.HealthFor)),
 		Summary:     "envtrack cannot list Argo CD applications.",
 		Description: fmt.Sprintf("{{ $value | humanizePercentage }} of envtrack's Argo CD polls at {{ $labels.instance }} failed over the last %s: environment changes are not seen until Argo CD answers again.", w),
@@ -866,16 +881,7 @@ func (s *Set) pollsAlert() Alert {
 			"Check envtrack's logs (`component=argocd`) for the error message, and Argo CD's API server health.",
 			"`envtrack_argocd_decode_errors_total` growing: a proxy or a wrong argocd.server answers with something that is not an application list.",
 		},
-		Cases: []Case{
-			{Name: "failing polls fire", Fires: true, Value: 1, Labels: envtrackLabels(), Series: []InputSeries{
-				envtrackSeries("envtrack_argocd_polls_total", 1, 0, "result", "error"),
-				envtrackSeries("envtrack_argocd_polls_total", 0, 0, "result", "success"),
-			}},
-			{Name: "successful polls stay silent", Series: []InputSeries{
-				envtrackSeries("envtrack_argocd_polls_total", 0, 0, "result", "error"),
-				envtrackSeries("envtrack_argocd_polls_total", 1, 0, "result", "success"),
-			}},
-		},
+		Cases: ratioCases(selfmon.ArgoCDPolls.Name, "error", "failing polls fire", "successful polls stay silent"),
 	}
 }
 
@@ -933,7 +939,7 @@ func (s *Set) probesAlert() Alert {
 	w := dur(o.HealthWindow)
 	return Alert{
 		Name: "EnvtrackProbesFailing", Group: GroupHealth, Severity: SeverityWarning, For: o.HealthFor,
-		Expr:        ratioExpr("envtrack_probe_results_total", "failure", w) + " > " + num(o.ProbeFailureRatio),
+		Expr:        ratioExpr(selfmon.ProbeResults.Name, "failure", w) + " > " + num(o.ProbeFailureRatio),
 		Threshold:   fmt.Sprintf("more than %s of URL probes over %s fail, for %s", percent(o.ProbeFailureRatio), w, dur(o.HealthFor)),
 		Summary:     "Most of envtrack's URL probes fail.",
 		Description: fmt.Sprintf("{{ $value | humanizePercentage }} of the environment URL probes of envtrack at {{ $labels.instance }} failed over the last %s.", w),
@@ -944,16 +950,7 @@ func (s *Set) probesAlert() Alert {
 			"From envtrack's pod, try a URL by hand (`wget -S -O- <url>`): DNS, proxy, certificate errors.",
 			"Compare readiness.url.timeout with *Probe duration*, and readiness.url.expected_status with what the environments answer.",
 		},
-		Cases: []Case{
-			{Name: "failing probes fire", Fires: true, Value: 1, Labels: envtrackLabels(), Series: []InputSeries{
-				envtrackSeries("envtrack_probe_results_total", 1, 0, "result", "failure"),
-				envtrackSeries("envtrack_probe_results_total", 0, 0, "result", "success"),
-			}},
-			{Name: "passing probes stay silent", Series: []InputSeries{
-				envtrackSeries("envtrack_probe_results_total", 0, 0, "result", "failure"),
-				envtrackSeries("envtrack_probe_results_total", 1, 0, "result", "success"),
-			}},
-		},
+		Cases: ratioCases(selfmon.ProbeResults.Name, "failure", "failing probes fire", "passing probes stay silent"),
 	}
 }
 

@@ -345,18 +345,6 @@ func TestRetryable(t *testing.T) {
 	}
 }
 
-func TestToFloat(t *testing.T) {
-	for _, v := range []any{225, int64(225), uint32(225), 225.0, float32(225)} {
-		f, ok := toFloat(v)
-		require.True(t, ok, "%T", v)
-		require.Equal(t, 225.0, f)
-	}
-	for _, v := range []any{"225", nil, true, math.NaN(), math.Inf(1)} {
-		_, ok := toFloat(v)
-		require.False(t, ok, "%T %v", v, v)
-	}
-}
-
 func TestDeliverHonoursContext(t *testing.T) {
 	db := testinfra.StartInfluxDB(t, testinfra.WithoutFlux())
 	s := newSink(t, db)

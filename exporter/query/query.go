@@ -82,14 +82,14 @@ func (s *Service) Timeline(ctx context.Context, id string) (*Timeline, error) {
 			created = e.Time
 		case event.ProvisioningStarted:
 			start = e.Time
-			if v, ok := number(meta[event.MetaQueueDuration]); ok {
+			if v, ok := event.Number(meta[event.MetaQueueDuration]); ok {
 				tl.Summary.QueueDurationSeconds = &v
 			}
 			if tl.Summary.Outcome == "" {
 				tl.Summary.Outcome = "provisioning"
 			}
 		case event.Ready:
-			if v, ok := number(meta[event.MetaProvisioningDuration]); ok && tl.Summary.ProvisioningDurationSeconds == nil {
+			if v, ok := event.Number(meta[event.MetaProvisioningDuration]); ok && tl.Summary.ProvisioningDurationSeconds == nil {
 				tl.Summary.ProvisioningDurationSeconds = &v
 			}
 			if tl.Summary.Outcome != "terminated" {
@@ -101,7 +101,7 @@ func (s *Service) Timeline(ctx context.Context, id string) (*Timeline, error) {
 			}
 		case event.Terminated:
 			terminated = e.Time
-			if v, ok := number(meta[event.MetaTerminationDuration]); ok {
+			if v, ok := event.Number(meta[event.MetaTerminationDuration]); ok {
 				tl.Summary.TerminationDurationSeconds = &v
 			}
 			tl.Summary.Outcome = "terminated"
@@ -202,7 +202,7 @@ func (s *Service) Performance(ctx context.Context, window time.Duration, windowT
 		}
 		switch e.Name {
 		case event.Ready:
-			d, ok := number(e.Meta(event.MetaProvisioningDuration))
+			d, ok := event.Number(e.Meta(event.MetaProvisioningDuration))
 			if e.Late() {
 				all.LateReadies++
 				t.LateReadies++
@@ -222,12 +222,12 @@ func (s *Service) Performance(ctx context.Context, window time.Duration, windowT
 				x.FailuresByReason[reason]++
 			}
 		case event.ProvisioningStarted:
-			if q, ok := number(e.Meta(event.MetaQueueDuration)); ok {
+			if q, ok := event.Number(e.Meta(event.MetaQueueDuration)); ok {
 				all.queues = append(all.queues, q)
 				t.queues = append(t.queues, q)
 			}
 		case event.Terminated:
-			if d, ok := number(e.Meta(event.MetaTerminationDuration)); ok {
+			if d, ok := event.Number(e.Meta(event.MetaTerminationDuration)); ok {
 				term = append(term, d)
 			}
 		}
@@ -387,18 +387,6 @@ func mean(xs []float64) float64 {
 }
 
 func round2(x float64) float64 { return math.Round(x*100) / 100 }
-
-func number(v any) (float64, bool) {
-	switch n := v.(type) {
-	case float64:
-		return n, true
-	case int:
-		return float64(n), true
-	case int64:
-		return float64(n), true
-	}
-	return 0, false
-}
 
 func firstNonZero(ts ...time.Time) time.Time {
 	for _, t := range ts {
