@@ -42,6 +42,7 @@ test: tools ## all tests, with the race detector, against the real servers
 	fi
 	$(GO) test $(TEST_FLAGS) ./...
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEvent$$' -fuzztime 5s ./exporter/api/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeRecords -fuzztime 5s ./exporter/store/
 
 lint: fmt vet staticcheck ## gofmt, go vet and staticcheck must be clean
 
@@ -100,7 +101,7 @@ run: build ## run envtrack locally with the example config
 	./bin/envtrack serve --config $(CONFIG)
 
 bench: ## benchmarks; results and the command go to docs/benchmarks.md
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 60m ./...
 
 clean:
 	rm -rf bin data .demo

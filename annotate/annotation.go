@@ -1,7 +1,6 @@
 package annotate
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"strings"
@@ -68,7 +67,7 @@ func render(ev event.Event, extra []string) annotation {
 // key, or a point (time, 0) when the duration is missing or not positive.
 func region(ev event.Event, key string) (start, end int64) {
 	end = ev.Time.UnixMilli()
-	secs, ok := metaFloat(ev, key)
+	secs, ok := ev.MetaFloat(key)
 	if !ok || secs <= 0 {
 		return end, 0
 	}
@@ -107,7 +106,7 @@ func lifecycleText(ev event.Event) string {
 	b.WriteString(ev.EnvironmentID)
 	b.WriteString(" ")
 	after := func(key string) {
-		if secs, ok := metaFloat(ev, key); ok && secs >= 0 {
+		if secs, ok := ev.MetaFloat(key); ok && secs >= 0 {
 			b.WriteString(" after " + formatDuration(secs))
 		}
 	}
@@ -117,7 +116,7 @@ func lifecycleText(ev event.Event) string {
 		b.WriteString("created")
 	case event.ProvisioningStarted:
 		b.WriteString("provisioning started")
-		if secs, ok := metaFloat(ev, event.MetaQueueDuration); ok && secs >= 0 {
+		if secs, ok := ev.MetaFloat(event.MetaQueueDuration); ok && secs >= 0 {
 			b.WriteString(", queued " + formatDuration(secs))
 		}
 	case event.Ready:
@@ -265,34 +264,4 @@ func eventIDTag(id string) string {
 
 func metaString(ev event.Event, key string) string {
 	return strings.TrimSpace(ev.MetaString(key))
-}
-
-// metaFloat reads a numeric metadata value: float64 after a JSON round trip, or any Go
-// number when the event comes straight from the tracker.
-func metaFloat(ev event.Event, key string) (float64, bool) {
-	var f float64
-	switch v := ev.Meta(key).(type) {
-	case float64:
-		f = v
-	case float32:
-		f = float64(v)
-	case int:
-		f = float64(v)
-	case int64:
-		f = float64(v)
-	case uint64:
-		f = float64(v)
-	case json.Number:
-		n, err := v.Float64()
-		if err != nil {
-			return 0, false
-		}
-		f = n
-	default:
-		return 0, false
-	}
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return 0, false
-	}
-	return f, true
 }

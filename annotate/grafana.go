@@ -57,6 +57,7 @@ import (
 
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/event"
+	"github.com/blueberry-idp/envtrack/exporter/redact"
 )
 
 // maxRemembered bounds the ids of posted events kept in memory. The runner only ever
@@ -66,6 +67,7 @@ const maxRemembered = 10000
 
 // Sink posts events as Grafana annotations. Deliver calls are serialized.
 type Sink struct {
+	secrets *redact.Secrets
 	cfg     config.GrafanaConfig
 	apiURL  string // <base>/api/annotations
 	client  *sdk.Client
@@ -132,8 +134,11 @@ func New(cfg config.GrafanaConfig, logger log.Logger, reg prometheus.Registerer)
 	u.RawPath = ""
 
 	base := http.DefaultTransport.(*http.Transport).Clone()
+	secrets := redact.New(string(cfg.Token))
 	hc := &http.Client{
-		Transport: &transport{base: base, origin: u.Scheme + "://" + u.Host, auth: "Bearer " + string(cfg.Token)},
+		// The answers the sink reads are scrubbed of the token first: a Grafana or a proxy
+		// echoing the request in an error must not put it in a log or on the landing page.
+		Transport: &transport{base: secrets.Transport(base), origin: u.Scheme + "://" + u.Host, auth: "Bearer " + string(cfg.Token)},
 		// A redirect is answered as it is (a proxy's login page, http to https): it is a
 		// configuration problem to report, and the token must not follow it elsewhere.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -153,6 +158,7 @@ func New(cfg config.GrafanaConfig, logger log.Logger, reg prometheus.Registerer)
 		logger = log.NewNopLogger()
 	}
 	return &Sink{
+		secrets: secrets,
 		cfg:     cfg,
 		apiURL:  api.String(),
 		client:  client,
@@ -205,7 +211,7 @@ func (s *Sink) Deliver(ctx context.Context, events []event.Event) (retry bool, e
 // been saved all the same) and says whether to retry.
 func (s *Sink) failed(err error) (bool, error) {
 	s.unsure = true
-	return retryable(err), err
+	return retryable(err), s.secrets.Error(err)
 }
 
 // find reports whether an annotation for the event id exists.

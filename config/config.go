@@ -168,7 +168,10 @@ func (c *MetricsConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	if err != nil {
 		return err
 	}
-	if c.Namespace != "" && !metricNamespaceRegexp.MatchString(c.Namespace) {
+	if c.Namespace == "" {
+		return nodeErrorf(node, "namespace", "must not be empty: the lifecycle metrics need a prefix")
+	}
+	if !metricNamespaceRegexp.MatchString(c.Namespace) {
 		return nodeErrorf(node, "namespace", "%q is not a valid metric name prefix (letters, digits and _)", c.Namespace)
 	}
 	if c.MaxTypes < 1 || c.MaxTypes > 1000 {
@@ -188,6 +191,12 @@ type ArgoCDConfig struct {
 	RequestTimeout model.Duration `yaml:"request_timeout"`
 	TLS            TLSConfig      `yaml:"tls"`
 	Backoff        BackoffConfig  `yaml:"backoff"`
+	// Mode is how envtrack follows Argo CD: "watch" (the application stream, falling
+	// back to polling when the stream is refused or buffered) or "poll".
+	Mode string `yaml:"mode"`
+	// ResyncInterval: in watch mode, how often the Applications are listed again in
+	// full to repair drift (as Kubernetes informers resync).
+	ResyncInterval model.Duration `yaml:"resync_interval"`
 
 	EnvironmentIDLabel    string `yaml:"environment_id_label"`
 	EnvironmentTypeLabel  string `yaml:"environment_type_label"`
@@ -198,6 +207,12 @@ type ArgoCDConfig struct {
 	CommitLabel           string `yaml:"commit_label"`
 	DefaultType           string `yaml:"default_type"`
 }
+
+// Values of argocd.mode.
+const (
+	ArgoCDModeWatch = "watch"
+	ArgoCDModePoll  = "poll"
+)
 
 // UnmarshalYAML implements the (v2-style) yaml.Unmarshaler interface.
 func (c *ArgoCDConfig) UnmarshalYAML(unmarshal func(any) error) error {
@@ -217,6 +232,9 @@ func (c *ArgoCDConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	if server.RawQuery != "" || server.Fragment != "" {
 		return nodeErrorf(node, "server", "must not have a query or fragment")
 	}
+	if err := noCredentials(node, "server", c.Server); err != nil {
+		return err
+	}
 	c.Server = strings.TrimRight(c.Server, "/")
 	if err := secretPair(node, "token", c.Token != "", c.TokenFile != "", true); err != nil {
 		return err
@@ -228,6 +246,12 @@ func (c *ArgoCDConfig) UnmarshalYAML(unmarshal func(any) error) error {
 		return err
 	}
 	if err := positive(node, "request_timeout", c.RequestTimeout); err != nil {
+		return err
+	}
+	if c.Mode != ArgoCDModeWatch && c.Mode != ArgoCDModePoll {
+		return nodeErrorf(node, "mode", "must be %q or %q, got %q", ArgoCDModeWatch, ArgoCDModePoll, c.Mode)
+	}
+	if err := positive(node, "resync_interval", c.ResyncInterval); err != nil {
 		return err
 	}
 	if c.DefaultType == "" {
@@ -412,10 +436,16 @@ func (c *GrafanaConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	if err := requiredHTTPURL(node, "url", c.URL); err != nil {
 		return err
 	}
+	if err := grafanaURL(node, c.URL); err != nil {
+		return err
+	}
 	if err := secretPair(node, "token", c.Token != "", c.TokenFile != "", true); err != nil {
 		return err
 	}
 	if err := nonEmptyItems(node, "tags", c.Tags); err != nil {
+		return err
+	}
+	if err := grafanaTags(node, c.Tags); err != nil {
 		return err
 	}
 	return positive(node, "timeout", c.Timeout)
@@ -435,6 +465,14 @@ type APIConfig struct {
 	MaxBodyBytes    int64    `yaml:"max_body_bytes"`
 	// MaxBatch is the most events one batch push (a JSON array or NDJSON body) may hold.
 	MaxBatch int `yaml:"max_batch"`
+
+	// The HTTP server's protection against slow and numerous clients (config/server.go).
+	ReadHeaderTimeout model.Duration `yaml:"read_header_timeout"`
+	ReadTimeout       model.Duration `yaml:"read_timeout"`
+	WriteTimeout      model.Duration `yaml:"write_timeout"`
+	IdleTimeout       model.Duration `yaml:"idle_timeout"`
+	MaxHeaderBytes    int            `yaml:"max_header_bytes"`
+	MaxConnections    int            `yaml:"max_connections"`
 }
 
 // UnmarshalYAML implements the (v2-style) yaml.Unmarshaler interface.
@@ -472,7 +510,7 @@ func (c *APIConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	if c.MaxBatch < 1 || c.MaxBatch > MaxBatchCeiling {
 		return nodeErrorf(node, "max_batch", "must be between 1 and %d, got %d", MaxBatchCeiling, c.MaxBatch)
 	}
-	return nil
+	return c.checkServer(node)
 }
 
 // TargetsConfig are the service-level targets of 000; the alert rules and

@@ -218,6 +218,13 @@ func TestLoadFull(t *testing.T) {
 		ReadTokens:      []Secret{"read-token-value-3456", "price: $5"},
 		MaxBodyBytes:    65536,
 		MaxBatch:        500,
+		// Server limits: two set, the others keep their defaults.
+		ReadHeaderTimeout: DefaultAPIConfig.ReadHeaderTimeout,
+		ReadTimeout:       dur("20s"),
+		WriteTimeout:      DefaultAPIConfig.WriteTimeout,
+		IdleTimeout:       DefaultAPIConfig.IdleTimeout,
+		MaxHeaderBytes:    DefaultAPIConfig.MaxHeaderBytes,
+		MaxConnections:    100,
 	}, cfg.API)
 
 	require.Equal(t, TargetsConfig{
@@ -276,6 +283,8 @@ func TestLoadInvalid(t *testing.T) {
 		{"poll-interval-type", `4: argocd.poll_interval: invalid duration "fifteen" (use e.g. 500ms, 15s, 30m, 7d)`},
 		{"poll-interval-list", `4: argocd.poll_interval: must be a duration such as 15s, 30m or 7d, got a list`},
 		{"poll-interval-zero", `7: argocd.poll_interval: must be greater than 0`},
+		{"argocd-mode", `4: argocd.mode: must be "watch" or "poll", got "stream"`},
+		{"argocd-resync-zero", `5: argocd.resync_interval: must be greater than 0`},
 		{"retention-negative", `2: journal.retention: invalid duration "-1d" (use e.g. 500ms, 15s, 30m, 7d)`},
 		{"token-and-token-file", `4: argocd: token and token_file are mutually exclusive`},
 		{"argocd-server-missing", `1: argocd.server: must be set`},
@@ -328,7 +337,7 @@ func TestLoadInvalid(t *testing.T) {
 	// Every invalid-*.yml file is in the table.
 	files, err := filepath.Glob("testdata/invalid-*.yml")
 	require.NoError(t, err)
-	require.Len(t, files, 45)
+	require.Len(t, files, 47)
 }
 
 func TestErrorWrapping(t *testing.T) {

@@ -32,6 +32,8 @@ var (
 		PollInterval:          model.Duration(15 * time.Second),
 		RequestTimeout:        model.Duration(10 * time.Second),
 		Backoff:               DefaultBackoffConfig,
+		Mode:                  ArgoCDModeWatch,
+		ResyncInterval:        model.Duration(30 * time.Minute),
 		EnvironmentIDLabel:    "blueberry.io/environment-id",
 		EnvironmentTypeLabel:  "blueberry.io/environment-type",
 		URLAnnotation:         "blueberry.io/url",
@@ -64,9 +66,17 @@ var (
 	DefaultGrafanaConfig = GrafanaConfig{
 		Timeout: model.Duration(10 * time.Second),
 	}
+	// The server limits let a slow client hold a connection for seconds, not forever,
+	// and keep room for every CI pipeline of a platform pushing at once.
 	DefaultAPIConfig = APIConfig{
-		MaxBodyBytes: 1 << 20,
-		MaxBatch:     1000,
+		MaxBodyBytes:      1 << 20,
+		ReadHeaderTimeout: model.Duration(10 * time.Second),
+		ReadTimeout:       model.Duration(30 * time.Second),
+		WriteTimeout:      model.Duration(time.Minute),
+		IdleTimeout:       model.Duration(2 * time.Minute),
+		MaxHeaderBytes:    64 << 10,
+		MaxConnections:    512,
+		MaxBatch:          1000,
 	}
 	DefaultTargetsConfig = TargetsConfig{
 		ProvisioningP50: DurationTarget{Target: model.Duration(2 * time.Minute), Alert: model.Duration(3 * time.Minute)},

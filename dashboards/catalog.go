@@ -374,6 +374,52 @@ func (s *Set) argoCDMetrics() []Metric {
 			}},
 		}),
 		self(selfmon.ArgoCDBadAnnotations, Metric{}),
+		self(selfmon.ArgoCDMode, Metric{
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 70, Kind: TimeSeries, Width: 8, Height: 8,
+				Title: "Watch or poll", Description: "1 for the mode envtrack follows Argo CD in: watch (the application stream) or poll (a fall-back when the stream is refused or buffered, or argocd.mode: poll).", Unit: "none",
+				Queries: []Query{{Expr: fmt.Sprintf(`max by (mode) (%s)`, sel("envtrack_argocd_mode")), Legend: "{{mode}}"}},
+			}},
+		}),
+		self(selfmon.ArgoCDStreamEvents, Metric{
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 80, Kind: TimeSeries, Width: 8, Height: 8,
+				Title: "Stream events", Description: "Application stream events per second by type; ADDED bursts are the snapshots of new sessions.", Unit: "ops", Stack: true,
+				Queries: []Query{{Expr: fmt.Sprintf(`sum by (type) (rate(%s[$__rate_interval]))`, sel("envtrack_argocd_stream_events_total")), Legend: "{{type}}"}},
+			}},
+		}),
+		self(selfmon.ArgoCDStreamConnections, Metric{
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 85, Kind: TimeSeries, Width: 8, Height: 8,
+				Title: "Stream connections by status code", Description: "Application stream requests per interval by HTTP status code (error: no answer); 404 or 501 mean the stream is unavailable and envtrack polls.", Unit: "none", Stack: true,
+				Queries: []Query{{Expr: fmt.Sprintf(`sum by (code) (increase(%s[$__rate_interval]))`, sel("envtrack_argocd_stream_connections_total")), Legend: "{{code}}"}},
+			}},
+		}),
+		self(selfmon.ArgoCDStreamReadBytes, Metric{
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 87, Kind: TimeSeries, Width: 8, Height: 8,
+				Title: "Stream bytes read", Description: "Bytes per second read from the application stream (the lists' bytes are not included).", Unit: "Bps",
+				Queries: []Query{{Expr: fmt.Sprintf(`sum(rate(%s[$__rate_interval]))`, sel("envtrack_argocd_stream_read_bytes_total")), Legend: "read"}},
+			}},
+		}),
+		self(selfmon.ArgoCDWatchSessions, Metric{
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 90, Kind: TimeSeries, Width: 8, Height: 8,
+				Title: "Watch sessions", Description: "New watch sessions (the names listed, then the stream) per interval: one per resync_interval is normal, more are reconnects after a broken stream.", Unit: "none",
+				Queries: []Query{{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel("envtrack_argocd_watch_sessions_total")), Legend: "sessions"}},
+			}},
+		}),
+		self(selfmon.ArgoCDWatchEvaluations, Metric{
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 95, Kind: TimeSeries, Width: 8, Height: 8,
+				Title: "Watch evaluations and session events", Description: "Evaluations of the stream's view per interval (one per poll_interval while the stream is live; none while it is down), and the events handled in the current session.", Unit: "none",
+				Queries: []Query{
+					{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel("envtrack_argocd_watch_evaluations_total")), Legend: "evaluations"},
+					{Expr: fmt.Sprintf(`sum(%s)`, sel("envtrack_argocd_stream_session_events")), Legend: "session events"},
+				},
+			}},
+		}),
+		self(selfmon.ArgoCDStreamSessionEvents, Metric{}),
 	}
 }
 
@@ -556,6 +602,13 @@ func (s *Set) journalMetrics() []Metric {
 				Dashboard: DashboardHealth, Row: RowJournal, Slot: 60, Kind: TimeSeries, Width: 6, Height: 8,
 				Title: "Tracker events", Description: "Lifecycle events the tracker appended to the journal per interval, by event.", Unit: "none", Bars: true, Stack: true,
 				Queries: []Query{{Expr: fmt.Sprintf(`sum by (event) (increase(%s[$__rate_interval]))`, sel("envtrack_tracker_events_total")), Legend: "{{event}}"}},
+			}},
+		}),
+		self(selfmon.HTTPHandlerPanics, Metric{
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowJournal, Slot: 70, Kind: TimeSeries, Width: 24, Height: 6,
+				Title: "HTTP handler panics", Description: "Requests whose handler panicked per interval (a corrupt store page, a bug): each was answered 500 and logged with its stack.", Unit: "none", Bars: true,
+				Queries: []Query{{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel("envtrack_http_handler_panics_total")), Legend: "panics"}},
 			}},
 		}),
 	}
@@ -793,6 +846,21 @@ func (s *Set) downAlert() Alert {
 	}
 }
 
+// ratioCases are the promtool cases of an alert on the share of metric's series with
+// result="bad": only bad results fire, only successes stay silent.
+func ratioCases(metric, bad, fires, silent string) []Case {
+	return []Case{
+		{Name: fires, Fires: true, Value: 1, Labels: envtrackLabels(), Series: []InputSeries{
+			envtrackSeries(metric, 1, 0, "result", bad),
+			envtrackSeries(metric, 0, 0, "result", "success"),
+		}},
+		{Name: silent, Series: []InputSeries{
+			envtrackSeries(metric, 0, 0, "result", bad),
+			envtrackSeries(metric, 1, 0, "result", "success"),
+		}},
+	}
+}
+
 func ratioExpr(metric, bad, w string) string {
 	return fmt.Sprintf(`sum by (job, instance) (rate(%s{result=%q}[%s])) / sum by (job, instance) (rate(%s[%s]))`, metric, bad, w, metric, w)
 }
@@ -802,7 +870,7 @@ func (s *Set) pollsAlert() Alert {
 	w := dur(o.HealthWindow)
 	return Alert{
 		Name: "EnvtrackArgoCDPollsFailing", Group: GroupHealth, Severity: SeverityWarning, For: o.HealthFor,
-		Expr:        ratioExpr("envtrack_argocd_polls_total", "error", w) + " > " + num(o.ArgoCDPollErrorRatio),
+		Expr:        ratioExpr(selfmon.ArgoCDPolls.Name, "error", w) + " > " + num(o.ArgoCDPollErrorRatio),
 		Threshold:   fmt.Sprintf("more than %s of Argo CD polls over %s fail, for %s", percent(o.ArgoCDPollErrorRatio), w, dur(o.HealthFor)),
 		Summary:     "envtrack cannot list Argo CD applications.",
 		Description: fmt.Sprintf("{{ $value | humanizePercentage }} of envtrack's Argo CD polls at {{ $labels.instance }} failed over the last %s: environment changes are not seen until Argo CD answers again.", w),
@@ -813,16 +881,7 @@ func (s *Set) pollsAlert() Alert {
 			"Check envtrack's logs (`component=argocd`) for the error message, and Argo CD's API server health.",
 			"`envtrack_argocd_decode_errors_total` growing: a proxy or a wrong argocd.server answers with something that is not an application list.",
 		},
-		Cases: []Case{
-			{Name: "failing polls fire", Fires: true, Value: 1, Labels: envtrackLabels(), Series: []InputSeries{
-				envtrackSeries("envtrack_argocd_polls_total", 1, 0, "result", "error"),
-				envtrackSeries("envtrack_argocd_polls_total", 0, 0, "result", "success"),
-			}},
-			{Name: "successful polls stay silent", Series: []InputSeries{
-				envtrackSeries("envtrack_argocd_polls_total", 0, 0, "result", "error"),
-				envtrackSeries("envtrack_argocd_polls_total", 1, 0, "result", "success"),
-			}},
-		},
+		Cases: ratioCases(selfmon.ArgoCDPolls.Name, "error", "failing polls fire", "successful polls stay silent"),
 	}
 }
 
@@ -880,7 +939,7 @@ func (s *Set) probesAlert() Alert {
 	w := dur(o.HealthWindow)
 	return Alert{
 		Name: "EnvtrackProbesFailing", Group: GroupHealth, Severity: SeverityWarning, For: o.HealthFor,
-		Expr:        ratioExpr("envtrack_probe_results_total", "failure", w) + " > " + num(o.ProbeFailureRatio),
+		Expr:        ratioExpr(selfmon.ProbeResults.Name, "failure", w) + " > " + num(o.ProbeFailureRatio),
 		Threshold:   fmt.Sprintf("more than %s of URL probes over %s fail, for %s", percent(o.ProbeFailureRatio), w, dur(o.HealthFor)),
 		Summary:     "Most of envtrack's URL probes fail.",
 		Description: fmt.Sprintf("{{ $value | humanizePercentage }} of the environment URL probes of envtrack at {{ $labels.instance }} failed over the last %s.", w),
@@ -891,16 +950,7 @@ func (s *Set) probesAlert() Alert {
 			"From envtrack's pod, try a URL by hand (`wget -S -O- <url>`): DNS, proxy, certificate errors.",
 			"Compare readiness.url.timeout with *Probe duration*, and readiness.url.expected_status with what the environments answer.",
 		},
-		Cases: []Case{
-			{Name: "failing probes fire", Fires: true, Value: 1, Labels: envtrackLabels(), Series: []InputSeries{
-				envtrackSeries("envtrack_probe_results_total", 1, 0, "result", "failure"),
-				envtrackSeries("envtrack_probe_results_total", 0, 0, "result", "success"),
-			}},
-			{Name: "passing probes stay silent", Series: []InputSeries{
-				envtrackSeries("envtrack_probe_results_total", 0, 0, "result", "failure"),
-				envtrackSeries("envtrack_probe_results_total", 1, 0, "result", "success"),
-			}},
-		},
+		Cases: ratioCases(selfmon.ProbeResults.Name, "failure", "failing probes fire", "passing probes stay silent"),
 	}
 }
 

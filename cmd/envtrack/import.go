@@ -16,6 +16,7 @@ import (
 
 	"github.com/blueberry-idp/envtrack/annotate/client"
 	"github.com/blueberry-idp/envtrack/exporter/api"
+	"github.com/blueberry-idp/envtrack/exporter/event"
 )
 
 // importRecord is one event of a history file, as the JSON object the batch push takes.
@@ -218,7 +219,7 @@ func parseHistory(data []byte, format string, now time.Time) ([]importRecord, []
 			}
 			meta = map[string]any{}
 		}
-		meta["backfill"] = true
+		meta[event.MetaBackfill] = true
 		o["metadata"] = meta
 		b, err := json.Marshal(o)
 		if err != nil {
@@ -327,7 +328,7 @@ func parseCSV(data []byte) ([]map[string]any, []int, []rejectedLine, error) {
 			switch {
 			case v == "":
 			case name == "reason":
-				meta["reason"] = v
+				meta[event.MetaReason] = v
 			case name == "metadata":
 				var m map[string]any
 				if err := json.Unmarshal([]byte(v), &m); err != nil || m == nil {

@@ -80,6 +80,7 @@ func serve(args []string, stderr io.Writer) int {
 	fs := newFlagSet("serve", stderr)
 	configFile := fs.String("config", "envtrack.yml", "configuration file")
 	listen := fs.String("web.listen-address", "", "address to listen on (overrides listen_address)")
+	webConfig := fs.String("web.config.file", "", "exporter-toolkit web configuration: TLS and basic auth on every endpoint (https://github.com/prometheus/exporter-toolkit/blob/master/docs/web-configuration.md)")
 	logLevel := fs.String("log.level", "info", "log level: "+strings.Join(logging.Levels, ", "))
 	logFormat := fs.String("log.format", "logfmt", "log format: "+strings.Join(logging.Formats, ", "))
 	lifecycle := fs.Bool("web.enable-lifecycle", false, "enable POST /-/reload (needs a write token when api.write_tokens are set)")
@@ -94,7 +95,7 @@ func serve(args []string, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	a, err := app.New(app.Options{ConfigFile: *configFile, Logger: logger, ListenAddress: *listen,
+	a, err := app.New(app.Options{ConfigFile: *configFile, Logger: logger, ListenAddress: *listen, WebConfigFile: *webConfig,
 		EnableLifecycle: *lifecycle})
 	if err != nil {
 		level.Error(logger).Log("msg", "cannot start", "err", err)
@@ -123,10 +124,14 @@ func serve(args []string, stderr io.Writer) int {
 func checkConfig(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("check-config", stderr)
 	configFile := fs.String("config", "envtrack.yml", "configuration file")
+	webConfig := fs.String("web.config.file", "", "also check this exporter-toolkit web configuration (as serve would)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	cfg, err := config.Load(*configFile)
+	if err == nil {
+		err = app.Check(cfg, *webConfig) // what serve checks beyond the file itself
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "envtrack: invalid configuration:", err)
 		return 1

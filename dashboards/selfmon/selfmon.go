@@ -107,6 +107,8 @@ var (
 		Help: "Argo CD poll cycles by result: success, error (nothing tracked), inconclusive (an empty list while environments are live)."}
 	TrackerEvents = Def{Name: "envtrack_tracker_events_total", Type: Counter, Labels: []string{"event"}, Source: sourceApp,
 		Help: "Lifecycle events the tracker appended to the journal, by event."}
+	HTTPHandlerPanics = Def{Name: "envtrack_http_handler_panics_total", Type: Counter, Source: sourceApp,
+		Help: "HTTP requests whose handler panicked: answered 500, logged, and the server kept serving."}
 )
 
 // exporter/argocd: the Argo CD client. No label takes an Application name.
@@ -124,6 +126,24 @@ var (
 		Help: "Argo CD answers with status 200 that were not a usable application list."}
 	ArgoCDBadAnnotations = Def{Name: "envtrack_argocd_bad_annotations_total", Type: Counter, Source: sourceArgoCD,
 		Help: "Application annotations envtrack could not parse (e.g. a requested-at that is not RFC 3339)."}
+)
+
+// exporter/argocd: the watch source (argocd.mode: watch) and its application stream.
+var (
+	ArgoCDMode = Def{Name: "envtrack_argocd_mode", Type: Gauge, Labels: []string{"mode"}, Source: sourceArgoCD,
+		Help: "How envtrack follows Argo CD now: 1 for the active mode (watch: the application stream; poll: listing every poll_interval)."}
+	ArgoCDStreamEvents = Def{Name: "envtrack_argocd_stream_events_total", Type: Counter, Labels: []string{"type"}, Source: sourceArgoCD,
+		Help: "Events received on the Argo CD application stream, by type (ADDED, MODIFIED, DELETED)."}
+	ArgoCDStreamConnections = Def{Name: "envtrack_argocd_stream_connections_total", Type: Counter, Labels: []string{"code"}, Source: sourceArgoCD,
+		Help: "Argo CD application stream requests by HTTP status code (\"error\": no answer)."}
+	ArgoCDStreamReadBytes = Def{Name: "envtrack_argocd_stream_read_bytes_total", Type: Counter, Source: sourceArgoCD,
+		Help: "Bytes read from the Argo CD application stream."}
+	ArgoCDWatchSessions = Def{Name: "envtrack_argocd_watch_sessions_total", Type: Counter, Source: sourceArgoCD,
+		Help: "Watch sessions started (the names listed, then the stream): the first, reconnects and resyncs."}
+	ArgoCDWatchEvaluations = Def{Name: "envtrack_argocd_watch_evaluations_total", Type: Counter, Source: sourceArgoCD,
+		Help: "Evaluations of the Applications as the live stream shows them (every poll_interval in watch mode)."}
+	ArgoCDStreamSessionEvents = Def{Name: "envtrack_argocd_stream_session_events", Type: Gauge, Source: sourceArgoCD,
+		Help: "Application stream events handled since the current watch session began."}
 )
 
 // exporter/probe: the URL prober.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/exporter/query"
+	"github.com/blueberry-idp/envtrack/exporter/redact"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 )
 
@@ -168,7 +169,7 @@ func tp(t time.Time) *time.Time {
 func FromState(s tracker.State) Environment {
 	e := Environment{
 		EnvironmentID: s.ID, EnvironmentName: s.Name, Type: s.Type, Phase: string(s.Phase), Source: s.Source,
-		Repository: s.Repository, Branch: s.Branch, CommitSHA: s.CommitSHA, URL: s.URL,
+		Repository: s.Repository, Branch: s.Branch, CommitSHA: s.CommitSHA, URL: redact.URL(s.URL),
 		CreatedAt: tp(s.CreatedAt), ProvisioningStartedAt: tp(s.ProvisioningStartedAt), ReadyAt: tp(s.ReadyAt),
 		FailedAt: tp(s.FailedAt), FailureReason: s.FailureReason, TerminationStartedAt: tp(s.TerminationStartedAt),
 		TerminatedAt: tp(s.TerminatedAt), Timeline: "/api/environments/" + s.ID + "/timeline",

@@ -48,6 +48,9 @@ type Options struct {
 	// EnableLifecycle enables POST /-/reload (the --web.enable-lifecycle flag, as in
 	// Prometheus: an HTTP endpoint that changes the daemon is off unless asked for).
 	EnableLifecycle bool
+	// WebConfigFile is the exporter toolkit's web configuration (--web.config.file): TLS
+	// and basic auth on every endpoint. Empty means plain HTTP.
+	WebConfigFile string
 	// ManualSources disables the background Argo CD poll and URL probe loops: the caller
 	// drives them with PollOnce and ProbeOnce (deterministic tests, benchmarks).
 	ManualSources bool
@@ -81,6 +84,9 @@ type App struct {
 	ready      atomic.Bool // store open and first Argo CD poll finished
 	polledOnce atomic.Bool
 
+	watcher   atomic.Pointer[watcher]       // the running watch source, if any (watch.go)
+	watchDone atomic.Pointer[chan struct{}] // closed when StartWatch's source stopped
+
 	loopsMu     sync.Mutex
 	baseCtx     context.Context
 	loopsCancel context.CancelFunc
@@ -103,6 +109,9 @@ func New(opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkWebConfig(opts.WebConfigFile); err != nil {
+		return nil, err
+	}
 	a := &App{opts: opts, logger: opts.Logger, reg: opts.Registry, now: opts.Now, cfg: cfg}
 	a.metrics = newMetrics(a.reg)
 	a.sinkMetrics = sink.NewMetrics(a.reg)
@@ -112,33 +121,36 @@ func New(opts Options) (*App, error) {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 
+	a.labels = labels.New(a.reg, log.With(a.logger, "component", "labels"))
+	a.setTypes(cfg)
+	// The clients first: a configuration they refuse must not create or touch the store.
+	a.sources, err = newSources(cfg, a.logger, a.now, a.labels.TypeLabel)
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
+		a.sources.close()
 		return nil, fmt.Errorf("state_dir: %w", err)
 	}
 	a.store, err = store.Open(filepath.Join(cfg.StateDir, StoreFile), store.Options{
 		Logger: log.With(a.logger, "component", "store"), Now: a.now,
 	})
 	if err != nil {
+		a.sources.close()
 		return nil, err
 	}
 	a.reg.MustRegister(store.NewCollector(a.store))
 	states, err := a.store.Environments()
 	if err != nil {
+		a.sources.close()
 		a.store.Close()
 		return nil, err
 	}
 	a.tracker = tracker.New(a.trackerConfig(cfg), states)
 	a.journalQ = query.NewCachedJournal(a.store)
-	a.labels = labels.New(a.reg, log.With(a.logger, "component", "labels"))
-	a.setTypes(cfg)
 	a.labels.Seed(typesByUse(states))
 	a.lifecycle = prom.NewBounded(cfg.Metrics.Namespace, cfg.Metrics.NativeHistograms, a.tracker.States, a.reg, a.labels)
 	a.query = a.newQuery(cfg)
-	a.sources, err = newSources(cfg, a.logger, a.now, a.labels.TypeLabel)
-	if err != nil {
-		a.store.Close()
-		return nil, err
-	}
 	a.metrics.reloadSuccess.Set(1)
 	a.metrics.reloadTimestamp.Set(float64(a.now().Unix()))
 	level.Info(a.logger).Log("msg", "envtrack starting", "version", version.Info(), "environments", len(states),
@@ -235,9 +247,9 @@ func (a *App) Run(ctx context.Context) error {
 	if err := a.Listen(); err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := a.newServer(a.Config().API)
 	srvErr := make(chan error, 1)
-	go func() { srvErr <- srv.Serve(a.ln) }()
+	go func() { srvErr <- a.serve(srv, a.ln) }()
 	level.Info(a.logger).Log("msg", "listening", "address", a.ln.Addr().String())
 
 	if a.opts.ManualSources || a.Config().ArgoCD == nil {
@@ -259,6 +271,9 @@ func (a *App) Run(ctx context.Context) error {
 		err = serr
 	}
 	a.stopLoops()
+	if d := a.watchDone.Load(); d != nil {
+		<-*d // StartWatch's source, stopped by the same ctx
+	}
 	a.currentSources().close()
 	level.Info(a.logger).Log("msg", "stopped")
 	return err
@@ -292,12 +307,8 @@ func (a *App) reload() error {
 	if err != nil {
 		return err
 	}
-	old := a.Config()
-	if cfg.StateDir != old.StateDir {
-		return fmt.Errorf("state_dir changed from %q to %q: that needs a restart", old.StateDir, cfg.StateDir)
-	}
-	if cfg.ListenAddress != old.ListenAddress {
-		level.Warn(a.logger).Log("msg", "listen_address changes take effect at the next restart")
+	if err := needsRestart(a.Config(), cfg); err != nil {
+		return err
 	}
 	src, err := newSources(cfg, a.logger, a.now, a.labels.TypeLabel)
 	if err != nil {

@@ -76,21 +76,3 @@ func (d *daemon) do(method, path, body string, header ...string) (int, http.Head
 	require.NoError(d.t, err)
 	return resp.StatusCode, resp.Header, string(b)
 }
-
-// syncBuffer collects log lines from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}

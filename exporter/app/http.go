@@ -51,7 +51,7 @@ func (a *App) Handler() http.Handler {
 		Now:          a.now,
 	})
 	mux.Handle("/", api.NotFound(mux, "not found"))
-	return mux
+	return a.recoverPanics(limitReserve(mux))
 }
 
 // reloadHandler is /-/reload. Without Options.EnableLifecycle it answers 403 as

@@ -3,12 +3,14 @@ package app
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -28,6 +30,7 @@ import (
 const (
 	killHelperEnv = "ENVTRACK_KILL_HELPER_CONFIG"
 	killClockEnv  = "ENVTRACK_KILL_HELPER_CLOCK"
+	killAddrEnv   = "ENVTRACK_KILL_HELPER_ADDR" // file the helper writes its HTTP address to
 	killListenEnv = "ENVTRACK_KILL_HELPER_LISTEN"
 )
 
@@ -56,9 +59,18 @@ func TestKillHelper(t *testing.T) {
 		listen = l // TestSIGKILLDuringPushes pushes to a known address
 	}
 	a, err := New(Options{ConfigFile: cfg, Now: now, ListenAddress: listen})
+	if err == nil {
+		err = a.Listen()
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "helper:", err)
 		os.Exit(3)
+	}
+	if f := os.Getenv(killAddrEnv); f != "" {
+		if err := os.WriteFile(f+".tmp", []byte(a.Addr()), 0o600); err != nil || os.Rename(f+".tmp", f) != nil {
+			fmt.Fprintln(os.Stderr, "helper: cannot write its address")
+			os.Exit(3)
+		}
 	}
 	_ = a.Run(context.Background()) // until SIGKILL
 }
@@ -89,6 +101,19 @@ func TestSIGKILLDuringScenario(t *testing.T) {
 	if testing.Short() {
 		t.Skip("plays the whole scenario in a child process")
 	}
+	killScenario(t, "poll")
+}
+
+// TestSIGKILLWhileStreaming is TestSIGKILLDuringScenario in watch mode: the kills fall
+// while the stream delivers and envtrack tracks its events.
+func TestSIGKILLWhileStreaming(t *testing.T) {
+	if testing.Short() {
+		t.Skip("plays the whole scenario in a child process")
+	}
+	killScenario(t, "watch")
+}
+
+func killScenario(t *testing.T, mode string) {
 	dir := t.TempDir()
 	clk := &clock{}
 	clockFile := filepath.Join(dir, "clock")
@@ -119,7 +144,14 @@ func TestSIGKILLDuringScenario(t *testing.T) {
 		fmt.Fprintln(w, "ok")
 	}))
 	defer us.Close()
-	sc = scenario.New(start, 4, 2, us.URL)
+	// Probes get a second: a loaded CI machine must not turn a slow loopback answer into
+	// a flap (the probe really failed, but the scenario did not say so).
+	perKind, probeEvery := 4, "1s"
+	if mode == "watch" {
+		// Half the stories (the poll variant covers the rest): the point here is the stream.
+		perKind = 2
+	}
+	sc = scenario.New(start, perKind, 2, us.URL)
 	close(scReady)
 
 	var static strings.Builder
@@ -135,18 +167,21 @@ argocd:
   token: argo-secret-token
   poll_interval: 20ms
   request_timeout: 5s
+  mode: %s
 readiness:
   provisioning_timeout: %s
-  url: {interval: 250ms, timeout: 250ms}
+  url: {interval: %s, timeout: %s}
 environments:
 %s%sgrafana: {url: %s, token: grafana-secret-token, timeout: 5s}
-`, stateDir, argo.URL(), scenario.Timeout, static.String(), influxConfig(influxDB), graf.URL())), 0o600))
+`, stateDir, argo.URL(), mode, scenario.Timeout, probeEvery, probeEvery, static.String(), influxConfig(influxDB), graf.URL())), 0o600))
 
+	addrFile := filepath.Join(dir, "addr")
 	var cmd *exec.Cmd
 	var stderr strings.Builder
 	startChild := func() {
 		cmd = exec.Command(os.Args[0], "-test.run=^TestKillHelper$")
-		cmd.Env = append(os.Environ(), killHelperEnv+"="+cfgFile, killClockEnv+"="+clockFile)
+		_ = os.Remove(addrFile)
+		cmd.Env = append(os.Environ(), killHelperEnv+"="+cfgFile, killClockEnv+"="+clockFile, killAddrEnv+"="+addrFile)
 		stderr.Reset()
 		cmd.Stderr = &stderr
 		require.NoError(t, cmd.Start())
@@ -168,8 +203,12 @@ environments:
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a hang guard, not a speed check
 		defer cancel()
-		base := argo.Requests()
-		require.NoError(t, argo.WaitRequests(ctx, base+3), "child stderr:\n%s", stderr.String())
+		if mode == "watch" {
+			waitStreamed(ctx, t, argo, addrFile, &stderr)
+		} else {
+			base := argo.Requests()
+			require.NoError(t, argo.WaitRequests(ctx, base+3), "child stderr:\n%s", stderr.String())
+		}
 		for _, s := range sc.Stories {
 			if s.URL == "" || s.URLUp(at) == s.URLUp(at.Add(-scenario.Step)) {
 				continue
@@ -198,11 +237,14 @@ environments:
 		setClock(at)
 		argo.SetApps(sc.Apps(at))
 		if killAt[i] {
-			// A random point: somewhere in the middle of polling, probing or committing.
-			base := argo.Requests()
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			require.NoError(t, argo.WaitRequests(ctx, base+1+rng.IntN(2)))
-			cancel()
+			// A random point: somewhere in the middle of polling (or of the stream's
+			// events), probing or committing.
+			if mode != "watch" {
+				base := argo.Requests()
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				require.NoError(t, argo.WaitRequests(ctx, base+1+rng.IntN(2)))
+				cancel()
+			}
 			time.Sleep(time.Duration(rng.IntN(3000)) * time.Microsecond)
 			kill()
 			kills++
@@ -255,4 +297,56 @@ environments:
 	require.Len(t, graf.Annotations(), len(journal))
 
 	checkJournal(t, sc, journal, false)
+}
+
+// waitStreamed waits until the child (watch mode) has handled every event the fake wrote
+// on its stream for the world as it is now, then for one evaluation of its view after
+// that (which takes the lock the events take, so it comes after them).
+func waitStreamed(ctx context.Context, t *testing.T, argo *fakeargocd.Server, addrFile string, stderr *strings.Builder) {
+	t.Helper()
+	metric := func(name string) (float64, bool) {
+		addr, err := os.ReadFile(addrFile)
+		if err != nil {
+			return 0, false
+		}
+		resp, err := http.Get("http://" + string(addr) + "/metrics")
+		if err != nil {
+			return 0, false
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return 0, false
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, name+" "); ok {
+				f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+				return f, err == nil
+			}
+		}
+		return 0, false
+	}
+	poll := func(what string, cond func() bool) {
+		for !cond() {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("waiting for %s; child stderr:\n%s", what, stderr.String())
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	}
+	poll("the stream to be delivered", func() bool {
+		chunks := argo.OpenStreamChunks()
+		if len(chunks) != 1 || !argo.StreamsCaughtUp() {
+			return false
+		}
+		n, ok := metric("envtrack_argocd_stream_session_events")
+		return ok && int64(n) == chunks[0] && argo.StreamsCaughtUp()
+	})
+	base, ok := metric("envtrack_argocd_watch_evaluations_total")
+	require.True(t, ok)
+	poll("an evaluation", func() bool {
+		n, ok := metric("envtrack_argocd_watch_evaluations_total")
+		return ok && n >= base+1
+	})
 }

@@ -91,9 +91,9 @@ var landingFuncs = template.FuncMap{
 		if t.IsZero() {
 			return ""
 		}
-		return humanDuration(now.Sub(t)) + " ago"
+		return web.HumanDuration(now.Sub(t)) + " ago"
 	},
-	"dur": humanDuration,
+	"dur": web.HumanDuration,
 	"bytes": func(n int64) string {
 		switch {
 		case n >= 1<<30:
@@ -411,21 +411,4 @@ func redactedURL(s string) string {
 		return s
 	}
 	return u.Redacted()
-}
-
-// humanDuration prints d rounded to what a reader needs: 45s, 3m20s, 2h5m, 3d4h.
-func humanDuration(d time.Duration) string {
-	if d < 0 {
-		d = -d
-	}
-	switch {
-	case d < time.Hour:
-		return d.Round(time.Second).String()
-	case d < 48*time.Hour:
-		d = d.Round(time.Minute)
-		return fmt.Sprintf("%dh%dm", int(d/time.Hour), int(d%time.Hour/time.Minute))
-	default:
-		days := int(d / (24 * time.Hour))
-		return fmt.Sprintf("%dd%dh", days, int(d%(24*time.Hour)/time.Hour))
-	}
 }

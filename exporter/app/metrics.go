@@ -12,6 +12,7 @@ type metrics struct {
 	reloadTimestamp prometheus.Gauge
 	polls           *prometheus.CounterVec
 	transitions     *prometheus.CounterVec
+	handlerPanics   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -20,9 +21,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		reloadTimestamp: selfmon.ConfigLastReloadSuccessTimestamp.NewGauge(),
 		polls:           selfmon.ArgoCDPolls.NewCounterVec(),
 		transitions:     selfmon.TrackerEvents.NewCounterVec(),
+		handlerPanics:   selfmon.HTTPHandlerPanics.NewCounter(),
 	}
 	if reg != nil {
-		reg.MustRegister(m.reloadSuccess, m.reloadTimestamp, m.polls, m.transitions)
+		reg.MustRegister(m.reloadSuccess, m.reloadTimestamp, m.polls, m.transitions, m.handlerPanics)
 	}
 	for _, r := range []string{"success", "error", "inconclusive"} {
 		m.polls.WithLabelValues(r)

@@ -54,17 +54,19 @@ type harness struct {
 	cfg     string
 	logger  log.Logger // nil: no logs
 	timeout time.Duration
+	watch   bool // argocd.mode: watch, driven by StartWatch and WatchTick (watch_test.go)
 }
 
 type harnessOpts struct {
 	perKind, static int
 	extraConfig     string
 	timeout         time.Duration // readiness.provisioning_timeout; default scenario.Timeout
+	watch           bool          // argocd.mode: watch instead of poll
 }
 
 func newHarness(t testing.TB, o harnessOpts) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: &clock{}, dir: t.TempDir(), timeout: o.timeout}
+	h := &harness{t: t, clock: &clock{}, dir: t.TempDir(), timeout: o.timeout, watch: o.watch}
 	if h.timeout == 0 {
 		h.timeout = scenario.Timeout
 	}
@@ -97,10 +99,11 @@ argocd:
   selector: "blueberry.io/managed=true"
   poll_interval: 15s
   request_timeout: 2s
+  mode: %s
 readiness:
   provisioning_timeout: %s
   url: {interval: 15s, timeout: 2s}
-%s%s`, filepath.Join(h.dir, "data"), h.argo.URL(), h.timeout, envs, extra)
+%s%s`, filepath.Join(h.dir, "data"), h.argo.URL(), h.mode(), h.timeout, envs, extra)
 	require.NoError(h.t, os.WriteFile(h.cfg, []byte(cfg), 0o600))
 }
 
@@ -113,6 +116,9 @@ func (h *harness) start() {
 	done := make(chan error, 1)
 	require.NoError(h.t, a.Listen())
 	go func() { done <- a.Run(ctx) }()
+	if h.watch {
+		a.StartWatch(ctx)
+	}
 	h.app = a
 	h.t.Cleanup(func() {
 		cancel()
@@ -125,7 +131,11 @@ func (h *harness) step(t time.Time) {
 	h.t.Helper()
 	h.clock.Set(t)
 	h.argo.SetApps(h.sc.Apps(t))
-	require.NoError(h.t, h.app.PollOnce(context.Background()))
+	if h.watch {
+		h.watchTick()
+	} else {
+		require.NoError(h.t, h.app.PollOnce(context.Background()))
+	}
 	require.NoError(h.t, h.app.ProbeOnce(context.Background()))
 }
 

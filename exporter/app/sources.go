@@ -77,19 +77,37 @@ func (a *App) PollOnce(ctx context.Context) error {
 		return nil
 	}
 	defer a.markPolled()
-	apps, err := src.argo.List(ctx)
+	// Item by item: only the evidence of each Application is kept, never the answer
+	// (and, for reading histories, its name and source spec).
+	var (
+		evidence []tracker.AppEvidence
+		apps     []argocd.Application
+	)
+	_, err := src.argo.Each(ctx, func(app *argocd.Application) error {
+		evidence = append(evidence, src.mapping.Evidence(*app))
+		apps = append(apps, slimApp(app))
+		return nil
+	})
 	if err != nil {
 		a.metrics.polls.WithLabelValues("error").Inc()
 		return err
 	}
 	at := a.now()
-	evidence := make([]tracker.AppEvidence, len(apps))
-	for i := range apps {
-		evidence[i] = src.mapping.Evidence(apps[i])
-	}
 	if evidence, err = a.readHistory(ctx, src, apps, evidence); err != nil {
 		return err
 	}
+	return a.trackListed(evidence, at)
+}
+
+// slimApp keeps what reading an Application's history needs: its name, namespace and
+// source spec.
+func slimApp(app *argocd.Application) argocd.Application {
+	return argocd.Application{Metadata: argocd.Metadata{Name: app.Metadata.Name, Namespace: app.Metadata.Namespace}, Spec: app.Spec}
+}
+
+// trackListed tracks what a complete list of the Applications shows at at (a poll, or
+// a watch's view that says none is there).
+func (a *App) trackListed(evidence []tracker.AppEvidence, at time.Time) error {
 	obs, inconclusive := a.tracker.PollObservations(evidence, at)
 	if inconclusive {
 		a.metrics.polls.WithLabelValues("inconclusive").Inc()
@@ -179,8 +197,10 @@ func (a *App) startLoopsLocked() {
 	src := a.currentSources()
 	var loops []func(context.Context)
 	if !a.opts.ManualSources {
-		if src.argo != nil {
+		if src.argo != nil && src.cfg.ArgoCD.Mode == config.ArgoCDModePoll {
 			loops = append(loops, func(ctx context.Context) { a.pollLoop(ctx, src) })
+		} else if src.argo != nil {
+			loops = append(loops, func(ctx context.Context) { a.watchLoop(ctx, src, false) })
 		}
 		loops = append(loops, func(ctx context.Context) {
 			every(ctx, time.Duration(src.cfg.Readiness.URL.Interval), func() { _ = a.ProbeOnce(ctx) })

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"net/url"
 	"os"
@@ -26,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/blueberry-idp/envtrack/config"
+	"github.com/blueberry-idp/envtrack/exporter/redact"
 )
 
 // MaxBodyBytes caps the list answer that List reads.
@@ -83,6 +83,7 @@ type Client struct {
 	timeout time.Duration
 	maxBody int64
 	m       *metrics
+	wm      *watchMetrics
 }
 
 // New validates the argocd section cfg and returns a Client; it reads the CA file now, so
@@ -171,6 +172,7 @@ func New(cfg config.ArgoCDConfig, opts Options, logger log.Logger, reg prometheu
 		timeout: timeout,
 		maxBody: MaxBodyBytes,
 		m:       newMetrics(reg),
+		wm:      newWatchMetrics(reg),
 	}, nil
 }
 
@@ -201,12 +203,28 @@ func parseServer(s string) (*url.URL, error) {
 // and projects, or an error (*APIError, *ResponseError, *TransportError) and no
 // Applications. A successful empty answer ("items":[] or null) returns an empty,
 // non-nil slice: whether to trust it (the empty-list guard) is the caller's decision.
+// Callers that keep less than whole Applications use Each.
 func (c *Client) List(ctx context.Context) ([]Application, error) {
+	apps := []Application{}
+	if _, err := c.Each(ctx, func(a *Application) error { apps = append(apps, *a); return nil }); err != nil {
+		return nil, err
+	}
+	return apps, nil
+}
+
+// Each lists the Applications as List does, decoding the answer item by item and calling
+// fn with each (the Application is only valid during the call). On an error, fn may have
+// seen part of the answer: the caller discards what it collected.
+func (c *Client) Each(ctx context.Context, fn func(*Application) error) (int, error) {
+	return c.each(ctx, c.listURL, fn)
+}
+
+func (c *Client) each(ctx context.Context, listURL string, fn func(*Application) error) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.listURL, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, listURL, nil)
 	if err != nil {
-		return nil, fmt.Errorf("argocd: build request: %w", err)
+		return 0, fmt.Errorf("argocd: build request: %w", err)
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("Accept", "application/json")
@@ -216,32 +234,43 @@ func (c *Client) List(ctx context.Context) ([]Application, error) {
 	resp, err := c.http.Do(req)
 	if err != nil {
 		c.m.observe("error", start)
-		return nil, c.transportError(ctx, err)
+		return 0, c.transportError(ctx, err)
 	}
 	defer resp.Body.Close()
-	body, err := readLimited(resp.Body, resp.ContentLength, c.maxBody)
-	if err != nil && !errors.Is(err, errTooLarge) {
-		c.m.observe("error", start)
-		return nil, c.transportError(ctx, err)
-	}
-	c.m.observe(strconv.Itoa(resp.StatusCode), start)
 	if resp.StatusCode != http.StatusOK {
-		return nil, c.apiError(resp, body)
+		body, err := readLimited(resp.Body, resp.ContentLength, 64<<10)
+		if err != nil && !errors.Is(err, errTooLarge) {
+			c.m.observe("error", start)
+			return 0, c.transportError(ctx, err)
+		}
+		c.m.observe(strconv.Itoa(resp.StatusCode), start)
+		return 0, c.apiError(resp, body)
 	}
 	ct := resp.Header.Get("Content-Type")
-	if err != nil { // too large
+	br := &bodyReader{r: resp.Body, max: c.maxBody}
+	n, err := decodeListStream(br, ct, fn)
+	switch {
+	case br.err != nil && !errors.Is(br.err, errTooLarge):
+		c.m.observe("error", start)
+		return 0, c.transportError(ctx, br.err)
+	case br.err != nil:
+		c.m.observe("200", start)
 		c.m.decodeErrors.Inc()
-		return nil, &ResponseError{Reason: fmt.Sprintf("answer larger than %d bytes", c.maxBody), ContentType: ct}
+		return 0, &ResponseError{Reason: fmt.Sprintf("answer larger than %d bytes", c.maxBody), ContentType: ct}
 	}
-	apps, err := decodeList(body, ct)
-	if err != nil {
+	c.m.observe("200", start)
+	var re *ResponseError
+	if errors.As(err, &re) {
 		c.m.decodeErrors.Inc()
-		return nil, c.redactErr(err)
+		return 0, c.redactErr(err)
+	}
+	if err != nil {
+		return 0, err // fn's
 	}
 	c.m.lastSuccess.SetToCurrentTime()
-	c.m.applications.Set(float64(len(apps)))
-	level.Debug(c.logger).Log("msg", "listed applications", "count", len(apps), "bytes", len(body), "duration", time.Since(start))
-	return apps, nil
+	c.m.applications.Set(float64(n))
+	level.Debug(c.logger).Log("msg", "listed applications", "count", n, "bytes", br.n, "duration", time.Since(start))
+	return n, nil
 }
 
 var errTooLarge = errors.New("answer too large")
@@ -261,40 +290,6 @@ func readLimited(r io.Reader, size, max int64) ([]byte, error) {
 		return nil, errTooLarge
 	}
 	return buf.Bytes(), nil
-}
-
-// listBody is the answer envelope.
-type listBody struct {
-	Items *[]Application `json:"items"`
-}
-
-func decodeList(body []byte, contentType string) ([]Application, error) {
-	var lb listBody
-	if err := json.Unmarshal(body, &lb); err != nil {
-		mt, _, _ := mime.ParseMediaType(contentType)
-		var syn *json.SyntaxError
-		switch {
-		case mt != "application/json" && !json.Valid(body):
-			return nil, &ResponseError{Reason: "not JSON", ContentType: contentType, Err: err}
-		case errors.As(err, &syn) || errors.Is(err, io.ErrUnexpectedEOF):
-			return nil, &ResponseError{Reason: "malformed JSON", ContentType: contentType, Err: err}
-		default:
-			return nil, &ResponseError{Reason: "not an application list", ContentType: contentType, Err: err}
-		}
-	}
-	if lb.Items != nil && *lb.Items != nil {
-		return *lb.Items, nil
-	}
-	// No items: a missing "items" key is an error, "items":null an empty list (Argo CD's
-	// `fields` processor writes null for an empty result). Telling them apart costs a
-	// second look at the (then small) body.
-	var probe struct {
-		Items json.RawMessage `json:"items"`
-	}
-	if err := json.Unmarshal(body, &probe); err != nil || probe.Items == nil {
-		return nil, &ResponseError{Reason: `no "items" in the answer`, ContentType: contentType}
-	}
-	return []Application{}, nil
 }
 
 // apiError reads an Argo CD error body, or keeps a snippet of whatever else came.
@@ -349,10 +344,7 @@ func (c *Client) transportError(ctx context.Context, err error) error {
 
 // redact keeps the token out of anything that may end up in a log.
 func (c *Client) redact(s string) string {
-	if c.token == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, c.token, "<redacted>")
+	return redact.New(c.token).String(s)
 }
 
 func (c *Client) redactErr(err error) error {

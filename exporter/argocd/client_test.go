@@ -590,7 +590,8 @@ envtrack_argocd_requests_total{code="500"} 1
 	require.ElementsMatch(t, []string{
 		"envtrack_argocd_applications", "envtrack_argocd_bad_annotations_total", "envtrack_argocd_decode_errors_total",
 		"envtrack_argocd_last_success_timestamp_seconds", "envtrack_argocd_request_duration_seconds",
-		"envtrack_argocd_requests_total",
+		"envtrack_argocd_requests_total", "envtrack_argocd_stream_events_total", "envtrack_argocd_stream_read_bytes_total",
+		"envtrack_argocd_stream_session_events", "envtrack_argocd_watch_evaluations_total", "envtrack_argocd_watch_sessions_total",
 	}, names)
 	require.InDelta(t, float64(time.Now().Unix()), testutil.ToFloat64(c.m.lastSuccess), 3600)
 

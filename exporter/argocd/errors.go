@@ -10,13 +10,14 @@ import (
 // APIError is a non-200 answer: from Argo CD itself ({"error","code","message"}, Code is
 // the gRPC code) or from a proxy in front of it (Code 0, Message a snippet of the body).
 type APIError struct {
+	Op         string // "" (list applications) or "watch" (the application stream)
 	StatusCode int
 	Code       int
 	Message    string
 }
 
 func (e *APIError) Error() string {
-	msg := fmt.Sprintf("argocd: list applications: %d %s", e.StatusCode, http.StatusText(e.StatusCode))
+	msg := fmt.Sprintf("argocd: %s: %d %s", opName(e.Op), e.StatusCode, http.StatusText(e.StatusCode))
 	if e.Message != "" {
 		msg += ": " + e.Message
 	}
@@ -38,13 +39,14 @@ func (e *APIError) Retryable() bool {
 // login page of a proxy), malformed or cut JSON, a JSON value that is not an object with
 // an "items" key, or an answer over the size limit.
 type ResponseError struct {
+	Op          string // as APIError.Op
 	Reason      string // what is wrong, short
 	ContentType string
 	Err         error // the decoding error, if any
 }
 
 func (e *ResponseError) Error() string {
-	msg := "argocd: list applications: unusable answer: " + e.Reason
+	msg := "argocd: " + opName(e.Op) + ": unusable answer: " + e.Reason
 	if e.ContentType != "" {
 		msg += fmt.Sprintf(" (Content-Type %q)", e.ContentType)
 	}
@@ -82,4 +84,11 @@ func Retryable(err error) bool {
 		return r.Retryable()
 	}
 	return false
+}
+
+func opName(op string) string {
+	if op == "watch" {
+		return "watch applications"
+	}
+	return "list applications"
 }

@@ -1,7 +1,9 @@
 package event
 
 import (
+	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -112,6 +114,50 @@ func (e Event) MetaString(key string) string {
 	default:
 		return fmt.Sprint(v)
 	}
+}
+
+// MetaFloat is the metadata value for key as a finite number: float64 after the journal's
+// JSON round trip, any Go number when the event comes straight from the tracker.
+func (e Event) MetaFloat(key string) (float64, bool) { return Number(e.Meta(key)) }
+
+// Number converts a JSON-ish number (float64, json.Number, or any Go integer or float)
+// to a finite float64.
+func Number(v any) (float64, bool) {
+	var f float64
+	switch x := v.(type) {
+	case float64:
+		f = x
+	case float32:
+		f = float64(x)
+	case int:
+		f = float64(x)
+	case int8:
+		f = float64(x)
+	case int16:
+		f = float64(x)
+	case int32:
+		f = float64(x)
+	case int64:
+		f = float64(x)
+	case uint:
+		f = float64(x)
+	case uint8:
+		f = float64(x)
+	case uint16:
+		f = float64(x)
+	case uint32:
+		f = float64(x)
+	case uint64:
+		f = float64(x)
+	case json.Number:
+		var err error
+		if f, err = x.Float64(); err != nil {
+			return 0, false
+		}
+	default:
+		return 0, false
+	}
+	return f, !math.IsNaN(f) && !math.IsInf(f, 0)
 }
 
 func (e Event) metaBool(key string) bool {

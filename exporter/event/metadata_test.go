@@ -2,6 +2,7 @@ package event
 
 import (
 	"encoding/json"
+	"math"
 	"testing"
 	"time"
 )
@@ -71,6 +72,22 @@ func TestMarkerRoundTrip(t *testing.T) {
 			if !e.IsMarker() || e.Marker() != m {
 				t.Errorf("got %+v marker %v, want %+v", e.Marker(), e.IsMarker(), m)
 			}
+		}
+	}
+}
+
+// Number takes every JSON-ish number (moved here from the InfluxDB sink's test, where a
+// copy of it lived).
+func TestNumber(t *testing.T) {
+	for _, v := range []any{225, int64(225), uint32(225), 225.0, float32(225), json.Number("225")} {
+		f, ok := Number(v)
+		if !ok || f != 225 {
+			t.Errorf("%T %v: %v %v", v, v, f, ok)
+		}
+	}
+	for _, v := range []any{"225", nil, true, math.NaN(), math.Inf(1), json.Number("x")} {
+		if _, ok := Number(v); ok {
+			t.Errorf("%T %v: a number", v, v)
 		}
 	}
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/exporter/query"
+	"github.com/blueberry-idp/envtrack/exporter/redact"
 )
 
 // Backend implements query.Backend with Flux. It is safe for concurrent use.
@@ -48,7 +49,7 @@ var _ query.Backend = (*Backend)(nil)
 // NewBackend validates the influxdb section cfg (read as the sink writes it), fills in
 // config's defaults where it is empty and returns a Backend. It does not contact InfluxDB.
 func NewBackend(cfg config.InfluxDBConfig, logger log.Logger) (*Backend, error) {
-	if err := validateQuery(&cfg); err != nil {
+	if err := checkSection(&cfg, "flux", ""); err != nil {
 		return nil, err
 	}
 	if logger == nil {
@@ -61,36 +62,6 @@ func NewBackend(cfg config.InfluxDBConfig, logger log.Logger) (*Backend, error) 
 		query:  client.QueryAPI(cfg.Org),
 		logger: log.With(logger, "component", "flux"),
 	}, nil
-}
-
-func validateQuery(c *config.InfluxDBConfig) error {
-	if c.URL == "" {
-		return errors.New("flux: url must be set")
-	}
-	u, err := url.Parse(c.URL)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // the URL may hold a password
-		}
-		return fmt.Errorf("flux: invalid url: %w", err)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("flux: invalid url %q: want http(s)://host:port", u.Redacted())
-	}
-	if c.Bucket == "" {
-		return errors.New("flux: bucket must be set")
-	}
-	if c.Measurement == "" {
-		c.Measurement = config.DefaultInfluxDBConfig.Measurement
-	}
-	if c.Timeout < 0 {
-		return fmt.Errorf("flux: negative timeout %s", time.Duration(c.Timeout))
-	}
-	if c.Timeout == 0 {
-		c.Timeout = config.DefaultInfluxDBConfig.Timeout
-	}
-	return nil
 }
 
 // Close releases the client's idle connections.
@@ -264,9 +235,7 @@ func (b *Backend) queryError(err error) error {
 			qe.err = he.Err
 		}
 	}
-	if b.cfg.Token != "" {
-		qe.msg = strings.ReplaceAll(qe.msg, string(b.cfg.Token), "<secret>")
-	}
+	qe.msg = redact.New(string(b.cfg.Token), b.cfg.URL).String(qe.msg)
 	return qe
 }
 

@@ -21,7 +21,6 @@ import (
 	"math"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/go-kit/log"
@@ -33,6 +32,7 @@ import (
 
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/event"
+	"github.com/blueberry-idp/envtrack/exporter/redact"
 )
 
 // Tag and field names of the lifecycle measurement (DESIGN §5, contract); the durations
@@ -104,41 +104,59 @@ func NewClient(serverURL, token string, timeout time.Duration) influxdb2.Client 
 	if secs == 0 {
 		secs = 1
 	}
+	// The client's own transport settings, with errors and error answers scrubbed of
+	// the token and the URL's password (redact: one path for every outgoing client).
+	hc := &http.Client{
+		Timeout:   time.Duration(secs) * time.Second,
+		Transport: redact.New(token, serverURL).Transport(http.DefaultTransport.(*http.Transport).Clone()),
+	}
 	opts := influxdb2.DefaultOptions().
 		SetUseGZip(true).
 		SetHTTPRequestTimeout(secs).
+		SetHTTPClient(hc).
 		SetApplicationName("envtrack")
 	return influxdb2.NewClientWithOptions(serverURL, token, opts)
 }
 
-func validate(c *config.InfluxDBConfig) error {
+// checkSection validates the influxdb section and fills in config's defaults for what
+// the sink and the Flux backend both read; prefix names the component in errors and
+// bucketHint follows "bucket must be set".
+func checkSection(c *config.InfluxDBConfig, prefix, bucketHint string) error {
 	if c.URL == "" {
-		return errors.New("influxdb: url must be set")
+		return errors.New(prefix + ": url must be set")
 	}
 	u, err := url.Parse(c.URL)
 	if err != nil {
-		return fmt.Errorf("influxdb: invalid url: %w", redactURLError(err))
+		return fmt.Errorf("%s: invalid url: %w", prefix, redactURLError(err))
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("influxdb: invalid url %q: want http(s)://host:port", u.Redacted())
+		return fmt.Errorf("%s: invalid url %q: want http(s)://host:port", prefix, u.Redacted())
 	}
 	if c.Bucket == "" {
-		return errors.New("influxdb: bucket must be set (for InfluxDB 1.8: \"database/retention-policy\")")
+		return errors.New(prefix + ": bucket must be set" + bucketHint)
 	}
 	if c.Measurement == "" {
 		c.Measurement = config.DefaultInfluxDBConfig.Measurement
+	}
+	if c.Timeout < 0 {
+		return fmt.Errorf("%s: negative timeout %s", prefix, time.Duration(c.Timeout))
+	}
+	if c.Timeout == 0 {
+		c.Timeout = config.DefaultInfluxDBConfig.Timeout
+	}
+	return nil
+}
+
+// validate is checkSection for the sink, which also writes the deployments measurement.
+func validate(c *config.InfluxDBConfig) error {
+	if err := checkSection(c, "influxdb", ` (for InfluxDB 1.8: "database/retention-policy")`); err != nil {
+		return err
 	}
 	if c.DeploymentsMeasurement == "" {
 		c.DeploymentsMeasurement = config.DefaultInfluxDBConfig.DeploymentsMeasurement
 	}
 	if c.Measurement == c.DeploymentsMeasurement {
 		return fmt.Errorf("influxdb: measurement and deployments measurement must differ (both %q)", c.Measurement)
-	}
-	if c.Timeout < 0 {
-		return fmt.Errorf("influxdb: negative timeout %s", time.Duration(c.Timeout))
-	}
-	if c.Timeout == 0 {
-		c.Timeout = config.DefaultInfluxDBConfig.Timeout
 	}
 	return nil
 }
@@ -229,7 +247,7 @@ func (s *Sink) classify(err error, events, points int) (bool, error) {
 		// Not an HTTP exchange: the points could not be encoded.
 		we.msg = err.Error()
 	}
-	we.msg = redact(we.msg, string(s.cfg.Token))
+	we.msg = redact.New(string(s.cfg.Token), s.cfg.URL).String(we.msg)
 	return we.Retry, we
 }
 
@@ -248,18 +266,6 @@ func Retryable(statusCode int) bool {
 		statusCode == http.StatusUnauthorized || statusCode == http.StatusForbidden ||
 		statusCode == http.StatusNotFound ||
 		statusCode == http.StatusTooManyRequests || statusCode >= 500
-}
-
-// redact removes the token from s, should anything ever echo it.
-func redact(s, token string) string {
-	if token == "" {
-		return s
-	}
-	s = strings.ReplaceAll(s, token, "<secret>")
-	if _, pass, ok := strings.Cut(token, ":"); ok && len(pass) >= 4 { // 1.8 "user:password"
-		s = strings.ReplaceAll(s, pass, "<secret>")
-	}
-	return s
 }
 
 // appendPoints appends e's points: a marker becomes a deployments point; a lifecycle
@@ -310,7 +316,7 @@ func (s *Sink) lifecyclePoint(e *event.Event) (*write.Point, error) {
 	p.AddField(FieldCommitSHA, e.CommitSHA)
 	p.AddField(FieldEventID, e.ID)
 	for _, k := range event.DurationKeys {
-		if f, ok := toFloat(e.Meta(k)); ok {
+		if f, ok := e.MetaFloat(k); ok {
 			p.AddField(k, f)
 		}
 	}
@@ -365,44 +371,4 @@ func addTag(p *write.Point, k, v string) {
 	if v != "" {
 		p.AddTag(k, v)
 	}
-}
-
-// toFloat converts a JSON-ish number (float64 after a JSON round trip, an int when set
-// in Go) to a finite float64.
-func toFloat(v any) (float64, bool) {
-	var f float64
-	switch x := v.(type) {
-	case float64:
-		f = x
-	case float32:
-		f = float64(x)
-	case int:
-		f = float64(x)
-	case int8:
-		f = float64(x)
-	case int16:
-		f = float64(x)
-	case int32:
-		f = float64(x)
-	case int64:
-		f = float64(x)
-	case uint:
-		f = float64(x)
-	case uint8:
-		f = float64(x)
-	case uint16:
-		f = float64(x)
-	case uint32:
-		f = float64(x)
-	case uint64:
-		f = float64(x)
-	case json.Number:
-		var err error
-		if f, err = x.Float64(); err != nil {
-			return 0, false
-		}
-	default:
-		return 0, false
-	}
-	return f, !math.IsNaN(f) && !math.IsInf(f, 0)
 }

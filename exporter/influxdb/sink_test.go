@@ -10,7 +10,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"sort"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -344,24 +343,6 @@ func TestRetryable(t *testing.T) {
 		408: true, 413: false, 422: false, 429: true, 500: true, 502: true, 503: true, 504: true} {
 		require.Equal(t, want, Retryable(code), "%d", code)
 	}
-}
-
-func TestToFloat(t *testing.T) {
-	for _, v := range []any{225, int64(225), uint32(225), 225.0, float32(225)} {
-		f, ok := toFloat(v)
-		require.True(t, ok, "%T", v)
-		require.Equal(t, 225.0, f)
-	}
-	for _, v := range []any{"225", nil, true, math.NaN(), math.Inf(1)} {
-		_, ok := toFloat(v)
-		require.False(t, ok, "%T %v", v, v)
-	}
-}
-
-func TestRedact(t *testing.T) {
-	require.Equal(t, "bad <secret> and <secret>", redact("bad u:hunter2 and hunter2", "u:hunter2"))
-	require.Equal(t, "nothing", redact("nothing", ""))
-	require.False(t, strings.Contains(redact("tok", "tok"), "tok"))
 }
 
 func TestDeliverHonoursContext(t *testing.T) {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/dashboards/selfmon"
+	"github.com/blueberry-idp/envtrack/exporter/redact"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 )
 
@@ -334,13 +335,9 @@ func scrub(msg, rawURL string) string {
 	if u.User == nil {
 		return msg
 	}
-	for _, secret := range []string{u.User.String(), u.User.Username()} {
-		if secret != "" {
-			msg = strings.ReplaceAll(msg, secret, "")
-		}
-	}
-	if pw, ok := u.User.Password(); ok && pw != "" {
-		msg = strings.ReplaceAll(msg, pw, "")
+	msg = redact.New(rawURL).String(msg) // the password, in every form it travels in
+	if name := u.User.Username(); name != "" {
+		msg = strings.ReplaceAll(msg, name, "")
 	}
 	return msg
 }

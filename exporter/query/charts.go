@@ -57,22 +57,19 @@ func (s *Service) Chart(ctx context.Context, window time.Duration, windowText, t
 		}
 		switch e.Name {
 		case event.Ready:
-			late, _ := e.Meta("late").(bool)
-			baseline, _ := e.Meta("baseline").(bool)
-			d, ok := number(e.Meta(event.MetaProvisioningDuration))
-			if late || baseline || !ok {
+			d, ok := event.Number(e.Meta(event.MetaProvisioningDuration))
+			if e.Late() || e.Baseline() || !ok {
 				continue // the same rule as Performance: not an attempt
 			}
 			c.Attempts = append(c.Attempts, Attempt{EnvironmentID: e.EnvironmentID, Type: e.Type, At: e.Time, Seconds: d})
 		case event.ProvisioningFailed:
-			d, ok := number(e.Meta(event.MetaProvisioningDuration))
+			d, ok := event.Number(e.Meta(event.MetaProvisioningDuration))
 			if !ok {
 				d = -1
 			}
-			reason, _ := e.Meta("reason").(string)
-			c.Attempts = append(c.Attempts, Attempt{EnvironmentID: e.EnvironmentID, Type: e.Type, At: e.Time, Seconds: d, Failed: true, Reason: reason})
+			c.Attempts = append(c.Attempts, Attempt{EnvironmentID: e.EnvironmentID, Type: e.Type, At: e.Time, Seconds: d, Failed: true, Reason: e.Reason()})
 		case event.Deployed:
-			rev, _ := e.Meta("revision").(string)
+			rev, _ := e.Meta(event.MetaRevision).(string)
 			c.Deploys = append(c.Deploys, Deploy{EnvironmentID: e.EnvironmentID, At: e.Time, Revision: rev})
 		}
 	}

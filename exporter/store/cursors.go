@@ -44,6 +44,14 @@ func (s *Store) FlushCursors() error {
 
 // flushCursorsLocked writes the pending cursors; s.mu is held.
 func (s *Store) flushCursorsLocked() error {
+	// Nothing pending writes nothing: closing a store that was only read (a start that
+	// failed after opening it) must leave the file as it was.
+	s.cursorMu.Lock()
+	n := len(s.pendingCursors)
+	s.cursorMu.Unlock()
+	if n == 0 {
+		return nil
+	}
 	var pending map[string]uint64
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		pending = s.takeCursors()

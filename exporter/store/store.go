@@ -161,6 +161,9 @@ func Open(path string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
+	if err := verifyExisting(path, timeout); err != nil {
+		return nil, err
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout:      timeout,
 		NoSync:       opts.NoSync,
@@ -182,7 +185,19 @@ func Open(path string, opts Options) (*Store, error) {
 		commitEvents:   selfmon.StoreCommitEvents.NewHistogram(),
 		pruned:         selfmon.JournalPruned.NewCounter(),
 	}
-	if err := db.Update(s.initTx); err != nil {
+	// Opening a complete store only reads it, so that a start that fails later (or is
+	// just a check) leaves the file byte for byte as it was.
+	initOrLoad := db.Update
+	if err := db.View(func(tx *bolt.Tx) error {
+		if layoutComplete(tx) {
+			initOrLoad = db.View
+		}
+		return nil
+	}); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	if err := initOrLoad(s.initTx); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
@@ -191,10 +206,27 @@ func Open(path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
+var allBuckets = [][]byte{bucketMeta, bucketEnvs, bucketJournal, bucketEnvIndex, bucketCursors, bucketSetAside}
+
+// layoutComplete reports whether initTx has nothing to write: every bucket and meta key
+// exists.
+func layoutComplete(tx *bolt.Tx) bool {
+	for _, name := range allBuckets {
+		if tx.Bucket(name) == nil {
+			return false
+		}
+	}
+	meta := tx.Bucket(bucketMeta)
+	return meta.Get(keySchema) != nil && meta.Get(keyJournalID) != nil && meta.Get(keyCreatedAt) != nil
+}
+
 // initTx creates the buckets, checks the schema version, creates or reads the journal id
 // and loads the sequence range.
 func (s *Store) initTx(tx *bolt.Tx) error {
-	for _, name := range [][]byte{bucketMeta, bucketEnvs, bucketJournal, bucketEnvIndex, bucketCursors, bucketSetAside} {
+	for _, name := range allBuckets {
+		if !tx.Writable() {
+			continue // layoutComplete said they all exist
+		}
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
@@ -392,9 +424,9 @@ func (s *Store) Environments() (map[string]tracker.State, error) {
 	states := make(map[string]tracker.State)
 	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketEnvs).ForEach(func(k, v []byte) error {
-			var st tracker.State
-			if err := json.Unmarshal(v, &st); err != nil {
-				return fmt.Errorf("state %s: %w", k, err)
+			st, err := decodeState(k, v)
+			if err != nil {
+				return err
 			}
 			states[string(k)] = st
 			return nil
@@ -418,7 +450,9 @@ func (s *Store) Environment(id string) (tracker.State, bool, error) {
 			return nil
 		}
 		found = true
-		return json.Unmarshal(v, &st)
+		var err error
+		st, err = decodeState([]byte(id), v)
+		return err
 	})
 	if err != nil {
 		return tracker.State{}, false, fmt.Errorf("environment %s: %w", id, err)
@@ -768,4 +802,12 @@ func decodeEvent(k, v []byte) (event.Event, error) {
 		return event.Event{}, fmt.Errorf("event %d: %w", decodeSeq(k), err)
 	}
 	return ev, nil
+}
+
+func decodeState(k, v []byte) (tracker.State, error) {
+	var st tracker.State
+	if err := json.Unmarshal(v, &st); err != nil {
+		return tracker.State{}, fmt.Errorf("state %q: %w", k, err)
+	}
+	return st, nil
 }

@@ -141,7 +141,7 @@ func Checks(tl []query.TimelineEntry) []Check {
 		if e.Event != event.Ready {
 			continue
 		}
-		s, _ := e.Metadata["readiness_summary"].(string)
+		s, _ := e.Metadata[event.MetaReadinessSummary].(string)
 		_, list, ok := strings.Cut(s, ":")
 		if !ok {
 			continue
@@ -158,7 +158,7 @@ func Checks(tl []query.TimelineEntry) []Check {
 			}
 			out = append(out, Check{Name: name, At: t.UTC()})
 		}
-		if late, _ := e.Metadata["late"].(bool); !late {
+		if late, _ := e.Metadata[event.MetaLate].(bool); !late {
 			break // the first ready's checks are the provisioning's
 		}
 	}
@@ -210,11 +210,11 @@ func buildEnvPage(tl *query.Timeline, st tracker.State, known bool, markers []ev
 	}
 	for _, e := range tl.Timeline {
 		// The events carry what the state may no longer hold (a pruned state, InfluxDB).
-		if reason, _ := e.Metadata["reason"].(string); e.Event == event.ProvisioningFailed && d.FailureReason == "" {
+		if reason, _ := e.Metadata[event.MetaReason].(string); e.Event == event.ProvisioningFailed && d.FailureReason == "" {
 			d.FailureReason = reason
 		}
 		row := eventRow{Event: string(e.Event), At: e.Timestamp, Details: metaText(e.Metadata)}
-		row.Reason, _ = e.Metadata["reason"].(string)
+		row.Reason, _ = e.Metadata[event.MetaReason].(string)
 		for _, k := range event.DurationKeys {
 			if v, ok := e.Metadata[k].(float64); ok {
 				if k == event.MetaTotalLifetimeHours {
@@ -240,14 +240,13 @@ func buildEnvPage(tl *query.Timeline, st tracker.State, known bool, markers []ev
 	d.Checks = Checks(tl.Timeline)
 	for _, e := range tl.Timeline {
 		if e.Event == event.Deployed {
-			rev, _ := e.Metadata["revision"].(string)
+			rev, _ := e.Metadata[event.MetaRevision].(string)
 			d.Markers = append(d.Markers, Marker{At: e.Timestamp, Label: shortRev(rev), Source: "argocd"})
 		}
 	}
 	for _, m := range markers {
-		act, _ := m.Meta("activity").(string)
-		failed, _ := m.Meta("failed").(bool)
-		d.Markers = append(d.Markers, Marker{At: m.Time.UTC(), Label: act, Source: "ci", Failed: failed})
+		mk := m.Marker()
+		d.Markers = append(d.Markers, Marker{At: m.Time.UTC(), Label: mk.Activity, Source: "ci", Failed: mk.Failed})
 	}
 	sort.SliceStable(d.Markers, func(i, j int) bool { return d.Markers[i].At.Before(d.Markers[j].At) })
 

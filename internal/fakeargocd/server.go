@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -46,7 +48,9 @@ type Server struct {
 	changed   chan struct{} // closed and replaced at each served list request
 
 	handler      http.Handler
-	testHookList func() // called when a list request arrives (tests only)
+	streams      *streams     // GET /api/v1/stream/applications (stream.go)
+	bytesSent    atomic.Int64 // response bytes written, every endpoint
+	testHookList func()       // called when a list request arrives (tests only)
 	ts           *httptest.Server
 	done         chan struct{}
 	once         sync.Once
@@ -79,6 +83,7 @@ func New(opts ...Option) *Server {
 		cache:   map[string][]byte{},
 		changed: make(chan struct{}),
 		done:    make(chan struct{}),
+		streams: newStreams(),
 	}
 	for _, o := range opts {
 		o(s)
@@ -86,6 +91,7 @@ func New(opts ...Option) *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/applications", s.handleList)
 	mux.HandleFunc("GET /api/v1/applications/{name}", s.handleGet)
+	mux.HandleFunc("GET /api/v1/stream/applications", s.handleStream)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, 5, "Not Found")
 	})
@@ -94,7 +100,9 @@ func New(opts ...Option) *Server {
 }
 
 // ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.handler.ServeHTTP(&countingWriter{ResponseWriter: w, n: &s.bytesSent}, r)
+}
 
 // Start serves on a random port of 127.0.0.1 over HTTP.
 func (s *Server) Start() {
@@ -140,9 +148,17 @@ func (s *Server) SetApps(apps []Application) {
 }
 
 func (s *Server) setApps(apps []Application) {
+	old := s.apps
 	s.apps = make(map[string]Application, len(apps))
 	for _, a := range apps {
 		c := a.DeepCopy()
+		if prev, ok := old[c.Metadata.Name]; ok && c.Metadata.ResourceVersion == "" {
+			// Kubernetes keeps the resourceVersion of an object a write did not change.
+			prev.Metadata.ResourceVersion = ""
+			if reflect.DeepEqual(prev, c) {
+				c.Metadata.ResourceVersion = old[c.Metadata.Name].Metadata.ResourceVersion
+			}
+		}
 		if c.Metadata.ResourceVersion == "" {
 			s.rv++
 			c.Metadata.ResourceVersion = strconv.FormatInt(s.rv, 10)
@@ -237,7 +253,12 @@ func (s *Server) ResourceVersion() string {
 	return strconv.FormatInt(s.rv, 10)
 }
 
-func (s *Server) invalidate() { clear(s.cache) }
+func (s *Server) invalidate() {
+	clear(s.cache)
+	if s.streams != nil {
+		s.streams.worldChanged()
+	}
+}
 
 func (s *Server) sortedLocked() []Application {
 	apps := make([]Application, 0, len(s.apps))

@@ -1,0 +1,432 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-kit/log/level"
+
+	"github.com/blueberry-idp/envtrack/exporter/argocd"
+	"github.com/blueberry-idp/envtrack/exporter/backoff"
+	"github.com/blueberry-idp/envtrack/exporter/tracker"
+)
+
+// Watch mode (argocd.mode: watch), as Kubernetes informers do it:
+//
+//   - A session first lists the names of the Applications (fields=items.metadata.name,
+//     a small answer): Argo CD's stream marks no end of its own snapshot (see
+//     argocd.Watch), the list says which Applications the snapshot must bring. Then it
+//     opens the stream without a resourceVersion: Argo CD lists again and subscribes,
+//     so the snapshot is at least as new as the names, and a change made between the
+//     two is not lost (watching from the list's resourceVersion would lose it: Argo
+//     CD's broadcaster keeps no history). The first event also proves that nothing
+//     buffers the stream.
+//   - Each event whose evidence differs from the view is tracked at once (a burst, such
+//     as the snapshot, in one commit); DELETED removes the Application from the view.
+//   - Once the snapshot brought every listed name (or, after the snapshot timeout, some
+//     of them: the others were deleted meanwhile), the view is complete: what the
+//     session did not see is gone, and the view is evaluated like a poll's list (so an
+//     Application absent from it counts as one "gone" observation, and termination
+//     still needs a second), then again every poll_interval: provisioning timeouts and
+//     absences are decided there, only while the stream is live. When the stream is
+//     down nothing is tracked from Argo CD, so no timer becomes a transition.
+//   - A broken stream reconnects with jittered backoff capped at 1 s (a new session);
+//     every resync_interval a new session repairs any drift. A refused stream (404,
+//     501) or one that delivers no event within the request timeout although Argo CD
+//     lists Applications (a buffering proxy) falls back to polling for
+//     resync_interval, then the stream is tried again.
+
+const (
+	watchBackoffInitial = 250 * time.Millisecond
+	watchBackoffMax     = time.Second
+)
+
+var (
+	errResync   = errors.New("resync interval elapsed")
+	errBuffered = errors.New("the application stream delivered nothing within the timeout although Argo CD lists Applications (a proxy buffering it?)")
+)
+
+// watcher is the watch source of one configuration generation.
+type watcher struct {
+	a   *App
+	src *sources
+
+	// mu serialises tracking: an event and a tick never interleave, so a tick never
+	// tracks a view older than an event already tracked.
+	mu      sync.Mutex
+	view    map[string]tracker.AppEvidence // by Application name: Argo CD now, as the stream shows it
+	dirty   map[string]bool                // Applications whose evidence the tracker has not taken yet
+	pending []tracker.Observation          // a burst of events not tracked yet
+	specs   map[string]argocd.Application  // by name: what reading a history needs (slimApp)
+	ctx     context.Context                // the session's, for reading histories
+	expect  map[string]struct{}            // listed names the session's snapshot has not brought yet
+	seen    map[string]struct{}            // names the session's stream brought
+	live    bool                           // the session's view is complete and the stream is open
+	stats   watchStats
+
+	failing bool // the last session failed (watchLoop's goroutine only)
+}
+
+// watchStats lets tests wait until the daemon handled what the fake Argo CD sent.
+type watchStats struct {
+	sessionEvents atomic.Int64 // events handled in the current session
+}
+
+// watchLoop runs the watch source until ctx ends. manualTicks leaves the evaluations
+// to the caller (WatchTick), for deterministic tests.
+func (a *App) watchLoop(ctx context.Context, src *sources, manualTicks bool) {
+	ac := src.cfg.ArgoCD
+	w := &watcher{a: a, src: src, view: map[string]tracker.AppEvidence{}, dirty: map[string]bool{},
+		specs: map[string]argocd.Application{}}
+	a.watcher.Store(w)
+	defer a.watcher.CompareAndSwap(w, nil)
+	b := backoff.New(watchBackoffInitial, watchBackoffMax, rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2)))
+	for ctx.Err() == nil {
+		src.argo.SetMode(argocd.ModeWatch)
+		started := time.Now()
+		err := w.session(ctx, manualTicks)
+		if ctx.Err() != nil {
+			return
+		}
+		wait := time.Duration(0)
+		switch {
+		case errors.Is(err, errResync):
+			level.Debug(a.logger).Log("msg", "Argo CD resync: listing the Applications again")
+			b.Reset()
+		case errors.Is(err, errBuffered) || argocd.Unsupported(err):
+			level.Warn(a.logger).Log("msg", "Argo CD application stream unusable; polling instead", "err", err,
+				"poll_interval", ac.PollInterval, "retry_stream_in", ac.ResyncInterval)
+			src.argo.SetMode(argocd.ModePoll)
+			pctx, cancel := context.WithTimeout(ctx, time.Duration(ac.ResyncInterval))
+			a.pollLoop(pctx, src)
+			cancel()
+			level.Info(a.logger).Log("msg", "trying the Argo CD application stream again")
+			continue
+		case err == nil || errors.Is(err, io.EOF):
+			level.Info(a.logger).Log("msg", "Argo CD ended the application stream; reconnecting")
+			if time.Since(started) < time.Minute {
+				wait = b.Next()
+			} else {
+				b.Reset()
+			}
+		default:
+			if !w.failing {
+				level.Error(a.logger).Log("msg", "Argo CD watch failed; no environment changes until it answers", "err", err)
+			} else {
+				level.Debug(a.logger).Log("msg", "Argo CD watch failed again", "err", err)
+			}
+			w.failing = true
+			wait = b.Next()
+			if time.Since(started) > time.Minute {
+				b.Reset()
+			}
+		}
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+	}
+}
+
+// session lists the names of the Applications, then follows the stream until it ends
+// or breaks: the stream's snapshot brings every Application (tracked in bursts), and
+// once every listed name came (or the snapshot timeout passed after some did), the view
+// is complete and evaluated at once, then every poll_interval.
+func (w *watcher) session(ctx context.Context, manualTicks bool) error {
+	src, ac := w.src, w.src.cfg.ArgoCD
+	src.argo.SessionStarted()
+	w.stats.sessionEvents.Store(0)
+	names, err := src.argo.Names(ctx)
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.live = false
+	w.expect = make(map[string]struct{}, len(names))
+	for _, n := range names {
+		w.expect[n] = struct{}{}
+	}
+	w.seen = make(map[string]struct{}, len(names))
+	w.mu.Unlock()
+
+	sctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	w.mu.Lock()
+	w.ctx = sctx
+	w.mu.Unlock()
+	resync := time.AfterFunc(time.Duration(ac.ResyncInterval), func() { cancel(errResync) })
+	defer resync.Stop()
+	if len(names) > 0 {
+		// An idle stream sends nothing, not even its header: only listed Applications
+		// say that events must come. Some came: the rest were deleted in between.
+		snapshot := time.AfterFunc(src.argo.SnapshotTimeout(), func() {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			if sctx.Err() != nil {
+				return // the session ended: never live again
+			}
+			if len(w.seen) == 0 {
+				cancel(errBuffered)
+				return
+			}
+			w.goLive()
+		})
+		defer snapshot.Stop()
+	} else {
+		w.mu.Lock()
+		w.goLive()
+		w.mu.Unlock()
+	}
+	ticksDone := make(chan struct{})
+	go func() {
+		defer close(ticksDone)
+		if manualTicks {
+			<-sctx.Done()
+			return
+		}
+		t := time.NewTicker(time.Duration(ac.PollInterval))
+		defer t.Stop()
+		for {
+			select {
+			case <-sctx.Done():
+				return
+			case <-t.C:
+				_ = w.tick()
+			}
+		}
+	}()
+	err = src.argo.Watch(sctx, nil, w.handle)
+	// Blind from here on: no evaluation (nor the snapshot timer) may use the view.
+	cause := context.Cause(sctx)
+	cancel(nil)
+	<-ticksDone
+	w.mu.Lock()
+	w.flush() // what a cut stream left queued is still evidence
+	w.live = false
+	w.mu.Unlock()
+	if ctx.Err() == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return err
+}
+
+// goLive marks the view complete (w.mu held): what the session did not see is gone,
+// the view is evaluated at once, and the daemon is ready.
+func (w *watcher) goLive() {
+	if w.live {
+		return
+	}
+	for name := range w.view {
+		if _, ok := w.seen[name]; !ok {
+			delete(w.view, name)
+			delete(w.specs, name)
+		}
+	}
+	w.flush()
+	w.live = true
+	if w.failing {
+		level.Info(w.a.logger).Log("msg", "Argo CD answers again; tracking resumed")
+		w.failing = false
+	}
+	level.Debug(w.a.logger).Log("msg", "Argo CD application stream live", "applications", len(w.view))
+	_ = w.evaluate()
+	w.a.markPolled()
+}
+
+// maxBatch bounds the observations of one burst of stream events tracked (and
+// committed) together.
+const maxBatch = 1000
+
+// handle takes one stream event; events already buffered behind it (more) are tracked
+// together with it, in one commit: a session's snapshot is one burst.
+func (w *watcher) handle(e *argocd.WatchEvent, more bool) error {
+	defer w.src.argo.EventHandled()
+	defer w.stats.sessionEvents.Add(1)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.take(e)
+	if !more || len(w.pending) >= maxBatch {
+		w.flush()
+	}
+	if !w.live && len(w.expect) == 0 {
+		w.goLive()
+	}
+	return nil
+}
+
+// take updates the view with one event and queues its observation (w.mu held).
+func (w *watcher) take(e *argocd.WatchEvent) {
+	name := e.Application.Metadata.Name
+	w.seen[name] = struct{}{}
+	delete(w.expect, name)
+	if e.Type == argocd.EventDeleted {
+		// Gone from Argo CD: the next evaluation counts the absence, as a poll would.
+		delete(w.view, name)
+		delete(w.specs, name)
+		return
+	}
+	w.specs[name] = slimApp(&e.Application)
+	ev := w.src.mapping.Evidence(e.Application)
+	if old, ok := w.view[name]; ok && reflect.DeepEqual(old, ev) {
+		return // nothing envtrack reads changed
+	}
+	w.view[name] = ev
+	w.dirty[name] = true
+	id := ev.EnvironmentID
+	if id == "" {
+		id = ev.AppName
+	}
+	if id != name {
+		// Two Applications claiming one environment: the first by name wins, as in a
+		// poll (tracker.PollObservations).
+		for other, o := range w.view {
+			if other < name && (o.EnvironmentID == id || (o.EnvironmentID == "" && other == id)) {
+				return
+			}
+		}
+	}
+	w.pending = append(w.pending, tracker.Observation{EnvironmentID: id, At: w.a.now(), App: &ev})
+}
+
+// flush tracks the queued observations (w.mu held). A failed commit leaves them dirty:
+// the next evaluation tracks them again from the view.
+func (w *watcher) flush() {
+	if len(w.pending) == 0 {
+		return
+	}
+	obs := w.withHistory(w.pending)
+	w.pending = nil
+	if obs != nil && w.a.process(obs) == nil {
+		for _, o := range obs {
+			if o.App != nil && !o.App.HistoryPending {
+				delete(w.dirty, o.App.AppName)
+			}
+		}
+	}
+}
+
+// withHistory reads the status.history of the Applications whose observation needs it
+// (tracker.NeedsHistory), as a poll does; nil when the session ended meanwhile (the
+// evidence stays dirty for the next session).
+func (w *watcher) withHistory(obs []tracker.Observation) []tracker.Observation {
+	var (
+		evidence []tracker.AppEvidence
+		apps     []argocd.Application
+		at       = map[string]time.Time{}
+		out      []tracker.Observation
+	)
+	for _, o := range obs {
+		if o.App == nil {
+			out = append(out, o)
+			continue
+		}
+		evidence = append(evidence, *o.App)
+		apps = append(apps, w.specs[o.App.AppName])
+		at[o.App.AppName] = o.At
+	}
+	if len(evidence) == 0 {
+		return out
+	}
+	ctx := w.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	evidence, err := w.a.readHistory(ctx, w.src, apps, evidence)
+	if err != nil {
+		return nil
+	}
+	for i := range evidence {
+		ev := evidence[i]
+		id := ev.EnvironmentID
+		if id == "" {
+			id = ev.AppName
+		}
+		out = append(out, tracker.Observation{EnvironmentID: id, At: at[ev.AppName], App: &ev})
+	}
+	return out
+}
+
+// tick evaluates the view, if it is complete and the stream live.
+func (w *watcher) tick() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.flush()
+	if !w.live {
+		return nil
+	}
+	return w.evaluate()
+}
+
+// evaluate tracks the view as a poll would track a complete list (w.mu held), minus
+// what time alone cannot change (tracker.ViewObservations).
+func (w *watcher) evaluate() error {
+	w.src.argo.Evaluated()
+	at := w.a.now()
+	obs, inconclusive := w.a.tracker.ViewObservations(w.view, at, func(name string) bool { return w.dirty[name] })
+	if inconclusive {
+		w.a.metrics.polls.WithLabelValues("inconclusive").Inc()
+		level.Warn(w.a.logger).Log("msg", "the Argo CD stream shows no Applications while live environments are tracked; not taken as evidence of deletion")
+	}
+	if obs = w.withHistory(obs); obs == nil {
+		return nil
+	}
+	if err := w.a.process(obs); err != nil {
+		return err
+	}
+	for _, o := range obs {
+		if o.App != nil && !o.App.HistoryPending {
+			delete(w.dirty, o.App.AppName)
+		}
+	}
+	return nil
+}
+
+// StartWatch runs the watch source in the background until ctx ends, with the
+// evaluations left to WatchTick: for tests that drive the daemon step by step
+// (Options.ManualSources).
+func (a *App) StartWatch(ctx context.Context) {
+	src := a.currentSources()
+	if src.argo == nil {
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.watchLoop(ctx, src, true)
+	}()
+	a.watchDone.Store(&done)
+}
+
+// WatchTick evaluates the watch source's view now (what the ticker does every
+// poll_interval). It reports whether the stream was live.
+func (a *App) WatchTick() (bool, error) {
+	w := a.watcher.Load()
+	if w == nil {
+		return false, nil
+	}
+	w.mu.Lock()
+	live := w.live
+	w.mu.Unlock()
+	return live, w.tick()
+}
+
+// WatchEvents returns how many stream events the watch source handled in its current
+// session (-1 without a watch source).
+func (a *App) WatchEvents() int64 {
+	w := a.watcher.Load()
+	if w == nil {
+		return -1
+	}
+	return w.stats.sessionEvents.Load()
+}

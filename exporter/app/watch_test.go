@@ -1,0 +1,233 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/stretchr/testify/require"
+
+	"github.com/blueberry-idp/envtrack/exporter/event"
+	"github.com/blueberry-idp/envtrack/internal/fakeargocd"
+	"github.com/blueberry-idp/envtrack/internal/scenario"
+)
+
+func (h *harness) mode() string {
+	if h.watch {
+		return "watch"
+	}
+	return "poll"
+}
+
+// hangGuard bounds a wait on a condition; it is not a speed check.
+const hangGuard = 2 * time.Minute
+
+// waitFor waits until cond holds.
+func (h *harness) waitFor(what string, cond func() bool) {
+	h.t.Helper()
+	deadline := time.Now().Add(hangGuard)
+	for !cond() {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// streamSynced reports whether the daemon's watch is live on one stream and has
+// handled every event the fake Argo CD wrote on it for the world as it is now.
+func (h *harness) streamSynced() bool {
+	if !h.argo.StreamsCaughtUp() {
+		return false
+	}
+	chunks := h.argo.OpenStreamChunks()
+	return len(chunks) == 1 && h.app.WatchEvents() == chunks[0]
+}
+
+// watchTick waits until the daemon has handled what the stream sent for the current
+// world, then evaluates its view (what the ticker does every poll_interval).
+func (h *harness) watchTick() {
+	h.t.Helper()
+	h.waitFor("the stream to deliver the world", h.streamSynced)
+	live, err := h.app.WatchTick()
+	require.NoError(h.t, err)
+	require.True(h.t, live, "the watch is live")
+}
+
+// eventKey is what must agree between two journals: the event, its time, its metadata.
+type eventKey struct {
+	Name event.Name
+	Time string
+	Meta string
+}
+
+// journalByEnv keys the journal by environment. Metadata that only the stream can
+// carry is left out: Argo CD's list answers `fields` from a fixed table that drops
+// status.operationState.message, while the stream's generic filter keeps it.
+func journalByEnv(t *testing.T, evs []event.Event) map[string][]eventKey {
+	out := map[string][]eventKey{}
+	for _, e := range evs {
+		m := maps.Clone(e.Metadata)
+		delete(m, "message")
+		meta, err := json.Marshal(m) // sorted keys
+		require.NoError(t, err)
+		out[e.EnvironmentID] = append(out[e.EnvironmentID], eventKey{e.Name, e.Time.Format(time.RFC3339Nano), string(meta)})
+	}
+	return out
+}
+
+// gatheredLabel returns the value of the series of name whose label has value.
+func (h *harness) gatheredLabel(name, label, value string) float64 {
+	h.t.Helper()
+	mfs, err := h.app.currentSources().reg.Gather()
+	require.NoError(h.t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == label && lp.GetValue() == value {
+					return m.GetGauge().GetValue() + m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	h.t.Fatalf("no series %s{%s=%q}", name, label, value)
+	return 0
+}
+
+// TestScenarioWatchMatchesPoll plays the same scenario in poll mode and in watch mode:
+// the journals are the same, event for event, to the nanosecond, and both are what the
+// scenario expects.
+func TestScenarioWatchMatchesPoll(t *testing.T) {
+	journals := map[bool][]event.Event{}
+	for _, watch := range []bool{false, true} {
+		h := newHarness(t, harnessOpts{perKind: 1, static: 1, watch: watch})
+		h.start()
+		for at := h.sc.Start; !at.After(h.sc.End()); at = at.Add(scenario.Step) {
+			h.step(at)
+		}
+		journals[watch] = h.journal()
+		checkJournal(t, h.sc, journals[watch], true)
+		if watch {
+			require.Equal(t, 1.0, h.gathered("envtrack_argocd_watch_sessions_total"), "one session: no reconnect")
+			mode := h.gatheredLabel("envtrack_argocd_mode", "mode", "watch")
+			require.Equal(t, 1.0, mode)
+		}
+	}
+	require.Equal(t, journalByEnv(t, journals[false]), journalByEnv(t, journals[true]))
+	// The stream brings the failed sync's message, which the trimmed list cannot.
+	for _, e := range journals[true] {
+		if e.Meta("reason") == "sync_failed" {
+			require.Contains(t, e.Meta("message"), "one or more objects failed to apply")
+		}
+	}
+	require.Len(t, journals[true], len(journals[false]))
+}
+
+// TestWatchStreamFaults breaks the stream in every way while the scenario plays: cut in
+// the middle of an event, a 401 error chunk, Argo CD restarting (a clean end, then a
+// new snapshot), and a 401/503 window during which nothing can be seen. The journal is
+// still exactly what the scenario expects: no false transition, nothing missed.
+func TestWatchStreamFaults(t *testing.T) {
+	var logs safeBuffer
+	h := newHarness(t, harnessOpts{perKind: 1, static: 1, watch: true})
+	h.logger = log.NewLogfmtLogger(&logs)
+	h.start()
+	faults := map[int]func(){
+		20: func() { h.argo.BreakStreams(fakeargocd.StreamCut) },
+		45: func() { h.argo.BreakStreams(fakeargocd.StreamUnauthorized) },
+		70: func() { h.argo.BreakStreams(fakeargocd.StreamClose) },
+		// Restart with a new snapshot while several environments change at once.
+		100: func() { h.argo.SetStreamMode(fakeargocd.StreamNormal); h.argo.BreakStreams(fakeargocd.StreamClose) },
+	}
+	i := 0
+	for at := h.sc.Start; !at.After(h.sc.End()); at = at.Add(scenario.Step) {
+		h.clock.Set(at)
+		if f := faults[i]; f != nil {
+			// The break comes while the world changes: some events of this step may be
+			// lost with the stream; the new session's snapshot brings them.
+			h.waitFor("the stream", h.streamSynced)
+			f()
+		}
+		h.argo.SetApps(h.sc.Apps(at))
+		h.watchTick()
+		require.NoError(t, h.app.ProbeOnce(context.Background()))
+		i++
+	}
+	checkJournal(t, h.sc, h.journal(), true)
+	require.Equal(t, 5.0, h.gathered("envtrack_argocd_watch_sessions_total"), "four breaks, four new sessions")
+	require.Contains(t, logs.String(), "Argo CD watch failed")
+	require.Contains(t, logs.String(), "Argo CD ended the application stream")
+}
+
+// TestWatchFallsBackToPolling: a stream that is refused (404, 501) or that a proxy
+// buffers (no event within request_timeout although Argo CD lists Applications) makes
+// envtrack poll instead; it says so in a log line and envtrack_argocd_mode, and tracks
+// everything exactly once.
+func TestWatchFallsBackToPolling(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mode fakeargocd.StreamMode
+	}{
+		{"buffering proxy", fakeargocd.StreamBuffered},
+		{"404", fakeargocd.StreamNotFound},
+		{"501", fakeargocd.StreamUnimplemented},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			now := time.Now().UTC()
+			var apps []fakeargocd.Application
+			for _, n := range []string{"pr-1", "pr-2", "pr-3"} {
+				a := fakeargocd.NewApp(n, now.Add(-time.Minute))
+				fakeargocd.StartSync(&a, "1a2b3c4d5e6f", now.Add(-50*time.Second))
+				apps = append(apps, a)
+			}
+			argo := fakeargocd.NewServer(t, fakeargocd.WithToken("t"), fakeargocd.WithApps(apps...))
+			argo.SetStreamMode(tc.mode)
+			dir := t.TempDir()
+			cfg := filepath.Join(dir, "envtrack.yml")
+			require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`state_dir: %s
+argocd: {server: %s, token: t, poll_interval: 50ms, request_timeout: 500ms}
+`, filepath.Join(dir, "data"), argo.URL())), 0o600))
+			var logs safeBuffer
+			a, err := New(Options{ConfigFile: cfg, ListenAddress: "127.0.0.1:0", Logger: log.NewLogfmtLogger(&logs)})
+			require.NoError(t, err)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- a.Run(ctx) }()
+			defer func() { cancel(); require.NoError(t, <-done) }()
+			h := &harness{t: t, app: a}
+
+			polls := func() float64 { return h.gathered("envtrack_argocd_polls_total") }
+			h.waitFor("polling", func() bool { return strings.Contains(logs.String(), "polling instead") && polls() >= 3 })
+			require.Equal(t, 1.0, h.gatheredLabel("envtrack_argocd_mode", "mode", "poll"))
+			require.Equal(t, 0.0, h.gatheredLabel("envtrack_argocd_mode", "mode", "watch"))
+			// Changes are seen by polling.
+			argo.Update("pr-2", func(app *fakeargocd.Application) {
+				fakeargocd.SyncSucceeded(app, "1a2b3c4d5e6f", now.Add(time.Second))
+				fakeargocd.SetHealth(app, fakeargocd.HealthHealthy, now.Add(2*time.Second))
+			})
+			h.waitFor("pr-2 ready", func() bool { s, _ := a.Tracker().Get("pr-2"); return s.Phase == "ready" })
+			base := polls()
+			h.waitFor("two more polls", func() bool { return polls() >= base+2 })
+			evs, err := a.Store().Events(0, 0)
+			require.NoError(t, err)
+			var got []string
+			for _, e := range evs {
+				got = append(got, e.EnvironmentID+" "+string(e.Name))
+			}
+			require.ElementsMatch(t, []string{"pr-1 provisioning_started", "pr-2 provisioning_started", "pr-3 provisioning_started", "pr-2 ready"}, got)
+			if tc.mode == fakeargocd.StreamBuffered {
+				require.Contains(t, logs.String(), "delivered nothing within the timeout")
+			}
+		})
+	}
+}

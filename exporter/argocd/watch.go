@@ -1,0 +1,289 @@
+package argocd
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/blueberry-idp/envtrack/dashboards/selfmon"
+	"github.com/blueberry-idp/envtrack/exporter/promutil"
+)
+
+// The application stream, GET /api/v1/stream/applications (argoproj/argo-cd
+// server/application/application.go, func (s *Server) Watch): without resourceVersion it
+// starts with every Application the token may see as an ADDED event (sorted by
+// qualified name, with no marker at the end of that snapshot), then sends ADDED,
+// MODIFIED and DELETED as they happen. grpc-gateway v1.16 (the version Argo CD pins)
+// frames it as newline-delimited JSON, {"result":{"type":..,"application":{..}}}, with
+// errors as {"error":{"grpc_code":..,"http_code":..,"message":..,"http_status":..}}
+// (runtime.ForwardResponseStream / handleForwardResponseStreamError): as the body of a
+// non-200 answer before any event, or as the last chunk of a 200 stream. No header is
+// sent before the first event. `fields` is argoproj/pkg's generic filter over the whole
+// {"result":..} object, so the paths carry the "result.application." prefix and
+// "result.type" must be asked for (as Argo CD's UI does, ui/src/app/applications/
+// components/applications-list/applications-list.tsx APP_WATCH_FIELDS); unlike the
+// list's fixed table it keeps every path, status.sync.revision included.
+
+// Event types of the stream.
+const (
+	EventAdded    = "ADDED"
+	EventModified = "MODIFIED"
+	EventDeleted  = "DELETED"
+)
+
+// WatchEvent is one event of the application stream.
+type WatchEvent struct {
+	Type        string      `json:"type"`
+	Application Application `json:"application"`
+}
+
+// streamStatus is grpc-gateway v1's runtime.StreamError.
+type streamStatus struct {
+	GRPCCode   int    `json:"grpc_code"`
+	HTTPCode   int    `json:"http_code"`
+	Message    string `json:"message"`
+	HTTPStatus string `json:"http_status"`
+}
+
+type streamChunk struct {
+	Result *WatchEvent   `json:"result"`
+	Error  *streamStatus `json:"error"`
+}
+
+// StreamFields is the `fields` whitelist of the stream: result.type and the list's
+// paths under result.application.
+func StreamFields() []string {
+	out := []string{"result.type"}
+	for _, f := range listFields {
+		out = append(out, "result.application."+strings.TrimPrefix(f, "items."))
+	}
+	return out
+}
+
+// Unsupported reports whether err says that the server has no application stream: a
+// 404 (an old server, or a proxy that does not route it) or 501 (gRPC Unimplemented).
+// Polling is the answer to that, not a retry.
+func Unsupported(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && (ae.StatusCode == http.StatusNotFound || ae.StatusCode == http.StatusNotImplemented)
+}
+
+type watchMetrics struct {
+	events        *prometheus.CounterVec
+	connects      *prometheus.CounterVec
+	bytes         prometheus.Counter
+	mode          *prometheus.GaugeVec
+	evaluations   prometheus.Counter
+	sessions      prometheus.Counter
+	sessionEvents prometheus.Gauge
+}
+
+// Modes of SetMode (the values of argocd.mode).
+const (
+	ModeWatch = "watch"
+	ModePoll  = "poll"
+)
+
+func newWatchMetrics(reg prometheus.Registerer) *watchMetrics {
+	m := &watchMetrics{
+		events:        selfmon.ArgoCDStreamEvents.NewCounterVec(),
+		connects:      selfmon.ArgoCDStreamConnections.NewCounterVec(),
+		bytes:         selfmon.ArgoCDStreamReadBytes.NewCounter(),
+		mode:          selfmon.ArgoCDMode.NewGaugeVec(),
+		evaluations:   selfmon.ArgoCDWatchEvaluations.NewCounter(),
+		sessions:      selfmon.ArgoCDWatchSessions.NewCounter(),
+		sessionEvents: selfmon.ArgoCDStreamSessionEvents.NewGauge(),
+	}
+	for _, t := range []string{EventAdded, EventModified, EventDeleted} {
+		m.events.WithLabelValues(t)
+	}
+	if reg != nil {
+		m.events = promutil.Register(reg, m.events)
+		m.connects = promutil.Register(reg, m.connects)
+		m.bytes = promutil.Register(reg, m.bytes)
+		m.mode = promutil.Register(reg, m.mode)
+		m.evaluations = promutil.Register(reg, m.evaluations)
+		m.sessions = promutil.Register(reg, m.sessions)
+		m.sessionEvents = promutil.Register(reg, m.sessionEvents)
+	}
+	return m
+}
+
+// SetMode says which mode the source runs in (envtrack_argocd_mode).
+func (c *Client) SetMode(mode string) {
+	for _, x := range []string{ModeWatch, ModePoll} {
+		v := 0.0
+		if x == mode {
+			v = 1
+		}
+		c.wm.mode.WithLabelValues(x).Set(v)
+	}
+}
+
+// SessionStarted counts a watch session and resets its event count.
+func (c *Client) SessionStarted() {
+	c.wm.sessions.Inc()
+	c.wm.sessionEvents.Set(0)
+}
+
+// EventHandled counts an event the watch source has handled in its session.
+func (c *Client) EventHandled() { c.wm.sessionEvents.Inc() }
+
+// Evaluated counts an evaluation of the watch source's view.
+func (c *Client) Evaluated() { c.wm.evaluations.Inc() }
+
+// streamURL is the stream's URL: the list's selector and projects, and StreamFields
+// unless whole Applications were asked for.
+func (c *Client) streamURL() string {
+	u, _ := url.Parse(c.listURL) // built by New
+	q := u.Query()
+	u.Path = strings.TrimSuffix(u.Path, "/api/v1/applications") + "/api/v1/stream/applications"
+	if q.Has("fields") {
+		q.Set("fields", strings.Join(StreamFields(), ","))
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// Watch opens the application stream and calls fn with every event, in order, until ctx
+// ends (nil), the stream ends or breaks, or fn fails. It returns an *APIError for an
+// error answer or an error chunk (a 401 in the middle of the stream), a
+// *ResponseError for something that is not the stream (a proxy's login page, a chunk
+// that is not an event), a *TransportError when the connection fails or is cut, and
+// io.EOF when the server ends the stream cleanly. Watch has no overall timeout: the
+// caller bounds the wait for the first event (connected, when not nil, is called as soon
+// as the answer's header arrives, which Argo CD sends with the first event).
+//
+// fn's more says that the next event is already buffered (a burst, such as the
+// snapshot), so the caller can batch its work until more is false.
+func (c *Client) Watch(ctx context.Context, connected func(), fn func(e *WatchEvent, more bool) error) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.streamURL(), nil)
+	if err != nil {
+		return fmt.Errorf("argocd: build request: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.agent)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.wm.connects.WithLabelValues("error").Inc()
+		if ctx.Err() != nil {
+			return nil
+		}
+		return c.streamTransportError(err)
+	}
+	defer resp.Body.Close()
+	c.wm.connects.WithLabelValues(strconv.Itoa(resp.StatusCode)).Inc()
+	ct := resp.Header.Get("Content-Type")
+	if resp.StatusCode != http.StatusOK {
+		body, err := readLimited(resp.Body, resp.ContentLength, 64<<10)
+		if err != nil && !errors.Is(err, errTooLarge) {
+			return c.streamTransportError(err)
+		}
+		var ch streamChunk
+		if json.Unmarshal(body, &ch) == nil && ch.Error != nil {
+			return c.streamAPIError(resp.StatusCode, ch.Error)
+		}
+		ae := c.apiError(resp, body).(*APIError)
+		ae.Op = "watch"
+		return ae
+	}
+	if connected != nil {
+		connected()
+	}
+	br := &bodyReader{r: resp.Body}
+	defer func() { c.wm.bytes.Add(float64(br.n)) }()
+	dec := json.NewDecoder(br)
+	for n := 0; ; n++ {
+		var ch streamChunk // fresh each time: decoding into old maps would merge them
+		err := dec.Decode(&ch)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case br.err != nil:
+			return c.streamTransportError(br.err)
+		case err == io.EOF:
+			return io.EOF
+		case err != nil:
+			mt, _, _ := mime.ParseMediaType(ct)
+			reason := "malformed JSON"
+			if n == 0 && mt != "application/json" {
+				reason = "not JSON"
+			}
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				return &TransportError{msg: c.redact(fmt.Sprintf("argocd: watch applications from %s: stream cut in the middle of an event", c.server)), err: err}
+			}
+			return &ResponseError{Op: "watch", Reason: reason, ContentType: ct, Err: err}
+		case ch.Error != nil:
+			return c.streamAPIError(ch.Error.HTTPCode, ch.Error)
+		case ch.Result == nil || ch.Result.Application.Metadata.Name == "":
+			return &ResponseError{Op: "watch", Reason: "a chunk that is not an application event", ContentType: ct}
+		}
+		switch ch.Result.Type {
+		case EventAdded, EventModified, EventDeleted:
+		default:
+			return &ResponseError{Op: "watch", Reason: fmt.Sprintf("unknown event type %q", snippet([]byte(ch.Result.Type))), ContentType: ct}
+		}
+		c.wm.events.WithLabelValues(ch.Result.Type).Inc()
+		if err := fn(ch.Result, buffered(dec)); err != nil {
+			return err
+		}
+	}
+}
+
+func (c *Client) streamAPIError(status int, s *streamStatus) error {
+	if status == 0 {
+		status = http.StatusInternalServerError
+	}
+	return &APIError{Op: "watch", StatusCode: status, Code: s.GRPCCode, Message: c.redact(snippet([]byte(s.Message)))}
+}
+
+func (c *Client) streamTransportError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	level.Debug(c.logger).Log("msg", "application stream failed", "err", err)
+	return &TransportError{msg: c.redact(fmt.Sprintf("argocd: watch applications from %s: %v", c.server, err)), err: err}
+}
+
+// SnapshotTimeout is how long the watch waits for the first event of a stream that must
+// start with a snapshot (the request timeout): longer means a proxy buffers the stream.
+func (c *Client) SnapshotTimeout() time.Duration { return c.timeout }
+
+// buffered reports whether the decoder holds the start of another value.
+func buffered(dec *json.Decoder) bool {
+	b, _ := io.ReadAll(io.LimitReader(dec.Buffered(), 4096))
+	return len(bytes.TrimSpace(b)) > 0
+}
+
+// Names lists the names of the Applications List would return (`fields` keeps only
+// metadata.name: a tenth of a byte per byte of the full list), to know which
+// Applications a stream's snapshot must bring.
+func (c *Client) Names(ctx context.Context) ([]string, error) {
+	u, _ := url.Parse(c.listURL) // built by New
+	q := u.Query()
+	q.Set("fields", "items.metadata.name")
+	u.RawQuery = q.Encode()
+	names := []string{}
+	_, err := c.each(ctx, u.String(), func(a *Application) error {
+		names = append(names, a.Metadata.Name)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return names, nil
+}

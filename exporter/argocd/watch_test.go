@@ -1,0 +1,201 @@
+package argocd
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/stretchr/testify/require"
+
+	"github.com/blueberry-idp/envtrack/config"
+
+	"github.com/blueberry-idp/envtrack/internal/fakeargocd"
+)
+
+// watchAsync runs Watch in the background, sending events to a channel.
+func watchAsync(ctx context.Context, c *Client) (<-chan *WatchEvent, <-chan error) {
+	evs := make(chan *WatchEvent, 100)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- c.Watch(ctx, nil, func(e *WatchEvent, _ bool) error { evs <- e; return nil })
+	}()
+	return evs, errc
+}
+
+func next(t *testing.T, evs <-chan *WatchEvent) *WatchEvent {
+	t.Helper()
+	select {
+	case e := <-evs:
+		return e
+	case <-time.After(30 * time.Second): // a hang guard, not a speed check
+		t.Fatal("no event")
+		return nil
+	}
+}
+
+func TestWatch(t *testing.T) {
+	srv := fakeargocd.NewServer(t, fakeargocd.WithToken(token), fakeargocd.WithApps(fakeargocd.FixtureApps()...))
+	c, _ := newClient(t, srv.URL(), nil)
+	require.Contains(t, c.streamURL(), "/api/v1/stream/applications?")
+	require.Contains(t, c.streamURL(), "result.type%2Cresult.application.metadata.name%2C")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	evs, errc := watchAsync(ctx, c)
+	want := evidenceByName(fixtureApps(t))
+	for range want {
+		e := next(t, evs)
+		require.Equal(t, EventAdded, e.Type)
+		got := DefaultMapping().Evidence(e.Application)
+		w := want[e.Application.Metadata.Name]
+		// The stream keeps what the list's fixed `fields` table drops.
+		if got.Revision != w.Revision {
+			w.Revision, w.CommitSHA = got.Revision, got.CommitSHA
+		}
+		w.OpMessage = got.OpMessage
+		w.History = got.History // not in the fields: read with GET /api/v1/applications/{name}
+		require.Equal(t, w, got)
+	}
+	name := fakeargocd.FixtureApps()[0].Metadata.Name
+	srv.Update(name, func(a *fakeargocd.Application) {
+		fakeargocd.SetHealth(a, fakeargocd.HealthDegraded, t0.Add(time.Hour))
+	})
+	e := next(t, evs)
+	require.Equal(t, EventModified, e.Type)
+	require.Equal(t, "Degraded", e.Application.Status.Health.Status)
+	srv.Delete(name)
+	e = next(t, evs)
+	require.Equal(t, EventDeleted, e.Type)
+	require.Equal(t, name, e.Application.Metadata.Name)
+
+	// A 401 in the middle of the stream ends Watch with that error.
+	srv.BreakStreams(fakeargocd.StreamUnauthorized)
+	err := <-errc
+	var ae *APIError
+	require.ErrorAs(t, err, &ae, "%v", err)
+	require.Equal(t, 401, ae.StatusCode)
+	require.Equal(t, 16, ae.Code)
+	require.Contains(t, err.Error(), "argocd: watch applications: 401 Unauthorized: invalid session")
+	require.False(t, Unsupported(err))
+}
+
+func TestWatchFailures(t *testing.T) {
+	srv := fakeargocd.NewServer(t, fakeargocd.WithToken(token), fakeargocd.WithApps(fakeargocd.FixtureApps()...))
+	c, _ := newClient(t, srv.URL(), nil)
+	ctx := context.Background()
+	watch := func() error {
+		return c.Watch(ctx, nil, func(*WatchEvent, bool) error { return nil })
+	}
+
+	srv.SetStreamMode(fakeargocd.StreamNotFound)
+	require.True(t, Unsupported(watch()))
+	srv.SetStreamMode(fakeargocd.StreamUnimplemented)
+	err := watch()
+	require.True(t, Unsupported(err), "%v", err)
+	srv.SetStreamMode(fakeargocd.StreamNormal)
+
+	srv.SetFault(fakeargocd.Unauthorized())
+	err = watch()
+	var ae *APIError
+	require.ErrorAs(t, err, &ae)
+	require.Equal(t, 401, ae.StatusCode)
+	require.NotContains(t, err.Error(), token)
+	srv.SetFault(fakeargocd.ProxyError(503))
+	err = watch()
+	require.ErrorAs(t, err, &ae)
+	require.Equal(t, 503, ae.StatusCode)
+	require.True(t, Retryable(err))
+	srv.SetFault(fakeargocd.NotJSON())
+	err = watch()
+	var re *ResponseError
+	require.ErrorAs(t, err, &re)
+	require.Equal(t, "not JSON", re.Reason)
+	srv.ClearFault()
+
+	// Cut in the middle of an event: a transport error, retryable.
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	evs, errc := watchAsync(wctx, c)
+	for range fakeargocd.FixtureApps() {
+		next(t, evs)
+	}
+	require.Eventually(t, srv.StreamsCaughtUp, 30*time.Second, time.Millisecond)
+	srv.BreakStreams(fakeargocd.StreamCut)
+	err = <-errc
+	var te *TransportError
+	require.ErrorAs(t, err, &te, "%v", err)
+	require.True(t, Retryable(err))
+
+	// A clean end (the server restarting) is io.EOF.
+	evs, errc = watchAsync(wctx, c)
+	for range fakeargocd.FixtureApps() {
+		next(t, evs)
+	}
+	require.Eventually(t, srv.StreamsCaughtUp, 30*time.Second, time.Millisecond)
+	srv.BreakStreams(fakeargocd.StreamClose)
+	require.ErrorIs(t, <-errc, io.EOF)
+
+	// Cancelling the context ends Watch without an error.
+	_, errc = watchAsync(wctx, c)
+	require.Eventually(t, srv.StreamsCaughtUp, 30*time.Second, time.Millisecond)
+	cancel()
+	require.NoError(t, <-errc)
+}
+
+func TestWatchBadChunks(t *testing.T) {
+	for _, tc := range []struct{ name, body, want string }{
+		{"not an event", `{"result":{"type":"ADDED"}}` + "\n", "a chunk that is not an application event"},
+		{"unknown type", `{"result":{"type":"BOOKMARK","application":{"metadata":{"name":"a"}}}}` + "\n", `unknown event type "BOOKMARK"`},
+		{"garbage", "<html>\n", "malformed JSON"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = io.Copy(w, strings.NewReader(tc.body))
+			}))
+			defer srv.Close()
+			c, _ := newClient(t, srv.URL, nil)
+			err := c.Watch(context.Background(), nil, func(*WatchEvent, bool) error { return errors.New("no event expected") })
+			var re *ResponseError
+			require.ErrorAs(t, err, &re, "%v", err)
+			require.Equal(t, tc.want, re.Reason)
+		})
+	}
+}
+
+// FuzzWatch feeds arbitrary stream bodies to Watch: it never panics, hands out only
+// events with a name and a known type, and ends with an error or io.EOF.
+func FuzzWatch(f *testing.F) {
+	for _, s := range []string{
+		`{"result":{"type":"ADDED","application":{"metadata":{"name":"a"}}}}` + "\n",
+		`{"error":{"grpc_code":16,"http_code":401,"message":"x","http_status":"Unauthorized"}}`,
+		`{"result":{"type":"MODIFIED","application":{"metadata":{"name":"a"}}}}{"result":`,
+		"<html>", "", "\n\n",
+	} {
+		f.Add([]byte(s))
+	}
+	var body atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body.Load().([]byte))
+	}))
+	f.Cleanup(srv.Close)
+	c, err := New(config.ArgoCDConfig{Server: srv.URL, Token: token}, Options{}, log.NewNopLogger(), nil)
+	require.NoError(f, err)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		body.Store(b)
+		err := c.Watch(context.Background(), nil, func(e *WatchEvent, _ bool) error {
+			require.NotEmpty(t, e.Application.Metadata.Name)
+			require.Contains(t, []string{EventAdded, EventModified, EventDeleted}, e.Type)
+			return nil
+		})
+		require.Error(t, err)
+	})
+}
