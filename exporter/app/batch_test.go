@@ -176,3 +176,42 @@ func TestGroupCommitWaitsForThePreviousGroup(t *testing.T) {
 	require.Equal(t, 1.0, commits1-commits0, "one commit")
 	require.Equal(t, 3.0, events1-events0, "for the three pushes")
 }
+
+// TestBatchRefusedForStateStoresNothing: an item refused for the state it would apply
+// to (an environment envtrack never saw, time going backwards) makes the whole batch
+// 422 naming it, with nothing of the batch stored, also the valid items before it and
+// the markers beside it; a batch of another request in the same group commit is not
+// affected.
+func TestBatchRefusedForStateStoresNothing(t *testing.T) {
+	a, srv, _ := pushApp(t, "")
+	at := time.Date(2025, 1, 6, 9, 0, 0, 0, time.UTC).Format(time.RFC3339)
+	cases := []struct {
+		name  string
+		body  string
+		index int
+	}{
+		{"unknown environment", `[{"environment_id":"ok-1","event":"created","timestamp":"` + at + `"},
+			{"kind":"deployment","environment":"ok-1","host":"h1","application":"api","activity":"deploy-api-1","status":"success","timestamp":"` + at + `"},
+			{"environment_id":"never-seen","event":"ready","timestamp":"` + at + `"}]`, 2},
+		{"time going backwards", `[{"environment_id":"ok-2","event":"provisioning_started","timestamp":"2025-01-06T09:00:00Z"},
+			{"environment_id":"ok-2","event":"provisioning_failed","reason":"timeout","timestamp":"2025-01-06T08:00:00Z"}]`, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := a.Store().LastSeq()
+			status, body := post(t, srv.URL, "application/json", tc.body)
+			require.Equal(t, http.StatusUnprocessableEntity, status, "%s", body)
+			var be api.BatchError
+			require.NoError(t, json.Unmarshal(body, &be))
+			require.Equal(t, tc.index, be.Index, "%s", body)
+			require.Equal(t, before, a.Store().LastSeq(), "nothing of the batch stored")
+			for _, id := range []string{"ok-1", "ok-2", "never-seen"} {
+				_, known := a.Tracker().Get(id)
+				require.False(t, known, "%s: no state changed", id)
+			}
+		})
+	}
+	// The valid items alone go through.
+	status, body := post(t, srv.URL, "application/json", `[{"environment_id":"ok-1","event":"created","timestamp":"`+at+`"}]`)
+	require.Equal(t, http.StatusAccepted, status, "%s", body)
+}

@@ -141,10 +141,13 @@ func (a *App) commitGroup(batch []*pushReq) {
 		markers  []event.Event
 		obsOf    []owner
 		markerOf []owner
+		// markerGroups: the request of each marker, for the tracker's all or nothing.
+		markerGroups []int
 	)
 	seen := map[string]bool{} // repeats within the group
 	var g *group              // Idempotency-Keys, loaded on first use
-	for _, r := range batch {
+	for n, r := range batch {
+		group := n + 1 // the items of one request: all or nothing
 		r.per = make([][]event.Event, len(r.items))
 		for i, it := range r.items {
 			if key := itemKey(it); key != "" {
@@ -167,23 +170,28 @@ func (a *App) commitGroup(batch []*pushReq) {
 			}
 			if it.Marker != nil {
 				markers = append(markers, *it.Marker)
+				markerGroups = append(markerGroups, group)
 				markerOf = append(markerOf, owner{r, i})
 				continue
 			}
-			obs = append(obs, tracker.Observation{EnvironmentID: it.EnvironmentID, At: a.now(), Push: it.Push})
+			obs = append(obs, tracker.Observation{EnvironmentID: it.EnvironmentID, At: a.now(), Push: it.Push, Group: group})
 			obsOf = append(obsOf, owner{r, i})
 		}
 	}
-	per, rejected, stored, err := a.tracker.ProcessBatch(obs, markers, a.store.Commit)
+	per, rejected, stored, err := a.tracker.ProcessBatch(obs, markers, markerGroups, a.store.Commit)
 	if err == nil {
 		for i, o := range obsOf {
 			o.r.per[o.i] = per[i]
 			if rejected[i] != nil && o.r.err == nil {
-				// 422 naming the item. (The tracker stored nothing of this item; the
-				// other items of its batch that were valid are stored.)
+				// 422 naming the item. The tracker stored nothing of its batch: the
+				// items of one request share a group, all or nothing.
 				o.r.err = &api.ItemError{Index: o.i, Err: rejected[i]}
-				if key := itemKey(o.r.items[o.i]); key != "" {
-					g.forget(idempotencyKey(key))
+				if g != nil {
+					for _, it := range o.r.items { // none of the request was recorded
+						if key := itemKey(it); key != "" {
+							g.forget(idempotencyKey(key))
+						}
+					}
 				}
 			}
 		}
@@ -191,13 +199,16 @@ func (a *App) commitGroup(batch []*pushReq) {
 			g.commit()
 		}
 		for i, o := range markerOf {
-			o.r.per[o.i] = stored[i : i+1]
+			o.r.per[o.i] = stored[i]
 		}
 		var all []event.Event
 		for _, evs := range per {
 			all = append(all, evs...)
 		}
-		a.afterCommit(append(all, stored...))
+		for _, evs := range stored {
+			all = append(all, evs...)
+		}
+		a.afterCommit(all)
 	}
 	for _, r := range batch {
 		if err != nil {

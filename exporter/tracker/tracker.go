@@ -40,7 +40,7 @@ func (t *Tracker) SetConfig(cfg Config) {
 // Process applies the observations in order, commits what changed and returns the
 // stored events. On a commit error nothing changes.
 func (t *Tracker) Process(obs []Observation, commit CommitFunc) ([]event.Event, error) {
-	per, _, _, err := t.ProcessBatch(obs, nil, commit)
+	per, _, _, err := t.ProcessBatch(obs, nil, nil, commit)
 	var out []event.Event
 	for _, evs := range per {
 		out = append(out, evs...)
@@ -51,33 +51,46 @@ func (t *Tracker) Process(obs []Observation, commit CommitFunc) ([]event.Event, 
 // ProcessBatch is Process for callers that group work into one commit (group commit of
 // pushed events): it also appends extra events (deployment markers, which change no
 // state) in the same transaction, and returns the stored events of each observation
-// and the stored extras separately. A push that CheckPush refuses changes nothing: its
-// rejected entry holds the *RejectedError, and the other observations go on.
-func (t *Tracker) ProcessBatch(obs []Observation, extra []event.Event, commit CommitFunc) (perObs [][]event.Event, rejected []error, extraStored []event.Event, err error) {
+// and of each extra separately. A push that CheckPush refuses changes nothing: its
+// rejected entry holds the *RejectedError. Observations and extras that share a
+// nonzero group (Observation.Group, extraGroups[i]; the items of one pushed batch) are
+// all or nothing: when one push of a group is refused, none of the group is applied
+// (their stored entries are nil); the other groups go on.
+func (t *Tracker) ProcessBatch(obs []Observation, extra []event.Event, extraGroups []int, commit CommitFunc) (perObs [][]event.Event, rejected []error, extraStored [][]event.Event, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	next := map[string]State{}
-	var events []event.Event
-	counts := make([]int, len(obs))
-	rejected = make([]error, len(obs))
-	for i, o := range obs {
-		cur, ok := next[o.EnvironmentID]
-		if !ok {
-			cur = t.states[o.EnvironmentID]
-		}
-		ns, evs := Step(cur, o, t.cfg)
-		if o.Push != nil && (cur.ID == "" || len(evs) > 0) {
-			if rejected[i] = CheckPush(cur, *o.Push, o.At); rejected[i] != nil {
-				continue
+	failed := map[int]bool{}
+	groupRejected := make([]error, len(obs)) // why the pushes of failed groups were refused
+	var p plan
+	for {
+		p = t.plan(obs, failed)
+		newly := false
+		for i, r := range p.rejected {
+			if g := obs[i].Group; r != nil && g != 0 && !failed[g] {
+				failed[g], newly = true, true
+				groupRejected[i] = r
 			}
 		}
-		next[o.EnvironmentID] = ns
-		events = append(events, evs...)
-		counts[i] = len(evs)
+		if !newly {
+			break // a group dropped can change what later pushes see: plan until stable
+		}
 	}
-	events = append(events, extra...)
+	for i, r := range groupRejected {
+		if r != nil {
+			p.rejected[i] = r
+		}
+	}
+	events := p.events
+	extraApplied := make([]bool, len(extra))
+	for i, e := range extra {
+		if i < len(extraGroups) && failed[extraGroups[i]] {
+			continue
+		}
+		extraApplied[i] = true
+		events = append(events, e)
+	}
 	var changed []State
-	for id, ns := range next {
+	for id, ns := range p.next {
 		if !samePersisted(t.states[id], ns) {
 			changed = append(changed, ns)
 		}
@@ -89,16 +102,56 @@ func (t *Tracker) ProcessBatch(obs []Observation, extra []event.Event, commit Co
 			return nil, nil, nil, err
 		}
 	}
-	for id, ns := range next {
+	for id, ns := range p.next {
 		t.states[id] = ns
 	}
 	perObs = make([][]event.Event, len(obs))
 	off := 0
-	for i, n := range counts {
+	for i, n := range p.counts {
 		perObs[i] = stored[off : off+n : off+n]
 		off += n
 	}
-	return perObs, rejected, stored[off:], nil
+	extraStored = make([][]event.Event, len(extra))
+	for i, ok := range extraApplied {
+		if ok {
+			extraStored[i] = stored[off : off+1 : off+1]
+			off++
+		}
+	}
+	return perObs, p.rejected, extraStored, nil
+}
+
+// plan is what applying a batch of observations would do, before the commit.
+type plan struct {
+	next     map[string]State
+	events   []event.Event
+	counts   []int // events per observation
+	rejected []error
+}
+
+// plan steps every observation from the current states, leaving out those of the
+// failed groups and the pushes CheckPush refuses.
+func (t *Tracker) plan(obs []Observation, failed map[int]bool) plan {
+	p := plan{next: map[string]State{}, counts: make([]int, len(obs)), rejected: make([]error, len(obs))}
+	for i, o := range obs {
+		if o.Group != 0 && failed[o.Group] {
+			continue
+		}
+		cur, ok := p.next[o.EnvironmentID]
+		if !ok {
+			cur = t.states[o.EnvironmentID]
+		}
+		ns, evs := Step(cur, o, t.cfg)
+		if o.Push != nil && (cur.ID == "" || len(evs) > 0) {
+			if p.rejected[i] = CheckPush(cur, *o.Push, o.At); p.rejected[i] != nil {
+				continue
+			}
+		}
+		p.next[o.EnvironmentID] = ns
+		p.events = append(p.events, evs...)
+		p.counts[i] = len(evs)
+	}
+	return p
 }
 
 // samePersisted reports whether two states differ only in what need not be persisted.

@@ -103,6 +103,9 @@ type Observation struct {
 	Absent bool // a conclusive, successful Argo CD list did not contain the Application
 	Probe  *ProbeResult
 	Push   *Push
+	// Group: pushes of one request (a batch) share a nonzero Group and are applied all
+	// or nothing (ProcessBatch).
+	Group int
 }
 
 // Config holds the tracker's settings (from the readiness section of the config).
