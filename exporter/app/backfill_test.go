@@ -22,6 +22,9 @@ func (h *harness) startStoppable() (stop func()) {
 	done := make(chan error, 1)
 	require.NoError(h.t, a.Listen())
 	go func() { done <- a.Run(ctx) }()
+	if h.watch {
+		a.StartWatch(ctx)
+	}
 	h.app = a
 	var once sync.Once
 	stop = func() {

@@ -2,7 +2,9 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -39,8 +41,8 @@ type outageHarness struct {
 	stop      func()
 }
 
-func newOutageHarness(t *testing.T) *outageHarness {
-	h := &harness{t: t, clock: &clock{}, dir: t.TempDir(), timeout: scenario.Timeout}
+func newOutageHarness(t *testing.T, mode string) *outageHarness {
+	h := &harness{t: t, clock: &clock{}, dir: t.TempDir(), timeout: scenario.Timeout, watch: mode == modeWatch}
 	start := time.Date(2025, 1, 7, 10, 0, 0, 0, time.UTC)
 	h.clock.Set(start)
 	h.argo = fakeargocd.NewServer(t, fakeargocd.WithToken("argo-secret-token"))
@@ -131,6 +133,102 @@ func (o *outageHarness) runPoll(end time.Time) []pollLog {
 	return polls
 }
 
+// streamBreak is how a fault window ends the open streams: as the fault answers a
+// new request (a 401 or 500 error chunk, a cut in the middle of an event).
+func streamBreak(f fakeargocd.Fault) fakeargocd.StreamBreak {
+	switch {
+	case f.Kind == fakeargocd.FaultTruncated:
+		return fakeargocd.StreamCut
+	case f.Kind == fakeargocd.FaultStatus && f.Status == http.StatusUnauthorized:
+		return fakeargocd.StreamUnauthorized
+	default:
+		return fakeargocd.StreamServerError
+	}
+}
+
+// errBlind marks an instant at which the watch source could not see Argo CD.
+var errBlind = errors.New("the watch is not live")
+
+// runWatch drives watch mode until end on the poll mode's grid plus the windows'
+// edges: an evaluation every poll interval (WatchTick, what the daemon's ticker
+// does), probe rounds as nextProbe says, the world changing at each instant. When a
+// window opens, the open stream breaks as the fault answers (a 401 or 500 error chunk,
+// a cut in the middle of an event) and every reconnection meets the fault (its names
+// list and its stream); when it closes, the watch source reconnects by itself (within
+// its backoff cap, a second: the driver waits for it at the window's end), takes a new
+// snapshot and catches up. It returns whether the watch was live at each evaluation
+// in a window and at each window's end.
+func (o *outageHarness) runWatch(end time.Time) []pollLog {
+	t := o.t
+	interval := 15 * time.Second
+	var edges []time.Time
+	for _, w := range o.out.Windows {
+		edges = append(edges, w.From, w.To)
+	}
+	var ticks []pollLog
+	inWindow := false
+	nextTick, nextProbe := o.out.Start, o.out.Start
+	for !nextTick.After(end) || !nextProbe.After(end) {
+		at := nextTick
+		if nextProbe.Before(at) {
+			at = nextProbe
+		}
+		edge := len(edges) > 0 && !edges[0].After(at)
+		if edge {
+			at, edges = edges[0], edges[1:]
+		}
+		o.clock.Set(at)
+		w, faulty := o.out.FaultAt(at)
+		switch {
+		case faulty && !inWindow:
+			tried := o.argo.Requests()
+			o.argo.SetFault(w.Fault)
+			o.argo.BreakStreams(streamBreak(w.Fault))
+			inWindow = true
+			// Blind before the world moves on: nothing of the window reaches envtrack,
+			// and a reconnection met the fault.
+			o.waitFor("the stream to break and a reconnection to fail", func() bool {
+				live, _ := o.app.WatchTick()
+				return !live && o.argo.OpenStreams() == 0 && o.argo.Requests() > tried
+			})
+			ticks = append(ticks, pollLog{at, errBlind})
+		case !faulty && inWindow:
+			o.argo.ClearFault()
+			inWindow = false
+		}
+		if faulty && !o.restartAt.IsZero() && !at.Before(o.restartAt) {
+			// A restart while Argo CD fails changes nothing.
+			o.restartAt = time.Time{}
+			o.stop()
+			o.stop = o.startStoppable()
+		}
+		o.argo.SetApps(o.out.Apps(at))
+		if !faulty {
+			// Reconnected (after a window) and caught up with the world at this instant.
+			o.waitFor("the stream to deliver the world", o.streamSynced)
+			if n := len(ticks); n > 0 && ticks[n-1].err != nil {
+				ticks = append(ticks, pollLog{at, nil})
+			}
+		}
+		switch {
+		case edge:
+		case at.Equal(nextTick):
+			live, err := o.app.WatchTick()
+			require.NoError(t, err)
+			require.Equal(t, !faulty, live, "at %s", at.Format(time.TimeOnly))
+			if faulty {
+				ticks = append(ticks, pollLog{at, errBlind})
+			}
+			nextTick = at.Add(interval)
+		default:
+			require.NoError(t, o.app.ProbeOnce(context.Background()))
+			nextProbe = o.nextProbe(at)
+		}
+	}
+	o.argo.ClearFault()
+	return ticks
+}
+
 // checkOutageJournal: per environment exactly the expected events, in order, each at
 // its evidence time (±1 s), with the expected reasons; nothing else (no false
 // provisioning_failed, no duplicate, no backfill).
@@ -170,9 +268,10 @@ func checkOutageJournal(t *testing.T, o *scenario.Outage, evs []event.Event) {
 // made during a window recorded once (envtrack restarts during one of them); tracking
 // resumes within one poll interval of each window's end.
 func TestArgoCDOutageEvidence(t *testing.T) {
+	journals := map[string][]event.Event{}
 	for _, mode := range []string{modePoll, modeWatch} {
 		t.Run(mode, func(t *testing.T) {
-			o := newOutageHarness(t)
+			o := newOutageHarness(t, mode)
 			require.GreaterOrEqual(t, len(o.out.Stories), 30)
 			for _, w := range o.out.Windows {
 				require.GreaterOrEqual(t, len(o.out.Provisioning(w)), 5, "environments whose timeout expires in %q", w.Name)
@@ -184,9 +283,12 @@ func TestArgoCDOutageEvidence(t *testing.T) {
 				o.restartAt = o.out.Windows[1].From // a restart while Argo CD fails changes nothing
 				polls = o.runPoll(o.out.End())
 			default:
-				t.Skip("the watch source drives this scenario once it exists (issue 9, items 1-2)")
+				o.stop = o.startStoppable()
+				o.restartAt = o.out.Windows[1].From
+				polls = o.runWatch(o.out.End())
 			}
-			checkOutageJournal(t, o.out, o.journal())
+			journals[mode] = o.journal()
+			checkOutageJournal(t, o.out, journals[mode])
 
 			// Each window was felt (a poll failed in it), and the first successful poll
 			// after it came within one poll interval of its end.
@@ -205,5 +307,34 @@ func TestArgoCDOutageEvidence(t *testing.T) {
 				require.LessOrEqual(t, resumed.Sub(w.To), 15*time.Second, "blind after %q until %s", w.Name, resumed.Format(time.TimeOnly))
 			}
 		})
+	}
+	// The same outage, polled or watched, yields the same journal: events, times and
+	// metadata, but a failed sync's message (only the stream carries it) and
+	// detected_at: the stream notices a change when it happens, a poll at the next
+	// poll, so the watch's detected_at is never later.
+	if len(journals) == 2 {
+		poll, watch := journals[modePoll], journals[modeWatch]
+		require.Len(t, watch, len(poll))
+		strip := func(evs []event.Event) []event.Event {
+			out := make([]event.Event, len(evs))
+			for i, e := range evs {
+				e.Metadata = maps.Clone(e.Metadata)
+				delete(e.Metadata, event.MetaDetectedAt)
+				out[i] = e
+			}
+			return out
+		}
+		require.Equal(t, journalByEnv(t, strip(poll)), journalByEnv(t, strip(watch)))
+		detected := map[string]string{}
+		for _, e := range poll {
+			detected[e.EnvironmentID+" "+string(e.Name)+" "+e.Time.Format(time.RFC3339Nano)], _ = e.Metadata[event.MetaDetectedAt].(string)
+		}
+		for _, e := range watch {
+			k := e.EnvironmentID + " " + string(e.Name) + " " + e.Time.Format(time.RFC3339Nano)
+			w, _ := e.Metadata[event.MetaDetectedAt].(string)
+			p := detected[k]
+			require.NotEmpty(t, w, k)
+			require.LessOrEqual(t, w, p, "%s: the watch noticed later than the poll", k)
+		}
 	}
 }

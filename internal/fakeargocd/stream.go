@@ -43,6 +43,9 @@ const (
 	StreamCut
 	// StreamUnauthorized writes a 401 error chunk and ends the streams.
 	StreamUnauthorized
+	// StreamServerError writes a 500 error chunk (gRPC Internal, as an etcd leader
+	// change fails the informer behind the broadcaster) and ends the streams.
+	StreamServerError
 )
 
 // StreamMode says how the stream endpoint answers new requests (Server.SetStreamMode).
@@ -207,6 +210,18 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write([]byte(loginPage))
+		return
+	case FaultTruncated:
+		// The stream's FaultTruncated: the status line and half of the first event,
+		// then the connection drops (the list's Content-Length cut, chunk-framed).
+		s.breakStream(w, StreamCut, func(b []byte) bool {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(b)
+			if fl, ok := w.(http.Flusher); ok {
+				fl.Flush()
+			}
+			return true
+		}, false)
 		return
 	}
 	if !s.authorizeStream(w, r) {
@@ -376,6 +391,15 @@ func (s *Server) breakStream(w http.ResponseWriter, how StreamBreak, write func(
 		if !started {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusUnauthorized)
+		}
+		write(b)
+	case StreamServerError:
+		ss := streamStatus(http.StatusInternalServerError, "rpc error: code = Internal desc = etcdserver: leader changed")
+		ss.GRPCCode = 13
+		b, _ := json.Marshal(streamChunk{Error: &ss})
+		if !started {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusInternalServerError)
 		}
 		write(b)
 	}

@@ -124,7 +124,28 @@ func TestStreamErrors(t *testing.T) {
 	s.SetFault(Unauthorized())
 	resp = openStream(t, ctx, s, "")
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	s.SetFault(ServerError("rpc error: code = Internal desc = etcdserver: leader changed"))
+	resp = openStream(t, ctx, s, "")
+	require.Equal(t, http.StatusInternalServerError, resp.StatusCode)
+	s.SetFault(Truncated())
+	resp = openStream(t, ctx, s, "")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	cut, err := io.ReadAll(resp.Body)
+	require.Error(t, err, "the connection drops mid-event")
+	require.NotEmpty(t, cut)
+	require.False(t, json.Valid(cut))
 	s.ClearFault()
+
+	// 500 mid-stream: an Internal error chunk, then the end.
+	resp = openStream(t, ctx, s, "")
+	r500 := bufio.NewReader(resp.Body)
+	require.Equal(t, "ADDED", readChunk(t, r500).Result.Type)
+	require.Eventually(t, s.StreamsCaughtUp, 10*time.Second, time.Millisecond)
+	s.BreakStreams(StreamServerError)
+	var c500 chunk
+	require.NoError(t, json.NewDecoder(r500).Decode(&c500))
+	require.Equal(t, 500, c500.Error.HTTPCode)
+	require.Equal(t, 13, c500.Error.GRPCCode)
 
 	// 401 mid-stream: an error chunk on the open stream, then the end.
 	resp = openStream(t, ctx, s, "")
