@@ -606,9 +606,16 @@ func (s *Set) journalMetrics() []Metric {
 		}),
 		self(selfmon.HTTPHandlerPanics, Metric{
 			Panels: []Panel{{
-				Dashboard: DashboardHealth, Row: RowJournal, Slot: 70, Kind: TimeSeries, Width: 24, Height: 6,
+				Dashboard: DashboardHealth, Row: RowJournal, Slot: 70, Kind: TimeSeries, Width: 12, Height: 6,
 				Title: "HTTP handler panics", Description: "Requests whose handler panicked per interval (a corrupt store page, a bug): each was answered 500 and logged with its stack.", Unit: "none", Bars: true,
 				Queries: []Query{{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel("envtrack_http_handler_panics_total")), Legend: "panics"}},
+			}},
+		}),
+		self(selfmon.LabelValuesFolded, Metric{
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowJournal, Slot: 75, Kind: TimeSeries, Width: 12, Height: 6,
+				Title: "Label values folded into other", Description: "Pushed types, reasons and statuses outside their closed set or the configured types, per interval, by label: each was counted under \"other\" (the journal keeps the raw value; the log names each new one once). A steady rise is a CI script sending a typo or a new type to add to types:.", Unit: "none", Bars: true, Stack: true,
+				Queries: []Query{{Expr: fmt.Sprintf(`sum by (label) (increase(%s[$__rate_interval]))`, sel("envtrack_label_values_folded_total")), Legend: "{{label}}"}},
 			}},
 		}),
 	}

@@ -109,6 +109,10 @@ var (
 		Help: "Lifecycle events the tracker appended to the journal, by event."}
 	HTTPHandlerPanics = Def{Name: "envtrack_http_handler_panics_total", Type: Counter, Source: sourceApp,
 		Help: "HTTP requests whose handler panicked: answered 500, logged, and the server kept serving."}
+	// LabelValuesFolded is registered by exporter/labels, which bounds every label value
+	// that comes from input.
+	LabelValuesFolded = Def{Name: "envtrack_label_values_folded_total", Type: Counter, Labels: []string{"label"}, Source: "exporter/labels",
+		Help: `Label values from input outside their closed set or the configured types, folded into "other", by label (type, reason, status).`}
 )
 
 // exporter/argocd: the Argo CD client. No label takes an Application name.

@@ -16,6 +16,7 @@ import (
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/blueberry-idp/envtrack/dashboards/selfmon"
 	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/exporter/promutil"
 )
@@ -69,10 +70,7 @@ func New(reg prometheus.Registerer, logger log.Logger) *Bound {
 		logger = log.NewNopLogger()
 	}
 	b := &Bound{
-		folded: promutil.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "envtrack_label_values_folded_total",
-			Help: `Label values from input outside their closed set or the configured types, folded into "other", by label (type, reason, status).`,
-		}, []string{"label"})),
+		folded: promutil.Register(reg, selfmon.LabelValuesFolded.NewCounterVec()),
 		logger: logger, max: 50, seen: map[string]bool{}, logged: map[string]bool{},
 		nLogged: map[string]int{}, loggedFull: map[string]bool{},
 	}
