@@ -211,10 +211,20 @@ func (t *Tracker) PollObservations(apps []AppEvidence, at time.Time) (obs []Obse
 		seen[a.EnvironmentID] = true
 		obs = append(obs, Observation{EnvironmentID: a.EnvironmentID, At: at, App: &a})
 	}
+	absent, inconclusive := t.absences(func(id string) bool { return seen[id] }, len(apps), at)
+	return append(obs, absent...), inconclusive
+}
+
+// absences returns an absence observation for every live Argo CD environment that a
+// complete answer of n Applications did not contain (listed says which it did). An
+// empty answer while environments are live is inconclusive (a wrong selector or token
+// scope, not a mass deletion): only environments already terminating are then absent.
+// The caller holds t.mu.
+func (t *Tracker) absences(listed func(id string) bool, n int, at time.Time) (obs []Observation, inconclusive bool) {
 	var missing []string
 	live := false
 	for id, s := range t.states {
-		if s.Source != SourceArgoCD || s.Phase == PhaseTerminated || seen[id] {
+		if s.Source != SourceArgoCD || s.Phase == PhaseTerminated || listed(id) {
 			continue
 		}
 		missing = append(missing, id)
@@ -223,7 +233,7 @@ func (t *Tracker) PollObservations(apps []AppEvidence, at time.Time) (obs []Obse
 		}
 	}
 	sort.Strings(missing)
-	inconclusive = len(apps) == 0 && live
+	inconclusive = n == 0 && live
 	for _, id := range missing {
 		if inconclusive && t.states[id].TerminationStartedAt.IsZero() {
 			continue

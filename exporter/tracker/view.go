@@ -38,26 +38,8 @@ func (t *Tracker) ViewObservations(view map[string]AppEvidence, at time.Time, ch
 		obs = append(obs, Observation{EnvironmentID: id, At: at, App: &a})
 	}
 	sort.Slice(obs, func(i, j int) bool { return obs[i].EnvironmentID < obs[j].EnvironmentID })
-	var missing []string
-	live := false
-	for id, s := range t.states {
-		if _, ok := owner[id]; ok || s.Source != SourceArgoCD || s.Phase == PhaseTerminated {
-			continue
-		}
-		missing = append(missing, id)
-		if s.TerminationStartedAt.IsZero() {
-			live = true
-		}
-	}
-	sort.Strings(missing)
-	inconclusive = len(view) == 0 && live
-	for _, id := range missing {
-		if inconclusive && t.states[id].TerminationStartedAt.IsZero() {
-			continue
-		}
-		obs = append(obs, Observation{EnvironmentID: id, At: at, Absent: true})
-	}
-	return obs, inconclusive
+	absent, inconclusive := t.absences(func(id string) bool { _, ok := owner[id]; return ok }, len(view), at)
+	return append(obs, absent...), inconclusive
 }
 
 // settled: only new evidence (or a probe) can change the environment, not time.
