@@ -49,6 +49,10 @@ type Config struct {
 	Delivery      DeliveryConfig      `yaml:"delivery"`
 	API           APIConfig           `yaml:"api"`
 	Targets       TargetsConfig       `yaml:"targets"`
+	// Types are the environment types that keep their own value in the `type` label
+	// and the InfluxDB `type` tag; any other folds into "other". Empty: the first
+	// metrics.max_types types seen keep theirs.
+	Types []string `yaml:"types,omitempty"`
 
 	// Filename is the file the configuration was loaded from; relative
 	// paths in it were resolved against its directory.
@@ -79,6 +83,27 @@ func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
 	}
 	if c.StateDir == "" {
 		return nodeErrorf(node, "state_dir", "must be set")
+	}
+	return checkTypes(node, c.Types)
+}
+
+// checkTypes validates the types list; errors carry the item's own line.
+func checkTypes(node *yaml.Node, types []string) error {
+	seen := map[string]int{}
+	for i, t := range types {
+		var err error
+		if !EnvironmentIDRegexp.MatchString(t) {
+			err = nodeErrorf(node, fmt.Sprintf("types[%d]", i), "%q is not a valid type (must match %s)", t, EnvironmentIDRegexp)
+		} else if j, dup := seen[t]; dup {
+			err = nodeErrorf(node, fmt.Sprintf("types[%d]", i), "duplicate type %q (also types[%d])", t, j)
+		}
+		if err != nil {
+			if seq := mappingValue(node, "types"); seq != nil && i < len(seq.Content) {
+				err.(*nodeError).line = seq.Content[i].Line
+			}
+			return err
+		}
+		seen[t] = i
 	}
 	return nil
 }
@@ -131,6 +156,8 @@ func (c *DeliveryConfig) UnmarshalYAML(unmarshal func(any) error) error {
 type MetricsConfig struct {
 	Namespace        string `yaml:"namespace"`
 	NativeHistograms bool   `yaml:"native_histograms"`
+	// MaxTypes bounds the `type` label when no `types` list is configured.
+	MaxTypes int `yaml:"max_types"`
 }
 
 // UnmarshalYAML implements the (v2-style) yaml.Unmarshaler interface.
@@ -146,6 +173,9 @@ func (c *MetricsConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	}
 	if !metricNamespaceRegexp.MatchString(c.Namespace) {
 		return nodeErrorf(node, "namespace", "%q is not a valid metric name prefix (letters, digits and _)", c.Namespace)
+	}
+	if c.MaxTypes < 1 || c.MaxTypes > 1000 {
+		return nodeErrorf(node, "max_types", "must be between 1 and 1000, got %d", c.MaxTypes)
 	}
 	return nil
 }
@@ -421,6 +451,10 @@ func (c *GrafanaConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	return positive(node, "timeout", c.Timeout)
 }
 
+// MaxBodyBytesCeiling bounds api.max_body_bytes: a push body is read into memory
+// whole, so the setting must not let one request take the daemon's memory.
+const MaxBodyBytesCeiling = 16 << 20
+
 // APIConfig is envtrack's HTTP API. Tokens read from the *_file keys are
 // added to WriteTokens and ReadTokens by Load.
 type APIConfig struct {
@@ -470,8 +504,8 @@ func (c *APIConfig) UnmarshalYAML(unmarshal func(any) error) error {
 			}
 		}
 	}
-	if c.MaxBodyBytes <= 0 {
-		return nodeErrorf(node, "max_body_bytes", "must be greater than 0")
+	if c.MaxBodyBytes <= 0 || c.MaxBodyBytes > MaxBodyBytesCeiling {
+		return nodeErrorf(node, "max_body_bytes", "must be between 1 and %d (16 MiB), got %d", MaxBodyBytesCeiling, c.MaxBodyBytes)
 	}
 	if c.MaxBatch < 1 || c.MaxBatch > MaxBatchCeiling {
 		return nodeErrorf(node, "max_batch", "must be between 1 and %d, got %d", MaxBatchCeiling, c.MaxBatch)

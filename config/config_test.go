@@ -151,7 +151,8 @@ func TestLoadFull(t *testing.T) {
 	require.Equal(t, "0.0.0.0:19465", cfg.ListenAddress)
 	require.Equal(t, filepath.Join("testdata", "state"), cfg.StateDir)
 	require.Equal(t, dur("14d"), cfg.Journal.Retention)
-	require.Equal(t, MetricsConfig{Namespace: "acme"}, cfg.Metrics)
+	require.Equal(t, MetricsConfig{Namespace: "acme", MaxTypes: 20}, cfg.Metrics)
+	require.Equal(t, []string{"preview", "staging"}, cfg.Types)
 
 	a := cfg.ArgoCD
 	require.NotNil(t, a)
@@ -319,6 +320,9 @@ func TestLoadInvalid(t *testing.T) {
 		{"duplicate-key", `3: metrics.namespace: duplicate key (first at line 2)`},
 		{"syntax", `2: did not find expected key`},
 		{"two-documents", `2: only one YAML document is allowed`},
+		{"api-max-body-bytes", `3: api.max_body_bytes: must be between 1 and 16777216 (16 MiB), got 1073741824`},
+		{"types-duplicate", `5: types[2]: duplicate type "preview" (also types[0])`},
+		{"types-invalid", `4: types[1]: "feature branch" is not a valid type (must match ^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$)`},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			path := "testdata/invalid-" + tc.file + ".yml"
@@ -333,7 +337,7 @@ func TestLoadInvalid(t *testing.T) {
 	// Every invalid-*.yml file is in the table.
 	files, err := filepath.Glob("testdata/invalid-*.yml")
 	require.NoError(t, err)
-	require.Len(t, files, 44)
+	require.Len(t, files, 47)
 }
 
 func TestErrorWrapping(t *testing.T) {

@@ -26,6 +26,7 @@ var (
 	DefaultMetricsConfig = MetricsConfig{
 		Namespace:        "blueberry",
 		NativeHistograms: true,
+		MaxTypes:         50,
 	}
 	DefaultArgoCDConfig = ArgoCDConfig{
 		PollInterval:          model.Duration(15 * time.Second),

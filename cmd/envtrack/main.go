@@ -83,6 +83,7 @@ func serve(args []string, stderr io.Writer) int {
 	webConfig := fs.String("web.config.file", "", "exporter-toolkit web configuration: TLS and basic auth on every endpoint (https://github.com/prometheus/exporter-toolkit/blob/master/docs/web-configuration.md)")
 	logLevel := fs.String("log.level", "info", "log level: "+strings.Join(logging.Levels, ", "))
 	logFormat := fs.String("log.format", "logfmt", "log format: "+strings.Join(logging.Formats, ", "))
+	lifecycle := fs.Bool("web.enable-lifecycle", false, "enable POST /-/reload (needs a write token when api.write_tokens are set)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -94,7 +95,8 @@ func serve(args []string, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	a, err := app.New(app.Options{ConfigFile: *configFile, Logger: logger, ListenAddress: *listen, WebConfigFile: *webConfig})
+	a, err := app.New(app.Options{ConfigFile: *configFile, Logger: logger, ListenAddress: *listen, WebConfigFile: *webConfig,
+		EnableLifecycle: *lifecycle})
 	if err != nil {
 		level.Error(logger).Log("msg", "cannot start", "err", err)
 		return 1

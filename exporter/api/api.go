@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/go-kit/log"
@@ -33,10 +32,11 @@ type Environments interface {
 // Recorder records pushed events in the journal.
 type Recorder interface {
 	// Push applies a pushed lifecycle event; it returns the stored events (none when the
-	// push repeats what is already known).
+	// push repeats what is already known, or its Idempotency-Key), or a
+	// *tracker.RejectedError when it contradicts what is known (422).
 	Push(id string, p tracker.Push) ([]event.Event, error)
-	// Mark appends a deployment marker and returns it as stored (the zero event when it
-	// repeats a stored one).
+	// Mark appends a deployment marker and returns it as stored; the zero event when it
+	// repeats a recorded marker or Idempotency-Key.
 	Mark(e event.Event) (event.Event, error)
 	// Record commits a batch in one transaction, all or nothing, and returns the stored
 	// events of each item (none for an item that repeats what is known). An *ItemError
@@ -80,9 +80,7 @@ func Register(mux *http.ServeMux, o Options) {
 	mux.Handle("GET /api/environments/{id}/timeline", read(Timeline(o.Query, o.Logger)))
 	mux.Handle("GET /api/insights/performance-detailed", read(Performance(o.Query, o.Logger)))
 	mux.Handle("POST /api/events", write(PostEvents(o.Recorder, o.MaxBodyBytes, o.MaxBatch, o.Now, o.Logger)))
-	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path)
-	})
+	mux.Handle("/api/", NotFound(mux, "no such API endpoint"))
 }
 
 // WriteJSON writes v as JSON with the status.
@@ -118,9 +116,8 @@ func requireToken(tokens Tokens, forWrite bool, h http.Handler) http.Handler {
 			writeError(w, http.StatusUnauthorized, "writes are disabled: no api.write_tokens configured")
 			return
 		}
-		auth := r.Header.Get("Authorization")
-		tok, ok := strings.CutPrefix(auth, "Bearer ")
-		if !ok || tok == "" {
+		tok, ok := bearerToken(r.Header.Get("Authorization"))
+		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="envtrack"`)
 			writeError(w, http.StatusUnauthorized, "missing bearer token")
 			return

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
@@ -57,7 +58,7 @@ var (
 )
 
 // FailedStatuses are the marker statuses that set the deployments point's failed field.
-var FailedStatuses = map[string]bool{"failed": true, "failure": true, "error": true}
+var FailedStatuses = map[string]bool{event.MarkerStatuses[0]: true, event.MarkerStatuses[1]: true, event.MarkerStatuses[2]: true}
 
 type inputError struct {
 	status int
@@ -75,6 +76,10 @@ func unprocessable(format string, args ...any) error {
 // transaction (batch.go).
 func PostEvents(rec Recorder, maxBody int64, maxBatch int, now func() time.Time, logger log.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ct := r.Header.Get("Content-Type"); !jsonMediaType(ct) && !IsNDJSON(ct) {
+			writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("content type %q: send application/json", truncate(ct, 100)))
+			return
+		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 		if err != nil {
 			var mbe *http.MaxBytesError
@@ -89,10 +94,6 @@ func PostEvents(rec Recorder, maxBody int64, maxBatch int, now func() time.Time,
 			postBatch(w, rec, splitNDJSON(body), maxBatch, now(), logger)
 			return
 		}
-		if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-			writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("content type %q: send application/json", ct))
-			return
-		}
 		if isJSONArray(body) {
 			elems, err := splitArray(body)
 			if err != nil {
@@ -102,43 +103,64 @@ func PostEvents(rec Recorder, maxBody int64, maxBatch int, now func() time.Time,
 			postBatch(w, rec, elems, maxBatch, now(), logger)
 			return
 		}
-		ev, marker, err := DecodeEvent(body, now())
-		if err != nil {
-			var ie *inputError
-			if errors.As(err, &ie) {
-				writeError(w, ie.status, ie.msg)
-				return
+		key, err := IdempotencyKey(r)
+		if err == nil {
+			var ev *decodedLifecycle
+			var marker *event.Event
+			if ev, marker, err = DecodeEvent(body, now()); err == nil {
+				err = record(w, rec, ev, marker, key)
 			}
-			writeError(w, http.StatusBadRequest, err.Error())
-			return
 		}
-		var stored []event.Event
-		if marker != nil {
-			var e event.Event
-			e, err = rec.Mark(*marker)
-			if e.ID != "" {
-				stored = []event.Event{e}
-			}
-		} else {
-			stored, err = rec.Push(ev.EnvironmentID, ev.push)
-		}
-		if err != nil {
+		var ie *inputError
+		var rej *tracker.RejectedError
+		switch {
+		case err == nil:
+		case errors.As(err, &ie):
+			writeError(w, ie.status, ie.msg)
+		case errors.As(err, &rej):
+			writeError(w, http.StatusUnprocessableEntity, rej.Reason)
+		default:
 			level.Error(logger).Log("msg", "recording a pushed event failed", "err", err)
 			writeError(w, http.StatusServiceUnavailable, "could not record the event: "+err.Error())
-			return
 		}
-		acc := Accepted{IDs: []string{}, Status: "accepted"}
-		for _, e := range stored {
-			acc.IDs = append(acc.IDs, e.ID)
-		}
-		if len(acc.IDs) == 0 {
-			acc.Status = "unchanged"
-			WriteJSON(w, http.StatusOK, acc)
-			return
-		}
-		acc.ID = acc.IDs[0]
-		WriteJSON(w, http.StatusAccepted, acc)
 	})
+}
+
+// record stores one decoded push and answers 202 with the stored ids, or 200
+// "unchanged" for a repeat (of what is known, of a marker, or of an Idempotency-Key).
+// It returns the recorder's error unanswered.
+func record(w http.ResponseWriter, rec Recorder, ev *decodedLifecycle, marker *event.Event, key string) error {
+	var stored []event.Event
+	if marker != nil {
+		if key != "" {
+			marker.Metadata[tracker.MetaIdempotencyKey] = key
+		}
+		e, err := rec.Mark(*marker)
+		if err != nil {
+			return err
+		}
+		if e.ID != "" {
+			stored = []event.Event{e}
+		}
+	} else {
+		ev.push.IdempotencyKey = key
+		var err error
+		if stored, err = rec.Push(ev.EnvironmentID, ev.push); err != nil {
+			return err
+		}
+	}
+	acc := Accepted{IDs: []string{}, Status: "accepted"}
+	for _, e := range stored {
+		acc.IDs = append(acc.IDs, e.ID)
+	}
+	if len(acc.IDs) == 0 {
+		acc.Status = "unchanged"
+		WriteJSON(w, http.StatusOK, acc)
+		return nil
+	}
+	acc.ID = acc.IDs[0]
+	WriteJSON(w, http.StatusAccepted, acc)
+	return nil
 }
 
 type decodedLifecycle struct {
@@ -152,6 +174,9 @@ type decodedLifecycle struct {
 func DecodeEvent(body []byte, now time.Time) (*decodedLifecycle, *event.Event, error) {
 	if !json.Valid(body) {
 		return nil, nil, &inputError{http.StatusBadRequest, "malformed JSON body"}
+	}
+	if !utf8.Valid(body) {
+		return nil, nil, &inputError{http.StatusBadRequest, "the body is not valid UTF-8"}
 	}
 	var probe map[string]json.RawMessage
 	if err := json.Unmarshal(body, &probe); err != nil {
@@ -214,10 +239,8 @@ func checkText(field, v string, max int, required bool) error {
 		return unprocessable("missing field %q", field)
 	case len(v) > max:
 		return unprocessable("field %q: longer than %d bytes", field, max)
-	case strings.ContainsAny(v, "\n\r\x00"):
-		return unprocessable("field %q: must be one line", field)
 	}
-	return nil
+	return checkString(field, v)
 }
 
 func (l LifecycleEvent) validate(now time.Time) (*decodedLifecycle, error) {
@@ -247,8 +270,15 @@ func (l LifecycleEvent) validate(now time.Time) (*decodedLifecycle, error) {
 	if l.Type != "" && !event.ValidEnvironmentID(l.Type) {
 		return nil, unprocessable("invalid type %q", truncate(l.Type, 140))
 	}
+	// repository is an InfluxDB tag: a short name, bounded like an id.
+	if l.Repository != "" && !event.ValidEnvironmentID(l.Repository) {
+		return nil, unprocessable("invalid repository %q: want the repository's short name, like backend-api", truncate(l.Repository, 140))
+	}
 	meta, err := normalizeMeta(l.Metadata)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkMeta(meta); err != nil {
 		return nil, err
 	}
 	if name == event.ProvisioningFailed {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/influxdb"
+	"github.com/blueberry-idp/envtrack/exporter/labels"
 	"github.com/blueberry-idp/envtrack/exporter/prom"
 	"github.com/blueberry-idp/envtrack/exporter/query"
 	"github.com/blueberry-idp/envtrack/exporter/sink"
@@ -43,6 +45,9 @@ type Options struct {
 	Now func() time.Time
 	// ListenAddress overrides listen_address (tests use "127.0.0.1:0").
 	ListenAddress string
+	// EnableLifecycle enables POST /-/reload (the --web.enable-lifecycle flag, as in
+	// Prometheus: an HTTP endpoint that changes the daemon is off unless asked for).
+	EnableLifecycle bool
 	// WebConfigFile is the exporter toolkit's web configuration (--web.config.file): TLS
 	// and basic auth on every endpoint. Empty means plain HTTP.
 	WebConfigFile string
@@ -66,12 +71,14 @@ type App struct {
 	tracker     *tracker.Tracker
 	metrics     *metrics
 	lifecycle   *prom.Metrics // DESIGN §4, observed on live transitions only
+	labels      *labels.Bound // bounds the label values that come from input
 	sinkMetrics *sink.Metrics
 	runners     []*sink.Runner // the running sinks' runners (guarded by mu)
 	query       *query.Service
 	journalQ    *query.CachedJournal // the query layer's journal backend, kept across reloads
 
-	pushes pushQueue // group commit of pushed events
+	pushes  pushQueue // group commit of pushed events
+	repeats repeats   // retried pushes (guarded by pushes.commit)
 
 	ln         net.Listener
 	ready      atomic.Bool // store open and first Argo CD poll finished
@@ -114,8 +121,10 @@ func New(opts Options) (*App, error) {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 
+	a.labels = labels.New(a.reg, log.With(a.logger, "component", "labels"))
+	a.setTypes(cfg)
 	// The clients first: a configuration they refuse must not create or touch the store.
-	a.sources, err = newSources(cfg, a.logger, a.now)
+	a.sources, err = newSources(cfg, a.logger, a.now, a.labels.TypeLabel)
 	if err != nil {
 		return nil, err
 	}
@@ -139,13 +148,47 @@ func New(opts Options) (*App, error) {
 	}
 	a.tracker = tracker.New(a.trackerConfig(cfg), states)
 	a.journalQ = query.NewCachedJournal(a.store)
-	a.lifecycle = prom.New(cfg.Metrics.Namespace, cfg.Metrics.NativeHistograms, a.tracker.States, a.reg)
+	a.labels.Seed(typesByUse(states))
+	a.lifecycle = prom.NewBounded(cfg.Metrics.Namespace, cfg.Metrics.NativeHistograms, a.tracker.States, a.reg, a.labels)
 	a.query = a.newQuery(cfg)
 	a.metrics.reloadSuccess.Set(1)
 	a.metrics.reloadTimestamp.Set(float64(a.now().Unix()))
 	level.Info(a.logger).Log("msg", "envtrack starting", "version", version.Info(), "environments", len(states),
 		"journal_last_seq", a.store.LastSeq())
 	return a, nil
+}
+
+// setTypes bounds the type label by the configuration: `types:` (plus the types the
+// configuration names itself), else metrics.max_types.
+func (a *App) setTypes(cfg *config.Config) {
+	own := []string{config.DefaultStaticEnvironment.Type}
+	for _, e := range cfg.Environments {
+		own = append(own, e.Type)
+	}
+	if cfg.ArgoCD != nil {
+		own = append(own, cfg.ArgoCD.DefaultType)
+	}
+	a.labels.SetTypes(cfg.Types, own, cfg.Metrics.MaxTypes)
+}
+
+// typesByUse lists the types of the tracked environments, most used first, so that
+// under the metrics.max_types cap a restart keeps the labels in use.
+func typesByUse(states map[string]tracker.State) []string {
+	n := map[string]int{}
+	for _, s := range states {
+		n[s.Type]++
+	}
+	out := make([]string, 0, len(n))
+	for t := range n {
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if n[out[i]] != n[out[j]] {
+			return n[out[i]] > n[out[j]]
+		}
+		return out[i] < out[j]
+	})
+	return out
 }
 
 func (a *App) trackerConfig(cfg *config.Config) tracker.Config {
@@ -267,7 +310,7 @@ func (a *App) reload() error {
 	if err := needsRestart(a.Config(), cfg); err != nil {
 		return err
 	}
-	src, err := newSources(cfg, a.logger, a.now)
+	src, err := newSources(cfg, a.logger, a.now, a.labels.TypeLabel)
 	if err != nil {
 		return err
 	}
@@ -283,6 +326,7 @@ func (a *App) reload() error {
 	a.query = a.newQuery(cfg)
 	a.mu.Unlock()
 	oldSrc.close()
+	a.setTypes(cfg)
 	a.tracker.SetConfig(a.trackerConfig(cfg))
 	if running {
 		a.startLoopsLocked()

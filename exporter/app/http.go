@@ -37,13 +37,9 @@ func (a *App) Handler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
-	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, r *http.Request) {
-		if err := a.Reload(); err != nil {
-			writeError(w, http.StatusInternalServerError, "reload failed: "+err.Error())
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
-	})
+	reload := api.Lifecycle(a.tokens, a.reloadHandler())
+	mux.Handle("POST /-/reload", reload)
+	mux.Handle("PUT /-/reload", reload) // as Prometheus, which takes both
 	api.Register(mux, api.Options{
 		Environments: a.tracker,
 		Query:        a.Query,
@@ -54,10 +50,24 @@ func (a *App) Handler() http.Handler {
 		Logger:       log.With(a.logger, "component", "api"),
 		Now:          a.now,
 	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not found: "+r.URL.Path)
-	})
+	mux.Handle("/", api.NotFound(mux, "not found"))
 	return a.recoverPanics(limitReserve(mux))
+}
+
+// reloadHandler is /-/reload. Without Options.EnableLifecycle it answers 403 as
+// Prometheus does (web/web.go: "Lifecycle API is not enabled."), in JSON.
+func (a *App) reloadHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !a.opts.EnableLifecycle {
+			writeError(w, http.StatusForbidden, "Lifecycle API is not enabled: start envtrack with --web.enable-lifecycle (or send SIGHUP)")
+			return
+		}
+		if err := a.Reload(); err != nil {
+			writeError(w, http.StatusInternalServerError, "reload failed: "+err.Error())
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
+	})
 }
 
 // metricsHandler gathers the daemon's registry and the current sources' registry.

@@ -290,7 +290,7 @@ func (a *App) landingData() landingData {
 		f := landingFailure{ID: s.ID, Type: s.Type, Reason: s.FailureReason, Timeline: envHref(s.ID), JSON: timelineHref(s.ID),
 			At: s.FailedAt, Phase: s.Phase}
 		if !s.ProvisioningStartedAt.IsZero() {
-			f.After = s.FailedAt.Sub(s.ProvisioningStartedAt)
+			f.After = max(s.FailedAt.Sub(s.ProvisioningStartedAt), 0) // never negative, even for old records
 		}
 		d.Failures = append(d.Failures, f)
 	}

@@ -143,9 +143,25 @@ func (a *App) commitGroup(batch []*pushReq) {
 		markerOf []owner
 	)
 	seen := map[string]bool{} // repeats within the group
+	var g *group              // Idempotency-Keys, loaded on first use
 	for _, r := range batch {
 		r.per = make([][]event.Event, len(r.items))
 		for i, it := range r.items {
+			if key := itemKey(it); key != "" {
+				if g == nil {
+					if err := a.repeats.load(a); err != nil {
+						for _, r := range batch {
+							r.err = err
+							close(r.done)
+						}
+						return
+					}
+					g = a.repeats.group()
+				}
+				if g.repeat(idempotencyKey(key)) {
+					continue // unchanged: a retry of a recorded push
+				}
+			}
 			if a.repeated(it, seen) {
 				continue // unchanged: already in the journal
 			}
@@ -158,10 +174,21 @@ func (a *App) commitGroup(batch []*pushReq) {
 			obsOf = append(obsOf, owner{r, i})
 		}
 	}
-	per, stored, err := a.tracker.ProcessBatch(obs, markers, a.store.Commit)
+	per, rejected, stored, err := a.tracker.ProcessBatch(obs, markers, a.store.Commit)
 	if err == nil {
 		for i, o := range obsOf {
 			o.r.per[o.i] = per[i]
+			if rejected[i] != nil && o.r.err == nil {
+				// 422 naming the item. (The tracker stored nothing of this item; the
+				// other items of its batch that were valid are stored.)
+				o.r.err = &api.ItemError{Index: o.i, Err: rejected[i]}
+				if key := itemKey(o.r.items[o.i]); key != "" {
+					g.forget(idempotencyKey(key))
+				}
+			}
+		}
+		if g != nil {
+			g.commit()
 		}
 		for i, o := range markerOf {
 			o.r.per[o.i] = stored[i : i+1]
@@ -173,7 +200,9 @@ func (a *App) commitGroup(batch []*pushReq) {
 		a.afterCommit(append(all, stored...))
 	}
 	for _, r := range batch {
-		r.err = err
+		if err != nil {
+			r.err = err
+		}
 		close(r.done)
 	}
 }
@@ -211,7 +240,9 @@ func (a *App) repeated(it api.Item, seen map[string]bool) bool {
 		return true
 	}
 	seen[key] = true
-	if _, known := a.tracker.Get(env); !known {
+	// A marker's environment is usually no tracked one (001's "test"): its markers are
+	// in the journal all the same.
+	if _, known := a.tracker.Get(env); !known && it.Marker == nil {
 		return false
 	}
 	evs, err := a.store.EnvironmentEvents(env)
@@ -228,6 +259,18 @@ func (a *App) repeated(it api.Item, seen map[string]bool) bool {
 		}
 	}
 	return false
+}
+
+// itemKey is the Idempotency-Key a pushed item carries ("" when none).
+func itemKey(it api.Item) string {
+	if it.Push != nil {
+		return it.Push.IdempotencyKey
+	}
+	if it.Marker != nil {
+		k, _ := it.Marker.Meta(tracker.MetaIdempotencyKey).(string)
+		return k
+	}
+	return ""
 }
 
 func markerKey(e *event.Event) string {

@@ -16,13 +16,14 @@ import (
 
 // newSinks builds the configured sinks. Each delivers from the journal at its own
 // durable cursor; a reload rebuilds them and they resume where their cursor stands.
-func newSinks(cfg *config.Config, logger log.Logger, reg prometheus.Registerer) ([]sink.Sink, error) {
+func newSinks(cfg *config.Config, logger log.Logger, reg prometheus.Registerer, typeTag func(string) string) ([]sink.Sink, error) {
 	var out []sink.Sink
 	if c := cfg.InfluxDB; c != nil {
 		s, err := influxdb.New(*c, log.With(logger, "component", "influxdb"))
 		if err != nil {
 			return nil, fmt.Errorf("influxdb: %w", err)
 		}
+		s.SetTypeTag(typeTag)
 		out = append(out, s)
 	}
 	if c := cfg.Grafana; c != nil {

@@ -32,7 +32,7 @@ type sources struct {
 	cfg     *config.Config
 }
 
-func newSources(cfg *config.Config, logger log.Logger, now func() time.Time) (*sources, error) {
+func newSources(cfg *config.Config, logger log.Logger, now func() time.Time, typeTag func(string) string) (*sources, error) {
 	s := &sources{reg: prometheus.NewRegistry(), cfg: cfg}
 	ua := "envtrack/" + version.Version
 	if ac := cfg.ArgoCD; ac != nil {
@@ -48,7 +48,7 @@ func newSources(cfg *config.Config, logger log.Logger, now func() time.Time) (*s
 	if err != nil {
 		return nil, fmt.Errorf("readiness.url: %w", err)
 	}
-	if s.sinks, err = newSinks(cfg, logger, s.reg); err != nil {
+	if s.sinks, err = newSinks(cfg, logger, s.reg, typeTag); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -50,6 +50,17 @@ const (
 // Reasons lists every provisioning failure reason.
 var Reasons = []string{ReasonTimeout, ReasonSyncFailed, ReasonDegraded, ReasonURLUnreachable, ReasonDeletedBeforeReady}
 
+// ReasonReported is the reason of a pushed provisioning_failed that gave none.
+const ReasonReported = "reported"
+
+// PushedReasons are the reasons of pushed failures besides Reasons; together they are
+// the closed set of the `reason` label (a pushed reason outside it is "other" there).
+var PushedReasons = []string{ReasonReported}
+
+// MarkerStatuses are the statuses of deployment markers that keep their own value in
+// the `status` label (anything else is "other"); the first three set failed=true.
+var MarkerStatuses = []string{"failed", "failure", "error", "success", "started", "cancelled", "skipped"}
+
 // Event is one lifecycle event. Seq and ID are assigned by the journal when the event is
 // appended; everything else by whoever derived the event (the tracker, or the API for
 // pushed events).

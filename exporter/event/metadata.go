@@ -23,6 +23,9 @@ const (
 	MetaRevision   = "revision"    // deployed: the synced revision
 	MetaCause      = "cause"       // degraded: "health" or "url"
 	MetaPushed     = "pushed"      // true: the event came from POST /api/events
+	// MetaIdempotencyKey: a push's Idempotency-Key header, kept so that a retry is
+	// known after a restart too.
+	MetaIdempotencyKey = "idempotency_key"
 
 	MetaReadinessSummary           = "readiness_summary"
 	MetaPendingChecks              = "pending_checks"

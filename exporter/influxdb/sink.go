@@ -66,7 +66,14 @@ type Sink struct {
 	client influxdb2.Client
 	write  api.WriteAPIBlocking
 	logger log.Logger
+	// typeTag bounds the type tag (a tag value is a series; types come from pushes
+	// and Argo CD labels); nil keeps the type. See SetTypeTag.
+	typeTag func(string) string
 }
+
+// SetTypeTag bounds the type tag by f: the daemon passes labels.Bound.TypeLabel, so
+// the tag folds exactly as the type label does. Call it before the first Deliver.
+func (s *Sink) SetTypeTag(f func(string) string) { s.typeTag = f }
 
 // New validates the influxdb section cfg, fills in config's defaults where it is empty,
 // and returns a Sink. The token is an InfluxDB 2.x API token; for 1.8 "" (no auth) or
@@ -297,7 +304,11 @@ func (s *Sink) lifecyclePoint(e *event.Event) (*write.Point, error) {
 	p := write.NewPointWithMeasurement(s.cfg.Measurement)
 	addTag(p, TagEnvironmentID, e.EnvironmentID)
 	addTag(p, TagEvent, string(e.Name))
-	addTag(p, TagType, e.Type)
+	typ := e.Type
+	if s.typeTag != nil {
+		typ = s.typeTag(typ)
+	}
+	addTag(p, TagType, typ)
 	addTag(p, TagRepository, e.Repository)
 	// Always written, even empty, so that every point has the same field types.
 	p.AddField(FieldEnvName, e.EnvironmentName)

@@ -355,3 +355,28 @@ func TestDeliverHonoursContext(t *testing.T) {
 	require.True(t, retry)
 	require.True(t, errors.Is(err, context.Canceled), "%v", err)
 }
+
+// TestDeliverBoundsTheTypeTag: the type tag goes through SetTypeTag's function (the
+// daemon's label bound), so pushed types mint no tag values beyond it.
+func TestDeliverBoundsTheTypeTag(t *testing.T) {
+	db := testinfra.StartInfluxDB(t, testinfra.WithoutFlux())
+	s := newSink(t, db)
+	s.SetTypeTag(func(typ string) string {
+		if typ == "preview" {
+			return typ
+		}
+		return "other"
+	})
+	var evs []event.Event
+	for i := 0; i < 20; i++ {
+		e := lifecycle(fmt.Sprintf("env-%d", i), event.Created, t0.Add(time.Duration(i)*time.Second), uint64(i+1), nil)
+		if i > 0 {
+			e.Type = fmt.Sprintf("typo-%d", i)
+		}
+		evs = append(evs, e)
+	}
+	_, err := s.Deliver(context.Background(), evs)
+	require.NoError(t, err)
+	require.Equal(t, [][]any{{"type", "other"}, {"type", "preview"}},
+		db.Query(t, `SHOW TAG VALUES FROM "environment_lifecycle" WITH KEY = "type"`))
+}

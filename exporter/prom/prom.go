@@ -10,6 +10,7 @@ import (
 
 	"github.com/blueberry-idp/envtrack/dashboards"
 	"github.com/blueberry-idp/envtrack/exporter/event"
+	"github.com/blueberry-idp/envtrack/exporter/labels"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 )
 
@@ -28,6 +29,7 @@ type Metrics struct {
 	events       *prometheus.CounterVec
 	deployments  *prometheus.CounterVec
 	states       func() []tracker.State
+	labels       *labels.Bound // folds type, reason and status (nil: none)
 	envsDesc     *prometheus.Desc
 	inProgDesc   *prometheus.Desc
 }
@@ -37,6 +39,12 @@ type Metrics struct {
 // dashboards, alert rules and handbook are generated from too. It panics on a namespace
 // that is not a metric name prefix (config validates metrics.namespace).
 func New(namespace string, native bool, states func() []tracker.State, reg prometheus.Registerer) *Metrics {
+	return NewBounded(namespace, native, states, reg, nil)
+}
+
+// NewBounded is New with the label values from input bounded by b (issue 10): the
+// daemon's metrics, whose labels come from pushes and Argo CD labels.
+func NewBounded(namespace string, native bool, states func() []tracker.State, reg prometheus.Registerer, b *labels.Bound) *Metrics {
 	defs := dashboards.Lifecycle(namespace)
 	hist := func(id string) *prometheus.HistogramVec {
 		d := defs.Metric(id)
@@ -64,6 +72,7 @@ func New(namespace string, native bool, states func() []tracker.State, reg prome
 		events:       counter(dashboards.LifecycleEvents),
 		deployments:  counter(dashboards.Deployments),
 		states:       states,
+		labels:       b,
 		envsDesc:     desc(dashboards.Environments),
 		inProgDesc:   desc(dashboards.ProvisioningInProgress),
 	}
@@ -73,7 +82,7 @@ func New(namespace string, native bool, states func() []tracker.State, reg prome
 	}
 	if states != nil {
 		for _, s := range states() {
-			m.ensureType(s.Type)
+			m.ensureType(b.TypeLabel(s.Type))
 		}
 	}
 	return m
@@ -99,25 +108,25 @@ func (m *Metrics) Observe(evs []event.Event) {
 			continue // history (first sight of an old environment, envtrack import): no live counter moves
 		}
 		if e.IsMarker() {
-			m.deployments.WithLabelValues(e.Marker().Status).Inc()
+			m.deployments.WithLabelValues(m.labels.Status(e.Marker().Status)).Inc()
 			continue
 		}
 		m.events.WithLabelValues(string(e.Name)).Inc()
-		typ := e.Type
+		typ := m.labels.Type(e.Type)
 		m.ensureType(typ)
 		switch e.Name {
 		case event.Ready:
 			d, ok := e.Meta(event.MetaProvisioningDuration).(float64)
-			if e.Late() || !ok {
+			if e.Late() || !ok || d < 0 {
 				continue // a late ready is neither success nor observation; a baseline is no attempt
 			}
 			m.attempts.WithLabelValues("success", typ).Inc()
 			observe(m.provisioning.WithLabelValues(typ), d, e.EnvironmentID)
 		case event.ProvisioningFailed:
 			m.attempts.WithLabelValues("failed", typ).Inc()
-			m.failures.WithLabelValues(e.Reason(), typ).Inc()
+			m.failures.WithLabelValues(m.labels.Reason(e.Reason()), typ).Inc()
 		case event.Terminated:
-			if d, ok := e.Meta(event.MetaTerminationDuration).(float64); ok {
+			if d, ok := e.Meta(event.MetaTerminationDuration).(float64); ok && d >= 0 {
 				observe(m.termination.WithLabelValues(typ), d, e.EnvironmentID)
 			}
 		case event.Deployed:
@@ -147,17 +156,18 @@ func (g gauges) Collect(ch chan<- prometheus.Metric) {
 	counts := map[key]int{}
 	inProg := map[string]int{}
 	for _, s := range g.m.states() {
-		if _, seen := inProg[s.Type]; !seen {
+		typ := g.m.labels.TypeLabel(s.Type)
+		if _, seen := inProg[typ]; !seen {
 			// Every phase of a known type is a series, 0 included, so panels and alerts
 			// see zeros rather than gaps.
-			inProg[s.Type] = 0
+			inProg[typ] = 0
 			for _, p := range tracker.Phases {
-				counts[key{string(p), s.Type}] += 0
+				counts[key{string(p), typ}] += 0
 			}
 		}
-		counts[key{string(s.Phase), s.Type}]++
+		counts[key{string(s.Phase), typ}]++
 		if s.Phase == tracker.PhaseProvisioning {
-			inProg[s.Type]++
+			inProg[typ]++
 		}
 	}
 	for k, n := range counts {

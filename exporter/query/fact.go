@@ -44,7 +44,7 @@ func factOf(e *event.Event) fact {
 		f.Revision, _ = e.Meta(event.MetaRevision).(string)
 	}
 	if key != "" {
-		f.Seconds, f.HasSeconds = event.Number(e.Meta(key))
+		f.Seconds, f.HasSeconds = duration(e.Meta(key)) // a negative one is none, as in Timeline
 	}
 	return f
 }

@@ -82,14 +82,14 @@ func (s *Service) Timeline(ctx context.Context, id string) (*Timeline, error) {
 			created = e.Time
 		case event.ProvisioningStarted:
 			start = e.Time
-			if v, ok := event.Number(meta[event.MetaQueueDuration]); ok {
+			if v, ok := duration(meta[event.MetaQueueDuration]); ok {
 				tl.Summary.QueueDurationSeconds = &v
 			}
 			if tl.Summary.Outcome == "" {
 				tl.Summary.Outcome = "provisioning"
 			}
 		case event.Ready:
-			if v, ok := event.Number(meta[event.MetaProvisioningDuration]); ok && tl.Summary.ProvisioningDurationSeconds == nil {
+			if v, ok := duration(meta[event.MetaProvisioningDuration]); ok && tl.Summary.ProvisioningDurationSeconds == nil {
 				tl.Summary.ProvisioningDurationSeconds = &v
 			}
 			if tl.Summary.Outcome != "terminated" {
@@ -101,7 +101,7 @@ func (s *Service) Timeline(ctx context.Context, id string) (*Timeline, error) {
 			}
 		case event.Terminated:
 			terminated = e.Time
-			if v, ok := event.Number(meta[event.MetaTerminationDuration]); ok {
+			if v, ok := duration(meta[event.MetaTerminationDuration]); ok {
 				tl.Summary.TerminationDurationSeconds = &v
 			}
 			tl.Summary.Outcome = "terminated"
@@ -115,7 +115,7 @@ func (s *Service) Timeline(ctx context.Context, id string) (*Timeline, error) {
 		if end.IsZero() {
 			end = s.now().Truncate(time.Second)
 		}
-		h := event.Hours(end.Sub(first)) // exact to the second, as in the terminated event
+		h := event.Hours(end.Sub(first)) // exact to the second, as in the terminated event; never negative
 		tl.Summary.TotalLifetimeHours = &h
 	}
 	return tl, nil
@@ -404,6 +404,26 @@ func mean(xs []float64) float64 {
 }
 
 func round2(x float64) float64 { return math.Round(x*100) / 100 }
+
+func number(v any) (float64, bool) {
+	switch n := v.(type) {
+	case float64:
+		return n, true
+	case int:
+		return float64(n), true
+	case int64:
+		return float64(n), true
+	}
+	return 0, false
+}
+
+// duration reads a duration from metadata. A negative one (recorded before durations
+// were bounded, or by a foreign writer of the TSDB) is no duration at all: no summary
+// or insight shows time going backwards.
+func duration(v any) (float64, bool) {
+	d, ok := number(v)
+	return d, ok && d >= 0
+}
 
 func firstNonZero(ts ...time.Time) time.Time {
 	for _, t := range ts {

@@ -327,6 +327,7 @@ func (st *stepper) push(p Push) {
 		meta = map[string]any{}
 	}
 	meta[event.MetaPushed] = true
+	addIf(meta, MetaIdempotencyKey, p.IdempotencyKey)
 	switch p.Event {
 	case event.Created:
 		if !s.CreatedAt.IsZero() {
@@ -360,7 +361,7 @@ func (st *stepper) push(p Push) {
 		}
 		reason, _ := meta[event.MetaReason].(string)
 		delete(meta, event.MetaReason)
-		st.fail(firstNonEmpty(reason, "reported"), t, meta)
+		st.fail(firstNonEmpty(reason, event.ReasonReported), t, meta)
 	case event.Deployed:
 		st.emit(event.Deployed, t, meta)
 	case event.Degraded:
@@ -708,7 +709,7 @@ func shortSHA(s string) string {
 }
 
 // seconds and hours give durations as JSON numbers, exact to the second (times are
-// whole seconds).
+// whole seconds), never negative (event.Seconds).
 func seconds(d time.Duration) float64 { return event.Seconds(d) }
 
 func hours(d time.Duration) float64 { return event.Hours(d) }

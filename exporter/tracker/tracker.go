@@ -40,7 +40,7 @@ func (t *Tracker) SetConfig(cfg Config) {
 // Process applies the observations in order, commits what changed and returns the
 // stored events. On a commit error nothing changes.
 func (t *Tracker) Process(obs []Observation, commit CommitFunc) ([]event.Event, error) {
-	per, _, err := t.ProcessBatch(obs, nil, commit)
+	per, _, _, err := t.ProcessBatch(obs, nil, commit)
 	var out []event.Event
 	for _, evs := range per {
 		out = append(out, evs...)
@@ -51,19 +51,26 @@ func (t *Tracker) Process(obs []Observation, commit CommitFunc) ([]event.Event, 
 // ProcessBatch is Process for callers that group work into one commit (group commit of
 // pushed events): it also appends extra events (deployment markers, which change no
 // state) in the same transaction, and returns the stored events of each observation
-// and the stored extras separately.
-func (t *Tracker) ProcessBatch(obs []Observation, extra []event.Event, commit CommitFunc) (perObs [][]event.Event, extraStored []event.Event, err error) {
+// and the stored extras separately. A push that CheckPush refuses changes nothing: its
+// rejected entry holds the *RejectedError, and the other observations go on.
+func (t *Tracker) ProcessBatch(obs []Observation, extra []event.Event, commit CommitFunc) (perObs [][]event.Event, rejected []error, extraStored []event.Event, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	next := map[string]State{}
 	var events []event.Event
 	counts := make([]int, len(obs))
+	rejected = make([]error, len(obs))
 	for i, o := range obs {
 		cur, ok := next[o.EnvironmentID]
 		if !ok {
 			cur = t.states[o.EnvironmentID]
 		}
 		ns, evs := Step(cur, o, t.cfg)
+		if o.Push != nil && (cur.ID == "" || len(evs) > 0) {
+			if rejected[i] = CheckPush(cur, *o.Push, o.At); rejected[i] != nil {
+				continue
+			}
+		}
 		next[o.EnvironmentID] = ns
 		events = append(events, evs...)
 		counts[i] = len(evs)
@@ -79,7 +86,7 @@ func (t *Tracker) ProcessBatch(obs []Observation, extra []event.Event, commit Co
 	var stored []event.Event
 	if len(changed) > 0 || len(events) > 0 {
 		if stored, err = commit(changed, events); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	for id, ns := range next {
@@ -91,7 +98,7 @@ func (t *Tracker) ProcessBatch(obs []Observation, extra []event.Event, commit Co
 		perObs[i] = stored[off : off+n : off+n]
 		off += n
 	}
-	return perObs, stored[off:], nil
+	return perObs, rejected, stored[off:], nil
 }
 
 // samePersisted reports whether two states differ only in what need not be persisted.

@@ -82,7 +82,13 @@ type Push struct {
 	Metadata map[string]any
 	// Optional descriptive fields; empty means "keep what is known".
 	Name, Type, Repository, Branch, CommitSHA string
+	// IdempotencyKey is the request's Idempotency-Key header, kept in the events'
+	// metadata (MetaIdempotencyKey) so that a retry is known after a restart too.
+	IdempotencyKey string
 }
+
+// MetaIdempotencyKey is the metadata key holding a push's Idempotency-Key.
+const MetaIdempotencyKey = event.MetaIdempotencyKey
 
 // Observation is one piece of evidence about one environment. Exactly one of App,
 // Absent, Probe or Push is set; with none set it is a tick (only time passes, which

@@ -129,9 +129,6 @@ argocd:
   # Fast while the demo replays the past at high speed; 5s once it runs live.
   poll_interval: %s
   request_timeout: 5s
-  # The replay's virtual clock runs 240x: its scripted phases last at least two polls,
-  # which is what the demo's checks assume (watch mode is the default elsewhere).
-  mode: poll
   backoff: {initial: 500ms, max: 10s}
 
 readiness:
