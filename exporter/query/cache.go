@@ -19,22 +19,24 @@ type SeqJournal interface {
 // cachedNames are the events the statistics and charts read (Performance and Chart).
 var cachedNames = []event.Name{event.Ready, event.ProvisioningFailed, event.Terminated, event.ProvisioningStarted, event.Deployed}
 
-// cachedMeta are the metadata keys the statistics, charts and marker bars read.
-var cachedMeta = []string{"late", "baseline", "reason", "revision", "kind", "activity", "failed",
-	event.MetaProvisioningDuration, event.MetaQueueDuration, event.MetaTerminationDuration}
-
-// CachedJournal is a Backend over the journal that keeps the events the statistics need
-// decoded in memory (names in cachedNames, metadata trimmed to cachedMeta, no
-// descriptive strings) and reads only what the journal appended since the last call.
-// Decoding the whole journal for every window (JournalBackend) costs about a second per
-// 100,000 events; the pages ask several windows per view. Pruned events leave the cache
-// as the journal's first sequence advances. Timelines still read the journal's
+// CachedJournal is a Backend over the journal that keeps what the statistics need in
+// memory, compact (facts: no metadata map, no descriptive strings), plus CI's deployment
+// markers, and reads only what the journal appended since the last call. Decoding the
+// whole journal for every window (JournalBackend) costs about a second per 100,000
+// events; the pages ask several windows per view. Pruned events leave the cache as the
+// journal's first sequence advances. Timelines still read the journal's
 // per-environment index.
+//
+// Both slices are in time order (ties in seq order, as JournalBackend's stable sort
+// leaves them) and copy-on-write: a window is a subslice found by binary search and
+// handed out without a copy; a refresh only appends past every handed-out length, and
+// builds a new array when it must sort or prune.
 type CachedJournal struct {
 	st SeqJournal
 
 	mu    sync.Mutex
-	evs   []event.Event // time order
+	all   []fact        // lifecycle events of cachedNames, time order
+	marks []event.Event // deployment markers, metadata kept, time order
 	last  uint64        // the last seq read
 	first uint64        // the journal's first seq at the last refresh
 }
@@ -46,17 +48,15 @@ func NewCachedJournal(st SeqJournal) *CachedJournal { return &CachedJournal{st: 
 func (c *CachedJournal) refresh() error {
 	if first := c.st.FirstSeq(); first > c.first {
 		c.first = first
-		kept := make([]event.Event, 0, len(c.evs)) // a new array: the pruned can be collected
-		for _, e := range c.evs {
-			if e.Seq >= first {
-				kept = append(kept, e)
-			}
-		}
-		c.evs = kept
+		// New arrays: the pruned can be collected, handed-out windows stay as they were.
+		c.all = slices.DeleteFunc(slices.Clone(c.all), func(f fact) bool { return f.seq < first })
+		c.marks = slices.DeleteFunc(slices.Clone(c.marks), func(e event.Event) bool { return e.Seq < first })
 	}
-	// The cache is kept in time order (ties in seq order, as JournalBackend's stable
-	// sort leaves them), so that a Range is one filtering pass and no sort.
-	defer func() { sortByTime(c.evs) }()
+	nf, nm := len(c.all), len(c.marks)
+	defer func() {
+		c.all = sortedFrom(c.all, nf, func(a, b fact) int { return a.Time.Compare(b.Time) })
+		c.marks = sortedFrom(c.marks, nm, func(a, b event.Event) int { return a.Time.Compare(b.Time) })
+	}()
 	for {
 		batch, err := c.st.Events(c.last, 10000)
 		if err != nil {
@@ -65,24 +65,68 @@ func (c *CachedJournal) refresh() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		for _, e := range batch {
+		for i := range batch {
+			e := &batch[i]
 			c.last = e.Seq
 			if !slices.Contains(cachedNames, e.Name) {
 				continue
 			}
-			var meta map[string]any
-			for _, k := range cachedMeta {
-				if v, ok := e.Metadata[k]; ok {
-					if meta == nil {
-						meta = make(map[string]any, 2)
-					}
-					meta[k] = v
-				}
+			if e.IsMarker() {
+				c.marks = append(c.marks, event.Event{Seq: e.Seq, EnvironmentID: e.EnvironmentID, Name: e.Name, Time: e.Time,
+					Type: e.Type, Metadata: trimMeta(e.Metadata, markerMeta)})
+				continue
 			}
-			c.evs = append(c.evs, event.Event{Seq: e.Seq, EnvironmentID: e.EnvironmentID, Name: e.Name, Time: e.Time,
-				Type: e.Type, Metadata: meta})
+			c.all = append(c.all, factOf(e))
 		}
 	}
+}
+
+// markerMeta are the metadata keys the marker bars read.
+var markerMeta = []string{"kind", "activity", "failed", "revision"}
+
+func trimMeta(m map[string]any, keys []string) map[string]any {
+	var out map[string]any
+	for _, k := range keys {
+		if v, ok := m[k]; ok {
+			if out == nil {
+				out = make(map[string]any, 2)
+			}
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// sortedFrom returns xs in time order (stable), where xs[:n] already is. When the
+// appended tail is out of order, the result is a new array, so that windows handed out
+// before keep their contents.
+func sortedFrom[T any](xs []T, n int, byTime func(a, b T) int) []T {
+	lo := max(n-1, 0)
+	if slices.IsSortedFunc(xs[lo:], byTime) {
+		return xs
+	}
+	xs = slices.Clone(xs)
+	slices.SortStableFunc(xs, byTime)
+	return xs
+}
+
+// window is the subslice of xs (time order) whose time is in [from, to), capped so
+// that appending to the cache never writes into it.
+func window[T any](xs []T, from, to time.Time, at func(T) time.Time) []T {
+	i, _ := slices.BinarySearchFunc(xs, from, func(x T, t time.Time) int { return at(x).Compare(t) })
+	j, _ := slices.BinarySearchFunc(xs, to, func(x T, t time.Time) int { return at(x).Compare(t) })
+	// BinarySearchFunc finds the first element >= the target: [i, j) is [from, to).
+	return xs[i:j:j]
+}
+
+// facts implements factSource.
+func (c *CachedJournal) facts(_ context.Context, from, to time.Time) ([]fact, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.refresh(); err != nil {
+		return nil, err
+	}
+	return window(c.all, from, to, func(f fact) time.Time { return f.Time }), nil
 }
 
 // EnvironmentEvents implements Backend.
@@ -95,51 +139,28 @@ func (c *CachedJournal) Range(ctx context.Context, from, to time.Time, typ strin
 	if len(names) == 0 || slices.ContainsFunc(names, func(n event.Name) bool { return !slices.Contains(cachedNames, n) }) {
 		return NewJournalBackend(c.st).Range(ctx, from, to, typ, names...)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := c.refresh(); err != nil {
+	fs, err := c.facts(ctx, from, to)
+	if err != nil {
 		return nil, err
 	}
-	keep := func(e *event.Event) bool {
-		return !e.Time.Before(from) && e.Time.Before(to) && (typ == "" || e.Type == typ) && slices.Contains(names, e.Name) && !e.IsMarker()
-	}
-	n := 0 // counted first: growing a slice of 100,000 events costs more than the filter
-	for i := range c.evs {
-		if keep(&c.evs[i]) {
-			n++
-		}
-	}
-	out := make([]event.Event, 0, n)
-	for i := range c.evs {
-		if keep(&c.evs[i]) {
-			out = append(out, c.evs[i])
+	var out []event.Event
+	for i := range fs {
+		if (typ == "" || fs[i].Type == typ) && slices.Contains(names, fs[i].Name) {
+			out = append(out, fs[i].event())
 		}
 	}
 	return out, nil
 }
 
 // Markers returns the deployment markers whose time is in [from, to), in time order.
+// The slice is shared with the cache: callers only read it.
 func (c *CachedJournal) Markers(_ context.Context, from, to time.Time) ([]event.Event, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := c.refresh(); err != nil {
 		return nil, err
 	}
-	var out []event.Event
-	for _, e := range c.evs {
-		if e.IsMarker() && !e.Time.Before(from) && e.Time.Before(to) {
-			out = append(out, e)
-		}
-	}
-	return out, nil
-}
-
-// sortByTime sorts stably by time; the journal is nearly in time order already.
-func sortByTime(evs []event.Event) {
-	byTime := func(a, b event.Event) int { return a.Time.Compare(b.Time) }
-	if !slices.IsSortedFunc(evs, byTime) {
-		slices.SortStableFunc(evs, byTime)
-	}
+	return window(c.marks, from, to, func(e event.Event) time.Time { return e.Time }), nil
 }
 
 // EnvironmentMarkers returns the deployment markers pushed for environment id.

@@ -2,6 +2,7 @@ package query
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -127,4 +128,40 @@ func TestCachedJournal(t *testing.T) {
 	ms, err := cached.Markers(ctx, t0, now())
 	require.NoError(t, err)
 	require.Len(t, ms, 20-2) // two of the markers were pruned
+}
+
+// TestCachedJournalWindowsAreStable: a window handed out without a copy keeps its
+// contents when later refreshes append (out of time order too) and prune.
+func TestCachedJournalWindowsAreStable(t *testing.T) {
+	t0 := time.Date(2025, 3, 4, 9, 0, 0, 0, time.UTC)
+	j := &memJournal{}
+	c := NewCachedJournal(j)
+	ctx := context.Background()
+	for i := range 5 {
+		j.add(event.Event{EnvironmentID: "e", Name: event.Ready, Time: t0.Add(time.Duration(i) * time.Hour), Metadata: map[string]any{"provisioning_duration_seconds": float64(i)}})
+		j.add(event.Event{EnvironmentID: "e", Name: event.Deployed, Time: t0.Add(time.Duration(i) * time.Hour), Metadata: map[string]any{"kind": event.KindDeployment}})
+	}
+	end := t0.Add(24 * time.Hour)
+	fs, err := c.facts(ctx, t0, end)
+	require.NoError(t, err)
+	ms, err := c.Markers(ctx, t0, end)
+	require.NoError(t, err)
+	wantF, wantM := slices.Clone(fs), slices.Clone(ms)
+	require.Len(t, wantF, 5)
+	require.Len(t, wantM, 5)
+	// Earlier than everything cached: the refresh must sort. Few enough that they fit in
+	// the cache's spare capacity, where an in-place sort would move the handed-out facts.
+	for i := range 3 {
+		j.add(event.Event{EnvironmentID: "f", Name: event.Ready, Time: t0.Add(-time.Duration(i+1) * time.Minute), Metadata: map[string]any{"provisioning_duration_seconds": 9.0}})
+		j.add(event.Event{EnvironmentID: "f", Name: event.Deployed, Time: t0.Add(time.Duration(i)*time.Hour + time.Minute), Metadata: map[string]any{"kind": event.KindDeployment}})
+	}
+	got, err := c.facts(ctx, t0.Add(-time.Hour), end)
+	require.NoError(t, err)
+	require.Len(t, got, 8)
+	require.True(t, slices.IsSortedFunc(got, func(a, b fact) int { return a.Time.Compare(b.Time) }))
+	j.first = 4
+	_, err = c.Markers(ctx, t0, end)
+	require.NoError(t, err)
+	require.Equal(t, wantF, fs)
+	require.Equal(t, wantM, ms)
 }

@@ -2,7 +2,6 @@ package query
 
 import (
 	"context"
-	"slices"
 	"time"
 
 	"github.com/blueberry-idp/envtrack/exporter/event"
@@ -40,56 +39,43 @@ type Chart struct {
 func (s *Service) Chart(ctx context.Context, window time.Duration, windowText, typ string) (*Chart, error) {
 	to := s.now().UTC()
 	from := to.Add(-window)
-	names := []event.Name{event.Ready, event.ProvisioningFailed, event.Terminated, event.ProvisioningStarted, event.Deployed}
-	evs, err := s.backend.Range(ctx, from, to, typ, names...)
+	fs, err := s.facts(ctx, from, to, typ, event.Ready, event.ProvisioningFailed, event.Terminated, event.ProvisioningStarted, event.Deployed)
 	if err != nil {
 		return nil, err
 	}
-	// Performance over the same events: one fetch, the same numbers as the API.
-	perf, err := NewService(fixedBackend(evs), s.targets, func() time.Time { return to }).Performance(ctx, window, windowText, typ)
-	if err != nil {
-		return nil, err
+	// Performance over the same facts: one fetch, the same numbers as the API.
+	c := &Chart{Performance: s.performance(fs, from, to, windowText, typ)}
+	var attempts, deploys int
+	for i := range fs {
+		switch fs[i].Name {
+		case event.Ready, event.ProvisioningFailed:
+			attempts++
+		case event.Deployed:
+			deploys++
+		}
 	}
-	c := &Chart{Performance: perf}
-	for _, e := range evs {
-		if e.IsMarker() {
-			continue // a backend returns none; the same rule as Performance regardless
+	c.Attempts = make([]Attempt, 0, attempts)
+	c.Deploys = make([]Deploy, 0, deploys)
+	for i := range fs {
+		e := &fs[i]
+		if typ != "" && e.Type != typ {
+			continue
 		}
 		switch e.Name {
 		case event.Ready:
-			d, ok := event.Number(e.Meta(event.MetaProvisioningDuration))
-			if e.Late() || e.Baseline() || !ok {
+			if e.Late || e.Baseline || !e.HasSeconds {
 				continue // the same rule as Performance: not an attempt
 			}
-			c.Attempts = append(c.Attempts, Attempt{EnvironmentID: e.EnvironmentID, Type: e.Type, At: e.Time, Seconds: d})
+			c.Attempts = append(c.Attempts, Attempt{EnvironmentID: e.EnvironmentID, Type: e.Type, At: e.Time, Seconds: e.Seconds})
 		case event.ProvisioningFailed:
-			d, ok := event.Number(e.Meta(event.MetaProvisioningDuration))
-			if !ok {
+			d := e.Seconds
+			if !e.HasSeconds {
 				d = -1
 			}
-			c.Attempts = append(c.Attempts, Attempt{EnvironmentID: e.EnvironmentID, Type: e.Type, At: e.Time, Seconds: d, Failed: true, Reason: e.Reason()})
+			c.Attempts = append(c.Attempts, Attempt{EnvironmentID: e.EnvironmentID, Type: e.Type, At: e.Time, Seconds: d, Failed: true, Reason: e.Reason})
 		case event.Deployed:
-			rev, _ := e.Meta(event.MetaRevision).(string)
-			c.Deploys = append(c.Deploys, Deploy{EnvironmentID: e.EnvironmentID, At: e.Time, Revision: rev})
+			c.Deploys = append(c.Deploys, Deploy{EnvironmentID: e.EnvironmentID, At: e.Time, Revision: e.Revision})
 		}
 	}
 	return c, nil
-}
-
-// fixedBackend answers Range from events already fetched.
-type fixedBackend []event.Event
-
-func (f fixedBackend) EnvironmentEvents(context.Context, string) ([]event.Event, error) {
-	return nil, nil
-}
-
-func (f fixedBackend) Range(_ context.Context, from, to time.Time, typ string, names ...event.Name) ([]event.Event, error) {
-	out := make([]event.Event, 0, len(f))
-	for _, e := range f {
-		if e.Time.Before(from) || !e.Time.Before(to) || (typ != "" && e.Type != typ) || (len(names) > 0 && !slices.Contains(names, e.Name)) {
-			continue
-		}
-		out = append(out, e)
-	}
-	return out, nil
 }

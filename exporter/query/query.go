@@ -186,49 +186,66 @@ type Performance struct {
 func (s *Service) Performance(ctx context.Context, window time.Duration, windowText, typ string) (*Performance, error) {
 	to := s.now().UTC()
 	from := to.Add(-window)
-	evs, err := s.backend.Range(ctx, from, to, typ, event.Ready, event.ProvisioningFailed, event.Terminated, event.ProvisioningStarted)
+	fs, err := s.facts(ctx, from, to, typ, event.Ready, event.ProvisioningFailed, event.Terminated, event.ProvisioningStarted)
 	if err != nil {
 		return nil, err
 	}
+	return s.performance(fs, from, to, windowText, typ), nil
+}
+
+// performance computes Performance over the window's facts (of every type and name;
+// those not of typ are skipped here).
+func (s *Service) performance(fs []fact, from, to time.Time, windowText, typ string) *Performance {
 	p := &Performance{Window: windowText, From: from, To: to, Type: typ}
 	all := &Provisioning{FailuresByReason: map[string]int{}}
 	byType := map[string]*Provisioning{}
 	var term []float64
-	for _, e := range lifecycleOnly(evs) {
-		t := byType[e.Type]
-		if t == nil {
-			t = &Provisioning{FailuresByReason: map[string]int{}}
-			byType[e.Type] = t
+	var t *Provisioning
+	tName := ""
+	for i := range fs {
+		e := &fs[i]
+		if typ != "" && e.Type != typ {
+			continue
+		}
+		switch e.Name {
+		case event.Ready, event.ProvisioningFailed, event.ProvisioningStarted, event.Terminated:
+		default:
+			continue
+		}
+		if t == nil || e.Type != tName { // runs of one type are common: one map lookup per run
+			if t = byType[e.Type]; t == nil {
+				t = &Provisioning{FailuresByReason: map[string]int{}}
+				byType[e.Type] = t
+			}
+			tName = e.Type
 		}
 		switch e.Name {
 		case event.Ready:
-			d, ok := duration(e.Meta(event.MetaProvisioningDuration))
-			if e.Late() {
+			if e.Late {
 				all.LateReadies++
 				t.LateReadies++
 				continue
 			}
-			if e.Baseline() || !ok {
+			if e.Baseline || !e.HasSeconds {
 				continue // a URL-only environment's first answer is no provisioning attempt
 			}
-			for _, x := range []*Provisioning{all, t} {
-				x.Successes++
-				x.durations = append(x.durations, d)
-			}
+			all.Successes++
+			all.durations = append(all.durations, e.Seconds)
+			t.Successes++
+			t.durations = append(t.durations, e.Seconds)
 		case event.ProvisioningFailed:
-			reason := e.Reason()
-			for _, x := range []*Provisioning{all, t} {
-				x.Failures++
-				x.FailuresByReason[reason]++
-			}
+			all.Failures++
+			all.FailuresByReason[e.Reason]++
+			t.Failures++
+			t.FailuresByReason[e.Reason]++
 		case event.ProvisioningStarted:
-			if q, ok := duration(e.Meta(event.MetaQueueDuration)); ok {
-				all.queues = append(all.queues, q)
-				t.queues = append(t.queues, q)
+			if e.HasSeconds {
+				all.queues = append(all.queues, e.Seconds)
+				t.queues = append(t.queues, e.Seconds)
 			}
 		case event.Terminated:
-			if d, ok := duration(e.Meta(event.MetaTerminationDuration)); ok {
-				term = append(term, d)
+			if e.HasSeconds {
+				term = append(term, e.Seconds)
 			}
 		}
 	}
@@ -248,7 +265,7 @@ func (s *Service) Performance(ctx context.Context, window time.Duration, windowT
 	p.EnvironmentPerformance.Termination = Termination{Stats: statsOf(term), SampleSize: len(term)}
 	p.Targets = s.targetStatus(all)
 	p.Recommendations = recommend(all, p.Targets)
-	return p, nil
+	return p
 }
 
 func (p *Provisioning) finish() {

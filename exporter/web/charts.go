@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-kit/log/level"
 
+	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/exporter/query"
 )
 
@@ -134,22 +135,24 @@ func (p *Pages) chartsData(ctx context.Context, sel Selection) chartsData {
 	xOf := func(t time.Time) float64 { return scL + (scR-scL)*float64(t.Sub(d.From))/span }
 
 	// Deployments: Argo CD's deployed events and CI's markers, as thin bars (001).
-	var at []float64
-	for _, dep := range c.Deploys {
-		at = append(at, xOf(dep.At))
-	}
+	var ms []event.Event
 	if p.o.Markers != nil && sel.Type == "" { // markers carry no environment type
-		ms, err := p.o.Markers.Markers(ctx, d.From, d.To)
-		if err != nil {
+		if ms, err = p.o.Markers.Markers(ctx, d.From, d.To); err != nil {
 			level.Warn(p.o.Logger).Log("msg", "landing charts: markers", "err", err)
 		}
-		for _, m := range ms {
-			at = append(at, xOf(m.Time))
-		}
+	}
+	at := make([]float64, 0, len(c.Deploys)+len(ms))
+	for i := range c.Deploys {
+		at = append(at, xOf(c.Deploys[i].At))
+	}
+	for i := range ms {
+		at = append(at, xOf(ms[i].Time))
 	}
 	d.Deploys = len(at)
 	sort.Float64s(at)
-	var dp strings.Builder
+	// The paths are built with strconv.Append*: fmt or a string per point cost more than
+	// the rest of the page for a 30-day window (10,000 attempts, 30,000 deployments).
+	var dp []byte
 	last := math.Inf(-1)
 	for _, x := range at {
 		col := round1(x)
@@ -161,9 +164,11 @@ func (p *Pages) chartsData(ctx context.Context, sel Selection) chartsData {
 		}
 		last = col
 		d.DeployBars++
-		dp.WriteString("M" + num(col) + deployBar)
+		dp = append(dp, 'M')
+		dp = strconv.AppendFloat(dp, col, 'f', -1, 64)
+		dp = append(dp, deployBar...)
 	}
-	d.DeployPath = dp.String()
+	d.DeployPath = string(dp)
 
 	// The y axis covers every attempt and the p95 alert threshold.
 	targets := map[string]query.TargetStatus{}
@@ -171,27 +176,35 @@ func (p *Pages) chartsData(ctx context.Context, sel Selection) chartsData {
 		targets[t.Name] = t
 	}
 	top := targets["provisioning_p95"].Alert
-	for _, a := range c.Attempts {
-		top = math.Max(top, a.Seconds)
+	for i := range c.Attempts {
+		top = math.Max(top, c.Attempts[i].Seconds)
 	}
 	top = niceDuration(top * 1.05)
 	yOf := func(s float64) float64 { return scB - (scB-scT)*s/top }
-	var ok, fail strings.Builder
-	for _, a := range c.Attempts {
-		x := num(math.Round(xOf(a.At)))
+	ok := make([]byte, 0, 12*len(c.Attempts))
+	var fail []byte
+	point := func(b []byte, x, y float64, mark string) []byte {
+		b = append(b, 'M')
+		b = strconv.AppendFloat(b, math.Round(x), 'f', -1, 64)
+		b = append(b, ' ')
+		b = strconv.AppendFloat(b, math.Round(y), 'f', -1, 64)
+		return append(b, mark...)
+	}
+	for i := range c.Attempts {
+		a := &c.Attempts[i]
 		if a.Failed {
 			d.Failures++
 			y := scB
 			if a.Seconds >= 0 {
 				y = yOf(a.Seconds)
 			}
-			fail.WriteString("M" + x + " " + num(math.Round(y)) + failureMark)
+			fail = point(fail, xOf(a.At), y, failureMark)
 			continue
 		}
 		d.Successes++
-		ok.WriteString("M" + x + " " + num(math.Round(yOf(a.Seconds))) + "h0")
+		ok = point(ok, xOf(a.At), yOf(a.Seconds), "h0")
 	}
-	d.OKPath, d.FailPath = ok.String(), fail.String()
+	d.OKPath, d.FailPath = string(ok), string(fail)
 	d.Attempts = d.Successes + d.Failures
 	if v := pr.P50Seconds; v != nil {
 		d.Lines = append(d.Lines, line{Class: "p50", Value: *v, Y: round1(yOf(*v)), Label: "p50 " + secsText(*v)})
@@ -219,17 +232,18 @@ func (p *Pages) chartsData(ctx context.Context, sel Selection) chartsData {
 	// Success rate per UTC day.
 	first := d.From.UTC().Truncate(24 * time.Hour)
 	var days []*dayBar
-	idx := map[string]*dayBar{}
 	for t := first; t.Before(d.To); t = t.Add(24 * time.Hour) {
-		b := &dayBar{Day: t.Format("2006-01-02"), Rate: -1}
-		days = append(days, b)
-		idx[b.Day] = b
+		days = append(days, &dayBar{Day: t.Format("2006-01-02"), Rate: -1})
 	}
-	for _, a := range c.Attempts {
-		if b := idx[a.At.UTC().Format("2006-01-02")]; b != nil {
-			b.Attempts++
-			if !a.Failed {
-				b.Success++
+	for i := range c.Attempts {
+		a := &c.Attempts[i]
+		// The UTC day by arithmetic: first is a UTC midnight, and UTC days have 24 hours.
+		if since := a.At.Sub(first); since >= 0 {
+			if k := int(since / (24 * time.Hour)); k < len(days) {
+				days[k].Attempts++
+				if !a.Failed {
+					days[k].Success++
+				}
 			}
 		}
 	}
@@ -266,7 +280,8 @@ func (p *Pages) chartsData(ctx context.Context, sel Selection) chartsData {
 
 	// The duration histogram of successful attempts in 000's buckets.
 	counts := make([]int, len(Buckets)+1)
-	for _, a := range c.Attempts {
+	for j := range c.Attempts {
+		a := &c.Attempts[j]
 		if a.Failed {
 			continue
 		}
@@ -309,9 +324,6 @@ func shortSecs(s float64) string {
 }
 
 func secsText(s float64) string { return HumanDuration(time.Duration(s * float64(time.Second))) }
-
-// num prints a coordinate briefly (no trailing zeros).
-func num(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 
 var chartsTmpl = template.Must(template.New("charts").Funcs(funcs).Parse(`<style>
 svg{display:block;max-width:100%;height:auto;font:11px system-ui,sans-serif}
