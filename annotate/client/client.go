@@ -36,43 +36,20 @@ func New(server, token string, timeout time.Duration) (*Client, error) {
 
 func (c *Client) do(ctx context.Context, method, path string, body any, out any) error {
 	var rd io.Reader
+	contentType := ""
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return err
 		}
-		rd = bytes.NewReader(b)
+		rd, contentType = bytes.NewReader(b), "application/json"
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base.String()+path, rd)
+	resp, b, err := c.exchange(ctx, method, path, contentType, rd)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return fmt.Errorf("cannot reach envtrack at %s: %v", c.base.Redacted(), err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
-	if err != nil {
-		return fmt.Errorf("reading the answer of %s: %w", c.base.Redacted(), err)
-	}
 	if resp.StatusCode >= 300 {
-		var e struct{ Error string }
-		if json.Unmarshal(b, &e) == nil && e.Error != "" {
-			return fmt.Errorf("envtrack answered %d: %s", resp.StatusCode, e.Error)
-		}
-		return fmt.Errorf("envtrack answered %s", resp.Status)
+		return answerError(resp, b)
 	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {
@@ -128,27 +105,9 @@ func (c *Client) Performance(ctx context.Context, window, typ string) (*query.Pe
 // server's limits (413) as a *TooLarge.
 func (c *Client) PushBatch(ctx context.Context, ndjson []byte) (api.BatchAccepted, error) {
 	var acc api.BatchAccepted
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base.String()+"/api/events", bytes.NewReader(ndjson))
+	resp, b, err := c.exchange(ctx, http.MethodPost, "/api/events", "application/x-ndjson", bytes.NewReader(ndjson))
 	if err != nil {
 		return acc, err
-	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Content-Type", "application/x-ndjson")
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return acc, fmt.Errorf("cannot reach envtrack at %s: %v", c.base.Redacted(), err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
-	if err != nil {
-		return acc, fmt.Errorf("reading the answer of %s: %w", c.base.Redacted(), err)
 	}
 	var be struct {
 		Error string
@@ -165,11 +124,7 @@ func (c *Client) PushBatch(ctx context.Context, ndjson []byte) (api.BatchAccepte
 		}
 	}
 	if resp.StatusCode >= 300 {
-		var e struct{ Error string }
-		if json.Unmarshal(b, &e) == nil && e.Error != "" {
-			return acc, fmt.Errorf("envtrack answered %d: %s", resp.StatusCode, e.Error)
-		}
-		return acc, fmt.Errorf("envtrack answered %s", resp.Status)
+		return acc, answerError(resp, b)
 	}
 	if err := json.Unmarshal(b, &acc); err != nil {
 		return acc, fmt.Errorf("envtrack's answer is not the expected JSON: %w", err)
@@ -189,3 +144,43 @@ func (e *BatchRefused) Error() string { return e.BatchError.Error }
 type TooLarge struct{ Message string }
 
 func (e *TooLarge) Error() string { return "batch too large: " + e.Message }
+
+// exchange sends one request with the token and reads the whole answer (bounded); an
+// error says envtrack could not be reached or read, in one line.
+func (c *Client) exchange(ctx context.Context, method, path, contentType string, body io.Reader) (*http.Response, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base.String()+path, body)
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, nil, fmt.Errorf("cannot reach envtrack at %s: %v", c.base.Redacted(), err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the answer of %s: %w", c.base.Redacted(), err)
+	}
+	return resp, b, nil
+}
+
+// answerError is the one-line error for an answer of status 300 or more: envtrack's
+// JSON error message when it sent one.
+func answerError(resp *http.Response, body []byte) error {
+	var e struct{ Error string }
+	if json.Unmarshal(body, &e) == nil && e.Error != "" {
+		return fmt.Errorf("envtrack answered %d: %s", resp.StatusCode, e.Error)
+	}
+	return fmt.Errorf("envtrack answered %s", resp.Status)
+}

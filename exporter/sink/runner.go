@@ -423,21 +423,7 @@ func (r *Runner) delivered(evs []event.Event) error {
 
 // lingerFor waits up to the linger for a full batch to be waiting, or ctx's end.
 func (r *Runner) lingerFor(ctx context.Context, notify <-chan struct{}) error {
-	t := time.NewTimer(r.linger)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-			return nil
-		case <-notify:
-			r.updateLag()
-			if r.Lag() >= uint64(r.batch) {
-				return nil
-			}
-		}
-	}
+	return r.sleep(ctx, r.linger, notify, true)
 }
 
 func (r *Runner) retryableFailure(evs []event.Event, err error, retryIn time.Duration) {
@@ -484,6 +470,12 @@ func (r *Runner) setAsideEvent(e event.Event, cause error) error {
 // wait sleeps for d or until ctx ends (returning its error), keeping the lag gauge
 // current as new events arrive meanwhile.
 func (r *Runner) wait(ctx context.Context, d time.Duration, notify <-chan struct{}) error {
+	return r.sleep(ctx, d, notify, false)
+}
+
+// sleep waits d, or until ctx ends (its error), or (untilFull) until a full batch is
+// waiting; each commit meanwhile updates the lag gauge.
+func (r *Runner) sleep(ctx context.Context, d time.Duration, notify <-chan struct{}, untilFull bool) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	for {
@@ -494,6 +486,9 @@ func (r *Runner) wait(ctx context.Context, d time.Duration, notify <-chan struct
 			return nil
 		case <-notify:
 			r.updateLag()
+			if untilFull && r.Lag() >= uint64(r.batch) {
+				return nil
+			}
 		}
 	}
 }
