@@ -247,14 +247,16 @@ func (a *App) Run(ctx context.Context) error {
 	if err := a.Listen(); err != nil {
 		return err
 	}
+	// With nothing to poll, ready before the first request: a client that reads
+	// "listening" and asks /readyz at once must not see 503.
+	if a.opts.ManualSources || a.Config().ArgoCD == nil {
+		a.markPolled()
+	}
 	srv := a.newServer(a.Config().API)
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- a.serve(srv, a.ln) }()
 	level.Info(a.logger).Log("msg", "listening", "address", a.ln.Addr().String())
 
-	if a.opts.ManualSources || a.Config().ArgoCD == nil {
-		a.markPolled()
-	}
 	a.startLoops(ctx)
 
 	var err error
