@@ -58,18 +58,7 @@ func TestGrafanaFaults(t *testing.T) {
 	require.NoError(t, h.app.WaitDelivered(ctx))
 
 	journal := h.journal()
-	perID := map[string]int{}
-	for _, a := range graf.Annotations() {
-		for _, tag := range a.Tags {
-			if id, ok := strings.CutPrefix(tag, "envtrack-id:"); ok {
-				perID[id]++
-			}
-		}
-	}
-	for _, e := range journal {
-		require.Equal(t, 1, perID[e.ID], "annotations of %s %s", e.EnvironmentID, e.Name)
-	}
-	require.Len(t, graf.Annotations(), len(journal))
+	checkGrafanaOnce(t, graf, journal)
 	authFailures := h.gathered("envtrack_grafana_auth_failures_total")
 	require.GreaterOrEqual(t, authFailures, 3.0)
 	lines := 0
@@ -116,4 +105,22 @@ func TestReloadRebuildsSinks(t *testing.T) {
 	require.Contains(t, tags["two"], "after")
 	require.Contains(t, tags["three"], "after", "a rejected reload keeps the sinks in force")
 	require.Len(t, graf.Annotations(), 3)
+}
+
+// checkGrafanaOnce: the fake Grafana holds exactly one annotation per journal event
+// (by its envtrack-id tag), and nothing else.
+func checkGrafanaOnce(t *testing.T, graf *fakegrafana.Server, journal []event.Event) {
+	t.Helper()
+	perID := map[string]int{}
+	for _, a := range graf.Annotations() {
+		for _, tag := range a.Tags {
+			if id, ok := strings.CutPrefix(tag, "envtrack-id:"); ok {
+				perID[id]++
+			}
+		}
+	}
+	for _, e := range journal {
+		require.Equal(t, 1, perID[e.ID], "annotations of event %s (%s %s)", e.ID, e.EnvironmentID, e.Name)
+	}
+	require.Len(t, graf.Annotations(), len(journal))
 }

@@ -283,18 +283,7 @@ environments:
 	}
 	kill()
 	checkInflux(t, influxDB, journal)
-	perID := map[string]int{}
-	for _, a := range graf.Annotations() {
-		for _, tag := range a.Tags {
-			if id, ok := strings.CutPrefix(tag, "envtrack-id:"); ok {
-				perID[id]++
-			}
-		}
-	}
-	for _, e := range journal {
-		require.Equal(t, 1, perID[e.ID], "annotations of event %s (%s %s)", e.ID, e.EnvironmentID, e.Name)
-	}
-	require.Len(t, graf.Annotations(), len(journal))
+	checkGrafanaOnce(t, graf, journal)
 
 	checkJournal(t, sc, journal, false)
 }

@@ -188,16 +188,5 @@ delivery: {batch_size: 40}
 	})
 	kill()
 	checkInflux(t, influxDB, journal)
-	perID := map[string]int{}
-	for _, a := range graf.Annotations() {
-		for _, tag := range a.Tags {
-			if id, ok := strings.CutPrefix(tag, "envtrack-id:"); ok {
-				perID[id]++
-			}
-		}
-	}
-	for _, e := range journal {
-		require.Equal(t, 1, perID[e.ID], "annotations of event %s", e.ID)
-	}
-	require.Len(t, graf.Annotations(), len(journal))
+	checkGrafanaOnce(t, graf, journal)
 }
