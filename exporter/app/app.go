@@ -83,6 +83,7 @@ type App struct {
 	ln         net.Listener
 	ready      atomic.Bool // store open and first Argo CD poll finished
 	polledOnce atomic.Bool
+	listed     atomic.Int64 // Applications in the last poll's list (a capacity hint)
 
 	watcher   atomic.Pointer[watcher]       // the running watch source, if any (watch.go)
 	watchDone atomic.Pointer[chan struct{}] // closed when StartWatch's source stopped

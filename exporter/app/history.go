@@ -46,7 +46,7 @@ func (a *App) readHistory(ctx context.Context, src *sources, apps []argocd.Appli
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	out := evidence[:0:0]
+	out := evidence[:0] // in place: out[j] is written only after evidence[j] was read
 	nFailed := 0
 	for i, ev := range evidence {
 		if failed[i] != nil {

@@ -79,9 +79,10 @@ func (a *App) PollOnce(ctx context.Context) error {
 	defer a.markPolled()
 	// Item by item: only the evidence of each Application is kept, never the answer
 	// (and, for reading histories, its name and source spec).
+	n := int(a.listed.Load()) // last time's count: no regrowing of 10,000-item slices
 	var (
-		evidence []tracker.AppEvidence
-		apps     []argocd.Application
+		evidence = make([]tracker.AppEvidence, 0, n)
+		apps     = make([]argocd.Application, 0, n)
 	)
 	_, err := src.argo.Each(ctx, func(app *argocd.Application) error {
 		evidence = append(evidence, src.mapping.Evidence(*app))
@@ -92,6 +93,7 @@ func (a *App) PollOnce(ctx context.Context) error {
 		a.metrics.polls.WithLabelValues("error").Inc()
 		return err
 	}
+	a.listed.Store(int64(len(evidence)))
 	at := a.now()
 	if evidence, err = a.readHistory(ctx, src, apps, evidence); err != nil {
 		return err
@@ -128,10 +130,8 @@ func (a *App) ProbeOnce(ctx context.Context) error {
 		name, typ string
 	}
 	byID := map[string]target{}
-	for _, s := range a.tracker.States() {
-		if s.URL != "" && s.Phase != tracker.PhaseTerminated {
-			byID[s.ID] = target{Target: probe.Target{EnvironmentID: s.ID, URL: s.URL}}
-		}
+	for id, u := range a.tracker.URLs() {
+		byID[id] = target{Target: probe.Target{EnvironmentID: id, URL: u}}
 	}
 	for _, e := range src.cfg.Environments {
 		byID[e.ID] = target{Target: probe.Target{EnvironmentID: e.ID, URL: e.URL}, name: e.Name, typ: e.Type}
@@ -305,12 +305,7 @@ func (a *App) prune() {
 		level.Error(a.logger).Log("msg", "journal retention failed", "err", err)
 		return
 	}
-	var gone []string
-	for _, s := range a.tracker.States() {
-		if s.Phase == tracker.PhaseTerminated && s.TerminatedAt.Before(cutoff) {
-			gone = append(gone, s.ID)
-		}
-	}
+	gone := a.tracker.TerminatedBefore(cutoff)
 	a.tracker.Forget(gone...)
 	if n > 0 {
 		level.Info(a.logger).Log("msg", "journal retention", "events_pruned", n, "environments_forgotten", len(gone))

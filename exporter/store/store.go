@@ -322,6 +322,16 @@ func (s *Store) Stats() Stats {
 	return st
 }
 
+// How full bbolt fills a page it splits (its default is half): the journal is
+// append-only, so its pages can be filled; the index and the states take inserts and
+// rewrites anywhere, and keep room for them. Half-empty pages made the file (and what a
+// scan of it reads) twice the size of its data.
+const (
+	journalFill = 0.95
+	indexFill   = 0.9
+	statesFill  = 0.8
+)
+
 // Commit writes states (replacing each environment's previous state) and appends events
 // to the journal in one bbolt transaction, fsync'd before Commit returns. Either all of
 // it is stored or, on error, none of it.
@@ -367,6 +377,7 @@ func (s *Store) Commit(states []tracker.State, events []event.Event) ([]event.Ev
 			return err
 		}
 		envs := tx.Bucket(bucketEnvs)
+		envs.FillPercent = statesFill
 		for _, st := range states {
 			b, err := json.Marshal(st)
 			if err != nil {
@@ -379,6 +390,7 @@ func (s *Store) Commit(states []tracker.State, events []event.Event) ([]event.Ev
 		meta := tx.Bucket(bucketMeta)
 		journal := tx.Bucket(bucketJournal)
 		index := tx.Bucket(bucketEnvIndex)
+		journal.FillPercent, index.FillPercent = journalFill, indexFill
 		last = decodeSeq(meta.Get(keyLastSeq))
 		for i := range out {
 			if last == math.MaxUint64 {
@@ -423,12 +435,15 @@ func (s *Store) Commit(states []tracker.State, events []event.Event) ([]event.Ev
 func (s *Store) Environments() (map[string]tracker.State, error) {
 	states := make(map[string]tracker.State)
 	err := s.view(func(tx *bolt.Tx) error {
+		p := scanPager{db: s.db, tx: tx}
+		defer p.done()
 		return tx.Bucket(bucketEnvs).ForEach(func(k, v []byte) error {
 			st, err := decodeState(k, v)
 			if err != nil {
 				return err
 			}
 			states[string(k)] = st
+			p.read()
 			return nil
 		})
 	})
@@ -468,6 +483,8 @@ func (s *Store) Events(afterSeq uint64, limit int) ([]event.Event, error) {
 		return nil, nil
 	}
 	err := s.view(func(tx *bolt.Tx) error {
+		p := scanPager{db: s.db, tx: tx}
+		defer p.done()
 		c := tx.Bucket(bucketJournal).Cursor()
 		for k, v := c.Seek(encodeSeq(afterSeq + 1)); k != nil; k, v = c.Next() {
 			if limit > 0 && len(evs) >= limit {
@@ -478,6 +495,7 @@ func (s *Store) Events(afterSeq uint64, limit int) ([]event.Event, error) {
 				return err
 			}
 			evs = append(evs, ev)
+			p.read()
 		}
 		return nil
 	})
@@ -529,7 +547,10 @@ func (s *Store) EnvironmentEvents(id string) ([]event.Event, error) {
 func (s *Store) EventsBetween(from, to time.Time) ([]event.Event, error) {
 	var evs []event.Event
 	err := s.view(func(tx *bolt.Tx) error {
+		p := scanPager{db: s.db, tx: tx}
+		defer p.done()
 		return tx.Bucket(bucketJournal).ForEach(func(k, v []byte) error {
+			p.read()
 			ev, err := decodeEvent(k, v)
 			if err != nil {
 				return err
@@ -680,30 +701,54 @@ func (s *Store) pruneEvents(before time.Time) (n int, more bool, err error) {
 	return n, more, nil
 }
 
+// pruneStates deletes the states of environments terminated before before. The scan
+// is a read (its pages released as it goes); the write re-reads only the candidates,
+// which a commit may have revived meanwhile.
 func (s *Store) pruneStates(before time.Time) (int, error) {
-	n := 0
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		envs := tx.Bucket(bucketEnvs)
-		var victims [][]byte
-		err := envs.ForEach(func(k, v []byte) error {
-			var st tracker.State
-			if err := json.Unmarshal(v, &st); err != nil {
+	expired := func(v []byte) (bool, error) {
+		var st struct {
+			TerminatedAt time.Time `json:"terminated_at"`
+		}
+		if err := json.Unmarshal(v, &st); err != nil {
+			return false, err
+		}
+		return !st.TerminatedAt.IsZero() && st.TerminatedAt.Before(before), nil
+	}
+	var candidates [][]byte
+	err := s.view(func(tx *bolt.Tx) error {
+		p := scanPager{db: s.db, tx: tx}
+		defer p.done()
+		return tx.Bucket(bucketEnvs).ForEach(func(k, v []byte) error {
+			p.read()
+			old, err := expired(v)
+			if err != nil {
 				return fmt.Errorf("state %s: %w", k, err)
 			}
-			if !st.TerminatedAt.IsZero() && st.TerminatedAt.Before(before) {
-				victims = append(victims, bytes.Clone(k))
+			if old {
+				candidates = append(candidates, bytes.Clone(k))
 			}
 			return nil
 		})
-		if err != nil {
-			return err
-		}
-		for _, k := range victims {
+	})
+	if err != nil || len(candidates) == 0 {
+		return 0, err
+	}
+	n := 0
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		envs := tx.Bucket(bucketEnvs)
+		for _, k := range candidates {
+			v := envs.Get(k)
+			if v == nil {
+				continue
+			}
+			if old, err := expired(v); err != nil || !old {
+				continue
+			}
 			if err := envs.Delete(k); err != nil {
 				return err
 			}
+			n++
 		}
-		n = len(victims)
 		return nil
 	})
 	return n, mapErr(err)

@@ -80,9 +80,13 @@ func verifyExisting(path string, timeout time.Duration) (err error) {
 			return damaged(path, "it is truncated: %d bytes, but its pages need %d", fi.Size(), need)
 		}
 		var problems []error
-		for err := range tx.Check() {
-			problems = append(problems, err)
-		}
+		// The check reads every page: release them as it goes, so that it never holds
+		// the whole file resident (see releasePages).
+		releaseWhile(db, tx, func() {
+			for err := range tx.Check() {
+				problems = append(problems, err)
+			}
+		})
 		if len(problems) > 0 {
 			// bbolt reports a page it could not even walk as "panic: ...": it recovered it.
 			first := strings.TrimPrefix(problems[0].Error(), "panic: ")

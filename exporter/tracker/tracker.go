@@ -182,6 +182,35 @@ func (t *Tracker) States() []State {
 	return out
 }
 
+// URLs returns the URL of every environment not terminated that has one, by id: what
+// the URL checks probe. Unlike States it copies no state, which matters every check
+// interval with thousands of environments.
+func (t *Tracker) URLs() map[string]string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := map[string]string{}
+	for id := range t.states {
+		if u := t.states[id].URL; u != "" && t.states[id].Phase != PhaseTerminated {
+			out[id] = u
+		}
+	}
+	return out
+}
+
+// TerminatedBefore returns the ids of the environments terminated before cutoff.
+func (t *Tracker) TerminatedBefore(cutoff time.Time) []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []string
+	for id := range t.states {
+		if t.states[id].Phase == PhaseTerminated && t.states[id].TerminatedAt.Before(cutoff) {
+			out = append(out, id)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // Forget drops terminated environments pruned from the store.
 func (t *Tracker) Forget(ids ...string) {
 	t.mu.Lock()
@@ -200,8 +229,9 @@ func (t *Tracker) PollObservations(apps []AppEvidence, at time.Time) (obs []Obse
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	seen := make(map[string]bool, len(apps))
+	obs = make([]Observation, 0, len(apps))
 	for i := range apps {
-		a := apps[i]
+		a := &apps[i] // the caller's: no copy of 10,000 evidences per poll
 		if a.EnvironmentID == "" {
 			a.EnvironmentID = a.AppName
 		}
@@ -209,7 +239,7 @@ func (t *Tracker) PollObservations(apps []AppEvidence, at time.Time) (obs []Obse
 			continue // two Applications claiming one environment: the first (by name) wins
 		}
 		seen[a.EnvironmentID] = true
-		obs = append(obs, Observation{EnvironmentID: a.EnvironmentID, At: at, App: &a})
+		obs = append(obs, Observation{EnvironmentID: a.EnvironmentID, At: at, App: a})
 	}
 	absent, inconclusive := t.absences(func(id string) bool { return seen[id] }, len(apps), at)
 	return append(obs, absent...), inconclusive
@@ -223,12 +253,12 @@ func (t *Tracker) PollObservations(apps []AppEvidence, at time.Time) (obs []Obse
 func (t *Tracker) absences(listed func(id string) bool, n int, at time.Time) (obs []Observation, inconclusive bool) {
 	var missing []string
 	live := false
-	for id, s := range t.states {
-		if s.Source != SourceArgoCD || s.Phase == PhaseTerminated || listed(id) {
+	for id := range t.states { // by key: a State is large to copy
+		if t.states[id].Source != SourceArgoCD || t.states[id].Phase == PhaseTerminated || listed(id) {
 			continue
 		}
 		missing = append(missing, id)
-		if s.TerminationStartedAt.IsZero() {
+		if t.states[id].TerminationStartedAt.IsZero() {
 			live = true
 		}
 	}
@@ -249,8 +279,8 @@ func (t *Tracker) Ticks(at time.Time) []Observation {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var obs []Observation
-	for id, s := range t.states {
-		if s.Phase == PhaseProvisioning && s.Source == SourceAPI {
+	for id := range t.states { // by key: a State is large to copy, and most are settled
+		if t.states[id].Phase == PhaseProvisioning && t.states[id].Source == SourceAPI {
 			obs = append(obs, Observation{EnvironmentID: id, At: at})
 		}
 	}

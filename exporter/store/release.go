@@ -1,0 +1,57 @@
+package store
+
+import (
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Long reads release the pages they went through (releasePages): the start-up check
+// every releaseEvery, scans every releaseItems records. Either bounds what one read keeps
+// resident to a few MiB.
+const (
+	releaseEvery = 5 * time.Millisecond
+	releaseItems = 1024
+)
+
+// scanPager releases the pages of a scan every releaseItems records and at its end.
+type scanPager struct {
+	db *bolt.DB
+	tx *bolt.Tx
+	n  int
+}
+
+func (p *scanPager) read() {
+	if p.n++; p.n%releaseItems == 0 {
+		releasePages(p.db, p.tx)
+	}
+}
+
+func (p *scanPager) done() {
+	if p.n >= releaseItems/4 {
+		releasePages(p.db, p.tx)
+	}
+}
+
+// releaseWhile runs fn, releasing tx's pages every releaseEvery meanwhile and once at
+// the end: for a read whose loop is not envtrack's (bbolt's consistency check).
+func releaseWhile(db *bolt.DB, tx *bolt.Tx, fn func()) {
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(releaseEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				releasePages(db, tx)
+			}
+		}
+	}()
+	fn()
+	close(stop)
+	<-stopped // before tx ends: the mapping may go with it
+	releasePages(db, tx)
+}
