@@ -150,7 +150,7 @@ func New(opts Options) (*App, error) {
 	a.tracker = tracker.New(a.trackerConfig(cfg), states)
 	a.journalQ = query.NewCachedJournal(a.store)
 	a.labels.Seed(typesByUse(states))
-	a.lifecycle = prom.NewBounded(cfg.Metrics.Namespace, cfg.Metrics.NativeHistograms, a.tracker.States, a.reg, a.labels)
+	a.lifecycle = prom.NewBounded(cfg.Metrics.Namespace, cfg.Metrics.NativeHistograms, a.tracker.PhaseTypes, a.reg, a.labels)
 	a.query = a.newQuery(cfg)
 	a.metrics.reloadSuccess.Set(1)
 	a.metrics.reloadTimestamp.Set(float64(a.now().Unix()))

@@ -19,7 +19,7 @@ const historyConcurrency = 4
 // Application's deployments to the next poll (HistoryPending); an Application seen
 // for the first time is left out of this poll instead, so its backfill is not lost
 // (being untracked, it cannot count as absent). It returns ctx's error if ctx ends.
-func (a *App) readHistory(ctx context.Context, src *sources, apps []argocd.Application, evidence []tracker.AppEvidence) ([]tracker.AppEvidence, error) {
+func (a *App) readHistory(ctx context.Context, src *sources, apps []argocd.HistoryRef, evidence []tracker.AppEvidence) ([]tracker.AppEvidence, error) {
 	need := a.tracker.NeedsHistory(evidence)
 	var (
 		wg     sync.WaitGroup
@@ -34,12 +34,12 @@ func (a *App) readHistory(ctx context.Context, src *sources, apps []argocd.Appli
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			h, err := src.argo.History(ctx, apps[i].Metadata.Name, apps[i].Metadata.Namespace)
+			h, err := src.argo.History(ctx, apps[i].Name, apps[i].Namespace)
 			if err != nil {
 				failed[i] = err
 				return
 			}
-			evidence[i].History = src.mapping.Deployments(apps[i], h)
+			evidence[i].History = src.mapping.DeploymentsOf(apps[i], h)
 		}()
 	}
 	wg.Wait()

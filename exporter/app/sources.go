@@ -78,15 +78,15 @@ func (a *App) PollOnce(ctx context.Context) error {
 	}
 	defer a.markPolled()
 	// Item by item: only the evidence of each Application is kept, never the answer
-	// (and, for reading histories, its name and source spec).
+	// (and, for reading histories, its HistoryRef).
 	n := int(a.listed.Load()) // last time's count: no regrowing of 10,000-item slices
 	var (
 		evidence = make([]tracker.AppEvidence, 0, n)
-		apps     = make([]argocd.Application, 0, n)
+		apps     = make([]argocd.HistoryRef, 0, n)
 	)
 	_, err := src.argo.Each(ctx, func(app *argocd.Application) error {
 		evidence = append(evidence, src.mapping.Evidence(*app))
-		apps = append(apps, slimApp(app))
+		apps = append(apps, argocd.RefOf(app))
 		return nil
 	})
 	if err != nil {
@@ -99,12 +99,6 @@ func (a *App) PollOnce(ctx context.Context) error {
 		return err
 	}
 	return a.trackListed(evidence, at)
-}
-
-// slimApp keeps what reading an Application's history needs: its name, namespace and
-// source spec.
-func slimApp(app *argocd.Application) argocd.Application {
-	return argocd.Application{Metadata: argocd.Metadata{Name: app.Metadata.Name, Namespace: app.Metadata.Namespace}, Spec: app.Spec}
 }
 
 // trackListed tracks what a complete list of the Applications shows at at (a poll, or

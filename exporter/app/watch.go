@@ -59,12 +59,14 @@ type watcher struct {
 
 	// mu serialises tracking: an event and a tick never interleave, so a tick never
 	// tracks a view older than an event already tracked.
-	mu      sync.Mutex
-	view    map[string]tracker.AppEvidence // by Application name: Argo CD now, as the stream shows it
-	dirty   map[string]bool                // Applications whose evidence the tracker has not taken yet
-	pending []tracker.Observation          // a burst of events not tracked yet
-	specs   map[string]argocd.Application  // by name: what reading a history needs (slimApp)
-	ctx     context.Context                // the session's, for reading histories
+	mu sync.Mutex
+	// view is Argo CD now, as the stream shows it, by Application name. An Application
+	// keeps its evidence there only until the tracker took it (then the tracker's state
+	// holds it): 10,000 settled Applications cost a name, an id and a HistoryRef each.
+	view    map[string]tracker.ViewApp
+	refs    map[string]argocd.HistoryRef // by name: what reading a history needs
+	pending []tracker.Observation        // a burst of events not tracked yet
+	ctx     context.Context              // the session's, for reading histories
 	expect  map[string]struct{}            // listed names the session's snapshot has not brought yet
 	seen    map[string]struct{}            // names the session's stream brought
 	live    bool                           // the session's view is complete and the stream is open
@@ -82,8 +84,7 @@ type watchStats struct {
 // to the caller (WatchTick), for deterministic tests.
 func (a *App) watchLoop(ctx context.Context, src *sources, manualTicks bool) {
 	ac := src.cfg.ArgoCD
-	w := &watcher{a: a, src: src, view: map[string]tracker.AppEvidence{}, dirty: map[string]bool{},
-		specs: map[string]argocd.Application{}}
+	w := &watcher{a: a, src: src, view: map[string]tracker.ViewApp{}, refs: map[string]argocd.HistoryRef{}}
 	a.watcher.Store(w)
 	defer a.watcher.CompareAndSwap(w, nil)
 	b := backoff.New(watchBackoffInitial, watchBackoffMax, rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2)))
@@ -230,7 +231,7 @@ func (w *watcher) goLive() {
 	for name := range w.view {
 		if _, ok := w.seen[name]; !ok {
 			delete(w.view, name)
-			delete(w.specs, name)
+			delete(w.refs, name)
 		}
 	}
 	w.flush()
@@ -273,20 +274,24 @@ func (w *watcher) take(e *argocd.WatchEvent) {
 	if e.Type == argocd.EventDeleted {
 		// Gone from Argo CD: the next evaluation counts the absence, as a poll would.
 		delete(w.view, name)
-		delete(w.specs, name)
+		delete(w.refs, name)
 		return
 	}
-	w.specs[name] = slimApp(&e.Application)
+	w.refs[name] = argocd.RefOf(&e.Application)
 	ev := w.src.mapping.Evidence(e.Application)
-	if old, ok := w.view[name]; ok && reflect.DeepEqual(old, ev) {
-		return // nothing envtrack reads changed
-	}
-	w.view[name] = ev
-	w.dirty[name] = true
 	id := ev.EnvironmentID
 	if id == "" {
 		id = ev.AppName
 	}
+	old, inView := w.view[name]
+	if old.Evidence != nil && reflect.DeepEqual(*old.Evidence, ev) ||
+		old.Evidence == nil && w.a.tracker.Holds(id, ev) {
+		if !inView || old.EnvironmentID != ev.EnvironmentID {
+			w.view[name] = tracker.ViewApp{EnvironmentID: ev.EnvironmentID}
+		}
+		return // nothing envtrack reads changed
+	}
+	w.view[name] = tracker.ViewApp{EnvironmentID: ev.EnvironmentID, Evidence: &ev}
 	if id != name {
 		// Two Applications claiming one environment: the first by name wins, as in a
 		// poll (tracker.PollObservations).
@@ -299,8 +304,8 @@ func (w *watcher) take(e *argocd.WatchEvent) {
 	w.pending = append(w.pending, tracker.Observation{EnvironmentID: id, At: w.a.now(), App: &ev})
 }
 
-// flush tracks the queued observations (w.mu held). A failed commit leaves them dirty:
-// the next evaluation tracks them again from the view.
+// flush tracks the queued observations (w.mu held). A failed commit leaves their
+// evidence in the view: the next evaluation tracks them again from there.
 func (w *watcher) flush() {
 	if len(w.pending) == 0 {
 		return
@@ -308,10 +313,20 @@ func (w *watcher) flush() {
 	obs := w.withHistory(w.pending)
 	w.pending = nil
 	if obs != nil && w.a.process(obs) == nil {
-		for _, o := range obs {
-			if o.App != nil && !o.App.HistoryPending {
-				delete(w.dirty, o.App.AppName)
-			}
+		w.taken(obs)
+	}
+}
+
+// taken drops from the view the evidence the tracker now holds (w.mu held). An
+// Application whose history could not be read keeps it, to be tracked again.
+func (w *watcher) taken(obs []tracker.Observation) {
+	for _, o := range obs {
+		if o.App == nil || o.App.HistoryPending {
+			continue
+		}
+		if v, ok := w.view[o.App.AppName]; ok && v.Evidence != nil {
+			v.Evidence = nil
+			w.view[o.App.AppName] = v
 		}
 	}
 }
@@ -322,7 +337,7 @@ func (w *watcher) flush() {
 func (w *watcher) withHistory(obs []tracker.Observation) []tracker.Observation {
 	var (
 		evidence []tracker.AppEvidence
-		apps     []argocd.Application
+		apps     []argocd.HistoryRef
 		at       = map[string]time.Time{}
 		out      []tracker.Observation
 	)
@@ -332,7 +347,7 @@ func (w *watcher) withHistory(obs []tracker.Observation) []tracker.Observation {
 			continue
 		}
 		evidence = append(evidence, *o.App)
-		apps = append(apps, w.specs[o.App.AppName])
+		apps = append(apps, w.refs[o.App.AppName])
 		at[o.App.AppName] = o.At
 	}
 	if len(evidence) == 0 {
@@ -373,7 +388,7 @@ func (w *watcher) tick() error {
 func (w *watcher) evaluate() error {
 	w.src.argo.Evaluated()
 	at := w.a.now()
-	obs, inconclusive := w.a.tracker.ViewObservations(w.view, at, func(name string) bool { return w.dirty[name] })
+	obs, inconclusive := w.a.tracker.ViewObservations(w.view, at)
 	if inconclusive {
 		w.a.metrics.polls.WithLabelValues("inconclusive").Inc()
 		level.Warn(w.a.logger).Log("msg", "the Argo CD stream shows no Applications while live environments are tracked; not taken as evidence of deletion")
@@ -384,11 +399,7 @@ func (w *watcher) evaluate() error {
 	if err := w.a.process(obs); err != nil {
 		return err
 	}
-	for _, o := range obs {
-		if o.App != nil && !o.App.HistoryPending {
-			delete(w.dirty, o.App.AppName)
-		}
-	}
+	w.taken(obs)
 	return nil
 }
 

@@ -85,7 +85,26 @@ func (c *Client) History(ctx context.Context, name, namespace string) ([]Revisio
 // Deployments maps status.history to tracker deployments, oldest first: the revision
 // of a multi-source Application is the one of its primary source (as Evidence).
 func (m Mapping) Deployments(a Application, hist []RevisionHistory) []tracker.Deployment {
+	return m.DeploymentsOf(RefOf(&a), hist)
+}
+
+// HistoryRef is what reading an Application's history and mapping it needs: where the
+// Application is, and which of its sources is the primary one. Kept per Application
+// between answers instead of the Application itself.
+type HistoryRef struct {
+	Name, Namespace string
+	source          int // index of the primary source in spec.sources; -1: spec.source
+}
+
+// RefOf returns a's HistoryRef.
+func RefOf(a *Application) HistoryRef {
 	_, idx := a.Spec.primarySource()
+	return HistoryRef{Name: a.Metadata.Name, Namespace: a.Metadata.Namespace, source: idx}
+}
+
+// DeploymentsOf is Deployments for the Application ref names.
+func (m Mapping) DeploymentsOf(ref HistoryRef, hist []RevisionHistory) []tracker.Deployment {
+	idx := ref.source
 	out := make([]tracker.Deployment, 0, len(hist))
 	for _, h := range hist {
 		out = append(out, tracker.Deployment{

@@ -265,8 +265,19 @@ func (c *Client) SnapshotTimeout() time.Duration { return c.timeout }
 
 // buffered reports whether the decoder holds the start of another value.
 func buffered(dec *json.Decoder) bool {
-	b, _ := io.ReadAll(io.LimitReader(dec.Buffered(), 4096))
-	return len(bytes.TrimSpace(b)) > 0
+	r := dec.Buffered() // the rest of the decoder's buffer, read without copying it
+	var buf [256]byte
+	for seen := 0; seen < 4096; {
+		n, err := r.Read(buf[:])
+		if len(bytes.TrimSpace(buf[:n])) > 0 {
+			return true
+		}
+		if err != nil || n == 0 {
+			return false
+		}
+		seen += n
+	}
+	return false
 }
 
 // Names lists the names of the Applications List would return (`fields` keeps only

@@ -22,7 +22,7 @@ func TestCollectorsAreBuiltFromTheDefinitions(t *testing.T) {
 		for _, ns := range []string{"blueberry", "acme"} {
 			reg := prometheus.NewRegistry()
 			states := []tracker.State{{ID: "a", Phase: tracker.PhaseProvisioning, Type: "preview"}}
-			m := New(ns, native, func() []tracker.State { return states }, reg)
+			m := New(ns, native, phaseTypes(states), reg)
 			at := time.Date(2025, 1, 7, 10, 0, 0, 0, time.UTC)
 			var evs []event.Event
 			for _, name := range event.Names {
@@ -89,7 +89,7 @@ func TestCollectorsAreBuiltFromTheDefinitions(t *testing.T) {
 func TestTypesStartAtZero(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	states := []tracker.State{{ID: "a", Phase: tracker.PhaseReady, Type: "preview"}}
-	m := New("blueberry", false, func() []tracker.State { return states }, reg)
+	m := New("blueberry", false, phaseTypes(states), reg)
 	m.Observe([]event.Event{{EnvironmentID: "b", Name: event.ProvisioningStarted, Type: "staging", Time: time.Date(2025, 1, 7, 10, 0, 0, 0, time.UTC)}})
 	mfs, err := reg.Gather()
 	require.NoError(t, err)

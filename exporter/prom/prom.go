@@ -6,6 +6,8 @@
 package prom
 
 import (
+	"iter"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/blueberry-idp/envtrack/dashboards"
@@ -28,8 +30,8 @@ type Metrics struct {
 	failures     *prometheus.CounterVec
 	events       *prometheus.CounterVec
 	deployments  *prometheus.CounterVec
-	states       func() []tracker.State
-	labels       *labels.Bound // folds type, reason and status (nil: none)
+	states       iter.Seq2[tracker.Phase, string] // every environment's phase and type
+	labels       *labels.Bound                    // folds type, reason and status (nil: none)
 	envsDesc     *prometheus.Desc
 	inProgDesc   *prometheus.Desc
 }
@@ -38,13 +40,13 @@ type Metrics struct {
 // help, types, labels and buckets come from the definitions package, the one place the
 // dashboards, alert rules and handbook are generated from too. It panics on a namespace
 // that is not a metric name prefix (config validates metrics.namespace).
-func New(namespace string, native bool, states func() []tracker.State, reg prometheus.Registerer) *Metrics {
+func New(namespace string, native bool, states iter.Seq2[tracker.Phase, string], reg prometheus.Registerer) *Metrics {
 	return NewBounded(namespace, native, states, reg, nil)
 }
 
 // NewBounded is New with the label values from input bounded by b (issue 10): the
 // daemon's metrics, whose labels come from pushes and Argo CD labels.
-func NewBounded(namespace string, native bool, states func() []tracker.State, reg prometheus.Registerer, b *labels.Bound) *Metrics {
+func NewBounded(namespace string, native bool, states iter.Seq2[tracker.Phase, string], reg prometheus.Registerer, b *labels.Bound) *Metrics {
 	defs := dashboards.Lifecycle(namespace)
 	hist := func(id string) *prometheus.HistogramVec {
 		d := defs.Metric(id)
@@ -81,8 +83,12 @@ func NewBounded(namespace string, native bool, states func() []tracker.State, re
 		m.events.WithLabelValues(string(e))
 	}
 	if states != nil {
-		for _, s := range states() {
-			m.ensureType(b.TypeLabel(s.Type))
+		types := map[string]bool{}
+		for _, typ := range states {
+			types[b.TypeLabel(typ)] = true
+		}
+		for typ := range types {
+			m.ensureType(typ)
 		}
 	}
 	return m
@@ -155,8 +161,8 @@ func (g gauges) Collect(ch chan<- prometheus.Metric) {
 	type key struct{ phase, typ string }
 	counts := map[key]int{}
 	inProg := map[string]int{}
-	for _, s := range g.m.states() {
-		typ := g.m.labels.TypeLabel(s.Type)
+	for phase, typ := range g.m.states {
+		typ := g.m.labels.TypeLabel(typ)
 		if _, seen := inProg[typ]; !seen {
 			// Every phase of a known type is a series, 0 included, so panels and alerts
 			// see zeros rather than gaps.
@@ -165,8 +171,8 @@ func (g gauges) Collect(ch chan<- prometheus.Metric) {
 				counts[key{string(p), typ}] += 0
 			}
 		}
-		counts[key{string(s.Phase), typ}]++
-		if s.Phase == tracker.PhaseProvisioning {
+		counts[key{string(phase), typ}]++
+		if phase == tracker.PhaseProvisioning {
 			inProg[typ]++
 		}
 	}

@@ -16,7 +16,7 @@ import (
 func TestObserveLiveTransitionsOnly(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	states := []tracker.State{{ID: "a", Phase: tracker.PhaseProvisioning, Type: "preview"}, {ID: "b", Phase: tracker.PhaseReady, Type: "preview"}}
-	m := New("blueberry", false, func() []tracker.State { return states }, reg)
+	m := New("blueberry", false, phaseTypes(states), reg)
 	at := time.Date(2025, 1, 7, 10, 0, 0, 0, time.UTC)
 	m.Observe([]event.Event{
 		{EnvironmentID: "a", Name: event.Ready, Type: "preview", Time: at, Metadata: map[string]any{"provisioning_duration_seconds": 45.0}},
@@ -52,4 +52,15 @@ blueberry_environment_provisioning_in_progress{type="preview"} 1
 `), "blueberry_environment_provisioning_duration_seconds", "blueberry_environment_provisioning_total",
 		"blueberry_environment_provisioning_failures_total", "blueberry_deployments_total", "blueberry_environment_provisioning_in_progress"))
 	require.Equal(t, 2.0, testutil.ToFloat64(m.events.WithLabelValues("ready")), "history (backfill) is no live event")
+}
+
+// phaseTypes is Tracker.PhaseTypes over a fixed set of states.
+func phaseTypes(states []tracker.State) func(func(tracker.Phase, string) bool) {
+	return func(yield func(tracker.Phase, string) bool) {
+		for _, s := range states {
+			if !yield(s.Phase, s.Type) {
+				return
+			}
+		}
+	}
 }

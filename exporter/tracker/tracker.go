@@ -182,6 +182,19 @@ func (t *Tracker) States() []State {
 	return out
 }
 
+// PhaseTypes yields the phase and type of every environment, under the tracker's lock
+// and copying no state (the body must not call the tracker): what the environment
+// gauges count at every scrape.
+func (t *Tracker) PhaseTypes(yield func(Phase, string) bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for id := range t.states {
+		if !yield(t.states[id].Phase, t.states[id].Type) {
+			return
+		}
+	}
+}
+
 // URLs returns the URL of every environment not terminated that has one, by id: what
 // the URL checks probe. Unlike States it copies no state, which matters every check
 // interval with thousands of environments.

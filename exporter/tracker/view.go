@@ -1,19 +1,44 @@
 package tracker
 
 import (
+	"reflect"
 	"sort"
 	"time"
 )
 
+// ViewApp is one Application of a watch's view of Argo CD (issue 9, memory): its
+// environment and, only while the tracker has not taken it, its evidence. Once taken,
+// the tracker's state holds that evidence (State.App), so the view does not keep a
+// second copy of 10,000 of them.
+type ViewApp struct {
+	EnvironmentID string       // the environment it claims (its label, else its name)
+	Evidence      *AppEvidence // what Argo CD shows, until the tracker took it; then nil
+}
+
+// Holds reports whether the tracker's state of environment id holds exactly the
+// evidence a (as Observe would keep it): a watch event bringing it changes nothing.
+func (t *Tracker) Holds(id string, a AppEvidence) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	held := t.states[id].App
+	if held == nil {
+		return false
+	}
+	a = normEvidence(a)
+	a.History, a.HistoryPending = nil, false
+	return reflect.DeepEqual(held, &a)
+}
+
 // ViewObservations is PollObservations for a watch's view of Argo CD (every
 // Application as the live stream shows it, by name), evaluated as time passes. Only
 // what time alone can change is returned: environments that are not settled (not
-// ready, degraded or failed, or terminating, or counting absences), those whose
-// Application changed(name) since their last observation, and an absence for every
-// tracked Argo CD environment not in the view. Ready environments whose evidence the
-// tracker already holds would produce nothing, and 10,000 of them would cost as much as
-// a poll. The empty-view guard is PollObservations'.
-func (t *Tracker) ViewObservations(view map[string]AppEvidence, at time.Time, changed func(name string) bool) (obs []Observation, inconclusive bool) {
+// ready, degraded or failed, or terminating, or counting absences), Applications whose
+// evidence the tracker has not taken yet, and an absence for every tracked Argo CD
+// environment not in the view. Ready environments whose evidence the tracker already
+// holds would produce nothing, and 10,000 of them would cost as much as a poll. An
+// Application without evidence in the view is observed with the evidence the tracker
+// holds. The empty-view guard is PollObservations'.
+func (t *Tracker) ViewObservations(view map[string]ViewApp, at time.Time) (obs []Observation, inconclusive bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	owner := make(map[string]string, len(view)) // environment id -> Application name (the first by name wins)
@@ -27,11 +52,17 @@ func (t *Tracker) ViewObservations(view map[string]AppEvidence, at time.Time, ch
 		}
 	}
 	for id, name := range owner {
-		s, known := t.states[id]
-		if known && !changed(name) && settled(s) {
+		var a AppEvidence
+		switch held, known := t.states[id]; {
+		case view[name].Evidence != nil:
+			a = *view[name].Evidence
+		case !known || held.App == nil:
+			continue // nothing to observe it with (an environment forgotten since)
+		case settled(held):
 			continue
+		default:
+			a = *held.App
 		}
-		a := view[name]
 		if a.EnvironmentID == "" {
 			a.EnvironmentID = id
 		}

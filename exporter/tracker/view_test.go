@@ -19,9 +19,11 @@ func TestViewObservations(t *testing.T) {
 		"term":  {ID: "term", Source: SourceArgoCD, Phase: PhaseTerminating, App: &term, TerminationStartedAt: t0},
 		"api":   {ID: "api", Source: SourceAPI, Phase: PhaseProvisioning},
 	})
-	view := map[string]AppEvidence{"ready": ready, "prov": prov, "term": term, "new": ev("new"),
+	taken := func(name string) ViewApp { return ViewApp{EnvironmentID: name} } // the tracker holds its evidence
+	fresh := func(a AppEvidence) ViewApp { return ViewApp{EnvironmentID: a.EnvironmentID, Evidence: &a} }
+	view := map[string]ViewApp{"ready": taken("ready"), "prov": taken("prov"), "term": taken("term"), "new": fresh(ev("new")),
 		// Two Applications claiming one environment: the first by name wins.
-		"b-claim": {AppName: "b-claim", EnvironmentID: "shared"}, "a-claim": {AppName: "a-claim", EnvironmentID: "shared"}}
+		"b-claim": fresh(AppEvidence{AppName: "b-claim", EnvironmentID: "shared"}), "a-claim": fresh(AppEvidence{AppName: "a-claim", EnvironmentID: "shared"})}
 	at := t0.Add(time.Minute)
 	ids := func(obs []Observation) (present, absent []string) {
 		for _, o := range obs {
@@ -35,7 +37,7 @@ func TestViewObservations(t *testing.T) {
 		return present, absent
 	}
 
-	obs, inconclusive := tr.ViewObservations(view, at, func(string) bool { return false })
+	obs, inconclusive := tr.ViewObservations(view, at)
 	require.False(t, inconclusive)
 	present, absent := ids(obs)
 	// A settled environment whose evidence the tracker holds is left out; time can
@@ -43,16 +45,47 @@ func TestViewObservations(t *testing.T) {
 	require.Equal(t, []string{"new/new", "prov/prov", "shared/a-claim", "term/term"}, present)
 	require.Equal(t, []string{"gone"}, absent)
 
-	// A changed Application is evaluated even when settled.
-	obs, _ = tr.ViewObservations(view, at, func(name string) bool { return name == "ready" })
+	// A changed Application (evidence the tracker has not taken) is evaluated even when
+	// settled, with that evidence; the others with the evidence the tracker holds.
+	changed := ev("ready")
+	changed.HealthStatus = "Degraded"
+	view["ready"] = fresh(changed)
+	obs, _ = tr.ViewObservations(view, at)
+	for _, o := range obs {
+		switch o.EnvironmentID {
+		case "ready":
+			require.Equal(t, "Degraded", o.App.HealthStatus)
+		case "prov":
+			require.Equal(t, prov, *o.App)
+		}
+	}
 	present, _ = ids(obs)
 	require.Contains(t, present, "ready/ready")
 
+	// An Application the tracker forgot, without evidence in the view: nothing to
+	// observe it with.
+	obs, _ = tr.ViewObservations(map[string]ViewApp{"forgotten": taken("forgotten"), "prov": taken("prov")}, at)
+	present, _ = ids(obs)
+	require.Equal(t, []string{"prov/prov"}, present)
+
 	// An empty view while live environments are tracked is inconclusive: only the
 	// terminating one may be confirmed gone.
-	obs, inconclusive = tr.ViewObservations(map[string]AppEvidence{}, at, func(string) bool { return false })
+	obs, inconclusive = tr.ViewObservations(map[string]ViewApp{}, at)
 	require.True(t, inconclusive)
 	present, absent = ids(obs)
 	require.Empty(t, present)
 	require.Equal(t, []string{"term"}, absent)
+}
+
+func TestHolds(t *testing.T) {
+	held := AppEvidence{AppName: "a", EnvironmentID: "a", HealthStatus: "Healthy", CreatedAt: t0}
+	tr := New(Config{}, map[string]State{"a": {ID: "a", Source: SourceArgoCD, Phase: PhaseReady, App: &held}})
+	same := held
+	same.CreatedAt = t0.Add(300 * time.Millisecond).In(time.FixedZone("x", 3600)) // the tracker keeps seconds, in UTC
+	same.History = []Deployment{{ID: 1}}                                             // never kept
+	require.True(t, tr.Holds("a", same))
+	other := held
+	other.HealthStatus = "Degraded"
+	require.False(t, tr.Holds("a", other))
+	require.False(t, tr.Holds("b", held), "unknown environment")
 }
