@@ -67,9 +67,9 @@ type watcher struct {
 	refs    map[string]argocd.HistoryRef // by name: what reading a history needs
 	pending []tracker.Observation        // a burst of events not tracked yet
 	ctx     context.Context              // the session's, for reading histories
-	expect  map[string]struct{}            // listed names the session's snapshot has not brought yet
-	seen    map[string]struct{}            // names the session's stream brought
-	live    bool                           // the session's view is complete and the stream is open
+	expect  map[string]struct{}          // listed names the session's snapshot has not brought yet
+	seen    map[string]struct{}          // names the session's stream brought
+	live    bool                         // the session's view is complete and the stream is open
 	stats   watchStats
 
 	failing bool // the last session failed (watchLoop's goroutine only)

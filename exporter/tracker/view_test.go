@@ -82,7 +82,7 @@ func TestHolds(t *testing.T) {
 	tr := New(Config{}, map[string]State{"a": {ID: "a", Source: SourceArgoCD, Phase: PhaseReady, App: &held}})
 	same := held
 	same.CreatedAt = t0.Add(300 * time.Millisecond).In(time.FixedZone("x", 3600)) // the tracker keeps seconds, in UTC
-	same.History = []Deployment{{ID: 1}}                                             // never kept
+	same.History = []Deployment{{ID: 1}}                                          // never kept
 	require.True(t, tr.Holds("a", same))
 	other := held
 	other.HealthStatus = "Degraded"
