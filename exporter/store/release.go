@@ -10,9 +10,26 @@ import (
 // every releaseEvery, scans every releaseItems records. Either bounds what one read keeps
 // resident to a few MiB.
 const (
-	releaseEvery = 5 * time.Millisecond
-	releaseItems = 1024
+	releaseEvery   = 5 * time.Millisecond
+	releaseItems   = 1024
+	releaseCommits = 32
 )
+
+// releaseWritten releases the mapped pages every releaseCommits commits (s.mu held).
+// bbolt copies every page a commit changes (the leaves, their branches, the freelist)
+// to a new place in the file, and the next read faults the new copies in: some 80 KB per
+// commit that would stay resident until the whole file is, however little of it is
+// read again.
+func (s *Store) releaseWritten() {
+	if s.commits++; s.commits < releaseCommits {
+		return
+	}
+	s.commits = 0
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		releasePages(s.db, tx)
+		return nil
+	})
+}
 
 // scanPager releases the pages of a scan every releaseItems records and at its end.
 type scanPager struct {

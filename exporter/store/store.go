@@ -117,10 +117,11 @@ type Store struct {
 
 	// mu serialises writers (bbolt does too) so that the cached first/last sequence
 	// numbers are updated in commit order.
-	mu     sync.Mutex
-	first  atomic.Uint64
-	last   atomic.Uint64
-	closed atomic.Bool
+	mu      sync.Mutex
+	commits int // since the written pages were last released (s.mu)
+	first   atomic.Uint64
+	last    atomic.Uint64
+	closed  atomic.Bool
 
 	subMu      sync.Mutex
 	subs       map[chan struct{}]struct{}
@@ -422,6 +423,7 @@ func (s *Store) Commit(states []tracker.State, events []event.Event) ([]event.Ev
 		return nil, fmt.Errorf("commit: %w", mapErr(err))
 	}
 	s.commitDuration.Observe(time.Since(start).Seconds())
+	s.releaseWritten()
 	if len(out) > 0 {
 		s.commitEvents.Observe(float64(len(out)))
 		s.first.CompareAndSwap(0, out[0].Seq)
