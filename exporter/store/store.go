@@ -439,12 +439,18 @@ func (s *Store) Environments() (map[string]tracker.State, error) {
 	err := s.view(func(tx *bolt.Tx) error {
 		p := scanPager{db: s.db, tx: tx}
 		defer p.done()
+		pool := tracker.Strings{}
 		return tx.Bucket(bucketEnvs).ForEach(func(k, v []byte) error {
 			st, err := decodeState(k, v)
 			if err != nil {
 				return err
 			}
-			states[string(k)] = st
+			pool.Share(&st)
+			id := st.ID // the key shares the id's bytes too
+			if id != string(k) {
+				id = string(k)
+			}
+			states[id] = st
 			p.read()
 			return nil
 		})
