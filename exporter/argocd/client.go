@@ -78,12 +78,14 @@ type Client struct {
 	http    *http.Client
 	server  string // for messages: scheme://host/path, no credentials
 	listURL string
-	token   string
-	agent   string
-	timeout time.Duration
-	maxBody int64
-	m       *metrics
-	wm      *watchMetrics
+	// streamFields is the stream's `fields` (StreamFields).
+	streamFields []string
+	token        string
+	agent        string
+	timeout      time.Duration
+	maxBody      int64
+	m            *metrics
+	wm           *watchMetrics
 }
 
 // New validates the argocd section cfg and returns a Client; it reads the CA file now, so
@@ -165,14 +167,15 @@ func New(cfg config.ArgoCDConfig, opts Options, logger log.Logger, reg prometheu
 			// A redirect is a misconfigured server URL or an SSO proxy: report it.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		server:  base.String(),
-		listURL: listURL,
-		token:   string(cfg.Token),
-		agent:   agent,
-		timeout: timeout,
-		maxBody: MaxBodyBytes,
-		m:       newMetrics(reg),
-		wm:      newWatchMetrics(reg),
+		server:       base.String(),
+		listURL:      listURL,
+		streamFields: StreamFields(cfg),
+		token:        string(cfg.Token),
+		agent:        agent,
+		timeout:      timeout,
+		maxBody:      MaxBodyBytes,
+		m:            newMetrics(reg),
+		wm:           newWatchMetrics(reg),
 	}, nil
 }
 

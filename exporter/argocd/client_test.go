@@ -41,7 +41,9 @@ type clientConfig struct {
 
 func newClient(t *testing.T, server string, edit func(*clientConfig)) (*Client, *prometheus.Registry) {
 	t.Helper()
-	cfg := clientConfig{ArgoCDConfig: config.ArgoCDConfig{Server: server, Token: token, Selector: "blueberry.io/managed=true"}}
+	ac := config.DefaultArgoCDConfig // the mapping's labels and annotations, as the daemon gets them
+	ac.Server, ac.Token, ac.Selector = server, token, "blueberry.io/managed=true"
+	cfg := clientConfig{ArgoCDConfig: ac}
 	if edit != nil {
 		edit(&cfg)
 	}

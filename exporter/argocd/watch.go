@@ -17,6 +17,7 @@ import (
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/dashboards/selfmon"
 	"github.com/blueberry-idp/envtrack/exporter/promutil"
 )
@@ -62,13 +63,40 @@ type streamChunk struct {
 	Error  *streamStatus `json:"error"`
 }
 
-// StreamFields is the `fields` whitelist of the stream: result.type and the list's
-// paths under result.application.
-func StreamFields() []string {
+// StreamFields is the `fields` whitelist of the stream for the argocd section cfg:
+// result.type and, under result.application., what Evidence and RefOf read, each path as
+// narrow as the stream's generic filter allows (any path, into arrays and maps too).
+// Unlike the list's, a stream event then carries none of the spec's destination and
+// sync policy, the health message, the summary's images, nor labels and annotations
+// envtrack does not read (kubectl's last-applied-configuration alone can be kilobytes):
+// a snapshot of 10,000 Applications is read at every new session.
+func StreamFields(cfg config.ArgoCDConfig) []string {
 	out := []string{"result.type"}
-	for _, f := range listFields {
-		out = append(out, "result.application."+strings.TrimPrefix(f, "items."))
+	add := func(paths ...string) {
+		for _, p := range paths {
+			out = append(out, "result.application."+p)
+		}
 	}
+	add("metadata.name", "metadata.namespace", "metadata.creationTimestamp", "metadata.deletionTimestamp")
+	for _, k := range []string{cfg.EnvironmentIDLabel, cfg.EnvironmentTypeLabel, cfg.RepositoryLabel, cfg.BranchLabel, cfg.CommitLabel} {
+		if k != "" {
+			add("metadata.labels." + k)
+		}
+	}
+	for _, k := range []string{cfg.URLAnnotation, cfg.RequestedAtAnnotation} {
+		if k != "" {
+			add("metadata.annotations." + k)
+		}
+	}
+	for _, src := range []string{"spec.source", "spec.sources", "spec.sourceHydrator.drySource"} {
+		add(src+".repoURL", src+".targetRevision", src+".chart", src+".ref")
+	}
+	add("status.sync.status", "status.sync.revision", "status.sync.revisions",
+		"status.health.status", "status.health.lastTransitionTime",
+		"status.summary.externalURLs",
+		"status.operationState.phase", "status.operationState.message",
+		"status.operationState.startedAt", "status.operationState.finishedAt",
+		"status.operationState.syncResult.revision", "status.operationState.syncResult.revisions")
 	return out
 }
 
@@ -151,7 +179,7 @@ func (c *Client) streamURL() string {
 	q := u.Query()
 	u.Path = strings.TrimSuffix(u.Path, "/api/v1/applications") + "/api/v1/stream/applications"
 	if q.Has("fields") {
-		q.Set("fields", strings.Join(StreamFields(), ","))
+		q.Set("fields", strings.Join(c.streamFields, ","))
 	}
 	u.RawQuery = q.Encode()
 	return u.String()

@@ -1,7 +1,9 @@
 package argocd
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -198,4 +200,59 @@ func FuzzWatch(f *testing.F) {
 		})
 		require.Error(t, err)
 	})
+}
+
+// TestStreamFieldsNarrow: a stream event carries what Evidence reads and nothing else:
+// not an annotation of kilobytes envtrack does not read (kubectl's
+// last-applied-configuration), other labels, the destination or the sync policy. The
+// evidence is the same as from the whole Application.
+func TestStreamFieldsNarrow(t *testing.T) {
+	start := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	big := strings.Repeat("x", 8<<10)
+	a := fakeargocd.NewApp("pr-1", start, fakeargocd.WithType("preview"), fakeargocd.WithURL("https://pr-1.example.com"),
+		fakeargocd.WithRequestedAt(start.Add(-time.Minute)), fakeargocd.WithLabel("team", "payments"),
+		fakeargocd.WithAnnotation("kubectl.kubernetes.io/last-applied-configuration", big))
+	fakeargocd.StartSync(&a, "abc123", start.Add(time.Second))
+	fakeargocd.SyncSucceeded(&a, "abc123", start.Add(time.Minute))
+	fakeargocd.SetHealth(&a, fakeargocd.HealthHealthy, start.Add(2*time.Minute))
+	srv := fakeargocd.NewServer(t, fakeargocd.WithToken(token), fakeargocd.WithApps(a))
+	c, _ := newClient(t, srv.URL(), nil)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.streamURL(), nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	line, err := bufio.NewReader(resp.Body).ReadBytes('\n')
+	require.NoError(t, err)
+	for _, absent := range []string{"last-applied-configuration", "team", "destination", "syncPolicy"} {
+		require.NotContains(t, string(line), absent)
+	}
+	require.Less(t, len(line), 1200, "one event: %s", line)
+
+	var chunk streamChunk
+	require.NoError(t, json.Unmarshal(line, &chunk))
+	full := fixtureFull(t, srv, "pr-1")
+	want := DefaultMapping().Evidence(full)
+	want.History = nil // the stream never carries status.history (Client.History reads it)
+	require.Equal(t, want, DefaultMapping().Evidence(chunk.Result.Application))
+	require.Equal(t, RefOf(&full), RefOf(&chunk.Result.Application))
+}
+
+// fixtureFull is the whole Application as GET /api/v1/applications/{name} returns it.
+func fixtureFull(t *testing.T, srv *fakeargocd.Server, name string) Application {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, srv.URL()+"/api/v1/applications/"+name, nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var a Application
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&a))
+	return a
 }
