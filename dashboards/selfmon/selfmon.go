@@ -118,16 +118,16 @@ var (
 // exporter/argocd: the Argo CD client. No label takes an Application name.
 var (
 	ArgoCDRequests = Def{Name: "envtrack_argocd_requests_total", Type: Counter, Labels: []string{"code"}, Source: sourceArgoCD,
-		Help: "Argo CD list requests by HTTP status code (\"error\": no complete answer: connection failure, timeout, cut body)."}
+		Help: "Argo CD requests (lists, and single Applications read for their history) by HTTP status code (\"error\": no complete answer: connection failure, timeout, cut body). The stream counts in envtrack_argocd_stream_connections_total."}
 	ArgoCDRequestDuration = Def{Name: "envtrack_argocd_request_duration_seconds", Type: Histogram, Source: sourceArgoCD,
-		Help:    "Duration of Argo CD list requests, until the whole answer was read.",
+		Help:    "Duration of Argo CD requests (lists, and single Applications read for their history), until the whole answer was read.",
 		Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}}
 	ArgoCDLastSuccess = Def{Name: "envtrack_argocd_last_success_timestamp_seconds", Type: Gauge, Source: sourceArgoCD,
 		Help: "Unix time of the last successful Argo CD list."}
 	ArgoCDApplications = Def{Name: "envtrack_argocd_applications", Type: Gauge, Source: sourceArgoCD,
 		Help: "Applications in the last successful Argo CD list."}
 	ArgoCDDecodeErrors = Def{Name: "envtrack_argocd_decode_errors_total", Type: Counter, Source: sourceArgoCD,
-		Help: "Argo CD answers with status 200 that were not a usable application list."}
+		Help: "Argo CD answers with status 200 that were not a usable application list or Application."}
 	ArgoCDBadAnnotations = Def{Name: "envtrack_argocd_bad_annotations_total", Type: Counter, Source: sourceArgoCD,
 		Help: "Application annotations envtrack could not parse (e.g. a requested-at that is not RFC 3339)."}
 )

@@ -20,7 +20,11 @@ type ViewApp struct {
 func (t *Tracker) Holds(id string, a AppEvidence) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	held := t.states[id].App
+	return holds(t.states[id].App, a)
+}
+
+// holds: held is a as the tracker keeps it.
+func holds(held *AppEvidence, a AppEvidence) bool {
 	if held == nil {
 		return false
 	}

@@ -89,3 +89,28 @@ func TestHolds(t *testing.T) {
 	require.False(t, tr.Holds("a", other))
 	require.False(t, tr.Holds("b", held), "unknown environment")
 }
+
+// TestPollSkipsWhatItHolds: a poll's answer yields no observation for a settled
+// environment whose evidence the tracker holds (stepping it would change nothing),
+// and one for a changed, an unsettled or a history-carrying one.
+func TestPollSkipsWhatItHolds(t *testing.T) {
+	ev := func(name, health string) AppEvidence {
+		return AppEvidence{AppName: name, EnvironmentID: name, HealthStatus: health, CreatedAt: t0}
+	}
+	ready, prov, changed, hist := ev("ready", "Healthy"), ev("prov", "Progressing"), ev("changed", "Healthy"), ev("hist", "Healthy")
+	tr := New(Config{}, map[string]State{
+		"ready":   {ID: "ready", Source: SourceArgoCD, Phase: PhaseReady, App: &ready},
+		"prov":    {ID: "prov", Source: SourceArgoCD, Phase: PhaseProvisioning, App: &prov},
+		"changed": {ID: "changed", Source: SourceArgoCD, Phase: PhaseReady, App: &changed},
+		"hist":    {ID: "hist", Source: SourceArgoCD, Phase: PhaseReady, App: &hist},
+	})
+	withHistory := hist
+	withHistory.History = []Deployment{{ID: 1}}
+	obs, inconclusive := tr.PollObservations([]AppEvidence{ev("changed", "Degraded"), withHistory, prov, ready}, t0.Add(time.Minute))
+	require.False(t, inconclusive)
+	var got []string
+	for _, o := range obs {
+		got = append(got, o.EnvironmentID)
+	}
+	require.ElementsMatch(t, []string{"changed", "hist", "prov"}, got)
+}
