@@ -2,12 +2,14 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/blueberry-idp/envtrack/dashboards/selfmon"
 	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/internal/fakeargocd"
 )
@@ -176,4 +178,47 @@ func TestHistoryReadFailureDefers(t *testing.T) {
 	require.Equal(t, event.Deployed, g[2].Name)
 	require.Equal(t, at(-5*time.Hour+time.Minute), g[2].Time)
 	require.Equal(t, true, g[2].Metadata["backfill"])
+}
+
+// TestFirstSightInBatches: the first poll of more Applications than maxBatch tracks them
+// in several commits (one transaction for 10,000 Applications and their histories held
+// ~270 MiB), and every environment is tracked.
+func TestFirstSightInBatches(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	now := h.clock.Now()
+	const n = 2*maxBatch + 500
+	apps := make([]fakeargocd.Application, n)
+	for i := range apps {
+		a := fakeargocd.NewApp(fmt.Sprintf("pr-%05d", i), now.Add(-time.Hour), fakeargocd.WithType("preview"))
+		fakeargocd.StartSync(&a, "1a2b3c4d5e6f", now.Add(-time.Hour+5*time.Second))
+		fakeargocd.SyncSucceeded(&a, "1a2b3c4d5e6f", now.Add(-58*time.Minute))
+		fakeargocd.SetHealth(&a, fakeargocd.HealthHealthy, now.Add(-57*time.Minute))
+		apps[i] = a
+	}
+	h.argo.SetApps(apps)
+	h.startStoppable()
+	h.clock.Set(now.Add(15 * time.Second))
+	require.NoError(t, h.app.PollOnce(context.Background()))
+
+	ready := map[string]bool{}
+	evs := h.journal()
+	for _, e := range evs {
+		if e.Name == event.Ready {
+			ready[e.EnvironmentID] = true
+		}
+	}
+	require.Len(t, ready, n, "every environment tracked")
+	mfs, err := h.app.reg.Gather()
+	require.NoError(t, err)
+	var commits, appended uint64
+	for _, mf := range mfs {
+		if mf.GetName() == selfmon.StoreCommitEvents.Name {
+			for _, m := range mf.GetMetric() {
+				commits += m.GetHistogram().GetSampleCount()
+				appended += uint64(m.GetHistogram().GetSampleSum())
+			}
+		}
+	}
+	require.Equal(t, uint64(len(evs)), appended)
+	require.GreaterOrEqual(t, commits, uint64(3), "%d observations in batches of %d", n, maxBatch)
 }

@@ -245,8 +245,8 @@ func (w *watcher) goLive() {
 	w.a.markPolled()
 }
 
-// maxBatch bounds the observations of one burst of stream events tracked (and
-// committed) together.
+// maxBatch bounds the observations tracked (and committed) together: one burst of
+// stream events, one batch of a poll or an evaluation.
 const maxBatch = 1000
 
 // handle takes one stream event; events already buffered behind it (more) are tracked
@@ -396,10 +396,14 @@ func (w *watcher) evaluate() error {
 	if obs = w.withHistory(obs); obs == nil {
 		return nil
 	}
-	if err := w.a.process(obs); err != nil {
-		return err
+	for len(obs) > 0 { // as processInBatches, dropping from the view what each batch tracked
+		n := min(len(obs), maxBatch)
+		if err := w.a.process(obs[:n]); err != nil {
+			return err
+		}
+		w.taken(obs[:n])
+		obs = obs[n:]
 	}
-	w.taken(obs)
 	return nil
 }
 
