@@ -184,7 +184,8 @@ func TestHistoryReadFailureDefers(t *testing.T) {
 // in several commits (one transaction for 10,000 Applications and their histories held
 // ~270 MiB), and every environment is tracked.
 func TestFirstSightInBatches(t *testing.T) {
-	h := newHarness(t, harnessOpts{})
+	// A list of 2,500 under -race on a loaded machine takes seconds: not a timeout test.
+	h := newHarness(t, harnessOpts{requestTimeout: time.Minute})
 	now := h.clock.Now()
 	const n = 2*maxBatch + 500
 	apps := make([]fakeargocd.Application, n)

@@ -54,7 +54,8 @@ type harness struct {
 	cfg     string
 	logger  log.Logger // nil: no logs
 	timeout time.Duration
-	watch   bool // argocd.mode: watch, driven by StartWatch and WatchTick (watch_test.go)
+	watch   bool          // argocd.mode: watch, driven by StartWatch and WatchTick (watch_test.go)
+	request time.Duration // argocd.request_timeout; default 2s
 }
 
 type harnessOpts struct {
@@ -62,11 +63,15 @@ type harnessOpts struct {
 	extraConfig     string
 	timeout         time.Duration // readiness.provisioning_timeout; default scenario.Timeout
 	watch           bool          // argocd.mode: watch instead of poll
+	requestTimeout  time.Duration // argocd.request_timeout; default 2s
 }
 
 func newHarness(t testing.TB, o harnessOpts) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: &clock{}, dir: t.TempDir(), timeout: o.timeout, watch: o.watch}
+	h := &harness{t: t, clock: &clock{}, dir: t.TempDir(), timeout: o.timeout, watch: o.watch, request: o.requestTimeout}
+	if h.request == 0 {
+		h.request = 2 * time.Second
+	}
 	if h.timeout == 0 {
 		h.timeout = scenario.Timeout
 	}
@@ -98,12 +103,12 @@ argocd:
   token: argo-secret-token
   selector: "blueberry.io/managed=true"
   poll_interval: 15s
-  request_timeout: 2s
+  request_timeout: %s
   mode: %s
 readiness:
   provisioning_timeout: %s
   url: {interval: 15s, timeout: 2s}
-%s%s`, filepath.Join(h.dir, "data"), h.argo.URL(), h.mode(), h.timeout, envs, extra)
+%s%s`, filepath.Join(h.dir, "data"), h.argo.URL(), h.request, h.mode(), h.timeout, envs, extra)
 	require.NoError(h.t, os.WriteFile(h.cfg, []byte(cfg), 0o600))
 }
 

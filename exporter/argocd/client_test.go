@@ -414,7 +414,7 @@ func TestErrorsNeverContainToken(t *testing.T) {
 		require.NotContains(t, err.Error(), "fields=", "the long query string stays out of messages")
 		require.Contains(t, err.Error(), "argocd: list applications from "+srv.URL)
 		require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
-# HELP envtrack_argocd_requests_total Argo CD list requests by HTTP status code ("error": no complete answer: connection failure, timeout, cut body).
+# HELP envtrack_argocd_requests_total Argo CD requests (lists, and single Applications read for their history) by HTTP status code ("error": no complete answer: connection failure, timeout, cut body). The stream counts in envtrack_argocd_stream_connections_total.
 # TYPE envtrack_argocd_requests_total counter
 envtrack_argocd_requests_total{code="error"} 1
 `), "envtrack_argocd_requests_total"))
@@ -574,10 +574,10 @@ func TestMetrics(t *testing.T) {
 # HELP envtrack_argocd_applications Applications in the last successful Argo CD list.
 # TYPE envtrack_argocd_applications gauge
 envtrack_argocd_applications 3
-# HELP envtrack_argocd_decode_errors_total Argo CD answers with status 200 that were not a usable application list.
+# HELP envtrack_argocd_decode_errors_total Argo CD answers with status 200 that were not a usable application list or Application.
 # TYPE envtrack_argocd_decode_errors_total counter
 envtrack_argocd_decode_errors_total 1
-# HELP envtrack_argocd_requests_total Argo CD list requests by HTTP status code ("error": no complete answer: connection failure, timeout, cut body).
+# HELP envtrack_argocd_requests_total Argo CD requests (lists, and single Applications read for their history) by HTTP status code ("error": no complete answer: connection failure, timeout, cut body). The stream counts in envtrack_argocd_stream_connections_total.
 # TYPE envtrack_argocd_requests_total counter
 envtrack_argocd_requests_total{code="200"} 3
 envtrack_argocd_requests_total{code="500"} 1
