@@ -111,7 +111,7 @@ func (a *App) trackListed(evidence []tracker.AppEvidence, at time.Time) error {
 	} else {
 		a.metrics.polls.WithLabelValues("success").Inc()
 	}
-	return a.processInBatches(obs)
+	return a.processInBatches(obs, nil)
 }
 
 // processInBatches tracks a poll's (or a watch evaluation's) observations maxBatch at a
@@ -119,11 +119,15 @@ func (a *App) trackListed(evidence []tracker.AppEvidence, at time.Time) error {
 // histories, 40,000 events) in one transaction held ~270 MiB at its peak. Each
 // environment's observation is independent of the others', and one that a crash left
 // untracked is derived again, with the same evidence times, from the next answer.
-func (a *App) processInBatches(obs []tracker.Observation) error {
+// tracked, if not nil, is called with each batch once it is tracked.
+func (a *App) processInBatches(obs []tracker.Observation, tracked func([]tracker.Observation)) error {
 	for len(obs) > 0 {
 		n := min(len(obs), maxBatch)
 		if err := a.process(obs[:n]); err != nil {
 			return err
+		}
+		if tracked != nil {
+			tracked(obs[:n])
 		}
 		obs = obs[n:]
 	}
@@ -166,7 +170,7 @@ func (a *App) ProbeOnce(ctx context.Context) error {
 			Name: targets[i].name, Type: targets[i].typ})
 	}
 	obs = append(obs, a.tracker.Ticks(at)...)
-	return a.processInBatches(obs)
+	return a.processInBatches(obs, nil)
 }
 
 func (a *App) process(obs []tracker.Observation) error {
