@@ -64,6 +64,7 @@ type watcher struct {
 	// keeps its evidence there only until the tracker took it (then the tracker's state
 	// holds it): 10,000 settled Applications cost a name, an id and a HistoryRef each.
 	view    map[string]tracker.ViewApp
+	claims  map[string]int               // environment id -> Applications in the view claiming it
 	refs    map[string]argocd.HistoryRef // by name: what reading a history needs
 	pending []tracker.Observation        // a burst of events not tracked yet
 	ctx     context.Context              // the session's, for reading histories
@@ -84,7 +85,7 @@ type watchStats struct {
 // to the caller (WatchTick), for deterministic tests.
 func (a *App) watchLoop(ctx context.Context, src *sources, manualTicks bool) {
 	ac := src.cfg.ArgoCD
-	w := &watcher{a: a, src: src, view: map[string]tracker.ViewApp{}, refs: map[string]argocd.HistoryRef{}}
+	w := &watcher{a: a, src: src, view: map[string]tracker.ViewApp{}, claims: map[string]int{}, refs: map[string]argocd.HistoryRef{}}
 	a.watcher.Store(w)
 	defer a.watcher.CompareAndSwap(w, nil)
 	b := backoff.New(watchBackoffInitial, watchBackoffMax, rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2)))
@@ -230,8 +231,7 @@ func (w *watcher) goLive() {
 	}
 	for name := range w.view {
 		if _, ok := w.seen[name]; !ok {
-			delete(w.view, name)
-			delete(w.refs, name)
+			w.drop(name)
 		}
 	}
 	w.flush()
@@ -273,8 +273,7 @@ func (w *watcher) take(e *argocd.WatchEvent) {
 	delete(w.expect, name)
 	if e.Type == argocd.EventDeleted {
 		// Gone from Argo CD: the next evaluation counts the absence, as a poll would.
-		delete(w.view, name)
-		delete(w.refs, name)
+		w.drop(name)
 		return
 	}
 	w.refs[name] = argocd.RefOf(&e.Application)
@@ -287,12 +286,12 @@ func (w *watcher) take(e *argocd.WatchEvent) {
 	if old.Evidence != nil && reflect.DeepEqual(*old.Evidence, ev) ||
 		old.Evidence == nil && w.a.tracker.Holds(id, ev) {
 		if !inView || old.EnvironmentID != ev.EnvironmentID {
-			w.view[name] = tracker.ViewApp{EnvironmentID: ev.EnvironmentID}
+			w.set(name, tracker.ViewApp{EnvironmentID: ev.EnvironmentID})
 		}
 		return // nothing envtrack reads changed
 	}
-	w.view[name] = tracker.ViewApp{EnvironmentID: ev.EnvironmentID, Evidence: &ev}
-	if id != name {
+	w.set(name, tracker.ViewApp{EnvironmentID: ev.EnvironmentID, Evidence: &ev})
+	if w.claims[id] > 1 {
 		// Two Applications claiming one environment: the first by name wins, as in a
 		// poll (tracker.PollObservations).
 		for other, o := range w.view {
@@ -302,6 +301,39 @@ func (w *watcher) take(e *argocd.WatchEvent) {
 		}
 	}
 	w.pending = append(w.pending, tracker.Observation{EnvironmentID: id, At: w.a.now(), App: &ev})
+}
+
+// set puts an Application in the view (w.mu held), counting the environment it claims.
+func (w *watcher) set(name string, v tracker.ViewApp) {
+	if old, ok := w.view[name]; ok {
+		w.unclaim(name, old)
+	}
+	w.view[name] = v
+	w.claims[claimed(name, v)]++
+}
+
+// drop takes an Application out of the view (w.mu held).
+func (w *watcher) drop(name string) {
+	if old, ok := w.view[name]; ok {
+		w.unclaim(name, old)
+		delete(w.view, name)
+	}
+	delete(w.refs, name)
+}
+
+func (w *watcher) unclaim(name string, v tracker.ViewApp) {
+	id := claimed(name, v)
+	if w.claims[id]--; w.claims[id] <= 0 {
+		delete(w.claims, id)
+	}
+}
+
+// claimed is the environment an Application of the view claims.
+func claimed(name string, v tracker.ViewApp) string {
+	if v.EnvironmentID != "" {
+		return v.EnvironmentID
+	}
+	return name
 }
 
 // flush tracks the queued observations (w.mu held). A failed commit leaves their
@@ -396,15 +428,7 @@ func (w *watcher) evaluate() error {
 	if obs = w.withHistory(obs); obs == nil {
 		return nil
 	}
-	for len(obs) > 0 { // as processInBatches, dropping from the view what each batch tracked
-		n := min(len(obs), maxBatch)
-		if err := w.a.process(obs[:n]); err != nil {
-			return err
-		}
-		w.taken(obs[:n])
-		obs = obs[n:]
-	}
-	return nil
+	return w.a.processInBatches(obs, w.taken)
 }
 
 // StartWatch runs the watch source in the background until ctx ends, with the

@@ -231,3 +231,40 @@ argocd: {server: %s, token: t, poll_interval: 50ms, request_timeout: 500ms}
 		})
 	}
 }
+
+// TestOneEnvironmentManyApplications: three Applications claim one environment (two by
+// its label, one by its name). As in a poll, the first by name wins, whatever order the
+// stream brings them in: both modes record the environment from a-claim alone.
+func TestOneEnvironmentManyApplications(t *testing.T) {
+	journals := map[bool][]event.Event{}
+	for _, watch := range []bool{false, true} {
+		h := newHarness(t, harnessOpts{watch: watch})
+		now := h.clock.Now()
+		app := func(name, branch, rev, health string, opts ...fakeargocd.AppOption) fakeargocd.Application {
+			a := fakeargocd.NewApp(name, now.Add(-10*time.Minute), append(opts, fakeargocd.WithBranch(branch))...)
+			fakeargocd.StartSync(&a, rev, now.Add(-9*time.Minute))
+			fakeargocd.SyncSucceeded(&a, rev, now.Add(-8*time.Minute))
+			fakeargocd.SetHealth(&a, health, now.Add(-7*time.Minute))
+			return a
+		}
+		h.argo.SetApps([]fakeargocd.Application{
+			app("shared", "feature/c", "cccc3333cccc3333", fakeargocd.HealthDegraded), // claims it by name
+			app("b-claim", "feature/b", "bbbb2222bbbb2222", fakeargocd.HealthDegraded, fakeargocd.WithEnvironmentID("shared")),
+			app("a-claim", "feature/a", "aaaa1111aaaa1111", fakeargocd.HealthHealthy, fakeargocd.WithEnvironmentID("shared")),
+		})
+		h.start()
+		h.clock.Set(now.Add(15 * time.Second))
+		if watch {
+			h.watchTick()
+		} else {
+			require.NoError(t, h.app.PollOnce(context.Background()))
+		}
+		journals[watch] = h.journal()
+		require.NotEmpty(t, journals[watch])
+		for _, e := range journals[watch] {
+			require.Equal(t, "shared", e.EnvironmentID)
+			require.Equal(t, "feature/a", e.Branch, "%s: %s", h.mode(), describe(journals[watch]))
+		}
+	}
+	require.Equal(t, journalByEnv(t, journals[false]), journalByEnv(t, journals[true]))
+}
