@@ -69,9 +69,6 @@ type harnessOpts struct {
 func newHarness(t testing.TB, o harnessOpts) *harness {
 	t.Helper()
 	h := &harness{t: t, clock: &clock{}, dir: t.TempDir(), timeout: o.timeout, watch: o.watch, request: o.requestTimeout}
-	if h.request == 0 {
-		h.request = 2 * time.Second
-	}
 	if h.timeout == 0 {
 		h.timeout = scenario.Timeout
 	}
@@ -96,6 +93,10 @@ func (h *harness) writeConfig(extra string) {
 	if static.Len() > 0 {
 		envs = "environments:\n" + static.String()
 	}
+	request := h.request
+	if request == 0 {
+		request = 2 * time.Second
+	}
 	cfg := fmt.Sprintf(`listen_address: "127.0.0.1:0"
 state_dir: %s
 argocd:
@@ -108,7 +109,7 @@ argocd:
 readiness:
   provisioning_timeout: %s
   url: {interval: 15s, timeout: 2s}
-%s%s`, filepath.Join(h.dir, "data"), h.argo.URL(), h.request, h.mode(), h.timeout, envs, extra)
+%s%s`, filepath.Join(h.dir, "data"), h.argo.URL(), request, h.mode(), h.timeout, envs, extra)
 	require.NoError(h.t, os.WriteFile(h.cfg, []byte(cfg), 0o600))
 }
 
