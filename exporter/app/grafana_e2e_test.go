@@ -23,7 +23,7 @@ import (
 func TestGrafanaFaults(t *testing.T) {
 	graf := fakegrafana.NewServer(t, fakegrafana.WithToken("grafana-token"))
 	h := newHarness(t, harnessOpts{perKind: 1, extraConfig: fmt.Sprintf("grafana: {url: %s, token: grafana-token, timeout: 1s}\ndelivery: {backoff: {initial: 100ms, max: 1s}}\n", graf.URL())})
-	var logs safeBuffer
+	var logs syncBuffer
 	h.logger = log.NewLogfmtLogger(&logs)
 	h.start()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute) // a hang guard

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -214,24 +213,6 @@ func TestScenario(t *testing.T) {
 		require.NotEmpty(t, e.ID)
 		require.False(t, e.RecordedAt.IsZero())
 	}
-}
-
-// safeBuffer collects log output written from several goroutines.
-type safeBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *safeBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *safeBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // gathered returns the sum of a metric's series in the app's and its sources' registries.

@@ -138,7 +138,7 @@ func TestScenarioWatchMatchesPoll(t *testing.T) {
 // new snapshot), and a 401/503 window during which nothing can be seen. The journal is
 // still exactly what the scenario expects: no false transition, nothing missed.
 func TestWatchStreamFaults(t *testing.T) {
-	var logs safeBuffer
+	var logs syncBuffer
 	h := newHarness(t, harnessOpts{perKind: 1, static: 1, watch: true})
 	h.logger = log.NewLogfmtLogger(&logs)
 	h.start()
@@ -197,7 +197,7 @@ func TestWatchFallsBackToPolling(t *testing.T) {
 			require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`state_dir: %s
 argocd: {server: %s, token: t, poll_interval: 50ms, request_timeout: 500ms}
 `, filepath.Join(dir, "data"), argo.URL())), 0o600))
-			var logs safeBuffer
+			var logs syncBuffer
 			a, err := New(Options{ConfigFile: cfg, ListenAddress: "127.0.0.1:0", Logger: log.NewLogfmtLogger(&logs)})
 			require.NoError(t, err)
 			ctx, cancel := context.WithCancel(context.Background())
