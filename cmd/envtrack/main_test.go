@@ -7,11 +7,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -30,14 +30,6 @@ func buildEnvtrack(t *testing.T) string {
 	return bin
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // TestServeExampleConfig: `envtrack serve` with config/example.yml starts, answers
 // /healthz, /readyz and /metrics, and exits 0 on SIGTERM.
 func TestServeExampleConfig(t *testing.T) {
@@ -47,9 +39,9 @@ func TestServeExampleConfig(t *testing.T) {
 	require.NoError(t, err)
 	cfg := filepath.Join(dir, "envtrack.yml") // state_dir ./data resolves next to it
 	require.NoError(t, os.WriteFile(cfg, example, 0o600))
-	addr := freeAddr(t)
-
-	cmd := exec.Command(bin, "serve", "--config", cfg, "--web.listen-address", addr, "--log.format", "json")
+	// Port 0 and the address from the log: a port picked free beforehand may be another
+	// test's by the time envtrack binds it.
+	cmd := exec.Command(bin, "serve", "--config", cfg, "--web.listen-address", "127.0.0.1:0", "--log.format", "json")
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
@@ -62,15 +54,17 @@ func TestServeExampleConfig(t *testing.T) {
 	// Wait for the "listening" log line rather than polling the port.
 	logs := &bytes.Buffer{}
 	sc := bufio.NewScanner(stderr)
-	listening := false
-	for !listening && sc.Scan() {
+	addr := ""
+	for addr == "" && sc.Scan() {
 		line := sc.Text()
 		logs.WriteString(line + "\n")
 		var m map[string]any
 		require.NoError(t, json.Unmarshal([]byte(line), &m), "log line is not JSON: %s", line)
-		listening = m["msg"] == "listening"
+		if m["msg"] == "listening" {
+			addr, _ = m["address"].(string)
+		}
 	}
-	require.True(t, listening, "envtrack never listened:\n%s", logs)
+	require.NotEmpty(t, addr, "envtrack never listened:\n%s", logs)
 	go func() { _, _ = io.Copy(logs, stderr) }()
 
 	get := func(path string) (int, string) {
@@ -109,8 +103,7 @@ func TestSIGHUPReload(t *testing.T) {
 	cfg := filepath.Join(dir, "envtrack.yml")
 	good := "listen_address: 127.0.0.1:0\nstate_dir: ./data\n"
 	require.NoError(t, os.WriteFile(cfg, []byte(good), 0o600))
-	addr := freeAddr(t)
-	cmd := exec.Command(bin, "serve", "--config", cfg, "--web.listen-address", addr)
+	cmd := exec.Command(bin, "serve", "--config", cfg, "--web.listen-address", "127.0.0.1:0")
 	var logs safeBuffer
 	cmd.Stderr = &logs
 	require.NoError(t, cmd.Start())
@@ -120,6 +113,7 @@ func TestSIGHUPReload(t *testing.T) {
 			_ = cmd.Wait()
 		}
 	}()
+	addr := listenedOn(t, &logs)
 	metric := func(name string) string {
 		for {
 			resp, err := http.Get("http://" + addr + "/metrics")
@@ -192,6 +186,22 @@ func TestUsage(t *testing.T) {
 	out.Reset()
 	require.Equal(t, 0, run([]string{"version"}, &out, &errb))
 	require.Contains(t, out.String(), "envtrack")
+}
+
+// listenedOn waits for envtrack's "listening" log line (logfmt) and returns its address.
+func listenedOn(t *testing.T, logs *safeBuffer) string {
+	t.Helper()
+	re := regexp.MustCompile(`msg=listening address=(\S+)`)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a hang guard
+	defer cancel()
+	for ctx.Err() == nil {
+		if m := re.FindStringSubmatch(logs.String()); m != nil {
+			return m[1]
+		}
+		time.Sleep(20 * time.Millisecond) // waiting for start-up, not timing it
+	}
+	t.Fatalf("envtrack never said it listens; logs:\n%s", logs.String())
+	return ""
 }
 
 type safeBuffer struct {

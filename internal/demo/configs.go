@@ -38,7 +38,7 @@ bind-address = "127.0.0.1:%d"
   pprof-enabled = false
 
 [logging]
-  level = "warn"
+  level = "info" # for the "Listening on HTTP" line that start-up waits for
   suppress-logo = true
 
 [continuous_queries]

@@ -4,11 +4,16 @@
 package proc
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os/exec"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -17,6 +22,7 @@ import (
 type Process struct {
 	Name string
 	cmd  *exec.Cmd
+	log  *logWatch
 	done chan struct{} // closed once the process has exited and was reaped
 	err  error         // Wait's result, valid after done
 }
@@ -25,12 +31,13 @@ type Process struct {
 // Linux the process is also killed should its parent die without cleaning up.
 func Start(name, bin string, args []string, out io.Writer) (*Process, error) {
 	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = out, out
+	log := &logWatch{out: out}
+	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &Process{Name: name, cmd: cmd, done: make(chan struct{})}
+	p := &Process{Name: name, cmd: cmd, log: log, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)
@@ -80,34 +87,125 @@ func (p *Process) Stop(timeout time.Duration) error {
 // Kill kills the process group at once.
 func (p *Process) Kill() { _ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL) }
 
-// WaitReady polls url until it answers want, the process exits, ctx ends or timeout (a
-// hang guard, not an expectation of speed) passes.
-func (p *Process) WaitReady(ctx context.Context, url string, want int, timeout time.Duration) error {
+// ErrPortTaken: the process could not bind its address because another process holds
+// it (a port that was free a moment ago can be taken before the server binds it).
+var ErrPortTaken = errors.New("address already in use")
+
+// WaitReady waits until the process's own log says it listens on url's host:port and
+// then until url answers want; or until the process exits, ctx ends or timeout (a hang
+// guard, not an expectation of speed) passes. Asking url alone is not enough: the
+// port may meanwhile belong to another process that answers too.
+func (p *Process) WaitReady(ctx context.Context, rawURL string, want int, timeout time.Duration) error {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	client := &http.Client{Timeout: 2 * time.Second}
-	var last error
+	last := fmt.Errorf("%s has not said it listens on %s", p.Name, u.Host)
 	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := client.Do(req)
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == want {
-				return nil
+		if p.log.listening(u.Host) {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+			if err != nil {
+				return err
 			}
-			last = fmt.Errorf("GET %s: %s", url, resp.Status)
-		} else {
-			last = err
+			resp, err := client.Do(req)
+			if err == nil {
+				_ = resp.Body.Close()
+				if resp.StatusCode == want {
+					return nil
+				}
+				last = fmt.Errorf("GET %s: %s", rawURL, resp.Status)
+			} else {
+				last = err
+			}
 		}
 		select {
 		case <-p.done:
+			if p.log.portTaken() {
+				return fmt.Errorf("%s exited before it was ready: %w", p.Name, ErrPortTaken)
+			}
 			return fmt.Errorf("%s exited before it was ready: %v", p.Name, p.err)
 		case <-ctx.Done():
 			return fmt.Errorf("%s not ready after %s: %v", p.Name, timeout, last)
 		case <-time.After(20 * time.Millisecond):
 		}
+	}
+}
+
+// logWatch passes a process's output on and remembers the addresses it says it listens
+// on: the lines with "Listening on" (Prometheus's, Alertmanager's and influxd's logs,
+// the address a field of the line), and whether a bind failed.
+type logWatch struct {
+	out io.Writer
+
+	mu     sync.Mutex
+	line   []byte
+	listen []string // the "Listening on" lines, the first few
+	taken  bool
+}
+
+const maxLine = 64 << 10
+
+func (w *logWatch) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	for rest := p; len(rest) > 0; {
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			if len(w.line)+len(rest) <= maxLine {
+				w.line = append(w.line, rest...)
+			}
+			break
+		}
+		if len(w.line)+i <= maxLine {
+			w.line = append(w.line, rest[:i]...)
+		}
+		w.see(string(w.line))
+		w.line, rest = w.line[:0], rest[i+1:]
+	}
+	w.mu.Unlock()
+	return w.out.Write(p)
+}
+
+func (w *logWatch) see(line string) {
+	if strings.Contains(line, "address already in use") {
+		w.taken = true
+	}
+	if strings.Contains(line, "Listening on") && len(w.listen) < 16 {
+		w.listen = append(w.listen, line)
+	}
+}
+
+func (w *logWatch) listening(addr string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, l := range w.listen {
+		if mentions(l, addr) {
+			return true
+		}
+	}
+	return false
+}
+
+func (w *logWatch) portTaken() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.taken
+}
+
+// mentions reports whether line holds addr as a whole token: a line about
+// 127.0.0.1:37673 does not mention 127.0.0.1:3767.
+func mentions(line, addr string) bool {
+	for i := 0; ; {
+		j := strings.Index(line[i:], addr)
+		if j < 0 {
+			return false
+		}
+		end := i + j + len(addr)
+		if end == len(line) || line[end] < '0' || line[end] > '9' {
+			return true
+		}
+		i = end
 	}
 }

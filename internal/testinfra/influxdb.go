@@ -64,14 +64,7 @@ func StartInfluxDB(t testing.TB, opts ...InfluxDBOption) *InfluxDB {
 	}
 	bin := Tool(t, "influxd")
 	dir := t.TempDir()
-	httpAddr, rpcAddr := freeAddr(t), freeAddr(t)
-	conf := influxConfig(dir, httpAddr, rpcAddr, o.user != "", !o.noFlux)
-	confPath := filepath.Join(dir, "influxdb.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
-		t.Fatalf("testinfra: %v", err)
-	}
 	db := &InfluxDB{
-		URL:      "http://" + httpAddr,
 		Database: "envtrack",
 		Bucket:   "envtrack/autogen",
 		Dir:      dir,
@@ -81,10 +74,17 @@ func StartInfluxDB(t testing.TB, opts ...InfluxDBOption) *InfluxDB {
 	if o.user != "" {
 		db.Token = o.user + ":" + o.password
 	}
-	db.server = newServer(t, "influxd", bin, []string{"run", "-config", confPath}, db.URL+"/ping", http.StatusNoContent)
-	if err := db.server.start(); err != nil {
-		t.Fatalf("testinfra: %v", err)
-	}
+	startOnFreePorts(t, func() *server {
+		httpAddr, rpcAddr := freeAddr(t), freeAddr(t)
+		conf := influxConfig(dir, httpAddr, rpcAddr, o.user != "", !o.noFlux)
+		confPath := filepath.Join(dir, "influxdb.conf")
+		if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+			t.Fatalf("testinfra: %v", err)
+		}
+		db.URL = "http://" + httpAddr
+		db.server = newServer(t, "influxd", bin, []string{"run", "-config", confPath}, db.URL+"/ping", http.StatusNoContent)
+		return db.server
+	})
 	if o.user != "" {
 		// With no user yet, InfluxDB accepts exactly this statement unauthenticated.
 		stmt := fmt.Sprintf("CREATE USER %s WITH PASSWORD '%s' WITH ALL PRIVILEGES",
@@ -121,7 +121,8 @@ bind-address = %q
   pprof-enabled = false
 
 [logging]
-  level = "warn"
+  # info, for the "Listening on HTTP" line that start waits for.
+  level = "info"
   suppress-logo = true
 
 [continuous_queries]

@@ -26,17 +26,18 @@ func StartPrometheus(t testing.TB, configYAML string, extraArgs ...string) *Prom
 	if err := os.WriteFile(confPath, []byte(configYAML), 0o600); err != nil {
 		t.Fatalf("testinfra: %v", err)
 	}
-	addr := freeAddr(t)
-	args := append([]string{
-		"--config.file=" + confPath,
-		"--storage.tsdb.path=" + filepath.Join(dir, "data"),
-		"--web.listen-address=" + addr,
-	}, extraArgs...)
-	p := &Prometheus{URL: "http://" + addr, ConfigFile: confPath}
-	p.server = newServer(t, "prometheus", bin, args, p.URL+"/-/ready", http.StatusOK)
-	if err := p.server.start(); err != nil {
-		t.Fatalf("testinfra: %v", err)
-	}
+	p := &Prometheus{ConfigFile: confPath}
+	startOnFreePorts(t, func() *server {
+		addr := freeAddr(t)
+		args := append([]string{
+			"--config.file=" + confPath,
+			"--storage.tsdb.path=" + filepath.Join(dir, "data"),
+			"--web.listen-address=" + addr,
+		}, extraArgs...)
+		p.URL = "http://" + addr
+		p.server = newServer(t, "prometheus", bin, args, p.URL+"/-/ready", http.StatusOK)
+		return p.server
+	})
 	return p
 }
 
@@ -67,18 +68,19 @@ func StartAlertmanager(t testing.TB, configYAML string) *Alertmanager {
 	if err := os.WriteFile(confPath, []byte(configYAML), 0o600); err != nil {
 		t.Fatalf("testinfra: %v", err)
 	}
-	addr := freeAddr(t)
-	args := []string{
-		"--config.file=" + confPath,
-		"--storage.path=" + filepath.Join(dir, "data"),
-		"--web.listen-address=" + addr,
-		"--cluster.listen-address=",
-	}
-	a := &Alertmanager{URL: "http://" + addr, ConfigFile: confPath}
-	a.server = newServer(t, "alertmanager", bin, args, a.URL+"/-/ready", http.StatusOK)
-	if err := a.server.start(); err != nil {
-		t.Fatalf("testinfra: %v", err)
-	}
+	a := &Alertmanager{ConfigFile: confPath}
+	startOnFreePorts(t, func() *server {
+		addr := freeAddr(t)
+		args := []string{
+			"--config.file=" + confPath,
+			"--storage.path=" + filepath.Join(dir, "data"),
+			"--web.listen-address=" + addr,
+			"--cluster.listen-address=",
+		}
+		a.URL = "http://" + addr
+		a.server = newServer(t, "alertmanager", bin, args, a.URL+"/-/ready", http.StatusOK)
+		return a.server
+	})
 	return a
 }
 

@@ -148,7 +148,8 @@ func newServer(t testing.TB, name, bin string, args []string, readyURL string, r
 	return s
 }
 
-// start starts the process and waits until it is ready.
+// start starts the process and waits until it is ready: its own log says it listens on
+// readyURL's address, and readyURL answers readyWant.
 func (s *server) start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -165,6 +166,23 @@ func (s *server) start() error {
 		return fmt.Errorf("%w\n%s output (tail):\n%s", err, s.name, s.out.String())
 	}
 	return nil
+}
+
+// startOnFreePorts starts the server that build makes on fresh free ports, and builds
+// it again on other ports when another process took one first (rare, but a long test
+// run binds thousands of ports).
+func startOnFreePorts(t testing.TB, build func() *server) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		err := build().start()
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, proc.ErrPortTaken) || attempt == 3 {
+			t.Fatalf("testinfra: %v", err)
+		}
+		t.Logf("testinfra: %v; trying other ports", err)
+	}
 }
 
 func (s *server) stop() error {

@@ -2,11 +2,13 @@ package testinfra
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/blueberry-idp/envtrack/internal/proc"
 	"github.com/stretchr/testify/require"
 )
 
@@ -111,4 +113,25 @@ func TestInfluxDBWithoutFlux(t *testing.T) {
 	require.NoError(t, err)
 	_ = resp.Body.Close()
 	require.NotEqual(t, http.StatusOK, resp.StatusCode, "Flux is off")
+}
+
+// TestStartIgnoresAnotherServerOnItsPort: when another process holds the port and
+// answers the ready probe, start does not take that answer for the server's: the
+// server fails to bind and start says the port was taken (starters then retry on
+// other ports).
+func TestStartIgnoresAnotherServerOnItsPort(t *testing.T) {
+	bin := Tool(t, "prometheus")
+	decoy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer decoy.Close()
+	addr := decoy.Listener.Addr().String()
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "prometheus.yml")
+	require.NoError(t, os.WriteFile(conf, []byte("global: {}\n"), 0o600))
+	s := newServer(t, "prometheus", bin, []string{
+		"--config.file=" + conf,
+		"--storage.tsdb.path=" + filepath.Join(dir, "data"),
+		"--web.listen-address=" + addr,
+	}, "http://"+addr+"/-/ready", http.StatusOK)
+	err := s.start()
+	require.ErrorIs(t, err, proc.ErrPortTaken)
 }
