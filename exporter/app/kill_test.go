@@ -31,7 +31,6 @@ const (
 	killHelperEnv = "ENVTRACK_KILL_HELPER_CONFIG"
 	killClockEnv  = "ENVTRACK_KILL_HELPER_CLOCK"
 	killAddrEnv   = "ENVTRACK_KILL_HELPER_ADDR" // file the helper writes its HTTP address to
-	killListenEnv = "ENVTRACK_KILL_HELPER_LISTEN"
 )
 
 // TestKillHelper is not a test: it is the envtrack process that TestSIGKILLDuringScenario
@@ -54,11 +53,7 @@ func TestKillHelper(t *testing.T) {
 		}
 		return ts
 	}
-	listen := "127.0.0.1:0"
-	if l := os.Getenv(killListenEnv); l != "" {
-		listen = l // TestSIGKILLDuringPushes pushes to a known address
-	}
-	a, err := New(Options{ConfigFile: cfg, Now: now, ListenAddress: listen})
+	a, err := New(Options{ConfigFile: cfg, Now: now, ListenAddress: "127.0.0.1:0"})
 	if err == nil {
 		err = a.Listen()
 	}

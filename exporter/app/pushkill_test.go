@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -40,34 +40,47 @@ func TestSIGKILLDuringPushes(t *testing.T) {
 	influxDB := testinfra.StartInfluxDB(t)
 	graf := fakegrafana.NewServer(t, fakegrafana.WithToken("grafana-secret-token"))
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
 	cfgFile := filepath.Join(dir, "envtrack.yml")
 	stateDir := filepath.Join(dir, "data")
-	require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf(`listen_address: %q
-state_dir: %s
+	require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf(`state_dir: %s
 api: {write_tokens: [ci]}
 delivery: {batch_size: 40}
 %sgrafana: {url: %s, token: grafana-secret-token, timeout: 5s}
-`, addr, stateDir, influxConfig(influxDB), graf.URL())), 0o600))
+`, stateDir, influxConfig(influxDB), graf.URL())), 0o600))
 
+	// Each process listens on a port of its own choosing and writes it to addrFile: a
+	// port reused across restarts may be taken by another test's server in between.
 	var (
-		cmd    *exec.Cmd
-		stderr strings.Builder
+		cmd      *exec.Cmd
+		stderr   strings.Builder
+		addr     atomic.Pointer[string]
+		addrFile = filepath.Join(dir, "addr")
 	)
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}, Timeout: 30 * time.Second}
 	startChild := func() {
 		cmd = exec.Command(os.Args[0], "-test.run=^TestKillHelper$")
-		cmd.Env = append(os.Environ(), killHelperEnv+"="+cfgFile, killClockEnv+"="+clockFile, killListenEnv+"="+addr)
+		_ = os.Remove(addrFile)
+		cmd.Env = append(os.Environ(), killHelperEnv+"="+cfgFile, killClockEnv+"="+clockFile, killAddrEnv+"="+addrFile)
 		stderr.Reset()
 		cmd.Stderr = &stderr
 		require.NoError(t, cmd.Start())
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a hang guard
 		defer cancel()
 		for {
-			resp, err := hc.Get("http://" + addr + "/healthz")
+			b, err := os.ReadFile(addrFile)
+			if err == nil {
+				a := string(b)
+				addr.Store(&a)
+				break
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("child wrote no address; stderr:\n%s", stderr.String())
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		for {
+			resp, err := hc.Get("http://" + *addr.Load() + "/healthz")
 			if err == nil {
 				resp.Body.Close()
 				if resp.StatusCode == http.StatusOK {
@@ -113,7 +126,7 @@ delivery: {batch_size: 40}
 				id := fmt.Sprintf("push-%d-%05d", w, n)
 				body := fmt.Sprintf(`{"environment_id":%q,"event":"created","timestamp":%q}`, id,
 					now.Add(-time.Duration(w*100000+n)*time.Second).Format(time.RFC3339))
-				req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/api/events", strings.NewReader(body))
+				req, _ := http.NewRequest(http.MethodPost, "http://"+*addr.Load()+"/api/events", strings.NewReader(body))
 				req.Header.Set("Authorization", "Bearer ci")
 				resp, err := hc.Do(req)
 				if err != nil {
