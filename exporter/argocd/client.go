@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -49,6 +50,13 @@ type Options struct {
 // whose filter is generic); items.status.operationState.operation.sync brings the sync
 // result's revision from the newer ones.
 func ListFields() []string { return append([]string(nil), listFields...) }
+
+// streamKeepAlive notices a half-open connection (a NAT or load balancer that forgot it,
+// a host gone without a FIN) within about 30 s: Argo CD's stream sends nothing while no
+// Application changes, so without TCP probes a dead stream looks quiet until the resync.
+// Go's default for HTTP clients (30 s idle, then 9 probes 15 s apart) takes almost 3
+// minutes.
+var streamKeepAlive = net.KeepAliveConfig{Enable: true, Idle: 15 * time.Second, Interval: 5 * time.Second, Count: 3}
 
 var listFields = []string{
 	"items.metadata.name",
@@ -138,6 +146,7 @@ func New(cfg config.ArgoCDConfig, opts Options, logger log.Logger, reg prometheu
 	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.TLSClientConfig = tlsConfig
+	transport.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAliveConfig: streamKeepAlive}).DialContext
 
 	q := url.Values{}
 	if cfg.Selector != "" {
