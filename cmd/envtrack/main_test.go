@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -13,11 +12,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/blueberry-idp/envtrack/internal/testinfra"
 	"github.com/stretchr/testify/require"
 )
 
@@ -104,7 +103,7 @@ func TestSIGHUPReload(t *testing.T) {
 	good := "listen_address: 127.0.0.1:0\nstate_dir: ./data\n"
 	require.NoError(t, os.WriteFile(cfg, []byte(good), 0o600))
 	cmd := exec.Command(bin, "serve", "--config", cfg, "--web.listen-address", "127.0.0.1:0")
-	var logs safeBuffer
+	var logs testinfra.SyncBuffer
 	cmd.Stderr = &logs
 	require.NoError(t, cmd.Start())
 	defer func() {
@@ -189,7 +188,7 @@ func TestUsage(t *testing.T) {
 }
 
 // listenedOn waits for envtrack's "listening" log line (logfmt) and returns its address.
-func listenedOn(t *testing.T, logs *safeBuffer) string {
+func listenedOn(t *testing.T, logs *testinfra.SyncBuffer) string {
 	t.Helper()
 	re := regexp.MustCompile(`msg=listening address=(\S+)`)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a hang guard
@@ -202,21 +201,4 @@ func listenedOn(t *testing.T, logs *safeBuffer) string {
 	}
 	t.Fatalf("envtrack never said it listens; logs:\n%s", logs.String())
 	return ""
-}
-
-type safeBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *safeBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *safeBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return fmt.Sprint(s.b.String())
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/blueberry-idp/envtrack/internal/testinfra"
 	"github.com/go-kit/log"
 	"github.com/stretchr/testify/require"
 )
@@ -22,7 +23,7 @@ type daemon struct {
 	app  *App
 	url  string
 	cfg  string
-	logs *syncBuffer
+	logs *testinfra.SyncBuffer
 	stop func() // stops it (idempotent; also at the test's end)
 }
 
@@ -40,7 +41,7 @@ func startDaemon(t testing.TB, o daemonOpts) *daemon {
 	}
 	cfg := filepath.Join(dir, "envtrack.yml")
 	require.NoError(t, os.WriteFile(cfg, []byte("state_dir: "+filepath.Join(dir, "data")+"\n"+o.config), 0o600))
-	logs := &syncBuffer{}
+	logs := &testinfra.SyncBuffer{}
 	a, err := New(Options{ConfigFile: cfg, ListenAddress: "127.0.0.1:0", ManualSources: true,
 		Logger: log.NewLogfmtLogger(logs), EnableLifecycle: o.enableLifecycle})
 	require.NoError(t, err)

@@ -15,6 +15,7 @@ import (
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 	"github.com/blueberry-idp/envtrack/internal/fakegrafana"
 	"github.com/blueberry-idp/envtrack/internal/scenario"
+	"github.com/blueberry-idp/envtrack/internal/testinfra"
 )
 
 // TestGrafanaFaults: while the fake Grafana answers 500s, then times out, then refuses
@@ -23,7 +24,7 @@ import (
 func TestGrafanaFaults(t *testing.T) {
 	graf := fakegrafana.NewServer(t, fakegrafana.WithToken("grafana-token"))
 	h := newHarness(t, harnessOpts{perKind: 1, extraConfig: fmt.Sprintf("grafana: {url: %s, token: grafana-token, timeout: 1s}\ndelivery: {backoff: {initial: 100ms, max: 1s}}\n", graf.URL())})
-	var logs syncBuffer
+	var logs testinfra.SyncBuffer
 	h.logger = log.NewLogfmtLogger(&logs)
 	h.start()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute) // a hang guard
@@ -61,13 +62,7 @@ func TestGrafanaFaults(t *testing.T) {
 	checkGrafanaOnce(t, graf, journal)
 	authFailures := h.gathered("envtrack_grafana_auth_failures_total")
 	require.GreaterOrEqual(t, authFailures, 3.0)
-	lines := 0
-	for _, l := range strings.Split(logs.String(), "\n") {
-		if strings.Contains(l, "level=error") && strings.Contains(l, "401") {
-			lines++
-		}
-	}
-	require.Equal(t, 1, lines, "a 401 burst is logged once at error level:\n%s", logs.String())
+	require.Len(t, logs.Lines("level=error", "401"), 1, "a 401 burst is logged once at error level:\n%s", logs.String())
 }
 
 // TestReloadRebuildsSinks: a reload that changes a sink's configuration restarts it from

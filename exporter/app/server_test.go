@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -34,34 +33,17 @@ import (
 	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/exporter/query"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
+	"github.com/blueberry-idp/envtrack/internal/testinfra"
 )
-
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // runApp starts a daemon with no external system and the given config lines, serving on
 // a free loopback port until the test ends.
-func runApp(t *testing.T, extraConfig string, opts Options) (*App, *syncBuffer) {
+func runApp(t *testing.T, extraConfig string, opts Options) (*App, *testinfra.SyncBuffer) {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "envtrack.yml")
 	require.NoError(t, os.WriteFile(cfg, []byte("state_dir: ./data\n"+extraConfig), 0o600))
-	logs := &syncBuffer{}
+	logs := &testinfra.SyncBuffer{}
 	opts.ConfigFile, opts.ListenAddress = cfg, "127.0.0.1:0"
 	opts.Logger = log.NewLogfmtLogger(logs)
 	a, err := New(opts)

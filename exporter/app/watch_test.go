@@ -17,6 +17,7 @@ import (
 	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/internal/fakeargocd"
 	"github.com/blueberry-idp/envtrack/internal/scenario"
+	"github.com/blueberry-idp/envtrack/internal/testinfra"
 )
 
 func (h *harness) mode() string {
@@ -138,7 +139,7 @@ func TestScenarioWatchMatchesPoll(t *testing.T) {
 // new snapshot), and a 401/503 window during which nothing can be seen. The journal is
 // still exactly what the scenario expects: no false transition, nothing missed.
 func TestWatchStreamFaults(t *testing.T) {
-	var logs syncBuffer
+	var logs testinfra.SyncBuffer
 	h := newHarness(t, harnessOpts{perKind: 1, static: 1, watch: true})
 	h.logger = log.NewLogfmtLogger(&logs)
 	h.start()
@@ -197,7 +198,7 @@ func TestWatchFallsBackToPolling(t *testing.T) {
 			require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`state_dir: %s
 argocd: {server: %s, token: t, poll_interval: 50ms, request_timeout: 500ms}
 `, filepath.Join(dir, "data"), argo.URL())), 0o600))
-			var logs syncBuffer
+			var logs testinfra.SyncBuffer
 			a, err := New(Options{ConfigFile: cfg, ListenAddress: "127.0.0.1:0", Logger: log.NewLogfmtLogger(&logs)})
 			require.NoError(t, err)
 			ctx, cancel := context.WithCancel(context.Background())

@@ -1,7 +1,6 @@
 package sink
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -23,6 +22,7 @@ import (
 	"github.com/blueberry-idp/envtrack/exporter/store"
 
 	"github.com/blueberry-idp/envtrack/internal/testclock"
+	"github.com/blueberry-idp/envtrack/internal/testinfra"
 )
 
 var t0 = time.Date(2025, 1, 7, 10, 0, 0, 0, time.UTC)
@@ -144,46 +144,13 @@ func (c *countingRand) Draws() int {
 	return c.draws
 }
 
-// syncBuffer is a log destination safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// lines returns the log lines that contain every one of parts.
-func (s *syncBuffer) lines(parts ...string) []string {
-	var out []string
-	for _, l := range strings.Split(s.String(), "\n") {
-		ok := l != ""
-		for _, p := range parts {
-			ok = ok && strings.Contains(l, p)
-		}
-		if ok {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
 type fixture struct {
 	path string
 	st   *store.Store
 	clk  *clock
 	reg  *prometheus.Registry
 	m    *Metrics
-	logs *syncBuffer
+	logs *testinfra.SyncBuffer
 	rnd  *countingRand
 }
 
@@ -195,7 +162,7 @@ func newFixture(t *testing.T) *fixture {
 		path: filepath.Join(t.TempDir(), "envtrack.db"),
 		clk:  testclock.New(t0),
 		reg:  prometheus.NewPedanticRegistry(),
-		logs: &syncBuffer{},
+		logs: &testinfra.SyncBuffer{},
 		rnd:  newRand(),
 	}
 	f.m = NewMetrics(f.reg)
@@ -378,14 +345,14 @@ func TestFlush(t *testing.T) {
 				require.NotEmpty(t, st.LastError)
 			}
 			for _, seq := range tt.setAside {
-				require.Len(t, f.logs.lines("level=error", "set aside", fmt.Sprintf("seq=%d ", seq),
+				require.Len(t, f.logs.Lines("level=error", "set aside", fmt.Sprintf("seq=%d ", seq),
 					fmt.Sprintf("event_id=%s-%d", f.st.JournalID(), seq), "environment_id=env-", "event=ready",
 					"time=2025-01-07T10:00:0", "400 field type conflict"), 1, f.logs.String())
 			}
 			if tt.backoffs > 0 {
-				require.Len(t, f.logs.lines("level=error", "delivery failed, will retry"), 1, "the first of a burst at error level")
-				require.Len(t, f.logs.lines("level=debug", "delivery failed, will retry"), tt.backoffs-1, "later ones at debug")
-				require.Len(t, f.logs.lines("level=info", "delivery resumed", fmt.Sprintf("failed_attempts=%d", tt.backoffs)), 1)
+				require.Len(t, f.logs.Lines("level=error", "delivery failed, will retry"), 1, "the first of a burst at error level")
+				require.Len(t, f.logs.Lines("level=debug", "delivery failed, will retry"), tt.backoffs-1, "later ones at debug")
+				require.Len(t, f.logs.Lines("level=info", "delivery resumed", fmt.Sprintf("failed_attempts=%d", tt.backoffs)), 1)
 			}
 		})
 	}
@@ -526,7 +493,7 @@ func TestRetryableUnderRun(t *testing.T) {
 	require.False(t, st.Failing)
 	require.Equal(t, errDown.Error(), st.LastError)
 	require.False(t, st.LastSuccess.IsZero())
-	require.Len(t, f.logs.lines("level=info", "delivery resumed", "failed_attempts=4"), 1)
+	require.Len(t, f.logs.Lines("level=info", "delivery resumed", "failed_attempts=4"), 1)
 }
 
 func TestNotificationPath(t *testing.T) {
@@ -652,7 +619,7 @@ func TestPrunedBeforeDelivery(t *testing.T) {
 			require.Equal(t, last, f.cursor(t, "influx"))
 			require.Equal(t, tt.wantLost, testutil.ToFloat64(f.m.pruned.WithLabelValues("influx")))
 			require.Zero(t, testutil.ToFloat64(f.m.lag.WithLabelValues("influx")))
-			lines := f.logs.lines("level=error", "lost to retention")
+			lines := f.logs.Lines("level=error", "lost to retention")
 			if tt.wantLost == 0 {
 				require.Empty(t, lines)
 				return
@@ -663,7 +630,7 @@ func TestPrunedBeforeDelivery(t *testing.T) {
 
 			// Reported once: the cursor moved past the loss durably.
 			require.NoError(t, f.runner(newSink("influx"), 2).Flush(context.Background()))
-			require.Len(t, f.logs.lines("level=error", "lost to retention"), 1)
+			require.Len(t, f.logs.Lines("level=error", "lost to retention"), 1)
 		})
 	}
 }

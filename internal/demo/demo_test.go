@@ -1,7 +1,6 @@
 package demo
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,23 +20,6 @@ import (
 
 	"github.com/blueberry-idp/envtrack/internal/testinfra"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func getJSON(ctx context.Context, u string, v any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
@@ -123,7 +104,7 @@ func TestDemo(t *testing.T) {
 		testinfra.Tool(t, name) // skips (fails under CI=true) when `make tools` did not run
 	}
 	dir := t.TempDir()
-	out := &syncBuffer{}
+	out := &testinfra.SyncBuffer{}
 	opts := Options{
 		Dir:            dir,
 		ToolsDir:       tools,
