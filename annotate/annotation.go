@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/blueberry-idp/envtrack/exporter/event"
+	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 // annotation is what one event becomes in Grafana.

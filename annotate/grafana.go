@@ -56,8 +56,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/blueberry-idp/envtrack/config"
-	"github.com/blueberry-idp/envtrack/exporter/event"
-	"github.com/blueberry-idp/envtrack/exporter/redact"
+	"github.com/blueberry-idp/envtrack/config/redact"
+	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 // maxRemembered bounds the ids of posted events kept in memory. The runner only ever

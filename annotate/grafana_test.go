@@ -21,9 +21,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/blueberry-idp/envtrack/config"
-	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/exporter/sink"
 	"github.com/blueberry-idp/envtrack/internal/fakegrafana"
+	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 var _ sink.Sink = (*Sink)(nil)

@@ -5,8 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/blueberry-idp/envtrack/dashboards/selfmon"
-	"github.com/blueberry-idp/envtrack/exporter/promutil"
+	"github.com/blueberry-idp/envtrack/model/metric"
 )
 
 // Self-monitoring metrics (DESIGN §4). No label takes an environment id.
@@ -18,16 +17,16 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
-		requests:      selfmon.GrafanaRequests.NewCounterVec(),
-		authFailures:  selfmon.GrafanaAuthFailures.NewCounter(),
-		alreadyPosted: selfmon.GrafanaAlreadyPosted.NewCounter(),
+		requests:      metric.GrafanaRequests.NewCounterVec(),
+		authFailures:  metric.GrafanaAuthFailures.NewCounter(),
+		alreadyPosted: metric.GrafanaAlreadyPosted.NewCounter(),
 	}
 	if reg == nil {
 		return m
 	}
-	m.requests = promutil.Register(reg, m.requests)
-	m.authFailures = promutil.Register(reg, m.authFailures)
-	m.alreadyPosted = promutil.Register(reg, m.alreadyPosted)
+	m.requests = metric.Register(reg, m.requests)
+	m.authFailures = metric.Register(reg, m.authFailures)
+	m.alreadyPosted = metric.Register(reg, m.alreadyPosted)
 	return m
 }
 

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/blueberry-idp/envtrack/dashboards/selfmon"
+	"github.com/blueberry-idp/envtrack/model/metric"
 )
 
 // IDs of the lifecycle metrics of DESIGN §4 (their names without the namespace).
@@ -282,7 +282,7 @@ func (s *Set) daemonMetrics() []Metric {
 				},
 			},
 		},
-		self(selfmon.BuildInfo, Metric{
+		self(metric.BuildInfo, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowOverview, Slot: 40, Kind: Stat, Width: 6, Height: 5,
 				Title: "Version", Description: "The running envtrack version, by instance.",
@@ -291,7 +291,7 @@ func (s *Set) daemonMetrics() []Metric {
 				Thresholds: []Step{{Color: "blue"}},
 			}},
 		}),
-		self(selfmon.ConfigLastReloadSuccessful, Metric{
+		self(metric.ConfigLastReloadSuccessful, Metric{
 			Alerts: []Alert{s.reloadAlert()},
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowOverview, Slot: 20, Kind: Stat, Width: 6, Height: 5,
@@ -300,7 +300,7 @@ func (s *Set) daemonMetrics() []Metric {
 				Thresholds: []Step{{Color: "red"}, {Value: ptr(1), Color: "green"}},
 			}},
 		}),
-		self(selfmon.ConfigLastReloadSuccessTimestamp, Metric{
+		self(metric.ConfigLastReloadSuccessTimestamp, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowOverview, Slot: 30, Kind: Stat, Width: 6, Height: 5,
 				Title: "Configuration age", Description: "Time since the configuration was last loaded successfully.",
@@ -308,7 +308,7 @@ func (s *Set) daemonMetrics() []Metric {
 				Thresholds: []Step{{Color: "blue"}},
 			}},
 		}),
-		self(selfmon.ArgoCDPolls, Metric{
+		self(metric.ArgoCDPolls, Metric{
 			Alerts: []Alert{s.pollsAlert()},
 			Panels: []Panel{
 				func() Panel {
@@ -332,14 +332,14 @@ func (s *Set) daemonMetrics() []Metric {
 // argoCDMetrics returns the Argo CD client's metrics.
 func (s *Set) argoCDMetrics() []Metric {
 	return []Metric{
-		self(selfmon.ArgoCDRequests, Metric{
+		self(metric.ArgoCDRequests, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 20, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Requests by status code", Description: "Argo CD list requests per second by HTTP status code (error: no complete answer).", Unit: "reqps", Stack: true,
 				Queries: []Query{{Expr: fmt.Sprintf(`sum by (code) (rate(%s[$__rate_interval]))`, sel("envtrack_argocd_requests_total")), Legend: "{{code}}"}},
 			}},
 		}),
-		self(selfmon.ArgoCDRequestDuration, Metric{
+		self(metric.ArgoCDRequestDuration, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 30, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Request duration", Description: "p50 and p95 of Argo CD list requests.", Unit: "s",
@@ -349,21 +349,21 @@ func (s *Set) argoCDMetrics() []Metric {
 				},
 			}},
 		}),
-		self(selfmon.ArgoCDLastSuccess, Metric{
+		self(metric.ArgoCDLastSuccess, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 40, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Time since the last successful list", Description: "Seconds since Argo CD last answered a complete application list.", Unit: "s",
 				Queries: []Query{{Expr: fmt.Sprintf(`time() - %s`, sel("envtrack_argocd_last_success_timestamp_seconds")), Legend: "{{instance}}"}},
 			}},
 		}),
-		self(selfmon.ArgoCDApplications, Metric{
+		self(metric.ArgoCDApplications, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 50, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Applications listed", Description: "Applications in the last successful Argo CD list (after selector and projects).", Unit: "none",
 				Queries: []Query{{Expr: sel("envtrack_argocd_applications"), Legend: "{{instance}}"}},
 			}},
 		}),
-		self(selfmon.ArgoCDDecodeErrors, Metric{
+		self(metric.ArgoCDDecodeErrors, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 60, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Unusable answers and annotations", Description: "Argo CD answers that were not a usable list, and Application annotations envtrack could not parse, per interval.", Unit: "none",
@@ -373,43 +373,43 @@ func (s *Set) argoCDMetrics() []Metric {
 				},
 			}},
 		}),
-		self(selfmon.ArgoCDBadAnnotations, Metric{}),
-		self(selfmon.ArgoCDMode, Metric{
+		self(metric.ArgoCDBadAnnotations, Metric{}),
+		self(metric.ArgoCDMode, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 70, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Watch or poll", Description: "1 for the mode envtrack follows Argo CD in: watch (the application stream) or poll (a fall-back when the stream is refused or buffered, or argocd.mode: poll).", Unit: "none",
 				Queries: []Query{{Expr: fmt.Sprintf(`max by (mode) (%s)`, sel("envtrack_argocd_mode")), Legend: "{{mode}}"}},
 			}},
 		}),
-		self(selfmon.ArgoCDStreamEvents, Metric{
+		self(metric.ArgoCDStreamEvents, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 80, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Stream events", Description: "Application stream events per second by type; ADDED bursts are the snapshots of new sessions.", Unit: "ops", Stack: true,
 				Queries: []Query{{Expr: fmt.Sprintf(`sum by (type) (rate(%s[$__rate_interval]))`, sel("envtrack_argocd_stream_events_total")), Legend: "{{type}}"}},
 			}},
 		}),
-		self(selfmon.ArgoCDStreamConnections, Metric{
+		self(metric.ArgoCDStreamConnections, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 85, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Stream connections by status code", Description: "Application stream requests per interval by HTTP status code (error: no answer); 404 or 501 mean the stream is unavailable and envtrack polls.", Unit: "none", Stack: true,
 				Queries: []Query{{Expr: fmt.Sprintf(`sum by (code) (increase(%s[$__rate_interval]))`, sel("envtrack_argocd_stream_connections_total")), Legend: "{{code}}"}},
 			}},
 		}),
-		self(selfmon.ArgoCDStreamReadBytes, Metric{
+		self(metric.ArgoCDStreamReadBytes, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 87, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Stream bytes read", Description: "Bytes per second read from the application stream (the lists' bytes are not included).", Unit: "Bps",
 				Queries: []Query{{Expr: fmt.Sprintf(`sum(rate(%s[$__rate_interval]))`, sel("envtrack_argocd_stream_read_bytes_total")), Legend: "read"}},
 			}},
 		}),
-		self(selfmon.ArgoCDWatchSessions, Metric{
+		self(metric.ArgoCDWatchSessions, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 90, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Watch sessions", Description: "New watch sessions (the names listed, then the stream) per interval: one per resync_interval is normal, more are reconnects after a broken stream.", Unit: "none",
 				Queries: []Query{{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel("envtrack_argocd_watch_sessions_total")), Legend: "sessions"}},
 			}},
 		}),
-		self(selfmon.ArgoCDWatchEvaluations, Metric{
+		self(metric.ArgoCDWatchEvaluations, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 95, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Watch evaluations and session events", Description: "Evaluations of the stream's view per interval (one per poll_interval while the stream is live; none while it is down), and the events handled in the current session.", Unit: "none",
@@ -419,14 +419,14 @@ func (s *Set) argoCDMetrics() []Metric {
 				},
 			}},
 		}),
-		self(selfmon.ArgoCDStreamSessionEvents, Metric{}),
+		self(metric.ArgoCDStreamSessionEvents, Metric{}),
 	}
 }
 
 // probeMetrics returns the URL prober's metrics.
 func (s *Set) probeMetrics() []Metric {
 	return []Metric{
-		self(selfmon.ProbeResults, Metric{
+		self(metric.ProbeResults, Metric{
 			Alerts: []Alert{s.probesAlert()},
 			Panels: []Panel{
 				func() Panel {
@@ -444,7 +444,7 @@ func (s *Set) probeMetrics() []Metric {
 				},
 			},
 		}),
-		self(selfmon.ProbeDuration, Metric{
+		self(metric.ProbeDuration, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowProbes, Slot: 20, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Probe duration", Description: "p50 and p95 of URL probes.", Unit: "s",
@@ -454,7 +454,7 @@ func (s *Set) probeMetrics() []Metric {
 				},
 			}},
 		}),
-		self(selfmon.ProbesInFlight, Metric{
+		self(metric.ProbesInFlight, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowProbes, Slot: 30, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Probes in flight", Description: "URL probes running now (bounded by readiness.url.concurrency).", Unit: "none",
@@ -467,21 +467,21 @@ func (s *Set) probeMetrics() []Metric {
 // sinkMetrics returns the delivery runners' metrics, by sink.
 func (s *Set) sinkMetrics() []Metric {
 	return []Metric{
-		self(selfmon.SinkDelivered, Metric{
+		self(metric.SinkDelivered, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowSinks, Slot: 10, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Delivered events", Description: "Journal events each sink accepted, per second.", Unit: "ops",
 				Queries: []Query{{Expr: fmt.Sprintf(`sum by (sink) (rate(%s[$__rate_interval]))`, sel("envtrack_sink_delivered_events_total")), Legend: "{{sink}}"}},
 			}},
 		}),
-		self(selfmon.SinkDeliveryFailures, Metric{
+		self(metric.SinkDeliveryFailures, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowSinks, Slot: 20, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Delivery failures", Description: "Failed delivery attempts per second, by sink and whether they are retried.", Unit: "ops",
 				Queries: []Query{{Expr: fmt.Sprintf(`sum by (sink, retryable) (rate(%s[$__rate_interval]))`, sel("envtrack_sink_delivery_failures_total")), Legend: "{{sink}} retryable={{retryable}}"}},
 			}},
 		}),
-		self(selfmon.SinkLag, Metric{
+		self(metric.SinkLag, Metric{
 			Alerts: []Alert{s.lagAlert()},
 			Panels: []Panel{
 				func() Panel {
@@ -499,7 +499,7 @@ func (s *Set) sinkMetrics() []Metric {
 				},
 			},
 		}),
-		self(selfmon.SinkSetAside, Metric{
+		self(metric.SinkSetAside, Metric{
 			Alerts: []Alert{s.setAsideAlert()},
 			Panels: []Panel{
 				func() Panel {
@@ -520,15 +520,15 @@ func (s *Set) sinkMetrics() []Metric {
 				},
 			},
 		}),
-		self(selfmon.SinkPrunedUndelivered, Metric{}),
-		self(selfmon.SinkLastSuccess, Metric{
+		self(metric.SinkPrunedUndelivered, Metric{}),
+		self(metric.SinkLastSuccess, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowSinks, Slot: 50, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Time since the last delivery", Description: "Seconds since each sink last delivered a batch (since start: none yet).", Unit: "s",
 				Queries: []Query{{Expr: fmt.Sprintf(`time() - (%s > 0)`, sel("envtrack_sink_last_success_timestamp_seconds")), Legend: "{{sink}}"}},
 			}},
 		}),
-		self(selfmon.SinkDeliveryDuration, Metric{
+		self(metric.SinkDeliveryDuration, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowSinks, Slot: 60, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Delivery duration", Description: "p95 of delivery attempts, by sink.", Unit: "s",
@@ -541,21 +541,21 @@ func (s *Set) sinkMetrics() []Metric {
 // journalMetrics returns the journal's and the tracker's metrics.
 func (s *Set) journalMetrics() []Metric {
 	return []Metric{
-		self(selfmon.JournalEvents, Metric{
+		self(metric.JournalEvents, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowJournal, Slot: 10, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Journal events", Description: "Events held in the journal (journal.retention prunes the oldest).", Unit: "none",
 				Queries: []Query{{Expr: sel("envtrack_journal_events"), Legend: "{{instance}}"}},
 			}},
 		}),
-		self(selfmon.JournalLastSequence, Metric{
+		self(metric.JournalLastSequence, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowJournal, Slot: 20, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Journal appends", Description: "Events appended to the journal per second (the growth of the last sequence number).", Unit: "ops",
 				Queries: []Query{{Expr: fmt.Sprintf(`deriv(%s[$__rate_interval])`, sel("envtrack_journal_last_sequence")), Legend: "{{instance}}"}},
 			}},
 		}),
-		self(selfmon.JournalSize, Metric{
+		self(metric.JournalSize, Metric{
 			Panels: []Panel{
 				func() Panel {
 					p := healthPanel(RowHealth)
@@ -572,14 +572,14 @@ func (s *Set) journalMetrics() []Metric {
 				},
 			},
 		}),
-		self(selfmon.JournalPruned, Metric{
+		self(metric.JournalPruned, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowJournal, Slot: 40, Kind: TimeSeries, Width: 6, Height: 8,
 				Title: "Events pruned by retention", Description: "Journal events deleted by journal.retention, per interval.", Unit: "none", Bars: true,
 				Queries: []Query{{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel("envtrack_journal_pruned_events_total")), Legend: "pruned"}},
 			}},
 		}),
-		self(selfmon.StoreCommitDuration, Metric{
+		self(metric.StoreCommitDuration, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowJournal, Slot: 50, Kind: TimeSeries, Width: 6, Height: 8,
 				Title: "Commit duration", Description: "p50 and p95 of store commits (one fsync'd transaction each).", Unit: "s",
@@ -589,7 +589,7 @@ func (s *Set) journalMetrics() []Metric {
 				},
 			}},
 		}),
-		self(selfmon.StoreCommitEvents, Metric{
+		self(metric.StoreCommitEvents, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowJournal, Slot: 55, Kind: TimeSeries, Width: 6, Height: 8,
 				Title: "Events per commit", Description: "Mean events appended by one store commit: how many pushes share one fsync (the group commit).", Unit: "none",
@@ -597,21 +597,21 @@ func (s *Set) journalMetrics() []Metric {
 					sel("envtrack_store_commit_events_sum"), sel("envtrack_store_commit_events_count")), Legend: "events per commit"}},
 			}},
 		}),
-		self(selfmon.TrackerEvents, Metric{
+		self(metric.TrackerEvents, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowJournal, Slot: 60, Kind: TimeSeries, Width: 6, Height: 8,
 				Title: "Tracker events", Description: "Lifecycle events the tracker appended to the journal per interval, by event.", Unit: "none", Bars: true, Stack: true,
 				Queries: []Query{{Expr: fmt.Sprintf(`sum by (event) (increase(%s[$__rate_interval]))`, sel("envtrack_tracker_events_total")), Legend: "{{event}}"}},
 			}},
 		}),
-		self(selfmon.HTTPHandlerPanics, Metric{
+		self(metric.HTTPHandlerPanics, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowJournal, Slot: 70, Kind: TimeSeries, Width: 12, Height: 6,
 				Title: "HTTP handler panics", Description: "Requests whose handler panicked per interval (a corrupt store page, a bug): each was answered 500 and logged with its stack.", Unit: "none", Bars: true,
 				Queries: []Query{{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel("envtrack_http_handler_panics_total")), Legend: "panics"}},
 			}},
 		}),
-		self(selfmon.LabelValuesFolded, Metric{
+		self(metric.LabelValuesFolded, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowJournal, Slot: 75, Kind: TimeSeries, Width: 12, Height: 6,
 				Title: "Label values folded into other", Description: "Pushed types, reasons and statuses outside their closed set or the configured types, per interval, by label: each was counted under \"other\" (the journal keeps the raw value; the log names each new one once). A steady rise is a CI script sending a typo or a new type to add to types:.", Unit: "none", Bars: true, Stack: true,
@@ -624,21 +624,21 @@ func (s *Set) journalMetrics() []Metric {
 // grafanaMetrics returns the Grafana annotation sink's metrics.
 func (s *Set) grafanaMetrics() []Metric {
 	return []Metric{
-		self(selfmon.GrafanaRequests, Metric{
+		self(metric.GrafanaRequests, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowGrafana, Slot: 10, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Annotation requests by status code", Description: "Grafana annotation API requests per second by HTTP status code (error: no answer).", Unit: "reqps", Stack: true,
 				Queries: []Query{{Expr: fmt.Sprintf(`sum by (code) (rate(%s[$__rate_interval]))`, sel("envtrack_grafana_requests_total")), Legend: "{{code}}"}},
 			}},
 		}),
-		self(selfmon.GrafanaAuthFailures, Metric{
+		self(metric.GrafanaAuthFailures, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowGrafana, Slot: 20, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Authentication failures", Description: "Grafana answers 401 or 403 per interval: the token is wrong, expired or lacks annotations:create.", Unit: "none", Bars: true,
 				Queries: []Query{{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel("envtrack_grafana_auth_failures_total")), Legend: "401/403"}},
 			}},
 		}),
-		self(selfmon.GrafanaAlreadyPosted, Metric{
+		self(metric.GrafanaAlreadyPosted, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowGrafana, Slot: 30, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Annotations found already posted", Description: "Events whose annotation was found in Grafana after a restart or a failed delivery, and not posted twice.", Unit: "none", Bars: true,
@@ -649,9 +649,9 @@ func (s *Set) grafanaMetrics() []Metric {
 }
 
 // self is a self-monitoring metric: its name, help, type, labels, buckets and source are
-// its definition in selfmon (which the collectors are built from); m adds the panels and
+// its definition in model/metric (which the collectors are built from); m adds the panels and
 // alerts.
-func self(d selfmon.Def, m Metric) Metric {
+func self(d metric.Def, m Metric) Metric {
 	m.ID, m.Name, m.Help, m.Type, m.Labels, m.Buckets, m.Source = d.Name, d.Name, d.Help, d.Type, d.Labels, d.Buckets, d.Source
 	return m
 }
@@ -877,7 +877,7 @@ func (s *Set) pollsAlert() Alert {
 	w := dur(o.HealthWindow)
 	return Alert{
 		Name: "EnvtrackArgoCDPollsFailing", Group: GroupHealth, Severity: SeverityWarning, For: o.HealthFor,
-		Expr:        ratioExpr(selfmon.ArgoCDPolls.Name, "error", w) + " > " + num(o.ArgoCDPollErrorRatio),
+		Expr:        ratioExpr(metric.ArgoCDPolls.Name, "error", w) + " > " + num(o.ArgoCDPollErrorRatio),
 		Threshold:   fmt.Sprintf("more than %s of Argo CD polls over %s fail, for %s", percent(o.ArgoCDPollErrorRatio), w, dur(o.HealthFor)),
 		Summary:     "envtrack cannot list Argo CD applications.",
 		Description: fmt.Sprintf("{{ $value | humanizePercentage }} of envtrack's Argo CD polls at {{ $labels.instance }} failed over the last %s: environment changes are not seen until Argo CD answers again.", w),
@@ -888,7 +888,7 @@ func (s *Set) pollsAlert() Alert {
 			"Check envtrack's logs (`component=argocd`) for the error message, and Argo CD's API server health.",
 			"`envtrack_argocd_decode_errors_total` growing: a proxy or a wrong argocd.server answers with something that is not an application list.",
 		},
-		Cases: ratioCases(selfmon.ArgoCDPolls.Name, "error", "failing polls fire", "successful polls stay silent"),
+		Cases: ratioCases(metric.ArgoCDPolls.Name, "error", "failing polls fire", "successful polls stay silent"),
 	}
 }
 
@@ -946,7 +946,7 @@ func (s *Set) probesAlert() Alert {
 	w := dur(o.HealthWindow)
 	return Alert{
 		Name: "EnvtrackProbesFailing", Group: GroupHealth, Severity: SeverityWarning, For: o.HealthFor,
-		Expr:        ratioExpr(selfmon.ProbeResults.Name, "failure", w) + " > " + num(o.ProbeFailureRatio),
+		Expr:        ratioExpr(metric.ProbeResults.Name, "failure", w) + " > " + num(o.ProbeFailureRatio),
 		Threshold:   fmt.Sprintf("more than %s of URL probes over %s fail, for %s", percent(o.ProbeFailureRatio), w, dur(o.HealthFor)),
 		Summary:     "Most of envtrack's URL probes fail.",
 		Description: fmt.Sprintf("{{ $value | humanizePercentage }} of the environment URL probes of envtrack at {{ $labels.instance }} failed over the last %s.", w),
@@ -957,7 +957,7 @@ func (s *Set) probesAlert() Alert {
 			"From envtrack's pod, try a URL by hand (`wget -S -O- <url>`): DNS, proxy, certificate errors.",
 			"Compare readiness.url.timeout with *Probe duration*, and readiness.url.expected_status with what the environments answer.",
 		},
-		Cases: ratioCases(selfmon.ProbeResults.Name, "failure", "failing probes fire", "passing probes stay silent"),
+		Cases: ratioCases(metric.ProbeResults.Name, "failure", "failing probes fire", "passing probes stay silent"),
 	}
 }
 

@@ -9,7 +9,7 @@ import (
 	"github.com/grafana-tools/sdk"
 
 	"github.com/blueberry-idp/envtrack/annotate"
-	"github.com/blueberry-idp/envtrack/exporter/event"
+	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 // PanelKind is a Grafana panel plugin id.

@@ -22,17 +22,17 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/blueberry-idp/envtrack/config"
-	"github.com/blueberry-idp/envtrack/dashboards/selfmon"
+	"github.com/blueberry-idp/envtrack/model/metric"
 )
 
 // Type is a Prometheus metric type.
-type Type = selfmon.Type
+type Type = metric.Type
 
 // Metric types.
 const (
-	Counter   = selfmon.Counter
-	Gauge     = selfmon.Gauge
-	Histogram = selfmon.Histogram
+	Counter   = metric.Counter
+	Gauge     = metric.Gauge
+	Histogram = metric.Histogram
 )
 
 // Where a metric comes from (Metric.Source).

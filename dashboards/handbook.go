@@ -25,7 +25,7 @@ func (s *Set) Handbook() []byte {
 
 	p("# envtrack operations\n\n")
 	p("<!--\nGenerated documentation; DO NOT EDIT. Regenerate with `envtrack generate` (or `go test ./dashboards -update`).\n")
-	p("Generated from the metric definitions in github.com/blueberry-idp/envtrack/dashboards (self-monitoring metrics in dashboards/selfmon).\n-->\n\n")
+	p("Generated from the metric definitions in github.com/blueberry-idp/envtrack/dashboards (self-monitoring metrics in model/metric).\n-->\n\n")
 	p("This document describes how to operate envtrack: what each alert means and what to do first, the dashboards and their panels, and every metric. ")
 	p("The same definitions generate the alert rules (`%s`) and their tests (`%s`), the dashboards (`dashboards/`) and every collector envtrack registers, so this page describes exactly what is deployed.\n\n", RulesFile, RuleTestsFile)
 

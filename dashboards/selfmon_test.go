@@ -17,10 +17,10 @@ import (
 	"github.com/blueberry-idp/envtrack/annotate"
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/dashboards"
-	"github.com/blueberry-idp/envtrack/dashboards/selfmon"
 	"github.com/blueberry-idp/envtrack/exporter/app"
 	"github.com/blueberry-idp/envtrack/exporter/argocd"
 	"github.com/blueberry-idp/envtrack/exporter/probe"
+	"github.com/blueberry-idp/envtrack/model/metric"
 )
 
 // registered collects the names of everything registered in reg.
@@ -42,7 +42,7 @@ var fqName = regexp.MustCompile(`^Desc\{fqName: ("(?:[^"\\]|\\.)*")`)
 // TestEveryMetricIsDefined: every metric envtrack registers (the daemon with its store,
 // tracker, lifecycle and sink metrics; the Argo CD client; the URL prober; the Grafana
 // sink) is defined, and every definition (but up) is registered by the code. The
-// collectors are built from the definitions (selfmon, Lifecycle), so their help, labels
+// collectors are built from the definitions (model/metric, Lifecycle), so their help, labels
 // and buckets cannot differ; this catches a metric registered without a definition, or
 // a definition no collector uses.
 func TestEveryMetricIsDefined(t *testing.T) {
@@ -72,7 +72,7 @@ func TestEveryMetricIsDefined(t *testing.T) {
 	for _, m := range s.Metrics() {
 		defined[m.Name] = m
 	}
-	fix := "define it in dashboards/selfmon and build the collector from the definition"
+	fix := "define it in model/metric and build the collector from the definition"
 	for name := range got {
 		if !strings.HasPrefix(name, "envtrack_") && !strings.HasPrefix(name, "blueberry_") {
 			continue // go_*, process_*: the client library's
@@ -96,11 +96,11 @@ func TestBuildInfoDefinition(t *testing.T) {
 	mfs, err := reg.Gather()
 	require.NoError(t, err)
 	require.Len(t, mfs, 1)
-	require.Equal(t, selfmon.BuildInfo.Name, mfs[0].GetName())
-	require.Equal(t, selfmon.BuildInfo.Help, mfs[0].GetHelp())
+	require.Equal(t, metric.BuildInfo.Name, mfs[0].GetName())
+	require.Equal(t, metric.BuildInfo.Help, mfs[0].GetHelp())
 	var labels []string
 	for _, l := range mfs[0].GetMetric()[0].GetLabel() {
 		labels = append(labels, l.GetName())
 	}
-	require.ElementsMatch(t, selfmon.BuildInfo.Labels, labels)
+	require.ElementsMatch(t, metric.BuildInfo.Labels, labels)
 }

@@ -13,8 +13,8 @@ import (
 
 	"github.com/blueberry-idp/envtrack/annotate/client"
 	"github.com/blueberry-idp/envtrack/exporter/api"
-	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/exporter/query"
+	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 // clientFlags are shared by the commands that talk to a running envtrack.

@@ -16,7 +16,7 @@ import (
 
 	"github.com/blueberry-idp/envtrack/annotate/client"
 	"github.com/blueberry-idp/envtrack/exporter/api"
-	"github.com/blueberry-idp/envtrack/exporter/event"
+	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 // importRecord is one event of a history file, as the JSON object the batch push takes.

@@ -9,9 +9,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/blueberry-idp/envtrack/dashboards/selfmon"
-	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/internal/fakeargocd"
+	"github.com/blueberry-idp/envtrack/model/event"
+	"github.com/blueberry-idp/envtrack/model/metric"
 )
 
 // startStoppable starts the app like start, and returns a stop function (also run at
@@ -213,7 +213,7 @@ func TestFirstSightInBatches(t *testing.T) {
 	require.NoError(t, err)
 	var commits, appended uint64
 	for _, mf := range mfs {
-		if mf.GetName() == selfmon.StoreCommitEvents.Name {
+		if mf.GetName() == metric.StoreCommitEvents.Name {
 			for _, m := range mf.GetMetric() {
 				commits += m.GetHistogram().GetSampleCount()
 				appended += uint64(m.GetHistogram().GetSampleSum())

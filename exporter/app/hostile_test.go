@@ -13,8 +13,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/exporter/labels"
+	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 // Sizes of the flood. Thousands of distinct values of every label that comes from

@@ -3,7 +3,7 @@ package app
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/blueberry-idp/envtrack/dashboards/selfmon"
+	"github.com/blueberry-idp/envtrack/model/metric"
 )
 
 // metrics are envtrack's own (the envtrack_ namespace), never labelled by environment.
@@ -17,11 +17,11 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
-		reloadSuccess:   selfmon.ConfigLastReloadSuccessful.NewGauge(),
-		reloadTimestamp: selfmon.ConfigLastReloadSuccessTimestamp.NewGauge(),
-		polls:           selfmon.ArgoCDPolls.NewCounterVec(),
-		transitions:     selfmon.TrackerEvents.NewCounterVec(),
-		handlerPanics:   selfmon.HTTPHandlerPanics.NewCounter(),
+		reloadSuccess:   metric.ConfigLastReloadSuccessful.NewGauge(),
+		reloadTimestamp: metric.ConfigLastReloadSuccessTimestamp.NewGauge(),
+		polls:           metric.ArgoCDPolls.NewCounterVec(),
+		transitions:     metric.TrackerEvents.NewCounterVec(),
+		handlerPanics:   metric.HTTPHandlerPanics.NewCounter(),
 	}
 	if reg != nil {
 		reg.MustRegister(m.reloadSuccess, m.reloadTimestamp, m.polls, m.transitions, m.handlerPanics)

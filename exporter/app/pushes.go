@@ -8,8 +8,8 @@ import (
 	"github.com/go-kit/log/level"
 
 	"github.com/blueberry-idp/envtrack/exporter/api"
-	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
+	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 // Pushed events are group-committed: each fsync'd transaction takes every push that is

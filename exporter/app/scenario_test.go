@@ -17,9 +17,9 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/internal/fakeargocd"
 	"github.com/blueberry-idp/envtrack/internal/scenario"
+	"github.com/blueberry-idp/envtrack/model/event"
 
 	"github.com/blueberry-idp/envtrack/internal/testclock"
 )

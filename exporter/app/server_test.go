@@ -30,10 +30,10 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/blueberry-idp/envtrack/config"
-	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/exporter/query"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 	"github.com/blueberry-idp/envtrack/internal/testinfra"
+	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 // runApp starts a daemon with no external system and the given config lines, serving on

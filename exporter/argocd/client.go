@@ -26,7 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/blueberry-idp/envtrack/config"
-	"github.com/blueberry-idp/envtrack/exporter/redact"
+	"github.com/blueberry-idp/envtrack/config/redact"
 )
 
 // MaxBodyBytes caps the list answer that List reads.

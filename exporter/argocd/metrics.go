@@ -5,8 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/blueberry-idp/envtrack/dashboards/selfmon"
-	"github.com/blueberry-idp/envtrack/exporter/promutil"
+	"github.com/blueberry-idp/envtrack/model/metric"
 )
 
 // Self-monitoring metrics (DESIGN §4). No label takes an Application name.
@@ -21,22 +20,22 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
-		requests:       selfmon.ArgoCDRequests.NewCounterVec(),
-		duration:       selfmon.ArgoCDRequestDuration.NewHistogram(),
-		lastSuccess:    selfmon.ArgoCDLastSuccess.NewGauge(),
-		applications:   selfmon.ArgoCDApplications.NewGauge(),
-		decodeErrors:   selfmon.ArgoCDDecodeErrors.NewCounter(),
-		badAnnotations: selfmon.ArgoCDBadAnnotations.NewCounter(),
+		requests:       metric.ArgoCDRequests.NewCounterVec(),
+		duration:       metric.ArgoCDRequestDuration.NewHistogram(),
+		lastSuccess:    metric.ArgoCDLastSuccess.NewGauge(),
+		applications:   metric.ArgoCDApplications.NewGauge(),
+		decodeErrors:   metric.ArgoCDDecodeErrors.NewCounter(),
+		badAnnotations: metric.ArgoCDBadAnnotations.NewCounter(),
 	}
 	if reg == nil {
 		return m
 	}
-	m.requests = promutil.Register(reg, m.requests)
-	m.duration = promutil.Register(reg, m.duration)
-	m.lastSuccess = promutil.Register(reg, m.lastSuccess)
-	m.applications = promutil.Register(reg, m.applications)
-	m.decodeErrors = promutil.Register(reg, m.decodeErrors)
-	m.badAnnotations = promutil.Register(reg, m.badAnnotations)
+	m.requests = metric.Register(reg, m.requests)
+	m.duration = metric.Register(reg, m.duration)
+	m.lastSuccess = metric.Register(reg, m.lastSuccess)
+	m.applications = metric.Register(reg, m.applications)
+	m.decodeErrors = metric.Register(reg, m.decodeErrors)
+	m.badAnnotations = metric.Register(reg, m.badAnnotations)
 	return m
 }
 

@@ -18,8 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/blueberry-idp/envtrack/config"
-	"github.com/blueberry-idp/envtrack/dashboards/selfmon"
-	"github.com/blueberry-idp/envtrack/exporter/promutil"
+	"github.com/blueberry-idp/envtrack/model/metric"
 )
 
 // The application stream, GET /api/v1/stream/applications (argoproj/argo-cd
@@ -126,25 +125,25 @@ const (
 
 func newWatchMetrics(reg prometheus.Registerer) *watchMetrics {
 	m := &watchMetrics{
-		events:        selfmon.ArgoCDStreamEvents.NewCounterVec(),
-		connects:      selfmon.ArgoCDStreamConnections.NewCounterVec(),
-		bytes:         selfmon.ArgoCDStreamReadBytes.NewCounter(),
-		mode:          selfmon.ArgoCDMode.NewGaugeVec(),
-		evaluations:   selfmon.ArgoCDWatchEvaluations.NewCounter(),
-		sessions:      selfmon.ArgoCDWatchSessions.NewCounter(),
-		sessionEvents: selfmon.ArgoCDStreamSessionEvents.NewGauge(),
+		events:        metric.ArgoCDStreamEvents.NewCounterVec(),
+		connects:      metric.ArgoCDStreamConnections.NewCounterVec(),
+		bytes:         metric.ArgoCDStreamReadBytes.NewCounter(),
+		mode:          metric.ArgoCDMode.NewGaugeVec(),
+		evaluations:   metric.ArgoCDWatchEvaluations.NewCounter(),
+		sessions:      metric.ArgoCDWatchSessions.NewCounter(),
+		sessionEvents: metric.ArgoCDStreamSessionEvents.NewGauge(),
 	}
 	for _, t := range []string{EventAdded, EventModified, EventDeleted} {
 		m.events.WithLabelValues(t)
 	}
 	if reg != nil {
-		m.events = promutil.Register(reg, m.events)
-		m.connects = promutil.Register(reg, m.connects)
-		m.bytes = promutil.Register(reg, m.bytes)
-		m.mode = promutil.Register(reg, m.mode)
-		m.evaluations = promutil.Register(reg, m.evaluations)
-		m.sessions = promutil.Register(reg, m.sessions)
-		m.sessionEvents = promutil.Register(reg, m.sessionEvents)
+		m.events = metric.Register(reg, m.events)
+		m.connects = metric.Register(reg, m.connects)
+		m.bytes = metric.Register(reg, m.bytes)
+		m.mode = metric.Register(reg, m.mode)
+		m.evaluations = metric.Register(reg, m.evaluations)
+		m.sessions = metric.Register(reg, m.sessions)
+		m.sessionEvents = metric.Register(reg, m.sessionEvents)
 	}
 	return m
 }

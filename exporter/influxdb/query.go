@@ -31,9 +31,9 @@ import (
 	influxhttp "github.com/influxdata/influxdb-client-go/v2/api/http"
 
 	"github.com/blueberry-idp/envtrack/config"
-	"github.com/blueberry-idp/envtrack/exporter/event"
+	"github.com/blueberry-idp/envtrack/config/redact"
 	"github.com/blueberry-idp/envtrack/exporter/query"
-	"github.com/blueberry-idp/envtrack/exporter/redact"
+	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 // Backend implements query.Backend with Flux. It is safe for concurrent use.

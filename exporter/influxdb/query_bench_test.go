@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/blueberry-idp/envtrack/exporter/event"
+	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 // BenchmarkTimelineQuery measures one timeline lookup among 10,000 environments of 3

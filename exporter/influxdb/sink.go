@@ -31,8 +31,8 @@ import (
 	"github.com/influxdata/influxdb-client-go/v2/api/write"
 
 	"github.com/blueberry-idp/envtrack/config"
-	"github.com/blueberry-idp/envtrack/exporter/event"
-	"github.com/blueberry-idp/envtrack/exporter/redact"
+	"github.com/blueberry-idp/envtrack/config/redact"
+	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 // Tag and field names of the lifecycle measurement (DESIGN §5, contract); the durations

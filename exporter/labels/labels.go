@@ -16,9 +16,8 @@ import (
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/blueberry-idp/envtrack/dashboards/selfmon"
-	"github.com/blueberry-idp/envtrack/exporter/event"
-	"github.com/blueberry-idp/envtrack/exporter/promutil"
+	"github.com/blueberry-idp/envtrack/model/event"
+	"github.com/blueberry-idp/envtrack/model/metric"
 )
 
 // Other is the value every folded label value becomes.
@@ -70,7 +69,7 @@ func New(reg prometheus.Registerer, logger log.Logger) *Bound {
 		logger = log.NewNopLogger()
 	}
 	b := &Bound{
-		folded: promutil.Register(reg, selfmon.LabelValuesFolded.NewCounterVec()),
+		folded: metric.Register(reg, metric.LabelValuesFolded.NewCounterVec()),
 		logger: logger, max: 50, seen: map[string]bool{}, logged: map[string]bool{},
 		nLogged: map[string]int{}, loggedFull: map[string]bool{},
 	}

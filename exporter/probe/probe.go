@@ -24,9 +24,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/blueberry-idp/envtrack/config"
-	"github.com/blueberry-idp/envtrack/dashboards/selfmon"
-	"github.com/blueberry-idp/envtrack/exporter/redact"
+	"github.com/blueberry-idp/envtrack/config/redact"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
+	"github.com/blueberry-idp/envtrack/model/metric"
 )
 
 const (
@@ -147,9 +147,9 @@ func New(c config.URLConfig, opts Options, logger log.Logger, reg prometheus.Reg
 		},
 		logger:   logger,
 		now:      now,
-		duration: selfmon.ProbeDuration.NewHistogram(),
-		results:  selfmon.ProbeResults.NewCounterVec(),
-		inFlight: selfmon.ProbesInFlight.NewGauge(),
+		duration: metric.ProbeDuration.NewHistogram(),
+		results:  metric.ProbeResults.NewCounterVec(),
+		inFlight: metric.ProbesInFlight.NewGauge(),
 	}
 	if reg != nil {
 		var err error

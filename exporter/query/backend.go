@@ -10,7 +10,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/blueberry-idp/envtrack/exporter/event"
+	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 // ErrUnavailable wraps a backend failure to reach its TSDB (the API answers 503).

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/blueberry-idp/envtrack/exporter/event"
+	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 // SeqJournal is a Journal that can also be read incrementally by sequence number.

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/blueberry-idp/envtrack/exporter/event"
+	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 // Attempt is one provisioning attempt that ended in a window: a ready (not late, not a

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/blueberry-idp/envtrack/exporter/event"
+	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 // fact is the compact form of one lifecycle event, holding only what Performance and

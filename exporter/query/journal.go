@@ -6,7 +6,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/blueberry-idp/envtrack/exporter/event"
+	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 // Journal is what JournalBackend reads of the embedded journal (*store.Store). Declared

@@ -5,7 +5,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/blueberry-idp/envtrack/exporter/event"
+	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 // Markers returns the deployment markers (001, pushed by CI) whose time is in

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/blueberry-idp/envtrack/config"
-	"github.com/blueberry-idp/envtrack/exporter/event"
+	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 // ErrNotFound: no event is known for the environment.

@@ -3,8 +3,7 @@ package sink
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/blueberry-idp/envtrack/dashboards/selfmon"
-	"github.com/blueberry-idp/envtrack/exporter/promutil"
+	"github.com/blueberry-idp/envtrack/model/metric"
 )
 
 // Metrics are the delivery runners' self-monitoring metrics (DESIGN §4), labelled by
@@ -25,24 +24,24 @@ type Metrics struct {
 // collectors that keep counting in the series already registered.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
-		delivered:   selfmon.SinkDelivered.NewCounterVec(),
-		failures:    selfmon.SinkDeliveryFailures.NewCounterVec(),
-		setAside:    selfmon.SinkSetAside.NewCounterVec(),
-		pruned:      selfmon.SinkPrunedUndelivered.NewCounterVec(),
-		lag:         selfmon.SinkLag.NewGaugeVec(),
-		lastSuccess: selfmon.SinkLastSuccess.NewGaugeVec(),
-		duration:    selfmon.SinkDeliveryDuration.NewHistogramVec(),
+		delivered:   metric.SinkDelivered.NewCounterVec(),
+		failures:    metric.SinkDeliveryFailures.NewCounterVec(),
+		setAside:    metric.SinkSetAside.NewCounterVec(),
+		pruned:      metric.SinkPrunedUndelivered.NewCounterVec(),
+		lag:         metric.SinkLag.NewGaugeVec(),
+		lastSuccess: metric.SinkLastSuccess.NewGaugeVec(),
+		duration:    metric.SinkDeliveryDuration.NewHistogramVec(),
 	}
 	if reg == nil {
 		return m
 	}
-	m.delivered = promutil.Register(reg, m.delivered)
-	m.failures = promutil.Register(reg, m.failures)
-	m.setAside = promutil.Register(reg, m.setAside)
-	m.pruned = promutil.Register(reg, m.pruned)
-	m.lag = promutil.Register(reg, m.lag)
-	m.lastSuccess = promutil.Register(reg, m.lastSuccess)
-	m.duration = promutil.Register(reg, m.duration)
+	m.delivered = metric.Register(reg, m.delivered)
+	m.failures = metric.Register(reg, m.failures)
+	m.setAside = metric.Register(reg, m.setAside)
+	m.pruned = metric.Register(reg, m.pruned)
+	m.lag = metric.Register(reg, m.lag)
+	m.lastSuccess = metric.Register(reg, m.lastSuccess)
+	m.duration = metric.Register(reg, m.duration)
 	return m
 }
 

@@ -13,8 +13,8 @@ import (
 	"github.com/go-kit/log/level"
 
 	"github.com/blueberry-idp/envtrack/exporter/backoff"
-	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/exporter/store"
+	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 // Defaults for zero Options fields.

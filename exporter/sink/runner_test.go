@@ -18,8 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
-	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/exporter/store"
+	"github.com/blueberry-idp/envtrack/model/event"
 
 	"github.com/blueberry-idp/envtrack/internal/testclock"
 	"github.com/blueberry-idp/envtrack/internal/testinfra"

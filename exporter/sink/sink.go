@@ -6,7 +6,7 @@ package sink
 import (
 	"context"
 
-	"github.com/blueberry-idp/envtrack/exporter/event"
+	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 // Sink is one delivery target. Deliver sends the events, in order, as one batch.

@@ -3,13 +3,13 @@ package store
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/blueberry-idp/envtrack/dashboards/selfmon"
+	"github.com/blueberry-idp/envtrack/model/metric"
 )
 
 var (
-	descJournalEvents  = selfmon.JournalEvents.NewDesc()
-	descJournalLastSeq = selfmon.JournalLastSequence.NewDesc()
-	descJournalSize    = selfmon.JournalSize.NewDesc()
+	descJournalEvents  = metric.JournalEvents.NewDesc()
+	descJournalLastSeq = metric.JournalLastSequence.NewDesc()
+	descJournalSize    = metric.JournalSize.NewDesc()
 )
 
 // collector exposes a Store's self-monitoring metrics.

@@ -42,9 +42,9 @@ import (
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
-	"github.com/blueberry-idp/envtrack/dashboards/selfmon"
-	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
+	"github.com/blueberry-idp/envtrack/model/event"
+	"github.com/blueberry-idp/envtrack/model/metric"
 )
 
 // SchemaVersion is the version of the on-disk layout this package reads and writes.
@@ -182,9 +182,9 @@ func Open(path string, opts Options) (*Store, error) {
 		logger:         logger,
 		now:            now,
 		subs:           make(map[chan struct{}]struct{}),
-		commitDuration: selfmon.StoreCommitDuration.NewHistogram(),
-		commitEvents:   selfmon.StoreCommitEvents.NewHistogram(),
-		pruned:         selfmon.JournalPruned.NewCounter(),
+		commitDuration: metric.StoreCommitDuration.NewHistogram(),
+		commitEvents:   metric.StoreCommitEvents.NewHistogram(),
+		pruned:         metric.JournalPruned.NewCounter(),
 	}
 	// Opening a complete store only reads it, so that a start that fails later (or is
 	// just a check) leaves the file byte for byte as it was.

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/blueberry-idp/envtrack/exporter/event"
+	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 // RejectedError is a pushed event that contradicts what envtrack knows of the

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/blueberry-idp/envtrack/exporter/event"
+	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 // Argo CD status values envtrack reads.

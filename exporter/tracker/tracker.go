@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/blueberry-idp/envtrack/exporter/event"
+	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 // CommitFunc durably records the changed states together with the events their

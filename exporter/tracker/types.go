@@ -3,7 +3,7 @@ package tracker
 import (
 	"time"
 
-	"github.com/blueberry-idp/envtrack/exporter/event"
+	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 // Phase is an environment's current lifecycle phase (the `phase` label of

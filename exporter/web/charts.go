@@ -12,8 +12,8 @@ import (
 
 	"github.com/go-kit/log/level"
 
-	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/exporter/query"
+	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 // Buckets are 000's provisioning-duration buckets (seconds), those of

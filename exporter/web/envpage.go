@@ -12,9 +12,9 @@ import (
 
 	"github.com/go-kit/log/level"
 
-	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/exporter/query"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
+	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 // Span is one phase of an environment's life: [Start, End).

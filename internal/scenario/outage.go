@@ -5,8 +5,8 @@ import (
 	"sort"
 	"time"
 
-	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/internal/fakeargocd"
+	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 // Change is one scripted change of an Application, at an offset from its story's start.

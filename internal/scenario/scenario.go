@@ -9,8 +9,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/internal/fakeargocd"
+	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 // Step is the observation grid: tests observe at multiples of Step from the start.

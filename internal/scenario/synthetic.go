@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/blueberry-idp/envtrack/exporter/event"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
+	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 // Synthetic builds a large, deterministic history for benchmarks and page-weight

@@ -1,4 +1,4 @@
-package selfmon
+package metric
 
 import (
 	"testing"

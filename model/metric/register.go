@@ -1,5 +1,4 @@
-// Package promutil holds the one metrics helper several packages need.
-package promutil
+package metric
 
 import (
 	"errors"

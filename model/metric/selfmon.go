@@ -1,10 +1,10 @@
-// Package selfmon defines envtrack's self-monitoring metrics (DESIGN §4) once: name,
+// Package metric defines envtrack's self-monitoring metrics (DESIGN §4) once: name,
 // help, type, labels and buckets. The collectors (exporter/app, exporter/argocd,
 // exporter/probe, exporter/sink, exporter/store, annotate) build their prometheus
 // collectors from these definitions, and the dashboards package adds the panels, alerts
 // and handbook text to the same values, so the two cannot disagree. It is a leaf: it
 // imports nothing of envtrack, so every collector can use it without an import cycle.
-package selfmon
+package metric
 
 import (
 	"fmt"
@@ -38,7 +38,7 @@ type Def struct {
 
 func (d Def) want(t Type, vec bool) {
 	if d.Type != t || vec != (len(d.Labels) > 0) {
-		panic(fmt.Sprintf("selfmon: %s is a %s with labels %v", d.Name, d.Type, d.Labels))
+		panic(fmt.Sprintf("metric: %s is a %s with labels %v", d.Name, d.Type, d.Labels))
 	}
 }
 
