@@ -148,5 +148,10 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "# %s is valid; effective configuration, secrets redacted:\n", *configFile)
 	fmt.Fprint(stdout, cfg.Redacted())
+	// As serve does at start-up: ask InfluxDB once whether it answers envtrack's reads.
+	// A refusal is no configuration error (and InfluxDB may just be down): a warning.
+	if err := app.ProbeReads(context.Background(), cfg); err != nil {
+		fmt.Fprintln(stderr, "envtrack: warning:", err)
+	}
 	return 0
 }

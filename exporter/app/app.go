@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -75,7 +76,9 @@ type App struct {
 	sinkMetrics *sink.Metrics
 	runners     []*sink.Runner // the running sinks' runners (guarded by mu)
 	query       *query.Service
+	reader      influxdb.Reader      // the query layer's InfluxDB backend, nil without InfluxDB (guarded by mu)
 	journalQ    *query.CachedJournal // the query layer's journal backend, kept across reloads
+	probes      sync.WaitGroup       // start-up's question to InfluxDB (probeReads)
 
 	pushes  pushQueue // group commit of pushed events
 	repeats repeats   // retried pushes (guarded by pushes.commit)
@@ -151,7 +154,7 @@ func New(opts Options) (*App, error) {
 	a.journalQ = query.NewCachedJournal(a.store)
 	a.labels.Seed(typesByUse(states))
 	a.lifecycle = prom.NewBounded(cfg.Metrics.Namespace, cfg.Metrics.NativeHistograms, a.tracker.PhaseTypes, a.reg, a.labels)
-	a.query = a.newQuery(cfg)
+	a.query, a.reader = a.newQuery(cfg)
 	a.metrics.reloadSuccess.Set(1)
 	a.metrics.reloadTimestamp.Set(float64(a.now().Unix()))
 	level.Info(a.logger).Log("msg", "envtrack starting", "version", version.Info(), "environments", len(states),
@@ -259,6 +262,7 @@ func (a *App) Run(ctx context.Context) error {
 	level.Info(a.logger).Log("msg", "listening", "address", a.ln.Addr().String())
 
 	a.startLoops(ctx)
+	a.probeReads(ctx)
 
 	var err error
 	select {
@@ -274,6 +278,7 @@ func (a *App) Run(ctx context.Context) error {
 		err = serr
 	}
 	a.stopLoops()
+	a.probes.Wait()
 	if d := a.watchDone.Load(); d != nil {
 		<-*d // StartWatch's source, stopped by the same ctx
 	}
@@ -324,11 +329,21 @@ func (a *App) reload() error {
 		a.stopLoopsLocked()
 	}
 	a.mu.Lock()
-	oldSrc := a.sources
+	oldSrc, oldCfg, oldReader := a.sources, a.cfg, a.reader
 	a.cfg, a.sources = cfg, src
-	a.query = a.newQuery(cfg)
+	a.query, a.reader = a.newQuery(cfg)
 	a.mu.Unlock()
 	oldSrc.close()
+	if oldReader != nil {
+		oldReader.Close()
+	}
+	if !reflect.DeepEqual(oldCfg.InfluxDB, cfg.InfluxDB) {
+		ctx := a.baseCtx // reload holds loopsMu
+		if ctx == nil {
+			ctx = context.Background() // reloaded before Run
+		}
+		a.probeReads(ctx) // a new InfluxDB, or a new way to read it: ask it once
+	}
 	a.setTypes(cfg)
 	a.tracker.SetConfig(a.trackerConfig(cfg))
 	if running {
@@ -337,20 +352,51 @@ func (a *App) reload() error {
 	return nil
 }
 
-// newQuery builds the query service for cfg: Flux against InfluxDB when configured,
-// else the embedded journal.
-func (a *App) newQuery(cfg *config.Config) *query.Service {
+// newQuery builds the query service for cfg: InfluxDB in influxdb.query_language when
+// configured (with the reader, to close), else the embedded journal.
+func (a *App) newQuery(cfg *config.Config) (*query.Service, influxdb.Reader) {
 	var backend query.Backend = a.journalQ
+	var reader influxdb.Reader
 	if c := cfg.InfluxDB; c != nil {
-		fb, err := influxdb.NewBackend(*c, log.With(a.logger, "component", "flux"))
+		r, err := influxdb.NewReader(*c, a.logger, a.reg)
 		if err != nil {
 			// The config loader validated the section; keep answering from the journal.
 			level.Error(a.logger).Log("msg", "InfluxDB query backend unusable, answering from the journal", "err", err)
 		} else {
-			backend = fb
+			backend, reader = r, r
 		}
 	}
-	return query.NewService(backend, cfg.Targets, a.now)
+	return query.NewService(backend, cfg.Targets, a.now), reader
+}
+
+// probeReads asks the configured InfluxDB once, in the background, whether it answers
+// the chosen query language, and logs one line saying so, or what is wrong and how to
+// fix it. Start-up goes on either way: the journal keeps working, writes may too, and
+// each read that fails says why again (502, or 503 when InfluxDB is unreachable).
+func (a *App) probeReads(ctx context.Context) {
+	a.mu.RLock()
+	r, c := a.reader, a.cfg.InfluxDB
+	a.mu.RUnlock()
+	if r == nil {
+		return
+	}
+	a.probes.Add(1)
+	go func() {
+		defer a.probes.Done()
+		logger := log.With(a.logger, "component", "influxdb")
+		if err := r.Probe(ctx); err != nil {
+			if ctx.Err() == nil {
+				level.Warn(logger).Log("msg", err.Error())
+			}
+			return
+		}
+		db, rp := c.DBRP()
+		if c.QueryLanguage == config.QueryLanguageFlux {
+			level.Info(logger).Log("msg", "InfluxDB answers Flux reads", "bucket", c.Bucket)
+		} else {
+			level.Info(logger).Log("msg", "InfluxDB answers InfluxQL reads", "database", db, "retention_policy", rp)
+		}
+	}()
 }
 
 // Query returns the query service in force.

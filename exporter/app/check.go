@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -8,6 +9,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/blueberry-idp/envtrack/config"
+	"github.com/blueberry-idp/envtrack/exporter/influxdb"
 )
 
 // Check makes every check of a loaded configuration (and of the web configuration, when
@@ -25,6 +27,23 @@ func Check(cfg *config.Config, webConfigFile string) error {
 	}
 	src.close()
 	return nil
+}
+
+// ProbeReads asks cfg's InfluxDB once whether it answers reads in the configured query
+// language, as serve does at start-up: nil without an influxdb section or when it
+// answers, else a *influxdb.ReadError saying what is wrong and how to fix it. It is
+// no configuration error (InfluxDB may be down for now): check-config prints it as a
+// warning.
+func ProbeReads(ctx context.Context, cfg *config.Config) error {
+	if cfg.InfluxDB == nil {
+		return nil
+	}
+	r, err := influxdb.NewReader(*cfg.InfluxDB, log.NewNopLogger(), nil)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return r.Probe(ctx)
 }
 
 func checkWebConfig(file string) error {

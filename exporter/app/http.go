@@ -1,7 +1,9 @@
 package app
 
 import (
+	"context"
 	"net/http"
+	"time"
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/blueberry-idp/envtrack/exporter/api"
 	"github.com/blueberry-idp/envtrack/exporter/web"
+	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 // Handler is envtrack's HTTP surface. The route table is one readable block.
@@ -19,7 +22,7 @@ func (a *App) Handler() http.Handler {
 	pages := web.New(web.Options{
 		Environments: a.tracker,
 		Query:        a.Query,
-		Markers:      a.journalQ,
+		Markers:      liveMarkers{a},
 		Guard:        func(h http.Handler) http.Handler { return api.RequireRead(a.tokens, h) },
 		Logger:       log.With(a.logger, "component", "web"),
 		Now:          a.now,
@@ -52,6 +55,18 @@ func (a *App) Handler() http.Handler {
 	})
 	mux.Handle("/", api.NotFound(mux, "not found"))
 	return a.recoverPanics(limitReserve(mux))
+}
+
+// liveMarkers reads CI's deployment markers from the query backend in force: InfluxDB's
+// deployments measurement when configured, else the journal.
+type liveMarkers struct{ a *App }
+
+func (m liveMarkers) Markers(ctx context.Context, from, to time.Time) ([]event.Event, error) {
+	return m.a.Query().Markers(ctx, from, to)
+}
+
+func (m liveMarkers) EnvironmentMarkers(ctx context.Context, id string) ([]event.Event, error) {
+	return m.a.Query().EnvironmentMarkers(ctx, id)
 }
 
 // reloadHandler is /-/reload. Without Options.EnableLifecycle it answers 403 as

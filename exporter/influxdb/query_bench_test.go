@@ -52,7 +52,7 @@ func BenchmarkTimelineQuery(b *testing.B) {
 		defer func() { reportLatency(b, lat) }()
 		for i := 0; i < b.N; i++ {
 			t0 := time.Now()
-			got, err := f.backend.EnvironmentEvents(ctx, id(rnd))
+			got, err := f.flux.EnvironmentEvents(ctx, id(rnd))
 			lat = append(lat, time.Since(t0))
 			if err != nil {
 				b.Fatal(err)
@@ -69,7 +69,7 @@ func BenchmarkTimelineQuery(b *testing.B) {
 		defer func() { reportLatency(b, lat) }()
 		for i := 0; i < b.N; i++ {
 			t0 := time.Now()
-			res, err := f.backend.query.Query(ctx, f.backend.EnvironmentEventsQuery(id(rnd)))
+			res, err := f.flux.query.Query(ctx, f.flux.EnvironmentEventsQuery(id(rnd)))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -119,7 +119,7 @@ func NewClient(serverURL, token string, timeout time.Duration) influxdb2.Client 
 }
 
 // checkSection validates the influxdb section and fills in config's defaults for what
-// the sink and the Flux backend both read; prefix names the component in errors and
+// the sink and the readers both read; prefix names the component in errors and
 // bucketHint follows "bucket must be set".
 func checkSection(c *config.InfluxDBConfig, prefix, bucketHint string) error {
 	if c.URL == "" {
@@ -138,6 +138,9 @@ func checkSection(c *config.InfluxDBConfig, prefix, bucketHint string) error {
 	if c.Measurement == "" {
 		c.Measurement = config.DefaultInfluxDBConfig.Measurement
 	}
+	if c.DeploymentsMeasurement == "" {
+		c.DeploymentsMeasurement = config.DefaultInfluxDBConfig.DeploymentsMeasurement
+	}
 	if c.Timeout < 0 {
 		return fmt.Errorf("%s: negative timeout %s", prefix, time.Duration(c.Timeout))
 	}
@@ -151,9 +154,6 @@ func checkSection(c *config.InfluxDBConfig, prefix, bucketHint string) error {
 func validate(c *config.InfluxDBConfig) error {
 	if err := checkSection(c, "influxdb", ` (for InfluxDB 1.8: "database/retention-policy")`); err != nil {
 		return err
-	}
-	if c.DeploymentsMeasurement == "" {
-		c.DeploymentsMeasurement = config.DefaultInfluxDBConfig.DeploymentsMeasurement
 	}
 	if c.Measurement == c.DeploymentsMeasurement {
 		return fmt.Errorf("influxdb: measurement and deployments measurement must differ (both %q)", c.Measurement)

@@ -179,11 +179,7 @@ func (p *Pages) environment(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		level.Error(p.o.Logger).Log("msg", "environment page", "id", id, "err", err)
-		status := http.StatusInternalServerError
-		if errors.Is(err, query.ErrUnavailable) {
-			status = http.StatusServiceUnavailable
-		}
-		p.render(w, r, notFoundTmpl, status, notFound{What: "timeline", ID: id, Err: err.Error()})
+		p.render(w, r, notFoundTmpl, query.HTTPStatus(err), notFound{What: "timeline", ID: id, Err: err.Error()})
 		return
 	}
 	var markers []event.Event
