@@ -354,7 +354,7 @@ func (q *InfluxQL) fail(e *ReadError) error {
 		return e.err
 	}
 	e.Language = config.QueryLanguageInfluxQL
-	e.Message = q.secrets.String(e.Message)
+	e.Message = strings.TrimSpace(q.secrets.String(e.Message))
 	if !e.Unreachable {
 		e.Hint = hint(&q.cfg, e.Language, e.StatusCode, e.Message)
 	}

@@ -296,7 +296,7 @@ func (b *Flux) queryError(err error) error {
 	} else {
 		e.Unreachable = unreachableStatus(e.StatusCode)
 	}
-	e.Message = b.secrets.String(e.Message)
+	e.Message = strings.TrimSpace(b.secrets.String(e.Message))
 	if !e.Unreachable {
 		e.Hint = hint(&b.cfg, e.Language, e.StatusCode, e.Message)
 	}
