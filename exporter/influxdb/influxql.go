@@ -46,6 +46,9 @@ type InfluxQL struct {
 	secrets  *redact.Secrets
 	logger   log.Logger
 	failures *prometheus.CounterVec
+	// chunkSize is chunk_size: rows per chunk of the answer; 0 is the server's default
+	// (10,000). Tests lower it to cross many chunk boundaries.
+	chunkSize int
 
 	// Quoted once: the measurements and the column lists.
 	lifecycle, deployments string
@@ -305,7 +308,11 @@ func (q *InfluxQL) run(ctx context.Context, stmt string, row func(statement int,
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(q.cfg.Timeout))
 	defer cancel()
 	// GET: 1.8 runs a GET read-only (serveQuery's ReadOnly), and 3.x documents GET.
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, q.endpoint+"&q="+url.QueryEscape(stmt), nil)
+	u := q.endpoint + "&q=" + url.QueryEscape(stmt)
+	if q.chunkSize > 0 {
+		u += "&chunk_size=" + strconv.Itoa(q.chunkSize)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return q.fail(&ReadError{Message: err.Error(), err: err})
 	}
