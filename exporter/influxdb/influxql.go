@@ -234,11 +234,9 @@ func (q *InfluxQL) markers(ctx context.Context, where, lifecycleWhere string) ([
 		eventID, q.lifecycle, eventKey, deployed, lifecycleWhere)
 	var evs []event.Event
 	lifecycleIDs := map[string]bool{}
-	err := q.run(ctx, stmt, func(statement int, row map[string]any) error {
+	err := q.run(ctx, stmt, func(statement int, row *row) error {
 		if statement == 1 {
-			if id, ok := row[FieldEventID].(string); ok {
-				lifecycleIDs[id] = true
-			}
+			lifecycleIDs[row.str(FieldEventID)] = true
 			return nil
 		}
 		evs = append(evs, markerFromRow(row))
@@ -266,13 +264,13 @@ func (q *InfluxQL) markers(ctx context.Context, where, lifecycleWhere string) ([
 func (q *InfluxQL) Probe(ctx context.Context) error {
 	eventID, _ := QuoteInfluxQL(FieldEventID, Ident)
 	stmt := fmt.Sprintf("SELECT %s FROM %s WHERE time >= now() - 1m LIMIT 1", eventID, q.lifecycle)
-	return q.run(ctx, stmt, func(int, map[string]any) error { return nil })
+	return q.run(ctx, stmt, func(int, *row) error { return nil })
 }
 
 // events runs stmt and rebuilds the events of its rows, in time order.
 func (q *InfluxQL) events(ctx context.Context, stmt string) ([]event.Event, error) {
 	var evs []event.Event
-	err := q.run(ctx, stmt, func(_ int, row map[string]any) error {
+	err := q.run(ctx, stmt, func(_ int, row *row) error {
 		e, err := eventFromRow(row, q.logger)
 		if err != nil {
 			return err
@@ -302,9 +300,8 @@ func sortEvents(evs []event.Event) {
 const maxErrorBody = 4 << 10
 
 // run sends stmt (one or more statements) and calls row for every row of every series,
-// with the statement's index and the row as column name -> value ("time" as "_time", a
-// time.Time). It fails with a *ReadError.
-func (q *InfluxQL) run(ctx context.Context, stmt string, row func(statement int, row map[string]any) error) error {
+// with the statement's index. It fails with a *ReadError.
+func (q *InfluxQL) run(ctx context.Context, stmt string, row func(statement int, r *row) error) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(q.cfg.Timeout))
 	defer cancel()
 	// GET: 1.8 runs a GET read-only (serveQuery's ReadOnly), and 3.x documents GET.
@@ -394,120 +391,16 @@ func errorMessage(status int, body []byte) string {
 	return line
 }
 
-// v1Answer is one JSON object of a /query answer: the whole answer, or one chunk of a
-// chunked one (1.8's services/httpd/response_writer.go; 2.x and 3.x answer alike).
-type v1Answer struct {
-	Results []struct {
-		StatementID int `json:"statement_id"`
-		Series      []struct {
-			Columns []string          `json:"columns"`
-			Values  [][]any           `json:"values"`
-			Tags    map[string]string `json:"tags"`
-			Partial bool              `json:"partial"`
-		} `json:"series"`
-		Partial bool   `json:"partial"`
-		Error   string `json:"error"`
-	} `json:"results"`
-	Error string `json:"error"`
-}
-
-// decodeAnswer reads a /query answer (a stream of chunks; epoch=ns times) and calls row
-// for each row. An error the answer carries, an answer cut short ("partial" to the end,
-// as 1.x marks what max-row-limit truncated) and an answer that is not JSON are
-// *ReadErrors.
-func decodeAnswer(body io.Reader, row func(int, map[string]any) error) error {
-	dec := json.NewDecoder(body)
-	dec.UseNumber()
-	partial := map[int]bool{} // by statement: was its last chunk marked partial?
-	for {
-		var a v1Answer
-		err := dec.Decode(&a)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			if transportError(err) {
-				return err
-			}
-			return &ReadError{Message: "the answer is not InfluxDB's JSON: " + err.Error(), err: err}
-		}
-		if a.Error != "" {
-			return &ReadError{Message: a.Error}
-		}
-		for _, r := range a.Results {
-			if r.Error != "" {
-				return &ReadError{Message: r.Error}
-			}
-			partial[r.StatementID] = r.Partial
-			for _, s := range r.Series {
-				partial[r.StatementID] = partial[r.StatementID] || s.Partial
-				for _, vals := range s.Values {
-					m, err := rowMap(s.Columns, vals, s.Tags)
-					if err != nil {
-						return &ReadError{Message: err.Error(), err: err}
-					}
-					if err := row(r.StatementID, m); err != nil {
-						return err
-					}
-				}
-			}
-		}
-	}
-	for stmt, p := range partial {
-		if p {
-			return &ReadError{Message: fmt.Sprintf("the answer to statement %d was cut short (partial): does InfluxDB's max-row-limit apply?", stmt)}
-		}
-	}
-	return nil
-}
-
-// rowMap turns one row into column -> value: "time" (epoch ns) becomes "_time", a UTC
-// time.Time; JSON numbers become float64 and nulls are left out.
-func rowMap(columns []string, vals []any, tags map[string]string) (map[string]any, error) {
-	m := make(map[string]any, len(columns)+len(tags))
-	for k, v := range tags {
-		m[k] = v
-	}
-	for i, c := range columns {
-		if i >= len(vals) || vals[i] == nil {
-			continue
-		}
-		v := vals[i]
-		if c == "time" {
-			n, ok := v.(json.Number)
-			if !ok {
-				return nil, fmt.Errorf("time %v is not epoch nanoseconds", v)
-			}
-			ns, err := strconv.ParseInt(string(n), 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("time %v: %w", v, err)
-			}
-			m["_time"] = time.Unix(0, ns).UTC()
-			continue
-		}
-		if n, ok := v.(json.Number); ok {
-			f, err := n.Float64()
-			if err != nil {
-				return nil, fmt.Errorf("column %s: %w", c, err)
-			}
-			v = f
-		}
-		m[c] = v
-	}
-	return m, nil
-}
-
 // markerFromRow rebuilds a deployment marker from a deployments point, as the API
 // built it from the push (exporter/api: the environment is also its name).
-func markerFromRow(row map[string]any) event.Event {
-	str := func(k string) string { s, _ := row[k].(string); return s }
-	tm, _ := row["_time"].(time.Time)
-	failed, _ := row[FieldFailed].(bool)
+func markerFromRow(row fields) event.Event {
+	tm, _, _ := row.time()
+	str := row.str
 	e := event.Event{
 		ID: str(FieldEventID), EnvironmentID: str(TagEnvironment), EnvironmentName: str(TagEnvironment),
-		Name: event.Deployed, Time: tm,
+		Name: event.Deployed, Time: tm.UTC(),
 		Metadata: event.Marker{Host: str(TagHost), Application: str(TagApplication), Activity: str(FieldActivity),
-			Status: str(FieldStatus), Failed: failed}.Metadata(),
+			Status: str(FieldStatus), Failed: row.boolean(FieldFailed)}.Metadata(),
 	}
 	e.Seq = seqOf(e.ID)
 	return e

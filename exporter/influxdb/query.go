@@ -11,7 +11,6 @@ package influxdb
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -172,7 +171,7 @@ func (b *Flux) markers(ctx context.Context, start, stop, pred, lifecyclePred str
 	var evs []event.Event
 	err := b.rows(ctx, b.pivoted(b.cfg.DeploymentsMeasurement, []string{FieldEventID, FieldActivity, FieldStatus, FieldFailed}, start, stop, pred),
 		func(row map[string]any) error {
-			evs = append(evs, markerFromRow(row))
+			evs = append(evs, markerFromRow(record(row)))
 			return nil
 		})
 	if err != nil || len(evs) == 0 {
@@ -233,7 +232,7 @@ func fluxTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 func (b *Flux) run(ctx context.Context, q string, stop time.Time) ([]event.Event, error) {
 	var evs []event.Event
 	err := b.rows(ctx, q, func(row map[string]any) error {
-		e, err := eventFromRow(row, b.logger)
+		e, err := eventFromRow(record(row), b.logger)
 		if err != nil {
 			return err
 		}
@@ -304,28 +303,49 @@ func (b *Flux) queryError(err error) error {
 	return e
 }
 
+// fields is a row as the event builders read it: a Flux record's values (record) or an
+// InfluxQL row.
+type fields interface {
+	str(key string) string
+	boolean(key string) bool
+	// time is the row's time; false without one.
+	time() (time.Time, bool, error)
+}
+
+// record is a Flux record's values.
+type record map[string]any
+
+func (r record) str(k string) string   { s, _ := r[k].(string); return s }
+func (r record) boolean(k string) bool { b, _ := r[k].(bool); return b }
+func (r record) time() (time.Time, bool, error) {
+	t, ok := r["_time"].(time.Time)
+	return t, ok, nil
+}
+
 // eventFromRow rebuilds an event from one row: a pivoted Flux record, or an InfluxQL
-// row (rowMap), both with the time under "_time".
-func eventFromRow(row map[string]any, logger log.Logger) (event.Event, error) {
-	str := func(k string) string { s, _ := row[k].(string); return s }
-	tm, ok := row["_time"].(time.Time)
+// row.
+func eventFromRow(row fields, logger log.Logger) (event.Event, error) {
+	tm, ok, err := row.time()
+	if err != nil {
+		return event.Event{}, err
+	}
 	if !ok {
-		return event.Event{}, fmt.Errorf("influxdb: row without a time: %v", row)
+		return event.Event{}, fmt.Errorf("influxdb: row without a time: event %q of %q", row.str(FieldEventID), row.str(TagEnvironmentID))
 	}
 	e := event.Event{
-		ID:              str(FieldEventID),
-		EnvironmentID:   str(TagEnvironmentID),
-		EnvironmentName: str(FieldEnvName),
-		Name:            event.Name(str(TagEvent)),
+		ID:              row.str(FieldEventID),
+		EnvironmentID:   row.str(TagEnvironmentID),
+		EnvironmentName: row.str(FieldEnvName),
+		Name:            event.Name(row.str(TagEvent)),
 		Time:            tm.UTC(),
-		Type:            str(TagType),
-		Repository:      str(TagRepository),
-		Branch:          str(FieldBranch),
-		CommitSHA:       str(FieldCommitSHA),
+		Type:            row.str(TagType),
+		Repository:      row.str(TagRepository),
+		Branch:          row.str(FieldBranch),
+		CommitSHA:       row.str(FieldCommitSHA),
 	}
 	e.Seq = seqOf(e.ID)
-	if m := str(FieldMetadata); m != "" && m != "{}" {
-		if err := json.Unmarshal([]byte(m), &e.Metadata); err != nil {
+	if m := row.str(FieldMetadata); m != "" && m != "{}" {
+		if e.Metadata, err = decodeMetadata(m); err != nil {
 			// One damaged point must not hide a whole timeline: keep the event.
 			level.Warn(logger).Log("msg", "metadata is not a JSON object; ignored",
 				"environment_id", e.EnvironmentID, "event", e.Name, "event_id", e.ID, "err", err)

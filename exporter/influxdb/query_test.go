@@ -328,7 +328,10 @@ func TestRefusals(t *testing.T) {
 			defer r.Close()
 			for _, read := range []func() error{
 				func() error { _, err := r.EnvironmentEvents(context.Background(), "abc"); return err },
-				func() error { _, err := r.Range(context.Background(), t0, t0.Add(time.Hour), "", event.Ready); return err },
+				func() error {
+					_, err := r.Range(context.Background(), t0, t0.Add(time.Hour), "", event.Ready)
+					return err
+				},
 				func() error { _, err := r.Markers(context.Background(), t0, t0.Add(time.Hour)); return err },
 				func() error { return r.Probe(context.Background()) },
 			} {
