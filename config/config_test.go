@@ -652,3 +652,20 @@ func TestInfluxDBQueryLanguage(t *testing.T) {
 		})
 	}
 }
+
+// The README's InfluxDB configurations (1.x, 2.x, 3.x) load, and InfluxQL reads what
+// their comments say.
+func TestREADMEInfluxDBConfigs(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	require.NoError(t, err)
+	blocks := regexp.MustCompile("(?s)```yaml\n(# InfluxDB [^\n]*\n(?:#[^\n]*\n)*influxdb:.*?)```").FindAllStringSubmatch(string(readme), -1)
+	require.Len(t, blocks, 3)
+	for i, want := range [][2]string{{"envtrack", "autogen"}, {"environments", ""}, {"envtrack", ""}} {
+		cfg, err := LoadBytesWithOptions([]byte(blocks[i][1]), "README.md", lookup(map[string]string{
+			"INFLUX_CREDENTIALS": "envtrack:password", "INFLUX_TOKEN": "token-1234"}))
+		require.NoError(t, err, blocks[i][1])
+		require.Equal(t, QueryLanguageInfluxQL, cfg.InfluxDB.QueryLanguage)
+		db, rp := cfg.InfluxDB.DBRP()
+		require.Equal(t, want, [2]string{db, rp}, blocks[i][1])
+	}
+}
