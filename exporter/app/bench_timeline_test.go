@@ -33,8 +33,8 @@ import (
 // long one: 30 days of 10,000 environments (100,000 lifecycle events, scenario.Synthetic)
 // plus a long-lived staging environment with 3,000 events (deployments, degradations).
 // Two timelines are asked: a random ephemeral environment's (10 events) and staging's.
-// Each sub-benchmark reports p50 and p99 in ms and the answer's bytes; the ratios are
-// logged at the end (docs/benchmarks.md).
+// The four paths take turns, request by request; each reports its p50 and p99 in ms and
+// its answer's bytes, and the ratios are reported beside them (docs/benchmarks.md).
 func BenchmarkTimelineQuery(b *testing.B) {
 	const envs = 10_000
 	end := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -121,27 +121,35 @@ func BenchmarkTimelineQuery(b *testing.B) {
 			return req
 		},
 	}
-	p99 := map[string]float64{}
+	// The four paths take turns on the same id, so that a machine busy with something
+	// else slows them alike: side by side in one run, request by request.
+	paths := []string{"API_InfluxQL", "Bare_InfluxQL", "API_Flux", "Bare_Flux"}
 	for _, kind := range []string{"ephemeral", "long"} {
-		for _, path := range []string{"API_InfluxQL", "Bare_InfluxQL", "API_Flux", "Bare_Flux"} {
-			name := kind + "/" + path
-			b.Run(name, func(b *testing.B) {
-				rnd := rand.New(rand.NewPCG(1, 2))
-				lat := make([]time.Duration, 0, b.N)
-				bytes := 0
-				for b.Loop() {
-					req := requests[path](ids[kind](rnd))
+		b.Run(kind, func(b *testing.B) {
+			rnd := rand.New(rand.NewPCG(1, 2))
+			lat := map[string][]time.Duration{}
+			bytes := map[string]int{}
+			for b.Loop() {
+				id := ids[kind](rnd)
+				for _, path := range paths {
+					req := requests[path](id)
 					t0 := time.Now()
-					bytes = get(req)
-					lat = append(lat, time.Since(t0))
+					bytes[path] = get(req)
+					lat[path] = append(lat[path], time.Since(t0))
 				}
-				_, p99[name] = reportLatency(b, lat)
-				b.ReportMetric(float64(bytes), "answer-bytes")
-			})
-		}
-		r := func(a, b string) float64 { return p99[kind+"/"+a] / p99[kind+"/"+b] }
-		b.Logf("%s timeline, p99: API/bare InfluxQL %.2f, API/bare Flux %.2f, API Flux/API InfluxQL %.2f, bare Flux/bare InfluxQL %.2f",
-			kind, r("API_InfluxQL", "Bare_InfluxQL"), r("API_Flux", "Bare_Flux"), r("API_Flux", "API_InfluxQL"), r("Bare_Flux", "Bare_InfluxQL"))
+			}
+			p50, p99 := map[string]float64{}, map[string]float64{}
+			for _, path := range paths {
+				p50[path], p99[path] = percentiles(lat[path])
+				unit := strings.ToLower(strings.ReplaceAll(path, "_", "-"))
+				b.ReportMetric(p50[path], unit+"-p50-ms")
+				b.ReportMetric(p99[path], unit+"-p99-ms")
+				b.ReportMetric(float64(bytes[path]), unit+"-bytes")
+			}
+			b.ReportMetric(p99["API_InfluxQL"]/p99["Bare_InfluxQL"], "influxql-api/bare-p99")
+			b.ReportMetric(p50["API_InfluxQL"]/p50["Bare_InfluxQL"], "influxql-api/bare-p50")
+			b.ReportMetric(p99["API_Flux"]/p99["API_InfluxQL"], "api-flux/influxql-p99")
+		})
 	}
 }
 
@@ -173,9 +181,8 @@ func longLived(id string, end time.Time, n int) []event.Event {
 	return out
 }
 
-// reportLatency reports the p50 and p99 of the per-query latencies, in milliseconds,
-// and returns them.
-func reportLatency(b *testing.B, lat []time.Duration) (p50, p99 float64) {
+// percentiles are the p50 and p99 of lat, in milliseconds.
+func percentiles(lat []time.Duration) (p50, p99 float64) {
 	if len(lat) == 0 {
 		return 0, 0
 	}
@@ -184,8 +191,5 @@ func reportLatency(b *testing.B, lat []time.Duration) (p50, p99 float64) {
 		i := int(math.Ceil(q*float64(len(lat)))) - 1
 		return float64(lat[max(i, 0)]) / float64(time.Millisecond)
 	}
-	p50, p99 = at(0.50), at(0.99)
-	b.ReportMetric(p50, "p50-ms")
-	b.ReportMetric(p99, "p99-ms")
-	return p50, p99
+	return at(0.50), at(0.99)
 }
