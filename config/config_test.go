@@ -331,6 +331,7 @@ func TestLoadInvalid(t *testing.T) {
 		{"argocd-server-query", `2: argocd.server: must not have a query or fragment`},
 		{"argocd-server-credentials", `2: argocd.server: must not carry credentials (user:password@); use the token`},
 		{"argocd-server-no-host", `2: argocd.server: URL has no host`},
+		{"argocd-server-unparsable", `2: argocd.server: invalid URL: invalid character " " in host name`},
 		{"argocd-project-empty", `6: argocd.projects[1]: must not be empty`},
 		{"argocd-request-timeout-zero", `4: argocd.request_timeout: must be greater than 0`},
 		{"grafana-url-credentials", `2: grafana.url: must not carry credentials (user:password@); use the token`},
@@ -358,7 +359,7 @@ func TestLoadInvalid(t *testing.T) {
 	// Every invalid-*.yml file is in the table.
 	files, err := filepath.Glob("testdata/invalid-*.yml")
 	require.NoError(t, err)
-	require.Len(t, files, 67)
+	require.Len(t, files, 68)
 }
 
 func TestErrorWrapping(t *testing.T) {
@@ -408,6 +409,7 @@ func TestErrorsDoNotLeakSecrets(t *testing.T) {
 		"api: {write_tokens: s3cr3t-value}\n",
 		"argocd: {server: 'http://u:s3cr3t-value@bad host', token: x}\n",
 		"grafana: {url: http://g, token: [s3cr3t-value]}\n",
+		"influxdb: {url: 'http://u:s3cr3t-value@[::1', bucket: b}\n",
 	} {
 		_, err := loadBytes([]byte(text), "envtrack.yml", LoadOptions{})
 		require.Error(t, err)
