@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 
@@ -79,4 +80,47 @@ func TestNewURL(t *testing.T) {
 	msg := `Post "https://bob:hunter2@influx.example.com:8086/?token=tok-123456&db=envtrack&sig=a%2Bb%3D%3D": EOF; sig a+b==`
 	require.Equal(t, `Post "https://<secret>@influx.example.com:8086/?token=<secret>&db=envtrack&sig=<secret>": EOF; sig <secret>`, s.String(msg))
 	require.Equal(t, "dial influx.example.com:8086", New("http://influx.example.com:8086").String("dial influx.example.com:8086"))
+}
+
+// FuzzURL: whatever the input, a password or a secret parameter's value never survives
+// URL: read back (with the mask as a plain word), the output holds the mask there.
+func FuzzURL(f *testing.F) {
+	for _, s := range []string{"https://u:pw@h/?token=abc#sig=x", "http://h/?a=1&api_key=k", "mailto:x@h?token=t",
+		"https://u:p%40ss@h:8443/p?x=%zz&Access-Token=v", "//u:p@h?key=v", "?token=a", "https://h/#access_token=t&x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		out := URL(raw)
+		u, err := url.Parse(raw)
+		if err != nil {
+			require.Equal(t, "<invalid URL>", out)
+			return
+		}
+		if out == raw {
+			_, hasPassword := u.User.Password()
+			require.False(t, hasPassword, "a password left in %q", raw)
+			for _, q := range []string{u.RawQuery, u.EscapedFragment()} {
+				_, masked := maskParams(q)
+				require.False(t, masked, "a secret parameter left in %q", raw)
+			}
+			return
+		}
+		back, err := url.Parse(strings.ReplaceAll(out, Mask, "MASK"))
+		require.NoError(t, err, "%q -> %q", raw, out)
+		if _, ok := u.User.Password(); ok {
+			p, _ := back.User.Password()
+			require.Equal(t, "MASK", p, "%q -> %q", raw, out)
+		}
+		for _, q := range []string{back.RawQuery, back.EscapedFragment()} {
+			for p := range strings.SplitSeq(q, "&") {
+				name, value, ok := strings.Cut(p, "=")
+				if n, err := url.QueryUnescape(name); err == nil {
+					name = n
+				}
+				if ok && SecretParam(name) {
+					require.Equal(t, "MASK", value, "%q -> %q", raw, out)
+				}
+			}
+		}
+	})
 }
