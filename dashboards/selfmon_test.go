@@ -66,7 +66,9 @@ func TestEveryMetricIsDefined(t *testing.T) {
 	require.NoError(t, err)
 	_, err = annotate.New(config.GrafanaConfig{URL: "http://127.0.0.1:1", Token: "token"}, logger, reg)
 	require.NoError(t, err)
-	_, err = influxdb.NewReader(config.InfluxDBConfig{URL: "http://127.0.0.1:1", Bucket: "db/rp"}, logger, reg)
+	influxCfg := config.DefaultInfluxDBConfig
+	influxCfg.URL, influxCfg.Bucket = "http://127.0.0.1:1", "db/rp"
+	_, err = influxdb.NewReader(influxCfg, logger, reg)
 	require.NoError(t, err)
 	registered(t, reg, got)
 

@@ -45,7 +45,8 @@ func BenchmarkTimelineQuery(b *testing.B) {
 		evs[i].Seq = uint64(i + 1)
 		evs[i].ID = event.MakeID("bench", evs[i].Seq)
 	}
-	sinkCfg := config.InfluxDBConfig{URL: db.URL, Bucket: db.Bucket}
+	sinkCfg := config.DefaultInfluxDBConfig // as config.Load gives the section
+	sinkCfg.URL, sinkCfg.Bucket = db.URL, db.Bucket
 	sink, err := influxdb.New(sinkCfg, log.NewNopLogger())
 	require.NoError(b, err)
 	for i := 0; i < len(evs); i += 5000 {

@@ -91,7 +91,7 @@ func TestReadPathsAgree(t *testing.T) {
 		f.deliver(t, batch)
 		after = batch[len(batch)-1].Seq
 	}
-	chunked, err := NewInfluxQL(config.InfluxDBConfig{URL: db.URL, Bucket: db.Bucket}, log.NewNopLogger(), nil)
+	chunked, err := NewInfluxQL(section(config.InfluxDBConfig{URL: db.URL, Bucket: db.Bucket}), log.NewNopLogger(), nil)
 	require.NoError(t, err)
 	chunked.chunkSize = 250
 	t.Cleanup(chunked.Close)

@@ -59,19 +59,14 @@ type InfluxQL struct {
 var _ query.MarkerBackend = (*InfluxQL)(nil)
 
 // NewInfluxQL returns the InfluxQL reader of the influxdb section cfg (read as the sink
-// writes it: database and retention policy from cfg.DBRP). Failed reads count in reg's
-// metric.InfluxDBReadFailures (reg may be nil). It does not contact InfluxDB.
+// writes it: database and retention policy from cfg.DBRP), as config.Load validated it.
+// Failed reads count in reg's metric.InfluxDBReadFailures (reg may be nil). It does not
+// contact InfluxDB.
 func NewInfluxQL(cfg config.InfluxDBConfig, logger log.Logger, reg prometheus.Registerer) (*InfluxQL, error) {
-	if err := checkSection(&cfg, "influxql", ""); err != nil {
-		return nil, err
-	}
 	if logger == nil {
 		logger = log.NewNopLogger()
 	}
 	db, rp := cfg.DBRP()
-	if db == "" {
-		return nil, errors.New("influxql: no database: set influxdb.database, or a bucket named \"database/retention-policy\"")
-	}
 	q := &InfluxQL{
 		cfg:      cfg,
 		secrets:  redact.New(string(cfg.Token), cfg.URL),
@@ -106,7 +101,13 @@ func NewInfluxQL(cfg config.InfluxDBConfig, logger log.Logger, reg prometheus.Re
 		params.Set("rp", rp)
 	}
 	q.endpoint = strings.TrimRight(cfg.URL, "/") + "/query?" + params.Encode()
-	q.client = &http.Client{Transport: q.secrets.Transport(http.DefaultTransport.(*http.Transport).Clone())}
+	// The influxdb section has no tls key: the system roots and TLS 1.2 at least, built
+	// as every outgoing client's transport is.
+	tr, err := config.TLSConfig{}.Transport()
+	if err != nil {
+		return nil, fmt.Errorf("influxql: %w", err)
+	}
+	q.client = &http.Client{Transport: q.secrets.Transport(tr)}
 	q.auth = authorize(string(cfg.Token))
 	return q, nil
 }
@@ -421,7 +422,7 @@ func NewReader(cfg config.InfluxDBConfig, logger log.Logger, reg prometheus.Regi
 	switch cfg.QueryLanguage {
 	case config.QueryLanguageFlux:
 		return NewFlux(cfg, logger, reg)
-	case config.QueryLanguageInfluxQL, "": // "": config's default
+	case config.QueryLanguageInfluxQL:
 		return NewInfluxQL(cfg, logger, reg)
 	}
 	return nil, fmt.Errorf("influxdb: unknown query language %q", cfg.QueryLanguage)

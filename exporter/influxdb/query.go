@@ -43,17 +43,17 @@ type Flux struct {
 
 var _ query.MarkerBackend = (*Flux)(nil)
 
-// NewFlux validates the influxdb section cfg (read as the sink writes it), fills in
-// config's defaults where it is empty and returns the Flux reader. Failed reads count
-// in reg's metric.InfluxDBReadFailures (reg may be nil). It does not contact InfluxDB.
+// NewFlux returns the Flux reader of the influxdb section cfg (read as the sink writes
+// it), as config.Load validated it. Failed reads count in reg's
+// metric.InfluxDBReadFailures (reg may be nil). It does not contact InfluxDB.
 func NewFlux(cfg config.InfluxDBConfig, logger log.Logger, reg prometheus.Registerer) (*Flux, error) {
-	if err := checkSection(&cfg, "flux", ""); err != nil {
-		return nil, err
-	}
 	if logger == nil {
 		logger = log.NewNopLogger()
 	}
-	client := NewClient(cfg.URL, string(cfg.Token), time.Duration(cfg.Timeout))
+	client, err := NewClient(cfg.URL, string(cfg.Token), time.Duration(cfg.Timeout))
+	if err != nil {
+		return nil, fmt.Errorf("flux: %w", err)
+	}
 	return &Flux{
 		cfg:      cfg,
 		client:   client,

@@ -12,7 +12,6 @@ import (
 	"github.com/go-kit/log"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
 	"github.com/blueberry-idp/envtrack/config"
@@ -46,7 +45,7 @@ func newFixture(t testing.TB, measurement string) *fixture {
 
 func newFixtureOn(t testing.TB, db *testinfra.InfluxDB, bucket, measurement string) *fixture {
 	t.Helper()
-	cfg := config.InfluxDBConfig{URL: db.URL, Token: config.Secret(db.Token), Bucket: bucket, Measurement: measurement}
+	cfg := section(config.InfluxDBConfig{URL: db.URL, Token: config.Secret(db.Token), Bucket: bucket, Measurement: measurement})
 	s, err := New(cfg, log.NewNopLogger())
 	require.NoError(t, err)
 	t.Cleanup(s.Close)
@@ -148,7 +147,7 @@ func TestEnvironmentEventsRoundTrip(t *testing.T) {
 // The ids the API refuses are refused here too, before any query is built, by both
 // readers: the injections of either language never reach InfluxDB (it is not even up).
 func TestReadersRejectInvalidIDs(t *testing.T) {
-	cfg := config.InfluxDBConfig{URL: "http://127.0.0.1:1", Bucket: "db/rp"}
+	cfg := section(config.InfluxDBConfig{URL: "http://127.0.0.1:1", Bucket: "db/rp"})
 	fx, err := NewFlux(cfg, nil, nil)
 	require.NoError(t, err)
 	iq, err := NewInfluxQL(cfg, nil, nil)
@@ -322,6 +321,7 @@ func TestRefusals(t *testing.T) {
 			if cfg.Bucket == "" {
 				cfg.Bucket = tc.db.Bucket
 			}
+			cfg = section(cfg)
 			reg := prometheus.NewRegistry()
 			r, err := NewReader(cfg, log.NewNopLogger(), reg)
 			require.NoError(t, err)
@@ -357,26 +357,18 @@ func metricVec(t *testing.T, reg *prometheus.Registry) *prometheus.CounterVec {
 	return metric.Register(reg, metric.InfluxDBReadFailures.NewCounterVec())
 }
 
-func TestNewValidates(t *testing.T) {
-	for _, tc := range []struct {
-		cfg  config.InfluxDBConfig
-		want string
-	}{
-		{config.InfluxDBConfig{Bucket: "b"}, "flux: url must be set"},
-		{config.InfluxDBConfig{URL: "http://x", Bucket: "b", QueryLanguage: "sql"}, `influxdb: unknown query language "sql"`},
-		{config.InfluxDBConfig{URL: "localhost:8086", Bucket: "b"}, `flux: invalid url "localhost:8086": want http(s)://host:port`},
-		{config.InfluxDBConfig{URL: "http://u:secret@[::1", Bucket: "b"}, `flux: invalid url: missing ']' in host`},
-		{config.InfluxDBConfig{URL: "http://x"}, "flux: bucket must be set"},
-		{config.InfluxDBConfig{URL: "http://x", Bucket: "b", Timeout: model.Duration(-time.Second)}, "flux: negative timeout -1s"},
-	} {
-		if tc.cfg.QueryLanguage == "" {
-			tc.cfg.QueryLanguage = "flux"
-		}
-		_, err := NewReader(tc.cfg, nil, nil)
-		require.EqualError(t, err, tc.want)
+// NewReader reads the language config.Load validated.
+func TestNewReader(t *testing.T) {
+	for lang, want := range map[string]string{"influxql": "*influxdb.InfluxQL", "flux": "*influxdb.Flux"} {
+		c := section(config.InfluxDBConfig{URL: "http://127.0.0.1:1", Bucket: "db/rp"})
+		c.QueryLanguage = lang
+		r, err := NewReader(c, nil, nil)
+		require.NoError(t, err)
+		require.Equal(t, want, fmt.Sprintf("%T", r))
+		r.Close()
 	}
-	b, err := NewFlux(config.InfluxDBConfig{URL: "http://x", Bucket: "b"}, nil, nil)
-	require.NoError(t, err)
-	require.Equal(t, config.DefaultInfluxDBConfig.Measurement, b.cfg.Measurement)
-	require.Equal(t, config.DefaultInfluxDBConfig.Timeout, b.cfg.Timeout)
+	c := section(config.InfluxDBConfig{URL: "http://127.0.0.1:1", Bucket: "db/rp"})
+	c.QueryLanguage = "sql"
+	_, err := NewReader(c, nil, nil)
+	require.EqualError(t, err, `influxdb: unknown query language "sql"`)
 }
