@@ -10,6 +10,7 @@ import (
 
 	"github.com/blueberry-idp/envtrack/annotate"
 	"github.com/blueberry-idp/envtrack/model/event"
+	"github.com/blueberry-idp/envtrack/model/metric"
 )
 
 // PanelKind is a Grafana panel plugin id.
@@ -351,10 +352,10 @@ func (s *Set) renderDashboard(d Dashboard) dashboardJSON {
 		switch v {
 		case "type":
 			out.Templating.List = append(out.Templating.List, queryVariable("type", "Environment type",
-				fmt.Sprintf("label_values(%s_%s, type)", s.opts.Namespace, Environments)))
+				fmt.Sprintf("label_values(%s, type)", s.def(metric.Environments).Name)))
 		case "instance":
 			out.Templating.List = append(out.Templating.List, queryVariable("instance", "envtrack instance",
-				"label_values(envtrack_build_info, instance)"))
+				fmt.Sprintf("label_values(%s, instance)", metric.BuildInfo.Name)))
 		default:
 			panic("definitions: unknown variable " + v)
 		}
