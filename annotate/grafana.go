@@ -58,6 +58,7 @@ import (
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/config/redact"
 	"github.com/blueberry-idp/envtrack/model/event"
+	"github.com/blueberry-idp/envtrack/model/tags"
 )
 
 // maxRemembered bounds the ids of posted events kept in memory. The runner only ever
@@ -221,7 +222,7 @@ func (s *Sink) find(ctx context.Context, id string) (bool, error) {
 	ex, err := s.do(ctx, func(ctx context.Context) error {
 		var err error
 		list, err = s.client.GetAnnotations(ctx,
-			sdk.WithTag(eventIDTag(id)), sdk.WithAnnotationType(), sdk.WithLimit(1))
+			sdk.WithTag(tags.EventID(id)), sdk.WithAnnotationType(), sdk.WithLimit(1))
 		return err
 	})
 	if err := s.check(ctx, op, ex, err); err != nil {

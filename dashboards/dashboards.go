@@ -8,9 +8,9 @@ import (
 
 	"github.com/grafana-tools/sdk"
 
-	"github.com/blueberry-idp/envtrack/annotate"
 	"github.com/blueberry-idp/envtrack/model/event"
 	"github.com/blueberry-idp/envtrack/model/metric"
+	"github.com/blueberry-idp/envtrack/model/tags"
 )
 
 // PanelKind is a Grafana panel plugin id.
@@ -119,9 +119,9 @@ func (s *Set) DashboardSpecs() []Dashboard {
 			Variables:   []string{"type"},
 			InfluxDB:    true,
 			Annotations: []Annotation{
-				{Name: "Deployments (Argo CD)", Tags: []string{annotate.TagEnvtrack, annotate.EventTag(event.Deployed)}, Color: "blue", Enable: true},
-				{Name: "Deployment markers (CI)", Tags: []string{annotate.TagEnvtrack, annotate.TagDeployment}, Color: "purple", Enable: true},
-				{Name: "Provisioning failures", Tags: []string{annotate.TagEnvtrack, annotate.EventTag(event.ProvisioningFailed)}, Color: "red", Enable: false},
+				{Name: "Deployments (Argo CD)", Tags: []string{tags.Envtrack, tags.Event(event.Deployed)}, Color: "blue", Enable: true},
+				{Name: "Deployment markers (CI)", Tags: []string{tags.Envtrack, tags.Deployment}, Color: "purple", Enable: true},
+				{Name: "Provisioning failures", Tags: []string{tags.Envtrack, tags.Event(event.ProvisioningFailed)}, Color: "red", Enable: false},
 			},
 		},
 		{
