@@ -14,8 +14,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/blueberry-idp/envtrack/annotate/client"
-	"github.com/blueberry-idp/envtrack/exporter/api"
+	"github.com/blueberry-idp/envtrack/client"
+	"github.com/blueberry-idp/envtrack/config"
+	"github.com/blueberry-idp/envtrack/model/apitypes"
 	"github.com/blueberry-idp/envtrack/model/event"
 )
 
@@ -45,7 +46,7 @@ func importHistory(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("import", stderr)
 	cf := addClientFlags(fs)
 	dryRun := fs.Bool("dry-run", false, "validate the file and print what would be imported; send nothing")
-	batch := fs.Int("batch-size", api.DefaultMaxBatch, "events per request (at most the server's api.max_batch)")
+	batch := fs.Int("batch-size", config.DefaultAPIConfig.MaxBatch, "events per request (at most the server's api.max_batch)")
 	format := fs.String("format", "auto", "auto, ndjson or csv")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: envtrack import [flags] FILE|-\n\n"+
@@ -226,11 +227,11 @@ func parseHistory(data []byte, format string, now time.Time) ([]importRecord, []
 			rej = append(rej, rejectedLine{line, err.Error()})
 			continue
 		}
-		if _, err := api.DecodeItem(b, now); err != nil {
+		if _, _, err := apitypes.DecodeEvent(b, now); err != nil {
 			rej = append(rej, rejectedLine{line, err.Error()})
 			continue
 		}
-		at, _ := time.Parse(time.RFC3339, ts) // DecodeItem accepted it
+		at, _ := time.Parse(time.RFC3339, ts) // DecodeEvent accepted it
 		recs = append(recs, importRecord{line: line, at: at, json: b})
 	}
 	sort.SliceStable(recs, func(i, j int) bool { return recs[i].at.Before(recs[j].at) })
