@@ -1,6 +1,8 @@
-// Package annotate is everything about Grafana annotations: the sink that posts one
-// annotation per journal event (DESIGN §6) through grafana-tools/sdk, and the client
-// behind `envtrack annotate` (package client).
+// Package annotate is the Grafana annotation sink: it posts one annotation per journal
+// event (DESIGN §6) through grafana-tools/sdk, tagged as model/tags defines (the
+// generated dashboards query annotations by the same tags). The `envtrack annotate` CI
+// step is not here: it pushes a deployment marker through envtrack's API (package
+// client), and this sink annotates it like any other event.
 //
 // Each lifecycle event becomes an annotation tagged envtrack, event:<event>, env:<id>,
 // type:<type>, repo:<repository> and envtrack-id:<event id> (plus grafana.tags; a tag
