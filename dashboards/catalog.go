@@ -213,9 +213,9 @@ func (s *Set) daemonMetrics() []Metric {
 	o := s.opts
 	return []Metric{
 		{
-			ID: "up", Name: "up", Type: Gauge, Labels: []string{"instance", "job"},
-			Help:   "1 when Prometheus scraped the target successfully, 0 when the scrape failed (recorded by Prometheus).",
-			Source: SourcePrometheus,
+			ID: "up", Def: metric.Def{Name: "up", Type: Gauge, Labels: []string{"instance", "job"},
+				Help:   "1 when Prometheus scraped the target successfully, 0 when the scrape failed (recorded by Prometheus).",
+				Source: SourcePrometheus},
 			Alerts: []Alert{s.downAlert()},
 			Panels: []Panel{
 				func() Panel {
@@ -605,8 +605,7 @@ func (s *Set) grafanaMetrics() []Metric {
 // its definition in model/metric (which the collectors are built from); m adds the panels and
 // alerts.
 func self(d metric.Def, m Metric) Metric {
-	m.ID, m.Name, m.Help, m.Type, m.Labels, m.Buckets, m.Source = d.Name, d.Name, d.Help, d.Type, d.Labels, d.Buckets, d.Source
-	m.NativeHistogram, m.Exemplar = d.NativeHistogram, d.Exemplar
+	m.Def, m.ID = d, d.Name
 	return m
 }
 

@@ -40,28 +40,16 @@ const (
 // others name the package that registers them (metric.Def.Source).
 const SourcePrometheus = "Prometheus"
 
-// Metric is one metric, with everything that is derived from it.
+// Metric is one metric's definition with everything that is derived from it.
 type Metric struct {
+	// Def is the metric's definition in model/metric, which its collector is built from:
+	// the full exposed name (with metrics.namespace for the lifecycle metrics), help,
+	// type, labels, buckets, native-histogram settings, exemplar label and the package
+	// that registers it (or SourcePrometheus).
+	metric.Def
 	// ID is the stable key of the metric: the name without the namespace for the
-	// lifecycle metrics (ProvisioningDuration, ...), the full name for the others.
+	// lifecycle metrics (metric.Lifecycle.ID), the full name for the others.
 	ID string
-	// Name is the full exposed name (with metrics.namespace for the lifecycle metrics).
-	Name string
-	Help string
-	Type Type
-	// Labels are the variable (or, for build info, constant) label names, in the order
-	// the collector declares them.
-	Labels []string
-	// Buckets are the classic histogram buckets.
-	Buckets []float64
-	// NativeHistogram: native-histogram buckets are exposed too when
-	// metrics.native_histograms is on.
-	NativeHistogram bool
-	// Exemplar names the label of the exemplar attached to each observation ("": none).
-	Exemplar string
-	// Source is the package that registers the metric (metric.SourceLifecycle for the
-	// lifecycle metrics), or SourcePrometheus.
-	Source string
 	// Panels show the metric; Alerts fire on it; Records are the recording rules
 	// computed from it.
 	Panels  []Panel
