@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/blueberry-idp/envtrack/model/metric"
 )
 
 // HandbookFile is the path of the generated operations handbook.
@@ -112,7 +114,7 @@ func (s *Set) Handbook() []byte {
 	}
 
 	p("## Metrics\n\n")
-	p("The lifecycle metrics (exposed by `%s`, built from these definitions) are observed on live transitions only; their gauges are computed from the tracker's state at each scrape. No label takes an environment id.\n\n", SourceLifecycle)
+	p("The lifecycle metrics (exposed by `%s`, built from these definitions) are observed on live transitions only; their gauges are computed from the tracker's state at each scrape. No label takes an environment id.\n\n", metric.SourceLifecycle)
 	p("| METRIC | TYPE | LABELS | HELP | EXPOSED BY | PANELS | ALERTS |\n| --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, m := range s.metrics {
 		typ := string(m.Type)
@@ -241,5 +243,5 @@ func (s *Set) handbookReads(p func(string, ...any)) {
 	p("`influxdb.database` and `influxdb.retention_policy` set what InfluxQL reads where the bucket's name does not say it; `envtrack check-config` prints the effective pair.\n\n")
 	p("At start-up (and after a reload that changes the section) envtrack asks InfluxDB once whether it answers the chosen language, and logs one line: `InfluxDB answers InfluxQL reads`, or what is wrong and how to fix it, for example ")
 	p("`InfluxDB answers 403 to Flux (Flux query service disabled. ...): set influxdb.query_language: influxql, or enable flux-enabled in InfluxDB`. `envtrack check-config` prints the same line as a warning. Start-up goes on either way: tracking, the journal and the other sinks do not depend on reads.\n\n")
-	p("A read InfluxDB refuses (a bad token, Flux turned off, an unknown database or retention policy, an answer cut short by `max-row-limit`) answers **502** with that reason in `{\"error\": ...}`; a read InfluxDB does not answer (connection refused, timeout; or a 502, 503, 504, 408 or 429 from it or a proxy in front of it) answers **503**. Both count in `envtrack_influxdb_read_failures_total{language, reason}` (`refused`, `unreachable`), shown on the health row of the provisioning dashboard.\n\n")
+	p("A read InfluxDB refuses (a bad token, Flux turned off, an unknown database or retention policy, an answer cut short by `max-row-limit`) answers **502** with that reason in `{\"error\": ...}`; a read InfluxDB does not answer (connection refused, timeout; or a 502, 503, 504, 408 or 429 from it or a proxy in front of it) answers **503**. Both count in `%s{language, reason}` (`refused`, `unreachable`), shown on the health row of the provisioning dashboard.\n\n", metric.InfluxDBReadFailures.Name)
 }

@@ -17,14 +17,11 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
-		reloadSuccess:   metric.ConfigLastReloadSuccessful.NewGauge(),
-		reloadTimestamp: metric.ConfigLastReloadSuccessTimestamp.NewGauge(),
-		polls:           metric.ArgoCDPolls.NewCounterVec(),
-		transitions:     metric.TrackerEvents.NewCounterVec(),
-		handlerPanics:   metric.HTTPHandlerPanics.NewCounter(),
-	}
-	if reg != nil {
-		reg.MustRegister(m.reloadSuccess, m.reloadTimestamp, m.polls, m.transitions, m.handlerPanics)
+		reloadSuccess:   metric.ConfigLastReloadSuccessful.NewGauge(reg),
+		reloadTimestamp: metric.ConfigLastReloadSuccessTimestamp.NewGauge(reg),
+		polls:           metric.ArgoCDPolls.NewCounterVec(reg),
+		transitions:     metric.TrackerEvents.NewCounterVec(reg),
+		handlerPanics:   metric.HTTPHandlerPanics.NewCounter(reg),
 	}
 	for _, r := range []string{"success", "error", "inconclusive"} {
 		m.polls.WithLabelValues(r)

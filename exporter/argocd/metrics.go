@@ -19,24 +19,14 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
-	m := &metrics{
-		requests:       metric.ArgoCDRequests.NewCounterVec(),
-		duration:       metric.ArgoCDRequestDuration.NewHistogram(),
-		lastSuccess:    metric.ArgoCDLastSuccess.NewGauge(),
-		applications:   metric.ArgoCDApplications.NewGauge(),
-		decodeErrors:   metric.ArgoCDDecodeErrors.NewCounter(),
-		badAnnotations: metric.ArgoCDBadAnnotations.NewCounter(),
+	return &metrics{
+		requests:       metric.ArgoCDRequests.NewCounterVec(reg),
+		duration:       metric.ArgoCDRequestDuration.NewHistogram(reg),
+		lastSuccess:    metric.ArgoCDLastSuccess.NewGauge(reg),
+		applications:   metric.ArgoCDApplications.NewGauge(reg),
+		decodeErrors:   metric.ArgoCDDecodeErrors.NewCounter(reg),
+		badAnnotations: metric.ArgoCDBadAnnotations.NewCounter(reg),
 	}
-	if reg == nil {
-		return m
-	}
-	m.requests = metric.Register(reg, m.requests)
-	m.duration = metric.Register(reg, m.duration)
-	m.lastSuccess = metric.Register(reg, m.lastSuccess)
-	m.applications = metric.Register(reg, m.applications)
-	m.decodeErrors = metric.Register(reg, m.decodeErrors)
-	m.badAnnotations = metric.Register(reg, m.badAnnotations)
-	return m
 }
 
 func (m *metrics) observe(code string, start time.Time) {

@@ -354,7 +354,7 @@ func TestRefusals(t *testing.T) {
 // metricVec is the read failures counter registered in reg.
 func metricVec(t *testing.T, reg *prometheus.Registry) *prometheus.CounterVec {
 	t.Helper()
-	return metric.Register(reg, metric.InfluxDBReadFailures.NewCounterVec())
+	return metric.InfluxDBReadFailures.NewCounterVec(reg)
 }
 
 // NewReader reads the language config.Load validated.

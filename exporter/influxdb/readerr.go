@@ -143,10 +143,7 @@ func rpOrDefault(rp string) string {
 
 // readFailures is the read failures counter, registered once per registry.
 func readFailures(reg prometheus.Registerer, lang string) *prometheus.CounterVec {
-	if reg == nil {
-		reg = prometheus.NewRegistry() // a private one: counted, never exposed
-	}
-	c := metric.Register(reg, metric.InfluxDBReadFailures.NewCounterVec())
+	c := metric.InfluxDBReadFailures.NewCounterVec(reg) // reg nil: counted, never exposed
 	for _, r := range []string{reasonRefused, reasonUnreachable} {
 		c.WithLabelValues(lang, r) // both series from the start, at 0
 	}
