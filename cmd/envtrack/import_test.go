@@ -84,7 +84,7 @@ func TestImportHistory(t *testing.T) {
 api: {write_tokens: [ci-token]}
 influxdb: {url: %s, bucket: %s}
 `, db.URL, db.Bucket)), 0o600))
-	a, err := app.New(app.Options{ConfigFile: cfg, ListenAddress: "127.0.0.1:0", ManualSources: true})
+	a, err := app.New(app.Options{ConfigFile: cfg, ListenAddress: "127.0.0.1:0"})
 	require.NoError(t, err)
 	require.NoError(t, a.Listen())
 	ctx, cancel := context.WithCancel(context.Background())
@@ -191,7 +191,7 @@ func TestImportRejects(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "envtrack.yml")
 	require.NoError(t, os.WriteFile(cfg, []byte("state_dir: ./data\napi: {write_tokens: [ci-token]}\n"), 0o600))
-	a, err := app.New(app.Options{ConfigFile: cfg, ListenAddress: "127.0.0.1:0", ManualSources: true})
+	a, err := app.New(app.Options{ConfigFile: cfg, ListenAddress: "127.0.0.1:0"})
 	require.NoError(t, err)
 	require.NoError(t, a.Listen())
 	ctx, cancel := context.WithCancel(context.Background())
@@ -260,7 +260,7 @@ func TestREADMEImportExample(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "envtrack.yml")
 	require.NoError(t, os.WriteFile(cfg, []byte("state_dir: ./data\napi: {write_tokens: [readme-token]}\n"), 0o600))
-	a, err := app.New(app.Options{ConfigFile: cfg, ListenAddress: "127.0.0.1:0", ManualSources: true})
+	a, err := app.New(app.Options{ConfigFile: cfg, ListenAddress: "127.0.0.1:0"})
 	require.NoError(t, err)
 	require.NoError(t, a.Listen())
 	ctx, cancel := context.WithCancel(context.Background())

@@ -10,7 +10,6 @@ import (
 type metrics struct {
 	reloadSuccess   prometheus.Gauge
 	reloadTimestamp prometheus.Gauge
-	polls           *prometheus.CounterVec
 	transitions     *prometheus.CounterVec
 	handlerPanics   prometheus.Counter
 }
@@ -19,15 +18,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		reloadSuccess:   metric.ConfigLastReloadSuccessful.NewGauge(),
 		reloadTimestamp: metric.ConfigLastReloadSuccessTimestamp.NewGauge(),
-		polls:           metric.ArgoCDPolls.NewCounterVec(),
 		transitions:     metric.TrackerEvents.NewCounterVec(),
 		handlerPanics:   metric.HTTPHandlerPanics.NewCounter(),
 	}
 	if reg != nil {
-		reg.MustRegister(m.reloadSuccess, m.reloadTimestamp, m.polls, m.transitions, m.handlerPanics)
-	}
-	for _, r := range []string{"success", "error", "inconclusive"} {
-		m.polls.WithLabelValues(r)
+		reg.MustRegister(m.reloadSuccess, m.reloadTimestamp, m.transitions, m.handlerPanics)
 	}
 	return m
 }

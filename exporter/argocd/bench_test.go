@@ -53,11 +53,11 @@ func BenchmarkList10000(b *testing.B) {
 			srv := fakeargocd.New(fakeargocd.WithApps(benchApps(10000)...))
 			srv.Start()
 			defer srv.Close()
-			c, err := New(config.ArgoCDConfig{Server: srv.URL(), Token: config.Secret(srv.Token())}, Options{FullApplications: full}, nil, nil)
+			c, err := newClient(config.ArgoCDConfig{Server: srv.URL(), Token: config.Secret(srv.Token())}, Options{FullApplications: full}, nil, nil)
 			if err != nil {
 				b.Fatal(err)
 			}
-			apps, err := c.List(context.Background()) // renders and caches the answer
+			apps, err := c.list(context.Background()) // renders and caches the answer
 			if err != nil || len(apps) != 10000 {
 				b.Fatalf("list: %d apps, %v", len(apps), err)
 			}
@@ -65,7 +65,7 @@ func BenchmarkList10000(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
-				if _, err := c.List(context.Background()); err != nil {
+				if _, err := c.list(context.Background()); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -10,6 +10,7 @@ import (
 
 // Self-monitoring metrics (DESIGN §4). No label takes an Application name.
 type metrics struct {
+	polls          *prometheus.CounterVec // the source's polls and evaluations, by result
 	requests       *prometheus.CounterVec
 	duration       prometheus.Histogram
 	lastSuccess    prometheus.Gauge
@@ -20,6 +21,7 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
+		polls:          metric.ArgoCDPolls.NewCounterVec(),
 		requests:       metric.ArgoCDRequests.NewCounterVec(),
 		duration:       metric.ArgoCDRequestDuration.NewHistogram(),
 		lastSuccess:    metric.ArgoCDLastSuccess.NewGauge(),
@@ -27,9 +29,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		decodeErrors:   metric.ArgoCDDecodeErrors.NewCounter(),
 		badAnnotations: metric.ArgoCDBadAnnotations.NewCounter(),
 	}
+	for _, r := range []string{"success", "error", "inconclusive"} {
+		m.polls.WithLabelValues(r)
+	}
 	if reg == nil {
 		return m
 	}
+	m.polls = metric.Register(reg, m.polls)
 	m.requests = metric.Register(reg, m.requests)
 	m.duration = metric.Register(reg, m.duration)
 	m.lastSuccess = metric.Register(reg, m.lastSuccess)
@@ -43,7 +49,3 @@ func (m *metrics) observe(code string, start time.Time) {
 	m.requests.WithLabelValues(code).Inc()
 	m.duration.Observe(time.Since(start).Seconds())
 }
-
-// BadAnnotations is the counter Mapping.Evidence increments for an unparseable
-// annotation: set Mapping.BadAnnotations to it.
-func (c *Client) BadAnnotations() prometheus.Counter { return c.m.badAnnotations }

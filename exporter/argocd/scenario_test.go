@@ -1,22 +1,25 @@
-package app
+package argocd
 
 import (
 	"context"
-	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
+	"slices"
+	"sort"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-kit/log"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
-	dto "github.com/prometheus/client_model/go"
-
+	"github.com/blueberry-idp/envtrack/config"
+	"github.com/blueberry-idp/envtrack/exporter/probe"
+	"github.com/blueberry-idp/envtrack/exporter/store"
+	"github.com/blueberry-idp/envtrack/exporter/tracker"
 	"github.com/blueberry-idp/envtrack/internal/fakeargocd"
 	"github.com/blueberry-idp/envtrack/internal/scenario"
 	"github.com/blueberry-idp/envtrack/model/event"
@@ -24,38 +27,54 @@ import (
 	"github.com/blueberry-idp/envtrack/internal/testclock"
 )
 
-// clock is the scenario's time, shared by envtrack (Options.Now) and the URL server.
-type clock = testclock.Clock
-
-// urlServer answers /env/<id> with 200 while the story says the URL is up, else 503.
-// The scenario is read at request time: it needs the server's address to exist.
-func urlServer(t testing.TB, sc func() *scenario.Scenario, now func() time.Time) *httptest.Server {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		st, ok := sc().Story(strings.TrimPrefix(r.URL.Path, "/env/"))
-		if !ok || !st.URLUp(now()) {
-			http.Error(w, "upstream not ready", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	}))
-	t.Cleanup(srv.Close)
-	return srv
-}
-
-// harness is an in-process envtrack driven step by step over a scenario.
+// harness is the source driven step by step over a scenario, tracking into a real
+// tracker and journal as the daemon wires them (tracking), with the URL checks a probe
+// round makes (probeRound).
 type harness struct {
 	t       testing.TB
-	clock   *clock
+	clock   *testclock.Clock // the scenario's time: the source's, the journal's and the URL server's
 	argo    *fakeargocd.Server
 	sc      *scenario.Scenario
-	app     *App
 	dir     string
 	cfg     string
 	logger  log.Logger // nil: no logs
 	timeout time.Duration
-	watch   bool          // argocd.mode: watch, driven by StartWatch and WatchTick (watch_test.go)
+	watch   bool          // argocd.mode: watch, its evaluations driven by watchTick
 	request time.Duration // argocd.request_timeout; default 2s
+	running bool          // the source runs its own loop (Run) on the real clock
+
+	// What start builds from the configuration file, and start again after stop.
+	conf   *config.Config
+	src    *Source
+	side   *tracking
+	store  *store.Store
+	prober *probe.Prober
+	w      *watcher // watch mode: the running watch source
+	reg    *prometheus.Registry
 }
+
+// tracking is the tracking side as the daemon wires it (exporter/app): the tracker,
+// committing to the journal maxBatch observations at a time.
+type tracking struct {
+	*tracker.Tracker
+	store  *store.Store
+	polled atomic.Bool
+}
+
+const maxBatch = 1000
+
+func (t *tracking) Track(_ context.Context, obs []tracker.Observation) error {
+	for len(obs) > 0 {
+		n := min(len(obs), maxBatch)
+		if _, err := t.Process(obs[:n], t.store.Commit); err != nil {
+			return err
+		}
+		obs = obs[n:]
+	}
+	return nil
+}
+
+func (t *tracking) Polled() { t.polled.Store(true) }
 
 type harnessOpts struct {
 	perKind, static int
@@ -67,68 +86,121 @@ type harnessOpts struct {
 
 func newHarness(t testing.TB, o harnessOpts) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: &clock{}, dir: t.TempDir(), timeout: o.timeout, watch: o.watch, request: o.requestTimeout}
-	if h.timeout == 0 {
-		h.timeout = scenario.Timeout
-	}
-	start := time.Date(2025, 1, 7, 10, 0, 0, 0, time.UTC)
-	h.clock.Set(start)
-	h.argo = fakeargocd.NewServer(t, fakeargocd.WithToken("argo-secret-token"))
-	var scp atomic.Pointer[scenario.Scenario] // the handler runs on the server's goroutines
-	us := urlServer(t, scp.Load, h.clock.Now)
-	h.sc = scenario.New(start, o.perKind, o.static, us.URL)
-	scp.Store(h.sc)
+	h := &harness{t: t, dir: t.TempDir(), timeout: o.timeout, watch: o.watch, request: o.requestTimeout}
+	h.clock, h.argo, h.sc = scenario.Play(t, o.perKind, o.static)
 	h.cfg = filepath.Join(h.dir, "envtrack.yml")
 	h.writeConfig(o.extraConfig)
 	return h
 }
 
 func (h *harness) writeConfig(extra string) {
-	var static strings.Builder
-	for _, s := range h.sc.Static() {
-		fmt.Fprintf(&static, "  - {id: %s, url: %q, type: %s}\n", s.ID, s.URL, s.Type)
-	}
-	envs := "environments: []\n"
-	if static.Len() > 0 {
-		envs = "environments:\n" + static.String()
-	}
-	request := h.request
+	request, timeout := h.request, h.timeout
 	if request == 0 {
 		request = 2 * time.Second
 	}
-	cfg := fmt.Sprintf(`listen_address: "127.0.0.1:0"
-state_dir: %s
-argocd:
-  server: %s
-  token: argo-secret-token
-  selector: "blueberry.io/managed=true"
-  poll_interval: 15s
-  request_timeout: %s
-  mode: %s
-readiness:
-  provisioning_timeout: %s
-  url: {interval: 15s, timeout: 2s}
-%s%s`, filepath.Join(h.dir, "data"), h.argo.URL(), request, h.mode(), h.timeout, envs, extra)
+	if timeout == 0 {
+		timeout = scenario.Timeout
+	}
+	cfg := h.sc.Config(filepath.Join(h.dir, "data"), h.argo.URL(), h.mode(), request, timeout, extra)
 	require.NoError(h.t, os.WriteFile(h.cfg, []byte(cfg), 0o600))
 }
 
-// start creates the app (manual sources, scenario clock) and runs it until cleanup.
-func (h *harness) start() {
+// start builds the source and its tracking side from the configuration file (scenario
+// clock), as the daemon does, and runs them until cleanup: in watch mode the watch
+// source, its evaluations left to watchTick; in poll mode nothing runs, poll polls.
+// With running set, the source runs its own loop (Run) instead, on the real clock.
+func (h *harness) start() { h.startStoppable() }
+
+// startStoppable is start, and returns a stop function (also run at cleanup) so that a
+// test can restart envtrack on the same state.
+func (h *harness) startStoppable() (stop func()) {
 	h.t.Helper()
-	a, err := New(Options{ConfigFile: h.cfg, Now: h.clock.Now, ListenAddress: "127.0.0.1:0", ManualSources: true, Logger: h.logger})
+	logger := h.logger
+	if logger == nil {
+		logger = log.NewNopLogger()
+	}
+	now := time.Now
+	if h.clock != nil {
+		now = h.clock.Now
+	}
+	cfg, err := config.Load(h.cfg)
+	require.NoError(h.t, err)
+	h.conf = cfg
+	require.NoError(h.t, os.MkdirAll(cfg.StateDir, 0o750))
+	h.store, err = store.Open(filepath.Join(cfg.StateDir, "envtrack.db"), store.Options{Logger: logger, Now: now})
+	require.NoError(h.t, err)
+	states, err := h.store.Environments()
+	require.NoError(h.t, err)
+	h.side = &tracking{store: h.store, Tracker: tracker.New(tracker.Config{
+		ProvisioningTimeout:       time.Duration(cfg.Readiness.ProvisioningTimeout),
+		URLFailuresBeforeDegraded: cfg.Readiness.URL.FailuresBeforeDegraded,
+		TrackingSince:             h.store.CreatedAt(),
+	}, states)}
+	h.reg = prometheus.NewRegistry()
+	h.reg.MustRegister(store.NewCollector(h.store))
+	h.src, err = New(*cfg.ArgoCD, Options{Now: now}, logger, h.reg)
+	require.NoError(h.t, err)
+	h.prober, err = probe.New(cfg.Readiness.URL, probe.Options{}, logger, nil, now)
 	require.NoError(h.t, err)
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	require.NoError(h.t, a.Listen())
-	go func() { done <- a.Run(ctx) }()
-	if h.watch {
-		a.StartWatch(ctx)
+	done := make(chan struct{})
+	h.w = nil
+	switch {
+	case h.running:
+		go func(src *Source, side *tracking) { defer close(done); src.Run(ctx, side) }(h.src, h.side)
+	case h.watch:
+		h.w = h.src.newWatcher(ctx, h.side)
+		go func(w *watcher) { defer close(done); h.src.watchLoop(ctx, w, true) }(h.w)
+	default:
+		close(done)
 	}
-	h.app = a
-	h.t.Cleanup(func() {
-		cancel()
-		require.NoError(h.t, <-done)
-	})
+	var once sync.Once
+	st := h.store
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			<-done
+			require.NoError(h.t, st.Close())
+		})
+	}
+	h.t.Cleanup(stop)
+	return stop
+}
+
+// poll polls Argo CD once (what the poll loop does every poll_interval).
+func (h *harness) poll() error { return h.src.poll(context.Background(), h.side) }
+
+// probeRound probes every environment's URL once and tracks the results with the
+// tracker's ticks, as a round of the daemon's URL checks does (probe.Prober.Run).
+func (h *harness) probeRound() {
+	h.t.Helper()
+	at := h.clock.Now()
+	type target struct {
+		probe.Target
+		name, typ string
+	}
+	byID := map[string]target{}
+	for id, u := range h.side.URLs() {
+		byID[id] = target{Target: probe.Target{EnvironmentID: id, URL: u}}
+	}
+	for _, e := range h.conf.Environments {
+		byID[e.ID] = target{Target: probe.Target{EnvironmentID: e.ID, URL: e.URL}, name: e.Name, typ: e.Type}
+	}
+	var targets []target
+	for _, tg := range byID {
+		targets = append(targets, tg)
+	}
+	sort.Slice(targets, func(i, j int) bool { return targets[i].EnvironmentID < targets[j].EnvironmentID })
+	plain := make([]probe.Target, len(targets))
+	for i, tg := range targets {
+		plain[i] = tg.Target
+	}
+	var obs []tracker.Observation
+	for i, r := range h.prober.ProbeAll(context.Background(), plain) {
+		obs = append(obs, tracker.Observation{EnvironmentID: targets[i].EnvironmentID, At: r.At, Probe: &r,
+			Name: targets[i].name, Type: targets[i].typ})
+	}
+	require.NoError(h.t, h.side.Track(context.Background(), append(obs, h.side.Ticks(at)...)))
 }
 
 // step moves the world and the clock to t, then polls Argo CD and probes the URLs once.
@@ -139,60 +211,16 @@ func (h *harness) step(t time.Time) {
 	if h.watch {
 		h.watchTick()
 	} else {
-		require.NoError(h.t, h.app.PollOnce(context.Background()))
+		require.NoError(h.t, h.poll())
 	}
-	require.NoError(h.t, h.app.ProbeOnce(context.Background()))
+	h.probeRound()
 }
 
 func (h *harness) journal() []event.Event {
 	h.t.Helper()
-	evs, err := h.app.Store().Events(0, 0)
+	evs, err := h.store.Events(0, 0)
 	require.NoError(h.t, err)
 	return evs
-}
-
-// checkJournal compares the journal with the scenario's expectations: per environment,
-// exactly the expected events, in order, with their times to the second.
-func checkJournal(t testing.TB, sc *scenario.Scenario, evs []event.Event, exactObserved bool) {
-	t.Helper()
-	got := map[string][]event.Event{}
-	seen := map[string]bool{}
-	for _, e := range evs {
-		require.False(t, seen[e.ID], "duplicate event id %s", e.ID)
-		seen[e.ID] = true
-		got[e.EnvironmentID] = append(got[e.EnvironmentID], e)
-	}
-	want := sc.Expected()
-	total := 0
-	for id, ws := range want {
-		total += len(ws)
-		gs := got[id]
-		require.Len(t, gs, len(ws), "%s (%s): got %s", id, kindOf(sc, id), describe(gs))
-		for i, w := range ws {
-			g := gs[i]
-			require.Equal(t, w.Event, g.Name, "%s (%s) event %d: got %s", id, kindOf(sc, id), i, describe(gs))
-			if !w.Observed || exactObserved {
-				require.Equal(t, w.Time.Format(time.RFC3339), g.Time.Format(time.RFC3339), "%s (%s) %s time", id, kindOf(sc, id), w.Event)
-			}
-			for k, v := range w.Meta {
-				require.Equal(t, v, g.Metadata[k], "%s (%s) %s metadata %s", id, kindOf(sc, id), w.Event, k)
-			}
-		}
-	}
-	require.Len(t, evs, total, "events for environments the scenario does not have")
-}
-
-func kindOf(sc *scenario.Scenario, id string) string {
-	s, _ := sc.Story(id)
-	return s.Kind
-}
-
-func describe(evs []event.Event) string {
-	var b strings.Builder
-	for _, e := range evs {
-		fmt.Fprintf(&b, "[%s %s %v] ", e.Name, e.Time.Format(time.RFC3339), e.Meta("reason"))
-	}
-	return b.String()
 }
 
 // TestScenario plays 60 Argo CD environments (every path of DESIGN §2, four of each) and
@@ -204,7 +232,7 @@ func TestScenario(t *testing.T) {
 	for at := h.sc.Start; !at.After(h.sc.End()); at = at.Add(scenario.Step) {
 		h.step(at)
 	}
-	checkJournal(t, h.sc, h.journal(), true)
+	scenario.CheckJournal(t, h.sc, h.journal(), true)
 
 	// Seq is strictly increasing and every event has an id and a recorded time.
 	evs := h.journal()
@@ -215,23 +243,30 @@ func TestScenario(t *testing.T) {
 	}
 }
 
-// gathered returns the sum of a metric's series in the app's and its sources' registries.
-func (h *harness) gathered(name string) float64 {
+// gathered returns the sum of a metric's series in the source's registry; with a label
+// and its value, of the series that have it (and there must be one).
+func (h *harness) gathered(name string, labelValue ...string) float64 {
 	h.t.Helper()
 	var sum float64
-	for _, g := range []interface {
-		Gather() ([]*dto.MetricFamily, error)
-	}{h.app.reg, h.app.currentSources().reg} {
-		mfs, err := g.Gather()
-		require.NoError(h.t, err)
-		for _, mf := range mfs {
-			if mf.GetName() != name {
+	found := false
+	mfs, err := h.reg.Gather()
+	require.NoError(h.t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if len(labelValue) == 2 && !slices.ContainsFunc(m.GetLabel(), func(lp *dto.LabelPair) bool {
+				return lp.GetName() == labelValue[0] && lp.GetValue() == labelValue[1]
+			}) {
 				continue
 			}
-			for _, m := range mf.GetMetric() {
-				sum += m.GetCounter().GetValue() + m.GetGauge().GetValue() + m.GetUntyped().GetValue()
-			}
+			found = true
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue() + m.GetUntyped().GetValue()
 		}
+	}
+	if len(labelValue) == 2 && !found {
+		h.t.Fatalf("no series %s{%s=%q}", name, labelValue[0], labelValue[1])
 	}
 	return sum
 }

@@ -1,0 +1,75 @@
+package tracker
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestDecidesOnItsOwnTerms: the tracker reads evidence in its own terms (SyncState,
+// HealthState, OpOutcome); each source translates its vocabulary before handing
+// observations over (Argo CD's in exporter/argocd/mapping.go). No string literal of the
+// tracker's code is an Argo CD status word, so no decision can hang on one.
+func TestDecidesOnItsOwnTerms(t *testing.T) {
+	argoWords := map[string]bool{}
+	for _, w := range []string{"Synced", "OutOfSync", "Unknown", "Healthy", "Progressing", "Degraded", "Suspended",
+		"Missing", "Running", "Terminating", "Failed", "Error", "Succeeded", "ADDED", "MODIFIED", "DELETED"} {
+		argoWords[w] = true
+	}
+	files, err := filepath.Glob("*.go")
+	require.NoError(t, err)
+	fset := token.NewFileSet()
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		file, err := parser.ParseFile(fset, f, nil, 0)
+		require.NoError(t, err)
+		ast.Inspect(file, func(n ast.Node) bool {
+			if lit, ok := n.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+				s, err := strconv.Unquote(lit.Value)
+				require.NoError(t, err)
+				require.False(t, argoWords[s], "%s: %q is Argo CD's word, not the tracker's", fset.Position(lit.Pos()), s)
+			}
+			return true
+		})
+	}
+}
+
+// TestStepReadsStatesNotWords: the source's own words (HealthStatus, OpPhase) are only
+// quoted in metadata; the states decide. Evidence whose words say the opposite of its
+// states follows the states.
+func TestStepReadsStatesNotWords(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*Evidence)
+		want Phase
+	}{
+		{"ready on the states, whatever the words", func(a *Evidence) {
+			a.Sync, a.Health, a.Op = SyncSynced, HealthHealthy, OpSucceeded
+			a.HealthStatus, a.OpPhase = "Degraded", "Failed"
+			a.OpFinishedAt, a.HealthSince = at("2m"), at("3m")
+		}, PhaseReady},
+		{"failed sync on the outcome, whatever the word", func(a *Evidence) {
+			a.Op, a.OpPhase, a.OpFinishedAt = OpFailed, "Succeeded", at("2m")
+		}, PhaseFailed},
+		{"degraded on the state, whatever the word", func(a *Evidence) {
+			a.Health, a.HealthStatus, a.HealthSince = HealthDegraded, "Healthy", at("2m")
+		}, PhaseFailed},
+		{"still provisioning: a running operation, a word of success", func(a *Evidence) {
+			a.Sync, a.Health, a.HealthSince = SyncSynced, HealthHealthy, at("3m")
+			a.Op, a.OpPhase = OpRunning, "Succeeded"
+		}, PhaseProvisioning},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := Step(State{}, seen("5m", newApp(tc.edit)), Config{})
+			require.Equal(t, tc.want, s.Phase)
+		})
+	}
+}
