@@ -79,39 +79,76 @@ type Evidence struct {
 }
 
 // SyncState says whether what runs is what is desired.
-type SyncState string
+type SyncState uint8
 
 // Sync states; the zero value is unknown.
 const (
-	SyncUnknown   SyncState = ""
-	SyncSynced    SyncState = "synced"
-	SyncOutOfSync SyncState = "out_of_sync"
+	SyncUnknown SyncState = iota
+	SyncSynced
+	SyncOutOfSync
 )
 
 // HealthState is the health of what runs.
-type HealthState string
+type HealthState uint8
 
 // Health states; the zero value is unknown. Degraded before ready fails provisioning;
 // degraded or missing after ready is a degradation.
 const (
-	HealthUnknown     HealthState = ""
-	HealthHealthy     HealthState = "healthy"
-	HealthProgressing HealthState = "progressing"
-	HealthSuspended   HealthState = "suspended"
-	HealthDegraded    HealthState = "degraded"
-	HealthMissing     HealthState = "missing" // what should run does not exist
+	HealthUnknown HealthState = iota
+	HealthHealthy
+	HealthProgressing
+	HealthSuspended
+	HealthDegraded
+	HealthMissing // what should run does not exist
 )
 
 // OpOutcome is where the last sync operation stands.
-type OpOutcome string
+type OpOutcome uint8
 
 // Operation outcomes; the zero value is "no operation on record".
 const (
-	OpNone      OpOutcome = ""
-	OpRunning   OpOutcome = "running"
-	OpSucceeded OpOutcome = "succeeded"
-	OpFailed    OpOutcome = "failed"
+	OpNone OpOutcome = iota
+	OpRunning
+	OpSucceeded
+	OpFailed
 )
+
+// The states' names, as the stored state (JSON) writes them; one byte each in memory
+// (10,000 evidences are held).
+var (
+	syncNames   = []string{"", "synced", "out_of_sync"}
+	healthNames = []string{"", "healthy", "progressing", "suspended", "degraded", "missing"}
+	opNames     = []string{"", "running", "succeeded", "failed"}
+)
+
+func (s SyncState) String() string                  { return name(syncNames, s) }
+func (h HealthState) String() string                { return name(healthNames, h) }
+func (o OpOutcome) String() string                  { return name(opNames, o) }
+func (s SyncState) MarshalText() ([]byte, error)    { return []byte(s.String()), nil }
+func (h HealthState) MarshalText() ([]byte, error)  { return []byte(h.String()), nil }
+func (o OpOutcome) MarshalText() ([]byte, error)    { return []byte(o.String()), nil }
+func (s *SyncState) UnmarshalText(b []byte) error   { return parse(syncNames, b, s) }
+func (h *HealthState) UnmarshalText(b []byte) error { return parse(healthNames, b, h) }
+func (o *OpOutcome) UnmarshalText(b []byte) error   { return parse(opNames, b, o) }
+
+func name[T ~uint8](names []string, v T) string {
+	if int(v) < len(names) {
+		return names[v]
+	}
+	return ""
+}
+
+// parse sets v to the state a name stands for; a name this envtrack does not know (a
+// newer one's) reads as unknown rather than failing the whole state.
+func parse[T ~uint8](names []string, b []byte, v *T) error {
+	*v = 0
+	for i, n := range names {
+		if n == string(b) {
+			*v = T(i)
+		}
+	}
+	return nil
+}
 
 // ProbeResult is one URL probe of an environment.
 type ProbeResult struct {

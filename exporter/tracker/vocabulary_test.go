@@ -1,6 +1,7 @@
 package tracker
 
 import (
+	"encoding/json"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -72,4 +73,28 @@ func TestStepReadsStatesNotWords(t *testing.T) {
 			require.Equal(t, tc.want, s.Phase)
 		})
 	}
+}
+
+// TestEvidenceJSON: the states are stored by name, one byte each in memory; a state
+// stored by an older envtrack (Argo CD's words only, under sync_status) reads with its
+// states unknown, its words and times kept, so the next observation replaces it.
+func TestEvidenceJSON(t *testing.T) {
+	ev := Evidence{AppName: "a", Sync: SyncSynced, Health: HealthMissing, HealthStatus: "Missing", Op: OpFailed, OpPhase: "Error"}
+	b, err := json.Marshal(ev)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"app_name":"a","sync":"synced","health":"missing","health_status":"Missing",
+		"op_outcome":"failed","op_phase":"Error"}`, string(b))
+	var back Evidence
+	require.NoError(t, json.Unmarshal(b, &back))
+	require.Equal(t, ev, back)
+	b, err = json.Marshal(Evidence{AppName: "a"})
+	require.NoError(t, err)
+	require.JSONEq(t, `{"app_name":"a"}`, string(b), "unknown states are left out")
+
+	var old Evidence
+	require.NoError(t, json.Unmarshal([]byte(`{"app_name":"a","sync_status":"Synced","health_status":"Healthy",
+		"health_transition_at":"2025-01-07T10:03:40Z","op_phase":"Succeeded","sync":"a newer state"}`), &old))
+	require.Equal(t, Evidence{AppName: "a", HealthStatus: "Healthy", HealthSince: at("3m40s"), OpPhase: "Succeeded"}, old)
+	require.False(t, holds(&old, Evidence{AppName: "a", Sync: SyncSynced, Health: HealthHealthy, HealthStatus: "Healthy",
+		HealthSince: at("3m40s"), Op: OpSucceeded, OpPhase: "Succeeded"}), "an old evidence is not held: the next observation replaces it")
 }
