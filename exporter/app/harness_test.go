@@ -58,14 +58,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 }
 
 func (h *harness) writeConfig(extra string) {
-	request, timeout := h.request, h.timeout
-	if request == 0 {
-		request = 2 * time.Second
-	}
-	if timeout == 0 {
-		timeout = scenario.Timeout
-	}
-	cfg := h.sc.Config(filepath.Join(h.dir, "data"), h.argo.URL(), "poll", request, timeout, extra)
+	cfg := h.sc.Config(filepath.Join(h.dir, "data"), h.argo.URL(), "poll", h.request, h.timeout, extra)
 	require.NoError(h.t, os.WriteFile(h.cfg, []byte(cfg), 0o600))
 }
 

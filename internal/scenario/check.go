@@ -95,10 +95,16 @@ func Play(t testing.TB, perKind, static int) (*testclock.Clock, *fakeargocd.Serv
 }
 
 // Config is envtrack's configuration for playing sc against the fake Argo CD at argoURL,
-// followed in mode (poll or watch) every 15 s with requestTimeout, the URLs probed every
-// 15 s, provisioningTimeout, the static stories as the configuration's environments,
-// then extra.
+// followed in mode (poll or watch) every 15 s with requestTimeout (0: 2 s), the URLs
+// probed every 15 s, provisioningTimeout (0: Timeout), the static stories as the
+// configuration's environments, then extra.
 func (sc *Scenario) Config(stateDir, argoURL, mode string, requestTimeout, provisioningTimeout time.Duration, extra string) string {
+	if requestTimeout == 0 {
+		requestTimeout = 2 * time.Second
+	}
+	if provisioningTimeout == 0 {
+		provisioningTimeout = Timeout
+	}
 	var static strings.Builder
 	for _, s := range sc.Static() {
 		fmt.Fprintf(&static, "  - {id: %s, url: %q, type: %s}\n", s.ID, s.URL, s.Type)
