@@ -94,7 +94,7 @@ func BenchmarkTrackedEnvironmentMemory(b *testing.B) {
 		// What a restart holds: every state decoded fresh from the store.
 		m, err := h.store.Environments()
 		require.NoError(b, err)
-		tr := tracker.New(tracker.Config{}, m)
+		tr := tracker.New(h.trackerConfig(), m)
 		runtime.GC()
 		runtime.ReadMemStats(&after)
 		perEnv = float64(after.HeapAlloc-before.HeapAlloc) / float64(len(m))

@@ -124,11 +124,7 @@ func (h *harness) startStoppable() (stop func()) {
 	require.NoError(h.t, err)
 	states, err := h.store.Environments()
 	require.NoError(h.t, err)
-	h.side = &tracking{store: h.store, Tracker: tracker.New(tracker.Config{
-		ProvisioningTimeout:       time.Duration(cfg.Readiness.ProvisioningTimeout),
-		URLFailuresBeforeDegraded: cfg.Readiness.URL.FailuresBeforeDegraded,
-		TrackingSince:             h.store.CreatedAt(),
-	}, states)}
+	h.side = &tracking{store: h.store, Tracker: tracker.New(h.trackerConfig(), states)}
 	h.reg = prometheus.NewRegistry()
 	h.reg.MustRegister(store.NewCollector(h.store))
 	h.src, err = New(*cfg.ArgoCD, Options{Now: now}, logger, h.reg)
@@ -158,6 +154,15 @@ func (h *harness) startStoppable() (stop func()) {
 	}
 	h.t.Cleanup(stop)
 	return stop
+}
+
+// trackerConfig is the tracker's configuration, as the daemon builds it.
+func (h *harness) trackerConfig() tracker.Config {
+	return tracker.Config{
+		ProvisioningTimeout:       time.Duration(h.conf.Readiness.ProvisioningTimeout),
+		URLFailuresBeforeDegraded: h.conf.Readiness.URL.FailuresBeforeDegraded,
+		TrackingSince:             h.store.CreatedAt(),
+	}
 }
 
 // poll polls Argo CD once (what the poll loop does every poll_interval).

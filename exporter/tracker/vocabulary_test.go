@@ -69,7 +69,7 @@ func TestStepReadsStatesNotWords(t *testing.T) {
 		}, PhaseProvisioning},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, _ := Step(State{}, seen("5m", newApp(tc.edit)), Config{})
+			s, _ := Step(State{}, seen("5m", newApp(tc.edit)), loaded(Config{}))
 			require.Equal(t, tc.want, s.Phase)
 		})
 	}

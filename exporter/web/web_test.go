@@ -143,6 +143,19 @@ func TestPagesEscape(t *testing.T) {
 	require.Contains(t, body, `<td class="reason">&lt;img src=x onerror=alert(1)&gt;</td>`)
 }
 
+// TestEnvPageRedactsURL: the environment page shows the URL as redact.URL does.
+func TestEnvPageRedactsURL(t *testing.T) {
+	states := []tracker.State{{ID: "pr-1", Type: "preview", Phase: tracker.PhaseReady,
+		URL: "https://alice:pw-secret@pr-1.example.com/?access_token=tok-secret&lang=en"}}
+	evs := []event.Event{{EnvironmentID: "pr-1", Name: event.ProvisioningStarted, Time: t0, Type: "preview"}}
+	_, h := newTestPages(evs, states, t0.Add(time.Hour))
+	code, body := get(t, h, "/environments/pr-1")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, "https://alice:&lt;secret&gt;@pr-1.example.com/?access_token=&lt;secret&gt;&amp;lang=en")
+	require.NotContains(t, body, "pw-secret")
+	require.NotContains(t, body, "tok-secret")
+}
+
 // TestSpans: each lifecycle path becomes its phases; a deployed event starts none, a
 // second degraded continues the span, and the last span runs until now.
 func TestSpans(t *testing.T) {

@@ -40,6 +40,7 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 
+	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/app"
 	"github.com/blueberry-idp/envtrack/exporter/logging"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
@@ -145,7 +146,7 @@ func (o *Options) defaults() error {
 		o.PollInterval = 250 * time.Millisecond
 	}
 	if o.Timeout == 0 {
-		o.Timeout = 30 * time.Minute
+		o.Timeout = time.Duration(config.DefaultReadinessConfig.ProvisioningTimeout)
 	}
 	if o.Out == nil {
 		o.Out = os.Stdout
