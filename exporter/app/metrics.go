@@ -16,13 +16,10 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
-		reloadSuccess:   metric.ConfigLastReloadSuccessful.NewGauge(),
-		reloadTimestamp: metric.ConfigLastReloadSuccessTimestamp.NewGauge(),
-		transitions:     metric.TrackerEvents.NewCounterVec(),
-		handlerPanics:   metric.HTTPHandlerPanics.NewCounter(),
-	}
-	if reg != nil {
-		reg.MustRegister(m.reloadSuccess, m.reloadTimestamp, m.transitions, m.handlerPanics)
+		reloadSuccess:   metric.ConfigLastReloadSuccessful.NewGauge(reg),
+		reloadTimestamp: metric.ConfigLastReloadSuccessTimestamp.NewGauge(reg),
+		transitions:     metric.TrackerEvents.NewCounterVec(reg),
+		handlerPanics:   metric.HTTPHandlerPanics.NewCounter(reg),
 	}
 	return m
 }

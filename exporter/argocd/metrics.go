@@ -21,27 +21,17 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
-		polls:          metric.ArgoCDPolls.NewCounterVec(),
-		requests:       metric.ArgoCDRequests.NewCounterVec(),
-		duration:       metric.ArgoCDRequestDuration.NewHistogram(),
-		lastSuccess:    metric.ArgoCDLastSuccess.NewGauge(),
-		applications:   metric.ArgoCDApplications.NewGauge(),
-		decodeErrors:   metric.ArgoCDDecodeErrors.NewCounter(),
-		badAnnotations: metric.ArgoCDBadAnnotations.NewCounter(),
+		polls:          metric.ArgoCDPolls.NewCounterVec(reg),
+		requests:       metric.ArgoCDRequests.NewCounterVec(reg),
+		duration:       metric.ArgoCDRequestDuration.NewHistogram(reg),
+		lastSuccess:    metric.ArgoCDLastSuccess.NewGauge(reg),
+		applications:   metric.ArgoCDApplications.NewGauge(reg),
+		decodeErrors:   metric.ArgoCDDecodeErrors.NewCounter(reg),
+		badAnnotations: metric.ArgoCDBadAnnotations.NewCounter(reg),
 	}
 	for _, r := range []string{"success", "error", "inconclusive"} {
 		m.polls.WithLabelValues(r)
 	}
-	if reg == nil {
-		return m
-	}
-	m.polls = metric.Register(reg, m.polls)
-	m.requests = metric.Register(reg, m.requests)
-	m.duration = metric.Register(reg, m.duration)
-	m.lastSuccess = metric.Register(reg, m.lastSuccess)
-	m.applications = metric.Register(reg, m.applications)
-	m.decodeErrors = metric.Register(reg, m.decodeErrors)
-	m.badAnnotations = metric.Register(reg, m.badAnnotations)
 	return m
 }
 

@@ -116,40 +116,14 @@ func New(c config.URLConfig, opts Options, logger log.Logger, reg prometheus.Reg
 		},
 		logger:   logger,
 		now:      now,
-		duration: metric.ProbeDuration.NewHistogram(),
-		results:  metric.ProbeResults.NewCounterVec(),
-		inFlight: metric.ProbesInFlight.NewGauge(),
+		duration: metric.ProbeDuration.NewHistogram(reg),
+		results:  metric.ProbeResults.NewCounterVec(reg),
+		inFlight: metric.ProbesInFlight.NewGauge(reg),
 		clock:    opts.Clock,
-	}
-	if reg != nil {
-		var err error
-		if p.duration, err = register(reg, p.duration); err != nil {
-			return nil, err
-		}
-		if p.results, err = register(reg, p.results); err != nil {
-			return nil, err
-		}
-		if p.inFlight, err = register(reg, p.inFlight); err != nil {
-			return nil, err
-		}
 	}
 	p.results.WithLabelValues("success")
 	p.results.WithLabelValues("failure")
 	return p, nil
-}
-
-// register registers c, or returns the equal collector registered before.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, fmt.Errorf("probe: register metrics: %w", err)
-	}
-	return c, nil
 }
 
 // Probe sends one GET to t.URL and reports the result: At is the start time (from now),
