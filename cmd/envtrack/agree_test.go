@@ -77,7 +77,7 @@ func TestCheckConfigAgreesWithServe(t *testing.T) {
 			if tc.want == "" {
 				require.Equal(t, 0, checkCode, "check-config: %s", checkErr.String())
 				// serve's own start-up, short of listening (run would serve until a signal).
-				a, err := app.New(app.Options{ConfigFile: cfg, WebConfigFile: web, ManualSources: true})
+				a, err := app.New(app.Options{ConfigFile: cfg, WebConfigFile: web})
 				require.NoError(t, err, "serve refuses what check-config accepted")
 				require.NoError(t, a.Store().Close())
 				return

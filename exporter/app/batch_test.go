@@ -27,9 +27,9 @@ func pushApp(t testing.TB, extra string) (*App, *httptest.Server, *clock) {
 	clk := &clock{}
 	clk.Set(time.Date(2025, 1, 7, 12, 0, 0, 0, time.UTC))
 	cfg := filepath.Join(dir, "envtrack.yml")
-	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf("state_dir: %s\napi: {write_tokens: [ci]%s}\n",
-		filepath.Join(dir, "data"), extra)), 0o600))
-	a, err := New(Options{ConfigFile: cfg, Now: clk.Now, ManualSources: true, ListenAddress: "127.0.0.1:0"})
+	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf("state_dir: %s\napi: {write_tokens: [ci]%s}\n%s",
+		filepath.Join(dir, "data"), extra, quietSources)), 0o600))
+	a, err := New(Options{ConfigFile: cfg, Now: clk.Now, ListenAddress: "127.0.0.1:0"})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -21,7 +21,7 @@ func Check(cfg *config.Config, webConfigFile string) error {
 	if err := checkWebConfig(webConfigFile); err != nil {
 		return err
 	}
-	src, err := newSources(cfg, log.NewNopLogger(), time.Now, nil)
+	src, err := newSources(cfg, log.NewNopLogger(), time.Now, nil, nil)
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,6 @@ import (
 type metrics struct {
 	reloadSuccess   prometheus.Gauge
 	reloadTimestamp prometheus.Gauge
-	polls           *prometheus.CounterVec
 	transitions     *prometheus.CounterVec
 	handlerPanics   prometheus.Counter
 }
@@ -19,12 +18,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		reloadSuccess:   metric.ConfigLastReloadSuccessful.NewGauge(reg),
 		reloadTimestamp: metric.ConfigLastReloadSuccessTimestamp.NewGauge(reg),
-		polls:           metric.ArgoCDPolls.NewCounterVec(reg),
 		transitions:     metric.TrackerEvents.NewCounterVec(reg),
 		handlerPanics:   metric.HTTPHandlerPanics.NewCounter(reg),
-	}
-	for _, r := range []string{"success", "error", "inconclusive"} {
-		m.polls.WithLabelValues(r)
 	}
 	return m
 }

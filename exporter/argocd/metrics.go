@@ -10,6 +10,7 @@ import (
 
 // Self-monitoring metrics (DESIGN §4). No label takes an Application name.
 type metrics struct {
+	polls          *prometheus.CounterVec // the source's polls and evaluations, by result
 	requests       *prometheus.CounterVec
 	duration       prometheus.Histogram
 	lastSuccess    prometheus.Gauge
@@ -19,7 +20,8 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
-	return &metrics{
+	m := &metrics{
+		polls:          metric.ArgoCDPolls.NewCounterVec(reg),
 		requests:       metric.ArgoCDRequests.NewCounterVec(reg),
 		duration:       metric.ArgoCDRequestDuration.NewHistogram(reg),
 		lastSuccess:    metric.ArgoCDLastSuccess.NewGauge(reg),
@@ -27,13 +29,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		decodeErrors:   metric.ArgoCDDecodeErrors.NewCounter(reg),
 		badAnnotations: metric.ArgoCDBadAnnotations.NewCounter(reg),
 	}
+	for _, r := range []string{"success", "error", "inconclusive"} {
+		m.polls.WithLabelValues(r)
+	}
+	return m
 }
 
 func (m *metrics) observe(code string, start time.Time) {
 	m.requests.WithLabelValues(code).Inc()
 	m.duration.Observe(time.Since(start).Seconds())
 }
-
-// BadAnnotations is the counter Mapping.Evidence increments for an unparseable
-// annotation: set Mapping.BadAnnotations to it.
-func (c *Client) BadAnnotations() prometheus.Counter { return c.m.badAnnotations }

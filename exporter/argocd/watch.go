@@ -187,14 +187,7 @@ func (c *Client) streamURL() string {
 // fn's more says that the next event is already buffered (a burst, such as the
 // snapshot), so the caller can batch its work until more is false.
 func (c *Client) Watch(ctx context.Context, connected func(), fn func(e *WatchEvent, more bool) error) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.streamURL(), nil)
-	if err != nil {
-		return fmt.Errorf("argocd: build request: %w", err)
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", c.agent)
-	resp, err := c.http.Do(req)
+	resp, err := c.get(ctx, c.streamURL())
 	if err != nil {
 		c.wm.connects.WithLabelValues("error").Inc()
 		if ctx.Err() != nil {

@@ -127,7 +127,7 @@ var (
 		Help: "Whether the last configuration reload attempt was successful."}
 	ConfigLastReloadSuccessTimestamp = Def{Name: "envtrack_config_last_reload_success_timestamp_seconds", Type: Gauge, Source: sourceApp,
 		Help: "Timestamp of the last successful configuration reload."}
-	ArgoCDPolls = Def{Name: "envtrack_argocd_polls_total", Type: Counter, Labels: []string{"result"}, Source: sourceApp,
+	ArgoCDPolls = Def{Name: "envtrack_argocd_polls_total", Type: Counter, Labels: []string{"result"}, Source: sourceArgoCD,
 		Help: "Argo CD poll cycles by result: success, error (nothing tracked), inconclusive (an empty list while environments are live)."}
 	TrackerEvents = Def{Name: "envtrack_tracker_events_total", Type: Counter, Labels: []string{"event"}, Source: sourceApp,
 		Help: "Lifecycle events the tracker appended to the journal, by event."}

@@ -1,0 +1,38 @@
+package app
+
+import (
+	"time"
+
+	"github.com/go-kit/log/level"
+
+	"github.com/blueberry-idp/envtrack/exporter/tracker"
+	"github.com/blueberry-idp/envtrack/model/event"
+)
+
+// process tracks observations of the sources: the tracker commits what they change,
+// then committed reports it.
+func (a *App) process(obs []tracker.Observation) error {
+	if len(obs) == 0 {
+		return nil
+	}
+	events, err := a.tracker.Process(obs, a.store.Commit)
+	if err != nil {
+		level.Error(a.logger).Log("msg", "recording transitions failed; they will be derived again", "err", err)
+		return err
+	}
+	a.committed(events, "lifecycle event", func(e event.Event) []any { return []any{"reason", e.Meta(event.MetaReason)} })
+	return nil
+}
+
+// committed does what follows every commit that stored events, the tracker's or pushed
+// ones (ingest): the lifecycle metrics (DESIGN §4: live transitions only, never a
+// replay), the events counter, and one log line per event (msg, then what kv adds to
+// the common keys).
+func (a *App) committed(events []event.Event, msg string, kv func(event.Event) []any) {
+	a.lifecycle.Observe(events)
+	for _, e := range events {
+		a.metrics.transitions.WithLabelValues(string(e.Name)).Inc()
+		level.Info(a.logger).Log(append([]any{"msg", msg, "environment_id", e.EnvironmentID, "event", e.Name,
+			"time", e.Time.Format(time.RFC3339), "seq", e.Seq}, kv(e)...)...)
+	}
+}
