@@ -20,6 +20,9 @@ type Tracker struct {
 	mu     sync.Mutex
 	cfg    Config
 	states map[string]State
+	// deadlines holds the environments waiting for an answer given after a deadline
+	// (deadlineOf), so that Due costs those, not every state.
+	deadlines map[string]time.Time
 }
 
 // New returns a tracker that starts from the persisted states.
@@ -27,7 +30,9 @@ func New(cfg Config, states map[string]State) *Tracker {
 	if states == nil {
 		states = map[string]State{}
 	}
-	return &Tracker{cfg: cfg, states: states}
+	t := &Tracker{cfg: cfg, states: states}
+	t.indexAll()
+	return t
 }
 
 // SetConfig replaces the configuration (on reload).
@@ -35,6 +40,79 @@ func (t *Tracker) SetConfig(cfg Config) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.cfg = cfg
+	t.indexAll() // the timeouts may have changed
+}
+
+// indexAll builds the deadline index from every state (t.mu held, or not yet shared).
+func (t *Tracker) indexAll() {
+	t.deadlines = map[string]time.Time{}
+	for id := range t.states {
+		t.index(id)
+	}
+}
+
+// index updates environment id's entry in the deadline index (t.mu held).
+func (t *Tracker) index(id string) {
+	s, ok := t.states[id]
+	if d, due := deadlineOf(&s, t.cfg); ok && due {
+		t.deadlines[id] = d
+		return
+	}
+	delete(t.deadlines, id)
+}
+
+// deadlineOf is the deadline of s that waits for its source: a provisioning timeout or a
+// stuck termination of an Argo CD environment, passed or not, that the evidence held (as
+// fresh as State.AppSeenAt) cannot decide yet. due is false when there is none.
+func deadlineOf(s *State, c Config) (deadline time.Time, due bool) {
+	if s.Source != SourceArgoCD {
+		return time.Time{}, false
+	}
+	switch {
+	case s.Phase == PhaseProvisioning && !s.ProvisioningStartedAt.IsZero() && c.ProvisioningTimeout > 0 && s.ReadySeenAt.IsZero():
+		deadline = s.ProvisioningStartedAt.Add(c.ProvisioningTimeout)
+	case s.Phase == PhaseTerminating && !s.TerminationStartedAt.IsZero() && s.TerminationStuckAt.IsZero() && c.terminationTimeout(s.Type) > 0:
+		deadline = s.TerminationStartedAt.Add(c.terminationTimeout(s.Type))
+	default:
+		return time.Time{}, false
+	}
+	return deadline, s.AppSeenAt.Before(deadline)
+}
+
+// Due is an environment whose deadline passed while the evidence the tracker holds was
+// asked for before it.
+type Due struct {
+	EnvironmentID string
+	AppName       string // the Argo CD Application to ask for
+	Deadline      time.Time
+}
+
+// Due returns, earliest deadline first, at most max environments whose deadline (a
+// provisioning timeout, a stuck termination) passed by at while the evidence held was
+// asked for before it. What they show must be confirmed by an answer Argo CD gives after
+// the deadline (the source asks for each Application itself) before the deadline decides
+// anything; until one comes, the decision waits. An open stream is no such answer: it
+// says nothing while nothing changes, stalled or not. Few environments are ever due, and
+// finding them costs the environments that wait on a deadline, not every state.
+func (t *Tracker) Due(at time.Time, max int) []Due {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []Due
+	for id, d := range t.deadlines {
+		if !d.After(at) {
+			out = append(out, Due{EnvironmentID: id, AppName: t.states[id].AppName, Deadline: d})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Deadline.Equal(out[j].Deadline) {
+			return out[i].Deadline.Before(out[j].Deadline)
+		}
+		return out[i].EnvironmentID < out[j].EnvironmentID
+	})
+	if max > 0 && len(out) > max {
+		out = out[:max]
+	}
+	return out
 }
 
 // Process applies the observations in order, commits what changed and returns the
@@ -104,6 +182,7 @@ func (t *Tracker) ProcessBatch(obs []Observation, extra []event.Event, extraGrou
 	}
 	for id, ns := range p.next {
 		t.states[id] = ns
+		t.index(id)
 	}
 	perObs = make([][]event.Event, len(obs))
 	off := 0
@@ -230,6 +309,7 @@ func (t *Tracker) Forget(ids ...string) {
 	defer t.mu.Unlock()
 	for _, id := range ids {
 		delete(t.states, id)
+		delete(t.deadlines, id)
 	}
 }
 
@@ -293,14 +373,19 @@ func (t *Tracker) absences(listed func(id string) bool, n int, at time.Time) (ob
 	return obs, inconclusive
 }
 
-// Ticks returns a tick for every environment still provisioning, so the provisioning
-// timeout fires for environments that no source observes (pushed-only ones).
+// Ticks returns a tick for every environment still provisioning or terminating (with a
+// termination timeout, not yet stuck), so that the deadlines pass for environments that
+// no source observes (pushed-only ones).
 func (t *Tracker) Ticks(at time.Time) []Observation {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var obs []Observation
 	for id := range t.states { // by key: a State is large to copy, and most are settled
-		if t.states[id].Phase == PhaseProvisioning && t.states[id].Source == SourceAPI {
+		if t.states[id].Source != SourceAPI {
+			continue
+		}
+		if p := t.states[id].Phase; p == PhaseProvisioning ||
+			p == PhaseTerminating && t.states[id].TerminationStuckAt.IsZero() && t.cfg.terminationTimeout(t.states[id].Type) > 0 {
 			obs = append(obs, Observation{EnvironmentID: id, At: at})
 		}
 	}
