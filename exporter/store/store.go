@@ -14,6 +14,7 @@
 //	env_index     len(id) (uint16) id seq   -> empty (one environment's events, in seq order)
 //	cursors       sink name                 -> seq (uint64) of the last event it delivered
 //	set_aside     len(sink) (uint16) sink seq -> SetAsideEntry (events a sink rejected for good)
+//	gaps          source 0 to from          -> event.Gap (windows a source could not be seen; gaps.go)
 //
 // Sequence numbers start at 1, increase by one per event and are never reused, even after
 // every event was pruned: last_seq is kept in meta, not derived from the journal. The
@@ -207,7 +208,7 @@ func Open(path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-var allBuckets = [][]byte{bucketMeta, bucketEnvs, bucketJournal, bucketEnvIndex, bucketCursors, bucketSetAside}
+var allBuckets = [][]byte{bucketMeta, bucketEnvs, bucketJournal, bucketEnvIndex, bucketCursors, bucketSetAside, bucketGaps}
 
 // layoutComplete reports whether initTx has nothing to write: every bucket and meta key
 // exists.
@@ -647,6 +648,9 @@ func (s *Store) Prune(recordedBefore time.Time) (int, error) {
 	}
 	states, err := s.pruneStates(recordedBefore)
 	if err != nil {
+		return total, fmt.Errorf("prune: %w", err)
+	}
+	if _, err := s.pruneGaps(recordedBefore); err != nil {
 		return total, fmt.Errorf("prune: %w", err)
 	}
 	if total > 0 || states > 0 {
