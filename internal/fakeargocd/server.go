@@ -43,8 +43,8 @@ type Server struct {
 	rv        int64
 	cache     map[string][]byte
 	fault     Fault
-	faultLeft int   // remaining faulted requests; <0: until cleared
-	getFault  Fault // for GET /api/v1/applications/{name} (SetGetFault)
+	faultLeft int           // remaining faulted requests; <0: until cleared
+	getFault  Fault         // for GET /api/v1/applications/{name} (SetGetFault)
 	released  chan struct{} // closed and replaced when the list's fault changes (FaultHeld)
 	getFreed  chan struct{} // the same for the get's fault
 	held      atomic.Int64  // requests held now
@@ -82,9 +82,9 @@ func WithApps(apps ...Application) Option { return func(s *Server) { s.setApps(a
 // New returns an unstarted Server.
 func New(opts ...Option) *Server {
 	s := &Server{
-		token:   DefaultToken,
-		apps:    map[string]Application{},
-		cache:   map[string][]byte{},
+		token:     DefaultToken,
+		apps:      map[string]Application{},
+		cache:     map[string][]byte{},
 		changed:   make(chan struct{}),
 		released:  make(chan struct{}),
 		getFreed:  make(chan struct{}),
