@@ -76,6 +76,11 @@ func (t *tracking) Track(_ context.Context, obs []tracker.Observation) error {
 
 func (t *tracking) Polled() { t.polled.Store(true) }
 
+func (t *tracking) Blind(_ context.Context, g event.Gap) error {
+	_, err := t.store.Gap(g)
+	return err
+}
+
 type harnessOpts struct {
 	perKind, static int
 	extraConfig     string
@@ -214,11 +219,21 @@ func (h *harness) step(t time.Time) {
 	h.probeRound()
 }
 
+// journal is the journal's events, without the windows in which Argo CD could not be
+// seen (gaps).
 func (h *harness) journal() []event.Event {
 	h.t.Helper()
 	evs, err := h.store.Events(0, 0)
 	require.NoError(h.t, err)
-	return evs
+	return slices.DeleteFunc(evs, event.Event.IsGap)
+}
+
+// gaps is every window recorded in which Argo CD could not be seen.
+func (h *harness) gaps() []event.Gap {
+	h.t.Helper()
+	gaps, err := h.store.Gaps(time.Time{}, time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC))
+	require.NoError(h.t, err)
+	return gaps
 }
 
 // TestScenario plays 60 Argo CD environments (every path of DESIGN §2, four of each) and

@@ -41,6 +41,19 @@ import (
 //     501) or one that delivers no event within the request timeout although Argo CD
 //     lists Applications (a buffering proxy) falls back to polling for
 //     resync_interval, then the stream is tried again.
+//   - An open stream is no answer: Argo CD's plain stream says nothing while nothing
+//     changes, so silence cannot tell idle from stalled. The session asks for the SSE
+//     form, whose keepalives come every 15 s; silence longer than that plus the request
+//     timeout is a stall, and the session is ended and a new one started. Nothing that
+//     the view shows decides a deadline (the stream's events carry only the time their
+//     session was asked for): when one passes, the Application is read on its own
+//     (Client.Application, tracker.Due), and that answer decides. An answer that shows
+//     what the stream has not is a stream behind: the session ends too (a plain stream's
+//     only stall signal), before a held event older than that answer can be taken.
+//   - Every interval in which the source does not see Argo CD (a session that ended or
+//     stalled until the next one is live; a failed poll until the next that answers) is
+//     a gap, recorded durably through the Tracker (Blind) and counted in
+//     envtrack_argocd_blind_seconds_total.
 
 const (
 	watchBackoffInitial = 250 * time.Millisecond
@@ -50,7 +63,13 @@ const (
 var (
 	errResync   = errors.New("resync interval elapsed")
 	errBuffered = errors.New("the application stream delivered nothing within the timeout although Argo CD lists Applications (a proxy buffering it?)")
+	errStalled  = errors.New("the application stream delivered nothing, not even its keepalives, for too long (stalled)")
+	errBehind   = errors.New("Argo CD shows an Application as the application stream has not (the stream is behind)")
 )
+
+// maxConfirm bounds the Applications one evaluation reads to confirm passed deadlines;
+// the rest wait for the next evaluation. Deadlines are rare: this is a guard.
+const maxConfirm = 100
 
 // watcher is the watch source's state: the view of Argo CD and the session following it.
 type watcher struct {
@@ -74,12 +93,21 @@ type watcher struct {
 	live    bool                  // the session's view is complete and the stream is open
 	stats   watchStats
 
+	end        context.CancelCauseFunc // ends the session (a stall, a stream behind)
+	asked      time.Time               // when the session's stream was asked for: its events show Argo CD at or after it
+	heard      time.Time               // the last sign of the stream's life: going live, an event, a keepalive, a confirmation that agreed
+	sse        bool                    // the session's stream is the SSE form, with keepalives
+	confirming sync.WaitGroup          // confirmations in flight (at most one round)
+	inFlight   bool                    // a round of confirmations runs
+
 	outage outage // whether the last session failed (watchLoop's goroutine, and goLive)
 }
 
 // watchStats lets tests wait until the daemon handled what the fake Argo CD sent.
 type watchStats struct {
-	sessionEvents atomic.Int64 // events handled in the current session
+	sessionEvents     atomic.Int64 // events handled in the current session
+	sessionKeepalives atomic.Int64 // keepalives received in the current session
+	confirmRounds     atomic.Int64 // rounds of confirmations finished
 }
 
 // newWatcher returns the watch source's state for a Run with ctx that tracks to t.
@@ -103,6 +131,7 @@ func (s *Source) watchLoop(ctx context.Context, w *watcher, manualTicks bool) {
 			level.Debug(s.logger).Log("msg", "Argo CD resync: listing the Applications again")
 			b.Reset()
 		case errors.Is(err, errBuffered) || Unsupported(err):
+			s.blind(ctx, w.t, err, s.now())
 			level.Warn(s.logger).Log("msg", "Argo CD application stream unusable; polling instead", "err", err,
 				"poll_interval", s.cfg.PollInterval, "retry_stream_in", s.cfg.ResyncInterval)
 			s.client.SetMode(ModePoll)
@@ -111,12 +140,18 @@ func (s *Source) watchLoop(ctx context.Context, w *watcher, manualTicks bool) {
 			cancel()
 			level.Info(s.logger).Log("msg", "trying the Argo CD application stream again")
 		case err == nil || errors.Is(err, io.EOF):
+			s.blind(ctx, w.t, io.EOF, s.now())
 			level.Info(s.logger).Log("msg", "Argo CD ended the application stream; reconnecting")
 			if time.Since(started) < time.Minute {
 				return b.Next()
 			}
 			b.Reset()
 		default:
+			from := s.now()
+			if errors.Is(err, errStalled) || errors.Is(err, errBehind) {
+				from = w.lastHeard() // nothing is known to have come through since
+			}
+			s.blind(ctx, w.t, err, from)
 			w.outage.failed(s.logger, "watch", err)
 			wait := b.Next()
 			if time.Since(started) > time.Minute {
@@ -152,7 +187,8 @@ func (w *watcher) session(ctx context.Context, manualTicks bool) error {
 	sctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	w.mu.Lock()
-	w.ctx = sctx
+	w.ctx, w.end, w.sse = sctx, cancel, false
+	w.stats.sessionKeepalives.Store(0)
 	w.mu.Unlock()
 	resync := time.AfterFunc(time.Duration(ac.ResyncInterval), func() { cancel(errResync) })
 	defer resync.Stop()
@@ -195,13 +231,21 @@ func (w *watcher) session(ctx context.Context, manualTicks bool) error {
 			started = true
 		})
 	}()
-	err = c.Watch(sctx, nil, w.handle)
+	w.mu.Lock()
+	w.asked = w.s.now()
+	w.mu.Unlock()
+	err = c.Watch(sctx, StreamHandler{Connected: w.connected, Event: w.handle, Keepalive: w.keepalive})
 	// Blind from here on: no evaluation (nor the snapshot timer) may use the view.
 	cause := context.Cause(sctx)
 	cancel(nil)
 	<-ticksDone
+	w.confirming.Wait()
 	w.mu.Lock()
-	w.flush() // what a cut stream left queued is still evidence
+	if !errors.Is(cause, errBehind) {
+		w.flush() // what a cut stream left queued is still evidence
+	} else {
+		w.pending = nil // older than what a confirmation showed: the next snapshot brings it
+	}
 	w.live = false
 	w.mu.Unlock()
 	if ctx.Err() == nil && cause != nil && !errors.Is(cause, context.Canceled) {
@@ -223,10 +267,39 @@ func (w *watcher) goLive() {
 	}
 	w.flush()
 	w.live = true
+	w.heard = latest(w.heard, w.s.now())
 	w.outage.answered(w.s.logger)
+	w.s.seeing(w.run, w.t, w.asked) // its snapshot shows Argo CD from when it was asked for
 	level.Debug(w.s.logger).Log("msg", "Argo CD application stream live", "applications", len(w.view))
 	_ = w.evaluate()
 	w.t.Polled()
+}
+
+// connected notes the form of the session's stream (its header came).
+func (w *watcher) connected(sse bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.sse = sse
+}
+
+// keepalive notes a keepalive of the SSE form: the stream is alive.
+func (w *watcher) keepalive() {
+	defer w.stats.sessionKeepalives.Add(1)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.heard = latest(w.heard, w.s.now())
+}
+
+func (w *watcher) lastHeard() time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.heard
+}
+
+// stallAfter is the silence after which an SSE stream is stalled: a keepalive is due
+// every KeepaliveInterval, and may take a request's time on the way.
+func (w *watcher) stallAfter() time.Duration {
+	return KeepaliveInterval + w.s.client.timeout
 }
 
 // maxBurst bounds the stream events tracked together (one commit): a session's
@@ -240,6 +313,10 @@ func (w *watcher) handle(e *WatchEvent, more bool) error {
 	defer w.stats.sessionEvents.Add(1)
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if err := context.Cause(w.ctx); err != nil {
+		return err // ended (a stall, a stream behind): what it still brings is not taken
+	}
+	w.heard = latest(w.heard, w.s.now())
 	w.take(e)
 	if !more || len(w.pending) >= maxBurst {
 		w.flush()
@@ -284,7 +361,7 @@ func (w *watcher) take(e *WatchEvent) {
 			}
 		}
 	}
-	w.pending = append(w.pending, tracker.Observation{EnvironmentID: id, At: w.s.now(), App: &ev})
+	w.pending = append(w.pending, tracker.Observation{EnvironmentID: id, At: w.s.now(), AskedAt: w.asked, App: &ev})
 }
 
 // set puts an Application in the view (w.mu held), counting the environment it claims.
@@ -354,7 +431,7 @@ func (w *watcher) withHistory(obs []tracker.Observation) []tracker.Observation {
 	var (
 		evidence []tracker.Evidence
 		apps     []HistoryRef
-		at       = map[string]time.Time{}
+		at       = map[string]tracker.Observation{} // by Application: its times
 		out      []tracker.Observation
 	)
 	for _, o := range obs {
@@ -364,7 +441,7 @@ func (w *watcher) withHistory(obs []tracker.Observation) []tracker.Observation {
 		}
 		evidence = append(evidence, *o.App)
 		apps = append(apps, w.refs[o.App.AppName])
-		at[o.App.AppName] = o.At
+		at[o.App.AppName] = o
 	}
 	if len(evidence) == 0 {
 		return out
@@ -383,17 +460,25 @@ func (w *watcher) withHistory(obs []tracker.Observation) []tracker.Observation {
 		if id == "" {
 			id = ev.AppName
 		}
-		out = append(out, tracker.Observation{EnvironmentID: id, At: at[ev.AppName], App: &ev})
+		out = append(out, tracker.Observation{EnvironmentID: id, At: at[ev.AppName].At, AskedAt: at[ev.AppName].AskedAt, App: &ev})
 	}
 	return out
 }
 
-// tick evaluates the view, if it is complete and the stream live.
+// tick evaluates the view, if it is complete and the stream live, and not stalled: an
+// SSE stream silent for longer than stallAfter is ended (a new session follows).
 func (w *watcher) tick() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.flush()
 	if !w.live {
+		return nil
+	}
+	if now := w.s.now(); w.sse && now.Sub(w.heard) > w.stallAfter() {
+		level.Warn(w.s.logger).Log("msg", "the Argo CD application stream is stalled: reconnecting",
+			"silent_for", now.Sub(w.heard), "bound", w.stallAfter())
+		w.live = false
+		w.end(errStalled)
 		return nil
 	}
 	return w.evaluate()
@@ -416,5 +501,108 @@ func (w *watcher) evaluate() error {
 		return err
 	}
 	w.taken(obs)
+	w.confirm(at)
 	return nil
+}
+
+// confirm starts a round of confirmations (w.mu held), unless one runs: each Application
+// whose deadline passed on evidence asked for before it (tracker.Due) is read on its
+// own, in the background (an evaluation never waits on Argo CD), and what the answer
+// shows is tracked with the time it was asked for, which decides the deadline. A read
+// that fails leaves the decision waiting for the next evaluation.
+func (w *watcher) confirm(at time.Time) {
+	if w.inFlight || w.ctx == nil {
+		return
+	}
+	due := w.t.Due(at, maxConfirm)
+	if len(due) == 0 {
+		return
+	}
+	refs := make([]HistoryRef, len(due))
+	for i, d := range due {
+		ref, ok := w.refs[d.AppName]
+		if !ok {
+			ref = HistoryRef{Name: d.AppName, source: -1}
+		}
+		refs[i] = ref
+	}
+	ctx := w.ctx
+	w.inFlight = true
+	w.confirming.Add(1)
+	go func() {
+		defer w.confirming.Done()
+		answers := w.s.readAll(ctx, refs)
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		defer w.stats.confirmRounds.Add(1)
+		w.inFlight = false
+		if context.Cause(ctx) != nil {
+			return // the session ended: the next one decides
+		}
+		w.confirmed(ctx, answers)
+	}()
+}
+
+// confirmed tracks what the confirmations showed (w.mu held), and ends the session when
+// one shows what the stream has not (a stream behind: nothing it brings after may be
+// taken, for it would be older than what was just tracked).
+func (w *watcher) confirmed(ctx context.Context, answers []answer) {
+	var (
+		obs    []tracker.Observation
+		behind bool
+		agreed time.Time
+	)
+	for _, a := range answers {
+		if a.err != nil {
+			w.s.client.m.confirmations.WithLabelValues("failed").Inc()
+			continue
+		}
+		ev := a.ev
+		id := ev.EnvironmentID
+		if id == "" {
+			id = ev.AppName
+		}
+		if w.shows(a.ref.Name, id, ev) {
+			agreed = latest(agreed, a.asked)
+			w.s.client.m.confirmations.WithLabelValues("confirmed").Inc()
+		} else {
+			behind = true
+			w.s.client.m.confirmations.WithLabelValues("behind").Inc()
+		}
+		obs = append(obs, tracker.Observation{EnvironmentID: id, At: a.at, AskedAt: a.asked, App: &ev})
+	}
+	if len(obs) == 0 {
+		return
+	}
+	if err := w.t.Track(w.run, obs); err != nil {
+		return // not recorded: the next evaluation asks again
+	}
+	for _, o := range obs {
+		if v, ok := w.view[o.App.AppName]; ok && v.Evidence != nil {
+			v.Evidence = nil // the tracker holds newer
+			w.view[o.App.AppName] = v
+		}
+	}
+	if behind {
+		level.Warn(w.s.logger).Log("msg", "Argo CD shows an Application as the application stream has not: reconnecting")
+		w.live = false
+		w.end(errBehind)
+		return
+	}
+	w.heard = latest(w.heard, agreed)
+}
+
+// shows reports whether the view (or, where the view keeps none, the tracker) already
+// shows ev for the Application name claiming environment id.
+func (w *watcher) shows(name, id string, ev tracker.Evidence) bool {
+	v, ok := w.view[name]
+	if !ok {
+		return false
+	}
+	if v.Evidence == nil {
+		return w.t.Holds(id, ev)
+	}
+	a, b := *v.Evidence, ev
+	a.History, a.HistoryPending, b.History, b.HistoryPending = nil, false, nil, false
+	return reflect.DeepEqual(a, b)
 }

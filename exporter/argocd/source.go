@@ -15,6 +15,7 @@ import (
 	"github.com/blueberry-idp/envtrack/exporter/backoff"
 	"github.com/blueberry-idp/envtrack/exporter/clock"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
+	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 // Tracker is the tracking side as the source needs it (the daemon wires the tracker and
@@ -27,6 +28,15 @@ type Tracker interface {
 	// Polled says that the source finished its first look at Argo CD (a poll, answered
 	// or not, or a watch whose view became complete): the daemon is ready.
 	Polled()
+
+	// Blind records durably a window in which the source could not see Argo CD: open
+	// while g.To is zero (one already open keeps its start, even one a previous process
+	// left), closed when it is set, which makes it a gap of the timelines and an
+	// annotation.
+	Blind(ctx context.Context, g event.Gap) error
+	// Due lists the environments whose deadline passed on evidence asked for before it:
+	// the source reads each Application on its own to confirm (tracker.Tracker.Due).
+	Due(at time.Time, max int) []tracker.Due
 
 	Holds(id string, ev tracker.Evidence) bool
 	Get(id string) (tracker.State, bool)
@@ -55,6 +65,7 @@ type Source struct {
 	logger  log.Logger
 	clock   Clock
 	listed  atomic.Int64 // Applications in the last poll's list (a capacity hint)
+	sight   sight        // whether the source sees Argo CD (blind.go)
 }
 
 // Names of the source's loops on its Clock.
@@ -71,13 +82,13 @@ func New(cfg config.ArgoCDConfig, opts Options, logger log.Logger, reg prometheu
 	if logger == nil {
 		logger = log.NewNopLogger()
 	}
-	c, err := newClient(cfg, opts, logger, reg)
-	if err != nil {
-		return nil, err
-	}
 	clk := opts.Clock
 	if clk == nil {
 		clk = clock.Real{NowFunc: opts.Now}
+	}
+	c, err := newClient(cfg, opts, clk, logger, reg)
+	if err != nil {
+		return nil, err
 	}
 	return &Source{cfg: cfg, client: c, mapping: newMapping(cfg, c.m.badAnnotations), logger: logger, clock: clk}, nil
 }
@@ -102,14 +113,17 @@ func (s *Source) pollLoop(ctx context.Context, t Tracker) {
 	b := backoff.New(initial, time.Duration(s.cfg.Backoff.Max), rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1)))
 	var o outage
 	retry(ctx, func(ctx context.Context, d time.Duration) bool { return s.clock.Sleep(ctx, loopPoll, d) }, func(ctx context.Context) time.Duration {
+		asked := s.now()
 		err := s.poll(ctx, t)
 		switch {
 		case ctx.Err() != nil:
 			return 0
 		case err != nil:
+			s.blind(ctx, t, err, asked)
 			o.failed(s.logger, "poll", err)
 			return pollRetryWait(interval, initial, b)
 		}
+		s.seeing(ctx, t, asked)
 		o.answered(s.logger)
 		b.Reset()
 		return interval
@@ -166,6 +180,7 @@ func (s *Source) poll(ctx context.Context, t Tracker) error {
 		evidence = make([]tracker.Evidence, 0, n)
 		apps     = make([]HistoryRef, 0, n)
 	)
+	asked := s.now() // the answer shows Argo CD at or after it
 	_, err := s.client.Each(ctx, func(app *Application) error {
 		evidence = append(evidence, s.mapping.Evidence(*app))
 		apps = append(apps, RefOf(app))
@@ -180,13 +195,16 @@ func (s *Source) poll(ctx context.Context, t Tracker) error {
 	if evidence, err = s.readHistory(ctx, t, apps, evidence); err != nil {
 		return err
 	}
-	return s.trackListed(ctx, t, evidence, at)
+	return s.trackListed(ctx, t, evidence, asked, at)
 }
 
-// trackListed tracks what a complete list of the Applications shows at at (a poll, or
-// a watch's view that says none is there).
-func (s *Source) trackListed(ctx context.Context, t Tracker, evidence []tracker.Evidence, at time.Time) error {
+// trackListed tracks what a complete list of the Applications, asked for at asked,
+// shows at at.
+func (s *Source) trackListed(ctx context.Context, t Tracker, evidence []tracker.Evidence, asked, at time.Time) error {
 	obs, inconclusive := t.PollObservations(evidence, at)
+	for i := range obs {
+		obs[i].AskedAt = asked
+	}
 	if inconclusive {
 		s.client.m.polls.WithLabelValues("inconclusive").Inc()
 		level.Warn(s.logger).Log("msg", "Argo CD listed no Applications while live environments are tracked; not taken as evidence of deletion")
