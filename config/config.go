@@ -290,7 +290,10 @@ func (c *BackoffConfig) UnmarshalYAML(unmarshal func(any) error) error {
 // ReadinessConfig says when an environment is ready.
 type ReadinessConfig struct {
 	ProvisioningTimeout model.Duration `yaml:"provisioning_timeout"`
-	URL                 URLConfig      `yaml:"url"`
+	// TerminationTimeout: terminating longer than this is a stuck termination (flagged,
+	// counted and alerted on; no event). Per type, or one for all; 0 turns it off.
+	TerminationTimeout TypedTimeout `yaml:"termination_timeout"`
+	URL                URLConfig    `yaml:"url"`
 }
 
 // UnmarshalYAML implements the (v2-style) yaml.Unmarshaler interface.

@@ -121,7 +121,7 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
 			t = t.Elem()
 		}
-		if t.Kind() != reflect.Struct || t == reflect.TypeFor[StatusMatcher]() {
+		if t.Kind() != reflect.Struct || t == reflect.TypeFor[StatusMatcher]() || t == reflect.TypeFor[TypedTimeout]() {
 			return
 		}
 		for i := range t.NumField() {
@@ -178,6 +178,9 @@ func TestLoadFull(t *testing.T) {
 
 	r := cfg.Readiness
 	require.Equal(t, dur("45m"), r.ProvisioningTimeout)
+	require.Equal(t, TypedTimeout{Default: dur("1h"), ByType: map[string]model.Duration{"preview": dur("10m")}}, r.TerminationTimeout)
+	require.Equal(t, 10*time.Minute, r.TerminationTimeout.For("preview"))
+	require.Equal(t, time.Hour, r.TerminationTimeout.For("staging"))
 	require.Equal(t, dur("20s"), r.URL.Interval)
 	require.Equal(t, dur("20s"), r.URL.Timeout)
 	require.Equal(t, []string{"200-299", "301", "302"}, r.URL.ExpectedStatus.Specs())
@@ -265,7 +268,7 @@ environments:
 	require.NoError(t, err)
 	wantURL := DefaultURLConfig
 	wantURL.Concurrency = 3
-	require.Equal(t, ReadinessConfig{ProvisioningTimeout: dur("30m"), URL: wantURL}, cfg.Readiness)
+	require.Equal(t, ReadinessConfig{ProvisioningTimeout: dur("30m"), TerminationTimeout: TypedTimeout{Default: dur("30m")}, URL: wantURL}, cfg.Readiness)
 	require.Equal(t, RateTarget{Target: 98, Alert: 90}, cfg.Targets.SuccessRate)
 	require.Equal(t, DefaultTargetsConfig.ProvisioningP95, cfg.Targets.ProvisioningP95)
 	require.Equal(t, DefaultGrafanaConfig.Timeout, cfg.Grafana.Timeout)
@@ -329,6 +332,9 @@ func TestLoadInvalid(t *testing.T) {
 		{"api-max-body-bytes", `3: api.max_body_bytes: must be between 1 and 16777216 (16 MiB), got 1073741824`},
 		{"types-duplicate", `5: types[2]: duplicate type "preview" (also types[0])`},
 		{"types-invalid", `4: types[1]: "feature branch" is not a valid type (must match ^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$)`},
+		{"termination-timeout-type", `5: readiness.termination_timeout.review: "review" is not one of types (preview, staging)`},
+		{"termination-timeout-duration", `3: readiness.termination_timeout.preview: invalid duration "soon" (use e.g. 15m, 2h, 1d; 0 turns it off)`},
+		{"termination-timeout-list", `2: readiness.termination_timeout: must be a duration, or a mapping from environment types (and default) to durations, got a list`},
 		// Checks that the components made again before (argocd.New, probe.New, annotate.New,
 		// influxdb.New) live here only.
 		{"tls-ca-file-and-insecure", `6: argocd.tls: ca_file and insecure_skip_verify are mutually exclusive`},
@@ -366,7 +372,7 @@ func TestLoadInvalid(t *testing.T) {
 	// Every invalid-*.yml file is in the table.
 	files, err := filepath.Glob("testdata/invalid-*.yml")
 	require.NoError(t, err)
-	require.Len(t, files, 71)
+	require.Len(t, files, 74)
 }
 
 func TestErrorWrapping(t *testing.T) {

@@ -46,6 +46,7 @@ var (
 	}
 	DefaultReadinessConfig = ReadinessConfig{
 		ProvisioningTimeout: model.Duration(30 * time.Minute),
+		TerminationTimeout:  TypedTimeout{Default: model.Duration(30 * time.Minute)},
 		URL:                 DefaultURLConfig,
 	}
 	DefaultURLConfig = URLConfig{

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -164,6 +165,13 @@ func (l *loader) validate(c *Config) error {
 		seen[env.ID] = i
 	}
 
+	if len(c.Types) > 0 {
+		for typ := range c.Readiness.TerminationTimeout.ByType {
+			if !slices.Contains(c.Types, typ) {
+				return l.errorf("readiness.termination_timeout."+typ, "%q is not one of types (%s)", typ, strings.Join(c.Types, ", "))
+			}
+		}
+	}
 	u := c.Readiness.URL
 	if u.Timeout > u.Interval {
 		return l.errorf("readiness.url.timeout", "must not be greater than readiness.url.interval (%s > %s)", u.Timeout, u.Interval)

@@ -204,6 +204,8 @@ func typesByUse(states map[string]tracker.State) []string {
 func (a *App) trackerConfig(cfg *config.Config) tracker.Config {
 	return tracker.Config{
 		ProvisioningTimeout:       time.Duration(cfg.Readiness.ProvisioningTimeout),
+		TerminationTimeout:        time.Duration(cfg.Readiness.TerminationTimeout.Default),
+		TerminationTimeoutByType:  cfg.Readiness.TerminationTimeout.Durations(),
 		URLFailuresBeforeDegraded: cfg.Readiness.URL.FailuresBeforeDegraded,
 		TrackingSince:             a.store.CreatedAt(),
 	}
@@ -365,7 +367,9 @@ func (a *App) newQuery(cfg *config.Config) (*query.Service, influxdb.Reader) {
 			backend, reader = r, r
 		}
 	}
-	return query.NewService(backend, cfg.Targets, a.now), reader
+	// The windows not observed are the store's whatever answers the events: the three
+	// read paths show the same gaps.
+	return query.NewService(backend, cfg.Targets, a.now).WithGaps(a.store), reader
 }
 
 // probeReads asks the configured InfluxDB once, in the background, whether it answers

@@ -2,8 +2,12 @@ package app
 
 import (
 	"context"
+	"time"
+
+	"github.com/go-kit/log/level"
 
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
+	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 // tracking is the tracking side as the sources (argocd.Tracker, probe.Tracker) see it:
@@ -17,6 +21,20 @@ func (t tracking) Track(_ context.Context, obs []tracker.Observation) error { re
 
 // Polled: the first look at Argo CD finished, the daemon is ready.
 func (t tracking) Polled() { t.a.markPolled() }
+
+// Blind records a window in which a source could not see (DESIGN §3 gaps) in the
+// store; a closed one is journaled there, for the sinks that draw it.
+func (t tracking) Blind(_ context.Context, g event.Gap) error {
+	closed, err := t.a.store.Gap(g)
+	if err != nil {
+		return err
+	}
+	if closed != nil {
+		level.Warn(t.a.logger).Log("msg", "not observed", "source", closed.Source, "reason", closed.Reason,
+			"from", closed.From.Format(time.RFC3339), "to", closed.To.Format(time.RFC3339), "seconds", closed.To.Sub(closed.From).Seconds())
+	}
+	return nil
+}
 
 // maxBatch bounds the observations tracked (and committed) together.
 const maxBatch = 1000

@@ -97,6 +97,9 @@ func (m *Metrics) Observe(evs []event.Event) {
 			m.deployments.WithLabelValues(m.labels.Status(e.Marker().Status)).Inc()
 			continue
 		}
+		if !e.IsLifecycle() {
+			continue // a window not observed: no lifecycle metric counts it
+		}
 		m.events.WithLabelValues(string(e.Name)).Inc()
 		typ := m.labels.Type(e.Type)
 		m.ensureType(typ)

@@ -12,6 +12,18 @@ type Timeline struct {
 	EnvironmentName string          `json:"environment_name"`
 	Timeline        []TimelineEntry `json:"timeline"`
 	Summary         Summary         `json:"summary"`
+	// Gaps are the windows in which envtrack could not see a source during the
+	// environment's life (DESIGN §3): what changed then was not observed.
+	Gaps []Gap `json:"gaps"`
+}
+
+// Gap is one window not observed: "not observed from … to …".
+type Gap struct {
+	From    time.Time `json:"from"`
+	To      time.Time `json:"to"`                // now, while it lasts (Ongoing)
+	Source  string    `json:"source"`            // argocd, probe or envtrack
+	Reason  string    `json:"reason"`            // stalled, refused, unreachable, truncated, unusable, ended
+	Ongoing bool      `json:"ongoing,omitempty"` // the window has not ended yet
 }
 
 // TimelineEntry is one lifecycle event in a timeline.
