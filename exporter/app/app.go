@@ -24,12 +24,14 @@ import (
 
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/influxdb"
+	"github.com/blueberry-idp/envtrack/exporter/ingest"
 	"github.com/blueberry-idp/envtrack/exporter/labels"
 	"github.com/blueberry-idp/envtrack/exporter/prom"
 	"github.com/blueberry-idp/envtrack/exporter/query"
 	"github.com/blueberry-idp/envtrack/exporter/sink"
 	"github.com/blueberry-idp/envtrack/exporter/store"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
+	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 // StoreFile is the name of the embedded store inside state_dir.
@@ -77,8 +79,7 @@ type App struct {
 	query       *query.Service
 	journalQ    *query.CachedJournal // the query layer's journal backend, kept across reloads
 
-	pushes  pushQueue // group commit of pushed events
-	repeats repeats   // retried pushes (guarded by pushes.commit)
+	pushes *ingest.Recorder // POST /api/events: group commit, repeats
 
 	ln         net.Listener
 	ready      atomic.Bool // store open and first Argo CD poll finished
@@ -148,6 +149,8 @@ func New(opts Options) (*App, error) {
 		return nil, err
 	}
 	a.tracker = tracker.New(a.trackerConfig(cfg), states)
+	a.pushes = ingest.New(ingest.Options{Tracker: a.tracker, Journal: a.store, Now: a.now,
+		Committed: func(evs []event.Event) { a.recorded("pushed event", evs) }})
 	a.journalQ = query.NewCachedJournal(a.store)
 	a.labels.Seed(typesByUse(states))
 	a.lifecycle = prom.NewBounded(cfg.Metrics.Namespace, cfg.Metrics.NativeHistograms, a.tracker.PhaseTypes, a.reg, a.labels)

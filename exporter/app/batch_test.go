@@ -16,8 +16,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/blueberry-idp/envtrack/exporter/api"
-	"github.com/blueberry-idp/envtrack/exporter/tracker"
-	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 // pushApp starts an envtrack with write token "ci" and no sinks; extra is more config.
@@ -150,31 +148,6 @@ func TestBatchPush(t *testing.T) {
 	require.Contains(t, string(body), "empty batch")
 	status, _ = post(t, srv.URL, "application/x-ndjson", "{\"environment_id\":")
 	require.Equal(t, http.StatusBadRequest, status)
-}
-
-// TestGroupCommitWaitsForThePreviousGroup: after a commit of three pushes, the next
-// committer waits for three pushes to be waiting (the pushers just acknowledged coming
-// back) and commits them together, instead of committing the first one alone.
-func TestGroupCommitWaitsForThePreviousGroup(t *testing.T) {
-	a, _, _ := pushApp(t, "")
-	q := &a.pushes
-	q.mu.Lock()
-	q.lastGroup, q.lastEnd, q.lastDur, q.maxWait = 3, time.Now(), time.Hour, time.Hour
-	q.mu.Unlock()
-	commits0, events0 := commitStats(t, a)
-	errs := make(chan error, 3)
-	for i := range 3 {
-		go func() {
-			_, err := a.Push(fmt.Sprintf("group-%d", i), tracker.Push{Event: event.Created, Time: time.Date(2025, 1, 7, 11, 0, i, 0, time.UTC)})
-			errs <- err
-		}()
-	}
-	for range 3 {
-		require.NoError(t, <-errs)
-	}
-	commits1, events1 := commitStats(t, a)
-	require.Equal(t, 1.0, commits1-commits0, "one commit")
-	require.Equal(t, 3.0, events1-events0, "for the three pushes")
 }
 
 // TestBatchRefusedForStateStoresNothing: an item refused for the state it would apply

@@ -77,7 +77,7 @@ func TestReloadRebuildsSinks(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a hang guard
 	defer cancel()
 	push := func(id string) {
-		_, err := h.app.Push(id, tracker.Push{Event: event.Created, Time: h.sc.Start})
+		_, err := h.app.pushes.Push(id, tracker.Push{Event: event.Created, Time: h.sc.Start})
 		require.NoError(t, err)
 		require.NoError(t, h.app.WaitDelivered(ctx))
 	}

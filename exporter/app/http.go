@@ -43,7 +43,7 @@ func (a *App) Handler() http.Handler {
 	api.Register(mux, api.Options{
 		Environments: a.tracker,
 		Query:        a.Query,
-		Recorder:     a,
+		Recorder:     a.pushes,
 		Tokens:       a.tokens,
 		MaxBodyBytes: a.Config().API.MaxBodyBytes,
 		MaxBatch:     a.Config().API.MaxBatch,

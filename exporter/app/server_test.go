@@ -233,7 +233,7 @@ func TestHandlerPanic(t *testing.T) {
 	a.mu.Lock()
 	a.query = query.NewService(panickingBackend{}, config.DefaultTargetsConfig, time.Now)
 	a.mu.Unlock()
-	_, err = a.Push("pr-1", tracker.Push{Event: event.Created, Time: time.Now()})
+	_, err = a.pushes.Push("pr-1", tracker.Push{Event: event.Created, Time: time.Now()})
 	require.NoError(t, err)
 	resp, err = http.Get("http://" + a.Addr() + "/api/environments/pr-1/timeline")
 	require.NoError(t, err)

@@ -18,7 +18,6 @@ import (
 	"github.com/blueberry-idp/envtrack/exporter/probe"
 	"github.com/blueberry-idp/envtrack/exporter/sink"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
-	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 // sources is one generation of the configured sources. A reload builds a new one (and
@@ -171,24 +170,6 @@ func (a *App) ProbeOnce(ctx context.Context) error {
 	}
 	obs = append(obs, a.tracker.Ticks(at)...)
 	return a.processInBatches(obs, nil)
-}
-
-func (a *App) process(obs []tracker.Observation) error {
-	if len(obs) == 0 {
-		return nil
-	}
-	events, err := a.tracker.Process(obs, a.store.Commit)
-	if err != nil {
-		level.Error(a.logger).Log("msg", "recording transitions failed; they will be derived again", "err", err)
-		return err
-	}
-	a.lifecycle.Observe(events)
-	for _, e := range events {
-		a.metrics.transitions.WithLabelValues(string(e.Name)).Inc()
-		level.Info(a.logger).Log("msg", "lifecycle event", "environment_id", e.EnvironmentID, "event", e.Name,
-			"time", e.Time.Format(time.RFC3339), "seq", e.Seq, "reason", e.Meta(event.MetaReason))
-	}
-	return nil
 }
 
 func (a *App) startLoops(ctx context.Context) {
