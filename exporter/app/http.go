@@ -21,11 +21,17 @@ func (a *App) Handler() http.Handler {
 		Query:        a.Query,
 		Markers:      a.journalQ,
 		Guard:        func(h http.Handler) http.Handler { return api.RequireRead(a.tokens, h) },
-		Logger:       log.With(a.logger, "component", "web"),
-		Now:          a.now,
+		Config:       a.Config,
+		Ready:        a.Ready,
+		Sinks:        a.SinkStatus,
+		Journal: func() web.JournalStats {
+			st := a.store.Stats()
+			return web.JournalStats{Events: st.Events, LastSeq: st.LastSeq, Bytes: st.FileBytes}
+		},
+		Logger: log.With(a.logger, "component", "web"),
+		Now:    a.now,
 	})
 	pages.Register(mux)
-	mux.Handle("GET /{$}", a.landing(pages))
 	mux.Handle("GET /metrics", a.metricsHandler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
