@@ -28,6 +28,7 @@ import (
 	"github.com/blueberry-idp/envtrack/exporter/labels"
 	"github.com/blueberry-idp/envtrack/exporter/prom"
 	"github.com/blueberry-idp/envtrack/exporter/query"
+	"github.com/blueberry-idp/envtrack/exporter/server"
 	"github.com/blueberry-idp/envtrack/exporter/sink"
 	"github.com/blueberry-idp/envtrack/exporter/store"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
@@ -111,7 +112,7 @@ func New(opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkWebConfig(opts.WebConfigFile); err != nil {
+	if err := server.CheckWebConfig(opts.WebConfigFile); err != nil {
 		return nil, err
 	}
 	a := &App{opts: opts, logger: opts.Logger, reg: opts.Registry, now: opts.Now, cfg: cfg}
@@ -256,9 +257,10 @@ func (a *App) Run(ctx context.Context) error {
 	if a.opts.ManualSources || a.Config().ArgoCD == nil {
 		a.markPolled()
 	}
-	srv := a.newServer(a.Config().API)
+	limits := a.Config().API
+	srv := server.New(limits, a.Handler(), a.logger)
 	srvErr := make(chan error, 1)
-	go func() { srvErr <- a.serve(srv, a.ln) }()
+	go func() { srvErr <- server.Serve(srv, a.ln, limits.MaxConnections, a.opts.WebConfigFile, a.logger) }()
 	level.Info(a.logger).Log("msg", "listening", "address", a.ln.Addr().String())
 
 	a.startLoops(ctx)
@@ -361,16 +363,4 @@ func (a *App) Query() *query.Service {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	return a.query
-}
-
-// tokens returns the API tokens in force.
-func (a *App) tokens() (write, read []string) {
-	c := a.Config()
-	for _, t := range c.API.WriteTokens {
-		write = append(write, string(t))
-	}
-	for _, t := range c.API.ReadTokens {
-		read = append(read, string(t))
-	}
-	return write, read
 }

@@ -5,9 +5,9 @@ import (
 	"time"
 
 	"github.com/go-kit/log"
-	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/blueberry-idp/envtrack/config"
+	"github.com/blueberry-idp/envtrack/exporter/server"
 )
 
 // Check makes every check of a loaded configuration (and of the web configuration, when
@@ -16,7 +16,7 @@ import (
 // reject, check-config rejects with the same message. The store is not looked at: it may
 // be in use by the running daemon.
 func Check(cfg *config.Config, webConfigFile string) error {
-	if err := checkWebConfig(webConfigFile); err != nil {
+	if err := server.CheckWebConfig(webConfigFile); err != nil {
 		return err
 	}
 	src, err := newSources(cfg, log.NewNopLogger(), time.Now, nil)
@@ -24,16 +24,6 @@ func Check(cfg *config.Config, webConfigFile string) error {
 		return err
 	}
 	src.close()
-	return nil
-}
-
-func checkWebConfig(file string) error {
-	if file == "" {
-		return nil
-	}
-	if err := web.Validate(file); err != nil {
-		return fmt.Errorf("web config %s: %w", file, err)
-	}
 	return nil
 }
 

@@ -4,97 +4,63 @@ import (
 	"net/http"
 
 	"github.com/go-kit/log"
-	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/blueberry-idp/envtrack/exporter/api"
+	"github.com/blueberry-idp/envtrack/exporter/server"
 	"github.com/blueberry-idp/envtrack/exporter/web"
 )
 
-// Handler is envtrack's HTTP surface. The route table is one readable block.
+// Handler is envtrack's HTTP surface (exporter/server's route table), wired to the
+// daemon's parts.
 func (a *App) Handler() http.Handler {
-	mux := http.NewServeMux()
-	pages := web.New(web.Options{
-		Environments: a.tracker,
-		Query:        a.Query,
-		Markers:      a.journalQ,
-		Guard:        func(h http.Handler) http.Handler { return api.RequireRead(a.tokens, h) },
-		Config:       a.Config,
-		Ready:        a.Ready,
-		Sinks:        a.SinkStatus,
-		Journal: func() web.JournalStats {
-			st := a.store.Stats()
-			return web.JournalStats{Events: st.Events, LastSeq: st.LastSeq, Bytes: st.FileBytes}
+	return server.Handler(server.Routes{
+		API: api.Options{
+			Environments: a.tracker,
+			Query:        a.Query,
+			Recorder:     a.pushes,
+			Tokens:       a.tokens,
+			MaxBodyBytes: a.Config().API.MaxBodyBytes,
+			MaxBatch:     a.Config().API.MaxBatch,
+			Logger:       log.With(a.logger, "component", "api"),
+			Now:          a.now,
 		},
-		Logger: log.With(a.logger, "component", "web"),
-		Now:    a.now,
-	})
-	pages.Register(mux)
-	mux.Handle("GET /metrics", a.metricsHandler())
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if !a.Ready() {
-			writeError(w, http.StatusServiceUnavailable, "not ready: waiting for the first Argo CD poll")
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	})
-	reload := api.Lifecycle(a.tokens, a.reloadHandler())
-	mux.Handle("POST /-/reload", reload)
-	mux.Handle("PUT /-/reload", reload) // as Prometheus, which takes both
-	api.Register(mux, api.Options{
-		Environments: a.tracker,
-		Query:        a.Query,
-		Recorder:     a.pushes,
-		Tokens:       a.tokens,
-		MaxBodyBytes: a.Config().API.MaxBodyBytes,
-		MaxBatch:     a.Config().API.MaxBatch,
-		Logger:       log.With(a.logger, "component", "api"),
-		Now:          a.now,
-	})
-	mux.Handle("/", api.NotFound(mux, "not found"))
-	return a.recoverPanics(limitReserve(mux))
-}
-
-// reloadHandler is /-/reload. Without Options.EnableLifecycle it answers 403 as
-// Prometheus does (web/web.go: "Lifecycle API is not enabled."), in JSON.
-func (a *App) reloadHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !a.opts.EnableLifecycle {
-			writeError(w, http.StatusForbidden, "Lifecycle API is not enabled: start envtrack with --web.enable-lifecycle (or send SIGHUP)")
-			return
-		}
-		if err := a.Reload(); err != nil {
-			writeError(w, http.StatusInternalServerError, "reload failed: "+err.Error())
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
+		Pages: web.Options{
+			Environments: a.tracker,
+			Query:        a.Query,
+			Markers:      a.journalQ,
+			Guard:        func(h http.Handler) http.Handler { return api.RequireRead(a.tokens, h) },
+			Config:       a.Config,
+			Ready:        a.Ready,
+			Sinks:        a.SinkStatus,
+			Journal: func() web.JournalStats {
+				st := a.store.Stats()
+				return web.JournalStats{Events: st.Events, LastSeq: st.LastSeq, Bytes: st.FileBytes}
+			},
+			Logger: log.With(a.logger, "component", "web"),
+			Now:    a.now,
+		},
+		// The daemon's registry and the current sources' registry.
+		Metrics: prometheus.Gatherers{a.reg, prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+			return a.currentSources().reg.Gather()
+		})},
+		Ready:           a.Ready,
+		Reload:          a.Reload,
+		EnableLifecycle: a.opts.EnableLifecycle,
+		Panics:          a.metrics.handlerPanics,
+		Logger:          a.logger,
 	})
 }
 
-// metricsHandler gathers the daemon's registry and the current sources' registry.
-func (a *App) metricsHandler() http.Handler {
-	g := prometheus.Gatherers{a.reg, prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
-		return a.currentSources().reg.Gather()
-	})}
-	return promhttp.HandlerFor(g, promhttp.HandlerOpts{
-		EnableOpenMetrics: true,
-		ErrorLog:          promLogger{a},
-	})
+// tokens returns the API tokens in force.
+func (a *App) tokens() (write, read []string) {
+	c := a.Config()
+	for _, t := range c.API.WriteTokens {
+		write = append(write, string(t))
+	}
+	for _, t := range c.API.ReadTokens {
+		read = append(read, string(t))
+	}
+	return write, read
 }
-
-type promLogger struct{ a *App }
-
-func (p promLogger) Println(v ...interface{}) {
-	level.Error(p.a.logger).Log("msg", "metrics exposition", "err", v)
-}
-
-// writeJSON and writeError are the one way responses leave: JSON, with the status.
-var (
-	writeJSON  = api.WriteJSON
-	writeError = api.WriteError
-)

@@ -1,4 +1,8 @@
-package app
+// Package server is envtrack's HTTP server: the route table (routes.go, every endpoint
+// in one block) and the hardening every connection gets (this file): bounded timeouts and
+// headers, a cap on connections with a reserve for the scrape endpoints, a panicking
+// handler answered 500, and TLS and basic auth through the exporter toolkit.
+package server
 
 import (
 	"context"
@@ -14,10 +18,12 @@ import (
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/exporter-toolkit/web"
 	"golang.org/x/net/netutil"
 
 	"github.com/blueberry-idp/envtrack/config"
+	"github.com/blueberry-idp/envtrack/exporter/api"
 )
 
 // scrapeReserve is how many connections beyond api.max_connections are still accepted,
@@ -27,30 +33,40 @@ const scrapeReserve = 16
 // scrapePaths are the endpoints served on the reserve connections.
 var scrapePaths = map[string]bool{"/metrics": true, "/healthz": true, "/readyz": true}
 
-// newServer is the HTTP server with the api section's limits: a slow or idle client holds
-// a connection for a bounded time, and the headers it may send are bounded.
-func (a *App) newServer(c config.APIConfig) *http.Server {
+// New is the HTTP server with the api section's limits: a slow or idle client holds a
+// connection for a bounded time, and the headers it may send are bounded.
+func New(c config.APIConfig, h http.Handler, logger log.Logger) *http.Server {
 	return &http.Server{
-		Handler:           a.Handler(),
+		Handler:           h,
 		ReadHeaderTimeout: time.Duration(c.ReadHeaderTimeout),
 		ReadTimeout:       time.Duration(c.ReadTimeout),
 		WriteTimeout:      time.Duration(c.WriteTimeout),
 		IdleTimeout:       time.Duration(c.IdleTimeout),
 		MaxHeaderBytes:    c.MaxHeaderBytes,
 		ConnContext:       markReserveConn,
-		ErrorLog:          slog.NewLogLogger(slogHandler{log.With(a.logger, "component", "http")}, slog.LevelDebug),
+		ErrorLog:          slog.NewLogLogger(slogHandler{log.With(logger, "component", "http")}, slog.LevelDebug),
 	}
 }
 
-// serve serves HTTP on ln until srv is shut down, through the exporter toolkit: with
-// --web.config.file, TLS (reloaded on each connection) and basic auth on every endpoint.
-func (a *App) serve(srv *http.Server, ln net.Listener) error {
-	webConfig := a.opts.WebConfigFile
+// Serve serves HTTP on ln until srv is shut down, at most maxConnections (plus the
+// scrape reserve) at a time, through the exporter toolkit: with a web configuration file
+// (--web.config.file), TLS (reloaded on each connection) and basic auth on every endpoint.
+func Serve(srv *http.Server, ln net.Listener, maxConnections int, webConfigFile string, logger log.Logger) error {
 	addr := ln.Addr().String()
 	noSystemd := false
-	flags := &web.FlagConfig{WebListenAddresses: &[]string{addr}, WebSystemdSocket: &noSystemd, WebConfigFile: &webConfig}
-	logger := slog.New(slogHandler{log.With(a.logger, "component", "web")})
-	return web.Serve(limitListener(ln, a.Config().API.MaxConnections), srv, flags, logger)
+	flags := &web.FlagConfig{WebListenAddresses: &[]string{addr}, WebSystemdSocket: &noSystemd, WebConfigFile: &webConfigFile}
+	return web.Serve(limitListener(ln, maxConnections), srv, flags, slog.New(slogHandler{log.With(logger, "component", "web")}))
+}
+
+// CheckWebConfig validates a web configuration file ("" is none) as Serve will read it.
+func CheckWebConfig(file string) error {
+	if file == "" {
+		return nil
+	}
+	if err := web.Validate(file); err != nil {
+		return fmt.Errorf("web config %s: %w", file, err)
+	}
+	return nil
 }
 
 // limitListener caps the open connections at max plus scrapeReserve (a connection beyond
@@ -107,7 +123,7 @@ func limitReserve(next http.Handler) http.Handler {
 		if r.Context().Value(reserveConnKey{}) != nil && !scrapePaths[r.URL.Path] {
 			w.Header().Set("Connection", "close")
 			w.Header().Set("Retry-After", "1")
-			writeError(w, http.StatusServiceUnavailable, "too many open connections (api.max_connections): try again later")
+			api.WriteError(w, http.StatusServiceUnavailable, "too many open connections (api.max_connections): try again later")
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -117,7 +133,7 @@ func limitReserve(next http.Handler) http.Handler {
 // recoverPanics turns a panic in a handler (a corrupt store page, a bug) into a 500 JSON
 // answer, one log line and a count, and the server keeps serving. A fault reading the
 // store's memory map is made a panic too, rather than a crash of the process.
-func (a *App) recoverPanics(next http.Handler) http.Handler {
+func recoverPanics(next http.Handler, panics prometheus.Counter, logger log.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 		rw := &trackingWriter{ResponseWriter: w}
@@ -129,11 +145,11 @@ func (a *App) recoverPanics(next http.Handler) http.Handler {
 			if v == http.ErrAbortHandler { //nolint:errorlint // the sentinel is compared, as net/http does
 				panic(v) // net/http's way to abort a response: not a failure
 			}
-			a.metrics.handlerPanics.Inc()
-			level.Error(a.logger).Log("msg", "HTTP handler panicked; answered 500 and kept serving",
+			panics.Inc()
+			level.Error(logger).Log("msg", "HTTP handler panicked; answered 500 and kept serving",
 				"method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			if !rw.wrote {
-				writeError(rw, http.StatusInternalServerError, "internal error: the request failed, envtrack logged why")
+				api.WriteError(rw, http.StatusInternalServerError, "internal error: the request failed, envtrack logged why")
 			}
 		}()
 		next.ServeHTTP(rw, r)
