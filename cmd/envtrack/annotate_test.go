@@ -32,7 +32,7 @@ api: {write_tokens: [ci-token]}
 influxdb: {url: %s, bucket: %s}
 grafana: {url: %s, token: grafana-token}
 `, db.URL, db.Bucket, graf.URL())), 0o600))
-	a, err := app.New(app.Options{ConfigFile: cfg, ListenAddress: "127.0.0.1:0", ManualSources: true})
+	a, err := app.New(app.Options{ConfigFile: cfg, ListenAddress: "127.0.0.1:0", ManualSources: true, Sinks: sinks})
 	require.NoError(t, err)
 	require.NoError(t, a.Listen())
 	ctx, cancel := context.WithCancel(context.Background())
@@ -49,7 +49,7 @@ grafana: {url: %s, token: grafana-token}
 
 	wctx, wcancel := context.WithTimeout(context.Background(), time.Minute) // a hang guard
 	defer wcancel()
-	require.NoError(t, a.WaitDelivered(wctx))
+	waitDelivered(wctx, t, a, 2)
 	rows := db.Select(t, `SELECT activity, status, failed, host, environment, application FROM deployments`)
 	require.Len(t, rows, 1)
 	require.Equal(t, "deployment-app1-1.2.34", rows[0]["activity"])

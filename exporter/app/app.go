@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -30,13 +28,9 @@ import (
 	"github.com/blueberry-idp/envtrack/exporter/query"
 	"github.com/blueberry-idp/envtrack/exporter/server"
 	"github.com/blueberry-idp/envtrack/exporter/sink"
-	"github.com/blueberry-idp/envtrack/exporter/store"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 	"github.com/blueberry-idp/envtrack/model/event"
 )
-
-// StoreFile is the name of the embedded store inside state_dir.
-const StoreFile = "envtrack.db"
 
 // Options configure an App. Only ConfigFile is required.
 type Options struct {
@@ -57,6 +51,9 @@ type Options struct {
 	// ManualSources disables the background Argo CD poll and URL probe loops: the caller
 	// drives them with PollOnce and ProbeOnce (deterministic tests, benchmarks).
 	ManualSources bool
+	// Sinks build the sinks beyond InfluxDB's, per configuration generation (cmd wires
+	// annotate's Grafana sink).
+	Sinks []SinkFunc
 }
 
 // App is a running envtrack.
@@ -70,7 +67,7 @@ type App struct {
 	cfg     *config.Config
 	sources *sources // current Argo CD client and prober, swapped on reload
 
-	store       *store.Store
+	store       Journal
 	tracker     *tracker.Tracker
 	metrics     *metrics
 	lifecycle   *prom.Metrics // DESIGN §4, observed on live transitions only
@@ -127,22 +124,14 @@ func New(opts Options) (*App, error) {
 	a.labels = labels.New(a.reg, log.With(a.logger, "component", "labels"))
 	a.setTypes(cfg)
 	// The clients first: a configuration they refuse must not create or touch the store.
-	a.sources, err = newSources(cfg, a.logger, a.now, a.labels.TypeLabel)
+	a.sources, err = newSources(cfg, a.logger, a.now, a.labels.TypeLabel, a.opts.Sinks)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
-		a.sources.close()
-		return nil, fmt.Errorf("state_dir: %w", err)
-	}
-	a.store, err = store.Open(filepath.Join(cfg.StateDir, StoreFile), store.Options{
-		Logger: log.With(a.logger, "component", "store"), Now: a.now,
-	})
-	if err != nil {
+	if a.store, err = openJournal(cfg, a.logger, a.now, a.reg); err != nil {
 		a.sources.close()
 		return nil, err
 	}
-	a.reg.MustRegister(store.NewCollector(a.store))
 	states, err := a.store.Environments()
 	if err != nil {
 		a.sources.close()
@@ -212,9 +201,10 @@ func (a *App) Config() *config.Config {
 	return a.cfg
 }
 
-// Store and Tracker give tests and the API access to the daemon's state.
-func (a *App) Store() *store.Store       { return a.store }
+// Tracker is the environments' current state, and Journal the journal (the demo
+// shows them).
 func (a *App) Tracker() *tracker.Tracker { return a.tracker }
+func (a *App) Journal() Journal          { return a.store }
 
 // Addr is the address the HTTP server listens on, once Run has started listening.
 func (a *App) Addr() string {
@@ -318,7 +308,7 @@ func (a *App) reload() error {
 	if err := needsRestart(a.Config(), cfg); err != nil {
 		return err
 	}
-	src, err := newSources(cfg, a.logger, a.now, a.labels.TypeLabel)
+	src, err := newSources(cfg, a.logger, a.now, a.labels.TypeLabel, a.opts.Sinks)
 	if err != nil {
 		return err
 	}

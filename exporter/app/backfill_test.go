@@ -18,7 +18,7 @@ import (
 // cleanup) so that a test can restart envtrack on the same state.
 func (h *harness) startStoppable() (stop func()) {
 	h.t.Helper()
-	a, err := New(Options{ConfigFile: h.cfg, Now: h.clock.Now, ListenAddress: "127.0.0.1:0", ManualSources: true, Logger: h.logger})
+	a, err := New(Options{Sinks: testSinks, ConfigFile: h.cfg, Now: h.clock.Now, ListenAddress: "127.0.0.1:0", ManualSources: true, Logger: h.logger})
 	require.NoError(h.t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -27,7 +27,7 @@ func pushApp(t testing.TB, extra string) (*App, *httptest.Server, *clock) {
 	cfg := filepath.Join(dir, "envtrack.yml")
 	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf("state_dir: %s\napi: {write_tokens: [ci]%s}\n",
 		filepath.Join(dir, "data"), extra)), 0o600))
-	a, err := New(Options{ConfigFile: cfg, Now: clk.Now, ManualSources: true, ListenAddress: "127.0.0.1:0"})
+	a, err := New(Options{Sinks: testSinks, ConfigFile: cfg, Now: clk.Now, ManualSources: true, ListenAddress: "127.0.0.1:0"})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -80,8 +80,8 @@ func TestBatchPush(t *testing.T) {
 	require.NoError(t, json.Unmarshal(body, &be))
 	require.Equal(t, 317, be.Index)
 	require.Contains(t, be.Error, `event 317: unknown event "exploded"`)
-	require.Zero(t, a.Store().LastSeq(), "nothing stored")
-	_, known := a.Tracker().Get("batch-000")
+	require.Zero(t, a.store.LastSeq(), "nothing stored")
+	_, known := a.tracker.Get("batch-000")
 	require.False(t, known, "no state changed")
 
 	// The same as NDJSON: the answer names the line too.
@@ -90,7 +90,7 @@ func TestBatchPush(t *testing.T) {
 	require.Equal(t, http.StatusUnprocessableEntity, status, "%s", body)
 	require.NoError(t, json.Unmarshal(body, &be))
 	require.Equal(t, api.BatchError{Error: be.Error, Index: 41, Line: 43}, be)
-	require.Zero(t, a.Store().LastSeq())
+	require.Zero(t, a.store.LastSeq())
 
 	// A valid batch: every event stored, in order, each with its id, in one commit.
 	commits, _ := commitStats(t, a)
@@ -104,7 +104,7 @@ func TestBatchPush(t *testing.T) {
 	require.Zero(t, acc.Unchanged)
 	require.Len(t, acc.IDs, 500)
 	require.Len(t, acc.Events, 500)
-	journal, err := a.Store().Events(0, 0)
+	journal, err := a.store.Events(0, 0)
 	require.NoError(t, err)
 	require.Len(t, journal, 500)
 	for i, e := range journal {
@@ -124,7 +124,7 @@ func TestBatchPush(t *testing.T) {
 	require.Equal(t, "unchanged", acc.Status)
 	require.Equal(t, 500, acc.Unchanged)
 	require.Empty(t, acc.IDs)
-	require.Equal(t, uint64(500), a.Store().LastSeq())
+	require.Equal(t, uint64(500), a.store.LastSeq())
 
 	// Markers and repeated deployed events in a batch; a repeat inside the batch too.
 	marker := `{"kind":"deployment","environment":"batch-001","application":"api","activity":"deploy 1.2","status":"success","timestamp":"2025-01-07T11:00:00Z"}`
@@ -137,7 +137,7 @@ func TestBatchPush(t *testing.T) {
 		[]string{acc.Events[0].Status, acc.Events[1].Status, acc.Events[2].Status})
 	status, body = post(t, srv.URL, "application/x-ndjson", marker+"\n"+deployed)
 	require.Equal(t, http.StatusOK, status, "a CI retry of both: %s", body)
-	require.Equal(t, uint64(502), a.Store().LastSeq())
+	require.Equal(t, uint64(502), a.store.LastSeq())
 
 	// Bounds.
 	status, body = post(t, srv.URL, "application/json", "["+strings.Join(batchLines(601, at, -1), ",")+"]")
@@ -171,15 +171,15 @@ func TestBatchRefusedForStateStoresNothing(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			before := a.Store().LastSeq()
+			before := a.store.LastSeq()
 			status, body := post(t, srv.URL, "application/json", tc.body)
 			require.Equal(t, http.StatusUnprocessableEntity, status, "%s", body)
 			var be api.BatchError
 			require.NoError(t, json.Unmarshal(body, &be))
 			require.Equal(t, tc.index, be.Index, "%s", body)
-			require.Equal(t, before, a.Store().LastSeq(), "nothing of the batch stored")
+			require.Equal(t, before, a.store.LastSeq(), "nothing of the batch stored")
 			for _, id := range []string{"ok-1", "ok-2", "never-seen"} {
-				_, known := a.Tracker().Get(id)
+				_, known := a.tracker.Get(id)
 				require.False(t, known, "%s: no state changed", id)
 			}
 		})

@@ -44,7 +44,7 @@ func BenchmarkPages(b *testing.B) {
 	require.NoError(b, st.Close())
 	cfg := filepath.Join(dir, "envtrack.yml")
 	require.NoError(b, os.WriteFile(cfg, []byte(fmt.Sprintf("state_dir: %s\n", data)), 0o600))
-	a, err := New(Options{ConfigFile: cfg, Now: func() time.Time { return end }, ManualSources: true})
+	a, err := New(Options{Sinks: testSinks, ConfigFile: cfg, Now: func() time.Time { return end }, ManualSources: true})
 	require.NoError(b, err)
 	b.Cleanup(func() { a.store.Close() })
 	a.markPolled()

@@ -39,7 +39,7 @@ func benchApp(b *testing.B, n int) (*App, *fakeargocd.Server, *clock) {
 	require.NoError(b, os.WriteFile(cfg, []byte(fmt.Sprintf(`state_dir: %s
 argocd: {server: %s, token: t, request_timeout: 1m}
 `, filepath.Join(dir, "data"), argo.URL())), 0o600))
-	a, err := New(Options{ConfigFile: cfg, Now: clk.Now, ManualSources: true})
+	a, err := New(Options{Sinks: testSinks, ConfigFile: cfg, Now: clk.Now, ManualSources: true})
 	require.NoError(b, err)
 	b.Cleanup(func() { a.store.Close() })
 	return a, argo, clk

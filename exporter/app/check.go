@@ -10,16 +10,16 @@ import (
 	"github.com/blueberry-idp/envtrack/exporter/server"
 )
 
-// Check makes every check of a loaded configuration (and of the web configuration, when
-// given) that New makes, without opening the store or starting anything: it builds the
-// clients New builds and drops them. check-config calls it, so that whatever serve would
+// Check makes every check of a loaded configuration (and of opts' web configuration,
+// when given) that New makes with opts, without opening the store or starting anything:
+// it builds the clients and sinks New builds and drops them. check-config calls it, so that whatever serve would
 // reject, check-config rejects with the same message. The store is not looked at: it may
 // be in use by the running daemon.
-func Check(cfg *config.Config, webConfigFile string) error {
-	if err := server.CheckWebConfig(webConfigFile); err != nil {
+func Check(cfg *config.Config, opts Options) error {
+	if err := server.CheckWebConfig(opts.WebConfigFile); err != nil {
 		return err
 	}
-	src, err := newSources(cfg, log.NewNopLogger(), time.Now, nil)
+	src, err := newSources(cfg, log.NewNopLogger(), time.Now, nil, opts.Sinks)
 	if err != nil {
 		return err
 	}

@@ -40,7 +40,7 @@ func TestArgoCDFaultsChangeNothing(t *testing.T) {
 	}
 	before := h.journal()
 	require.NotEmpty(t, before)
-	statesBefore := h.app.Tracker().States()
+	statesBefore := h.app.tracker.States()
 
 	for _, f := range faults {
 		h.clock.Set(at)
@@ -54,7 +54,7 @@ func TestArgoCDFaultsChangeNothing(t *testing.T) {
 			require.NoError(t, err, f.name)
 		}
 		require.Equal(t, len(before), len(h.journal()), "%s produced a transition", f.name)
-		require.Equal(t, statesBefore, h.app.Tracker().States(), "%s changed an environment", f.name)
+		require.Equal(t, statesBefore, h.app.tracker.States(), "%s changed an environment", f.name)
 		at = at.Add(scenario.Step)
 	}
 	h.argo.ClearFault()

@@ -40,7 +40,7 @@ func landingHarness(t *testing.T, extra string) *harness {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a hang guard
 	defer cancel()
-	require.NoError(t, h.app.WaitDelivered(ctx))
+	require.NoError(t, waitDelivered(ctx, h.app))
 	return h
 }
 

@@ -115,7 +115,7 @@ readiness:
 // start creates the app (manual sources, scenario clock) and runs it until cleanup.
 func (h *harness) start() {
 	h.t.Helper()
-	a, err := New(Options{ConfigFile: h.cfg, Now: h.clock.Now, ListenAddress: "127.0.0.1:0", ManualSources: true, Logger: h.logger})
+	a, err := New(Options{Sinks: testSinks, ConfigFile: h.cfg, Now: h.clock.Now, ListenAddress: "127.0.0.1:0", ManualSources: true, Logger: h.logger})
 	require.NoError(h.t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -146,7 +146,7 @@ func (h *harness) step(t time.Time) {
 
 func (h *harness) journal() []event.Event {
 	h.t.Helper()
-	evs, err := h.app.Store().Events(0, 0)
+	evs, err := h.app.store.Events(0, 0)
 	require.NoError(h.t, err)
 	return evs
 }

@@ -42,7 +42,7 @@ func runApp(t *testing.T, extraConfig string, opts Options) (*App, *testinfra.Sy
 	cfg := filepath.Join(dir, "envtrack.yml")
 	require.NoError(t, os.WriteFile(cfg, []byte("state_dir: ./data\n"+extraConfig), 0o600))
 	logs := &testinfra.SyncBuffer{}
-	opts.ConfigFile, opts.ListenAddress = cfg, "127.0.0.1:0"
+	opts.ConfigFile, opts.ListenAddress, opts.Sinks = cfg, "127.0.0.1:0", testSinks
 	opts.Logger = log.NewLogfmtLogger(logs)
 	a, err := New(opts)
 	require.NoError(t, err)
@@ -298,7 +298,7 @@ func TestWebConfigInvalid(t *testing.T) {
 	require.NoError(t, os.WriteFile(cfg, []byte("state_dir: ./data\n"), 0o600))
 	web := filepath.Join(dir, "web.yml")
 	require.NoError(t, os.WriteFile(web, []byte("tls_server_config:\n  cert_file: /nonexistent.crt\n  key_file: /nonexistent.key\n"), 0o600))
-	_, err := New(Options{ConfigFile: cfg, WebConfigFile: web})
+	_, err := New(Options{Sinks: testSinks, ConfigFile: cfg, WebConfigFile: web})
 	require.ErrorContains(t, err, "web config "+web)
 	require.NoFileExists(t, filepath.Join(dir, "data", StoreFile), "nothing opened before the check")
 }

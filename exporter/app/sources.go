@@ -31,7 +31,7 @@ type sources struct {
 	cfg     *config.Config
 }
 
-func newSources(cfg *config.Config, logger log.Logger, now func() time.Time, typeTag func(string) string) (*sources, error) {
+func newSources(cfg *config.Config, logger log.Logger, now func() time.Time, typeTag func(string) string, sinks []SinkFunc) (*sources, error) {
 	s := &sources{reg: prometheus.NewRegistry(), cfg: cfg}
 	ua := "envtrack/" + version.Version
 	if ac := cfg.ArgoCD; ac != nil {
@@ -47,7 +47,7 @@ func newSources(cfg *config.Config, logger log.Logger, now func() time.Time, typ
 	if err != nil {
 		return nil, fmt.Errorf("readiness.url: %w", err)
 	}
-	if s.sinks, err = newSinks(cfg, logger, s.reg, typeTag); err != nil {
+	if s.sinks, err = newSinks(cfg, logger, s.reg, typeTag, sinks); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -199,7 +199,7 @@ func TestWatchFallsBackToPolling(t *testing.T) {
 argocd: {server: %s, token: t, poll_interval: 50ms, request_timeout: 500ms}
 `, filepath.Join(dir, "data"), argo.URL())), 0o600))
 			var logs testinfra.SyncBuffer
-			a, err := New(Options{ConfigFile: cfg, ListenAddress: "127.0.0.1:0", Logger: log.NewLogfmtLogger(&logs)})
+			a, err := New(Options{Sinks: testSinks, ConfigFile: cfg, ListenAddress: "127.0.0.1:0", Logger: log.NewLogfmtLogger(&logs)})
 			require.NoError(t, err)
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
@@ -216,10 +216,10 @@ argocd: {server: %s, token: t, poll_interval: 50ms, request_timeout: 500ms}
 				fakeargocd.SyncSucceeded(app, "1a2b3c4d5e6f", now.Add(time.Second))
 				fakeargocd.SetHealth(app, fakeargocd.HealthHealthy, now.Add(2*time.Second))
 			})
-			h.waitFor("pr-2 ready", func() bool { s, _ := a.Tracker().Get("pr-2"); return s.Phase == "ready" })
+			h.waitFor("pr-2 ready", func() bool { s, _ := a.tracker.Get("pr-2"); return s.Phase == "ready" })
 			base := polls()
 			h.waitFor("two more polls", func() bool { return polls() >= base+2 })
-			evs, err := a.Store().Events(0, 0)
+			evs, err := a.store.Events(0, 0)
 			require.NoError(t, err)
 			var got []string
 			for _, e := range evs {

@@ -40,6 +40,8 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 
+	"github.com/blueberry-idp/envtrack/annotate"
+	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/app"
 	"github.com/blueberry-idp/envtrack/exporter/logging"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
@@ -359,7 +361,9 @@ func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 	if err != nil {
 		return d, err
 	}
-	d.app, err = app.New(app.Options{ConfigFile: d.envtrackCfg, Logger: logger, Now: d.clock.Now})
+	// The Grafana sink wired in as cmd/envtrack wires it.
+	grafana := app.NewSink("grafana", func(c *config.Config) *config.GrafanaConfig { return c.Grafana }, annotate.New)
+	d.app, err = app.New(app.Options{ConfigFile: d.envtrackCfg, Logger: logger, Now: d.clock.Now, Sinks: []app.SinkFunc{grafana}})
 	if err != nil {
 		return d, fmt.Errorf("envtrack: %w", err)
 	}
@@ -725,5 +729,5 @@ func (d *Demo) Status() string {
 	}
 	return fmt.Sprintf("[%s, simulated %s] environments: %s · journal %d events · %s · alerts firing: %d",
 		when, d.clock.Now().UTC().Format("Jan 2 15:04"), strings.Join(phases, ", "),
-		d.app.Store().Stats().Events, strings.Join(sinks, ", "), d.Firing())
+		d.app.Journal().Stats().Events, strings.Join(sinks, ", "), d.Firing())
 }

@@ -1,0 +1,54 @@
+package app
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/blueberry-idp/envtrack/config"
+	"github.com/blueberry-idp/envtrack/exporter/ingest"
+	"github.com/blueberry-idp/envtrack/exporter/query"
+	"github.com/blueberry-idp/envtrack/exporter/sink"
+	"github.com/blueberry-idp/envtrack/exporter/store"
+	"github.com/blueberry-idp/envtrack/exporter/tracker"
+	"github.com/blueberry-idp/envtrack/model/event"
+)
+
+// StoreFile is the name of the embedded store inside state_dir.
+const StoreFile = "envtrack.db"
+
+// Journal is the daemon's journal as its consumers see it, each through the interface
+// it declares: the tracker's commit (tracker.CommitFunc), the pushes (ingest), the sinks'
+// cursors (sink), the queries (query), and the daemon's own start-up, retention and
+// landing page. openJournal is the one place that knows the implementation (bbolt).
+type Journal interface {
+	Commit(states []tracker.State, events []event.Event) ([]event.Event, error)
+	ingest.Journal
+	sink.Journal
+	query.SeqJournal
+
+	Environments() (map[string]tracker.State, error) // the tracker's state at start
+	CreatedAt() time.Time                            // tracking began: older evidence is history
+	Prune(recordedBefore time.Time) (int, error)     // retention
+	Stats() store.Stats
+	Close() error
+}
+
+// openJournal opens the journal in state_dir and registers its metrics with reg.
+func openJournal(cfg *config.Config, logger log.Logger, now func() time.Time, reg prometheus.Registerer) (Journal, error) {
+	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
+		return nil, fmt.Errorf("state_dir: %w", err)
+	}
+	st, err := store.Open(filepath.Join(cfg.StateDir, StoreFile), store.Options{
+		Logger: log.With(logger, "component", "store"), Now: now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	reg.MustRegister(store.NewCollector(st))
+	return st, nil
+}
