@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -142,7 +141,11 @@ func New(opts Options) (*App, error) {
 	a.pushes = ingest.New(ingest.Options{Tracker: a.tracker, Journal: a.store, Now: a.now,
 		Committed: func(evs []event.Event) { a.recorded("pushed event", evs) }})
 	a.journalQ = query.NewCachedJournal(a.store)
-	a.labels.Seed(typesByUse(states))
+	types := make([]string, 0, len(states))
+	for _, s := range states {
+		types = append(types, s.Type)
+	}
+	a.labels.Seed(types)
 	a.lifecycle = prom.NewBounded(cfg.Metrics.Namespace, cfg.Metrics.NativeHistograms, a.tracker.PhaseTypes, a.reg, a.labels)
 	a.query = a.newQuery(cfg)
 	a.metrics.reloadSuccess.Set(1)
@@ -163,26 +166,6 @@ func (a *App) setTypes(cfg *config.Config) {
 		own = append(own, cfg.ArgoCD.DefaultType)
 	}
 	a.labels.SetTypes(cfg.Types, own, cfg.Metrics.MaxTypes)
-}
-
-// typesByUse lists the types of the tracked environments, most used first, so that
-// under the metrics.max_types cap a restart keeps the labels in use.
-func typesByUse(states map[string]tracker.State) []string {
-	n := map[string]int{}
-	for _, s := range states {
-		n[s.Type]++
-	}
-	out := make([]string, 0, len(n))
-	for t := range n {
-		out = append(out, t)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if n[out[i]] != n[out[j]] {
-			return n[out[i]] > n[out[j]]
-		}
-		return out[i] < out[j]
-	})
-	return out
 }
 
 func (a *App) trackerConfig(cfg *config.Config) tracker.Config {
