@@ -23,7 +23,7 @@ func TestAPIBadInput(t *testing.T) {
 	h := newHarness(t, harnessOpts{perKind: 1, extraConfig: "api: {write_tokens: [ci-token], read_tokens: [reader-token]}\n"})
 	h.start()
 	h.step(h.sc.Start.Add(scenarioMinutes(5)))
-	srv := httptest.NewServer(h.app.Handler())
+	srv := httptest.NewServer(h.app.handler())
 	defer srv.Close()
 	before := len(h.journal())
 

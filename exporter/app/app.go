@@ -231,7 +231,7 @@ func (a *App) Run(ctx context.Context) error {
 		a.markPolled()
 	}
 	limits := a.Config().API
-	srv := server.New(limits, a.Handler(), a.logger)
+	srv := server.New(limits, a.handler(), a.logger)
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- server.Serve(srv, a.ln, limits.MaxConnections, a.opts.WebConfigFile, a.logger) }()
 	level.Info(a.logger).Log("msg", "listening", "address", a.ln.Addr().String())
@@ -331,8 +331,8 @@ func (a *App) newQuery(cfg *config.Config) *query.Service {
 	return query.NewService(backend, cfg.Targets, a.now)
 }
 
-// Query returns the query service in force.
-func (a *App) Query() *query.Service {
+// currentQuery returns the query service in force.
+func (a *App) currentQuery() *query.Service {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	return a.query

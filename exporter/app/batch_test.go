@@ -32,7 +32,7 @@ func pushApp(t testing.TB, extra string) (*App, *httptest.Server, *clock) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	srv := httptest.NewServer(a.Handler())
+	srv := httptest.NewServer(a.handler())
 	t.Cleanup(func() { srv.Close(); cancel(); <-done })
 	return a, srv, clk
 }

@@ -51,7 +51,7 @@ api: {write_tokens: [bench]}
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	srv := httptest.NewServer(a.Handler())
+	srv := httptest.NewServer(a.handler())
 	defer srv.Close()
 
 	// Keep-alive for every client: the default transport keeps only two idle connections

@@ -48,7 +48,7 @@ func BenchmarkPages(b *testing.B) {
 	require.NoError(b, err)
 	b.Cleanup(func() { a.store.Close() })
 	a.markPolled()
-	h := a.Handler()
+	h := a.handler()
 	// The first query decodes the journal into the query layer's cache (CachedJournal):
 	// measured once here, then every page is measured warm, as a running daemon serves it.
 	b.Run("cache_fill", func(b *testing.B) {
@@ -72,7 +72,7 @@ func BenchmarkPages(b *testing.B) {
 		b.ReportMetric(held, "cache-MiB")
 	})
 	// The pages' markers read the cache Handler was built with: fill it too.
-	h = a.Handler()
+	h = a.handler()
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/?window=24h", nil))
 	for _, page := range []struct{ name, path string }{
 		{"landing_24h", "/?window=24h"},

@@ -12,13 +12,13 @@ import (
 	"github.com/blueberry-idp/envtrack/exporter/web"
 )
 
-// Handler is envtrack's HTTP surface (exporter/server's route table), wired to the
+// handler is envtrack's HTTP surface (exporter/server's route table), wired to the
 // daemon's parts.
-func (a *App) Handler() http.Handler {
+func (a *App) handler() http.Handler {
 	return server.Handler(server.Routes{
 		API: api.Options{
 			Environments: a.tracker,
-			Query:        a.Query,
+			Query:        a.currentQuery,
 			Recorder:     a.pushes,
 			Tokens:       a.tokens,
 			MaxBodyBytes: a.Config().API.MaxBodyBytes,
@@ -28,7 +28,7 @@ func (a *App) Handler() http.Handler {
 		},
 		Pages: web.Options{
 			Environments: a.tracker,
-			Query:        a.Query,
+			Query:        a.currentQuery,
 			Markers:      a.journalQ,
 			Guard:        func(h http.Handler) http.Handler { return api.RequireRead(a.tokens, h) },
 			Config:       a.Config,

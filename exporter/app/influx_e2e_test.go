@@ -112,7 +112,7 @@ func TestQueriesFromInfluxDB(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute) // a hang guard
 	defer cancel()
 	require.NoError(t, waitDelivered(ctx, h.app))
-	srv := httptest.NewServer(h.app.Handler())
+	srv := httptest.NewServer(h.app.handler())
 	defer srv.Close()
 	checkQueries(t, h, srv.URL)
 
@@ -130,7 +130,7 @@ func TestQueriesFromInfluxDB(t *testing.T) {
 
 	// The pages' charts from Flux: the same attempts and deployments as the journal's.
 	for _, win := range []time.Duration{24 * time.Hour, 30 * 24 * time.Hour} {
-		fc, err := h.app.Query().Chart(ctx, win, "w", "")
+		fc, err := h.app.currentQuery().Chart(ctx, win, "w", "")
 		require.NoError(t, err)
 		jc, err := journal.Chart(ctx, win, "w", "")
 		require.NoError(t, err)

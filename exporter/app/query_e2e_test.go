@@ -132,7 +132,7 @@ func TestQueriesFromJournal(t *testing.T) {
 	for at := h.sc.Start; !at.After(h.sc.End()); at = at.Add(scenario.Step) {
 		h.step(at)
 	}
-	srv := httptest.NewServer(h.app.Handler())
+	srv := httptest.NewServer(h.app.handler())
 	defer srv.Close()
 	checkQueries(t, h, srv.URL)
 	var list struct {
