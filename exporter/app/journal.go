@@ -12,6 +12,7 @@ import (
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/ingest"
 	"github.com/blueberry-idp/envtrack/exporter/query"
+	"github.com/blueberry-idp/envtrack/exporter/retention"
 	"github.com/blueberry-idp/envtrack/exporter/sink"
 	"github.com/blueberry-idp/envtrack/exporter/store"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
@@ -23,18 +24,18 @@ const StoreFile = "envtrack.db"
 
 // Journal is the daemon's journal as its consumers see it, each through the interface
 // it declares: the tracker's commit (tracker.CommitFunc), the pushes (ingest), the sinks'
-// cursors (sink), the queries (query), and the daemon's own start-up, retention and
+// cursors (sink), the queries (query), retention, and the daemon's own start-up and
 // landing page. openJournal is the one place that knows the implementation (bbolt).
 type Journal interface {
 	Commit(states []tracker.State, events []event.Event) ([]event.Event, error)
 	ingest.Journal
 	sink.Journal
 	query.SeqJournal
+	retention.Journal
 
 	Environments() (map[string]tracker.State, error) // the tracker's state at start
 	CreatedAt() time.Time                            // tracking began: older evidence is history
-	Prune(recordedBefore time.Time) (int, error)     // retention
-	Stats() store.Stats
+	Stats() store.Stats                              // the landing page
 	Close() error
 }
 

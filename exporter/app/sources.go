@@ -16,6 +16,7 @@ import (
 	"github.com/blueberry-idp/envtrack/exporter/argocd"
 	"github.com/blueberry-idp/envtrack/exporter/backoff"
 	"github.com/blueberry-idp/envtrack/exporter/probe"
+	"github.com/blueberry-idp/envtrack/exporter/retention"
 	"github.com/blueberry-idp/envtrack/exporter/sink"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 )
@@ -201,7 +202,7 @@ func (a *App) startLoopsLocked() {
 			every(ctx, time.Duration(src.cfg.Readiness.URL.Interval), func() { _ = a.ProbeOnce(ctx) })
 		})
 	}
-	loops = append(loops, func(ctx context.Context) { every(ctx, time.Hour, a.prune) })
+	loops = append(loops, retention.New(a.store, a.tracker, time.Duration(src.cfg.Journal.Retention), a.now, a.logger).Run)
 	// Sinks deliver whatever drives the sources: they only read the journal.
 	runners := make([]*sink.Runner, 0, len(src.sinks))
 	for _, s := range src.sinks {
@@ -289,20 +290,5 @@ func every(ctx context.Context, d time.Duration, f func()) {
 			return
 		case <-t.C:
 		}
-	}
-}
-
-// prune applies the journal retention.
-func (a *App) prune() {
-	cutoff := a.now().Add(-time.Duration(a.Config().Journal.Retention))
-	n, err := a.store.Prune(cutoff)
-	if err != nil {
-		level.Error(a.logger).Log("msg", "journal retention failed", "err", err)
-		return
-	}
-	gone := a.tracker.TerminatedBefore(cutoff)
-	a.tracker.Forget(gone...)
-	if n > 0 {
-		level.Info(a.logger).Log("msg", "journal retention", "events_pruned", n, "environments_forgotten", len(gone))
 	}
 }
