@@ -45,7 +45,8 @@ func newHarness(t *testing.T, srv *fakegrafana.Server, mutate func(*config.Grafa
 	if srv == nil {
 		srv = fakegrafana.NewServer(t)
 	}
-	cfg := config.GrafanaConfig{URL: srv.URL(), Token: config.Secret(srv.Token()), Timeout: model.Duration(5 * time.Second)}
+	cfg := section(srv.URL(), config.Secret(srv.Token()))
+	cfg.Timeout = model.Duration(5 * time.Second)
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -460,7 +461,7 @@ func TestSubPath(t *testing.T) {
 	ts := httptest.NewServer(http.StripPrefix("/grafana", fake))
 	t.Cleanup(ts.Close)
 	for _, u := range []string{ts.URL + "/grafana", ts.URL + "/grafana/"} {
-		s, err := New(config.GrafanaConfig{URL: u, Token: config.Secret(fake.Token())}, nil, nil)
+		s, err := New(section(u, config.Secret(fake.Token())), nil, nil)
 		require.NoError(t, err)
 		retry, err := s.Deliver(context.Background(), events(1))
 		require.NoError(t, err, u)
@@ -481,7 +482,7 @@ func TestRedirectIsNotFollowed(t *testing.T) {
 		http.Redirect(w, r, "https://sso.example.com/login", http.StatusFound)
 	}))
 	t.Cleanup(ts.Close)
-	s, err := New(config.GrafanaConfig{URL: ts.URL, Token: "glsa_x_00000000"}, nil, nil)
+	s, err := New(section(ts.URL, "glsa_x_00000000"), nil, nil)
 	require.NoError(t, err)
 	retry, err := s.Deliver(context.Background(), events(1))
 	require.True(t, retry)
@@ -513,37 +514,20 @@ func TestConnectionRefused(t *testing.T) {
 	ts := httptest.NewServer(http.NotFoundHandler())
 	u := ts.URL
 	ts.Close()
-	s, err := New(config.GrafanaConfig{URL: u, Token: "t"}, nil, nil)
+	s, err := New(section(u, "t"), nil, nil)
 	require.NoError(t, err)
 	retry, err := s.Deliver(context.Background(), events(1))
 	require.True(t, retry)
 	require.ErrorContains(t, err, "grafana: find annotation:")
 }
 
+// TestNew: New takes its section as config.Load validated it: the url, the token, the
+// tags and the timeout are checked there once (config/testdata/invalid-grafana-*.yml),
+// and the tags trimmed.
 func TestNew(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		cfg  config.GrafanaConfig
-		err  string
-	}{
-		{"no url", config.GrafanaConfig{Token: "t"}, "grafana: url is required"},
-		{"bad scheme", config.GrafanaConfig{URL: "ftp://grafana", Token: "t"}, `grafana: url "ftp://grafana": want http(s)://host[:port][/sub-path]`},
-		{"no host", config.GrafanaConfig{URL: "http://", Token: "t"}, `grafana: url "http:": want http(s)://host[:port][/sub-path]`},
-		{"credentials", config.GrafanaConfig{URL: "http://admin:secret@grafana:3000", Token: "t"},
-			`grafana: url "http://admin:xxxxx@grafana:3000": no credentials in the url, use the token`},
-		{"query", config.GrafanaConfig{URL: "http://grafana:3000/?orgId=1", Token: "t"}, `grafana: url "http://grafana:3000/?orgId=1": no query or fragment`},
-		{"no token", config.GrafanaConfig{URL: "http://grafana:3000"}, "grafana: token is required (a service account token with annotations:create)"},
-		{"negative timeout", config.GrafanaConfig{URL: "http://grafana:3000", Token: "t", Timeout: model.Duration(-time.Second)}, "grafana: timeout -1s: must not be negative"},
-		{"empty tag", config.GrafanaConfig{URL: "http://grafana:3000", Token: "t", Tags: []string{"a", " "}}, "grafana: tags: empty tag"},
-		{"two colons", config.GrafanaConfig{URL: "http://grafana:3000", Token: "t", Tags: []string{"a:b:c"}},
-			`grafana: tags: "a:b:c" has more than one ':' (Grafana keeps key:value only)`},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := New(tc.cfg, nil, nil)
-			require.EqualError(t, err, tc.err)
-		})
-	}
-	s, err := New(config.GrafanaConfig{URL: "https://example.com/grafana/", Token: "t", Tags: []string{" team:platform "}}, nil, nil)
+	cfg := section("https://example.com/grafana/", "t")
+	cfg.Tags = []string{"team:platform"}
+	s, err := New(cfg, nil, nil)
 	require.NoError(t, err)
 	require.Equal(t, "grafana", s.Name())
 	require.Equal(t, time.Duration(config.DefaultGrafanaConfig.Timeout), s.timeout)
@@ -551,11 +535,18 @@ func TestNew(t *testing.T) {
 	require.Equal(t, []string{"team:platform"}, s.cfg.Tags)
 }
 
+// section is the grafana section config.Load gives for a file that sets url and token.
+func section(url string, token config.Secret) config.GrafanaConfig {
+	c := config.DefaultGrafanaConfig
+	c.URL, c.Token = url, token
+	return c
+}
+
 func TestMetricsSurviveReload(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	srv := fakegrafana.NewServer(t)
 	for range 2 {
-		s, err := New(config.GrafanaConfig{URL: srv.URL(), Token: config.Secret(srv.Token())}, nil, reg)
+		s, err := New(section(srv.URL(), config.Secret(srv.Token())), nil, reg)
 		require.NoError(t, err)
 		_, err = s.Deliver(context.Background(), events(1))
 		require.NoError(t, err)

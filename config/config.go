@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/prometheus/common/model"
 	"gopkg.in/yaml.v3"
@@ -229,7 +230,7 @@ func (c *ArgoCDConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	if err != nil {
 		return nodeErrorf(node, "server", "%w", err)
 	}
-	if server.RawQuery != "" || server.Fragment != "" {
+	if server.RawQuery != "" || server.Fragment != "" || server.ForceQuery {
 		return nodeErrorf(node, "server", "must not have a query or fragment")
 	}
 	if err := noCredentials(node, "server", c.Server); err != nil {
@@ -241,6 +242,9 @@ func (c *ArgoCDConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	}
 	if err := nonEmptyItems(node, "projects", c.Projects); err != nil {
 		return err
+	}
+	if strings.IndexFunc(c.Selector, unicode.IsControl) >= 0 {
+		return nodeErrorf(node, "selector", "must not contain control characters")
 	}
 	if err := positive(node, "poll_interval", c.PollInterval); err != nil {
 		return err
@@ -258,12 +262,6 @@ func (c *ArgoCDConfig) UnmarshalYAML(unmarshal func(any) error) error {
 		return nodeErrorf(node, "default_type", "must not be empty")
 	}
 	return nil
-}
-
-// TLSConfig configures the TLS client of a section.
-type TLSConfig struct {
-	CAFile             string `yaml:"ca_file"`
-	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
 }
 
 // BackoffConfig is an exponential backoff after failures.
@@ -411,6 +409,11 @@ func (c *InfluxDBConfig) UnmarshalYAML(unmarshal func(any) error) error {
 		return nodeErrorf(node, "measurement", "must not be empty")
 	case c.DeploymentsMeasurement == "":
 		return nodeErrorf(node, "deployments_measurement", "must not be empty")
+	case c.DeploymentsMeasurement == c.Measurement:
+		if mappingKey(node, "deployments_measurement") == nil {
+			return nodeErrorf(node, "measurement", "must differ from deployments_measurement (both %q)", c.Measurement)
+		}
+		return nodeErrorf(node, "deployments_measurement", "must differ from measurement (both %q)", c.Measurement)
 	}
 	return positive(node, "timeout", c.Timeout)
 }
@@ -441,6 +444,10 @@ func (c *GrafanaConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	}
 	if err := secretPair(node, "token", c.Token != "", c.TokenFile != "", true); err != nil {
 		return err
+	}
+	c.DashboardUID = strings.TrimSpace(c.DashboardUID)
+	for i, t := range c.Tags {
+		c.Tags[i] = strings.TrimSpace(t)
 	}
 	if err := nonEmptyItems(node, "tags", c.Tags); err != nil {
 		return err

@@ -2,7 +2,6 @@ package config
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -47,7 +46,7 @@ func TestLoadExample(t *testing.T) {
 	require.Equal(t, onDisk, Example, "the embedded Example is example.yml")
 
 	// Nothing in the environment: the active part needs no variable.
-	cfg, err := LoadBytesWithOptions(Example, "config/example.yml", lookup(nil))
+	cfg, err := loadBytes(Example, "config/example.yml", lookup(nil))
 	require.NoError(t, err)
 
 	require.Equal(t, "127.0.0.1:9465", cfg.ListenAddress)
@@ -90,7 +89,7 @@ func uncommentSections(example string) string {
 func TestLoadExampleUncommented(t *testing.T) {
 	text := uncommentSections(string(Example))
 	require.NotContains(t, text, "\n#argocd:")
-	cfg, err := LoadBytesWithOptions([]byte(text), "example.yml", lookup(testEnv))
+	cfg, err := loadBytes([]byte(text), "example.yml", lookup(testEnv))
 	require.NoError(t, err)
 
 	require.NotNil(t, cfg.ArgoCD)
@@ -236,7 +235,7 @@ func TestLoadFull(t *testing.T) {
 
 func TestLoadEmpty(t *testing.T) {
 	for _, text := range []string{"", "\n", "# nothing but a comment\n", "---\n", "~\n"} {
-		cfg, err := LoadBytes([]byte(text), "/etc/envtrack/envtrack.yml")
+		cfg, err := loadBytes([]byte(text), "/etc/envtrack/envtrack.yml", LoadOptions{})
 		require.NoError(t, err, "%q", text)
 		want := DefaultConfig()
 		want.StateDir = "/etc/envtrack/data"
@@ -247,7 +246,7 @@ func TestLoadEmpty(t *testing.T) {
 
 // A section that is present gets its defaults for the keys it leaves out.
 func TestSectionDefaults(t *testing.T) {
-	cfg, err := LoadBytes([]byte(`
+	cfg, err := loadBytes([]byte(`
 readiness:
   url:
     concurrency: 3
@@ -258,7 +257,7 @@ grafana:
   token: abc
 environments:
   - {id: a, url: "http://a/"}
-`), "/x/envtrack.yml")
+`), "/x/envtrack.yml", LoadOptions{})
 	require.NoError(t, err)
 	wantURL := DefaultURLConfig
 	wantURL.Concurrency = 3
@@ -323,6 +322,29 @@ func TestLoadInvalid(t *testing.T) {
 		{"api-max-body-bytes", `3: api.max_body_bytes: must be between 1 and 16777216 (16 MiB), got 1073741824`},
 		{"types-duplicate", `5: types[2]: duplicate type "preview" (also types[0])`},
 		{"types-invalid", `4: types[1]: "feature branch" is not a valid type (must match ^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$)`},
+		// Checks that the components made again before (argocd.New, probe.New, annotate.New,
+		// influxdb.New) live here only.
+		{"tls-ca-file-and-insecure", `6: argocd.tls: ca_file and insecure_skip_verify are mutually exclusive`},
+		{"readiness-tls-ca-file-and-insecure", `3: readiness.url.tls: ca_file and insecure_skip_verify are mutually exclusive`},
+		{"argocd-token-whitespace", `3: argocd.token: must not contain whitespace or control characters`},
+		{"argocd-selector-control", `4: argocd.selector: must not contain control characters`},
+		{"argocd-server-query", `2: argocd.server: must not have a query or fragment`},
+		{"argocd-server-credentials", `2: argocd.server: must not carry credentials (user:password@); use the token`},
+		{"argocd-server-no-host", `2: argocd.server: URL has no host`},
+		{"argocd-server-unparsable", `2: argocd.server: invalid URL: invalid character " " in host name`},
+		{"argocd-project-empty", `6: argocd.projects[1]: must not be empty`},
+		{"argocd-request-timeout-zero", `4: argocd.request_timeout: must be greater than 0`},
+		{"grafana-url-credentials", `2: grafana.url: must not carry credentials (user:password@); use the token`},
+		{"grafana-url-query", `2: grafana.url: must not have a query or fragment`},
+		{"grafana-url-scheme", `2: grafana.url: must be an http:// or https:// URL`},
+		{"grafana-tag-empty", `4: grafana.tags[1]: must not be empty`},
+		{"grafana-tag-two-colons", `4: grafana.tags[0]: "a:b:c" has more than one ':' (Grafana keeps key:value only)`},
+		{"grafana-token-file-whitespace", `3: grafana.token_file: the token in testdata/secrets/two-words.token must not contain whitespace or control characters`},
+		{"grafana-timeout-zero", `4: grafana.timeout: must be greater than 0`},
+		{"influxdb-url-missing", `1: influxdb.url: must be set`},
+		{"influxdb-url-not-url", `2: influxdb.url: must be an http:// or https:// URL`},
+		{"influxdb-measurements-equal", `4: influxdb.measurement: must differ from deployments_measurement (both "deployments")`},
+		{"influxdb-timeout-zero", `4: influxdb.timeout: must be greater than 0`},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			path := "testdata/invalid-" + tc.file + ".yml"
@@ -337,7 +359,7 @@ func TestLoadInvalid(t *testing.T) {
 	// Every invalid-*.yml file is in the table.
 	files, err := filepath.Glob("testdata/invalid-*.yml")
 	require.NoError(t, err)
-	require.Len(t, files, 47)
+	require.Len(t, files, 68)
 }
 
 func TestErrorWrapping(t *testing.T) {
@@ -356,11 +378,11 @@ func TestErrorWrapping(t *testing.T) {
 }
 
 func TestSeveralTypeErrors(t *testing.T) {
-	_, err := LoadBytes([]byte(`
+	_, err := loadBytes([]byte(`
 listen_adress: ":1"
 readiness:
   url: {concurrency: many, failures_before_degraded: [1]}
-`), "envtrack.yml")
+`), "envtrack.yml", LoadOptions{})
 	require.EqualError(t, err, `envtrack.yml:2: unknown key "listen_adress"
 envtrack.yml:4: readiness.url.concurrency: must be an integer, got "many"
 envtrack.yml:4: readiness.url.failures_before_degraded: must be an integer, got a list`)
@@ -373,7 +395,7 @@ func TestManyTypeErrors(t *testing.T) {
 		fmt.Fprintf(&b, "  k%d: 1\n", i)
 	}
 	b.WriteString("journal: *x\nmetrics: *x\n")
-	_, err := LoadBytes([]byte(b.String()), "envtrack.yml")
+	_, err := loadBytes([]byte(b.String()), "envtrack.yml", LoadOptions{})
 	require.Error(t, err)
 	lines := strings.Split(err.Error(), "\n")
 	require.Len(t, lines, 21)
@@ -387,8 +409,9 @@ func TestErrorsDoNotLeakSecrets(t *testing.T) {
 		"api: {write_tokens: s3cr3t-value}\n",
 		"argocd: {server: 'http://u:s3cr3t-value@bad host', token: x}\n",
 		"grafana: {url: http://g, token: [s3cr3t-value]}\n",
+		"influxdb: {url: 'http://u:s3cr3t-value@[::1', bucket: b}\n",
 	} {
-		_, err := LoadBytes([]byte(text), "envtrack.yml")
+		_, err := loadBytes([]byte(text), "envtrack.yml", LoadOptions{})
 		require.Error(t, err)
 		require.NotContains(t, err.Error(), "s3cr3t", text)
 	}
@@ -404,9 +427,9 @@ func TestRedacted(t *testing.T) {
 	} {
 		require.NotContains(t, out, secret)
 	}
-	require.Equal(t, 7, strings.Count(out, "<secret>"), out)
+	require.Equal(t, 8, strings.Count(out, "<secret>"), out)
 	require.Contains(t, out, "  token: <secret>\n")
-	require.Contains(t, out, "url: https://user:xxxxx@prod.example.com/healthz\n")
+	require.Contains(t, out, "url: https://user:<secret>@prod.example.com/healthz\n")
 	require.Contains(t, out, "poll_interval: 30s\n")
 	require.Contains(t, out, "expected_status:\n      - 200-299\n")
 	require.Equal(t, "https://user:hunter2@prod.example.com/healthz", cfg.Environments[1].URL, "Redacted does not modify the config")
@@ -421,12 +444,41 @@ func TestRedacted(t *testing.T) {
 	require.NotContains(t, string(j), "write-token")
 }
 
+// The Grafana sink gets its tags and dashboard uid without the spaces around them.
+func TestGrafanaTrims(t *testing.T) {
+	cfg, err := loadBytes([]byte(`
+grafana: {url: http://grafana:3000, token: abc, dashboard_uid: " uid-1 ", tags: [" team:platform ", x]}
+`), "/x/envtrack.yml", LoadOptions{})
+	require.NoError(t, err)
+	require.Equal(t, "uid-1", cfg.Grafana.DashboardUID)
+	require.Equal(t, []string{"team:platform", "x"}, cfg.Grafana.Tags)
+}
+
+// Every URL of the configuration is shown as redact.URL shows it: the password of its
+// user info and its secret query parameters masked.
+func TestRedactedURLs(t *testing.T) {
+	cfg, err := loadBytes([]byte(`
+influxdb: {url: "http://envtrack:influx-pw@influx:8086/?x=1", bucket: db/rp}
+environments:
+  - {id: a, url: "https://a.example.com/healthz?access_token=tok-a&region=eu"}
+  - {id: b, url: "https://b.example.com/?Sig=sig-b#token=tok-b"}
+`), "/x/envtrack.yml", LoadOptions{})
+	require.NoError(t, err)
+	out := cfg.Redacted()
+	for _, secret := range []string{"influx-pw", "tok-a", "sig-b", "tok-b"} {
+		require.NotContains(t, out, secret)
+	}
+	require.Contains(t, out, "url: http://envtrack:<secret>@influx:8086/?x=1\n")
+	require.Contains(t, out, "url: https://a.example.com/healthz?access_token=<secret>&region=eu\n")
+	require.Contains(t, out, "url: https://b.example.com/?Sig=<secret>#token=<secret>\n")
+}
+
 func TestRedactedDefault(t *testing.T) {
 	cfg := DefaultConfig()
 	out := cfg.Redacted()
 	require.NotContains(t, out, "<secret>")
 	require.NotContains(t, out, "argocd")
-	back, err := LoadBytes([]byte(out), "/x/envtrack.yml")
+	back, err := loadBytes([]byte(out), "/x/envtrack.yml", LoadOptions{})
 	require.NoError(t, err)
 	want := DefaultConfig()
 	want.StateDir, want.Filename = "/x/data", "/x/envtrack.yml"
@@ -449,7 +501,7 @@ func TestSecret(t *testing.T) {
 
 func TestExpandInLoad(t *testing.T) {
 	env := map[string]string{"HOST": "argocd.internal", "TOKEN": "t$k", "POLL": "20s"}
-	cfg, err := LoadBytesWithOptions([]byte(`# ${NOT_SET} in a comment is left alone
+	cfg, err := loadBytes([]byte(`# ${NOT_SET} in a comment is left alone
 argocd:
   server: "https://${HOST}:8443"   # ${ALSO_NOT_SET}
   token: ${TOKEN}
@@ -462,14 +514,14 @@ argocd:
 	require.Equal(t, "cost=$5,team=a#b", cfg.ArgoCD.Selector)
 	require.Equal(t, dur("20s"), cfg.ArgoCD.PollInterval)
 
-	_, err = LoadBytesWithOptions([]byte("listen_address: \":9465\"\nargocd:\n  server: https://a\n  token: ${MULTI}\n"), "envtrack.yml",
+	_, err = loadBytes([]byte("listen_address: \":9465\"\nargocd:\n  server: https://a\n  token: ${MULTI}\n"), "envtrack.yml",
 		lookup(map[string]string{"MULTI": "a\nb: c"}))
 	require.EqualError(t, err, "envtrack.yml:4: argocd.token: environment variable MULTI contains a newline")
 
-	_, err = LoadBytesWithOptions([]byte("api:\n  write_tokens:\n    - ${W1}\n    - ${W2}\n"), "envtrack.yml", lookup(map[string]string{"W1": "x"}))
+	_, err = loadBytes([]byte("api:\n  write_tokens:\n    - ${W1}\n    - ${W2}\n"), "envtrack.yml", lookup(map[string]string{"W1": "x"}))
 	require.EqualError(t, err, "envtrack.yml:4: api.write_tokens[1]: environment variable W2 is not set")
 
-	_, err = LoadBytesWithOptions([]byte("state_dir: /var/lib/${DIR\n"), "envtrack.yml", lookup(nil))
+	_, err = loadBytes([]byte("state_dir: /var/lib/${DIR\n"), "envtrack.yml", lookup(nil))
 	require.EqualError(t, err, `envtrack.yml:1: state_dir: unterminated variable reference "${DIR"`)
 }
 
@@ -568,21 +620,12 @@ func TestStatusMatcher(t *testing.T) {
 	_, err = ParseStatusMatcher()
 	require.EqualError(t, err, "must not be empty")
 
-	cfg, err := LoadBytes([]byte("readiness: {url: {expected_status: 204}}\n"), "/envtrack.yml")
+	cfg, err := loadBytes([]byte("readiness: {url: {expected_status: 204}}\n"), "/envtrack.yml", LoadOptions{})
 	require.NoError(t, err)
 	require.True(t, cfg.Readiness.URL.ExpectedStatus.Match(204))
 	require.False(t, cfg.Readiness.URL.ExpectedStatus.Match(200))
-	_, err = LoadBytes([]byte("readiness: {url: {expected_status: []}}\n"), "envtrack.yml")
+	_, err = loadBytes([]byte("readiness: {url: {expected_status: []}}\n"), "envtrack.yml", LoadOptions{})
 	require.EqualError(t, err, "envtrack.yml:1: readiness.url.expected_status: must not be empty")
-}
-
-func TestTLSClientConfig(t *testing.T) {
-	c, err := TLSConfig{InsecureSkipVerify: true}.ClientConfig()
-	require.NoError(t, err)
-	require.True(t, c.InsecureSkipVerify)
-	require.Nil(t, c.RootCAs)
-	_, err = TLSConfig{CAFile: "testdata/nope.pem"}.ClientConfig()
-	require.True(t, errors.Is(err, fs.ErrNotExist))
 }
 
 func TestDefaultsAreValid(t *testing.T) {
@@ -604,7 +647,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("a: &x {b: 1}\nc: *x\nargocd:\n  <<: *x\n"))
 	env := lookup(map[string]string{"A": "1", "B": "b: c", "ARGOCD_TOKEN": "t", "INFLUX_TOKEN": "i", "READ_TOKEN": "r"})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		cfg, err := LoadBytesWithOptions(data, "fuzz/envtrack.yml", env)
+		cfg, err := loadBytes(data, "fuzz/envtrack.yml", env)
 		if err != nil {
 			require.NotEmpty(t, err.Error())
 			return

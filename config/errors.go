@@ -182,6 +182,8 @@ func (idx *index) resolve(file string, err error) error {
 			e.Key = joinPath(e.Key, ne.key)
 			if k := mappingKey(ne.node, ne.key); k != nil {
 				e.Line = k.Line
+			} else if l, ok := idx.byPath[e.Key]; ok {
+				e.Line = l // a list item: "tags[1]"
 			}
 		}
 		if ne.line > 0 {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"gopkg.in/yaml.v3"
 )
@@ -34,24 +35,19 @@ func LoadWithOptions(path string, opts LoadOptions) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
-	return LoadBytesWithOptions(data, path, opts)
+	return loadBytes(data, path, opts)
 }
 
-// LoadBytes parses and validates a configuration. filename names it in
-// errors, and relative paths in it (token files, CA files, state_dir) are
-// resolved against filename's directory.
-func LoadBytes(data []byte, filename string) (*Config, error) {
-	return LoadBytesWithOptions(data, filename, LoadOptions{})
-}
-
-// LoadBytesWithOptions is LoadBytes with options.
+// loadBytes parses and validates a configuration. filename names it in errors, and
+// relative paths in it (token files, CA files, state_dir) are resolved against
+// filename's directory.
 //
 // In order: ${VAR} references are expanded in the raw text ($$ is a literal
 // $, comments are left alone; an undefined variable is an error); the YAML
 // is decoded strictly, each section setting its defaults and checking its
 // own fields; then the checks that span sections are made, relative paths
 // are resolved and secret files are read.
-func LoadBytesWithOptions(data []byte, filename string, opts LoadOptions) (*Config, error) {
+func loadBytes(data []byte, filename string, opts LoadOptions) (*Config, error) {
 	lookup := opts.LookupEnv
 	if lookup == nil {
 		lookup = os.LookupEnv
@@ -197,6 +193,9 @@ func (l *loader) resolveFiles(c *Config) error {
 		if err := l.readSecret("argocd.token_file", &a.TokenFile, &a.Token); err != nil {
 			return err
 		}
+		if err := l.checkBearer("argocd", a.Token, a.TokenFile); err != nil {
+			return err
+		}
 		if err := l.checkCAFile("argocd.tls.ca_file", &a.TLS); err != nil {
 			return err
 		}
@@ -211,6 +210,9 @@ func (l *loader) resolveFiles(c *Config) error {
 	}
 	if g := c.Grafana; g != nil {
 		if err := l.readSecret("grafana.token_file", &g.TokenFile, &g.Token); err != nil {
+			return err
+		}
+		if err := l.checkBearer("grafana", g.Token, g.TokenFile); err != nil {
 			return err
 		}
 	}
@@ -288,6 +290,19 @@ func (l *loader) readTokens(key string, path *string, dst *[]Secret) error {
 	return nil
 }
 
+// checkBearer checks a token sent as "Authorization: Bearer <token>": one word, without
+// whitespace or control characters (a token file's trailing newline is already gone).
+// The key named is the one the token came from.
+func (l *loader) checkBearer(section string, token Secret, file string) error {
+	if strings.IndexFunc(string(token), func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) < 0 {
+		return nil
+	}
+	if file != "" {
+		return l.errorf(section+".token_file", "the token in %s must not contain whitespace or control characters", file)
+	}
+	return l.errorf(section+".token", "must not contain whitespace or control characters")
+}
+
 func (l *loader) checkCAFile(key string, t *TLSConfig) error {
 	if t.CAFile == "" {
 		return nil
@@ -301,7 +316,3 @@ func (l *loader) checkCAFile(key string, t *TLSConfig) error {
 	}
 	return nil
 }
-
-// Redacted returns the effective configuration as YAML, with every secret
-// printed as <secret> and passwords in URLs as xxxxx: what
-// `envtrack check-config` prints.

@@ -2,33 +2,36 @@ package config
 
 import (
 	"bytes"
-	_ "embed" // for Example
 	"fmt"
-	"net/url"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/blueberry-idp/envtrack/config/redact"
 )
 
+// Redacted returns the effective configuration as YAML, with every secret printed as
+// <secret>, and every URL as redact.URL shows it (its password and secret query
+// parameters masked): what `envtrack check-config` prints and the landing page shows.
 func (c *Config) Redacted() string {
 	r := *c
 	if c.ArgoCD != nil {
 		a := *c.ArgoCD
-		a.Server = redactURL(a.Server)
+		a.Server = redact.URL(a.Server)
 		r.ArgoCD = &a
 	}
 	if c.InfluxDB != nil {
 		i := *c.InfluxDB
-		i.URL = redactURL(i.URL)
+		i.URL = redact.URL(i.URL)
 		r.InfluxDB = &i
 	}
 	if c.Grafana != nil {
 		g := *c.Grafana
-		g.URL = redactURL(g.URL)
+		g.URL = redact.URL(g.URL)
 		r.Grafana = &g
 	}
 	r.Environments = make([]StaticEnvironment, len(c.Environments))
 	for i, e := range c.Environments {
-		e.URL = redactURL(e.URL)
+		e.URL = redact.URL(e.URL)
 		r.Environments[i] = e
 	}
 	var b bytes.Buffer
@@ -39,12 +42,4 @@ func (c *Config) Redacted() string {
 	}
 	_ = enc.Close()
 	return b.String()
-}
-
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
-	}
-	return u.Redacted()
 }

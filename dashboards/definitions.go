@@ -200,7 +200,7 @@ const HandbookURL = "https://github.com/blueberry-idp/envtrack/blob/main/docs/op
 // DefaultOptions are the options the committed files are generated with.
 func DefaultOptions() Options {
 	return Options{
-		Namespace:              "blueberry",
+		Namespace:              config.DefaultMetricsConfig.Namespace,
 		Job:                    "envtrack",
 		DeploymentsMeasurement: config.DefaultInfluxDBConfig.DeploymentsMeasurement,
 		Targets:                DefaultTargets,

@@ -158,7 +158,7 @@ func TestComposeEnvtrackConfig(t *testing.T) {
 	data, err := os.ReadFile(composeConfig)
 	require.NoError(t, err)
 	var referenced []string
-	cfg, err := config.LoadBytesWithOptions(data, composeConfig, config.LoadOptions{
+	cfg, err := config.LoadWithOptions(composeConfig, config.LoadOptions{
 		LookupEnv: func(name string) (string, bool) {
 			referenced = append(referenced, name)
 			return "fake-" + strings.ToLower(name), true
@@ -192,7 +192,9 @@ func TestComposeEnvtrackConfig(t *testing.T) {
 		}
 		uncommented = append(uncommented, line)
 	}
-	cfg, err = config.LoadBytesWithOptions([]byte(strings.Join(uncommented, "")), composeConfig, config.LoadOptions{
+	uncommentedFile := filepath.Join(t.TempDir(), filepath.Base(composeConfig))
+	require.NoError(t, os.WriteFile(uncommentedFile, []byte(strings.Join(uncommented, "")), 0o600))
+	cfg, err = config.LoadWithOptions(uncommentedFile, config.LoadOptions{
 		LookupEnv: func(name string) (string, bool) { return "fake", true },
 	})
 	require.NoError(t, err, "compose/envtrack.yml with its argocd section uncommented")
@@ -526,7 +528,10 @@ func checkEnvtrackWorkload(t *testing.T, objs []object, dep object, readiness bo
 	rewritten := strings.ReplaceAll(data, secretDir+"/", tmp+"/")
 	require.NotEqual(t, data, rewritten, "the configuration reads its tokens from %s", secretDir)
 
-	cfg, err := config.LoadBytesWithOptions([]byte(rewritten), file, config.LoadOptions{
+	// The paths in it are absolute: loaded from a temporary copy, it means the same.
+	copied := filepath.Join(tmp, path.Base(file))
+	require.NoError(t, os.WriteFile(copied, []byte(rewritten), 0o600))
+	cfg, err := config.LoadWithOptions(copied, config.LoadOptions{
 		LookupEnv: func(name string) (string, bool) {
 			t.Errorf("%s: ${%s}: the Kubernetes configurations read secrets from files", dep.Metadata.Name, name)
 			return "", false

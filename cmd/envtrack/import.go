@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/blueberry-idp/envtrack/annotate/client"
+	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/api"
 	"github.com/blueberry-idp/envtrack/model/event"
 )
@@ -45,7 +46,7 @@ func importHistory(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("import", stderr)
 	cf := addClientFlags(fs)
 	dryRun := fs.Bool("dry-run", false, "validate the file and print what would be imported; send nothing")
-	batch := fs.Int("batch-size", api.DefaultMaxBatch, "events per request (at most the server's api.max_batch)")
+	batch := fs.Int("batch-size", config.DefaultAPIConfig.MaxBatch, "events per request (at most the server's api.max_batch)")
 	format := fs.String("format", "auto", "auto, ndjson or csv")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: envtrack import [flags] FILE|-\n\n"+

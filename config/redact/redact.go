@@ -38,8 +38,8 @@ type Secrets struct {
 }
 
 // New returns the Secrets for the given credentials: tokens, passwords, "user:password"
-// pairs (InfluxDB 1.8's token), and URLs (their password). Values shorter than MinLength
-// are ignored. For
+// pairs (InfluxDB 1.8's token), and URLs (their password and the values of their secret
+// parameters, as URL masks them). Values shorter than MinLength are ignored. For
 // each it removes the value itself, its URL-escaped forms, the password of a pair, and
 // the Basic and Bearer Authorization values made from it.
 func New(secrets ...string) *Secrets {
@@ -52,11 +52,15 @@ func New(secrets ...string) *Secrets {
 			base64.StdEncoding.EncodeToString([]byte(v)))
 	}
 	for _, s := range secrets {
-		if u, err := url.Parse(s); err == nil && u.User != nil && u.Host != "" {
-			p, _ := u.User.Password()
-			add(p)
-			if p != "" {
+		if u, err := url.Parse(s); err == nil && u.Scheme != "" && u.Host != "" {
+			// A URL: its password and its secret parameters (those URL masks), not
+			// the URL itself, which error messages may name.
+			if p, ok := u.User.Password(); ok {
+				add(p)
 				add(u.User.Username() + ":" + p)
+			}
+			for _, v := range secretParamValues(u) {
+				add(v)
 			}
 			continue
 		}
@@ -161,19 +165,4 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp.ContentLength = int64(len(body))
 	resp.Header.Del("Content-Length")
 	return resp, nil
-}
-
-// URL returns raw with the password of its user info masked, for a URL that is shown
-// (the API, a page) rather than requested. An unparsable URL, which may still hold a
-// password, is shown as "<invalid URL>".
-func URL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "<invalid URL>"
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), Mask)
-		return strings.Replace(u.String(), url.QueryEscape(Mask), Mask, 1)
-	}
-	return raw
 }

@@ -87,10 +87,3 @@ func TestTransport(t *testing.T) {
 	require.Error(t, err)
 	require.False(t, strings.Contains(sec.Error(err).Error(), "pw-secret"), err.Error())
 }
-
-func TestURL(t *testing.T) {
-	require.Equal(t, "http://bob:<secret>@h/x", URL("http://bob:pw@h/x"))
-	require.Equal(t, "http://bob@h/x", URL("http://bob@h/x"))
-	require.Equal(t, "https://h/x?a=1", URL("https://h/x?a=1"))
-	require.Equal(t, "<invalid URL>", URL("http://a:b@h\x7f/"))
-}

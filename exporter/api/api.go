@@ -53,8 +53,8 @@ type Options struct {
 	Query        func() *query.Service // the service in force (it changes on reload)
 	Recorder     Recorder
 	Tokens       Tokens
-	MaxBodyBytes int64
-	MaxBatch     int // events per batch push; 0 means DefaultMaxBatch
+	MaxBodyBytes int64 // api.max_body_bytes, as config.Load validated it
+	MaxBatch     int   // events per batch push: api.max_batch, as config.Load validated it
 	Logger       log.Logger
 	Now          func() time.Time
 }
@@ -66,12 +66,6 @@ func Register(mux *http.ServeMux, o Options) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
-	}
-	if o.MaxBodyBytes <= 0 {
-		o.MaxBodyBytes = 1 << 20
-	}
-	if o.MaxBatch <= 0 {
-		o.MaxBatch = DefaultMaxBatch
 	}
 	read := func(h http.Handler) http.Handler { return requireToken(o.Tokens, false, h) }
 	write := func(h http.Handler) http.Handler { return requireToken(o.Tokens, true, h) }

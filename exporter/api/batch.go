@@ -16,10 +16,6 @@ import (
 	"github.com/blueberry-idp/envtrack/model/event"
 )
 
-// DefaultMaxBatch is the most events one batch push may hold when Options.MaxBatch is
-// zero (the config's api.max_batch).
-const DefaultMaxBatch = 1000
-
 // Item is one pushed event of a batch (or a single push): a lifecycle push for an
 // environment, or a deployment marker.
 type Item struct {

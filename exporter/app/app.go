@@ -172,7 +172,6 @@ func (a *App) trackerConfig(cfg *config.Config) tracker.Config {
 	return tracker.Config{
 		ProvisioningTimeout:       time.Duration(cfg.Readiness.ProvisioningTimeout),
 		URLFailuresBeforeDegraded: cfg.Readiness.URL.FailuresBeforeDegraded,
-		AbsentConfirmations:       2,
 		TrackingSince:             a.store.CreatedAt(),
 	}
 }

@@ -96,7 +96,7 @@ func BenchmarkTrackedEnvironmentMemory(b *testing.B) {
 		// What a restart holds: every state decoded fresh from the store.
 		m, err := a.store.Environments()
 		require.NoError(b, err)
-		tr := tracker.New(tracker.Config{}, m)
+		tr := tracker.New(a.trackerConfig(a.Config()), m)
 		runtime.GC()
 		runtime.ReadMemStats(&after)
 		perEnv = float64(after.HeapAlloc-before.HeapAlloc) / float64(len(m))

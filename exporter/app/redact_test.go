@@ -68,8 +68,9 @@ func TestNoSecretsFromEchoingServers(t *testing.T) {
 		probePass    = "probe-pass-DDDD4444"
 		writeToken   = "ci-write-EEEE5555"
 		readToken    = "reader-FFFF6666"
+		probeToken   = "probe-token-GGGG7777" // in the probed URL's query
 	)
-	secrets := []string{argoToken, influxPass, grafanaToken, probePass, writeToken, readToken,
+	secrets := []string{argoToken, influxPass, grafanaToken, probePass, writeToken, readToken, probeToken,
 		base64.StdEncoding.EncodeToString([]byte(influxUser + ":" + influxPass)),
 		base64.StdEncoding.EncodeToString([]byte("probe:" + probePass)),
 		url.QueryEscape(influxPass)}
@@ -80,7 +81,7 @@ func TestNoSecretsFromEchoingServers(t *testing.T) {
 	probed, probeHits := echoServer(t, http.StatusInternalServerError)
 	pu, err := url.Parse(probed.URL)
 	require.NoError(t, err)
-	probeURL := "http://probe:" + probePass + "@" + pu.Host + "/health"
+	probeURL := "http://probe:" + probePass + "@" + pu.Host + "/health?access_token=" + probeToken
 
 	cfg := fmt.Sprintf(`argocd:
   server: %s

@@ -206,10 +206,7 @@ func (a *App) startLoopsLocked() {
 	// Sinks deliver whatever drives the sources: they only read the journal.
 	runners := make([]*sink.Runner, 0, len(src.sinks))
 	for _, s := range src.sinks {
-		d := src.cfg.Delivery
-		r := sink.NewRunner(s, a.store, a.sinkMetrics, sink.Options{Logger: a.logger, BatchSize: d.BatchSize,
-			Linger:         time.Duration(d.Linger),
-			BackoffInitial: time.Duration(d.Backoff.Initial), BackoffMax: time.Duration(d.Backoff.Max)})
+		r := sink.NewRunner(s, a.store, a.sinkMetrics, src.cfg.Delivery, sink.Options{Logger: a.logger})
 		runners = append(runners, r)
 		loops = append(loops, func(ctx context.Context) {
 			if err := r.Run(ctx); err != nil {

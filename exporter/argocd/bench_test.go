@@ -53,7 +53,9 @@ func BenchmarkList10000(b *testing.B) {
 			srv := fakeargocd.New(fakeargocd.WithApps(benchApps(10000)...))
 			srv.Start()
 			defer srv.Close()
-			c, err := New(config.ArgoCDConfig{Server: srv.URL(), Token: config.Secret(srv.Token())}, Options{FullApplications: full}, nil, nil)
+			ac := config.DefaultArgoCDConfig
+			ac.Server, ac.Token = srv.URL(), config.Secret(srv.Token())
+			c, err := New(ac, Options{FullApplications: full}, nil, nil)
 			if err != nil {
 				b.Fatal(err)
 			}

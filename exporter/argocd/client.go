@@ -6,8 +6,6 @@ package argocd
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,11 +13,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
@@ -96,56 +92,25 @@ type Client struct {
 	wm           *watchMetrics
 }
 
-// New validates the argocd section cfg and returns a Client; it reads the CA file now, so
-// that a bad configuration fails at start (or reload), not at the first poll. A zero
-// request timeout is config's default. Metrics are registered on reg (nil: not
-// registered); registering twice on one registry (a reload) reuses the collectors.
+// New returns a Client for the argocd section cfg, as config.Load validated it (the
+// server URL, the token, the request timeout and the TLS settings are checked there,
+// once). It reads the CA file now, so that a file gone since the load fails at start (or
+// reload), not at the first poll. Metrics are registered on reg (nil: not registered);
+// registering twice on one registry (a reload) reuses the collectors.
 func New(cfg config.ArgoCDConfig, opts Options, logger log.Logger, reg prometheus.Registerer) (*Client, error) {
 	if logger == nil {
 		logger = log.NewNopLogger()
 	}
-	base, err := parseServer(cfg.Server)
+	base, err := url.Parse(cfg.Server)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("argocd: server: %w", err)
 	}
-	if cfg.Token == "" {
-		return nil, errors.New("argocd: token is required")
+	base.Path = strings.TrimRight(base.Path, "/")
+	base.RawPath = ""
+	transport, err := cfg.TLS.Transport()
+	if err != nil {
+		return nil, fmt.Errorf("argocd: %w", err)
 	}
-	if strings.IndexFunc(string(cfg.Token), func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
-		return nil, errors.New("argocd: token contains whitespace or control characters")
-	}
-	if strings.IndexFunc(cfg.Selector, unicode.IsControl) >= 0 {
-		return nil, errors.New("argocd: selector contains control characters")
-	}
-	for _, p := range cfg.Projects {
-		if p == "" {
-			return nil, errors.New("argocd: empty project name")
-		}
-	}
-	timeout := time.Duration(cfg.RequestTimeout)
-	if timeout == 0 {
-		timeout = time.Duration(config.DefaultArgoCDConfig.RequestTimeout)
-	}
-	if timeout < 0 {
-		return nil, fmt.Errorf("argocd: request timeout must be positive, got %s", timeout)
-	}
-	if cfg.TLS.CAFile != "" && cfg.TLS.InsecureSkipVerify {
-		return nil, errors.New("argocd: ca_file and insecure_skip_verify are mutually exclusive")
-	}
-	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.TLS.InsecureSkipVerify} //nolint:gosec // only when configured
-	if cfg.TLS.CAFile != "" {
-		pem, err := os.ReadFile(cfg.TLS.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("argocd: read CA file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("argocd: no PEM certificate in CA file %s", cfg.TLS.CAFile)
-		}
-		tlsConfig.RootCAs = pool
-	}
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.TLSClientConfig = tlsConfig
 	transport.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAliveConfig: streamKeepAlive}).DialContext
 
 	q := url.Values{}
@@ -167,7 +132,7 @@ func New(cfg config.ArgoCDConfig, opts Options, logger log.Logger, reg prometheu
 		agent = config.DefaultUserAgent
 	}
 	if cfg.TLS.InsecureSkipVerify && base.Scheme == "https" {
-		level.Warn(logger).Log("msg", "TLS certificate verification of Argo CD is disabled", "server", base.String())
+		level.Warn(logger).Log("msg", "TLS certificate verification of Argo CD is disabled", "server", redact.URL(base.String()))
 	}
 	return &Client{
 		logger: logger,
@@ -181,34 +146,11 @@ func New(cfg config.ArgoCDConfig, opts Options, logger log.Logger, reg prometheu
 		streamFields: StreamFields(cfg),
 		token:        string(cfg.Token),
 		agent:        agent,
-		timeout:      timeout,
+		timeout:      time.Duration(cfg.RequestTimeout),
 		maxBody:      MaxBodyBytes,
 		m:            newMetrics(reg),
 		wm:           newWatchMetrics(reg),
 	}, nil
-}
-
-func parseServer(s string) (*url.URL, error) {
-	if s == "" {
-		return nil, errors.New("argocd: server is required")
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return nil, fmt.Errorf("argocd: server %q is not a URL", s)
-	}
-	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, fmt.Errorf("argocd: server %q must be an http:// or https:// URL", s)
-	case u.Host == "" || u.Opaque != "":
-		return nil, fmt.Errorf("argocd: server %q has no host", s)
-	case u.User != nil:
-		return nil, errors.New("argocd: server URL must not carry credentials; use the token")
-	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
-		return nil, fmt.Errorf("argocd: server %q must not have a query or fragment", s)
-	}
-	u.Path = strings.TrimRight(u.Path, "/")
-	u.RawPath = ""
-	return u, nil
 }
 
 // List returns the Applications Argo CD shows the token, with the configured selector

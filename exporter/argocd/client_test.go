@@ -268,7 +268,11 @@ func TestListFaults(t *testing.T) {
 			f := tc.fault
 			f.Times = 1
 			srv.SetFault(f)
-			c, reg := newClient(t, srv.URL(), func(c *clientConfig) { c.RequestTimeout = model.Duration(tc.timeout) })
+			c, reg := newClient(t, srv.URL(), func(c *clientConfig) {
+				if tc.timeout > 0 {
+					c.RequestTimeout = model.Duration(tc.timeout)
+				}
+			})
 			apps, err := c.List(context.Background())
 			require.Error(t, err)
 			require.Nil(t, apps)
@@ -514,39 +518,34 @@ func otherCA(t *testing.T) string {
 	return path
 }
 
+// TestNewValidation: New takes its section as config.Load validated it (the server URL,
+// the token, the selector, the timeout and the TLS settings are checked there once:
+// config/testdata/invalid-argocd-*.yml); what can still fail is the CA file, read again
+// when the client is built.
 func TestNewValidation(t *testing.T) {
 	dir := t.TempDir()
 	notPEM := filepath.Join(dir, "not.pem")
 	require.NoError(t, os.WriteFile(notPEM, []byte("hello"), 0o600))
 	for _, tc := range []struct {
 		name string
-		cfg  config.ArgoCDConfig
+		tls  config.TLSConfig
 		err  string
 	}{
-		{"no server", config.ArgoCDConfig{Token: token}, "argocd: server is required"},
-		{"no scheme", config.ArgoCDConfig{Server: "argocd.example.com", Token: token}, `argocd: server "argocd.example.com" must be an http:// or https:// URL`},
-		{"ftp", config.ArgoCDConfig{Server: "ftp://argocd.example.com", Token: token}, "must be an http:// or https:// URL"},
-		{"no host", config.ArgoCDConfig{Server: "https://", Token: token}, `argocd: server "https://" has no host`},
-		{"credentials", config.ArgoCDConfig{Server: "https://admin:pw@argocd.example.com", Token: token}, "argocd: server URL must not carry credentials; use the token"},
-		{"query", config.ArgoCDConfig{Server: "https://argocd.example.com/?x=1", Token: token}, "must not have a query or fragment"},
-		{"bad URL", config.ArgoCDConfig{Server: "https://argo cd/%zz", Token: token}, "is not a URL"},
-		{"no token", config.ArgoCDConfig{Server: "https://argocd.example.com"}, "argocd: token is required"},
-		{"token with newline", config.ArgoCDConfig{Server: "https://argocd.example.com", Token: token + "\n"}, "argocd: token contains whitespace or control characters"},
-		{"negative timeout", config.ArgoCDConfig{Server: "https://argocd.example.com", Token: token, RequestTimeout: model.Duration(-time.Second)}, "argocd: request timeout must be positive, got -1s"},
-		{"empty project", config.ArgoCDConfig{Server: "https://argocd.example.com", Token: token, Projects: []string{""}}, "argocd: empty project name"},
-		{"selector control", config.ArgoCDConfig{Server: "https://argocd.example.com", Token: token, Selector: "a=b\n"}, "argocd: selector contains control characters"},
-		{"ca and insecure", config.ArgoCDConfig{Server: "https://argocd.example.com", Token: token, TLS: config.TLSConfig{CAFile: notPEM, InsecureSkipVerify: true}}, "argocd: ca_file and insecure_skip_verify are mutually exclusive"},
-		{"missing ca", config.ArgoCDConfig{Server: "https://argocd.example.com", Token: token, TLS: config.TLSConfig{CAFile: filepath.Join(dir, "nope.pem")}}, "argocd: read CA file: open "},
-		{"ca not PEM", config.ArgoCDConfig{Server: "https://argocd.example.com", Token: token, TLS: config.TLSConfig{CAFile: notPEM}}, "argocd: no PEM certificate in CA file " + notPEM},
+		{"missing ca", config.TLSConfig{CAFile: filepath.Join(dir, "nope.pem")}, "argocd: tls.ca_file: open "},
+		{"ca not PEM", config.TLSConfig{CAFile: notPEM}, "argocd: tls.ca_file: no PEM certificate found in " + notPEM},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := New(tc.cfg, Options{}, nil, nil)
+			cfg := config.DefaultArgoCDConfig
+			cfg.Server, cfg.Token, cfg.TLS = "https://argocd.example.com", token, tc.tls
+			c, err := New(cfg, Options{}, nil, nil)
 			require.Nil(t, c)
 			require.ErrorContains(t, err, tc.err)
 			require.NotContains(t, err.Error(), token)
 		})
 	}
-	c, err := New(config.ArgoCDConfig{Server: "http://127.0.0.1:8080/", Token: "t"}, Options{}, nil, nil)
+	cfg := config.DefaultArgoCDConfig
+	cfg.Server, cfg.Token = "http://127.0.0.1:8080/", "t"
+	c, err := New(cfg, Options{}, nil, nil)
 	require.NoError(t, err)
 	require.Equal(t, 10*time.Second, c.timeout, "config's default request timeout")
 	u, err := url.Parse(c.listURL)
@@ -598,7 +597,9 @@ envtrack_argocd_requests_total{code="500"} 1
 	require.InDelta(t, float64(time.Now().Unix()), testutil.ToFloat64(c.m.lastSuccess), 3600)
 
 	// A reload builds a new client on the same registry: same series, no panic.
-	c2, err := New(config.ArgoCDConfig{Server: srv.URL(), Token: token}, Options{}, nil, reg)
+	ac := config.DefaultArgoCDConfig
+	ac.Server, ac.Token = srv.URL(), token
+	c2, err := New(ac, Options{}, nil, reg)
 	require.NoError(t, err)
 	_, err = c2.List(context.Background())
 	require.NoError(t, err)

@@ -21,7 +21,7 @@ type Mapping struct {
 	RepositoryLabel       string // overrides the short name of the source repoURL
 	BranchLabel           string // overrides the source targetRevision
 	CommitLabel           string // overrides status.sync.revision
-	DefaultType           string // "default" if empty
+	DefaultType           string // argocd.default_type
 
 	// BadAnnotations, if set, counts annotations that could not be parsed
 	// (envtrack_argocd_bad_annotations_total: Client.BadAnnotations).
@@ -50,7 +50,7 @@ func DefaultMapping() Mapping { return NewMapping(config.DefaultArgoCDConfig, ni
 // Evidence maps an Application to what the tracker reads (DESIGN §2):
 //
 //   - EnvironmentID: the EnvironmentIDLabel label, else the Application name.
-//   - Type: the EnvironmentTypeLabel label, else DefaultType, else "default".
+//   - Type: the EnvironmentTypeLabel label, else DefaultType.
 //   - The source is spec.source; for a multi-source app the first of spec.sources that is
 //     not a `ref` (values-only) source; else the source hydrator's drySource.
 //   - Repository: the RepositoryLabel label, else the source's chart for a Helm chart
@@ -103,11 +103,7 @@ func (m Mapping) Evidence(a Application) tracker.AppEvidence {
 		repo = src.Chart
 	}
 	ev.EnvironmentID = m.label(a, m.EnvironmentIDLabel, a.Metadata.Name)
-	typ := m.DefaultType
-	if typ == "" {
-		typ = "default"
-	}
-	ev.Type = m.label(a, m.EnvironmentTypeLabel, typ)
+	ev.Type = m.label(a, m.EnvironmentTypeLabel, m.DefaultType)
 	ev.Repository = m.label(a, m.RepositoryLabel, repo)
 	ev.Branch = m.label(a, m.BranchLabel, src.TargetRevision)
 	ev.CommitSHA = m.label(a, m.CommitLabel, ev.Revision)

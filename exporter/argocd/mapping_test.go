@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
+	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 	"github.com/blueberry-idp/envtrack/internal/fakeargocd"
 )
@@ -142,8 +143,8 @@ func TestEvidenceMapping(t *testing.T) {
 			},
 		},
 		{
-			name:    "empty mapping: DefaultType defaults to default",
-			mapping: Mapping{},
+			name:    "no labels or annotations configured: the name, the default type",
+			mapping: Mapping{DefaultType: config.DefaultArgoCDConfig.DefaultType},
 			edit: func(a *Application) {
 				a.Metadata.Labels["blueberry.io/environment-id"] = "ignored"
 				a.Metadata.Annotations["blueberry.io/url"] = "https://ignored"

@@ -189,7 +189,9 @@ func FuzzWatch(f *testing.F) {
 		_, _ = w.Write(body.Load().([]byte))
 	}))
 	f.Cleanup(srv.Close)
-	c, err := New(config.ArgoCDConfig{Server: srv.URL, Token: token}, Options{}, log.NewNopLogger(), nil)
+	ac := config.DefaultArgoCDConfig
+	ac.Server, ac.Token = srv.URL, token
+	c, err := New(ac, Options{}, log.NewNopLogger(), nil)
 	require.NoError(f, err)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		body.Store(b)

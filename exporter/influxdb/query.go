@@ -46,16 +46,16 @@ type Backend struct {
 
 var _ query.Backend = (*Backend)(nil)
 
-// NewBackend validates the influxdb section cfg (read as the sink writes it), fills in
-// config's defaults where it is empty and returns a Backend. It does not contact InfluxDB.
+// NewBackend returns a Backend reading the influxdb section cfg (as the sink writes it),
+// as config.Load validated it. It does not contact InfluxDB.
 func NewBackend(cfg config.InfluxDBConfig, logger log.Logger) (*Backend, error) {
-	if err := checkSection(&cfg, "flux", ""); err != nil {
-		return nil, err
-	}
 	if logger == nil {
 		logger = log.NewNopLogger()
 	}
-	client := NewClient(cfg.URL, string(cfg.Token), time.Duration(cfg.Timeout))
+	client, err := NewClient(cfg.URL, string(cfg.Token), time.Duration(cfg.Timeout))
+	if err != nil {
+		return nil, fmt.Errorf("flux: %w", err)
+	}
 	return &Backend{
 		cfg:    cfg,
 		client: client,

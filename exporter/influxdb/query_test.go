@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/go-kit/log"
-	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
 	"github.com/blueberry-idp/envtrack/config"
@@ -37,10 +36,10 @@ func newFixture(t testing.TB, measurement string) *fixture {
 
 func newFixtureOn(t testing.TB, db *testinfra.InfluxDB, bucket, measurement string) *fixture {
 	t.Helper()
-	s, err := New(config.InfluxDBConfig{URL: db.URL, Token: config.Secret(db.Token), Bucket: bucket, Measurement: measurement}, log.NewNopLogger())
+	s, err := New(section(config.InfluxDBConfig{URL: db.URL, Token: config.Secret(db.Token), Bucket: bucket, Measurement: measurement}), log.NewNopLogger())
 	require.NoError(t, err)
 	t.Cleanup(s.Close)
-	b, err := NewBackend(config.InfluxDBConfig{URL: db.URL, Token: config.Secret(db.Token), Bucket: bucket, Measurement: measurement}, log.NewNopLogger())
+	b, err := NewBackend(section(config.InfluxDBConfig{URL: db.URL, Token: config.Secret(db.Token), Bucket: bucket, Measurement: measurement}), log.NewNopLogger())
 	require.NoError(t, err)
 	t.Cleanup(b.Close)
 	return &fixture{db: db, sink: s, backend: b}
@@ -131,7 +130,7 @@ func TestEnvironmentEventsRoundTrip(t *testing.T) {
 }
 
 func TestEnvironmentEventsRejectsInvalidIDs(t *testing.T) {
-	b, err := NewBackend(config.InfluxDBConfig{URL: "http://127.0.0.1:1", Bucket: "db/rp"}, nil)
+	b, err := NewBackend(section(config.InfluxDBConfig{URL: "http://127.0.0.1:1", Bucket: "db/rp"}), nil)
 	require.NoError(t, err)
 	for _, id := range []string{`a"b`, `x\y`, `${x}`, `a|>b`, "", `abc") |> drop(columns: ["x"]) //`, "a\nb"} {
 		_, err := b.EnvironmentEvents(context.Background(), id)
@@ -252,7 +251,7 @@ func TestUnavailable(t *testing.T) {
 // count as unavailable.)
 func TestQueryErrorIsNotUnavailable(t *testing.T) {
 	db := testinfra.StartInfluxDB(t, testinfra.WithAuth("envtrack", "right-password"))
-	b, err := NewBackend(config.InfluxDBConfig{URL: db.URL, Token: config.Secret("envtrack:wrong-password"), Bucket: db.Bucket}, log.NewNopLogger())
+	b, err := NewBackend(section(config.InfluxDBConfig{URL: db.URL, Token: config.Secret("envtrack:wrong-password"), Bucket: db.Bucket}), log.NewNopLogger())
 	require.NoError(t, err)
 	defer b.Close()
 	_, err = b.EnvironmentEvents(context.Background(), "abc")
@@ -263,7 +262,7 @@ func TestQueryErrorIsNotUnavailable(t *testing.T) {
 	require.ErrorAs(t, err, &qe)
 	require.Equal(t, 401, qe.StatusCode)
 
-	b, err = NewBackend(config.InfluxDBConfig{URL: db.URL, Token: config.Secret(db.Token), Bucket: "nosuchdb/autogen"}, log.NewNopLogger())
+	b, err = NewBackend(section(config.InfluxDBConfig{URL: db.URL, Token: config.Secret(db.Token), Bucket: "nosuchdb/autogen"}), log.NewNopLogger())
 	require.NoError(t, err)
 	defer b.Close()
 	_, err = b.EnvironmentEvents(context.Background(), "abc")
@@ -271,24 +270,4 @@ func TestQueryErrorIsNotUnavailable(t *testing.T) {
 	require.ErrorAs(t, err, &qe)
 	require.Equal(t, 500, qe.StatusCode)
 	require.Contains(t, err.Error(), "no database")
-}
-
-func TestNewValidates(t *testing.T) {
-	for _, tc := range []struct {
-		cfg  config.InfluxDBConfig
-		want string
-	}{
-		{config.InfluxDBConfig{Bucket: "b"}, "flux: url must be set"},
-		{config.InfluxDBConfig{URL: "localhost:8086", Bucket: "b"}, `flux: invalid url "localhost:8086": want http(s)://host:port`},
-		{config.InfluxDBConfig{URL: "http://u:secret@[::1", Bucket: "b"}, `flux: invalid url: missing ']' in host`},
-		{config.InfluxDBConfig{URL: "http://x"}, "flux: bucket must be set"},
-		{config.InfluxDBConfig{URL: "http://x", Bucket: "b", Timeout: model.Duration(-time.Second)}, "flux: negative timeout -1s"},
-	} {
-		_, err := NewBackend(tc.cfg, nil)
-		require.EqualError(t, err, tc.want)
-	}
-	b, err := NewBackend(config.InfluxDBConfig{URL: "http://x", Bucket: "b"}, nil)
-	require.NoError(t, err)
-	require.Equal(t, config.DefaultInfluxDBConfig.Measurement, b.cfg.Measurement)
-	require.Equal(t, config.DefaultInfluxDBConfig.Timeout, b.cfg.Timeout)
 }

@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/go-kit/log"
@@ -75,18 +74,19 @@ type Sink struct {
 // the tag folds exactly as the type label does. Call it before the first Deliver.
 func (s *Sink) SetTypeTag(f func(string) string) { s.typeTag = f }
 
-// New validates the influxdb section cfg, fills in config's defaults where it is empty,
-// and returns a Sink. The token is an InfluxDB 2.x API token; for 1.8 "" (no auth) or
-// "user:password"; the bucket "database/retention-policy" for 1.8. It does not contact
-// InfluxDB: a server that is down at start-up only makes deliveries lag.
+// New returns a Sink for the influxdb section cfg, as config.Load validated it (url,
+// bucket, measurements and timeout are checked there, once). The token is an InfluxDB
+// 2.x API token; for 1.8 "" (no auth) or "user:password"; the bucket
+// "database/retention-policy" for 1.8. It does not contact InfluxDB: a server that is
+// down at start-up only makes deliveries lag.
 func New(cfg config.InfluxDBConfig, logger log.Logger) (*Sink, error) {
-	if err := validate(&cfg); err != nil {
-		return nil, err
-	}
 	if logger == nil {
 		logger = log.NewNopLogger()
 	}
-	client := NewClient(cfg.URL, string(cfg.Token), time.Duration(cfg.Timeout))
+	client, err := NewClient(cfg.URL, string(cfg.Token), time.Duration(cfg.Timeout))
+	if err != nil {
+		return nil, fmt.Errorf("influxdb: %w", err)
+	}
 	return &Sink{
 		cfg:    cfg,
 		client: client,
@@ -99,75 +99,29 @@ func New(cfg config.InfluxDBConfig, logger log.Logger) (*Sink, error) {
 // backend use: gzip on, a request timeout of timeout (rounded up to whole seconds, the
 // client's unit), application name "envtrack", and the client's own logging limited to
 // errors (it never logs the token).
-func NewClient(serverURL, token string, timeout time.Duration) influxdb2.Client {
+func NewClient(serverURL, token string, timeout time.Duration) (influxdb2.Client, error) {
 	secs := uint(math.Ceil(timeout.Seconds()))
 	if secs == 0 {
 		secs = 1
 	}
-	// The client's own transport settings, with errors and error answers scrubbed of
-	// the token and the URL's password (redact: one path for every outgoing client).
+	// The influxdb section has no tls key: the system roots and TLS 1.2 at least, built
+	// as every outgoing client's transport is.
+	tr, err := config.TLSConfig{}.Transport()
+	if err != nil {
+		return nil, err
+	}
+	// Errors and error answers are scrubbed of the token and the URL's secrets (redact:
+	// one path for every outgoing client).
 	hc := &http.Client{
 		Timeout:   time.Duration(secs) * time.Second,
-		Transport: redact.New(token, serverURL).Transport(http.DefaultTransport.(*http.Transport).Clone()),
+		Transport: redact.New(token, serverURL).Transport(tr),
 	}
 	opts := influxdb2.DefaultOptions().
 		SetUseGZip(true).
 		SetHTTPRequestTimeout(secs).
 		SetHTTPClient(hc).
 		SetApplicationName("envtrack")
-	return influxdb2.NewClientWithOptions(serverURL, token, opts)
-}
-
-// checkSection validates the influxdb section and fills in config's defaults for what
-// the sink and the Flux backend both read; prefix names the component in errors and
-// bucketHint follows "bucket must be set".
-func checkSection(c *config.InfluxDBConfig, prefix, bucketHint string) error {
-	if c.URL == "" {
-		return errors.New(prefix + ": url must be set")
-	}
-	u, err := url.Parse(c.URL)
-	if err != nil {
-		return fmt.Errorf("%s: invalid url: %w", prefix, redactURLError(err))
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%s: invalid url %q: want http(s)://host:port", prefix, u.Redacted())
-	}
-	if c.Bucket == "" {
-		return errors.New(prefix + ": bucket must be set" + bucketHint)
-	}
-	if c.Measurement == "" {
-		c.Measurement = config.DefaultInfluxDBConfig.Measurement
-	}
-	if c.Timeout < 0 {
-		return fmt.Errorf("%s: negative timeout %s", prefix, time.Duration(c.Timeout))
-	}
-	if c.Timeout == 0 {
-		c.Timeout = config.DefaultInfluxDBConfig.Timeout
-	}
-	return nil
-}
-
-// validate is checkSection for the sink, which also writes the deployments measurement.
-func validate(c *config.InfluxDBConfig) error {
-	if err := checkSection(c, "influxdb", ` (for InfluxDB 1.8: "database/retention-policy")`); err != nil {
-		return err
-	}
-	if c.DeploymentsMeasurement == "" {
-		c.DeploymentsMeasurement = config.DefaultInfluxDBConfig.DeploymentsMeasurement
-	}
-	if c.Measurement == c.DeploymentsMeasurement {
-		return fmt.Errorf("influxdb: measurement and deployments measurement must differ (both %q)", c.Measurement)
-	}
-	return nil
-}
-
-// redactURLError drops the URL (which may hold a password) from a url.Parse error.
-func redactURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
+	return influxdb2.NewClientWithOptions(serverURL, token, opts), nil
 }
 
 // Name implements sink.Sink.

@@ -6,14 +6,12 @@ package probe
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -44,14 +42,12 @@ type Options struct {
 	UserAgent string // default config.DefaultUserAgent; the daemon adds its version
 }
 
-// settings are the readiness.url section with its defaults filled in.
+// settings are the readiness.url section, as the prober reads it.
 type settings struct {
-	interval, timeout  time.Duration
-	concurrency        int
-	match              func(code int) bool // the final status code (after redirects) means "up"
-	caFile             string
-	insecureSkipVerify bool
-	userAgent          string
+	interval, timeout time.Duration
+	concurrency       int
+	match             func(code int) bool // the final status code (after redirects) means "up"
+	userAgent         string
 }
 
 // Target is one URL to probe, for one environment.
@@ -71,61 +67,27 @@ type Prober struct {
 	inFlight prometheus.Gauge
 }
 
-// New validates the readiness.url section c (a zero field is config's default: the
-// interval between two probes of a target, checked here against the timeout of one probe,
+// New returns a Prober for the readiness.url section c, as config.Load validated it (the
+// interval between two probes of a target, not shorter than the timeout of one probe,
 // connection, TLS, redirects and headers included; how many probes ProbeAll runs at once;
 // the expected status codes, where a 3xx is final only when the redirect had no Location
-// to follow), builds the HTTP client and registers the metrics with reg (nil: not registered; collectors already registered by an earlier
-// Prober on reg are reused). now stamps ProbeResult.At; nil means time.Now.
+// to follow; the TLS settings). It builds the HTTP client, reading the CA file now, and
+// registers the metrics with reg (nil: not registered; collectors already registered by
+// an earlier Prober on reg are reused). now stamps ProbeResult.At; nil means time.Now.
 //
 // The client follows up to MaxRedirects redirects, keeps connections alive between
 // probes, uses the proxy from the environment (HTTP_PROXY, NO_PROXY, ...) and sends no
 // credentials other than those written in a target's URL.
 func New(c config.URLConfig, opts Options, logger log.Logger, reg prometheus.Registerer, now func() time.Time) (*Prober, error) {
-	d := config.DefaultURLConfig
 	cfg := settings{interval: time.Duration(c.Interval), timeout: time.Duration(c.Timeout), concurrency: c.Concurrency,
-		match: c.ExpectedStatus.Match, caFile: c.TLS.CAFile, insecureSkipVerify: c.TLS.InsecureSkipVerify, userAgent: opts.UserAgent}
-	if cfg.interval == 0 {
-		cfg.interval = time.Duration(d.Interval)
-	}
-	if cfg.timeout == 0 {
-		cfg.timeout = time.Duration(d.Timeout)
-	}
-	if cfg.concurrency == 0 {
-		cfg.concurrency = d.Concurrency
-	}
-	if c.ExpectedStatus.IsZero() {
-		cfg.match = d.ExpectedStatus.Match
-	}
+		match: c.ExpectedStatus.Match, userAgent: opts.UserAgent}
 	if cfg.userAgent == "" {
 		cfg.userAgent = config.DefaultUserAgent
 	}
-	switch {
-	case cfg.interval < 0:
-		return nil, fmt.Errorf("probe: interval %s must be positive", cfg.interval)
-	case cfg.timeout < 0:
-		return nil, fmt.Errorf("probe: timeout %s must be positive", cfg.timeout)
-	case cfg.timeout > cfg.interval:
-		return nil, fmt.Errorf("probe: timeout %s must not exceed interval %s", cfg.timeout, cfg.interval)
-	case cfg.concurrency < 0:
-		return nil, fmt.Errorf("probe: concurrency %d must be positive", cfg.concurrency)
-	case cfg.caFile != "" && cfg.insecureSkipVerify:
-		return nil, errors.New("probe: ca_file and insecure_skip_verify are mutually exclusive")
+	transport, err := c.TLS.Transport()
+	if err != nil {
+		return nil, fmt.Errorf("probe: %w", err)
 	}
-	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.insecureSkipVerify} //nolint:gosec // opt-in
-	if cfg.caFile != "" {
-		pem, err := os.ReadFile(cfg.caFile)
-		if err != nil {
-			return nil, fmt.Errorf("probe: ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("probe: ca_file %s: no PEM certificate found", cfg.caFile)
-		}
-		tlsConfig.RootCAs = pool
-	}
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.TLSClientConfig = tlsConfig
 	transport.MaxIdleConnsPerHost = cfg.concurrency
 
 	if logger == nil {
@@ -219,7 +181,7 @@ func (p *Prober) Probe(ctx context.Context, t Target) tracker.ProbeResult {
 	} else {
 		p.results.WithLabelValues("failure").Inc()
 		level.Debug(p.logger).Log("msg", "probe failed", "environment_id", t.EnvironmentID,
-			"url", StripUserinfo(t.URL), "err", res.Err)
+			"url", redact.URL(t.URL), "err", res.Err)
 	}
 	return res
 }
@@ -325,30 +287,19 @@ func isTimeout(err error) bool {
 	return errors.As(err, &te) && te.Timeout()
 }
 
-// scrub removes the URL's user info from msg, in case a lower layer quoted it.
+// scrub removes the URL's user info and secret parameters from msg, in case a lower
+// layer quoted it.
 func scrub(msg, rawURL string) string {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		// An unparsable URL can still hold credentials: say nothing of it.
 		return "invalid URL"
 	}
-	if u.User == nil {
-		return msg
-	}
-	msg = redact.New(rawURL).String(msg) // the password, in every form it travels in
-	if name := u.User.Username(); name != "" {
-		msg = strings.ReplaceAll(msg, name, "")
+	msg = redact.New(rawURL).String(msg) // the password and secret parameters, in every form they travel in
+	if u.User != nil {
+		if name := u.User.Username(); name != "" {
+			msg = strings.ReplaceAll(msg, name, "")
+		}
 	}
 	return msg
-}
-
-// StripUserinfo returns rawURL without its user info ("user:password@"), for logs and
-// error messages. An unparsable URL gives "<invalid URL>".
-func StripUserinfo(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return "<invalid URL>"
-	}
-	u.User = nil
-	return u.String()
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-kit/log"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/model"
@@ -26,9 +27,29 @@ var t0 = time.Date(2025, 1, 7, 10, 0, 0, 0, time.UTC)
 
 func fixedNow() time.Time { return t0 }
 
+// section is the readiness.url section config.Load gives for a file that sets c's
+// nonzero fields only: the others keep their defaults.
+func section(c config.URLConfig) config.URLConfig {
+	d := config.DefaultURLConfig
+	if c.Interval != 0 {
+		d.Interval = c.Interval
+	}
+	if c.Timeout != 0 {
+		d.Timeout = c.Timeout
+	}
+	if !c.ExpectedStatus.IsZero() {
+		d.ExpectedStatus = c.ExpectedStatus
+	}
+	if c.Concurrency != 0 {
+		d.Concurrency = c.Concurrency
+	}
+	d.TLS = c.TLS
+	return d
+}
+
 func newProber(t *testing.T, cfg config.URLConfig, reg prometheus.Registerer) *Prober {
 	t.Helper()
-	p, err := New(cfg, Options{UserAgent: "envtrack-test"}, nil, reg, fixedNow)
+	p, err := New(section(cfg), Options{UserAgent: "envtrack-test"}, nil, reg, fixedNow)
 	require.NoError(t, err)
 	return p
 }
@@ -153,32 +174,31 @@ func TestProbeTLS(t *testing.T) {
 	}
 }
 
+// TestNewInvalid: New takes its section as config.Load validated it (the interval, the
+// timeout, the concurrency and the TLS settings are checked there once); what can still
+// fail is the CA file, read again when the client is built.
 func TestNewInvalid(t *testing.T) {
 	notPEM := filepath.Join(t.TempDir(), "not.pem")
 	require.NoError(t, os.WriteFile(notPEM, []byte("hello"), 0o600))
 	tests := []struct {
 		name    string
-		cfg     config.URLConfig
+		tls     config.TLSConfig
 		wantErr string
 	}{
-		{"negative interval", config.URLConfig{Interval: model.Duration(-time.Second)}, "probe: interval -1s must be positive"},
-		{"negative timeout", config.URLConfig{Timeout: model.Duration(-time.Second)}, "probe: timeout -1s must be positive"},
-		{"timeout over interval", config.URLConfig{Interval: model.Duration(time.Second), Timeout: model.Duration(2 * time.Second)}, "probe: timeout 2s must not exceed interval 1s"},
-		{"default timeout over interval", config.URLConfig{Interval: model.Duration(time.Second)}, "probe: timeout 5s must not exceed interval 1s"},
-		{"negative concurrency", config.URLConfig{Concurrency: -1}, "probe: concurrency -1 must be positive"},
-		{"ca and insecure", config.URLConfig{TLS: config.TLSConfig{CAFile: notPEM, InsecureSkipVerify: true}}, "probe: ca_file and insecure_skip_verify are mutually exclusive"},
-		{"missing ca file", config.URLConfig{TLS: config.TLSConfig{CAFile: filepath.Join(t.TempDir(), "missing.pem")}}, "probe: ca_file: open "},
-		{"ca file without certificates", config.URLConfig{TLS: config.TLSConfig{CAFile: notPEM}}, "no PEM certificate found"},
+		{"missing ca file", config.TLSConfig{CAFile: filepath.Join(t.TempDir(), "missing.pem")}, "probe: tls.ca_file: open "},
+		{"ca file without certificates", config.TLSConfig{CAFile: notPEM}, "no PEM certificate found"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := New(tt.cfg, Options{}, nil, nil, nil)
+			cfg := config.DefaultURLConfig
+			cfg.TLS = tt.tls
+			p, err := New(cfg, Options{}, nil, nil, nil)
 			require.ErrorContains(t, err, tt.wantErr)
 			require.Nil(t, p)
 		})
 	}
 
-	p, err := New(config.URLConfig{}, Options{}, nil, nil, nil)
+	p, err := New(config.DefaultURLConfig, Options{}, nil, nil, nil)
 	require.NoError(t, err)
 	require.Equal(t, time.Duration(config.DefaultURLConfig.Interval), p.Interval())
 }
@@ -364,14 +384,16 @@ envtrack_probes_in_flight 0
 	require.Empty(t, problems)
 }
 
-func TestStripUserinfo(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"https://alice:pw@example.com/x?y=1", "https://example.com/x?y=1"},
-		{"https://alice@example.com/", "https://example.com/"},
-		{"https://example.com/", "https://example.com/"},
-		{"http://a:b@exa mple.com/", "<invalid URL>"},
-	}
-	for _, tt := range tests {
-		require.Equal(t, tt.want, StripUserinfo(tt.in))
-	}
+// TestLogRedactsURL: a failed probe is logged with its URL as redact.URL shows it.
+func TestLogRedactsURL(t *testing.T) {
+	var buf strings.Builder
+	p, err := New(config.DefaultURLConfig, Options{}, log.NewLogfmtLogger(&buf), nil, fixedNow)
+	require.NoError(t, err)
+	url := refusedURL(t, "alice:s3cr3t-pw@") + "?access_token=tok-123456&region=eu"
+	res := p.Probe(context.Background(), Target{EnvironmentID: "env", URL: url})
+	require.False(t, res.OK)
+	require.Contains(t, buf.String(), "url=\"http://alice:<secret>@")
+	require.Contains(t, buf.String(), "/healthz?access_token=<secret>&region=eu\"")
+	require.NotContains(t, buf.String(), "s3cr3t-pw")
+	require.NotContains(t, buf.String(), "tok-123456")
 }

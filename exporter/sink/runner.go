@@ -12,44 +12,27 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 
+	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/backoff"
 	"github.com/blueberry-idp/envtrack/exporter/store"
 	"github.com/blueberry-idp/envtrack/model/event"
 )
 
-// Defaults for zero Options fields.
-const (
-	DefaultBatchSize      = 500
-	DefaultBackoffInitial = time.Second
-	DefaultBackoffMax     = time.Minute
-	// CursorSaveInterval is the longest a delivered cursor stays only in memory: after a
-	// crash a sink redelivers at most this much (idempotently).
-	CursorSaveInterval = time.Second
-)
+// CursorSaveInterval is the longest a delivered cursor stays only in memory: after a
+// crash a sink redelivers at most this much (idempotently).
+const CursorSaveInterval = time.Second
 
 // ErrBusy is returned by Run and Flush while the same Runner is already delivering.
 var ErrBusy = errors.New("runner is already delivering")
 
-// Options configure a Runner.
+// Options configure a Runner beyond its delivery section.
 type Options struct {
-	// BatchSize is the most events one Deliver call gets. Zero means DefaultBatchSize.
-	BatchSize int
-	// BackoffInitial and BackoffMax bound the delays between retries of a batch that
-	// failed with retry=true (capped exponential backoff with full jitter). Zero means
-	// DefaultBackoffInitial and DefaultBackoffMax; a max below initial is raised to it.
-	BackoffInitial time.Duration
-	BackoffMax     time.Duration
 	// Logger receives delivery failures, set-aside events and recoveries. Nil means no
 	// logging. The runner adds component=sink and sink=<name>.
 	Logger log.Logger
 	// Rand draws the backoff jitter; nil means a randomly seeded source. Tests pass a
 	// seeded one.
 	Rand backoff.Rand
-	// Linger is how long the runner waits for more events when fewer than BatchSize are
-	// waiting, so that a burst or a steady stream travels in full batches (one InfluxDB
-	// write, one WAL fsync) instead of one request each. A full batch goes at once; zero
-	// delivers at once.
-	Linger time.Duration
 }
 
 // Status is a runner's state, for the landing page.
@@ -67,7 +50,7 @@ type Status struct {
 // sink's durable cursor (DESIGN §1). It runs in its own goroutine: a sink that is down
 // lags, and blocks nothing else.
 //
-//   - Events after the cursor are read in batches of Options.BatchSize and given to
+//   - Events after the cursor are read in batches of delivery.batch_size and given to
 //     Deliver; on success the cursor moves to the batch's last event, saved lazily: with
 //     the journal's next commit, or within CursorSaveInterval, and when Run ends.
 //   - retry=true: the same batch is tried again after a backoff delay; the cursor stays.
@@ -104,21 +87,16 @@ type Runner struct {
 	setAside     uint64
 }
 
-// NewRunner returns a runner delivering st's journal to s. m may be shared by every
-// runner (nil: unregistered metrics). It reads the sink's cursor and set-aside count from
-// the store and creates the sink's metric series; a store error there is logged, and Run
-// reads the cursor again.
-func NewRunner(s Sink, st Journal, m *Metrics, opts Options) *Runner {
-	if opts.BatchSize <= 0 {
-		opts.BatchSize = DefaultBatchSize
-	}
-	if opts.BackoffInitial <= 0 {
-		opts.BackoffInitial = DefaultBackoffInitial
-	}
-	if opts.BackoffMax <= 0 {
-		opts.BackoffMax = DefaultBackoffMax
-	}
-	opts.BackoffMax = max(opts.BackoffMax, opts.BackoffInitial)
+// NewRunner returns a runner delivering st's journal to s, as the delivery section cfg
+// (validated by config.Load) says: batch_size events at most per Deliver call; linger,
+// how long to wait for more events when fewer than a batch are waiting, so that a burst
+// or a steady stream travels in full batches (one InfluxDB write, one WAL fsync) instead
+// of one request each (a full batch goes at once; zero delivers at once); and the capped
+// exponential backoff, with full jitter, between retries of a batch that failed with
+// retry=true. m may be shared by every runner (nil: unregistered metrics). It reads the
+// sink's cursor and set-aside count from the store and creates the sink's metric series;
+// a store error there is logged, and Run reads the cursor again.
+func NewRunner(s Sink, st Journal, m *Metrics, cfg config.DeliveryConfig, opts Options) *Runner {
 	if opts.Logger == nil {
 		opts.Logger = log.NewNopLogger()
 	}
@@ -131,9 +109,9 @@ func NewRunner(s Sink, st Journal, m *Metrics, opts Options) *Runner {
 		name:   name,
 		st:     st,
 		m:      m.forSink(name),
-		batch:  opts.BatchSize,
-		linger: opts.Linger,
-		bo:     backoff.New(opts.BackoffInitial, opts.BackoffMax, opts.Rand),
+		batch:  cfg.BatchSize,
+		linger: time.Duration(cfg.Linger),
+		bo:     backoff.New(time.Duration(cfg.Backoff.Initial), time.Duration(cfg.Backoff.Max), opts.Rand),
 		logger: log.With(opts.Logger, "component", "sink", "sink", name),
 	}
 	if err := r.loadCursor(); err != nil {

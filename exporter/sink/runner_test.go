@@ -16,8 +16,10 @@ import (
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
+	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/store"
 	"github.com/blueberry-idp/envtrack/model/event"
 
@@ -257,8 +259,9 @@ func (j *recorder) setAside(sink string) []asideEntry {
 
 func (f *fixture) runner(s Sink, batch int) *Runner {
 	logger := level.NewFilter(log.NewLogfmtLogger(f.logs), level.AllowDebug())
-	return NewRunner(s, f.rec, f.m, Options{BatchSize: batch, BackoffInitial: time.Millisecond,
-		BackoffMax: 4 * time.Millisecond, Logger: logger, Rand: f.rnd})
+	d := config.DeliveryConfig{BatchSize: batch,
+		Backoff: config.BackoffConfig{Initial: model.Duration(time.Millisecond), Max: model.Duration(4 * time.Millisecond)}}
+	return NewRunner(s, f.rec, f.m, d, Options{Logger: logger, Rand: f.rnd})
 }
 
 // commit appends n events (environment env-<seq-ish>) to the journal.
@@ -637,8 +640,9 @@ func TestCancelWhileIdleAndWhileBackingOff(t *testing.T) {
 			}
 			logger := log.NewLogfmtLogger(f.logs)
 			// A long backoff: cancel must interrupt it.
-			r := NewRunner(s, f.st, f.m, Options{BackoffInitial: time.Hour, BackoffMax: time.Hour, Logger: logger,
-				Rand: maxRand{}})
+			d := config.DeliveryConfig{BatchSize: config.DefaultDeliveryConfig.BatchSize,
+				Backoff: config.BackoffConfig{Initial: model.Duration(time.Hour), Max: model.Duration(time.Hour)}}
+			r := NewRunner(s, f.st, f.m, d, Options{Logger: logger, Rand: maxRand{}})
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			go func() { done <- r.Run(ctx) }()
@@ -720,13 +724,13 @@ func TestStoreClosedEndsRun(t *testing.T) {
 
 func TestNewRunnerDefaults(t *testing.T) {
 	f := newFixture(t)
-	r := NewRunner(newSink("x"), f.st, nil, Options{BackoffInitial: time.Minute, BackoffMax: time.Second})
-	require.Equal(t, DefaultBatchSize, r.batch)
+	r := NewRunner(newSink("x"), f.st, nil, config.DefaultDeliveryConfig, Options{})
+	require.Equal(t, config.DefaultDeliveryConfig.BatchSize, r.batch)
 	require.Equal(t, "x", r.Name())
 	var calls atomic.Int32
 	s := newSink("y")
 	s.onDeliver = func(int) { calls.Add(1) }
 	f.commit(t, 1)
-	require.NoError(t, NewRunner(s, f.st, nil, Options{}).Flush(context.Background()))
+	require.NoError(t, NewRunner(s, f.st, nil, config.DefaultDeliveryConfig, Options{}).Flush(context.Background()))
 	require.Equal(t, int32(1), calls.Load())
 }

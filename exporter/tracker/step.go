@@ -28,19 +28,6 @@ const (
 	timeSourceSeen  = "observed" // Argo CD gave no timestamp: envtrack's observation time
 )
 
-func (c Config) withDefaults() Config {
-	if c.URLFailuresBeforeDegraded < 1 {
-		c.URLFailuresBeforeDegraded = 1
-	}
-	if c.AbsentConfirmations < 1 {
-		c.AbsentConfirmations = 2
-	}
-	if c.ProvisioningTimeout <= 0 {
-		c.ProvisioningTimeout = 30 * time.Minute
-	}
-	return c
-}
-
 // norm makes every time the tracker stores comparable and printable the same way:
 // UTC, whole seconds (the API and Argo CD speak RFC 3339 seconds), no monotonic part.
 func norm(t time.Time) time.Time {
@@ -53,7 +40,7 @@ func norm(t time.Time) time.Time {
 // Step applies one observation to one environment's state. s is the zero State for an
 // environment never seen before. It returns the new state and the events, in order.
 func Step(s State, o Observation, c Config) (State, []event.Event) {
-	st := stepper{c: c.withDefaults(), o: o, at: norm(o.At), firstSight: s.ID == ""}
+	st := stepper{c: c, o: o, at: norm(o.At), firstSight: s.ID == ""}
 	if st.firstSight {
 		s.ID = o.EnvironmentID
 	}
@@ -239,7 +226,7 @@ func (st *stepper) absent() {
 	if s.AbsentCount == 1 {
 		s.AbsentSince = st.at
 	}
-	if s.AbsentCount < st.c.AbsentConfirmations {
+	if s.AbsentCount < AbsentConfirmations {
 		return
 	}
 	gone := s.AbsentSince

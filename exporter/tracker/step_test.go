@@ -593,7 +593,7 @@ func TestStep(t *testing.T) {
 			var got []event.Event
 			for _, o := range tc.obs {
 				var evs []event.Event
-				s, evs = Step(s, o, tc.cfg)
+				s, evs = Step(s, o, loaded(tc.cfg))
 				got = append(got, evs...)
 			}
 			require.Len(t, got, len(tc.want), "events: %s", names(got))
@@ -618,7 +618,7 @@ func TestStep(t *testing.T) {
 			// Idempotence: the same evidence again (a restart re-reading Argo CD) emits nothing.
 			last := tc.obs[len(tc.obs)-1]
 			if !last.Absent {
-				again, evs := Step(s, last, tc.cfg)
+				again, evs := Step(s, last, loaded(tc.cfg))
 				require.Empty(t, evs, "the last observation repeated emitted %s", names(evs))
 				require.Equal(t, s.Phase, again.Phase)
 			}
@@ -635,7 +635,7 @@ func names(evs []event.Event) string {
 }
 
 func TestStepDescribesEvents(t *testing.T) {
-	_, evs := Step(State{}, seen("1m", newApp()), Config{})
+	_, evs := Step(State{}, seen("1m", newApp()), loaded(Config{}))
 	require.Len(t, evs, 1)
 	e := evs[0]
 	require.Equal(t, "pr-1", e.EnvironmentName)
@@ -647,7 +647,7 @@ func TestStepDescribesEvents(t *testing.T) {
 }
 
 func TestTrackerPollObservations(t *testing.T) {
-	tr := New(Config{}, nil)
+	tr := New(loaded(Config{}), nil)
 	commit := func(states []State, evs []event.Event) ([]event.Event, error) { return evs, nil }
 	apps := []AppEvidence{*newApp(), *newApp(func(a *AppEvidence) { a.AppName, a.EnvironmentID = "pr-2", "pr-2" })}
 	obs, inconclusive := tr.PollObservations(apps, at("1m"))
@@ -678,7 +678,7 @@ func TestTrackerPollObservations(t *testing.T) {
 }
 
 func TestTrackerEmptyListConfirmsOnlyDeletions(t *testing.T) {
-	tr := New(Config{}, nil)
+	tr := New(loaded(Config{}), nil)
 	commit := func(states []State, evs []event.Event) ([]event.Event, error) { return evs, nil }
 	apps := []AppEvidence{*newApp(deleting("30s"))}
 	obs, _ := tr.PollObservations(apps, at("1m"))
@@ -698,7 +698,7 @@ func TestTrackerEmptyListConfirmsOnlyDeletions(t *testing.T) {
 }
 
 func TestProcessPersistsOnlyChanges(t *testing.T) {
-	tr := New(Config{}, nil)
+	tr := New(loaded(Config{}), nil)
 	var commits int
 	commit := func(states []State, evs []event.Event) ([]event.Event, error) { commits++; return evs, nil }
 	a := []AppEvidence{*newApp()}
@@ -714,7 +714,7 @@ func TestProcessPersistsOnlyChanges(t *testing.T) {
 // environment, and on the first sight of one running before tracking began.
 func TestNeedsHistory(t *testing.T) {
 	ready := []appOpt{synced("2m55s"), health("Healthy", "3m40s")}
-	tr := New(Config{TrackingSince: at("1h")}, nil)
+	tr := New(loaded(Config{TrackingSince: at("1h")}), nil)
 	commit := func(_ []State, evs []event.Event) ([]event.Event, error) { return evs, nil }
 	old := *newApp(ready...)
 	old.AppName, old.EnvironmentID = "old", "old"
@@ -724,7 +724,7 @@ func TestNeedsHistory(t *testing.T) {
 	busy.AppName, busy.EnvironmentID = "busy", "busy"
 	require.Equal(t, []bool{true, true, false}, tr.NeedsHistory([]AppEvidence{old, young, busy}), "running ones, on first sight")
 
-	live := New(Config{}, nil)
+	live := New(loaded(Config{}), nil)
 	p := *newApp()
 	_, err := live.Process([]Observation{seen("1m", &p)}, commit)
 	require.NoError(t, err)

@@ -27,14 +27,14 @@ func New(cfg Config, states map[string]State) *Tracker {
 	if states == nil {
 		states = map[string]State{}
 	}
-	return &Tracker{cfg: cfg.withDefaults(), states: states}
+	return &Tracker{cfg: cfg, states: states}
 }
 
 // SetConfig replaces the configuration (on reload).
 func (t *Tracker) SetConfig(cfg Config) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.cfg = cfg.withDefaults()
+	t.cfg = cfg
 }
 
 // Process applies the observations in order, commits what changed and returns the

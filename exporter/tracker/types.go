@@ -108,16 +108,20 @@ type Observation struct {
 	Group int
 }
 
-// Config holds the tracker's settings (from the readiness section of the config).
+// AbsentConfirmations consecutive conclusive observations of absence confirm that an
+// Application is gone (terminated): never one failed or odd list (DESIGN §2).
+const AbsentConfirmations = 2
+
+// Config holds the tracker's settings, from the readiness section of the config as
+// config.Load validated it (no field is defaulted here).
 type Config struct {
-	// ProvisioningTimeout: not ready this long after provisioning_started = failed.
+	// ProvisioningTimeout: not ready this long after provisioning_started = failed
+	// (readiness.provisioning_timeout).
 	ProvisioningTimeout time.Duration
 	// URLFailuresBeforeDegraded consecutive failing probes after ready make the
-	// environment degraded (the time is the first failing probe's). Default 1.
+	// environment degraded (the time is the first failing probe's)
+	// (readiness.url.failures_before_degraded).
 	URLFailuresBeforeDegraded int
-	// AbsentConfirmations consecutive conclusive observations of absence confirm that an
-	// Application is gone (terminated). Default 2.
-	AbsentConfirmations int
 	// TrackingSince is when this store began tracking. Events derived on the first sight
 	// of an environment whose provisioning started before then are history, not live
 	// transitions: they carry metadata backfill=true and sinks do not observe them.

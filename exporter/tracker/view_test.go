@@ -12,7 +12,7 @@ func TestViewObservations(t *testing.T) {
 		return AppEvidence{AppName: name, EnvironmentID: name, HealthStatus: "Healthy"}
 	}
 	ready, prov, gone, term := ev("ready"), ev("prov"), ev("gone"), ev("term")
-	tr := New(Config{}, map[string]State{
+	tr := New(loaded(Config{}), map[string]State{
 		"ready": {ID: "ready", Source: SourceArgoCD, Phase: PhaseReady, App: &ready},
 		"prov":  {ID: "prov", Source: SourceArgoCD, Phase: PhaseProvisioning, App: &prov},
 		"gone":  {ID: "gone", Source: SourceArgoCD, Phase: PhaseReady, App: &gone},
@@ -79,7 +79,7 @@ func TestViewObservations(t *testing.T) {
 
 func TestHolds(t *testing.T) {
 	held := AppEvidence{AppName: "a", EnvironmentID: "a", HealthStatus: "Healthy", CreatedAt: t0}
-	tr := New(Config{}, map[string]State{"a": {ID: "a", Source: SourceArgoCD, Phase: PhaseReady, App: &held}})
+	tr := New(loaded(Config{}), map[string]State{"a": {ID: "a", Source: SourceArgoCD, Phase: PhaseReady, App: &held}})
 	same := held
 	same.CreatedAt = t0.Add(300 * time.Millisecond).In(time.FixedZone("x", 3600)) // the tracker keeps seconds, in UTC
 	same.History = []Deployment{{ID: 1}}                                          // never kept
@@ -98,7 +98,7 @@ func TestPollSkipsWhatItHolds(t *testing.T) {
 		return AppEvidence{AppName: name, EnvironmentID: name, HealthStatus: health, CreatedAt: t0}
 	}
 	ready, prov, changed, hist := ev("ready", "Healthy"), ev("prov", "Progressing"), ev("changed", "Healthy"), ev("hist", "Healthy")
-	tr := New(Config{}, map[string]State{
+	tr := New(loaded(Config{}), map[string]State{
 		"ready":   {ID: "ready", Source: SourceArgoCD, Phase: PhaseReady, App: &ready},
 		"prov":    {ID: "prov", Source: SourceArgoCD, Phase: PhaseProvisioning, App: &prov},
 		"changed": {ID: "changed", Source: SourceArgoCD, Phase: PhaseReady, App: &changed},

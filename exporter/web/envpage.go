@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-kit/log/level"
 
+	"github.com/blueberry-idp/envtrack/config/redact"
 	"github.com/blueberry-idp/envtrack/exporter/query"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 	"github.com/blueberry-idp/envtrack/model/event"
@@ -202,7 +203,8 @@ func buildEnvPage(tl *query.Timeline, st tracker.State, known bool, markers []ev
 		JSON: "../api/environments/" + esc, TimelineJSON: "../api/environments/" + esc + "/timeline",
 		Width: tlWidth, Left: tlLeft, Right: tlRight}
 	if known {
-		d.Type, d.Repository, d.Branch, d.Commit, d.URL, d.Source, d.Phase = st.Type, st.Repository, st.Branch, st.CommitSHA, st.URL, st.Source, string(st.Phase)
+		d.Type, d.Repository, d.Branch, d.Commit, d.Source, d.Phase = st.Type, st.Repository, st.Branch, st.CommitSHA, st.Source, string(st.Phase)
+		d.URL = redact.URL(st.URL) // shown as the API shows it: no password, no token
 		d.FailureReason = st.FailureReason
 		if !st.FailedAt.IsZero() && !st.ProvisioningStartedAt.IsZero() {
 			d.FailedAfter = HumanDuration(st.FailedAt.Sub(st.ProvisioningStartedAt))

@@ -154,18 +154,31 @@ func TestPagesEscape(t *testing.T) {
 func TestLandingRedactsURLs(t *testing.T) {
 	cfg := config.DefaultConfig()
 	cfg.ArgoCD = &config.ArgoCDConfig{Server: "https://argo-user:argo-pass-1@argocd.example.com"}
-	cfg.InfluxDB = &config.InfluxDBConfig{URL: "http://writer:influx-pass-2@influx.example.com:8086", Bucket: "environments"}
+	cfg.InfluxDB = &config.InfluxDBConfig{URL: "http://writer:influx-pass-2@influx.example.com:8086/?token=influx-tok-4", Bucket: "environments"}
 	cfg.Grafana = &config.GrafanaConfig{URL: "https://admin:grafana-pass-3@grafana.example.com"}
 	_, h := newTestPagesWith(&cfg, nil, nil, t0)
 	code, body := get(t, h, "/")
 	require.Equal(t, http.StatusOK, code)
-	for _, secret := range []string{"argo-pass-1", "influx-pass-2", "grafana-pass-3"} {
+	for _, secret := range []string{"argo-pass-1", "influx-pass-2", "grafana-pass-3", "influx-tok-4"} {
 		require.NotContains(t, body, secret)
 	}
-	for _, shown := range []string{"https://argo-user:&lt;secret&gt;@argocd.example.com", "http://writer:&lt;secret&gt;@influx.example.com:8086",
-		"https://admin:&lt;secret&gt;@grafana.example.com"} {
+	for _, shown := range []string{"https://argo-user:&lt;secret&gt;@argocd.example.com",
+		"http://writer:&lt;secret&gt;@influx.example.com:8086/?token=&lt;secret&gt;", "https://admin:&lt;secret&gt;@grafana.example.com"} {
 		require.Contains(t, body, shown)
 	}
+}
+
+// TestEnvPageRedactsURL: the environment page shows the URL as redact.URL does.
+func TestEnvPageRedactsURL(t *testing.T) {
+	states := []tracker.State{{ID: "pr-1", Type: "preview", Phase: tracker.PhaseReady,
+		URL: "https://alice:pw-secret@pr-1.example.com/?access_token=tok-secret&lang=en"}}
+	evs := []event.Event{{EnvironmentID: "pr-1", Name: event.ProvisioningStarted, Time: t0, Type: "preview"}}
+	_, h := newTestPages(evs, states, t0.Add(time.Hour))
+	code, body := get(t, h, "/environments/pr-1")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, "https://alice:&lt;secret&gt;@pr-1.example.com/?access_token=&lt;secret&gt;&amp;lang=en")
+	require.NotContains(t, body, "pw-secret")
+	require.NotContains(t, body, "tok-secret")
 }
 
 // TestSpans: each lifecycle path becomes its phases; a deployed event starts none, a

@@ -147,7 +147,7 @@ func (o *Options) defaults() error {
 		o.PollInterval = 250 * time.Millisecond
 	}
 	if o.Timeout == 0 {
-		o.Timeout = 30 * time.Minute
+		o.Timeout = time.Duration(config.DefaultReadinessConfig.ProvisioningTimeout)
 	}
 	if o.Out == nil {
 		o.Out = os.Stdout

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/internal/fakeargocd"
 )
 
@@ -144,7 +145,7 @@ func NewSim(cfg SimConfig, clock func() time.Time, argo *fakeargocd.Server) *Sim
 		cfg.PerHour = 20
 	}
 	if cfg.Timeout <= 0 {
-		cfg.Timeout = 30 * time.Minute
+		cfg.Timeout = time.Duration(config.DefaultReadinessConfig.ProvisioningTimeout)
 	}
 	if cfg.MinPhase == nil {
 		cfg.MinPhase = func() time.Duration { return time.Minute }
