@@ -139,7 +139,9 @@ func New(opts Options) (*App, error) {
 	}
 	a.tracker = tracker.New(a.trackerConfig(cfg), states)
 	a.pushes = ingest.New(ingest.Options{Tracker: a.tracker, Journal: a.store, Now: a.now,
-		Committed: func(evs []event.Event) { a.recorded("pushed event", evs) }})
+		Committed: func(evs []event.Event) {
+			a.committed(evs, "pushed event", func(e event.Event) []any { return []any{"marker", e.IsMarker()} })
+		}})
 	a.journalQ = query.NewCachedJournal(a.store)
 	types := make([]string, 0, len(states))
 	for _, s := range states {

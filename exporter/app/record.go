@@ -10,7 +10,7 @@ import (
 )
 
 // process tracks observations of the sources: the tracker commits what they change,
-// then recorded reports it. The one way the sources' evidence reaches the journal.
+// then committed reports it.
 func (a *App) process(obs []tracker.Observation) error {
 	if len(obs) == 0 {
 		return nil
@@ -20,18 +20,19 @@ func (a *App) process(obs []tracker.Observation) error {
 		level.Error(a.logger).Log("msg", "recording transitions failed; they will be derived again", "err", err)
 		return err
 	}
-	a.recorded("lifecycle event", events)
+	a.committed(events, "lifecycle event", func(e event.Event) []any { return []any{"reason", e.Meta(event.MetaReason)} })
 	return nil
 }
 
-// recorded reports committed events, tracked (process) or pushed (ingest): the
-// lifecycle metrics observe them (live transitions only: never a replay), they are
-// counted and logged.
-func (a *App) recorded(msg string, events []event.Event) {
+// committed does what follows every commit that stored events, the tracker's or pushed
+// ones (ingest): the lifecycle metrics (DESIGN §4: live transitions only, never a
+// replay), the events counter, and one log line per event (msg, then what kv adds to
+// the common keys).
+func (a *App) committed(events []event.Event, msg string, kv func(event.Event) []any) {
 	a.lifecycle.Observe(events)
 	for _, e := range events {
 		a.metrics.transitions.WithLabelValues(string(e.Name)).Inc()
-		level.Info(a.logger).Log("msg", msg, "environment_id", e.EnvironmentID, "event", e.Name,
-			"time", e.Time.Format(time.RFC3339), "seq", e.Seq, "reason", e.Meta(event.MetaReason), "marker", e.IsMarker())
+		level.Info(a.logger).Log(append([]any{"msg", msg, "environment_id", e.EnvironmentID, "event", e.Name,
+			"time", e.Time.Format(time.RFC3339), "seq", e.Seq}, kv(e)...)...)
 	}
 }
