@@ -289,7 +289,7 @@ func (a *App) reload() error {
 	if err != nil {
 		return err
 	}
-	if err := needsRestart(a.Config(), cfg); err != nil {
+	if err := config.NeedsRestart(a.Config(), cfg); err != nil {
 		return err
 	}
 	src, err := newSources(cfg, a.logger, a.now, a.labels.TypeLabel, a.opts.Sinks)
