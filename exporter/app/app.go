@@ -121,7 +121,7 @@ func New(opts Options) (*App, error) {
 	)
 
 	a.labels = labels.New(a.reg, log.With(a.logger, "component", "labels"))
-	a.setTypes(cfg)
+	a.labels.SetTypes(cfg.Types, cfg.OwnTypes(), cfg.Metrics.MaxTypes)
 	// The clients first: a configuration they refuse must not create or touch the store.
 	a.sources, err = newSources(cfg, a.logger, a.now, a.labels.TypeLabel, a.opts.Sinks)
 	if err != nil {
@@ -155,19 +155,6 @@ func New(opts Options) (*App, error) {
 	level.Info(a.logger).Log("msg", "envtrack starting", "version", version.Info(), "environments", len(states),
 		"journal_last_seq", a.store.LastSeq())
 	return a, nil
-}
-
-// setTypes bounds the type label by the configuration: `types:` (plus the types the
-// configuration names itself), else metrics.max_types.
-func (a *App) setTypes(cfg *config.Config) {
-	own := []string{config.DefaultStaticEnvironment.Type}
-	for _, e := range cfg.Environments {
-		own = append(own, e.Type)
-	}
-	if cfg.ArgoCD != nil {
-		own = append(own, cfg.ArgoCD.DefaultType)
-	}
-	a.labels.SetTypes(cfg.Types, own, cfg.Metrics.MaxTypes)
 }
 
 func (a *App) trackerConfig(cfg *config.Config) tracker.Config {
@@ -308,7 +295,7 @@ func (a *App) reload() error {
 	a.query = a.newQuery(cfg)
 	a.mu.Unlock()
 	oldSrc.close()
-	a.setTypes(cfg)
+	a.labels.SetTypes(cfg.Types, cfg.OwnTypes(), cfg.Metrics.MaxTypes)
 	a.tracker.SetConfig(a.trackerConfig(cfg))
 	if running {
 		a.startLoopsLocked()
