@@ -2,20 +2,31 @@ package server
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/api"
+	"github.com/blueberry-idp/envtrack/exporter/query"
+	"github.com/blueberry-idp/envtrack/exporter/sink"
 	"github.com/blueberry-idp/envtrack/exporter/web"
 )
 
-// Routes is what envtrack serves: the API, the pages and the daemon's own endpoints.
+// Routes is what envtrack serves, wired to the daemon's parts.
 type Routes struct {
-	API   api.Options
-	Pages web.Options
+	// Config is the configuration in force (it changes on reload): the API's tokens,
+	// the body and batch limits, the landing page's summary.
+	Config       func() *config.Config
+	Environments api.Environments // the tracker's current view
+	Query        func() *query.Service
+	Recorder     api.Recorder // POST /api/events
+	Markers      web.Markers
+	Sinks        func() []sink.Status    // the landing page's
+	Journal      func() web.JournalStats // the landing page's
 	// Metrics is gathered for GET /metrics (OpenMetrics negotiated).
 	Metrics prometheus.Gatherer
 	// Ready answers GET /readyz.
@@ -26,13 +37,30 @@ type Routes struct {
 	// Panics counts the handlers that panicked (answered 500).
 	Panics prometheus.Counter
 	Logger log.Logger
+	Now    func() time.Time
 }
 
 // Handler is envtrack's HTTP surface. The route table is this one block; every error
 // leaves as the API's JSON error body.
 func Handler(r Routes) http.Handler {
+	tokens := func() (write, read []string) {
+		c := r.Config().API
+		for _, t := range c.WriteTokens {
+			write = append(write, string(t))
+		}
+		for _, t := range c.ReadTokens {
+			read = append(read, string(t))
+		}
+		return write, read
+	}
+	limits := r.Config().API
 	mux := http.NewServeMux()
-	web.New(r.Pages).Register(mux) // GET /, /environments/{id}, /insights
+	web.New(web.Options{ // GET /, /environments/{id}, /insights
+		Environments: r.Environments, Query: r.Query, Markers: r.Markers,
+		Guard:  func(h http.Handler) http.Handler { return api.RequireRead(tokens, h) },
+		Config: r.Config, Ready: r.Ready, Sinks: r.Sinks, Journal: r.Journal,
+		Logger: log.With(r.Logger, "component", "web"), Now: r.Now,
+	}).Register(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(r.Metrics, promhttp.HandlerOpts{
 		EnableOpenMetrics: true,
 		ErrorLog:          promLogger{r.Logger},
@@ -47,10 +75,14 @@ func Handler(r Routes) http.Handler {
 		}
 		api.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
-	reload := api.Lifecycle(r.API.Tokens, reloadHandler(r.Reload, r.EnableLifecycle))
+	reload := api.Lifecycle(tokens, reloadHandler(r.Reload, r.EnableLifecycle))
 	mux.Handle("POST /-/reload", reload)
 	mux.Handle("PUT /-/reload", reload) // as Prometheus, which takes both
-	api.Register(mux, r.API)            // /api/...
+	api.Register(mux, api.Options{      // /api/...
+		Environments: r.Environments, Query: r.Query, Recorder: r.Recorder, Tokens: tokens,
+		MaxBodyBytes: limits.MaxBodyBytes, MaxBatch: limits.MaxBatch,
+		Logger: log.With(r.Logger, "component", "api"), Now: r.Now,
+	})
 	mux.Handle("/", api.NotFound(mux, "not found"))
 	return recoverPanics(limitReserve(mux), r.Panics, r.Logger)
 }
