@@ -72,7 +72,7 @@ type App struct {
 	lifecycle   *prom.Metrics // DESIGN §4, observed on live transitions only
 	labels      *labels.Bound // bounds the label values that come from input
 	sinkMetrics *sink.Metrics
-	runners     []*sink.Runner // the running sinks' runners (guarded by mu)
+	runners     sink.Group // the running sinks' runners (guarded by mu)
 	query       *query.Service
 	journalQ    *query.CachedJournal // the query layer's journal backend, kept across reloads
 

@@ -60,11 +60,6 @@ func newSinks(cfg *config.Config, logger log.Logger, reg prometheus.Registerer, 
 // SinkStatus reports each sink's state (the landing page, the demo).
 func (a *App) SinkStatus() []sink.Status {
 	a.mu.RLock()
-	runners := a.runners
-	a.mu.RUnlock()
-	out := make([]sink.Status, 0, len(runners))
-	for _, r := range runners {
-		out = append(out, r.Status())
-	}
-	return out
+	defer a.mu.RUnlock()
+	return a.runners.Status()
 }

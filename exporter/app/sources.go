@@ -204,16 +204,8 @@ func (a *App) startLoopsLocked() {
 	}
 	loops = append(loops, retention.New(a.store, a.tracker, time.Duration(src.cfg.Journal.Retention), a.now, a.logger).Run)
 	// Sinks deliver whatever drives the sources: they only read the journal.
-	runners := make([]*sink.Runner, 0, len(src.sinks))
-	for _, s := range src.sinks {
-		r := sink.NewRunner(s, a.store, a.sinkMetrics, src.cfg.Delivery, sink.Options{Logger: a.logger})
-		runners = append(runners, r)
-		loops = append(loops, func(ctx context.Context) {
-			if err := r.Run(ctx); err != nil {
-				level.Error(a.logger).Log("msg", "sink stopped", "sink", r.Name(), "err", err)
-			}
-		})
-	}
+	runners := sink.NewGroup(src.sinks, a.store, a.sinkMetrics, src.cfg.Delivery, sink.Options{Logger: a.logger})
+	loops = append(loops, runners.Run)
 	a.mu.Lock()
 	a.runners = runners
 	a.mu.Unlock()

@@ -734,3 +734,22 @@ func TestNewRunnerDefaults(t *testing.T) {
 	require.NoError(t, NewRunner(s, f.st, nil, config.DefaultDeliveryConfig, Options{}).Flush(context.Background()))
 	require.Equal(t, int32(1), calls.Load())
 }
+
+// TestGroup: a Group runs each sink's runner at once, each delivering everything, and
+// reports their status in the sinks' order.
+func TestGroup(t *testing.T) {
+	f := newFixture(t)
+	f.commit(t, 3)
+	a, b := newSink("influx"), newSink("grafana")
+	g := NewGroup([]Sink{a, b}, f.rec, f.m, config.DefaultDeliveryConfig, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { g.Run(ctx); close(done) }()
+	require.Eventually(t, func() bool { return len(a.Delivered()) == 3 && len(b.Delivered()) == 3 }, 10*time.Second, time.Millisecond)
+	cancel()
+	<-done
+	st := g.Status()
+	require.Len(t, st, 2)
+	require.Equal(t, []string{"influx", "grafana"}, []string{st[0].Name, st[1].Name})
+	require.Equal(t, []uint64{3, 3}, []uint64{st[0].Cursor, st[1].Cursor})
+}
