@@ -58,7 +58,7 @@ func Handler(r Routes) http.Handler {
 	web.New(web.Options{ // GET /, /environments/{id}, /insights
 		Environments: r.Environments, Query: r.Query, Markers: r.Markers,
 		Guard:  func(h http.Handler) http.Handler { return api.RequireRead(tokens, h) },
-		Config: r.Config, Ready: r.Ready, Sinks: r.Sinks, Journal: r.Journal,
+		Config: r.Config, Ready: r.Ready, Sinks: func() []web.SinkStatus { return sinkStatus(r.Sinks()) }, Journal: r.Journal,
 		Logger: log.With(r.Logger, "component", "web"), Now: r.Now,
 	}).Register(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(r.Metrics, promhttp.HandlerOpts{
@@ -85,6 +85,16 @@ func Handler(r Routes) http.Handler {
 	})
 	mux.Handle("/", api.NotFound(mux, "not found"))
 	return recoverPanics(limitReserve(mux), r.Panics, r.Logger)
+}
+
+// sinkStatus is the sinks' state as the landing page shows it.
+func sinkStatus(in []sink.Status) []web.SinkStatus {
+	out := make([]web.SinkStatus, len(in))
+	for i, s := range in {
+		out[i] = web.SinkStatus{Name: s.Name, Lag: s.Lag, Cursor: s.Cursor, SetAside: s.SetAside,
+			LastSuccess: s.LastSuccess, LastError: s.LastError, Failing: s.Failing}
+	}
+	return out
 }
 
 // reloadHandler is /-/reload. Without enabled it answers 403 as Prometheus does

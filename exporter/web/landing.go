@@ -14,9 +14,18 @@ import (
 
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/config/redact"
-	"github.com/blueberry-idp/envtrack/exporter/sink"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 )
+
+// SinkStatus is what the landing page says of a sink.
+type SinkStatus struct {
+	Name        string
+	Lag, Cursor uint64 // events not yet delivered; the last one delivered (or set aside)
+	SetAside    uint64 // events the sink refused for good
+	LastSuccess time.Time
+	LastError   string
+	Failing     bool // in a burst of retryable failures
+}
 
 // JournalStats is what the landing page says of the journal.
 type JournalStats struct {
@@ -61,7 +70,7 @@ type landingData struct {
 type landingKV struct{ Key, Value string }
 
 type landingSink struct {
-	sink.Status
+	SinkStatus
 	State string
 }
 
@@ -196,7 +205,7 @@ func (p *Pages) landingData() landingData {
 		case s.LastSuccess.IsZero():
 			state = "idle"
 		}
-		d.Sinks = append(d.Sinks, landingSink{Status: s, State: state})
+		d.Sinks = append(d.Sinks, landingSink{SinkStatus: s, State: state})
 	}
 	if d.Private {
 		return d

@@ -21,7 +21,6 @@ import (
 
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/query"
-	"github.com/blueberry-idp/envtrack/exporter/sink"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 	"github.com/blueberry-idp/envtrack/model/event"
 )
@@ -50,7 +49,7 @@ type Options struct {
 	// the daemon is ready, the sinks' state and the journal's size.
 	Config  func() *config.Config
 	Ready   func() bool
-	Sinks   func() []sink.Status
+	Sinks   func() []SinkStatus
 	Journal func() JournalStats
 
 	Logger log.Logger

@@ -14,7 +14,6 @@ import (
 
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/query"
-	"github.com/blueberry-idp/envtrack/exporter/sink"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 	"github.com/blueberry-idp/envtrack/internal/scenario"
 	"github.com/blueberry-idp/envtrack/model/event"
@@ -96,7 +95,7 @@ func newTestPagesWith(cfg *config.Config, evs []event.Event, states []tracker.St
 		SuccessRate:     config.RateTarget{Target: 98, Alert: 95}}, func() time.Time { return now })
 	p := New(Options{Environments: fakeEnvs(states), Query: func() *query.Service { return svc }, Markers: fakeBackend(evs),
 		Config: func() *config.Config { return cfg }, Ready: func() bool { return true },
-		Sinks: func() []sink.Status { return nil }, Journal: func() JournalStats { return JournalStats{} },
+		Sinks: func() []SinkStatus { return nil }, Journal: func() JournalStats { return JournalStats{} },
 		Now: func() time.Time { return now }})
 	mux := http.NewServeMux()
 	p.Register(mux)
