@@ -21,13 +21,14 @@ import (
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/app"
 	"github.com/blueberry-idp/envtrack/exporter/logging"
+	"github.com/blueberry-idp/envtrack/exporter/sink"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 // sinks are the daemon's sinks that live outside exporter: Grafana's annotations.
-var sinks = []app.SinkFunc{
-	app.NewSink("grafana", func(c *config.Config) *config.GrafanaConfig { return c.Grafana }, grafana.New),
+var sinks = []sink.Func{
+	sink.FromSection("grafana", func(c *config.Config) *config.GrafanaConfig { return c.Grafana }, grafana.New),
 }
 
 const usage = `usage: envtrack <command> [flags]

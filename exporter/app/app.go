@@ -50,9 +50,9 @@ type Options struct {
 	// ManualSources disables the background Argo CD poll and URL probe loops: the caller
 	// drives them with PollOnce and ProbeOnce (deterministic tests, benchmarks).
 	ManualSources bool
-	// Sinks build the sinks beyond InfluxDB's, per configuration generation (cmd wires
-	// annotate's Grafana sink).
-	Sinks []SinkFunc
+	// Sinks build the sinks beyond InfluxDB's, per configuration (cmd wires annotate's
+	// Grafana sink).
+	Sinks []sink.Func
 }
 
 // App is a running envtrack.

@@ -7,10 +7,11 @@ import (
 
 	"github.com/blueberry-idp/envtrack/annotate"
 	"github.com/blueberry-idp/envtrack/config"
+	"github.com/blueberry-idp/envtrack/exporter/sink"
 )
 
 // testSinks wires annotate's Grafana sink into the test daemons as cmd/envtrack does.
-var testSinks = []SinkFunc{NewSink("grafana", func(c *config.Config) *config.GrafanaConfig { return c.Grafana }, annotate.New)}
+var testSinks = []sink.Func{sink.FromSection("grafana", func(c *config.Config) *config.GrafanaConfig { return c.Grafana }, annotate.New)}
 
 // waitDelivered blocks until every sink has delivered (or set aside) everything in the
 // journal, or ctx ends. It polls the runners' status.

@@ -32,7 +32,7 @@ type sources struct {
 	cfg     *config.Config
 }
 
-func newSources(cfg *config.Config, logger log.Logger, now func() time.Time, typeTag func(string) string, sinks []SinkFunc) (*sources, error) {
+func newSources(cfg *config.Config, logger log.Logger, now func() time.Time, typeTag func(string) string, sinks []sink.Func) (*sources, error) {
 	s := &sources{reg: prometheus.NewRegistry(), cfg: cfg}
 	ua := "envtrack/" + version.Version
 	if ac := cfg.ArgoCD; ac != nil {

@@ -44,6 +44,7 @@ import (
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/app"
 	"github.com/blueberry-idp/envtrack/exporter/logging"
+	"github.com/blueberry-idp/envtrack/exporter/sink"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 	"github.com/blueberry-idp/envtrack/internal/fakeargocd"
 	"github.com/blueberry-idp/envtrack/internal/fakegrafana"
@@ -362,8 +363,8 @@ func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 		return d, err
 	}
 	// The Grafana sink wired in as cmd/envtrack wires it.
-	grafana := app.NewSink("grafana", func(c *config.Config) *config.GrafanaConfig { return c.Grafana }, annotate.New)
-	d.app, err = app.New(app.Options{ConfigFile: d.envtrackCfg, Logger: logger, Now: d.clock.Now, Sinks: []app.SinkFunc{grafana}})
+	grafana := sink.FromSection("grafana", func(c *config.Config) *config.GrafanaConfig { return c.Grafana }, annotate.New)
+	d.app, err = app.New(app.Options{ConfigFile: d.envtrackCfg, Logger: logger, Now: d.clock.Now, Sinks: []sink.Func{grafana}})
 	if err != nil {
 		return d, fmt.Errorf("envtrack: %w", err)
 	}
