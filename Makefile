@@ -41,7 +41,7 @@ test: tools ## all tests, with the race detector, against the real servers
 			echo ">> chromium unavailable: the headless browser test will fail"; \
 	fi
 	$(GO) test $(TEST_FLAGS) ./...
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEvent$$' -fuzztime 5s ./exporter/api/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEvent$$' -fuzztime 5s ./model/apitypes/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeRecords -fuzztime 5s ./exporter/store/
 
 lint: fmt vet staticcheck ## gofmt, go vet and staticcheck must be clean

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/blueberry-idp/envtrack/model/event"
+	"github.com/blueberry-idp/envtrack/model/tags"
 )
 
 // annotation is what one event becomes in Grafana.
@@ -15,22 +16,6 @@ type annotation struct {
 	TimeEnd int64 // ms; 0 for a point annotation (Grafana then sets timeEnd = time)
 	Tags    []string
 	Text    string
-}
-
-// Tag keys and fixed tags (DESIGN §6, contract). The dashboards' annotation queries
-// find annotations by these, so they are exported.
-const (
-	TagEnvtrack   = "envtrack"   // every annotation envtrack writes
-	TagDeployment = "deployment" // deployment markers (001)
-	keyEvent      = "event"
-	keyEventID    = "envtrack-id"
-)
-
-// EventTag is the tag of the annotations of lifecycle events named n ("event:deployed").
-func EventTag(n event.Name) string {
-	var t tagList
-	t.pair(keyEvent, string(n))
-	return strings.Join(t.tags, "")
 }
 
 // maxTextDetail bounds free text taken from metadata (an URL error) in the one-line text.
@@ -42,12 +27,12 @@ func render(ev event.Event, extra []string) annotation {
 		return renderMarker(ev, extra)
 	}
 	var t tagList
-	t.add(TagEnvtrack)
-	t.pair(keyEvent, string(ev.Name))
-	t.pair("env", ev.EnvironmentID)
-	t.pair("type", ev.Type)
-	t.pair("repo", ev.Repository)
-	t.pair(keyEventID, ev.ID)
+	t.add(tags.Envtrack)
+	t.pair(tags.KeyEvent, string(ev.Name))
+	t.pair(tags.KeyEnv, ev.EnvironmentID)
+	t.pair(tags.KeyType, ev.Type)
+	t.pair(tags.KeyRepo, ev.Repository)
+	t.pair(tags.KeyEventID, ev.ID)
 	t.add(extra...)
 
 	a := annotation{Time: ev.Time.UnixMilli(), Tags: t.tags, Text: lifecycleText(ev)}
@@ -77,14 +62,14 @@ func region(ev event.Event, key string) (start, end int64) {
 // renderMarker is a deployment marker of 001 ("<activity> <status> on <host>").
 func renderMarker(ev event.Event, extra []string) annotation {
 	var t tagList
-	t.add(TagEnvtrack, TagDeployment)
-	t.pair("env", ev.EnvironmentID)
+	t.add(tags.Envtrack, tags.Deployment)
+	t.pair(tags.KeyEnv, ev.EnvironmentID)
 	m := ev.Marker()
 	app, status, activity, host := strings.TrimSpace(m.Application), strings.TrimSpace(m.Status),
 		strings.TrimSpace(m.Activity), strings.TrimSpace(m.Host)
-	t.pair("app", app)
-	t.pair("status", status)
-	t.pair(keyEventID, ev.ID)
+	t.pair(tags.KeyApp, app)
+	t.pair(tags.KeyStatus, status)
+	t.pair(tags.KeyEventID, ev.ID)
 	t.add(extra...)
 
 	words := []string{}
@@ -239,27 +224,13 @@ func truncate(s string, n int) string {
 // tagList builds an annotation's tags.
 type tagList struct{ tags []string }
 
-func (t *tagList) add(tags ...string) { t.tags = append(t.tags, tags...) }
+func (t *tagList) add(ts ...string) { t.tags = append(t.tags, ts...) }
 
-// pair adds "key:value", unless value is empty. Grafana splits a tag at its colons and
-// keeps the first two parts only ("env:a:b" would be stored as "env:a"), so a colon in
-// the value is replaced with "_"; surrounding spaces, which Grafana trims, are trimmed.
+// pair adds "key:value" (tags.Pair), unless value is empty.
 func (t *tagList) pair(key, value string) {
-	value = strings.TrimSpace(strings.ReplaceAll(value, ":", "_"))
-	if value == "" {
-		return
+	if tag := tags.Pair(key, value); tag != "" {
+		t.tags = append(t.tags, tag)
 	}
-	t.tags = append(t.tags, key+":"+value)
-}
-
-// eventIDTag is the tag that identifies an event's annotation.
-func eventIDTag(id string) string {
-	var t tagList
-	t.pair(keyEventID, id)
-	if len(t.tags) == 0 {
-		return ""
-	}
-	return t.tags[0]
 }
 
 func metaString(ev event.Event, key string) string {

@@ -1,6 +1,8 @@
-// Package annotate is everything about Grafana annotations: the sink that posts one
-// annotation per journal event (DESIGN §6) through grafana-tools/sdk, and the client
-// behind `envtrack annotate` (package client).
+// Package annotate is the Grafana annotation sink: it posts one annotation per journal
+// event (DESIGN §6) through grafana-tools/sdk, tagged as model/tags defines (the
+// generated dashboards query annotations by the same tags). The `envtrack annotate` CI
+// step is not here: it pushes a deployment marker through envtrack's API (package
+// client), and this sink annotates it like any other event.
 //
 // Each lifecycle event becomes an annotation tagged envtrack, event:<event>, env:<id>,
 // type:<type>, repo:<repository> and envtrack-id:<event id> (plus grafana.tags; a tag
@@ -58,6 +60,7 @@ import (
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/config/redact"
 	"github.com/blueberry-idp/envtrack/model/event"
+	"github.com/blueberry-idp/envtrack/model/tags"
 )
 
 // maxRemembered bounds the ids of posted events kept in memory. The runner only ever
@@ -194,7 +197,7 @@ func (s *Sink) find(ctx context.Context, id string) (bool, error) {
 	ex, err := s.do(ctx, func(ctx context.Context) error {
 		var err error
 		list, err = s.client.GetAnnotations(ctx,
-			sdk.WithTag(eventIDTag(id)), sdk.WithAnnotationType(), sdk.WithLimit(1))
+			sdk.WithTag(tags.EventID(id)), sdk.WithAnnotationType(), sdk.WithLimit(1))
 		return err
 	})
 	if err := s.check(ctx, op, ex, err); err != nil {

@@ -16,18 +16,11 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
-	m := &metrics{
-		requests:      metric.GrafanaRequests.NewCounterVec(),
-		authFailures:  metric.GrafanaAuthFailures.NewCounter(),
-		alreadyPosted: metric.GrafanaAlreadyPosted.NewCounter(),
+	return &metrics{
+		requests:      metric.GrafanaRequests.NewCounterVec(reg),
+		authFailures:  metric.GrafanaAuthFailures.NewCounter(reg),
+		alreadyPosted: metric.GrafanaAlreadyPosted.NewCounter(reg),
 	}
-	if reg == nil {
-		return m
-	}
-	m.requests = metric.Register(reg, m.requests)
-	m.authFailures = metric.Register(reg, m.authFailures)
-	m.alreadyPosted = metric.Register(reg, m.alreadyPosted)
-	return m
 }
 
 func (m *metrics) request(status int) {

@@ -9,30 +9,6 @@ import (
 	"github.com/blueberry-idp/envtrack/model/metric"
 )
 
-// IDs of the lifecycle metrics of DESIGN §4 (their names without the namespace).
-const (
-	ProvisioningDuration   = "environment_provisioning_duration_seconds"
-	ProvisioningTotal      = "environment_provisioning_total"
-	ProvisioningFailures   = "environment_provisioning_failures_total"
-	ProvisioningInProgress = "environment_provisioning_in_progress"
-	Environments           = "environments"
-	TerminationDuration    = "environment_termination_duration_seconds"
-	LifecycleEvents        = "environment_lifecycle_events_total"
-	Deployments            = "deployments_total"
-)
-
-// ProvisioningBuckets are the classic buckets of 000: 30s, 1m, 2m, 5m, 10m.
-var ProvisioningBuckets = []float64{30, 60, 120, 300, 600}
-
-// TerminationBuckets cover cleanups from seconds to half an hour.
-var TerminationBuckets = []float64{10, 30, 60, 120, 300, 600, 1800}
-
-// Native-histogram settings of the lifecycle histograms (DESIGN §4).
-const (
-	NativeHistogramBucketFactor    = 1.1
-	NativeHistogramMaxBucketNumber = 160
-)
-
 // The label values every test series of envtrack's own metrics carries.
 const (
 	testJob      = "envtrack"
@@ -52,8 +28,8 @@ func (s *Set) catalog() []Metric {
 	return out
 }
 
-// name is a lifecycle metric's full name: the namespace and its id.
-func (s *Set) name(id string) string { return s.opts.Namespace + "_" + id }
+// def is a lifecycle metric's definition under the set's namespace.
+func (s *Set) def(l metric.Lifecycle) metric.Def { return l.In(s.opts.Namespace) }
 
 // typeMatcher selects the provisioning dashboard's $type variable.
 const typeMatcher = `type=~"$type"`
@@ -98,20 +74,19 @@ func sel(name string, matchers ...string) string {
 // provisioningMetrics returns the provisioning metrics of DESIGN §4: the duration histogram with its percentile records and alerts, attempts with the success-rate and burn-rate alerts, failures, the queue and the phases.
 func (s *Set) provisioningMetrics() []Metric {
 	o := s.opts
-	n := s.name
 	w := dur(o.Window)
-	hist := n(ProvisioningDuration)
-	total := n(ProvisioningTotal)
+	hist := s.def(metric.ProvisioningDuration).Name
+	total := s.def(metric.ProvisioningTotal).Name
+	failures := s.def(metric.ProvisioningFailures).Name
+	inProgress := s.def(metric.ProvisioningInProgress).Name
+	phases := s.def(metric.Environments).Name
 	typ := typeMatcher
 	t := o.Targets
 	p50, p95 := s.quantileRecord(0.5), s.quantileRecord(0.95)
 	success := s.record("environment_provisioning_success", "ratio_rate"+w)
 	burnRecords := s.burnRecords(total)
 	return []Metric{
-		{
-			ID: ProvisioningDuration, Name: hist, Type: Histogram, Labels: []string{"type"},
-			Help:    "Time from provisioning_started to ready, by environment type.",
-			Buckets: ProvisioningBuckets, NativeHistogram: true, Exemplar: "environment_id", Source: SourceLifecycle,
+		s.life(metric.ProvisioningDuration, Metric{
 			Records: []Record{
 				{Name: p50, Expr: s.quantileExpr(0.5), Help: fmt.Sprintf("Median provisioning time over %s, all types (from the classic buckets).", w)},
 				{Name: p95, Expr: s.quantileExpr(0.95), Help: fmt.Sprintf("95th percentile of provisioning time over %s, all types (from the classic buckets).", w)},
@@ -148,11 +123,8 @@ func (s *Set) provisioningMetrics() []Metric {
 					},
 				},
 			},
-		},
-		{
-			ID: ProvisioningTotal, Name: total, Type: Counter, Labels: []string{"status", "type"},
-			Help:   "Provisioning attempts that ended, by status (success, failed) and type.",
-			Source: SourceLifecycle,
+		}),
+		s.life(metric.ProvisioningTotal, Metric{
 			Records: append([]Record{{
 				Name: success,
 				Expr: fmt.Sprintf(`sum(rate(%s{status="success"}[%s])) / sum(rate(%s[%s]))`, total, w, total, w),
@@ -170,88 +142,69 @@ func (s *Set) provisioningMetrics() []Metric {
 				}},
 				Thresholds: []Step{{Color: "red"}, {Value: ptr(t.SuccessRate.Alert / 100), Color: "orange"}, {Value: ptr(t.SuccessRate.Target / 100), Color: "green"}},
 			}},
-		},
-		{
-			ID: ProvisioningFailures, Name: n(ProvisioningFailures), Type: Counter, Labels: []string{"reason", "type"},
-			Help:   "Failed provisioning attempts by reason and type.",
-			Source: SourceLifecycle,
+		}),
+		s.life(metric.ProvisioningFailures, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardProvisioning, Row: RowOutcomes, Slot: 10, Kind: PieChart, Width: 8, Height: 8,
 				Title:       "Failed provisions by reason",
 				Description: "provisioning_failed over the dashboard's time range by reason: timeout, sync_failed, degraded, url_unreachable, deleted_before_ready.",
 				Queries: []Query{{
-					Expr:   fmt.Sprintf(`sum by (reason) (increase(%s{%s}[$__range]))`, n(ProvisioningFailures), typ),
+					Expr:   fmt.Sprintf(`sum by (reason) (increase(%s{%s}[$__range]))`, failures, typ),
 					Legend: "{{reason}}", Instant: true,
 				}},
 			}},
-		},
-		{
-			ID: ProvisioningInProgress, Name: n(ProvisioningInProgress), Type: Gauge, Labels: []string{"type"},
-			Help:   "Environments provisioning now (the current provisioning queue), by type.",
-			Source: SourceLifecycle,
+		}),
+		s.life(metric.ProvisioningInProgress, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardProvisioning, Row: RowProvisioning, Slot: 30, Kind: Stat, Width: 6, Height: 8,
 				Title:       "Current provisioning queue",
 				Description: "Environments between provisioning_started and ready (or failure) now.",
 				Unit:        "none",
-				Queries:     []Query{{Expr: fmt.Sprintf(`sum(%s{%s})`, n(ProvisioningInProgress), typ), Legend: "provisioning"}},
+				Queries:     []Query{{Expr: fmt.Sprintf(`sum(%s{%s})`, inProgress, typ), Legend: "provisioning"}},
 				Thresholds:  []Step{{Color: "green"}},
 			}},
-		},
-		{
-			ID: Environments, Name: n(Environments), Type: Gauge, Labels: []string{"phase", "type"},
-			Help:   "Tracked environments by current phase and type.",
-			Source: SourceLifecycle,
+		}),
+		s.life(metric.Environments, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardProvisioning, Row: RowOutcomes, Slot: 20, Kind: TimeSeries, Width: 16, Height: 8,
 				Title:       "Environments by phase",
 				Description: "Tracked environments by phase (requested, provisioning, ready, failed, degraded, terminating, terminated), stacked.",
 				Unit:        "none", Stack: true,
-				Queries: []Query{{Expr: fmt.Sprintf(`sum by (phase) (%s{%s})`, n(Environments), typ), Legend: "{{phase}}"}},
+				Queries: []Query{{Expr: fmt.Sprintf(`sum by (phase) (%s{%s})`, phases, typ), Legend: "{{phase}}"}},
 			}},
-		},
+		}),
 	}
 }
 
 // lifecycleMetrics returns the other lifecycle metrics: termination durations, lifecycle events and deployments.
 func (s *Set) lifecycleMetrics() []Metric {
-	n := s.name
 	return []Metric{
-		{
-			ID: TerminationDuration, Name: n(TerminationDuration), Type: Histogram, Labels: []string{"type"},
-			Help:    "Time from termination_started to terminated, by environment type.",
-			Buckets: TerminationBuckets, NativeHistogram: true, Exemplar: "environment_id", Source: SourceLifecycle,
+		s.life(metric.TerminationDuration, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardProvisioning, Row: RowDurations, Slot: 20, Kind: TimeSeries, Width: 12, Height: 8,
 				Title:       "Termination time percentiles",
 				Description: "p50 and p95 of termination_started → terminated.",
-				Unit:        "s", Queries: percentiles(n(TerminationDuration), 0.5, 0.95),
+				Unit:        "s", Queries: percentiles(s.def(metric.TerminationDuration).Name, 0.5, 0.95),
 			}},
-		},
-		{
-			ID: LifecycleEvents, Name: n(LifecycleEvents), Type: Counter, Labels: []string{"event"},
-			Help:   "Lifecycle events recorded, by event.",
-			Source: SourceLifecycle,
+		}),
+		s.life(metric.LifecycleEvents, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardProvisioning, Row: RowDeployments, Slot: 30, Kind: TimeSeries, Width: 12, Height: 8,
 				Title:       "Lifecycle events",
 				Description: "Lifecycle events per interval, by event.",
 				Unit:        "none", Bars: true, Stack: true,
-				Queries: []Query{{Expr: fmt.Sprintf(`sum by (event) (increase(%s[$__rate_interval]))`, n(LifecycleEvents)), Legend: "{{event}}"}},
+				Queries: []Query{{Expr: fmt.Sprintf(`sum by (event) (increase(%s[$__rate_interval]))`, s.def(metric.LifecycleEvents).Name), Legend: "{{event}}"}},
 			}},
-		},
-		{
-			ID: Deployments, Name: n(Deployments), Type: Counter, Labels: []string{"status"},
-			Help:   "Deployments: deployment markers pushed by CI and deployed events seen in Argo CD, by status.",
-			Source: SourceLifecycle,
+		}),
+		s.life(metric.Deployments, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardProvisioning, Row: RowDeployments, Slot: 20, Kind: TimeSeries, Width: 12, Height: 8,
 				Title:       "Deployments by status",
 				Description: "Deployment markers (001) and Argo CD deployed events per interval, by status.",
 				Unit:        "none", Bars: true, Stack: true,
-				Queries: []Query{{Expr: fmt.Sprintf(`sum by (status) (increase(%s[$__rate_interval]))`, n(Deployments)), Legend: "{{status}}"}},
+				Queries: []Query{{Expr: fmt.Sprintf(`sum by (status) (increase(%s[$__rate_interval]))`, s.def(metric.Deployments).Name), Legend: "{{status}}"}},
 			}},
-		},
+		}),
 	}
 }
 
@@ -260,9 +213,9 @@ func (s *Set) daemonMetrics() []Metric {
 	o := s.opts
 	return []Metric{
 		{
-			ID: "up", Name: "up", Type: Gauge, Labels: []string{"instance", "job"},
-			Help:   "1 when Prometheus scraped the target successfully, 0 when the scrape failed (recorded by Prometheus).",
-			Source: SourcePrometheus,
+			ID: "up", Def: metric.Def{Name: "up", Type: Gauge, Labels: []string{"instance", "job"},
+				Help:   "1 when Prometheus scraped the target successfully, 0 when the scrape failed (recorded by Prometheus).",
+				Source: SourcePrometheus},
 			Alerts: []Alert{s.downAlert()},
 			Panels: []Panel{
 				func() Panel {
@@ -286,7 +239,7 @@ func (s *Set) daemonMetrics() []Metric {
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowOverview, Slot: 40, Kind: Stat, Width: 6, Height: 5,
 				Title: "Version", Description: "The running envtrack version, by instance.",
-				Queries:    []Query{{Expr: sel("envtrack_build_info"), Legend: "{{version}} ({{revision}})", Instant: true}},
+				Queries:    []Query{{Expr: sel(metric.BuildInfo.Name), Legend: "{{version}} ({{revision}})", Instant: true}},
 				TextMode:   "name",
 				Thresholds: []Step{{Color: "blue"}},
 			}},
@@ -296,7 +249,7 @@ func (s *Set) daemonMetrics() []Metric {
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowOverview, Slot: 20, Kind: Stat, Width: 6, Height: 5,
 				Title: "Last reload successful", Description: "0 when the last configuration reload (SIGHUP or POST /-/reload) was rejected and the previous configuration is still running.",
-				Unit: "none", Queries: []Query{{Expr: sel("envtrack_config_last_reload_successful"), Legend: "{{instance}}"}},
+				Unit: "none", Queries: []Query{{Expr: sel(metric.ConfigLastReloadSuccessful.Name), Legend: "{{instance}}"}},
 				Thresholds: []Step{{Color: "red"}, {Value: ptr(1), Color: "green"}},
 			}},
 		}),
@@ -304,7 +257,7 @@ func (s *Set) daemonMetrics() []Metric {
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowOverview, Slot: 30, Kind: Stat, Width: 6, Height: 5,
 				Title: "Configuration age", Description: "Time since the configuration was last loaded successfully.",
-				Unit: "s", Queries: []Query{{Expr: fmt.Sprintf(`time() - %s`, sel("envtrack_config_last_reload_success_timestamp_seconds")), Legend: "{{instance}}"}},
+				Unit: "s", Queries: []Query{{Expr: fmt.Sprintf(`time() - %s`, sel(metric.ConfigLastReloadSuccessTimestamp.Name)), Legend: "{{instance}}"}},
 				Thresholds: []Step{{Color: "blue"}},
 			}},
 		}),
@@ -316,13 +269,13 @@ func (s *Set) daemonMetrics() []Metric {
 					p.Slot, p.Kind, p.Title = 20, TimeSeries, "Argo CD poll errors"
 					p.Description = "Argo CD polls per second that failed (error) or listed nothing while environments are live (inconclusive)."
 					p.Unit = "ops"
-					p.Queries = []Query{{Expr: `sum by (result) (rate(envtrack_argocd_polls_total{result!="success"}[$__rate_interval]))`, Legend: "{{result}}"}}
+					p.Queries = []Query{{Expr: fmt.Sprintf(`sum by (result) (rate(%s{result!="success"}[$__rate_interval]))`, metric.ArgoCDPolls.Name), Legend: "{{result}}"}}
 					return p
 				}(),
 				{
 					Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 10, Kind: TimeSeries, Width: 8, Height: 8,
 					Title: "Polls by result", Description: "Argo CD poll cycles per second by result.", Unit: "ops", Stack: true,
-					Queries: []Query{{Expr: fmt.Sprintf(`sum by (result) (rate(%s[$__rate_interval]))`, sel("envtrack_argocd_polls_total")), Legend: "{{result}}"}},
+					Queries: []Query{{Expr: fmt.Sprintf(`sum by (result) (rate(%s[$__rate_interval]))`, sel(metric.ArgoCDPolls.Name)), Legend: "{{result}}"}},
 				},
 			},
 		}),
@@ -336,7 +289,7 @@ func (s *Set) argoCDMetrics() []Metric {
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 20, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Requests by status code", Description: "Argo CD list requests per second by HTTP status code (error: no complete answer).", Unit: "reqps", Stack: true,
-				Queries: []Query{{Expr: fmt.Sprintf(`sum by (code) (rate(%s[$__rate_interval]))`, sel("envtrack_argocd_requests_total")), Legend: "{{code}}"}},
+				Queries: []Query{{Expr: fmt.Sprintf(`sum by (code) (rate(%s[$__rate_interval]))`, sel(metric.ArgoCDRequests.Name)), Legend: "{{code}}"}},
 			}},
 		}),
 		self(metric.ArgoCDRequestDuration, Metric{
@@ -344,8 +297,8 @@ func (s *Set) argoCDMetrics() []Metric {
 				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 30, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Request duration", Description: "p50 and p95 of Argo CD list requests.", Unit: "s",
 				Queries: []Query{
-					{Expr: fmt.Sprintf(`histogram_quantile(0.5, sum by (le) (rate(%s[$__rate_interval])))`, sel("envtrack_argocd_request_duration_seconds_bucket")), Legend: "p50"},
-					{Expr: fmt.Sprintf(`histogram_quantile(0.95, sum by (le) (rate(%s[$__rate_interval])))`, sel("envtrack_argocd_request_duration_seconds_bucket")), Legend: "p95"},
+					{Expr: fmt.Sprintf(`histogram_quantile(0.5, sum by (le) (rate(%s[$__rate_interval])))`, sel(metric.ArgoCDRequestDuration.Bucket())), Legend: "p50"},
+					{Expr: fmt.Sprintf(`histogram_quantile(0.95, sum by (le) (rate(%s[$__rate_interval])))`, sel(metric.ArgoCDRequestDuration.Bucket())), Legend: "p95"},
 				},
 			}},
 		}),
@@ -353,14 +306,14 @@ func (s *Set) argoCDMetrics() []Metric {
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 40, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Time since the last successful list", Description: "Seconds since Argo CD last answered a complete application list.", Unit: "s",
-				Queries: []Query{{Expr: fmt.Sprintf(`time() - %s`, sel("envtrack_argocd_last_success_timestamp_seconds")), Legend: "{{instance}}"}},
+				Queries: []Query{{Expr: fmt.Sprintf(`time() - %s`, sel(metric.ArgoCDLastSuccess.Name)), Legend: "{{instance}}"}},
 			}},
 		}),
 		self(metric.ArgoCDApplications, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 50, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Applications listed", Description: "Applications in the last successful Argo CD list (after selector and projects).", Unit: "none",
-				Queries: []Query{{Expr: sel("envtrack_argocd_applications"), Legend: "{{instance}}"}},
+				Queries: []Query{{Expr: sel(metric.ArgoCDApplications.Name), Legend: "{{instance}}"}},
 			}},
 		}),
 		self(metric.ArgoCDDecodeErrors, Metric{
@@ -368,8 +321,8 @@ func (s *Set) argoCDMetrics() []Metric {
 				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 60, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Unusable answers and annotations", Description: "Argo CD answers that were not a usable list, and Application annotations envtrack could not parse, per interval.", Unit: "none",
 				Queries: []Query{
-					{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel("envtrack_argocd_decode_errors_total")), Legend: "undecodable answers"},
-					{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel("envtrack_argocd_bad_annotations_total")), Legend: "bad annotations"},
+					{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel(metric.ArgoCDDecodeErrors.Name)), Legend: "undecodable answers"},
+					{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel(metric.ArgoCDBadAnnotations.Name)), Legend: "bad annotations"},
 				},
 			}},
 		}),
@@ -378,35 +331,35 @@ func (s *Set) argoCDMetrics() []Metric {
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 70, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Watch or poll", Description: "1 for the mode envtrack follows Argo CD in: watch (the application stream) or poll (a fall-back when the stream is refused or buffered, or argocd.mode: poll).", Unit: "none",
-				Queries: []Query{{Expr: fmt.Sprintf(`max by (mode) (%s)`, sel("envtrack_argocd_mode")), Legend: "{{mode}}"}},
+				Queries: []Query{{Expr: fmt.Sprintf(`max by (mode) (%s)`, sel(metric.ArgoCDMode.Name)), Legend: "{{mode}}"}},
 			}},
 		}),
 		self(metric.ArgoCDStreamEvents, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 80, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Stream events", Description: "Application stream events per second by type; ADDED bursts are the snapshots of new sessions.", Unit: "ops", Stack: true,
-				Queries: []Query{{Expr: fmt.Sprintf(`sum by (type) (rate(%s[$__rate_interval]))`, sel("envtrack_argocd_stream_events_total")), Legend: "{{type}}"}},
+				Queries: []Query{{Expr: fmt.Sprintf(`sum by (type) (rate(%s[$__rate_interval]))`, sel(metric.ArgoCDStreamEvents.Name)), Legend: "{{type}}"}},
 			}},
 		}),
 		self(metric.ArgoCDStreamConnections, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 85, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Stream connections by status code", Description: "Application stream requests per interval by HTTP status code (error: no answer); 404 or 501 mean the stream is unavailable and envtrack polls.", Unit: "none", Stack: true,
-				Queries: []Query{{Expr: fmt.Sprintf(`sum by (code) (increase(%s[$__rate_interval]))`, sel("envtrack_argocd_stream_connections_total")), Legend: "{{code}}"}},
+				Queries: []Query{{Expr: fmt.Sprintf(`sum by (code) (increase(%s[$__rate_interval]))`, sel(metric.ArgoCDStreamConnections.Name)), Legend: "{{code}}"}},
 			}},
 		}),
 		self(metric.ArgoCDStreamReadBytes, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 87, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Stream bytes read", Description: "Bytes per second read from the application stream (the lists' bytes are not included).", Unit: "Bps",
-				Queries: []Query{{Expr: fmt.Sprintf(`sum(rate(%s[$__rate_interval]))`, sel("envtrack_argocd_stream_read_bytes_total")), Legend: "read"}},
+				Queries: []Query{{Expr: fmt.Sprintf(`sum(rate(%s[$__rate_interval]))`, sel(metric.ArgoCDStreamReadBytes.Name)), Legend: "read"}},
 			}},
 		}),
 		self(metric.ArgoCDWatchSessions, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 90, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Watch sessions", Description: "New watch sessions (the names listed, then the stream) per interval: one per resync_interval is normal, more are reconnects after a broken stream.", Unit: "none",
-				Queries: []Query{{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel("envtrack_argocd_watch_sessions_total")), Legend: "sessions"}},
+				Queries: []Query{{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel(metric.ArgoCDWatchSessions.Name)), Legend: "sessions"}},
 			}},
 		}),
 		self(metric.ArgoCDWatchEvaluations, Metric{
@@ -414,8 +367,8 @@ func (s *Set) argoCDMetrics() []Metric {
 				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 95, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Watch evaluations and session events", Description: "Evaluations of the stream's view per interval (one per poll_interval while the stream is live; none while it is down), and the events handled in the current session.", Unit: "none",
 				Queries: []Query{
-					{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel("envtrack_argocd_watch_evaluations_total")), Legend: "evaluations"},
-					{Expr: fmt.Sprintf(`sum(%s)`, sel("envtrack_argocd_stream_session_events")), Legend: "session events"},
+					{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel(metric.ArgoCDWatchEvaluations.Name)), Legend: "evaluations"},
+					{Expr: fmt.Sprintf(`sum(%s)`, sel(metric.ArgoCDStreamSessionEvents.Name)), Legend: "session events"},
 				},
 			}},
 		}),
@@ -434,13 +387,13 @@ func (s *Set) probeMetrics() []Metric {
 					p.Slot, p.Kind, p.Title = 50, TimeSeries, "URL probe failures"
 					p.Description = "Fraction of environment URL probes that failed."
 					p.Unit, p.Min, p.Max = "percentunit", ptr(0), ptr(1)
-					p.Queries = []Query{{Expr: `sum(rate(envtrack_probe_results_total{result="failure"}[$__rate_interval])) / sum(rate(envtrack_probe_results_total[$__rate_interval]))`, Legend: "failed"}}
+					p.Queries = []Query{{Expr: fmt.Sprintf(`sum(rate(%s{result="failure"}[$__rate_interval])) / sum(rate(%s[$__rate_interval]))`, metric.ProbeResults.Name, metric.ProbeResults.Name), Legend: "failed"}}
 					return p
 				}(),
 				{
 					Dashboard: DashboardHealth, Row: RowProbes, Slot: 10, Kind: TimeSeries, Width: 8, Height: 8,
 					Title: "Probes by result", Description: "URL probes per second by result.", Unit: "ops", Stack: true,
-					Queries: []Query{{Expr: fmt.Sprintf(`sum by (result) (rate(%s[$__rate_interval]))`, sel("envtrack_probe_results_total")), Legend: "{{result}}"}},
+					Queries: []Query{{Expr: fmt.Sprintf(`sum by (result) (rate(%s[$__rate_interval]))`, sel(metric.ProbeResults.Name)), Legend: "{{result}}"}},
 				},
 			},
 		}),
@@ -449,8 +402,8 @@ func (s *Set) probeMetrics() []Metric {
 				Dashboard: DashboardHealth, Row: RowProbes, Slot: 20, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Probe duration", Description: "p50 and p95 of URL probes.", Unit: "s",
 				Queries: []Query{
-					{Expr: fmt.Sprintf(`histogram_quantile(0.5, sum by (le) (rate(%s[$__rate_interval])))`, sel("envtrack_probe_duration_seconds_bucket")), Legend: "p50"},
-					{Expr: fmt.Sprintf(`histogram_quantile(0.95, sum by (le) (rate(%s[$__rate_interval])))`, sel("envtrack_probe_duration_seconds_bucket")), Legend: "p95"},
+					{Expr: fmt.Sprintf(`histogram_quantile(0.5, sum by (le) (rate(%s[$__rate_interval])))`, sel(metric.ProbeDuration.Bucket())), Legend: "p50"},
+					{Expr: fmt.Sprintf(`histogram_quantile(0.95, sum by (le) (rate(%s[$__rate_interval])))`, sel(metric.ProbeDuration.Bucket())), Legend: "p95"},
 				},
 			}},
 		}),
@@ -458,7 +411,7 @@ func (s *Set) probeMetrics() []Metric {
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowProbes, Slot: 30, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Probes in flight", Description: "URL probes running now (bounded by readiness.url.concurrency).", Unit: "none",
-				Queries: []Query{{Expr: sel("envtrack_probes_in_flight"), Legend: "{{instance}}"}},
+				Queries: []Query{{Expr: sel(metric.ProbesInFlight.Name), Legend: "{{instance}}"}},
 			}},
 		}),
 	}
@@ -471,14 +424,14 @@ func (s *Set) sinkMetrics() []Metric {
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowSinks, Slot: 10, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Delivered events", Description: "Journal events each sink accepted, per second.", Unit: "ops",
-				Queries: []Query{{Expr: fmt.Sprintf(`sum by (sink) (rate(%s[$__rate_interval]))`, sel("envtrack_sink_delivered_events_total")), Legend: "{{sink}}"}},
+				Queries: []Query{{Expr: fmt.Sprintf(`sum by (sink) (rate(%s[$__rate_interval]))`, sel(metric.SinkDelivered.Name)), Legend: "{{sink}}"}},
 			}},
 		}),
 		self(metric.SinkDeliveryFailures, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowSinks, Slot: 20, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Delivery failures", Description: "Failed delivery attempts per second, by sink and whether they are retried.", Unit: "ops",
-				Queries: []Query{{Expr: fmt.Sprintf(`sum by (sink, retryable) (rate(%s[$__rate_interval]))`, sel("envtrack_sink_delivery_failures_total")), Legend: "{{sink}} retryable={{retryable}}"}},
+				Queries: []Query{{Expr: fmt.Sprintf(`sum by (sink, retryable) (rate(%s[$__rate_interval]))`, sel(metric.SinkDeliveryFailures.Name)), Legend: "{{sink}} retryable={{retryable}}"}},
 			}},
 		}),
 		self(metric.SinkLag, Metric{
@@ -489,13 +442,13 @@ func (s *Set) sinkMetrics() []Metric {
 					p.Slot, p.Kind, p.Title = 30, TimeSeries, "Sink lag"
 					p.Description = "Journal events not yet delivered, by sink."
 					p.Unit = "none"
-					p.Queries = []Query{{Expr: `max by (sink) (envtrack_sink_lag_events)`, Legend: "{{sink}}"}}
+					p.Queries = []Query{{Expr: fmt.Sprintf(`max by (sink) (%s)`, metric.SinkLag.Name), Legend: "{{sink}}"}}
 					return p
 				}(),
 				{
 					Dashboard: DashboardHealth, Row: RowSinks, Slot: 30, Kind: TimeSeries, Width: 8, Height: 8,
 					Title: "Lag", Description: "Journal events not yet delivered, by sink.", Unit: "none",
-					Queries: []Query{{Expr: fmt.Sprintf(`max by (sink) (%s)`, sel("envtrack_sink_lag_events")), Legend: "{{sink}}"}},
+					Queries: []Query{{Expr: fmt.Sprintf(`max by (sink) (%s)`, sel(metric.SinkLag.Name)), Legend: "{{sink}}"}},
 				},
 			},
 		}),
@@ -507,15 +460,15 @@ func (s *Set) sinkMetrics() []Metric {
 					p.Slot, p.Kind, p.Title = 40, TimeSeries, "Events set aside"
 					p.Description = "Events a sink rejected for good (set aside, not retried), per interval."
 					p.Unit, p.Bars = "none", true
-					p.Queries = []Query{{Expr: `sum by (sink) (increase(envtrack_sink_set_aside_events_total[$__rate_interval]))`, Legend: "{{sink}}"}}
+					p.Queries = []Query{{Expr: fmt.Sprintf(`sum by (sink) (increase(%s[$__rate_interval]))`, metric.SinkSetAside.Name), Legend: "{{sink}}"}}
 					return p
 				}(),
 				{
 					Dashboard: DashboardHealth, Row: RowSinks, Slot: 40, Kind: TimeSeries, Width: 8, Height: 8,
 					Title: "Events set aside and lost", Description: "Per interval: events a sink rejected for good (set aside), and events retention pruned before the sink delivered them (lost for that sink).", Unit: "none", Bars: true,
 					Queries: []Query{
-						{Expr: fmt.Sprintf(`sum by (sink) (increase(%s[$__rate_interval]))`, sel("envtrack_sink_set_aside_events_total")), Legend: "{{sink}} set aside"},
-						{Expr: fmt.Sprintf(`sum by (sink) (increase(%s[$__rate_interval]))`, sel("envtrack_sink_pruned_undelivered_events_total")), Legend: "{{sink}} pruned undelivered"},
+						{Expr: fmt.Sprintf(`sum by (sink) (increase(%s[$__rate_interval]))`, sel(metric.SinkSetAside.Name)), Legend: "{{sink}} set aside"},
+						{Expr: fmt.Sprintf(`sum by (sink) (increase(%s[$__rate_interval]))`, sel(metric.SinkPrunedUndelivered.Name)), Legend: "{{sink}} pruned undelivered"},
 					},
 				},
 			},
@@ -525,14 +478,14 @@ func (s *Set) sinkMetrics() []Metric {
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowSinks, Slot: 50, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Time since the last delivery", Description: "Seconds since each sink last delivered a batch (since start: none yet).", Unit: "s",
-				Queries: []Query{{Expr: fmt.Sprintf(`time() - (%s > 0)`, sel("envtrack_sink_last_success_timestamp_seconds")), Legend: "{{sink}}"}},
+				Queries: []Query{{Expr: fmt.Sprintf(`time() - (%s > 0)`, sel(metric.SinkLastSuccess.Name)), Legend: "{{sink}}"}},
 			}},
 		}),
 		self(metric.SinkDeliveryDuration, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowSinks, Slot: 60, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Delivery duration", Description: "p95 of delivery attempts, by sink.", Unit: "s",
-				Queries: []Query{{Expr: fmt.Sprintf(`histogram_quantile(0.95, sum by (sink, le) (rate(%s[$__rate_interval])))`, sel("envtrack_sink_delivery_duration_seconds_bucket")), Legend: "{{sink}} p95"}},
+				Queries: []Query{{Expr: fmt.Sprintf(`histogram_quantile(0.95, sum by (sink, le) (rate(%s[$__rate_interval])))`, sel(metric.SinkDeliveryDuration.Bucket())), Legend: "{{sink}} p95"}},
 			}},
 		}),
 	}
@@ -545,14 +498,14 @@ func (s *Set) journalMetrics() []Metric {
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowJournal, Slot: 10, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Journal events", Description: "Events held in the journal (journal.retention prunes the oldest).", Unit: "none",
-				Queries: []Query{{Expr: sel("envtrack_journal_events"), Legend: "{{instance}}"}},
+				Queries: []Query{{Expr: sel(metric.JournalEvents.Name), Legend: "{{instance}}"}},
 			}},
 		}),
 		self(metric.JournalLastSequence, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowJournal, Slot: 20, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Journal appends", Description: "Events appended to the journal per second (the growth of the last sequence number).", Unit: "ops",
-				Queries: []Query{{Expr: fmt.Sprintf(`deriv(%s[$__rate_interval])`, sel("envtrack_journal_last_sequence")), Legend: "{{instance}}"}},
+				Queries: []Query{{Expr: fmt.Sprintf(`deriv(%s[$__rate_interval])`, sel(metric.JournalLastSequence.Name)), Legend: "{{instance}}"}},
 			}},
 		}),
 		self(metric.JournalSize, Metric{
@@ -562,13 +515,13 @@ func (s *Set) journalMetrics() []Metric {
 					p.Slot, p.Kind, p.Title = 60, TimeSeries, "Journal size"
 					p.Description = "Size of the store file (journal, environments and cursors)."
 					p.Unit = "bytes"
-					p.Queries = []Query{{Expr: `envtrack_journal_size_bytes`, Legend: "{{instance}}"}}
+					p.Queries = []Query{{Expr: metric.JournalSize.Name, Legend: "{{instance}}"}}
 					return p
 				}(),
 				{
 					Dashboard: DashboardHealth, Row: RowJournal, Slot: 30, Kind: TimeSeries, Width: 8, Height: 8,
 					Title: "Store size", Description: "Size of the store file (journal, environments and cursors).", Unit: "bytes",
-					Queries: []Query{{Expr: sel("envtrack_journal_size_bytes"), Legend: "{{instance}}"}},
+					Queries: []Query{{Expr: sel(metric.JournalSize.Name), Legend: "{{instance}}"}},
 				},
 			},
 		}),
@@ -576,7 +529,7 @@ func (s *Set) journalMetrics() []Metric {
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowJournal, Slot: 40, Kind: TimeSeries, Width: 6, Height: 8,
 				Title: "Events pruned by retention", Description: "Journal events deleted by journal.retention, per interval.", Unit: "none", Bars: true,
-				Queries: []Query{{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel("envtrack_journal_pruned_events_total")), Legend: "pruned"}},
+				Queries: []Query{{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel(metric.JournalPruned.Name)), Legend: "pruned"}},
 			}},
 		}),
 		self(metric.StoreCommitDuration, Metric{
@@ -584,8 +537,8 @@ func (s *Set) journalMetrics() []Metric {
 				Dashboard: DashboardHealth, Row: RowJournal, Slot: 50, Kind: TimeSeries, Width: 6, Height: 8,
 				Title: "Commit duration", Description: "p50 and p95 of store commits (one fsync'd transaction each).", Unit: "s",
 				Queries: []Query{
-					{Expr: fmt.Sprintf(`histogram_quantile(0.5, sum by (le) (rate(%s[$__rate_interval])))`, sel("envtrack_store_commit_duration_seconds_bucket")), Legend: "p50"},
-					{Expr: fmt.Sprintf(`histogram_quantile(0.95, sum by (le) (rate(%s[$__rate_interval])))`, sel("envtrack_store_commit_duration_seconds_bucket")), Legend: "p95"},
+					{Expr: fmt.Sprintf(`histogram_quantile(0.5, sum by (le) (rate(%s[$__rate_interval])))`, sel(metric.StoreCommitDuration.Bucket())), Legend: "p50"},
+					{Expr: fmt.Sprintf(`histogram_quantile(0.95, sum by (le) (rate(%s[$__rate_interval])))`, sel(metric.StoreCommitDuration.Bucket())), Legend: "p95"},
 				},
 			}},
 		}),
@@ -594,28 +547,28 @@ func (s *Set) journalMetrics() []Metric {
 				Dashboard: DashboardHealth, Row: RowJournal, Slot: 55, Kind: TimeSeries, Width: 6, Height: 8,
 				Title: "Events per commit", Description: "Mean events appended by one store commit: how many pushes share one fsync (the group commit).", Unit: "none",
 				Queries: []Query{{Expr: fmt.Sprintf(`sum(rate(%s[$__rate_interval])) / sum(rate(%s[$__rate_interval]))`,
-					sel("envtrack_store_commit_events_sum"), sel("envtrack_store_commit_events_count")), Legend: "events per commit"}},
+					sel(metric.StoreCommitEvents.Sum()), sel(metric.StoreCommitEvents.Count())), Legend: "events per commit"}},
 			}},
 		}),
 		self(metric.TrackerEvents, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowJournal, Slot: 60, Kind: TimeSeries, Width: 6, Height: 8,
 				Title: "Tracker events", Description: "Lifecycle events the tracker appended to the journal per interval, by event.", Unit: "none", Bars: true, Stack: true,
-				Queries: []Query{{Expr: fmt.Sprintf(`sum by (event) (increase(%s[$__rate_interval]))`, sel("envtrack_tracker_events_total")), Legend: "{{event}}"}},
+				Queries: []Query{{Expr: fmt.Sprintf(`sum by (event) (increase(%s[$__rate_interval]))`, sel(metric.TrackerEvents.Name)), Legend: "{{event}}"}},
 			}},
 		}),
 		self(metric.HTTPHandlerPanics, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowJournal, Slot: 70, Kind: TimeSeries, Width: 12, Height: 6,
 				Title: "HTTP handler panics", Description: "Requests whose handler panicked per interval (a corrupt store page, a bug): each was answered 500 and logged with its stack.", Unit: "none", Bars: true,
-				Queries: []Query{{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel("envtrack_http_handler_panics_total")), Legend: "panics"}},
+				Queries: []Query{{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel(metric.HTTPHandlerPanics.Name)), Legend: "panics"}},
 			}},
 		}),
 		self(metric.LabelValuesFolded, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowJournal, Slot: 75, Kind: TimeSeries, Width: 12, Height: 6,
 				Title: "Label values folded into other", Description: "Pushed types, reasons and statuses outside their closed set or the configured types, per interval, by label: each was counted under \"other\" (the journal keeps the raw value; the log names each new one once). A steady rise is a CI script sending a typo or a new type to add to types:.", Unit: "none", Bars: true, Stack: true,
-				Queries: []Query{{Expr: fmt.Sprintf(`sum by (label) (increase(%s[$__rate_interval]))`, sel("envtrack_label_values_folded_total")), Legend: "{{label}}"}},
+				Queries: []Query{{Expr: fmt.Sprintf(`sum by (label) (increase(%s[$__rate_interval]))`, sel(metric.LabelValuesFolded.Name)), Legend: "{{label}}"}},
 			}},
 		}),
 	}
@@ -628,21 +581,21 @@ func (s *Set) grafanaMetrics() []Metric {
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowGrafana, Slot: 10, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Annotation requests by status code", Description: "Grafana annotation API requests per second by HTTP status code (error: no answer).", Unit: "reqps", Stack: true,
-				Queries: []Query{{Expr: fmt.Sprintf(`sum by (code) (rate(%s[$__rate_interval]))`, sel("envtrack_grafana_requests_total")), Legend: "{{code}}"}},
+				Queries: []Query{{Expr: fmt.Sprintf(`sum by (code) (rate(%s[$__rate_interval]))`, sel(metric.GrafanaRequests.Name)), Legend: "{{code}}"}},
 			}},
 		}),
 		self(metric.GrafanaAuthFailures, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowGrafana, Slot: 20, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Authentication failures", Description: "Grafana answers 401 or 403 per interval: the token is wrong, expired or lacks annotations:create.", Unit: "none", Bars: true,
-				Queries: []Query{{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel("envtrack_grafana_auth_failures_total")), Legend: "401/403"}},
+				Queries: []Query{{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel(metric.GrafanaAuthFailures.Name)), Legend: "401/403"}},
 			}},
 		}),
 		self(metric.GrafanaAlreadyPosted, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowGrafana, Slot: 30, Kind: TimeSeries, Width: 8, Height: 8,
 				Title: "Annotations found already posted", Description: "Events whose annotation was found in Grafana after a restart or a failed delivery, and not posted twice.", Unit: "none", Bars: true,
-				Queries: []Query{{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel("envtrack_grafana_annotations_already_posted_total")), Legend: "already posted"}},
+				Queries: []Query{{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel(metric.GrafanaAlreadyPosted.Name)), Legend: "already posted"}},
 			}},
 		}),
 	}
@@ -652,19 +605,28 @@ func (s *Set) grafanaMetrics() []Metric {
 // its definition in model/metric (which the collectors are built from); m adds the panels and
 // alerts.
 func self(d metric.Def, m Metric) Metric {
-	m.ID, m.Name, m.Help, m.Type, m.Labels, m.Buckets, m.Source = d.Name, d.Name, d.Help, d.Type, d.Labels, d.Buckets, d.Source
+	m.Def, m.ID = d, d.Name
+	return m
+}
+
+// life is a lifecycle metric of DESIGN §4: its definition in model/metric under the set's
+// namespace (which exporter/prom builds its collectors from), keyed by its ID; m adds the
+// panels, alerts and recording rules.
+func (s *Set) life(l metric.Lifecycle, m Metric) Metric {
+	m = self(s.def(l), m)
+	m.ID = l.ID
 	return m
 }
 
 // record names a recording rule: <namespace>:<metric>:<operation>.
-func (s *Set) record(metric, op string) string { return s.opts.Namespace + ":" + metric + ":" + op }
+func (s *Set) record(name, op string) string { return s.opts.Namespace + ":" + name + ":" + op }
 
 func (s *Set) quantileRecord(q float64) string {
-	return s.record(ProvisioningDuration, fmt.Sprintf("p%d_rate%s", int(q*100), dur(s.opts.Window)))
+	return s.record(metric.ProvisioningDuration.ID, fmt.Sprintf("p%d_rate%s", int(q*100), dur(s.opts.Window)))
 }
 
 func (s *Set) quantileExpr(q float64) string {
-	return fmt.Sprintf(`histogram_quantile(%s, sum by (le) (rate(%s_%s_bucket[%s])))`, num(q), s.opts.Namespace, ProvisioningDuration, dur(s.opts.Window))
+	return fmt.Sprintf(`histogram_quantile(%s, sum by (le) (rate(%s[%s])))`, num(q), s.def(metric.ProvisioningDuration).Bucket(), dur(s.opts.Window))
 }
 
 func (s *Set) errorRatio(w time.Duration) string {
@@ -697,18 +659,18 @@ func (s *Set) quantileAlert(q float64, label string, t DurationTarget, record st
 	w := dur(o.Window)
 	alert, target := time.Duration(t.Alert), time.Duration(t.Target)
 	threshold := alert.Seconds()
-	top := ProvisioningBuckets[len(ProvisioningBuckets)-1]
+	top := metric.ProvisioningBuckets[len(metric.ProvisioningBuckets)-1]
 	op, opWords, note := ">", "above", ""
 	if threshold >= top {
 		op, opWords = ">=", "at or above"
 		note = fmt.Sprintf(" The classic buckets end at %s, so %s means %s or more.", seconds(top), seconds(top), seconds(top))
 	}
 	name := "EnvironmentProvisioning" + label + "Slow"
-	hist := o.Namespace + "_" + ProvisioningDuration
+	hist := s.def(metric.ProvisioningDuration)
 	what := map[string]string{"P50": "median", "P95": "95th percentile of"}[label]
 	return Alert{
 		Name: name, Group: GroupProvisioning, Severity: SeverityWarning, For: o.For,
-		Expr:      fmt.Sprintf(`%s %s %s and on () sum(increase(%s_count[%s])) > 0`, record, op, num(threshold), hist, w),
+		Expr:      fmt.Sprintf(`%s %s %s and on () sum(increase(%s[%s])) > 0`, record, op, num(threshold), hist.Count(), w),
 		Threshold: fmt.Sprintf("%s of provisioning time over %s %s %s for %s (target %s)", strings.ToLower(label), w, op, dur(alert), dur(o.For), dur(target)),
 		Summary:   fmt.Sprintf("Environment provisioning is slow: %s %s %s.", strings.ToLower(label), op, dur(alert)),
 		Description: fmt.Sprintf("The %s provisioning time (provisioning_started to ready) over the last %s is {{ $value | humanizeDuration }}, %s the alert threshold of %s (target %s).%s",
@@ -733,19 +695,19 @@ func (s *Set) quantileAlert(q float64, label string, t DurationTarget, record st
 // provisioningSeries are promtool input series for the provisioning histogram: perStep
 // holds the observations per step in each bucket (30, 60, 120, 300, 600, +Inf).
 func (s *Set) provisioningSeries(perStep []float64) []InputSeries {
-	hist := s.opts.Namespace + "_" + ProvisioningDuration
+	hist := s.def(metric.ProvisioningDuration)
 	var out []InputSeries
 	cum := 0.0
-	les := append(append([]string(nil), bucketLabels(ProvisioningBuckets)...), "+Inf")
+	les := append(append([]string(nil), bucketLabels(metric.ProvisioningBuckets)...), "+Inf")
 	for i, le := range les {
 		cum += perStep[i]
-		out = append(out, InputSeries{Series: fmt.Sprintf(`%s_bucket{le=%q, type="preview"}`, hist, le), Inc: cum})
+		out = append(out, InputSeries{Series: fmt.Sprintf(`%s{le=%q, type="preview"}`, hist.Bucket(), le), Inc: cum})
 	}
-	return append(out, InputSeries{Series: fmt.Sprintf(`%s_count{type="preview"}`, hist), Inc: cum})
+	return append(out, InputSeries{Series: fmt.Sprintf(`%s{type="preview"}`, hist.Count()), Inc: cum})
 }
 
 func (s *Set) attemptSeries(success, failed float64) []InputSeries {
-	total := s.opts.Namespace + "_" + ProvisioningTotal
+	total := s.def(metric.ProvisioningTotal).Name
 	return []InputSeries{
 		{Series: total + `{status="success", type="preview"}`, Inc: success},
 		{Series: total + `{status="failed", type="preview"}`, Inc: failed},
@@ -756,7 +718,7 @@ func (s *Set) successRateAlert(record string) Alert {
 	o := s.opts
 	w := dur(o.Window)
 	sr := o.Targets.SuccessRate
-	total := o.Namespace + "_" + ProvisioningTotal
+	total := s.def(metric.ProvisioningTotal).Name
 	return Alert{
 		Name: "EnvironmentProvisioningSuccessRateLow", Group: GroupProvisioning, Severity: SeverityWarning, For: o.For,
 		Expr:      fmt.Sprintf(`%s < %s and on () sum(increase(%s[%s])) > 0`, record, num(sr.Alert/100), total, w),
@@ -886,7 +848,7 @@ func (s *Set) pollsAlert() Alert {
 		Steps: []string{
 			"Look at *Requests by status code* on the envtrack health dashboard: 401/403 means the token (argocd.token / token_file) is wrong, expired or lacks `applications, get`; `error` means no answer (network, TLS, argocd.request_timeout).",
 			"Check envtrack's logs (`component=argocd`) for the error message, and Argo CD's API server health.",
-			"`envtrack_argocd_decode_errors_total` growing: a proxy or a wrong argocd.server answers with something that is not an application list.",
+			"`" + metric.ArgoCDDecodeErrors.Name + "` growing: a proxy or a wrong argocd.server answers with something that is not an application list.",
 		},
 		Cases: ratioCases(metric.ArgoCDPolls.Name, "error", "failing polls fire", "successful polls stay silent"),
 	}
@@ -896,12 +858,12 @@ func (s *Set) lagAlert() Alert {
 	o := s.opts
 	return Alert{
 		Name: "EnvtrackSinkLagging", Group: GroupHealth, Severity: SeverityWarning, For: o.HealthFor,
-		Expr:        "envtrack_sink_lag_events > " + num(o.SinkLagEvents),
-		Threshold:   fmt.Sprintf("envtrack_sink_lag_events > %s for %s", num(o.SinkLagEvents), dur(o.HealthFor)),
+		Expr:        metric.SinkLag.Name + " > " + num(o.SinkLagEvents),
+		Threshold:   fmt.Sprintf("%s > %s for %s", metric.SinkLag.Name, num(o.SinkLagEvents), dur(o.HealthFor)),
 		Summary:     "An envtrack sink is not keeping up.",
 		Description: fmt.Sprintf("The {{ $labels.sink }} sink of envtrack at {{ $labels.instance }} has had undelivered journal events for %s (now {{ $value }}): dashboards, annotations or webhooks miss recent events.", dur(o.HealthFor)),
 		Meaning: "Every event is appended to the journal first; each sink delivers from it in order with its own cursor. A sink whose lag stays above the threshold is failing (its target is down or rejects it, and it retries with backoff) or is slower than the events arrive. " +
-			"Nothing is lost while the journal keeps the events (journal.retention); past that, envtrack_sink_pruned_undelivered_events_total counts what the sink lost.",
+			"Nothing is lost while the journal keeps the events (journal.retention); past that, " + metric.SinkPrunedUndelivered.Name + " counts what the sink lost.",
 		Steps: []string{
 			"Open the *Sinks* row of the envtrack health dashboard: *Delivery failures* (retryable or not) and *Time since the last delivery* for that sink.",
 			"Check the target: InfluxDB (health, disk, token, bucket) or Grafana (401/403 in *Authentication failures*: token or annotations:create permission; 404: wrong URL sub-path).",
@@ -909,9 +871,9 @@ func (s *Set) lagAlert() Alert {
 		},
 		Cases: []Case{
 			{Name: "a lagging sink fires", Fires: true, Value: o.SinkLagEvents + 42, Labels: envtrackLabels("sink", "influxdb"), Series: []InputSeries{
-				envtrackSeries("envtrack_sink_lag_events", 0, o.SinkLagEvents+42, "sink", "influxdb"),
+				envtrackSeries(metric.SinkLag.Name, 0, o.SinkLagEvents+42, "sink", "influxdb"),
 			}},
-			{Name: "a sink without lag stays silent", Series: []InputSeries{envtrackSeries("envtrack_sink_lag_events", 0, o.SinkLagEvents, "sink", "influxdb")}},
+			{Name: "a sink without lag stays silent", Series: []InputSeries{envtrackSeries(metric.SinkLag.Name, 0, o.SinkLagEvents, "sink", "influxdb")}},
 		},
 	}
 }
@@ -921,7 +883,7 @@ func (s *Set) setAsideAlert() Alert {
 	w := dur(o.HealthWindow)
 	return Alert{
 		Name: "EnvtrackSinkSettingEventsAside", Group: GroupHealth, Severity: SeverityWarning,
-		Expr:        fmt.Sprintf(`sum by (job, instance, sink) (increase(envtrack_sink_set_aside_events_total[%s])) > 0`, w),
+		Expr:        fmt.Sprintf(`sum by (job, instance, sink) (increase(%s[%s])) > 0`, metric.SinkSetAside.Name, w),
 		Threshold:   fmt.Sprintf("any event set aside in the last %s", w),
 		Summary:     "An envtrack sink rejected events for good.",
 		Description: fmt.Sprintf("The {{ $labels.sink }} sink of envtrack at {{ $labels.instance }} rejected events permanently in the last %s; they are recorded in the store's set_aside bucket and will not be retried.", w),
@@ -934,9 +896,9 @@ func (s *Set) setAsideAlert() Alert {
 		},
 		Cases: []Case{
 			{Name: "events set aside fire", Fires: true, Labels: envtrackLabels("sink", "influxdb"), Series: []InputSeries{
-				envtrackSeries("envtrack_sink_set_aside_events_total", 1, 0, "sink", "influxdb"),
+				envtrackSeries(metric.SinkSetAside.Name, 1, 0, "sink", "influxdb"),
 			}},
-			{Name: "old set-aside events stay silent", Series: []InputSeries{envtrackSeries("envtrack_sink_set_aside_events_total", 0, 3, "sink", "influxdb")}},
+			{Name: "old set-aside events stay silent", Series: []InputSeries{envtrackSeries(metric.SinkSetAside.Name, 0, 3, "sink", "influxdb")}},
 		},
 	}
 }
@@ -965,8 +927,8 @@ func (s *Set) reloadAlert() Alert {
 	o := s.opts
 	return Alert{
 		Name: "EnvtrackConfigReloadFailed", Group: GroupHealth, Severity: SeverityWarning, For: o.DownFor,
-		Expr:        "envtrack_config_last_reload_successful == 0",
-		Threshold:   fmt.Sprintf("envtrack_config_last_reload_successful == 0 for %s", dur(o.DownFor)),
+		Expr:        metric.ConfigLastReloadSuccessful.Name + " == 0",
+		Threshold:   fmt.Sprintf("%s == 0 for %s", metric.ConfigLastReloadSuccessful.Name, dur(o.DownFor)),
 		Summary:     "envtrack rejected its new configuration.",
 		Description: "The last configuration reload of envtrack at {{ $labels.instance }} failed; it keeps running with the previous configuration.",
 		Meaning: "A reload (SIGHUP or POST /-/reload) found the configuration file invalid and kept the old configuration. envtrack works, but not with the configuration on disk, " +
@@ -976,8 +938,8 @@ func (s *Set) reloadAlert() Alert {
 			"Check envtrack's logs for the reload error; fix the file (or the ConfigMap/secret it comes from) and reload again.",
 		},
 		Cases: []Case{
-			{Name: "a failed reload fires", Fires: true, Labels: envtrackLabels(), Series: []InputSeries{envtrackSeries("envtrack_config_last_reload_successful", 0, 0)}},
-			{Name: "a good configuration stays silent", Series: []InputSeries{envtrackSeries("envtrack_config_last_reload_successful", 0, 1)}},
+			{Name: "a failed reload fires", Fires: true, Labels: envtrackLabels(), Series: []InputSeries{envtrackSeries(metric.ConfigLastReloadSuccessful.Name, 0, 0)}},
+			{Name: "a good configuration stays silent", Series: []InputSeries{envtrackSeries(metric.ConfigLastReloadSuccessful.Name, 0, 1)}},
 		},
 	}
 }

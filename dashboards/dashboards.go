@@ -8,8 +8,9 @@ import (
 
 	"github.com/grafana-tools/sdk"
 
-	"github.com/blueberry-idp/envtrack/annotate"
 	"github.com/blueberry-idp/envtrack/model/event"
+	"github.com/blueberry-idp/envtrack/model/metric"
+	"github.com/blueberry-idp/envtrack/model/tags"
 )
 
 // PanelKind is a Grafana panel plugin id.
@@ -118,9 +119,9 @@ func (s *Set) DashboardSpecs() []Dashboard {
 			Variables:   []string{"type"},
 			InfluxDB:    true,
 			Annotations: []Annotation{
-				{Name: "Deployments (Argo CD)", Tags: []string{annotate.TagEnvtrack, annotate.EventTag(event.Deployed)}, Color: "blue", Enable: true},
-				{Name: "Deployment markers (CI)", Tags: []string{annotate.TagEnvtrack, annotate.TagDeployment}, Color: "purple", Enable: true},
-				{Name: "Provisioning failures", Tags: []string{annotate.TagEnvtrack, annotate.EventTag(event.ProvisioningFailed)}, Color: "red", Enable: false},
+				{Name: "Deployments (Argo CD)", Tags: []string{tags.Envtrack, tags.Event(event.Deployed)}, Color: "blue", Enable: true},
+				{Name: "Deployment markers (CI)", Tags: []string{tags.Envtrack, tags.Deployment}, Color: "purple", Enable: true},
+				{Name: "Provisioning failures", Tags: []string{tags.Envtrack, tags.Event(event.ProvisioningFailed)}, Color: "red", Enable: false},
 			},
 		},
 		{
@@ -351,10 +352,10 @@ func (s *Set) renderDashboard(d Dashboard) dashboardJSON {
 		switch v {
 		case "type":
 			out.Templating.List = append(out.Templating.List, queryVariable("type", "Environment type",
-				fmt.Sprintf("label_values(%s_%s, type)", s.opts.Namespace, Environments)))
+				fmt.Sprintf("label_values(%s, type)", s.def(metric.Environments).Name)))
 		case "instance":
 			out.Templating.List = append(out.Templating.List, queryVariable("instance", "envtrack instance",
-				"label_values(envtrack_build_info, instance)"))
+				fmt.Sprintf("label_values(%s, instance)", metric.BuildInfo.Name)))
 		default:
 			panic("definitions: unknown variable " + v)
 		}

@@ -1,11 +1,12 @@
-// Package dashboards holds the one set of definitions: every metric envtrack exposes or relies
-// on, once: its name, help, type, labels and buckets, the panels that show it and the alerts on it, with
-// their runbook text (DESIGN §7, the metrics factory of 002). From this one place come
-// the collectors of exporter/prom, the Grafana dashboards (dashboards/*.json), the
-// Prometheus rules and their promtool tests (deploy/prometheus/) and the operations
-// handbook (docs/operations.md, as in 003). `envtrack generate` writes the files;
-// `go test ./dashboards -update` rewrites the committed copies, and the same test fails
-// when they drift from what generate writes.
+// Package dashboards is the generator side of the one set of definitions (DESIGN §7, the
+// metrics factory of 002): to every metric defined in model/metric (name, help, type,
+// labels, buckets: what the collectors are built from) it adds the panels that show it,
+// the alerts on it with their runbook text, and the recording rules. From these come the
+// Grafana dashboards (dashboards/*.json), the Prometheus rules and their promtool tests
+// (deploy/prometheus/) and the operations handbook (docs/operations.md, as in 003).
+// `envtrack generate` writes the files; `go test ./dashboards -update` rewrites the
+// committed copies, and the same test fails when they drift from what generate writes.
+// Every metric name comes from model/metric (a test holds no literal name here).
 //
 // Build a Set with New(DefaultOptions()) (or options changed from the defaults), then ask
 // it for Rules, RuleTests, Dashboards, Handbook or all Files at once. Everything a Set
@@ -35,34 +36,20 @@ const (
 	Histogram = metric.Histogram
 )
 
-// Where a metric comes from (Metric.Source).
-const (
-	SourceLifecycle  = "exporter/prom" // the lifecycle metrics of DESIGN §4, built from these definitions
-	SourcePrometheus = "Prometheus"    // recorded by Prometheus itself (up)
-)
+// SourcePrometheus is the Source of a metric recorded by Prometheus itself (up); the
+// others name the package that registers them (metric.Def.Source).
+const SourcePrometheus = "Prometheus"
 
-// Metric is one metric, with everything that is derived from it.
+// Metric is one metric's definition with everything that is derived from it.
 type Metric struct {
+	// Def is the metric's definition in model/metric, which its collector is built from:
+	// the full exposed name (with metrics.namespace for the lifecycle metrics), help,
+	// type, labels, buckets, native-histogram settings, exemplar label and the package
+	// that registers it (or SourcePrometheus).
+	metric.Def
 	// ID is the stable key of the metric: the name without the namespace for the
-	// lifecycle metrics (ProvisioningDuration, ...), the full name for the others.
+	// lifecycle metrics (metric.Lifecycle.ID), the full name for the others.
 	ID string
-	// Name is the full exposed name (with metrics.namespace for the lifecycle metrics).
-	Name string
-	Help string
-	Type Type
-	// Labels are the variable (or, for build info, constant) label names, in the order
-	// the collector declares them.
-	Labels []string
-	// Buckets are the classic histogram buckets.
-	Buckets []float64
-	// NativeHistogram: native-histogram buckets are exposed too when
-	// metrics.native_histograms is on.
-	NativeHistogram bool
-	// Exemplar names the label of the exemplar attached to each observation ("": none).
-	Exemplar string
-	// Source is the package that registers the metric (SourceLifecycle for the ones
-	// exporter/prom builds from these definitions), or SourcePrometheus.
-	Source string
 	// Panels show the metric; Alerts fire on it; Records are the recording rules
 	// computed from it.
 	Panels  []Panel
@@ -253,7 +240,7 @@ func (o Options) Validate() error {
 	positive("health window", o.HealthWindow)
 	notNegative("health for", o.HealthFor)
 	notNegative("down for", o.DownFor)
-	lowest, highest := ProvisioningBuckets[0], ProvisioningBuckets[len(ProvisioningBuckets)-1]
+	lowest, highest := metric.ProvisioningBuckets[0], metric.ProvisioningBuckets[len(metric.ProvisioningBuckets)-1]
 	for _, q := range []struct {
 		name string
 		t    DurationTarget
@@ -320,19 +307,6 @@ func New(opts Options) (*Set, error) {
 	s.metrics = append([]Metric(nil), s.ordered...)
 	sort.Slice(s.metrics, func(i, j int) bool { return s.metrics[i].Name < s.metrics[j].Name })
 	return s, nil
-}
-
-// Lifecycle returns the catalogue with the default options under namespace: what
-// exporter/prom builds its collectors from. It panics on a namespace that is not a
-// metric name prefix (config validates metrics.namespace).
-func Lifecycle(namespace string) *Set {
-	o := DefaultOptions()
-	o.Namespace = namespace
-	s, err := New(o)
-	if err != nil {
-		panic(err)
-	}
-	return s
 }
 
 // Options returns the set's options.

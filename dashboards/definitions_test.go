@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/blueberry-idp/envtrack/dashboards"
+	"github.com/blueberry-idp/envtrack/model/metric"
 )
 
 func defaultSet(t testing.TB) *dashboards.Set {
@@ -32,13 +33,13 @@ func TestLifecycleMetricsAreDesignFour(t *testing.T) {
 		"blueberry_environment_provisioning_failures_total":   {dashboards.Counter, []string{"reason", "type"}, nil},
 		"blueberry_environment_provisioning_in_progress":      {dashboards.Gauge, []string{"type"}, nil},
 		"blueberry_environments":                              {dashboards.Gauge, []string{"phase", "type"}, nil},
-		"blueberry_environment_termination_duration_seconds":  {dashboards.Histogram, []string{"type"}, dashboards.TerminationBuckets},
+		"blueberry_environment_termination_duration_seconds":  {dashboards.Histogram, []string{"type"}, metric.TerminationBuckets},
 		"blueberry_environment_lifecycle_events_total":        {dashboards.Counter, []string{"event"}, nil},
 		"blueberry_deployments_total":                         {dashboards.Counter, []string{"status"}, nil},
 	}
 	got := 0
 	for _, m := range s.Metrics() {
-		if m.Source != dashboards.SourceLifecycle {
+		if m.Source != metric.SourceLifecycle {
 			require.True(t, m.Name == "up" || strings.HasPrefix(m.Name, "envtrack_"), m.Name)
 			continue
 		}
@@ -55,15 +56,20 @@ func TestLifecycleMetricsAreDesignFour(t *testing.T) {
 }
 
 func TestNamespace(t *testing.T) {
-	s := dashboards.Lifecycle("acme")
-	require.Equal(t, "acme_environment_provisioning_duration_seconds", s.Metric(dashboards.ProvisioningDuration).Name)
+	o := dashboards.DefaultOptions()
+	o.Namespace = "acme"
+	s, err := dashboards.New(o)
+	require.NoError(t, err)
+	require.Equal(t, "acme_environment_provisioning_duration_seconds", s.Metric(metric.ProvisioningDuration.ID).Name)
 	require.Equal(t, "envtrack_sink_lag_events", s.Metric("envtrack_sink_lag_events").Name)
 	for _, r := range s.Rules().Groups {
 		for _, rule := range r.Rules {
 			require.NotContains(t, rule.Expr, "blueberry", rule.Alert+rule.Record)
 		}
 	}
-	require.Panics(t, func() { dashboards.Lifecycle("not a namespace") })
+	o.Namespace = "not a namespace"
+	_, err = dashboards.New(o)
+	require.ErrorContains(t, err, `namespace "not a namespace" is not a metric name prefix`)
 	require.Panics(t, func() { s.Metric("no_such_metric") })
 }
 

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/blueberry-idp/envtrack/model/metric"
 )
 
 // HandbookFile is the path of the generated operations handbook.
@@ -110,7 +112,7 @@ func (s *Set) Handbook() []byte {
 	}
 
 	p("## Metrics\n\n")
-	p("The lifecycle metrics (exposed by `%s`, built from these definitions) are observed on live transitions only; their gauges are computed from the tracker's state at each scrape. No label takes an environment id.\n\n", SourceLifecycle)
+	p("The lifecycle metrics (exposed by `%s`, built from these definitions) are observed on live transitions only; their gauges are computed from the tracker's state at each scrape. No label takes an environment id.\n\n", metric.SourceLifecycle)
 	p("| METRIC | TYPE | LABELS | HELP | EXPOSED BY | PANELS | ALERTS |\n| --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, m := range s.metrics {
 		typ := string(m.Type)

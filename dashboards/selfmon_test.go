@@ -53,7 +53,7 @@ func TestEveryMetricIsDefined(t *testing.T) {
 	cfg := filepath.Join(dir, "envtrack.yml")
 	require.NoError(t, os.WriteFile(cfg, []byte("state_dir: "+filepath.Join(dir, "data")+"\n"), 0o600))
 	reg := prometheus.NewRegistry()
-	a, err := app.New(app.Options{ConfigFile: cfg, Logger: logger, Registry: reg, ManualSources: true})
+	a, err := app.New(app.Options{ConfigFile: cfg, Logger: logger, Registry: reg})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = a.Journal().Close() })
 	registered(t, reg, got)

@@ -77,7 +77,7 @@ func TestCheckConfigAgreesWithServe(t *testing.T) {
 			if tc.want == "" {
 				require.Equal(t, 0, checkCode, "check-config: %s", checkErr.String())
 				// serve's own start-up, then a stop at once (run would serve until a signal).
-				a, err := app.New(app.Options{ConfigFile: cfg, WebConfigFile: web, ManualSources: true, Sinks: sinks,
+				a, err := app.New(app.Options{ConfigFile: cfg, WebConfigFile: web, Sinks: sinks,
 					ListenAddress: "127.0.0.1:0"})
 				require.NoError(t, err, "serve refuses what check-config accepted")
 				runAndStop(t, a)

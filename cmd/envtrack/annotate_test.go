@@ -32,7 +32,7 @@ api: {write_tokens: [ci-token]}
 influxdb: {url: %s, bucket: %s}
 grafana: {url: %s, token: grafana-token}
 `, db.URL, db.Bucket, graf.URL())), 0o600))
-	a, err := app.New(app.Options{ConfigFile: cfg, ListenAddress: "127.0.0.1:0", ManualSources: true, Sinks: sinks})
+	a, err := app.New(app.Options{ConfigFile: cfg, ListenAddress: "127.0.0.1:0", Sinks: sinks})
 	require.NoError(t, err)
 	require.NoError(t, a.Listen())
 	ctx, cancel := context.WithCancel(context.Background())
@@ -90,7 +90,7 @@ func TestTimelineAndInsights(t *testing.T) {
 	cfg := filepath.Join(dir, "envtrack.yml")
 	require.NoError(t, os.WriteFile(cfg, []byte("state_dir: ./data\napi: {write_tokens: [ci-token]}\n"), 0o600))
 	now := time.Now().UTC().Truncate(time.Second)
-	a, err := app.New(app.Options{ConfigFile: cfg, ListenAddress: "127.0.0.1:0", ManualSources: true})
+	a, err := app.New(app.Options{ConfigFile: cfg, ListenAddress: "127.0.0.1:0"})
 	require.NoError(t, err)
 	require.NoError(t, a.Listen())
 	ctx, cancel := context.WithCancel(context.Background())

@@ -11,9 +11,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/blueberry-idp/envtrack/annotate/client"
-	"github.com/blueberry-idp/envtrack/exporter/api"
-	"github.com/blueberry-idp/envtrack/exporter/query"
+	"github.com/blueberry-idp/envtrack/client"
+	"github.com/blueberry-idp/envtrack/model/apitypes"
 	"github.com/blueberry-idp/envtrack/model/event"
 )
 
@@ -80,7 +79,7 @@ func annotate(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *cf.timeout)
 	defer cancel()
-	acc, err := c.Annotate(ctx, api.DeploymentMarker{Environment: *env, Application: *app, Activity: *activity, Status: *status, Host: *host})
+	acc, err := c.Annotate(ctx, apitypes.DeploymentMarker{Environment: *env, Application: *app, Activity: *activity, Status: *status, Host: *host})
 	if err != nil {
 		return fail(stderr, "annotate", err)
 	}
@@ -129,7 +128,7 @@ func timeline(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func printTimeline(w io.Writer, tl *query.Timeline) {
+func printTimeline(w io.Writer, tl *apitypes.Timeline) {
 	fmt.Fprintf(w, "Environment %s (%s)\n\n", tl.EnvironmentID, tl.EnvironmentName)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tEVENT\tDETAILS")
@@ -204,7 +203,7 @@ func insights(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "\n\n")
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TYPE\tATTEMPTS\tSUCCESS\tAVG\tP50\tP95\tP99")
-	row := func(name string, x query.Provisioning) {
+	row := func(name string, x apitypes.Provisioning) {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", name, x.SampleSize,
 			fmtOpt(x.SuccessRate, func(v float64) string { return fmt.Sprintf("%.2f%%", v) }),
 			fmtOpt(x.AverageSeconds, secs), fmtOpt(x.P50Seconds, secs), fmtOpt(x.P95Seconds, secs), fmtOpt(x.P99Seconds, secs))

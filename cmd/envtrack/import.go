@@ -14,9 +14,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/blueberry-idp/envtrack/annotate/client"
+	"github.com/blueberry-idp/envtrack/client"
 	"github.com/blueberry-idp/envtrack/config"
-	"github.com/blueberry-idp/envtrack/exporter/api"
+	"github.com/blueberry-idp/envtrack/model/apitypes"
 	"github.com/blueberry-idp/envtrack/model/event"
 )
 
@@ -227,11 +227,11 @@ func parseHistory(data []byte, format string, now time.Time) ([]importRecord, []
 			rej = append(rej, rejectedLine{line, err.Error()})
 			continue
 		}
-		if _, err := api.DecodeItem(b, now); err != nil {
+		if _, _, err := apitypes.DecodeEvent(b, now); err != nil {
 			rej = append(rej, rejectedLine{line, err.Error()})
 			continue
 		}
-		at, _ := time.Parse(time.RFC3339, ts) // DecodeItem accepted it
+		at, _ := time.Parse(time.RFC3339, ts) // DecodeEvent accepted it
 		recs = append(recs, importRecord{line: line, at: at, json: b})
 	}
 	sort.SliceStable(recs, func(i, j int) bool { return recs[i].at.Before(recs[j].at) })

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/blueberry-idp/envtrack/exporter/api"
+	"github.com/blueberry-idp/envtrack/model/apitypes"
 )
 
 // FuzzParseHistory: whatever the file, parsing never panics, and every record it keeps
@@ -25,12 +25,12 @@ func FuzzParseHistory(f *testing.F) {
 			return
 		}
 		for _, r := range recs {
-			it, err := api.DecodeItem(r.json, now)
+			push, _, err := apitypes.DecodeEvent(r.json, now)
 			if err != nil {
 				t.Fatalf("kept line %d that the server refuses: %v", r.line, err)
 			}
-			if it.Push == nil || it.Push.Metadata["backfill"] != true {
-				t.Fatalf("line %d is not history: %+v", r.line, it)
+			if push == nil || push.Metadata["backfill"] != true {
+				t.Fatalf("line %d is not history: %+v", r.line, push)
 			}
 		}
 	})

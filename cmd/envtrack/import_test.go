@@ -65,6 +65,12 @@ func makeHistory(envs int, end time.Time) history {
 	return h
 }
 
+// quietSources is the readiness section of the daemons the imports go to: the sources
+// run their loops as in production, but change nothing imported (no provisioning
+// deadline passes while a history of provisionings arrives, and after the first round
+// at start no URL is probed).
+const quietSources = "readiness: {provisioning_timeout: 876000h, url: {interval: 1h}}\n"
+
 // nearestRank is the smallest value with at least p% of the values at or below it.
 func nearestRank(xs []float64, p float64) float64 {
 	s := append([]float64(nil), xs...)
@@ -83,8 +89,8 @@ func TestImportHistory(t *testing.T) {
 	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`state_dir: ./data
 api: {write_tokens: [ci-token]}
 influxdb: {url: %s, bucket: %s}
-`, db.URL, db.Bucket)), 0o600))
-	a, err := app.New(app.Options{ConfigFile: cfg, ListenAddress: "127.0.0.1:0", ManualSources: true})
+%s`, db.URL, db.Bucket, quietSources)), 0o600))
+	a, err := app.New(app.Options{ConfigFile: cfg, ListenAddress: "127.0.0.1:0"})
 	require.NoError(t, err)
 	require.NoError(t, a.Listen())
 	ctx, cancel := context.WithCancel(context.Background())
@@ -190,8 +196,8 @@ influxdb: {url: %s, bucket: %s}
 func TestImportRejects(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "envtrack.yml")
-	require.NoError(t, os.WriteFile(cfg, []byte("state_dir: ./data\napi: {write_tokens: [ci-token]}\n"), 0o600))
-	a, err := app.New(app.Options{ConfigFile: cfg, ListenAddress: "127.0.0.1:0", ManualSources: true})
+	require.NoError(t, os.WriteFile(cfg, []byte("state_dir: ./data\napi: {write_tokens: [ci-token]}\n"+quietSources), 0o600))
+	a, err := app.New(app.Options{ConfigFile: cfg, ListenAddress: "127.0.0.1:0"})
 	require.NoError(t, err)
 	require.NoError(t, a.Listen())
 	ctx, cancel := context.WithCancel(context.Background())
@@ -264,8 +270,8 @@ func TestREADMEImportExample(t *testing.T) {
 	bin := buildEnvtrack(t)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "envtrack.yml")
-	require.NoError(t, os.WriteFile(cfg, []byte("state_dir: ./data\napi: {write_tokens: [readme-token]}\n"), 0o600))
-	a, err := app.New(app.Options{ConfigFile: cfg, ListenAddress: "127.0.0.1:0", ManualSources: true})
+	require.NoError(t, os.WriteFile(cfg, []byte("state_dir: ./data\napi: {write_tokens: [readme-token]}\n"+quietSources), 0o600))
+	a, err := app.New(app.Options{ConfigFile: cfg, ListenAddress: "127.0.0.1:0"})
 	require.NoError(t, err)
 	require.NoError(t, a.Listen())
 	ctx, cancel := context.WithCancel(context.Background())

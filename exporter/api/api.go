@@ -20,6 +20,7 @@ import (
 	"github.com/blueberry-idp/envtrack/config/redact"
 	"github.com/blueberry-idp/envtrack/exporter/query"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
+	"github.com/blueberry-idp/envtrack/model/apitypes"
 	"github.com/blueberry-idp/envtrack/model/event"
 )
 
@@ -129,28 +130,6 @@ func requireToken(tokens Tokens, forWrite bool, h http.Handler) http.Handler {
 	})
 }
 
-// Environment is one environment in GET /api/environments.
-type Environment struct {
-	EnvironmentID               string     `json:"environment_id"`
-	EnvironmentName             string     `json:"environment_name"`
-	Type                        string     `json:"type"`
-	Phase                       string     `json:"phase"`
-	Source                      string     `json:"source"`
-	Repository                  string     `json:"repository,omitempty"`
-	Branch                      string     `json:"branch,omitempty"`
-	CommitSHA                   string     `json:"commit_sha,omitempty"`
-	URL                         string     `json:"url,omitempty"`
-	CreatedAt                   *time.Time `json:"created_at,omitempty"`
-	ProvisioningStartedAt       *time.Time `json:"provisioning_started_at,omitempty"`
-	ReadyAt                     *time.Time `json:"ready_at,omitempty"`
-	FailedAt                    *time.Time `json:"failed_at,omitempty"`
-	FailureReason               string     `json:"failure_reason,omitempty"`
-	TerminationStartedAt        *time.Time `json:"termination_started_at,omitempty"`
-	TerminatedAt                *time.Time `json:"terminated_at,omitempty"`
-	ProvisioningDurationSeconds *float64   `json:"provisioning_duration_seconds,omitempty"`
-	Timeline                    string     `json:"timeline"`
-}
-
 func tp(t time.Time) *time.Time {
 	if t.IsZero() {
 		return nil
@@ -160,8 +139,8 @@ func tp(t time.Time) *time.Time {
 }
 
 // FromState describes a tracker state for the API.
-func FromState(s tracker.State) Environment {
-	e := Environment{
+func FromState(s tracker.State) apitypes.Environment {
+	e := apitypes.Environment{
 		EnvironmentID: s.ID, EnvironmentName: s.Name, Type: s.Type, Phase: string(s.Phase), Source: s.Source,
 		Repository: s.Repository, Branch: s.Branch, CommitSHA: s.CommitSHA, URL: redact.URL(s.URL),
 		CreatedAt: tp(s.CreatedAt), ProvisioningStartedAt: tp(s.ProvisioningStartedAt), ReadyAt: tp(s.ReadyAt),
@@ -186,7 +165,7 @@ func ListEnvironments(envs Environments) http.Handler {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("unknown phase %q", phase))
 			return
 		}
-		out := []Environment{}
+		out := []apitypes.Environment{}
 		for _, s := range envs.States() {
 			if (phase == "" || string(s.Phase) == phase) && (typ == "" || s.Type == typ) {
 				out = append(out, FromState(s))

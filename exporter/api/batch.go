@@ -13,6 +13,7 @@ import (
 	"github.com/go-kit/log/level"
 
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
+	"github.com/blueberry-idp/envtrack/model/apitypes"
 	"github.com/blueberry-idp/envtrack/model/event"
 )
 
@@ -22,35 +23,6 @@ type Item struct {
 	EnvironmentID string
 	Push          *tracker.Push
 	Marker        *event.Event
-}
-
-// BatchAccepted is the answer to a batch push (a JSON array or NDJSON body).
-type BatchAccepted struct {
-	// Status is "accepted" when at least one event was stored, else "unchanged".
-	Status string `json:"status"`
-	// IDs are the ids of every stored event, in the order of the batch.
-	IDs []string `json:"ids"`
-	// Accepted and Unchanged count the batch's events that stored something and those
-	// that repeated what is known.
-	Accepted  int `json:"accepted"`
-	Unchanged int `json:"unchanged"`
-	// Events has one entry per event of the batch, in order.
-	Events []ItemResult `json:"events"`
-}
-
-// ItemResult is what became of one event of a batch.
-type ItemResult struct {
-	Status string   `json:"status"` // accepted or unchanged
-	IDs    []string `json:"ids"`    // the stored events (a push may store more than one)
-}
-
-// BatchError is the answer to a batch refused because of one of its events: nothing was
-// stored. Index is the event's 0-based position in the batch; Line its line in an
-// NDJSON body.
-type BatchError struct {
-	Error string `json:"error"`
-	Index int    `json:"index"`
-	Line  int    `json:"line,omitempty"`
 }
 
 // IsNDJSON reports whether a Content-Type names newline-delimited JSON.
@@ -94,17 +66,18 @@ func splitArray(body []byte) ([]batchElem, error) {
 	return out, nil
 }
 
-// DecodeItem parses and validates one pushed event (the single push's and each batch
+// decodeItem parses and validates one pushed event (the single push's and each batch
 // element's one validation path) into an Item.
-func DecodeItem(body []byte, now time.Time) (Item, error) {
-	l, m, err := DecodeEvent(body, now)
+func decodeItem(body []byte, now time.Time) (Item, error) {
+	l, m, err := apitypes.DecodeEvent(body, now)
 	if err != nil {
 		return Item{}, err
 	}
 	if m != nil {
 		return Item{EnvironmentID: m.EnvironmentID, Marker: m}, nil
 	}
-	return Item{EnvironmentID: l.EnvironmentID, Push: &l.push}, nil
+	p := trackerPush(l)
+	return Item{EnvironmentID: l.EnvironmentID, Push: &p}, nil
 }
 
 // postBatch validates every element (one bad one refuses the whole batch, naming it) and
@@ -121,18 +94,17 @@ func postBatch(w http.ResponseWriter, rec Recorder, elems []batchElem, maxBatch 
 	}
 	items := make([]Item, len(elems))
 	for i, el := range elems {
-		it, err := DecodeItem(el.raw, now)
+		it, err := decodeItem(el.raw, now)
 		if err != nil {
-			status := http.StatusBadRequest
-			var ie *inputError
-			if errors.As(err, &ie) {
-				status = ie.status
+			status, _, input := inputStatus(err)
+			if !input {
+				status = http.StatusBadRequest
 			}
 			where := fmt.Sprintf("event %d", i)
 			if el.line > 0 {
 				where += fmt.Sprintf(" (line %d)", el.line)
 			}
-			WriteJSON(w, status, BatchError{Error: where + ": " + err.Error(), Index: i, Line: el.line})
+			WriteJSON(w, status, apitypes.BatchError{Error: where + ": " + err.Error(), Index: i, Line: el.line})
 			return
 		}
 		items[i] = it
@@ -145,7 +117,7 @@ func postBatch(w http.ResponseWriter, rec Recorder, elems []batchElem, maxBatch 
 			if ie.Index >= 0 && ie.Index < len(elems) {
 				line = elems[ie.Index].line
 			}
-			WriteJSON(w, http.StatusUnprocessableEntity, BatchError{
+			WriteJSON(w, http.StatusUnprocessableEntity, apitypes.BatchError{
 				Error: fmt.Sprintf("event %d: %s", ie.Index, ie.Err), Index: ie.Index, Line: line})
 			return
 		}
@@ -153,9 +125,9 @@ func postBatch(w http.ResponseWriter, rec Recorder, elems []batchElem, maxBatch 
 		writeError(w, http.StatusServiceUnavailable, "could not record the batch: "+err.Error())
 		return
 	}
-	acc := BatchAccepted{Status: "unchanged", IDs: []string{}, Events: make([]ItemResult, len(items))}
+	acc := apitypes.BatchAccepted{Status: "unchanged", IDs: []string{}, Events: make([]apitypes.ItemResult, len(items))}
 	for i, evs := range per {
-		r := ItemResult{Status: "unchanged", IDs: []string{}}
+		r := apitypes.ItemResult{Status: "unchanged", IDs: []string{}}
 		for _, e := range evs {
 			r.IDs = append(r.IDs, e.ID)
 		}

@@ -65,9 +65,8 @@ scrape_configs:
 		fakeargocd.StartSync(&a, "1a2b3c4d5e6f", start.Add(5*time.Second))
 		apps = append(apps, a)
 	}
-	h.clock.Set(start.Add(time.Minute))
 	h.argo.SetApps(apps)
-	require.NoError(t, h.app.PollOnce(context.Background()))
+	h.clock.Set(start.Add(time.Minute)) // a poll
 	// The type's series exist at zero once it is known; let Prometheus see the zero, so
 	// that rate() counts the readies that follow.
 	w.waitFor(t, "the zero histogram of type preview", func() bool {
@@ -78,9 +77,8 @@ scrape_configs:
 		fakeargocd.SyncSucceeded(&apps[i], "1a2b3c4d5e6f", start.Add(readyAfter-10*time.Second))
 		fakeargocd.SetHealth(&apps[i], fakeargocd.HealthHealthy, start.Add(readyAfter))
 	}
-	h.clock.Set(start.Add(readyAfter + time.Minute))
 	h.argo.SetApps(apps)
-	require.NoError(t, h.app.PollOnce(context.Background()))
+	h.clock.Set(start.Add(readyAfter + time.Minute)) // a poll
 
 	return w
 }

@@ -47,12 +47,20 @@ type Options struct {
 	// WebConfigFile is the exporter toolkit's web configuration (--web.config.file): TLS
 	// and basic auth on every endpoint. Empty means plain HTTP.
 	WebConfigFile string
-	// ManualSources disables the background Argo CD poll and URL probe loops: the caller
-	// drives them with PollOnce and ProbeOnce (deterministic tests, benchmarks).
-	ManualSources bool
 	// Sinks build the sinks beyond InfluxDB's, per configuration (cmd wires annotate's
 	// Grafana sink).
 	Sinks []sink.Func
+
+	// clock, when set, is the time the sources live on, Now included: this package's
+	// tests play it (internal/testclock) to step the sources' loops.
+	clock sourceClock
+}
+
+// sourceClock is the clock the sources take (argocd.Clock, probe.Clock).
+type sourceClock interface {
+	Now() time.Time
+	Sleep(ctx context.Context, who string, d time.Duration) bool
+	Every(ctx context.Context, who string, d time.Duration, f func())
 }
 
 // App is a running envtrack.
@@ -78,13 +86,8 @@ type App struct {
 
 	pushes *ingest.Recorder // POST /api/events: group commit, repeats
 
-	ln         net.Listener
-	ready      atomic.Bool // store open and first Argo CD poll finished
-	polledOnce atomic.Bool
-	listed     atomic.Int64 // Applications in the last poll's list (a capacity hint)
-
-	watcher   atomic.Pointer[watcher]       // the running watch source, if any (watch.go)
-	watchDone atomic.Pointer[chan struct{}] // closed when StartWatch's source stopped
+	ln    net.Listener
+	ready atomic.Bool // store open and first Argo CD poll finished
 
 	loopsMu     sync.Mutex
 	baseCtx     context.Context
@@ -97,6 +100,9 @@ type App struct {
 func New(opts Options) (*App, error) {
 	if opts.Logger == nil {
 		opts.Logger = log.NewNopLogger()
+	}
+	if opts.clock != nil {
+		opts.Now = opts.clock.Now
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -123,7 +129,7 @@ func New(opts Options) (*App, error) {
 	a.labels = labels.New(a.reg, log.With(a.logger, "component", "labels"))
 	a.labels.SetTypes(cfg.Types, cfg.OwnTypes(), cfg.Metrics.MaxTypes)
 	// The clients first: a configuration they refuse must not create or touch the store.
-	a.sources, err = newSources(cfg, a.logger, a.now, a.labels.TypeLabel, a.opts.Sinks)
+	a.sources, err = newSources(cfg, a.logger, a.now, opts.clock, a.labels.TypeLabel, a.opts.Sinks)
 	if err != nil {
 		return nil, err
 	}
@@ -215,7 +221,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	// With nothing to poll, ready before the first request: a client that reads
 	// "listening" and asks /readyz at once must not see 503.
-	if a.opts.ManualSources || a.Config().ArgoCD == nil {
+	if a.Config().ArgoCD == nil {
 		a.markPolled()
 	}
 	limits := a.Config().API
@@ -240,18 +246,12 @@ func (a *App) Run(ctx context.Context) error {
 		err = serr
 	}
 	a.stopLoops()
-	if d := a.watchDone.Load(); d != nil {
-		<-*d // StartWatch's source, stopped by the same ctx
-	}
 	a.currentSources().close()
 	level.Info(a.logger).Log("msg", "stopped")
 	return err
 }
 
-func (a *App) markPolled() {
-	a.polledOnce.Store(true)
-	a.ready.Store(true)
-}
+func (a *App) markPolled() { a.ready.Store(true) }
 
 // Ready reports whether the daemon is ready (GET /readyz).
 func (a *App) Ready() bool { return a.ready.Load() }
@@ -279,7 +279,7 @@ func (a *App) reload() error {
 	if err := config.NeedsRestart(a.Config(), cfg); err != nil {
 		return err
 	}
-	src, err := newSources(cfg, a.logger, a.now, a.labels.TypeLabel, a.opts.Sinks)
+	src, err := newSources(cfg, a.logger, a.now, a.opts.clock, a.labels.TypeLabel, a.opts.Sinks)
 	if err != nil {
 		return err
 	}

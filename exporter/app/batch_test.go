@@ -15,7 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/blueberry-idp/envtrack/exporter/api"
+	"github.com/blueberry-idp/envtrack/model/apitypes"
 )
 
 // pushApp starts an envtrack with write token "ci" and no sinks; extra is more config.
@@ -25,9 +25,9 @@ func pushApp(t testing.TB, extra string) (*App, *httptest.Server, *clock) {
 	clk := &clock{}
 	clk.Set(time.Date(2025, 1, 7, 12, 0, 0, 0, time.UTC))
 	cfg := filepath.Join(dir, "envtrack.yml")
-	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf("state_dir: %s\napi: {write_tokens: [ci]%s}\n",
-		filepath.Join(dir, "data"), extra)), 0o600))
-	a, err := New(Options{Sinks: testSinks, ConfigFile: cfg, Now: clk.Now, ManualSources: true, ListenAddress: "127.0.0.1:0"})
+	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf("state_dir: %s\napi: {write_tokens: [ci]%s}\n%s",
+		filepath.Join(dir, "data"), extra, quietSources)), 0o600))
+	a, err := New(Options{Sinks: testSinks, ConfigFile: cfg, Now: clk.Now, ListenAddress: "127.0.0.1:0"})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -76,7 +76,7 @@ func TestBatchPush(t *testing.T) {
 	// One bad event among 500, as a JSON array: 422 naming it, nothing stored.
 	status, body := post(t, srv.URL, "application/json", "["+strings.Join(batchLines(500, at, 317), ",")+"]")
 	require.Equal(t, http.StatusUnprocessableEntity, status, "%s", body)
-	var be api.BatchError
+	var be apitypes.BatchError
 	require.NoError(t, json.Unmarshal(body, &be))
 	require.Equal(t, 317, be.Index)
 	require.Contains(t, be.Error, `event 317: unknown event "exploded"`)
@@ -89,7 +89,7 @@ func TestBatchPush(t *testing.T) {
 	status, body = post(t, srv.URL, "application/x-ndjson", "\n"+strings.Join(lines, "\n")+"\n")
 	require.Equal(t, http.StatusUnprocessableEntity, status, "%s", body)
 	require.NoError(t, json.Unmarshal(body, &be))
-	require.Equal(t, api.BatchError{Error: be.Error, Index: 41, Line: 43}, be)
+	require.Equal(t, apitypes.BatchError{Error: be.Error, Index: 41, Line: 43}, be)
 	require.Zero(t, a.store.LastSeq())
 
 	// A valid batch: every event stored, in order, each with its id, in one commit.
@@ -97,7 +97,7 @@ func TestBatchPush(t *testing.T) {
 	lines = batchLines(500, at, -1)
 	status, body = post(t, srv.URL, "application/x-ndjson", strings.Join(lines, "\n"))
 	require.Equal(t, http.StatusAccepted, status, "%s", body)
-	var acc api.BatchAccepted
+	var acc apitypes.BatchAccepted
 	require.NoError(t, json.Unmarshal(body, &acc))
 	require.Equal(t, "accepted", acc.Status)
 	require.Equal(t, 500, acc.Accepted)
@@ -119,7 +119,7 @@ func TestBatchPush(t *testing.T) {
 	// The same batch again (an array this time): all unchanged, nothing stored.
 	status, body = post(t, srv.URL, "", "["+strings.Join(lines, ",")+"]")
 	require.Equal(t, http.StatusOK, status, "%s", body)
-	acc = api.BatchAccepted{}
+	acc = apitypes.BatchAccepted{}
 	require.NoError(t, json.Unmarshal(body, &acc))
 	require.Equal(t, "unchanged", acc.Status)
 	require.Equal(t, 500, acc.Unchanged)
@@ -131,7 +131,7 @@ func TestBatchPush(t *testing.T) {
 	deployed := `{"environment_id":"batch-002","event":"deployed","timestamp":"2025-01-07T11:00:00Z"}`
 	status, body = post(t, srv.URL, "application/json", "["+marker+","+deployed+","+marker+"]")
 	require.Equal(t, http.StatusAccepted, status, "%s", body)
-	acc = api.BatchAccepted{}
+	acc = apitypes.BatchAccepted{}
 	require.NoError(t, json.Unmarshal(body, &acc))
 	require.Equal(t, []string{"accepted", "accepted", "unchanged"},
 		[]string{acc.Events[0].Status, acc.Events[1].Status, acc.Events[2].Status})
@@ -174,7 +174,7 @@ func TestBatchRefusedForStateStoresNothing(t *testing.T) {
 			before := a.store.LastSeq()
 			status, body := post(t, srv.URL, "application/json", tc.body)
 			require.Equal(t, http.StatusUnprocessableEntity, status, "%s", body)
-			var be api.BatchError
+			var be apitypes.BatchError
 			require.NoError(t, json.Unmarshal(body, &be))
 			require.Equal(t, tc.index, be.Index, "%s", body)
 			require.Equal(t, before, a.store.LastSeq(), "nothing of the batch stored")

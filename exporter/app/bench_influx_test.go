@@ -44,8 +44,8 @@ func BenchmarkPushToInfluxDB(b *testing.B) {
 	cfg := filepath.Join(dir, "envtrack.yml")
 	require.NoError(b, os.WriteFile(cfg, []byte(fmt.Sprintf(`state_dir: %s
 api: {write_tokens: [bench]}
-%s`, filepath.Join(dir, "data"), influxConfig(db))), 0o600))
-	a, err := New(Options{Sinks: testSinks, ConfigFile: cfg, Now: clk.Now, ManualSources: true, ListenAddress: "127.0.0.1:0"})
+%s%s`, filepath.Join(dir, "data"), influxConfig(db), quietSources)), 0o600))
+	a, err := New(Options{Sinks: testSinks, ConfigFile: cfg, Now: clk.Now, ListenAddress: "127.0.0.1:0"})
 	require.NoError(b, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -27,6 +27,8 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+const benchEnvs = 10000
+
 // BenchmarkPages renders each page from a journal of 10,000 environments and 100,000
 // events over 30 days (no InfluxDB: the query layer answers from the journal, the
 // heavier of its two backends), as an operator's browser asks for it. The JSON insights,
@@ -44,7 +46,7 @@ func BenchmarkPages(b *testing.B) {
 	require.NoError(b, st.Close())
 	cfg := filepath.Join(dir, "envtrack.yml")
 	require.NoError(b, os.WriteFile(cfg, []byte(fmt.Sprintf("state_dir: %s\n", data)), 0o600))
-	a, err := New(Options{Sinks: testSinks, ConfigFile: cfg, Now: func() time.Time { return end }, ManualSources: true})
+	a, err := New(Options{Sinks: testSinks, ConfigFile: cfg, Now: func() time.Time { return end }})
 	require.NoError(b, err)
 	b.Cleanup(func() { a.store.Close() })
 	a.markPolled()

@@ -18,7 +18,7 @@ func Check(cfg *config.Config, opts Options) error {
 	if err := server.CheckWebConfig(opts.WebConfigFile); err != nil {
 		return err
 	}
-	src, err := newSources(cfg, log.NewNopLogger(), time.Now, nil, opts.Sinks)
+	src, err := newSources(cfg, log.NewNopLogger(), time.Now, nil, nil, opts.Sinks)
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,11 @@ type daemon struct {
 	stop func() // stops it (idempotent; also at the test's end)
 }
 
+// quietSources is the readiness section of the daemons that tests drive by pushing
+// events: the sources run their loops as in production, but change nothing a test pushes
+// (no provisioning deadline passes, and after the first round at start no URL is probed).
+const quietSources = "readiness: {provisioning_timeout: 876000h, url: {interval: 1h}}\n"
+
 type daemonOpts struct {
 	config          string // YAML after state_dir
 	dir             string // state and config directory; "" means a new one
@@ -40,9 +45,9 @@ func startDaemon(t testing.TB, o daemonOpts) *daemon {
 		dir = t.TempDir()
 	}
 	cfg := filepath.Join(dir, "envtrack.yml")
-	require.NoError(t, os.WriteFile(cfg, []byte("state_dir: "+filepath.Join(dir, "data")+"\n"+o.config), 0o600))
+	require.NoError(t, os.WriteFile(cfg, []byte("state_dir: "+filepath.Join(dir, "data")+"\n"+o.config+quietSources), 0o600))
 	logs := &testinfra.SyncBuffer{}
-	a, err := New(Options{Sinks: testSinks, ConfigFile: cfg, ListenAddress: "127.0.0.1:0", ManualSources: true,
+	a, err := New(Options{Sinks: testSinks, ConfigFile: cfg, ListenAddress: "127.0.0.1:0",
 		Logger: log.NewLogfmtLogger(logs), EnableLifecycle: o.enableLifecycle})
 	require.NoError(t, err)
 	require.NoError(t, a.Listen())

@@ -96,7 +96,7 @@ func TestInfluxDBOutage(t *testing.T) {
 	}
 	require.NoError(t, waitDelivered(ctx, h.app))
 	require.Equal(t, 0.0, h.lag("influxdb"))
-	checkJournal(t, h.sc, h.journal(), true)
+	scenario.CheckJournal(t, h.sc, h.journal(), true)
 	checkInflux(t, db, h.journal())
 }
 

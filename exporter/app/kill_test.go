@@ -280,7 +280,7 @@ environments:
 	checkInflux(t, influxDB, journal)
 	checkGrafanaOnce(t, graf, journal)
 
-	checkJournal(t, sc, journal, false)
+	scenario.CheckJournal(t, sc, journal, false)
 }
 
 // waitStreamed waits until the child (watch mode) has handled every event the fake wrote

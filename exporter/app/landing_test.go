@@ -18,10 +18,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/blueberry-idp/envtrack/exporter/query"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 	"github.com/blueberry-idp/envtrack/internal/fakegrafana"
 	"github.com/blueberry-idp/envtrack/internal/scenario"
+	"github.com/blueberry-idp/envtrack/model/apitypes"
 )
 
 const landingGrafanaToken = "grafana-landing-token"
@@ -187,7 +187,7 @@ func TestLandingPageInChromium(t *testing.T) {
 	page := dumpDOM(t, bin, base+"api/environments/"+id+"/timeline")
 	pre := preRe.FindStringSubmatch(page)
 	require.NotNil(t, pre, "the timeline shows as JSON:\n%s", page)
-	var tl query.Timeline
+	var tl apitypes.Timeline
 	require.NoError(t, json.Unmarshal([]byte(html.UnescapeString(pre[1])), &tl), pre[1])
 	require.Equal(t, id, tl.EnvironmentID)
 	require.NotEmpty(t, tl.Timeline)

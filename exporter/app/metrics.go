@@ -10,24 +10,16 @@ import (
 type metrics struct {
 	reloadSuccess   prometheus.Gauge
 	reloadTimestamp prometheus.Gauge
-	polls           *prometheus.CounterVec
 	transitions     *prometheus.CounterVec
 	handlerPanics   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
-		reloadSuccess:   metric.ConfigLastReloadSuccessful.NewGauge(),
-		reloadTimestamp: metric.ConfigLastReloadSuccessTimestamp.NewGauge(),
-		polls:           metric.ArgoCDPolls.NewCounterVec(),
-		transitions:     metric.TrackerEvents.NewCounterVec(),
-		handlerPanics:   metric.HTTPHandlerPanics.NewCounter(),
-	}
-	if reg != nil {
-		reg.MustRegister(m.reloadSuccess, m.reloadTimestamp, m.polls, m.transitions, m.handlerPanics)
-	}
-	for _, r := range []string{"success", "error", "inconclusive"} {
-		m.polls.WithLabelValues(r)
+		reloadSuccess:   metric.ConfigLastReloadSuccessful.NewGauge(reg),
+		reloadTimestamp: metric.ConfigLastReloadSuccessTimestamp.NewGauge(reg),
+		transitions:     metric.TrackerEvents.NewCounterVec(reg),
+		handlerPanics:   metric.HTTPHandlerPanics.NewCounter(reg),
 	}
 	return m
 }

@@ -15,8 +15,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/blueberry-idp/envtrack/exporter/query"
 	"github.com/blueberry-idp/envtrack/internal/scenario"
+	"github.com/blueberry-idp/envtrack/model/apitypes"
 )
 
 const pagesWriteToken = "pages-ci-token"
@@ -200,7 +200,7 @@ func TestLandingCharts(t *testing.T) {
 		require.Equal(t, strconv.Itoa(wantDeploys), paths["deploys"][1], "one bar per deployment, %s", win)
 		require.Equal(t, wantDeploys, strings.Count(paths["deploys"][2], "M"), win)
 
-		var perf query.Performance
+		var perf apitypes.Performance
 		_, _, js := getBody(t, base+"api/insights/performance-detailed?window="+win)
 		require.NoError(t, json.Unmarshal([]byte(js), &perf))
 		pr := perf.EnvironmentPerformance.Provisioning
@@ -233,7 +233,7 @@ func TestInsightsPage(t *testing.T) {
 	code, ctype, body := getBody(t, base+"insights?window=30d")
 	require.Equal(t, http.StatusOK, code)
 	require.Equal(t, "text/html; charset=utf-8", ctype)
-	var perf query.Performance
+	var perf apitypes.Performance
 	_, _, js := getBody(t, base+"api/insights/performance-detailed?window=30d")
 	require.NoError(t, json.Unmarshal([]byte(js), &perf))
 	require.NotEmpty(t, perf.Targets)

@@ -17,10 +17,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/blueberry-idp/envtrack/exporter/prom"
 	"github.com/blueberry-idp/envtrack/internal/scenario"
 	"github.com/blueberry-idp/envtrack/internal/testinfra"
 	"github.com/blueberry-idp/envtrack/model/event"
+	"github.com/blueberry-idp/envtrack/model/metric"
 )
 
 // expectedOutcomes derives, from the scenario alone, the provisioning durations of the
@@ -122,7 +122,7 @@ scrape_configs:
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	bounds := append(append([]float64{}, prom.ProvisioningBuckets...), math.Inf(1))
+	bounds := append(append([]float64{}, metric.ProvisioningBuckets...), math.Inf(1))
 	for _, q := range []float64{0.5, 0.95, 0.99} {
 		got, ok := promQuery(t, p.URL, fmt.Sprintf(`histogram_quantile(%g, sum by (le) (blueberry_environment_provisioning_duration_seconds_bucket))`, q))
 		require.True(t, ok)

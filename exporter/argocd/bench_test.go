@@ -55,11 +55,11 @@ func BenchmarkList10000(b *testing.B) {
 			defer srv.Close()
 			ac := config.DefaultArgoCDConfig
 			ac.Server, ac.Token = srv.URL(), config.Secret(srv.Token())
-			c, err := New(ac, Options{FullApplications: full}, nil, nil)
+			c, err := newClient(ac, Options{FullApplications: full}, nil, nil)
 			if err != nil {
 				b.Fatal(err)
 			}
-			apps, err := c.List(context.Background()) // renders and caches the answer
+			apps, err := c.list(context.Background()) // renders and caches the answer
 			if err != nil || len(apps) != 10000 {
 				b.Fatalf("list: %d apps, %v", len(apps), err)
 			}
@@ -67,7 +67,7 @@ func BenchmarkList10000(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
-				if _, err := c.List(context.Background()); err != nil {
+				if _, err := c.list(context.Background()); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -1,6 +1,8 @@
-// Package argocd is envtrack's Argo CD source: a client of the Argo CD REST API that
-// lists Applications (small local structs, no argo-cd module), and the Mapping that turns
-// an Application into tracker evidence (DESIGN §2).
+// Package argocd is envtrack's Argo CD source (DESIGN §2): a client of the Argo CD
+// REST API that lists, watches and reads Applications (small local structs, no argo-cd
+// module), the Mapping that translates an Application into the tracker's evidence, and
+// the Source that runs the loop (poll, or watch with its fall-back) and hands the
+// observations to the tracking side.
 package argocd
 
 import (
@@ -25,8 +27,8 @@ import (
 	"github.com/blueberry-idp/envtrack/config/redact"
 )
 
-// MaxBodyBytes caps the list answer that List reads.
-const MaxBodyBytes = 64 << 20
+// maxBodyBytes caps the list answer that Each reads.
+const maxBodyBytes = 64 << 20
 
 // Options are what the configuration file does not say.
 type Options struct {
@@ -37,15 +39,12 @@ type Options struct {
 	// fixed table); with them trimmed, CommitSHA and Revision fall back to the
 	// operation's revision and OpMessage stays empty.
 	FullApplications bool
+	// Clock is the time the source lives on (what its observations are stamped with,
+	// how it waits between two looks at Argo CD); nil means the real clock, with Now
+	// (nil: time.Now) stamping the observations.
+	Clock Clock
+	Now   func() time.Time
 }
-
-// ListFields returns the `fields` whitelist List sends: what DESIGN §2 reads, plus the
-// operation message and the summary. Argo CD v2.x/v3.x honour only the paths of their
-// fixed table and ignore the rest silently (status.sync.revision(s),
-// status.operationState.message and .syncResult.revision are kept only by older servers,
-// whose filter is generic); items.status.operationState.operation.sync brings the sync
-// result's revision from the newer ones.
-func ListFields() []string { return append([]string(nil), listFields...) }
 
 // streamKeepAlive notices a half-open connection (a NAT or load balancer that forgot it,
 // a host gone without a FIN) within about 30 s: Argo CD's stream sends nothing while no
@@ -54,6 +53,12 @@ func ListFields() []string { return append([]string(nil), listFields...) }
 // minutes.
 var streamKeepAlive = net.KeepAliveConfig{Enable: true, Idle: 15 * time.Second, Interval: 5 * time.Second, Count: 3}
 
+// listFields is the `fields` whitelist the list sends: what DESIGN §2 reads, plus the
+// operation message and the summary. Argo CD v2.x/v3.x honour only the paths of their
+// fixed table and ignore the rest silently (status.sync.revision(s),
+// status.operationState.message and .syncResult.revision are kept only by older servers,
+// whose filter is generic); items.status.operationState.operation.sync brings the sync
+// result's revision from the newer ones.
 var listFields = []string{
 	"items.metadata.name",
 	"items.metadata.namespace",
@@ -92,12 +97,12 @@ type Client struct {
 	wm           *watchMetrics
 }
 
-// New returns a Client for the argocd section cfg, as config.Load validated it (the
-// server URL, the token, the request timeout and the TLS settings are checked there,
-// once). It reads the CA file now, so that a file gone since the load fails at start (or
-// reload), not at the first poll. Metrics are registered on reg (nil: not registered);
-// registering twice on one registry (a reload) reuses the collectors.
-func New(cfg config.ArgoCDConfig, opts Options, logger log.Logger, reg prometheus.Registerer) (*Client, error) {
+// newClient returns a Client for the argocd section cfg, as config.Load validated it
+// (the server URL, the token, the request timeout and the TLS settings are checked
+// there, once). It reads the CA file now, so that a file gone since the load fails at
+// start (or reload), not at the first poll. Metrics are registered on reg (nil: not
+// registered); registering twice on one registry (a reload) reuses the collectors.
+func newClient(cfg config.ArgoCDConfig, opts Options, logger log.Logger, reg prometheus.Registerer) (*Client, error) {
 	if logger == nil {
 		logger = log.NewNopLogger()
 	}
@@ -147,18 +152,18 @@ func New(cfg config.ArgoCDConfig, opts Options, logger log.Logger, reg prometheu
 		token:        string(cfg.Token),
 		agent:        agent,
 		timeout:      time.Duration(cfg.RequestTimeout),
-		maxBody:      MaxBodyBytes,
+		maxBody:      maxBodyBytes,
 		m:            newMetrics(reg),
 		wm:           newWatchMetrics(reg),
 	}, nil
 }
 
-// List returns the Applications Argo CD shows the token, with the configured selector
+// list returns the Applications Argo CD shows the token, with the configured selector
 // and projects, or an error (*APIError, *ResponseError, *TransportError) and no
 // Applications. A successful empty answer ("items":[] or null) returns an empty,
 // non-nil slice: whether to trust it (the empty-list guard) is the caller's decision.
-// Callers that keep less than whole Applications use Each.
-func (c *Client) List(ctx context.Context) ([]Application, error) {
+// The source keeps less than whole Applications: it uses Each.
+func (c *Client) list(ctx context.Context) ([]Application, error) {
 	apps := []Application{}
 	if _, err := c.Each(ctx, func(a *Application) error { apps = append(apps, *a); return nil }); err != nil {
 		return nil, err
@@ -166,26 +171,31 @@ func (c *Client) List(ctx context.Context) ([]Application, error) {
 	return apps, nil
 }
 
-// Each lists the Applications as List does, decoding the answer item by item and calling
+// Each lists the Applications as list does, decoding the answer item by item and calling
 // fn with each (the Application is only valid during the call). On an error, fn may have
 // seen part of the answer: the caller discards what it collected.
 func (c *Client) Each(ctx context.Context, fn func(*Application) error) (int, error) {
 	return c.each(ctx, c.listURL, fn)
 }
 
-func (c *Client) each(ctx context.Context, listURL string, fn func(*Application) error) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, listURL, nil)
+// get sends GET u with the token: every request to Argo CD (the list, the names, an
+// Application, the stream) is built here.
+func (c *Client) get(ctx context.Context, u string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return 0, fmt.Errorf("argocd: build request: %w", err)
+		return nil, fmt.Errorf("argocd: build request: %w", err)
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.agent)
+	return c.http.Do(req)
+}
 
+func (c *Client) each(ctx context.Context, listURL string, fn func(*Application) error) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
 	start := time.Now()
-	resp, err := c.http.Do(req)
+	resp, err := c.get(ctx, listURL)
 	if err != nil {
 		c.m.observe("error", start)
 		return 0, c.transportError(ctx, err)

@@ -39,7 +39,7 @@ type clientConfig struct {
 	Options
 }
 
-func newClient(t *testing.T, server string, edit func(*clientConfig)) (*Client, *prometheus.Registry) {
+func newTestClient(t *testing.T, server string, edit func(*clientConfig)) (*Client, *prometheus.Registry) {
 	t.Helper()
 	ac := config.DefaultArgoCDConfig // the mapping's labels and annotations, as the daemon gets them
 	ac.Server, ac.Token, ac.Selector = server, token, "blueberry.io/managed=true"
@@ -48,23 +48,23 @@ func newClient(t *testing.T, server string, edit func(*clientConfig)) (*Client, 
 		edit(&cfg)
 	}
 	reg := prometheus.NewRegistry()
-	c, err := New(cfg.ArgoCDConfig, cfg.Options, log.NewNopLogger(), reg)
+	c, err := newClient(cfg.ArgoCDConfig, cfg.Options, log.NewNopLogger(), reg)
 	require.NoError(t, err)
 	return c, reg
 }
 
-func evidenceByName(apps []Application) map[string]tracker.AppEvidence {
-	out := map[string]tracker.AppEvidence{}
+func evidenceByName(apps []Application) map[string]tracker.Evidence {
+	out := map[string]tracker.Evidence{}
 	for _, a := range apps {
-		out[a.Metadata.Name] = DefaultMapping().Evidence(a)
+		out[a.Metadata.Name] = defaultMapping().Evidence(a)
 	}
 	return out
 }
 
 func TestListFixtureFull(t *testing.T) {
 	srv := fakeargocd.NewServer(t, fakeargocd.WithToken(token), fakeargocd.WithApps(fakeargocd.FixtureApps()...))
-	c, _ := newClient(t, srv.URL(), func(c *clientConfig) { c.FullApplications = true })
-	apps, err := c.List(context.Background())
+	c, _ := newTestClient(t, srv.URL(), func(c *clientConfig) { c.FullApplications = true })
+	apps, err := c.list(context.Background())
 	require.NoError(t, err)
 	require.Len(t, apps, 4)
 	require.Equal(t, []string{"pr-099", "pr-101", "pr-102", "pr-103"},
@@ -78,8 +78,8 @@ func TestListFixtureFull(t *testing.T) {
 func TestListFields(t *testing.T) {
 	t.Run("v2.14 whitelist", func(t *testing.T) {
 		srv := fakeargocd.NewServer(t, fakeargocd.WithToken(token), fakeargocd.WithApps(fakeargocd.FixtureApps()...))
-		c, _ := newClient(t, srv.URL(), nil)
-		apps, err := c.List(context.Background())
+		c, _ := newTestClient(t, srv.URL(), nil)
+		apps, err := c.list(context.Background())
 		require.NoError(t, err)
 		want := fixtureEvidence()
 		for name, ev := range want {
@@ -93,19 +93,20 @@ func TestListFields(t *testing.T) {
 		a := fakeargocd.NewApp("pr-200", t0, fakeargocd.WithType("preview"))
 		fakeargocd.StartSync(&a, "c0ffee", t0.Add(5*time.Second))
 		srv.SetApps([]fakeargocd.Application{a})
-		apps, err = c.List(context.Background())
+		apps, err = c.list(context.Background())
 		require.NoError(t, err)
-		ev := DefaultMapping().Evidence(apps[0])
+		ev := defaultMapping().Evidence(apps[0])
 		require.Equal(t, "c0ffee", ev.OpRevision)
 		require.Equal(t, "c0ffee", ev.CommitSHA)
 		require.Equal(t, "Running", ev.OpPhase)
-		require.Equal(t, "OutOfSync", ev.SyncStatus)
+		require.Equal(t, tracker.OpRunning, ev.Op)
+		require.Equal(t, tracker.SyncOutOfSync, ev.Sync)
 	})
 	t.Run("generic filter", func(t *testing.T) {
 		srv := fakeargocd.NewServer(t, fakeargocd.WithToken(token), fakeargocd.WithApps(fakeargocd.FixtureApps()...),
 			fakeargocd.WithFieldsMode(fakeargocd.FieldsGeneric))
-		c, _ := newClient(t, srv.URL(), nil)
-		apps, err := c.List(context.Background())
+		c, _ := newTestClient(t, srv.URL(), nil)
+		apps, err := c.list(context.Background())
 		require.NoError(t, err)
 		want := fixtureEvidence()
 		for name, ev := range want {
@@ -117,11 +118,11 @@ func TestListFields(t *testing.T) {
 	t.Run("older server without lastTransitionTime", func(t *testing.T) {
 		srv := fakeargocd.NewServer(t, fakeargocd.WithToken(token), fakeargocd.WithApps(fakeargocd.FixtureApps()...),
 			fakeargocd.WithoutHealthTransitionTime())
-		c, _ := newClient(t, srv.URL(), nil)
-		apps, err := c.List(context.Background())
+		c, _ := newTestClient(t, srv.URL(), nil)
+		apps, err := c.list(context.Background())
 		require.NoError(t, err)
 		for _, ev := range evidenceByName(apps) {
-			require.True(t, ev.HealthTransitionAt.IsZero())
+			require.True(t, ev.HealthSince.IsZero())
 			require.NotEmpty(t, ev.HealthStatus)
 		}
 	})
@@ -138,11 +139,11 @@ func TestListRequest(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 
-	c, _ := newClient(t, srv.URL+"/argocd/", func(c *clientConfig) {
+	c, _ := newTestClient(t, srv.URL+"/argocd/", func(c *clientConfig) {
 		c.Projects = []string{"previews", "team a"}
 		c.UserAgent = "envtrack/1.2.3"
 	})
-	apps, err := c.List(context.Background())
+	apps, err := c.list(context.Background())
 	require.NoError(t, err)
 	require.NotNil(t, apps)
 	require.Empty(t, apps)
@@ -152,14 +153,14 @@ func TestListRequest(t *testing.T) {
 	q := r.URL.Query()
 	require.Equal(t, []string{"blueberry.io/managed=true"}, q["selector"])
 	require.Equal(t, []string{"previews", "team a"}, q["projects"])
-	require.Equal(t, []string{strings.Join(ListFields(), ",")}, q["fields"])
+	require.Equal(t, []string{strings.Join(listFields, ",")}, q["fields"])
 	require.Equal(t, "Bearer "+token, r.Header.Get("Authorization"))
 	require.Equal(t, "application/json", r.Header.Get("Accept"))
 	require.Equal(t, "envtrack/1.2.3", r.Header.Get("User-Agent"))
 
 	// Whole Applications, no selector, no projects: no query at all; default user agent.
-	c, _ = newClient(t, srv.URL, func(c *clientConfig) { c.FullApplications = true; c.Selector = "" })
-	_, err = c.List(context.Background())
+	c, _ = newTestClient(t, srv.URL, func(c *clientConfig) { c.FullApplications = true; c.Selector = "" })
+	_, err = c.list(context.Background())
 	require.NoError(t, err)
 	r = <-reqs
 	require.Empty(t, r.URL.RawQuery)
@@ -170,7 +171,7 @@ func TestListRequest(t *testing.T) {
 // path the fake supports that envtrack reads is requested.
 func TestListFieldsAreHonoured(t *testing.T) {
 	requested := map[string]bool{}
-	for _, f := range ListFields() {
+	for _, f := range listFields {
 		requested[f] = true
 	}
 	for _, f := range fakeargocd.SupportedFields() {
@@ -186,8 +187,8 @@ func TestListFieldsAreHonoured(t *testing.T) {
 func TestListEmpty(t *testing.T) {
 	srv := fakeargocd.NewServer(t, fakeargocd.WithToken(token))
 	for _, full := range []bool{false, true} { // "items":null and "items":[]
-		c, reg := newClient(t, srv.URL(), func(c *clientConfig) { c.FullApplications = full })
-		apps, err := c.List(context.Background())
+		c, reg := newTestClient(t, srv.URL(), func(c *clientConfig) { c.FullApplications = full })
+		apps, err := c.list(context.Background())
 		require.NoError(t, err)
 		require.NotNil(t, apps)
 		require.Empty(t, apps)
@@ -268,16 +269,16 @@ func TestListFaults(t *testing.T) {
 			f := tc.fault
 			f.Times = 1
 			srv.SetFault(f)
-			c, reg := newClient(t, srv.URL(), func(c *clientConfig) {
+			c, reg := newTestClient(t, srv.URL(), func(c *clientConfig) {
 				if tc.timeout > 0 {
 					c.RequestTimeout = model.Duration(tc.timeout)
 				}
 			})
-			apps, err := c.List(context.Background())
+			apps, err := c.list(context.Background())
 			require.Error(t, err)
 			require.Nil(t, apps)
 			require.NotContains(t, err.Error(), token)
-			require.Equal(t, tc.retryable, Retryable(err))
+			require.Equal(t, tc.retryable, retryable(err))
 			if tc.check != nil {
 				tc.check(t, err)
 			}
@@ -291,7 +292,7 @@ func TestListFaults(t *testing.T) {
 			require.Equal(t, uint64(1), durationCount(t, reg))
 
 			// The fault was for one request: the next list works.
-			apps, err = c.List(context.Background())
+			apps, err = c.list(context.Background())
 			require.NoError(t, err)
 			require.Len(t, apps, 4)
 			require.Positive(t, testutil.ToFloat64(c.m.lastSuccess))
@@ -328,8 +329,8 @@ func TestListBadBodies(t *testing.T) {
 				_, _ = w.Write([]byte(tc.body))
 			}))
 			t.Cleanup(srv.Close)
-			c, _ := newClient(t, srv.URL, nil)
-			apps, err := c.List(context.Background())
+			c, _ := newTestClient(t, srv.URL, nil)
+			apps, err := c.list(context.Background())
 			require.Nil(t, apps)
 			var re *ResponseError
 			require.ErrorAs(t, err, &re, "%v", err)
@@ -345,17 +346,17 @@ func TestListBadBodies(t *testing.T) {
 		_, _ = w.Write([]byte(`{"items":[{"metadata":{"name":"a"},"unknown":{"x":1}}]}`))
 	}))
 	t.Cleanup(srv.Close)
-	c, _ := newClient(t, srv.URL, nil)
-	apps, err := c.List(context.Background())
+	c, _ := newTestClient(t, srv.URL, nil)
+	apps, err := c.list(context.Background())
 	require.NoError(t, err)
 	require.Equal(t, "a", apps[0].Metadata.Name)
 }
 
 func TestListBodyLimit(t *testing.T) {
 	srv := fakeargocd.NewServer(t, fakeargocd.WithToken(token), fakeargocd.WithApps(fakeargocd.FixtureApps()...))
-	c, _ := newClient(t, srv.URL(), nil)
+	c, _ := newTestClient(t, srv.URL(), nil)
 	c.maxBody = 1000
-	_, err := c.List(context.Background())
+	_, err := c.list(context.Background())
 	var re *ResponseError
 	require.ErrorAs(t, err, &re)
 	require.Equal(t, "answer larger than 1000 bytes", re.Reason)
@@ -364,13 +365,13 @@ func TestListBodyLimit(t *testing.T) {
 
 func TestListAuth(t *testing.T) {
 	srv := fakeargocd.NewServer(t, fakeargocd.WithToken("the-right-token"))
-	c, _ := newClient(t, srv.URL(), nil)
-	_, err := c.List(context.Background())
+	c, _ := newTestClient(t, srv.URL(), nil)
+	_, err := c.list(context.Background())
 	var ae *APIError
 	require.ErrorAs(t, err, &ae)
 	require.Equal(t, 401, ae.StatusCode)
 	require.Equal(t, "invalid session: token signature is invalid: signature is invalid", ae.Message)
-	require.False(t, Retryable(err))
+	require.False(t, retryable(err))
 	require.NotContains(t, err.Error(), token)
 }
 
@@ -398,8 +399,8 @@ func TestErrorsNeverContainToken(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			srv := httptest.NewServer(h)
 			t.Cleanup(srv.Close)
-			c, _ := newClient(t, srv.URL, nil)
-			_, err := c.List(context.Background())
+			c, _ := newTestClient(t, srv.URL, nil)
+			_, err := c.list(context.Background())
 			require.Error(t, err)
 			require.NotContains(t, err.Error(), token)
 			require.NotContains(t, err.Error(), "c2VjcmV0LXRva2VuLWZvci10ZXN0cw") // not even a part of it
@@ -408,12 +409,12 @@ func TestErrorsNeverContainToken(t *testing.T) {
 	t.Run("connection refused", func(t *testing.T) {
 		srv := httptest.NewServer(http.NotFoundHandler())
 		srv.Close()
-		c, reg := newClient(t, srv.URL, nil)
-		_, err := c.List(context.Background())
+		c, reg := newTestClient(t, srv.URL, nil)
+		_, err := c.list(context.Background())
 		var te *TransportError
 		require.ErrorAs(t, err, &te)
 		require.False(t, te.Timeout)
-		require.True(t, Retryable(err))
+		require.True(t, retryable(err))
 		require.NotContains(t, err.Error(), token)
 		require.NotContains(t, err.Error(), "fields=", "the long query string stays out of messages")
 		require.Contains(t, err.Error(), "argocd: list applications from "+srv.URL)
@@ -432,8 +433,8 @@ func TestRedirectNotFollowed(t *testing.T) {
 		http.Redirect(w, r, "/login", http.StatusFound)
 	}))
 	t.Cleanup(srv.Close)
-	c, _ := newClient(t, srv.URL, nil)
-	_, err := c.List(context.Background())
+	c, _ := newTestClient(t, srv.URL, nil)
+	_, err := c.list(context.Background())
 	var ae *APIError
 	require.ErrorAs(t, err, &ae)
 	require.Equal(t, 302, ae.StatusCode)
@@ -444,18 +445,18 @@ func TestRedirectNotFollowed(t *testing.T) {
 func TestCallerCancellation(t *testing.T) {
 	srv := fakeargocd.NewServer(t, fakeargocd.WithToken(token))
 	srv.SetFault(fakeargocd.Slow(time.Hour))
-	c, _ := newClient(t, srv.URL(), nil)
+	c, _ := newTestClient(t, srv.URL(), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		_, err := c.List(ctx)
+		_, err := c.list(ctx)
 		done <- err
 	}()
 	cancel()
 	err := <-done
 	require.ErrorIs(t, err, context.Canceled)
-	require.False(t, Retryable(err), "shutting down is not a failure to retry")
-	require.False(t, Retryable(errors.New("other")))
+	require.False(t, retryable(err), "shutting down is not a failure to retry")
+	require.False(t, retryable(errors.New("other")))
 }
 
 // writeCA writes the server's certificate as a PEM file.
@@ -473,26 +474,26 @@ func TestTLS(t *testing.T) {
 	t.Cleanup(srv.Close)
 	ca := writeCA(t, srv)
 
-	c, _ := newClient(t, srv.URL(), func(c *clientConfig) { c.TLS.CAFile = ca })
-	apps, err := c.List(context.Background())
+	c, _ := newTestClient(t, srv.URL(), func(c *clientConfig) { c.TLS.CAFile = ca })
+	apps, err := c.list(context.Background())
 	require.NoError(t, err)
 	require.Len(t, apps, 4)
 
 	// Neither a CA nor insecure_skip_verify: the self-signed certificate is refused.
-	c, _ = newClient(t, srv.URL(), nil)
-	_, err = c.List(context.Background())
+	c, _ = newTestClient(t, srv.URL(), nil)
+	_, err = c.list(context.Background())
 	var te *TransportError
 	require.ErrorAs(t, err, &te)
 	require.Contains(t, err.Error(), "certificate")
 
-	c, _ = newClient(t, srv.URL(), func(c *clientConfig) { c.TLS.InsecureSkipVerify = true })
-	apps, err = c.List(context.Background())
+	c, _ = newTestClient(t, srv.URL(), func(c *clientConfig) { c.TLS.InsecureSkipVerify = true })
+	apps, err = c.list(context.Background())
 	require.NoError(t, err)
 	require.Len(t, apps, 4)
 
 	// A CA that did not sign the server's certificate.
-	c, _ = newClient(t, srv.URL(), func(c *clientConfig) { c.TLS.CAFile = otherCA(t) })
-	_, err = c.List(context.Background())
+	c, _ = newTestClient(t, srv.URL(), func(c *clientConfig) { c.TLS.CAFile = otherCA(t) })
+	_, err = c.list(context.Background())
 	require.ErrorAs(t, err, &te)
 	require.Contains(t, err.Error(), "certificate")
 }
@@ -537,7 +538,7 @@ func TestNewValidation(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := config.DefaultArgoCDConfig
 			cfg.Server, cfg.Token, cfg.TLS = "https://argocd.example.com", token, tc.tls
-			c, err := New(cfg, Options{}, nil, nil)
+			c, err := newClient(cfg, Options{}, nil, nil)
 			require.Nil(t, c)
 			require.ErrorContains(t, err, tc.err)
 			require.NotContains(t, err.Error(), token)
@@ -545,7 +546,7 @@ func TestNewValidation(t *testing.T) {
 	}
 	cfg := config.DefaultArgoCDConfig
 	cfg.Server, cfg.Token = "http://127.0.0.1:8080/", "t"
-	c, err := New(cfg, Options{}, nil, nil)
+	c, err := newClient(cfg, Options{}, nil, nil)
 	require.NoError(t, err)
 	require.Equal(t, 10*time.Second, c.timeout, "config's default request timeout")
 	u, err := url.Parse(c.listURL)
@@ -555,18 +556,18 @@ func TestNewValidation(t *testing.T) {
 
 func TestMetrics(t *testing.T) {
 	srv := fakeargocd.NewServer(t, fakeargocd.WithToken(token), fakeargocd.WithApps(fakeargocd.FixtureApps()...))
-	c, reg := newClient(t, srv.URL(), nil)
-	_, err := c.List(context.Background())
+	c, reg := newTestClient(t, srv.URL(), nil)
+	_, err := c.list(context.Background())
 	require.NoError(t, err)
 	srv.SetFault(fakeargocd.ServerError("boom"))
-	_, err = c.List(context.Background())
+	_, err = c.list(context.Background())
 	require.Error(t, err)
 	srv.SetFault(fakeargocd.NotJSON())
-	_, err = c.List(context.Background())
+	_, err = c.list(context.Background())
 	require.Error(t, err)
 	srv.ClearFault()
 	srv.Delete("pr-099")
-	_, err = c.List(context.Background())
+	_, err = c.list(context.Background())
 	require.NoError(t, err)
 
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
@@ -590,6 +591,7 @@ envtrack_argocd_requests_total{code="500"} 1
 	}
 	require.ElementsMatch(t, []string{
 		"envtrack_argocd_applications", "envtrack_argocd_bad_annotations_total", "envtrack_argocd_decode_errors_total",
+		"envtrack_argocd_polls_total",
 		"envtrack_argocd_last_success_timestamp_seconds", "envtrack_argocd_request_duration_seconds",
 		"envtrack_argocd_requests_total", "envtrack_argocd_stream_events_total", "envtrack_argocd_stream_read_bytes_total",
 		"envtrack_argocd_stream_session_events", "envtrack_argocd_watch_evaluations_total", "envtrack_argocd_watch_sessions_total",
@@ -599,14 +601,14 @@ envtrack_argocd_requests_total{code="500"} 1
 	// A reload builds a new client on the same registry: same series, no panic.
 	ac := config.DefaultArgoCDConfig
 	ac.Server, ac.Token = srv.URL(), token
-	c2, err := New(ac, Options{}, nil, reg)
+	c2, err := newClient(ac, Options{}, nil, reg)
 	require.NoError(t, err)
-	_, err = c2.List(context.Background())
+	_, err = c2.list(context.Background())
 	require.NoError(t, err)
 	require.Equal(t, 4.0, testutil.ToFloat64(c.m.requests.WithLabelValues("200")))
 
-	m := DefaultMapping()
-	m.BadAnnotations = c2.BadAnnotations()
+	m := defaultMapping()
+	m.BadAnnotations = c2.m.badAnnotations
 	m.Evidence(Application{Metadata: Metadata{Annotations: map[string]string{"blueberry.io/requested-at": "soon"}}})
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
 # HELP envtrack_argocd_bad_annotations_total Application annotations envtrack could not parse (e.g. a requested-at that is not RFC 3339).

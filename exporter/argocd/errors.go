@@ -27,11 +27,11 @@ func (e *APIError) Error() string {
 	return msg
 }
 
-// Retryable reports whether the failure may go away by itself: 5xx, 408 and 429 may;
+// retryable reports whether the failure may go away by itself: 5xx, 408 and 429 may;
 // 401 and 403 are configuration problems (a bad or expired token, missing RBAC) that a
 // retry does not fix. The poller keeps polling with backoff either way; this tells it
 // how to report the failure. A 401 or 403 never means that Applications are gone.
-func (e *APIError) Retryable() bool {
+func (e *APIError) retryable() bool {
 	return e.StatusCode >= 500 || e.StatusCode == http.StatusRequestTimeout || e.StatusCode == http.StatusTooManyRequests
 }
 
@@ -58,8 +58,8 @@ func (e *ResponseError) Error() string {
 
 func (e *ResponseError) Unwrap() error { return e.Err }
 
-// Retryable is true: the next answer may be fine (a proxy hiccup, a restart).
-func (e *ResponseError) Retryable() bool { return true }
+// retryable is true: the next answer may be fine (a proxy hiccup, a restart).
+func (e *ResponseError) retryable() bool { return true }
 
 // TransportError is a request that got no complete answer: connection refused, TLS
 // failure, the request timeout, or a connection dropped in the middle of the body.
@@ -73,15 +73,16 @@ func (e *TransportError) Error() string { return e.msg }
 
 func (e *TransportError) Unwrap() error { return e.err }
 
-// Retryable is true unless the caller cancelled the request (shutdown).
-func (e *TransportError) Retryable() bool { return !errors.Is(e.err, context.Canceled) }
+// retryable is true unless the caller cancelled the request (shutdown).
+func (e *TransportError) retryable() bool { return !errors.Is(e.err, context.Canceled) }
 
-// Retryable reports whether err, from List, may go away by itself (see the Retryable
-// methods of APIError, ResponseError and TransportError). Unknown errors are not.
-func Retryable(err error) bool {
-	var r interface{ Retryable() bool }
+// retryable reports whether err, from a request, may go away by itself (see the
+// retryable methods of APIError, ResponseError and TransportError). Unknown errors are
+// not.
+func retryable(err error) bool {
+	var r interface{ retryable() bool }
 	if errors.As(err, &r) {
-		return r.Retryable()
+		return r.retryable()
 	}
 	return false
 }

@@ -3,13 +3,15 @@ package argocd
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
+
+	"github.com/go-kit/log/level"
 
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 )
@@ -39,15 +41,8 @@ func (c *Client) History(ctx context.Context, name, namespace string) ([]Revisio
 	if namespace != "" {
 		u += "?" + url.Values{"appNamespace": {namespace}}.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, fmt.Errorf("argocd: build request: %w", err)
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", c.agent)
 	start := time.Now()
-	resp, err := c.http.Do(req)
+	resp, err := c.get(ctx, u)
 	if err != nil {
 		c.m.observe("error", start)
 		return nil, c.transportError(ctx, err)
@@ -116,4 +111,63 @@ func (m Mapping) DeploymentsOf(ref HistoryRef, hist []RevisionHistory) []tracker
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
+}
+
+// historyConcurrency bounds the GET /api/v1/applications/{name} requests of one poll.
+const historyConcurrency = 4
+
+// readHistory fetches status.history for the Applications the tracker needs it for
+// (tracker.NeedsHistory: an operation completed since the last one read, or the first
+// sight of one running before tracking began). A failed fetch defers that
+// Application's deployments to the next poll (HistoryPending); an Application seen
+// for the first time is left out of this poll instead, so its backfill is not lost
+// (being untracked, it cannot count as absent). It returns ctx's error if ctx ends.
+func (s *Source) readHistory(ctx context.Context, t Tracker, apps []HistoryRef, evidence []tracker.Evidence) ([]tracker.Evidence, error) {
+	need := t.NeedsHistory(evidence)
+	var (
+		wg     sync.WaitGroup
+		sem    = make(chan struct{}, historyConcurrency)
+		failed = make([]error, len(evidence))
+	)
+	for i := range evidence {
+		if !need[i] {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			h, err := s.client.History(ctx, apps[i].Name, apps[i].Namespace)
+			if err != nil {
+				failed[i] = err
+				return
+			}
+			evidence[i].History = s.mapping.DeploymentsOf(apps[i], h)
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := evidence[:0] // in place: out[j] is written only after evidence[j] was read
+	nFailed := 0
+	for i, ev := range evidence {
+		if failed[i] != nil {
+			nFailed++
+			if nFailed == 1 {
+				level.Warn(s.logger).Log("msg", "reading an Application's history failed; its deployments wait for the next poll",
+					"application", ev.AppName, "err", failed[i])
+			}
+			id := ev.EnvironmentID
+			if id == "" {
+				id = ev.AppName
+			}
+			if _, tracked := t.Get(id); !tracked {
+				continue
+			}
+			ev.HistoryPending = true
+		}
+		out = append(out, ev)
+	}
+	return out, nil
 }

@@ -30,11 +30,11 @@ func TestHistory(t *testing.T) {
 	m.Status.History = []fakeargocd.RevisionHistory{{ID: 4, Revisions: []string{"v1", "w1"}, DeployedAt: fakeargocd.NewTime(at(time.Minute))}}
 	fresh := fakeargocd.NewApp("fresh", start)
 	srv := fakeargocd.NewServer(t, fakeargocd.WithToken(token), fakeargocd.WithApps(a, m, fresh))
-	c, _ := newClient(t, srv.URL(), nil)
+	c, _ := newTestClient(t, srv.URL(), nil)
 
 	h, err := c.History(context.Background(), "pr-300", "argocd")
 	require.NoError(t, err)
-	apps, err := c.List(context.Background())
+	apps, err := c.list(context.Background())
 	require.NoError(t, err)
 	byName := map[string]Application{}
 	for _, app := range apps {
@@ -44,12 +44,12 @@ func TestHistory(t *testing.T) {
 		{ID: 0, Revision: "r1", StartedAt: at(5 * time.Second), DeployedAt: at(2 * time.Minute)},
 		{ID: 1, Revision: "r2", StartedAt: at(time.Hour + 5*time.Second), DeployedAt: at(time.Hour + 2*time.Minute)},
 		{ID: 2, Revision: "r3", StartedAt: at(2*time.Hour + 5*time.Second), DeployedAt: at(2*time.Hour + 2*time.Minute)},
-	}, DefaultMapping().Deployments(byName["pr-300"], h))
-	require.Nil(t, DefaultMapping().Evidence(byName["pr-300"]).History, "the trimmed list leaves the history out")
+	}, defaultMapping().Deployments(byName["pr-300"], h))
+	require.Nil(t, defaultMapping().Evidence(byName["pr-300"]).History, "the trimmed list leaves the history out")
 
 	h, err = c.History(context.Background(), "multi", "")
 	require.NoError(t, err)
-	require.Equal(t, "w1", DefaultMapping().Deployments(byName["multi"], h)[0].Revision, "the primary source's revision")
+	require.Equal(t, "w1", defaultMapping().Deployments(byName["multi"], h)[0].Revision, "the primary source's revision")
 
 	h, err = c.History(context.Background(), "fresh", "")
 	require.NoError(t, err)
@@ -61,7 +61,7 @@ func TestHistory(t *testing.T) {
 	require.True(t, errors.As(err, &apiErr), "%v", err)
 	require.Equal(t, http.StatusForbidden, apiErr.StatusCode)
 
-	bad, _ := newClient(t, srv.URL(), func(c *clientConfig) { c.Token = "expired.token.value" })
+	bad, _ := newTestClient(t, srv.URL(), func(c *clientConfig) { c.Token = "expired.token.value" })
 	_, err = bad.History(context.Background(), "pr-300", "")
 	require.True(t, errors.As(err, &apiErr), "%v", err)
 	require.Equal(t, http.StatusUnauthorized, apiErr.StatusCode)
@@ -74,7 +74,7 @@ func TestHistory(t *testing.T) {
 		_, _ = w.Write([]byte(`{"metadata":{"name":"pr-300"},"status":{"history":[{"id":0,"revision":"r1","deployedAt":"2025-01`))
 	}))
 	defer cut.Close()
-	cc, _ := newClient(t, cut.URL, nil)
+	cc, _ := newTestClient(t, cut.URL, nil)
 	_, err = cc.History(context.Background(), "pr-300", "team-a")
 	var re *ResponseError
 	require.True(t, errors.As(err, &re), "%v", err)

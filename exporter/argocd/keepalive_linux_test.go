@@ -17,12 +17,12 @@ import (
 // 30 s, read back from the socket as the kernel holds them.
 func TestConnectionsProbeForHalfOpen(t *testing.T) {
 	srv := fakeargocd.NewServer(t, fakeargocd.WithToken(token), fakeargocd.WithApps(fakeargocd.FixtureApps()...))
-	c, _ := newClient(t, srv.URL(), nil)
+	c, _ := newTestClient(t, srv.URL(), nil)
 	var conn net.Conn
 	ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
 		GotConn: func(info httptrace.GotConnInfo) { conn = info.Conn },
 	})
-	_, err := c.List(ctx)
+	_, err := c.list(ctx)
 	require.NoError(t, err)
 	tcp, ok := conn.(*net.TCPConn)
 	require.True(t, ok, "a TCP connection, got %T", conn)

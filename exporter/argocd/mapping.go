@@ -10,9 +10,10 @@ import (
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 )
 
-// Mapping says which labels and annotations carry envtrack's fields (the argocd section
-// of the configuration). An empty key means "not configured". Label and annotation
-// values that are empty count as absent.
+// Mapping translates an Application into the tracker's evidence: which labels and
+// annotations carry envtrack's fields (the argocd section of the configuration; an empty
+// key means "not configured", and empty label and annotation values count as absent),
+// and what Argo CD's statuses mean in the tracker's terms.
 type Mapping struct {
 	EnvironmentIDLabel    string // else the Application name
 	EnvironmentTypeLabel  string // else DefaultType
@@ -24,13 +25,13 @@ type Mapping struct {
 	DefaultType           string // argocd.default_type
 
 	// BadAnnotations, if set, counts annotations that could not be parsed
-	// (envtrack_argocd_bad_annotations_total: Client.BadAnnotations).
+	// (envtrack_argocd_bad_annotations_total).
 	BadAnnotations prometheus.Counter
 }
 
-// NewMapping is the mapping the argocd section cfg configures; bad counts unparseable
-// annotations (Client.BadAnnotations, or nil).
-func NewMapping(cfg config.ArgoCDConfig, bad prometheus.Counter) Mapping {
+// newMapping is the mapping the argocd section cfg configures; bad counts unparseable
+// annotations (or nil).
+func newMapping(cfg config.ArgoCDConfig, bad prometheus.Counter) Mapping {
 	return Mapping{
 		EnvironmentIDLabel:    cfg.EnvironmentIDLabel,
 		EnvironmentTypeLabel:  cfg.EnvironmentTypeLabel,
@@ -43,9 +44,6 @@ func NewMapping(cfg config.ArgoCDConfig, bad prometheus.Counter) Mapping {
 		BadAnnotations:        bad,
 	}
 }
-
-// DefaultMapping is the mapping of DESIGN §8 (config's defaults).
-func DefaultMapping() Mapping { return NewMapping(config.DefaultArgoCDConfig, nil) }
 
 // Evidence maps an Application to what the tracker reads (DESIGN §2):
 //
@@ -64,22 +62,27 @@ func DefaultMapping() Mapping { return NewMapping(config.DefaultArgoCDConfig, ni
 //     zero time and counts in BadAnnotations.
 //   - OpRevision: status.operationState.syncResult.revision, else the revision of the
 //     operation (where trimmed answers put the sync result).
+//   - Sync, Health and Op: status.sync.status, status.health.status (since
+//     status.health.lastTransitionTime) and status.operationState.phase in the tracker's
+//     terms (syncState, healthState, opOutcome); the health status and the phase are
+//     also kept as Argo CD says them, which event metadata quotes.
 //
 // Every time is in UTC; absent ones are zero.
-func (m Mapping) Evidence(a Application) tracker.AppEvidence {
+func (m Mapping) Evidence(a Application) tracker.Evidence {
 	src, idx := a.Spec.primarySource()
-	ev := tracker.AppEvidence{
+	ev := tracker.Evidence{
 		AppName:         a.Metadata.Name,
 		EnvironmentName: a.Metadata.Name,
 		CreatedAt:       utc(a.Metadata.CreationTimestamp),
 		DeletionAt:      utc(a.Metadata.DeletionTimestamp),
 
-		SyncStatus:         a.Status.Sync.Status,
-		HealthStatus:       a.Status.Health.Status,
-		HealthTransitionAt: utc(a.Status.Health.LastTransitionTime),
+		Sync:         syncState(a.Status.Sync.Status),
+		Health:       healthState(a.Status.Health.Status),
+		HealthStatus: a.Status.Health.Status,
+		HealthSince:  utc(a.Status.Health.LastTransitionTime),
 	}
 	if op := a.Status.OperationState; op != nil {
-		ev.OpPhase = op.Phase
+		ev.Op, ev.OpPhase = opOutcome(op.Phase), op.Phase
 		ev.OpStartedAt = utc(op.StartedAt)
 		ev.OpFinishedAt = utc(op.FinishedAt)
 		ev.OpMessage = op.Message
@@ -130,6 +133,66 @@ func (m Mapping) Evidence(a Application) tracker.AppEvidence {
 	return ev
 }
 
+// Argo CD's words (pkg/apis/application/v1alpha1 SyncStatusCode, gitops-engine
+// pkg/health HealthStatusCode and pkg/sync/common OperationPhase) in the tracker's terms.
+const (
+	syncSynced        = "Synced"
+	syncOutOfSync     = "OutOfSync"
+	healthHealthy     = "Healthy"
+	healthProgressing = "Progressing"
+	healthSuspended   = "Suspended"
+	healthDegraded    = "Degraded"
+	healthMissing     = "Missing"
+	opSucceeded       = "Succeeded"
+	opFailed          = "Failed"
+	opError           = "Error"
+)
+
+// syncState is status.sync.status: Synced, OutOfSync; anything else (Unknown, absent)
+// is unknown.
+func syncState(s string) tracker.SyncState {
+	switch s {
+	case syncSynced:
+		return tracker.SyncSynced
+	case syncOutOfSync:
+		return tracker.SyncOutOfSync
+	}
+	return tracker.SyncUnknown
+}
+
+// healthState is status.health.status; Unknown, absent or a custom check's own word
+// is unknown.
+func healthState(s string) tracker.HealthState {
+	switch s {
+	case healthHealthy:
+		return tracker.HealthHealthy
+	case healthProgressing:
+		return tracker.HealthProgressing
+	case healthSuspended:
+		return tracker.HealthSuspended
+	case healthDegraded:
+		return tracker.HealthDegraded
+	case healthMissing:
+		return tracker.HealthMissing
+	}
+	return tracker.HealthUnknown
+}
+
+// opOutcome is status.operationState.phase: Succeeded; Failed or Error (the sync
+// failed, or could not run); "" when no operation is on record; any other phase
+// (Running, Terminating) is still running.
+func opOutcome(phase string) tracker.OpOutcome {
+	switch phase {
+	case "":
+		return tracker.OpNone
+	case opSucceeded:
+		return tracker.OpSucceeded
+	case opFailed, opError:
+		return tracker.OpFailed
+	}
+	return tracker.OpRunning
+}
+
 func (m Mapping) label(a Application, key, fallback string) string {
 	if key != "" {
 		if v := strings.TrimSpace(a.Metadata.Labels[key]); v != "" {
@@ -148,7 +211,7 @@ func (m Mapping) annotation(a Application, key string) string {
 
 // primarySource returns the source envtrack describes the app by, and its index in
 // spec.sources (-1 when not a multi-source app).
-func (s Spec) primarySource() (Source, int) {
+func (s Spec) primarySource() (ApplicationSource, int) {
 	switch {
 	case s.Source != nil:
 		return *s.Source, -1
@@ -162,7 +225,7 @@ func (s Spec) primarySource() (Source, int) {
 	case s.SourceHydrator != nil:
 		return s.SourceHydrator.DrySource, -1
 	}
-	return Source{}, -1
+	return ApplicationSource{}, -1
 }
 
 // pick returns the revision of source idx (-1: single source).

@@ -10,6 +10,7 @@ import (
 
 // Self-monitoring metrics (DESIGN §4). No label takes an Application name.
 type metrics struct {
+	polls          *prometheus.CounterVec // the source's polls and evaluations, by result
 	requests       *prometheus.CounterVec
 	duration       prometheus.Histogram
 	lastSuccess    prometheus.Gauge
@@ -20,22 +21,17 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
-		requests:       metric.ArgoCDRequests.NewCounterVec(),
-		duration:       metric.ArgoCDRequestDuration.NewHistogram(),
-		lastSuccess:    metric.ArgoCDLastSuccess.NewGauge(),
-		applications:   metric.ArgoCDApplications.NewGauge(),
-		decodeErrors:   metric.ArgoCDDecodeErrors.NewCounter(),
-		badAnnotations: metric.ArgoCDBadAnnotations.NewCounter(),
+		polls:          metric.ArgoCDPolls.NewCounterVec(reg),
+		requests:       metric.ArgoCDRequests.NewCounterVec(reg),
+		duration:       metric.ArgoCDRequestDuration.NewHistogram(reg),
+		lastSuccess:    metric.ArgoCDLastSuccess.NewGauge(reg),
+		applications:   metric.ArgoCDApplications.NewGauge(reg),
+		decodeErrors:   metric.ArgoCDDecodeErrors.NewCounter(reg),
+		badAnnotations: metric.ArgoCDBadAnnotations.NewCounter(reg),
 	}
-	if reg == nil {
-		return m
+	for _, r := range []string{"success", "error", "inconclusive"} {
+		m.polls.WithLabelValues(r)
 	}
-	m.requests = metric.Register(reg, m.requests)
-	m.duration = metric.Register(reg, m.duration)
-	m.lastSuccess = metric.Register(reg, m.lastSuccess)
-	m.applications = metric.Register(reg, m.applications)
-	m.decodeErrors = metric.Register(reg, m.decodeErrors)
-	m.badAnnotations = metric.Register(reg, m.badAnnotations)
 	return m
 }
 
@@ -43,7 +39,3 @@ func (m *metrics) observe(code string, start time.Time) {
 	m.requests.WithLabelValues(code).Inc()
 	m.duration.Observe(time.Since(start).Seconds())
 }
-
-// BadAnnotations is the counter Mapping.Evidence increments for an unparseable
-// annotation: set Mapping.BadAnnotations to it.
-func (c *Client) BadAnnotations() prometheus.Counter { return c.m.badAnnotations }

@@ -23,14 +23,14 @@ type Metadata struct {
 
 // Spec is spec: a single source, several sources, or the source hydrator's dry source.
 type Spec struct {
-	Source         *Source         `json:"source"`
-	Sources        []Source        `json:"sources"`
-	SourceHydrator *SourceHydrator `json:"sourceHydrator"`
-	Project        string          `json:"project"`
+	Source         *ApplicationSource  `json:"source"`
+	Sources        []ApplicationSource `json:"sources"`
+	SourceHydrator *SourceHydrator     `json:"sourceHydrator"`
+	Project        string              `json:"project"`
 }
 
-// Source is one of spec.source / spec.sources[].
-type Source struct {
+// ApplicationSource is one of spec.source / spec.sources[] (Argo CD's type of that name).
+type ApplicationSource struct {
 	RepoURL        string `json:"repoURL"`
 	Path           string `json:"path"`
 	TargetRevision string `json:"targetRevision"`
@@ -40,7 +40,7 @@ type Source struct {
 
 // SourceHydrator is spec.sourceHydrator.
 type SourceHydrator struct {
-	DrySource Source `json:"drySource"`
+	DrySource ApplicationSource `json:"drySource"`
 }
 
 // Status is status.

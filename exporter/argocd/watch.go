@@ -125,25 +125,16 @@ const (
 
 func newWatchMetrics(reg prometheus.Registerer) *watchMetrics {
 	m := &watchMetrics{
-		events:        metric.ArgoCDStreamEvents.NewCounterVec(),
-		connects:      metric.ArgoCDStreamConnections.NewCounterVec(),
-		bytes:         metric.ArgoCDStreamReadBytes.NewCounter(),
-		mode:          metric.ArgoCDMode.NewGaugeVec(),
-		evaluations:   metric.ArgoCDWatchEvaluations.NewCounter(),
-		sessions:      metric.ArgoCDWatchSessions.NewCounter(),
-		sessionEvents: metric.ArgoCDStreamSessionEvents.NewGauge(),
+		events:        metric.ArgoCDStreamEvents.NewCounterVec(reg),
+		connects:      metric.ArgoCDStreamConnections.NewCounterVec(reg),
+		bytes:         metric.ArgoCDStreamReadBytes.NewCounter(reg),
+		mode:          metric.ArgoCDMode.NewGaugeVec(reg),
+		evaluations:   metric.ArgoCDWatchEvaluations.NewCounter(reg),
+		sessions:      metric.ArgoCDWatchSessions.NewCounter(reg),
+		sessionEvents: metric.ArgoCDStreamSessionEvents.NewGauge(reg),
 	}
 	for _, t := range []string{EventAdded, EventModified, EventDeleted} {
 		m.events.WithLabelValues(t)
-	}
-	if reg != nil {
-		m.events = metric.Register(reg, m.events)
-		m.connects = metric.Register(reg, m.connects)
-		m.bytes = metric.Register(reg, m.bytes)
-		m.mode = metric.Register(reg, m.mode)
-		m.evaluations = metric.Register(reg, m.evaluations)
-		m.sessions = metric.Register(reg, m.sessions)
-		m.sessionEvents = metric.Register(reg, m.sessionEvents)
 	}
 	return m
 }
@@ -196,14 +187,7 @@ func (c *Client) streamURL() string {
 // fn's more says that the next event is already buffered (a burst, such as the
 // snapshot), so the caller can batch its work until more is false.
 func (c *Client) Watch(ctx context.Context, connected func(), fn func(e *WatchEvent, more bool) error) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.streamURL(), nil)
-	if err != nil {
-		return fmt.Errorf("argocd: build request: %w", err)
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", c.agent)
-	resp, err := c.http.Do(req)
+	resp, err := c.get(ctx, c.streamURL())
 	if err != nil {
 		c.wm.connects.WithLabelValues("error").Inc()
 		if ctx.Err() != nil {

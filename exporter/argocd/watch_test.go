@@ -44,7 +44,7 @@ func next(t *testing.T, evs <-chan *WatchEvent) *WatchEvent {
 
 func TestWatch(t *testing.T) {
 	srv := fakeargocd.NewServer(t, fakeargocd.WithToken(token), fakeargocd.WithApps(fakeargocd.FixtureApps()...))
-	c, _ := newClient(t, srv.URL(), nil)
+	c, _ := newTestClient(t, srv.URL(), nil)
 	require.Contains(t, c.streamURL(), "/api/v1/stream/applications?")
 	require.Contains(t, c.streamURL(), "result.type%2Cresult.application.metadata.name%2C")
 
@@ -55,7 +55,7 @@ func TestWatch(t *testing.T) {
 	for range want {
 		e := next(t, evs)
 		require.Equal(t, EventAdded, e.Type)
-		got := DefaultMapping().Evidence(e.Application)
+		got := defaultMapping().Evidence(e.Application)
 		w := want[e.Application.Metadata.Name]
 		// The stream keeps what the list's fixed `fields` table drops.
 		if got.Revision != w.Revision {
@@ -90,7 +90,7 @@ func TestWatch(t *testing.T) {
 
 func TestWatchFailures(t *testing.T) {
 	srv := fakeargocd.NewServer(t, fakeargocd.WithToken(token), fakeargocd.WithApps(fakeargocd.FixtureApps()...))
-	c, _ := newClient(t, srv.URL(), nil)
+	c, _ := newTestClient(t, srv.URL(), nil)
 	ctx := context.Background()
 	watch := func() error {
 		return c.Watch(ctx, nil, func(*WatchEvent, bool) error { return nil })
@@ -113,7 +113,7 @@ func TestWatchFailures(t *testing.T) {
 	err = watch()
 	require.ErrorAs(t, err, &ae)
 	require.Equal(t, 503, ae.StatusCode)
-	require.True(t, Retryable(err))
+	require.True(t, retryable(err))
 	srv.SetFault(fakeargocd.NotJSON())
 	err = watch()
 	var re *ResponseError
@@ -133,7 +133,7 @@ func TestWatchFailures(t *testing.T) {
 	err = <-errc
 	var te *TransportError
 	require.ErrorAs(t, err, &te, "%v", err)
-	require.True(t, Retryable(err))
+	require.True(t, retryable(err))
 
 	// A clean end (the server restarting) is io.EOF.
 	evs, errc = watchAsync(wctx, c)
@@ -163,7 +163,7 @@ func TestWatchBadChunks(t *testing.T) {
 				_, _ = io.Copy(w, strings.NewReader(tc.body))
 			}))
 			defer srv.Close()
-			c, _ := newClient(t, srv.URL, nil)
+			c, _ := newTestClient(t, srv.URL, nil)
 			err := c.Watch(context.Background(), nil, func(*WatchEvent, bool) error { return errors.New("no event expected") })
 			var re *ResponseError
 			require.ErrorAs(t, err, &re, "%v", err)
@@ -191,7 +191,7 @@ func FuzzWatch(f *testing.F) {
 	f.Cleanup(srv.Close)
 	ac := config.DefaultArgoCDConfig
 	ac.Server, ac.Token = srv.URL, token
-	c, err := New(ac, Options{}, log.NewNopLogger(), nil)
+	c, err := newClient(ac, Options{}, log.NewNopLogger(), nil)
 	require.NoError(f, err)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		body.Store(b)
@@ -218,7 +218,7 @@ func TestStreamFieldsNarrow(t *testing.T) {
 	fakeargocd.SyncSucceeded(&a, "abc123", start.Add(time.Minute))
 	fakeargocd.SetHealth(&a, fakeargocd.HealthHealthy, start.Add(2*time.Minute))
 	srv := fakeargocd.NewServer(t, fakeargocd.WithToken(token), fakeargocd.WithApps(a))
-	c, _ := newClient(t, srv.URL(), nil)
+	c, _ := newTestClient(t, srv.URL(), nil)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -238,9 +238,9 @@ func TestStreamFieldsNarrow(t *testing.T) {
 	var chunk streamChunk
 	require.NoError(t, json.Unmarshal(line, &chunk))
 	full := fixtureFull(t, srv, "pr-1")
-	want := DefaultMapping().Evidence(full)
+	want := defaultMapping().Evidence(full)
 	want.History = nil // the stream never carries status.history (Client.History reads it)
-	require.Equal(t, want, DefaultMapping().Evidence(chunk.Result.Application))
+	require.Equal(t, want, defaultMapping().Evidence(chunk.Result.Application))
 	require.Equal(t, RefOf(&full), RefOf(&chunk.Result.Application))
 }
 

@@ -70,7 +70,7 @@ func New(reg prometheus.Registerer, logger log.Logger) *Bound {
 		logger = log.NewNopLogger()
 	}
 	b := &Bound{
-		folded: metric.Register(reg, metric.LabelValuesFolded.NewCounterVec()),
+		folded: metric.LabelValuesFolded.NewCounterVec(reg),
 		logger: logger, max: 50, seen: map[string]bool{}, logged: map[string]bool{},
 		nLogged: map[string]int{}, loggedFull: map[string]bool{},
 	}
@@ -202,6 +202,6 @@ func (b *Bound) logOnce(label, v string) {
 			"label", label, "value", v)
 	case full:
 		level.Warn(b.logger).Log("msg", "more folded label values than are logged; further ones are only counted",
-			"label", label, "metric", "envtrack_label_values_folded_total", "logged", maxLogged)
+			"label", label, "metric", metric.LabelValuesFolded.Name, "logged", maxLogged)
 	}
 }

@@ -1,6 +1,6 @@
 // Package probe checks environments' URLs: one HTTP GET per target, whose status code
-// decides whether the URL "answers as expected" (DESIGN §2). The results are observations
-// for the tracker; scheduling them every Config.Interval is the caller's job.
+// decides whether the URL "answers as expected" (DESIGN §2). Run probes them every
+// readiness.url.interval and hands the results to the tracker as observations.
 package probe
 
 import (
@@ -40,6 +40,9 @@ const (
 // Options are what the configuration file does not say.
 type Options struct {
 	UserAgent string // default config.DefaultUserAgent; the daemon adds its version
+	// Clock paces Run's rounds and stamps its results; nil means the real clock, with
+	// New's now stamping the results.
+	Clock Clock
 }
 
 // settings are the readiness.url section, as the prober reads it.
@@ -61,6 +64,7 @@ type Prober struct {
 	client *http.Client
 	logger log.Logger
 	now    func() time.Time
+	clock  Clock // Run's; nil: the real clock
 
 	duration prometheus.Histogram
 	results  *prometheus.CounterVec
@@ -93,6 +97,9 @@ func New(c config.URLConfig, opts Options, logger log.Logger, reg prometheus.Reg
 	if logger == nil {
 		logger = log.NewNopLogger()
 	}
+	if opts.Clock != nil {
+		now = opts.Clock.Now
+	}
 	if now == nil {
 		now = time.Now
 	}
@@ -109,43 +116,15 @@ func New(c config.URLConfig, opts Options, logger log.Logger, reg prometheus.Reg
 		},
 		logger:   logger,
 		now:      now,
-		duration: metric.ProbeDuration.NewHistogram(),
-		results:  metric.ProbeResults.NewCounterVec(),
-		inFlight: metric.ProbesInFlight.NewGauge(),
-	}
-	if reg != nil {
-		var err error
-		if p.duration, err = register(reg, p.duration); err != nil {
-			return nil, err
-		}
-		if p.results, err = register(reg, p.results); err != nil {
-			return nil, err
-		}
-		if p.inFlight, err = register(reg, p.inFlight); err != nil {
-			return nil, err
-		}
+		duration: metric.ProbeDuration.NewHistogram(reg),
+		results:  metric.ProbeResults.NewCounterVec(reg),
+		inFlight: metric.ProbesInFlight.NewGauge(reg),
+		clock:    opts.Clock,
 	}
 	p.results.WithLabelValues("success")
 	p.results.WithLabelValues("failure")
 	return p, nil
 }
-
-// register registers c, or returns the equal collector registered before.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, fmt.Errorf("probe: register metrics: %w", err)
-	}
-	return c, nil
-}
-
-// Interval returns the configured interval between probes of a target.
-func (p *Prober) Interval() time.Duration { return p.cfg.interval }
 
 // Probe sends one GET to t.URL and reports the result: At is the start time (from now),
 // OK says whether an answer came within the timeout with a status code that Match

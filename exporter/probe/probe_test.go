@@ -200,7 +200,7 @@ func TestNewInvalid(t *testing.T) {
 
 	p, err := New(config.DefaultURLConfig, Options{}, nil, nil, nil)
 	require.NoError(t, err)
-	require.Equal(t, time.Duration(config.DefaultURLConfig.Interval), p.Interval())
+	require.Equal(t, time.Duration(config.DefaultURLConfig.Interval), p.cfg.interval)
 }
 
 func TestProbeAllConcurrencyBound(t *testing.T) {

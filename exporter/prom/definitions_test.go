@@ -9,9 +9,9 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
-	"github.com/blueberry-idp/envtrack/dashboards"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 	"github.com/blueberry-idp/envtrack/model/event"
+	"github.com/blueberry-idp/envtrack/model/metric"
 )
 
 // TestCollectorsAreBuiltFromTheDefinitions: after one observation of each event kind
@@ -47,28 +47,26 @@ func TestCollectorsAreBuiltFromTheDefinitions(t *testing.T) {
 				got[mf.GetName()] = mf
 			}
 			want := 0
-			for _, d := range dashboards.Lifecycle(ns).Metrics() {
-				if d.Source != dashboards.SourceLifecycle {
-					continue
-				}
+			for _, l := range metric.LifecycleMetrics {
+				d := l.In(ns)
 				want++
 				mf, ok := got[d.Name]
 				require.True(t, ok, "%s is defined but not exposed", d.Name)
 				require.Equal(t, d.Help, mf.GetHelp(), d.Name)
-				require.Equal(t, map[dashboards.Type]dto.MetricType{
-					dashboards.Counter: dto.MetricType_COUNTER, dashboards.Gauge: dto.MetricType_GAUGE, dashboards.Histogram: dto.MetricType_HISTOGRAM,
+				require.Equal(t, map[metric.Type]dto.MetricType{
+					metric.Counter: dto.MetricType_COUNTER, metric.Gauge: dto.MetricType_GAUGE, metric.Histogram: dto.MetricType_HISTOGRAM,
 				}[d.Type], mf.GetType(), d.Name)
 				wantLabels := append([]string(nil), d.Labels...)
 				sort.Strings(wantLabels)
-				for _, metric := range mf.GetMetric() {
+				for _, series := range mf.GetMetric() {
 					var names []string
-					for _, lp := range metric.GetLabel() {
+					for _, lp := range series.GetLabel() {
 						names = append(names, lp.GetName())
 					}
 					sort.Strings(names)
 					require.Equal(t, wantLabels, names, d.Name)
-					if d.Type == dashboards.Histogram {
-						h := metric.GetHistogram()
+					if d.Type == metric.Histogram {
+						h := series.GetHistogram()
 						var bounds []float64
 						for _, b := range h.GetBucket() {
 							bounds = append(bounds, b.GetUpperBound())
@@ -95,19 +93,19 @@ func TestTypesStartAtZero(t *testing.T) {
 	require.NoError(t, err)
 	zeros := map[string]int{}
 	for _, mf := range mfs {
-		for _, metric := range mf.GetMetric() {
+		for _, series := range mf.GetMetric() {
 			var typ string
-			for _, lp := range metric.GetLabel() {
+			for _, lp := range series.GetLabel() {
 				if lp.GetName() == "type" {
 					typ = lp.GetValue()
 				}
 			}
 			switch mf.GetName() {
 			case "blueberry_environment_provisioning_total":
-				require.Zero(t, metric.GetCounter().GetValue())
+				require.Zero(t, series.GetCounter().GetValue())
 				zeros[mf.GetName()+"/"+typ]++
 			case "blueberry_environment_provisioning_duration_seconds", "blueberry_environment_termination_duration_seconds":
-				require.Zero(t, metric.GetHistogram().GetSampleCount())
+				require.Zero(t, series.GetHistogram().GetSampleCount())
 				zeros[mf.GetName()+"/"+typ]++
 			}
 		}

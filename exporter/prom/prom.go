@@ -10,17 +10,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/blueberry-idp/envtrack/dashboards"
 	"github.com/blueberry-idp/envtrack/exporter/labels"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 	"github.com/blueberry-idp/envtrack/model/event"
+	"github.com/blueberry-idp/envtrack/model/metric"
 )
-
-// ProvisioningBuckets are the classic buckets of 000: 30s, 1m, 2m, 5m, 10m.
-var ProvisioningBuckets = dashboards.ProvisioningBuckets
-
-// TerminationBuckets cover cleanups from seconds to half an hour.
-var TerminationBuckets = dashboards.TerminationBuckets
 
 // Metrics are the lifecycle metrics.
 type Metrics struct {
@@ -37,9 +31,9 @@ type Metrics struct {
 }
 
 // New registers the lifecycle metrics under namespace (metrics.namespace). Their names,
-// help, types, labels and buckets come from the definitions package, the one place the
-// dashboards, alert rules and handbook are generated from too. It panics on a namespace
-// that is not a metric name prefix (config validates metrics.namespace).
+// help, types, labels, buckets and exemplar label come from model/metric, the one place
+// the dashboards, alert rules and handbook are generated from too. It panics on a
+// namespace that is not a metric name prefix (config validates metrics.namespace).
 func New(namespace string, native bool, states iter.Seq2[tracker.Phase, string], reg prometheus.Registerer) *Metrics {
 	return NewBounded(namespace, native, states, reg, nil)
 }
@@ -47,38 +41,24 @@ func New(namespace string, native bool, states iter.Seq2[tracker.Phase, string],
 // NewBounded is New with the label values from input bounded by b (issue 10): the
 // daemon's metrics, whose labels come from pushes and Argo CD labels.
 func NewBounded(namespace string, native bool, states iter.Seq2[tracker.Phase, string], reg prometheus.Registerer, b *labels.Bound) *Metrics {
-	defs := dashboards.Lifecycle(namespace)
-	hist := func(id string) *prometheus.HistogramVec {
-		d := defs.Metric(id)
-		o := prometheus.HistogramOpts{Name: d.Name, Help: d.Help, Buckets: d.Buckets}
-		if native && d.NativeHistogram {
-			o.NativeHistogramBucketFactor = dashboards.NativeHistogramBucketFactor
-			o.NativeHistogramMaxBucketNumber = dashboards.NativeHistogramMaxBucketNumber
-			o.NativeHistogramMinResetDuration = 0
-		}
-		return prometheus.NewHistogramVec(o, d.Labels)
-	}
-	counter := func(id string) *prometheus.CounterVec {
-		d := defs.Metric(id)
-		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: d.Name, Help: d.Help}, d.Labels)
-	}
-	desc := func(id string) *prometheus.Desc {
-		d := defs.Metric(id)
-		return prometheus.NewDesc(d.Name, d.Help, d.Labels, nil)
+	def := func(l metric.Lifecycle) metric.Def {
+		d := l.In(namespace)
+		d.NativeHistogram = native && d.NativeHistogram // metrics.native_histograms
+		return d
 	}
 	m := &Metrics{
-		provisioning: hist(dashboards.ProvisioningDuration),
-		termination:  hist(dashboards.TerminationDuration),
-		attempts:     counter(dashboards.ProvisioningTotal),
-		failures:     counter(dashboards.ProvisioningFailures),
-		events:       counter(dashboards.LifecycleEvents),
-		deployments:  counter(dashboards.Deployments),
+		provisioning: def(metric.ProvisioningDuration).NewHistogramVec(reg),
+		termination:  def(metric.TerminationDuration).NewHistogramVec(reg),
+		attempts:     def(metric.ProvisioningTotal).NewCounterVec(reg),
+		failures:     def(metric.ProvisioningFailures).NewCounterVec(reg),
+		events:       def(metric.LifecycleEvents).NewCounterVec(reg),
+		deployments:  def(metric.Deployments).NewCounterVec(reg),
 		states:       states,
 		labels:       b,
-		envsDesc:     desc(dashboards.Environments),
-		inProgDesc:   desc(dashboards.ProvisioningInProgress),
+		envsDesc:     def(metric.Environments).NewDesc(),
+		inProgDesc:   def(metric.ProvisioningInProgress).NewDesc(),
 	}
-	reg.MustRegister(m.provisioning, m.termination, m.attempts, m.failures, m.events, m.deployments, gauges{m})
+	reg.MustRegister(gauges{m})
 	for _, e := range event.Names {
 		m.events.WithLabelValues(string(e))
 	}
@@ -143,7 +123,7 @@ func (m *Metrics) Observe(evs []event.Event) {
 
 func observe(o prometheus.Observer, v float64, envID string) {
 	if eo, ok := o.(prometheus.ExemplarObserver); ok {
-		eo.ObserveWithExemplar(v, prometheus.Labels{"environment_id": envID})
+		eo.ObserveWithExemplar(v, prometheus.Labels{metric.ExemplarLabel: envID})
 		return
 	}
 	o.Observe(v)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/blueberry-idp/envtrack/model/apitypes"
 	"github.com/blueberry-idp/envtrack/model/event"
 )
 
@@ -30,7 +31,7 @@ type Deploy struct {
 // deployments, and the window's Performance computed from the very same events, so the
 // chart's p50/p95 lines are the numbers of GET /api/insights/performance-detailed.
 type Chart struct {
-	Performance *Performance
+	Performance *apitypes.Performance
 	Attempts    []Attempt
 	Deploys     []Deploy
 }

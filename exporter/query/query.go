@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/blueberry-idp/envtrack/config"
+	"github.com/blueberry-idp/envtrack/model/apitypes"
 	"github.com/blueberry-idp/envtrack/model/event"
 )
 
@@ -31,32 +32,8 @@ func NewService(b Backend, t config.TargetsConfig, now func() time.Time) *Servic
 	return &Service{backend: b, targets: t, now: now}
 }
 
-// Timeline is GET /api/environments/{id}/timeline (the shape of 000).
-type Timeline struct {
-	EnvironmentID   string          `json:"environment_id"`
-	EnvironmentName string          `json:"environment_name"`
-	Timeline        []TimelineEntry `json:"timeline"`
-	Summary         Summary         `json:"summary"`
-}
-
-// TimelineEntry is one lifecycle event in a timeline.
-type TimelineEntry struct {
-	Event     event.Name     `json:"event"`
-	Timestamp time.Time      `json:"timestamp"`
-	Metadata  map[string]any `json:"metadata"`
-}
-
-// Summary sums a timeline up. Absent values are null.
-type Summary struct {
-	ProvisioningDurationSeconds *float64 `json:"provisioning_duration_seconds"`
-	TotalLifetimeHours          *float64 `json:"total_lifetime_hours"`
-	QueueDurationSeconds        *float64 `json:"queue_duration_seconds"`
-	TerminationDurationSeconds  *float64 `json:"termination_duration_seconds"`
-	Outcome                     string   `json:"outcome"` // provisioning, ready, failed, terminated
-}
-
 // Timeline returns one environment's timeline.
-func (s *Service) Timeline(ctx context.Context, id string) (*Timeline, error) {
+func (s *Service) Timeline(ctx context.Context, id string) (*apitypes.Timeline, error) {
 	evs, err := s.backend.EnvironmentEvents(ctx, id)
 	if err != nil {
 		return nil, err
@@ -66,7 +43,7 @@ func (s *Service) Timeline(ctx context.Context, id string) (*Timeline, error) {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
 	sort.SliceStable(evs, func(i, j int) bool { return evs[i].Time.Before(evs[j].Time) })
-	tl := &Timeline{EnvironmentID: id, Timeline: make([]TimelineEntry, 0, len(evs))}
+	tl := &apitypes.Timeline{EnvironmentID: id, Timeline: make([]apitypes.TimelineEntry, 0, len(evs))}
 	var start, created, terminated time.Time
 	for _, e := range evs {
 		if e.EnvironmentName != "" {
@@ -76,7 +53,7 @@ func (s *Service) Timeline(ctx context.Context, id string) (*Timeline, error) {
 		if meta == nil {
 			meta = map[string]any{}
 		}
-		tl.Timeline = append(tl.Timeline, TimelineEntry{Event: e.Name, Timestamp: e.Time.UTC(), Metadata: meta})
+		tl.Timeline = append(tl.Timeline, apitypes.TimelineEntry{Event: e.Name, Timestamp: e.Time.UTC(), Metadata: meta})
 		switch e.Name {
 		case event.Created:
 			created = e.Time
@@ -121,69 +98,8 @@ func (s *Service) Timeline(ctx context.Context, id string) (*Timeline, error) {
 	return tl, nil
 }
 
-// Stats are exact statistics over one set of durations (seconds).
-type Stats struct {
-	AverageSeconds *float64 `json:"average_seconds"`
-	P50Seconds     *float64 `json:"p50_seconds"`
-	P95Seconds     *float64 `json:"p95_seconds"`
-	P99Seconds     *float64 `json:"p99_seconds"`
-}
-
-// Provisioning are the provisioning statistics over a window.
-type Provisioning struct {
-	Stats
-	SuccessRate       *float64       `json:"success_rate"` // percent
-	SampleSize        int            `json:"sample_size"`  // attempts that ended in the window
-	Successes         int            `json:"successes"`
-	Failures          int            `json:"failures"`
-	FailuresByReason  map[string]int `json:"failures_by_reason"`
-	LateReadies       int            `json:"late_readies"`
-	QueueAverageSecs  *float64       `json:"queue_average_seconds"`
-	durations, queues []float64
-}
-
-// Termination are the termination statistics over a window.
-type Termination struct {
-	Stats
-	SampleSize int `json:"sample_size"`
-}
-
-// TargetStatus is one target of 000 with where the window stands.
-type TargetStatus struct {
-	Name   string   `json:"name"`
-	Target float64  `json:"target"`
-	Alert  float64  `json:"alert"`
-	Unit   string   `json:"unit"` // seconds or percent
-	Value  *float64 `json:"value"`
-	// Status: pass (meets the target), warn (misses the target, within the alert
-	// threshold), alert (beyond the alert threshold), no_data.
-	Status string `json:"status"`
-}
-
-// Recommendation is advice derived from the numbers (000 "Performance Recommendations").
-type Recommendation struct {
-	Severity string `json:"severity"` // info, warning, critical
-	Title    string `json:"title"`
-	Detail   string `json:"detail"`
-}
-
-// Performance is GET /api/insights/performance-detailed.
-type Performance struct {
-	EnvironmentPerformance struct {
-		Provisioning Provisioning            `json:"provisioning"`
-		Termination  Termination             `json:"termination"`
-		ByType       map[string]Provisioning `json:"by_type"`
-	} `json:"environment_performance"`
-	Window          string           `json:"window"`
-	From            time.Time        `json:"from"`
-	To              time.Time        `json:"to"`
-	Type            string           `json:"type,omitempty"`
-	Targets         []TargetStatus   `json:"targets"`
-	Recommendations []Recommendation `json:"recommendations"`
-}
-
 // Performance computes exact statistics over the attempts that ended in the window.
-func (s *Service) Performance(ctx context.Context, window time.Duration, windowText, typ string) (*Performance, error) {
+func (s *Service) Performance(ctx context.Context, window time.Duration, windowText, typ string) (*apitypes.Performance, error) {
 	to := s.now().UTC()
 	from := to.Add(-window)
 	fs, err := s.facts(ctx, from, to, typ, event.Ready, event.ProvisioningFailed, event.Terminated, event.ProvisioningStarted)
@@ -193,14 +109,25 @@ func (s *Service) Performance(ctx context.Context, window time.Duration, windowT
 	return s.performance(fs, from, to, windowText, typ), nil
 }
 
+// tally is the provisioning statistics of one set of attempts as they are counted: the
+// answer's numbers, and the durations the statistics are computed from.
+type tally struct {
+	apitypes.Provisioning
+	durations, queues []float64
+}
+
+func newTally() *tally {
+	return &tally{Provisioning: apitypes.Provisioning{FailuresByReason: map[string]int{}}}
+}
+
 // performance computes Performance over the window's facts (of every type and name;
 // those not of typ are skipped here).
-func (s *Service) performance(fs []fact, from, to time.Time, windowText, typ string) *Performance {
-	p := &Performance{Window: windowText, From: from, To: to, Type: typ}
-	all := &Provisioning{FailuresByReason: map[string]int{}}
-	byType := map[string]*Provisioning{}
+func (s *Service) performance(fs []fact, from, to time.Time, windowText, typ string) *apitypes.Performance {
+	p := &apitypes.Performance{Window: windowText, From: from, To: to, Type: typ}
+	all := newTally()
+	byType := map[string]*tally{}
 	var term []float64
-	var t *Provisioning
+	var t *tally
 	tName := ""
 	for i := range fs {
 		e := &fs[i]
@@ -214,7 +141,7 @@ func (s *Service) performance(fs []fact, from, to time.Time, windowText, typ str
 		}
 		if t == nil || e.Type != tName { // runs of one type are common: one map lookup per run
 			if t = byType[e.Type]; t == nil {
-				t = &Provisioning{FailuresByReason: map[string]int{}}
+				t = newTally()
 				byType[e.Type] = t
 			}
 			tName = e.Type
@@ -250,8 +177,8 @@ func (s *Service) performance(fs []fact, from, to time.Time, windowText, typ str
 		}
 	}
 	all.finish()
-	p.EnvironmentPerformance.Provisioning = *all
-	p.EnvironmentPerformance.ByType = map[string]Provisioning{}
+	p.EnvironmentPerformance.Provisioning = all.Provisioning
+	p.EnvironmentPerformance.ByType = map[string]apitypes.Provisioning{}
 	for k, v := range byType {
 		if v.Successes+v.Failures+v.LateReadies == 0 {
 			continue // a type with only baselines or terminations made no attempt
@@ -260,15 +187,15 @@ func (s *Service) performance(fs []fact, from, to time.Time, windowText, typ str
 		if k == "" {
 			k = "default"
 		}
-		p.EnvironmentPerformance.ByType[k] = *v
+		p.EnvironmentPerformance.ByType[k] = v.Provisioning
 	}
-	p.EnvironmentPerformance.Termination = Termination{Stats: statsOf(term), SampleSize: len(term)}
-	p.Targets = s.targetStatus(all)
-	p.Recommendations = recommend(all, p.Targets)
+	p.EnvironmentPerformance.Termination = apitypes.Termination{Stats: statsOf(term), SampleSize: len(term)}
+	p.Targets = s.targetStatus(&all.Provisioning)
+	p.Recommendations = recommend(&all.Provisioning, p.Targets)
 	return p
 }
 
-func (p *Provisioning) finish() {
+func (p *tally) finish() {
 	p.SampleSize = p.Successes + p.Failures
 	p.Stats = statsOf(p.durations)
 	if p.SampleSize > 0 {
@@ -281,9 +208,9 @@ func (p *Provisioning) finish() {
 	}
 }
 
-func (s *Service) targetStatus(p *Provisioning) []TargetStatus {
-	dur := func(name string, d config.DurationTarget, v *float64) TargetStatus {
-		ts := TargetStatus{Name: name, Target: time.Duration(d.Target).Seconds(), Alert: time.Duration(d.Alert).Seconds(), Unit: "seconds", Value: v, Status: "no_data"}
+func (s *Service) targetStatus(p *apitypes.Provisioning) []apitypes.TargetStatus {
+	dur := func(name string, d config.DurationTarget, v *float64) apitypes.TargetStatus {
+		ts := apitypes.TargetStatus{Name: name, Target: time.Duration(d.Target).Seconds(), Alert: time.Duration(d.Alert).Seconds(), Unit: "seconds", Value: v, Status: "no_data"}
 		if v != nil {
 			switch {
 			case *v > ts.Alert:
@@ -297,11 +224,11 @@ func (s *Service) targetStatus(p *Provisioning) []TargetStatus {
 		return ts
 	}
 	t := s.targets
-	out := []TargetStatus{
+	out := []apitypes.TargetStatus{
 		dur("provisioning_p50", t.ProvisioningP50, p.P50Seconds),
 		dur("provisioning_p95", t.ProvisioningP95, p.P95Seconds),
 	}
-	sr := TargetStatus{Name: "success_rate", Target: t.SuccessRate.Target, Alert: t.SuccessRate.Alert, Unit: "percent", Value: p.SuccessRate, Status: "no_data"}
+	sr := apitypes.TargetStatus{Name: "success_rate", Target: t.SuccessRate.Target, Alert: t.SuccessRate.Alert, Unit: "percent", Value: p.SuccessRate, Status: "no_data"}
 	if v := p.SuccessRate; v != nil {
 		switch {
 		case *v < t.SuccessRate.Alert:
@@ -316,8 +243,8 @@ func (s *Service) targetStatus(p *Provisioning) []TargetStatus {
 }
 
 // recommend turns the numbers into the advice of 000's "Performance Recommendations".
-func recommend(p *Provisioning, targets []TargetStatus) []Recommendation {
-	recs := []Recommendation{}
+func recommend(p *apitypes.Provisioning, targets []apitypes.TargetStatus) []apitypes.Recommendation {
+	recs := []apitypes.Recommendation{}
 	sev := func(status string) string {
 		if status == "alert" {
 			return "critical"
@@ -330,11 +257,11 @@ func recommend(p *Provisioning, targets []TargetStatus) []Recommendation {
 		}
 		switch t.Name {
 		case "provisioning_p50", "provisioning_p95":
-			recs = append(recs, Recommendation{Severity: sev(t.Status), Title: "Slow provisioning",
+			recs = append(recs, apitypes.Recommendation{Severity: sev(t.Status), Title: "Slow provisioning",
 				Detail: fmt.Sprintf("%s is %s (target %s, alert above %s). Check image sizes and Argo CD sync waves; pre-pull images on nodes.",
 					t.Name, fmtSecs(*t.Value), fmtSecs(t.Target), fmtSecs(t.Alert))})
 		case "success_rate":
-			recs = append(recs, Recommendation{Severity: sev(t.Status), Title: "Low success rate",
+			recs = append(recs, apitypes.Recommendation{Severity: sev(t.Status), Title: "Low success rate",
 				Detail: fmt.Sprintf("%.2f%% of provisioning attempts succeeded (target %.0f%%, alert below %.0f%%). Review error logs and check resource quotas.",
 					*t.Value, t.Target, t.Alert)})
 		}
@@ -354,15 +281,15 @@ func recommend(p *Provisioning, targets []TargetStatus) []Recommendation {
 			"deleted_before_ready": "Environments are deleted before they are ready: users may give up waiting, or cleanup jobs run too early.",
 		}[reason]
 		if advice != "" {
-			recs = append(recs, Recommendation{Severity: "info", Title: "Most common failure: " + reason,
+			recs = append(recs, apitypes.Recommendation{Severity: "info", Title: "Most common failure: " + reason,
 				Detail: fmt.Sprintf("%d of %d failures. %s", n, p.Failures, advice)})
 		}
 	}
 	if len(recs) == 0 && p.SampleSize > 0 {
-		recs = append(recs, Recommendation{Severity: "info", Title: "All targets met", Detail: "Provisioning meets every target in this window."})
+		recs = append(recs, apitypes.Recommendation{Severity: "info", Title: "All targets met", Detail: "Provisioning meets every target in this window."})
 	}
 	if p.SampleSize == 0 {
-		recs = append(recs, Recommendation{Severity: "info", Title: "No provisioning attempts in this window",
+		recs = append(recs, apitypes.Recommendation{Severity: "info", Title: "No provisioning attempts in this window",
 			Detail: "Only attempts that ended (ready or failed) in the window count; widen the window or check that tracking runs."})
 	}
 	return recs
@@ -372,9 +299,9 @@ func fmtSecs(s float64) string { return (time.Duration(s) * time.Second).String(
 
 // statsOf computes exact statistics: the mean, and nearest-rank percentiles (the
 // smallest value with at least p% of the values at or below it).
-func statsOf(xs []float64) Stats {
+func statsOf(xs []float64) apitypes.Stats {
 	if len(xs) == 0 {
-		return Stats{}
+		return apitypes.Stats{}
 	}
 	s := append([]float64(nil), xs...)
 	sort.Float64s(s)
@@ -383,7 +310,7 @@ func statsOf(xs []float64) Stats {
 		v := Percentile(s, q)
 		return &v
 	}
-	return Stats{AverageSeconds: &avg, P50Seconds: p(50), P95Seconds: p(95), P99Seconds: p(99)}
+	return apitypes.Stats{AverageSeconds: &avg, P50Seconds: p(50), P95Seconds: p(95), P99Seconds: p(99)}
 }
 
 // Percentile is the nearest-rank percentile of sorted values.

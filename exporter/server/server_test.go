@@ -22,8 +22,7 @@ import (
 // server keeps serving.
 func TestRecoverPanics(t *testing.T) {
 	logs := &testinfra.SyncBuffer{}
-	panics := metric.HTTPHandlerPanics.NewCounter()
-	prometheus.NewRegistry().MustRegister(panics)
+	panics := metric.HTTPHandlerPanics.NewCounter(prometheus.NewRegistry())
 	calls := 0
 	h := recoverPanics(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls++

@@ -23,26 +23,15 @@ type Metrics struct {
 // registered). Called again with the same registry (a configuration reload), it returns
 // collectors that keep counting in the series already registered.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
-	m := &Metrics{
-		delivered:   metric.SinkDelivered.NewCounterVec(),
-		failures:    metric.SinkDeliveryFailures.NewCounterVec(),
-		setAside:    metric.SinkSetAside.NewCounterVec(),
-		pruned:      metric.SinkPrunedUndelivered.NewCounterVec(),
-		lag:         metric.SinkLag.NewGaugeVec(),
-		lastSuccess: metric.SinkLastSuccess.NewGaugeVec(),
-		duration:    metric.SinkDeliveryDuration.NewHistogramVec(),
+	return &Metrics{
+		delivered:   metric.SinkDelivered.NewCounterVec(reg),
+		failures:    metric.SinkDeliveryFailures.NewCounterVec(reg),
+		setAside:    metric.SinkSetAside.NewCounterVec(reg),
+		pruned:      metric.SinkPrunedUndelivered.NewCounterVec(reg),
+		lag:         metric.SinkLag.NewGaugeVec(reg),
+		lastSuccess: metric.SinkLastSuccess.NewGaugeVec(reg),
+		duration:    metric.SinkDeliveryDuration.NewHistogramVec(reg),
 	}
-	if reg == nil {
-		return m
-	}
-	m.delivered = metric.Register(reg, m.delivered)
-	m.failures = metric.Register(reg, m.failures)
-	m.setAside = metric.Register(reg, m.setAside)
-	m.pruned = metric.Register(reg, m.pruned)
-	m.lag = metric.Register(reg, m.lag)
-	m.lastSuccess = metric.Register(reg, m.lastSuccess)
-	m.duration = metric.Register(reg, m.duration)
-	return m
 }
 
 // sinkMetrics are one sink's series. Creating them creates the series, at 0.

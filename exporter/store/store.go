@@ -182,9 +182,9 @@ func Open(path string, opts Options) (*Store, error) {
 		logger:         logger,
 		now:            now,
 		subs:           make(map[chan struct{}]struct{}),
-		commitDuration: metric.StoreCommitDuration.NewHistogram(),
-		commitEvents:   metric.StoreCommitEvents.NewHistogram(),
-		pruned:         metric.JournalPruned.NewCounter(),
+		commitDuration: metric.StoreCommitDuration.NewHistogram(nil),
+		commitEvents:   metric.StoreCommitEvents.NewHistogram(nil),
+		pruned:         metric.JournalPruned.NewCounter(nil),
 	}
 	// Opening a complete store only reads it, so that a start that fails later (or is
 	// just a check) leaves the file byte for byte as it was.

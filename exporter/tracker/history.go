@@ -6,18 +6,17 @@ import (
 	"time"
 )
 
-// Deployment is one entry of an Application's status.history: a successful sync. Argo
-// CD appends one per successful sync (controller/state.go persistRevisionHistory:
-// id = last id + 1, deployedAt = when the controller recorded it, deployStartedAt = the
-// operation's startedAt) and keeps the last revisionHistoryLimit (10) entries.
+// Deployment is one entry of the source's history of an environment: a successful sync,
+// numbered in the order the source made them (for Argo CD, status.history: see
+// exporter/argocd).
 type Deployment struct {
 	ID         int64
 	Revision   string
-	StartedAt  time.Time // deployStartedAt (zero before Argo CD v2.4)
-	DeployedAt time.Time // deployedAt
+	StartedAt  time.Time // when the sync started (zero when not recorded)
+	DeployedAt time.Time // when it was recorded done
 }
 
-// sortedHistory returns the entries in the order Argo CD made them, times normalised.
+// sortedHistory returns the entries in the order the source made them, times normalised.
 func sortedHistory(h []Deployment) []Deployment {
 	out := slices.Clone(h)
 	for i := range out {
@@ -36,13 +35,13 @@ func sortedHistory(h []Deployment) []Deployment {
 // last one envtrack recorded (and after ready: earlier syncs were the provisioning),
 // each at its own deployedAt, in order: deployments made while envtrack was blind (an
 // Argo CD outage, a restart) are not lost behind the latest one.
-func (st *stepper) deployedFromHistory(a AppEvidence) {
+func (st *stepper) deployedFromHistory(a Evidence) {
 	s := &st.s
 	for _, h := range sortedHistory(a.History) {
 		if h.DeployedAt.IsZero() || !h.DeployedAt.After(latest(s.DeployedAt, s.ReadyAt)) {
 			continue
 		}
-		st.deploy(h.Revision, h.StartedAt, h.DeployedAt, "status.history")
+		st.deploy(h.Revision, h.StartedAt, h.DeployedAt, evidenceHistory)
 	}
 	st.historyRead(a)
 }
@@ -50,14 +49,14 @@ func (st *stepper) deployedFromHistory(a AppEvidence) {
 // backfillHistory, on the first sight of an Application that was running before
 // tracking began, records each of its history entries as a deployment (marked
 // backfill), so its past deployments are known wherever Argo CD still holds them.
-func (st *stepper) backfillHistory(a AppEvidence) {
+func (st *stepper) backfillHistory(a Evidence) {
 	s := &st.s
 	s.DeployedRevision, s.DeployedAt = "", time.Time{}
 	for _, h := range sortedHistory(a.History) {
 		if h.DeployedAt.IsZero() || h.DeployedAt.Before(s.DeployedAt) {
 			continue
 		}
-		st.deploy(h.Revision, h.StartedAt, h.DeployedAt, "status.history")
+		st.deploy(h.Revision, h.StartedAt, h.DeployedAt, evidenceHistory)
 	}
 	if s.DeployedRevision == "" {
 		s.DeployedRevision = a.Revision
@@ -67,9 +66,9 @@ func (st *stepper) backfillHistory(a AppEvidence) {
 
 // historyRead notes that the history was read up to the current operation, whose
 // finishedAt is a moment after its own history entry's deployedAt.
-func (st *stepper) historyRead(a AppEvidence) {
+func (st *stepper) historyRead(a Evidence) {
 	s := &st.s
-	if a.OpPhase == opSucceeded && a.OpFinishedAt.After(s.DeployedAt) && (a.Revision == s.DeployedRevision || a.Revision == "") {
+	if a.Op == OpSucceeded && a.OpFinishedAt.After(s.DeployedAt) && (a.Revision == s.DeployedRevision || a.Revision == "") {
 		s.DeployedAt = a.OpFinishedAt
 	}
 	s.HistoryCheckedAt = latest(s.HistoryCheckedAt, a.OpFinishedAt)
@@ -114,14 +113,14 @@ func (st *stepper) backfill() bool {
 		s.ProvisioningStartedAt.Before(st.c.TrackingSince)
 }
 
-// NeedsHistory reports, for each Application of a successful list, whether its
-// status.history must be read (GET /api/v1/applications/{name}: the list's `fields`
-// omit it) before the tracker sees it: an operation completed since the last one whose
+// NeedsHistory reports, for each evidence of a successful answer, whether the source
+// must read its history (Evidence.History; Argo CD's list leaves status.history out)
+// before the tracker sees it: an operation completed since the last one whose
 // history was read (deployments may have happened unseen), an environment about to
 // become ready (which sync made it ready), or the first sight of a running Application
 // (its past deployments). One operation costs one fetch; an Application already
 // carrying its history needs none.
-func (t *Tracker) NeedsHistory(apps []AppEvidence) []bool {
+func (t *Tracker) NeedsHistory(apps []Evidence) []bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	need := make([]bool, len(apps))
@@ -136,7 +135,7 @@ func (t *Tracker) NeedsHistory(apps []AppEvidence) []bool {
 		}
 		s, ok := t.states[id]
 		fin := norm(a.OpFinishedAt)
-		looksReady := a.SyncStatus == syncSynced && a.HealthStatus == healthHealthy
+		looksReady := a.Sync == SyncSynced && a.Health == HealthHealthy
 		switch {
 		case !ok || (s.Phase == PhaseTerminated && !a.CreatedAt.IsZero() && a.CreatedAt.After(s.TerminatedAt)):
 			// First sight of a running Application: its past deployments (backfill), or
@@ -146,7 +145,7 @@ func (t *Tracker) NeedsHistory(apps []AppEvidence) []bool {
 		case !s.EverReady:
 			// About to become ready: which sync made it ready, and whether it was
 			// redeployed since (one read per provisioning).
-			need[i] = looksReady && a.OpPhase == opSucceeded && !fin.IsZero() && fin.After(s.HistoryCheckedAt) &&
+			need[i] = looksReady && a.Op == OpSucceeded && !fin.IsZero() && fin.After(s.HistoryCheckedAt) &&
 				!fin.Before(s.ProvisioningStartedAt)
 		default:
 			need[i] = !fin.IsZero() && fin.After(latest(s.DeployedAt, s.HistoryCheckedAt)) && fin.After(s.ReadyAt)

@@ -29,7 +29,7 @@ func (p Strings) Share(s *State) {
 	}
 	if a := s.App; a != nil {
 		for _, f := range []*string{&a.AppName, &a.EnvironmentID, &a.EnvironmentName, &a.Type, &a.Repository, &a.Branch,
-			&a.CommitSHA, &a.URL, &a.SyncStatus, &a.Revision, &a.HealthStatus, &a.OpPhase, &a.OpMessage, &a.OpRevision} {
+			&a.CommitSHA, &a.URL, &a.Revision, &a.HealthStatus, &a.OpPhase, &a.OpMessage, &a.OpRevision} {
 			p.share(f)
 		}
 	}

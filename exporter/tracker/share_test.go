@@ -12,7 +12,7 @@ func TestStringsShare(t *testing.T) {
 	mk := func(id string) State {
 		return State{ID: clone(id), Name: clone(id), AppName: clone(id), Source: clone(SourceArgoCD), Phase: Phase(clone("ready")),
 			CommitSHA: clone("abc123"), DeployedRevision: clone("abc123"),
-			App: &AppEvidence{AppName: clone(id), EnvironmentID: clone(id), Revision: clone("abc123"), HealthStatus: clone("Healthy")}}
+			App: &Evidence{AppName: clone(id), EnvironmentID: clone(id), Revision: clone("abc123"), HealthStatus: clone("Healthy")}}
 	}
 	a, b := mk("pr-1"), mk("pr-2")
 	want := []State{mk("pr-1"), mk("pr-2")}

@@ -1,5 +1,6 @@
-// Package tracker turns observations of an environment (Argo CD evidence, URL probes,
-// pushed events) into lifecycle events. Step is a pure function: state plus observation
+// Package tracker turns observations of an environment (a deployment source's evidence,
+// URL probes, pushed events) into lifecycle events. It speaks its own terms (Evidence):
+// each source translates its vocabulary before handing observations over. Step is a pure function: state plus observation
 // in, new state plus events out. It does no I/O and never reads the clock, so it is
 // table-tested exhaustively and a restart can replay nothing by accident.
 package tracker
@@ -14,18 +15,18 @@ import (
 	"github.com/blueberry-idp/envtrack/model/event"
 )
 
-// Argo CD status values envtrack reads.
+// What dated an event, as its metadata says (DESIGN §2: event.MetaEvidence names the
+// source's field, event.MetaHealthTimeSource the observation), and the event's source.
 const (
-	syncSynced      = "Synced"
-	healthHealthy   = "Healthy"
-	healthDegraded  = "Degraded"
-	healthMissing   = "Missing"
-	opSucceeded     = "Succeeded"
-	opFailed        = "Failed"
-	opError         = "Error"
-	timeSourceArgo  = "argocd"
-	timeSourceProbe = "probe"
-	timeSourceSeen  = "observed" // Argo CD gave no timestamp: envtrack's observation time
+	evidenceCreated     = "creationTimestamp"
+	evidenceOpStarted   = "operationState.startedAt"
+	evidenceOpFinished  = "operationState.finishedAt"
+	evidenceHealthSince = "health.lastTransitionTime"
+	evidenceDeletion    = "deletionTimestamp"
+	evidenceHistory     = "status.history"
+	evidenceGone        = "application_gone"
+	timeSourceSeen      = "observed" // the source gave no timestamp: envtrack's observation time
+	timeSourceProbe     = "probe"
 )
 
 // norm makes every time the tracker stores comparable and printable the same way:
@@ -80,7 +81,7 @@ func (st *stepper) emit(name event.Name, t time.Time, meta map[string]any) {
 	if name != event.Created && st.backfill() {
 		meta[event.MetaBackfill] = true
 	}
-	source := timeSourceArgo
+	source := SourceArgoCD
 	switch {
 	case st.o.Probe != nil:
 		source = timeSourceProbe
@@ -103,8 +104,8 @@ func (st *stepper) emit(name event.Name, t time.Time, meta map[string]any) {
 	})
 }
 
-// app applies one Argo CD observation of the Application.
-func (st *stepper) app(a AppEvidence) {
+// app applies one observation of the source's evidence.
+func (st *stepper) app(a Evidence) {
 	a = normEvidence(a)
 	s := &st.s
 	// The same environment id coming back after it terminated is a new incarnation.
@@ -133,7 +134,7 @@ func (st *stepper) app(a AppEvidence) {
 	kept := a
 	kept.History, kept.HistoryPending = nil, false
 	s.App = &kept
-	s.ArgoSeenAt = st.at
+	s.AppSeenAt = st.at
 
 	if s.CreatedAt.IsZero() && !a.RequestedAt.IsZero() && s.ProvisioningStartedAt.IsZero() {
 		s.CreatedAt = a.RequestedAt
@@ -143,9 +144,9 @@ func (st *stepper) app(a AppEvidence) {
 		st.emit(event.Created, a.RequestedAt, map[string]any{event.MetaSource: "annotation"})
 	}
 	if s.ProvisioningStartedAt.IsZero() {
-		t, from := a.CreatedAt, "creationTimestamp"
+		t, from := a.CreatedAt, evidenceCreated
 		if t.IsZero() {
-			t, from = a.OpStartedAt, "operationState.startedAt"
+			t, from = a.OpStartedAt, evidenceOpStarted
 		}
 		if t.IsZero() {
 			t, from = st.at, timeSourceSeen
@@ -178,11 +179,11 @@ func (st *stepper) app(a AppEvidence) {
 	if !a.DeletionAt.IsZero() && s.TerminationStartedAt.IsZero() {
 		s.TerminationStartedAt = a.DeletionAt
 		s.Phase = PhaseTerminating
-		st.emit(event.TerminationStarted, a.DeletionAt, map[string]any{event.MetaEvidence: "deletionTimestamp"})
+		st.emit(event.TerminationStarted, a.DeletionAt, map[string]any{event.MetaEvidence: evidenceDeletion})
 	}
 }
 
-func (st *stepper) deployed(a AppEvidence) {
+func (st *stepper) deployed(a Evidence) {
 	s := &st.s
 	switch {
 	case a.HistoryPending:
@@ -191,7 +192,7 @@ func (st *stepper) deployed(a AppEvidence) {
 		st.deployedFromHistory(a)
 		return
 	}
-	if a.OpPhase != opSucceeded || a.OpFinishedAt.IsZero() || !a.OpFinishedAt.After(s.DeployedAt) {
+	if a.Op != OpSucceeded || a.OpFinishedAt.IsZero() || !a.OpFinishedAt.After(s.DeployedAt) {
 		return
 	}
 	st.deploy(a.Revision, a.OpStartedAt, a.OpFinishedAt, "")
@@ -216,7 +217,7 @@ func (st *stepper) deploy(revision string, started, at time.Time, evidence strin
 	st.emit(event.Deployed, at, meta)
 }
 
-// absent applies a conclusive Argo CD answer that did not contain the Application.
+// absent applies a conclusive answer of the source that did not contain the environment.
 func (st *stepper) absent() {
 	s := &st.s
 	if s.Source != SourceArgoCD || s.Phase == PhaseTerminated {
@@ -231,7 +232,7 @@ func (st *stepper) absent() {
 	}
 	gone := s.AbsentSince
 	if !s.EverReady && s.FailedAt.IsZero() {
-		st.fail(event.ReasonDeletedBeforeReady, firstTime(s.TerminationStartedAt, gone), map[string]any{event.MetaEvidence: "application_gone"})
+		st.fail(event.ReasonDeletedBeforeReady, firstTime(s.TerminationStartedAt, gone), map[string]any{event.MetaEvidence: evidenceGone})
 	}
 	meta := map[string]any{event.MetaConfirmations: s.AbsentCount}
 	if !s.TerminationStartedAt.IsZero() {
@@ -413,8 +414,8 @@ func (st *stepper) provisioning() {
 	readyAt, summary, isReady := st.readiness()
 	var fails []candidate
 	if a := s.App; a != nil {
-		if (a.OpPhase == opFailed || a.OpPhase == opError) && !a.OpFinishedAt.Before(s.ProvisioningStartedAt) {
-			t, src := a.OpFinishedAt, "operationState.finishedAt"
+		if a.Op == OpFailed && !a.OpFinishedAt.Before(s.ProvisioningStartedAt) {
+			t, src := a.OpFinishedAt, evidenceOpFinished
 			if t.IsZero() {
 				t, src = st.at, timeSourceSeen
 			}
@@ -422,15 +423,15 @@ func (st *stepper) provisioning() {
 			addIf(meta, event.MetaMessage, a.OpMessage)
 			fails = append(fails, candidate{event.ReasonSyncFailed, t, meta})
 		}
-		if a.HealthStatus == healthDegraded {
-			t, src := a.HealthTransitionAt, "health.lastTransitionTime"
+		if a.Health == HealthDegraded {
+			t, src := a.HealthSince, evidenceHealthSince
 			if t.IsZero() {
 				t, src = st.at, timeSourceSeen
 			}
 			fails = append(fails, candidate{event.ReasonDegraded, t, map[string]any{event.MetaEvidence: src, event.MetaHealthStatus: a.HealthStatus}})
 		}
 		if !a.DeletionAt.IsZero() {
-			fails = append(fails, candidate{event.ReasonDeletedBeforeReady, a.DeletionAt, map[string]any{event.MetaEvidence: "deletionTimestamp"}})
+			fails = append(fails, candidate{event.ReasonDeletedBeforeReady, a.DeletionAt, map[string]any{event.MetaEvidence: evidenceDeletion}})
 		}
 	}
 	deadline := s.ProvisioningStartedAt.Add(st.c.ProvisioningTimeout)
@@ -461,14 +462,14 @@ func (st *stepper) provisioning() {
 }
 
 // decidable reports whether the evidence in the state was observed late enough to
-// decide a provisioning timeout: a timer alone never fails an environment. What
-// Argo CD shows must come from an answer at or after the deadline (while Argo CD is
+// decide a provisioning timeout: a timer alone never fails an environment. What the
+// source shows must come from an answer at or after the deadline (while the source is
 // failing, evidence from before the deadline may still arrive: ready, a real failure,
 // a deletion); and when only the URL is missing, a probe must have run, and failed, at
 // or after the deadline.
 func (st *stepper) decidable(deadline time.Time) bool {
 	s := &st.s
-	if s.Source == SourceArgoCD && s.ArgoSeenAt.Before(deadline) {
+	if s.Source == SourceArgoCD && s.AppSeenAt.Before(deadline) {
 		return false
 	}
 	if s.URL != "" && (s.Source != SourceArgoCD || st.urlOnlyPending()) && s.URLProbedAt.Before(deadline) {
@@ -477,10 +478,10 @@ func (st *stepper) decidable(deadline time.Time) bool {
 	return true
 }
 
-// urlOnlyPending: Argo CD shows the environment ready, its URL does not answer.
+// urlOnlyPending: the source shows the environment ready, its URL does not answer.
 func (st *stepper) urlOnlyPending() bool {
 	s := &st.s
-	return st.argoReady() && s.URL != "" && s.URLPassingSince.IsZero()
+	return st.appReady() && s.URL != "" && s.URLPassingSince.IsZero()
 }
 
 func (st *stepper) fail(reason string, t time.Time, meta map[string]any) {
@@ -514,7 +515,7 @@ func (st *stepper) ready(t time.Time, meta map[string]any) {
 		}
 		s.DeployedRevision, s.DeployedAt = rev, at
 		addIf(meta, event.MetaRevision, rev)
-		if a.HealthTransitionAt.IsZero() {
+		if a.HealthSince.IsZero() {
 			meta[event.MetaHealthTimeSource] = timeSourceSeen
 		}
 	}
@@ -529,17 +530,17 @@ func (st *stepper) readiness() (time.Time, string, bool) {
 	var last time.Time
 	var parts []string
 	if a := s.App; a != nil {
-		if !st.argoReady() {
+		if !st.appReady() {
 			return time.Time{}, "", false
 		}
 		sync := a.OpFinishedAt
-		if a.OpPhase == "" || sync.IsZero() {
+		if a.Op == OpNone || sync.IsZero() {
 			sync = st.at // synced with no operation on record: only our observation dates it
 		}
 		if first, ok := st.firstSync(); ok && first.Before(sync) {
 			sync = first // later syncs (redeploys seen on a first sight) did not make it ready
 		}
-		health := a.HealthTransitionAt
+		health := a.HealthSince
 		if health.IsZero() {
 			health = st.at
 		}
@@ -561,20 +562,20 @@ func (st *stepper) readiness() (time.Time, string, bool) {
 	return last, "All checks passed: " + strings.Join(parts, ", "), true
 }
 
-func (st *stepper) argoReady() bool {
+func (st *stepper) appReady() bool {
 	a := st.s.App
-	return a != nil && a.SyncStatus == syncSynced && a.HealthStatus == healthHealthy &&
-		(a.OpPhase == "" || a.OpPhase == opSucceeded)
+	return a != nil && a.Sync == SyncSynced && a.Health == HealthHealthy &&
+		(a.Op == OpNone || a.Op == OpSucceeded)
 }
 
 func (st *stepper) pendingChecks() []string {
 	s := &st.s
 	var p []string
 	if a := s.App; a != nil {
-		if a.SyncStatus != syncSynced || (a.OpPhase != "" && a.OpPhase != opSucceeded) {
+		if a.Sync != SyncSynced || (a.Op != OpNone && a.Op != OpSucceeded) {
 			p = append(p, "sync")
 		}
-		if a.HealthStatus != healthHealthy {
+		if a.Health != HealthHealthy {
 			p = append(p, "health")
 		}
 	}
@@ -589,18 +590,18 @@ func (st *stepper) degradation() {
 	s := &st.s
 	var cleared time.Time
 	if a := s.App; a != nil {
-		t := a.HealthTransitionAt
+		t := a.HealthSince
 		if t.IsZero() {
 			t = st.at
 		}
-		switch a.HealthStatus {
-		case healthDegraded, healthMissing:
+		switch a.Health {
+		case HealthDegraded, HealthMissing:
 			if s.HealthDegradedAt.IsZero() && !t.Before(s.ReadyAt) {
 				s.HealthDegradedAt = t
 			} else if s.HealthDegradedAt.IsZero() {
 				s.HealthDegradedAt = st.at // a stale transition time: date it by our observation
 			}
-		case healthHealthy:
+		case HealthHealthy:
 			if prev := s.HealthDegradedAt; !prev.IsZero() {
 				s.HealthDegradedAt = time.Time{}
 				cleared = latest(cleared, latest(t, prev))
@@ -641,9 +642,9 @@ func (st *stepper) degradation() {
 	}
 }
 
-func normEvidence(a AppEvidence) AppEvidence {
+func normEvidence(a Evidence) Evidence {
 	a.RequestedAt, a.CreatedAt, a.DeletionAt = norm(a.RequestedAt), norm(a.CreatedAt), norm(a.DeletionAt)
-	a.HealthTransitionAt, a.OpStartedAt, a.OpFinishedAt = norm(a.HealthTransitionAt), norm(a.OpStartedAt), norm(a.OpFinishedAt)
+	a.HealthSince, a.OpStartedAt, a.OpFinishedAt = norm(a.HealthSince), norm(a.OpStartedAt), norm(a.OpFinishedAt)
 	return a
 }
 

@@ -20,16 +20,20 @@ func at(d string) time.Time {
 	return t0.Add(dd)
 }
 
-// app evidence builders, in the shapes Argo CD shows during a provisioning.
-type appOpt func(*AppEvidence)
+// evidence builders, in the shapes a source shows during a provisioning.
+type appOpt func(*Evidence)
 
-func newApp(opts ...appOpt) *AppEvidence {
-	a := &AppEvidence{
+// healthOf is the state of the health words the tests' sources use (as Argo CD's).
+var healthOf = map[string]HealthState{"Healthy": HealthHealthy, "Progressing": HealthProgressing,
+	"Degraded": HealthDegraded, "Missing": HealthMissing}
+
+func newApp(opts ...appOpt) *Evidence {
+	a := &Evidence{
 		AppName: "pr-1", EnvironmentID: "pr-1", EnvironmentName: "pr-1", Type: "preview",
 		Repository: "backend-api", Branch: "feature/x", CommitSHA: "1a2b3c4d5e6f",
-		CreatedAt: t0, SyncStatus: "OutOfSync", Revision: "1a2b3c4d5e6f",
-		HealthStatus: "Progressing", HealthTransitionAt: at("6s"),
-		OpPhase: "Running", OpStartedAt: at("5s"),
+		CreatedAt: t0, Sync: SyncOutOfSync, Revision: "1a2b3c4d5e6f",
+		Health: HealthProgressing, HealthStatus: "Progressing", HealthSince: at("6s"),
+		Op: OpRunning, OpPhase: "Running", OpStartedAt: at("5s"),
 	}
 	for _, o := range opts {
 		o(a)
@@ -38,35 +42,35 @@ func newApp(opts ...appOpt) *AppEvidence {
 }
 
 func synced(finished string) appOpt {
-	return func(a *AppEvidence) {
-		a.SyncStatus, a.OpPhase, a.OpFinishedAt = "Synced", "Succeeded", at(finished)
+	return func(a *Evidence) {
+		a.Sync, a.Op, a.OpPhase, a.OpFinishedAt = SyncSynced, OpSucceeded, "Succeeded", at(finished)
 	}
 }
 
 func health(status, when string) appOpt {
-	return func(a *AppEvidence) {
-		a.HealthStatus = status
-		a.HealthTransitionAt = time.Time{}
+	return func(a *Evidence) {
+		a.Health, a.HealthStatus = healthOf[status], status
+		a.HealthSince = time.Time{}
 		if when != "" {
-			a.HealthTransitionAt = at(when)
+			a.HealthSince = at(when)
 		}
 	}
 }
 
 func syncFailed(finished string) appOpt {
-	return func(a *AppEvidence) {
-		a.OpPhase, a.OpFinishedAt, a.OpMessage = "Failed", at(finished), "one or more objects failed to apply"
+	return func(a *Evidence) {
+		a.Op, a.OpPhase, a.OpFinishedAt, a.OpMessage = OpFailed, "Failed", at(finished), "one or more objects failed to apply"
 	}
 }
 
-func withURL(u string) appOpt      { return func(a *AppEvidence) { a.URL = u } }
-func requested(when string) appOpt { return func(a *AppEvidence) { a.RequestedAt = at(when) } }
-func deleting(when string) appOpt  { return func(a *AppEvidence) { a.DeletionAt = at(when) } }
-func createdAt(when string) appOpt { return func(a *AppEvidence) { a.CreatedAt = at(when) } }
-func noCreation() appOpt           { return func(a *AppEvidence) { a.CreatedAt = time.Time{} } }
+func withURL(u string) appOpt      { return func(a *Evidence) { a.URL = u } }
+func requested(when string) appOpt { return func(a *Evidence) { a.RequestedAt = at(when) } }
+func deleting(when string) appOpt  { return func(a *Evidence) { a.DeletionAt = at(when) } }
+func createdAt(when string) appOpt { return func(a *Evidence) { a.CreatedAt = at(when) } }
+func noCreation() appOpt           { return func(a *Evidence) { a.CreatedAt = time.Time{} } }
 func redeploy(rev, start, fin string) appOpt {
-	return func(a *AppEvidence) {
-		a.Revision, a.OpStartedAt, a.OpFinishedAt, a.OpPhase, a.SyncStatus = rev, at(start), at(fin), "Succeeded", "Synced"
+	return func(a *Evidence) {
+		a.Revision, a.OpStartedAt, a.OpFinishedAt, a.Op, a.OpPhase, a.Sync = rev, at(start), at(fin), OpSucceeded, "Succeeded", SyncSynced
 	}
 }
 
@@ -75,10 +79,10 @@ const url = "https://pr-1.preview.example.com/healthz"
 func hist(id int64, rev, started, deployed string) Deployment {
 	return Deployment{ID: id, Revision: rev, StartedAt: at(started), DeployedAt: at(deployed)}
 }
-func withHistory(h ...Deployment) appOpt { return func(a *AppEvidence) { a.History = h } }
-func historyPending() appOpt             { return func(a *AppEvidence) { a.HistoryPending = true } }
+func withHistory(h ...Deployment) appOpt { return func(a *Evidence) { a.History = h } }
+func historyPending() appOpt             { return func(a *Evidence) { a.HistoryPending = true } }
 
-func seen(when string, a *AppEvidence) Observation {
+func seen(when string, a *Evidence) Observation {
 	return Observation{EnvironmentID: "pr-1", At: at(when), App: a}
 }
 func gone(when string) Observation {
@@ -105,7 +109,7 @@ type want struct {
 
 func TestStep(t *testing.T) {
 	ready := []appOpt{synced("2m55s"), health("Healthy", "3m40s")}
-	readyApp := func(extra ...appOpt) *AppEvidence { return newApp(append(append([]appOpt{}, ready...), extra...)...) }
+	readyApp := func(extra ...appOpt) *Evidence { return newApp(append(append([]appOpt{}, ready...), extra...)...) }
 	cases := []struct {
 		name   string
 		cfg    Config
@@ -346,7 +350,9 @@ func TestStep(t *testing.T) {
 			obs: []Observation{
 				seen("4m", readyApp()),
 				seen("1h", readyApp(redeploy("1a2b3c4d5e6f", "50m", "51m"))), // same revision re-synced
-				seen("2h", readyApp(func(a *AppEvidence) { a.SyncStatus, a.OpPhase, a.Revision = "OutOfSync", "Running", "abcdef012345" })),
+				seen("2h", readyApp(func(a *Evidence) {
+					a.Sync, a.Op, a.OpPhase, a.Revision = SyncOutOfSync, OpRunning, "Running", "abcdef012345"
+				})),
 				seen("2h5m", readyApp(redeploy("abcdef012345", "2h", "2h2m"))),
 			},
 			want: []want{
@@ -649,7 +655,7 @@ func TestStepDescribesEvents(t *testing.T) {
 func TestTrackerPollObservations(t *testing.T) {
 	tr := New(loaded(Config{}), nil)
 	commit := func(states []State, evs []event.Event) ([]event.Event, error) { return evs, nil }
-	apps := []AppEvidence{*newApp(), *newApp(func(a *AppEvidence) { a.AppName, a.EnvironmentID = "pr-2", "pr-2" })}
+	apps := []Evidence{*newApp(), *newApp(func(a *Evidence) { a.AppName, a.EnvironmentID = "pr-2", "pr-2" })}
 	obs, inconclusive := tr.PollObservations(apps, at("1m"))
 	require.False(t, inconclusive)
 	require.Len(t, obs, 2)
@@ -680,7 +686,7 @@ func TestTrackerPollObservations(t *testing.T) {
 func TestTrackerEmptyListConfirmsOnlyDeletions(t *testing.T) {
 	tr := New(loaded(Config{}), nil)
 	commit := func(states []State, evs []event.Event) ([]event.Event, error) { return evs, nil }
-	apps := []AppEvidence{*newApp(deleting("30s"))}
+	apps := []Evidence{*newApp(deleting("30s"))}
 	obs, _ := tr.PollObservations(apps, at("1m"))
 	_, err := tr.Process(obs, commit)
 	require.NoError(t, err)
@@ -701,7 +707,7 @@ func TestProcessPersistsOnlyChanges(t *testing.T) {
 	tr := New(loaded(Config{}), nil)
 	var commits int
 	commit := func(states []State, evs []event.Event) ([]event.Event, error) { commits++; return evs, nil }
-	a := []AppEvidence{*newApp()}
+	a := []Evidence{*newApp()}
 	for _, when := range []string{"1m", "2m", "3m"} {
 		obs, _ := tr.PollObservations(a, at(when))
 		_, err := tr.Process(obs, commit)
@@ -722,33 +728,33 @@ func TestNeedsHistory(t *testing.T) {
 	young.AppName, young.EnvironmentID = "young", "young"
 	busy := *newApp()
 	busy.AppName, busy.EnvironmentID = "busy", "busy"
-	require.Equal(t, []bool{true, true, false}, tr.NeedsHistory([]AppEvidence{old, young, busy}), "running ones, on first sight")
+	require.Equal(t, []bool{true, true, false}, tr.NeedsHistory([]Evidence{old, young, busy}), "running ones, on first sight")
 
 	live := New(loaded(Config{}), nil)
 	p := *newApp()
 	_, err := live.Process([]Observation{seen("1m", &p)}, commit)
 	require.NoError(t, err)
-	require.Equal(t, []bool{false}, live.NeedsHistory([]AppEvidence{p}), "provisioning")
+	require.Equal(t, []bool{false}, live.NeedsHistory([]Evidence{p}), "provisioning")
 	a := *newApp(ready...)
-	require.Equal(t, []bool{true}, live.NeedsHistory([]AppEvidence{a}), "about to be ready")
+	require.Equal(t, []bool{true}, live.NeedsHistory([]Evidence{a}), "about to be ready")
 	a.History = []Deployment{{ID: 0, Revision: "1a2b3c4d5e6f", DeployedAt: at("2m55s")}}
 	_, err = live.Process([]Observation{seen("4m", &a)}, commit)
 	require.NoError(t, err)
 	a.History = nil
-	require.Equal(t, []bool{false}, live.NeedsHistory([]AppEvidence{a}), "nothing happened since ready")
+	require.Equal(t, []bool{false}, live.NeedsHistory([]Evidence{a}), "nothing happened since ready")
 	b := *newApp(append(ready, redeploy("2b2b", "20m", "21m"))...)
-	require.Equal(t, []bool{true}, live.NeedsHistory([]AppEvidence{b}), "an operation completed")
+	require.Equal(t, []bool{true}, live.NeedsHistory([]Evidence{b}), "an operation completed")
 	b.History = []Deployment{{ID: 0, Revision: "1a2b3c4d5e6f", DeployedAt: at("2m55s")}, {ID: 1, Revision: "2b2b", DeployedAt: at("21m")}}
-	require.Equal(t, []bool{false}, live.NeedsHistory([]AppEvidence{b}), "the answer carries it")
+	require.Equal(t, []bool{false}, live.NeedsHistory([]Evidence{b}), "the answer carries it")
 	_, err = live.Process([]Observation{seen("22m", &b)}, commit)
 	require.NoError(t, err)
 	b.History = nil
-	require.Equal(t, []bool{false}, live.NeedsHistory([]AppEvidence{b}), "read once per operation")
+	require.Equal(t, []bool{false}, live.NeedsHistory([]Evidence{b}), "read once per operation")
 	f := *newApp(append(ready, redeploy("3c3c", "30m", "31m"), syncFailed("31m"))...)
-	require.Equal(t, []bool{true}, live.NeedsHistory([]AppEvidence{f}), "a failed operation may hide deployments")
+	require.Equal(t, []bool{true}, live.NeedsHistory([]Evidence{f}), "a failed operation may hide deployments")
 	f.HistoryPending = true
 	_, err = live.Process([]Observation{seen("32m", &f)}, commit)
 	require.NoError(t, err)
 	f.HistoryPending = false
-	require.Equal(t, []bool{true}, live.NeedsHistory([]AppEvidence{f}), "a failed fetch is tried again")
+	require.Equal(t, []bool{true}, live.NeedsHistory([]Evidence{f}), "a failed fetch is tried again")
 }

@@ -157,7 +157,7 @@ func (t *Tracker) plan(obs []Observation, failed map[int]bool) plan {
 // samePersisted reports whether two states differ only in what need not be persisted.
 func samePersisted(a, b State) bool {
 	a.LastObservedAt, b.LastObservedAt = time.Time{}, time.Time{}
-	a.ArgoSeenAt, b.ArgoSeenAt = time.Time{}, time.Time{}
+	a.AppSeenAt, b.AppSeenAt = time.Time{}, time.Time{}
 	a.URLProbedAt, b.URLProbedAt = time.Time{}, time.Time{}
 	return reflect.DeepEqual(a, b)
 }
@@ -240,7 +240,7 @@ func (t *Tracker) Forget(ids ...string) {
 // An empty answer while live environments are tracked is inconclusive (an RBAC or
 // selector hiccup looks exactly like that): it confirms only the disappearance of
 // environments already being deleted. inconclusive reports that case.
-func (t *Tracker) PollObservations(apps []AppEvidence, at time.Time) (obs []Observation, inconclusive bool) {
+func (t *Tracker) PollObservations(apps []Evidence, at time.Time) (obs []Observation, inconclusive bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	seen := make(map[string]bool, len(apps))

@@ -31,39 +31,123 @@ const (
 	SourceAPI    = "api"    // known only from pushed events
 )
 
-// AppEvidence is what envtrack reads of one Argo CD Application, already mapped through
-// the configured labels and annotations. Zero times mean "absent from the answer".
-type AppEvidence struct {
-	AppName         string `json:"app_name,omitempty"`         // metadata.name
-	EnvironmentID   string `json:"environment_id,omitempty"`   // label argocd.environment_id_label, else AppName
-	EnvironmentName string `json:"environment_name,omitempty"` // AppName
-	Type            string `json:"type,omitempty"`             // label argocd.environment_type_label
-	Repository      string `json:"repository,omitempty"`       // short name of spec.source.repoURL (or label override)
-	Branch          string `json:"branch,omitempty"`           // spec.source.targetRevision (or label override)
-	CommitSHA       string `json:"commit_sha,omitempty"`       // status.sync.revision (or label override)
-	URL             string `json:"url,omitempty"`              // annotation argocd.url_annotation, else status.summary.externalURLs[0]
+// Evidence is what a deployment source shows of one environment, in the tracker's own
+// terms: the source maps its vocabulary onto these states and times (for Argo CD,
+// exporter/argocd/mapping.go), and the tracker decides on them alone. Zero times mean
+// "not shown". Kept in the state (State.App), so its JSON names are those older stores
+// hold wherever the meaning did not change.
+type Evidence struct {
+	AppName       string `json:"app_name,omitempty"`       // the source's name for it (an Argo CD Application's)
+	EnvironmentID string `json:"environment_id,omitempty"` // the environment it claims; "" means AppName
+	// What describes the environment: its name, type, repository (short name), branch
+	// and commit, and the URL its URL check probes ("" for none).
+	EnvironmentName string `json:"environment_name,omitempty"`
+	Type            string `json:"type,omitempty"`
+	Repository      string `json:"repository,omitempty"`
+	Branch          string `json:"branch,omitempty"`
+	CommitSHA       string `json:"commit_sha,omitempty"`
+	URL             string `json:"url,omitempty"`
 
-	RequestedAt time.Time `json:"requested_at,omitzero"` // annotation argocd.requested_at_annotation (RFC 3339)
-	CreatedAt   time.Time `json:"created_at,omitzero"`   // metadata.creationTimestamp
-	DeletionAt  time.Time `json:"deletion_at,omitzero"`  // metadata.deletionTimestamp
+	RequestedAt time.Time `json:"requested_at,omitzero"` // when the platform asked for it (created)
+	CreatedAt   time.Time `json:"created_at,omitzero"`   // when the source created it (provisioning starts)
+	DeletionAt  time.Time `json:"deletion_at,omitzero"`  // when its deletion began
 
-	SyncStatus string `json:"sync_status,omitempty"` // status.sync.status: Synced|OutOfSync|Unknown
-	Revision   string `json:"revision,omitempty"`    // status.sync.revision
+	Sync     SyncState `json:"sync,omitempty"`     // whether what runs is what is desired
+	Revision string    `json:"revision,omitempty"` // the revision it is synced to
 
-	HealthStatus       string    `json:"health_status,omitempty"`       // status.health.status
-	HealthTransitionAt time.Time `json:"health_transition_at,omitzero"` // status.health.lastTransitionTime (v2.14+; may be zero)
+	Health HealthState `json:"health,omitempty"`
+	// HealthStatus is the source's own word for Health, quoted in event metadata
+	// (health_status); the tracker never decides on it.
+	HealthStatus string    `json:"health_status,omitempty"`
+	HealthSince  time.Time `json:"health_transition_at,omitzero"` // when Health last changed; zero: not shown
 
-	OpPhase      string    `json:"op_phase,omitempty"`      // status.operationState.phase: Running|Terminating|Failed|Error|Succeeded
-	OpStartedAt  time.Time `json:"op_started_at,omitzero"`  // status.operationState.startedAt
-	OpFinishedAt time.Time `json:"op_finished_at,omitzero"` // status.operationState.finishedAt
-	OpMessage    string    `json:"op_message,omitempty"`    // status.operationState.message
-	OpRevision   string    `json:"op_revision,omitempty"`   // status.operationState.syncResult.revision, if present
+	// The last sync operation: its outcome, the source's word for its phase (quoted in
+	// event metadata, operation_phase), when it started and finished, its message and the
+	// revision it synced.
+	Op           OpOutcome `json:"op_outcome,omitempty"`
+	OpPhase      string    `json:"op_phase,omitempty"`
+	OpStartedAt  time.Time `json:"op_started_at,omitzero"`
+	OpFinishedAt time.Time `json:"op_finished_at,omitzero"`
+	OpMessage    string    `json:"op_message,omitempty"`
+	OpRevision   string    `json:"op_revision,omitempty"`
 
-	// History is status.history (oldest first) when it was fetched for this observation
-	// (nil: not fetched); HistoryPending says that fetching it failed, so deployments
-	// wait for the next observation. Neither is kept in the state.
+	// History is the source's record of successful syncs (oldest first) when it was read
+	// for this observation (nil: not read); HistoryPending says that reading it failed,
+	// so deployments wait for the next observation. Neither is kept in the state.
 	History        []Deployment `json:"-"`
 	HistoryPending bool         `json:"-"`
+}
+
+// SyncState says whether what runs is what is desired.
+type SyncState uint8
+
+// Sync states; the zero value is unknown.
+const (
+	SyncUnknown SyncState = iota
+	SyncSynced
+	SyncOutOfSync
+)
+
+// HealthState is the health of what runs.
+type HealthState uint8
+
+// Health states; the zero value is unknown. Degraded before ready fails provisioning;
+// degraded or missing after ready is a degradation.
+const (
+	HealthUnknown HealthState = iota
+	HealthHealthy
+	HealthProgressing
+	HealthSuspended
+	HealthDegraded
+	HealthMissing // what should run does not exist
+)
+
+// OpOutcome is where the last sync operation stands.
+type OpOutcome uint8
+
+// Operation outcomes; the zero value is "no operation on record".
+const (
+	OpNone OpOutcome = iota
+	OpRunning
+	OpSucceeded
+	OpFailed
+)
+
+// The states' names, as the stored state (JSON) writes them; one byte each in memory
+// (10,000 evidences are held).
+var (
+	syncNames   = []string{"", "synced", "out_of_sync"}
+	healthNames = []string{"", "healthy", "progressing", "suspended", "degraded", "missing"}
+	opNames     = []string{"", "running", "succeeded", "failed"}
+)
+
+func (s SyncState) String() string                  { return name(syncNames, s) }
+func (h HealthState) String() string                { return name(healthNames, h) }
+func (o OpOutcome) String() string                  { return name(opNames, o) }
+func (s SyncState) MarshalText() ([]byte, error)    { return []byte(s.String()), nil }
+func (h HealthState) MarshalText() ([]byte, error)  { return []byte(h.String()), nil }
+func (o OpOutcome) MarshalText() ([]byte, error)    { return []byte(o.String()), nil }
+func (s *SyncState) UnmarshalText(b []byte) error   { return parse(syncNames, b, s) }
+func (h *HealthState) UnmarshalText(b []byte) error { return parse(healthNames, b, h) }
+func (o *OpOutcome) UnmarshalText(b []byte) error   { return parse(opNames, b, o) }
+
+func name[T ~uint8](names []string, v T) string {
+	if int(v) < len(names) {
+		return names[v]
+	}
+	return ""
+}
+
+// parse sets v to the state a name stands for; a name this envtrack does not know (a
+// newer one's) reads as unknown rather than failing the whole state.
+func parse[T ~uint8](names []string, b []byte, v *T) error {
+	*v = 0
+	for i, n := range names {
+		if n == string(b) {
+			*v = T(i)
+		}
+	}
+	return nil
 }
 
 // ProbeResult is one URL probe of an environment.
@@ -99,8 +183,8 @@ type Observation struct {
 	// Name and Type describe a URL-only environment from the config (with Probe).
 	Name, Type string
 
-	App    *AppEvidence
-	Absent bool // a conclusive, successful Argo CD list did not contain the Application
+	App    *Evidence
+	Absent bool // a conclusive, complete answer of the source did not contain it
 	Probe  *ProbeResult
 	Push   *Push
 	// Group: pushes of one request (a batch) share a nonzero Group and are applied all
@@ -153,8 +237,8 @@ type State struct {
 	TerminatedAt          time.Time `json:"terminated_at,omitzero"`
 	EverReady             bool      `json:"ever_ready,omitempty"`
 
-	// App is the Argo CD evidence as last seen (nil for environments without one).
-	App *AppEvidence `json:"app,omitempty"`
+	// App is the source's evidence as last seen (nil for environments without one).
+	App *Evidence `json:"app,omitempty"`
 	// DeployedRevision and DeployedAt: the revision running since ready or the last
 	// deployed event, and the finishedAt of the sync that put it there.
 	DeployedRevision string    `json:"deployed_revision,omitempty"`
@@ -173,17 +257,17 @@ type State struct {
 	URLFailures     int       `json:"url_failures,omitempty"`     // consecutive failures
 	URLLastError    string    `json:"url_last_error,omitempty"`
 
-	// Absence from Argo CD lists.
+	// Absence from the source's complete answers.
 	AbsentCount int       `json:"absent_count,omitempty"`
 	AbsentSince time.Time `json:"absent_since,omitzero"`
 
 	LastObservedAt time.Time `json:"last_observed_at,omitzero"`
-	// ArgoSeenAt is when a successful Argo CD answer last showed the Application, and
+	// AppSeenAt is when a successful answer of the source last showed the environment, and
 	// URLProbedAt when a URL probe last actually ran. A provisioning timeout is decided
 	// only on evidence observed after the deadline, so these say how fresh the evidence
 	// is. Like LastObservedAt they change on every observation and alone never cause a
 	// write: after a restart they may be older than the truth, which only delays a
 	// timeout to the next observation.
-	ArgoSeenAt  time.Time `json:"argo_seen_at,omitzero"`
+	AppSeenAt   time.Time `json:"argo_seen_at,omitzero"`
 	URLProbedAt time.Time `json:"url_probed_at,omitzero"`
 }

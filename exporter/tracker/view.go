@@ -11,20 +11,20 @@ import (
 // the tracker's state holds that evidence (State.App), so the view does not keep a
 // second copy of 10,000 of them.
 type ViewApp struct {
-	EnvironmentID string       // the environment it claims (its label, else its name)
-	Evidence      *AppEvidence // what Argo CD shows, until the tracker took it; then nil
+	EnvironmentID string    // the environment it claims (its label, else its name)
+	Evidence      *Evidence // what Argo CD shows, until the tracker took it; then nil
 }
 
 // Holds reports whether the tracker's state of environment id holds exactly the
 // evidence a (as Observe would keep it): a watch event bringing it changes nothing.
-func (t *Tracker) Holds(id string, a AppEvidence) bool {
+func (t *Tracker) Holds(id string, a Evidence) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return holds(t.states[id].App, a)
 }
 
 // holds: held is a as the tracker keeps it.
-func holds(held *AppEvidence, a AppEvidence) bool {
+func holds(held *Evidence, a Evidence) bool {
 	if held == nil {
 		return false
 	}
@@ -56,7 +56,7 @@ func (t *Tracker) ViewObservations(view map[string]ViewApp, at time.Time) (obs [
 		}
 	}
 	for id, name := range owner {
-		var a AppEvidence
+		var a Evidence
 		switch held, known := t.states[id]; {
 		case view[name].Evidence != nil:
 			a = *view[name].Evidence

@@ -8,8 +8,8 @@ import (
 )
 
 func TestViewObservations(t *testing.T) {
-	ev := func(name string) AppEvidence {
-		return AppEvidence{AppName: name, EnvironmentID: name, HealthStatus: "Healthy"}
+	ev := func(name string) Evidence {
+		return Evidence{AppName: name, EnvironmentID: name, Health: HealthHealthy, HealthStatus: "Healthy"}
 	}
 	ready, prov, gone, term := ev("ready"), ev("prov"), ev("gone"), ev("term")
 	tr := New(loaded(Config{}), map[string]State{
@@ -20,10 +20,10 @@ func TestViewObservations(t *testing.T) {
 		"api":   {ID: "api", Source: SourceAPI, Phase: PhaseProvisioning},
 	})
 	taken := func(name string) ViewApp { return ViewApp{EnvironmentID: name} } // the tracker holds its evidence
-	fresh := func(a AppEvidence) ViewApp { return ViewApp{EnvironmentID: a.EnvironmentID, Evidence: &a} }
+	fresh := func(a Evidence) ViewApp { return ViewApp{EnvironmentID: a.EnvironmentID, Evidence: &a} }
 	view := map[string]ViewApp{"ready": taken("ready"), "prov": taken("prov"), "term": taken("term"), "new": fresh(ev("new")),
 		// Two Applications claiming one environment: the first by name wins.
-		"b-claim": fresh(AppEvidence{AppName: "b-claim", EnvironmentID: "shared"}), "a-claim": fresh(AppEvidence{AppName: "a-claim", EnvironmentID: "shared"})}
+		"b-claim": fresh(Evidence{AppName: "b-claim", EnvironmentID: "shared"}), "a-claim": fresh(Evidence{AppName: "a-claim", EnvironmentID: "shared"})}
 	at := t0.Add(time.Minute)
 	ids := func(obs []Observation) (present, absent []string) {
 		for _, o := range obs {
@@ -48,7 +48,7 @@ func TestViewObservations(t *testing.T) {
 	// A changed Application (evidence the tracker has not taken) is evaluated even when
 	// settled, with that evidence; the others with the evidence the tracker holds.
 	changed := ev("ready")
-	changed.HealthStatus = "Degraded"
+	changed.Health, changed.HealthStatus = HealthDegraded, "Degraded"
 	view["ready"] = fresh(changed)
 	obs, _ = tr.ViewObservations(view, at)
 	for _, o := range obs {
@@ -78,14 +78,14 @@ func TestViewObservations(t *testing.T) {
 }
 
 func TestHolds(t *testing.T) {
-	held := AppEvidence{AppName: "a", EnvironmentID: "a", HealthStatus: "Healthy", CreatedAt: t0}
+	held := Evidence{AppName: "a", EnvironmentID: "a", Health: HealthHealthy, HealthStatus: "Healthy", CreatedAt: t0}
 	tr := New(loaded(Config{}), map[string]State{"a": {ID: "a", Source: SourceArgoCD, Phase: PhaseReady, App: &held}})
 	same := held
 	same.CreatedAt = t0.Add(300 * time.Millisecond).In(time.FixedZone("x", 3600)) // the tracker keeps seconds, in UTC
 	same.History = []Deployment{{ID: 1}}                                          // never kept
 	require.True(t, tr.Holds("a", same))
 	other := held
-	other.HealthStatus = "Degraded"
+	other.Health, other.HealthStatus = HealthDegraded, "Degraded"
 	require.False(t, tr.Holds("a", other))
 	require.False(t, tr.Holds("b", held), "unknown environment")
 }
@@ -94,8 +94,8 @@ func TestHolds(t *testing.T) {
 // environment whose evidence the tracker holds (stepping it would change nothing),
 // and one for a changed, an unsettled or a history-carrying one.
 func TestPollSkipsWhatItHolds(t *testing.T) {
-	ev := func(name, health string) AppEvidence {
-		return AppEvidence{AppName: name, EnvironmentID: name, HealthStatus: health, CreatedAt: t0}
+	ev := func(name, health string) Evidence {
+		return Evidence{AppName: name, EnvironmentID: name, Health: healthOf[health], HealthStatus: health, CreatedAt: t0}
 	}
 	ready, prov, changed, hist := ev("ready", "Healthy"), ev("prov", "Progressing"), ev("changed", "Healthy"), ev("hist", "Healthy")
 	tr := New(loaded(Config{}), map[string]State{
@@ -106,7 +106,7 @@ func TestPollSkipsWhatItHolds(t *testing.T) {
 	})
 	withHistory := hist
 	withHistory.History = []Deployment{{ID: 1}}
-	obs, inconclusive := tr.PollObservations([]AppEvidence{ev("changed", "Degraded"), withHistory, prov, ready}, t0.Add(time.Minute))
+	obs, inconclusive := tr.PollObservations([]Evidence{ev("changed", "Degraded"), withHistory, prov, ready}, t0.Add(time.Minute))
 	require.False(t, inconclusive)
 	var got []string
 	for _, o := range obs {

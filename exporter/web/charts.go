@@ -12,7 +12,7 @@ import (
 
 	"github.com/go-kit/log/level"
 
-	"github.com/blueberry-idp/envtrack/exporter/query"
+	"github.com/blueberry-idp/envtrack/model/apitypes"
 	"github.com/blueberry-idp/envtrack/model/event"
 )
 
@@ -66,7 +66,7 @@ type chartsData struct {
 	Sel                       Selection
 	Err                       string
 	From, To                  time.Time
-	Perf                      *query.Performance
+	Perf                      *apitypes.Performance
 	Attempts, Failures        int
 	Successes                 int
 	OKPath, FailPath          string
@@ -171,7 +171,7 @@ func (p *Pages) chartsData(ctx context.Context, sel Selection) chartsData {
 	d.DeployPath = string(dp)
 
 	// The y axis covers every attempt and the p95 alert threshold.
-	targets := map[string]query.TargetStatus{}
+	targets := map[string]apitypes.TargetStatus{}
 	for _, t := range c.Performance.Targets {
 		targets[t.Name] = t
 	}

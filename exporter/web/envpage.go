@@ -15,6 +15,7 @@ import (
 	"github.com/blueberry-idp/envtrack/config/redact"
 	"github.com/blueberry-idp/envtrack/exporter/query"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
+	"github.com/blueberry-idp/envtrack/model/apitypes"
 	"github.com/blueberry-idp/envtrack/model/event"
 )
 
@@ -60,7 +61,7 @@ type envPage struct {
 	ID, Name, Type, Repository, Branch, Commit, URL, Source, Phase string
 	FailureReason, FailedAfter                                     string
 	Known                                                          bool // the tracker holds its state
-	Summary                                                        query.Summary
+	Summary                                                        apitypes.Summary
 	From, To                                                       time.Time
 	Spans                                                          []Span
 	Markers                                                        []Marker
@@ -103,7 +104,7 @@ func phaseAfter(n event.Name) (string, bool) {
 // Each lifecycle event ends the current span and starts the next; a deployed event
 // starts none (it is a marker). The last span ends at now unless the environment
 // was terminated.
-func Spans(tl []query.TimelineEntry, now time.Time) []Span {
+func Spans(tl []apitypes.TimelineEntry, now time.Time) []Span {
 	var out []Span
 	cur := Span{}
 	for _, e := range tl {
@@ -136,7 +137,7 @@ func Spans(tl []query.TimelineEntry, now time.Time) []Span {
 
 // Checks reads the readiness checks' times out of a ready event's readiness_summary
 // ("All checks passed: sync T, health T, url T").
-func Checks(tl []query.TimelineEntry) []Check {
+func Checks(tl []apitypes.TimelineEntry) []Check {
 	var out []Check
 	for _, e := range tl {
 		if e.Event != event.Ready {
@@ -197,7 +198,7 @@ func (p *Pages) environment(w http.ResponseWriter, r *http.Request) {
 	p.render(w, r, envTmpl, http.StatusOK, buildEnvPage(tl, st, known, markers, p.o.Now()))
 }
 
-func buildEnvPage(tl *query.Timeline, st tracker.State, known bool, markers []event.Event, now time.Time) envPage {
+func buildEnvPage(tl *apitypes.Timeline, st tracker.State, known bool, markers []event.Event, now time.Time) envPage {
 	esc := url.PathEscape(tl.EnvironmentID)
 	d := envPage{ID: tl.EnvironmentID, Name: tl.EnvironmentName, Summary: tl.Summary, Known: known,
 		JSON: "../api/environments/" + esc, TimelineJSON: "../api/environments/" + esc + "/timeline",

@@ -10,15 +10,16 @@ import (
 	"github.com/go-kit/log/level"
 
 	"github.com/blueberry-idp/envtrack/exporter/query"
+	"github.com/blueberry-idp/envtrack/model/apitypes"
 )
 
 type insightsRow struct {
 	Name string
-	P    query.Provisioning
+	P    apitypes.Provisioning
 }
 
 type insightsTarget struct {
-	query.TargetStatus
+	apitypes.TargetStatus
 	Value, Target, Alert string
 }
 
@@ -26,7 +27,7 @@ type insightsPage struct {
 	Sel       Selection
 	Links     []selLink
 	TypeLinks []selLink
-	Perf      *query.Performance
+	Perf      *apitypes.Performance
 	Rows      []insightsRow
 	Targets   []insightsTarget
 	Reasons   []reasonBar

@@ -16,6 +16,7 @@ import (
 	"github.com/blueberry-idp/envtrack/exporter/query"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 	"github.com/blueberry-idp/envtrack/internal/scenario"
+	"github.com/blueberry-idp/envtrack/model/apitypes"
 	"github.com/blueberry-idp/envtrack/model/event"
 )
 
@@ -209,9 +210,9 @@ func TestSpans(t *testing.T) {
 		{"recovered without degraded", []ev{{event.ProvisioningStarted, 0}, {event.Ready, 3}, {event.Recovered, 9}}, []span{{"provisioning", 0, 3, false}, {"ready", 3, 60, true}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var tl []query.TimelineEntry
+			var tl []apitypes.TimelineEntry
 			for _, e := range tc.evs {
-				tl = append(tl, query.TimelineEntry{Event: e.n, Timestamp: at(e.m)})
+				tl = append(tl, apitypes.TimelineEntry{Event: e.n, Timestamp: at(e.m)})
 			}
 			var got []span
 			for _, s := range Spans(tl, now) {
@@ -224,7 +225,7 @@ func TestSpans(t *testing.T) {
 
 // TestChecks: the readiness checks' times come from the first (not late) ready.
 func TestChecks(t *testing.T) {
-	tl := []query.TimelineEntry{{Event: event.Ready, Timestamp: t0, Metadata: map[string]any{
+	tl := []apitypes.TimelineEntry{{Event: event.Ready, Timestamp: t0, Metadata: map[string]any{
 		"readiness_summary": "All checks passed: sync 2025-03-04T08:58:00Z, health 2025-03-04T08:59:00Z, url 2025-03-04T09:00:00Z"}}}
 	got := Checks(tl)
 	require.Len(t, got, 3)
@@ -232,7 +233,7 @@ func TestChecks(t *testing.T) {
 	require.Equal(t, t0.Add(-2*time.Minute), got[0].At)
 	require.Equal(t, "url", got[2].Name)
 	require.Equal(t, t0, got[2].At)
-	require.Empty(t, Checks([]query.TimelineEntry{{Event: event.Ready, Metadata: map[string]any{"readiness_summary": "url answered"}}}))
+	require.Empty(t, Checks([]apitypes.TimelineEntry{{Event: event.Ready, Metadata: map[string]any{"readiness_summary": "url answered"}}}))
 }
 
 // TestPageWeight: with 10,000 environments (100,000 events, about 10,000 attempts) in the window every page stays under 300 KB.

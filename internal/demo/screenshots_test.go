@@ -7,12 +7,15 @@ import (
 	"fmt"
 	"image"
 	"image/png"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -93,12 +96,14 @@ func makeScreenshots(t *testing.T) {
 
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "envtrack.yml")
+	// envtrack runs its own loops, polling and probing every few milliseconds of real
+	// time while the test clock moves a minute at a time.
 	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`listen_address: "127.0.0.1:0"
 state_dir: %s
-argocd: {server: %s, token: screenshot-token, selector: "blueberry.io/managed=true", request_timeout: 5s}
-readiness: {provisioning_timeout: 30m, url: {interval: 1m, timeout: 2s}}
+argocd: {server: %s, token: screenshot-token, selector: "blueberry.io/managed=true", request_timeout: 5s, mode: poll, poll_interval: 20ms}
+readiness: {provisioning_timeout: 30m, url: {interval: 50ms, timeout: 50ms}}
 `, filepath.Join(dir, "data"), argo.URL())), 0o600))
-	a, err := app.New(app.Options{ConfigFile: cfg, Now: clock.Now, ListenAddress: "127.0.0.1:0", ManualSources: true})
+	a, err := app.New(app.Options{ConfigFile: cfg, Now: clock.Now, ListenAddress: "127.0.0.1:0"})
 	require.NoError(t, err)
 	require.NoError(t, a.Listen())
 	ctx, cancel := context.WithCancel(context.Background())
@@ -108,11 +113,29 @@ readiness: {provisioning_timeout: 30m, url: {interval: 1m, timeout: 2s}}
 		cancel()
 		require.NoError(t, <-done)
 	}()
+	polls := func() float64 { // envtrack_argocd_polls_total, all results
+		resp, err := http.Get("http://" + a.Addr() + "/metrics")
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		var n float64
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "envtrack_argocd_polls_total{"); ok {
+				f, err := strconv.ParseFloat(v[strings.LastIndexByte(v, ' ')+1:], 64)
+				require.NoError(t, err)
+				n += f
+			}
+		}
+		return n
+	}
 	for at := start; !at.After(start.Add(8 * time.Hour)); at = at.Add(time.Minute) {
 		clock.Set(at)
 		sim.Tick()
-		require.NoError(t, a.PollOnce(context.Background()))
-		require.NoError(t, a.ProbeOnce(context.Background()))
+		// Two polls: the second began after the change.
+		for n := polls(); polls() < n+2; {
+			time.Sleep(5 * time.Millisecond)
+		}
 	}
 
 	// The environment photographed: the one with the most events that still runs.

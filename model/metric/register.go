@@ -21,3 +21,11 @@ func Register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 	}
 	return c
 }
+
+// in registers c with reg (Register), unless reg is nil.
+func in[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if reg == nil {
+		return c
+	}
+	return Register(reg, c)
+}

@@ -1,9 +1,3 @@
-// Package metric defines envtrack's self-monitoring metrics (DESIGN §4) once: name,
-// help, type, labels and buckets. The collectors (exporter/app, exporter/argocd,
-// exporter/probe, exporter/sink, exporter/store, annotate) build their prometheus
-// collectors from these definitions, and the dashboards package adds the panels, alerts
-// and handbook text to the same values, so the two cannot disagree. It is a leaf: it
-// imports nothing of envtrack, so every collector can use it without an import cycle.
 package metric
 
 import (
@@ -32,9 +26,23 @@ type Def struct {
 	Labels []string
 	// Buckets are the classic histogram buckets.
 	Buckets []float64
+	// NativeHistogram: the histogram exposes native-histogram buckets too
+	// (NativeHistogramBucketFactor, NativeHistogramMaxBucketNumber).
+	NativeHistogram bool
+	// Exemplar names the label of the exemplar attached to each observation ("": none).
+	Exemplar string
 	// Source is the package that registers the metric.
 	Source string
 }
+
+// Bucket, Sum and Count name a histogram's series as PromQL selects them.
+func (d Def) Bucket() string { return d.Name + "_bucket" }
+
+// Sum names a histogram's _sum series.
+func (d Def) Sum() string { return d.Name + "_sum" }
+
+// Count names a histogram's _count series.
+func (d Def) Count() string { return d.Name + "_count" }
 
 func (d Def) want(t Type, vec bool) {
 	if d.Type != t || vec != (len(d.Labels) > 0) {
@@ -42,40 +50,55 @@ func (d Def) want(t Type, vec bool) {
 	}
 }
 
+// The constructors below build the collector d defines and register it with reg through
+// Register (so a collector built again after a reload keeps counting in the series
+// registered first); with a nil reg they only build it (a collector registered by
+// another, such as the store's).
+
 // NewCounter builds the counter d defines (no labels).
-func (d Def) NewCounter() prometheus.Counter {
+func (d Def) NewCounter(reg prometheus.Registerer) prometheus.Counter {
 	d.want(Counter, false)
-	return prometheus.NewCounter(prometheus.CounterOpts{Name: d.Name, Help: d.Help})
+	return in(reg, prometheus.NewCounter(prometheus.CounterOpts{Name: d.Name, Help: d.Help}))
 }
 
 // NewCounterVec builds the counter vector d defines.
-func (d Def) NewCounterVec() *prometheus.CounterVec {
+func (d Def) NewCounterVec(reg prometheus.Registerer) *prometheus.CounterVec {
 	d.want(Counter, true)
-	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: d.Name, Help: d.Help}, d.Labels)
+	return in(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: d.Name, Help: d.Help}, d.Labels))
 }
 
 // NewGauge builds the gauge d defines (no labels).
-func (d Def) NewGauge() prometheus.Gauge {
+func (d Def) NewGauge(reg prometheus.Registerer) prometheus.Gauge {
 	d.want(Gauge, false)
-	return prometheus.NewGauge(prometheus.GaugeOpts{Name: d.Name, Help: d.Help})
+	return in(reg, prometheus.NewGauge(prometheus.GaugeOpts{Name: d.Name, Help: d.Help}))
 }
 
 // NewGaugeVec builds the gauge vector d defines.
-func (d Def) NewGaugeVec() *prometheus.GaugeVec {
+func (d Def) NewGaugeVec(reg prometheus.Registerer) *prometheus.GaugeVec {
 	d.want(Gauge, true)
-	return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: d.Name, Help: d.Help}, d.Labels)
+	return in(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: d.Name, Help: d.Help}, d.Labels))
 }
 
 // NewHistogram builds the histogram d defines (no labels).
-func (d Def) NewHistogram() prometheus.Histogram {
+func (d Def) NewHistogram(reg prometheus.Registerer) prometheus.Histogram {
 	d.want(Histogram, false)
-	return prometheus.NewHistogram(prometheus.HistogramOpts{Name: d.Name, Help: d.Help, Buckets: d.Buckets})
+	return in(reg, prometheus.NewHistogram(d.histogramOpts()))
 }
 
 // NewHistogramVec builds the histogram vector d defines.
-func (d Def) NewHistogramVec() *prometheus.HistogramVec {
+func (d Def) NewHistogramVec(reg prometheus.Registerer) *prometheus.HistogramVec {
 	d.want(Histogram, true)
-	return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: d.Name, Help: d.Help, Buckets: d.Buckets}, d.Labels)
+	return in(reg, prometheus.NewHistogramVec(d.histogramOpts(), d.Labels))
+}
+
+func (d Def) histogramOpts() prometheus.HistogramOpts {
+	o := prometheus.HistogramOpts{Name: d.Name, Help: d.Help, Buckets: d.Buckets}
+	if d.NativeHistogram {
+		o.NativeHistogramBucketFactor = NativeHistogramBucketFactor
+		o.NativeHistogramMaxBucketNumber = NativeHistogramMaxBucketNumber
+		o.NativeHistogramMinResetDuration = 0
+	}
+	return o
 }
 
 // NewDesc is the description of a metric computed at scrape time.
@@ -103,7 +126,7 @@ var (
 		Help: "Whether the last configuration reload attempt was successful."}
 	ConfigLastReloadSuccessTimestamp = Def{Name: "envtrack_config_last_reload_success_timestamp_seconds", Type: Gauge, Source: sourceApp,
 		Help: "Timestamp of the last successful configuration reload."}
-	ArgoCDPolls = Def{Name: "envtrack_argocd_polls_total", Type: Counter, Labels: []string{"result"}, Source: sourceApp,
+	ArgoCDPolls = Def{Name: "envtrack_argocd_polls_total", Type: Counter, Labels: []string{"result"}, Source: sourceArgoCD,
 		Help: "Argo CD poll cycles by result: success, error (nothing tracked), inconclusive (an empty list while environments are live)."}
 	TrackerEvents = Def{Name: "envtrack_tracker_events_total", Type: Counter, Labels: []string{"event"}, Source: sourceApp,
 		Help: "Lifecycle events the tracker appended to the journal, by event."}

@@ -1,7 +1,6 @@
-package app
+package argocd
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -49,7 +48,16 @@ func (h *harness) streamSynced() bool {
 		return false
 	}
 	chunks := h.argo.OpenStreamChunks()
-	return len(chunks) == 1 && h.app.WatchEvents() == chunks[0]
+	return len(chunks) == 1 && h.w.stats.sessionEvents.Load() == chunks[0]
+}
+
+// watchTickLive evaluates the watch source's view now (what its ticker does every
+// poll_interval) and reports whether the stream was live.
+func (h *harness) watchTickLive() (bool, error) {
+	h.w.mu.Lock()
+	live := h.w.live
+	h.w.mu.Unlock()
+	return live, h.w.tick()
 }
 
 // watchTick waits until the daemon has handled what the stream sent for the current
@@ -57,7 +65,7 @@ func (h *harness) streamSynced() bool {
 func (h *harness) watchTick() {
 	h.t.Helper()
 	h.waitFor("the stream to deliver the world", h.streamSynced)
-	live, err := h.app.WatchTick()
+	live, err := h.watchTickLive()
 	require.NoError(h.t, err)
 	require.True(h.t, live, "the watch is live")
 }
@@ -84,27 +92,6 @@ func journalByEnv(t *testing.T, evs []event.Event) map[string][]eventKey {
 	return out
 }
 
-// gatheredLabel returns the value of the series of name whose label has value.
-func (h *harness) gatheredLabel(name, label, value string) float64 {
-	h.t.Helper()
-	mfs, err := h.app.currentSources().reg.Gather()
-	require.NoError(h.t, err)
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if lp.GetName() == label && lp.GetValue() == value {
-					return m.GetGauge().GetValue() + m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	h.t.Fatalf("no series %s{%s=%q}", name, label, value)
-	return 0
-}
-
 // TestScenarioWatchMatchesPoll plays the same scenario in poll mode and in watch mode:
 // the journals are the same, event for event, to the nanosecond, and both are what the
 // scenario expects.
@@ -117,10 +104,10 @@ func TestScenarioWatchMatchesPoll(t *testing.T) {
 			h.step(at)
 		}
 		journals[watch] = h.journal()
-		checkJournal(t, h.sc, journals[watch], true)
+		scenario.CheckJournal(t, h.sc, journals[watch], true)
 		if watch {
 			require.Equal(t, 1.0, h.gathered("envtrack_argocd_watch_sessions_total"), "one session: no reconnect")
-			mode := h.gatheredLabel("envtrack_argocd_mode", "mode", "watch")
+			mode := h.gathered("envtrack_argocd_mode", "mode", "watch")
 			require.Equal(t, 1.0, mode)
 		}
 	}
@@ -161,10 +148,10 @@ func TestWatchStreamFaults(t *testing.T) {
 		}
 		h.argo.SetApps(h.sc.Apps(at))
 		h.watchTick()
-		require.NoError(t, h.app.ProbeOnce(context.Background()))
+		h.probeRound()
 		i++
 	}
-	checkJournal(t, h.sc, h.journal(), true)
+	scenario.CheckJournal(t, h.sc, h.journal(), true)
 	require.Equal(t, 5.0, h.gathered("envtrack_argocd_watch_sessions_total"), "four breaks, four new sessions")
 	require.Contains(t, logs.String(), "Argo CD watch failed")
 	require.Contains(t, logs.String(), "Argo CD ended the application stream")
@@ -193,36 +180,28 @@ func TestWatchFallsBackToPolling(t *testing.T) {
 			}
 			argo := fakeargocd.NewServer(t, fakeargocd.WithToken("t"), fakeargocd.WithApps(apps...))
 			argo.SetStreamMode(tc.mode)
-			dir := t.TempDir()
-			cfg := filepath.Join(dir, "envtrack.yml")
-			require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`state_dir: %s
-argocd: {server: %s, token: t, poll_interval: 50ms, request_timeout: 500ms}
-`, filepath.Join(dir, "data"), argo.URL())), 0o600))
 			var logs testinfra.SyncBuffer
-			a, err := New(Options{Sinks: testSinks, ConfigFile: cfg, ListenAddress: "127.0.0.1:0", Logger: log.NewLogfmtLogger(&logs)})
-			require.NoError(t, err)
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- a.Run(ctx) }()
-			defer func() { cancel(); require.NoError(t, <-done) }()
-			h := &harness{t: t, app: a}
+			h := &harness{t: t, dir: t.TempDir(), logger: log.NewLogfmtLogger(&logs), running: true}
+			h.cfg = filepath.Join(h.dir, "envtrack.yml")
+			require.NoError(t, os.WriteFile(h.cfg, []byte(fmt.Sprintf(`state_dir: %s
+argocd: {server: %s, token: t, poll_interval: 50ms, request_timeout: 500ms}
+`, filepath.Join(h.dir, "data"), argo.URL())), 0o600))
+			h.start() // the source's own loop, on the real clock
 
 			polls := func() float64 { return h.gathered("envtrack_argocd_polls_total") }
 			h.waitFor("polling", func() bool { return strings.Contains(logs.String(), "polling instead") && polls() >= 3 })
-			require.Equal(t, 1.0, h.gatheredLabel("envtrack_argocd_mode", "mode", "poll"))
-			require.Equal(t, 0.0, h.gatheredLabel("envtrack_argocd_mode", "mode", "watch"))
+			require.Equal(t, 1.0, h.gathered("envtrack_argocd_mode", "mode", "poll"))
+			require.Equal(t, 0.0, h.gathered("envtrack_argocd_mode", "mode", "watch"))
 			// Changes are seen by polling.
 			argo.Update("pr-2", func(app *fakeargocd.Application) {
 				fakeargocd.SyncSucceeded(app, "1a2b3c4d5e6f", now.Add(time.Second))
 				fakeargocd.SetHealth(app, fakeargocd.HealthHealthy, now.Add(2*time.Second))
 			})
-			h.waitFor("pr-2 ready", func() bool { s, _ := a.tracker.Get("pr-2"); return s.Phase == "ready" })
+			h.waitFor("pr-2 ready", func() bool { s, _ := h.side.Get("pr-2"); return s.Phase == "ready" })
 			base := polls()
 			h.waitFor("two more polls", func() bool { return polls() >= base+2 })
-			evs, err := a.store.Events(0, 0)
-			require.NoError(t, err)
 			var got []string
-			for _, e := range evs {
+			for _, e := range h.journal() {
 				got = append(got, e.EnvironmentID+" "+string(e.Name))
 			}
 			require.ElementsMatch(t, []string{"pr-1 provisioning_started", "pr-2 provisioning_started", "pr-3 provisioning_started", "pr-2 ready"}, got)
@@ -258,13 +237,13 @@ func TestOneEnvironmentManyApplications(t *testing.T) {
 		if watch {
 			h.watchTick()
 		} else {
-			require.NoError(t, h.app.PollOnce(context.Background()))
+			require.NoError(t, h.poll())
 		}
 		journals[watch] = h.journal()
 		require.NotEmpty(t, journals[watch])
 		for _, e := range journals[watch] {
 			require.Equal(t, "shared", e.EnvironmentID)
-			require.Equal(t, "feature/a", e.Branch, "%s: %s", h.mode(), describe(journals[watch]))
+			require.Equal(t, "feature/a", e.Branch, "%s: %s", h.mode(), scenario.Describe(journals[watch]))
 		}
 	}
 	require.Equal(t, journalByEnv(t, journals[false]), journalByEnv(t, journals[true]))

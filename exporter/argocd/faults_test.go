@@ -1,7 +1,6 @@
-package app
+package argocd
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -40,13 +39,13 @@ func TestArgoCDFaultsChangeNothing(t *testing.T) {
 	}
 	before := h.journal()
 	require.NotEmpty(t, before)
-	statesBefore := h.app.tracker.States()
+	statesBefore := h.side.States()
 
 	for _, f := range faults {
 		h.clock.Set(at)
 		h.argo.SetApps(h.sc.Apps(at))
 		h.argo.SetFault(f.fault)
-		err := h.app.PollOnce(context.Background())
+		err := h.poll()
 		if f.isErr {
 			require.Error(t, err, f.name)
 			require.NotContains(t, err.Error(), "argo-secret-token", f.name)
@@ -54,15 +53,15 @@ func TestArgoCDFaultsChangeNothing(t *testing.T) {
 			require.NoError(t, err, f.name)
 		}
 		require.Equal(t, len(before), len(h.journal()), "%s produced a transition", f.name)
-		require.Equal(t, statesBefore, h.app.tracker.States(), "%s changed an environment", f.name)
+		require.Equal(t, statesBefore, h.side.States(), "%s changed an environment", f.name)
 		at = at.Add(scenario.Step)
 	}
 	h.argo.ClearFault()
-	require.True(t, h.app.Ready(), "readiness does not depend on Argo CD answering")
+	require.True(t, h.side.polled.Load(), "readiness does not depend on Argo CD answering")
 
 	// Recovery: the rest of the scenario, derived from Argo CD's own timestamps.
 	for ; !at.After(h.sc.End()); at = at.Add(scenario.Step) {
 		h.step(at)
 	}
-	checkJournal(t, h.sc, h.journal(), false)
+	scenario.CheckJournal(t, h.sc, h.journal(), false)
 }

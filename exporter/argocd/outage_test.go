@@ -1,7 +1,6 @@
-package app
+package argocd
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -18,6 +17,7 @@ import (
 	"github.com/blueberry-idp/envtrack/exporter/backoff"
 	"github.com/blueberry-idp/envtrack/internal/fakeargocd"
 	"github.com/blueberry-idp/envtrack/internal/scenario"
+	"github.com/blueberry-idp/envtrack/internal/testclock"
 	"github.com/blueberry-idp/envtrack/model/event"
 )
 
@@ -42,7 +42,7 @@ type outageHarness struct {
 }
 
 func newOutageHarness(t *testing.T, mode string) *outageHarness {
-	h := &harness{t: t, clock: &clock{}, dir: t.TempDir(), timeout: scenario.Timeout, watch: mode == modeWatch}
+	h := &harness{t: t, clock: &testclock.Clock{}, dir: t.TempDir(), timeout: scenario.Timeout, watch: mode == modeWatch}
 	start := time.Date(2025, 1, 7, 10, 0, 0, 0, time.UTC)
 	h.clock.Set(start)
 	h.argo = fakeargocd.NewServer(t, fakeargocd.WithToken("argo-secret-token"))
@@ -110,7 +110,7 @@ func (o *outageHarness) runPoll(end time.Time) []pollLog {
 			} else {
 				o.argo.ClearFault()
 			}
-			err := o.app.PollOnce(context.Background())
+			err := o.poll()
 			polls = append(polls, pollLog{at, err})
 			if err != nil {
 				_, inWindow := o.out.FaultAt(at)
@@ -126,7 +126,7 @@ func (o *outageHarness) runPoll(end time.Time) []pollLog {
 		at := nextProbe
 		o.clock.Set(at)
 		o.argo.SetApps(o.out.Apps(at))
-		require.NoError(t, o.app.ProbeOnce(context.Background()))
+		o.probeRound()
 		nextProbe = o.nextProbe(at)
 	}
 	o.argo.ClearFault()
@@ -150,7 +150,7 @@ func streamBreak(f fakeargocd.Fault) fakeargocd.StreamBreak {
 var errBlind = errors.New("the watch is not live")
 
 // runWatch drives watch mode until end on the poll mode's grid plus the windows'
-// edges: an evaluation every poll interval (WatchTick, what the daemon's ticker
+// edges: an evaluation every poll interval (watchTickLive, what the source's ticker
 // does), probe rounds as nextProbe says, the world changing at each instant. When a
 // window opens, the open stream breaks as the fault answers (a 401 or 500 error chunk,
 // a cut in the middle of an event) and every reconnection meets the fault (its names
@@ -188,7 +188,7 @@ func (o *outageHarness) runWatch(end time.Time) []pollLog {
 			// Blind before the world moves on: nothing of the window reaches envtrack,
 			// and a reconnection met the fault.
 			o.waitFor("the stream to break and a reconnection to fail", func() bool {
-				live, _ := o.app.WatchTick()
+				live, _ := o.watchTickLive()
 				return !live && o.argo.OpenStreams() == 0 && o.argo.Requests() > tried
 			})
 			ticks = append(ticks, pollLog{at, errBlind})
@@ -213,7 +213,7 @@ func (o *outageHarness) runWatch(end time.Time) []pollLog {
 		switch {
 		case edge:
 		case at.Equal(nextTick):
-			live, err := o.app.WatchTick()
+			live, err := o.watchTickLive()
 			require.NoError(t, err)
 			require.Equal(t, !faulty, live, "at %s", at.Format(time.TimeOnly))
 			if faulty {
@@ -221,7 +221,7 @@ func (o *outageHarness) runWatch(end time.Time) []pollLog {
 			}
 			nextTick = at.Add(interval)
 		default:
-			require.NoError(t, o.app.ProbeOnce(context.Background()))
+			o.probeRound()
 			nextProbe = o.nextProbe(at)
 		}
 	}
@@ -246,13 +246,13 @@ func checkOutageJournal(t *testing.T, o *scenario.Outage, evs []event.Event) {
 	for id, ws := range o.Expected() {
 		total += len(ws)
 		gs := got[id]
-		require.Len(t, gs, len(ws), "%s: got %s", id, describe(gs))
+		require.Len(t, gs, len(ws), "%s: got %s", id, scenario.Describe(gs))
 		for i, w := range ws {
 			g := gs[i]
-			require.Equal(t, w.Event, g.Name, "%s event %d: got %s", id, i, describe(gs))
+			require.Equal(t, w.Event, g.Name, "%s event %d: got %s", id, i, scenario.Describe(gs))
 			d := g.Time.Sub(w.Time)
 			require.True(t, d >= -time.Second && d <= time.Second, "%s %s at %s, evidence at %s: got %s",
-				id, w.Event, g.Time.Format(time.TimeOnly), w.Time.Format(time.TimeOnly), describe(gs))
+				id, w.Event, g.Time.Format(time.TimeOnly), w.Time.Format(time.TimeOnly), scenario.Describe(gs))
 			for k, v := range w.Meta {
 				require.Equal(t, v, g.Metadata[k], "%s %s metadata %s", id, w.Event, k)
 			}

@@ -1,4 +1,4 @@
-package api
+package apitypes
 
 import (
 	"encoding/json"
@@ -35,25 +35,25 @@ func FuzzDecodeEvent(f *testing.F) {
 		}
 		switch {
 		case l != nil && m == nil:
-			if !event.ValidEnvironmentID(l.EnvironmentID) || !l.push.Event.Valid() {
+			if !event.ValidEnvironmentID(l.EnvironmentID) || !l.Event.Valid() {
 				t.Fatalf("accepted an invalid lifecycle event: %+v", l)
 			}
-			b, err := json.Marshal(l.push.Metadata)
+			b, err := json.Marshal(l.Metadata)
 			if err != nil {
 				t.Fatalf("accepted metadata that cannot be stored: %v", err)
 			}
 			if len(b) > MaxMetadataBytes {
 				t.Fatalf("accepted %d bytes of metadata", len(b))
 			}
-			for k := range l.push.Metadata {
+			for k := range l.Metadata {
 				if reservedMeta[k] {
 					t.Fatalf("accepted the reserved metadata key %q", k)
 				}
 			}
-			for _, s := range []string{l.push.Name, l.push.Type, l.push.Repository, l.push.Branch, l.push.CommitSHA} {
+			for _, s := range []string{l.Name, l.Type, l.Repository, l.Branch, l.CommitSHA} {
 				cleanString(t, s)
 			}
-			cleanValue(t, l.push.Metadata)
+			cleanValue(t, l.Metadata)
 		case m != nil && l == nil:
 			if !event.ValidEnvironmentID(m.EnvironmentID) || !m.IsMarker() {
 				t.Fatalf("accepted an invalid marker: %+v", m)

@@ -1,43 +1,15 @@
-package app
+package argocd
 
 import (
-	"context"
-	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/blueberry-idp/envtrack/internal/fakeargocd"
+	"github.com/blueberry-idp/envtrack/internal/scenario"
 	"github.com/blueberry-idp/envtrack/model/event"
-	"github.com/blueberry-idp/envtrack/model/metric"
 )
-
-// startStoppable starts the app like start, and returns a stop function (also run at
-// cleanup) so that a test can restart envtrack on the same state.
-func (h *harness) startStoppable() (stop func()) {
-	h.t.Helper()
-	a, err := New(Options{Sinks: testSinks, ConfigFile: h.cfg, Now: h.clock.Now, ListenAddress: "127.0.0.1:0", ManualSources: true, Logger: h.logger})
-	require.NoError(h.t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	require.NoError(h.t, a.Listen())
-	go func() { done <- a.Run(ctx) }()
-	if h.watch {
-		a.StartWatch(ctx)
-	}
-	h.app = a
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			require.NoError(h.t, <-done)
-		})
-	}
-	h.t.Cleanup(stop)
-	return stop
-}
 
 // TestBackfillHistoryOnFirstSight (issue 9): an Application found running on first
 // sight with 3 history entries yields 3 backfilled deployed events at their
@@ -71,9 +43,9 @@ func TestBackfillHistoryOnFirstSight(t *testing.T) {
 
 	stop := h.startStoppable()
 	h.clock.Set(now.Add(15 * time.Second))
-	require.NoError(t, h.app.PollOnce(context.Background()))
+	require.NoError(t, h.poll())
 	evs := h.journal()
-	require.Len(t, evs, 5, describe(evs))
+	require.Len(t, evs, 5, scenario.Describe(evs))
 	require.Equal(t, event.ProvisioningStarted, evs[0].Name)
 	require.Equal(t, created, evs[0].Time)
 	require.Equal(t, event.Ready, evs[1].Name)
@@ -81,7 +53,7 @@ func TestBackfillHistoryOnFirstSight(t *testing.T) {
 	prev := ""
 	for i, d := range deploys {
 		e := evs[2+i]
-		require.Equal(t, event.Deployed, e.Name, describe(evs))
+		require.Equal(t, event.Deployed, e.Name, scenario.Describe(evs))
 		require.Equal(t, d.done, e.Time, "deployment %d at its deployedAt", i)
 		require.Equal(t, d.rev, e.Metadata["revision"])
 		require.Equal(t, d.done.Sub(d.started).Seconds(), e.Metadata["deploy_duration_seconds"])
@@ -98,8 +70,8 @@ func TestBackfillHistoryOnFirstSight(t *testing.T) {
 	stop()
 	stop = h.startStoppable()
 	h.clock.Set(now.Add(30 * time.Second))
-	require.NoError(t, h.app.PollOnce(context.Background()))
-	require.Len(t, h.journal(), 5, describe(h.journal()))
+	require.NoError(t, h.poll())
+	require.Len(t, h.journal(), 5, scenario.Describe(h.journal()))
 
 	// A deployment made while envtrack was down is recorded once, live, at its time.
 	stop()
@@ -112,10 +84,10 @@ func TestBackfillHistoryOnFirstSight(t *testing.T) {
 	h.startStoppable()
 	for _, at := range []time.Duration{time.Minute, 75 * time.Second} {
 		h.clock.Set(now.Add(at))
-		require.NoError(t, h.app.PollOnce(context.Background()))
+		require.NoError(t, h.poll())
 	}
 	evs = h.journal()
-	require.Len(t, evs, 6, describe(evs))
+	require.Len(t, evs, 6, scenario.Describe(evs))
 	require.Equal(t, event.Deployed, evs[5].Name)
 	require.Equal(t, d4, evs[5].Time)
 	require.Equal(t, "cccc3333cccc3333", evs[5].Metadata["previous_revision"])
@@ -137,8 +109,8 @@ func TestHistoryReadFailureDefers(t *testing.T) {
 	h.argo.SetApps([]fakeargocd.Application{live})
 	h.start()
 	h.clock.Set(at(2 * time.Minute))
-	require.NoError(t, h.app.PollOnce(context.Background()))
-	require.Len(t, h.journal(), 2, describe(h.journal()))
+	require.NoError(t, h.poll())
+	require.Len(t, h.journal(), 2, scenario.Describe(h.journal()))
 
 	keep := func(a *fakeargocd.Application) { fakeargocd.SetHealth(a, fakeargocd.HealthHealthy, at(70*time.Second)) }
 	require.True(t, h.argo.Update("live-1", func(a *fakeargocd.Application) {
@@ -157,69 +129,25 @@ func TestHistoryReadFailureDefers(t *testing.T) {
 	for i, f := range []fakeargocd.Fault{fakeargocd.ServerError("rpc error: code = Internal"), fakeargocd.Truncated()} {
 		h.argo.SetGetFault(f)
 		h.clock.Set(at(5*time.Minute + time.Duration(i)*15*time.Second))
-		require.NoError(t, h.app.PollOnce(context.Background()), "the list answered")
-		require.Len(t, h.journal(), 2, "a failed history read became a transition: %s", describe(h.journal()))
+		require.NoError(t, h.poll(), "the list answered")
+		require.Len(t, h.journal(), 2, "a failed history read became a transition: %s", scenario.Describe(h.journal()))
 	}
 	h.argo.ClearGetFault()
 	h.clock.Set(at(6 * time.Minute))
-	require.NoError(t, h.app.PollOnce(context.Background()))
+	require.NoError(t, h.poll())
 	got := map[string][]event.Event{}
 	for _, e := range h.journal() {
 		got[e.EnvironmentID] = append(got[e.EnvironmentID], e)
 	}
 	l := got["live-1"]
-	require.Len(t, l, 4, describe(l))
+	require.Len(t, l, 4, scenario.Describe(l))
 	require.Equal(t, at(3*time.Minute+30*time.Second), l[2].Time)
 	require.Equal(t, "r2r2r2r2", l[2].Metadata["revision"])
 	require.Equal(t, at(4*time.Minute+20*time.Second), l[3].Time)
 	require.Equal(t, "r3r3r3r3", l[3].Metadata["revision"])
 	g := got["legacy-2"]
-	require.Len(t, g, 3, describe(g))
+	require.Len(t, g, 3, scenario.Describe(g))
 	require.Equal(t, event.Deployed, g[2].Name)
 	require.Equal(t, at(-5*time.Hour+time.Minute), g[2].Time)
 	require.Equal(t, true, g[2].Metadata["backfill"])
-}
-
-// TestFirstSightInBatches: the first poll of more Applications than maxBatch tracks them
-// in several commits (one transaction for 10,000 Applications and their histories held
-// ~270 MiB), and every environment is tracked.
-func TestFirstSightInBatches(t *testing.T) {
-	// A list of 2,500 under -race on a loaded machine takes seconds: not a timeout test.
-	h := newHarness(t, harnessOpts{requestTimeout: time.Minute})
-	now := h.clock.Now()
-	const n = 2*maxBatch + 500
-	apps := make([]fakeargocd.Application, n)
-	for i := range apps {
-		a := fakeargocd.NewApp(fmt.Sprintf("pr-%05d", i), now.Add(-time.Hour), fakeargocd.WithType("preview"))
-		fakeargocd.StartSync(&a, "1a2b3c4d5e6f", now.Add(-time.Hour+5*time.Second))
-		fakeargocd.SyncSucceeded(&a, "1a2b3c4d5e6f", now.Add(-58*time.Minute))
-		fakeargocd.SetHealth(&a, fakeargocd.HealthHealthy, now.Add(-57*time.Minute))
-		apps[i] = a
-	}
-	h.argo.SetApps(apps)
-	h.startStoppable()
-	h.clock.Set(now.Add(15 * time.Second))
-	require.NoError(t, h.app.PollOnce(context.Background()))
-
-	ready := map[string]bool{}
-	evs := h.journal()
-	for _, e := range evs {
-		if e.Name == event.Ready {
-			ready[e.EnvironmentID] = true
-		}
-	}
-	require.Len(t, ready, n, "every environment tracked")
-	mfs, err := h.app.reg.Gather()
-	require.NoError(t, err)
-	var commits, appended uint64
-	for _, mf := range mfs {
-		if mf.GetName() == metric.StoreCommitEvents.Name {
-			for _, m := range mf.GetMetric() {
-				commits += m.GetHistogram().GetSampleCount()
-				appended += uint64(m.GetHistogram().GetSampleSum())
-			}
-		}
-	}
-	require.Equal(t, uint64(len(evs)), appended)
-	require.GreaterOrEqual(t, commits, uint64(3), "%d observations in batches of %d", n, maxBatch)
 }

@@ -1,4 +1,4 @@
-package app
+package argocd
 
 import (
 	"context"
@@ -12,8 +12,8 @@ import (
 
 	"github.com/go-kit/log/level"
 
-	"github.com/blueberry-idp/envtrack/exporter/argocd"
 	"github.com/blueberry-idp/envtrack/exporter/backoff"
+	"github.com/blueberry-idp/envtrack/exporter/clock"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 )
 
@@ -21,7 +21,7 @@ import (
 //
 //   - A session first lists the names of the Applications (fields=items.metadata.name,
 //     a small answer): Argo CD's stream marks no end of its own snapshot (see
-//     argocd.Watch), the list says which Applications the snapshot must bring. Then it
+//     Client.Watch), the list says which Applications the snapshot must bring. Then it
 //     opens the stream without a resourceVersion: Argo CD lists again and subscribes,
 //     so the snapshot is at least as new as the names, and a change made between the
 //     two is not lost (watching from the list's resourceVersion would lose it: Argo
@@ -52,10 +52,10 @@ var (
 	errBuffered = errors.New("the application stream delivered nothing within the timeout although Argo CD lists Applications (a proxy buffering it?)")
 )
 
-// watcher is the watch source of one configuration generation.
+// watcher is the watch source's state: the view of Argo CD and the session following it.
 type watcher struct {
-	a   *App
-	src *sources
+	s *Source
+	t Tracker
 
 	// mu serialises tracking: an event and a tick never interleave, so a tick never
 	// tracks a view older than an event already tracked.
@@ -64,16 +64,17 @@ type watcher struct {
 	// keeps its evidence there only until the tracker took it (then the tracker's state
 	// holds it): 10,000 settled Applications cost a name, an id and a HistoryRef each.
 	view    map[string]tracker.ViewApp
-	claims  map[string]int               // environment id -> Applications in the view claiming it
-	refs    map[string]argocd.HistoryRef // by name: what reading a history needs
-	pending []tracker.Observation        // a burst of events not tracked yet
-	ctx     context.Context              // the session's, for reading histories
-	expect  map[string]struct{}          // listed names the session's snapshot has not brought yet
-	seen    map[string]struct{}          // names the session's stream brought
-	live    bool                         // the session's view is complete and the stream is open
+	claims  map[string]int        // environment id -> Applications in the view claiming it
+	refs    map[string]HistoryRef // by name: what reading a history needs
+	pending []tracker.Observation // a burst of events not tracked yet
+	ctx     context.Context       // the session's, for reading histories
+	run     context.Context       // Run's, for tracking (set once)
+	expect  map[string]struct{}   // listed names the session's snapshot has not brought yet
+	seen    map[string]struct{}   // names the session's stream brought
+	live    bool                  // the session's view is complete and the stream is open
 	stats   watchStats
 
-	failing bool // the last session failed (watchLoop's goroutine only)
+	outage outage // whether the last session failed (watchLoop's goroutine, and goLive)
 }
 
 // watchStats lets tests wait until the daemon handled what the fake Argo CD sent.
@@ -81,64 +82,50 @@ type watchStats struct {
 	sessionEvents atomic.Int64 // events handled in the current session
 }
 
-// watchLoop runs the watch source until ctx ends. manualTicks leaves the evaluations
-// to the caller (WatchTick), for deterministic tests.
-func (a *App) watchLoop(ctx context.Context, src *sources, manualTicks bool) {
-	ac := src.cfg.ArgoCD
-	w := &watcher{a: a, src: src, view: map[string]tracker.ViewApp{}, claims: map[string]int{}, refs: map[string]argocd.HistoryRef{}}
-	a.watcher.Store(w)
-	defer a.watcher.CompareAndSwap(w, nil)
+// newWatcher returns the watch source's state for a Run with ctx that tracks to t.
+func (s *Source) newWatcher(ctx context.Context, t Tracker) *watcher {
+	return &watcher{s: s, t: t, run: ctx, view: map[string]tracker.ViewApp{}, claims: map[string]int{}, refs: map[string]HistoryRef{}}
+}
+
+// watchLoop runs the watch source w until ctx ends. manualTicks leaves the evaluations
+// to the caller (w.tick), for deterministic tests.
+func (s *Source) watchLoop(ctx context.Context, w *watcher, manualTicks bool) {
 	b := backoff.New(watchBackoffInitial, watchBackoffMax, rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2)))
-	for ctx.Err() == nil {
-		src.argo.SetMode(argocd.ModeWatch)
+	// Reconnections wait on the real clock: they pace the connection, not the looks.
+	var real clock.Real
+	retry(ctx, func(ctx context.Context, d time.Duration) bool { return real.Sleep(ctx, loopPoll, d) }, func(ctx context.Context) time.Duration {
+		s.client.SetMode(ModeWatch)
 		started := time.Now()
 		err := w.session(ctx, manualTicks)
-		if ctx.Err() != nil {
-			return
-		}
-		wait := time.Duration(0)
 		switch {
+		case ctx.Err() != nil:
 		case errors.Is(err, errResync):
-			level.Debug(a.logger).Log("msg", "Argo CD resync: listing the Applications again")
+			level.Debug(s.logger).Log("msg", "Argo CD resync: listing the Applications again")
 			b.Reset()
-		case errors.Is(err, errBuffered) || argocd.Unsupported(err):
-			level.Warn(a.logger).Log("msg", "Argo CD application stream unusable; polling instead", "err", err,
-				"poll_interval", ac.PollInterval, "retry_stream_in", ac.ResyncInterval)
-			src.argo.SetMode(argocd.ModePoll)
-			pctx, cancel := context.WithTimeout(ctx, time.Duration(ac.ResyncInterval))
-			a.pollLoop(pctx, src)
+		case errors.Is(err, errBuffered) || Unsupported(err):
+			level.Warn(s.logger).Log("msg", "Argo CD application stream unusable; polling instead", "err", err,
+				"poll_interval", s.cfg.PollInterval, "retry_stream_in", s.cfg.ResyncInterval)
+			s.client.SetMode(ModePoll)
+			pctx, cancel := context.WithTimeout(ctx, time.Duration(s.cfg.ResyncInterval))
+			s.pollLoop(pctx, w.t)
 			cancel()
-			level.Info(a.logger).Log("msg", "trying the Argo CD application stream again")
-			continue
+			level.Info(s.logger).Log("msg", "trying the Argo CD application stream again")
 		case err == nil || errors.Is(err, io.EOF):
-			level.Info(a.logger).Log("msg", "Argo CD ended the application stream; reconnecting")
+			level.Info(s.logger).Log("msg", "Argo CD ended the application stream; reconnecting")
 			if time.Since(started) < time.Minute {
-				wait = b.Next()
-			} else {
-				b.Reset()
+				return b.Next()
 			}
+			b.Reset()
 		default:
-			if !w.failing {
-				level.Error(a.logger).Log("msg", "Argo CD watch failed; no environment changes until it answers", "err", err)
-			} else {
-				level.Debug(a.logger).Log("msg", "Argo CD watch failed again", "err", err)
-			}
-			w.failing = true
-			wait = b.Next()
+			w.outage.failed(s.logger, "watch", err)
+			wait := b.Next()
 			if time.Since(started) > time.Minute {
 				b.Reset()
 			}
+			return wait
 		}
-		if wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
-		}
-	}
+		return 0
+	})
 }
 
 // session lists the names of the Applications, then follows the stream until it ends
@@ -146,10 +133,10 @@ func (a *App) watchLoop(ctx context.Context, src *sources, manualTicks bool) {
 // once every listed name came (or the snapshot timeout passed after some did), the view
 // is complete and evaluated at once, then every poll_interval.
 func (w *watcher) session(ctx context.Context, manualTicks bool) error {
-	src, ac := w.src, w.src.cfg.ArgoCD
-	src.argo.SessionStarted()
+	c, ac := w.s.client, w.s.cfg
+	c.SessionStarted()
 	w.stats.sessionEvents.Store(0)
-	names, err := src.argo.Names(ctx)
+	names, err := c.Names(ctx)
 	if err != nil {
 		return err
 	}
@@ -172,7 +159,7 @@ func (w *watcher) session(ctx context.Context, manualTicks bool) error {
 	if len(names) > 0 {
 		// An idle stream sends nothing, not even its header: only listed Applications
 		// say that events must come. Some came: the rest were deleted in between.
-		snapshot := time.AfterFunc(src.argo.SnapshotTimeout(), func() {
+		snapshot := time.AfterFunc(c.SnapshotTimeout(), func() {
 			w.mu.Lock()
 			defer w.mu.Unlock()
 			if sctx.Err() != nil {
@@ -197,18 +184,18 @@ func (w *watcher) session(ctx context.Context, manualTicks bool) error {
 			<-sctx.Done()
 			return
 		}
-		t := time.NewTicker(time.Duration(ac.PollInterval))
-		defer t.Stop()
-		for {
-			select {
-			case <-sctx.Done():
-				return
-			case <-t.C:
+		// The view's evaluations, every poll_interval from the session's start (going
+		// live evaluates at once): where provisioning deadlines and absences are decided
+		// while the stream is live.
+		started := false
+		w.s.clock.Every(sctx, loopView, time.Duration(ac.PollInterval), func() {
+			if started {
 				_ = w.tick()
 			}
-		}
+			started = true
+		})
 	}()
-	err = src.argo.Watch(sctx, nil, w.handle)
+	err = c.Watch(sctx, nil, w.handle)
 	// Blind from here on: no evaluation (nor the snapshot timer) may use the view.
 	cause := context.Cause(sctx)
 	cancel(nil)
@@ -236,28 +223,25 @@ func (w *watcher) goLive() {
 	}
 	w.flush()
 	w.live = true
-	if w.failing {
-		level.Info(w.a.logger).Log("msg", "Argo CD answers again; tracking resumed")
-		w.failing = false
-	}
-	level.Debug(w.a.logger).Log("msg", "Argo CD application stream live", "applications", len(w.view))
+	w.outage.answered(w.s.logger)
+	level.Debug(w.s.logger).Log("msg", "Argo CD application stream live", "applications", len(w.view))
 	_ = w.evaluate()
-	w.a.markPolled()
+	w.t.Polled()
 }
 
-// maxBatch bounds the observations tracked (and committed) together: one burst of
-// stream events, one batch of a poll or an evaluation.
-const maxBatch = 1000
+// maxBurst bounds the stream events tracked together (one commit): a session's
+// snapshot of 10,000 Applications is ten bursts.
+const maxBurst = 1000
 
 // handle takes one stream event; events already buffered behind it (more) are tracked
 // together with it, in one commit: a session's snapshot is one burst.
-func (w *watcher) handle(e *argocd.WatchEvent, more bool) error {
-	defer w.src.argo.EventHandled()
+func (w *watcher) handle(e *WatchEvent, more bool) error {
+	defer w.s.client.EventHandled()
 	defer w.stats.sessionEvents.Add(1)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.take(e)
-	if !more || len(w.pending) >= maxBatch {
+	if !more || len(w.pending) >= maxBurst {
 		w.flush()
 	}
 	if !w.live && len(w.expect) == 0 {
@@ -267,24 +251,24 @@ func (w *watcher) handle(e *argocd.WatchEvent, more bool) error {
 }
 
 // take updates the view with one event and queues its observation (w.mu held).
-func (w *watcher) take(e *argocd.WatchEvent) {
+func (w *watcher) take(e *WatchEvent) {
 	name := e.Application.Metadata.Name
 	w.seen[name] = struct{}{}
 	delete(w.expect, name)
-	if e.Type == argocd.EventDeleted {
+	if e.Type == EventDeleted {
 		// Gone from Argo CD: the next evaluation counts the absence, as a poll would.
 		w.drop(name)
 		return
 	}
-	w.refs[name] = argocd.RefOf(&e.Application)
-	ev := w.src.mapping.Evidence(e.Application)
+	w.refs[name] = RefOf(&e.Application)
+	ev := w.s.mapping.Evidence(e.Application)
 	id := ev.EnvironmentID
 	if id == "" {
 		id = ev.AppName
 	}
 	old, inView := w.view[name]
 	if old.Evidence != nil && reflect.DeepEqual(*old.Evidence, ev) ||
-		old.Evidence == nil && w.a.tracker.Holds(id, ev) {
+		old.Evidence == nil && w.t.Holds(id, ev) {
 		if !inView || old.EnvironmentID != ev.EnvironmentID {
 			w.set(name, tracker.ViewApp{EnvironmentID: ev.EnvironmentID})
 		}
@@ -300,7 +284,7 @@ func (w *watcher) take(e *argocd.WatchEvent) {
 			}
 		}
 	}
-	w.pending = append(w.pending, tracker.Observation{EnvironmentID: id, At: w.a.now(), App: &ev})
+	w.pending = append(w.pending, tracker.Observation{EnvironmentID: id, At: w.s.now(), App: &ev})
 }
 
 // set puts an Application in the view (w.mu held), counting the environment it claims.
@@ -344,7 +328,7 @@ func (w *watcher) flush() {
 	}
 	obs := w.withHistory(w.pending)
 	w.pending = nil
-	if obs != nil && w.a.process(obs) == nil {
+	if obs != nil && w.t.Track(w.run, obs) == nil {
 		w.taken(obs)
 	}
 }
@@ -368,8 +352,8 @@ func (w *watcher) taken(obs []tracker.Observation) {
 // evidence stays dirty for the next session).
 func (w *watcher) withHistory(obs []tracker.Observation) []tracker.Observation {
 	var (
-		evidence []tracker.AppEvidence
-		apps     []argocd.HistoryRef
+		evidence []tracker.Evidence
+		apps     []HistoryRef
 		at       = map[string]time.Time{}
 		out      []tracker.Observation
 	)
@@ -389,7 +373,7 @@ func (w *watcher) withHistory(obs []tracker.Observation) []tracker.Observation {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	evidence, err := w.a.readHistory(ctx, w.src, apps, evidence)
+	evidence, err := w.s.readHistory(ctx, w.t, apps, evidence)
 	if err != nil {
 		return nil
 	}
@@ -418,54 +402,19 @@ func (w *watcher) tick() error {
 // evaluate tracks the view as a poll would track a complete list (w.mu held), minus
 // what time alone cannot change (tracker.ViewObservations).
 func (w *watcher) evaluate() error {
-	w.src.argo.Evaluated()
-	at := w.a.now()
-	obs, inconclusive := w.a.tracker.ViewObservations(w.view, at)
+	w.s.client.Evaluated()
+	at := w.s.now()
+	obs, inconclusive := w.t.ViewObservations(w.view, at)
 	if inconclusive {
-		w.a.metrics.polls.WithLabelValues("inconclusive").Inc()
-		level.Warn(w.a.logger).Log("msg", "the Argo CD stream shows no Applications while live environments are tracked; not taken as evidence of deletion")
+		w.s.client.m.polls.WithLabelValues("inconclusive").Inc()
+		level.Warn(w.s.logger).Log("msg", "the Argo CD stream shows no Applications while live environments are tracked; not taken as evidence of deletion")
 	}
 	if obs = w.withHistory(obs); obs == nil {
 		return nil
 	}
-	return w.a.processInBatches(obs, w.taken)
-}
-
-// StartWatch runs the watch source in the background until ctx ends, with the
-// evaluations left to WatchTick: for tests that drive the daemon step by step
-// (Options.ManualSources).
-func (a *App) StartWatch(ctx context.Context) {
-	src := a.currentSources()
-	if src.argo == nil {
-		return
+	if err := w.t.Track(w.run, obs); err != nil {
+		return err
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		a.watchLoop(ctx, src, true)
-	}()
-	a.watchDone.Store(&done)
-}
-
-// WatchTick evaluates the watch source's view now (what the ticker does every
-// poll_interval). It reports whether the stream was live.
-func (a *App) WatchTick() (bool, error) {
-	w := a.watcher.Load()
-	if w == nil {
-		return false, nil
-	}
-	w.mu.Lock()
-	live := w.live
-	w.mu.Unlock()
-	return live, w.tick()
-}
-
-// WatchEvents returns how many stream events the watch source handled in its current
-// session (-1 without a watch source).
-func (a *App) WatchEvents() int64 {
-	w := a.watcher.Load()
-	if w == nil {
-		return -1
-	}
-	return w.stats.sessionEvents.Load()
+	w.taken(obs)
+	return nil
 }

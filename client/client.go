@@ -1,5 +1,7 @@
-// Package client talks to a running envtrack's HTTP API for the CLI commands
-// (annotate, timeline, insights). Every error is one line that says what to do.
+// Package client is the Go client of envtrack's HTTP API (DESIGN §3): what the CLI's
+// annotate, timeline, insights and import commands send and read, in the API's own
+// types (model/apitypes). It links neither the store nor the server. Every error is
+// one line that says what to do.
 package client
 
 import (
@@ -14,8 +16,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/blueberry-idp/envtrack/exporter/api"
-	"github.com/blueberry-idp/envtrack/exporter/query"
+	"github.com/blueberry-idp/envtrack/model/apitypes"
+	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 // Client is an envtrack API client.
@@ -60,16 +62,16 @@ func (c *Client) do(ctx context.Context, method, path string, body any, out any)
 }
 
 // Annotate posts a deployment marker (001's CI step).
-func (c *Client) Annotate(ctx context.Context, m api.DeploymentMarker) (api.Accepted, error) {
-	m.Kind = "deployment"
-	var acc api.Accepted
+func (c *Client) Annotate(ctx context.Context, m apitypes.DeploymentMarker) (apitypes.Accepted, error) {
+	m.Kind = string(event.KindDeployment)
+	var acc apitypes.Accepted
 	err := c.do(ctx, http.MethodPost, "/api/events", m, &acc)
 	return acc, err
 }
 
 // Timeline fetches one environment's timeline.
-func (c *Client) Timeline(ctx context.Context, id string) (*query.Timeline, error) {
-	var tl query.Timeline
+func (c *Client) Timeline(ctx context.Context, id string) (*apitypes.Timeline, error) {
+	var tl apitypes.Timeline
 	if err := c.do(ctx, http.MethodGet, "/api/environments/"+url.PathEscape(id)+"/timeline", nil, &tl); err != nil {
 		return nil, err
 	}
@@ -84,7 +86,7 @@ func (c *Client) TimelineRaw(ctx context.Context, id string) (json.RawMessage, e
 }
 
 // Performance fetches the performance insights for a window (and type).
-func (c *Client) Performance(ctx context.Context, window, typ string) (*query.Performance, json.RawMessage, error) {
+func (c *Client) Performance(ctx context.Context, window, typ string) (*apitypes.Performance, json.RawMessage, error) {
 	q := url.Values{"window": {window}}
 	if typ != "" {
 		q.Set("type", typ)
@@ -93,7 +95,7 @@ func (c *Client) Performance(ctx context.Context, window, typ string) (*query.Pe
 	if err := c.do(ctx, http.MethodGet, "/api/insights/performance-detailed?"+q.Encode(), nil, &raw); err != nil {
 		return nil, nil, err
 	}
-	var p query.Performance
+	var p apitypes.Performance
 	if err := json.Unmarshal(raw, &p); err != nil {
 		return nil, nil, fmt.Errorf("envtrack's answer is not the expected JSON: %w", err)
 	}
@@ -103,8 +105,8 @@ func (c *Client) Performance(ctx context.Context, window, typ string) (*query.Pe
 // PushBatch posts a batch of events as NDJSON (one JSON object a line). A batch refused
 // because of one event comes back as a *BatchRefused naming it; a batch over the
 // server's limits (413) as a *TooLarge.
-func (c *Client) PushBatch(ctx context.Context, ndjson []byte) (api.BatchAccepted, error) {
-	var acc api.BatchAccepted
+func (c *Client) PushBatch(ctx context.Context, ndjson []byte) (apitypes.BatchAccepted, error) {
+	var acc apitypes.BatchAccepted
 	resp, b, err := c.exchange(ctx, http.MethodPost, "/api/events", "application/x-ndjson", bytes.NewReader(ndjson))
 	if err != nil {
 		return acc, err
@@ -120,7 +122,7 @@ func (c *Client) PushBatch(ctx context.Context, ndjson []byte) (api.BatchAccepte
 		return acc, &TooLarge{Message: be.Error}
 	case resp.StatusCode == http.StatusUnprocessableEntity || resp.StatusCode == http.StatusBadRequest:
 		if json.Unmarshal(b, &be) == nil && be.Index != nil {
-			return acc, &BatchRefused{api.BatchError{Error: be.Error, Index: *be.Index, Line: be.Line}}
+			return acc, &BatchRefused{apitypes.BatchError{Error: be.Error, Index: *be.Index, Line: be.Line}}
 		}
 	}
 	if resp.StatusCode >= 300 {
@@ -136,7 +138,7 @@ func (c *Client) PushBatch(ctx context.Context, ndjson []byte) (api.BatchAccepte
 }
 
 // BatchRefused is a batch refused because of one of its events: nothing was stored.
-type BatchRefused struct{ api.BatchError }
+type BatchRefused struct{ apitypes.BatchError }
 
 func (e *BatchRefused) Error() string { return e.BatchError.Error }
 
