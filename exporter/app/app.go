@@ -70,9 +70,8 @@ type App struct {
 	reg    *prometheus.Registry
 	now    func() time.Time
 
-	mu      sync.RWMutex
-	cfg     *config.Config
-	sources *sources // current Argo CD client and prober, swapped on reload
+	mu  sync.RWMutex
+	gen *generation // the configuration in force and what it built, swapped on reload
 
 	store       Journal
 	tracker     *tracker.Tracker
@@ -80,8 +79,6 @@ type App struct {
 	lifecycle   *prom.Metrics // DESIGN §4, observed on live transitions only
 	labels      *labels.Bound // bounds the label values that come from input
 	sinkMetrics *sink.Metrics
-	runners     sink.Group // the running sinks' runners (guarded by mu)
-	query       *query.Service
 	journalQ    *query.CachedJournal // the query layer's journal backend, kept across reloads
 
 	pushes *ingest.Recorder // POST /api/events: group commit, repeats
@@ -89,10 +86,8 @@ type App struct {
 	ln    net.Listener
 	ready atomic.Bool // store open and first Argo CD poll finished
 
-	loopsMu     sync.Mutex
-	baseCtx     context.Context
-	loopsCancel context.CancelFunc
-	loopsDone   chan struct{}
+	loopsMu sync.Mutex      // serialises starting and stopping generations (Run, reload)
+	runCtx  context.Context // Run's, while it runs: a reload starts the next generation in it
 }
 
 // New loads the configuration, opens the store and rebuilds the tracker's state. It
@@ -117,7 +112,7 @@ func New(opts Options) (*App, error) {
 	if err := server.CheckWebConfig(opts.WebConfigFile); err != nil {
 		return nil, err
 	}
-	a := &App{opts: opts, logger: opts.Logger, reg: opts.Registry, now: opts.Now, cfg: cfg}
+	a := &App{opts: opts, logger: opts.Logger, reg: opts.Registry, now: opts.Now}
 	a.metrics = newMetrics(a.reg)
 	a.sinkMetrics = sink.NewMetrics(a.reg)
 	a.reg.MustRegister(
@@ -129,17 +124,16 @@ func New(opts Options) (*App, error) {
 	a.labels = labels.New(a.reg, log.With(a.logger, "component", "labels"))
 	a.labels.SetTypes(cfg.Types, cfg.OwnTypes(), cfg.Metrics.MaxTypes)
 	// The clients first: a configuration they refuse must not create or touch the store.
-	a.sources, err = newSources(cfg, a.logger, a.now, opts.clock, a.labels.TypeLabel, a.opts.Sinks)
-	if err != nil {
+	if a.gen, err = newGeneration(cfg, a.logger, a.now, opts.clock, a.labels.TypeLabel, opts.Sinks); err != nil {
 		return nil, err
 	}
 	if a.store, err = openJournal(cfg, a.logger, a.now, a.reg); err != nil {
-		a.sources.close()
+		a.gen.close()
 		return nil, err
 	}
 	states, err := a.store.Environments()
 	if err != nil {
-		a.sources.close()
+		a.gen.close()
 		a.store.Close()
 		return nil, err
 	}
@@ -155,7 +149,7 @@ func New(opts Options) (*App, error) {
 	}
 	a.labels.Seed(types)
 	a.lifecycle = prom.NewBounded(cfg.Metrics.Namespace, cfg.Metrics.NativeHistograms, a.tracker.PhaseTypes, a.reg, a.labels)
-	a.query = a.newQuery(cfg)
+	a.gen.query = a.newQuery(cfg)
 	a.metrics.reloadSuccess.Set(1)
 	a.metrics.reloadTimestamp.Set(float64(a.now().Unix()))
 	level.Info(a.logger).Log("msg", "envtrack starting", "version", version.Info(), "environments", len(states),
@@ -175,7 +169,7 @@ func (a *App) trackerConfig(cfg *config.Config) tracker.Config {
 func (a *App) Config() *config.Config {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	return a.cfg
+	return a.gen.cfg
 }
 
 // Tracker is the environments' current state, and Journal the journal (the demo
@@ -200,7 +194,7 @@ func (a *App) Listen() error {
 	if a.ln != nil {
 		return nil
 	}
-	addr := a.cfg.ListenAddress
+	addr := a.gen.cfg.ListenAddress
 	if a.opts.ListenAddress != "" {
 		addr = a.opts.ListenAddress
 	}
@@ -230,7 +224,10 @@ func (a *App) Run(ctx context.Context) error {
 	go func() { srvErr <- server.Serve(srv, a.ln, limits.MaxConnections, a.opts.WebConfigFile, a.logger) }()
 	level.Info(a.logger).Log("msg", "listening", "address", a.ln.Addr().String())
 
-	a.startLoops(ctx)
+	a.loopsMu.Lock()
+	a.runCtx = ctx
+	a.start(ctx, a.current())
+	a.loopsMu.Unlock()
 
 	var err error
 	select {
@@ -245,8 +242,11 @@ func (a *App) Run(ctx context.Context) error {
 	if serr := srv.Shutdown(shutdownCtx); serr != nil && err == nil && !errors.Is(serr, http.ErrServerClosed) {
 		err = serr
 	}
-	a.stopLoops()
-	a.currentSources().close()
+	a.loopsMu.Lock()
+	a.current().stop()
+	a.runCtx = nil
+	a.loopsMu.Unlock()
+	a.current().close()
 	level.Info(a.logger).Log("msg", "stopped")
 	return err
 }
@@ -279,26 +279,25 @@ func (a *App) reload() error {
 	if err := config.NeedsRestart(a.Config(), cfg); err != nil {
 		return err
 	}
-	src, err := newSources(cfg, a.logger, a.now, a.opts.clock, a.labels.TypeLabel, a.opts.Sinks)
+	g, err := newGeneration(cfg, a.logger, a.now, a.opts.clock, a.labels.TypeLabel, a.opts.Sinks)
 	if err != nil {
 		return err
 	}
+	g.query = a.newQuery(cfg)
 	a.loopsMu.Lock()
 	defer a.loopsMu.Unlock()
-	running := a.loopsCancel != nil
-	if running {
-		a.stopLoopsLocked()
+	old := a.current()
+	if a.runCtx != nil {
+		old.stop()
 	}
 	a.mu.Lock()
-	oldSrc := a.sources
-	a.cfg, a.sources = cfg, src
-	a.query = a.newQuery(cfg)
+	a.gen = g
 	a.mu.Unlock()
-	oldSrc.close()
+	old.close()
 	a.labels.SetTypes(cfg.Types, cfg.OwnTypes(), cfg.Metrics.MaxTypes)
 	a.tracker.SetConfig(a.trackerConfig(cfg))
-	if running {
-		a.startLoopsLocked()
+	if a.runCtx != nil {
+		a.start(a.runCtx, g)
 	}
 	return nil
 }
@@ -323,5 +322,5 @@ func (a *App) newQuery(cfg *config.Config) *query.Service {
 func (a *App) currentQuery() *query.Service {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	return a.query
+	return a.gen.query
 }

@@ -67,7 +67,7 @@ func BenchmarkPages(b *testing.B) {
 		held := float64(m1.HeapAlloc-m0.HeapAlloc) / (1 << 20)
 		for b.Loop() {
 			a.journalQ = query.NewCachedJournal(a.store)
-			a.query = a.newQuery(a.Config())
+			a.gen.query = a.newQuery(a.Config())
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/insights?window=24h", nil))
 		}

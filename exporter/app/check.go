@@ -18,10 +18,10 @@ func Check(cfg *config.Config, opts Options) error {
 	if err := server.CheckWebConfig(opts.WebConfigFile); err != nil {
 		return err
 	}
-	src, err := newSources(cfg, log.NewNopLogger(), time.Now, nil, nil, opts.Sinks)
+	g, err := newGeneration(cfg, log.NewNopLogger(), time.Now, nil, nil, opts.Sinks)
 	if err != nil {
 		return err
 	}
-	src.close()
+	g.close()
 	return nil
 }

@@ -110,7 +110,7 @@ func (h *harness) gathered(name string) float64 {
 	var sum float64
 	for _, g := range []interface {
 		Gather() ([]*dto.MetricFamily, error)
-	}{h.app.reg, h.app.currentSources().reg} {
+	}{h.app.reg, h.app.current().reg} {
 		mfs, err := g.Gather()
 		require.NoError(h.t, err)
 		for _, mf := range mfs {

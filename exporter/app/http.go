@@ -22,7 +22,7 @@ func (a *App) handler() http.Handler {
 		},
 		// The daemon's registry and the current sources' registry.
 		Metrics: prometheus.Gatherers{a.reg, prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
-			return a.currentSources().reg.Gather()
+			return a.current().reg.Gather()
 		})},
 		Ready: a.Ready, Reload: a.Reload, EnableLifecycle: a.opts.EnableLifecycle,
 		Panics: a.metrics.handlerPanics, Logger: a.logger, Now: a.now,

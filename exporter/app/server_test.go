@@ -199,7 +199,7 @@ func TestHandlerPanic(t *testing.T) {
 	a, logs := runApp(t, "", Options{})
 	var e map[string]string
 	a.mu.Lock()
-	a.query = query.NewService(panickingBackend{}, config.DefaultTargetsConfig, time.Now)
+	a.gen.query = query.NewService(panickingBackend{}, config.DefaultTargetsConfig, time.Now)
 	a.mu.Unlock()
 	_, err := a.pushes.Push("pr-1", tracker.Push{Event: event.Created, Time: time.Now()})
 	require.NoError(t, err)

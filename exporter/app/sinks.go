@@ -39,5 +39,5 @@ func newSinks(cfg *config.Config, logger log.Logger, reg prometheus.Registerer, 
 func (a *App) SinkStatus() []sink.Status {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	return a.runners.Status()
+	return a.gen.runners.Status()
 }

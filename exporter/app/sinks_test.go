@@ -20,7 +20,7 @@ func waitDelivered(ctx context.Context, a *App) error {
 		last := a.store.LastSeq()
 		statuses := a.SinkStatus()
 		// Until Run has started the runners of the configured sinks, nothing is delivered.
-		done := len(statuses) == len(a.currentSources().sinks)
+		done := len(statuses) == len(a.current().sinks)
 		for _, st := range statuses {
 			if st.Cursor < last {
 				done = false
