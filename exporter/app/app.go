@@ -4,10 +4,7 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,6 +17,7 @@ import (
 	"github.com/prometheus/common/version"
 
 	"github.com/blueberry-idp/envtrack/config"
+	"github.com/blueberry-idp/envtrack/exporter/argocd"
 	"github.com/blueberry-idp/envtrack/exporter/influxdb"
 	"github.com/blueberry-idp/envtrack/exporter/ingest"
 	"github.com/blueberry-idp/envtrack/exporter/labels"
@@ -53,14 +51,7 @@ type Options struct {
 
 	// clock, when set, is the time the sources live on, Now included: this package's
 	// tests play it (internal/testclock) to step the sources' loops.
-	clock sourceClock
-}
-
-// sourceClock is the clock the sources take (argocd.Clock, probe.Clock).
-type sourceClock interface {
-	Now() time.Time
-	Sleep(ctx context.Context, who string, d time.Duration) bool
-	Every(ctx context.Context, who string, d time.Duration, f func())
+	clock argocd.Clock // probe.Clock is a part of it
 }
 
 // App is a running envtrack.
@@ -83,7 +74,7 @@ type App struct {
 
 	pushes *ingest.Recorder // POST /api/events: group commit, repeats
 
-	ln    net.Listener
+	srv   *server.Server
 	ready atomic.Bool // store open and first Argo CD poll finished
 
 	loopsMu sync.Mutex      // serialises starting and stopping generations (Run, reload)
@@ -181,29 +172,26 @@ func (a *App) Journal() Journal          { return a.store }
 func (a *App) Addr() string {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	if a.ln == nil {
+	if a.srv == nil {
 		return ""
 	}
-	return a.ln.Addr().String()
+	return a.srv.Addr()
 }
 
 // Listen binds the HTTP listener; Run calls it when the caller did not.
 func (a *App) Listen() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.ln != nil {
+	if a.srv != nil {
 		return nil
 	}
 	addr := a.gen.cfg.ListenAddress
 	if a.opts.ListenAddress != "" {
 		addr = a.opts.ListenAddress
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listen_address: %w", err)
-	}
-	a.ln = ln
-	return nil
+	var err error
+	a.srv, err = server.Listen(addr)
+	return err
 }
 
 // Run serves HTTP and runs the sources until ctx ends, then drains: the HTTP server
@@ -218,11 +206,8 @@ func (a *App) Run(ctx context.Context) error {
 	if a.Config().ArgoCD == nil {
 		a.markPolled()
 	}
-	limits := a.Config().API
-	srv := server.New(limits, a.handler(), a.logger)
-	srvErr := make(chan error, 1)
-	go func() { srvErr <- server.Serve(srv, a.ln, limits.MaxConnections, a.opts.WebConfigFile, a.logger) }()
-	level.Info(a.logger).Log("msg", "listening", "address", a.ln.Addr().String())
+	srvErr := a.srv.Start(a.Config().API, a.handler(), a.opts.WebConfigFile, a.logger)
+	level.Info(a.logger).Log("msg", "listening", "address", a.srv.Addr())
 
 	a.loopsMu.Lock()
 	a.runCtx = ctx
@@ -237,9 +222,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	level.Info(a.logger).Log("msg", "shutting down")
 	a.ready.Store(false)
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if serr := srv.Shutdown(shutdownCtx); serr != nil && err == nil && !errors.Is(serr, http.ErrServerClosed) {
+	if serr := a.srv.Shutdown(); serr != nil && err == nil {
 		err = serr
 	}
 	a.loopsMu.Lock()
@@ -255,6 +238,13 @@ func (a *App) markPolled() { a.ready.Store(true) }
 
 // Ready reports whether the daemon is ready (GET /readyz).
 func (a *App) Ready() bool { return a.ready.Load() }
+
+// SinkStatus reports each sink's state (the landing page, the demo).
+func (a *App) SinkStatus() []sink.Status {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.gen.runners.Status()
+}
 
 // Reload reads the configuration file again. A bad file keeps the configuration in
 // force; either way the reload metrics say what happened.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/argocd"
+	"github.com/blueberry-idp/envtrack/exporter/influxdb"
 	"github.com/blueberry-idp/envtrack/exporter/probe"
 	"github.com/blueberry-idp/envtrack/exporter/query"
 	"github.com/blueberry-idp/envtrack/exporter/retention"
@@ -34,7 +35,7 @@ type generation struct {
 }
 
 // newGeneration builds the clients and the sinks of cfg; nothing runs yet.
-func newGeneration(cfg *config.Config, logger log.Logger, now func() time.Time, clk sourceClock, typeTag func(string) string, sinks []sink.Func) (*generation, error) {
+func newGeneration(cfg *config.Config, logger log.Logger, now func() time.Time, clk argocd.Clock, typeTag func(string) string, sinks []sink.Func) (*generation, error) {
 	g := &generation{reg: prometheus.NewRegistry(), cfg: cfg}
 	ua := "envtrack/" + version.Version
 	var err error
@@ -90,4 +91,28 @@ func (a *App) start(ctx context.Context, g *generation) {
 	a.mu.Lock()
 	g.runners, g.stop = runners, func() { cancel(); wg.Wait() }
 	a.mu.Unlock()
+}
+
+// newSinks builds the configured sinks: InfluxDB's, then those of extra. Each delivers
+// from the journal at its own durable cursor.
+func newSinks(cfg *config.Config, logger log.Logger, reg prometheus.Registerer, typeTag func(string) string, extra []sink.Func) ([]sink.Sink, error) {
+	var out []sink.Sink
+	if c := cfg.InfluxDB; c != nil {
+		s, err := influxdb.New(*c, log.With(logger, "component", "influxdb"))
+		if err != nil {
+			return nil, fmt.Errorf("influxdb: %w", err)
+		}
+		s.SetTypeTag(typeTag)
+		out = append(out, s)
+	}
+	for _, build := range extra {
+		s, err := build(cfg, logger, reg)
+		if err != nil {
+			return nil, err
+		}
+		if s != nil {
+			out = append(out, s)
+		}
+	}
+	return out, nil
 }

@@ -7,6 +7,7 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -33,10 +34,32 @@ const scrapeReserve = 16
 // scrapePaths are the endpoints served on the reserve connections.
 var scrapePaths = map[string]bool{"/metrics": true, "/healthz": true, "/readyz": true}
 
-// New is the HTTP server with the api section's limits: a slow or idle client holds a
-// connection for a bounded time, and the headers it may send are bounded.
-func New(c config.APIConfig, h http.Handler, logger log.Logger) *http.Server {
-	return &http.Server{
+// Server is envtrack's HTTP server on its listener.
+type Server struct {
+	ln  net.Listener
+	srv *http.Server
+}
+
+// Listen binds addr (listen_address).
+func Listen(addr string) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen_address: %w", err)
+	}
+	return &Server{ln: ln}, nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Start serves h until Shutdown, with the api section's limits: a slow or idle client
+// holds a connection for a bounded time, the headers it may send are bounded, and at
+// most max_connections (plus the scrape reserve) are open. It serves through the
+// exporter toolkit: with a web configuration file (--web.config.file), TLS (reloaded on
+// each connection) and basic auth on every endpoint. The channel says why serving
+// ended early.
+func (s *Server) Start(c config.APIConfig, h http.Handler, webConfigFile string, logger log.Logger) <-chan error {
+	s.srv = &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: time.Duration(c.ReadHeaderTimeout),
 		ReadTimeout:       time.Duration(c.ReadTimeout),
@@ -46,16 +69,27 @@ func New(c config.APIConfig, h http.Handler, logger log.Logger) *http.Server {
 		ConnContext:       markReserveConn,
 		ErrorLog:          slog.NewLogLogger(slogHandler{log.With(logger, "component", "http")}, slog.LevelDebug),
 	}
+	noSystemd := false
+	flags := &web.FlagConfig{WebListenAddresses: &[]string{s.Addr()}, WebSystemdSocket: &noSystemd, WebConfigFile: &webConfigFile}
+	errc := make(chan error, 1)
+	go func() {
+		errc <- web.Serve(limitListener(s.ln, c.MaxConnections), s.srv, flags, slog.New(slogHandler{log.With(logger, "component", "web")}))
+	}()
+	return errc
 }
 
-// Serve serves HTTP on ln until srv is shut down, at most maxConnections (plus the
-// scrape reserve) at a time, through the exporter toolkit: with a web configuration file
-// (--web.config.file), TLS (reloaded on each connection) and basic auth on every endpoint.
-func Serve(srv *http.Server, ln net.Listener, maxConnections int, webConfigFile string, logger log.Logger) error {
-	addr := ln.Addr().String()
-	noSystemd := false
-	flags := &web.FlagConfig{WebListenAddresses: &[]string{addr}, WebSystemdSocket: &noSystemd, WebConfigFile: &webConfigFile}
-	return web.Serve(limitListener(ln, maxConnections), srv, flags, slog.New(slogHandler{log.With(logger, "component", "web")}))
+// ShutdownTimeout bounds how long Shutdown waits for the requests in flight.
+const ShutdownTimeout = 10 * time.Second
+
+// Shutdown stops accepting connections and lets the requests in flight finish, for at
+// most ShutdownTimeout.
+func (s *Server) Shutdown() error {
+	ctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	defer cancel()
+	if err := s.srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }
 
 // CheckWebConfig validates a web configuration file ("" is none) as Serve will read it.
