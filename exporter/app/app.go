@@ -27,6 +27,7 @@ import (
 	"github.com/blueberry-idp/envtrack/exporter/sink"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 	"github.com/blueberry-idp/envtrack/model/event"
+	"github.com/blueberry-idp/envtrack/model/metric"
 )
 
 // Options configure an App. Only ConfigFile is required.
@@ -134,10 +135,8 @@ func New(opts Options) (*App, error) {
 			a.committed(evs, "pushed event", func(e event.Event) []any { return []any{"marker", e.IsMarker()} })
 		}})
 	a.journalQ = query.NewCachedJournal(a.store)
-	types := make([]string, 0, len(states))
-	for _, s := range states {
-		types = append(types, s.Type)
-	}
+	var types []string // one per environment: the labels in use survive a restart
+	a.tracker.PhaseTypes(func(_ tracker.Phase, t string) bool { types = append(types, t); return true })
 	a.labels.Seed(types)
 	a.lifecycle = prom.NewBounded(cfg.Metrics.Namespace, cfg.Metrics.NativeHistograms, a.tracker.PhaseTypes, a.reg, a.labels)
 	a.gen.query = a.newQuery(cfg)
@@ -146,6 +145,23 @@ func New(opts Options) (*App, error) {
 	level.Info(a.logger).Log("msg", "envtrack starting", "version", version.Info(), "environments", len(states),
 		"journal_last_seq", a.store.LastSeq())
 	return a, nil
+}
+
+// Check makes every check of a loaded configuration (and of opts' web configuration,
+// when given) that New makes with opts, without opening the store or starting anything:
+// it builds the clients and sinks New builds and drops them. check-config calls it, so
+// that whatever serve would reject, check-config rejects with the same message. The
+// store is not looked at: it may be in use by the running daemon.
+func Check(cfg *config.Config, opts Options) error {
+	if err := server.CheckWebConfig(opts.WebConfigFile); err != nil {
+		return err
+	}
+	g, err := newGeneration(cfg, log.NewNopLogger(), time.Now, nil, nil, opts.Sinks)
+	if err != nil {
+		return err
+	}
+	g.close()
+	return nil
 }
 
 func (a *App) trackerConfig(cfg *config.Config) tracker.Config {
@@ -313,4 +329,21 @@ func (a *App) currentQuery() *query.Service {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	return a.gen.query
+}
+
+// metrics are envtrack's own (the envtrack_ namespace), never labelled by environment.
+type metrics struct {
+	reloadSuccess   prometheus.Gauge
+	reloadTimestamp prometheus.Gauge
+	transitions     *prometheus.CounterVec
+	handlerPanics   prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	return &metrics{
+		reloadSuccess:   metric.ConfigLastReloadSuccessful.NewGauge(reg),
+		reloadTimestamp: metric.ConfigLastReloadSuccessTimestamp.NewGauge(reg),
+		transitions:     metric.TrackerEvents.NewCounterVec(reg),
+		handlerPanics:   metric.HTTPHandlerPanics.NewCounter(reg),
+	}
 }

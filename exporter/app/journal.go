@@ -16,19 +16,16 @@ import (
 	"github.com/blueberry-idp/envtrack/exporter/sink"
 	"github.com/blueberry-idp/envtrack/exporter/store"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
-	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 // StoreFile is the name of the embedded store inside state_dir.
 const StoreFile = "envtrack.db"
 
 // Journal is the daemon's journal as its consumers see it, each through the interface
-// it declares: the tracker's commit (tracker.CommitFunc), the pushes (ingest), the sinks'
-// cursors (sink), the queries (query), retention, and the daemon's own start-up and
-// landing page. openJournal is the one place that knows the implementation (bbolt).
+// it declares: the pushes and the tracker's commit (ingest), the sinks' cursors (sink),
+// the queries (query), retention, and the daemon's own start-up and landing page. openJournal is the one place that knows the implementation (bbolt).
 type Journal interface {
-	Commit(states []tracker.State, events []event.Event) ([]event.Event, error)
-	ingest.Journal
+	ingest.Journal // Commit too, the tracker's (tracker.CommitFunc)
 	sink.Journal
 	query.SeqJournal
 	retention.Journal
