@@ -730,7 +730,10 @@ func TestProcessInBatches(t *testing.T) {
 	}
 	tr := New(loaded(Config{}), nil)
 	var sizes []int
-	commit := func(_ []State, evs []event.Event) ([]event.Event, error) { sizes = append(sizes, len(evs)); return evs, nil }
+	commit := func(_ []State, evs []event.Event) ([]event.Event, error) {
+		sizes = append(sizes, len(evs))
+		return evs, nil
+	}
 	evs, err := tr.Process(obs(2*MaxBatch+1, event.Created), commit)
 	require.NoError(t, err)
 	require.Len(t, evs, 2*MaxBatch+1)
