@@ -43,6 +43,7 @@ test: tools ## all tests, with the race detector, against the real servers
 	$(GO) test $(TEST_FLAGS) ./...
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEvent$$' -fuzztime 5s ./model/apitypes/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeRecords -fuzztime 5s ./exporter/store/
+	$(GO) test -run '^$$' -fuzz '^FuzzQuoteInfluxQL$$' -fuzztime 5s ./exporter/influxdb/
 
 lint: fmt vet staticcheck ## gofmt, go vet and staticcheck must be clean
 

@@ -386,6 +386,36 @@ type InfluxDBConfig struct {
 	Measurement            string         `yaml:"measurement"`
 	DeploymentsMeasurement string         `yaml:"deployments_measurement"`
 	Timeout                model.Duration `yaml:"timeout"`
+	// QueryLanguage is how envtrack reads back: QueryLanguageInfluxQL (the v1 /query
+	// API, served by InfluxDB 1.x as it ships, 2.x with a DBRP mapping and 3.x) or
+	// QueryLanguageFlux (1.8 with flux-enabled, 2.x). Writes are the same either way.
+	QueryLanguage string `yaml:"query_language"`
+	// Database and RetentionPolicy are what InfluxQL reads (db and rp of /query); unset,
+	// they come from Bucket (see DBRP). With Flux they must stay unset.
+	Database        string `yaml:"database"`
+	RetentionPolicy string `yaml:"retention_policy"`
+}
+
+// Values of influxdb.query_language.
+const (
+	QueryLanguageInfluxQL = "influxql"
+	QueryLanguageFlux     = "flux"
+)
+
+// DBRP is the database and retention policy InfluxQL reads: Database and
+// RetentionPolicy where set, else the bucket's own name split as InfluxDB names it
+// ("db/rp"; a bucket without "/" is the database, with its default retention policy).
+// That is the mapping 1.8 applies to the v2 write API's bucket and the "virtual" DBRP
+// mapping 2.x gives every bucket; 3.x's database is the bucket.
+func (c *InfluxDBConfig) DBRP() (database, retentionPolicy string) {
+	db, rp, _ := strings.Cut(c.Bucket, "/")
+	if c.Database != "" {
+		db, rp = c.Database, ""
+	}
+	if c.RetentionPolicy != "" {
+		rp = c.RetentionPolicy
+	}
+	return db, rp
 }
 
 // UnmarshalYAML implements the (v2-style) yaml.Unmarshaler interface.
@@ -415,7 +445,35 @@ func (c *InfluxDBConfig) UnmarshalYAML(unmarshal func(any) error) error {
 		}
 		return nodeErrorf(node, "deployments_measurement", "must differ from measurement (both %q)", c.Measurement)
 	}
-	return positive(node, "timeout", c.Timeout)
+	if err := positive(node, "timeout", c.Timeout); err != nil {
+		return err
+	}
+	return c.checkQueryLanguage(node)
+}
+
+// checkQueryLanguage checks query_language and, for InfluxQL, fills in database and
+// retention_policy from the bucket, so that check-config prints what is read.
+func (c *InfluxDBConfig) checkQueryLanguage(node *yaml.Node) error {
+	names := []struct{ key, v string }{{"database", c.Database}, {"retention_policy", c.RetentionPolicy},
+		{"measurement", c.Measurement}, {"deployments_measurement", c.DeploymentsMeasurement}}
+	switch c.QueryLanguage {
+	case QueryLanguageInfluxQL:
+		for _, n := range names {
+			if strings.ContainsAny(n.v, "\x00\r") {
+				return nodeErrorf(node, n.key, "must not contain NUL or carriage return (InfluxQL cannot quote them)")
+			}
+		}
+		c.Database, c.RetentionPolicy = c.DBRP()
+		return nil
+	case QueryLanguageFlux:
+		for _, n := range names[:2] {
+			if n.v != "" {
+				return nodeErrorf(node, n.key, "applies to query_language: %s only (Flux reads the bucket)", QueryLanguageInfluxQL)
+			}
+		}
+		return nil
+	}
+	return nodeErrorf(node, "query_language", "must be %q or %q, got %q", QueryLanguageInfluxQL, QueryLanguageFlux, c.QueryLanguage)
 }
 
 // GrafanaConfig is the Grafana annotations sink. The section is optional.

@@ -104,6 +104,7 @@ func TestLoadExampleUncommented(t *testing.T) {
 	wantInflux.Token = Secret(testEnv["INFLUX_TOKEN"])
 	wantInflux.Org = "blueberry"
 	wantInflux.Bucket = "environments"
+	wantInflux.Database = "environments" // InfluxQL's database, from the bucket
 	require.Equal(t, &wantInflux, cfg.InfluxDB)
 
 	wantGrafana := DefaultGrafanaConfig
@@ -200,6 +201,9 @@ func TestLoadFull(t *testing.T) {
 		Measurement:            "env_lifecycle",
 		DeploymentsMeasurement: "deploys",
 		Timeout:                dur("5s"),
+		QueryLanguage:          "influxql",
+		Database:               "environments", // from the bucket's "db/rp"
+		RetentionPolicy:        "autogen",
 	}, cfg.InfluxDB)
 
 	require.Equal(t, &GrafanaConfig{
@@ -312,6 +316,9 @@ func TestLoadInvalid(t *testing.T) {
 		{"listen-address", `1: listen_address: must be host:port: address 9465: missing port in address`},
 		{"listen-address-port", `1: listen_address: port "http" must be a number from 0 to 65535`},
 		{"influxdb-bucket-missing", `1: influxdb.bucket: must be set`},
+		{"influxdb-query-language", `4: influxdb.query_language: must be "influxql" or "flux", got "sql"`},
+		{"influxdb-database-with-flux", `5: influxdb.retention_policy: applies to query_language: influxql only (Flux reads the bucket)`},
+		{"influxdb-measurement-cr", `4: influxdb.measurement: must not contain NUL or carriage return (InfluxQL cannot quote them)`},
 		{"grafana-token-missing", `1: grafana.token: must be set (or token_file)`},
 		{"api-write-tokens-both", `3: api: write_tokens and write_tokens_file are mutually exclusive`},
 		{"api-max-batch", `3: api.max_batch: must be between 1 and 10000, got 20000`},
@@ -359,7 +366,7 @@ func TestLoadInvalid(t *testing.T) {
 	// Every invalid-*.yml file is in the table.
 	files, err := filepath.Glob("testdata/invalid-*.yml")
 	require.NoError(t, err)
-	require.Len(t, files, 68)
+	require.Len(t, files, 71)
 }
 
 func TestErrorWrapping(t *testing.T) {
@@ -654,4 +661,54 @@ func FuzzLoad(f *testing.F) {
 		}
 		_ = cfg.Redacted()
 	})
+}
+
+// influxdb.query_language defaults to InfluxQL, whose database and retention policy
+// come from the bucket's name unless set: the mapping 1.8 applies to the v2 write API's
+// bucket, 2.x's virtual DBRP mapping of a bucket, and 3.x's database.
+func TestInfluxDBQueryLanguage(t *testing.T) {
+	for _, tc := range []struct {
+		section      string
+		lang, db, rp string
+	}{
+		{"bucket: envtrack/autogen", "influxql", "envtrack", "autogen"},
+		{"bucket: environments", "influxql", "environments", ""},
+		{"{bucket: environments, database: envtrack}", "influxql", "envtrack", ""},
+		{"{bucket: environments, database: envtrack, retention_policy: thirty_days}", "influxql", "envtrack", "thirty_days"},
+		{"{bucket: envtrack/autogen, retention_policy: thirty_days}", "influxql", "envtrack", "thirty_days"},
+		{"{bucket: envtrack/autogen, query_language: influxql}", "influxql", "envtrack", "autogen"},
+		{"{bucket: environments, query_language: flux}", "flux", "", ""},
+	} {
+		t.Run(tc.section, func(t *testing.T) {
+			text := "influxdb: {url: http://localhost:8086}\n"
+			text = strings.Replace(text, "}", ", "+strings.Trim(tc.section, "{}")+"}", 1)
+			cfg, err := loadBytes([]byte(text), "envtrack.yml", lookup(nil))
+			require.NoError(t, err)
+			i := cfg.InfluxDB
+			require.Equal(t, tc.lang, i.QueryLanguage)
+			require.Equal(t, tc.db, i.Database)
+			require.Equal(t, tc.rp, i.RetentionPolicy)
+			if tc.lang == QueryLanguageInfluxQL {
+				db, rp := i.DBRP()
+				require.Equal(t, []string{tc.db, tc.rp}, []string{db, rp}, "DBRP of the loaded section")
+			}
+		})
+	}
+}
+
+// The README's InfluxDB configurations (1.x, 2.x, 3.x) load, and InfluxQL reads what
+// their comments say.
+func TestREADMEInfluxDBConfigs(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	require.NoError(t, err)
+	blocks := regexp.MustCompile("(?s)```yaml\n(# InfluxDB [^\n]*\n(?:#[^\n]*\n)*influxdb:.*?)```").FindAllStringSubmatch(string(readme), -1)
+	require.Len(t, blocks, 3)
+	for i, want := range [][2]string{{"envtrack", "autogen"}, {"environments", ""}, {"envtrack", ""}} {
+		cfg, err := loadBytes([]byte(blocks[i][1]), "README.md", lookup(map[string]string{
+			"INFLUX_CREDENTIALS": "envtrack:password", "INFLUX_TOKEN": "token-1234"}))
+		require.NoError(t, err, blocks[i][1])
+		require.Equal(t, QueryLanguageInfluxQL, cfg.InfluxDB.QueryLanguage)
+		db, rp := cfg.InfluxDB.DBRP()
+		require.Equal(t, want, [2]string{db, rp}, blocks[i][1])
+	}
 }

@@ -62,6 +62,7 @@ var (
 		Measurement:            "environment_lifecycle",
 		DeploymentsMeasurement: "deployments",
 		Timeout:                model.Duration(10 * time.Second),
+		QueryLanguage:          QueryLanguageInfluxQL,
 	}
 	DefaultGrafanaConfig = GrafanaConfig{
 		Timeout: model.Duration(10 * time.Second),

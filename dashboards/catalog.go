@@ -481,6 +481,24 @@ func (s *Set) sinkMetrics() []Metric {
 				Queries: []Query{{Expr: fmt.Sprintf(`time() - (%s > 0)`, sel(metric.SinkLastSuccess.Name)), Legend: "{{sink}}"}},
 			}},
 		}),
+		self(metric.InfluxDBReadFailures, Metric{
+			Panels: []Panel{
+				func() Panel {
+					p := healthPanel(RowHealth)
+					p.Slot, p.Kind, p.Title = 70, TimeSeries, "InfluxDB read failures"
+					p.Width = 24 // a line of its own: the six above fill theirs
+					p.Description = "Reads from InfluxDB (timelines, insights, pages) that failed, per interval: refused (the API answers 502 with InfluxDB's reason: a bad token, Flux turned off, an unknown database) or unreachable (503)."
+					p.Unit, p.Bars = "none", true
+					p.Queries = []Query{{Expr: fmt.Sprintf(`sum by (reason) (increase(%s[$__rate_interval]))`, metric.InfluxDBReadFailures.Name), Legend: "{{reason}}"}}
+					return p
+				}(),
+				{
+					Dashboard: DashboardHealth, Row: RowSinks, Slot: 70, Kind: TimeSeries, Width: 24, Height: 8,
+					Title: "InfluxDB read failures", Description: "Failed reads from InfluxDB per interval, by query language and reason (refused: 502 with InfluxDB's reason; unreachable: 503). The log line of the first one, and envtrack's start-up line, say how to fix a refusal.", Unit: "none", Bars: true,
+					Queries: []Query{{Expr: fmt.Sprintf(`sum by (language, reason) (increase(%s[$__rate_interval]))`, sel(metric.InfluxDBReadFailures.Name)), Legend: "{{language}} {{reason}}"}},
+				},
+			},
+		}),
 		self(metric.SinkDeliveryDuration, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowSinks, Slot: 60, Kind: TimeSeries, Width: 8, Height: 8,

@@ -50,6 +50,8 @@ func (s *Set) Handbook() []byte {
 	p("> [!IMPORTANT]\n> The rules and panels compute percentiles from the classic histogram buckets (`_bucket` series). ")
 	p("When Prometheus scrapes native histograms, keep the classic buckets too (`always_scrape_classic_histograms: true` in the scrape config), or the provisioning alerts see no data.\n\n")
 
+	s.handbookReads(p)
+
 	p("## Alert policies\n\n")
 	p("Every alert carries the label `severity` and the annotations `summary`, `description` and `runbook_url` (a link to its section below).\n\n")
 	p("| ALERT | SEVERITY | FIRES WHEN |\n| --- | --- | --- |\n")
@@ -226,4 +228,20 @@ func Write(dir string, files map[string][]byte) ([]string, error) {
 		}
 	}
 	return paths, nil
+}
+
+// handbookReads is the handbook's section on the read path to InfluxDB: how to point
+// envtrack at each InfluxDB, and what a failing read looks like.
+func (s *Set) handbookReads(p func(string, ...any)) {
+	p("## Reading from InfluxDB\n\n")
+	p("With an `influxdb` section, the API's timelines and insights, the CLI's `timeline` and `insights` and the pages read back from InfluxDB what the sink wrote; without one, from the journal. ")
+	p("`influxdb.query_language` chooses how: `influxql` (the default) sends InfluxQL to the v1 `/query` API, which InfluxDB 1.x answers as it ships, 2.x answers for a bucket with a DBRP mapping, and 3.x answers at all; `flux` sends Flux to `/api/v2/query`, which InfluxDB 1.8 answers only with `flux-enabled = true` and 2.x answers, and 3.x does not. Writes use the v2 write API either way.\n\n")
+	p("| INFLUXDB | CONFIGURATION | WHAT ENVTRACK SENDS |\n| --- | --- | --- |\n")
+	p("| 1.x as it ships (Flux off) | `bucket: envtrack/autogen` (database/retention-policy); `token: user:password` when `auth-enabled` | `GET /query?db=envtrack&rp=autogen&epoch=ns&chunked=true&q=...` with HTTP Basic credentials ([1.x API](https://docs.influxdata.com/influxdb/v1/tools/api/); `services/httpd/handler.go`) |\n")
+	p("| 2.x | `bucket: environments`, `org`, `token` (read and write on the bucket); InfluxQL reads the bucket's DBRP mapping: the virtual one (database `environments`, retention policy `autogen`) or one made with `influx v1 dbrp create --db envtrack --rp autogen --bucket-id ID --default` and `database: envtrack` | `GET /query?db=...&rp=...` with `Authorization: Token ...` ([1.x compatibility API](https://docs.influxdata.com/influxdb/v2/api-guide/influxdb-1x/query/), [DBRP mappings](https://docs.influxdata.com/influxdb/v2/query-data/influxql/dbrp/)) |\n")
+	p("| 3.x (Core, Enterprise, Cloud) | `bucket: envtrack` (the database), `token` (a database token); `query_language: influxql` (3.x has no Flux) | `GET /query?db=envtrack&...` with `Authorization: Token ...` ([v1 query API](https://docs.influxdata.com/influxdb3/core/query-data/execute-queries/influxdb-v1-api/)) |\n\n")
+	p("`influxdb.database` and `influxdb.retention_policy` set what InfluxQL reads where the bucket's name does not say it; `envtrack check-config` prints the effective pair.\n\n")
+	p("At start-up (and after a reload that changes the section) envtrack asks InfluxDB once whether it answers the chosen language, and logs one line: `InfluxDB answers InfluxQL reads`, or what is wrong and how to fix it, for example ")
+	p("`InfluxDB answers 403 to Flux (Flux query service disabled. ...): set influxdb.query_language: influxql, or enable flux-enabled in InfluxDB`. `envtrack check-config` prints the same line as a warning. Start-up goes on either way: tracking, the journal and the other sinks do not depend on reads.\n\n")
+	p("A read InfluxDB refuses (a bad token, Flux turned off, an unknown database or retention policy, an answer cut short by `max-row-limit`) answers **502** with that reason in `{\"error\": ...}`; a read InfluxDB does not answer (connection refused, timeout; or a 502, 503, 504, 408 or 429 from it or a proxy in front of it) answers **503**. Both count in `%s{language, reason}` (`refused`, `unreachable`), shown on the health row of the provisioning dashboard.\n\n", metric.InfluxDBReadFailures.Name)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/blueberry-idp/envtrack/dashboards"
 	"github.com/blueberry-idp/envtrack/exporter/app"
 	"github.com/blueberry-idp/envtrack/exporter/argocd"
+	"github.com/blueberry-idp/envtrack/exporter/influxdb"
 	"github.com/blueberry-idp/envtrack/exporter/probe"
 	"github.com/blueberry-idp/envtrack/model/metric"
 )
@@ -41,7 +42,7 @@ var fqName = regexp.MustCompile(`^Desc\{fqName: ("(?:[^"\\]|\\.)*")`)
 
 // TestEveryMetricIsDefined: every metric envtrack registers (the daemon with its store,
 // tracker, lifecycle and sink metrics; the Argo CD client; the URL prober; the Grafana
-// sink) is defined, and every definition (but up) is registered by the code. The
+// sink; the InfluxDB reader) is defined, and every definition (but up) is registered by the code. The
 // collectors are built from the definitions (model/metric, Lifecycle), so their help, labels
 // and buckets cannot differ; this catches a metric registered without a definition, or
 // a definition no collector uses.
@@ -64,6 +65,10 @@ func TestEveryMetricIsDefined(t *testing.T) {
 	_, err = probe.New(config.DefaultURLConfig, probe.Options{}, logger, reg, time.Now)
 	require.NoError(t, err)
 	_, err = annotate.New(config.GrafanaConfig{URL: "http://127.0.0.1:1", Token: "token"}, logger, reg)
+	require.NoError(t, err)
+	influxCfg := config.DefaultInfluxDBConfig
+	influxCfg.URL, influxCfg.Bucket = "http://127.0.0.1:1", "db/rp"
+	_, err = influxdb.NewReader(influxCfg, logger, reg)
 	require.NoError(t, err)
 	registered(t, reg, got)
 

@@ -172,6 +172,10 @@ func TestComposeEnvtrackConfig(t *testing.T) {
 	require.Equal(t, "http://influxdb:8086", cfg.InfluxDB.URL)
 	require.Equal(t, "blueberry", cfg.InfluxDB.Org)
 	require.Equal(t, "environments", cfg.InfluxDB.Bucket)
+	// InfluxDB 2.7 as it ships: InfluxQL through the bucket's virtual DBRP mapping.
+	require.Equal(t, config.QueryLanguageInfluxQL, cfg.InfluxDB.QueryLanguage)
+	db, rp := cfg.InfluxDB.DBRP()
+	require.Equal(t, []string{"environments", ""}, []string{db, rp})
 	require.NotNil(t, cfg.Grafana)
 	require.Equal(t, "http://grafana:3000", cfg.Grafana.URL)
 	require.Nil(t, cfg.ArgoCD, "the argocd section ships commented out")

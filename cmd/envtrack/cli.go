@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -117,7 +119,7 @@ func timeline(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return fail(stderr, "timeline", err)
 		}
-		fmt.Fprintln(stdout, string(raw))
+		printJSON(stdout, raw)
 		return 0
 	}
 	tl, err := c.Timeline(ctx, id)
@@ -126,6 +128,16 @@ func timeline(args []string, stdout, stderr io.Writer) int {
 	}
 	printTimeline(stdout, tl)
 	return 0
+}
+
+// printJSON prints the API's (compact) JSON indented, for people.
+func printJSON(w io.Writer, raw []byte) {
+	var b bytes.Buffer
+	if json.Indent(&b, bytes.TrimSpace(raw), "", "  ") != nil {
+		fmt.Fprintln(w, string(raw))
+		return
+	}
+	fmt.Fprintln(w, b.String())
 }
 
 func printTimeline(w io.Writer, tl *apitypes.Timeline) {
@@ -192,7 +204,7 @@ func insights(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, "insights", err)
 	}
 	if *asJSON {
-		fmt.Fprintln(stdout, string(raw))
+		printJSON(stdout, raw)
 		return 0
 	}
 	pr := p.EnvironmentPerformance.Provisioning

@@ -20,6 +20,7 @@ import (
 	grafana "github.com/blueberry-idp/envtrack/annotate"
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/app"
+	"github.com/blueberry-idp/envtrack/exporter/influxdb"
 	"github.com/blueberry-idp/envtrack/exporter/logging"
 	"github.com/blueberry-idp/envtrack/exporter/sink"
 )
@@ -155,5 +156,12 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "# %s is valid; effective configuration, secrets redacted:\n", *configFile)
 	fmt.Fprint(stdout, cfg.Redacted())
+	// As serve does at start-up: ask InfluxDB once whether it answers envtrack's reads.
+	// A refusal is no configuration error (and InfluxDB may just be down): a warning.
+	if c := cfg.InfluxDB; c != nil {
+		if err := influxdb.Probe(context.Background(), *c); err != nil {
+			fmt.Fprintln(stderr, "envtrack: warning:", err)
+		}
+	}
 	return 0
 }

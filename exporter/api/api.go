@@ -4,10 +4,8 @@
 package api
 
 import (
-	"context"
 	"crypto/subtle"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -78,13 +76,13 @@ func Register(mux *http.ServeMux, o Options) {
 	mux.Handle("/api/", NotFound(mux, "no such API endpoint"))
 }
 
-// WriteJSON writes v as JSON with the status.
+// WriteJSON writes v as JSON with the status, compact (one line, as Prometheus' API
+// answers): indenting a long timeline took longer than encoding it (docs/benchmarks.md);
+// `| jq` indents for people.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	_ = json.NewEncoder(w).Encode(v)
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
@@ -210,20 +208,24 @@ func GetEnvironment(envs Environments) http.Handler {
 	})
 }
 
-// queryError maps a query failure to its status.
+// queryError maps a query failure to its status (query.HTTPStatus): a TSDB that
+// refused the read answers 502 with its reason, one that is unreachable 503.
 func queryError(w http.ResponseWriter, logger log.Logger, err error) {
-	switch {
-	case errors.Is(err, query.ErrNotFound):
-		writeError(w, http.StatusNotFound, err.Error())
-	case errors.Is(err, query.ErrUnavailable):
-		level.Warn(logger).Log("msg", "query failed: TSDB unavailable", "err", err)
-		writeError(w, http.StatusServiceUnavailable, err.Error())
-	case errors.Is(err, context.Canceled):
-		writeError(w, 499, "request cancelled")
-	default:
-		level.Error(logger).Log("msg", "query failed", "err", err)
-		writeError(w, http.StatusInternalServerError, "query failed: "+err.Error())
+	status := query.HTTPStatus(err)
+	switch status {
+	case http.StatusNotFound:
+		writeError(w, status, err.Error())
+		return
+	case 499:
+		writeError(w, status, "request cancelled")
+		return
+	case http.StatusServiceUnavailable, http.StatusBadGateway:
+		level.Warn(logger).Log("msg", "query failed", "status", status, "err", err)
+		writeError(w, status, err.Error())
+		return
 	}
+	level.Error(logger).Log("msg", "query failed", "err", err)
+	writeError(w, status, "query failed: "+err.Error())
 }
 
 // Timeline is GET /api/environments/{id}/timeline.

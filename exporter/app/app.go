@@ -139,7 +139,7 @@ func New(opts Options) (*App, error) {
 	a.tracker.PhaseTypes(func(_ tracker.Phase, t string) bool { types = append(types, t); return true })
 	a.labels.Seed(types)
 	a.lifecycle = prom.NewBounded(cfg.Metrics.Namespace, cfg.Metrics.NativeHistograms, a.tracker.PhaseTypes, a.reg, a.labels)
-	a.gen.query = a.newQuery(cfg)
+	a.gen.query, a.gen.reader = a.newQuery(cfg)
 	a.metrics.reloadSuccess.Set(1)
 	a.metrics.reloadTimestamp.Set(float64(a.now().Unix()))
 	level.Info(a.logger).Log("msg", "envtrack starting", "version", version.Info(), "environments", len(states),
@@ -289,7 +289,7 @@ func (a *App) reload() error {
 	if err != nil {
 		return err
 	}
-	g.query = a.newQuery(cfg)
+	g.query, g.reader = a.newQuery(cfg)
 	a.loopsMu.Lock()
 	defer a.loopsMu.Unlock()
 	old := a.current()
@@ -308,20 +308,11 @@ func (a *App) reload() error {
 	return nil
 }
 
-// newQuery builds the query service for cfg: Flux against InfluxDB when configured,
-// else the embedded journal.
-func (a *App) newQuery(cfg *config.Config) *query.Service {
-	var backend query.Backend = a.journalQ
-	if c := cfg.InfluxDB; c != nil {
-		fb, err := influxdb.NewBackend(*c, log.With(a.logger, "component", "flux"))
-		if err != nil {
-			// The config loader validated the section; keep answering from the journal.
-			level.Error(a.logger).Log("msg", "InfluxDB query backend unusable, answering from the journal", "err", err)
-		} else {
-			backend = fb
-		}
-	}
-	return query.NewService(backend, cfg.Targets, a.now)
+// newQuery builds the query service for cfg: InfluxDB's read path when configured (with
+// the reader, to close), else the embedded journal.
+func (a *App) newQuery(cfg *config.Config) (*query.Service, influxdb.Reader) {
+	b, r := influxdb.Backend(cfg.InfluxDB, a.journalQ, a.logger, a.reg)
+	return query.NewService(b, cfg.Targets, a.now), r
 }
 
 // currentQuery returns the query service in force.

@@ -30,8 +30,9 @@ type generation struct {
 	prober  *probe.Prober
 	sinks   []sink.Sink
 	query   *query.Service
-	runners sink.Group // the sinks' runners, once started
-	stop    func()     // stops what start started
+	reader  influxdb.Reader // the query service's InfluxDB read path, nil without InfluxDB
+	runners sink.Group      // the sinks' runners, once started
+	stop    func()          // stops what start started
 }
 
 // newGeneration builds the clients and the sinks of cfg; nothing runs yet.
@@ -54,8 +55,11 @@ func newGeneration(cfg *config.Config, logger log.Logger, now func() time.Time, 
 	return g, nil
 }
 
-// close releases what a generation holds (idle connections of the sinks' clients).
+// close releases what a generation holds (idle connections of its clients).
 func (g *generation) close() {
+	if g.reader != nil {
+		g.reader.Close()
+	}
 	for _, sk := range g.sinks {
 		if c, ok := sk.(interface{ Close() }); ok {
 			c.Close()
@@ -70,7 +74,9 @@ func (a *App) current() *generation {
 }
 
 // start runs g's loops until g.stop: the sources, which hand their observations to the
-// tracker, retention, and the sinks, which only read the journal. Callers hold loopsMu.
+// tracker, retention, and the sinks, which only read the journal; and it asks a new
+// InfluxDB read path once whether InfluxDB answers it (influxdb.Announce logs the
+// answer). Callers hold loopsMu.
 func (a *App) start(ctx context.Context, g *generation) {
 	t := tracking{a.tracker, a}
 	runners := sink.NewGroup(g.sinks, a.store, a.sinkMetrics, g.cfg.Delivery, sink.Options{Logger: a.logger})
@@ -81,6 +87,9 @@ func (a *App) start(ctx context.Context, g *generation) {
 	}
 	if g.argo != nil {
 		loops = append(loops, func(ctx context.Context) { g.argo.Run(ctx, t) })
+	}
+	if g.reader != nil {
+		loops = append(loops, func(ctx context.Context) { influxdb.Announce(ctx, g.reader, *g.cfg.InfluxDB, a.logger) })
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup

@@ -204,7 +204,7 @@ func TestTypesFromConfig(t *testing.T) {
 	require.ElementsMatch(t, []string{"preview", labels.Other}, labelValues(metrics, "type"))
 	// The API keeps the raw type.
 	_, _, env := d.do("GET", "/api/environments/b", "", "Authorization", "Bearer reader-token")
-	require.Contains(t, env, `"type": "staging"`)
+	require.Contains(t, env, `"type":"staging"`)
 
 	cfg, err := os.ReadFile(d.cfg)
 	require.NoError(t, err)

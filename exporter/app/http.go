@@ -14,7 +14,7 @@ import (
 // daemon's parts.
 func (a *App) handler() http.Handler {
 	return server.Handler(server.Routes{
-		Config: a.Config, Environments: a.tracker, Query: a.currentQuery, Recorder: a.pushes, Markers: a.journalQ,
+		Config: a.Config, Environments: a.tracker, Query: a.currentQuery, Recorder: a.pushes,
 		Sinks: a.SinkStatus,
 		Journal: func() web.JournalStats {
 			st := a.store.Stats()

@@ -100,8 +100,9 @@ func TestInfluxDBOutage(t *testing.T) {
 	checkInflux(t, db, h.journal())
 }
 
-// TestQueriesFromInfluxDB: with InfluxDB configured, timelines and insights come from
-// Flux and equal what the scenario implies, exactly as the journal's answers do.
+// TestQueriesFromInfluxDB: with InfluxDB configured (as it ships: Flux off), timelines
+// and insights come from InfluxQL, the default, and equal what the scenario implies,
+// exactly as the journal's answers do.
 func TestQueriesFromInfluxDB(t *testing.T) {
 	db := testinfra.StartInfluxDB(t)
 	h := newHarness(t, harnessOpts{perKind: 4, static: 2, extraConfig: influxConfig(db)})
@@ -116,19 +117,19 @@ func TestQueriesFromInfluxDB(t *testing.T) {
 	defer srv.Close()
 	checkQueries(t, h, srv.URL)
 
-	// The Flux answers equal the journal's, metadata included.
+	// InfluxDB's answers equal the journal's, metadata included.
 	journal := query.NewService(query.NewJournalBackend(h.app.store), config.TargetsConfig{}, h.clock.Now)
 	for _, st := range h.sc.Stories {
-		var fromFlux map[string]any
-		getJSON(t, srv.URL+"/api/environments/"+st.ID+"/timeline", &fromFlux)
+		var fromInflux map[string]any
+		getJSON(t, srv.URL+"/api/environments/"+st.ID+"/timeline", &fromInflux)
 		tl, err := journal.Timeline(ctx, st.ID)
 		require.NoError(t, err)
 		b, _ := json.Marshal(tl)
-		got, _ := json.Marshal(fromFlux)
+		got, _ := json.Marshal(fromInflux)
 		require.JSONEq(t, string(b), string(got), st.ID)
 	}
 
-	// The pages' charts from Flux: the same attempts and deployments as the journal's.
+	// The pages' charts from InfluxDB: the same attempts and deployments as the journal's.
 	for _, win := range []time.Duration{24 * time.Hour, 30 * 24 * time.Hour} {
 		fc, err := h.app.currentQuery().Chart(ctx, win, "w", "")
 		require.NoError(t, err)

@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestString(t *testing.T) {
+func TestFluxString(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{``, `""`},
 		{`abc123`, `"abc123"`},
@@ -34,8 +34,8 @@ func TestString(t *testing.T) {
 		{"ünï©ødé 日本", `"ünï©ødé 日本"`},
 		{"bad\xffutf8\xc3", `"bad\xffutf8\xc3"`},
 	} {
-		got := String(tc.in)
-		require.Equal(t, tc.want, got, "String(%q)", tc.in)
+		got := FluxString(tc.in)
+		require.Equal(t, tc.want, got, "FluxString(%q)", tc.in)
 		back, err := unquote(got)
 		require.NoError(t, err)
 		require.Equal(t, tc.in, back)
@@ -52,7 +52,7 @@ func TestValidEnvironmentID(t *testing.T) {
 	}
 }
 
-// unquote is the inverse of String, written from the string literal rules of the Flux
+// unquote is the inverse of FluxString, written from the string literal rules of the Flux
 // scanner (flux 0.65 internal/scanner/scanner.rl) and parser (strconv.ParseText):
 //
 //	escaped_char  = "\\" ( "n" | "r" | "t" | "\\" | '"' | "${" )
@@ -140,32 +140,32 @@ func unhex(c byte) (byte, bool) {
 	return 0, false
 }
 
-func FuzzString(f *testing.F) {
+func FuzzFluxString(f *testing.F) {
 	for _, s := range []string{"", `a"b`, `x\y`, `${x}`, `a|>b`, "\n\t\r", "\\\"${", "$", "$$${{",
 		"\xff\xfe", "ü${\\\"}", `") |> yield() //`, `$"`, `$\`, "$\xff", `$$${x}`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		lit := String(s)
+		lit := FluxString(s)
 		// Embedded in a query the literal is one token: it ends at its own closing quote.
 		q := `from(bucket: "b") |> filter(fn: (r) => r.environment_id == ` + lit + `)`
 		start := strings.Index(q, "== ") + len("== ")
 		end := closingQuote(q, start)
 		if end != start+len(lit)-1 {
-			t.Fatalf("String(%q) = %s ends at byte %d of the query, want %d", s, lit, end, start+len(lit)-1)
+			t.Fatalf("FluxString(%q) = %s ends at byte %d of the query, want %d", s, lit, end, start+len(lit)-1)
 		}
 		back, err := unquote(q[start : end+1])
 		if err != nil {
-			t.Fatalf("String(%q) = %s: %v", s, lit, err)
+			t.Fatalf("FluxString(%q) = %s: %v", s, lit, err)
 		}
 		if back != s {
-			t.Fatalf("String(%q) = %s unquotes to %q", s, lit, back)
+			t.Fatalf("FluxString(%q) = %s unquotes to %q", s, lit, back)
 		}
 		if strings.ContainsAny(lit, "\n\r") {
-			t.Fatalf("String(%q) = %s holds a raw line break", s, lit)
+			t.Fatalf("FluxString(%q) = %s holds a raw line break", s, lit)
 		}
 		if !utf8.ValidString(lit) {
-			t.Fatalf("String(%q) = %q: bytes that are not UTF-8 must be escaped", s, lit)
+			t.Fatalf("FluxString(%q) = %q: bytes that are not UTF-8 must be escaped", s, lit)
 		}
 	})
 }

@@ -1,27 +1,21 @@
-// The query side: Backend is the query.Backend that reads lifecycle events back from
-// InfluxDB with Flux, from the points the Sink wrote (DESIGN §5). It works with InfluxDB 2.x
-// and with 1.8 ([http] flux-enabled = true, bucket "db/rp").
+// The Flux read path: Flux is the query.MarkerBackend that reads lifecycle events and
+// CI's deployment markers back with Flux, from the points the Sink wrote (DESIGN §5). It
+// works with InfluxDB 2.x and with 1.8 ([http] flux-enabled = true, which 1.8 does not
+// ship with; bucket "db/rp"). InfluxQL (influxql.go) is the default read path.
 //
 // Queries are plain Flux text sent with QueryAPI.Query: query parameters
 // (QueryWithParams) exist only on InfluxDB Cloud. So every string in a query is a
-// literal built by String, and environment ids are validated before they get there.
+// literal built by FluxString, and environment ids are validated before they get there.
 
 package influxdb
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"net/url"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/go-kit/log"
@@ -29,6 +23,7 @@ import (
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
 	"github.com/influxdata/influxdb-client-go/v2/api"
 	influxhttp "github.com/influxdata/influxdb-client-go/v2/api/http"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/config/redact"
@@ -36,19 +31,22 @@ import (
 	"github.com/blueberry-idp/envtrack/model/event"
 )
 
-// Backend implements query.Backend with Flux. It is safe for concurrent use.
-type Backend struct {
-	cfg    config.InfluxDBConfig
-	client influxdb2.Client
-	query  api.QueryAPI
-	logger log.Logger
+// Flux implements query.MarkerBackend with Flux. It is safe for concurrent use.
+type Flux struct {
+	cfg      config.InfluxDBConfig
+	client   influxdb2.Client
+	query    api.QueryAPI
+	logger   log.Logger
+	secrets  *redact.Secrets
+	failures *prometheus.CounterVec
 }
 
-var _ query.Backend = (*Backend)(nil)
+var _ query.MarkerBackend = (*Flux)(nil)
 
-// NewBackend returns a Backend reading the influxdb section cfg (as the sink writes it),
-// as config.Load validated it. It does not contact InfluxDB.
-func NewBackend(cfg config.InfluxDBConfig, logger log.Logger) (*Backend, error) {
+// NewFlux returns the Flux reader of the influxdb section cfg (read as the sink writes
+// it), as config.Load validated it. Failed reads count in reg's
+// metric.InfluxDBReadFailures (reg may be nil). It does not contact InfluxDB.
+func NewFlux(cfg config.InfluxDBConfig, logger log.Logger, reg prometheus.Registerer) (*Flux, error) {
 	if logger == nil {
 		logger = log.NewNopLogger()
 	}
@@ -56,16 +54,18 @@ func NewBackend(cfg config.InfluxDBConfig, logger log.Logger) (*Backend, error) 
 	if err != nil {
 		return nil, fmt.Errorf("flux: %w", err)
 	}
-	return &Backend{
-		cfg:    cfg,
-		client: client,
-		query:  client.QueryAPI(cfg.Org),
-		logger: log.With(logger, "component", "flux"),
+	return &Flux{
+		cfg:      cfg,
+		client:   client,
+		query:    client.QueryAPI(cfg.Org),
+		logger:   log.With(logger, "component", "flux"),
+		secrets:  redact.New(string(cfg.Token), cfg.URL),
+		failures: readFailures(reg, config.QueryLanguageFlux),
 	}, nil
 }
 
 // Close releases the client's idle connections.
-func (b *Backend) Close() { b.client.Close() }
+func (b *Flux) Close() { b.client.Close() }
 
 // The fields an event is rebuilt from; the durations and reason are in metadata too.
 var readFields = []string{FieldEnvName, FieldBranch, FieldCommitSHA,
@@ -73,7 +73,7 @@ var readFields = []string{FieldEnvName, FieldBranch, FieldCommitSHA,
 
 // EnvironmentEvents implements query.Backend. An id that is not well-formed gets
 // ErrInvalidID.
-func (b *Backend) EnvironmentEvents(ctx context.Context, id string) ([]event.Event, error) {
+func (b *Flux) EnvironmentEvents(ctx context.Context, id string) ([]event.Event, error) {
 	if !ValidEnvironmentID(id) {
 		return nil, ErrInvalidID
 	}
@@ -81,12 +81,12 @@ func (b *Backend) EnvironmentEvents(ctx context.Context, id string) ([]event.Eve
 }
 
 // EnvironmentEventsQuery is the Flux query of EnvironmentEvents; id must be valid.
-func (b *Backend) EnvironmentEventsQuery(id string) string {
-	return b.fluxQuery("0", "", fmt.Sprintf("r.%s == %s", TagEnvironmentID, String(id)))
+func (b *Flux) EnvironmentEventsQuery(id string) string {
+	return b.fluxQuery("0", "", fmt.Sprintf("r.%s == %s", TagEnvironmentID, FluxString(id)))
 }
 
 // Range implements query.Backend.
-func (b *Backend) Range(ctx context.Context, from, to time.Time, typ string, names ...event.Name) ([]event.Event, error) {
+func (b *Flux) Range(ctx context.Context, from, to time.Time, typ string, names ...event.Name) ([]event.Event, error) {
 	from, to = clamp(from), clamp(to)
 	if !from.Before(to) {
 		return nil, nil
@@ -95,17 +95,17 @@ func (b *Backend) Range(ctx context.Context, from, to time.Time, typ string, nam
 }
 
 // RangeQuery is the Flux query of Range.
-func (b *Backend) RangeQuery(from, to time.Time, typ string, names ...event.Name) string {
+func (b *Flux) RangeQuery(from, to time.Time, typ string, names ...event.Name) string {
 	var preds []string
 	if len(names) > 0 {
 		or := make([]string, len(names))
 		for i, n := range names {
-			or[i] = fmt.Sprintf("r.%s == %s", TagEvent, String(string(n)))
+			or[i] = fmt.Sprintf("r.%s == %s", TagEvent, FluxString(string(n)))
 		}
 		preds = append(preds, "("+strings.Join(or, " or ")+")")
 	}
 	if typ != "" {
-		preds = append(preds, fmt.Sprintf("r.%s == %s", TagType, String(typ)))
+		preds = append(preds, fmt.Sprintf("r.%s == %s", TagType, FluxString(typ)))
 	}
 	return b.fluxQuery(fluxTime(from), fluxTime(to), strings.Join(preds, " and "))
 }
@@ -116,16 +116,22 @@ func (b *Backend) RangeQuery(from, to time.Time, typ string, names ...event.Name
 // and field, and pivot joins a series' fields at each time. Series (environment_id,
 // event, type, repository) stay apart, so two events at the same time stay two rows.
 // group() merges the tables so that sort orders across them.
-func (b *Backend) fluxQuery(start, stop, pred string) string {
-	fields := make([]string, len(readFields))
-	for i, f := range readFields {
-		fields[i] = "r._field == " + String(f)
+func (b *Flux) fluxQuery(start, stop, pred string) string {
+	return b.pivoted(b.cfg.Measurement, readFields, start, stop, pred)
+}
+
+// pivoted selects the points of measurement with their fields (one row per point, as
+// fluxQuery explains) from start to stop that match pred.
+func (b *Flux) pivoted(measurement string, fieldNames []string, start, stop, pred string) string {
+	fields := make([]string, len(fieldNames))
+	for i, f := range fieldNames {
+		fields[i] = "r._field == " + FluxString(f)
 	}
 	rng := "start: " + start
 	if stop != "" {
 		rng += ", stop: " + stop
 	}
-	filter := fmt.Sprintf("r._measurement == %s", String(b.cfg.Measurement))
+	filter := fmt.Sprintf("r._measurement == %s", FluxString(measurement))
 	if pred != "" {
 		filter += " and " + pred
 	}
@@ -136,7 +142,70 @@ func (b *Backend) fluxQuery(start, stop, pred string) string {
   |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
   |> group()
   |> sort(columns: ["_time"])
-`, String(b.cfg.Bucket), rng, filter, strings.Join(fields, " or "))
+`, FluxString(b.cfg.Bucket), rng, filter, strings.Join(fields, " or "))
+}
+
+// Markers implements query.MarkerBackend: the deployments measurement's points in
+// [from, to) but those the sink wrote for Argo CD's deployed events.
+func (b *Flux) Markers(ctx context.Context, from, to time.Time) ([]event.Event, error) {
+	from, to = clamp(from), clamp(to)
+	if !from.Before(to) {
+		return nil, nil
+	}
+	return b.markers(ctx, fluxTime(from), fluxTime(to), "", "", to)
+}
+
+// EnvironmentMarkers implements query.MarkerBackend.
+func (b *Flux) EnvironmentMarkers(ctx context.Context, id string) ([]event.Event, error) {
+	if !ValidEnvironmentID(id) {
+		return nil, ErrInvalidID
+	}
+	lit := FluxString(id)
+	return b.markers(ctx, "0", "", "r."+TagEnvironment+" == "+lit, "r."+TagEnvironmentID+" == "+lit, time.Time{})
+}
+
+// markers reads the deployments points matching pred from start to stop and drops the
+// event ids of the lifecycle deployed events matching lifecyclePred, and what is not
+// before end (1.8 includes range's stop).
+func (b *Flux) markers(ctx context.Context, start, stop, pred, lifecyclePred string, end time.Time) ([]event.Event, error) {
+	var evs []event.Event
+	err := b.rows(ctx, b.pivoted(b.cfg.DeploymentsMeasurement, []string{FieldEventID, FieldActivity, FieldStatus, FieldFailed}, start, stop, pred),
+		func(row map[string]any) error {
+			evs = append(evs, markerFromRow(record(row)))
+			return nil
+		})
+	if err != nil || len(evs) == 0 {
+		return nil, err
+	}
+	deployed := "r." + TagEvent + " == " + FluxString(string(event.Deployed))
+	if lifecyclePred != "" {
+		deployed += " and " + lifecyclePred
+	}
+	lifecycleIDs := map[string]bool{}
+	err = b.rows(ctx, b.pivoted(b.cfg.Measurement, []string{FieldEventID}, start, stop, deployed), func(row map[string]any) error {
+		if id, ok := row[FieldEventID].(string); ok {
+			lifecycleIDs[id] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	evs = slices.DeleteFunc(evs, func(e event.Event) bool {
+		return lifecycleIDs[e.ID] || (!end.IsZero() && !e.Time.Before(end))
+	})
+	sortEvents(evs)
+	if len(evs) == 0 {
+		return nil, nil
+	}
+	return evs, nil
+}
+
+// Probe asks InfluxDB once whether it answers envtrack's Flux reads: at most one point
+// of the bucket's last minute, with the configured organization and credentials.
+func (b *Flux) Probe(ctx context.Context) error {
+	q := fmt.Sprintf(`from(bucket: %s) |> range(start: -1m) |> limit(n: 1)`, FluxString(b.cfg.Bucket))
+	return b.rows(ctx, q, func(map[string]any) error { return nil })
 }
 
 // Query bounds: the sink writes events from 1970 on, and InfluxDB's int64 nanoseconds end
@@ -160,125 +229,139 @@ func clamp(t time.Time) time.Time {
 func fluxTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 // run runs q and rebuilds the events of its rows before stop (zero: all), in time order.
-func (b *Backend) run(ctx context.Context, q string, stop time.Time) ([]event.Event, error) {
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(b.cfg.Timeout))
-	defer cancel()
-	res, err := b.query.Query(ctx, q)
-	if err != nil {
-		return nil, b.queryError(err)
-	}
-	defer res.Close()
+func (b *Flux) run(ctx context.Context, q string, stop time.Time) ([]event.Event, error) {
 	var evs []event.Event
-	for res.Next() {
-		e, err := b.decode(res.Record().Values())
+	err := b.rows(ctx, q, func(row map[string]any) error {
+		e, err := eventFromRow(record(row), b.logger)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		evs = append(evs, e)
-	}
-	if err := res.Err(); err != nil {
-		return nil, b.queryError(err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if !stop.IsZero() {
 		// InfluxDB 1.8 includes points at range's stop; 2.x does not. Range is [from, to).
 		evs = slices.DeleteFunc(evs, func(e event.Event) bool { return !e.Time.Before(stop) })
 	}
-	// Already in time order; ties (same time) go by journal order, which the event ids
-	// ("<journal>-<seq>") keep.
-	sort.SliceStable(evs, func(i, j int) bool {
-		if !evs[i].Time.Equal(evs[j].Time) {
-			return evs[i].Time.Before(evs[j].Time)
-		}
-		return evs[i].Seq < evs[j].Seq
-	})
+	sortEvents(evs)
 	return evs, nil
 }
 
-// QueryError is a query that failed.
-type QueryError struct {
-	StatusCode int // InfluxDB's HTTP status; 0 when there was no (complete) answer
-	msg        string
-	err        error
-}
-
-func (e *QueryError) Error() string {
-	s := "flux: query: "
-	if e.StatusCode != 0 {
-		s += strconv.Itoa(e.StatusCode) + ": "
+// rows runs q and calls row with each record's values.
+func (b *Flux) rows(ctx context.Context, q string, row func(map[string]any) error) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(b.cfg.Timeout))
+	defer cancel()
+	res, err := b.query.Query(ctx, q)
+	if err != nil {
+		return b.queryError(err)
 	}
-	return s + e.msg
-}
-
-// Unwrap returns the cause, and query.ErrUnavailable when InfluxDB could not be reached
-// or failed (no answer, 429, 5xx), so that the API answers 503.
-func (e *QueryError) Unwrap() []error {
-	unavailable := e.StatusCode == 0 || e.StatusCode == http.StatusRequestTimeout ||
-		e.StatusCode == http.StatusTooManyRequests || e.StatusCode >= 500
-	if unavailable && (e.StatusCode != 0 || transportError(e.err)) {
-		return []error{query.ErrUnavailable, e.err}
+	defer res.Close()
+	for res.Next() {
+		if err := row(res.Record().Values()); err != nil {
+			return err
+		}
 	}
-	return []error{e.err}
+	if err := res.Err(); err != nil {
+		return b.queryError(err)
+	}
+	return nil
 }
 
-func (b *Backend) queryError(err error) error {
-	qe := &QueryError{err: err, msg: err.Error()}
+// queryError turns a client error into a *ReadError (counted), or returns the caller's
+// cancellation as it is.
+func (b *Flux) queryError(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	e := &ReadError{Language: config.QueryLanguageFlux, Message: err.Error(), err: err}
 	var he *influxhttp.Error
 	if errors.As(err, &he) {
-		qe.StatusCode = he.StatusCode
+		e.StatusCode = he.StatusCode
 		switch {
 		case he.StatusCode == 0 && he.Err != nil:
-			qe.msg = he.Err.Error()
+			e.Message = he.Err.Error()
+			e.err = he.Err
 		case he.Message != "":
-			qe.msg = he.Message
-		}
-		if he.StatusCode == 0 && he.Err != nil {
-			qe.err = he.Err
+			e.Message = he.Message
 		}
 	}
-	qe.msg = redact.New(string(b.cfg.Token), b.cfg.URL).String(qe.msg)
-	return qe
+	if e.StatusCode == 0 {
+		// No answer; or an answer cut off mid-body; or a Flux error in the answer's
+		// table stream (an error of the query itself: refused).
+		e.Unreachable = transportError(e.err)
+	} else {
+		e.Unreachable = unreachableStatus(e.StatusCode)
+	}
+	e.Message = strings.TrimSpace(b.secrets.String(e.Message))
+	if !e.Unreachable {
+		e.Hint = hint(&b.cfg, e.Language, e.StatusCode, e.Message)
+	}
+	b.failures.WithLabelValues(e.Language, e.Reason()).Inc()
+	return e
 }
 
-// transportError reports whether err is a failure to talk to InfluxDB at all (as
-// opposed to, say, a Flux error in the answer).
-func transportError(err error) bool {
-	var ne net.Error
-	var ue *url.Error
-	return errors.As(err, &ne) || errors.As(err, &ue) ||
-		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, context.DeadlineExceeded)
+// fields is a row as the event builders read it: a Flux record's values (record) or an
+// InfluxQL row.
+type fields interface {
+	str(key string) string
+	boolean(key string) bool
+	// time is the row's time; false without one.
+	time() (time.Time, bool, error)
 }
 
-// decode rebuilds an event from one pivoted row.
-func (b *Backend) decode(row map[string]any) (event.Event, error) {
-	str := func(k string) string { s, _ := row[k].(string); return s }
-	tm, ok := row["_time"].(time.Time)
+// record is a Flux record's values.
+type record map[string]any
+
+func (r record) str(k string) string   { s, _ := r[k].(string); return s }
+func (r record) boolean(k string) bool { b, _ := r[k].(bool); return b }
+func (r record) time() (time.Time, bool, error) {
+	t, ok := r["_time"].(time.Time)
+	return t, ok, nil
+}
+
+// eventFromRow rebuilds an event from one row: a pivoted Flux record, or an InfluxQL
+// row.
+func eventFromRow(row fields, logger log.Logger) (event.Event, error) {
+	tm, ok, err := row.time()
+	if err != nil {
+		return event.Event{}, err
+	}
 	if !ok {
-		return event.Event{}, fmt.Errorf("flux: row without _time: %v", row)
+		return event.Event{}, fmt.Errorf("influxdb: row without a time: event %q of %q", row.str(FieldEventID), row.str(TagEnvironmentID))
 	}
 	e := event.Event{
-		ID:              str(FieldEventID),
-		EnvironmentID:   str(TagEnvironmentID),
-		EnvironmentName: str(FieldEnvName),
-		Name:            event.Name(str(TagEvent)),
+		ID:              row.str(FieldEventID),
+		EnvironmentID:   row.str(TagEnvironmentID),
+		EnvironmentName: row.str(FieldEnvName),
+		Name:            event.Name(row.str(TagEvent)),
 		Time:            tm.UTC(),
-		Type:            str(TagType),
-		Repository:      str(TagRepository),
-		Branch:          str(FieldBranch),
-		CommitSHA:       str(FieldCommitSHA),
+		Type:            row.str(TagType),
+		Repository:      row.str(TagRepository),
+		Branch:          row.str(FieldBranch),
+		CommitSHA:       row.str(FieldCommitSHA),
 	}
-	if i := strings.LastIndexByte(e.ID, '-'); i >= 0 {
-		if seq, err := strconv.ParseUint(e.ID[i+1:], 10, 64); err == nil {
-			e.Seq = seq
-		}
-	}
-	if m := str(FieldMetadata); m != "" && m != "{}" {
-		if err := json.Unmarshal([]byte(m), &e.Metadata); err != nil {
+	e.Seq = seqOf(e.ID)
+	if m := row.str(FieldMetadata); m != "" && m != "{}" {
+		if e.Metadata, err = decodeMetadata(m); err != nil {
 			// One damaged point must not hide a whole timeline: keep the event.
-			level.Warn(b.logger).Log("msg", "metadata is not a JSON object; ignored",
+			level.Warn(logger).Log("msg", "metadata is not a JSON object; ignored",
 				"environment_id", e.EnvironmentID, "event", e.Name, "event_id", e.ID, "err", err)
 			e.Metadata = nil
 		}
 	}
 	return e, nil
+}
+
+// seqOf is the journal sequence number in an event id ("<journal>-<seq>"); 0 when the
+// id has none.
+func seqOf(id string) uint64 {
+	if i := strings.LastIndexByte(id, '-'); i >= 0 {
+		if seq, err := strconv.ParseUint(id[i+1:], 10, 64); err == nil {
+			return seq
+		}
+	}
+	return 0
 }

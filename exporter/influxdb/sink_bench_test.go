@@ -19,7 +19,7 @@ import (
 // own cost.
 func BenchmarkWrite(b *testing.B) {
 	const batchSize, batches = 500, 16
-	db := testinfra.StartInfluxDB(b, testinfra.WithoutFlux())
+	db := testinfra.StartInfluxDB(b)
 	s := newSink(b, db)
 
 	names := []event.Name{event.Created, event.ProvisioningStarted, event.Ready}

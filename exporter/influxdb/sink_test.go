@@ -39,6 +39,13 @@ func section(c config.InfluxDBConfig) config.InfluxDBConfig {
 	if c.Timeout != 0 {
 		d.Timeout = c.Timeout
 	}
+	if c.QueryLanguage != "" {
+		d.QueryLanguage = c.QueryLanguage
+	}
+	d.Database, d.RetentionPolicy = c.Database, c.RetentionPolicy
+	if d.QueryLanguage == config.QueryLanguageInfluxQL {
+		d.Database, d.RetentionPolicy = d.DBRP() // as config.Load fills them in
+	}
 	return d
 }
 
@@ -97,7 +104,7 @@ func byTime(rows []map[string]any) []map[string]any {
 }
 
 func TestDeliverWritesTheSchema(t *testing.T) {
-	db := testinfra.StartInfluxDB(t, testinfra.WithoutFlux())
+	db := testinfra.StartInfluxDB(t)
 	s := newSink(t, db)
 	require.Equal(t, "influxdb", s.Name())
 
@@ -149,7 +156,7 @@ func TestDeliverWritesTheSchema(t *testing.T) {
 }
 
 func TestDeliverIsIdempotent(t *testing.T) {
-	db := testinfra.StartInfluxDB(t, testinfra.WithoutFlux())
+	db := testinfra.StartInfluxDB(t)
 	s := newSink(t, db)
 	evs := scenario()
 	for range 3 {
@@ -167,7 +174,7 @@ func TestDeliverIsIdempotent(t *testing.T) {
 }
 
 func TestDeliverRetriesWhileInfluxDBIsDown(t *testing.T) {
-	db := testinfra.StartInfluxDB(t, testinfra.WithoutFlux())
+	db := testinfra.StartInfluxDB(t)
 	s := newSink(t, db)
 	evs := scenario()
 
@@ -189,7 +196,7 @@ func TestDeliverRetriesWhileInfluxDBIsDown(t *testing.T) {
 }
 
 func TestDeliverFieldTypeConflictIsPermanent(t *testing.T) {
-	db := testinfra.StartInfluxDB(t, testinfra.WithoutFlux())
+	db := testinfra.StartInfluxDB(t)
 	s := newSink(t, db)
 	// Someone else wrote the duration as a string first (v1 endpoint, not the sink). In
 	// 1.x field types are per shard: the conflict needs a point in the same shard group
@@ -215,7 +222,7 @@ func TestDeliverFieldTypeConflictIsPermanent(t *testing.T) {
 }
 
 func TestDeliverWithAuth(t *testing.T) {
-	db := testinfra.StartInfluxDB(t, testinfra.WithoutFlux(), testinfra.WithAuth("envtrack", "right-password"))
+	db := testinfra.StartInfluxDB(t, testinfra.WithAuth("envtrack", "right-password"))
 
 	good := newSink(t, db)
 	_, err := good.Deliver(context.Background(), scenario())
@@ -238,7 +245,7 @@ func TestDeliverWithAuth(t *testing.T) {
 }
 
 func TestDeliverUnknownDatabaseIsRetried(t *testing.T) {
-	db := testinfra.StartInfluxDB(t, testinfra.WithoutFlux())
+	db := testinfra.StartInfluxDB(t)
 	s := newSink(t, db, func(c *config.InfluxDBConfig) { c.Bucket = "nosuchdb/autogen" })
 	retry, err := s.Deliver(context.Background(), scenario())
 	require.Error(t, err)
@@ -253,7 +260,7 @@ func TestDeliverUnknownDatabaseIsRetried(t *testing.T) {
 // A proxy in front of the real InfluxDB (a load balancer, an ingress) answers 503 or
 // 429 while InfluxDB is behind it; both are transient.
 func TestDeliverRetriesProxyErrors(t *testing.T) {
-	db := testinfra.StartInfluxDB(t, testinfra.WithoutFlux())
+	db := testinfra.StartInfluxDB(t)
 	target, err := url.Parse(db.URL)
 	require.NoError(t, err)
 	var fault atomic.Int32
@@ -284,7 +291,7 @@ func TestDeliverRetriesProxyErrors(t *testing.T) {
 }
 
 func TestDeliverRejectsUnwritableEvents(t *testing.T) {
-	db := testinfra.StartInfluxDB(t, testinfra.WithoutFlux())
+	db := testinfra.StartInfluxDB(t)
 	s := newSink(t, db)
 	bad := map[string]event.Event{
 		"zero time":      lifecycle("abc", event.Created, time.Time{}, 1, nil),
@@ -307,7 +314,7 @@ func TestDeliverRejectsUnwritableEvents(t *testing.T) {
 // Strings with line-protocol and Flux metacharacters, and a measurement named m"x, go in
 // and come back unchanged.
 func TestDeliverSpecialCharacters(t *testing.T) {
-	db := testinfra.StartInfluxDB(t, testinfra.WithoutFlux())
+	db := testinfra.StartInfluxDB(t)
 	s := newSink(t, db, func(c *config.InfluxDBConfig) { c.Measurement = `m"x` })
 	e := lifecycle("abc", event.Created, t0, 1, map[string]any{"note": "a\"b\\c ${x} |> \n\t", "reason": `tr\`})
 	e.EnvironmentName = `name with "quotes", spaces=and \backslash\`
@@ -336,7 +343,7 @@ func TestRetryable(t *testing.T) {
 }
 
 func TestDeliverHonoursContext(t *testing.T) {
-	db := testinfra.StartInfluxDB(t, testinfra.WithoutFlux())
+	db := testinfra.StartInfluxDB(t)
 	s := newSink(t, db)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -349,7 +356,7 @@ func TestDeliverHonoursContext(t *testing.T) {
 // TestDeliverBoundsTheTypeTag: the type tag goes through SetTypeTag's function (the
 // daemon's label bound), so pushed types mint no tag values beyond it.
 func TestDeliverBoundsTheTypeTag(t *testing.T) {
-	db := testinfra.StartInfluxDB(t, testinfra.WithoutFlux())
+	db := testinfra.StartInfluxDB(t)
 	s := newSink(t, db)
 	s.SetTypeTag(func(typ string) string {
 		if typ == "preview" {

@@ -8,9 +8,26 @@ import (
 	"github.com/blueberry-idp/envtrack/model/event"
 )
 
+// Markers returns the window's deployment markers from the backend, nil when it keeps
+// none.
+func (s *Service) Markers(ctx context.Context, from, to time.Time) ([]event.Event, error) {
+	if m, ok := s.backend.(MarkerBackend); ok {
+		return m.Markers(ctx, from, to)
+	}
+	return nil, nil
+}
+
+// EnvironmentMarkers returns environment id's deployment markers from the backend, nil
+// when it keeps none.
+func (s *Service) EnvironmentMarkers(ctx context.Context, id string) ([]event.Event, error) {
+	if m, ok := s.backend.(MarkerBackend); ok {
+		return m.EnvironmentMarkers(ctx, id)
+	}
+	return nil, nil
+}
+
 // Markers returns the deployment markers (001, pushed by CI) whose time is in
-// [from, to), in time order. They live in the journal only as far as the pages are
-// concerned: the journal is the source of truth and keeps journal.retention of them.
+// [from, to), in time order. The journal keeps journal.retention of them.
 func (j *JournalBackend) Markers(_ context.Context, from, to time.Time) ([]event.Event, error) {
 	evs, err := j.st.EventsBetween(from, to)
 	if err != nil {
@@ -38,3 +55,8 @@ func markersOnly(evs []event.Event) []event.Event {
 	sort.SliceStable(out, func(a, b int) bool { return out[a].Time.Before(out[b].Time) })
 	return out
 }
+
+var (
+	_ MarkerBackend = (*JournalBackend)(nil)
+	_ MarkerBackend = (*CachedJournal)(nil)
+)

@@ -23,8 +23,7 @@ type Routes struct {
 	Config       func() *config.Config
 	Environments api.Environments // the tracker's current view
 	Query        func() *query.Service
-	Recorder     api.Recorder // POST /api/events
-	Markers      web.Markers
+	Recorder     api.Recorder            // POST /api/events
 	Sinks        func() []sink.Status    // the landing page's
 	Journal      func() web.JournalStats // the landing page's
 	// Metrics is gathered for GET /metrics (OpenMetrics negotiated).
@@ -56,7 +55,7 @@ func Handler(r Routes) http.Handler {
 	limits := r.Config().API
 	mux := http.NewServeMux()
 	web.New(web.Options{ // GET /, /environments/{id}, /insights
-		Environments: r.Environments, Query: r.Query, Markers: r.Markers,
+		Environments: r.Environments, Query: r.Query,
 		Guard:  func(h http.Handler) http.Handler { return api.RequireRead(tokens, h) },
 		Config: r.Config, Ready: r.Ready, Sinks: func() []web.SinkStatus { return sinkStatus(r.Sinks()) }, Journal: r.Journal,
 		Logger: log.With(r.Logger, "component", "web"), Now: r.Now,

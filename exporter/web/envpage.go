@@ -174,25 +174,20 @@ func (p *Pages) environment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	tl, err := p.o.Query().Timeline(ctx, id)
+	q := p.o.Query()
+	tl, err := q.Timeline(ctx, id)
 	if errors.Is(err, query.ErrNotFound) {
 		p.render(w, r, notFoundTmpl, http.StatusNotFound, notFound{What: "environment", ID: id})
 		return
 	}
 	if err != nil {
 		level.Error(p.o.Logger).Log("msg", "environment page", "id", id, "err", err)
-		status := http.StatusInternalServerError
-		if errors.Is(err, query.ErrUnavailable) {
-			status = http.StatusServiceUnavailable
-		}
-		p.render(w, r, notFoundTmpl, status, notFound{What: "timeline", ID: id, Err: err.Error()})
+		p.render(w, r, notFoundTmpl, query.HTTPStatus(err), notFound{What: "timeline", ID: id, Err: err.Error()})
 		return
 	}
-	var markers []event.Event
-	if p.o.Markers != nil {
-		if markers, err = p.o.Markers.EnvironmentMarkers(ctx, id); err != nil {
-			level.Warn(p.o.Logger).Log("msg", "environment page: markers", "id", id, "err", err)
-		}
+	markers, err := q.EnvironmentMarkers(ctx, id)
+	if err != nil {
+		level.Warn(p.o.Logger).Log("msg", "environment page: markers", "id", id, "err", err)
 	}
 	st, known := p.o.Environments.Get(id)
 	p.render(w, r, envTmpl, http.StatusOK, buildEnvPage(tl, st, known, markers, p.o.Now()))

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -55,11 +54,7 @@ func (p *Pages) insights(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		level.Warn(p.o.Logger).Log("msg", "insights page", "err", err)
 		d.Err = err.Error()
-		status = http.StatusInternalServerError
-		if errors.Is(err, query.ErrUnavailable) {
-			status = http.StatusServiceUnavailable
-		}
-		p.render(w, r, insightsTmpl, status, d)
+		p.render(w, r, insightsTmpl, query.HTTPStatus(err), d)
 		return
 	}
 	d.Perf = perf

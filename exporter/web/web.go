@@ -7,7 +7,6 @@
 package web
 
 import (
-	"context"
 	"fmt"
 	"html/template"
 	"math"
@@ -31,17 +30,12 @@ type Environments interface {
 	Get(id string) (tracker.State, bool)
 }
 
-// Markers gives the deployment markers pushed by CI (001), from the journal.
-type Markers interface {
-	Markers(ctx context.Context, from, to time.Time) ([]event.Event, error)
-	EnvironmentMarkers(ctx context.Context, id string) ([]event.Event, error)
-}
-
 // Options wire the pages.
 type Options struct {
 	Environments Environments
-	Query        func() *query.Service // the service in force (it changes on reload)
-	Markers      Markers
+	// Query is the service in force (it changes on reload): timelines, statistics,
+	// charts, and CI's deployment markers (001).
+	Query func() *query.Service
 	// Guard wraps the handlers that show environment data (read tokens).
 	Guard func(http.Handler) http.Handler
 

@@ -94,7 +94,7 @@ func newTestPagesWith(cfg *config.Config, evs []event.Event, states []tracker.St
 		ProvisioningP50: config.DurationTarget{Target: model.Duration(2 * time.Minute), Alert: model.Duration(3 * time.Minute)},
 		ProvisioningP95: config.DurationTarget{Target: model.Duration(5 * time.Minute), Alert: model.Duration(10 * time.Minute)},
 		SuccessRate:     config.RateTarget{Target: 98, Alert: 95}}, func() time.Time { return now })
-	p := New(Options{Environments: fakeEnvs(states), Query: func() *query.Service { return svc }, Markers: fakeBackend(evs),
+	p := New(Options{Environments: fakeEnvs(states), Query: func() *query.Service { return svc },
 		Config: func() *config.Config { return cfg }, Ready: func() bool { return true },
 		Sinks: func() []SinkStatus { return nil }, Journal: func() JournalStats { return JournalStats{} },
 		Now: func() time.Time { return now }})

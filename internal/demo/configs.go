@@ -34,7 +34,8 @@ bind-address = "127.0.0.1:%d"
   bind-address = "127.0.0.1:%d"
   auth-enabled = false
   log-enabled = false
-  flux-enabled = true
+  # As InfluxDB 1.8 ships: Flux off. envtrack reads with InfluxQL (its default).
+  flux-enabled = false
   pprof-enabled = false
 
 [logging]
@@ -144,6 +145,8 @@ influxdb:
   # InfluxDB 1.8: database/retention-policy; no authentication in the demo.
   bucket: %s
   timeout: 5s
+  # InfluxQL on /query, which InfluxDB 1.8 answers as it ships (Flux is off there).
+  query_language: influxql
 
 grafana:
   url: %s

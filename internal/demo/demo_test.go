@@ -95,7 +95,7 @@ func eventually(t *testing.T, ctx context.Context, what string, cond func() (boo
 // TestDemo runs the demo's orchestration on a short, fast scenario (a simulated hour at
 // 600×, then live): InfluxDB holds the points, Prometheus scraped a non-empty provisioning
 // histogram (classic and native), the fake Grafana got annotations, and the insights
-// API (answered by Flux from InfluxDB) has a sample. No timestamp is in the future and
+// API (answered with InfluxQL from InfluxDB as it ships: Flux off) has a sample. No timestamp is in the future and
 // nothing is history. Stopped, it leaves no process behind, and a second run on the
 // same directory starts clean.
 func TestDemo(t *testing.T) {
@@ -166,6 +166,15 @@ func TestDemo(t *testing.T) {
 		n := p.EnvironmentPerformance.Provisioning.SampleSize
 		return err == nil && n > 0, fmt.Sprint(n, err)
 	})
+
+	// InfluxDB runs as it ships: Flux off (a Flux query answers 403), and the
+	// insights above came from InfluxQL.
+	fluxResp, err := http.Post(u.InfluxDB+"/api/v2/query", "application/vnd.flux",
+		strings.NewReader(`from(bucket: "envtrack/autogen") |> range(start: -1m)`))
+	require.NoError(t, err)
+	fluxResp.Body.Close()
+	require.Equal(t, http.StatusForbidden, fluxResp.StatusCode, "the demo's InfluxDB runs Flux")
+	require.Equal(t, "influxql", d.App().Config().InfluxDB.QueryLanguage)
 
 	// Every panel query of every shipped dashboard runs and returns data.
 	checkDashboardQueries(t, ctx, u)

@@ -65,3 +65,49 @@ func Synthetic(end time.Time, span time.Duration, envs int) ([]event.Event, []tr
 	}
 	return evs, states
 }
+
+// Markers builds n CI deployment markers (001) over span before end, spread as CI
+// spreads them in a real installation: about 20 environments (test, staging, prod and
+// previews) and 50 applications, with test receiving three quarters of them (a long
+// history: thousands of markers in one environment). Activities carry quotes,
+// backslashes and "${" as build tools write them; every 97th marker has a twin in the
+// same second (two deploys of one environment at once, by another application); one in
+// twelve failed.
+func Markers(end time.Time, span time.Duration, n int) []event.Event {
+	envs := []string{"staging", "prod", "prod.eu-1", "perf:load"}
+	for i := range 16 {
+		envs = append(envs, fmt.Sprintf("pr-%d", 4100+i*7))
+	}
+	statuses := []string{"success", "success", "success", "started", "failed", "cancelled"}
+	start := end.Add(-span)
+	out := make([]event.Event, 0, n+n/97+1)
+	for i := range n {
+		env := "test"
+		if i%4 == 3 {
+			env = envs[(i/4)%len(envs)]
+		}
+		at := start.Add(time.Duration(int64(span) / int64(n+1) * int64(i+1))).Truncate(time.Second)
+		status := statuses[i%len(statuses)]
+		if i%12 == 11 {
+			status = "failed"
+		}
+		m := event.Marker{
+			Host:        fmt.Sprintf("runner-%02d", i%8),
+			Application: fmt.Sprintf("svc-%02d", i%50),
+			Activity:    fmt.Sprintf(`deploy "v1.%d.%d" from C:\ci\build\%d ${BUILD_TAG} 'nightly'`, i/100, i%100, i),
+			Status:      status,
+			Failed:      status == "failed",
+		}
+		if i%5 == 0 {
+			m.Host = "" // markers pushed without a host
+		}
+		out = append(out, event.Event{EnvironmentID: env, EnvironmentName: env, Name: event.Deployed, Time: at,
+			Metadata: m.Metadata(), Source: "api"})
+		if i%97 == 0 {
+			m.Application = fmt.Sprintf("svc-%02d", (i+1)%50)
+			out = append(out, event.Event{EnvironmentID: env, EnvironmentName: env, Name: event.Deployed, Time: at,
+				Metadata: m.Metadata(), Source: "api"})
+		}
+	}
+	return out
+}

@@ -36,14 +36,15 @@ type InfluxDBOption func(*influxOptions)
 
 type influxOptions struct {
 	user, password string
-	noFlux         bool
+	flux           bool
 }
 
-// WithoutFlux turns Flux off ([http] flux-enabled = false) for tests that only write:
-// influxd 1.8 then starts in a fraction of a second instead of about three (initialising
-// Flux's built-ins is what takes the time).
-func WithoutFlux() InfluxDBOption {
-	return func(o *influxOptions) { o.noFlux = true }
+// WithFlux turns Flux on ([http] flux-enabled = true), which InfluxDB 1.8 does not ship
+// with, for the tests of envtrack's Flux read path (influxdb.query_language: flux).
+// influxd then takes about three seconds longer to start (initialising Flux's
+// built-ins).
+func WithFlux() InfluxDBOption {
+	return func(o *influxOptions) { o.flux = true }
 }
 
 // WithAuth turns on authentication ([http] auth-enabled) with an admin user; Token is
@@ -53,9 +54,10 @@ func WithAuth(user, password string) InfluxDBOption {
 }
 
 // StartInfluxDB starts influxd on free 127.0.0.1 ports with its data in t.TempDir(),
-// Flux enabled, the tsi1 index and reporting off, waits for GET /ping to answer 204,
-// and creates the database "envtrack" (default retention policy autogen). t.Cleanup
-// stops it.
+// configured as it ships (Flux off: InfluxQL only; WithFlux turns it on) but for the
+// tsi1 index (which production wants, DESIGN §5) and reporting to InfluxData off, waits
+// for GET /ping to answer 204, and creates the database "envtrack" (default retention
+// policy autogen). t.Cleanup stops it.
 func StartInfluxDB(t testing.TB, opts ...InfluxDBOption) *InfluxDB {
 	t.Helper()
 	var o influxOptions
@@ -76,7 +78,7 @@ func StartInfluxDB(t testing.TB, opts ...InfluxDBOption) *InfluxDB {
 	}
 	startOnFreePorts(t, func() *server {
 		httpAddr, rpcAddr := freeAddr(t), freeAddr(t)
-		conf := influxConfig(dir, httpAddr, rpcAddr, o.user != "", !o.noFlux)
+		conf := influxConfig(dir, httpAddr, rpcAddr, o.user != "", o.flux)
 		confPath := filepath.Join(dir, "influxdb.conf")
 		if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 			t.Fatalf("testinfra: %v", err)

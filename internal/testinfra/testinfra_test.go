@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,14 +106,25 @@ func TestAlertmanagerStartStop(t *testing.T) {
 	require.Error(t, err)
 }
 
-func TestInfluxDBWithoutFlux(t *testing.T) {
-	db := StartInfluxDB(t, WithoutFlux())
-	db.Write(t, "probe value=1 1000000000")
-	require.Equal(t, 1, db.Count(t, "probe"))
-	resp, err := http.Post(db.URL+"/api/v2/query", "application/vnd.flux", nil)
-	require.NoError(t, err)
-	_ = resp.Body.Close()
-	require.NotEqual(t, http.StatusOK, resp.StatusCode, "Flux is off")
+// StartInfluxDB runs InfluxDB as it ships: Flux off (1.8 answers 403 to a Flux query,
+// services/httpd/handler.go), InfluxQL on; WithFlux turns Flux on.
+func TestInfluxDBFluxOffAsShipped(t *testing.T) {
+	flux := `from(bucket: "envtrack/autogen") |> range(start: -1m)`
+	for _, tc := range []struct {
+		opts []InfluxDBOption
+		want int
+	}{
+		{nil, http.StatusForbidden},
+		{[]InfluxDBOption{WithFlux()}, http.StatusOK},
+	} {
+		db := StartInfluxDB(t, tc.opts...)
+		db.Write(t, "probe value=1 1000000000")
+		require.Equal(t, 1, db.Count(t, "probe"), "InfluxQL answers")
+		resp, err := http.Post(db.URL+"/api/v2/query", "application/vnd.flux", strings.NewReader(flux))
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		require.Equal(t, tc.want, resp.StatusCode)
+	}
 }
 
 // TestStartIgnoresAnotherServerOnItsPort: when another process holds the port and

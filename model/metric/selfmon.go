@@ -114,6 +114,7 @@ const (
 	sourceSink     = "exporter/sink"
 	sourceStore    = "exporter/store"
 	sourceAnnotate = "annotate"
+	sourceInfluxDB = "exporter/influxdb"
 )
 
 // exporter/app: the daemon. BuildInfo is registered by prometheus/common/version's
@@ -201,6 +202,12 @@ var (
 	SinkDeliveryDuration = Def{Name: "envtrack_sink_delivery_duration_seconds", Type: Histogram, Labels: []string{"sink"}, Source: sourceSink,
 		Help:    "Duration of delivery attempts (one Deliver call, successful or not).",
 		Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}}
+)
+
+// exporter/influxdb: reads back from InfluxDB (the API's timelines and insights, the pages).
+var (
+	InfluxDBReadFailures = Def{Name: "envtrack_influxdb_read_failures_total", Type: Counter, Labels: []string{"language", "reason"}, Source: sourceInfluxDB,
+		Help: "Reads from InfluxDB that failed, by query language (influxql, flux) and reason: unreachable (no answer; the API answers 503), refused (InfluxDB answered with an error: a bad token, Flux turned off, an unknown database; the API answers 502)."}
 )
 
 // exporter/store: the journal.

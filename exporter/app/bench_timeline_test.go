@@ -1,0 +1,196 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/stretchr/testify/require"
+
+	"github.com/blueberry-idp/envtrack/config"
+	"github.com/blueberry-idp/envtrack/exporter/influxdb"
+	"github.com/blueberry-idp/envtrack/internal/scenario"
+	"github.com/blueberry-idp/envtrack/internal/testinfra"
+	"github.com/blueberry-idp/envtrack/model/event"
+)
+
+// BenchmarkTimelineQuery: the latency of one timeline, as a client of envtrack's API sees
+// it (GET /api/environments/{id}/timeline: the query to InfluxDB, decoding, shaping,
+// JSON), against the bare query a user would send InfluxDB instead (the very statement
+// envtrack sends, its whole answer read), for InfluxQL and for Flux, side by side in one
+// run against one real InfluxDB 1.8.10 (Flux on, for the Flux rows). The history is a
+// long one: 30 days of 10,000 environments (100,000 lifecycle events, scenario.Synthetic)
+// plus a long-lived staging environment with 3,000 events (deployments, degradations).
+// Two timelines are asked: a random ephemeral environment's (10 events) and staging's.
+// The four paths take turns, request by request; each reports its p50 and p99 in ms and
+// its answer's bytes, and the ratios are reported beside them (docs/benchmarks.md).
+func BenchmarkTimelineQuery(b *testing.B) {
+	const envs = 10_000
+	end := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	db := testinfra.StartInfluxDB(b, testinfra.WithFlux())
+	evs, _ := scenario.Synthetic(end, 30*24*time.Hour, envs)
+	evs = append(evs, longLived("staging", end, 3000)...)
+	for i := range evs {
+		evs[i].Seq = uint64(i + 1)
+		evs[i].ID = event.MakeID("bench", evs[i].Seq)
+	}
+	sinkCfg := config.DefaultInfluxDBConfig // as config.Load gives the section
+	sinkCfg.URL, sinkCfg.Bucket = db.URL, db.Bucket
+	sink, err := influxdb.New(sinkCfg, log.NewNopLogger())
+	require.NoError(b, err)
+	for i := 0; i < len(evs); i += 5000 {
+		_, err := sink.Deliver(context.Background(), evs[i:min(i+5000, len(evs))])
+		require.NoError(b, err)
+	}
+	sink.Close()
+
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+	get := func(req *http.Request) int {
+		resp, err := hc.Do(req)
+		if err != nil {
+			panic(err)
+		}
+		n, _ := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			panic(fmt.Sprintf("%s: %s", req.URL.Redacted(), resp.Status))
+		}
+		return int(n)
+	}
+	// One envtrack per query language, reading the same InfluxDB.
+	apis := map[string]string{}
+	for _, lang := range []string{config.QueryLanguageInfluxQL, config.QueryLanguageFlux} {
+		dir := b.TempDir()
+		cfg := filepath.Join(dir, "envtrack.yml")
+		require.NoError(b, os.WriteFile(cfg, []byte(fmt.Sprintf("state_dir: %s\ninfluxdb: {url: %s, bucket: %s, query_language: %s}\n",
+			filepath.Join(dir, "data"), db.URL, db.Bucket, lang)), 0o600))
+		a, err := New(Options{Sinks: testSinks, ConfigFile: cfg, Now: func() time.Time { return end }, ListenAddress: "127.0.0.1:0"})
+		require.NoError(b, err)
+		require.NoError(b, a.Listen())
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- a.Run(ctx) }()
+		b.Cleanup(func() { cancel(); <-done })
+		apis[lang] = "http://" + a.Addr()
+	}
+	iq, err := influxdb.NewInfluxQL(sinkCfg, nil, nil)
+	require.NoError(b, err)
+	fx, err := influxdb.NewFlux(sinkCfg, nil, nil)
+	require.NoError(b, err)
+
+	ids := map[string]func(*rand.Rand) string{
+		"ephemeral": func(r *rand.Rand) string { return fmt.Sprintf("env-%05d", r.IntN(envs)) },
+		"long":      func(*rand.Rand) string { return "staging" },
+	}
+	requests := map[string]func(id string) *http.Request{
+		"API_InfluxQL": func(id string) *http.Request {
+			req, _ := http.NewRequest(http.MethodGet, apis[config.QueryLanguageInfluxQL]+"/api/environments/"+id+"/timeline", nil)
+			return req
+		},
+		"API_Flux": func(id string) *http.Request {
+			req, _ := http.NewRequest(http.MethodGet, apis[config.QueryLanguageFlux]+"/api/environments/"+id+"/timeline", nil)
+			return req
+		},
+		// The statement envtrack sends, with the parameters it sends (db, rp, epoch=ns,
+		// chunked), as `curl -G .../query --data-urlencode q=...` would.
+		"Bare_InfluxQL": func(id string) *http.Request {
+			stmt, err := iq.EnvironmentEventsQuery(id)
+			if err != nil {
+				panic(err)
+			}
+			q := url.Values{"db": {db.Database}, "rp": {"autogen"}, "epoch": {"ns"}, "chunked": {"true"}, "q": {stmt}}
+			req, _ := http.NewRequest(http.MethodGet, db.URL+"/query?"+q.Encode(), nil)
+			return req
+		},
+		// The Flux envtrack sends, to /api/v2/query (annotated CSV).
+		"Bare_Flux": func(id string) *http.Request {
+			body := fmt.Sprintf(`{"query": %q, "type": "flux"}`, fx.EnvironmentEventsQuery(id))
+			req, _ := http.NewRequest(http.MethodPost, db.URL+"/api/v2/query", strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/csv")
+			return req
+		},
+	}
+	// The four paths take turns on the same id, so that a machine busy with something
+	// else slows them alike: side by side in one run, request by request.
+	paths := []string{"API_InfluxQL", "Bare_InfluxQL", "API_Flux", "Bare_Flux"}
+	for _, kind := range []string{"ephemeral", "long"} {
+		b.Run(kind, func(b *testing.B) {
+			rnd := rand.New(rand.NewPCG(1, 2))
+			lat := map[string][]time.Duration{}
+			bytes := map[string]int{}
+			for b.Loop() {
+				id := ids[kind](rnd)
+				for _, path := range paths {
+					req := requests[path](id)
+					t0 := time.Now()
+					bytes[path] = get(req)
+					lat[path] = append(lat[path], time.Since(t0))
+				}
+			}
+			p50, p99 := map[string]float64{}, map[string]float64{}
+			for _, path := range paths {
+				p50[path], p99[path] = percentiles(lat[path])
+				unit := strings.ToLower(strings.ReplaceAll(path, "_", "-"))
+				b.ReportMetric(p50[path], unit+"-p50-ms")
+				b.ReportMetric(p99[path], unit+"-p99-ms")
+				b.ReportMetric(float64(bytes[path]), unit+"-bytes")
+			}
+			b.ReportMetric(p99["API_InfluxQL"]/p99["Bare_InfluxQL"], "influxql-api/bare-p99")
+			b.ReportMetric(p50["API_InfluxQL"]/p50["Bare_InfluxQL"], "influxql-api/bare-p50")
+			b.ReportMetric(p99["API_Flux"]/p99["API_InfluxQL"], "api-flux/influxql-p99")
+		})
+	}
+}
+
+// longLived is a long-lived environment's history: ready once, then n-2 events over 30
+// days before end, deployments with an occasional degradation and recovery.
+func longLived(id string, end time.Time, n int) []event.Event {
+	start := end.Add(-30 * 24 * time.Hour)
+	base := event.Event{EnvironmentID: id, EnvironmentName: "Staging", Type: "staging", Repository: "platform-app", Branch: "main", Source: "argocd"}
+	out := make([]event.Event, 0, n)
+	add := func(name event.Name, at time.Time, meta map[string]any) {
+		e := base
+		e.Name, e.Time, e.Metadata = name, at, meta
+		out = append(out, e)
+	}
+	add(event.ProvisioningStarted, start, map[string]any{"evidence": "creationTimestamp"})
+	add(event.Ready, start.Add(3*time.Minute), map[string]any{"provisioning_duration_seconds": 180.0})
+	step := 30 * 24 * time.Hour / time.Duration(n)
+	for i := 2; i < n; i++ {
+		at := start.Add(time.Duration(i) * step).Truncate(time.Second)
+		switch {
+		case i%20 == 0:
+			add(event.Degraded, at, map[string]any{"cause": "health", "message": `pod "api-7f9" CrashLoopBackOff`})
+		case i%20 == 1:
+			add(event.Recovered, at, nil)
+		default:
+			add(event.Deployed, at, map[string]any{"revision": fmt.Sprintf("%040x", i), "status": "success"})
+		}
+	}
+	return out
+}
+
+// percentiles are the p50 and p99 of lat, in milliseconds.
+func percentiles(lat []time.Duration) (p50, p99 float64) {
+	if len(lat) == 0 {
+		return 0, 0
+	}
+	slices.Sort(lat)
+	at := func(q float64) float64 {
+		i := int(math.Ceil(q*float64(len(lat)))) - 1
+		return float64(lat[max(i, 0)]) / float64(time.Millisecond)
+	}
+	return at(0.50), at(0.99)
+}
