@@ -174,7 +174,8 @@ func (p *Pages) environment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	tl, err := p.o.Query().Timeline(ctx, id)
+	q := p.o.Query()
+	tl, err := q.Timeline(ctx, id)
 	if errors.Is(err, query.ErrNotFound) {
 		p.render(w, r, notFoundTmpl, http.StatusNotFound, notFound{What: "environment", ID: id})
 		return
@@ -184,11 +185,9 @@ func (p *Pages) environment(w http.ResponseWriter, r *http.Request) {
 		p.render(w, r, notFoundTmpl, query.HTTPStatus(err), notFound{What: "timeline", ID: id, Err: err.Error()})
 		return
 	}
-	var markers []event.Event
-	if p.o.Markers != nil {
-		if markers, err = p.o.Markers.EnvironmentMarkers(ctx, id); err != nil {
-			level.Warn(p.o.Logger).Log("msg", "environment page: markers", "id", id, "err", err)
-		}
+	markers, err := q.EnvironmentMarkers(ctx, id)
+	if err != nil {
+		level.Warn(p.o.Logger).Log("msg", "environment page: markers", "id", id, "err", err)
 	}
 	st, known := p.o.Environments.Get(id)
 	p.render(w, r, envTmpl, http.StatusOK, buildEnvPage(tl, st, known, markers, p.o.Now()))

@@ -85,17 +85,21 @@ func get(t *testing.T, h http.Handler, target string) (int, string) {
 }
 
 func newTestPages(evs []event.Event, states []tracker.State, now time.Time) (*Pages, http.Handler) {
+	cfg := config.DefaultConfig()
+	return newTestPagesWith(&cfg, evs, states, now)
+}
+
+func newTestPagesWith(cfg *config.Config, evs []event.Event, states []tracker.State, now time.Time) (*Pages, http.Handler) {
 	svc := query.NewService(fakeBackend(evs), config.TargetsConfig{
 		ProvisioningP50: config.DurationTarget{Target: model.Duration(2 * time.Minute), Alert: model.Duration(3 * time.Minute)},
 		ProvisioningP95: config.DurationTarget{Target: model.Duration(5 * time.Minute), Alert: model.Duration(10 * time.Minute)},
 		SuccessRate:     config.RateTarget{Target: 98, Alert: 95}}, func() time.Time { return now })
-	p := New(Options{Environments: fakeEnvs(states), Query: func() *query.Service { return svc }, Markers: fakeBackend(evs),
+	p := New(Options{Environments: fakeEnvs(states), Query: func() *query.Service { return svc },
+		Config: func() *config.Config { return cfg }, Ready: func() bool { return true },
+		Sinks: func() []SinkStatus { return nil }, Journal: func() JournalStats { return JournalStats{} },
 		Now: func() time.Time { return now }})
 	mux := http.NewServeMux()
 	p.Register(mux)
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		_, _ = w.Write([]byte(p.Charts(r.Context(), r)))
-	})
 	return p, mux
 }
 
@@ -142,6 +146,26 @@ func TestPagesEscape(t *testing.T) {
 	require.Contains(t, body, `data-reason="&lt;img src=x onerror=alert(1)&gt;"`)
 	_, body = get(t, h, "/insights?window=24h")
 	require.Contains(t, body, `<td class="reason">&lt;img src=x onerror=alert(1)&gt;</td>`)
+}
+
+// TestLandingRedactsURLs: the landing page's configuration summary shows each
+// configured URL through the one redaction (config/redact), so a password in it
+// never reaches the page.
+func TestLandingRedactsURLs(t *testing.T) {
+	cfg := config.DefaultConfig()
+	cfg.ArgoCD = &config.ArgoCDConfig{Server: "https://argo-user:argo-pass-1@argocd.example.com"}
+	cfg.InfluxDB = &config.InfluxDBConfig{URL: "http://writer:influx-pass-2@influx.example.com:8086/?token=influx-tok-4", Bucket: "environments"}
+	cfg.Grafana = &config.GrafanaConfig{URL: "https://admin:grafana-pass-3@grafana.example.com"}
+	_, h := newTestPagesWith(&cfg, nil, nil, t0)
+	code, body := get(t, h, "/")
+	require.Equal(t, http.StatusOK, code)
+	for _, secret := range []string{"argo-pass-1", "influx-pass-2", "grafana-pass-3", "influx-tok-4"} {
+		require.NotContains(t, body, secret)
+	}
+	for _, shown := range []string{"https://argo-user:&lt;secret&gt;@argocd.example.com",
+		"http://writer:&lt;secret&gt;@influx.example.com:8086/?token=&lt;secret&gt;", "https://admin:&lt;secret&gt;@grafana.example.com"} {
+		require.Contains(t, body, shown)
+	}
 }
 
 // TestEnvPageRedactsURL: the environment page shows the URL as redact.URL does.
