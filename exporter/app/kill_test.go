@@ -264,7 +264,7 @@ environments:
 	defer cancel()
 	lifecycle := 0
 	for _, e := range journal {
-		if !e.IsMarker() {
+		if e.IsLifecycle() {
 			lifecycle++
 		}
 	}

@@ -38,7 +38,7 @@ type fakeBackend []event.Event
 func (f fakeBackend) EnvironmentEvents(_ context.Context, id string) ([]event.Event, error) {
 	var out []event.Event
 	for _, e := range f {
-		if e.EnvironmentID == id && !e.IsMarker() {
+		if e.EnvironmentID == id && e.IsLifecycle() {
 			out = append(out, e)
 		}
 	}
@@ -48,7 +48,7 @@ func (f fakeBackend) EnvironmentEvents(_ context.Context, id string) ([]event.Ev
 func (f fakeBackend) Range(_ context.Context, from, to time.Time, typ string, names ...event.Name) ([]event.Event, error) {
 	var out []event.Event
 	for _, e := range f {
-		if !e.IsMarker() && !e.Time.Before(from) && e.Time.Before(to) && (typ == "" || e.Type == typ) && (len(names) == 0 || slices.Contains(names, e.Name)) {
+		if e.IsLifecycle() && !e.Time.Before(from) && e.Time.Before(to) && (typ == "" || e.Type == typ) && (len(names) == 0 || slices.Contains(names, e.Name)) {
 			out = append(out, e)
 		}
 	}
