@@ -139,6 +139,7 @@ func New(opts Options) (*App, error) {
 	a.tracker.PhaseTypes(func(_ tracker.Phase, t string) bool { types = append(types, t); return true })
 	a.labels.Seed(types)
 	a.lifecycle = prom.NewBounded(cfg.Metrics.Namespace, cfg.Metrics.NativeHistograms, a.tracker.PhaseTypes, a.reg, a.labels)
+	a.lifecycle.CountStuck(a.tracker.StuckTypes)
 	a.gen.query, a.gen.reader = a.newQuery(cfg)
 	a.metrics.reloadSuccess.Set(1)
 	a.metrics.reloadTimestamp.Set(float64(a.now().Unix()))

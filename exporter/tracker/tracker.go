@@ -290,6 +290,22 @@ func (t *Tracker) PhaseTypes(yield func(Phase, string) bool) {
 	}
 }
 
+// StuckTypes yields the type of every environment whose termination outlasted
+// readiness.termination_timeout and that is still terminating (State.TerminationStuckAt),
+// under the tracker's lock (the body must not call the tracker): what the stuck
+// terminations gauge counts at every scrape.
+func (t *Tracker) StuckTypes(yield func(string) bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for id := range t.states {
+		if t.states[id].Phase == PhaseTerminating && !t.states[id].TerminationStuckAt.IsZero() {
+			if !yield(t.states[id].Type) {
+				return
+			}
+		}
+	}
+}
+
 // URLs returns the URL of every environment not terminated that has one, by id: what
 // the URL checks probe. Unlike States it copies no state, which matters every check
 // interval with thousands of environments.
