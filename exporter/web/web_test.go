@@ -255,3 +255,41 @@ func TestPageWeight(t *testing.T) {
 		require.False(t, strings.Contains(body, "<script"))
 	}
 }
+
+type fakeGaps []event.Gap
+
+func (f fakeGaps) Gaps(from, to time.Time) ([]event.Gap, error) {
+	var out []event.Gap
+	for _, g := range f {
+		if g.Overlaps(from, to) {
+			out = append(out, g)
+		}
+	}
+	return out, nil
+}
+
+// TestEnvPageShowsGaps (issue 19, item 2): a window in which Argo CD could not be seen
+// during the environment's life is drawn across its bar and listed as "not observed
+// from … to …"; a window outside its life is not.
+func TestEnvPageShowsGaps(t *testing.T) {
+	states := []tracker.State{{ID: "pr-1", Type: "preview", Phase: tracker.PhaseReady}}
+	evs := []event.Event{
+		{EnvironmentID: "pr-1", Name: event.ProvisioningStarted, Time: t0, Type: "preview"},
+		{EnvironmentID: "pr-1", Name: event.Ready, Time: t0.Add(3 * time.Minute), Type: "preview"},
+	}
+	p, _ := newTestPages(evs, states, t0.Add(time.Hour))
+	svc := p.o.Query().WithGaps(fakeGaps{
+		{From: t0.Add(-2 * time.Hour), To: t0.Add(-time.Hour), Source: event.GapArgoCD, Reason: event.GapRefused},
+		{From: t0.Add(time.Minute), To: t0.Add(time.Minute + 20*time.Second), Source: event.GapArgoCD, Reason: event.GapStalled},
+	})
+	p.o.Query = func() *query.Service { return svc }
+	mux := http.NewServeMux()
+	p.Register(mux)
+	code, body := get(t, mux, "/environments/pr-1")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, "not observed from 2025-03-04T09:01:00Z to 2025-03-04T09:01:20Z")
+	require.Equal(t, 1, strings.Count(body, `<rect class="gap"`), "drawn once, across the bar")
+	require.Equal(t, 1, strings.Count(body, `<tr class="gap"`))
+	require.Contains(t, body, "stalled")
+	require.NotContains(t, body, "2025-03-04T07:00:00Z", "a window before the life is not on its page")
+}
