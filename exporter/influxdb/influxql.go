@@ -37,6 +37,15 @@ import (
 	"github.com/blueberry-idp/envtrack/model/event"
 )
 
+// defaultChunkSize is the rows per chunk envtrack asks for: it reads each chunk while
+// InfluxDB writes the next, so a long timeline's answer is mostly read by the time its
+// last chunk arrives (the server's default, 10,000 rows, is a whole timeline at once;
+// docs/benchmarks.md).
+const defaultChunkSize = 500
+
+// maxIdleConns are the keep-alive connections to InfluxDB kept for reads.
+const maxIdleConns = 16
+
 // InfluxQL implements query.MarkerBackend with InfluxQL. It is safe for concurrent use.
 type InfluxQL struct {
 	cfg      config.InfluxDBConfig
@@ -46,8 +55,8 @@ type InfluxQL struct {
 	secrets  *redact.Secrets
 	logger   log.Logger
 	failures *prometheus.CounterVec
-	// chunkSize is chunk_size: rows per chunk of the answer; 0 is the server's default
-	// (10,000). Tests lower it to cross many chunk boundaries.
+	// chunkSize is chunk_size: rows per chunk of the answer (defaultChunkSize). Tests
+	// lower it to cross many chunk boundaries.
 	chunkSize int
 
 	// Quoted once: the measurements and the column lists.
@@ -68,10 +77,11 @@ func NewInfluxQL(cfg config.InfluxDBConfig, logger log.Logger, reg prometheus.Re
 	}
 	db, rp := cfg.DBRP()
 	q := &InfluxQL{
-		cfg:      cfg,
-		secrets:  redact.New(string(cfg.Token), cfg.URL),
-		logger:   log.With(logger, "component", "influxql"),
-		failures: readFailures(reg, config.QueryLanguageInfluxQL),
+		cfg:       cfg,
+		chunkSize: defaultChunkSize,
+		secrets:   redact.New(string(cfg.Token), cfg.URL),
+		logger:    log.With(logger, "component", "influxql"),
+		failures:  readFailures(reg, config.QueryLanguageInfluxQL),
 	}
 	var err error
 	ident := func(s string) string {
@@ -107,6 +117,8 @@ func NewInfluxQL(cfg config.InfluxDBConfig, logger log.Logger, reg prometheus.Re
 	if err != nil {
 		return nil, fmt.Errorf("influxql: %w", err)
 	}
+	// Reads that run at once keep their connections (the default keeps two).
+	tr.MaxIdleConnsPerHost = maxIdleConns
 	q.client = &http.Client{Transport: q.secrets.Transport(tr)}
 	q.auth = authorize(string(cfg.Token))
 	return q, nil
@@ -272,9 +284,12 @@ func (q *InfluxQL) Probe(ctx context.Context) error {
 func (q *InfluxQL) events(ctx context.Context, stmt string) ([]event.Event, error) {
 	var evs []event.Event
 	err := q.run(ctx, stmt, func(_ int, row *row) error {
-		e, err := eventFromRow(row, q.logger)
+		e, err := eventFromRow(row, row.in, q.logger)
 		if err != nil {
 			return err
+		}
+		if evs == nil {
+			evs = make([]event.Event, 0, row.rows)
 		}
 		evs = append(evs, e)
 		return nil
