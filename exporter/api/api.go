@@ -240,7 +240,7 @@ func Timeline(q func() *query.Service, logger log.Logger) http.Handler {
 			queryError(w, logger, err)
 			return
 		}
-		WriteJSON(w, http.StatusOK, tl)
+		writeTimeline(w, tl)
 	})
 }
 
