@@ -61,6 +61,9 @@ func appendTimeline(dst []byte, tl *apitypes.Timeline) ([]byte, bool) {
 	dst = append(dst, head[:at]...)
 	dst = append(dst, '[')
 	for i := range tl.Timeline {
+		if cap(dst)-len(dst) < 1024 {
+			dst = slices.Grow(dst, max(len(dst), 64<<10)) // twice the size, not a quarter more
+		}
 		if i > 0 {
 			dst = append(dst, ',')
 		}
