@@ -34,8 +34,9 @@ import (
 // long one: 30 days of 10,000 environments (100,000 lifecycle events, scenario.Synthetic)
 // plus a long-lived staging environment with 3,000 events (deployments, degradations).
 // Two timelines are asked: a random ephemeral environment's (10 events) and staging's.
-// The paths take turns, request by request; each reports its p50 and p99 in ms and
-// its answer's bytes, and the ratios are reported beside them (docs/benchmarks.md).
+// The paths take turns, request by request; each reports its p50 and p99 in ms, its
+// answer's bytes and this process's CPU per request (the client's, and for the API
+// envtrack's), and the ratios are reported beside them (docs/benchmarks.md).
 func BenchmarkTimelineQuery(b *testing.B) {
 	const envs = 10_000
 	end := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -140,14 +141,16 @@ func BenchmarkTimelineQuery(b *testing.B) {
 		b.Run(kind, func(b *testing.B) {
 			rnd := rand.New(rand.NewPCG(1, 2))
 			lat := map[string][]time.Duration{}
+			cpu := map[string]time.Duration{}
 			bytes := map[string]int{}
 			for b.Loop() {
 				id := ids[kind](rnd)
 				for _, path := range paths {
 					req := requests[path](id)
-					t0 := time.Now()
+					t0, c0 := time.Now(), cpuTime()
 					bytes[path] = get(req)
 					lat[path] = append(lat[path], time.Since(t0))
+					cpu[path] += cpuTime() - c0
 				}
 			}
 			p50, p99 := map[string]float64{}, map[string]float64{}
@@ -157,6 +160,9 @@ func BenchmarkTimelineQuery(b *testing.B) {
 				b.ReportMetric(p50[path], unit+"-p50-ms")
 				b.ReportMetric(p99[path], unit+"-p99-ms")
 				b.ReportMetric(float64(bytes[path]), unit+"-bytes")
+				// This process's CPU per request: the client's, and envtrack's for the
+				// API (InfluxDB runs in its own process).
+				b.ReportMetric(float64(cpu[path])/float64(len(lat[path]))/float64(time.Millisecond), unit+"-cpu-ms")
 			}
 			b.ReportMetric(p99["API_InfluxQL"]/p99["Bare_InfluxQL"], "influxql-api/bare-p99")
 			b.ReportMetric(p50["API_InfluxQL"]/p50["Bare_InfluxQL"], "influxql-api/bare-p50")
