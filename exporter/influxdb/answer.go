@@ -668,8 +668,8 @@ func decodeAnswer(body io.Reader, emit func(statement int, r *row) error) error 
 			if err := p.answerObject(partial, emit, r); err != nil {
 				return err
 			}
-			if !p.end() { // not one object after all: the whole rest at the end
-				sp.stuck = true
+			if !p.end() { // more than one value: the rest is read at the end
+				done, sp.stuck = p.i, true
 				break
 			}
 			done = end
