@@ -50,7 +50,7 @@ func TestTimelineJSON(t *testing.T) {
 				entry(map[string]any{"message": "ComparisonError: \"values.yaml\" \n at C:\\charts\\app ${x} 'quoted'\t\r\b\f\x01\x1f\x7f",
 					"html": "<script>&</script>", "seps": "a\u2028b\u2029c", "bad utf8": "\xff\xfe x \xc3", "unicode": "äö 日本 😀 \ufffd",
 					"z": true, "a": false, "m": nil, "Ä": 1.0, "": "empty key", "\x00k<": "odd key"}),
-				entry(map[string]any{"floats": []any{0.1, -0.0, 1e21, 1e20, 123456789012345678.0, 1e-6, 1e-7, 5e-324, math.MaxFloat64, -1.5e-300, 180.0, 3.0000000001}}),
+				entry(map[string]any{"floats": []any{0.1, math.Copysign(0, -1), 1e21, 1e20, 123456789012345678.0, 1e-6, 1e-7, 5e-324, math.MaxFloat64, -1.5e-300, 180.0, 3.0000000001}}),
 				entry(map[string]any{"nested": map[string]any{"b": []any{map[string]any{"y": 1.0, "x": []any{}}, nil, "s"}, "a": map[string]any{}}, "empty": []any(nil), "nilmap": map[string]any(nil)}),
 				{Event: event.Ready, Timestamp: time.Date(2025, 1, 7, 10, 3, 0, 0, time.UTC), Metadata: map[string]any{event.MetaProvisioningDuration: 180.0}},
 			},
