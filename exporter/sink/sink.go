@@ -5,6 +5,8 @@ package sink
 
 import (
 	"context"
+	"errors"
+	"time"
 
 	"github.com/blueberry-idp/envtrack/model/event"
 )
@@ -19,9 +21,39 @@ import (
 // a point InfluxDB will never take): the runner isolates the offending events and
 // sets them aside (counted, logged with the event, recorded in the store), never retrying
 // them forever and never dropping them silently.
+//
+// A retryable error may say how long the target asked to wait (HTTP Retry-After) with a
+// method RetryAfter() time.Duration: the runner then waits at least that long.
 type Sink interface {
 	Name() string
 	Deliver(ctx context.Context, events []event.Event) (retry bool, err error)
+}
+
+// Selective is a Sink that takes only some of the journal's events (a webhook endpoint's
+// filters). The runner passes over the others: its cursor moves past them, and they are
+// neither given to Deliver nor counted as delivered.
+type Selective interface {
+	Sink
+	Wants(e event.Event) bool
+}
+
+// Limited is a Sink that takes at most MaxBatch events per Deliver call, however large
+// delivery.batch_size is. A webhook endpoint takes one event per request, and a retry
+// of a failed event must not send again the events delivered before it: with batches of
+// one, the cursor moves after each event.
+type Limited interface {
+	Sink
+	MaxBatch() int
+}
+
+// RetryAfter is how long err asks to wait before the next attempt, 0 when it does not
+// say (see Sink).
+func RetryAfter(err error) time.Duration {
+	var ra interface{ RetryAfter() time.Duration }
+	if errors.As(err, &ra) {
+		return max(ra.RetryAfter(), 0)
+	}
+	return 0
 }
 
 // Journal is what a Runner needs of the journal (*store.Store): the events after a
