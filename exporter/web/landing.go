@@ -15,6 +15,7 @@ import (
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/config/redact"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
+	"github.com/blueberry-idp/envtrack/model/apitypes"
 )
 
 // SinkStatus is what the landing page says of a sink.
@@ -271,7 +272,7 @@ func (p *Pages) landingData() landingData {
 }
 
 // envHref is the environment's page (exporter/web); relative, as timelineHref.
-func envHref(id string) string { return "environments/" + url.PathEscape(id) }
+func envHref(id string) string { return apitypes.EnvironmentPage(id) }
 
 // timelineHref is relative, so that the page works behind a reverse proxy's sub-path.
 func timelineHref(id string) string {
