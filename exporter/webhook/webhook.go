@@ -56,9 +56,12 @@ import (
 	"time"
 
 	"github.com/go-kit/log"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/version"
 
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/config/redact"
+	"github.com/blueberry-idp/envtrack/exporter/sink"
 	"github.com/blueberry-idp/envtrack/model/event"
 )
 
@@ -292,4 +295,18 @@ func retryAfter(v string, now time.Time) time.Duration {
 // snippet is a body as one bounded line.
 func snippet(body string) string {
 	return event.Truncate(strings.Join(strings.Fields(body), " "), maxSnippet)
+}
+
+// Sinks is the sink.Func of the `webhooks` list: one sink per endpoint, each with its
+// own runner and durable cursor, so that a slow or dead endpoint holds up nothing else.
+func Sinks(cfg *config.Config, logger log.Logger, _ prometheus.Registerer) ([]sink.Sink, error) {
+	out := make([]sink.Sink, 0, len(cfg.Webhooks))
+	for _, w := range cfg.Webhooks {
+		s, err := New(w, Options{UserAgent: "envtrack/" + version.Version, Web: cfg.Web}, log.With(logger, "component", "webhook"))
+		if err != nil {
+			return nil, fmt.Errorf("webhooks: %w", err)
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }
