@@ -2,20 +2,16 @@ package main
 
 import (
 	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/blueberry-idp/envtrack/internal/webhooktest"
 )
 
 // TestWebhookTest: `envtrack webhook test NAME` sends one sample event, signed as the
@@ -24,26 +20,15 @@ import (
 // endpoint and an unknown name exit 1 with a clear message.
 func TestWebhookTest(t *testing.T) {
 	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-	var mu sync.Mutex
-	var got []*http.Request
-	var bodies [][]byte
-	status := http.StatusAccepted
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		got, bodies = append(got, r), append(bodies, body)
-		code := status
-		mu.Unlock()
-		w.WriteHeader(code)
-		_, _ = w.Write([]byte("thanks\n"))
-	}))
-	defer srv.Close()
+	rc := webhooktest.New(t, secret)
+	rc.SetAnswer(func(int, *http.Request, http.ResponseWriter) int { return http.StatusAccepted })
+	srvURL := strings.TrimSuffix(rc.URL(), "/hooks/envtrack")
 
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "envtrack.yml")
 	require.NoError(t, os.WriteFile(cfg, []byte(`webhooks:
   - name: ci
-    url: `+srv.URL+`/hooks/envtrack
+    url: `+rc.URL()+`
     secret: `+secret+`
     types: [staging]
     headers: {authorization: "Bearer receiver-token"}
@@ -56,15 +41,12 @@ func TestWebhookTest(t *testing.T) {
 
 	code, out, errOut := runCmd("webhook", "test", "ci", "--config", cfg)
 	require.Equal(t, 0, code, errOut)
-	require.Len(t, got, 1)
-	r, body := got[0], bodies[0]
-	id, ts := r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp")
+	rc.MustAllVerify() // signed as the specification says
+	reqs := rc.Requests()
+	require.Len(t, reqs, 1)
+	r, body := reqs[0], reqs[0].Body
+	id := r.ID()
 	require.True(t, strings.HasPrefix(id, "test-"), id)
-	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
-	require.NoError(t, err)
-	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte(id + "." + ts + "." + string(body)))
-	require.Equal(t, "v1,"+base64.StdEncoding.EncodeToString(mac.Sum(nil)), r.Header.Get("webhook-signature"))
 	require.Equal(t, "Bearer receiver-token", r.Header.Get("Authorization"))
 	var ce struct{ SpecVersion, ID, Type, Subject string }
 	require.NoError(t, json.Unmarshal(body, &ce))
@@ -73,23 +55,21 @@ func TestWebhookTest(t *testing.T) {
 	require.Equal(t, "io.blueberry.envtrack.ready", ce.Type)
 	require.Equal(t, "envtrack-webhook-test", ce.Subject)
 	require.Contains(t, string(body), `"type":"staging"`, "a sample the filters select")
-	require.Equal(t, "webhook ci ("+srv.URL+"/hooks/envtrack, cloudevents): test event ready envtrack-webhook-test, webhook-id "+id+", signed\n"+
-		"answer: 202 Accepted: thanks\n", out)
+	require.Equal(t, "webhook ci ("+srvURL+"/hooks/envtrack, cloudevents): test event ready envtrack-webhook-test, webhook-id "+id+", signed\n"+
+		"answer: 202 Accepted: ok\n", out)
 	require.NotContains(t, out+errOut, "receiver-token")
 
-	mu.Lock()
-	status = http.StatusGone
-	mu.Unlock()
+	rc.SetAnswer(func(int, *http.Request, http.ResponseWriter) int { return http.StatusGone })
 	code, out, errOut = runCmd("webhook", "test", "--config", cfg, "ci")
 	require.Equal(t, 1, code)
-	require.Contains(t, out, "answer: 410 Gone: thanks\n")
+	require.Contains(t, out, "answer: 410 Gone: ok\n")
 	require.Equal(t, "envtrack webhook test: ci answered 410 Gone (rejected for good: the daemon would set such an event aside)\n", errOut)
 
 	code, _, errOut = runCmd("webhook", "test", "chat", "--config", cfg)
 	require.Equal(t, 1, code)
 	require.Equal(t, "envtrack webhook test: "+cfg+` has no webhook named "chat" (webhooks: ci)`+"\n", errOut)
 
-	srv.Close()
+	rc.Server().Close()
 	code, _, errOut = runCmd("webhook", "test", "ci", "--config", cfg)
 	require.Equal(t, 1, code)
 	require.Contains(t, errOut, "envtrack webhook test: ci: no answer: ")

@@ -16,6 +16,7 @@ import (
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/sink"
 	"github.com/blueberry-idp/envtrack/exporter/store"
+	"github.com/blueberry-idp/envtrack/internal/webhooktest"
 	"github.com/blueberry-idp/envtrack/model/event"
 	"github.com/blueberry-idp/envtrack/model/metric"
 )
@@ -65,8 +66,8 @@ func TestDeliveredOncePerIDInOrder(t *testing.T) {
 	}
 	rejected := want[10]
 
-	rc := newReceiver(t, specSecret)
-	rc.answer = func(n int, r *http.Request, _ http.ResponseWriter) int {
+	rc := webhooktest.New(t, specSecret)
+	rc.SetAnswer(func(n int, r *http.Request, _ http.ResponseWriter) int {
 		switch {
 		case n >= 4 && n < 12: // a receiver down for a while
 			return http.StatusInternalServerError
@@ -74,15 +75,15 @@ func TestDeliveredOncePerIDInOrder(t *testing.T) {
 			return http.StatusUnprocessableEntity
 		}
 		return http.StatusOK
-	}
+	})
 	s := newSink(t, config.WebhookConfig{URL: rc.URL(), Secret: specSecret, Events: []string{"ready"}, Types: []string{"preview"}}, Options{})
 	reg := prometheus.NewPedanticRegistry()
 	r := runner(s, st, reg)
 	require.NoError(t, r.Flush(context.Background()))
 
-	rc.mustAllVerify()
+	rc.MustAllVerify()
 	wantAccepted := append(append([]string(nil), want[:10]...), want[11:]...)
-	require.Equal(t, wantAccepted, rc.accepted(), "each wanted event once, in journal order")
+	require.Equal(t, wantAccepted, rc.Accepted(), "each wanted event once, in journal order")
 	// Every attempt was of a wanted event, and the failed ones were tried again with the
 	// same id until accepted (or, for the 422, set aside): ids only ever go forward.
 	var last string
@@ -90,8 +91,8 @@ func TestDeliveredOncePerIDInOrder(t *testing.T) {
 	for i, id := range want {
 		pos[id] = i
 	}
-	for _, req := range rc.requests() {
-		id := req.header.Get("webhook-id")
+	for _, req := range rc.Requests() {
+		id := req.Header.Get("webhook-id")
 		p, ok := pos[id]
 		require.True(t, ok, "%s was not to be sent", id)
 		if last != "" {
@@ -99,7 +100,7 @@ func TestDeliveredOncePerIDInOrder(t *testing.T) {
 		}
 		last = id
 	}
-	require.Len(t, rc.requests(), len(wantAccepted)+8+1, "8 answers 500, then each event once, and the 422")
+	require.Len(t, rc.Requests(), len(wantAccepted)+8+1, "8 answers 500, then each event once, and the 422")
 
 	name := config.WebhookSinkName("ci")
 	require.Equal(t, name, r.Name())

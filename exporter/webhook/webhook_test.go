@@ -15,6 +15,7 @@ import (
 
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/sink"
+	"github.com/blueberry-idp/envtrack/internal/webhooktest"
 	"github.com/blueberry-idp/envtrack/model/event"
 )
 
@@ -65,10 +66,10 @@ func TestSignSpecVector(t *testing.T) {
 	h.Set("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek")
 	h.Set("webhook-timestamp", "1614265330")
 	h.Set("webhook-signature", "v1,bm90LXRoaXMtb25l v1a,c2lnbmVk "+sig) // a list: one match suffices
-	require.NoError(t, verify(specSecret, h, body))
-	require.Error(t, verify(specSecret, h, []byte(`{"test": 2432232315}`)), "a tampered body")
+	require.NoError(t, webhooktest.Verify(specSecret, h, body))
+	require.Error(t, webhooktest.Verify(specSecret, h, []byte(`{"test": 2432232315}`)), "a tampered body")
 	h.Set("webhook-timestamp", "1614265331")
-	require.Error(t, verify(specSecret, h, body), "a tampered timestamp")
+	require.Error(t, webhooktest.Verify(specSecret, h, body), "a tampered timestamp")
 }
 
 // TestCloudEventSigned: one POST per event, signed as the specification says (the
@@ -76,7 +77,7 @@ func TestSignSpecVector(t *testing.T) {
 // CloudEvents 1.0 JSON event; the receiver rejects the same request with its body
 // tampered with.
 func TestCloudEventSigned(t *testing.T) {
-	rc := newReceiver(t, specSecret)
+	rc := webhooktest.New(t, specSecret)
 	s := newSink(t, config.WebhookConfig{URL: rc.URL(), Secret: specSecret,
 		Headers: config.Headers{"Authorization": "Bearer receiver-token", "X-Team": "platform"}},
 		Options{UserAgent: "envtrack/test", Web: config.WebConfig{ExternalURL: "https://envtrack.example.com/sub"}})
@@ -85,19 +86,19 @@ func TestCloudEventSigned(t *testing.T) {
 	retry, err := s.Deliver(context.Background(), evs)
 	require.NoError(t, err)
 	require.False(t, retry)
-	rc.mustAllVerify()
-	reqs := rc.requests()
+	rc.MustAllVerify()
+	reqs := rc.Requests()
 	require.Len(t, reqs, 3, "one request per event")
 	for i, r := range reqs {
 		e := evs[i]
-		require.Equal(t, e.ID, r.header.Get("webhook-id"))
-		require.Equal(t, "application/cloudevents+json; charset=utf-8", r.header.Get("Content-Type"))
-		require.Equal(t, "envtrack/test", r.header.Get("User-Agent"))
-		require.Equal(t, "Bearer receiver-token", r.header.Get("Authorization"))
-		require.Equal(t, "platform", r.header.Get("X-Team"))
+		require.Equal(t, e.ID, r.Header.Get("webhook-id"))
+		require.Equal(t, "application/cloudevents+json; charset=utf-8", r.Header.Get("Content-Type"))
+		require.Equal(t, "envtrack/test", r.Header.Get("User-Agent"))
+		require.Equal(t, "Bearer receiver-token", r.Header.Get("Authorization"))
+		require.Equal(t, "platform", r.Header.Get("X-Team"))
 
 		var ce map[string]any
-		require.NoError(t, json.Unmarshal(r.body, &ce))
+		require.NoError(t, json.Unmarshal(r.Body, &ce))
 		require.Equal(t, "1.0", ce["specversion"])
 		require.Equal(t, e.ID, ce["id"], "CloudEvents id = webhook-id")
 		require.Equal(t, "https://envtrack.example.com/sub", ce["source"])
@@ -115,14 +116,14 @@ func TestCloudEventSigned(t *testing.T) {
 	}
 
 	// The same request, its body tampered with, is refused by the receiver.
-	req, err := http.NewRequest(http.MethodPost, rc.URL(), bytes.NewReader(bytes.Replace(reqs[0].body, []byte("ready"), []byte("ready!"), 1)))
+	req, err := http.NewRequest(http.MethodPost, rc.URL(), bytes.NewReader(bytes.Replace(reqs[0].Body, []byte("ready"), []byte("ready!"), 1)))
 	require.NoError(t, err)
-	req.Header = reqs[0].header.Clone()
+	req.Header = reqs[0].Header.Clone()
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
-	require.Error(t, rc.requests()[3].verified)
+	require.Error(t, rc.Requests()[3].Verified)
 }
 
 // TestAnswers: what each answer means for the runner: delivered, retried (with the
@@ -147,13 +148,13 @@ func TestAnswers(t *testing.T) {
 			retryAfter: 90 * time.Second},
 		{status: 429, header: map[string]string{"Retry-After": "soon"}, retry: true},
 	} {
-		rc := newReceiver(t, specSecret)
-		rc.answer = func(_ int, _ *http.Request, w http.ResponseWriter) int {
+		rc := webhooktest.New(t, specSecret)
+		rc.SetAnswer(func(_ int, _ *http.Request, w http.ResponseWriter) int {
 			for k, v := range tc.header {
 				w.Header().Set(k, v)
 			}
 			return tc.status
-		}
+		})
 		s := newSink(t, config.WebhookConfig{URL: rc.URL(), Secret: specSecret}, Options{Now: func() time.Time { return t0 }})
 		retry, err := s.Deliver(context.Background(), []event.Event{readyEvent(1)})
 		name := http.StatusText(tc.status) + " " + tc.header["Retry-After"]
@@ -168,32 +169,32 @@ func TestAnswers(t *testing.T) {
 		if tc.errText != "" {
 			require.Contains(t, err.Error(), tc.errText, name)
 		}
-		require.Len(t, rc.requests(), 1, "%s: one request, no redirect followed", name)
+		require.Len(t, rc.Requests(), 1, "%s: one request, no redirect followed", name)
 	}
 }
 
 // TestNoAnswer: a dead endpoint and one that does not answer within the timeout are
 // retryable failures, and their errors say which.
 func TestNoAnswer(t *testing.T) {
-	rc := newReceiver(t, specSecret)
+	rc := webhooktest.New(t, specSecret)
 	dead := rc.URL()
-	rc.srv.Close()
+	rc.Server().Close()
 	s := newSink(t, config.WebhookConfig{URL: dead, Secret: specSecret}, Options{})
 	retry, err := s.Deliver(context.Background(), []event.Event{readyEvent(1)})
 	require.True(t, retry)
 	require.ErrorContains(t, err, "connection refused")
 	require.NotContains(t, err.Error(), dead, "the URL stays out of errors")
 
-	slow := newReceiver(t, specSecret)
+	slow := webhooktest.New(t, specSecret)
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) })
-	slow.answer = func(_ int, r *http.Request, _ http.ResponseWriter) int {
+	slow.SetAnswer(func(_ int, r *http.Request, _ http.ResponseWriter) int {
 		select {
 		case <-release:
 		case <-r.Context().Done():
 		}
 		return 200
-	}
+	})
 	s = newSink(t, config.WebhookConfig{URL: slow.URL(), Secret: specSecret, Timeout: model.Duration(50 * time.Millisecond)}, Options{})
 	retry, err = s.Deliver(context.Background(), []event.Event{readyEvent(1)})
 	require.True(t, retry)
@@ -205,13 +206,13 @@ func TestNoAnswer(t *testing.T) {
 // linked to its page, mrkdwn's three characters escaped; history marked; the URL (the
 // Slack secret) never in an error; unsigned without a secret.
 func TestSlack(t *testing.T) {
-	rc := newReceiver(t, "")
-	rc.answer = func(n int, _ *http.Request, _ http.ResponseWriter) int {
+	rc := webhooktest.New(t, "")
+	rc.SetAnswer(func(n int, _ *http.Request, _ http.ResponseWriter) int {
 		if n == 2 {
 			return http.StatusNotFound // Slack's channel_not_found
 		}
 		return 200
-	}
+	})
 	s := newSink(t, config.WebhookConfig{Name: "chat", Format: config.WebhookFormatSlack, URL: rc.URL()},
 		Options{Web: config.WebConfig{ExternalURL: "https://envtrack.example.com"}})
 	failed := readyEvent(7)
@@ -221,15 +222,15 @@ func TestSlack(t *testing.T) {
 		Metadata: event.Marker{Activity: "deploy-app1-1.2.34", Status: "success", Host: "web-1"}.Metadata()}
 	_, err := s.Deliver(context.Background(), []event.Event{failed, marker})
 	require.NoError(t, err)
-	reqs := rc.requests()
+	reqs := rc.Requests()
 	require.Len(t, reqs, 2)
-	require.Empty(t, reqs[0].header.Get("webhook-signature"), "no secret, no signature")
-	require.Equal(t, failed.ID, reqs[0].header.Get("webhook-id"))
-	require.Equal(t, "application/json", reqs[0].header.Get("Content-Type"))
+	require.Empty(t, reqs[0].Header.Get("webhook-signature"), "no secret, no signature")
+	require.Equal(t, failed.ID, reqs[0].Header.Get("webhook-id"))
+	require.Equal(t, "application/json", reqs[0].Header.Get("Content-Type"))
 	var msg map[string]string
-	require.NoError(t, json.Unmarshal(reqs[0].body, &msg))
+	require.NoError(t, json.Unmarshal(reqs[0].Body, &msg))
 	require.Equal(t, map[string]string{"text": "<https://envtrack.example.com/environments/pr-%3C7%3E&amp;co|pr-&lt;7&gt;&amp;co> provisioning failed: timeout (backend-api@main 1a2b3c4d) (history)"}, msg)
-	require.NoError(t, json.Unmarshal(reqs[1].body, &msg))
+	require.NoError(t, json.Unmarshal(reqs[1].Body, &msg))
 	require.Equal(t, "<https://envtrack.example.com/environments/staging|staging>: deploy-app1-1.2.34 success on web-1", msg["text"])
 
 	retry, err := s.Deliver(context.Background(), []event.Event{readyEvent(9)})
@@ -244,8 +245,8 @@ func TestSlack(t *testing.T) {
 // TestSecretsOutOfErrors: an endpoint echoing the request (headers, URL) in an error
 // answer leaks neither the credential header nor the signing secret.
 func TestSecretsOutOfErrors(t *testing.T) {
-	echo := newReceiver(t, specSecret)
-	echo.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	echo := webhooktest.New(t, specSecret)
+	echo.Server().Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(400)
 		_, _ = w.Write([]byte("bad request from " + r.Header.Get("X-Api-Key") + " signed with " + specSecret))
 	})
@@ -259,11 +260,11 @@ func TestSecretsOutOfErrors(t *testing.T) {
 
 // TestBadID: an id that cannot be a webhook-id is refused before any request.
 func TestBadID(t *testing.T) {
-	rc := newReceiver(t, specSecret)
+	rc := webhooktest.New(t, specSecret)
 	s := newSink(t, config.WebhookConfig{URL: rc.URL(), Secret: specSecret}, Options{})
 	e := readyEvent(1)
 	e.ID = "a.b"
 	_, err := s.Send(context.Background(), e)
 	require.ErrorContains(t, err, `event id "a.b" cannot be a webhook-id`)
-	require.Empty(t, rc.requests())
+	require.Empty(t, rc.Requests())
 }
