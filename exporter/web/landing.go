@@ -26,6 +26,8 @@ type SinkStatus struct {
 	LastSuccess time.Time
 	LastError   string
 	Failing     bool // in a burst of retryable failures
+	// LastSetAside names the event set aside last since start, and why ("" if none).
+	LastSetAside string
 }
 
 // JournalStats is what the landing page says of the journal.
@@ -137,9 +139,10 @@ now {{time .Now}}</p>
 <td class="{{if .Failing}}bad{{else}}ok{{end}}">{{.State}}</td>
 <td class="num lag">{{.Lag}}</td><td class="num">{{.Cursor}}</td><td class="num">{{.SetAside}}</td>
 <td>{{time .LastSuccess}}</td><td>{{.LastError}}</td></tr>
-{{else}}<tr><td colspan="7">none configured (no influxdb or grafana section): events stay in the journal</td></tr>{{end}}
+{{else}}<tr><td colspan="7">none configured (no influxdb, grafana or webhooks section): events stay in the journal</td></tr>{{end}}
 </table>
-<p>Journal: {{.JournalEvents}} events held, last sequence {{.JournalLastSeq}}, {{bytes .JournalBytes}} on disk.</p>
+{{range .Sinks}}{{if .LastSetAside}}<p class="set-aside" data-sink="{{.Name}}">{{.Name}} set aside {{.LastSetAside}}</p>
+{{end}}{{end}}<p>Journal: {{.JournalEvents}} events held, last sequence {{.JournalLastSeq}}, {{bytes .JournalBytes}} on disk.</p>
 
 {{if .Private}}
 <h2 id="environments">Environments</h2>

@@ -1,6 +1,7 @@
 package webhooktest
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,7 +23,8 @@ type Request struct {
 // ID is the request's webhook-id.
 func (r Request) ID() string { return r.Header.Get("webhook-id") }
 
-// AnswerFunc decides the status (and may set headers) of the n-th request (from 0).
+// AnswerFunc decides the status (and may set headers) of the n-th request (from 0); r's
+// body can be read again.
 type AnswerFunc func(n int, r *http.Request, w http.ResponseWriter) int
 
 // Receiver is a real HTTP endpoint: it verifies every request's signature (answering
@@ -64,6 +66,7 @@ func (rc *Receiver) serve(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
+	r.Body = io.NopCloser(bytes.NewReader(body)) // for the AnswerFunc
 	req := Request{Header: r.Header.Clone(), Body: body}
 	if rc.secret != "" {
 		req.Verified = Verify(rc.secret, r.Header, body)
