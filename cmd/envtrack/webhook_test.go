@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -78,4 +79,50 @@ func TestWebhookTest(t *testing.T) {
 	code, _, errOut = runCmd("webhook", "send")
 	require.Equal(t, 2, code)
 	require.Contains(t, errOut, "usage: envtrack webhook test NAME [--config FILE]")
+}
+
+// readmeBlock returns the code block of the README that follows marker.
+func readmeBlock(t *testing.T, marker, lang string) string {
+	t.Helper()
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	_, rest, ok := strings.Cut(string(readme), "<!-- "+marker+" -->\n```"+lang+"\n")
+	require.True(t, ok, "the README's %s block", marker)
+	block, _, ok := strings.Cut(rest, "```")
+	require.True(t, ok)
+	return block
+}
+
+// TestREADMEWebhook: the README's receiver code is the Verify every test receiver runs
+// (so it accepts every signature envtrack makes and refuses a tampered body), and its
+// `envtrack webhook test` example runs as written and prints what it shows.
+func TestREADMEWebhook(t *testing.T) {
+	src, err := os.ReadFile("../../internal/webhooktest/verify.go")
+	require.NoError(t, err)
+	_, fn, ok := strings.Cut(string(src), "\nfunc Verify(")
+	require.True(t, ok)
+	require.Equal(t, "func Verify("+fn, readmeBlock(t, "webhook-verify", "go"))
+
+	example := strings.Split(strings.TrimSpace(readmeBlock(t, "webhook-test-example", "sh")), "\n")
+	args, ok := strings.CutPrefix(example[0], "envtrack ")
+	require.True(t, ok)
+	rc := webhooktest.New(t, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+	rc.SetAnswer(func(int, *http.Request, http.ResponseWriter) int { return http.StatusNoContent })
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "envtrack.yml"), []byte(`webhooks:
+  - {name: ci, url: "`+rc.URL()+`", secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw}
+`), 0o600))
+	t.Chdir(dir)
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 0, run(strings.Fields(args), &stdout, &stderr), stderr.String())
+	rc.MustAllVerify()
+	id := rc.Requests()[0].ID()
+	var want strings.Builder
+	for _, l := range example[1:] {
+		l = strings.TrimPrefix(l, "# ")
+		l = strings.Replace(l, "https://hooks.example.com/envtrack", rc.URL(), 1)
+		l = regexp.MustCompile(`test-[0-9]+`).ReplaceAllString(l, id)
+		want.WriteString(l + "\n")
+	}
+	require.Equal(t, want.String(), stdout.String())
 }
