@@ -41,8 +41,9 @@ type WebhookConfig struct {
 	Events []string `yaml:"events"`
 	Types  []string `yaml:"types"`
 	// IncludeBackfill also sends history: events found on Argo CD's first look
-	// (backfill) and those loaded by `envtrack import`, which live receivers do not want
-	// by default.
+	// (backfill) and those loaded by `envtrack import`, and, when the endpoint is new,
+	// what the journal held before it (journal.retention), which live receivers do not
+	// want by default: a new endpoint starts at the journal's end.
 	IncludeBackfill bool           `yaml:"include_backfill"`
 	Timeout         model.Duration `yaml:"timeout"`
 	// Headers are added to every request; those whose name looks like a credential

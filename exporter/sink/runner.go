@@ -270,6 +270,19 @@ func (r *Runner) Status() Status {
 }
 
 func (r *Runner) loadCursor() error {
+	if cur, ok := r.sink.(Current); ok && cur.StartAtEnd() {
+		has, err := r.st.HasCursor(r.name)
+		if err != nil {
+			return err
+		}
+		if !has {
+			last := r.st.LastSeq()
+			if err := r.st.SetCursor(r.name, last); err != nil {
+				return err
+			}
+			level.Info(r.logger).Log("msg", "new sink: starts at the journal's end, the events it holds are history", "cursor", last)
+		}
+	}
 	c, err := r.st.Cursor(r.name)
 	if err != nil {
 		return err

@@ -117,3 +117,33 @@ func TestRetryAfterHonoured(t *testing.T) {
 	require.Zero(t, RetryAfter(errDown))
 	require.Zero(t, RetryAfter(retryAfterErr(-time.Second)))
 }
+
+// currentSink is a scriptedSink that wants only what comes after it was added.
+type currentSink struct{ *scriptedSink }
+
+func (currentSink) StartAtEnd() bool { return true }
+
+// TestCurrentStartsAtEnd: a Current sink new to a journal that holds events starts at
+// its end, durably (a restart does not send the history either), and then takes every
+// new event; one that was added to an empty journal keeps its cursor at 0, so that the
+// events of an outage that spans a restart are delivered, not skipped.
+func TestCurrentStartsAtEnd(t *testing.T) {
+	f := newFixture(t)
+	f.commit(t, 3)
+	s := currentSink{newSink("new")}
+	r := f.runner(s, 100)
+	require.NoError(t, r.Flush(context.Background()))
+	require.Empty(t, s.Calls(), "the history is not sent")
+	require.Equal(t, uint64(3), f.cursor(t, "new"))
+	f.commit(t, 2)
+	r = f.runner(s, 100) // a restart
+	require.NoError(t, r.Flush(context.Background()))
+	require.Equal(t, [][]uint64{{4, 5}}, s.Calls())
+
+	g := newFixture(t)
+	early := currentSink{newSink("early")}
+	g.runner(early, 100) // added to an empty journal
+	g.commit(t, 2)       // committed while the endpoint is down, then a restart
+	require.NoError(t, g.runner(early, 100).Flush(context.Background()))
+	require.Equal(t, [][]uint64{{1, 2}}, early.Calls())
+}

@@ -46,6 +46,15 @@ type Limited interface {
 	MaxBatch() int
 }
 
+// Current is a Sink that takes only what the journal receives after it was added: when
+// the journal holds no cursor for it, its runner starts it at the journal's end (a
+// durable cursor at once), not at the retained history. A webhook endpoint added to a
+// running envtrack is not sent the weeks before it existed.
+type Current interface {
+	Sink
+	StartAtEnd() bool
+}
+
 // RetryAfter is how long err asks to wait before the next attempt, 0 when it does not
 // say (see Sink).
 func RetryAfter(err error) time.Duration {
@@ -57,7 +66,8 @@ func RetryAfter(err error) time.Duration {
 }
 
 // Journal is what a Runner needs of the journal (*store.Store): the events after a
-// sequence number, a wake-up on each commit, the sink's cursor and the set-aside list.
+// sequence number, a wake-up on each commit, the sink's cursor (and whether it has one)
+// and the set-aside list.
 // Declared by its consumer, as tsdb/wlog's consumers declare theirs.
 //
 // SetCursor is durable at once; SaveCursorLazily only in memory, until the journal's next
@@ -68,6 +78,7 @@ type Journal interface {
 	Events(afterSeq uint64, limit int) ([]event.Event, error)
 	Subscribe() (notify <-chan struct{}, unsubscribe func())
 	Cursor(sink string) (uint64, error)
+	HasCursor(sink string) (bool, error)
 	SetCursor(sink string, seq uint64) error
 	SaveCursorLazily(sink string, seq uint64)
 	FlushCursors() error

@@ -77,6 +77,7 @@ func TestDeliveredOncePerIDInOrder(t *testing.T) {
 		return http.StatusOK
 	})
 	s := newSink(t, config.WebhookConfig{URL: rc.URL(), Secret: specSecret, Events: []string{"ready"}, Types: []string{"preview"}}, Options{})
+	require.NoError(t, st.SetCursor(s.Name(), 0)) // an endpoint that was there before these events
 	reg := prometheus.NewPedanticRegistry()
 	r := runner(s, st, reg)
 	require.NoError(t, r.Flush(context.Background()))
@@ -128,4 +129,26 @@ func collector(t *testing.T, reg *prometheus.Registry, def metric.Def, name stri
 	default:
 		return def.NewGaugeVec(reg).WithLabelValues(name)
 	}
+}
+
+// TestNewEndpointStartsAtEnd: an endpoint added to a journal that holds events is not
+// sent them (they are history to it) and receives what comes after; one that asks for
+// history (include_backfill) receives the journal from its start.
+func TestNewEndpointStartsAtEnd(t *testing.T) {
+	var evs []event.Event
+	for i := range 4 {
+		evs = append(evs, event.Event{EnvironmentID: fmt.Sprintf("pr-%d", i), Name: event.Ready, Time: t0.Add(time.Duration(i) * time.Minute)})
+	}
+	st, committed := journal(t, evs[:3])
+	rc := webhooktest.New(t, specSecret)
+	r := runner(newSink(t, config.WebhookConfig{URL: rc.URL(), Secret: specSecret}, Options{}), st, prometheus.NewPedanticRegistry())
+	all := webhooktest.New(t, specSecret)
+	history := runner(newSink(t, config.WebhookConfig{Name: "all", URL: all.URL(), Secret: specSecret, IncludeBackfill: true}, Options{}),
+		st, prometheus.NewPedanticRegistry())
+	later, err := st.Commit(nil, evs[3:])
+	require.NoError(t, err)
+	require.NoError(t, r.Flush(context.Background()))
+	require.NoError(t, history.Flush(context.Background()))
+	require.Equal(t, []string{later[0].ID}, rc.Accepted())
+	require.Equal(t, []string{committed[0].ID, committed[1].ID, committed[2].ID, later[0].ID}, all.Accepted())
 }

@@ -95,7 +95,8 @@ type Options struct {
 }
 
 // Sink delivers events to one webhook endpoint. It is a sink.Selective (the endpoint's
-// filters) and a sink.Limited one (one event per request).
+// filters), a sink.Limited one (one event per request) and a sink.Current one (a new
+// endpoint starts at the journal's end).
 type Sink struct {
 	cfg     config.WebhookConfig
 	name    string
@@ -155,6 +156,10 @@ func (s *Sink) Name() string { return s.name }
 
 // Wants implements sink.Selective: the endpoint's filters.
 func (s *Sink) Wants(e event.Event) bool { return s.cfg.Wants(e) }
+
+// StartAtEnd implements sink.Current: an endpoint new to the journal is not sent what the
+// journal already holds (history), unless it asked for history (include_backfill).
+func (s *Sink) StartAtEnd() bool { return !s.cfg.IncludeBackfill }
 
 // MaxBatch implements sink.Limited: one event per request, so that the cursor moves
 // after each and a retry sends only the event that failed.
