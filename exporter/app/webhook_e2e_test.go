@@ -85,6 +85,8 @@ webhooks:
 	before := len(ci.Requests())
 	env("pr-2", 10)
 	waitFor(t, "retries during the outage", func() bool { return len(ci.Requests()) >= before+3 })
+	// The other endpoint is not held up by this one's outage: it has pr-2's ready.
+	waitFor(t, "picky delivering during ci's outage", func() bool { return len(picky.Accepted()) == 2 })
 	st := sinkStatus(d.app, ciName)
 	require.True(t, st.Failing)
 	require.Equal(t, uint64(3), st.Lag)
