@@ -72,12 +72,8 @@ func renderMarker(ev event.Event, extra []string) annotation {
 // Slack's webhook messages say too.
 func lifecycleText(ev event.Event) string { return ev.Summary() }
 
-// The text helpers are model/event's.
-var (
-	formatDuration = event.FormatDuration
-	oneLine        = event.OneLine
-	truncate       = event.Truncate
-)
+// truncate is model/event's.
+var truncate = event.Truncate
 
 // tagList builds an annotation's tags.
 type tagList struct{ tags []string }
@@ -89,8 +85,4 @@ func (t *tagList) pair(key, value string) {
 	if tag := tags.Pair(key, value); tag != "" {
 		t.tags = append(t.tags, tag)
 	}
-}
-
-func metaString(ev event.Event, key string) string {
-	return strings.TrimSpace(ev.MetaString(key))
 }
