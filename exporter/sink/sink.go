@@ -16,7 +16,8 @@ import (
 // It returns retry=true with an error when the failure is transient (connection refused,
 // timeout, 429, 5xx): the same batch is tried again later, with backoff, and the cursor
 // does not move. A refused token or a wrong URL (401, 403, 404) is a configuration
-// problem of the whole sink, not of the events: it is retried too, while the lag grows.
+// problem of the whole sink, not of the events: it is retried too, while the lag grows
+// (a webhook endpoint, which answers for each event, is the exception: exporter/webhook).
 // retry=false with an error is a permanent rejection of the events themselves (400, 422,
 // a point InfluxDB will never take): the runner isolates the offending events and
 // sets them aside (counted, logged with the event, recorded in the store), never retrying
