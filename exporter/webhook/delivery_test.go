@@ -22,7 +22,7 @@ import (
 )
 
 // journal commits evs to a fresh store and returns it with the committed events.
-func journal(t *testing.T, evs []event.Event) (*store.Store, []event.Event) {
+func journal(t testing.TB, evs []event.Event) (*store.Store, []event.Event) {
 	t.Helper()
 	st, err := store.Open(filepath.Join(t.TempDir(), "envtrack.db"), store.Options{NoSync: true})
 	require.NoError(t, err)
