@@ -47,6 +47,8 @@ type Config struct {
 	Environments  []StaticEnvironment `yaml:"environments"`
 	InfluxDB      *InfluxDBConfig     `yaml:"influxdb,omitempty"` // nil: answer from the journal
 	Grafana       *GrafanaConfig      `yaml:"grafana,omitempty"`  // nil: no annotations
+	Webhooks      []WebhookConfig     `yaml:"webhooks"`
+	Web           WebConfig           `yaml:"web"`
 	Delivery      DeliveryConfig      `yaml:"delivery"`
 	API           APIConfig           `yaml:"api"`
 	Targets       TargetsConfig       `yaml:"targets"`

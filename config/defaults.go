@@ -67,6 +67,12 @@ var (
 	DefaultGrafanaConfig = GrafanaConfig{
 		Timeout: model.Duration(10 * time.Second),
 	}
+	// 15 s: the low end of what the Standard Webhooks specification recommends a
+	// receiver be given ("between 15 and 30s").
+	DefaultWebhookConfig = WebhookConfig{
+		Format:  WebhookFormatCloudEvents,
+		Timeout: model.Duration(15 * time.Second),
+	}
 	// The server limits let a slow client hold a connection for seconds, not forever,
 	// and keep room for every CI pipeline of a platform pushing at once.
 	DefaultAPIConfig = APIConfig{

@@ -119,9 +119,7 @@ func newSinks(cfg *config.Config, logger log.Logger, reg prometheus.Registerer, 
 		if err != nil {
 			return nil, err
 		}
-		if s != nil {
-			out = append(out, s)
-		}
+		out = append(out, s...)
 	}
 	return out, nil
 }

@@ -91,7 +91,7 @@ func sinkStatus(in []sink.Status) []web.SinkStatus {
 	out := make([]web.SinkStatus, len(in))
 	for i, s := range in {
 		out[i] = web.SinkStatus{Name: s.Name, Lag: s.Lag, Cursor: s.Cursor, SetAside: s.SetAside,
-			LastSuccess: s.LastSuccess, LastError: s.LastError, Failing: s.Failing}
+			LastSuccess: s.LastSuccess, LastError: s.LastError, Failing: s.Failing, LastSetAside: s.LastSetAside}
 	}
 	return out
 }
