@@ -159,6 +159,17 @@ type MetricsConfig struct {
 	NativeHistograms bool   `yaml:"native_histograms"`
 	// MaxTypes bounds the `type` label when no `types` list is configured.
 	MaxTypes int `yaml:"max_types"`
+	// ExemplarsWithReadTokens keeps the exemplars (environment ids) on /metrics when
+	// api.read_tokens are set; by default they are left out then (ExposeExemplars).
+	ExemplarsWithReadTokens bool `yaml:"exemplars_with_read_tokens"`
+}
+
+// ExposeExemplars reports whether /metrics shows exemplars, which name environments:
+// always without api.read_tokens (reads are open anyway), and with them only when
+// metrics.exemplars_with_read_tokens says so, since the read tokens do not guard
+// /metrics (--web.config.file does).
+func (c *Config) ExposeExemplars() bool {
+	return len(c.API.ReadTokens) == 0 || c.Metrics.ExemplarsWithReadTokens
 }
 
 // UnmarshalYAML implements the (v2-style) yaml.Unmarshaler interface.
