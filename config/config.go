@@ -323,6 +323,13 @@ type URLConfig struct {
 	Concurrency            int            `yaml:"concurrency"`
 	FailuresBeforeDegraded int            `yaml:"failures_before_degraded"`
 	TLS                    TLSConfig      `yaml:"tls"`
+	// FollowCrossHostRedirects: a redirect to another host is followed; by default the
+	// redirect is the answer (its 3xx status is matched), so a URL someone wrote into an
+	// Application cannot lead the probe to any other host.
+	FollowCrossHostRedirects bool `yaml:"follow_cross_host_redirects"`
+	// DenyNetworks: the probe never connects to an address in these networks (checked
+	// on the address it connects to, after DNS resolution, redirects included).
+	DenyNetworks Networks `yaml:"deny_networks"`
 }
 
 // UnmarshalYAML implements the (v2-style) yaml.Unmarshaler interface.

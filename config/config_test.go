@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -187,6 +188,11 @@ func TestLoadFull(t *testing.T) {
 	require.Equal(t, 4, r.URL.Concurrency)
 	require.Equal(t, 3, r.URL.FailuresBeforeDegraded)
 	require.Equal(t, TLSConfig{InsecureSkipVerify: true}, r.URL.TLS)
+	require.True(t, r.URL.FollowCrossHostRedirects)
+	require.Equal(t, Networks{netip.MustParsePrefix("169.254.0.0/16"), netip.MustParsePrefix("10.0.0.0/8"),
+		netip.MustParsePrefix("fd00::/8")}, r.URL.DenyNetworks, "parsed, masked")
+	require.True(t, r.URL.DenyNetworks.Contains(netip.MustParseAddr("::ffff:10.9.9.9")))
+	require.False(t, r.URL.DenyNetworks.Contains(netip.MustParseAddr("11.0.0.1")))
 
 	require.Equal(t, []StaticEnvironment{
 		{ID: "staging", URL: "https://staging.example.com/healthz", Type: "staging", Name: "staging"},
@@ -352,6 +358,7 @@ func TestLoadInvalid(t *testing.T) {
 		{"influxdb-url-not-url", `2: influxdb.url: must be an http:// or https:// URL`},
 		{"influxdb-measurements-equal", `4: influxdb.measurement: must differ from deployments_measurement (both "deployments")`},
 		{"influxdb-timeout-zero", `4: influxdb.timeout: must be greater than 0`},
+		{"deny-networks", `3: readiness.url.deny_networks[1]: "10.0.0.300/8" is not a network in CIDR notation such as "10.0.0.0/8"`},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			path := "testdata/invalid-" + tc.file + ".yml"
@@ -366,7 +373,7 @@ func TestLoadInvalid(t *testing.T) {
 	// Every invalid-*.yml file is in the table.
 	files, err := filepath.Glob("testdata/invalid-*.yml")
 	require.NoError(t, err)
-	require.Len(t, files, 71)
+	require.Len(t, files, 72)
 }
 
 func TestErrorWrapping(t *testing.T) {

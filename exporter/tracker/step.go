@@ -653,7 +653,7 @@ func probeError(p ProbeResult) string {
 	case p.Err != "":
 		return p.Err
 	case p.StatusCode != 0:
-		return fmt.Sprintf("status %d", p.StatusCode)
+		return fmt.Sprintf("status %dxx", p.StatusCode/100) // the class only, as the prober says it
 	}
 	return "failed"
 }
