@@ -548,6 +548,10 @@ type APIConfig struct {
 	MaxBodyBytes    int64    `yaml:"max_body_bytes"`
 	// MaxBatch is the most events one batch push (a JSON array or NDJSON body) may hold.
 	MaxBatch int `yaml:"max_batch"`
+	// MaxEnvironments bounds the environments envtrack tracks: beyond it, a push for a
+	// new environment id answers 429 (the environments of Argo CD and of the config are
+	// always tracked).
+	MaxEnvironments int `yaml:"max_environments"`
 
 	// The HTTP server's protection against slow and numerous clients (config/server.go).
 	ReadHeaderTimeout model.Duration `yaml:"read_header_timeout"`
@@ -592,6 +596,9 @@ func (c *APIConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	}
 	if c.MaxBatch < 1 || c.MaxBatch > MaxBatchCeiling {
 		return nodeErrorf(node, "max_batch", "must be between 1 and %d, got %d", MaxBatchCeiling, c.MaxBatch)
+	}
+	if c.MaxEnvironments < 1 {
+		return nodeErrorf(node, "max_environments", "must be at least 1, got %d", c.MaxEnvironments)
 	}
 	return c.checkServer(node)
 }

@@ -227,6 +227,7 @@ func TestLoadFull(t *testing.T) {
 		ReadTokens:      []Secret{"read-token-value-3456", "price: $5"},
 		MaxBodyBytes:    65536,
 		MaxBatch:        500,
+		MaxEnvironments: 5000,
 		// Server limits: two set, the others keep their defaults.
 		ReadHeaderTimeout: DefaultAPIConfig.ReadHeaderTimeout,
 		ReadTimeout:       dur("20s"),
@@ -328,6 +329,7 @@ func TestLoadInvalid(t *testing.T) {
 		{"grafana-token-missing", `1: grafana.token: must be set (or token_file)`},
 		{"api-write-tokens-both", `3: api: write_tokens and write_tokens_file are mutually exclusive`},
 		{"api-max-batch", `3: api.max_batch: must be between 1 and 10000, got 20000`},
+		{"api-max-environments", `3: api.max_environments: must be at least 1, got 0`},
 		{"section-not-mapping", `1: journal: must be a mapping, got "30d"`},
 		{"duplicate-key", `3: metrics.namespace: duplicate key (first at line 2)`},
 		{"syntax", `2: did not find expected key`},
@@ -373,7 +375,7 @@ func TestLoadInvalid(t *testing.T) {
 	// Every invalid-*.yml file is in the table.
 	files, err := filepath.Glob("testdata/invalid-*.yml")
 	require.NoError(t, err)
-	require.Len(t, files, 72)
+	require.Len(t, files, 73)
 }
 
 func TestErrorWrapping(t *testing.T) {

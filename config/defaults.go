@@ -78,6 +78,7 @@ var (
 		MaxHeaderBytes:    64 << 10,
 		MaxConnections:    512,
 		MaxBatch:          1000,
+		MaxEnvironments:   100000,
 	}
 	DefaultTargetsConfig = TargetsConfig{
 		ProvisioningP50: DurationTarget{Target: model.Duration(2 * time.Minute), Alert: model.Duration(3 * time.Minute)},

@@ -81,11 +81,14 @@ func PostEvents(rec Recorder, maxBody int64, maxBatch int, now func() time.Time,
 			}
 		}
 		var rej *tracker.RejectedError
+		var full *tracker.FullError
 		status, msg, input := inputStatus(err)
 		switch {
 		case err == nil:
 		case input:
 			writeError(w, status, msg)
+		case errors.As(err, &full):
+			writeError(w, http.StatusTooManyRequests, full.Error())
 		case errors.As(err, &rej):
 			writeError(w, http.StatusUnprocessableEntity, rej.Reason)
 		default:

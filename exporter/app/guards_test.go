@@ -102,3 +102,41 @@ func TestExemplarsBehindReadTokens(t *testing.T) {
 		})
 	}
 }
+
+// TestMaxEnvironments: beyond api.max_environments a push for a new environment id
+// answers 429 with a JSON error and stores nothing, in a single push and in a batch
+// (all or nothing); the environments already tracked still take their events, and a
+// restart keeps the count. Before the bound, 50,000 created events for new ids were all
+// accepted.
+func TestMaxEnvironments(t *testing.T) {
+	dir := t.TempDir()
+	opts := daemonOpts{dir: dir, config: "api: {write_tokens: [ci-token], max_environments: 3}\n"}
+	d := startDaemon(t, opts)
+	created := func(id string) string { return fmt.Sprintf(`{"environment_id":%q,"event":"created"}`, id) }
+	for _, id := range []string{"env-1", "env-2", "env-3"} {
+		code, body := d.push(created(id))
+		require.Equal(t, 202, code, body)
+	}
+	events := d.journalLen()
+
+	code, body := d.push(created("env-4"))
+	require.Equal(t, 429, code, body)
+	require.Contains(t, body["error"], "envtrack tracks 3 environments, the most api.max_environments allows")
+	code, body = d.push(created("env-2"))
+	require.Equal(t, 200, code, "a repeat of a tracked environment: %v", body)
+	code, body = d.push(`{"environment_id":"env-1","event":"provisioning_started"}`)
+	require.Equal(t, 202, code, "a tracked environment goes on: %v", body)
+	events++
+	code, body = d.push(`[{"environment_id":"env-3","event":"provisioning_started"},` + created("env-5") + `]`)
+	require.Equal(t, 429, code, body)
+	require.EqualValues(t, 1, body["index"], "the batch names the new environment")
+	require.Equal(t, events, d.journalLen(), "nothing refused was stored")
+	code, _, page := d.do("GET", "/api/environments", "")
+	require.Equal(t, 200, code)
+	require.Contains(t, page, `"count":3`)
+
+	d.stop()
+	d = startDaemon(t, opts)
+	code, body = d.push(created("env-6"))
+	require.Equal(t, 429, code, "the bound holds after a restart: %v", body)
+}

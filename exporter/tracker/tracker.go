@@ -149,6 +149,7 @@ type plan struct {
 // failed groups and the pushes CheckPush refuses.
 func (t *Tracker) plan(obs []Observation, failed map[int]bool) plan {
 	p := plan{next: map[string]State{}, counts: make([]int, len(obs)), rejected: make([]error, len(obs))}
+	tracked := len(t.states) // with the new environments of this plan
 	for i, o := range obs {
 		if o.Group != 0 && failed[o.Group] {
 			continue
@@ -162,6 +163,13 @@ func (t *Tracker) plan(obs []Observation, failed map[int]bool) plan {
 			if p.rejected[i] = CheckPush(cur, *o.Push, o.At); p.rejected[i] != nil {
 				continue
 			}
+			if cur.ID == "" && t.cfg.MaxEnvironments > 0 && tracked >= t.cfg.MaxEnvironments {
+				p.rejected[i] = &FullError{Max: t.cfg.MaxEnvironments}
+				continue
+			}
+		}
+		if _, known := t.states[o.EnvironmentID]; !known && !ok {
+			tracked++
 		}
 		p.next[o.EnvironmentID] = ns
 		p.events = append(p.events, evs...)
