@@ -118,7 +118,7 @@ func postBatch(w http.ResponseWriter, rec Recorder, elems []batchElem, maxBatch 
 				line = elems[ie.Index].line
 			}
 			status := http.StatusUnprocessableEntity
-			if full := (*tracker.FullError)(nil); errors.As(ie.Err, &full) {
+			if full(ie.Err) != nil {
 				status = http.StatusTooManyRequests // the batch is fine; envtrack is full
 			}
 			WriteJSON(w, status, apitypes.BatchError{
