@@ -301,7 +301,11 @@ func (c *BackoffConfig) UnmarshalYAML(unmarshal func(any) error) error {
 // ReadinessConfig says when an environment is ready.
 type ReadinessConfig struct {
 	ProvisioningTimeout model.Duration `yaml:"provisioning_timeout"`
-	URL                 URLConfig      `yaml:"url"`
+	// RequestedExpiry: an environment still requested (created, never provisioning) this
+	// long after its created event is forgotten (no event: its created event stays in
+	// the journal), so abandoned requests do not hold api.max_environments forever.
+	RequestedExpiry model.Duration `yaml:"requested_expiry"`
+	URL             URLConfig      `yaml:"url"`
 }
 
 // UnmarshalYAML implements the (v2-style) yaml.Unmarshaler interface.
@@ -312,7 +316,10 @@ func (c *ReadinessConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	if err != nil {
 		return err
 	}
-	return positive(node, "provisioning_timeout", c.ProvisioningTimeout)
+	if err := positive(node, "provisioning_timeout", c.ProvisioningTimeout); err != nil {
+		return err
+	}
+	return positive(node, "requested_expiry", c.RequestedExpiry)
 }
 
 // URLConfig is the URL probe.

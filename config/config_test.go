@@ -179,6 +179,7 @@ func TestLoadFull(t *testing.T) {
 
 	r := cfg.Readiness
 	require.Equal(t, dur("45m"), r.ProvisioningTimeout)
+	require.Equal(t, dur("2d"), r.RequestedExpiry)
 	require.Equal(t, dur("20s"), r.URL.Interval)
 	require.Equal(t, dur("20s"), r.URL.Timeout)
 	require.Equal(t, []string{"200-299", "301", "302"}, r.URL.ExpectedStatus.Specs())
@@ -272,7 +273,7 @@ environments:
 	require.NoError(t, err)
 	wantURL := DefaultURLConfig
 	wantURL.Concurrency = 3
-	require.Equal(t, ReadinessConfig{ProvisioningTimeout: dur("30m"), URL: wantURL}, cfg.Readiness)
+	require.Equal(t, ReadinessConfig{ProvisioningTimeout: dur("30m"), RequestedExpiry: dur("7d"), URL: wantURL}, cfg.Readiness)
 	require.Equal(t, RateTarget{Target: 98, Alert: 90}, cfg.Targets.SuccessRate)
 	require.Equal(t, DefaultTargetsConfig.ProvisioningP95, cfg.Targets.ProvisioningP95)
 	require.Equal(t, DefaultGrafanaConfig.Timeout, cfg.Grafana.Timeout)
@@ -330,6 +331,7 @@ func TestLoadInvalid(t *testing.T) {
 		{"api-write-tokens-both", `3: api: write_tokens and write_tokens_file are mutually exclusive`},
 		{"api-max-batch", `3: api.max_batch: must be between 1 and 10000, got 20000`},
 		{"api-max-environments", `3: api.max_environments: must be at least 1, got 0`},
+		{"readiness-requested-expiry-zero", `2: readiness.requested_expiry: must be greater than 0`},
 		{"section-not-mapping", `1: journal: must be a mapping, got "30d"`},
 		{"duplicate-key", `3: metrics.namespace: duplicate key (first at line 2)`},
 		{"syntax", `2: did not find expected key`},
@@ -375,7 +377,7 @@ func TestLoadInvalid(t *testing.T) {
 	// Every invalid-*.yml file is in the table.
 	files, err := filepath.Glob("testdata/invalid-*.yml")
 	require.NoError(t, err)
-	require.Len(t, files, 73)
+	require.Len(t, files, 74)
 }
 
 func TestErrorWrapping(t *testing.T) {

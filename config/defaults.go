@@ -46,6 +46,7 @@ var (
 	}
 	DefaultReadinessConfig = ReadinessConfig{
 		ProvisioningTimeout: model.Duration(30 * time.Minute),
+		RequestedExpiry:     model.Duration(7 * 24 * time.Hour),
 		URL:                 DefaultURLConfig,
 	}
 	DefaultURLConfig = URLConfig{

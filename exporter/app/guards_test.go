@@ -140,3 +140,31 @@ func TestMaxEnvironments(t *testing.T) {
 	code, body = d.push(created("env-6"))
 	require.Equal(t, 429, code, "the bound holds after a restart: %v", body)
 }
+
+// TestRequestedExpiryWired: the daemon forgets environments still requested
+// readiness.requested_expiry after their created event (here at start-up, after a
+// restart), which frees their place under api.max_environments; their created event stays
+// in the journal.
+func TestRequestedExpiryWired(t *testing.T) {
+	dir := t.TempDir()
+	opts := daemonOpts{dir: dir, config: "api: {write_tokens: [ci-token], max_environments: 2}\n"}
+	d := startDaemon(t, opts)
+	code, body := d.push(`{"environment_id":"stale","event":"created","timestamp":"2025-01-07T10:00:00Z"}`)
+	require.Equal(t, 202, code, body)
+	code, body = d.push(`{"environment_id":"fresh","event":"created"}`)
+	require.Equal(t, 202, code, body)
+	code, body = d.push(`{"environment_id":"new","event":"created"}`)
+	require.Equal(t, 429, code, body)
+	events := d.journalLen()
+
+	d.stop()
+	d = startDaemon(t, opts)
+	code, _, _ = d.do("GET", "/api/environments/stale", "")
+	require.Equal(t, 404, code, "forgotten")
+	code, _, _ = d.do("GET", "/api/environments/fresh", "")
+	require.Equal(t, 200, code)
+	require.Equal(t, events, d.journalLen(), "no event; the created event stays")
+	require.Contains(t, d.logs.String(), "forgot environments requested and never provisioned")
+	code, body = d.push(`{"environment_id":"new","event":"created"}`)
+	require.Equal(t, 202, code, "its place is free: %v", body)
+}

@@ -248,6 +248,33 @@ func (t *Tracker) TerminatedBefore(cutoff time.Time) []string {
 	return out
 }
 
+// ExpireRequested forgets the environments still requested (created, never
+// provisioning) whose created event is before cutoff: forget deletes their persisted
+// states, then the tracker drops them, under its lock so that no push commits between
+// the choice and the deletion. No event is emitted (an expiry is a timer, not
+// evidence); the journal keeps their events. It returns the ids forgotten.
+func (t *Tracker) ExpireRequested(cutoff time.Time, forget func(ids []string) error) ([]string, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var ids []string
+	for id, s := range t.states {
+		if s.Phase == PhaseRequested && s.ProvisioningStartedAt.IsZero() && s.CreatedAt.Before(cutoff) {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	sort.Strings(ids)
+	if err := forget(ids); err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		delete(t.states, id)
+	}
+	return ids, nil
+}
+
 // Forget drops terminated environments pruned from the store.
 func (t *Tracker) Forget(ids ...string) {
 	t.mu.Lock()
