@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -188,6 +189,7 @@ func TestLoadFull(t *testing.T) {
 
 	r := cfg.Readiness
 	require.Equal(t, dur("45m"), r.ProvisioningTimeout)
+	require.Equal(t, dur("2d"), r.RequestedExpiry)
 	require.Equal(t, dur("20s"), r.URL.Interval)
 	require.Equal(t, dur("20s"), r.URL.Timeout)
 	require.Equal(t, []string{"200-299", "301", "302"}, r.URL.ExpectedStatus.Specs())
@@ -197,6 +199,11 @@ func TestLoadFull(t *testing.T) {
 	require.Equal(t, 4, r.URL.Concurrency)
 	require.Equal(t, 3, r.URL.FailuresBeforeDegraded)
 	require.Equal(t, TLSConfig{InsecureSkipVerify: true}, r.URL.TLS)
+	require.True(t, r.URL.FollowCrossHostRedirects)
+	require.Equal(t, Networks{netip.MustParsePrefix("169.254.0.0/16"), netip.MustParsePrefix("10.0.0.0/8"),
+		netip.MustParsePrefix("fd00::/8")}, r.URL.DenyNetworks, "parsed, masked")
+	require.True(t, r.URL.DenyNetworks.Contains(netip.MustParseAddr("::ffff:10.9.9.9")))
+	require.False(t, r.URL.DenyNetworks.Contains(netip.MustParseAddr("11.0.0.1")))
 
 	require.Equal(t, []StaticEnvironment{
 		{ID: "staging", URL: "https://staging.example.com/healthz", Type: "staging", Name: "staging"},
@@ -231,6 +238,7 @@ func TestLoadFull(t *testing.T) {
 		ReadTokens:      []Secret{"read-token-value-3456", "price: $5"},
 		MaxBodyBytes:    65536,
 		MaxBatch:        500,
+		MaxEnvironments: 5000,
 		// Server limits: two set, the others keep their defaults.
 		ReadHeaderTimeout: DefaultAPIConfig.ReadHeaderTimeout,
 		ReadTimeout:       dur("20s"),
@@ -290,7 +298,7 @@ environments:
 	require.NoError(t, err)
 	wantURL := DefaultURLConfig
 	wantURL.Concurrency = 3
-	require.Equal(t, ReadinessConfig{ProvisioningTimeout: dur("30m"), URL: wantURL}, cfg.Readiness)
+	require.Equal(t, ReadinessConfig{ProvisioningTimeout: dur("30m"), RequestedExpiry: dur("7d"), URL: wantURL}, cfg.Readiness)
 	require.Equal(t, RateTarget{Target: 98, Alert: 90}, cfg.Targets.SuccessRate)
 	require.Equal(t, DefaultTargetsConfig.ProvisioningP95, cfg.Targets.ProvisioningP95)
 	require.Equal(t, DefaultGrafanaConfig.Timeout, cfg.Grafana.Timeout)
@@ -347,6 +355,8 @@ func TestLoadInvalid(t *testing.T) {
 		{"grafana-token-missing", `1: grafana.token: must be set (or token_file)`},
 		{"api-write-tokens-both", `3: api: write_tokens and write_tokens_file are mutually exclusive`},
 		{"api-max-batch", `3: api.max_batch: must be between 1 and 10000, got 20000`},
+		{"api-max-environments", `3: api.max_environments: must be at least 1, got 0`},
+		{"readiness-requested-expiry-zero", `2: readiness.requested_expiry: must be greater than 0`},
 		{"section-not-mapping", `1: journal: must be a mapping, got "30d"`},
 		{"duplicate-key", `3: metrics.namespace: duplicate key (first at line 2)`},
 		{"syntax", `2: did not find expected key`},
@@ -393,6 +403,7 @@ func TestLoadInvalid(t *testing.T) {
 		{"webhook-timeout-zero", `5: webhooks[0].timeout: must be greater than 0`},
 		{"webhook-unknown-key", `4: unknown key "secrets" in webhooks[0]`},
 		{"web-external-url", `2: web.external_url: must not have credentials, a query or a fragment`},
+		{"deny-networks", `3: readiness.url.deny_networks[1]: "10.0.0.300/8" is not a network in CIDR notation such as "10.0.0.0/8"`},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			path := "testdata/invalid-" + tc.file + ".yml"
@@ -407,7 +418,7 @@ func TestLoadInvalid(t *testing.T) {
 	// Every invalid-*.yml file is in the table.
 	files, err := filepath.Glob("testdata/invalid-*.yml")
 	require.NoError(t, err)
-	require.Len(t, files, 87)
+	require.Len(t, files, 90)
 }
 
 func TestErrorWrapping(t *testing.T) {

@@ -46,6 +46,7 @@ var (
 	}
 	DefaultReadinessConfig = ReadinessConfig{
 		ProvisioningTimeout: model.Duration(30 * time.Minute),
+		RequestedExpiry:     model.Duration(7 * 24 * time.Hour),
 		URL:                 DefaultURLConfig,
 	}
 	DefaultURLConfig = URLConfig{
@@ -84,6 +85,7 @@ var (
 		MaxHeaderBytes:    64 << 10,
 		MaxConnections:    512,
 		MaxBatch:          1000,
+		MaxEnvironments:   100000,
 	}
 	DefaultTargetsConfig = TargetsConfig{
 		ProvisioningP50: DurationTarget{Target: model.Duration(2 * time.Minute), Alert: model.Duration(3 * time.Minute)},
