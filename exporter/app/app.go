@@ -168,6 +168,7 @@ func (a *App) trackerConfig(cfg *config.Config) tracker.Config {
 	return tracker.Config{
 		ProvisioningTimeout:       time.Duration(cfg.Readiness.ProvisioningTimeout),
 		URLFailuresBeforeDegraded: cfg.Readiness.URL.FailuresBeforeDegraded,
+		Classify:                  cfg.Failures.Classify,
 		TrackingSince:             a.store.CreatedAt(),
 	}
 }

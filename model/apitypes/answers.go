@@ -107,6 +107,8 @@ type Environment struct {
 	ReadyAt                     *time.Time `json:"ready_at,omitempty"`
 	FailedAt                    *time.Time `json:"failed_at,omitempty"`
 	FailureReason               string     `json:"failure_reason,omitempty"`
+	FailureClass                string     `json:"failure_class,omitempty"`   // user or platform
+	FailureMatcher              string     `json:"failure_matcher,omitempty"` // the failures: matcher that decided it
 	TerminationStartedAt        *time.Time `json:"termination_started_at,omitempty"`
 	TerminatedAt                *time.Time `json:"terminated_at,omitempty"`
 	ProvisioningDurationSeconds *float64   `json:"provisioning_duration_seconds,omitempty"`
