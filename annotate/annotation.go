@@ -111,7 +111,8 @@ func lifecycleText(ev event.Event) string {
 		}
 		after(event.MetaProvisioningDuration)
 	case event.ProvisioningFailed:
-		b.WriteString("provisioning failed")
+		// Whose failure it was: who is asked to act on it.
+		b.WriteString("provisioning failed (" + ev.FailureClass() + ")")
 		if reason := metaString(ev, event.MetaReason); reason != "" {
 			b.WriteString(": " + reason)
 		}

@@ -134,10 +134,12 @@ var (
 			// util/helm/cmd.go template and util/kustomize), a path that is not in the
 			// repository (util/app/path/path.go "app path does not exist"), a revision
 			// that does not exist (util/git/client.go "unable to resolve '%s' to a commit
-			// SHA"), YAML that does not parse (reposerver/repository/repository.go
-			// "failed to unmarshal manifest").
+			// SHA"), YAML or JSON that does not parse (gitops-engine/pkg/utils/kube/kube.go
+			// SplitYAML "failed to unmarshal manifest", which
+			// reposerver/repository/repository.go calls; its findManifests "Failed to
+			// unmarshal generated json").
 			Name: "argocd-manifest-generation", Class: event.ClassUser,
-			Message: mustRegexp("`(helm|kustomize)[^`]*` failed|app path does not exist|unable to resolve '[^']*' to a commit SHA|failed to unmarshal manifest", false),
+			Message: mustRegexp("`(helm|kustomize)[^`]*` failed|app path does not exist|unable to resolve '[^']*' to a commit SHA|failed to unmarshal manifest|Failed to unmarshal generated json", false),
 		},
 		{
 			// The Application's spec is invalid: util/argo/argo.go ValidateRepo and
