@@ -52,6 +52,12 @@ type Config struct {
 	Delivery      DeliveryConfig      `yaml:"delivery"`
 	API           APIConfig           `yaml:"api"`
 	Targets       TargetsConfig       `yaml:"targets"`
+	// SLOs are the objectives per environment type (slos.default for the rest; 000's
+	// table when the file names none).
+	SLOs SLOs `yaml:"slos"`
+	// Failures classify failed provisioning attempts as the user's or the platform's:
+	// the file's matchers, then DefaultFailures.
+	Failures Failures `yaml:"failures"`
 	// Types are the environment types that keep their own value in the `type` label
 	// and the InfluxDB `type` tag; any other folds into "other". Empty: the first
 	// metrics.max_types types seen keep theirs.

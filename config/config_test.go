@@ -387,6 +387,21 @@ func TestLoadInvalid(t *testing.T) {
 		{"influxdb-url-not-url", `2: influxdb.url: must be an http:// or https:// URL`},
 		{"influxdb-measurements-equal", `4: influxdb.measurement: must differ from deployments_measurement (both "deployments")`},
 		{"influxdb-timeout-zero", `4: influxdb.timeout: must be greater than 0`},
+		// slos: and failures: (issue 21): the file, line and key, and why.
+		{"slos-objective-100", `3: slos.preview.success.objective: 100 leaves no error budget: a single miss in the window breaks it (use at most 99.99)`},
+		{"slos-threshold-above-timeout", `5: slos.staging.latency.threshold: 15m can never be missed: an attempt not ready within readiness.provisioning_timeout (10m) fails instead, so every ready attempt is within it; use a threshold below 10m`},
+		{"slos-type-not-listed", `4: slos.prod: "prod" is not one of types (preview, staging)`},
+		{"slos-type", `2: slos.feature branch: "feature branch" is not an environment type (must match ^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$) nor "default"`},
+		{"slos-unknown-key", `3: unknown key "treshold" in slos.preview.latency`},
+		{"slos-unreachable-objective", `6: slos.preview.success.objective: 90 % over 30d leaves an error budget of 10 % of attempts; the page alert fires when 2 % of it burns in 1h, a burn rate of 14.4, which needs more than 144 % of attempts to miss and cannot happen: use an objective above 93.0556 % or a shorter window`},
+		{"slos-window", `3: slos.default.window: must be whole days from 7d to 90d (28d or 30d as in Sloth), got 1d12h`},
+		{"failures-catch-all-first", `2: failures[0]: matches every failure (it sets none of reason, message, condition), so the matchers after it are never used; make it the last one`},
+		{"failures-class-missing", `2: failures[0].class: must be set: user or platform`},
+		{"failures-class", `2: failures[0].class: must be user or platform, got "customer"`},
+		{"failures-default-name", `2: failures[0].name: "argocd-comparison-error" is the name of a default matcher`},
+		{"failures-duplicate-name", `3: failures[1].name: duplicate matcher name "charts" (also failures[0])`},
+		{"failures-not-list", `1: failures: must be a list of matchers such as {class: user, reason: deleted_before_ready}, got a mapping`},
+		{"failures-regexp", "5: failures[1].message: invalid regular expression \"helm template (failed\": missing closing ): `helm template (failed`"},
 		{"webhook-name", `2: webhooks[0].name: "ci team" is not a valid webhook name (must match ^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$)`},
 		{"webhook-duplicate-name", `4: webhooks[2].name: duplicate webhook name "ci" (also webhooks[0])`},
 		{"webhook-secret-missing", `2: webhooks[0].secret: must be set (or secret_file)`},
@@ -418,7 +433,7 @@ func TestLoadInvalid(t *testing.T) {
 	// Every invalid-*.yml file is in the table.
 	files, err := filepath.Glob("testdata/invalid-*.yml")
 	require.NoError(t, err)
-	require.Len(t, files, 90)
+	require.Len(t, files, 104)
 }
 
 func TestErrorWrapping(t *testing.T) {
@@ -546,7 +561,7 @@ func TestRedactedDefault(t *testing.T) {
 	cfg := DefaultConfig()
 	out := cfg.Redacted()
 	require.NotContains(t, out, "<secret>")
-	require.NotContains(t, out, "argocd")
+	require.NotContains(t, out, "argocd:")
 	back, err := loadBytes([]byte(out), "/x/envtrack.yml", LoadOptions{})
 	require.NoError(t, err)
 	want := DefaultConfig()

@@ -131,7 +131,7 @@ func (s *Set) provisioningMetrics() []Metric {
 				Help: fmt.Sprintf("Fraction of provisioning attempts that succeeded over %s.", w),
 			}}, burnRecords...),
 			Alerts: []Alert{s.successRateAlert(success), s.burnRateAlert()},
-			Panels: []Panel{{
+			Panels: append(s.sloPanels(), Panel{
 				Dashboard: DashboardProvisioning, Row: RowProvisioning, Slot: 20, Kind: GaugeKind, Width: 6, Height: 8,
 				Title:       "Provisioning success rate",
 				Description: fmt.Sprintf("Attempts that ended ready, of all that ended (ready or provisioning_failed), over the dashboard's time range. Red below the alert threshold (%s %%), green from the target (%s %%).", num(t.SuccessRate.Alert), num(t.SuccessRate.Target)),
@@ -141,10 +141,19 @@ func (s *Set) provisioningMetrics() []Metric {
 					Legend: "success rate", Instant: true,
 				}},
 				Thresholds: []Step{{Color: "red"}, {Value: ptr(t.SuccessRate.Alert / 100), Color: "orange"}, {Value: ptr(t.SuccessRate.Target / 100), Color: "green"}},
-			}},
+			}),
 		}),
 		s.life(metric.ProvisioningFailures, Metric{
 			Panels: []Panel{{
+				Dashboard: DashboardProvisioning, Row: RowSLOs, Slot: 30, Kind: TimeSeries, Width: 8, Height: 8,
+				Title:       "Failures by class and type",
+				Description: "provisioning_failed per interval by class: user (what was asked cannot work; a success of the platform, counted on its own) and platform (it could not be provided; what the success SLO counts), and type. The class and the matcher that decided it are on each failure's timeline.",
+				Unit:        "none", Stack: true, Bars: true,
+				Queries: []Query{{
+					Expr:   fmt.Sprintf(`sum by (class, type) (increase(%s{%s}[$__rate_interval]))`, failures, typ),
+					Legend: "{{class}} {{type}}",
+				}},
+			}, {
 				Dashboard: DashboardProvisioning, Row: RowOutcomes, Slot: 10, Kind: PieChart, Width: 8, Height: 8,
 				Title:       "Failed provisions by reason",
 				Description: "provisioning_failed over the dashboard's time range by reason: timeout, sync_failed, degraded, url_unreachable, deleted_before_ready.",

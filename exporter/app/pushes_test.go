@@ -96,6 +96,8 @@ func TestPushRules(t *testing.T) {
 		{"metadata over the limit", `{"environment_id":"pr-4","event":"created","metadata":{"x":"` + strings.Repeat("a", 9000) + `"}}`, nil, 422, "at most 8192"},
 		{"a forged duration", `{"environment_id":"pr-4","event":"created","metadata":{"termination_duration_seconds":-14400}}`, nil, 422, "set by envtrack"},
 		{"a lifecycle event posing as a marker", `{"environment_id":"pr-4","event":"created","metadata":{"kind":"deployment"}}`, nil, 422, "set by envtrack"},
+		{"a failure class outside user and platform", `{"environment_id":"pr-4","event":"created","metadata":{"failure_class":"customer"}}`, nil, 422, `must be "user" or "platform"`},
+		{"a forged failure matcher", `{"environment_id":"pr-4","event":"created","metadata":{"failure_matcher":"pushed"}}`, nil, 422, "set by envtrack"},
 		{"a repository that is no short name", `{"environment_id":"pr-4","event":"created","repository":"a b"}`, nil, 422, "invalid repository"},
 	}
 	for _, c := range cases {
