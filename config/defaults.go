@@ -18,6 +18,10 @@ var (
 	DefaultJournalConfig = JournalConfig{
 		Retention: model.Duration(30 * 24 * time.Hour),
 	}
+	DefaultRetentionConfig = RetentionConfig{
+		Events:         model.Duration(30 * 24 * time.Hour),
+		MaxUndelivered: model.Duration(90 * 24 * time.Hour),
+	}
 	DefaultDeliveryConfig = DeliveryConfig{
 		BatchSize: 500,
 		Linger:    model.Duration(100 * time.Millisecond),
@@ -93,6 +97,7 @@ func DefaultConfig() Config {
 		ListenAddress: ":9465",
 		StateDir:      "./data",
 		Journal:       DefaultJournalConfig,
+		Retention:     DefaultRetentionConfig,
 		Delivery:      DefaultDeliveryConfig,
 		Metrics:       DefaultMetricsConfig,
 		Readiness:     DefaultReadinessConfig,
