@@ -39,8 +39,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // sinkMetrics are one sink's series. Creating them creates the series, at 0.
 type sinkMetrics struct {
 	delivered, failedRetryable, failedPermanent, setAside, pruned, undelivered prometheus.Counter
-	lag, lastSuccess                                              prometheus.Gauge
-	duration                                                      prometheus.Observer
+	lag, lastSuccess                                                           prometheus.Gauge
+	duration                                                                   prometheus.Observer
 }
 
 func (m *Metrics) forSink(name string) sinkMetrics {
