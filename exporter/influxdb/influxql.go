@@ -23,6 +23,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -37,17 +38,26 @@ import (
 	"github.com/blueberry-idp/envtrack/model/event"
 )
 
+// ChunkSize is the rows per chunk envtrack asks InfluxQL answers in: it reads each
+// chunk while InfluxDB writes the next, so a long timeline's answer is mostly read by
+// the time its last chunk arrives (the server's default, 10,000 rows, is a whole
+// timeline at once; docs/benchmarks.md).
+const ChunkSize = 500
+
+// maxIdleConns are the keep-alive connections to InfluxDB kept for reads.
+const maxIdleConns = 16
+
 // InfluxQL implements query.MarkerBackend with InfluxQL. It is safe for concurrent use.
 type InfluxQL struct {
 	cfg      config.InfluxDBConfig
-	endpoint string // <url>/query?db=...&rp=...&epoch=ns&chunked=true (q is added per query)
+	endpoint string // <url>/query?db=...&rp=...&epoch=ns&chunked=true (chunk_size and q are added per query)
 	client   *http.Client
 	auth     func(*http.Request)
 	secrets  *redact.Secrets
 	logger   log.Logger
 	failures *prometheus.CounterVec
-	// chunkSize is chunk_size: rows per chunk of the answer; 0 is the server's default
-	// (10,000). Tests lower it to cross many chunk boundaries.
+	// chunkSize is chunk_size: rows per chunk of the answer (ChunkSize). Tests
+	// lower it to cross many chunk boundaries.
 	chunkSize int
 
 	// Quoted once: the measurements and the column lists.
@@ -68,10 +78,11 @@ func NewInfluxQL(cfg config.InfluxDBConfig, logger log.Logger, reg prometheus.Re
 	}
 	db, rp := cfg.DBRP()
 	q := &InfluxQL{
-		cfg:      cfg,
-		secrets:  redact.New(string(cfg.Token), cfg.URL),
-		logger:   log.With(logger, "component", "influxql"),
-		failures: readFailures(reg, config.QueryLanguageInfluxQL),
+		cfg:       cfg,
+		chunkSize: ChunkSize,
+		secrets:   redact.New(string(cfg.Token), cfg.URL),
+		logger:    log.With(logger, "component", "influxql"),
+		failures:  readFailures(reg, config.QueryLanguageInfluxQL),
 	}
 	var err error
 	ident := func(s string) string {
@@ -107,6 +118,8 @@ func NewInfluxQL(cfg config.InfluxDBConfig, logger log.Logger, reg prometheus.Re
 	if err != nil {
 		return nil, fmt.Errorf("influxql: %w", err)
 	}
+	// Reads that run at once keep their connections (the default keeps two).
+	tr.MaxIdleConnsPerHost = maxIdleConns
 	q.client = &http.Client{Transport: q.secrets.Transport(tr)}
 	q.auth = authorize(string(cfg.Token))
 	return q, nil
@@ -272,9 +285,14 @@ func (q *InfluxQL) Probe(ctx context.Context) error {
 func (q *InfluxQL) events(ctx context.Context, stmt string) ([]event.Event, error) {
 	var evs []event.Event
 	err := q.run(ctx, stmt, func(_ int, row *row) error {
-		e, err := eventFromRow(row, q.logger)
+		e, err := eventFromRow(row, row.in, q.logger)
 		if err != nil {
 			return err
+		}
+		if len(evs) == cap(evs) {
+			// A chunk's rows at first, then twice as many: fewer copies of the events
+			// than append's growth by a quarter.
+			evs = slices.Grow(evs, max(row.rows, len(evs)))
 		}
 		evs = append(evs, e)
 		return nil

@@ -55,6 +55,8 @@ type Status struct {
 	// Undelivered: events set aside because the sink could not take them within
 	// retention.max_undelivered (durable count).
 	Undelivered uint64 `json:"undelivered"`
+	// LastSetAside says which event was set aside last since start, and why; "" if none.
+	LastSetAside string `json:"last_set_aside"`
 }
 
 // Runner delivers the journal to one sink, in seq order and at least once, from the
@@ -76,6 +78,8 @@ type Status struct {
 //   - Events the journal no longer holds when the sink reaches them (pruned before this
 //     sink was configured, or by a journal that does not hold them for it) are counted,
 //     logged, and skipped.
+//   - A Selective sink is given only the events it wants; a Limited one at most its
+//     MaxBatch events per call.
 type Runner struct {
 	sink   Sink
 	name   string
@@ -83,6 +87,8 @@ type Runner struct {
 	m      sinkMetrics
 	batch  int
 	linger time.Duration
+	wants  func(event.Event) bool // nil: every event
+	per    int                    // events per Deliver call, at most batch
 	bo     *backoff.Backoff
 	logger log.Logger
 	// maxUndelivered and now: Options.MaxUndelivered and its clock.
@@ -105,6 +111,7 @@ type Runner struct {
 	failingSince time.Time // first failure of the current burst
 	setAside     uint64
 	undelivered  uint64
+	lastSetAside string
 }
 
 // NewRunner returns a runner delivering st's journal to s, as the delivery section cfg
@@ -139,6 +146,16 @@ func NewRunner(s Sink, st Journal, m *Metrics, cfg config.DeliveryConfig, opts O
 
 		maxUndelivered: opts.MaxUndelivered,
 		now:            opts.Now,
+	}
+	r.per = r.batch
+	if r.per <= 0 { // no batch size: whatever Events returns
+		r.per = math.MaxInt
+	}
+	if l, ok := s.(Limited); ok && l.MaxBatch() > 0 {
+		r.per = min(r.per, l.MaxBatch())
+	}
+	if sel, ok := s.(Selective); ok {
+		r.wants = sel.Wants
 	}
 	if err := r.loadCursor(); err != nil {
 		level.Warn(r.logger).Log("msg", "cannot read the sink's cursor yet", "err", err)
@@ -272,18 +289,32 @@ func (r *Runner) Status() Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return Status{
-		Name:        r.name,
-		Cursor:      r.cursor.Load(),
-		Lag:         r.Lag(),
-		LastError:   r.lastErr,
-		LastSuccess: r.lastSuccess,
-		Failing:     r.failing,
-		SetAside:    r.setAside,
-		Undelivered: r.undelivered,
+		Name:         r.name,
+		Cursor:       r.cursor.Load(),
+		Lag:          r.Lag(),
+		LastError:    r.lastErr,
+		LastSuccess:  r.lastSuccess,
+		Failing:      r.failing,
+		SetAside:     r.setAside,
+		Undelivered:  r.undelivered,
+		LastSetAside: r.lastSetAside,
 	}
 }
 
 func (r *Runner) loadCursor() error {
+	if cur, ok := r.sink.(Current); ok && cur.StartAtEnd() {
+		has, err := r.st.HasCursor(r.name)
+		if err != nil {
+			return err
+		}
+		if !has {
+			last := r.st.LastSeq()
+			if err := r.st.SetCursor(r.name, last); err != nil {
+				return err
+			}
+			level.Info(r.logger).Log("msg", "new sink: starts at the journal's end, the events it holds are history", "cursor", last)
+		}
+	}
 	c, err := r.st.Cursor(r.name)
 	if err != nil {
 		return err
@@ -336,10 +367,36 @@ func (r *Runner) catchUp(ctx context.Context, until uint64, notify <-chan struct
 		if len(evs) == 0 {
 			continue
 		}
-		if err := r.deliver(ctx, evs, notify); err != nil {
+		if err := r.deliverRead(ctx, evs, notify); err != nil {
 			return err
 		}
 	}
+}
+
+// deliverRead delivers the events read after the cursor that the sink wants, at most
+// r.per at a time, and moves the cursor past the others.
+func (r *Runner) deliverRead(ctx context.Context, evs []event.Event, notify <-chan struct{}) error {
+	end := evs[len(evs)-1].Seq
+	if r.wants != nil {
+		wanted := make([]event.Event, 0, len(evs))
+		for _, e := range evs {
+			if r.wants(e) {
+				wanted = append(wanted, e)
+			}
+		}
+		evs = wanted
+	}
+	for len(evs) > 0 {
+		n := min(len(evs), r.per)
+		if err := r.deliver(ctx, evs[:n], notify); err != nil {
+			return err
+		}
+		evs = evs[n:]
+	}
+	if r.cursor.Load() < end {
+		r.advance(end) // over events the sink does not want
+	}
+	return nil
 }
 
 // skipPruned moves the cursor over events (cursor, to] that the journal no longer holds
@@ -375,7 +432,7 @@ func (r *Runner) deliver(ctx context.Context, evs []event.Event, notify <-chan s
 			return ctx.Err()
 		case retry:
 			r.flushCursor(false) // a long outage keeps no cursor only in memory
-			d := r.bo.Next()
+			d := max(r.bo.Next(), RetryAfter(err))
 			r.retryableFailure(evs, err, d)
 			if err := r.wait(ctx, d, notify); err != nil {
 				return err
@@ -475,13 +532,17 @@ func (r *Runner) delivered(evs []event.Event) error {
 		level.Info(r.logger).Log("msg", "delivery resumed", "failed_attempts", failures,
 			"failing_for", now.Sub(since).Round(time.Millisecond))
 	}
-	seq := evs[len(evs)-1].Seq
+	r.advance(evs[len(evs)-1].Seq)
+	return nil
+}
+
+// advance moves the cursor to seq, saved lazily.
+func (r *Runner) advance(seq uint64) {
 	r.st.SaveCursorLazily(r.name, seq)
 	r.cursor.Store(seq)
 	r.unsaved = true
 	r.flushCursor(false)
 	r.updateLag()
-	return nil
 }
 
 // lingerFor waits up to the linger for a full batch to be waiting, or ctx's end.
@@ -523,6 +584,8 @@ func (r *Runner) setAsideEvent(e event.Event, cause error) error {
 	r.updateLag()
 	r.mu.Lock()
 	r.setAside++
+	r.lastSetAside = fmt.Sprintf("%s: seq %d, %s %s at %s: %v", e.ID, e.Seq, e.Name, e.EnvironmentID,
+		e.Time.UTC().Format(time.RFC3339), cause)
 	r.mu.Unlock()
 	level.Error(r.logger).Log("msg", "event rejected permanently by the sink, set aside", "err", cause,
 		"event_id", e.ID, "seq", e.Seq, "environment_id", e.EnvironmentID, "event", e.Name,
