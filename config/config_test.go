@@ -162,6 +162,7 @@ func TestLoadFull(t *testing.T) {
 	require.Equal(t, "0.0.0.0:19465", cfg.ListenAddress)
 	require.Equal(t, filepath.Join("testdata", "state"), cfg.StateDir)
 	require.Equal(t, dur("14d"), cfg.Journal.Retention)
+	require.Equal(t, RetentionConfig{Events: dur("14d"), MaxUndelivered: dur("90d")}, cfg.Retention, "journal.retention is retention.events' former name")
 	require.Equal(t, MetricsConfig{Namespace: "acme", MaxTypes: 20}, cfg.Metrics)
 	require.Equal(t, []string{"preview", "staging"}, cfg.Types)
 
@@ -307,6 +308,25 @@ environments:
 	require.Nil(t, cfg.InfluxDB)
 }
 
+// TestRetentionKeys: retention.events and max_undelivered (DESIGN §8), the default
+// ceiling, and journal.retention, the former name, read into both.
+func TestRetentionKeys(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		want       RetentionConfig
+	}{
+		{"defaults", "state_dir: d\n", RetentionConfig{Events: dur("30d"), MaxUndelivered: dur("90d")}},
+		{"both keys", "state_dir: d\nretention: {events: 7d, max_undelivered: 14d}\n", RetentionConfig{Events: dur("7d"), MaxUndelivered: dur("14d")}},
+		{"the former name", "state_dir: d\njournal: {retention: 60d}\n", RetentionConfig{Events: dur("60d"), MaxUndelivered: dur("90d")}},
+		{"both names agreeing", "state_dir: d\njournal: {retention: 60d}\nretention: {events: 60d}\n", RetentionConfig{Events: dur("60d"), MaxUndelivered: dur("90d")}},
+	} {
+		cfg, err := loadBytes([]byte(tc.yaml), "envtrack.yml", lookup(nil))
+		require.NoError(t, err, tc.name)
+		require.Equal(t, tc.want, cfg.Retention, tc.name)
+		require.Equal(t, tc.want.Events, cfg.Journal.Retention, tc.name)
+	}
+}
+
 func TestLoadInvalid(t *testing.T) {
 	for _, tc := range []struct {
 		file string
@@ -322,6 +342,9 @@ func TestLoadInvalid(t *testing.T) {
 		{"argocd-mode", `4: argocd.mode: must be "watch" or "poll", got "stream"`},
 		{"argocd-resync-zero", `5: argocd.resync_interval: must be greater than 0`},
 		{"retention-negative", `2: journal.retention: invalid duration "-1d" (use e.g. 500ms, 15s, 30m, 7d)`},
+		{"retention-two-names", `2: journal.retention: 10d disagrees with retention.events (30d): journal.retention is its former name; keep retention.events only`},
+		{"retention-ceiling", `4: retention.max_undelivered: max_undelivered (10d) must be at least retention.events (30d): it is how long an event a sink has not delivered is kept at most`},
+		{"retention-default-ceiling", `2: retention: max_undelivered (90d) must be at least retention.events (120d): it is how long an event a sink has not delivered is kept at most`},
 		{"token-and-token-file", `4: argocd: token and token_file are mutually exclusive`},
 		{"argocd-server-missing", `1: argocd.server: must be set`},
 		{"argocd-empty", `2: argocd.server: must be set`},
@@ -433,7 +456,7 @@ func TestLoadInvalid(t *testing.T) {
 	// Every invalid-*.yml file is in the table.
 	files, err := filepath.Glob("testdata/invalid-*.yml")
 	require.NoError(t, err)
-	require.Len(t, files, 104)
+	require.Len(t, files, 107)
 }
 
 func TestErrorWrapping(t *testing.T) {

@@ -20,6 +20,10 @@ var (
 	DefaultJournalConfig = JournalConfig{
 		Retention: model.Duration(30 * 24 * time.Hour),
 	}
+	DefaultRetentionConfig = RetentionConfig{
+		Events:         model.Duration(30 * 24 * time.Hour),
+		MaxUndelivered: model.Duration(90 * 24 * time.Hour),
+	}
 	DefaultDeliveryConfig = DeliveryConfig{
 		BatchSize: 500,
 		Linger:    model.Duration(100 * time.Millisecond),
@@ -189,6 +193,7 @@ func DefaultConfig() Config {
 		ListenAddress: ":9465",
 		StateDir:      "./data",
 		Journal:       DefaultJournalConfig,
+		Retention:     DefaultRetentionConfig,
 		Delivery:      DefaultDeliveryConfig,
 		Metrics:       DefaultMetricsConfig,
 		Readiness:     DefaultReadinessConfig,

@@ -82,10 +82,15 @@ func (a *App) current() *generation {
 // answer). Callers hold loopsMu.
 func (a *App) start(ctx context.Context, g *generation) {
 	t := tracking{a.tracker, a}
-	runners := sink.NewGroup(g.sinks, a.store, a.sinkMetrics, g.cfg.Delivery, sink.Options{Logger: a.logger})
+	runners := sink.NewGroup(g.sinks, a.store, a.sinkMetrics, g.cfg.Delivery, sink.Options{Logger: a.logger,
+		MaxUndelivered: time.Duration(g.cfg.Retention.MaxUndelivered), Now: a.now})
+	var names []string // retention keeps what they have not delivered
+	for _, s := range g.sinks {
+		names = append(names, s.Name())
+	}
 	loops := []func(context.Context){
 		func(ctx context.Context) { g.prober.Run(ctx, g.cfg.Environments, t) },
-		retention.New(a.store, a.tracker, time.Duration(g.cfg.Journal.Retention), a.now, a.logger).Run,
+		retention.New(a.store, a.tracker, time.Duration(g.cfg.Retention.Events), names, a.now, a.logger).Run,
 		runners.Run,
 	}
 	if g.argo != nil {
