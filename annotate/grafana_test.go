@@ -140,7 +140,9 @@ func TestAnnotations(t *testing.T) {
 		{"baseline ready without duration", lifecycle("j-5", event.Ready, map[string]any{"baseline": true}),
 			std("ready", "j-5"), "env-001 ready (backend-api@main 1a2b3c4d)", ms0, ms0},
 		{"provisioning_failed", lifecycle("j-6", event.ProvisioningFailed, map[string]any{"reason": "sync_failed", "provisioning_duration_seconds": 9}),
-			std("provisioning_failed", "j-6"), "env-001 provisioning failed: sync_failed after 9s (backend-api@main 1a2b3c4d)", ms0, ms0},
+			std("provisioning_failed", "j-6"), "env-001 provisioning failed (platform): sync_failed after 9s (backend-api@main 1a2b3c4d)", ms0, ms0},
+		{"provisioning_failed of the user's", lifecycle("j-6", event.ProvisioningFailed, map[string]any{"reason": "sync_failed", "failure_class": "user"}),
+			std("provisioning_failed", "j-6"), "env-001 provisioning failed (user): sync_failed (backend-api@main 1a2b3c4d)", ms0, ms0},
 		{"deployed", deployed,
 			std("deployed", "j-7"), "env-001 deployed 2b3c4d5e (backend-api@main 2b3c4d5e)", ms0, ms0},
 		{"degraded health", lifecycle("j-8", event.Degraded, map[string]any{"cause": "health", "health_status": "Degraded"}),
@@ -573,15 +575,6 @@ func TestIDSetForgetsOldest(t *testing.T) {
 	require.False(t, s.has("a"))
 	require.True(t, s.has("b"))
 	require.True(t, s.has("c"))
-}
-
-func TestFormatDuration(t *testing.T) {
-	for secs, want := range map[float64]string{
-		0: "0s", 0.4: "0s", 9: "9s", 9.6: "10s", 60: "1m", 225: "3m45s", 3600: "1h", 3900: "1h5m",
-		3605: "1h0m5s", 93784: "26h3m4s",
-	} {
-		require.Equal(t, want, formatDuration(secs), "%v", secs)
-	}
 }
 
 func TestRetryable(t *testing.T) {

@@ -40,16 +40,25 @@ var metricNamespaceRegexp = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 type Config struct {
 	ListenAddress string              `yaml:"listen_address"`
 	StateDir      string              `yaml:"state_dir"`
-	Journal       JournalConfig       `yaml:"journal"`
+	Journal       JournalConfig       `yaml:"journal"` // journal.retention: retention.events' former name
+	Retention     RetentionConfig     `yaml:"retention"`
 	Metrics       MetricsConfig       `yaml:"metrics"`
 	ArgoCD        *ArgoCDConfig       `yaml:"argocd,omitempty"` // nil: no Argo CD
 	Readiness     ReadinessConfig     `yaml:"readiness"`
 	Environments  []StaticEnvironment `yaml:"environments"`
 	InfluxDB      *InfluxDBConfig     `yaml:"influxdb,omitempty"` // nil: answer from the journal
 	Grafana       *GrafanaConfig      `yaml:"grafana,omitempty"`  // nil: no annotations
+	Webhooks      []WebhookConfig     `yaml:"webhooks"`
+	Web           WebConfig           `yaml:"web"`
 	Delivery      DeliveryConfig      `yaml:"delivery"`
 	API           APIConfig           `yaml:"api"`
 	Targets       TargetsConfig       `yaml:"targets"`
+	// SLOs are the objectives per environment type (slos.default for the rest; 000's
+	// table when the file names none).
+	SLOs SLOs `yaml:"slos"`
+	// Failures classify failed provisioning attempts as the user's or the platform's:
+	// the file's matchers, then DefaultFailures.
+	Failures Failures `yaml:"failures"`
 	// Types are the environment types that keep their own value in the `type` label
 	// and the InfluxDB `type` tag; any other folds into "other". Empty: the first
 	// metrics.max_types types seen keep theirs.
@@ -85,7 +94,37 @@ func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
 	if c.StateDir == "" {
 		return nodeErrorf(node, "state_dir", "must be set")
 	}
+	if err := c.resolveRetention(node); err != nil {
+		return err
+	}
 	return checkTypes(node, c.Types)
+}
+
+// resolveRetention applies journal.retention, retention.events' former name (a file
+// written for an earlier envtrack keeps working), and checks the ceiling against the
+// retention. Afterwards both keys hold the retention in force.
+func (c *Config) resolveRetention(node *yaml.Node) error {
+	old := mappingValue(mappingValue(node, "journal"), "retention")
+	retention := mappingValue(node, "retention")
+	cur := mappingValue(retention, "events")
+	switch {
+	case old != nil && cur != nil && c.Journal.Retention != c.Retention.Events:
+		return nodeErrorf(mappingValue(node, "journal"), "retention",
+			"%s disagrees with retention.events (%s): journal.retention is its former name; keep retention.events only",
+			c.Journal.Retention, c.Retention.Events)
+	case old != nil && cur == nil:
+		c.Retention.Events = c.Journal.Retention
+	}
+	c.Journal.Retention = c.Retention.Events
+	if c.Retention.MaxUndelivered < c.Retention.Events {
+		at, key := retention, "max_undelivered"
+		if mappingValue(retention, key) == nil {
+			at, key = node, "retention" // the default ceiling, below a long retention
+		}
+		return nodeErrorf(at, key, "max_undelivered (%s) must be at least retention.events (%s): it is how long an event a sink has not delivered is kept at most",
+			c.Retention.MaxUndelivered, c.Retention.Events)
+	}
+	return nil
 }
 
 // checkTypes validates the types list; errors carry the item's own line.
@@ -111,8 +150,36 @@ func checkTypes(node *yaml.Node, types []string) error {
 
 // JournalConfig is the embedded event journal.
 type JournalConfig struct {
-	// Retention: events older than this (by recorded time) are pruned.
+	// Retention is retention.events' former name, still read (Load gives both the value
+	// in force).
 	Retention model.Duration `yaml:"retention"`
+}
+
+// RetentionConfig is how long the journal keeps events (DESIGN §8).
+type RetentionConfig struct {
+	// Events: events recorded longer ago than this are pruned from the journal, and the
+	// Idempotency-Keys recorded then expire; an event a sink has not delivered yet is
+	// kept (a sink that is down lags, it loses nothing).
+	Events model.Duration `yaml:"events"`
+	// MaxUndelivered is the hard ceiling of that: an event a failing sink has not
+	// delivered this long after it was recorded is set aside for that sink (kept in the
+	// store, counted, alerted on, shown on the landing page), so that a sink that never
+	// comes back does not hold the journal forever.
+	MaxUndelivered model.Duration `yaml:"max_undelivered"`
+}
+
+// UnmarshalYAML implements the (v2-style) yaml.Unmarshaler interface.
+func (c *RetentionConfig) UnmarshalYAML(unmarshal func(any) error) error {
+	*c = DefaultRetentionConfig
+	type plain RetentionConfig
+	node, err := decodeSection(unmarshal, (*plain)(c))
+	if err != nil {
+		return err
+	}
+	if err := positive(node, "events", c.Events); err != nil {
+		return err
+	}
+	return positive(node, "max_undelivered", c.MaxUndelivered)
 }
 
 // UnmarshalYAML implements the (v2-style) yaml.Unmarshaler interface.
@@ -159,6 +226,17 @@ type MetricsConfig struct {
 	NativeHistograms bool   `yaml:"native_histograms"`
 	// MaxTypes bounds the `type` label when no `types` list is configured.
 	MaxTypes int `yaml:"max_types"`
+	// ExemplarsWithReadTokens keeps the exemplars (environment ids) on /metrics when
+	// api.read_tokens are set; by default they are left out then (ExposeExemplars).
+	ExemplarsWithReadTokens bool `yaml:"exemplars_with_read_tokens"`
+}
+
+// ExposeExemplars reports whether /metrics shows exemplars, which name environments:
+// always without api.read_tokens (reads are open anyway), and with them only when
+// metrics.exemplars_with_read_tokens says so, since the read tokens do not guard
+// /metrics (--web.config.file does).
+func (c *Config) ExposeExemplars() bool {
+	return len(c.API.ReadTokens) == 0 || c.Metrics.ExemplarsWithReadTokens
 }
 
 // UnmarshalYAML implements the (v2-style) yaml.Unmarshaler interface.
@@ -293,7 +371,11 @@ type ReadinessConfig struct {
 	// TerminationTimeout: terminating longer than this is a stuck termination (flagged,
 	// counted and alerted on; no event). Per type, or one for all; 0 turns it off.
 	TerminationTimeout TypedTimeout `yaml:"termination_timeout"`
-	URL                URLConfig    `yaml:"url"`
+	// RequestedExpiry: an environment still requested (created, never provisioning) this
+	// long after its created event is forgotten (no event: its created event stays in
+	// the journal), so abandoned requests do not hold api.max_environments forever.
+	RequestedExpiry model.Duration `yaml:"requested_expiry"`
+	URL             URLConfig      `yaml:"url"`
 }
 
 // UnmarshalYAML implements the (v2-style) yaml.Unmarshaler interface.
@@ -304,7 +386,10 @@ func (c *ReadinessConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	if err != nil {
 		return err
 	}
-	return positive(node, "provisioning_timeout", c.ProvisioningTimeout)
+	if err := positive(node, "provisioning_timeout", c.ProvisioningTimeout); err != nil {
+		return err
+	}
+	return positive(node, "requested_expiry", c.RequestedExpiry)
 }
 
 // URLConfig is the URL probe.
@@ -315,6 +400,13 @@ type URLConfig struct {
 	Concurrency            int            `yaml:"concurrency"`
 	FailuresBeforeDegraded int            `yaml:"failures_before_degraded"`
 	TLS                    TLSConfig      `yaml:"tls"`
+	// FollowCrossHostRedirects: a redirect to another host is followed; by default the
+	// redirect is the answer (its 3xx status is matched), so a URL someone wrote into an
+	// Application cannot lead the probe to any other host.
+	FollowCrossHostRedirects bool `yaml:"follow_cross_host_redirects"`
+	// DenyNetworks: the probe never connects to an address in these networks (checked
+	// on the address it connects to, after DNS resolution, redirects included).
+	DenyNetworks Networks `yaml:"deny_networks"`
 }
 
 // UnmarshalYAML implements the (v2-style) yaml.Unmarshaler interface.
@@ -533,6 +625,10 @@ type APIConfig struct {
 	MaxBodyBytes    int64    `yaml:"max_body_bytes"`
 	// MaxBatch is the most events one batch push (a JSON array or NDJSON body) may hold.
 	MaxBatch int `yaml:"max_batch"`
+	// MaxEnvironments bounds the environments envtrack tracks: beyond it, a push for a
+	// new environment id answers 429 (the environments of Argo CD and of the config are
+	// always tracked).
+	MaxEnvironments int `yaml:"max_environments"`
 
 	// The HTTP server's protection against slow and numerous clients (config/server.go).
 	ReadHeaderTimeout model.Duration `yaml:"read_header_timeout"`
@@ -577,6 +673,9 @@ func (c *APIConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	}
 	if c.MaxBatch < 1 || c.MaxBatch > MaxBatchCeiling {
 		return nodeErrorf(node, "max_batch", "must be between 1 and %d, got %d", MaxBatchCeiling, c.MaxBatch)
+	}
+	if c.MaxEnvironments < 1 {
+		return nodeErrorf(node, "max_environments", "must be at least 1, got %d", c.MaxEnvironments)
 	}
 	return c.checkServer(node)
 }

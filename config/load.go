@@ -112,6 +112,11 @@ func (c *Config) normalize() {
 	if c.Grafana != nil {
 		nilIfEmpty(&c.Grafana.Tags)
 	}
+	nilIfEmpty(&c.Webhooks)
+	for i := range c.Webhooks {
+		nilIfEmpty(&c.Webhooks[i].Events)
+		nilIfEmpty(&c.Webhooks[i].Types)
+	}
 }
 
 func nilIfEmpty[T any](s *[]T) {
@@ -172,6 +177,14 @@ func (l *loader) validate(c *Config) error {
 			}
 		}
 	}
+	names := make(map[string]int, len(c.Webhooks))
+	for i, w := range c.Webhooks {
+		if j, dup := names[w.Name]; dup {
+			return l.errorf(fmt.Sprintf("webhooks[%d].name", i), "duplicate webhook name %q (also webhooks[%d])", w.Name, j)
+		}
+		names[w.Name] = i
+	}
+
 	u := c.Readiness.URL
 	if u.Timeout > u.Interval {
 		return l.errorf("readiness.url.timeout", "must not be greater than readiness.url.interval (%s > %s)", u.Timeout, u.Interval)
@@ -190,7 +203,7 @@ func (l *loader) validate(c *Config) error {
 	if sr := c.Targets.SuccessRate; sr.Alert > sr.Target {
 		return l.errorf("targets.success_rate.alert", "must not be greater than targets.success_rate.target (%g > %g)", sr.Alert, sr.Target)
 	}
-	return nil
+	return l.checkSLOs(c)
 }
 
 // resolveFiles resolves relative paths against the config file's directory
@@ -224,10 +237,29 @@ func (l *loader) resolveFiles(c *Config) error {
 			return err
 		}
 	}
+	for i := range c.Webhooks {
+		if err := l.resolveWebhook(fmt.Sprintf("webhooks[%d]", i), &c.Webhooks[i]); err != nil {
+			return err
+		}
+	}
 	if err := l.readTokens("api.write_tokens_file", &c.API.WriteTokensFile, &c.API.WriteTokens); err != nil {
 		return err
 	}
 	return l.readTokens("api.read_tokens_file", &c.API.ReadTokensFile, &c.API.ReadTokens)
+}
+
+// resolveWebhook reads a webhook's secret file and checks the secret's form, and its CA
+// file.
+func (l *loader) resolveWebhook(key string, w *WebhookConfig) error {
+	if w.SecretFile != "" {
+		if err := l.readSecret(key+".secret_file", &w.SecretFile, &w.Secret); err != nil {
+			return err
+		}
+		if _, err := WebhookKey(w.Secret); err != nil {
+			return l.errorf(key+".secret_file", "the secret in %s %w", w.SecretFile, err)
+		}
+	}
+	return l.checkCAFile(key+".tls.ca_file", &w.TLS)
 }
 
 func (l *loader) abs(p string) string {

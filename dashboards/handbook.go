@@ -55,11 +55,13 @@ func (s *Set) Handbook() []byte {
 	p("## Alert policies\n\n")
 	p("Every alert carries the label `severity` and the annotations `summary`, `description` and `runbook_url` (a link to its section below).\n\n")
 	p("| ALERT | SEVERITY | FIRES WHEN |\n| --- | --- | --- |\n")
-	for _, a := range s.Alerts() {
+	alerts := append(s.Alerts(), s.SLOAlerts()...)
+	for _, a := range alerts {
 		p("| [%s](#%s) | %s | %s |\n", a.Name, Anchor(a.Name), strings.ToUpper(a.Severity), cell(a.Threshold))
 	}
 	p("\n")
-	for _, a := range s.Alerts() {
+	s.handbookSLOs(p)
+	for _, a := range alerts {
 		p("### %s\n\n", a.Name)
 		p("```md\n%s\n```\n\n", a.Summary)
 		p("Severity: %s\n\n", strings.ToUpper(a.Severity))
@@ -78,6 +80,7 @@ func (s *Set) Handbook() []byte {
 	}
 
 	p("## Recording rules\n\n")
+	p("Each SLO's group records, in Sloth's names and labels (`sloth_id`, `sloth_service`, `sloth_slo`, `sloth_window`): `slo:sli_error:ratio_rate<window>` for 5m, 30m, 1h, 2h, 6h, 1d, 3d and the SLO window, `slo:objective:ratio`, `slo:error_budget:ratio`, `slo:time_period:days`, `%s`, `slo:period_burn_rate:ratio`, `%s` and `sloth_slo_info`.\n\n", SLOCurrentBurn, SLOBudgetRemaining)
 	p("Group `%s`; the alerts above use them.\n\n", GroupRecording)
 	p("| RULE | MEANING | EXPRESSION |\n| --- | --- | --- |\n")
 	for _, r := range s.Records() {
@@ -143,6 +146,26 @@ func (s *Set) Handbook() []byte {
 
 // PanelsShowing returns the panels whose queries select the metric's series, in
 // dashboard order.
+// handbookSLOs describes the SLOs per type the rules are generated for.
+func (s *Set) handbookSLOs(p func(string, ...any)) {
+	p("### SLOs per environment type\n\n")
+	p("The SLO alerts below are generated per environment type from `slos:` (each type named there or in `types:` gets its own SLOs; `default` covers every other type), in Sloth's shape: a Sloth SLO dashboard reads their records unchanged (`sloth_service` is `envtrack-<type>`, `sloth_slo` `%s` or `%s`). ", SLILatency, SLISuccess)
+	p("Each has a page alert (severity critical, `sloth_severity: page`) and a ticket alert (warning, `ticket`) over the SRE workbook's window pairs. The success SLI counts only the platform's failures (`class=\"platform\"`): a user's failure is a success of the platform. `%s` tests each alert firing at its burn rate and silent just below it.\n\n", filepath.Base(SLORuleTestsFile))
+	p("| SLO (`sloth_id`) | TYPES | OBJECTIVE | WINDOW |\n| --- | --- | --- | --- |\n")
+	for _, o := range s.SLOs() {
+		types := "`" + o.Selector + "`"
+		if o.Selector == "" {
+			types = "all"
+		}
+		obj := num(o.Objective) + " % of attempts not failed by the platform"
+		if o.SLI == SLILatency {
+			obj = num(o.Objective) + " % of ready attempts ready within " + dur(o.Threshold)
+		}
+		p("| `%s` | %s | %s | %s |\n", o.ID(), types, obj, dur(o.Window))
+	}
+	p("\n")
+}
+
 func (s *Set) PanelsShowing(m Metric) []Panel {
 	re := regexp.MustCompile(`(^|[^a-zA-Z0-9_:])` + regexp.QuoteMeta(m.Name) + `(_bucket|_count|_sum)?($|[^a-zA-Z0-9_:])`)
 	var out []Panel
@@ -197,6 +220,9 @@ func (s *Set) Files() (map[string][]byte, error) {
 	if files[RuleTestsFile], err = s.RuleTestsYAML(); err != nil {
 		return nil, fmt.Errorf("rule tests: %w", err)
 	}
+	if files[SLORuleTestsFile], err = s.SLORuleTestsYAML(); err != nil {
+		return nil, fmt.Errorf("SLO rule tests: %w", err)
+	}
 	files[HandbookFile] = s.Handbook()
 	return files, nil
 }
@@ -237,7 +263,7 @@ func (s *Set) handbookReads(p func(string, ...any)) {
 	p("With an `influxdb` section, the API's timelines and insights, the CLI's `timeline` and `insights` and the pages read back from InfluxDB what the sink wrote; without one, from the journal. ")
 	p("`influxdb.query_language` chooses how: `influxql` (the default) sends InfluxQL to the v1 `/query` API, which InfluxDB 1.x answers as it ships, 2.x answers for a bucket with a DBRP mapping, and 3.x answers at all; `flux` sends Flux to `/api/v2/query`, which InfluxDB 1.8 answers only with `flux-enabled = true` and 2.x answers, and 3.x does not. Writes use the v2 write API either way.\n\n")
 	p("| INFLUXDB | CONFIGURATION | WHAT ENVTRACK SENDS |\n| --- | --- | --- |\n")
-	p("| 1.x as it ships (Flux off) | `bucket: envtrack/autogen` (database/retention-policy); `token: user:password` when `auth-enabled` | `GET /query?db=envtrack&rp=autogen&epoch=ns&chunked=true&q=...` with HTTP Basic credentials ([1.x API](https://docs.influxdata.com/influxdb/v1/tools/api/); `services/httpd/handler.go`) |\n")
+	p("| 1.x as it ships (Flux off) | `bucket: envtrack/autogen` (database/retention-policy); `token: user:password` when `auth-enabled` | `GET /query?db=envtrack&rp=autogen&epoch=ns&chunked=true&q=...` (a timeline with `chunk_size=500`) with HTTP Basic credentials ([1.x API](https://docs.influxdata.com/influxdb/v1/tools/api/); `services/httpd/handler.go`) |\n")
 	p("| 2.x | `bucket: environments`, `org`, `token` (read and write on the bucket); InfluxQL reads the bucket's DBRP mapping: the virtual one (database `environments`, retention policy `autogen`) or one made with `influx v1 dbrp create --db envtrack --rp autogen --bucket-id ID --default` and `database: envtrack` | `GET /query?db=...&rp=...` with `Authorization: Token ...` ([1.x compatibility API](https://docs.influxdata.com/influxdb/v2/api-guide/influxdb-1x/query/), [DBRP mappings](https://docs.influxdata.com/influxdb/v2/query-data/influxql/dbrp/)) |\n")
 	p("| 3.x (Core, Enterprise, Cloud) | `bucket: envtrack` (the database), `token` (a database token); `query_language: influxql` (3.x has no Flux) | `GET /query?db=envtrack&...` with `Authorization: Token ...` ([v1 query API](https://docs.influxdata.com/influxdb3/core/query-data/execute-queries/influxdb-v1-api/)) |\n\n")
 	p("`influxdb.database` and `influxdb.retention_policy` set what InfluxQL reads where the bucket's name does not say it; `envtrack check-config` prints the effective pair.\n\n")

@@ -129,7 +129,7 @@ func New(opts Options) (*App, error) {
 		a.store.Close()
 		return nil, err
 	}
-	a.tracker = tracker.New(a.trackerConfig(cfg), states)
+	a.tracker = tracker.New(tracker.ConfigOf(cfg, a.store.CreatedAt()), states)
 	a.pushes = ingest.New(ingest.Options{Tracker: a.tracker, Journal: a.store, Now: a.now,
 		Committed: func(evs []event.Event) {
 			a.committed(evs, "pushed event", func(e event.Event) []any { return []any{"marker", e.IsMarker()} })
@@ -138,7 +138,7 @@ func New(opts Options) (*App, error) {
 	var types []string // one per environment: the labels in use survive a restart
 	a.tracker.PhaseTypes(func(_ tracker.Phase, t string) bool { types = append(types, t); return true })
 	a.labels.Seed(types)
-	a.lifecycle = prom.NewBounded(cfg.Metrics.Namespace, cfg.Metrics.NativeHistograms, a.tracker.PhaseTypes, a.reg, a.labels)
+	a.lifecycle = prom.NewWithThresholds(cfg.Metrics.Namespace, cfg.Metrics.NativeHistograms, a.tracker.PhaseTypes, a.reg, a.labels, cfg.SLOs.LatencyThresholds())
 	a.lifecycle.CountStuck(a.tracker.StuckTypes)
 	a.gen.query, a.gen.reader = a.newQuery(cfg)
 	a.metrics.reloadSuccess.Set(1)
@@ -163,16 +163,6 @@ func Check(cfg *config.Config, opts Options) error {
 	}
 	g.close()
 	return nil
-}
-
-func (a *App) trackerConfig(cfg *config.Config) tracker.Config {
-	return tracker.Config{
-		ProvisioningTimeout:       time.Duration(cfg.Readiness.ProvisioningTimeout),
-		TerminationTimeout:        time.Duration(cfg.Readiness.TerminationTimeout.Default),
-		TerminationTimeoutByType:  cfg.Readiness.TerminationTimeout.Durations(),
-		URLFailuresBeforeDegraded: cfg.Readiness.URL.FailuresBeforeDegraded,
-		TrackingSince:             a.store.CreatedAt(),
-	}
 }
 
 // Config returns the configuration in force.
@@ -304,7 +294,7 @@ func (a *App) reload() error {
 	a.mu.Unlock()
 	old.close()
 	a.labels.SetTypes(cfg.Types, cfg.OwnTypes(), cfg.Metrics.MaxTypes)
-	a.tracker.SetConfig(a.trackerConfig(cfg))
+	a.tracker.SetConfig(tracker.ConfigOf(cfg, a.store.CreatedAt()))
 	if a.runCtx != nil {
 		a.start(a.runCtx, g)
 	}
@@ -317,7 +307,7 @@ func (a *App) newQuery(cfg *config.Config) (*query.Service, influxdb.Reader) {
 	b, r := influxdb.Backend(cfg.InfluxDB, a.journalQ, a.logger, a.reg)
 	// The windows not observed are the store's whatever answers the events: the three
 	// read paths show the same gaps.
-	return query.NewService(b, cfg.Targets, a.now).WithGaps(a.store), r
+	return query.NewService(b, cfg.Targets, a.now).WithGaps(a.store).WithSLOs(cfg.SLOs), r
 }
 
 // currentQuery returns the query service in force.

@@ -49,7 +49,15 @@ func newGeneration(cfg *config.Config, logger log.Logger, now func() time.Time, 
 	if err != nil {
 		return nil, fmt.Errorf("readiness.url: %w", err)
 	}
-	if g.sinks, err = newSinks(cfg, logger, g.reg, typeTag, sinks); err != nil {
+	influx := sink.FromSection("influxdb", func(c *config.Config) *config.InfluxDBConfig { return c.InfluxDB },
+		func(c config.InfluxDBConfig, l log.Logger, _ prometheus.Registerer) (*influxdb.Sink, error) {
+			s, err := influxdb.New(c, l)
+			if err == nil {
+				s.SetTypeTag(typeTag)
+			}
+			return s, err
+		})
+	if g.sinks, err = sink.Build(cfg, logger, g.reg, append([]sink.Func{influx}, sinks...)); err != nil {
 		return nil, err
 	}
 	return g, nil
@@ -79,11 +87,17 @@ func (a *App) current() *generation {
 // answer). Callers hold loopsMu.
 func (a *App) start(ctx context.Context, g *generation) {
 	t := tracking{a.tracker, a}
-	runners := sink.NewGroup(g.sinks, a.store, a.sinkMetrics, g.cfg.Delivery, sink.Options{Logger: a.logger})
+	runners := sink.NewGroup(g.sinks, a.store, a.sinkMetrics, g.cfg.Delivery, sink.Options{Logger: a.logger,
+		MaxUndelivered: time.Duration(g.cfg.Retention.MaxUndelivered), Now: a.now})
+	var names []string // retention keeps what they have not delivered
+	for _, s := range g.sinks {
+		names = append(names, s.Name())
+	}
 	loops := []func(context.Context){
 		func(ctx context.Context) { g.prober.Run(ctx, g.cfg.Environments, t) },
-		retention.New(a.store, a.tracker, time.Duration(g.cfg.Journal.Retention), a.now, a.logger).Run,
+		retention.New(a.store, a.tracker, time.Duration(g.cfg.Retention.Events), names, a.now, a.logger).Run,
 		runners.Run,
+		retention.Requested{Journal: a.store, Tracker: a.tracker, Expiry: time.Duration(g.cfg.Readiness.RequestedExpiry), Now: a.now, Logger: a.logger}.Run,
 	}
 	if g.argo != nil {
 		loops = append(loops, func(ctx context.Context) { g.argo.Run(ctx, t) })
@@ -100,28 +114,4 @@ func (a *App) start(ctx context.Context, g *generation) {
 	a.mu.Lock()
 	g.runners, g.stop = runners, func() { cancel(); wg.Wait() }
 	a.mu.Unlock()
-}
-
-// newSinks builds the configured sinks: InfluxDB's, then those of extra. Each delivers
-// from the journal at its own durable cursor.
-func newSinks(cfg *config.Config, logger log.Logger, reg prometheus.Registerer, typeTag func(string) string, extra []sink.Func) ([]sink.Sink, error) {
-	var out []sink.Sink
-	if c := cfg.InfluxDB; c != nil {
-		s, err := influxdb.New(*c, log.With(logger, "component", "influxdb"))
-		if err != nil {
-			return nil, fmt.Errorf("influxdb: %w", err)
-		}
-		s.SetTypeTag(typeTag)
-		out = append(out, s)
-	}
-	for _, build := range extra {
-		s, err := build(cfg, logger, reg)
-		if err != nil {
-			return nil, err
-		}
-		if s != nil {
-			out = append(out, s)
-		}
-	}
-	return out, nil
 }

@@ -23,18 +23,8 @@ func (t tracking) Track(_ context.Context, obs []tracker.Observation) error { re
 func (t tracking) Polled() { t.a.markPolled() }
 
 // Blind records a window in which a source could not see (DESIGN §3 gaps) in the
-// store; a closed one is journaled there, for the sinks that draw it.
-func (t tracking) Blind(_ context.Context, g event.Gap) error {
-	closed, err := t.a.store.Gap(g)
-	if err != nil {
-		return err
-	}
-	if closed != nil {
-		level.Warn(t.a.logger).Log("msg", "not observed", "source", closed.Source, "reason", closed.Reason,
-			"from", closed.From.Format(time.RFC3339), "to", closed.To.Format(time.RFC3339), "seconds", closed.To.Sub(closed.From).Seconds())
-	}
-	return nil
-}
+// store, which journals (and logs) a closed one, for the sinks that draw it.
+func (t tracking) Blind(_ context.Context, g event.Gap) error { _, err := t.a.store.Gap(g); return err }
 
 // process tracks observations of the sources: the tracker commits what they change
 // (tracker.MaxBatch at a time), then committed reports it.

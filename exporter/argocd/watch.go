@@ -67,7 +67,7 @@ type streamChunk struct {
 // result.type and, under result.application., what Evidence and RefOf read, each path as
 // narrow as the stream's generic filter allows (any path, into arrays and maps too).
 // Unlike the list's, a stream event then carries none of the spec's destination and
-// sync policy, the health message, the summary's images, nor labels and annotations
+// sync policy, the summary's images, nor labels and annotations
 // envtrack does not read (kubectl's last-applied-configuration alone can be kilobytes):
 // a snapshot of 10,000 Applications is read at every new session.
 func StreamFields(cfg config.ArgoCDConfig) []string {
@@ -92,13 +92,19 @@ func StreamFields(cfg config.ArgoCDConfig) []string {
 		add(src+".repoURL", src+".targetRevision", src+".chart", src+".ref")
 	}
 	add("status.sync.status", "status.sync.revision", "status.sync.revisions",
-		"status.health.status", "status.health.lastTransitionTime",
+		"status.health.status", "status.health.lastTransitionTime", "status.health.message",
+		"status.conditions.type", "status.conditions.message",
 		"status.summary.externalURLs",
 		"status.operationState.phase", "status.operationState.message",
 		"status.operationState.startedAt", "status.operationState.finishedAt",
 		"status.operationState.syncResult.revision", "status.operationState.syncResult.revisions")
 	return out
 }
+
+// ErrEventTooLarge is an application stream event over the size limit of a list answer
+// (64 MiB): Watch refuses it, unread, and the watch source polls meanwhile, since the
+// next session's snapshot would bring it again.
+var ErrEventTooLarge = errors.New("application stream event too large")
 
 // Unsupported reports whether err says that the server has no application stream: a
 // 404 (an old server, or a proxy that does not route it) or 501 (gRPC Unimplemented).
@@ -234,7 +240,10 @@ func (c *Client) Watch(ctx context.Context, h StreamHandler) error {
 	if h.Connected != nil {
 		h.Connected(sse)
 	}
-	br := &bodyReader{r: resp.Body}
+	// Each event is capped as a list answer is (maxBodyBytes): the reader refuses to read
+	// more than that past the end of the last event, so the decoder never buffers an
+	// event beyond the cap, however large the stream says it is.
+	br := &eventReader{r: resp.Body, end: c.maxBody}
 	defer func() { c.wm.bytes.Add(float64(br.n)) }()
 	var next func() (*streamChunk, bool, error)
 	if sse {
@@ -247,6 +256,9 @@ func (c *Client) Watch(ctx context.Context, h StreamHandler) error {
 		switch {
 		case ctx.Err() != nil:
 			return nil
+		case errors.Is(br.err, errTooLarge) || errors.Is(err, ErrEventTooLarge):
+			c.m.decodeErrors.Inc()
+			return c.tooLargeError(ct)
 		case br.err != nil:
 			return c.streamTransportError(br.err)
 		case err != nil:
@@ -271,7 +283,7 @@ func (c *Client) Watch(ctx context.Context, h StreamHandler) error {
 const sseType = "text/event-stream"
 
 // jsonChunks reads the plain form: one JSON object after the other.
-func (c *Client) jsonChunks(br *bodyReader, ct string) func() (*streamChunk, bool, error) {
+func (c *Client) jsonChunks(br *eventReader, ct string) func() (*streamChunk, bool, error) {
 	dec := json.NewDecoder(br)
 	n := 0
 	return func() (*streamChunk, bool, error) {
@@ -290,6 +302,7 @@ func (c *Client) jsonChunks(br *bodyReader, ct string) func() (*streamChunk, boo
 			}
 			return nil, false, &ResponseError{Op: "watch", Reason: reason, ContentType: ct, Err: err}
 		}
+		br.end = dec.InputOffset() + c.maxBody // the next event's cap
 		return &ch, buffered(dec), nil
 	}
 }
@@ -297,7 +310,7 @@ func (c *Client) jsonChunks(br *bodyReader, ct string) func() (*streamChunk, boo
 // sseChunks reads the SSE form (the WHATWG event-stream format as Argo CD writes it):
 // "data:" lines make an event, an empty line ends it, lines starting with ":" are
 // comments (Argo CD's keepalives), "event:", "id:" and "retry:" lines are ignored.
-func (c *Client) sseChunks(br *bodyReader, ct string, keepalive func()) func() (*streamChunk, bool, error) {
+func (c *Client) sseChunks(br *eventReader, ct string, keepalive func()) func() (*streamChunk, bool, error) {
 	r := bufio.NewReaderSize(br, 64<<10)
 	var data []byte
 	return func() (*streamChunk, bool, error) {
@@ -310,7 +323,7 @@ func (c *Client) sseChunks(br *bodyReader, ct string, keepalive func()) func() (
 			case err == io.EOF, errors.Is(err, io.ErrUnexpectedEOF):
 				return nil, false, c.cutError(io.ErrUnexpectedEOF)
 			case errors.Is(err, errTooLarge):
-				return nil, false, &ResponseError{Op: "watch", Reason: fmt.Sprintf("an event larger than %d bytes", c.maxBody), ContentType: ct}
+				return nil, false, c.tooLargeError(ct)
 			case err != nil:
 				return nil, false, err // br.err: the caller reports it
 			}
@@ -320,9 +333,13 @@ func (c *Client) sseChunks(br *bodyReader, ct string, keepalive func()) func() (
 				if err := json.Unmarshal(data, &ch); err != nil {
 					return nil, false, &ResponseError{Op: "watch", Reason: "malformed JSON", ContentType: ct, Err: err}
 				}
+				br.end = br.n - int64(r.Buffered()) + c.maxBody // the next event's cap
 				return &ch, moreEvents(r), nil
 			case len(line) == 0:
 			case len(field) == 0:
+				if len(data) == 0 { // a keepalive between events: the cap counts from here
+					br.end = br.n - int64(r.Buffered()) + c.maxBody
+				}
 				if keepalive != nil {
 					keepalive()
 				}
@@ -379,8 +396,43 @@ func sseData(b []byte) []byte {
 	return b
 }
 
+// tooLargeError is the answer to an event over the cap (ErrEventTooLarge).
+func (c *Client) tooLargeError(ct string) error {
+	return &ResponseError{Op: "watch", Reason: fmt.Sprintf("an event larger than %d bytes (the limit of a list answer)", c.maxBody),
+		ContentType: ct, Err: ErrEventTooLarge}
+}
+
 func (c *Client) cutError(err error) error {
 	return &TransportError{msg: c.redact(fmt.Sprintf("argocd: watch applications from %s: stream cut in the middle of an event", c.server)), err: err}
+}
+
+// eventReader is the stream's body as its decoder reads it: at most end bytes in all. The
+// decoder asks for more only while a value is incomplete, so a read at end means an
+// event longer than the cap: it fails with errTooLarge (Watch moves end after each
+// event). Like bodyReader it remembers the first transport error.
+type eventReader struct {
+	r      io.Reader
+	n, end int64
+	err    error
+}
+
+func (e *eventReader) Read(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	if e.n >= e.end {
+		e.err = errTooLarge
+		return 0, e.err
+	}
+	if int64(len(p)) > e.end-e.n {
+		p = p[:e.end-e.n]
+	}
+	n, err := e.r.Read(p)
+	e.n += int64(n)
+	if err != nil && err != io.EOF {
+		e.err = err
+	}
+	return n, err
 }
 
 func (c *Client) streamAPIError(status int, s *streamStatus) error {

@@ -9,6 +9,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/go-kit/log/level"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/blueberry-idp/envtrack/model/event"
@@ -122,6 +123,8 @@ func (s *Store) Gap(g event.Gap) (*event.Gap, error) {
 		s.first.CompareAndSwap(0, last)
 		s.last.Store(last)
 		s.broadcast()
+		level.Warn(s.logger).Log("msg", "not observed", "source", closed.Source, "reason", closed.Reason,
+			"from", closed.From.Format(time.RFC3339), "to", closed.To.Format(time.RFC3339), "seconds", closed.To.Sub(closed.From).Seconds())
 	}
 	return closed, nil
 }

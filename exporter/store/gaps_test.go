@@ -91,7 +91,7 @@ func TestGaps(t *testing.T) {
 
 	// Retention: closed windows that ended before the cutoff go; the open one stays.
 	clk.Set(sec(10000))
-	_, err = s.Prune(sec(140))
+	_, err = s.Prune(sec(140), nil)
 	require.NoError(t, err)
 	got, err := s.Gaps(sec(0), sec(10000))
 	require.NoError(t, err)

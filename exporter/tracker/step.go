@@ -11,7 +11,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
+	"github.com/blueberry-idp/envtrack/model/apitypes"
 	"github.com/blueberry-idp/envtrack/model/event"
 )
 
@@ -42,13 +44,17 @@ func norm(t time.Time) time.Time {
 // environment never seen before. It returns the new state and the events, in order.
 func Step(s State, o Observation, c Config) (State, []event.Event) {
 	st := stepper{c: c, o: o, at: norm(o.At), firstSight: s.ID == ""}
+	if o.App != nil {
+		a := boundEvidence(*o.App, s.App, st.at)
+		st.o.App = &a
+	}
 	if st.firstSight {
 		s.ID = o.EnvironmentID
 	}
 	st.s = s
 	switch {
 	case o.App != nil:
-		st.app(*o.App)
+		st.app(*st.o.App)
 	case o.Absent:
 		st.absent()
 	case o.Probe != nil:
@@ -510,8 +516,56 @@ func (st *stepper) fail(reason string, t time.Time, meta map[string]any) {
 	if !s.ProvisioningStartedAt.IsZero() {
 		meta[event.MetaProvisioningDuration] = seconds(t.Sub(s.ProvisioningStartedAt))
 	}
+	st.classify(reason, meta)
 	s.FailedAt, s.FailureReason, s.Phase = t, reason, PhaseFailed
 	st.emit(event.ProvisioningFailed, t, meta)
+}
+
+// classify decides whose failure it is (Config.Classify) on what the failure's evidence
+// shows: its reason, the source's error conditions and messages, a pushed message. A
+// push that names its class (the platform knows its own error codes) keeps it. The
+// class and the deciding matcher go in the metadata and the state; the conditions and
+// the health message too, so the timeline shows what was decided on.
+func (st *stepper) classify(reason string, meta map[string]any) {
+	s := &st.s
+	if c, _ := meta[event.MetaFailureClass].(string); st.o.Push != nil && slices.Contains(event.FailureClasses, c) {
+		meta[event.MetaFailureMatcher] = event.MatcherPushed
+		s.FailureClass, s.FailureMatcher = c, event.MatcherPushed
+		return
+	}
+	delete(meta, event.MetaFailureClass)
+	delete(meta, event.MetaFailureMatcher)
+	var conditions, messages []string
+	if m, _ := meta[event.MetaMessage].(string); m != "" {
+		messages = append(messages, m)
+	}
+	if a := s.App; a != nil && st.o.Push == nil {
+		if a.OpMessage != "" && (len(messages) == 0 || messages[0] != a.OpMessage) {
+			messages = append(messages, a.OpMessage)
+		}
+		texts := make([]string, 0, len(a.Conditions))
+		for _, c := range a.Conditions {
+			conditions = append(conditions, c.Type)
+			texts = append(texts, c.String())
+		}
+		messages = append(messages, texts...)
+		if len(texts) > 0 {
+			meta[event.MetaConditions] = BoundMessage(strings.Join(texts, "; "))
+		}
+		if a.HealthMessage != "" {
+			messages = append(messages, a.HealthMessage)
+			meta[event.MetaHealthMessage] = a.HealthMessage
+		}
+	}
+	if u, _ := meta[event.MetaURLError].(string); u != "" {
+		messages = append(messages, u)
+	}
+	if st.c.Classify == nil {
+		return
+	}
+	class, matcher := st.c.Classify(reason, conditions, messages)
+	meta[event.MetaFailureClass], meta[event.MetaFailureMatcher] = class, matcher
+	s.FailureClass, s.FailureMatcher = class, matcher
 }
 
 func (st *stepper) ready(t time.Time, meta map[string]any) {
@@ -733,10 +787,69 @@ func (st *stepper) degradation() {
 	}
 }
 
+// boundEvidence leaves out the source's times that lie past the observation at by more
+// than apitypes.MaxFuture (the clock skew a push may have): a creationTimestamp or sync
+// time in 2099 is no evidence, and would date events in 2099. The tracker then dates
+// what needs a time by its observation, and says so (evidence "observed"), as when the
+// source shows none. A deletion is a fact whatever its stated time: it is dated by the
+// observation that first showed it (held, the evidence kept from before, keeps that
+// date). History entries deployed in the future are left out: such a deployment cannot
+// be dated.
+func boundEvidence(a Evidence, held *Evidence, at time.Time) Evidence {
+	limit := at.Add(apitypes.MaxFuture)
+	future := func(t time.Time) bool { return t.After(limit) }
+	for _, t := range []*time.Time{&a.RequestedAt, &a.CreatedAt, &a.HealthSince, &a.OpStartedAt, &a.OpFinishedAt} {
+		if future(*t) {
+			*t = time.Time{}
+		}
+	}
+	if future(a.DeletionAt) {
+		a.DeletionAt = at
+		if held != nil && !held.DeletionAt.IsZero() && !future(held.DeletionAt) {
+			a.DeletionAt = held.DeletionAt
+		}
+	}
+	if a.History != nil && slices.ContainsFunc(a.History, func(d Deployment) bool { return future(d.DeployedAt) || future(d.StartedAt) }) {
+		h := make([]Deployment, 0, len(a.History))
+		for _, d := range a.History {
+			if !future(d.DeployedAt) {
+				if future(d.StartedAt) {
+					d.StartedAt = time.Time{}
+				}
+				h = append(h, d)
+			}
+		}
+		a.History = h
+	}
+	return a
+}
+
 func normEvidence(a Evidence) Evidence {
 	a.RequestedAt, a.CreatedAt, a.DeletionAt = norm(a.RequestedAt), norm(a.CreatedAt), norm(a.DeletionAt)
 	a.HealthSince, a.OpStartedAt, a.OpFinishedAt = norm(a.HealthSince), norm(a.OpStartedAt), norm(a.OpFinishedAt)
+	a.OpMessage, a.HealthMessage = BoundMessage(a.OpMessage), BoundMessage(a.HealthMessage)
+	if len(a.Conditions) == 0 {
+		a.Conditions = nil // none is none, whichever way the source said it
+	} else {
+		cs := make([]Condition, 0, min(len(a.Conditions), MaxConditions))
+		for _, c := range a.Conditions[:min(len(a.Conditions), MaxConditions)] {
+			cs = append(cs, Condition{Type: BoundMessage(c.Type), Message: BoundMessage(c.Message)})
+		}
+		a.Conditions = cs
+	}
 	return a
+}
+
+// BoundMessage cuts s to MaxMessageBytes, at a character boundary, marked with "…".
+func BoundMessage(s string) string {
+	if len(s) <= MaxMessageBytes {
+		return s
+	}
+	cut := MaxMessageBytes - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 func probeError(p ProbeResult) string {
@@ -744,7 +857,7 @@ func probeError(p ProbeResult) string {
 	case p.Err != "":
 		return p.Err
 	case p.StatusCode != 0:
-		return fmt.Sprintf("status %d", p.StatusCode)
+		return fmt.Sprintf("status %dxx", p.StatusCode/100) // the class only, as the prober says it
 	}
 	return "failed"
 }

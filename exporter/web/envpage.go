@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"math"
 	"net/http"
 	"net/url"
 	"sort"
@@ -40,6 +41,10 @@ type Marker struct {
 	Source string // argocd or ci
 	Failed bool
 	X      float64
+	// Count is how many deployments one drawn line stands for (beyond envDrawnMarkers
+	// those closer than envMarkerColumn share one, as the landing page's chart merges
+	// close bars); the line shows the last of them, Failed if any failed.
+	Count int
 }
 
 // Gap is a window in which envtrack could not see a source during the environment's
@@ -53,6 +58,16 @@ type Gap struct {
 
 // Duration is the window's length.
 func (g Gap) Duration() time.Duration { return g.To.Sub(g.From) }
+
+// Bounds of the environment page, whatever the number of deployments (an environment
+// with 13,000 CI markers made a 3.4 MB page): the deployments table lists the most
+// recent envDeploymentsListed, and the timeline draws one line per deployment up to
+// envDrawnMarkers, beyond that one per envMarkerColumn (SVG units, 450 at most).
+const (
+	envDeploymentsListed = 100
+	envDrawnMarkers      = 400
+	envMarkerColumn      = 2.0
+)
 
 // Check is a readiness check's time (sync, health, url) from the ready event.
 type Check struct {
@@ -72,17 +87,22 @@ type eventRow struct {
 type envPage struct {
 	ID, Name, Type, Repository, Branch, Commit, URL, Source, Phase string
 	FailureReason, FailedAfter                                     string
-	Known                                                          bool // the tracker holds its state
-	Summary                                                        apitypes.Summary
-	From, To                                                       time.Time
-	Spans                                                          []Span
-	Markers                                                        []Marker
-	Gaps                                                           []Gap
-	Checks                                                         []Check
-	Events                                                         []eventRow
-	Axis                                                           []tick
-	JSON, TimelineJSON                                             string
-	Width, Left, Right                                             float64
+	// FailureClass (user or platform) and FailureMatcher (the failures: matcher that
+	// decided it) of the last failure.
+	FailureClass, FailureMatcher string
+	Known                        bool // the tracker holds its state
+	Summary                      apitypes.Summary
+	From, To                     time.Time
+	Spans                        []Span
+	Markers                      []Marker // drawn (drawnMarkers)
+	Deployments                  []Marker // listed, the last envDeploymentsListed
+	Gaps                         []Gap
+	EarlierDeployments           int // not listed
+	Checks                       []Check
+	Events                       []eventRow
+	Axis                         []tick
+	JSON, TimelineJSON           string
+	Width, Left, Right           float64
 }
 
 // Geometry of the environment timeline (SVG user units).
@@ -214,7 +234,7 @@ func buildEnvPage(tl *apitypes.Timeline, st tracker.State, known bool, markers [
 	if known {
 		d.Type, d.Repository, d.Branch, d.Commit, d.Source, d.Phase = st.Type, st.Repository, st.Branch, st.CommitSHA, st.Source, string(st.Phase)
 		d.URL = redact.URL(st.URL) // shown as the API shows it: no password, no token
-		d.FailureReason = st.FailureReason
+		d.FailureReason, d.FailureClass, d.FailureMatcher = st.FailureReason, st.FailureClass, st.FailureMatcher
 		if !st.FailedAt.IsZero() && !st.ProvisioningStartedAt.IsZero() {
 			d.FailedAfter = HumanDuration(st.FailedAt.Sub(st.ProvisioningStartedAt))
 		}
@@ -223,6 +243,11 @@ func buildEnvPage(tl *apitypes.Timeline, st tracker.State, known bool, markers [
 		// The events carry what the state may no longer hold (a pruned state, InfluxDB).
 		if reason, _ := e.Metadata[event.MetaReason].(string); e.Event == event.ProvisioningFailed && d.FailureReason == "" {
 			d.FailureReason = reason
+		}
+		if e.Event == event.ProvisioningFailed && d.FailureClass == "" {
+			ev := event.Event{Name: e.Event, Metadata: e.Metadata}
+			d.FailureClass = ev.FailureClass() // a failure recorded without one is the platform's
+			d.FailureMatcher, _ = e.Metadata[event.MetaFailureMatcher].(string)
 		}
 		row := eventRow{Event: string(e.Event), At: e.Timestamp, Details: metaText(e.Metadata)}
 		row.Reason, _ = e.Metadata[event.MetaReason].(string)
@@ -291,6 +316,7 @@ func buildEnvPage(tl *apitypes.Timeline, st tracker.State, known bool, markers [
 	}
 	for i := range d.Markers {
 		d.Markers[i].X = x(d.Markers[i].At)
+		d.Markers[i].Count = 1
 	}
 	for i := range d.Gaps {
 		g := &d.Gaps[i]
@@ -299,6 +325,9 @@ func buildEnvPage(tl *apitypes.Timeline, st tracker.State, known bool, markers [
 		g.X = x(from)
 		g.W = max(x(to)-g.X, 1)
 	}
+	d.Deployments = d.Markers[max(0, len(d.Markers)-envDeploymentsListed):]
+	d.EarlierDeployments = len(d.Markers) - len(d.Deployments)
+	d.Markers = drawnMarkers(d.Markers)
 	for i := range d.Checks {
 		d.Checks[i].X = x(d.Checks[i].At)
 		d.Checks[i].LabelY = 78
@@ -322,6 +351,26 @@ func earliestTime(a, b time.Time) time.Time {
 		return b
 	}
 	return a
+}
+
+// drawnMarkers bounds the lines drawn for ms (in time order): up to envDrawnMarkers one
+// each, beyond it one per envMarkerColumn.
+func drawnMarkers(ms []Marker) []Marker {
+	if len(ms) <= envDrawnMarkers {
+		return ms
+	}
+	var out []Marker
+	for _, m := range ms {
+		col := math.Floor(m.X/envMarkerColumn) * envMarkerColumn
+		if n := len(out); n > 0 && out[n-1].X == col {
+			last := &out[n-1]
+			last.At, last.Label, last.Source, last.Count, last.Failed = m.At, m.Label, m.Source, last.Count+1, last.Failed || m.Failed
+			continue
+		}
+		m.X = col
+		out = append(out, m)
+	}
+	return out
 }
 
 func shortRev(r string) string {
@@ -380,6 +429,7 @@ var envTmpl = template.Must(template.New("env").Funcs(funcs).Parse(`<!doctype ht
 <tr><th>outcome</th><td id="outcome">{{.Summary.Outcome}}</td><th>provisioning</th><td id="provisioning-duration">{{optsecs .Summary.ProvisioningDurationSeconds}}</td><th>queued</th><td>{{optsecs .Summary.QueueDurationSeconds}}</td></tr>
 <tr><th>termination</th><td>{{optsecs .Summary.TerminationDurationSeconds}}</td><th>lifetime</th><td>{{hours .Summary.TotalLifetimeHours}}</td>
 <th>failure</th><td id="failure-reason" class="{{if .FailureReason}}bad{{end}}">{{or .FailureReason "none"}}{{if .FailedAfter}} after {{.FailedAfter}}{{end}}</td></tr>
+{{if .FailureClass}}<tr><th>failure class</th><td colspan="5" id="failure-class" data-class="{{.FailureClass}}"><strong>{{.FailureClass}}</strong>{{if eq .FailureClass "user"}} (what was asked cannot work: a success of the platform){{else}} (the platform could not provide it){{end}}{{if .FailureMatcher}}, decided by matcher <code id="failure-matcher">{{.FailureMatcher}}</code>{{end}}</td></tr>{{end}}
 {{if .URL}}<tr><th>URL</th><td colspan="5">{{.URL}}</td></tr>{{end}}
 </table>
 
@@ -392,7 +442,7 @@ var envTmpl = template.Must(template.New("env").Funcs(funcs).Parse(`<!doctype ht
 {{range .Axis}}<line class="axis" x1="{{.X}}" y1="94" x2="{{.X}}" y2="98"/><text x="{{.X}}" y="110" text-anchor="middle">{{.Label}}</text>
 {{end}}{{range .Spans}}<rect class="span {{.Phase}}" x="{{.X}}" y="24" width="{{.W}}" height="30" data-phase="{{.Phase}}" data-start="{{time .Start}}" data-end="{{time .End}}" data-seconds="{{.Seconds}}"{{if .Open}} data-open="true"{{end}}><title>{{.Phase}} {{dur .Duration}} from {{time .Start}}</title></rect>
 {{end}}{{range .Gaps}}<rect class="gap" x="{{.X}}" y="20" width="{{.W}}" height="38" data-from="{{time .From}}" data-to="{{time .To}}" data-source="{{.Source}}"><title>not observed from {{time .From}} to {{if .Ongoing}}now{{else}}{{time .To}}{{end}} ({{.Source}} {{.Reason}})</title></rect>
-{{end}}{{range .Markers}}<line class="deploy{{if .Failed}} failed{{end}}" x1="{{.X}}" y1="14" x2="{{.X}}" y2="62" data-time="{{time .At}}" data-source="{{.Source}}"><title>deployment {{.Label}} at {{time .At}}</title></line>
+{{end}}{{range .Markers}}<line class="deploy{{if .Failed}} failed{{end}}" x1="{{.X}}" y1="14" x2="{{.X}}" y2="62" data-time="{{time .At}}" data-source="{{.Source}}"><title>{{if gt .Count 1}}{{.Count}} deployments, the last {{else}}deployment {{end}}{{.Label}} at {{time .At}}</title></line>
 {{end}}{{range .Checks}}<line class="check" x1="{{.X}}" y1="58" x2="{{.X}}" y2="68" data-check="{{.Name}}" data-time="{{time .At}}"/><text x="{{.X}}" y="{{.LabelY}}" text-anchor="middle">{{.Name}}</text>
 {{end}}</svg>
 
@@ -409,9 +459,10 @@ var envTmpl = template.Must(template.New("env").Funcs(funcs).Parse(`<!doctype ht
 <table id="checks"><tr><th>check</th><th>passed at</th></tr>
 {{range .Checks}}<tr><td>{{.Name}}</td><td>{{time .At}}</td></tr>
 {{end}}</table>{{end}}
-{{if .Markers}}<h3>Deployments</h3>
-<table id="deployments"><tr><th>at</th><th>what</th><th>from</th></tr>
-{{range .Markers}}<tr class="deployment"><td>{{time .At}}</td><td>{{.Label}}{{if .Failed}} <span class="bad">failed</span>{{end}}</td><td>{{.Source}}</td></tr>
+{{if .Deployments}}<h3>Deployments</h3>
+{{if .EarlierDeployments}}<p class="muted" id="earlier-deployments">The last {{len .Deployments}}; {{.EarlierDeployments}} earlier ones are drawn above, not listed.</p>
+{{end}}<table id="deployments"><tr><th>at</th><th>what</th><th>from</th></tr>
+{{range .Deployments}}<tr class="deployment"><td>{{time .At}}</td><td>{{.Label}}{{if .Failed}} <span class="bad">failed</span>{{end}}</td><td>{{.Source}}</td></tr>
 {{end}}</table>{{end}}
 
 <h2>Events</h2>

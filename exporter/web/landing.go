@@ -15,6 +15,7 @@ import (
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/config/redact"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
+	"github.com/blueberry-idp/envtrack/model/apitypes"
 )
 
 // SinkStatus is what the landing page says of a sink.
@@ -22,9 +23,14 @@ type SinkStatus struct {
 	Name        string
 	Lag, Cursor uint64 // events not yet delivered; the last one delivered (or set aside)
 	SetAside    uint64 // events the sink refused for good
+	// Undelivered: events set aside because the sink could not take them within
+	// retention.max_undelivered (the journal no longer keeps them for it).
+	Undelivered uint64
 	LastSuccess time.Time
 	LastError   string
 	Failing     bool // in a burst of retryable failures
+	// LastSetAside names the event set aside last since start, and why ("" if none).
+	LastSetAside string
 }
 
 // JournalStats is what the landing page says of the journal.
@@ -55,10 +61,11 @@ type landingData struct {
 	Config   []landingKV
 	Redacted string
 
-	Sinks    []landingSink
-	Total    int
-	Phases   []landingPhase
-	Failures []landingFailure
+	Sinks          []landingSink
+	MaxUndelivered string // retention.max_undelivered
+	Total          int
+	Phases         []landingPhase
+	Failures       []landingFailure
 	// Stuck are the environments terminating longer than readiness.termination_timeout.
 	Stuck []landingStuck
 
@@ -143,9 +150,13 @@ now {{time .Now}}</p>
 <td class="{{if .Failing}}bad{{else}}ok{{end}}">{{.State}}</td>
 <td class="num lag">{{.Lag}}</td><td class="num">{{.Cursor}}</td><td class="num">{{.SetAside}}</td>
 <td>{{time .LastSuccess}}</td><td>{{.LastError}}</td></tr>
-{{else}}<tr><td colspan="7">none configured (no influxdb or grafana section): events stay in the journal</td></tr>{{end}}
+{{else}}<tr><td colspan="7">none configured (no influxdb, grafana or webhooks section): events stay in the journal</td></tr>{{end}}
 </table>
-<p>Journal: {{.JournalEvents}} events held, last sequence {{.JournalLastSeq}}, {{bytes .JournalBytes}} on disk.</p>
+{{range .Sinks}}{{if .Undelivered}}<p class="bad undelivered" data-sink="{{.Name}}">{{.Name}}: {{.Undelivered}} events set aside undelivered:
+the sink failed to take them within <code>retention.max_undelivered</code> ({{$.MaxUndelivered}}). They are kept in the store's
+<code>undelivered</code> bucket, no longer retried; the log names them (<code>envtrack_sink_undelivered_set_aside_events_total</code>).</p>
+{{end}}{{if .LastSetAside}}<p class="set-aside" data-sink="{{.Name}}">{{.Name}} set aside {{.LastSetAside}}</p>
+{{end}}{{end}}<p>Journal: {{.JournalEvents}} events held, last sequence {{.JournalLastSeq}}, {{bytes .JournalBytes}} on disk.</p>
 
 {{if .Private}}
 <h2 id="environments">Environments</h2>
@@ -208,6 +219,7 @@ func (p *Pages) landingData() landingData {
 		Now: p.o.Now().UTC(), Ready: p.o.Ready(),
 		Private:       len(cfg.API.ReadTokens) > 0,
 		JournalEvents: st.Events, JournalLastSeq: st.LastSeq, JournalBytes: st.Bytes,
+		MaxUndelivered: cfg.Retention.MaxUndelivered.String(),
 	}
 	for _, s := range p.o.Sinks() {
 		state := "ok"
@@ -299,7 +311,7 @@ func (p *Pages) landingData() landingData {
 }
 
 // envHref is the environment's page (exporter/web); relative, as timelineHref.
-func envHref(id string) string { return "environments/" + url.PathEscape(id) }
+func envHref(id string) string { return apitypes.EnvironmentPage(id) }
 
 // timelineHref is relative, so that the page works behind a reverse proxy's sub-path.
 func timelineHref(id string) string {
@@ -344,7 +356,7 @@ func configSummary(c *config.Config) []landingKV {
 	add := func(k, format string, args ...any) { out = append(out, landingKV{k, fmt.Sprintf(format, args...)}) }
 	add("config file", "%s", c.Filename)
 	add("listen address", "%s", c.ListenAddress)
-	add("state", "%s (journal retention %s)", c.StateDir, c.Journal.Retention)
+	add("state", "%s (journal retention %s, kept for undelivered sinks up to %s)", c.StateDir, c.Retention.Events, c.Retention.MaxUndelivered)
 	if a := c.ArgoCD; a != nil {
 		sel := a.Selector
 		if sel == "" {
