@@ -215,6 +215,9 @@ func (a *App) Listen() error {
 // finishes its requests, the loops stop between two cycles, and the store is closed.
 func (a *App) Run(ctx context.Context) error {
 	defer a.store.Close()
+	if r, ok := a.requested(a.Config()); ok {
+		r.Expire()
+	}
 	if err := a.Listen(); err != nil {
 		return err
 	}

@@ -70,6 +70,14 @@ func (g *generation) close() {
 // forgetter is a journal that can forget tracker states (readiness.requested_expiry).
 type forgetter interface{ ForgetStates(ids []string) error }
 
+// requested applies readiness.requested_expiry, for the journals that can forget a state
+// (the bbolt store). Run expires it once before listening, so no push races it.
+func (a *App) requested(cfg *config.Config) (retention.Requested, bool) {
+	j, ok := a.store.(forgetter)
+	return retention.Requested{Journal: j, Tracker: a.tracker, Expiry: time.Duration(cfg.Readiness.RequestedExpiry),
+		Now: a.now, Logger: a.logger}, ok
+}
+
 func (a *App) current() *generation {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
@@ -96,10 +104,8 @@ func (a *App) start(ctx context.Context, g *generation) {
 	if g.argo != nil {
 		loops = append(loops, func(ctx context.Context) { g.argo.Run(ctx, t) })
 	}
-	// readiness.requested_expiry, for the journals that can forget a state (the bbolt store).
-	if j, ok := a.store.(forgetter); ok {
-		loops = append(loops, retention.Requested{Journal: j, Tracker: a.tracker,
-			Expiry: time.Duration(g.cfg.Readiness.RequestedExpiry), Now: a.now, Logger: a.logger}.Run)
+	if r, ok := a.requested(g.cfg); ok {
+		loops = append(loops, r.Run)
 	}
 	if g.reader != nil {
 		loops = append(loops, func(ctx context.Context) { influxdb.Announce(ctx, g.reader, *g.cfg.InfluxDB, a.logger) })

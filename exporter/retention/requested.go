@@ -21,16 +21,17 @@ type Requested struct {
 	Logger log.Logger
 }
 
-// Run expires now, then every Interval until ctx ends.
+// Run expires every Interval until ctx ends; the daemon expires once before it listens
+// (Expire), so a push is never forgotten in the moment after it was accepted.
 func (r Requested) Run(ctx context.Context) {
 	t := time.NewTicker(Interval)
 	defer t.Stop()
 	for {
-		r.Expire()
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			r.Expire()
 		}
 	}
 }
