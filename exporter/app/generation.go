@@ -67,17 +67,6 @@ func (g *generation) close() {
 	}
 }
 
-// forgetter is a journal that can forget tracker states (readiness.requested_expiry).
-type forgetter interface{ ForgetStates(ids []string) error }
-
-// requested applies readiness.requested_expiry, for the journals that can forget a state
-// (the bbolt store). Run expires it once before listening, so no push races it.
-func (a *App) requested(cfg *config.Config) (retention.Requested, bool) {
-	j, ok := a.store.(forgetter)
-	return retention.Requested{Journal: j, Tracker: a.tracker, Expiry: time.Duration(cfg.Readiness.RequestedExpiry),
-		Now: a.now, Logger: a.logger}, ok
-}
-
 func (a *App) current() *generation {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
@@ -104,7 +93,7 @@ func (a *App) start(ctx context.Context, g *generation) {
 	if g.argo != nil {
 		loops = append(loops, func(ctx context.Context) { g.argo.Run(ctx, t) })
 	}
-	if r, ok := a.requested(g.cfg); ok {
+	if r, ok := retention.ForJournal(a.store, a.tracker, g.cfg.Readiness, a.now, a.logger); ok {
 		loops = append(loops, r.Run)
 	}
 	if g.reader != nil {
