@@ -97,10 +97,12 @@ func (a *App) start(ctx context.Context, g *generation) {
 		func(ctx context.Context) { g.prober.Run(ctx, g.cfg.Environments, t) },
 		retention.New(a.store, a.tracker, time.Duration(g.cfg.Retention.Events), names, a.now, a.logger).Run,
 		runners.Run,
-		retention.Requested{Journal: a.store, Tracker: a.tracker, Expiry: time.Duration(g.cfg.Readiness.RequestedExpiry), Now: a.now, Logger: a.logger}.Run,
 	}
 	if g.argo != nil {
 		loops = append(loops, func(ctx context.Context) { g.argo.Run(ctx, t) })
+	}
+	if r, ok := retention.ForJournal(a.store, a.tracker, g.cfg.Readiness, a.now, a.logger); ok {
+		loops = append(loops, r.Run)
 	}
 	if g.reader != nil {
 		loops = append(loops, func(ctx context.Context) { influxdb.Announce(ctx, g.reader, *g.cfg.InfluxDB, a.logger) })

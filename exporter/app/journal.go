@@ -33,7 +33,6 @@ type Journal interface {
 	query.Gaps // the windows not observed, on the timelines
 
 	Gap(event.Gap) (*event.Gap, error)               // a source's blind window (tracking.Blind)
-	ForgetStates(ids []string) error                 // readiness.requested_expiry (retention.Requested)
 	Environments() (map[string]tracker.State, error) // the tracker's state at start
 	CreatedAt() time.Time                            // tracking began: older evidence is history
 	Stats() store.Stats                              // the landing page
