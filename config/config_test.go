@@ -291,6 +291,7 @@ func TestLoadInvalid(t *testing.T) {
 		{"poll-interval-zero", `7: argocd.poll_interval: must be greater than 0`},
 		{"argocd-mode", `4: argocd.mode: must be "watch" or "poll", got "stream"`},
 		{"argocd-resync-zero", `5: argocd.resync_interval: must be greater than 0`},
+		{"argocd-history-concurrency", `4: argocd.history_concurrency: must be between 1 and 64, got 0`},
 		{"retention-negative", `2: journal.retention: invalid duration "-1d" (use e.g. 500ms, 15s, 30m, 7d)`},
 		{"token-and-token-file", `4: argocd: token and token_file are mutually exclusive`},
 		{"argocd-server-missing", `1: argocd.server: must be set`},
@@ -372,7 +373,7 @@ func TestLoadInvalid(t *testing.T) {
 	// Every invalid-*.yml file is in the table.
 	files, err := filepath.Glob("testdata/invalid-*.yml")
 	require.NoError(t, err)
-	require.Len(t, files, 74)
+	require.Len(t, files, 75)
 }
 
 func TestErrorWrapping(t *testing.T) {
