@@ -35,7 +35,7 @@ func (a *App) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if !a.Ready() {
-			writeError(w, http.StatusServiceUnavailable, "not ready: the first look at Argo CD (a poll, or the stream's snapshot with the histories it needs) is not tracked yet")
+			writeError(w, http.StatusServiceUnavailable, "not ready: waiting for the first Argo CD poll")
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})

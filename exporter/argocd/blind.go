@@ -72,6 +72,22 @@ func (s *Source) seeing(ctx context.Context, t Tracker, at time.Time) {
 	s.sight.blind = false
 }
 
+// missed records a window the source noticed only once it had ended (a stream that
+// held everything, then delivered it): it did not see Argo CD in g.
+func (s *Source) missed(ctx context.Context, t Tracker, g event.Gap) {
+	s.sight.mu.Lock()
+	defer s.sight.mu.Unlock()
+	if s.sight.blind {
+		return // inside a window already recorded
+	}
+	g.From, g.To = g.From.UTC().Truncate(time.Second), g.To.UTC().Truncate(time.Second)
+	s.client.m.blindSeconds.Add(g.To.Sub(g.From).Seconds())
+	if err := t.Blind(ctx, g); err != nil {
+		level.Error(s.logger).Log("msg", "recording a window in which Argo CD could not be seen failed", "err", err,
+			"from", g.From.Format(time.RFC3339), "to", g.To.Format(time.RFC3339))
+	}
+}
+
 // countBlindLocked counts the blind seconds up to now (s.sight.mu held).
 func (s *Source) countBlindLocked(now time.Time) {
 	if !s.sight.blind || !now.After(s.sight.counted) {

@@ -42,6 +42,9 @@ type harness struct {
 	watch   bool          // argocd.mode: watch, its evaluations driven by watchTick
 	request time.Duration // argocd.request_timeout; default 2s
 	running bool          // the source runs its own loop (Run) on the real clock
+	// playedTimeouts: Argo CD requests time out on the scenario's clock (a held answer is
+	// given up when the test moves the clock past request_timeout), not the wall clock's.
+	playedTimeouts bool
 
 	// What start builds from the configuration file, and start again after stop.
 	conf   *config.Config
@@ -132,7 +135,11 @@ func (h *harness) startStoppable() (stop func()) {
 	h.side = &tracking{store: h.store, Tracker: tracker.New(h.trackerConfig(), states)}
 	h.reg = prometheus.NewRegistry()
 	h.reg.MustRegister(store.NewCollector(h.store))
-	h.src, err = New(*cfg.ArgoCD, Options{Now: now}, logger, h.reg)
+	opts := Options{Now: now}
+	if h.playedTimeouts {
+		opts.Clock = h.clock // requests time out as the scenario's clock moves
+	}
+	h.src, err = New(*cfg.ArgoCD, opts, logger, h.reg)
 	require.NoError(h.t, err)
 	h.prober, err = probe.New(cfg.Readiness.URL, probe.Options{}, logger, nil, now)
 	require.NoError(h.t, err)

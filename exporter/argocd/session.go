@@ -15,6 +15,7 @@ import (
 	"github.com/blueberry-idp/envtrack/exporter/backoff"
 	"github.com/blueberry-idp/envtrack/exporter/clock"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
+	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 // Watch mode (argocd.mode: watch), as Kubernetes informers do it:
@@ -106,6 +107,7 @@ type watcher struct {
 	sse        bool                    // the session's stream is the SSE form, with keepalives
 	confirming sync.WaitGroup          // confirmations in flight (at most one round)
 	inFlight   bool                    // a round of confirmations runs
+	resumed    bool                    // the stream speaks again after a stall: evaluate once caught up
 
 	outage outage // whether the last session failed (watchLoop's goroutine, and goLive)
 }
@@ -186,6 +188,9 @@ func (w *watcher) session(ctx context.Context, manualTicks bool) error {
 	c, ac := w.s.client, w.s.cfg
 	c.SessionStarted()
 	w.stats.sessionEvents.Store(0)
+	w.mu.Lock()
+	w.asked = w.s.now() // the names show Argo CD from then: with none listed, the view is complete
+	w.mu.Unlock()
 	names, err := c.Names(ctx)
 	if err != nil {
 		return err
@@ -312,7 +317,34 @@ func (w *watcher) keepalive() {
 	defer w.stats.sessionKeepalives.Add(1)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.heard = latest(w.heard, w.s.now())
+	w.heardAt(w.s.now())
+	w.caughtUp()
+}
+
+// caughtUp evaluates the view at once when the stream speaks again after a silence it
+// was stalled in (w.mu held): the deadlines that passed meanwhile are decided now, as
+// when a new session goes live, not at the next tick.
+func (w *watcher) caughtUp() {
+	if w.resumed && w.live && len(w.pending) == 0 {
+		w.resumed = false
+		_ = w.evaluate(false) // what changed during the silence, and what time can change
+	}
+}
+
+// stallSlack is how late a keepalive may come before the silence it ends counts as a
+// stall (network jitter is milliseconds; a held answer is seconds).
+const stallSlack = 5 * time.Second
+
+// heardAt notes a sign of the stream's life at now (w.mu held). On an SSE stream a
+// silence longer than the keepalive interval (and stallSlack) means that what it sent
+// was held on the way, even when it comes through in the end: envtrack did not see Argo
+// CD in between, and records it.
+func (w *watcher) heardAt(now time.Time) {
+	if w.sse && w.live && !w.heard.IsZero() && now.Sub(w.heard) > KeepaliveInterval+stallSlack {
+		w.s.missed(w.run, w.t, event.Gap{From: w.heard, To: now, Source: event.GapArgoCD, Reason: event.GapStalled})
+		w.resumed = true
+	}
+	w.heard = latest(w.heard, now)
 }
 
 func (w *watcher) lastHeard() time.Time {
@@ -341,13 +373,16 @@ func (w *watcher) handle(e *WatchEvent, more bool) error {
 	if err := context.Cause(w.ctx); err != nil {
 		return err // ended (a stall, a stream behind): what it still brings is not taken
 	}
-	w.heard = latest(w.heard, w.s.now())
+	w.heardAt(w.s.now())
 	w.take(e)
 	if !more || len(w.pending) >= maxBurst {
 		w.flush()
 	}
 	if !w.live && len(w.expect) == 0 {
 		w.goLive()
+	}
+	if !more {
+		w.caughtUp()
 	}
 	return nil
 }

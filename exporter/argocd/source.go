@@ -118,17 +118,14 @@ func (s *Source) pollLoop(ctx context.Context, t Tracker) {
 	b := backoff.New(initial, time.Duration(s.cfg.Backoff.Max), rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1)))
 	var o outage
 	retry(ctx, func(ctx context.Context, d time.Duration) bool { return s.clock.Sleep(ctx, loopPoll, d) }, func(ctx context.Context) time.Duration {
-		asked := s.now()
 		err := s.poll(ctx, t)
 		switch {
 		case ctx.Err() != nil:
 			return 0
 		case err != nil:
-			s.blind(ctx, t, err, asked)
 			o.failed(s.logger, "poll", err)
 			return pollRetryWait(interval, initial, b)
 		}
-		s.seeing(ctx, t, asked)
 		o.answered(s.logger)
 		b.Reset()
 		return interval
@@ -175,9 +172,20 @@ func (o *outage) answered(logger log.Logger) {
 }
 
 // poll lists the Applications once and tracks what the answer shows. A failed,
-// timed-out, truncated or non-JSON answer changes nothing.
-func (s *Source) poll(ctx context.Context, t Tracker) error {
+// timed-out, truncated or non-JSON answer changes nothing: the source is blind from the
+// time it asked until an answer comes.
+func (s *Source) poll(ctx context.Context, t Tracker) (err error) {
 	defer t.Polled()
+	asked := s.now() // the answer shows Argo CD at or after it
+	defer func() {
+		switch {
+		case ctx.Err() != nil:
+		case err != nil:
+			s.blind(ctx, t, err, asked)
+		default:
+			s.seeing(ctx, t, asked)
+		}
+	}()
 	// Item by item: only the evidence of each Application is kept, never the answer
 	// (and, for reading histories, its HistoryRef).
 	n := int(s.listed.Load()) // last time's count: no regrowing of 10,000-item slices
@@ -185,8 +193,7 @@ func (s *Source) poll(ctx context.Context, t Tracker) error {
 		evidence = make([]tracker.Evidence, 0, n)
 		apps     = make([]HistoryRef, 0, n)
 	)
-	asked := s.now() // the answer shows Argo CD at or after it
-	_, err := s.client.Each(ctx, func(app *Application) error {
+	_, err = s.client.Each(ctx, func(app *Application) error {
 		evidence = append(evidence, s.mapping.Evidence(*app))
 		apps = append(apps, RefOf(app))
 		return nil
