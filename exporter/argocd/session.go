@@ -90,6 +90,7 @@ type watcher struct {
 	// what an evaluation looks at besides those time alone can change
 	// (tracker.ViewChanges). A session's first evaluation looks at the whole view.
 	changed map[string]struct{}
+	whole   bool                  // the next evaluation looks at the whole view (a session's first, until one tracks)
 	refs    map[string]HistoryRef // by name: what reading a history needs
 	pending []tracker.Observation // a burst of events not tracked yet
 	ctx     context.Context       // the session's, for reading histories
@@ -297,11 +298,13 @@ func (w *watcher) goLive() {
 	}
 	w.flush()
 	w.live = true
+	clear(w.changed)
+	w.whole = true // the evaluation below looks at the whole view, until one tracks
 	w.heard = latest(w.heard, w.s.now())
 	w.outage.answered(w.s.logger)
 	w.s.seeing(w.run, w.t, w.asked) // its snapshot shows Argo CD from when it was asked for
 	level.Debug(w.s.logger).Log("msg", "Argo CD application stream live", "applications", len(w.view))
-	_ = w.evaluate(true)
+	_ = w.evaluate()
 	w.t.Polled()
 }
 
@@ -327,7 +330,7 @@ func (w *watcher) keepalive() {
 func (w *watcher) caughtUp() {
 	if w.resumed && w.live && len(w.pending) == 0 {
 		w.resumed = false
-		_ = w.evaluate(false) // what changed during the silence, and what time can change
+		_ = w.evaluate() // what changed during the silence, and what time can change
 	}
 }
 
@@ -435,7 +438,16 @@ func (w *watcher) set(name string, v tracker.ViewApp) {
 		c.owner = name
 	}
 	w.claims[id] = c
-	w.changed[id] = struct{}{}
+	w.changedNow(id)
+}
+
+// changedNow notes that environment id's Applications changed in the view (w.mu held).
+// Only a live view's evaluations read it: a session goes live by evaluating the whole
+// view, so a snapshot of 100,000 Applications leaves nothing here.
+func (w *watcher) changedNow(id string) {
+	if w.live {
+		w.changed[id] = struct{}{}
+	}
 }
 
 // drop takes an Application out of the view (w.mu held).
@@ -449,7 +461,7 @@ func (w *watcher) drop(name string) {
 
 func (w *watcher) unclaim(name string, v tracker.ViewApp) {
 	id := claimed(name, v)
-	w.changed[id] = struct{}{}
+	w.changedNow(id)
 	c := w.claims[id]
 	if c.n--; c.n <= 0 {
 		delete(w.claims, id)
@@ -573,20 +585,20 @@ func (w *watcher) tick() error {
 		w.end(errStalled)
 		return nil
 	}
-	return w.evaluate(false)
+	return w.evaluate()
 }
 
 // evaluate tracks the view as a poll would track a complete list (w.mu held), minus
-// what time alone cannot change. whole looks at every Application and environment
-// (tracker.ViewObservations: a session's first evaluation, and an empty view, which the
-// empty-list guard must judge); otherwise only at what changed since the last
-// evaluation and what time can change (tracker.ViewChanges), which is the same when
-// the last one tracked.
-func (w *watcher) evaluate(whole bool) error {
+// what time alone cannot change. A session's first evaluation (until one tracks), and
+// one of an empty view (which the empty-list guard must judge), look at every
+// Application and environment (tracker.ViewObservations); the others only at what
+// changed since the last evaluation and what time can change (tracker.ViewChanges),
+// which observes the same.
+func (w *watcher) evaluate() error {
 	w.s.client.Evaluated()
 	at := w.s.now()
 	var obs []tracker.Observation
-	if whole || len(w.view) == 0 {
+	if w.whole || len(w.view) == 0 {
 		var inconclusive bool
 		obs, inconclusive = w.t.ViewObservations(w.view, at)
 		if inconclusive {
@@ -607,13 +619,16 @@ func (w *watcher) evaluate(whole bool) error {
 			apps = append(apps, looked{o.EnvironmentID, o.App.AppName})
 		}
 	}
-	if obs = w.withHistory(obs); obs == nil {
-		return nil
+	if len(obs) > 0 { // nothing to observe (the idle case) is an evaluation that tracked
+		if obs = w.withHistory(obs); obs == nil {
+			return nil // the session ended
+		}
+		if err := w.t.Track(w.run, obs); err != nil {
+			return err
+		}
+		w.taken(obs)
 	}
-	if err := w.t.Track(w.run, obs); err != nil {
-		return err
-	}
-	w.taken(obs)
+	w.whole = false
 	clear(w.changed)
 	for _, a := range apps {
 		if w.view[a.name].Evidence != nil {
