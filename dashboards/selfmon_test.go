@@ -56,7 +56,7 @@ func TestEveryMetricIsDefined(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	a, err := app.New(app.Options{ConfigFile: cfg, Logger: logger, Registry: reg})
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = a.Store().Close() })
+	t.Cleanup(func() { _ = a.Journal().Close() })
 	registered(t, reg, got)
 
 	reg = prometheus.NewRegistry()

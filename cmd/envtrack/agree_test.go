@@ -76,10 +76,11 @@ func TestCheckConfigAgreesWithServe(t *testing.T) {
 
 			if tc.want == "" {
 				require.Equal(t, 0, checkCode, "check-config: %s", checkErr.String())
-				// serve's own start-up, short of listening (run would serve until a signal).
-				a, err := app.New(app.Options{ConfigFile: cfg, WebConfigFile: web})
+				// serve's own start-up, then a stop at once (run would serve until a signal).
+				a, err := app.New(app.Options{ConfigFile: cfg, WebConfigFile: web, Sinks: sinks,
+					ListenAddress: "127.0.0.1:0"})
 				require.NoError(t, err, "serve refuses what check-config accepted")
-				require.NoError(t, a.Store().Close())
+				runAndStop(t, a)
 				return
 			}
 			require.Equal(t, 1, checkCode, "check-config accepted it: %s", out.String())

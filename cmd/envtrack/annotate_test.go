@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,10 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/blueberry-idp/envtrack/exporter/app"
-	"github.com/blueberry-idp/envtrack/exporter/tracker"
 	"github.com/blueberry-idp/envtrack/internal/fakegrafana"
 	"github.com/blueberry-idp/envtrack/internal/testinfra"
-	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 // TestAnnotate: `envtrack annotate` against a running envtrack records the marker,
@@ -32,7 +32,7 @@ api: {write_tokens: [ci-token]}
 influxdb: {url: %s, bucket: %s}
 grafana: {url: %s, token: grafana-token}
 `, db.URL, db.Bucket, graf.URL())), 0o600))
-	a, err := app.New(app.Options{ConfigFile: cfg, ListenAddress: "127.0.0.1:0"})
+	a, err := app.New(app.Options{ConfigFile: cfg, ListenAddress: "127.0.0.1:0", Sinks: sinks})
 	require.NoError(t, err)
 	require.NoError(t, a.Listen())
 	ctx, cancel := context.WithCancel(context.Background())
@@ -49,7 +49,7 @@ grafana: {url: %s, token: grafana-token}
 
 	wctx, wcancel := context.WithTimeout(context.Background(), time.Minute) // a hang guard
 	defer wcancel()
-	require.NoError(t, a.WaitDelivered(wctx))
+	waitDelivered(wctx, t, a, 2)
 	rows := db.Select(t, `SELECT activity, status, failed, host, environment, application FROM deployments`)
 	require.Len(t, rows, 1)
 	require.Equal(t, "deployment-app1-1.2.34", rows[0]["activity"])
@@ -88,7 +88,7 @@ grafana: {url: %s, token: grafana-token}
 func TestTimelineAndInsights(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "envtrack.yml")
-	require.NoError(t, os.WriteFile(cfg, []byte("state_dir: ./data\n"), 0o600))
+	require.NoError(t, os.WriteFile(cfg, []byte("state_dir: ./data\napi: {write_tokens: [ci-token]}\n"), 0o600))
 	now := time.Now().UTC().Truncate(time.Second)
 	a, err := app.New(app.Options{ConfigFile: cfg, ListenAddress: "127.0.0.1:0"})
 	require.NoError(t, err)
@@ -101,8 +101,8 @@ func TestTimelineAndInsights(t *testing.T) {
 		ev  string
 		off time.Duration
 	}{{"provisioning_started", -10 * time.Minute}, {"ready", -9 * time.Minute}} {
-		_, err := a.Push("pr-7", trackerPush(p.ev, now.Add(p.off)))
-		require.NoError(t, err)
+		pushEvent(t, "http://"+a.Addr(), "ci-token", fmt.Sprintf(`{"environment_id":"pr-7","event":%q,"timestamp":%q}`,
+			p.ev, now.Add(p.off).Format(time.RFC3339)))
 	}
 	server := "http://" + a.Addr()
 	var out, errb bytes.Buffer
@@ -123,6 +123,15 @@ func TestTimelineAndInsights(t *testing.T) {
 	require.Equal(t, "envtrack timeline: envtrack answered 404: environment not found: nope\n", errb.String())
 }
 
-func trackerPush(ev string, at time.Time) tracker.Push {
-	return tracker.Push{Event: event.Name(ev), Time: at}
+// pushEvent posts one event to envtrack's API, as the platform does.
+func pushEvent(t *testing.T, server, token, body string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, server+"/api/events", strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	require.Equal(t, http.StatusAccepted, resp.StatusCode, "%s", b)
 }

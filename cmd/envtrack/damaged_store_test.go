@@ -17,12 +17,12 @@ import (
 // that says what is wrong and what to do, without a panic, and leaves the file alone.
 func TestServeDamagedStore(t *testing.T) {
 	// A good store, written by a real start (check-config does not open it, so build it
-	// with serve's own code path: app.New, then Close).
+	// with serve's own code path: app.New, then Run until stopped).
 	goodDir := t.TempDir()
 	goodCfg := writeStoreConfig(t, goodDir)
-	a, err := app.New(app.Options{ConfigFile: goodCfg})
+	a, err := app.New(app.Options{ConfigFile: goodCfg, ListenAddress: "127.0.0.1:0"})
 	require.NoError(t, err)
-	require.NoError(t, a.Store().Close())
+	runAndStop(t, a)
 	good, err := os.ReadFile(filepath.Join(goodDir, "data", app.StoreFile))
 	require.NoError(t, err)
 

@@ -109,22 +109,22 @@ influxdb: {url: %s, bucket: %s}
 	var out, errb bytes.Buffer
 	require.Equal(t, 0, run([]string{"import", "--server", server, "--token", "ci-token", "--dry-run", file}, &out, &errb), errb.String())
 	require.Equal(t, file+": 10000 events would be imported, 0 lines rejected (dry run: nothing sent)\n", out.String())
-	require.Zero(t, a.Store().LastSeq(), "a dry run sends nothing")
+	require.Zero(t, journalLastSeq(t, a), "a dry run sends nothing")
 
 	out.Reset()
 	require.Equal(t, 0, run([]string{"import", "--server", server, "--token", "ci-token", file}, &out, &errb), errb.String())
 	require.Equal(t, file+": 10000 events imported: 10000 accepted, 0 unchanged; 0 lines rejected\n", out.String())
-	require.Equal(t, uint64(10000), a.Store().LastSeq())
+	require.Equal(t, uint64(10000), journalLastSeq(t, a))
 
 	out.Reset()
 	require.Equal(t, 0, run([]string{"import", "--server", server, "--token", "ci-token", file}, &out, &errb), errb.String())
 	require.Equal(t, file+": 10000 events imported: 0 accepted, 10000 unchanged; 0 lines rejected\n", out.String())
-	require.Equal(t, uint64(10000), a.Store().LastSeq(), "the second run changed nothing")
+	require.Equal(t, uint64(10000), journalLastSeq(t, a), "the second run changed nothing")
 	lap("imported twice")
 
 	wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Minute) // a hang guard
 	defer wcancel()
-	require.NoError(t, a.WaitDelivered(wctx))
+	waitDelivered(wctx, t, a, 1)
 	require.Equal(t, 10000, db.Count(t, "environment_lifecycle"))
 	lap("delivered")
 
@@ -226,11 +226,16 @@ func TestImportRejects(t *testing.T) {
   line 5: not one JSON object
   line 6: deployment markers are not history: send them with envtrack annotate
 `, out.String())
-	evs, err := a.Store().Events(0, 0)
-	require.NoError(t, err)
+	var tl struct {
+		Timeline []struct {
+			Metadata map[string]any `json:"metadata"`
+		} `json:"timeline"`
+	}
+	getJSON(t, "http://"+a.Addr()+"/api/environments/pr-1/timeline", &tl)
+	evs := tl.Timeline
 	require.Len(t, evs, 2)
-	require.Equal(t, true, evs[1].Meta("backfill"))
-	require.Equal(t, "ci", evs[1].Meta("source"))
+	require.Equal(t, true, evs[1].Metadata["backfill"])
+	require.Equal(t, "ci", evs[1].Metadata["source"])
 
 	// A bad CSV header is one clear error.
 	bad := filepath.Join(dir, "bad.csv")

@@ -17,12 +17,20 @@ import (
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/common/version"
 
+	grafana "github.com/blueberry-idp/envtrack/annotate"
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/app"
+	"github.com/blueberry-idp/envtrack/exporter/influxdb"
 	"github.com/blueberry-idp/envtrack/exporter/logging"
+	"github.com/blueberry-idp/envtrack/exporter/sink"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+// sinks are the daemon's sinks that live outside exporter: Grafana's annotations.
+var sinks = []sink.Func{
+	sink.FromSection("grafana", func(c *config.Config) *config.GrafanaConfig { return c.Grafana }, grafana.New),
+}
 
 const usage = `usage: envtrack <command> [flags]
 
@@ -106,7 +114,7 @@ func serve(args []string, stderr io.Writer) int {
 	defer stop()
 
 	a, err := app.New(app.Options{ConfigFile: *configFile, Logger: logger, ListenAddress: *listen, WebConfigFile: *webConfig,
-		EnableLifecycle: *lifecycle})
+		EnableLifecycle: *lifecycle, Sinks: sinks})
 	if err != nil {
 		level.Error(logger).Log("msg", "cannot start", "err", err)
 		return 1
@@ -140,7 +148,7 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg, err := config.Load(*configFile)
 	if err == nil {
-		err = app.Check(cfg, *webConfig) // what serve checks beyond the file itself
+		err = app.Check(cfg, app.Options{WebConfigFile: *webConfig, Sinks: sinks}) // what serve checks beyond the file itself
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "envtrack: invalid configuration:", err)
@@ -150,8 +158,10 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprint(stdout, cfg.Redacted())
 	// As serve does at start-up: ask InfluxDB once whether it answers envtrack's reads.
 	// A refusal is no configuration error (and InfluxDB may just be down): a warning.
-	if err := app.ProbeReads(context.Background(), cfg); err != nil {
-		fmt.Fprintln(stderr, "envtrack: warning:", err)
+	if c := cfg.InfluxDB; c != nil {
+		if err := influxdb.Probe(context.Background(), *c); err != nil {
+			fmt.Fprintln(stderr, "envtrack: warning:", err)
+		}
 	}
 	return 0
 }

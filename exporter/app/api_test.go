@@ -23,7 +23,7 @@ func TestAPIBadInput(t *testing.T) {
 	h := newHarness(t, harnessOpts{perKind: 1, extraConfig: "api: {write_tokens: [ci-token], read_tokens: [reader-token]}\n"})
 	h.start()
 	h.step(h.sc.Start.Add(scenarioMinutes(5)))
-	srv := httptest.NewServer(h.app.Handler())
+	srv := httptest.NewServer(h.app.handler())
 	defer srv.Close()
 	before := len(h.journal())
 
@@ -123,11 +123,11 @@ func TestConcurrentPushesGroupCommit(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			id := fmt.Sprintf("push-%03d", i)
-			evs, err := h.app.Push(id, tracker.Push{Event: event.Created, Time: h.sc.Start})
+			evs, err := h.app.pushes.Push(id, tracker.Push{Event: event.Created, Time: h.sc.Start})
 			require.NoError(t, err)
 			require.Len(t, evs, 1)
 			require.Equal(t, id, evs[0].EnvironmentID)
-			m, err := h.app.Mark(event.Event{EnvironmentID: id, Name: event.Deployed, Time: h.sc.Start,
+			m, err := h.app.pushes.Mark(event.Event{EnvironmentID: id, Name: event.Deployed, Time: h.sc.Start,
 				Metadata: map[string]any{"kind": "deployment", "status": "success"}})
 			require.NoError(t, err)
 			require.Equal(t, id, m.EnvironmentID)

@@ -4,14 +4,7 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
-	"os"
-	"path/filepath"
-	"reflect"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,17 +17,18 @@ import (
 	"github.com/prometheus/common/version"
 
 	"github.com/blueberry-idp/envtrack/config"
+	"github.com/blueberry-idp/envtrack/exporter/argocd"
 	"github.com/blueberry-idp/envtrack/exporter/influxdb"
+	"github.com/blueberry-idp/envtrack/exporter/ingest"
 	"github.com/blueberry-idp/envtrack/exporter/labels"
 	"github.com/blueberry-idp/envtrack/exporter/prom"
 	"github.com/blueberry-idp/envtrack/exporter/query"
+	"github.com/blueberry-idp/envtrack/exporter/server"
 	"github.com/blueberry-idp/envtrack/exporter/sink"
-	"github.com/blueberry-idp/envtrack/exporter/store"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
+	"github.com/blueberry-idp/envtrack/model/event"
+	"github.com/blueberry-idp/envtrack/model/metric"
 )
-
-// StoreFile is the name of the embedded store inside state_dir.
-const StoreFile = "envtrack.db"
 
 // Options configure an App. Only ConfigFile is required.
 type Options struct {
@@ -52,17 +46,13 @@ type Options struct {
 	// WebConfigFile is the exporter toolkit's web configuration (--web.config.file): TLS
 	// and basic auth on every endpoint. Empty means plain HTTP.
 	WebConfigFile string
+	// Sinks build the sinks beyond InfluxDB's, per configuration (cmd wires annotate's
+	// Grafana sink).
+	Sinks []sink.Func
 
 	// clock, when set, is the time the sources live on, Now included: this package's
 	// tests play it (internal/testclock) to step the sources' loops.
-	clock sourceClock
-}
-
-// sourceClock is the clock the sources take (argocd.Clock, probe.Clock).
-type sourceClock interface {
-	Now() time.Time
-	Sleep(ctx context.Context, who string, d time.Duration) bool
-	Every(ctx context.Context, who string, d time.Duration, f func())
+	clock argocd.Clock // probe.Clock is a part of it
 }
 
 // App is a running envtrack.
@@ -72,32 +62,24 @@ type App struct {
 	reg    *prometheus.Registry
 	now    func() time.Time
 
-	mu      sync.RWMutex
-	cfg     *config.Config
-	sources *sources // current Argo CD client and prober, swapped on reload
+	mu  sync.RWMutex
+	gen *generation // the configuration in force and what it built, swapped on reload
 
-	store       *store.Store
+	store       Journal
 	tracker     *tracker.Tracker
 	metrics     *metrics
 	lifecycle   *prom.Metrics // DESIGN §4, observed on live transitions only
 	labels      *labels.Bound // bounds the label values that come from input
 	sinkMetrics *sink.Metrics
-	runners     []*sink.Runner // the running sinks' runners (guarded by mu)
-	query       *query.Service
-	reader      influxdb.Reader      // the query layer's InfluxDB backend, nil without InfluxDB (guarded by mu)
 	journalQ    *query.CachedJournal // the query layer's journal backend, kept across reloads
-	probes      sync.WaitGroup       // start-up's question to InfluxDB (probeReads)
 
-	pushes  pushQueue // group commit of pushed events
-	repeats repeats   // retried pushes (guarded by pushes.commit)
+	pushes *ingest.Recorder // POST /api/events: group commit, repeats
 
-	ln    net.Listener
+	srv   *server.Server
 	ready atomic.Bool // store open and first Argo CD poll finished
 
-	loopsMu     sync.Mutex
-	baseCtx     context.Context
-	loopsCancel context.CancelFunc
-	loopsDone   chan struct{}
+	loopsMu sync.Mutex      // serialises starting and stopping generations (Run, reload)
+	runCtx  context.Context // Run's, while it runs: a reload starts the next generation in it
 }
 
 // New loads the configuration, opens the store and rebuilds the tracker's state. It
@@ -119,10 +101,10 @@ func New(opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkWebConfig(opts.WebConfigFile); err != nil {
+	if err := server.CheckWebConfig(opts.WebConfigFile); err != nil {
 		return nil, err
 	}
-	a := &App{opts: opts, logger: opts.Logger, reg: opts.Registry, now: opts.Now, cfg: cfg}
+	a := &App{opts: opts, logger: opts.Logger, reg: opts.Registry, now: opts.Now}
 	a.metrics = newMetrics(a.reg)
 	a.sinkMetrics = sink.NewMetrics(a.reg)
 	a.reg.MustRegister(
@@ -132,35 +114,33 @@ func New(opts Options) (*App, error) {
 	)
 
 	a.labels = labels.New(a.reg, log.With(a.logger, "component", "labels"))
-	a.setTypes(cfg)
+	a.labels.SetTypes(cfg.Types, cfg.OwnTypes(), cfg.Metrics.MaxTypes)
 	// The clients first: a configuration they refuse must not create or touch the store.
-	a.sources, err = newSources(cfg, a.logger, a.now, opts.clock, a.labels.TypeLabel)
-	if err != nil {
+	if a.gen, err = newGeneration(cfg, a.logger, a.now, opts.clock, a.labels.TypeLabel, opts.Sinks); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
-		a.sources.close()
-		return nil, fmt.Errorf("state_dir: %w", err)
-	}
-	a.store, err = store.Open(filepath.Join(cfg.StateDir, StoreFile), store.Options{
-		Logger: log.With(a.logger, "component", "store"), Now: a.now,
-	})
-	if err != nil {
-		a.sources.close()
+	if a.store, err = openJournal(cfg, a.logger, a.now, a.reg); err != nil {
+		a.gen.close()
 		return nil, err
 	}
-	a.reg.MustRegister(store.NewCollector(a.store))
 	states, err := a.store.Environments()
 	if err != nil {
-		a.sources.close()
+		a.gen.close()
 		a.store.Close()
 		return nil, err
 	}
 	a.tracker = tracker.New(a.trackerConfig(cfg), states)
+	a.pushes = ingest.New(ingest.Options{Tracker: a.tracker, Journal: a.store, Now: a.now,
+		Committed: func(evs []event.Event) {
+			a.committed(evs, "pushed event", func(e event.Event) []any { return []any{"marker", e.IsMarker()} })
+		}})
 	a.journalQ = query.NewCachedJournal(a.store)
-	a.labels.Seed(typesByUse(states))
+	var types []string // one per environment: the labels in use survive a restart
+	a.tracker.PhaseTypes(func(_ tracker.Phase, t string) bool { types = append(types, t); return true })
+	a.labels.Seed(types)
 	a.lifecycle = prom.NewBounded(cfg.Metrics.Namespace, cfg.Metrics.NativeHistograms, a.tracker.PhaseTypes, a.reg, a.labels)
-	a.query, a.reader = a.newQuery(cfg)
+	a.lifecycle.CountStuck(a.tracker.StuckTypes)
+	a.gen.query, a.gen.reader = a.newQuery(cfg)
 	a.metrics.reloadSuccess.Set(1)
 	a.metrics.reloadTimestamp.Set(float64(a.now().Unix()))
 	level.Info(a.logger).Log("msg", "envtrack starting", "version", version.Info(), "environments", len(states),
@@ -168,37 +148,21 @@ func New(opts Options) (*App, error) {
 	return a, nil
 }
 
-// setTypes bounds the type label by the configuration: `types:` (plus the types the
-// configuration names itself), else metrics.max_types.
-func (a *App) setTypes(cfg *config.Config) {
-	own := []string{config.DefaultStaticEnvironment.Type}
-	for _, e := range cfg.Environments {
-		own = append(own, e.Type)
+// Check makes every check of a loaded configuration (and of opts' web configuration,
+// when given) that New makes with opts, without opening the store or starting anything:
+// it builds the clients and sinks New builds and drops them. check-config calls it, so
+// that whatever serve would reject, check-config rejects with the same message. The
+// store is not looked at: it may be in use by the running daemon.
+func Check(cfg *config.Config, opts Options) error {
+	if err := server.CheckWebConfig(opts.WebConfigFile); err != nil {
+		return err
 	}
-	if cfg.ArgoCD != nil {
-		own = append(own, cfg.ArgoCD.DefaultType)
+	g, err := newGeneration(cfg, log.NewNopLogger(), time.Now, nil, nil, opts.Sinks)
+	if err != nil {
+		return err
 	}
-	a.labels.SetTypes(cfg.Types, own, cfg.Metrics.MaxTypes)
-}
-
-// typesByUse lists the types of the tracked environments, most used first, so that
-// under the metrics.max_types cap a restart keeps the labels in use.
-func typesByUse(states map[string]tracker.State) []string {
-	n := map[string]int{}
-	for _, s := range states {
-		n[s.Type]++
-	}
-	out := make([]string, 0, len(n))
-	for t := range n {
-		out = append(out, t)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if n[out[i]] != n[out[j]] {
-			return n[out[i]] > n[out[j]]
-		}
-		return out[i] < out[j]
-	})
-	return out
+	g.close()
+	return nil
 }
 
 func (a *App) trackerConfig(cfg *config.Config) tracker.Config {
@@ -215,40 +179,38 @@ func (a *App) trackerConfig(cfg *config.Config) tracker.Config {
 func (a *App) Config() *config.Config {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	return a.cfg
+	return a.gen.cfg
 }
 
-// Store and Tracker give tests and the API access to the daemon's state.
-func (a *App) Store() *store.Store       { return a.store }
+// Tracker is the environments' current state, and Journal the journal (the demo
+// shows them).
 func (a *App) Tracker() *tracker.Tracker { return a.tracker }
+func (a *App) Journal() Journal          { return a.store }
 
 // Addr is the address the HTTP server listens on, once Run has started listening.
 func (a *App) Addr() string {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	if a.ln == nil {
+	if a.srv == nil {
 		return ""
 	}
-	return a.ln.Addr().String()
+	return a.srv.Addr()
 }
 
 // Listen binds the HTTP listener; Run calls it when the caller did not.
 func (a *App) Listen() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.ln != nil {
+	if a.srv != nil {
 		return nil
 	}
-	addr := a.cfg.ListenAddress
+	addr := a.gen.cfg.ListenAddress
 	if a.opts.ListenAddress != "" {
 		addr = a.opts.ListenAddress
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listen_address: %w", err)
-	}
-	a.ln = ln
-	return nil
+	var err error
+	a.srv, err = server.Listen(addr)
+	return err
 }
 
 // Run serves HTTP and runs the sources until ctx ends, then drains: the HTTP server
@@ -263,13 +225,13 @@ func (a *App) Run(ctx context.Context) error {
 	if a.Config().ArgoCD == nil {
 		a.markPolled()
 	}
-	srv := a.newServer(a.Config().API)
-	srvErr := make(chan error, 1)
-	go func() { srvErr <- a.serve(srv, a.ln) }()
-	level.Info(a.logger).Log("msg", "listening", "address", a.ln.Addr().String())
+	srvErr := a.srv.Start(a.Config().API, a.handler(), a.opts.WebConfigFile, a.logger)
+	level.Info(a.logger).Log("msg", "listening", "address", a.srv.Addr())
 
-	a.startLoops(ctx)
-	a.probeReads(ctx)
+	a.loopsMu.Lock()
+	a.runCtx = ctx
+	a.start(ctx, a.current())
+	a.loopsMu.Unlock()
 
 	var err error
 	select {
@@ -279,14 +241,14 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	level.Info(a.logger).Log("msg", "shutting down")
 	a.ready.Store(false)
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if serr := srv.Shutdown(shutdownCtx); serr != nil && err == nil && !errors.Is(serr, http.ErrServerClosed) {
+	if serr := a.srv.Shutdown(); serr != nil && err == nil {
 		err = serr
 	}
-	a.stopLoops()
-	a.probes.Wait()
-	a.currentSources().close()
+	a.loopsMu.Lock()
+	a.current().stop()
+	a.runCtx = nil
+	a.loopsMu.Unlock()
+	a.current().close()
 	level.Info(a.logger).Log("msg", "stopped")
 	return err
 }
@@ -295,6 +257,13 @@ func (a *App) markPolled() { a.ready.Store(true) }
 
 // Ready reports whether the daemon is ready (GET /readyz).
 func (a *App) Ready() bool { return a.ready.Load() }
+
+// SinkStatus reports each sink's state (the landing page, the demo).
+func (a *App) SinkStatus() []sink.Status {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.gen.runners.Status()
+}
 
 // Reload reads the configuration file again. A bad file keeps the configuration in
 // force; either way the reload metrics say what happened.
@@ -316,107 +285,61 @@ func (a *App) reload() error {
 	if err != nil {
 		return err
 	}
-	if err := needsRestart(a.Config(), cfg); err != nil {
+	if err := config.NeedsRestart(a.Config(), cfg); err != nil {
 		return err
 	}
-	src, err := newSources(cfg, a.logger, a.now, a.opts.clock, a.labels.TypeLabel)
+	g, err := newGeneration(cfg, a.logger, a.now, a.opts.clock, a.labels.TypeLabel, a.opts.Sinks)
 	if err != nil {
 		return err
 	}
+	g.query, g.reader = a.newQuery(cfg)
 	a.loopsMu.Lock()
 	defer a.loopsMu.Unlock()
-	running := a.loopsCancel != nil
-	if running {
-		a.stopLoopsLocked()
+	old := a.current()
+	if a.runCtx != nil {
+		old.stop()
 	}
 	a.mu.Lock()
-	oldSrc, oldCfg, oldReader := a.sources, a.cfg, a.reader
-	a.cfg, a.sources = cfg, src
-	a.query, a.reader = a.newQuery(cfg)
+	a.gen = g
 	a.mu.Unlock()
-	oldSrc.close()
-	if oldReader != nil {
-		oldReader.Close()
-	}
-	if !reflect.DeepEqual(oldCfg.InfluxDB, cfg.InfluxDB) {
-		ctx := a.baseCtx // reload holds loopsMu
-		if ctx == nil {
-			ctx = context.Background() // reloaded before Run
-		}
-		a.probeReads(ctx) // a new InfluxDB, or a new way to read it: ask it once
-	}
-	a.setTypes(cfg)
+	old.close()
+	a.labels.SetTypes(cfg.Types, cfg.OwnTypes(), cfg.Metrics.MaxTypes)
 	a.tracker.SetConfig(a.trackerConfig(cfg))
-	if running {
-		a.startLoopsLocked()
+	if a.runCtx != nil {
+		a.start(a.runCtx, g)
 	}
 	return nil
 }
 
-// newQuery builds the query service for cfg: InfluxDB in influxdb.query_language when
-// configured (with the reader, to close), else the embedded journal.
+// newQuery builds the query service for cfg: InfluxDB's read path when configured (with
+// the reader, to close), else the embedded journal.
 func (a *App) newQuery(cfg *config.Config) (*query.Service, influxdb.Reader) {
-	var backend query.Backend = a.journalQ
-	var reader influxdb.Reader
-	if c := cfg.InfluxDB; c != nil {
-		r, err := influxdb.NewReader(*c, a.logger, a.reg)
-		if err != nil {
-			// The config loader validated the section; keep answering from the journal.
-			level.Error(a.logger).Log("msg", "InfluxDB query backend unusable, answering from the journal", "err", err)
-		} else {
-			backend, reader = r, r
-		}
-	}
+	b, r := influxdb.Backend(cfg.InfluxDB, a.journalQ, a.logger, a.reg)
 	// The windows not observed are the store's whatever answers the events: the three
 	// read paths show the same gaps.
-	return query.NewService(backend, cfg.Targets, a.now).WithGaps(a.store), reader
+	return query.NewService(b, cfg.Targets, a.now).WithGaps(a.store), r
 }
 
-// probeReads asks the configured InfluxDB once, in the background, whether it answers
-// the chosen query language, and logs one line saying so, or what is wrong and how to
-// fix it. Start-up goes on either way: the journal keeps working, writes may too, and
-// each read that fails says why again (502, or 503 when InfluxDB is unreachable).
-func (a *App) probeReads(ctx context.Context) {
-	a.mu.RLock()
-	r, c := a.reader, a.cfg.InfluxDB
-	a.mu.RUnlock()
-	if r == nil {
-		return
-	}
-	a.probes.Add(1)
-	go func() {
-		defer a.probes.Done()
-		logger := log.With(a.logger, "component", "influxdb")
-		if err := r.Probe(ctx); err != nil {
-			if ctx.Err() == nil {
-				level.Warn(logger).Log("msg", err.Error())
-			}
-			return
-		}
-		db, rp := c.DBRP()
-		if c.QueryLanguage == config.QueryLanguageFlux {
-			level.Info(logger).Log("msg", "InfluxDB answers Flux reads", "bucket", c.Bucket)
-		} else {
-			level.Info(logger).Log("msg", "InfluxDB answers InfluxQL reads", "database", db, "retention_policy", rp)
-		}
-	}()
-}
-
-// Query returns the query service in force.
-func (a *App) Query() *query.Service {
+// currentQuery returns the query service in force.
+func (a *App) currentQuery() *query.Service {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	return a.query
+	return a.gen.query
 }
 
-// tokens returns the API tokens in force.
-func (a *App) tokens() (write, read []string) {
-	c := a.Config()
-	for _, t := range c.API.WriteTokens {
-		write = append(write, string(t))
+// metrics are envtrack's own (the envtrack_ namespace), never labelled by environment.
+type metrics struct {
+	reloadSuccess   prometheus.Gauge
+	reloadTimestamp prometheus.Gauge
+	transitions     *prometheus.CounterVec
+	handlerPanics   prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	return &metrics{
+		reloadSuccess:   metric.ConfigLastReloadSuccessful.NewGauge(reg),
+		reloadTimestamp: metric.ConfigLastReloadSuccessTimestamp.NewGauge(reg),
+		transitions:     metric.TrackerEvents.NewCounterVec(reg),
+		handlerPanics:   metric.HTTPHandlerPanics.NewCounter(reg),
 	}
-	for _, t := range c.API.ReadTokens {
-		read = append(read, string(t))
-	}
-	return write, read
 }

@@ -15,9 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/blueberry-idp/envtrack/exporter/tracker"
 	"github.com/blueberry-idp/envtrack/model/apitypes"
-	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 // pushApp starts an envtrack with write token "ci" and no sinks; extra is more config.
@@ -29,12 +27,12 @@ func pushApp(t testing.TB, extra string) (*App, *httptest.Server, *clock) {
 	cfg := filepath.Join(dir, "envtrack.yml")
 	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf("state_dir: %s\napi: {write_tokens: [ci]%s}\n%s",
 		filepath.Join(dir, "data"), extra, quietSources)), 0o600))
-	a, err := New(Options{ConfigFile: cfg, Now: clk.Now, ListenAddress: "127.0.0.1:0"})
+	a, err := New(Options{Sinks: testSinks, ConfigFile: cfg, Now: clk.Now, ListenAddress: "127.0.0.1:0"})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	srv := httptest.NewServer(a.Handler())
+	srv := httptest.NewServer(a.handler())
 	t.Cleanup(func() { srv.Close(); cancel(); <-done })
 	return a, srv, clk
 }
@@ -82,8 +80,8 @@ func TestBatchPush(t *testing.T) {
 	require.NoError(t, json.Unmarshal(body, &be))
 	require.Equal(t, 317, be.Index)
 	require.Contains(t, be.Error, `event 317: unknown event "exploded"`)
-	require.Zero(t, a.Store().LastSeq(), "nothing stored")
-	_, known := a.Tracker().Get("batch-000")
+	require.Zero(t, a.store.LastSeq(), "nothing stored")
+	_, known := a.tracker.Get("batch-000")
 	require.False(t, known, "no state changed")
 
 	// The same as NDJSON: the answer names the line too.
@@ -92,7 +90,7 @@ func TestBatchPush(t *testing.T) {
 	require.Equal(t, http.StatusUnprocessableEntity, status, "%s", body)
 	require.NoError(t, json.Unmarshal(body, &be))
 	require.Equal(t, apitypes.BatchError{Error: be.Error, Index: 41, Line: 43}, be)
-	require.Zero(t, a.Store().LastSeq())
+	require.Zero(t, a.store.LastSeq())
 
 	// A valid batch: every event stored, in order, each with its id, in one commit.
 	commits, _ := commitStats(t, a)
@@ -106,7 +104,7 @@ func TestBatchPush(t *testing.T) {
 	require.Zero(t, acc.Unchanged)
 	require.Len(t, acc.IDs, 500)
 	require.Len(t, acc.Events, 500)
-	journal, err := a.Store().Events(0, 0)
+	journal, err := a.store.Events(0, 0)
 	require.NoError(t, err)
 	require.Len(t, journal, 500)
 	for i, e := range journal {
@@ -126,7 +124,7 @@ func TestBatchPush(t *testing.T) {
 	require.Equal(t, "unchanged", acc.Status)
 	require.Equal(t, 500, acc.Unchanged)
 	require.Empty(t, acc.IDs)
-	require.Equal(t, uint64(500), a.Store().LastSeq())
+	require.Equal(t, uint64(500), a.store.LastSeq())
 
 	// Markers and repeated deployed events in a batch; a repeat inside the batch too.
 	marker := `{"kind":"deployment","environment":"batch-001","application":"api","activity":"deploy 1.2","status":"success","timestamp":"2025-01-07T11:00:00Z"}`
@@ -139,7 +137,7 @@ func TestBatchPush(t *testing.T) {
 		[]string{acc.Events[0].Status, acc.Events[1].Status, acc.Events[2].Status})
 	status, body = post(t, srv.URL, "application/x-ndjson", marker+"\n"+deployed)
 	require.Equal(t, http.StatusOK, status, "a CI retry of both: %s", body)
-	require.Equal(t, uint64(502), a.Store().LastSeq())
+	require.Equal(t, uint64(502), a.store.LastSeq())
 
 	// Bounds.
 	status, body = post(t, srv.URL, "application/json", "["+strings.Join(batchLines(601, at, -1), ",")+"]")
@@ -150,31 +148,6 @@ func TestBatchPush(t *testing.T) {
 	require.Contains(t, string(body), "empty batch")
 	status, _ = post(t, srv.URL, "application/x-ndjson", "{\"environment_id\":")
 	require.Equal(t, http.StatusBadRequest, status)
-}
-
-// TestGroupCommitWaitsForThePreviousGroup: after a commit of three pushes, the next
-// committer waits for three pushes to be waiting (the pushers just acknowledged coming
-// back) and commits them together, instead of committing the first one alone.
-func TestGroupCommitWaitsForThePreviousGroup(t *testing.T) {
-	a, _, _ := pushApp(t, "")
-	q := &a.pushes
-	q.mu.Lock()
-	q.lastGroup, q.lastEnd, q.lastDur, q.maxWait = 3, time.Now(), time.Hour, time.Hour
-	q.mu.Unlock()
-	commits0, events0 := commitStats(t, a)
-	errs := make(chan error, 3)
-	for i := range 3 {
-		go func() {
-			_, err := a.Push(fmt.Sprintf("group-%d", i), tracker.Push{Event: event.Created, Time: time.Date(2025, 1, 7, 11, 0, i, 0, time.UTC)})
-			errs <- err
-		}()
-	}
-	for range 3 {
-		require.NoError(t, <-errs)
-	}
-	commits1, events1 := commitStats(t, a)
-	require.Equal(t, 1.0, commits1-commits0, "one commit")
-	require.Equal(t, 3.0, events1-events0, "for the three pushes")
 }
 
 // TestBatchRefusedForStateStoresNothing: an item refused for the state it would apply
@@ -198,15 +171,15 @@ func TestBatchRefusedForStateStoresNothing(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			before := a.Store().LastSeq()
+			before := a.store.LastSeq()
 			status, body := post(t, srv.URL, "application/json", tc.body)
 			require.Equal(t, http.StatusUnprocessableEntity, status, "%s", body)
 			var be apitypes.BatchError
 			require.NoError(t, json.Unmarshal(body, &be))
 			require.Equal(t, tc.index, be.Index, "%s", body)
-			require.Equal(t, before, a.Store().LastSeq(), "nothing of the batch stored")
+			require.Equal(t, before, a.store.LastSeq(), "nothing of the batch stored")
 			for _, id := range []string{"ok-1", "ok-2", "never-seen"} {
-				_, known := a.Tracker().Get(id)
+				_, known := a.tracker.Get(id)
 				require.False(t, known, "%s: no state changed", id)
 			}
 		})

@@ -45,13 +45,13 @@ func BenchmarkPushToInfluxDB(b *testing.B) {
 	require.NoError(b, os.WriteFile(cfg, []byte(fmt.Sprintf(`state_dir: %s
 api: {write_tokens: [bench]}
 %s%s`, filepath.Join(dir, "data"), influxConfig(db), quietSources)), 0o600))
-	a, err := New(Options{ConfigFile: cfg, Now: clk.Now, ListenAddress: "127.0.0.1:0"})
+	a, err := New(Options{Sinks: testSinks, ConfigFile: cfg, Now: clk.Now, ListenAddress: "127.0.0.1:0"})
 	require.NoError(b, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	srv := httptest.NewServer(a.Handler())
+	srv := httptest.NewServer(a.handler())
 	defer srv.Close()
 
 	// Keep-alive for every client: the default transport keeps only two idle connections
@@ -112,7 +112,7 @@ api: {write_tokens: [bench]}
 	delivered := func() {
 		wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer wcancel()
-		require.NoError(b, a.WaitDelivered(wctx))
+		require.NoError(b, waitDelivered(wctx, a))
 	}
 	rates, perCommit := map[string]float64{}, map[string]float64{}
 	run := func(name string, op func()) {

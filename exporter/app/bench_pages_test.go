@@ -46,11 +46,11 @@ func BenchmarkPages(b *testing.B) {
 	require.NoError(b, st.Close())
 	cfg := filepath.Join(dir, "envtrack.yml")
 	require.NoError(b, os.WriteFile(cfg, []byte(fmt.Sprintf("state_dir: %s\n", data)), 0o600))
-	a, err := New(Options{ConfigFile: cfg, Now: func() time.Time { return end }})
+	a, err := New(Options{Sinks: testSinks, ConfigFile: cfg, Now: func() time.Time { return end }})
 	require.NoError(b, err)
 	b.Cleanup(func() { a.store.Close() })
 	a.markPolled()
-	h := a.Handler()
+	h := a.handler()
 	// The first query decodes the journal into the query layer's cache (CachedJournal):
 	// measured once here, then every page is measured warm, as a running daemon serves it.
 	b.Run("cache_fill", func(b *testing.B) {
@@ -67,14 +67,14 @@ func BenchmarkPages(b *testing.B) {
 		held := float64(m1.HeapAlloc-m0.HeapAlloc) / (1 << 20)
 		for b.Loop() {
 			a.journalQ = query.NewCachedJournal(a.store)
-			a.query, _ = a.newQuery(a.Config())
+			a.gen.query, _ = a.newQuery(a.Config())
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/insights?window=24h", nil))
 		}
 		b.ReportMetric(held, "cache-MiB")
 	})
 	// The pages read the markers of the query service in force: fill its cache too.
-	h = a.Handler()
+	h = a.handler()
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/?window=24h", nil))
 	for _, page := range []struct{ name, path string }{
 		{"landing_24h", "/?window=24h"},

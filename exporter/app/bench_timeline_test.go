@@ -75,7 +75,7 @@ func BenchmarkTimelineQuery(b *testing.B) {
 		cfg := filepath.Join(dir, "envtrack.yml")
 		require.NoError(b, os.WriteFile(cfg, []byte(fmt.Sprintf("state_dir: %s\ninfluxdb: {url: %s, bucket: %s, query_language: %s}\n",
 			filepath.Join(dir, "data"), db.URL, db.Bucket, lang)), 0o600))
-		a, err := New(Options{ConfigFile: cfg, Now: func() time.Time { return end }, ListenAddress: "127.0.0.1:0"})
+		a, err := New(Options{Sinks: testSinks, ConfigFile: cfg, Now: func() time.Time { return end }, ListenAddress: "127.0.0.1:0"})
 		require.NoError(b, err)
 		require.NoError(b, a.Listen())
 		ctx, cancel := context.WithCancel(context.Background())

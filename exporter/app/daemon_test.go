@@ -47,7 +47,7 @@ func startDaemon(t testing.TB, o daemonOpts) *daemon {
 	cfg := filepath.Join(dir, "envtrack.yml")
 	require.NoError(t, os.WriteFile(cfg, []byte("state_dir: "+filepath.Join(dir, "data")+"\n"+o.config+quietSources), 0o600))
 	logs := &testinfra.SyncBuffer{}
-	a, err := New(Options{ConfigFile: cfg, ListenAddress: "127.0.0.1:0",
+	a, err := New(Options{Sinks: testSinks, ConfigFile: cfg, ListenAddress: "127.0.0.1:0",
 		Logger: log.NewLogfmtLogger(logs), EnableLifecycle: o.enableLifecycle})
 	require.NoError(t, err)
 	require.NoError(t, a.Listen())

@@ -56,7 +56,7 @@ func TestGrafanaFaults(t *testing.T) {
 	require.LessOrEqual(t, during401, 40, "the sink spins on 401 instead of backing off")
 	graf.ClearFault()
 	play(3*phase, len(steps))
-	require.NoError(t, h.app.WaitDelivered(ctx))
+	require.NoError(t, waitDelivered(ctx, h.app))
 
 	journal := h.journal()
 	checkGrafanaOnce(t, graf, journal)
@@ -77,9 +77,9 @@ func TestReloadRebuildsSinks(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a hang guard
 	defer cancel()
 	push := func(id string) {
-		_, err := h.app.Push(id, tracker.Push{Event: event.Created, Time: h.sc.Start})
+		_, err := h.app.pushes.Push(id, tracker.Push{Event: event.Created, Time: h.sc.Start})
 		require.NoError(t, err)
-		require.NoError(t, h.app.WaitDelivered(ctx))
+		require.NoError(t, waitDelivered(ctx, h.app))
 	}
 	push("one")
 	h.writeConfig(cfg("after"))

@@ -14,6 +14,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/blueberry-idp/envtrack/exporter/tracker"
 	"github.com/blueberry-idp/envtrack/internal/fakeargocd"
 	"github.com/blueberry-idp/envtrack/internal/scenario"
 	"github.com/blueberry-idp/envtrack/internal/testclock"
@@ -70,7 +71,7 @@ func (h *harness) start() { h.startStoppable() }
 // sources wait on the clock: their first look comes with the next move of the clock.
 func (h *harness) startStoppable() (stop func()) {
 	h.t.Helper()
-	a, err := New(Options{ConfigFile: h.cfg, ListenAddress: "127.0.0.1:0", Logger: h.logger, clock: h.clock})
+	a, err := New(Options{Sinks: testSinks, ConfigFile: h.cfg, ListenAddress: "127.0.0.1:0", Logger: h.logger, clock: h.clock})
 	require.NoError(h.t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -99,7 +100,7 @@ func (h *harness) step(t time.Time) {
 
 func (h *harness) journal() []event.Event {
 	h.t.Helper()
-	evs, err := h.app.Store().Events(0, 0)
+	evs, err := h.app.store.Events(0, 0)
 	require.NoError(h.t, err)
 	return evs
 }
@@ -110,7 +111,7 @@ func (h *harness) gathered(name string) float64 {
 	var sum float64
 	for _, g := range []interface {
 		Gather() ([]*dto.MetricFamily, error)
-	}{h.app.reg, h.app.currentSources().reg} {
+	}{h.app.reg, h.app.current().reg} {
 		mfs, err := g.Gather()
 		require.NoError(h.t, err)
 		for _, mf := range mfs {
@@ -125,14 +126,14 @@ func (h *harness) gathered(name string) float64 {
 	return sum
 }
 
-// TestFirstSightInBatches: the first poll of more Applications than maxBatch tracks them
+// TestFirstSightInBatches: the first poll of more Applications than tracker.MaxBatch tracks them
 // in several commits (one transaction for 10,000 Applications and their histories held
 // ~270 MiB), and every environment is tracked.
 func TestFirstSightInBatches(t *testing.T) {
 	// A list of 2,500 under -race on a loaded machine takes seconds: not a timeout test.
 	h := newHarness(t, harnessOpts{requestTimeout: time.Minute})
 	now := h.clock.Now()
-	const n = 2*maxBatch + 500
+	const n = 2*tracker.MaxBatch + 500
 	apps := make([]fakeargocd.Application, n)
 	for i := range apps {
 		a := fakeargocd.NewApp(fmt.Sprintf("pr-%05d", i), now.Add(-time.Hour), fakeargocd.WithType("preview"))
@@ -165,5 +166,5 @@ func TestFirstSightInBatches(t *testing.T) {
 		}
 	}
 	require.Equal(t, uint64(len(evs)), appended)
-	require.GreaterOrEqual(t, commits, uint64(3), "%d observations in batches of %d", n, maxBatch)
+	require.GreaterOrEqual(t, commits, uint64(3), "%d observations in batches of %d", n, tracker.MaxBatch)
 }

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"github.com/blueberry-idp/envtrack/config"
@@ -24,8 +23,25 @@ func influxConfig(db *testinfra.InfluxDB) string {
 	return fmt.Sprintf("influxdb: {url: %s, bucket: %s, timeout: 5s}\n", db.URL, db.Bucket)
 }
 
+// lag is the sink's envtrack_sink_lag_events, as the daemon's registry exposes it.
 func (h *harness) lag(sinkName string) float64 {
-	return testutil.ToFloat64(h.app.sinkMetrics.LagGauge(sinkName))
+	h.t.Helper()
+	mfs, err := h.app.reg.Gather()
+	require.NoError(h.t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != "envtrack_sink_lag_events" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "sink" && l.GetValue() == sinkName {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	h.t.Fatalf("no envtrack_sink_lag_events{sink=%q}", sinkName)
+	return 0
 }
 
 // checkInflux: every lifecycle event of the journal is exactly one point in InfluxDB
@@ -34,7 +50,7 @@ func checkInflux(t *testing.T, db *testinfra.InfluxDB, evs []event.Event) {
 	t.Helper()
 	var lifecycle, deployments []string
 	for _, e := range evs {
-		if !e.IsMarker() {
+		if e.IsLifecycle() {
 			lifecycle = append(lifecycle, e.ID)
 		}
 		if e.Name == event.Deployed {
@@ -68,7 +84,7 @@ func TestInfluxDBOutage(t *testing.T) {
 	for _, at := range steps[:third] {
 		h.step(at)
 	}
-	require.NoError(t, h.app.WaitDelivered(ctx))
+	require.NoError(t, waitDelivered(ctx, h.app))
 	db.Stop()
 	for _, at := range steps[third : 2*third] {
 		h.step(at)
@@ -78,7 +94,7 @@ func TestInfluxDBOutage(t *testing.T) {
 	for _, at := range steps[2*third:] {
 		h.step(at)
 	}
-	require.NoError(t, h.app.WaitDelivered(ctx))
+	require.NoError(t, waitDelivered(ctx, h.app))
 	require.Equal(t, 0.0, h.lag("influxdb"))
 	scenario.CheckJournal(t, h.sc, h.journal(), true)
 	checkInflux(t, db, h.journal())
@@ -96,13 +112,13 @@ func TestQueriesFromInfluxDB(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute) // a hang guard
 	defer cancel()
-	require.NoError(t, h.app.WaitDelivered(ctx))
-	srv := httptest.NewServer(h.app.Handler())
+	require.NoError(t, waitDelivered(ctx, h.app))
+	srv := httptest.NewServer(h.app.handler())
 	defer srv.Close()
 	checkQueries(t, h, srv.URL)
 
 	// InfluxDB's answers equal the journal's, metadata included.
-	journal := query.NewService(query.NewJournalBackend(h.app.Store()), config.TargetsConfig{}, h.clock.Now)
+	journal := query.NewService(query.NewJournalBackend(h.app.store), config.TargetsConfig{}, h.clock.Now)
 	for _, st := range h.sc.Stories {
 		var fromInflux map[string]any
 		getJSON(t, srv.URL+"/api/environments/"+st.ID+"/timeline", &fromInflux)
@@ -115,7 +131,7 @@ func TestQueriesFromInfluxDB(t *testing.T) {
 
 	// The pages' charts from InfluxDB: the same attempts and deployments as the journal's.
 	for _, win := range []time.Duration{24 * time.Hour, 30 * 24 * time.Hour} {
-		fc, err := h.app.Query().Chart(ctx, win, "w", "")
+		fc, err := h.app.currentQuery().Chart(ctx, win, "w", "")
 		require.NoError(t, err)
 		jc, err := journal.Chart(ctx, win, "w", "")
 		require.NoError(t, err)

@@ -80,7 +80,7 @@ func TestReadsFromInfluxDBAsItShips(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, resp.StatusCode)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a hang guard
 	defer cancel()
-	require.NoError(t, a.WaitDelivered(ctx))
+	require.NoError(t, waitDelivered(ctx, a))
 
 	for _, path := range []string{"/api/environments/pr-1/timeline", "/api/insights/performance-detailed?window=7d"} {
 		code, body := httpGet(t, base+path)

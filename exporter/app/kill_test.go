@@ -53,7 +53,7 @@ func TestKillHelper(t *testing.T) {
 		}
 		return ts
 	}
-	a, err := New(Options{ConfigFile: cfg, Now: now, ListenAddress: "127.0.0.1:0"})
+	a, err := New(Options{Sinks: testSinks, ConfigFile: cfg, Now: now, ListenAddress: "127.0.0.1:0"})
 	if err == nil {
 		err = a.Listen()
 	}
@@ -264,7 +264,7 @@ environments:
 	defer cancel()
 	lifecycle := 0
 	for _, e := range journal {
-		if !e.IsMarker() {
+		if e.IsLifecycle() {
 			lifecycle++
 		}
 	}

@@ -40,7 +40,7 @@ func landingHarness(t *testing.T, extra string) *harness {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a hang guard
 	defer cancel()
-	require.NoError(t, h.app.WaitDelivered(ctx))
+	require.NoError(t, waitDelivered(ctx, h.app))
 	return h
 }
 
@@ -65,7 +65,7 @@ func TestLandingPage(t *testing.T) {
 	require.NotContains(t, body, "<script", "no JavaScript")
 
 	counts := map[tracker.Phase]int{}
-	for _, s := range h.app.Tracker().States() {
+	for _, s := range h.app.tracker.States() {
 		counts[s.Phase]++
 	}
 	for _, p := range tracker.Phases {
@@ -73,7 +73,7 @@ func TestLandingPage(t *testing.T) {
 	}
 	require.Greater(t, counts[tracker.PhaseReady], 0)
 	require.Greater(t, counts[tracker.PhaseFailed], 0)
-	for _, s := range h.app.Tracker().States() {
+	for _, s := range h.app.tracker.States() {
 		require.Contains(t, body, fmt.Sprintf(`href="api/environments/%s/timeline"`, s.ID))
 	}
 	for _, reason := range []string{"sync_failed", "degraded", "timeout", "url_unreachable", "deleted_before_ready"} {
@@ -175,7 +175,7 @@ func TestLandingPageInChromium(t *testing.T) {
 	for _, l := range links {
 		seen[l[2]] = true
 	}
-	for _, s := range h.app.Tracker().States() {
+	for _, s := range h.app.tracker.States() {
 		require.True(t, seen[s.ID], "environment %s (%s) listed with a timeline link", s.ID, s.Phase)
 	}
 

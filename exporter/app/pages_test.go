@@ -139,7 +139,7 @@ func TestEnvironmentPages(t *testing.T) {
 			}
 			require.Equal(t, wantDeploys, gotDeploys, "deployment markers of %s", st.ID)
 
-			s, ok := h.app.Tracker().Get(st.ID)
+			s, ok := h.app.tracker.Get(st.ID)
 			require.True(t, ok)
 			if s.Repository != "" {
 				require.Contains(t, body, `<td id="repository">`+html.EscapeString(s.Repository)+`</td>`)
@@ -220,7 +220,7 @@ func TestLandingCharts(t *testing.T) {
 	_, _, body := getBody(t, base+"?window=24h&type=preview")
 	require.Contains(t, body, "(type preview)")
 	// Environment links go to the pages, the JSON next to them.
-	for _, s := range h.app.Tracker().States() {
+	for _, s := range h.app.tracker.States() {
 		require.Contains(t, body, fmt.Sprintf(`<a class="timeline" href="environments/%s">%s</a> <a class="json muted" href="api/environments/%s/timeline">json</a>`, s.ID, s.ID, s.ID))
 	}
 }
@@ -306,5 +306,5 @@ func TestPagesInChromium(t *testing.T) {
 	require.Regexp(t, `<span class="status (pass|warn|alert|no_data)">`, dom)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	require.NoError(t, h.app.WaitDelivered(ctx))
+	require.NoError(t, waitDelivered(ctx, h.app))
 }

@@ -22,7 +22,7 @@ func (d *daemon) push(body string, header ...string) (int, map[string]any) {
 
 func (d *daemon) journalLen() int {
 	d.t.Helper()
-	evs, err := d.app.Store().Events(0, 0)
+	evs, err := d.app.store.Events(0, 0)
 	require.NoError(d.t, err)
 	return len(evs)
 }

@@ -11,13 +11,13 @@ import (
 )
 
 // tracking is the tracking side as the sources (argocd.Tracker, probe.Tracker) see it:
-// the tracker, whose observations are committed to the journal by track.
+// the tracker, whose observations are committed to the journal by process.
 type tracking struct {
 	*tracker.Tracker
 	a *App
 }
 
-func (t tracking) Track(_ context.Context, obs []tracker.Observation) error { return t.a.track(obs) }
+func (t tracking) Track(_ context.Context, obs []tracker.Observation) error { return t.a.process(obs) }
 
 // Polled: the first look at Argo CD finished, the daemon is ready.
 func (t tracking) Polled() { t.a.markPolled() }
@@ -36,21 +36,29 @@ func (t tracking) Blind(_ context.Context, g event.Gap) error {
 	return nil
 }
 
-// maxBatch bounds the observations tracked (and committed) together.
-const maxBatch = 1000
-
-// track tracks observations maxBatch at a time, each batch in its own commit: the first
-// sight of 10,000 Applications (their histories, 40,000 events) in one transaction held
-// ~270 MiB at its peak. Each environment's observation is independent of the others',
-// and one that a crash left untracked is derived again, with the same evidence times,
-// from the next answer.
-func (a *App) track(obs []tracker.Observation) error {
-	for len(obs) > 0 {
-		n := min(len(obs), maxBatch)
-		if err := a.process(obs[:n]); err != nil {
-			return err
-		}
-		obs = obs[n:]
+// process tracks observations of the sources: the tracker commits what they change
+// (tracker.MaxBatch at a time), then committed reports it.
+func (a *App) process(obs []tracker.Observation) error {
+	if len(obs) == 0 {
+		return nil
 	}
-	return nil
+	events, err := a.tracker.Process(obs, a.store.Commit) // the batches committed before an error too
+	a.committed(events, "lifecycle event", func(e event.Event) []any { return []any{"reason", e.Meta(event.MetaReason)} })
+	if err != nil {
+		level.Error(a.logger).Log("msg", "recording transitions failed; they will be derived again", "err", err)
+	}
+	return err
+}
+
+// committed does what follows every commit that stored events, the tracker's or pushed
+// ones (ingest): the lifecycle metrics (DESIGN §4: live transitions only, never a
+// replay), the events counter, and one log line per event (msg, then what kv adds to
+// the common keys).
+func (a *App) committed(events []event.Event, msg string, kv func(event.Event) []any) {
+	a.lifecycle.Observe(events)
+	for _, e := range events {
+		a.metrics.transitions.WithLabelValues(string(e.Name)).Inc()
+		level.Info(a.logger).Log(append([]any{"msg", msg, "environment_id", e.EnvironmentID, "event", e.Name,
+			"time", e.Time.Format(time.RFC3339), "seq", e.Seq}, kv(e)...)...)
+	}
 }

@@ -57,24 +57,16 @@ type harness struct {
 }
 
 // tracking is the tracking side as the daemon wires it (exporter/app): the tracker,
-// committing to the journal maxBatch observations at a time.
+// committing to the journal (tracker.MaxBatch observations at a time).
 type tracking struct {
 	*tracker.Tracker
 	store  *store.Store
 	polled atomic.Bool
 }
 
-const maxBatch = 1000
-
 func (t *tracking) Track(_ context.Context, obs []tracker.Observation) error {
-	for len(obs) > 0 {
-		n := min(len(obs), maxBatch)
-		if _, err := t.Process(obs[:n], t.store.Commit); err != nil {
-			return err
-		}
-		obs = obs[n:]
-	}
-	return nil
+	_, err := t.Process(obs, t.store.Commit)
+	return err
 }
 
 func (t *tracking) Polled() { t.polled.Store(true) }

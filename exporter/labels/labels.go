@@ -10,6 +10,7 @@
 package labels
 
 import (
+	"sort"
 	"sync"
 
 	"github.com/go-kit/log"
@@ -103,10 +104,25 @@ func (b *Bound) SetTypes(configured, own []string, max int) {
 	}
 }
 
-// Seed admits the types of the environments already tracked (at start-up, most used
-// first), so that a restart keeps the labels that were in use under the cap.
+// Seed admits the types of the environments already tracked (at start-up), one entry
+// per environment: the most used first, so that a restart keeps the labels that were in
+// use under the cap.
 func (b *Bound) Seed(types []string) {
+	n := map[string]int{}
 	for _, t := range types {
+		n[t]++
+	}
+	byUse := make([]string, 0, len(n))
+	for t := range n {
+		byUse = append(byUse, t)
+	}
+	sort.Slice(byUse, func(i, j int) bool {
+		if n[byUse[i]] != n[byUse[j]] {
+			return n[byUse[i]] > n[byUse[j]]
+		}
+		return byUse[i] < byUse[j]
+	})
+	for _, t := range byUse {
 		b.TypeLabel(t)
 	}
 }

@@ -11,9 +11,7 @@ import (
 // saved is the sink's cursor as a crash would leave it.
 func (f *fixture) saved(t *testing.T, name string) uint64 {
 	t.Helper()
-	c, err := f.st.SavedCursor(name)
-	require.NoError(t, err)
-	return c
+	return f.rec.savedCursor(name)
 }
 
 // A delivery saves the cursor in memory; it reaches the disk without a commit of its own

@@ -53,6 +53,3 @@ func (m *Metrics) forSink(name string) sinkMetrics {
 		duration:        m.duration.WithLabelValues(name),
 	}
 }
-
-// LagGauge is the envtrack_sink_lag_events series of one sink.
-func (m *Metrics) LagGauge(sink string) prometheus.Gauge { return m.lag.WithLabelValues(sink) }

@@ -35,7 +35,7 @@ func TestHelperProcess(t *testing.T) {
 		os.Exit(2)
 	}
 	n := 0
-	if st, ok, err := s.Environment("e"); err != nil {
+	if st, ok, err := s.environment("e"); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	} else if ok {
@@ -104,11 +104,11 @@ func TestCrashConsistency(t *testing.T) {
 		require.GreaterOrEqual(t, len(evs), acked, "round %d: every acknowledged commit is durable", round)
 		for i, e := range evs {
 			require.Equal(t, uint64(i+1), e.Seq, "round %d: contiguous", round)
-			require.Equal(t, event.MakeID(s.JournalID(), e.Seq), e.ID)
+			require.Equal(t, event.MakeID(s.journalID, e.Seq), e.ID)
 			require.Equal(t, float64(i+1), e.Meta("n"), "round %d: event %d", round, e.Seq)
 		}
 		require.Equal(t, uint64(len(evs)), s.LastSeq())
-		st, ok, err := s.Environment("e")
+		st, ok, err := s.environment("e")
 		require.NoError(t, err)
 		require.True(t, ok)
 		require.Equal(t, strconv.Itoa(len(evs)), st.Name, "round %d: state matches the last event", round)

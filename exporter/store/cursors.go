@@ -123,9 +123,9 @@ func putCursors(tx *bolt.Tx, cursors map[string]uint64) error {
 	return nil
 }
 
-// SavedCursor returns the sink's cursor as written to disk, ignoring one saved lazily and
+// savedCursor returns the sink's cursor as written to disk, ignoring one saved lazily and
 // not yet written: what a crash now would leave.
-func (s *Store) SavedCursor(sink string) (uint64, error) {
+func (s *Store) savedCursor(sink string) (uint64, error) {
 	var seq uint64
 	err := s.view(func(tx *bolt.Tx) error {
 		seq = decodeSeq(tx.Bucket(bucketCursors).Get([]byte(sink)))

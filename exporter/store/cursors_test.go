@@ -27,7 +27,7 @@ func TestLazyCursors(t *testing.T) {
 
 	saved := func(sink string) uint64 {
 		t.Helper()
-		c, err := s.SavedCursor(sink)
+		c, err := s.savedCursor(sink)
 		require.NoError(t, err)
 		return c
 	}
@@ -43,7 +43,7 @@ func TestLazyCursors(t *testing.T) {
 	s.SaveCursorLazily("grafana", 3)
 	require.Equal(t, uint64(5), cursor("influx"))
 	require.Equal(t, uint64(2), saved("influx"))
-	all, err := s.Cursors()
+	all, err := s.cursors()
 	require.NoError(t, err)
 	require.Equal(t, map[string]uint64{"influx": 5, "grafana": 3}, all)
 

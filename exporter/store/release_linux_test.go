@@ -101,7 +101,7 @@ func TestLongReadsReleaseMappedPages(t *testing.T) {
 		_, err := s.Commit([]tracker.State{{ID: id, Phase: tracker.PhaseReady, Source: tracker.SourceArgoCD, ReadyAt: t0}},
 			[]event.Event{{EnvironmentID: id, Name: event.Deployed, Time: t0, Source: "argocd"}})
 		require.NoError(t, err)
-		_, _, err = s.Environment(id)
+		_, _, err = s.environment(id)
 		require.NoError(t, err)
 	}
 	require.Less(t, mappedKiB(t, path), limit, "after %d commits (file: %d KiB)", 3*releaseCommits, fileKiB)

@@ -49,25 +49,6 @@ func (s *Store) SetAside(sink string, e event.Event, reason string) error {
 	return nil
 }
 
-// SetAsideEvents returns the events set aside for the sink, in seq order. Set-aside
-// entries are not pruned with the journal: they are the only record of what the sink
-// never received.
-func (s *Store) SetAsideEvents(sink string) ([]SetAsideEntry, error) {
-	var out []SetAsideEntry
-	err := s.forEachSetAside(sink, func(k, v []byte) error {
-		var e SetAsideEntry
-		if err := json.Unmarshal(v, &e); err != nil {
-			return fmt.Errorf("entry %d: %w", decodeSeq(k[len(k)-8:]), err)
-		}
-		out = append(out, e)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("set-aside events of %s: %w", sink, err)
-	}
-	return out, nil
-}
-
 // SetAsideCount returns how many events are set aside for the sink.
 func (s *Store) SetAsideCount(sink string) (int, error) {
 	n := 0

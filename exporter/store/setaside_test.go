@@ -1,6 +1,8 @@
 package store
 
 import (
+	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -29,7 +31,7 @@ func TestSetAside(t *testing.T) {
 
 	check := func(s *Store) {
 		t.Helper()
-		got, err := s.SetAsideEvents("influx")
+		got, err := s.setAsideEvents("influx")
 		require.NoError(t, err)
 		require.Equal(t, []SetAsideEntry{
 			{Event: evs[0], Reason: "400: bad point, again", At: t0.Add(2 * time.Minute)},
@@ -44,7 +46,7 @@ func TestSetAside(t *testing.T) {
 		n, err = s.SetAsideCount("grafana")
 		require.NoError(t, err)
 		require.Zero(t, n)
-		none, err := s.SetAsideEvents("grafana")
+		none, err := s.setAsideEvents("grafana")
 		require.NoError(t, err)
 		require.Empty(t, none)
 	}
@@ -53,11 +55,30 @@ func TestSetAside(t *testing.T) {
 	// Durable, and not pruned with the journal.
 	require.NoError(t, s.Close())
 	require.ErrorIs(t, s.SetAside("influx", evs[1], "x"), ErrClosed)
-	_, err = s.SetAsideEvents("influx")
+	_, err = s.setAsideEvents("influx")
 	require.ErrorIs(t, err, ErrClosed)
 	s = openTest(t, path, clk.Now)
 	_, err = s.Prune(t0.Add(time.Hour))
 	require.NoError(t, err)
 	require.Zero(t, s.Stats().Events)
 	check(s)
+}
+
+// setAsideEvents returns the events set aside for the sink, in seq order. Set-aside
+// entries are not pruned with the journal: they are the only record of what the sink
+// never received.
+func (s *Store) setAsideEvents(sink string) ([]SetAsideEntry, error) {
+	var out []SetAsideEntry
+	err := s.forEachSetAside(sink, func(k, v []byte) error {
+		var e SetAsideEntry
+		if err := json.Unmarshal(v, &e); err != nil {
+			return fmt.Errorf("entry %d: %w", decodeSeq(k[len(k)-8:]), err)
+		}
+		out = append(out, e)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("set-aside events of %s: %w", sink, err)
+	}
+	return out, nil
 }

@@ -294,14 +294,8 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
-// Path returns the store file's path.
-func (s *Store) Path() string { return s.path }
-
 // CreatedAt is when this store was created: when envtrack began tracking here.
 func (s *Store) CreatedAt() time.Time { return s.createdAt }
-
-// JournalID returns the journal's random id (16 hex digits), part of every event id.
-func (s *Store) JournalID() string { return s.journalID }
 
 // FirstSeq returns the sequence number of the oldest event held, or 0 when the journal is
 // empty.
@@ -339,7 +333,7 @@ const (
 // it is stored or, on error, none of it.
 //
 // Commit assigns each event its Seq (consecutive, continuing the journal), ID
-// (event.MakeID(JournalID(), Seq)) and RecordedAt (Options.Now(), in UTC, the same for the
+// (event.MakeID of the journal's random id and Seq) and RecordedAt (Options.Now(), in UTC, the same for the
 // whole batch); the caller's slice is not modified and the events are returned as stored.
 // Subscribers are notified after a successful commit that appended at least one event.
 // Committing nothing is a no-op.
@@ -462,8 +456,8 @@ func (s *Store) Environments() (map[string]tracker.State, error) {
 	return states, nil
 }
 
-// Environment returns one environment's persisted state; false when there is none.
-func (s *Store) Environment(id string) (tracker.State, bool, error) {
+// environment returns one environment's persisted state; false when there is none.
+func (s *Store) environment(id string) (tracker.State, bool, error) {
 	var (
 		st    tracker.State
 		found bool
@@ -582,7 +576,7 @@ func (s *Store) Cursor(sink string) (uint64, error) {
 	if seq, ok := s.pendingCursor(sink); ok {
 		return seq, nil
 	}
-	return s.SavedCursor(sink)
+	return s.savedCursor(sink)
 }
 
 // SetCursor durably records that the sink delivered every event up to seq. It may move
@@ -604,8 +598,8 @@ func (s *Store) SetCursor(sink string, seq uint64) error {
 	return nil
 }
 
-// Cursors returns every sink's cursor.
-func (s *Store) Cursors() (map[string]uint64, error) {
+// cursors returns every sink's cursor.
+func (s *Store) cursors() (map[string]uint64, error) {
 	cursors := make(map[string]uint64)
 	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketCursors).ForEach(func(k, v []byte) error {
@@ -632,7 +626,7 @@ func (s *Store) Cursors() (map[string]uint64, error) {
 // recorded at or after recordedBefore, so the journal stays contiguous (if the clock went
 // backwards, an older-looking event after a newer one waits for the next Prune). Prune
 // does not consult sink cursors: a sink lagging by more than the retention loses the
-// events pruned meanwhile; callers that want otherwise bound the age by Cursors().
+// events pruned meanwhile; callers that want otherwise bound the age by the sinks' cursors.
 // Large prunes run in several transactions of at most 2000 events.
 func (s *Store) Prune(recordedBefore time.Time) (int, error) {
 	total := 0
@@ -787,10 +781,10 @@ func (s *Store) Subscribe() (<-chan struct{}, func()) {
 	}
 }
 
-// Notify returns one shared subscription channel (see Subscribe), the same on every call.
+// notify returns one shared subscription channel (see Subscribe), the same on every call.
 // With several readers only one of them receives each notification: give each sink its
 // own Subscribe instead.
-func (s *Store) Notify() <-chan struct{} {
+func (s *Store) notify() <-chan struct{} {
 	s.notifyOnce.Do(func() { s.notifyCh, _ = s.Subscribe() })
 	return s.notifyCh
 }

@@ -123,7 +123,7 @@ func TestCommitAndReadBack(t *testing.T) {
 				require.Equal(t, tt.wantSeqs, seqs(got))
 			}
 			for i, e := range got {
-				require.Equal(t, event.MakeID(s.JournalID(), e.Seq), e.ID)
+				require.Equal(t, event.MakeID(s.journalID, e.Seq), e.ID)
 				require.Equal(t, now, e.RecordedAt)
 				require.Equal(t, tt.events[i].EnvironmentID, e.EnvironmentID)
 			}
@@ -137,12 +137,12 @@ func TestCommitAndReadBack(t *testing.T) {
 			require.Len(t, envs, len(tt.states))
 			for _, st := range tt.states {
 				require.Equal(t, st, envs[st.ID])
-				one, ok, err := s.Environment(st.ID)
+				one, ok, err := s.environment(st.ID)
 				require.NoError(t, err)
 				require.True(t, ok)
 				require.Equal(t, st, one)
 			}
-			_, ok, err := s.Environment("missing")
+			_, ok, err := s.environment("missing")
 			require.NoError(t, err)
 			require.False(t, ok)
 
@@ -192,10 +192,10 @@ func TestSeqMonotonicAcrossReopen(t *testing.T) {
 		s, err := Open(path, Options{})
 		require.NoError(t, err)
 		if round == 0 {
-			journalID = s.JournalID()
+			journalID = s.journalID
 			require.Len(t, journalID, 16)
 		}
-		require.Equal(t, journalID, s.JournalID(), "journal id is kept")
+		require.Equal(t, journalID, s.journalID, "journal id is kept")
 		require.Equal(t, want, s.LastSeq())
 		for i := 0; i < 3; i++ {
 			got, err := s.Commit(nil, []event.Event{ev("a", event.Deployed, t0), ev("b", event.Deployed, t0)})
@@ -214,7 +214,7 @@ func TestSeqMonotonicAcrossReopen(t *testing.T) {
 	}
 
 	other := openTest(t, tempPath(t), nil)
-	require.NotEqual(t, s.JournalID(), other.JournalID(), "journal ids are random")
+	require.NotEqual(t, s.journalID, other.journalID, "journal ids are random")
 }
 
 func TestCommitAtomicity(t *testing.T) {
@@ -319,7 +319,7 @@ func TestCursors(t *testing.T) {
 	c, err = s.Cursor("influx")
 	require.NoError(t, err)
 	require.Equal(t, uint64(2), c)
-	all, err := s.Cursors()
+	all, err := s.cursors()
 	require.NoError(t, err)
 	require.Equal(t, map[string]uint64{"influx": 2, "grafana": 3, "webhook": 0}, all)
 }
@@ -531,8 +531,8 @@ func TestSubscribe(t *testing.T) {
 	require.Empty(t, a, "no notification after unsubscribing")
 	require.Len(t, b, 1)
 
-	n := s.Notify()
-	require.Equal(t, n, s.Notify(), "Notify returns the same channel")
+	n := s.notify()
+	require.Equal(t, n, s.notify(), "notify returns the same channel")
 	_, err = s.Commit(nil, []event.Event{ev("a", event.Deployed, t0)})
 	require.NoError(t, err)
 	<-n
@@ -585,7 +585,7 @@ func TestOpenLocked(t *testing.T) {
 
 	require.NoError(t, s.Close())
 	s2 := openTest(t, path, nil)
-	require.Equal(t, s.JournalID(), s2.JournalID())
+	require.Equal(t, s.journalID, s2.journalID)
 }
 
 func TestOpenSchemaVersion(t *testing.T) {

@@ -1,6 +1,7 @@
 package tracker
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -280,9 +281,11 @@ func TestTerminationStuck(t *testing.T) {
 	st, _ := tr.Get("pr-1")
 	require.Equal(t, at("1h3m"), st.TerminationStuckAt, "no type: the default hour")
 	require.Empty(t, tr.Ticks(at("2h")), "flagged: no more ticks")
+	require.Equal(t, []string{""}, slices.Collect(tr.StuckTypes), "what the stuck terminations gauge counts")
 	evs, err = tr.Process([]Observation{push("2h", event.Terminated, "2h", nil)}, commit)
 	require.NoError(t, err)
 	require.Equal(t, true, evs[0].Metadata["termination_stuck"])
+	require.Empty(t, slices.Collect(tr.StuckTypes), "terminated: no longer stuck")
 
 	// No timeout configured: never stuck.
 	s, _ = stepAll(loaded(Config{}), seen("10m", terminating), seen("100h", terminating))

@@ -1,6 +1,7 @@
 package tracker
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -721,6 +722,45 @@ func TestProcessPersistsOnlyChanges(t *testing.T) {
 		require.NoError(t, err)
 	}
 	require.Equal(t, 1, commits, "unchanged evidence must not rewrite the store")
+}
+
+// TestProcessInBatches: Process commits MaxBatch observations at a time, each batch in
+// its own transaction; after a failed commit it returns the events of the batches
+// committed before it, and nothing of the failed batch is applied.
+func TestProcessInBatches(t *testing.T) {
+	obs := func(n int, ev event.Name) []Observation {
+		out := make([]Observation, n)
+		for i := range out {
+			out[i] = Observation{EnvironmentID: fmt.Sprintf("env-%d", i), At: at("1m"), Push: &Push{Event: ev, Time: at("1m")}}
+		}
+		return out
+	}
+	tr := New(loaded(Config{}), nil)
+	var sizes []int
+	commit := func(_ []State, evs []event.Event) ([]event.Event, error) {
+		sizes = append(sizes, len(evs))
+		return evs, nil
+	}
+	evs, err := tr.Process(obs(2*MaxBatch+1, event.Created), commit)
+	require.NoError(t, err)
+	require.Len(t, evs, 2*MaxBatch+1)
+	require.Equal(t, []int{MaxBatch, MaxBatch, 1}, sizes)
+
+	fail := errors.New("disk full")
+	commits := 0
+	failing := func(_ []State, evs []event.Event) ([]event.Event, error) {
+		if commits++; commits == 2 {
+			return nil, fail
+		}
+		return evs, nil
+	}
+	evs, err = tr.Process(obs(2*MaxBatch+1, event.ProvisioningStarted), failing)
+	require.ErrorIs(t, err, fail)
+	require.Len(t, evs, MaxBatch, "the first batch's events")
+	first, _ := tr.Get("env-0")
+	second, _ := tr.Get(fmt.Sprintf("env-%d", MaxBatch))
+	require.Equal(t, PhaseProvisioning, first.Phase)
+	require.Equal(t, PhaseRequested, second.Phase, "nothing of the failed batch applied")
 }
 
 // TestNeedsHistory: the history is read once per completed operation of a ready

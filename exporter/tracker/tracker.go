@@ -150,15 +150,31 @@ func (t *Tracker) Due(at time.Time, max int) []Due {
 	return out
 }
 
-// Process applies the observations in order, commits what changed and returns the
-// stored events. On a commit error nothing changes.
+// MaxBatch bounds the observations Process commits together: the first sight of 10,000
+// Applications (their histories, 40,000 events) in one transaction held ~270 MiB at its
+// peak.
+const MaxBatch = 1000
+
+// Process applies the observations in order, MaxBatch at a time, commits what each
+// batch changed in its own transaction, and returns the stored events. On a commit
+// error the batches before it stay committed (their events are returned with the error)
+// and nothing of the failed batch changes: each environment's observation is
+// independent of the others', and one left untracked is derived again, with the same
+// evidence times, from the next answer.
 func (t *Tracker) Process(obs []Observation, commit CommitFunc) ([]event.Event, error) {
-	per, _, _, err := t.ProcessBatch(obs, nil, nil, commit)
 	var out []event.Event
-	for _, evs := range per {
-		out = append(out, evs...)
+	for len(obs) > 0 {
+		n := min(len(obs), MaxBatch)
+		per, _, _, err := t.ProcessBatch(obs[:n], nil, nil, commit)
+		if err != nil {
+			return out, err
+		}
+		for _, evs := range per {
+			out = append(out, evs...)
+		}
+		obs = obs[n:]
 	}
-	return out, err
+	return out, nil
 }
 
 // ProcessBatch is Process for callers that group work into one commit (group commit of
@@ -305,6 +321,22 @@ func (t *Tracker) PhaseTypes(yield func(Phase, string) bool) {
 	for id := range t.states {
 		if !yield(t.states[id].Phase, t.states[id].Type) {
 			return
+		}
+	}
+}
+
+// StuckTypes yields the type of every environment whose termination outlasted
+// readiness.termination_timeout and that is still terminating (State.TerminationStuckAt),
+// under the tracker's lock (the body must not call the tracker): what the stuck
+// terminations gauge counts at every scrape.
+func (t *Tracker) StuckTypes(yield func(string) bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for id := range t.states {
+		if t.states[id].Phase == PhaseTerminating && !t.states[id].TerminationStuckAt.IsZero() {
+			if !yield(t.states[id].Type) {
+				return
+			}
 		}
 	}
 }

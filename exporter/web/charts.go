@@ -118,7 +118,8 @@ func (p *Pages) chartsData(ctx context.Context, sel Selection) chartsData {
 	for _, t := range sel.Types {
 		d.TypeLinks = append(d.TypeLinks, selLink{Label: t, Href: selHref(sel.Window, t), Current: t == sel.Type})
 	}
-	c, err := p.o.Query().Chart(ctx, windowDur[sel.Window], sel.Window, sel.Type)
+	q := p.o.Query()
+	c, err := q.Chart(ctx, windowDur[sel.Window], sel.Window, sel.Type)
 	if err != nil {
 		level.Warn(p.o.Logger).Log("msg", "landing charts", "err", err)
 		d.Err = err.Error()
@@ -136,8 +137,8 @@ func (p *Pages) chartsData(ctx context.Context, sel Selection) chartsData {
 
 	// Deployments: Argo CD's deployed events and CI's markers, as thin bars (001).
 	var ms []event.Event
-	if p.o.Markers != nil && sel.Type == "" { // markers carry no environment type
-		if ms, err = p.o.Markers.Markers(ctx, d.From, d.To); err != nil {
+	if sel.Type == "" { // markers carry no environment type
+		if ms, err = q.Markers(ctx, d.From, d.To); err != nil {
 			level.Warn(p.o.Logger).Log("msg", "landing charts: markers", "err", err)
 		}
 	}

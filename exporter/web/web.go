@@ -1,5 +1,5 @@
-// Package web is envtrack's own pages: an environment's life on a time axis
-// (GET /environments/{id}), the landing page's charts and the insights page
+// Package web is envtrack's own pages: the landing page with its charts (GET /), an
+// environment's life on a time axis (GET /environments/{id}) and the insights page
 // (GET /insights). Everything is rendered on the server as HTML with inline SVG: no
 // JavaScript, nothing fetched from elsewhere, readable as tables without CSS or SVG.
 // The numbers come from the query layer (InfluxDB when configured, else the journal),
@@ -7,7 +7,6 @@
 package web
 
 import (
-	"context"
 	"fmt"
 	"html/template"
 	"math"
@@ -19,6 +18,7 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 
+	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/query"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 	"github.com/blueberry-idp/envtrack/model/event"
@@ -30,19 +30,22 @@ type Environments interface {
 	Get(id string) (tracker.State, bool)
 }
 
-// Markers gives the deployment markers pushed by CI (001), from the journal.
-type Markers interface {
-	Markers(ctx context.Context, from, to time.Time) ([]event.Event, error)
-	EnvironmentMarkers(ctx context.Context, id string) ([]event.Event, error)
-}
-
 // Options wire the pages.
 type Options struct {
 	Environments Environments
-	Query        func() *query.Service // the service in force (it changes on reload)
-	Markers      Markers
+	// Query is the service in force (it changes on reload): timelines, statistics,
+	// charts, and CI's deployment markers (001).
+	Query func() *query.Service
 	// Guard wraps the handlers that show environment data (read tokens).
-	Guard  func(http.Handler) http.Handler
+	Guard func(http.Handler) http.Handler
+
+	// The landing page's: the configuration in force (it changes on reload), whether
+	// the daemon is ready, the sinks' state and the journal's size.
+	Config  func() *config.Config
+	Ready   func() bool
+	Sinks   func() []SinkStatus
+	Journal func() JournalStats
+
 	Logger log.Logger
 	Now    func() time.Time
 }
@@ -64,8 +67,10 @@ func New(o Options) *Pages {
 	return &Pages{o: o}
 }
 
-// Register adds the pages' routes to mux.
+// Register adds the pages' routes to mux. The landing page guards itself: without a
+// read token it still shows the daemon's health, and no environment.
 func (p *Pages) Register(mux *http.ServeMux) {
+	mux.Handle("GET /{$}", http.HandlerFunc(p.landing))
 	mux.Handle("GET /environments/{id}", p.o.Guard(http.HandlerFunc(p.environment)))
 	mux.Handle("GET /insights", p.o.Guard(http.HandlerFunc(p.insights)))
 }
@@ -120,7 +125,7 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, t *template.Templ
 	_, _ = w.Write([]byte(b.String()))
 }
 
-// Style is the pages' shared CSS (the landing page uses it too).
+// Style is the pages' shared CSS.
 const Style = `body{font-family:system-ui,sans-serif;margin:2em auto;max-width:72em;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1em}td,th{padding:.25em .8em;text-align:left;border-bottom:1px solid #ddd;vertical-align:top}
 th{background:#f4f4f4}.num{text-align:right}.ok{color:#176f2c}.bad{color:#b00020}.muted{color:#777}
@@ -136,6 +141,23 @@ var funcs = template.FuncMap{
 			return "–"
 		}
 		return t.UTC().Format(time.RFC3339)
+	},
+	"ago": func(now, t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return HumanDuration(now.Sub(t)) + " ago"
+	},
+	"bytes": func(n int64) string {
+		switch {
+		case n >= 1<<30:
+			return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+		case n >= 1<<20:
+			return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+		case n >= 1<<10:
+			return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+		}
+		return fmt.Sprintf("%d bytes", n)
 	},
 	"dur":  HumanDuration,
 	"secs": func(s float64) string { return HumanDuration(time.Duration(s * float64(time.Second))) },

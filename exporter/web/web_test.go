@@ -38,7 +38,7 @@ type fakeBackend []event.Event
 func (f fakeBackend) EnvironmentEvents(_ context.Context, id string) ([]event.Event, error) {
 	var out []event.Event
 	for _, e := range f {
-		if e.EnvironmentID == id && !e.IsMarker() {
+		if e.EnvironmentID == id && e.IsLifecycle() {
 			out = append(out, e)
 		}
 	}
@@ -48,7 +48,7 @@ func (f fakeBackend) EnvironmentEvents(_ context.Context, id string) ([]event.Ev
 func (f fakeBackend) Range(_ context.Context, from, to time.Time, typ string, names ...event.Name) ([]event.Event, error) {
 	var out []event.Event
 	for _, e := range f {
-		if !e.IsMarker() && !e.Time.Before(from) && e.Time.Before(to) && (typ == "" || e.Type == typ) && (len(names) == 0 || slices.Contains(names, e.Name)) {
+		if e.IsLifecycle() && !e.Time.Before(from) && e.Time.Before(to) && (typ == "" || e.Type == typ) && (len(names) == 0 || slices.Contains(names, e.Name)) {
 			out = append(out, e)
 		}
 	}
@@ -85,17 +85,21 @@ func get(t *testing.T, h http.Handler, target string) (int, string) {
 }
 
 func newTestPages(evs []event.Event, states []tracker.State, now time.Time) (*Pages, http.Handler) {
+	cfg := config.DefaultConfig()
+	return newTestPagesWith(&cfg, evs, states, now)
+}
+
+func newTestPagesWith(cfg *config.Config, evs []event.Event, states []tracker.State, now time.Time) (*Pages, http.Handler) {
 	svc := query.NewService(fakeBackend(evs), config.TargetsConfig{
 		ProvisioningP50: config.DurationTarget{Target: model.Duration(2 * time.Minute), Alert: model.Duration(3 * time.Minute)},
 		ProvisioningP95: config.DurationTarget{Target: model.Duration(5 * time.Minute), Alert: model.Duration(10 * time.Minute)},
 		SuccessRate:     config.RateTarget{Target: 98, Alert: 95}}, func() time.Time { return now })
-	p := New(Options{Environments: fakeEnvs(states), Query: func() *query.Service { return svc }, Markers: fakeBackend(evs),
+	p := New(Options{Environments: fakeEnvs(states), Query: func() *query.Service { return svc },
+		Config: func() *config.Config { return cfg }, Ready: func() bool { return true },
+		Sinks: func() []SinkStatus { return nil }, Journal: func() JournalStats { return JournalStats{} },
 		Now: func() time.Time { return now }})
 	mux := http.NewServeMux()
 	p.Register(mux)
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		_, _ = w.Write([]byte(p.Charts(r.Context(), r)))
-	})
 	return p, mux
 }
 
@@ -142,6 +146,26 @@ func TestPagesEscape(t *testing.T) {
 	require.Contains(t, body, `data-reason="&lt;img src=x onerror=alert(1)&gt;"`)
 	_, body = get(t, h, "/insights?window=24h")
 	require.Contains(t, body, `<td class="reason">&lt;img src=x onerror=alert(1)&gt;</td>`)
+}
+
+// TestLandingRedactsURLs: the landing page's configuration summary shows each
+// configured URL through the one redaction (config/redact), so a password in it
+// never reaches the page.
+func TestLandingRedactsURLs(t *testing.T) {
+	cfg := config.DefaultConfig()
+	cfg.ArgoCD = &config.ArgoCDConfig{Server: "https://argo-user:argo-pass-1@argocd.example.com"}
+	cfg.InfluxDB = &config.InfluxDBConfig{URL: "http://writer:influx-pass-2@influx.example.com:8086/?token=influx-tok-4", Bucket: "environments"}
+	cfg.Grafana = &config.GrafanaConfig{URL: "https://admin:grafana-pass-3@grafana.example.com"}
+	_, h := newTestPagesWith(&cfg, nil, nil, t0)
+	code, body := get(t, h, "/")
+	require.Equal(t, http.StatusOK, code)
+	for _, secret := range []string{"argo-pass-1", "influx-pass-2", "grafana-pass-3", "influx-tok-4"} {
+		require.NotContains(t, body, secret)
+	}
+	for _, shown := range []string{"https://argo-user:&lt;secret&gt;@argocd.example.com",
+		"http://writer:&lt;secret&gt;@influx.example.com:8086/?token=&lt;secret&gt;", "https://admin:&lt;secret&gt;@grafana.example.com"} {
+		require.Contains(t, body, shown)
+	}
 }
 
 // TestEnvPageRedactsURL: the environment page shows the URL as redact.URL does.
@@ -230,4 +254,42 @@ func TestPageWeight(t *testing.T) {
 		t.Logf("%s: %d bytes", target, len(body))
 		require.False(t, strings.Contains(body, "<script"))
 	}
+}
+
+type fakeGaps []event.Gap
+
+func (f fakeGaps) Gaps(from, to time.Time) ([]event.Gap, error) {
+	var out []event.Gap
+	for _, g := range f {
+		if g.Overlaps(from, to) {
+			out = append(out, g)
+		}
+	}
+	return out, nil
+}
+
+// TestEnvPageShowsGaps (issue 19, item 2): a window in which Argo CD could not be seen
+// during the environment's life is drawn across its bar and listed as "not observed
+// from … to …"; a window outside its life is not.
+func TestEnvPageShowsGaps(t *testing.T) {
+	states := []tracker.State{{ID: "pr-1", Type: "preview", Phase: tracker.PhaseReady}}
+	evs := []event.Event{
+		{EnvironmentID: "pr-1", Name: event.ProvisioningStarted, Time: t0, Type: "preview"},
+		{EnvironmentID: "pr-1", Name: event.Ready, Time: t0.Add(3 * time.Minute), Type: "preview"},
+	}
+	p, _ := newTestPages(evs, states, t0.Add(time.Hour))
+	svc := p.o.Query().WithGaps(fakeGaps{
+		{From: t0.Add(-2 * time.Hour), To: t0.Add(-time.Hour), Source: event.GapArgoCD, Reason: event.GapRefused},
+		{From: t0.Add(time.Minute), To: t0.Add(time.Minute + 20*time.Second), Source: event.GapArgoCD, Reason: event.GapStalled},
+	})
+	p.o.Query = func() *query.Service { return svc }
+	mux := http.NewServeMux()
+	p.Register(mux)
+	code, body := get(t, mux, "/environments/pr-1")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, "not observed from 2025-03-04T09:01:00Z to 2025-03-04T09:01:20Z")
+	require.Equal(t, 1, strings.Count(body, `<rect class="gap"`), "drawn once, across the bar")
+	require.Equal(t, 1, strings.Count(body, `<tr class="gap"`))
+	require.Contains(t, body, "stalled")
+	require.NotContains(t, body, "2025-03-04T07:00:00Z", "a window before the life is not on its page")
 }

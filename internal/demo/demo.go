@@ -40,9 +40,11 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 
+	"github.com/blueberry-idp/envtrack/annotate"
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/app"
 	"github.com/blueberry-idp/envtrack/exporter/logging"
+	"github.com/blueberry-idp/envtrack/exporter/sink"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 	"github.com/blueberry-idp/envtrack/internal/fakeargocd"
 	"github.com/blueberry-idp/envtrack/internal/fakegrafana"
@@ -360,7 +362,9 @@ func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 	if err != nil {
 		return d, err
 	}
-	d.app, err = app.New(app.Options{ConfigFile: d.envtrackCfg, Logger: logger, Now: d.clock.Now})
+	// The Grafana sink wired in as cmd/envtrack wires it.
+	grafana := sink.FromSection("grafana", func(c *config.Config) *config.GrafanaConfig { return c.Grafana }, annotate.New)
+	d.app, err = app.New(app.Options{ConfigFile: d.envtrackCfg, Logger: logger, Now: d.clock.Now, Sinks: []sink.Func{grafana}})
 	if err != nil {
 		return d, fmt.Errorf("envtrack: %w", err)
 	}
@@ -726,5 +730,5 @@ func (d *Demo) Status() string {
 	}
 	return fmt.Sprintf("[%s, simulated %s] environments: %s · journal %d events · %s · alerts firing: %d",
 		when, d.clock.Now().UTC().Format("Jan 2 15:04"), strings.Join(phases, ", "),
-		d.app.Store().Stats().Events, strings.Join(sinks, ", "), d.Firing())
+		d.app.Journal().Stats().Events, strings.Join(sinks, ", "), d.Firing())
 }

@@ -204,7 +204,7 @@ func TestDemo(t *testing.T) {
 
 	// The virtual clock keeps every timestamp in the past, and every environment is
 	// tracked live: none is history.
-	evs, err := d.App().Store().Events(0, 0)
+	evs, err := d.App().Journal().Events(0, 0)
 	require.NoError(t, err)
 	require.NotEmpty(t, evs)
 	realNow := time.Now()
@@ -249,7 +249,7 @@ func TestDemo(t *testing.T) {
 	d2, err := Start(ctx, opts)
 	require.NoError(t, err)
 	defer func() { require.NoError(t, d2.Stop()) }()
-	evs, err = d2.App().Store().Events(0, 0)
+	evs, err = d2.App().Journal().Events(0, 0)
 	require.NoError(t, err)
 	for _, e := range evs {
 		require.Equal(t, "argocd-sim", e.EnvironmentID, "the journal starts empty (but for the URL-only environment)")

@@ -143,7 +143,7 @@ readiness: {provisioning_timeout: 30m, url: {interval: 50ms, timeout: 50ms}}
 	sort.Slice(states, func(i, j int) bool { return states[i].ID < states[j].ID })
 	best, bestN := "", 0
 	for _, s := range states {
-		evs, err := a.Store().EnvironmentEvents(s.ID)
+		evs, err := a.Journal().EnvironmentEvents(s.ID)
 		require.NoError(t, err)
 		if s.Phase == "ready" && len(evs) > bestN {
 			best, bestN = s.ID, len(evs)

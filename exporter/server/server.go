@@ -1,8 +1,13 @@
-package app
+// Package server is envtrack's HTTP server: the route table (routes.go, every endpoint
+// in one block) and the hardening every connection gets (this file): bounded timeouts and
+// headers, a cap on connections with a reserve for the scrape endpoints, a panicking
+// handler answered 500, and TLS and basic auth through the exporter toolkit.
+package server
 
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -14,10 +19,12 @@ import (
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/exporter-toolkit/web"
 	"golang.org/x/net/netutil"
 
 	"github.com/blueberry-idp/envtrack/config"
+	"github.com/blueberry-idp/envtrack/exporter/api"
 )
 
 // scrapeReserve is how many connections beyond api.max_connections are still accepted,
@@ -27,30 +34,73 @@ const scrapeReserve = 16
 // scrapePaths are the endpoints served on the reserve connections.
 var scrapePaths = map[string]bool{"/metrics": true, "/healthz": true, "/readyz": true}
 
-// newServer is the HTTP server with the api section's limits: a slow or idle client holds
-// a connection for a bounded time, and the headers it may send are bounded.
-func (a *App) newServer(c config.APIConfig) *http.Server {
-	return &http.Server{
-		Handler:           a.Handler(),
+// Server is envtrack's HTTP server on its listener.
+type Server struct {
+	ln  net.Listener
+	srv *http.Server
+}
+
+// Listen binds addr (listen_address).
+func Listen(addr string) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen_address: %w", err)
+	}
+	return &Server{ln: ln}, nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Start serves h until Shutdown, with the api section's limits: a slow or idle client
+// holds a connection for a bounded time, the headers it may send are bounded, and at
+// most max_connections (plus the scrape reserve) are open. It serves through the
+// exporter toolkit: with a web configuration file (--web.config.file), TLS (reloaded on
+// each connection) and basic auth on every endpoint. The channel says why serving
+// ended early.
+func (s *Server) Start(c config.APIConfig, h http.Handler, webConfigFile string, logger log.Logger) <-chan error {
+	s.srv = &http.Server{
+		Handler:           h,
 		ReadHeaderTimeout: time.Duration(c.ReadHeaderTimeout),
 		ReadTimeout:       time.Duration(c.ReadTimeout),
 		WriteTimeout:      time.Duration(c.WriteTimeout),
 		IdleTimeout:       time.Duration(c.IdleTimeout),
 		MaxHeaderBytes:    c.MaxHeaderBytes,
 		ConnContext:       markReserveConn,
-		ErrorLog:          slog.NewLogLogger(slogHandler{log.With(a.logger, "component", "http")}, slog.LevelDebug),
+		ErrorLog:          slog.NewLogLogger(slogHandler{log.With(logger, "component", "http")}, slog.LevelDebug),
 	}
+	noSystemd := false
+	flags := &web.FlagConfig{WebListenAddresses: &[]string{s.Addr()}, WebSystemdSocket: &noSystemd, WebConfigFile: &webConfigFile}
+	errc := make(chan error, 1)
+	go func() {
+		errc <- web.Serve(limitListener(s.ln, c.MaxConnections), s.srv, flags, slog.New(slogHandler{log.With(logger, "component", "web")}))
+	}()
+	return errc
 }
 
-// serve serves HTTP on ln until srv is shut down, through the exporter toolkit: with
-// --web.config.file, TLS (reloaded on each connection) and basic auth on every endpoint.
-func (a *App) serve(srv *http.Server, ln net.Listener) error {
-	webConfig := a.opts.WebConfigFile
-	addr := ln.Addr().String()
-	noSystemd := false
-	flags := &web.FlagConfig{WebListenAddresses: &[]string{addr}, WebSystemdSocket: &noSystemd, WebConfigFile: &webConfig}
-	logger := slog.New(slogHandler{log.With(a.logger, "component", "web")})
-	return web.Serve(limitListener(ln, a.Config().API.MaxConnections), srv, flags, logger)
+// ShutdownTimeout bounds how long Shutdown waits for the requests in flight.
+const ShutdownTimeout = 10 * time.Second
+
+// Shutdown stops accepting connections and lets the requests in flight finish, for at
+// most ShutdownTimeout.
+func (s *Server) Shutdown() error {
+	ctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	defer cancel()
+	if err := s.srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// CheckWebConfig validates a web configuration file ("" is none) as Serve will read it.
+func CheckWebConfig(file string) error {
+	if file == "" {
+		return nil
+	}
+	if err := web.Validate(file); err != nil {
+		return fmt.Errorf("web config %s: %w", file, err)
+	}
+	return nil
 }
 
 // limitListener caps the open connections at max plus scrapeReserve (a connection beyond
@@ -107,7 +157,7 @@ func limitReserve(next http.Handler) http.Handler {
 		if r.Context().Value(reserveConnKey{}) != nil && !scrapePaths[r.URL.Path] {
 			w.Header().Set("Connection", "close")
 			w.Header().Set("Retry-After", "1")
-			writeError(w, http.StatusServiceUnavailable, "too many open connections (api.max_connections): try again later")
+			api.WriteError(w, http.StatusServiceUnavailable, "too many open connections (api.max_connections): try again later")
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -117,7 +167,7 @@ func limitReserve(next http.Handler) http.Handler {
 // recoverPanics turns a panic in a handler (a corrupt store page, a bug) into a 500 JSON
 // answer, one log line and a count, and the server keeps serving. A fault reading the
 // store's memory map is made a panic too, rather than a crash of the process.
-func (a *App) recoverPanics(next http.Handler) http.Handler {
+func recoverPanics(next http.Handler, panics prometheus.Counter, logger log.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 		rw := &trackingWriter{ResponseWriter: w}
@@ -129,11 +179,11 @@ func (a *App) recoverPanics(next http.Handler) http.Handler {
 			if v == http.ErrAbortHandler { //nolint:errorlint // the sentinel is compared, as net/http does
 				panic(v) // net/http's way to abort a response: not a failure
 			}
-			a.metrics.handlerPanics.Inc()
-			level.Error(a.logger).Log("msg", "HTTP handler panicked; answered 500 and kept serving",
+			panics.Inc()
+			level.Error(logger).Log("msg", "HTTP handler panicked; answered 500 and kept serving",
 				"method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			if !rw.wrote {
-				writeError(rw, http.StatusInternalServerError, "internal error: the request failed, envtrack logged why")
+				api.WriteError(rw, http.StatusInternalServerError, "internal error: the request failed, envtrack logged why")
 			}
 		}()
 		next.ServeHTTP(rw, r)

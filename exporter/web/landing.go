@@ -1,7 +1,6 @@
-package app
+package web
 
 import (
-	"bytes"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -11,14 +10,28 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-kit/log/level"
 	"github.com/prometheus/common/version"
 
 	"github.com/blueberry-idp/envtrack/config"
-	"github.com/blueberry-idp/envtrack/exporter/sink"
+	"github.com/blueberry-idp/envtrack/config/redact"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
-	"github.com/blueberry-idp/envtrack/exporter/web"
 )
+
+// SinkStatus is what the landing page says of a sink.
+type SinkStatus struct {
+	Name        string
+	Lag, Cursor uint64 // events not yet delivered; the last one delivered (or set aside)
+	SetAside    uint64 // events the sink refused for good
+	LastSuccess time.Time
+	LastError   string
+	Failing     bool // in a burst of retryable failures
+}
+
+// JournalStats is what the landing page says of the journal.
+type JournalStats struct {
+	Events, LastSeq uint64 // events held, last sequence number assigned
+	Bytes           int64  // on disk
+}
 
 // Bounds of the landing page: it is a summary, the API has the rest.
 const (
@@ -57,7 +70,7 @@ type landingData struct {
 type landingKV struct{ Key, Value string }
 
 type landingSink struct {
-	sink.Status
+	SinkStatus
 	State string
 }
 
@@ -80,33 +93,6 @@ type landingFailure struct {
 	Phase                            tracker.Phase
 }
 
-var landingFuncs = template.FuncMap{
-	"time": func(t time.Time) string {
-		if t.IsZero() {
-			return "–"
-		}
-		return t.UTC().Format(time.RFC3339)
-	},
-	"ago": func(now, t time.Time) string {
-		if t.IsZero() {
-			return ""
-		}
-		return web.HumanDuration(now.Sub(t)) + " ago"
-	},
-	"dur": web.HumanDuration,
-	"bytes": func(n int64) string {
-		switch {
-		case n >= 1<<30:
-			return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-		case n >= 1<<20:
-			return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-		case n >= 1<<10:
-			return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-		}
-		return fmt.Sprintf("%d bytes", n)
-	},
-}
-
 // buildInfo describes the build: revision, branch, date, Go version (what is known).
 func buildInfo() string {
 	var parts []string
@@ -122,16 +108,10 @@ func buildInfo() string {
 	return strings.Join(append(parts, runtime.Version()), ", ")
 }
 
-var landingTmpl = template.Must(template.New("landing").Funcs(landingFuncs).Parse(`<!doctype html>
+var landingTmpl = template.Must(template.New("landing").Funcs(funcs).Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>envtrack</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body{font-family:system-ui,sans-serif;margin:2em auto;max-width:72em;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:.5em 0 1em}td,th{padding:.25em .8em;text-align:left;border-bottom:1px solid #ddd;vertical-align:top}
-th{background:#f4f4f4}.num{text-align:right}.ok{color:#176f2c}.bad{color:#b00020}.muted{color:#777}
-code,pre{background:#f6f6f6;padding:0 .2em}pre{padding:.6em;overflow-x:auto}h2{margin-top:1.6em}
-nav a{margin-right:1em}
-</style></head>
+<style>{{style}}</style></head>
 <body>
 <h1>envtrack</h1>
 <p>Environment lifecycle tracking: Argo CD and URL probes in, lifecycle events out to the journal,
@@ -195,34 +175,27 @@ e.g. <code>curl -H "Authorization: Bearer $TOKEN" …/api/environments</code>.</
 </body></html>
 `))
 
-func (a *App) landing(pages *web.Pages) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var buf bytes.Buffer
-		d := a.landingData()
-		if !d.Private {
-			d.Charts = pages.Charts(r.Context(), r)
-		}
-		if err := landingTmpl.Execute(&buf, d); err != nil {
-			level.Error(a.logger).Log("msg", "landing page", "err", err)
-			writeError(w, http.StatusInternalServerError, "landing page: "+err.Error())
-			return
-		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		_, _ = w.Write(buf.Bytes())
-	})
+// landing is GET /: what envtrack is doing, its sinks and journal, and (unless read
+// tokens are configured) the environments by phase, the charts, the last failures and
+// the configuration.
+func (p *Pages) landing(w http.ResponseWriter, r *http.Request) {
+	d := p.landingData()
+	if !d.Private {
+		d.Charts = p.Charts(r.Context(), r)
+	}
+	p.render(w, r, landingTmpl, http.StatusOK, d)
 }
 
-func (a *App) landingData() landingData {
-	cfg := a.Config()
-	st := a.store.Stats()
+func (p *Pages) landingData() landingData {
+	cfg := p.o.Config()
+	st := p.o.Journal()
 	d := landingData{
 		Version: version.Version, Build: buildInfo(),
-		Now: a.now().UTC(), Ready: a.Ready(),
+		Now: p.o.Now().UTC(), Ready: p.o.Ready(),
 		Private:       len(cfg.API.ReadTokens) > 0,
-		JournalEvents: st.Events, JournalLastSeq: st.LastSeq, JournalBytes: st.FileBytes,
+		JournalEvents: st.Events, JournalLastSeq: st.LastSeq, JournalBytes: st.Bytes,
 	}
-	for _, s := range a.SinkStatus() {
+	for _, s := range p.o.Sinks() {
 		state := "ok"
 		switch {
 		case s.Failing:
@@ -232,7 +205,7 @@ func (a *App) landingData() landingData {
 		case s.LastSuccess.IsZero():
 			state = "idle"
 		}
-		d.Sinks = append(d.Sinks, landingSink{Status: s, State: state})
+		d.Sinks = append(d.Sinks, landingSink{SinkStatus: s, State: state})
 	}
 	if d.Private {
 		return d
@@ -242,7 +215,7 @@ func (a *App) landingData() landingData {
 
 	// Pointers into one copy of the states: with 10,000 environments, copying each
 	// state into per-phase lists cost more than the rest of the page.
-	all := a.tracker.States()
+	all := p.o.Environments.States()
 	byPhase := map[tracker.Phase][]*tracker.State{}
 	var failed []*tracker.State
 	for i := range all {
@@ -353,7 +326,7 @@ func configSummary(c *config.Config) []landingKV {
 		if len(a.Projects) > 0 {
 			projects = "projects " + strings.Join(a.Projects, ", ")
 		}
-		add("Argo CD", "%s · selector %s · %s · every %s · token %s", redactedURL(a.Server), sel, projects,
+		add("Argo CD", "%s · selector %s · %s · every %s · token %s", redact.URL(a.Server), sel, projects,
 			a.PollInterval, setOrNot(a.Token != "" || a.TokenFile != ""))
 	} else {
 		add("Argo CD", "not configured: URL-only environments and pushed events")
@@ -363,7 +336,7 @@ func configSummary(c *config.Config) []landingKV {
 		c.Readiness.ProvisioningTimeout, u.Interval, u.Timeout, strings.Join(u.ExpectedStatus.Specs(), ", "))
 	add("static environments", "%d", len(c.Environments))
 	if i := c.InfluxDB; i != nil {
-		add("InfluxDB", "%s · bucket %s · measurements %s, %s · token %s", redactedURL(i.URL), i.Bucket,
+		add("InfluxDB", "%s · bucket %s · measurements %s, %s · token %s", redact.URL(i.URL), i.Bucket,
 			i.Measurement, i.DeploymentsMeasurement, setOrNot(i.Token != "" || i.TokenFile != ""))
 	} else {
 		add("InfluxDB", "not configured: the API answers from the embedded journal")
@@ -373,7 +346,7 @@ func configSummary(c *config.Config) []landingKV {
 		if g.DashboardUID != "" {
 			scope = "dashboard " + g.DashboardUID
 		}
-		add("Grafana", "%s · %s annotations · token %s", redactedURL(g.URL), scope, setOrNot(g.Token != "" || g.TokenFile != ""))
+		add("Grafana", "%s · %s annotations · token %s", redact.URL(g.URL), scope, setOrNot(g.Token != "" || g.TokenFile != ""))
 	} else {
 		add("Grafana", "not configured: no annotations")
 	}
@@ -399,16 +372,4 @@ func setOrNot(set bool) string {
 		return "set"
 	}
 	return "not set"
-}
-
-// redactedURL hides a password in a URL (user:password@host).
-func redactedURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	if u.User == nil {
-		return s
-	}
-	return u.Redacted()
 }

@@ -1,0 +1,30 @@
+package config
+
+import "fmt"
+
+// NeedsRestart names what a reload from old to cfg cannot apply: the listener, the store
+// and the metrics registered at start. A reload that changes any of them is refused, and
+// the previous configuration kept, rather than answering "reloaded" for a change that is
+// not in force.
+func NeedsRestart(old, cfg *Config) error {
+	for _, c := range []struct {
+		key      string
+		old, new any
+	}{
+		{"listen_address", old.ListenAddress, cfg.ListenAddress},
+		{"state_dir", old.StateDir, cfg.StateDir},
+		{"metrics.namespace", old.Metrics.Namespace, cfg.Metrics.Namespace},
+		{"metrics.native_histograms", old.Metrics.NativeHistograms, cfg.Metrics.NativeHistograms},
+		{"api.read_header_timeout", old.API.ReadHeaderTimeout, cfg.API.ReadHeaderTimeout},
+		{"api.read_timeout", old.API.ReadTimeout, cfg.API.ReadTimeout},
+		{"api.write_timeout", old.API.WriteTimeout, cfg.API.WriteTimeout},
+		{"api.idle_timeout", old.API.IdleTimeout, cfg.API.IdleTimeout},
+		{"api.max_header_bytes", old.API.MaxHeaderBytes, cfg.API.MaxHeaderBytes},
+		{"api.max_connections", old.API.MaxConnections, cfg.API.MaxConnections},
+	} {
+		if c.old != c.new {
+			return fmt.Errorf("%s changed from %v to %v: that needs a restart; keeping the previous configuration", c.key, c.old, c.new)
+		}
+	}
+	return nil
+}

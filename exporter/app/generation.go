@@ -1,0 +1,127 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/version"
+
+	"github.com/blueberry-idp/envtrack/config"
+	"github.com/blueberry-idp/envtrack/exporter/argocd"
+	"github.com/blueberry-idp/envtrack/exporter/influxdb"
+	"github.com/blueberry-idp/envtrack/exporter/probe"
+	"github.com/blueberry-idp/envtrack/exporter/query"
+	"github.com/blueberry-idp/envtrack/exporter/retention"
+	"github.com/blueberry-idp/envtrack/exporter/sink"
+)
+
+// generation is what one configuration builds and runs: the sources, the sinks, the
+// query service, and the metrics registry of their clients (its own, so a reload's
+// re-registration never collides). A reload builds the next generation before it
+// stops this one.
+type generation struct {
+	cfg     *config.Config
+	reg     *prometheus.Registry
+	argo    *argocd.Source // nil without an argocd section
+	prober  *probe.Prober
+	sinks   []sink.Sink
+	query   *query.Service
+	reader  influxdb.Reader // the query service's InfluxDB read path, nil without InfluxDB
+	runners sink.Group      // the sinks' runners, once started
+	stop    func()          // stops what start started
+}
+
+// newGeneration builds the clients and the sinks of cfg; nothing runs yet.
+func newGeneration(cfg *config.Config, logger log.Logger, now func() time.Time, clk argocd.Clock, typeTag func(string) string, sinks []sink.Func) (*generation, error) {
+	g := &generation{reg: prometheus.NewRegistry(), cfg: cfg}
+	ua := "envtrack/" + version.Version
+	var err error
+	if ac := cfg.ArgoCD; ac != nil {
+		if g.argo, err = argocd.New(*ac, argocd.Options{UserAgent: ua, Clock: clk, Now: now}, log.With(logger, "component", "argocd"), g.reg); err != nil {
+			return nil, fmt.Errorf("argocd: %w", err)
+		}
+	}
+	g.prober, err = probe.New(cfg.Readiness.URL, probe.Options{UserAgent: ua, Clock: clk}, log.With(logger, "component", "probe"), g.reg, now)
+	if err != nil {
+		return nil, fmt.Errorf("readiness.url: %w", err)
+	}
+	if g.sinks, err = newSinks(cfg, logger, g.reg, typeTag, sinks); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// close releases what a generation holds (idle connections of its clients).
+func (g *generation) close() {
+	if g.reader != nil {
+		g.reader.Close()
+	}
+	for _, sk := range g.sinks {
+		if c, ok := sk.(interface{ Close() }); ok {
+			c.Close()
+		}
+	}
+}
+
+func (a *App) current() *generation {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.gen
+}
+
+// start runs g's loops until g.stop: the sources, which hand their observations to the
+// tracker, retention, and the sinks, which only read the journal; and it asks a new
+// InfluxDB read path once whether InfluxDB answers it (influxdb.Announce logs the
+// answer). Callers hold loopsMu.
+func (a *App) start(ctx context.Context, g *generation) {
+	t := tracking{a.tracker, a}
+	runners := sink.NewGroup(g.sinks, a.store, a.sinkMetrics, g.cfg.Delivery, sink.Options{Logger: a.logger})
+	loops := []func(context.Context){
+		func(ctx context.Context) { g.prober.Run(ctx, g.cfg.Environments, t) },
+		retention.New(a.store, a.tracker, time.Duration(g.cfg.Journal.Retention), a.now, a.logger).Run,
+		runners.Run,
+	}
+	if g.argo != nil {
+		loops = append(loops, func(ctx context.Context) { g.argo.Run(ctx, t) })
+	}
+	if g.reader != nil {
+		loops = append(loops, func(ctx context.Context) { influxdb.Announce(ctx, g.reader, *g.cfg.InfluxDB, a.logger) })
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, l := range loops {
+		wg.Add(1)
+		go func() { defer wg.Done(); l(ctx) }()
+	}
+	a.mu.Lock()
+	g.runners, g.stop = runners, func() { cancel(); wg.Wait() }
+	a.mu.Unlock()
+}
+
+// newSinks builds the configured sinks: InfluxDB's, then those of extra. Each delivers
+// from the journal at its own durable cursor.
+func newSinks(cfg *config.Config, logger log.Logger, reg prometheus.Registerer, typeTag func(string) string, extra []sink.Func) ([]sink.Sink, error) {
+	var out []sink.Sink
+	if c := cfg.InfluxDB; c != nil {
+		s, err := influxdb.New(*c, log.With(logger, "component", "influxdb"))
+		if err != nil {
+			return nil, fmt.Errorf("influxdb: %w", err)
+		}
+		s.SetTypeTag(typeTag)
+		out = append(out, s)
+	}
+	for _, build := range extra {
+		s, err := build(cfg, logger, reg)
+		if err != nil {
+			return nil, err
+		}
+		if s != nil {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,32 @@
+package sink
+
+import (
+	"fmt"
+
+	"github.com/go-kit/log"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/blueberry-idp/envtrack/config"
+)
+
+// Func builds one sink of a configuration, registering its metrics with reg; nil when
+// its section is absent. A reload builds the sinks again, and they resume at their
+// durable cursors. The daemon takes the sinks that live outside exporter this way (cmd
+// wires annotate's Grafana sink): build one with FromSection.
+type Func func(cfg *config.Config, logger log.Logger, reg prometheus.Registerer) (Sink, error)
+
+// FromSection is the Func of a sink built from one configuration section (section
+// returns nil when it is absent), named for its logs and errors.
+func FromSection[C any, S Sink](name string, section func(*config.Config) *C, build func(C, log.Logger, prometheus.Registerer) (S, error)) Func {
+	return func(cfg *config.Config, logger log.Logger, reg prometheus.Registerer) (Sink, error) {
+		c := section(cfg)
+		if c == nil {
+			return nil, nil
+		}
+		s, err := build(*c, log.With(logger, "component", name), reg)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		return s, nil
+	}
+}
