@@ -65,7 +65,7 @@ var (
 	errResync   = errors.New("resync interval elapsed")
 	errBuffered = errors.New("the application stream delivered nothing within the timeout although Argo CD lists Applications (a proxy buffering it?)")
 	errStalled  = errors.New("the application stream delivered nothing, not even its keepalives, for too long (stalled)")
-	errBehind   = errors.New("Argo CD shows an Application as the application stream has not (the stream is behind)")
+	errBehind   = errors.New("the application stream is behind: Argo CD shows an Application as the stream has not")
 )
 
 // maxConfirm bounds the Applications one evaluation reads to confirm passed deadlines;

@@ -293,3 +293,26 @@ func TestEnvPageShowsGaps(t *testing.T) {
 	require.Contains(t, body, "stalled")
 	require.NotContains(t, body, "2025-03-04T07:00:00Z", "a window before the life is not on its page")
 }
+
+// TestLandingListsStuckTerminations (issue 19, item 5): an environment terminating
+// longer than readiness.termination_timeout is listed on the landing page, one that
+// terminates within it is not.
+func TestLandingListsStuckTerminations(t *testing.T) {
+	states := []tracker.State{
+		{ID: "pr-stuck", Type: "preview", Phase: tracker.PhaseTerminating, TerminationStartedAt: t0, TerminationStuckAt: t0.Add(time.Hour)},
+		{ID: "pr-leaving", Type: "preview", Phase: tracker.PhaseTerminating, TerminationStartedAt: t0.Add(90 * time.Minute)},
+	}
+	_, h := newTestPages(nil, states, t0.Add(2*time.Hour))
+	code, body := get(t, h, "/")
+	require.Equal(t, http.StatusOK, code)
+	_, stuck, ok := strings.Cut(body, `<h2 id="stuck">`)
+	require.True(t, ok, "no stuck terminations section")
+	stuck, _, _ = strings.Cut(stuck, "</table>")
+	require.Contains(t, stuck, "pr-stuck")
+	require.Contains(t, stuck, "2025-03-04T10:00:00Z")
+	require.NotContains(t, stuck, "pr-leaving")
+
+	_, h = newTestPages(nil, states[1:], t0.Add(2*time.Hour))
+	_, body = get(t, h, "/")
+	require.NotContains(t, body, `id="stuck"`, "nothing stuck: no section")
+}

@@ -105,21 +105,24 @@ type Performance struct {
 // Environment is one environment in GET /api/environments, and GET
 // /api/environments/{id}.
 type Environment struct {
-	EnvironmentID               string     `json:"environment_id"`
-	EnvironmentName             string     `json:"environment_name"`
-	Type                        string     `json:"type"`
-	Phase                       string     `json:"phase"`
-	Source                      string     `json:"source"`
-	Repository                  string     `json:"repository,omitempty"`
-	Branch                      string     `json:"branch,omitempty"`
-	CommitSHA                   string     `json:"commit_sha,omitempty"`
-	URL                         string     `json:"url,omitempty"`
-	CreatedAt                   *time.Time `json:"created_at,omitempty"`
-	ProvisioningStartedAt       *time.Time `json:"provisioning_started_at,omitempty"`
-	ReadyAt                     *time.Time `json:"ready_at,omitempty"`
-	FailedAt                    *time.Time `json:"failed_at,omitempty"`
-	FailureReason               string     `json:"failure_reason,omitempty"`
-	TerminationStartedAt        *time.Time `json:"termination_started_at,omitempty"`
+	EnvironmentID         string     `json:"environment_id"`
+	EnvironmentName       string     `json:"environment_name"`
+	Type                  string     `json:"type"`
+	Phase                 string     `json:"phase"`
+	Source                string     `json:"source"`
+	Repository            string     `json:"repository,omitempty"`
+	Branch                string     `json:"branch,omitempty"`
+	CommitSHA             string     `json:"commit_sha,omitempty"`
+	URL                   string     `json:"url,omitempty"`
+	CreatedAt             *time.Time `json:"created_at,omitempty"`
+	ProvisioningStartedAt *time.Time `json:"provisioning_started_at,omitempty"`
+	ReadyAt               *time.Time `json:"ready_at,omitempty"`
+	FailedAt              *time.Time `json:"failed_at,omitempty"`
+	FailureReason         string     `json:"failure_reason,omitempty"`
+	TerminationStartedAt  *time.Time `json:"termination_started_at,omitempty"`
+	// TerminationStuckAt: still terminating when readiness.termination_timeout passed
+	// (set from then on, while it terminates; the terminated event says termination_stuck).
+	TerminationStuckAt          *time.Time `json:"termination_stuck_at,omitempty"`
 	TerminatedAt                *time.Time `json:"terminated_at,omitempty"`
 	ProvisioningDurationSeconds *float64   `json:"provisioning_duration_seconds,omitempty"`
 	Timeline                    string     `json:"timeline"`
