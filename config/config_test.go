@@ -344,6 +344,7 @@ func TestLoadInvalid(t *testing.T) {
 		{"poll-interval-zero", `7: argocd.poll_interval: must be greater than 0`},
 		{"argocd-mode", `4: argocd.mode: must be "watch" or "poll", got "stream"`},
 		{"argocd-resync-zero", `5: argocd.resync_interval: must be greater than 0`},
+		{"argocd-history-concurrency", `4: argocd.history_concurrency: must be between 1 and 64, got 0`},
 		{"retention-negative", `2: journal.retention: invalid duration "-1d" (use e.g. 500ms, 15s, 30m, 7d)`},
 		{"retention-two-names", `2: journal.retention: 10d disagrees with retention.events (30d): journal.retention is its former name; keep retention.events only`},
 		{"retention-ceiling", `4: retention.max_undelivered: max_undelivered (10d) must be at least retention.events (30d): it is how long an event a sink has not delivered is kept at most`},
@@ -462,7 +463,7 @@ func TestLoadInvalid(t *testing.T) {
 	// Every invalid-*.yml file is in the table.
 	files, err := filepath.Glob("testdata/invalid-*.yml")
 	require.NoError(t, err)
-	require.Len(t, files, 110)
+	require.Len(t, files, 111)
 }
 
 func TestErrorWrapping(t *testing.T) {

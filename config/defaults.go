@@ -40,6 +40,7 @@ var (
 		Backoff:               DefaultBackoffConfig,
 		Mode:                  ArgoCDModeWatch,
 		ResyncInterval:        model.Duration(30 * time.Minute),
+		HistoryConcurrency:    4,
 		EnvironmentIDLabel:    "blueberry.io/environment-id",
 		EnvironmentTypeLabel:  "blueberry.io/environment-type",
 		URLAnnotation:         "blueberry.io/url",

@@ -18,18 +18,17 @@ type answer struct {
 }
 
 // readAll reads the Applications refs name, each on its own (Client.Application), at
-// most historyConcurrency at once: the confirmations of passed deadlines. An answer
+// most argocd.history_concurrency at once with the history reads (Source.reads): the confirmations of passed deadlines. An answer
 // asked for after a deadline shows the Application as it is then, whatever a stream
 // shows, so the tracker decides the deadline on it.
 func (s *Source) readAll(ctx context.Context, refs []HistoryRef) []answer {
 	out := make([]answer, len(refs))
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, historyConcurrency)
 	for i, ref := range refs {
 		wg.Add(1)
-		sem <- struct{}{}
+		s.reads <- struct{}{}
 		go func() {
-			defer func() { <-sem; wg.Done() }()
+			defer func() { <-s.reads; wg.Done() }()
 			a := answer{ref: ref, asked: s.now()}
 			app, err := s.client.Application(ctx, ref.Name, ref.Namespace)
 			a.at, a.err = s.now(), err

@@ -137,9 +137,6 @@ func (m Mapping) DeploymentsOf(ref HistoryRef, hist []RevisionHistory) []tracker
 	return out
 }
 
-// historyConcurrency bounds the GET /api/v1/applications/{name} requests of one poll.
-const historyConcurrency = 4
-
 // readHistory fetches status.history for the Applications the tracker needs it for
 // (tracker.NeedsHistory: an operation completed since the last one read, or the first
 // sight of one running before tracking began). A failed fetch defers that
@@ -150,7 +147,6 @@ func (s *Source) readHistory(ctx context.Context, t Tracker, apps []HistoryRef, 
 	need := t.NeedsHistory(evidence)
 	var (
 		wg     sync.WaitGroup
-		sem    = make(chan struct{}, historyConcurrency)
 		failed = make([]error, len(evidence))
 	)
 	for i := range evidence {
@@ -158,9 +154,9 @@ func (s *Source) readHistory(ctx context.Context, t Tracker, apps []HistoryRef, 
 			continue
 		}
 		wg.Add(1)
-		sem <- struct{}{}
+		s.reads <- struct{}{}
 		go func() {
-			defer func() { <-sem; wg.Done() }()
+			defer func() { <-s.reads; wg.Done() }()
 			h, err := s.client.History(ctx, apps[i].Name, apps[i].Namespace)
 			if err != nil {
 				failed[i] = err

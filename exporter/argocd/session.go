@@ -83,16 +83,24 @@ type watcher struct {
 	// view is Argo CD now, as the stream shows it, by Application name. An Application
 	// keeps its evidence there only until the tracker took it (then the tracker's state
 	// holds it): 10,000 settled Applications cost a name, an id and a HistoryRef each.
-	view    map[string]tracker.ViewApp
-	claims  map[string]int        // environment id -> Applications in the view claiming it
+	view   map[string]tracker.ViewApp
+	claims map[string]claim // environment id -> the Applications in the view claiming it
+	// changed holds the environments whose Applications the view set or dropped since
+	// the last evaluation that tracked, or whose evidence the tracker has not taken:
+	// what an evaluation looks at besides those time alone can change
+	// (tracker.ViewChanges). A session's first evaluation looks at the whole view.
+	changed map[string]struct{}
+	whole   bool                  // the next evaluation looks at the whole view (a session's first, until one tracks)
 	refs    map[string]HistoryRef // by name: what reading a history needs
 	pending []tracker.Observation // a burst of events not tracked yet
 	ctx     context.Context       // the session's, for reading histories
 	run     context.Context       // Run's, for tracking (set once)
 	expect  map[string]struct{}   // listed names the session's snapshot has not brought yet
-	seen    map[string]struct{}   // names the session's stream brought
-	live    bool                  // the session's view is complete and the stream is open
-	stats   watchStats
+	// progress is when the session's snapshot last brought a listed name (real time).
+	progress time.Time
+	seen     map[string]struct{} // names the session's stream brought
+	live     bool                // the session's view is complete and the stream is open
+	stats    watchStats
 
 	end        context.CancelCauseFunc // ends the session (a stall, a stream behind)
 	asked      time.Time               // when the session's stream was asked for: its events show Argo CD at or after it
@@ -114,7 +122,15 @@ type watchStats struct {
 
 // newWatcher returns the watch source's state for a Run with ctx that tracks to t.
 func (s *Source) newWatcher(ctx context.Context, t Tracker) *watcher {
-	return &watcher{s: s, t: t, run: ctx, view: map[string]tracker.ViewApp{}, claims: map[string]int{}, refs: map[string]HistoryRef{}}
+	return &watcher{s: s, t: t, run: ctx, view: map[string]tracker.ViewApp{}, claims: map[string]claim{},
+		changed: map[string]struct{}{}, refs: map[string]HistoryRef{}}
+}
+
+// claim is who claims an environment in the view: how many Applications, and the first
+// by name, which owns it (as in a poll, tracker.PollObservations).
+type claim struct {
+	n     int
+	owner string
 }
 
 // watchLoop runs the watch source w until ctx ends. manualTicks leaves the evaluations
@@ -187,6 +203,7 @@ func (w *watcher) session(ctx context.Context, manualTicks bool) error {
 		w.expect[n] = struct{}{}
 	}
 	w.seen = make(map[string]struct{}, len(names))
+	w.progress = time.Time{}
 	w.mu.Unlock()
 
 	sctx, cancel := context.WithCancelCause(ctx)
@@ -199,8 +216,13 @@ func (w *watcher) session(ctx context.Context, manualTicks bool) error {
 	defer resync.Stop()
 	if len(names) > 0 {
 		// An idle stream sends nothing, not even its header: only listed Applications
-		// say that events must come. Some came: the rest were deleted in between.
-		snapshot := time.AfterFunc(c.SnapshotTimeout(), func() {
+		// say that events must come. Some came, and none of the rest for the timeout:
+		// those were deleted in between. A snapshot still coming (100,000 Applications
+		// take longer than the timeout) is waited for: a view made complete before it
+		// arrived would count every Application not yet delivered as gone.
+		timeout := c.SnapshotTimeout()
+		var snapshot *time.Timer
+		snapshot = time.AfterFunc(timeout, func() {
 			w.mu.Lock()
 			defer w.mu.Unlock()
 			if sctx.Err() != nil {
@@ -208,6 +230,10 @@ func (w *watcher) session(ctx context.Context, manualTicks bool) error {
 			}
 			if len(w.seen) == 0 {
 				cancel(errBuffered)
+				return
+			}
+			if wait := timeout - time.Since(w.progress); wait > 0 {
+				snapshot.Reset(wait) // a listed Application came within the timeout
 				return
 			}
 			w.goLive()
@@ -272,6 +298,8 @@ func (w *watcher) goLive() {
 	}
 	w.flush()
 	w.live = true
+	clear(w.changed)
+	w.whole = true // the evaluation below looks at the whole view, until one tracks
 	w.heard = latest(w.heard, w.s.now())
 	w.outage.answered(w.s.logger)
 	w.s.seeing(w.run, w.t, w.asked) // its snapshot shows Argo CD from when it was asked for
@@ -302,7 +330,7 @@ func (w *watcher) keepalive() {
 func (w *watcher) caughtUp() {
 	if w.resumed && w.live && len(w.pending) == 0 {
 		w.resumed = false
-		_ = w.evaluate()
+		_ = w.evaluate() // what changed during the silence, and what time can change
 	}
 }
 
@@ -366,7 +394,10 @@ func (w *watcher) handle(e *WatchEvent, more bool) error {
 func (w *watcher) take(e *WatchEvent) {
 	name := e.Application.Metadata.Name
 	w.seen[name] = struct{}{}
-	delete(w.expect, name)
+	if _, ok := w.expect[name]; ok {
+		delete(w.expect, name)
+		w.progress = time.Now() // the snapshot's timeout runs on the real clock
+	}
 	if e.Type == EventDeleted {
 		// Gone from Argo CD: the next evaluation counts the absence, as a poll would.
 		w.drop(name)
@@ -387,14 +418,10 @@ func (w *watcher) take(e *WatchEvent) {
 		return // nothing envtrack reads changed
 	}
 	w.set(name, tracker.ViewApp{EnvironmentID: ev.EnvironmentID, Evidence: &ev})
-	if w.claims[id] > 1 {
+	if w.claims[id].owner != name {
 		// Two Applications claiming one environment: the first by name wins, as in a
 		// poll (tracker.PollObservations).
-		for other, o := range w.view {
-			if other < name && (o.EnvironmentID == id || (o.EnvironmentID == "" && other == id)) {
-				return
-			}
-		}
+		return
 	}
 	w.pending = append(w.pending, tracker.Observation{EnvironmentID: id, At: w.s.now(), AskedAt: w.asked, App: &ev})
 }
@@ -405,7 +432,22 @@ func (w *watcher) set(name string, v tracker.ViewApp) {
 		w.unclaim(name, old)
 	}
 	w.view[name] = v
-	w.claims[claimed(name, v)]++
+	id := claimed(name, v)
+	c := w.claims[id]
+	if c.n++; c.owner == "" || name < c.owner {
+		c.owner = name
+	}
+	w.claims[id] = c
+	w.changedNow(id)
+}
+
+// changedNow notes that environment id's Applications changed in the view (w.mu held).
+// Only a live view's evaluations read it: a session goes live by evaluating the whole
+// view, so a snapshot of 100,000 Applications leaves nothing here.
+func (w *watcher) changedNow(id string) {
+	if w.live {
+		w.changed[id] = struct{}{}
+	}
 }
 
 // drop takes an Application out of the view (w.mu held).
@@ -419,9 +461,34 @@ func (w *watcher) drop(name string) {
 
 func (w *watcher) unclaim(name string, v tracker.ViewApp) {
 	id := claimed(name, v)
-	if w.claims[id]--; w.claims[id] <= 0 {
+	w.changedNow(id)
+	c := w.claims[id]
+	if c.n--; c.n <= 0 {
 		delete(w.claims, id)
+		return
 	}
+	if c.owner == name {
+		// The owner goes: the next by name owns it (rare: two Applications claiming one
+		// environment), found in the view, where name is still in place.
+		c.owner = ""
+		for other, o := range w.view {
+			if other != name && claimed(other, o) == id && (c.owner == "" || other < c.owner) {
+				c.owner = other
+			}
+		}
+	}
+	w.claims[id] = c
+}
+
+// Len and Owner are the view as tracker.ViewChanges reads it (w.mu held).
+func (w *watcher) Len() int { return len(w.view) }
+
+func (w *watcher) Owner(id string) (string, *tracker.Evidence, bool) {
+	c, ok := w.claims[id]
+	if !ok {
+		return "", nil, false
+	}
+	return c.owner, w.view[c.owner].Evidence, true
 }
 
 // claimed is the environment an Application of the view claims.
@@ -443,6 +510,8 @@ func (w *watcher) flush() {
 	if obs != nil && w.t.Track(w.run, obs) == nil {
 		w.taken(obs)
 	}
+	// Tracked or not, their environments are in changed (set): a failed commit or an
+	// unread history leaves the evidence in the view for the next evaluation.
 }
 
 // taken drops from the view the evidence the tracker now holds (w.mu held). An
@@ -520,22 +589,52 @@ func (w *watcher) tick() error {
 }
 
 // evaluate tracks the view as a poll would track a complete list (w.mu held), minus
-// what time alone cannot change (tracker.ViewObservations).
+// what time alone cannot change. A session's first evaluation (until one tracks), and
+// one of an empty view (which the empty-list guard must judge), look at every
+// Application and environment (tracker.ViewObservations); the others only at what
+// changed since the last evaluation and what time can change (tracker.ViewChanges),
+// which observes the same.
 func (w *watcher) evaluate() error {
 	w.s.client.Evaluated()
 	at := w.s.now()
-	obs, inconclusive := w.t.ViewObservations(w.view, at)
-	if inconclusive {
-		w.s.client.m.polls.WithLabelValues("inconclusive").Inc()
-		level.Warn(w.s.logger).Log("msg", "the Argo CD stream shows no Applications while live environments are tracked; not taken as evidence of deletion")
+	var obs []tracker.Observation
+	if w.whole || len(w.view) == 0 {
+		var inconclusive bool
+		obs, inconclusive = w.t.ViewObservations(w.view, at)
+		if inconclusive {
+			w.s.client.m.polls.WithLabelValues("inconclusive").Inc()
+			level.Warn(w.s.logger).Log("msg", "the Argo CD stream shows no Applications while live environments are tracked; not taken as evidence of deletion")
+		}
+	} else {
+		changed := make([]string, 0, len(w.changed))
+		for id := range w.changed {
+			changed = append(changed, id)
+		}
+		obs = w.t.ViewChanges(w, changed, at)
 	}
-	if obs = w.withHistory(obs); obs == nil {
-		return nil
+	type looked struct{ id, name string }
+	var apps []looked
+	for _, o := range obs {
+		if o.App != nil {
+			apps = append(apps, looked{o.EnvironmentID, o.App.AppName})
+		}
 	}
-	if err := w.t.Track(w.run, obs); err != nil {
-		return err
+	if len(obs) > 0 { // nothing to observe (the idle case) is an evaluation that tracked
+		if obs = w.withHistory(obs); obs == nil {
+			return nil // the session ended
+		}
+		if err := w.t.Track(w.run, obs); err != nil {
+			return err
+		}
+		w.taken(obs)
 	}
-	w.taken(obs)
+	w.whole = false
+	clear(w.changed)
+	for _, a := range apps {
+		if w.view[a.name].Evidence != nil {
+			w.changed[a.id] = struct{}{} // not taken (its history unread): again next time
+		}
+	}
 	w.confirm(at)
 	return nil
 }

@@ -43,6 +43,7 @@ type Tracker interface {
 	NeedsHistory(evidence []tracker.Evidence) []bool
 	PollObservations(evidence []tracker.Evidence, at time.Time) (obs []tracker.Observation, inconclusive bool)
 	ViewObservations(view map[string]tracker.ViewApp, at time.Time) (obs []tracker.Observation, inconclusive bool)
+	ViewChanges(v tracker.View, changed []string, at time.Time) []tracker.Observation
 }
 
 // Clock is the time the source lives on: Now stamps observations, Sleep waits between
@@ -66,6 +67,9 @@ type Source struct {
 	clock   Clock
 	listed  atomic.Int64 // Applications in the last poll's list (a capacity hint)
 	sight   sight        // whether the source sees Argo CD (blind.go)
+	// reads bounds the single-Application reads in flight (histories, confirmations):
+	// argocd.history_concurrency.
+	reads chan struct{}
 }
 
 // Names of the source's loops on its Clock.
@@ -90,7 +94,8 @@ func New(cfg config.ArgoCDConfig, opts Options, logger log.Logger, reg prometheu
 	if err != nil {
 		return nil, err
 	}
-	return &Source{cfg: cfg, client: c, mapping: newMapping(cfg, c.m.badAnnotations), logger: logger, clock: clk}, nil
+	return &Source{cfg: cfg, client: c, mapping: newMapping(cfg, c.m.badAnnotations), logger: logger, clock: clk,
+		reads: make(chan struct{}, max(cfg.HistoryConcurrency, 1))}, nil
 }
 
 func (s *Source) now() time.Time { return s.clock.Now() }

@@ -1,6 +1,7 @@
 package tracker
 
 import (
+	"maps"
 	"reflect"
 	"sort"
 	"sync"
@@ -20,9 +21,21 @@ type Tracker struct {
 	mu     sync.Mutex
 	cfg    Config
 	states map[string]State
-	// deadlines holds the environments waiting for an answer given after a deadline
-	// (deadlineOf), so that Due costs those, not every state.
-	deadlines map[string]time.Time
+	// The indexes of what time alone can change, kept as each state changes (index), so
+	// that what runs every interval costs the environments in flux, not every state
+	// (issue 23: 100,000 idle Applications were re-evaluated every poll interval):
+	// deadlines, the environments waiting for an answer given after a deadline
+	// (deadlineOf), earliest first, for Due; unsettled, the Argo CD environments a
+	// view's evaluation must observe again although nothing new came (not settled, or
+	// counting absences), for ViewChanges; ticking, the pushed-only ones whose deadline
+	// only time decides, for Ticks; urls, the URLs to probe, for URLs.
+	deadlines *deadlineQueue
+	unsettled map[string]struct{}
+	ticking   map[string]struct{}
+	urls      map[string]string
+	// visited counts the states the periodic calls (ViewChanges, Ticks, URLs, Due)
+	// examined: a test holds it to what changed.
+	visited int64
 }
 
 // New returns a tracker that starts from the persisted states.
@@ -43,22 +56,45 @@ func (t *Tracker) SetConfig(cfg Config) {
 	t.indexAll() // the timeouts may have changed
 }
 
-// indexAll builds the deadline index from every state (t.mu held, or not yet shared).
+// indexAll builds the indexes from every state (t.mu held, or not yet shared).
 func (t *Tracker) indexAll() {
-	t.deadlines = map[string]time.Time{}
+	t.deadlines = newDeadlineQueue()
+	t.unsettled, t.ticking, t.urls = map[string]struct{}{}, map[string]struct{}{}, map[string]string{}
 	for id := range t.states {
 		t.index(id)
 	}
 }
 
-// index updates environment id's entry in the deadline index (t.mu held).
+// index updates environment id's entries in the indexes (t.mu held).
 func (t *Tracker) index(id string) {
 	s, ok := t.states[id]
 	if d, due := deadlineOf(&s, t.cfg); ok && due {
-		t.deadlines[id] = d
-		return
+		t.deadlines.set(id, d)
+	} else {
+		t.deadlines.remove(id)
 	}
-	delete(t.deadlines, id)
+	if ok && s.Source == SourceArgoCD && s.Phase != PhaseTerminated && !settled(s) {
+		t.unsettled[id] = struct{}{}
+	} else {
+		delete(t.unsettled, id)
+	}
+	if ok && ticks(&s, t.cfg) {
+		t.ticking[id] = struct{}{}
+	} else {
+		delete(t.ticking, id)
+	}
+	if ok && s.URL != "" && s.Phase != PhaseTerminated {
+		t.urls[id] = s.URL
+	} else {
+		delete(t.urls, id)
+	}
+}
+
+// Visited is how many states the periodic calls examined so far (for tests).
+func (t *Tracker) Visited() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.visited
 }
 
 // deadlineOf is the deadline of s that waits for its source: a provisioning timeout or a
@@ -98,11 +134,10 @@ func (t *Tracker) Due(at time.Time, max int) []Due {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var out []Due
-	for id, d := range t.deadlines {
-		if !d.After(at) {
-			out = append(out, Due{EnvironmentID: id, AppName: t.states[id].AppName, Deadline: d})
-		}
-	}
+	t.deadlines.passed(at, func(d deadlineItem) {
+		t.visited++
+		out = append(out, Due{EnvironmentID: d.id, AppName: t.states[d.id].AppName, Deadline: d.at})
+	})
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].Deadline.Equal(out[j].Deadline) {
 			return out[i].Deadline.Before(out[j].Deadline)
@@ -320,13 +355,8 @@ func (t *Tracker) StuckTypes(yield func(string) bool) {
 func (t *Tracker) URLs() map[string]string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := map[string]string{}
-	for id := range t.states {
-		if u := t.states[id].URL; u != "" && t.states[id].Phase != PhaseTerminated {
-			out[id] = u
-		}
-	}
-	return out
+	t.visited += int64(len(t.urls))
+	return maps.Clone(t.urls)
 }
 
 // TerminatedBefore returns the ids of the environments terminated before cutoff.
@@ -376,7 +406,7 @@ func (t *Tracker) Forget(ids ...string) {
 	defer t.mu.Unlock()
 	for _, id := range ids {
 		delete(t.states, id)
-		delete(t.deadlines, id)
+		t.index(id)
 	}
 }
 
@@ -447,15 +477,20 @@ func (t *Tracker) Ticks(at time.Time) []Observation {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var obs []Observation
-	for id := range t.states { // by key: a State is large to copy, and most are settled
-		if t.states[id].Source != SourceAPI {
-			continue
-		}
-		if p := t.states[id].Phase; p == PhaseProvisioning ||
-			p == PhaseTerminating && t.states[id].TerminationStuckAt.IsZero() && t.cfg.terminationTimeout(t.states[id].Type) > 0 {
-			obs = append(obs, Observation{EnvironmentID: id, At: at})
-		}
+	for id := range t.ticking {
+		t.visited++
+		obs = append(obs, Observation{EnvironmentID: id, At: at})
 	}
 	sort.Slice(obs, func(i, j int) bool { return obs[i].EnvironmentID < obs[j].EnvironmentID })
 	return obs
+}
+
+// ticks: s is a pushed-only environment still provisioning, or terminating with a
+// termination timeout and not yet stuck (Ticks).
+func ticks(s *State, c Config) bool {
+	if s.Source != SourceAPI {
+		return false
+	}
+	return s.Phase == PhaseProvisioning ||
+		s.Phase == PhaseTerminating && s.TerminationStuckAt.IsZero() && c.terminationTimeout(s.Type) > 0
 }
