@@ -28,8 +28,8 @@ var testEnv = map[string]string{
 	"WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
 }
 
-func lookup(env map[string]string) LoadOptions {
-	return LoadOptions{LookupEnv: func(k string) (string, bool) {
+func lookup(env map[string]string) loadOptions {
+	return loadOptions{LookupEnv: func(k string) (string, bool) {
 		v, ok := env[k]
 		return v, ok
 	}}
@@ -155,7 +155,7 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 }
 
 func TestLoadFull(t *testing.T) {
-	cfg, err := LoadWithOptions("testdata/full.yml", lookup(testEnv))
+	cfg, err := loadWithOptions("testdata/full.yml", lookup(testEnv))
 	require.NoError(t, err)
 
 	require.Equal(t, "testdata/full.yml", cfg.Filename)
@@ -276,7 +276,7 @@ func TestLoadFull(t *testing.T) {
 
 func TestLoadEmpty(t *testing.T) {
 	for _, text := range []string{"", "\n", "# nothing but a comment\n", "---\n", "~\n"} {
-		cfg, err := loadBytes([]byte(text), "/etc/envtrack/envtrack.yml", LoadOptions{})
+		cfg, err := loadBytes([]byte(text), "/etc/envtrack/envtrack.yml", loadOptions{})
 		require.NoError(t, err, "%q", text)
 		want := DefaultConfig()
 		want.StateDir = "/etc/envtrack/data"
@@ -298,7 +298,7 @@ grafana:
   token: abc
 environments:
   - {id: a, url: "http://a/"}
-`), "/x/envtrack.yml", LoadOptions{})
+`), "/x/envtrack.yml", loadOptions{})
 	require.NoError(t, err)
 	wantURL := DefaultURLConfig
 	wantURL.Concurrency = 3
@@ -452,7 +452,7 @@ func TestLoadInvalid(t *testing.T) {
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			path := "testdata/invalid-" + tc.file + ".yml"
-			_, err := LoadWithOptions(path, lookup(testEnv))
+			_, err := loadWithOptions(path, lookup(testEnv))
 			require.EqualError(t, err, path+":"+tc.err)
 			var cerr *Error
 			require.ErrorAs(t, err, &cerr)
@@ -486,7 +486,7 @@ func TestSeveralTypeErrors(t *testing.T) {
 listen_adress: ":1"
 readiness:
   url: {concurrency: many, failures_before_degraded: [1]}
-`), "envtrack.yml", LoadOptions{})
+`), "envtrack.yml", loadOptions{})
 	require.EqualError(t, err, `envtrack.yml:2: unknown key "listen_adress"
 envtrack.yml:4: readiness.url.concurrency: must be an integer, got "many"
 envtrack.yml:4: readiness.url.failures_before_degraded: must be an integer, got a list`)
@@ -499,7 +499,7 @@ func TestManyTypeErrors(t *testing.T) {
 		fmt.Fprintf(&b, "  k%d: 1\n", i)
 	}
 	b.WriteString("journal: *x\nmetrics: *x\n")
-	_, err := loadBytes([]byte(b.String()), "envtrack.yml", LoadOptions{})
+	_, err := loadBytes([]byte(b.String()), "envtrack.yml", loadOptions{})
 	require.Error(t, err)
 	lines := strings.Split(err.Error(), "\n")
 	require.Len(t, lines, 21)
@@ -515,14 +515,14 @@ func TestErrorsDoNotLeakSecrets(t *testing.T) {
 		"grafana: {url: http://g, token: [s3cr3t-value]}\n",
 		"influxdb: {url: 'http://u:s3cr3t-value@[::1', bucket: b}\n",
 	} {
-		_, err := loadBytes([]byte(text), "envtrack.yml", LoadOptions{})
+		_, err := loadBytes([]byte(text), "envtrack.yml", loadOptions{})
 		require.Error(t, err)
 		require.NotContains(t, err.Error(), "s3cr3t", text)
 	}
 }
 
 func TestRedacted(t *testing.T) {
-	cfg, err := LoadWithOptions("testdata/full.yml", lookup(testEnv))
+	cfg, err := loadWithOptions("testdata/full.yml", lookup(testEnv))
 	require.NoError(t, err)
 	out := cfg.Redacted()
 	for _, secret := range []string{
@@ -562,7 +562,7 @@ func TestRedacted(t *testing.T) {
 func TestGrafanaTrims(t *testing.T) {
 	cfg, err := loadBytes([]byte(`
 grafana: {url: http://grafana:3000, token: abc, dashboard_uid: " uid-1 ", tags: [" team:platform ", x]}
-`), "/x/envtrack.yml", LoadOptions{})
+`), "/x/envtrack.yml", loadOptions{})
 	require.NoError(t, err)
 	require.Equal(t, "uid-1", cfg.Grafana.DashboardUID)
 	require.Equal(t, []string{"team:platform", "x"}, cfg.Grafana.Tags)
@@ -576,7 +576,7 @@ influxdb: {url: "http://envtrack:influx-pw@influx:8086/?x=1", bucket: db/rp}
 environments:
   - {id: a, url: "https://a.example.com/healthz?access_token=tok-a&region=eu"}
   - {id: b, url: "https://b.example.com/?Sig=sig-b#token=tok-b"}
-`), "/x/envtrack.yml", LoadOptions{})
+`), "/x/envtrack.yml", loadOptions{})
 	require.NoError(t, err)
 	out := cfg.Redacted()
 	for _, secret := range []string{"influx-pw", "tok-a", "sig-b", "tok-b"} {
@@ -592,7 +592,7 @@ func TestRedactedDefault(t *testing.T) {
 	out := cfg.Redacted()
 	require.NotContains(t, out, "<secret>")
 	require.NotContains(t, out, "argocd:")
-	back, err := loadBytes([]byte(out), "/x/envtrack.yml", LoadOptions{})
+	back, err := loadBytes([]byte(out), "/x/envtrack.yml", loadOptions{})
 	require.NoError(t, err)
 	want := DefaultConfig()
 	want.StateDir, want.Filename = "/x/data", "/x/envtrack.yml"
@@ -734,11 +734,11 @@ func TestStatusMatcher(t *testing.T) {
 	_, err = ParseStatusMatcher()
 	require.EqualError(t, err, "must not be empty")
 
-	cfg, err := loadBytes([]byte("readiness: {url: {expected_status: 204}}\n"), "/envtrack.yml", LoadOptions{})
+	cfg, err := loadBytes([]byte("readiness: {url: {expected_status: 204}}\n"), "/envtrack.yml", loadOptions{})
 	require.NoError(t, err)
 	require.True(t, cfg.Readiness.URL.ExpectedStatus.Match(204))
 	require.False(t, cfg.Readiness.URL.ExpectedStatus.Match(200))
-	_, err = loadBytes([]byte("readiness: {url: {expected_status: []}}\n"), "envtrack.yml", LoadOptions{})
+	_, err = loadBytes([]byte("readiness: {url: {expected_status: []}}\n"), "envtrack.yml", loadOptions{})
 	require.EqualError(t, err, "envtrack.yml:1: readiness.url.expected_status: must not be empty")
 }
 

@@ -18,8 +18,8 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// LoadOptions change how a file is loaded.
-type LoadOptions struct {
+// loadOptions change how a file is loaded (tests resolve ${VAR} from a table).
+type loadOptions struct {
 	// LookupEnv resolves ${VAR} references; nil means os.LookupEnv.
 	LookupEnv func(string) (string, bool)
 }
@@ -27,11 +27,10 @@ type LoadOptions struct {
 // Load reads and validates the configuration file at path, with ${VAR}
 // taken from the process environment.
 func Load(path string) (*Config, error) {
-	return LoadWithOptions(path, LoadOptions{})
+	return loadWithOptions(path, loadOptions{})
 }
 
-// LoadWithOptions is Load with options.
-func LoadWithOptions(path string, opts LoadOptions) (*Config, error) {
+func loadWithOptions(path string, opts loadOptions) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
@@ -48,7 +47,7 @@ func LoadWithOptions(path string, opts LoadOptions) (*Config, error) {
 // is decoded strictly, each section setting its defaults and checking its
 // own fields; then the checks that span sections are made, relative paths
 // are resolved and secret files are read.
-func loadBytes(data []byte, filename string, opts LoadOptions) (*Config, error) {
+func loadBytes(data []byte, filename string, opts loadOptions) (*Config, error) {
 	lookup := opts.LookupEnv
 	if lookup == nil {
 		lookup = os.LookupEnv
