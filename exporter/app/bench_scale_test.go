@@ -134,14 +134,30 @@ argocd: {server: %s, token: t, mode: watch, poll_interval: 15s, request_timeout:
 	r.idleBytesPerMin = float64(argo.BytesSent()-by0) / time.Since(w0).Minutes()
 
 	// A minute in which 1 % of the Applications change.
-	stop, done := make(chan struct{}), make(chan int)
+	stop := changeOnePercent(argo, n)
+	c0, by0, w0 = procCPUSeconds(b, p.Pid()), argo.BytesSent(), time.Now()
+	time.Sleep(benchWindow)
+	r.changes = stop()
+	r.changeMinutes = time.Since(w0).Minutes()
+	r.changeCPUPerMin = (procCPUSeconds(b, p.Pid()) - c0) / r.changeMinutes
+	r.changeBytesPerMin = float64(argo.BytesSent()-by0) / r.changeMinutes
+	r.deployed = int(metricLabelValue(addr, "envtrack_tracker_events_total", `event="deployed"`))
+	r.hwmMiB = procStatusMiB(b, p.Pid(), "VmHWM")
+	r.anonMiB, r.fileMiB = procStatusMiB(b, p.Pid(), "RssAnon"), procStatusMiB(b, p.Pid(), "RssFile")
+	return r
+}
+
+// changeOnePercent gives 1 % of n Applications (pr-00000…) a new, successful deployment per
+// minute, evenly spaced, until the returned stop is called; stop says how many it made.
+func changeOnePercent(argo *fakeargocd.Server, n int) (stop func() int) {
+	quit, done := make(chan struct{}), make(chan int)
 	go func() {
 		rng := rand.New(rand.NewPCG(1, 2))
 		every := time.Minute / time.Duration(n/100)
 		begin, k := time.Now(), 0
 		for {
 			select {
-			case <-stop:
+			case <-quit:
 				done <- k
 				return
 			case <-time.After(time.Until(begin.Add(time.Duration(k) * every))):
@@ -156,15 +172,5 @@ argocd: {server: %s, token: t, mode: watch, poll_interval: 15s, request_timeout:
 			k++
 		}
 	}()
-	c0, by0, w0 = procCPUSeconds(b, p.Pid()), argo.BytesSent(), time.Now()
-	time.Sleep(benchWindow)
-	close(stop)
-	r.changes = <-done
-	r.changeMinutes = time.Since(w0).Minutes()
-	r.changeCPUPerMin = (procCPUSeconds(b, p.Pid()) - c0) / r.changeMinutes
-	r.changeBytesPerMin = float64(argo.BytesSent()-by0) / r.changeMinutes
-	r.deployed = int(metricLabelValue(addr, "envtrack_tracker_events_total", `event="deployed"`))
-	r.hwmMiB = procStatusMiB(b, p.Pid(), "VmHWM")
-	r.anonMiB, r.fileMiB = procStatusMiB(b, p.Pid(), "RssAnon"), procStatusMiB(b, p.Pid(), "RssFile")
-	return r
+	return func() int { close(quit); return <-done }
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -135,28 +134,7 @@ argocd: {server: %s, token: t, mode: %s, poll_interval: 15s, request_timeout: 1m
 
 	// 1 % of the Applications change per minute: a new deployment every 600 ms, from now
 	// until the window ends.
-	stopChanges, changesDone := make(chan struct{}), make(chan int)
-	go func() {
-		rng := rand.New(rand.NewPCG(1, 2))
-		every := time.Minute / time.Duration(benchEnvs/100)
-		start, n := time.Now(), 0
-		for {
-			select {
-			case <-stopChanges:
-				changesDone <- n
-				return
-			case <-time.After(time.Until(start.Add(time.Duration(n) * every))):
-			}
-			name := fmt.Sprintf("pr-%05d", rng.IntN(benchEnvs))
-			rev := fmt.Sprintf("%040x", rng.Uint64())
-			at := time.Now().UTC()
-			argo.Update(name, func(a *fakeargocd.Application) {
-				fakeargocd.StartSync(a, rev, at)
-				fakeargocd.SyncSucceeded(a, rev, at.Add(time.Second))
-			})
-			n++
-		}
-	}()
+	stopChanges := changeOnePercent(argo, benchEnvs)
 	// The window: benchWindow for the stream; for polling, whole poll cycles (from a
 	// list's end to the end of the pollCycles-th next one), since a window cut between
 	// lists would count one list more or less than the cycles it lasted.
@@ -175,8 +153,7 @@ argocd: {server: %s, token: t, mode: %s, poll_interval: 15s, request_timeout: 1m
 	}
 	elapsed := time.Since(t0)
 	cpu1, bytes2 := procCPUSeconds(b, p.Pid()), argo.BytesSent()
-	close(stopChanges)
-	r.changes = <-changesDone
+	r.changes = stopChanges()
 	r.lists = argo.Requests() - lists
 	r.hwmMiB = procStatusMiB(b, p.Pid(), "VmHWM")
 	r.anonMiB, r.fileMiB = procStatusMiB(b, p.Pid(), "RssAnon"), procStatusMiB(b, p.Pid(), "RssFile")
