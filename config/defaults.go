@@ -18,6 +18,17 @@ var (
 	DefaultJournalConfig = JournalConfig{
 		Retention: model.Duration(30 * 24 * time.Hour),
 	}
+	DefaultStoreConfig = StoreConfig{
+		Driver: StoreBbolt,
+	}
+	// A replica that dies is replaced within 15s (Kubernetes' own leader election
+	// default), renewing every 5s; a few connections per replica, not dozens, on a
+	// server other services share.
+	DefaultPostgresConfig = PostgresConfig{
+		LeaseDuration:  model.Duration(15 * time.Second),
+		RenewInterval:  model.Duration(5 * time.Second),
+		MaxConnections: 4,
+	}
 	DefaultDeliveryConfig = DeliveryConfig{
 		BatchSize: 500,
 		Linger:    model.Duration(100 * time.Millisecond),
@@ -92,6 +103,7 @@ func DefaultConfig() Config {
 	return Config{
 		ListenAddress: ":9465",
 		StateDir:      "./data",
+		Store:         DefaultStoreConfig,
 		Journal:       DefaultJournalConfig,
 		Delivery:      DefaultDeliveryConfig,
 		Metrics:       DefaultMetricsConfig,
