@@ -597,6 +597,9 @@ func (s *Store) SetCursor(sink string, seq uint64) error {
 	return nil
 }
 
+// Cursors returns every sink's cursor (store copy).
+func (s *Store) Cursors() (map[string]uint64, error) { return s.cursors() }
+
 // cursors returns every sink's cursor.
 func (s *Store) cursors() (map[string]uint64, error) {
 	cursors := make(map[string]uint64)
