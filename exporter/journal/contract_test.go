@@ -1,0 +1,196 @@
+package journal
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/blueberry-idp/envtrack/exporter/store"
+	"github.com/blueberry-idp/envtrack/exporter/store/postgres"
+	"github.com/blueberry-idp/envtrack/exporter/tracker"
+	"github.com/blueberry-idp/envtrack/internal/testinfra"
+	"github.com/blueberry-idp/envtrack/model/event"
+)
+
+var t0 = time.Date(2025, 1, 7, 10, 0, 0, 0, time.UTC)
+
+// clock is a settable Now.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
+
+// contractJournal is what every driver offers the daemon (Journal) and the tools.
+type contractJournal interface {
+	Journal
+	SetAsideEntries(sink string) ([]store.SetAsideEntry, error)
+}
+
+// driver opens one journal of a driver, again at the same place each time (a restart).
+type driver struct {
+	name string
+	open func(t *testing.T, now func() time.Time) func() contractJournal
+}
+
+// drivers are the store.driver values, each with a fresh place for its journal.
+func drivers(t *testing.T) []driver {
+	var pg *testinfra.Postgres
+	return []driver{
+		{"bbolt", func(t *testing.T, now func() time.Time) func() contractJournal {
+			path := filepath.Join(t.TempDir(), StoreFile)
+			return func() contractJournal {
+				s, err := store.Open(path, store.Options{Now: now})
+				require.NoError(t, err)
+				t.Cleanup(func() { _ = s.Close() })
+				return s
+			}
+		}},
+		{"postgres", func(t *testing.T, now func() time.Time) func() contractJournal {
+			if pg == nil {
+				pg = testinfra.StartPostgres(t)
+			}
+			dsn := pg.NewDatabase(t)
+			return func() contractJournal {
+				s, err := postgres.Open(context.Background(), dsn, postgres.Options{Now: now, NoListen: true})
+				require.NoError(t, err)
+				t.Cleanup(func() { _ = s.Close() })
+				return s
+			}
+		}},
+	}
+}
+
+func ev(env string, name event.Name, at time.Time) event.Event {
+	return event.Event{EnvironmentID: env, Name: name, Time: at, Source: "argocd"}
+}
+
+func seqs(evs []event.Event) []uint64 {
+	out := make([]uint64, 0, len(evs))
+	for _, e := range evs {
+		out = append(out, e.Seq)
+	}
+	return out
+}
+
+// TestContract runs the journal's contract over every driver: what the daemon's
+// consumers rely on must hold whichever store.driver is configured.
+func TestContract(t *testing.T) {
+	for _, d := range drivers(t) {
+		t.Run(d.name, func(t *testing.T) {
+			clk := &clock{t: t0}
+			open := d.open(t, clk.Now)
+			j := open()
+			created := j.CreatedAt()
+			require.False(t, created.IsZero())
+			require.Zero(t, j.LastSeq())
+			notify, unsubscribe := j.Subscribe()
+			defer unsubscribe()
+
+			// Commit: contiguous sequence numbers in commit order, ids, RecordedAt.
+			out, err := j.Commit([]tracker.State{{ID: "old", Phase: tracker.PhaseTerminated, TerminatedAt: t0}},
+				[]event.Event{ev("old", event.Created, t0), ev("old", event.Terminated, t0.Add(time.Minute))})
+			require.NoError(t, err)
+			require.Equal(t, []uint64{1, 2}, seqs(out))
+			require.Equal(t, t0, out[0].RecordedAt)
+			require.NotEmpty(t, out[0].ID)
+			require.NotEqual(t, out[0].ID, out[1].ID)
+			select {
+			case <-notify:
+			case <-time.After(10 * time.Second):
+				t.Fatal("no notification after a commit")
+			}
+			clk.Set(t0.Add(time.Hour))
+			out, err = j.Commit([]tracker.State{{ID: "live", Phase: tracker.PhaseReady}},
+				[]event.Event{ev("live", event.Created, t0), ev("live", event.Ready, t0.Add(2*time.Minute)), ev("old", event.Deployed, t0.Add(3*time.Minute))})
+			require.NoError(t, err)
+			require.Equal(t, []uint64{3, 4, 5}, seqs(out))
+			require.Equal(t, uint64(5), j.LastSeq())
+			require.Equal(t, uint64(1), j.FirstSeq())
+			st := j.Stats()
+			require.Equal(t, uint64(5), st.Events)
+			_, err = j.Commit(nil, []event.Event{ev("", event.Created, t0)})
+			require.ErrorContains(t, err, "empty environment id")
+			require.Equal(t, uint64(5), j.LastSeq(), "a refused commit stored nothing")
+
+			// Reads.
+			all, err := j.Events(0, 0)
+			require.NoError(t, err)
+			require.Equal(t, []uint64{1, 2, 3, 4, 5}, seqs(all))
+			require.Equal(t, out[1], all[3], "read back as committed")
+			page, err := j.Events(2, 2)
+			require.NoError(t, err)
+			require.Equal(t, []uint64{3, 4}, seqs(page))
+			envEvs, err := j.EnvironmentEvents("old")
+			require.NoError(t, err)
+			require.Equal(t, []uint64{1, 2, 5}, seqs(envEvs))
+			between, err := j.EventsBetween(t0.Add(time.Minute), t0.Add(3*time.Minute))
+			require.NoError(t, err)
+			require.Equal(t, []uint64{2, 4}, seqs(between))
+			states, err := j.Environments()
+			require.NoError(t, err)
+			require.Len(t, states, 2)
+			require.Equal(t, tracker.PhaseReady, states["live"].Phase)
+
+			// Cursors and set-aside events.
+			c, err := j.Cursor("influxdb")
+			require.NoError(t, err)
+			require.Zero(t, c)
+			require.NoError(t, j.SetCursor("influxdb", 2))
+			require.ErrorContains(t, j.SetCursor("influxdb", 6), "beyond the last event")
+			require.ErrorContains(t, j.SetCursor("", 1), "empty sink name")
+			j.SaveCursorLazily("grafana", 4)
+			c, err = j.Cursor("grafana")
+			require.NoError(t, err)
+			require.Equal(t, uint64(4), c, "a lazily saved cursor reads back before the flush")
+			require.NoError(t, j.FlushCursors())
+			require.NoError(t, j.SetAside("grafana", all[2], "400 Bad Request"))
+			require.ErrorContains(t, j.SetAside("grafana", ev("x", event.Created, t0), "no"), "no sequence number")
+			n, err := j.SetAsideCount("grafana")
+			require.NoError(t, err)
+			require.Equal(t, 1, n)
+
+			// A restart keeps everything.
+			require.NoError(t, j.Close())
+			_, err = j.Events(0, 0)
+			require.ErrorIs(t, err, store.ErrClosed)
+			j = open()
+			require.Equal(t, created, j.CreatedAt())
+			require.Equal(t, uint64(5), j.LastSeq())
+			for sink, want := range map[string]uint64{"influxdb": 2, "grafana": 4} {
+				c, err := j.Cursor(sink)
+				require.NoError(t, err)
+				require.Equal(t, want, c, sink)
+			}
+			aside, err := j.SetAsideEntries("grafana")
+			require.NoError(t, err)
+			require.Len(t, aside, 1)
+			require.Equal(t, "400 Bad Request", aside[0].Reason)
+			require.Equal(t, uint64(3), aside[0].Event.Seq)
+
+			// Retention: from the start of the journal only, and the states of
+			// environments terminated before the cutoff.
+			pruned, err := j.Prune(t0.Add(time.Minute))
+			require.NoError(t, err)
+			require.Equal(t, 2, pruned)
+			require.Equal(t, uint64(3), j.FirstSeq())
+			require.Equal(t, uint64(5), j.LastSeq())
+			all, err = j.Events(0, 0)
+			require.NoError(t, err)
+			require.Equal(t, []uint64{3, 4, 5}, seqs(all))
+			states, err = j.Environments()
+			require.NoError(t, err)
+			require.Len(t, states, 1)
+			require.Contains(t, states, "live")
+			out, err = j.Commit(nil, []event.Event{ev("live", event.Deployed, t0)})
+			require.NoError(t, err)
+			require.Equal(t, []uint64{6}, seqs(out), "sequence numbers never go back")
+		})
+	}
+}
