@@ -70,7 +70,9 @@ func (f *Fenced) SetAside(sink string, e event.Event, reason string) error {
 }
 
 // Prune is Store.Prune, fenced.
-func (f *Fenced) Prune(recordedBefore time.Time) (int, error) { return f.Store.prune(f.l, recordedBefore) }
+func (f *Fenced) Prune(recordedBefore time.Time) (int, error) {
+	return f.Store.prune(f.l, recordedBefore)
+}
 
 // SetCursor durably records that the sink delivered every event up to seq (unfenced:
 // the tools' path). It may move the cursor back, never beyond LastSeq.
