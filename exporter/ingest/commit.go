@@ -1,6 +1,8 @@
 package ingest
 
 import (
+	"errors"
+
 	"github.com/blueberry-idp/envtrack/exporter/api"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 	"github.com/blueberry-idp/envtrack/model/event"
@@ -12,10 +14,34 @@ type owner struct {
 	i int
 }
 
-// commitGroup plans one group of requests into one commit: repeats are answered
+// commitGroup commits one group of requests and answers them. With a shared journal
+// (replicas on PostgreSQL) another replica may have recorded one of the group's
+// Idempotency-Keys meanwhile: the commit then fails with tracker.ErrRepeated, storing
+// nothing, and the group is planned again once the keys the other replicas recorded
+// are read, so that the retry is answered "unchanged".
+func (p *Recorder) commitGroup(batch []*request) {
+	var err error
+	for attempt := 0; ; attempt++ {
+		err = p.commitOnce(batch)
+		if !errors.Is(err, tracker.ErrRepeated) || attempt == 2 {
+			break
+		}
+		if err = p.repeats.catchUp(p.o.Journal); err != nil {
+			break
+		}
+	}
+	for _, r := range batch {
+		if err != nil {
+			r.err = err
+		}
+		close(r.done)
+	}
+}
+
+// commitOnce plans one group of requests into one commit: repeats are answered
 // unchanged and left out, lifecycle pushes become the tracker's observations and
 // markers its extra events, the items of one request sharing a group (all or nothing).
-func (p *Recorder) commitGroup(batch []*request) {
+func (p *Recorder) commitOnce(batch []*request) error {
 	var (
 		obs      []tracker.Observation
 		markers  []event.Event
@@ -28,16 +54,12 @@ func (p *Recorder) commitGroup(batch []*request) {
 	var g *group              // Idempotency-Keys, loaded on first use
 	for n, r := range batch {
 		group := n + 1 // the items of one request: all or nothing
-		r.per = make([][]event.Event, len(r.items))
+		r.per, r.err = make([][]event.Event, len(r.items)), nil
 		for i, it := range r.items {
 			if key := itemKey(it); key != "" {
 				if g == nil {
 					if err := p.repeats.load(p.o.Journal); err != nil {
-						for _, r := range batch {
-							r.err = err
-							close(r.done)
-						}
-						return
+						return err
 					}
 					g = p.repeats.group()
 				}
@@ -90,10 +112,5 @@ func (p *Recorder) commitGroup(batch []*request) {
 		}
 		p.o.Committed(all)
 	}
-	for _, r := range batch {
-		if err != nil {
-			r.err = err
-		}
-		close(r.done)
-	}
+	return err
 }

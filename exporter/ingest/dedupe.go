@@ -18,6 +18,7 @@ import (
 // distinct markers costs 16 bytes each, and the journal's retention bounds them.
 type repeats struct {
 	loaded bool
+	after  uint64 // the journal was read up to this seq
 	seen   map[[16]byte]struct{}
 }
 
@@ -38,22 +39,34 @@ func (r *repeats) load(j Journal) error {
 	if r.loaded {
 		return nil
 	}
-	seen := map[[16]byte]struct{}{}
-	for after := uint64(0); ; {
-		evs, err := j.Events(after, 5000)
+	r.seen, r.after = map[[16]byte]struct{}{}, 0
+	if err := r.catchUp(j); err != nil {
+		r.seen = nil
+		return err
+	}
+	r.loaded = true
+	return nil
+}
+
+// catchUp reads the keys of the events appended since the last read: with a shared
+// journal, those other replicas recorded (this one's own are known from its commits).
+func (r *repeats) catchUp(j Journal) error {
+	if r.seen == nil {
+		r.seen = map[[16]byte]struct{}{}
+	}
+	for {
+		evs, err := j.Events(r.after, 5000)
 		if err != nil {
 			return err
 		}
 		if len(evs) == 0 {
-			break
+			return nil
 		}
 		for _, e := range evs {
-			r.add(seen, e)
+			r.add(r.seen, e)
 		}
-		after = evs[len(evs)-1].Seq
+		r.after = evs[len(evs)-1].Seq
 	}
-	r.seen, r.loaded = seen, true
-	return nil
 }
 
 func (*repeats) add(seen map[[16]byte]struct{}, e event.Event) {
