@@ -24,6 +24,14 @@ type Sink interface {
 	Deliver(ctx context.Context, events []event.Event) (retry bool, err error)
 }
 
+// Resumer is a Sink that remembers what it delivered, to skip repeats without asking
+// its system (Grafana's annotations). Each Run calls Resume first: since the sink's last
+// run another process may have delivered from the same cursor (another replica led
+// meanwhile), so what the sink remembers is no longer all there is.
+type Resumer interface {
+	Resume()
+}
+
 // Journal is what a Runner needs of the journal (*store.Store): the events after a
 // sequence number, a wake-up on each commit, the sink's cursor and the set-aside list.
 // Declared by its consumer, as tsdb/wlog's consumers declare theirs.
