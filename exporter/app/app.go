@@ -20,6 +20,7 @@ import (
 	"github.com/blueberry-idp/envtrack/exporter/argocd"
 	"github.com/blueberry-idp/envtrack/exporter/influxdb"
 	"github.com/blueberry-idp/envtrack/exporter/ingest"
+	"github.com/blueberry-idp/envtrack/exporter/journal"
 	"github.com/blueberry-idp/envtrack/exporter/labels"
 	"github.com/blueberry-idp/envtrack/exporter/prom"
 	"github.com/blueberry-idp/envtrack/exporter/query"
@@ -65,7 +66,7 @@ type App struct {
 	mu  sync.RWMutex
 	gen *generation // the configuration in force and what it built, swapped on reload
 
-	store       Journal
+	store       *journal.Opened
 	tracker     *tracker.Tracker
 	metrics     *metrics
 	lifecycle   *prom.Metrics // DESIGN §4, observed on live transitions only
@@ -119,7 +120,7 @@ func New(opts Options) (*App, error) {
 	if a.gen, err = newGeneration(cfg, a.logger, a.now, opts.clock, a.labels.TypeLabel, opts.Sinks); err != nil {
 		return nil, err
 	}
-	if a.store, err = openJournal(cfg, a.logger, a.now, a.reg); err != nil {
+	if a.store, err = journal.Open(cfg, a.logger, a.now, a.reg); err != nil {
 		a.gen.close()
 		return nil, err
 	}
@@ -130,6 +131,7 @@ func New(opts Options) (*App, error) {
 		return nil, err
 	}
 	a.tracker = tracker.New(a.trackerConfig(cfg), states)
+	a.store.Share(a.tracker)
 	a.pushes = ingest.New(ingest.Options{Tracker: a.tracker, Journal: a.store, Now: a.now,
 		Committed: func(evs []event.Event) {
 			a.committed(evs, "pushed event", func(e event.Event) []any { return []any{"marker", e.IsMarker()} })

@@ -158,7 +158,7 @@ func (o *Opened) term(ctx context.Context, l *postgres.Lease, tick *time.Ticker,
 	o.epoch.Set(float64(l.Epoch()))
 	tctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { defer close(done); fn(tctx, o.pg.Fenced(l)) }()
+	go func() { defer close(done); fn(termContext{tctx, l}, o.pg.Fenced(l)) }()
 	defer func() { cancel(); <-done; o.leader.Set(0) }()
 	for {
 		select {
@@ -203,4 +203,24 @@ func (o *Opened) Follow(ctx context.Context, t *tracker.Tracker) {
 			level.Warn(o.logger).Log("msg", "cannot follow the other replicas' commits; retrying", "err", err)
 		}
 	}
+}
+
+// termContext is a term's context: done when the term ends; and since a process stopped
+// past its lease (SIGSTOP, a frozen VM) runs on before any timer of its own fires, Err
+// also asks the lease, on this machine's monotonic clock. A check of ctx.Err() right
+// before a write outside the journal (a sink's request) thus refuses it: the journal's
+// own writes are fenced in the database.
+type termContext struct {
+	context.Context
+	l *postgres.Lease
+}
+
+func (c termContext) Err() error {
+	if err := c.Context.Err(); err != nil {
+		return err
+	}
+	if !c.l.Valid() {
+		return context.Canceled
+	}
+	return nil
 }
