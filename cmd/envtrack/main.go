@@ -41,6 +41,7 @@ commands:
   timeline ID    print an environment's timeline (--json for the API's JSON)
   insights       provisioning percentiles, success rate, targets and recommendations (--window 7d)
   import FILE|-  load history (NDJSON or CSV) through the batch push; --dry-run
+  store copy     copy a journal between drivers: --from bbolt:PATH|postgres:DSN --to ...
   generate       rewrite dashboards/, deploy/prometheus/ and docs/operations.md from the definitions
   version        print version information
 
@@ -68,6 +69,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return generate(rest, stdout, stderr)
 	case "import":
 		return importHistory(rest, stdout, stderr)
+	case "store":
+		return storeCmd(rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, version.Print("envtrack"))
 		return 0

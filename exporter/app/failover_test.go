@@ -199,7 +199,7 @@ state_dir: %s
 	}
 	progress := func() { // some pushes acknowledged since
 		base := ackCount.Load()
-		eventually(t, "pushes acknowledged", func() bool { return ackCount.Load() >= base+20 })
+		eventually(t, "pushes acknowledged", func() bool { return ackCount.Load() >= base+10 })
 	}
 
 	_, epoch := leader(0)
