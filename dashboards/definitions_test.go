@@ -101,7 +101,7 @@ func TestAlerts(t *testing.T) {
 		"EnvironmentProvisioningP50Slow", "EnvironmentProvisioningP95Slow", "EnvironmentProvisioningSuccessRateLow",
 		"EnvironmentProvisioningErrorBudgetBurn",
 		"EnvtrackDown", "EnvtrackConfigReloadFailed", "EnvtrackArgoCDPollsFailing", "EnvtrackProbesFailing",
-		"EnvtrackSinkLagging", "EnvtrackSinkSettingEventsAside",
+		"EnvtrackSinkLagging", "EnvtrackSinkSettingEventsAside", "EnvtrackNoLeader", "EnvtrackLeaseFlapping",
 	}, names)
 
 	// Every alerting rule has severity, summary, description and a runbook_url whose
