@@ -111,7 +111,24 @@ func TestReplicas(t *testing.T) {
 		})
 	}
 
+	// Prometheus scrapes both: every replica serves /metrics, and the aggregations the
+	// rules and dashboards use are right across them, whichever leads.
+	p := testinfra.StartPrometheus(t, fmt.Sprintf(`global: {scrape_interval: 1s, evaluation_interval: 1s}
+scrape_configs:
+  - job_name: envtrack
+    static_configs: [{targets: [%q, %q]}]
+`, strings.TrimPrefix(a.url, "http://"), strings.TrimPrefix(b.url, "http://")))
+	promEquals := func(expr string, want float64) {
+		t.Helper()
+		eventually(t, expr, func() bool { v, ok := promQuery(t, p.URL, expr); return ok && v == want })
+	}
+	promEquals(`count(up{job="envtrack"} == 1)`, 2)
+	promEquals(`sum without (instance) (envtrack_leader)`, 1)
+	// created on a, ready on b: each counted once, by the replica that committed it.
+	promEquals(`sum(envtrack_tracker_events_total{job="envtrack"})`, 2)
+
 	leader.stop()
 	next, _ := leaderOf(t, followers...)
 	require.Equal(t, followers[0], next)
+	promEquals(`max without (instance) (envtrack_leader{job="envtrack"})`, 1) // EnvtrackNoLeader stays silent
 }
