@@ -35,7 +35,7 @@ func (s *Set) Handbook() []byte {
 	p("| PROPERTY | DETAILS |\n| --- | --- |\n")
 	p("| What it does | Watches the environments the platform provisions through Argo CD (and plain URLs), records their lifecycle events in a durable local journal and delivers them to InfluxDB, Prometheus and Grafana. |\n")
 	p("| Metrics | `GET /metrics` on `listen_address` (default `:9465`): the lifecycle metrics under `metrics.namespace` (`%s`), envtrack's own under `envtrack_`. |\n", o.Namespace)
-	p("| Health | `GET /healthz` (alive), `GET /readyz` (store open and first Argo CD poll done). |\n")
+	p("| Health | `GET /healthz` (alive), `GET /readyz` (the journal answers, and on the leader the first Argo CD poll is done). |\n")
 	p("| Scrape job | `up{job=~%q}`: the rules expect envtrack's scrape job to match. |\n", o.Job)
 	p("| Targets (000) | P50 provisioning time target %s, alert %s · P95 target %s, alert %s · success rate target %s %%, alert %s %%. |\n",
 		dur(time.Duration(t.ProvisioningP50.Target)), dur(time.Duration(t.ProvisioningP50.Alert)),

@@ -254,8 +254,9 @@ func (a *App) Run(ctx context.Context) error {
 
 func (a *App) markPolled() { a.ready.Store(true) }
 
-// Ready reports whether the daemon is ready (GET /readyz).
-func (a *App) Ready() bool { return a.ready.Load() }
+// Ready reports whether the daemon is ready (GET /readyz): its journal answers, and, on
+// the leader, the first Argo CD poll finished.
+func (a *App) Ready() bool { return a.ready.Load() && a.store.Reachable() }
 
 // SinkStatus reports each sink's state (the landing page, the demo).
 func (a *App) SinkStatus() []sink.Status {

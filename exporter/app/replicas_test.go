@@ -131,4 +131,11 @@ scrape_configs:
 	next, _ := leaderOf(t, followers...)
 	require.Equal(t, followers[0], next)
 	promEquals(`max without (instance) (envtrack_leader{job="envtrack"})`, 1) // EnvtrackNoLeader stays silent
+
+	// A replica cut off from the database is not ready: its clients go to another.
+	require.NoError(t, pg.Stop())
+	eventually(t, "not ready without the database", func() bool {
+		code, _, _ := next.do("GET", "/readyz", "")
+		return code == 503
+	})
 }

@@ -109,6 +109,14 @@ func (o *Opened) Share(t *tracker.Tracker) {
 	}
 }
 
+// Reachable reports whether the journal answers: with postgres, whether the database
+// answered within the last lease_duration (the replica follows it every second), so that
+// a replica cut off from it stops being ready and its clients go to another; with bbolt,
+// always.
+func (o *Opened) Reachable() bool {
+	return o.pg == nil || o.pg.Reachable(time.Duration(o.cfg.Postgres.LeaseDuration))
+}
+
 // Lead runs fn for as long as this replica leads, until ctx ends. With bbolt it leads
 // at once and for good. With postgres it takes the lease when no replica holds it, runs
 // fn under it with the journal fenced by the lease's epoch, renews it every
