@@ -1,10 +1,8 @@
 package annotate
 
 import (
-	"fmt"
 	"math"
 	"strings"
-	"time"
 
 	"github.com/blueberry-idp/envtrack/model/event"
 	"github.com/blueberry-idp/envtrack/model/tags"
@@ -17,9 +15,6 @@ type annotation struct {
 	Tags    []string
 	Text    string
 }
-
-// maxTextDetail bounds free text taken from metadata (an URL error) in the one-line text.
-const maxTextDetail = 200
 
 // render turns ev into its annotation (DESIGN §6). extra are grafana.tags. It is pure.
 func render(ev event.Event, extra []string) annotation {
@@ -65,161 +60,20 @@ func renderMarker(ev event.Event, extra []string) annotation {
 	t.add(tags.Envtrack, tags.Deployment)
 	t.pair(tags.KeyEnv, ev.EnvironmentID)
 	m := ev.Marker()
-	app, status, activity, host := strings.TrimSpace(m.Application), strings.TrimSpace(m.Status),
-		strings.TrimSpace(m.Activity), strings.TrimSpace(m.Host)
-	t.pair(tags.KeyApp, app)
-	t.pair(tags.KeyStatus, status)
+	t.pair(tags.KeyApp, strings.TrimSpace(m.Application))
+	t.pair(tags.KeyStatus, strings.TrimSpace(m.Status))
 	t.pair(tags.KeyEventID, ev.ID)
 	t.add(extra...)
-
-	words := []string{}
-	for _, w := range []string{activity, status} {
-		if w != "" {
-			words = append(words, w)
-		}
-	}
-	if host != "" {
-		words = append(words, "on", host)
-	}
-	return annotation{Time: ev.Time.UnixMilli(), Tags: t.tags, Text: oneLine(strings.Join(words, " "))}
+	return annotation{Time: ev.Time.UnixMilli(), Tags: t.tags, Text: ev.Summary()}
 }
 
 // lifecycleText says in one line what happened, e.g.
-// "env-001 ready after 3m45s (backend-api@main 1a2b3c4d)".
-func lifecycleText(ev event.Event) string {
-	var b strings.Builder
-	b.WriteString(ev.EnvironmentID)
-	b.WriteString(" ")
-	after := func(key string) {
-		if secs, ok := ev.MetaFloat(key); ok && secs >= 0 {
-			b.WriteString(" after " + formatDuration(secs))
-		}
-	}
-	withSource := true
-	switch ev.Name {
-	case event.Created:
-		b.WriteString("created")
-	case event.ProvisioningStarted:
-		b.WriteString("provisioning started")
-		if secs, ok := ev.MetaFloat(event.MetaQueueDuration); ok && secs >= 0 {
-			b.WriteString(", queued " + formatDuration(secs))
-		}
-	case event.Ready:
-		b.WriteString("ready")
-		if ev.Late() {
-			b.WriteString(" late")
-		}
-		after(event.MetaProvisioningDuration)
-	case event.ProvisioningFailed:
-		b.WriteString("provisioning failed")
-		if reason := metaString(ev, event.MetaReason); reason != "" {
-			b.WriteString(": " + reason)
-		}
-		after(event.MetaProvisioningDuration)
-	case event.Deployed:
-		b.WriteString("deployed")
-		rev := metaString(ev, event.MetaRevision)
-		if rev == "" {
-			rev = ev.CommitSHA
-		}
-		if rev != "" {
-			b.WriteString(" " + shortSHA(rev))
-		}
-	case event.Degraded:
-		b.WriteString("degraded")
-		switch metaString(ev, event.MetaCause) {
-		case "health":
-			b.WriteString(": health")
-			if st := metaString(ev, event.MetaHealthStatus); st != "" {
-				b.WriteString(" " + st)
-			}
-		case "url":
-			b.WriteString(": url")
-			if msg := metaString(ev, event.MetaURLError); msg != "" {
-				b.WriteString(": " + truncate(msg, maxTextDetail))
-			}
-		}
-	case event.Recovered:
-		b.WriteString("recovered")
-	case event.TerminationStarted:
-		b.WriteString("termination started")
-		withSource = false
-	case event.Terminated:
-		b.WriteString("terminated")
-		after(event.MetaTerminationDuration)
-		withSource = false
-	default:
-		b.WriteString(string(ev.Name))
-	}
-	if withSource {
-		b.WriteString(sourceSuffix(ev))
-	}
-	return oneLine(b.String())
-}
+// "env-001 ready after 3m45s (backend-api@main 1a2b3c4d)": model/event's Summary, which
+// Slack's webhook messages say too.
+func lifecycleText(ev event.Event) string { return ev.Summary() }
 
-// sourceSuffix is " (repository@branch commit)", with what is known, or "".
-func sourceSuffix(ev event.Event) string {
-	s := ev.Repository
-	if ev.Branch != "" {
-		if s != "" {
-			s += "@"
-		}
-		s += ev.Branch
-	}
-	if sha := shortSHA(ev.CommitSHA); sha != "" {
-		if s != "" {
-			s += " "
-		}
-		s += sha
-	}
-	if s == "" {
-		return ""
-	}
-	return " (" + s + ")"
-}
-
-func shortSHA(sha string) string {
-	if len(sha) > 8 {
-		return sha[:8]
-	}
-	return sha
-}
-
-// formatDuration writes whole seconds the short way: 9s, 3m45s, 1h5m, 2h, 1h0m5s.
-func formatDuration(secs float64) string {
-	d := time.Duration(math.Round(secs)) * time.Second
-	h, m, s := int64(d/time.Hour), int64(d%time.Hour/time.Minute), int64(d%time.Minute/time.Second)
-	var b strings.Builder
-	if h > 0 {
-		fmt.Fprintf(&b, "%dh", h)
-	}
-	if m > 0 || (h > 0 && s > 0) {
-		fmt.Fprintf(&b, "%dm", m)
-	}
-	if s > 0 || (h == 0 && m == 0) {
-		fmt.Fprintf(&b, "%ds", s)
-	}
-	return b.String()
-}
-
-// oneLine replaces line breaks and tabs with spaces and trims the result.
-func oneLine(s string) string {
-	return strings.TrimSpace(strings.Map(func(r rune) rune {
-		switch r {
-		case '\n', '\r', '\t':
-			return ' '
-		}
-		return r
-	}, s))
-}
-
-func truncate(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n]) + "…"
-}
+// truncate is model/event's.
+var truncate = event.Truncate
 
 // tagList builds an annotation's tags.
 type tagList struct{ tags []string }
@@ -231,8 +85,4 @@ func (t *tagList) pair(key, value string) {
 	if tag := tags.Pair(key, value); tag != "" {
 		t.tags = append(t.tags, tag)
 	}
-}
-
-func metaString(ev event.Event, key string) string {
-	return strings.TrimSpace(ev.MetaString(key))
 }

@@ -570,15 +570,6 @@ func TestIDSetForgetsOldest(t *testing.T) {
 	require.True(t, s.has("c"))
 }
 
-func TestFormatDuration(t *testing.T) {
-	for secs, want := range map[float64]string{
-		0: "0s", 0.4: "0s", 9: "9s", 9.6: "10s", 60: "1m", 225: "3m45s", 3600: "1h", 3900: "1h5m",
-		3605: "1h0m5s", 93784: "26h3m4s",
-	} {
-		require.Equal(t, want, formatDuration(secs), "%v", secs)
-	}
-}
-
 func TestRetryable(t *testing.T) {
 	for status, want := range map[int]bool{302: true, 400: false, 404: true, 408: true, 413: false, 422: false,
 		429: true, 500: true, 502: true, 503: true, 504: true} {

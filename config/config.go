@@ -48,6 +48,8 @@ type Config struct {
 	Environments  []StaticEnvironment `yaml:"environments"`
 	InfluxDB      *InfluxDBConfig     `yaml:"influxdb,omitempty"` // nil: answer from the journal
 	Grafana       *GrafanaConfig      `yaml:"grafana,omitempty"`  // nil: no annotations
+	Webhooks      []WebhookConfig     `yaml:"webhooks"`
+	Web           WebConfig           `yaml:"web"`
 	Delivery      DeliveryConfig      `yaml:"delivery"`
 	API           APIConfig           `yaml:"api"`
 	Targets       TargetsConfig       `yaml:"targets"`
@@ -160,6 +162,17 @@ type MetricsConfig struct {
 	NativeHistograms bool   `yaml:"native_histograms"`
 	// MaxTypes bounds the `type` label when no `types` list is configured.
 	MaxTypes int `yaml:"max_types"`
+	// ExemplarsWithReadTokens keeps the exemplars (environment ids) on /metrics when
+	// api.read_tokens are set; by default they are left out then (ExposeExemplars).
+	ExemplarsWithReadTokens bool `yaml:"exemplars_with_read_tokens"`
+}
+
+// ExposeExemplars reports whether /metrics shows exemplars, which name environments:
+// always without api.read_tokens (reads are open anyway), and with them only when
+// metrics.exemplars_with_read_tokens says so, since the read tokens do not guard
+// /metrics (--web.config.file does).
+func (c *Config) ExposeExemplars() bool {
+	return len(c.API.ReadTokens) == 0 || c.Metrics.ExemplarsWithReadTokens
 }
 
 // UnmarshalYAML implements the (v2-style) yaml.Unmarshaler interface.
@@ -291,7 +304,11 @@ func (c *BackoffConfig) UnmarshalYAML(unmarshal func(any) error) error {
 // ReadinessConfig says when an environment is ready.
 type ReadinessConfig struct {
 	ProvisioningTimeout model.Duration `yaml:"provisioning_timeout"`
-	URL                 URLConfig      `yaml:"url"`
+	// RequestedExpiry: an environment still requested (created, never provisioning) this
+	// long after its created event is forgotten (no event: its created event stays in
+	// the journal), so abandoned requests do not hold api.max_environments forever.
+	RequestedExpiry model.Duration `yaml:"requested_expiry"`
+	URL             URLConfig      `yaml:"url"`
 }
 
 // UnmarshalYAML implements the (v2-style) yaml.Unmarshaler interface.
@@ -302,7 +319,10 @@ func (c *ReadinessConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	if err != nil {
 		return err
 	}
-	return positive(node, "provisioning_timeout", c.ProvisioningTimeout)
+	if err := positive(node, "provisioning_timeout", c.ProvisioningTimeout); err != nil {
+		return err
+	}
+	return positive(node, "requested_expiry", c.RequestedExpiry)
 }
 
 // URLConfig is the URL probe.
@@ -313,6 +333,13 @@ type URLConfig struct {
 	Concurrency            int            `yaml:"concurrency"`
 	FailuresBeforeDegraded int            `yaml:"failures_before_degraded"`
 	TLS                    TLSConfig      `yaml:"tls"`
+	// FollowCrossHostRedirects: a redirect to another host is followed; by default the
+	// redirect is the answer (its 3xx status is matched), so a URL someone wrote into an
+	// Application cannot lead the probe to any other host.
+	FollowCrossHostRedirects bool `yaml:"follow_cross_host_redirects"`
+	// DenyNetworks: the probe never connects to an address in these networks (checked
+	// on the address it connects to, after DNS resolution, redirects included).
+	DenyNetworks Networks `yaml:"deny_networks"`
 }
 
 // UnmarshalYAML implements the (v2-style) yaml.Unmarshaler interface.
@@ -531,6 +558,10 @@ type APIConfig struct {
 	MaxBodyBytes    int64    `yaml:"max_body_bytes"`
 	// MaxBatch is the most events one batch push (a JSON array or NDJSON body) may hold.
 	MaxBatch int `yaml:"max_batch"`
+	// MaxEnvironments bounds the environments envtrack tracks: beyond it, a push for a
+	// new environment id answers 429 (the environments of Argo CD and of the config are
+	// always tracked).
+	MaxEnvironments int `yaml:"max_environments"`
 
 	// The HTTP server's protection against slow and numerous clients (config/server.go).
 	ReadHeaderTimeout model.Duration `yaml:"read_header_timeout"`
@@ -575,6 +606,9 @@ func (c *APIConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	}
 	if c.MaxBatch < 1 || c.MaxBatch > MaxBatchCeiling {
 		return nodeErrorf(node, "max_batch", "must be between 1 and %d, got %d", MaxBatchCeiling, c.MaxBatch)
+	}
+	if c.MaxEnvironments < 1 {
+		return nodeErrorf(node, "max_environments", "must be at least 1, got %d", c.MaxEnvironments)
 	}
 	return c.checkServer(node)
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -23,6 +24,8 @@ var testEnv = map[string]string{
 	"INFLUX_TOKEN":  "influx-token-value-5678",
 	"GRAFANA_TOKEN": "grafana-token-value-9012",
 	"READ_TOKEN":    "read-token-value-3456",
+	// The Standard Webhooks libraries' test secret.
+	"WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
 }
 
 func lookup(env map[string]string) LoadOptions {
@@ -56,6 +59,8 @@ func TestLoadExample(t *testing.T) {
 	require.Nil(t, cfg.ArgoCD)
 	require.Nil(t, cfg.InfluxDB)
 	require.Nil(t, cfg.Grafana)
+	require.Nil(t, cfg.Webhooks)
+	require.Equal(t, WebConfig{}, cfg.Web)
 	require.Equal(t, DefaultReadinessConfig, cfg.Readiness)
 	require.Equal(t, []StaticEnvironment{{ID: "envtrack", URL: "http://127.0.0.1:9465/healthz", Type: "demo", Name: "envtrack itself"}}, cfg.Environments)
 	require.Equal(t, DefaultAPIConfig, cfg.API)
@@ -71,7 +76,7 @@ func uncommentSections(example string) string {
 	in := false
 	for line := range strings.Lines(example) {
 		switch {
-		case line == "#argocd:\n" || line == "#influxdb:\n" || line == "#grafana:\n":
+		case line == "#argocd:\n" || line == "#influxdb:\n" || line == "#grafana:\n" || line == "#webhooks:\n":
 			in = true
 			line = line[1:]
 		case in && strings.HasPrefix(line, "#  "):
@@ -111,6 +116,12 @@ func TestLoadExampleUncommented(t *testing.T) {
 	wantGrafana.URL = "http://localhost:3000"
 	wantGrafana.Token = Secret(testEnv["GRAFANA_TOKEN"])
 	require.Equal(t, &wantGrafana, cfg.Grafana)
+
+	wantWebhook := DefaultWebhookConfig
+	wantWebhook.Name, wantWebhook.URL = "ci", "https://hooks.example.com/envtrack"
+	wantWebhook.Secret = Secret(testEnv["WEBHOOK_SECRET"])
+	wantWebhook.Events = []string{"ready", "provisioning_failed"}
+	require.Equal(t, []WebhookConfig{wantWebhook}, cfg.Webhooks)
 }
 
 // Every key of the schema appears in example.yml.
@@ -178,6 +189,7 @@ func TestLoadFull(t *testing.T) {
 
 	r := cfg.Readiness
 	require.Equal(t, dur("45m"), r.ProvisioningTimeout)
+	require.Equal(t, dur("2d"), r.RequestedExpiry)
 	require.Equal(t, dur("20s"), r.URL.Interval)
 	require.Equal(t, dur("20s"), r.URL.Timeout)
 	require.Equal(t, []string{"200-299", "301", "302"}, r.URL.ExpectedStatus.Specs())
@@ -187,6 +199,11 @@ func TestLoadFull(t *testing.T) {
 	require.Equal(t, 4, r.URL.Concurrency)
 	require.Equal(t, 3, r.URL.FailuresBeforeDegraded)
 	require.Equal(t, TLSConfig{InsecureSkipVerify: true}, r.URL.TLS)
+	require.True(t, r.URL.FollowCrossHostRedirects)
+	require.Equal(t, Networks{netip.MustParsePrefix("169.254.0.0/16"), netip.MustParsePrefix("10.0.0.0/8"),
+		netip.MustParsePrefix("fd00::/8")}, r.URL.DenyNetworks, "parsed, masked")
+	require.True(t, r.URL.DenyNetworks.Contains(netip.MustParseAddr("::ffff:10.9.9.9")))
+	require.False(t, r.URL.DenyNetworks.Contains(netip.MustParseAddr("11.0.0.1")))
 
 	require.Equal(t, []StaticEnvironment{
 		{ID: "staging", URL: "https://staging.example.com/healthz", Type: "staging", Name: "staging"},
@@ -221,6 +238,7 @@ func TestLoadFull(t *testing.T) {
 		ReadTokens:      []Secret{"read-token-value-3456", "price: $5"},
 		MaxBodyBytes:    65536,
 		MaxBatch:        500,
+		MaxEnvironments: 5000,
 		// Server limits: two set, the others keep their defaults.
 		ReadHeaderTimeout: DefaultAPIConfig.ReadHeaderTimeout,
 		ReadTimeout:       dur("20s"),
@@ -229,6 +247,21 @@ func TestLoadFull(t *testing.T) {
 		MaxHeaderBytes:    DefaultAPIConfig.MaxHeaderBytes,
 		MaxConnections:    100,
 	}, cfg.API)
+
+	require.Equal(t, WebConfig{ExternalURL: "https://envtrack.example.com/sub"}, cfg.Web, "trailing slash trimmed")
+	require.Equal(t, "https://envtrack.example.com/sub/environments/pr%2F1", cfg.Web.Link("environments/pr%2F1"))
+	require.Equal(t, []WebhookConfig{
+		{
+			Name: "ci", URL: "https://hooks.example.com/envtrack?token=qs-secret-value", Secret: Secret(testEnv["WEBHOOK_SECRET"]),
+			Format: "cloudevents", Events: []string{"ready", "provisioning_failed"}, Types: []string{"preview"}, Timeout: dur("5s"),
+			Headers: Headers{"Authorization": "Bearer header-secret-value", "X-Team": "platform"},
+		},
+		{
+			Name: "chat", URL: "https://hooks.slack.com/services/T000/B000/slack-path-secret", Format: "slack",
+			Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", SecretFile: filepath.Join("testdata", "secrets", "webhook.secret"),
+			IncludeBackfill: true, Timeout: DefaultWebhookConfig.Timeout,
+		},
+	}, cfg.Webhooks)
 
 	require.Equal(t, TargetsConfig{
 		ProvisioningP50: DurationTarget{Target: dur("90s"), Alert: dur("3m")}, // alert keeps its default
@@ -265,7 +298,7 @@ environments:
 	require.NoError(t, err)
 	wantURL := DefaultURLConfig
 	wantURL.Concurrency = 3
-	require.Equal(t, ReadinessConfig{ProvisioningTimeout: dur("30m"), URL: wantURL}, cfg.Readiness)
+	require.Equal(t, ReadinessConfig{ProvisioningTimeout: dur("30m"), RequestedExpiry: dur("7d"), URL: wantURL}, cfg.Readiness)
 	require.Equal(t, RateTarget{Target: 98, Alert: 90}, cfg.Targets.SuccessRate)
 	require.Equal(t, DefaultTargetsConfig.ProvisioningP95, cfg.Targets.ProvisioningP95)
 	require.Equal(t, DefaultGrafanaConfig.Timeout, cfg.Grafana.Timeout)
@@ -322,6 +355,8 @@ func TestLoadInvalid(t *testing.T) {
 		{"grafana-token-missing", `1: grafana.token: must be set (or token_file)`},
 		{"api-write-tokens-both", `3: api: write_tokens and write_tokens_file are mutually exclusive`},
 		{"api-max-batch", `3: api.max_batch: must be between 1 and 10000, got 20000`},
+		{"api-max-environments", `3: api.max_environments: must be at least 1, got 0`},
+		{"readiness-requested-expiry-zero", `2: readiness.requested_expiry: must be greater than 0`},
 		{"section-not-mapping", `1: journal: must be a mapping, got "30d"`},
 		{"duplicate-key", `3: metrics.namespace: duplicate key (first at line 2)`},
 		{"syntax", `2: did not find expected key`},
@@ -362,6 +397,23 @@ func TestLoadInvalid(t *testing.T) {
 		{"store-postgres-max-connections", `5: store.postgres.max_connections: must be between 2 and 100, got 1`},
 		{"store-postgres-dsn-invalid", `4: store.postgres.dsn: not a PostgreSQL connection string (postgres://user:password@host:5432/database?sslmode=require, or host=... dbname=... pairs)`},
 		{"store-postgres-unknown-key", `5: unknown key "lease" in store.postgres`},
+		{"webhook-name", `2: webhooks[0].name: "ci team" is not a valid webhook name (must match ^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$)`},
+		{"webhook-duplicate-name", `4: webhooks[2].name: duplicate webhook name "ci" (also webhooks[0])`},
+		{"webhook-secret-missing", `2: webhooks[0].secret: must be set (or secret_file)`},
+		{"webhook-secret-form", `4: webhooks[0].secret: must start with "whsec_" (Standard Webhooks' form: whsec_ and the base64 of 24 to 64 random bytes)`},
+		{"webhook-secret-short", `4: webhooks[0].secret: must hold 24 to 64 bytes after whsec_, has 8`},
+		{"webhook-secret-file-form", `4: webhooks[0].secret_file: the secret in testdata/secrets/grafana.token must start with "whsec_" (Standard Webhooks' form: whsec_ and the base64 of 24 to 64 random bytes)`},
+		{"webhook-secret-and-file", `5: webhooks[0]: secret and secret_file are mutually exclusive`},
+		{"webhook-format", `4: webhooks[0].format: must be "cloudevents" or "slack", got "teams"`},
+		{"webhook-event", `7: webhooks[0].events[1]: "redy" is not an event (one of created, provisioning_started, ready, provisioning_failed, deployed, degraded, recovered, termination_started, terminated)`},
+		{"webhook-type", `5: webhooks[0].types[1]: "feature branch" is not a valid type (must match ^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$)`},
+		{"webhook-header-reserved", `7: webhooks[0].headers.webhook-signature: is set by envtrack itself`},
+		{"webhook-header-value", `6: webhooks[0].headers.X-Team: must not contain line breaks or control characters`},
+		{"webhook-url-credentials", `3: webhooks[0].url: must not carry credentials (user:password@); use headers`},
+		{"webhook-timeout-zero", `5: webhooks[0].timeout: must be greater than 0`},
+		{"webhook-unknown-key", `4: unknown key "secrets" in webhooks[0]`},
+		{"web-external-url", `2: web.external_url: must not have credentials, a query or a fragment`},
+		{"deny-networks", `3: readiness.url.deny_networks[1]: "10.0.0.300/8" is not a network in CIDR notation such as "10.0.0.0/8"`},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			path := "testdata/invalid-" + tc.file + ".yml"
@@ -376,7 +428,7 @@ func TestLoadInvalid(t *testing.T) {
 	// Every invalid-*.yml file is in the table.
 	files, err := filepath.Glob("testdata/invalid-*.yml")
 	require.NoError(t, err)
-	require.Len(t, files, 81)
+	require.Len(t, files, 100)
 }
 
 func TestErrorWrapping(t *testing.T) {
@@ -443,10 +495,20 @@ func TestRedacted(t *testing.T) {
 	for _, secret := range []string{
 		testEnv["ARGOCD_TOKEN"], testEnv["INFLUX_TOKEN"], testEnv["READ_TOKEN"],
 		"grafana-token-from-file", "write-token-one", "write-token-two", "price", "hunter2",
+		testEnv["WEBHOOK_SECRET"], "qs-secret-value", "header-secret-value", "slack-path-secret",
 	} {
 		require.NotContains(t, out, secret)
 	}
-	require.Equal(t, 8, strings.Count(out, "<secret>"), out)
+	// 8, and the webhooks': two secrets, a query token, an Authorization header, Slack's path.
+	require.Equal(t, 13, strings.Count(out, "<secret>"), out)
+	require.Contains(t, out, "url: https://hooks.slack.com/<secret>\n")
+	require.Contains(t, out, "X-Team: platform\n")
+	require.Equal(t, "Bearer header-secret-value", cfg.Webhooks[0].Headers["Authorization"], "Redacted does not modify the config")
+	for _, format := range []string{"%v", "%+v", "%#v", "%s"} {
+		s := fmt.Sprintf(format, cfg.Webhooks[0])
+		require.NotContains(t, s, "header-secret-value", format)
+		require.NotContains(t, s, testEnv["WEBHOOK_SECRET"], format)
+	}
 	require.Contains(t, out, "  token: <secret>\n")
 	require.Contains(t, out, "url: https://user:<secret>@prod.example.com/healthz\n")
 	require.Contains(t, out, "poll_interval: 30s\n")

@@ -57,6 +57,7 @@ var (
 	}
 	DefaultReadinessConfig = ReadinessConfig{
 		ProvisioningTimeout: model.Duration(30 * time.Minute),
+		RequestedExpiry:     model.Duration(7 * 24 * time.Hour),
 		URL:                 DefaultURLConfig,
 	}
 	DefaultURLConfig = URLConfig{
@@ -78,6 +79,12 @@ var (
 	DefaultGrafanaConfig = GrafanaConfig{
 		Timeout: model.Duration(10 * time.Second),
 	}
+	// 15 s: the low end of what the Standard Webhooks specification recommends a
+	// receiver be given ("between 15 and 30s").
+	DefaultWebhookConfig = WebhookConfig{
+		Format:  WebhookFormatCloudEvents,
+		Timeout: model.Duration(15 * time.Second),
+	}
 	// The server limits let a slow client hold a connection for seconds, not forever,
 	// and keep room for every CI pipeline of a platform pushing at once.
 	DefaultAPIConfig = APIConfig{
@@ -89,6 +96,7 @@ var (
 		MaxHeaderBytes:    64 << 10,
 		MaxConnections:    512,
 		MaxBatch:          1000,
+		MaxEnvironments:   100000,
 	}
 	DefaultTargetsConfig = TargetsConfig{
 		ProvisioningP50: DurationTarget{Target: model.Duration(2 * time.Minute), Alert: model.Duration(3 * time.Minute)},

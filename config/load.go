@@ -114,6 +114,11 @@ func (c *Config) normalize() {
 	if c.Grafana != nil {
 		nilIfEmpty(&c.Grafana.Tags)
 	}
+	nilIfEmpty(&c.Webhooks)
+	for i := range c.Webhooks {
+		nilIfEmpty(&c.Webhooks[i].Events)
+		nilIfEmpty(&c.Webhooks[i].Types)
+	}
 }
 
 func nilIfEmpty[T any](s *[]T) {
@@ -165,6 +170,14 @@ func (l *loader) validate(c *Config) error {
 			return l.errorf(fmt.Sprintf("environments[%d].id", i), "duplicate environment id %q (also environments[%d])", env.ID, j)
 		}
 		seen[env.ID] = i
+	}
+
+	names := make(map[string]int, len(c.Webhooks))
+	for i, w := range c.Webhooks {
+		if j, dup := names[w.Name]; dup {
+			return l.errorf(fmt.Sprintf("webhooks[%d].name", i), "duplicate webhook name %q (also webhooks[%d])", w.Name, j)
+		}
+		names[w.Name] = i
 	}
 
 	u := c.Readiness.URL
@@ -227,10 +240,29 @@ func (l *loader) resolveFiles(c *Config) error {
 			return err
 		}
 	}
+	for i := range c.Webhooks {
+		if err := l.resolveWebhook(fmt.Sprintf("webhooks[%d]", i), &c.Webhooks[i]); err != nil {
+			return err
+		}
+	}
 	if err := l.readTokens("api.write_tokens_file", &c.API.WriteTokensFile, &c.API.WriteTokens); err != nil {
 		return err
 	}
 	return l.readTokens("api.read_tokens_file", &c.API.ReadTokensFile, &c.API.ReadTokens)
+}
+
+// resolveWebhook reads a webhook's secret file and checks the secret's form, and its CA
+// file.
+func (l *loader) resolveWebhook(key string, w *WebhookConfig) error {
+	if w.SecretFile != "" {
+		if err := l.readSecret(key+".secret_file", &w.SecretFile, &w.Secret); err != nil {
+			return err
+		}
+		if _, err := WebhookKey(w.Secret); err != nil {
+			return l.errorf(key+".secret_file", "the secret in %s %w", w.SecretFile, err)
+		}
+	}
+	return l.checkCAFile(key+".tls.ca_file", &w.TLS)
 }
 
 func (l *loader) abs(p string) string {

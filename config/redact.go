@@ -29,6 +29,13 @@ func (c *Config) Redacted() string {
 		g.URL = redact.URL(g.URL)
 		r.Grafana = &g
 	}
+	if c.Webhooks != nil {
+		r.Webhooks = make([]WebhookConfig, len(c.Webhooks))
+		for i, w := range c.Webhooks {
+			w.URL = w.ShownURL() // headers and secret print themselves redacted
+			r.Webhooks[i] = w
+		}
+	}
 	r.Environments = make([]StaticEnvironment, len(c.Environments))
 	for i, e := range c.Environments {
 		e.URL = redact.URL(e.URL)

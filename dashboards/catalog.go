@@ -910,11 +910,15 @@ func (s *Set) lagAlert() Alert {
 		Steps: []string{
 			"Open the *Sinks* row of the envtrack health dashboard: *Delivery failures* (retryable or not) and *Time since the last delivery* for that sink.",
 			"Check the target: InfluxDB (health, disk, token, bucket) or Grafana (401/403 in *Authentication failures*: token or annotations:create permission; 404: wrong URL sub-path).",
-			"Check envtrack's logs for the sink (`component=influx`, `component=grafana`): the error says why deliveries fail. The lag drains by itself once the target accepts writes.",
+			"A webhook (`sink=\"webhook:NAME\"`) waits for its endpoint: it retries network errors, 5xx, 408 and 429 (honouring Retry-After), and a redirect, which is not followed. `envtrack webhook test NAME --config FILE` sends one signed sample event and prints the endpoint's answer.",
+			"Check envtrack's logs for the sink (`component=influx`, `component=grafana`, `sink=webhook:NAME`): the error says why deliveries fail. The lag drains by itself once the target accepts writes.",
 		},
 		Cases: []Case{
 			{Name: "a lagging sink fires", Fires: true, Value: o.SinkLagEvents + 42, Labels: envtrackLabels("sink", "influxdb"), Series: []InputSeries{
 				envtrackSeries(metric.SinkLag.Name, 0, o.SinkLagEvents+42, "sink", "influxdb"),
+			}},
+			{Name: "a lagging webhook fires", Fires: true, Value: o.SinkLagEvents + 7, Labels: envtrackLabels("sink", "webhook:ci"), Series: []InputSeries{
+				envtrackSeries(metric.SinkLag.Name, 0, o.SinkLagEvents+7, "sink", "webhook:ci"),
 			}},
 			{Name: "a sink without lag stays silent", Series: []InputSeries{envtrackSeries(metric.SinkLag.Name, 0, o.SinkLagEvents, "sink", "influxdb")}},
 		},
@@ -930,11 +934,12 @@ func (s *Set) setAsideAlert() Alert {
 		Threshold:   fmt.Sprintf("any event set aside in the last %s", w),
 		Summary:     "An envtrack sink rejected events for good.",
 		Description: fmt.Sprintf("The {{ $labels.sink }} sink of envtrack at {{ $labels.instance }} rejected events permanently in the last %s; they are recorded in the store's set_aside bucket and will not be retried.", w),
-		Meaning: "The sink's target rejected a batch with a permanent error (for InfluxDB a 400, e.g. a field type conflict). envtrack isolated the offending events, recorded them in the store's set_aside bucket, logged them, and went on. " +
+		Meaning: "The sink's target rejected a batch with a permanent error (for InfluxDB a 400, e.g. a field type conflict; for a webhook any 4xx but 408 and 429). envtrack isolated the offending events, recorded them in the store's set_aside bucket, logged them, and went on. " +
 			"Those events are missing from that target (a timeline or annotation has a gap), and more will follow until the cause is fixed.",
 		Steps: []string{
 			"Find the rejected events and the target's error message in envtrack's logs (`msg` mentions set aside, with the event).",
 			"InfluxDB field type conflicts: a field was first written with another type (e.g. by another writer to the same measurement); use a new measurement name or fix the writer.",
+			"A webhook: the landing page's *Sinks* section names the last event set aside and the endpoint's answer (401/403: its credentials in `headers`; 404/410: the URL; 400/422: the receiver refuses the body). `envtrack webhook test NAME --config FILE` tries the endpoint again.",
 			"After fixing the cause, replay the set-aside events from the store if they matter; new events are delivered normally.",
 		},
 		Cases: []Case{

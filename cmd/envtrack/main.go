@@ -23,13 +23,16 @@ import (
 	"github.com/blueberry-idp/envtrack/exporter/influxdb"
 	"github.com/blueberry-idp/envtrack/exporter/logging"
 	"github.com/blueberry-idp/envtrack/exporter/sink"
+	"github.com/blueberry-idp/envtrack/exporter/webhook"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
-// sinks are the daemon's sinks that live outside exporter: Grafana's annotations.
+// sinks are the daemon's sinks beyond InfluxDB's: Grafana's annotations (outside
+// exporter) and the webhooks.
 var sinks = []sink.Func{
 	sink.FromSection("grafana", func(c *config.Config) *config.GrafanaConfig { return c.Grafana }, grafana.New),
+	webhook.Sinks,
 }
 
 const usage = `usage: envtrack <command> [flags]
@@ -42,6 +45,7 @@ commands:
   insights       provisioning percentiles, success rate, targets and recommendations (--window 7d)
   import FILE|-  load history (NDJSON or CSV) through the batch push; --dry-run
   store copy     copy a journal between drivers: --from bbolt:PATH|postgres:DSN --to ...
+  webhook test NAME  send one signed sample event to the webhook NAME and print its answer (--config FILE)
   generate       rewrite dashboards/, deploy/prometheus/ and docs/operations.md from the definitions
   version        print version information
 
@@ -71,6 +75,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return importHistory(rest, stdout, stderr)
 	case "store":
 		return storeCmd(rest, stdout, stderr)
+	case "webhook":
+		return webhookCmd(rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, version.Print("envtrack"))
 		return 0

@@ -124,3 +124,13 @@ func FuzzURL(f *testing.F) {
 		}
 	})
 }
+
+func TestSecretHeader(t *testing.T) {
+	for name, want := range map[string]bool{
+		"Authorization": true, "Proxy-Authorization": true, "X-Api-Key": true, "Private-Token": true,
+		"Cookie": true, "X-Session-Id": true, "X-Hub-Signature-256": true, "X-Auth-Token": true,
+		"X-Team": false, "Accept-Language": false, "X-Environment": false, "User-Agent": false,
+	} {
+		require.Equal(t, want, SecretHeader(name), name)
+	}
+}

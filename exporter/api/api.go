@@ -4,11 +4,13 @@
 package api
 
 import (
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/go-kit/log"
@@ -32,7 +34,8 @@ type Environments interface {
 type Recorder interface {
 	// Push applies a pushed lifecycle event; it returns the stored events (none when the
 	// push repeats what is already known, or its Idempotency-Key), or a
-	// *tracker.RejectedError when it contradicts what is known (422).
+	// *tracker.RejectedError when it contradicts what is known (422), or a
+	// *tracker.FullError for a new environment beyond api.max_environments (429).
 	Push(id string, p tracker.Push) ([]event.Event, error)
 	// Mark appends a deployment marker and returns it as stored; the zero event when it
 	// repeats a recorded marker or Idempotency-Key.
@@ -115,17 +118,27 @@ func requireToken(tokens Tokens, forWrite bool, h http.Handler) http.Handler {
 			writeError(w, http.StatusUnauthorized, "missing bearer token")
 			return
 		}
-		match := 0
-		for _, a := range allowed {
-			match |= subtle.ConstantTimeCompare([]byte(tok), []byte(a))
-		}
-		if match != 1 {
+		if !tokenMatches(tok, allowed) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="envtrack", error="invalid_token"`)
 			writeError(w, http.StatusUnauthorized, "invalid bearer token")
 			return
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// tokenMatches reports whether tok is one of allowed, in time that depends on neither
+// which one matched nor their lengths: it compares SHA-256 digests, all of the same
+// length, with subtle.ConstantTimeCompare (which returns at once on a length
+// mismatch), and compares every token.
+func tokenMatches(tok string, allowed []string) bool {
+	d := sha256.Sum256([]byte(tok))
+	match := 0
+	for _, a := range allowed {
+		da := sha256.Sum256([]byte(a))
+		match |= subtle.ConstantTimeCompare(d[:], da[:])
+	}
+	return match == 1
 }
 
 func tp(t time.Time) *time.Time {
@@ -155,22 +168,56 @@ func FromState(s tracker.State) apitypes.Environment {
 	return e
 }
 
-// ListEnvironments is GET /api/environments[?phase=P&type=T].
+// Paging of GET /api/environments: DefaultListLimit environments per answer unless
+// ?limit= says otherwise, and never more than MaxListLimit, so an answer stays a few MiB
+// however many environments the store holds.
+const (
+	DefaultListLimit = 1000
+	MaxListLimit     = 10000
+)
+
+// ListEnvironments is GET /api/environments[?phase=P&type=T&limit=N&after=ID]: the
+// environments in id order, at most limit of them, starting after the id after. When more
+// follow, "next" holds the cursor to pass as after.
 func ListEnvironments(envs Environments) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		phase, typ := r.URL.Query().Get("phase"), r.URL.Query().Get("type")
+		q := r.URL.Query()
+		phase, typ, after := q.Get("phase"), q.Get("type"), q.Get("after")
 		if phase != "" && !validPhase(phase) {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("unknown phase %q", phase))
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("unknown phase %q", truncate(phase, 40)))
 			return
 		}
-		out := []apitypes.Environment{}
+		limit := DefaultListLimit
+		if v := q.Get("limit"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > MaxListLimit {
+				writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid limit %q: must be an integer from 1 to %d", truncate(v, 40), MaxListLimit))
+				return
+			}
+			limit = n
+		}
+		if after != "" && !event.ValidEnvironmentID(after) {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid after %q: must be an environment id (%s)", truncate(after, 140), event.EnvironmentIDPattern))
+			return
+		}
+		var page []tracker.State
 		for _, s := range envs.States() {
-			if (phase == "" || string(s.Phase) == phase) && (typ == "" || s.Type == typ) {
-				out = append(out, FromState(s))
+			if s.ID > after && (phase == "" || string(s.Phase) == phase) && (typ == "" || s.Type == typ) {
+				page = append(page, s)
 			}
 		}
-		sort.Slice(out, func(i, j int) bool { return out[i].EnvironmentID < out[j].EnvironmentID })
-		WriteJSON(w, http.StatusOK, map[string]any{"environments": out, "count": len(out)})
+		sort.Slice(page, func(i, j int) bool { return page[i].ID < page[j].ID })
+		body := map[string]any{}
+		if len(page) > limit {
+			page = page[:limit]
+			body["next"] = page[limit-1].ID
+		}
+		out := make([]apitypes.Environment, 0, len(page))
+		for _, s := range page {
+			out = append(out, FromState(s))
+		}
+		body["environments"], body["count"] = out, len(out)
+		WriteJSON(w, http.StatusOK, body)
 	})
 }
 
@@ -240,7 +287,7 @@ func Timeline(q func() *query.Service, logger log.Logger) http.Handler {
 			queryError(w, logger, err)
 			return
 		}
-		WriteJSON(w, http.StatusOK, tl)
+		writeTimeline(w, tl)
 	})
 }
 

@@ -117,7 +117,11 @@ func postBatch(w http.ResponseWriter, rec Recorder, elems []batchElem, maxBatch 
 			if ie.Index >= 0 && ie.Index < len(elems) {
 				line = elems[ie.Index].line
 			}
-			WriteJSON(w, http.StatusUnprocessableEntity, apitypes.BatchError{
+			status := http.StatusUnprocessableEntity
+			if full(ie.Err) != nil {
+				status = http.StatusTooManyRequests // the batch is fine; envtrack is full
+			}
+			WriteJSON(w, status, apitypes.BatchError{
 				Error: fmt.Sprintf("event %d: %s", ie.Index, ie.Err), Index: ie.Index, Line: line})
 			return
 		}

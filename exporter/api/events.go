@@ -86,6 +86,8 @@ func PostEvents(rec Recorder, maxBody int64, maxBatch int, now func() time.Time,
 		case err == nil:
 		case input:
 			writeError(w, status, msg)
+		case full(err) != nil:
+			writeError(w, http.StatusTooManyRequests, full(err).Error())
 		case errors.As(err, &rej):
 			writeError(w, http.StatusUnprocessableEntity, rej.Reason)
 		default:
@@ -139,4 +141,14 @@ func trackerPush(p *apitypes.Push) tracker.Push {
 		Event: p.Event, Time: p.Time, Metadata: p.Metadata, Name: p.Name, Type: p.Type,
 		Repository: p.Repository, Branch: p.Branch, CommitSHA: p.CommitSHA,
 	}
+}
+
+// full is the *tracker.FullError in err's chain, if any: a push for a new environment
+// beyond api.max_environments (429).
+func full(err error) *tracker.FullError {
+	var f *tracker.FullError
+	if errors.As(err, &f) {
+		return f
+	}
+	return nil
 }

@@ -171,6 +171,7 @@ func (a *App) trackerConfig(cfg *config.Config) tracker.Config {
 		ProvisioningTimeout:       time.Duration(cfg.Readiness.ProvisioningTimeout),
 		URLFailuresBeforeDegraded: cfg.Readiness.URL.FailuresBeforeDegraded,
 		TrackingSince:             a.store.CreatedAt(),
+		MaxEnvironments:           cfg.API.MaxEnvironments,
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -33,8 +34,9 @@ import (
 // long one: 30 days of 10,000 environments (100,000 lifecycle events, scenario.Synthetic)
 // plus a long-lived staging environment with 3,000 events (deployments, degradations).
 // Two timelines are asked: a random ephemeral environment's (10 events) and staging's.
-// The four paths take turns, request by request; each reports its p50 and p99 in ms and
-// its answer's bytes, and the ratios are reported beside them (docs/benchmarks.md).
+// The paths take turns, request by request; each reports its p50 and p99 in ms, its
+// answer's bytes and this process's CPU per request (the client's, and for the API
+// envtrack's), and the ratios are reported beside them (docs/benchmarks.md).
 func BenchmarkTimelineQuery(b *testing.B) {
 	const envs = 10_000
 	end := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -89,6 +91,18 @@ func BenchmarkTimelineQuery(b *testing.B) {
 	fx, err := influxdb.NewFlux(sinkCfg, nil, nil)
 	require.NoError(b, err)
 
+	bareInfluxQL := func(id, chunkSize string) *http.Request {
+		stmt, err := iq.EnvironmentEventsQuery(id)
+		if err != nil {
+			panic(err)
+		}
+		q := url.Values{"db": {db.Database}, "rp": {"autogen"}, "epoch": {"ns"}, "chunked": {"true"}, "q": {stmt}}
+		if chunkSize != "" {
+			q.Set("chunk_size", chunkSize)
+		}
+		req, _ := http.NewRequest(http.MethodGet, db.URL+"/query?"+q.Encode(), nil)
+		return req
+	}
 	ids := map[string]func(*rand.Rand) string{
 		"ephemeral": func(r *rand.Rand) string { return fmt.Sprintf("env-%05d", r.IntN(envs)) },
 		"long":      func(*rand.Rand) string { return "staging" },
@@ -103,15 +117,13 @@ func BenchmarkTimelineQuery(b *testing.B) {
 			return req
 		},
 		// The statement envtrack sends, with the parameters it sends (db, rp, epoch=ns,
-		// chunked), as `curl -G .../query --data-urlencode q=...` would.
+		// chunked, chunk_size), as `curl -G .../query --data-urlencode q=...` would.
 		"Bare_InfluxQL": func(id string) *http.Request {
-			stmt, err := iq.EnvironmentEventsQuery(id)
-			if err != nil {
-				panic(err)
-			}
-			q := url.Values{"db": {db.Database}, "rp": {"autogen"}, "epoch": {"ns"}, "chunked": {"true"}, "q": {stmt}}
-			req, _ := http.NewRequest(http.MethodGet, db.URL+"/query?"+q.Encode(), nil)
-			return req
+			return bareInfluxQL(id, strconv.Itoa(influxdb.ChunkSize))
+		},
+		// The same with InfluxDB's own chunks (10,000 rows: the whole timeline at once).
+		"Bare_InfluxQL_server_chunks": func(id string) *http.Request {
+			return bareInfluxQL(id, "")
 		},
 		// The Flux envtrack sends, to /api/v2/query (annotated CSV).
 		"Bare_Flux": func(id string) *http.Request {
@@ -122,21 +134,23 @@ func BenchmarkTimelineQuery(b *testing.B) {
 			return req
 		},
 	}
-	// The four paths take turns on the same id, so that a machine busy with something
+	// The paths take turns on the same id, so that a machine busy with something
 	// else slows them alike: side by side in one run, request by request.
-	paths := []string{"API_InfluxQL", "Bare_InfluxQL", "API_Flux", "Bare_Flux"}
+	paths := []string{"API_InfluxQL", "Bare_InfluxQL", "Bare_InfluxQL_server_chunks", "API_Flux", "Bare_Flux"}
 	for _, kind := range []string{"ephemeral", "long"} {
 		b.Run(kind, func(b *testing.B) {
 			rnd := rand.New(rand.NewPCG(1, 2))
 			lat := map[string][]time.Duration{}
+			cpu := map[string]time.Duration{}
 			bytes := map[string]int{}
 			for b.Loop() {
 				id := ids[kind](rnd)
 				for _, path := range paths {
 					req := requests[path](id)
-					t0 := time.Now()
+					t0, c0 := time.Now(), cpuTime()
 					bytes[path] = get(req)
 					lat[path] = append(lat[path], time.Since(t0))
+					cpu[path] += cpuTime() - c0
 				}
 			}
 			p50, p99 := map[string]float64{}, map[string]float64{}
@@ -146,9 +160,14 @@ func BenchmarkTimelineQuery(b *testing.B) {
 				b.ReportMetric(p50[path], unit+"-p50-ms")
 				b.ReportMetric(p99[path], unit+"-p99-ms")
 				b.ReportMetric(float64(bytes[path]), unit+"-bytes")
+				// This process's CPU per request: the client's, and envtrack's for the
+				// API (InfluxDB runs in its own process).
+				b.ReportMetric(float64(cpu[path])/float64(len(lat[path]))/float64(time.Millisecond), unit+"-cpu-ms")
 			}
 			b.ReportMetric(p99["API_InfluxQL"]/p99["Bare_InfluxQL"], "influxql-api/bare-p99")
 			b.ReportMetric(p50["API_InfluxQL"]/p50["Bare_InfluxQL"], "influxql-api/bare-p50")
+			b.ReportMetric(p99["API_InfluxQL"]/p99["Bare_InfluxQL_server_chunks"], "influxql-api/bare-server-chunks-p99")
+			b.ReportMetric(p50["API_InfluxQL"]/p50["Bare_InfluxQL_server_chunks"], "influxql-api/bare-server-chunks-p50")
 			b.ReportMetric(p99["API_Flux"]/p99["API_InfluxQL"], "api-flux/influxql-p99")
 		})
 	}

@@ -68,6 +68,9 @@ func (g *generation) close() {
 	}
 }
 
+// forgetter is a journal that can forget tracker states (readiness.requested_expiry).
+type forgetter interface{ ForgetStates(ids []string) error }
+
 func (a *App) current() *generation {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
@@ -94,6 +97,11 @@ func (a *App) start(ctx context.Context, g *generation) {
 		}
 		if g.argo != nil {
 			loops = append(loops, func(ctx context.Context) { g.argo.Run(ctx, t) })
+		}
+		// readiness.requested_expiry, for the journals that can forget a state (the bbolt store).
+		if f, ok := j.(forgetter); ok {
+			loops = append(loops, retention.Requested{Journal: f, Tracker: a.tracker,
+				Expiry: time.Duration(g.cfg.Readiness.RequestedExpiry), Now: a.now, Logger: a.logger}.Run)
 		}
 		runAll(ctx, loops)
 	}
@@ -139,9 +147,7 @@ func newSinks(cfg *config.Config, logger log.Logger, reg prometheus.Registerer, 
 		if err != nil {
 			return nil, err
 		}
-		if s != nil {
-			out = append(out, s)
-		}
+		out = append(out, s...)
 	}
 	return out, nil
 }

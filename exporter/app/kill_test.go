@@ -24,6 +24,7 @@ import (
 	"github.com/blueberry-idp/envtrack/internal/fakegrafana"
 	"github.com/blueberry-idp/envtrack/internal/scenario"
 	"github.com/blueberry-idp/envtrack/internal/testinfra"
+	"github.com/blueberry-idp/envtrack/internal/webhooktest"
 	"github.com/blueberry-idp/envtrack/model/event"
 )
 
@@ -128,6 +129,15 @@ func killScenario(t *testing.T, mode string) {
 	influxDB := testinfra.StartInfluxDB(t)
 	graf := fakegrafana.NewServer(t, fakegrafana.WithToken("grafana-secret-token"))
 	probes := &probeLog{last: map[string]time.Time{}}
+	// A webhook endpoint that answers 500 for a while, and whose deliveries the kills
+	// interrupt too.
+	hook := webhooktest.New(t, webhookSecret)
+	hook.SetAnswer(func(n int, _ *http.Request, _ http.ResponseWriter) int {
+		if n >= 10 && n < 40 {
+			return http.StatusInternalServerError
+		}
+		return http.StatusOK
+	})
 	var sc *scenario.Scenario
 	scReady := make(chan struct{})
 	us := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -171,7 +181,10 @@ readiness:
   url: {interval: %s, timeout: %s}
 environments:
 %s%sgrafana: {url: %s, token: grafana-secret-token, timeout: 5s}
-`, stateDir, argo.URL(), mode, scenario.Timeout, probeEvery, probeEvery, static.String(), influxConfig(influxDB), graf.URL())), 0o600))
+webhooks: [{name: ci, url: %q, secret: %s}]
+delivery: {backoff: {initial: 10ms, max: 200ms}}
+`, stateDir, argo.URL(), mode, scenario.Timeout, probeEvery, probeEvery, static.String(), influxConfig(influxDB), graf.URL(),
+		hook.URL(), webhookSecret)), 0o600))
 
 	addrFile := filepath.Join(dir, "addr")
 	var cmd *exec.Cmd
@@ -271,7 +284,13 @@ environments:
 			lifecycle++
 		}
 	}
-	for influxDB.Count(t, "environment_lifecycle") < lifecycle || len(graf.Annotations()) < len(journal) {
+	var live []string // what the webhook is to receive: history (backfill) is not sent
+	for _, e := range journal {
+		if !e.Backfill() {
+			live = append(live, e.ID)
+		}
+	}
+	for influxDB.Count(t, "environment_lifecycle") < lifecycle || len(graf.Annotations()) < len(journal) || !hookHasAll(hook, live) {
 		select {
 		case <-ctx.Done():
 			t.Fatalf("delivery incomplete: influx %d/%d, grafana %d/%d; child stderr:\n%s",
@@ -282,8 +301,50 @@ environments:
 	kill()
 	checkInflux(t, influxDB, journal)
 	checkGrafanaOnce(t, graf, journal)
+	checkWebhook(t, hook, live)
 
 	scenario.CheckJournal(t, sc, journal, false)
+}
+
+// hookHasAll says whether the receiver accepted every id of want.
+func hookHasAll(hook *webhooktest.Receiver, want []string) bool {
+	got := map[string]bool{}
+	for _, id := range hook.Accepted() {
+		got[id] = true
+	}
+	for _, id := range want {
+		if !got[id] {
+			return false
+		}
+	}
+	return true
+}
+
+// checkWebhook: every request signed, of an event the endpoint was to receive; the
+// first acceptance of each event in journal order (a kill may send an event again,
+// under the same webhook-id: at least once, never out of order, never a stranger).
+func checkWebhook(t *testing.T, hook *webhooktest.Receiver, want []string) {
+	t.Helper()
+	hook.MustAllVerify()
+	pos := map[string]int{}
+	for i, id := range want {
+		pos[id] = i
+	}
+	for _, r := range hook.Requests() {
+		_, ok := pos[r.ID()]
+		require.True(t, ok, "webhook-id %s is not a live event of the journal", r.ID())
+	}
+	var first []string
+	seen := map[string]bool{}
+	for _, id := range hook.Accepted() {
+		if !seen[id] {
+			seen[id] = true
+			first = append(first, id)
+		}
+	}
+	require.Equal(t, want, first, "each event accepted, first in journal order")
+	t.Logf("webhook: %d events, %d requests, %d accepted (%d again after a kill)", len(want), len(hook.Requests()),
+		len(hook.Accepted()), len(hook.Accepted())-len(first))
 }
 
 // waitStreamed waits until the child (watch mode) has handled every event the fake wrote

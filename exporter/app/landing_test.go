@@ -124,14 +124,16 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-// dumpDOM loads url in headless Chromium and returns the DOM after load.
+// dumpDOM loads url in headless Chromium and returns the DOM after load. The page must
+// render under its Content-Security-Policy: the browser's console (logged on stderr)
+// must report no violation, such as a style or an image the policy blocked.
 func dumpDOM(t *testing.T, bin, url string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second) // a hang guard
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
 		"--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--disable-dev-shm-usage", "--user-data-dir="+t.TempDir(), "--dump-dom", url)
+		"--disable-dev-shm-usage", "--enable-logging=stderr", "--v=0", "--user-data-dir="+t.TempDir(), "--dump-dom", url)
 	// Its own process group, so that a hang kills its helpers too.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
@@ -145,6 +147,9 @@ func dumpDOM(t *testing.T, bin, url string) string {
 			t.Fatalf("chromium --dump-dom %s: %v\n%s", url, err, stderr.String())
 		}
 		t.Fatalf("chromium: %v", err)
+	}
+	for _, l := range strings.Split(stderr.String(), "\n") {
+		require.NotContains(t, l, "Content Security Policy", "%s renders under its CSP", url)
 	}
 	return string(out)
 }

@@ -67,17 +67,23 @@ func TestNoSecretsFromEchoingServers(t *testing.T) {
 		probePass    = "probe-pass-DDDD4444"
 		writeToken   = "ci-write-EEEE5555"
 		readToken    = "reader-FFFF6666"
-		probeToken   = "probe-token-GGGG7777" // in the probed URL's query
+		probeToken   = "probe-token-GGGG7777"                   // in the probed URL's query
+		hookSecret   = "whsec_SGhISGhISGhISGhISGhISGhISGhISGhI" // signs the webhooks
+		hookToken    = "hook-token-HHHH8888"                    // a webhook's Authorization header
+		hookQuery    = "hook-query-IIII9999"                    // in a webhook URL's query
+		slackPath    = "T0000/B0000/slack-JJJJ0000"             // a Slack URL's path is its secret
 	)
 	secrets := []string{argoToken, influxPass, grafanaToken, probePass, writeToken, readToken, probeToken,
 		base64.StdEncoding.EncodeToString([]byte(influxUser + ":" + influxPass)),
 		base64.StdEncoding.EncodeToString([]byte("probe:" + probePass)),
-		url.QueryEscape(influxPass)}
+		url.QueryEscape(influxPass), hookSecret, strings.TrimPrefix(hookSecret, "whsec_"), hookToken, hookQuery, slackPath}
 
 	argo, argoHits := echoServer(t, http.StatusBadRequest)
 	influx, influxHits := echoServer(t, http.StatusInternalServerError) // retried: the write also echoes the body
 	grafana, grafanaHits := echoServer(t, http.StatusBadRequest)
 	probed, probeHits := echoServer(t, http.StatusInternalServerError)
+	hook, hookHits := echoServer(t, http.StatusBadRequest)            // set aside: the landing page names it
+	slack, slackHits := echoServer(t, http.StatusInternalServerError) // retried
 	pu, err := url.Parse(probed.URL)
 	require.NoError(t, err)
 	probeURL := "http://probe:" + probePass + "@" + pu.Host + "/health?access_token=" + probeToken
@@ -105,7 +111,11 @@ environments:
 api:
   write_tokens: [%s]
   read_tokens: [%s]
-`, argo.URL, argoToken, influx.URL, influxUser, influxPass, grafana.URL, grafanaToken, probeURL, writeToken, readToken)
+webhooks:
+  - {name: ci, url: "%s/hook?token=%s", secret: %s, headers: {Authorization: "Bearer %s"}}
+  - {name: chat, url: "%s/services/%s", format: slack}
+`, argo.URL, argoToken, influx.URL, influxUser, influxPass, grafana.URL, grafanaToken, probeURL, writeToken, readToken,
+		hook.URL, hookQuery, hookSecret, hookToken, slack.URL, slackPath)
 	a, logs := runApp(t, cfg, Options{})
 	base := "http://" + a.Addr()
 
@@ -134,9 +144,10 @@ api:
 				failed++
 			}
 		}
-		diag := fmt.Sprintf("hits: argo %d influx %d grafana %d probe %d; sinks %+v",
-			argoHits.Load(), influxHits.Load(), grafanaHits.Load(), probeHits.Load(), a.SinkStatus())
-		return failed == 2 && argoHits.Load() >= 2 && influxHits.Load() >= 2 && grafanaHits.Load() >= 1 && probeHits.Load() >= 2, diag
+		diag := fmt.Sprintf("hits: argo %d influx %d grafana %d probe %d hook %d slack %d; sinks %+v",
+			argoHits.Load(), influxHits.Load(), grafanaHits.Load(), probeHits.Load(), hookHits.Load(), slackHits.Load(), a.SinkStatus())
+		return failed == 4 && argoHits.Load() >= 2 && influxHits.Load() >= 2 && grafanaHits.Load() >= 1 && probeHits.Load() >= 2 &&
+			hookHits.Load() >= 1 && slackHits.Load() >= 2, diag
 	}
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
 		ok, diag := ready()
@@ -188,4 +199,6 @@ api:
 	require.Contains(t, logs.String(), "Authorization: Bearer <secret>")
 	require.Contains(t, landing, "Authorization: Bearer &lt;secret&gt;", "the landing page's last-error cell")
 	require.Contains(t, envs, `probe:\u003csecret\u003e@`)
+	require.Contains(t, landing, `webhook:ci set aside `, "the webhook's rejection, on the landing page")
+	require.Contains(t, landing, "/hook?token=&lt;secret&gt;", "the echoed request line, scrubbed")
 }

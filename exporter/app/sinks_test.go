@@ -8,10 +8,13 @@ import (
 	"github.com/blueberry-idp/envtrack/annotate"
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/sink"
+	"github.com/blueberry-idp/envtrack/exporter/webhook"
 )
 
-// testSinks wires annotate's Grafana sink into the test daemons as cmd/envtrack does.
-var testSinks = []sink.Func{sink.FromSection("grafana", func(c *config.Config) *config.GrafanaConfig { return c.Grafana }, annotate.New)}
+// testSinks wires annotate's Grafana sink and the webhooks into the test daemons as
+// cmd/envtrack does.
+var testSinks = []sink.Func{sink.FromSection("grafana", func(c *config.Config) *config.GrafanaConfig { return c.Grafana }, annotate.New),
+	webhook.Sinks}
 
 // waitDelivered blocks until every sink has delivered (or set aside) everything in the
 // journal, or ctx ends. It polls the runners' status.

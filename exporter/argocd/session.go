@@ -102,7 +102,7 @@ func (s *Source) watchLoop(ctx context.Context, w *watcher, manualTicks bool) {
 		case errors.Is(err, errResync):
 			level.Debug(s.logger).Log("msg", "Argo CD resync: listing the Applications again")
 			b.Reset()
-		case errors.Is(err, errBuffered) || Unsupported(err):
+		case errors.Is(err, errBuffered) || Unsupported(err) || errors.Is(err, ErrEventTooLarge):
 			level.Warn(s.logger).Log("msg", "Argo CD application stream unusable; polling instead", "err", err,
 				"poll_interval", s.cfg.PollInterval, "retry_stream_in", s.cfg.ResyncInterval)
 			s.client.SetMode(ModePoll)

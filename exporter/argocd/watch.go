@@ -99,6 +99,11 @@ func StreamFields(cfg config.ArgoCDConfig) []string {
 	return out
 }
 
+// ErrEventTooLarge is an application stream event over the size limit of a list answer
+// (64 MiB): Watch refuses it, unread, and the watch source polls meanwhile, since the
+// next session's snapshot would bring it again.
+var ErrEventTooLarge = errors.New("application stream event too large")
+
 // Unsupported reports whether err says that the server has no application stream: a
 // 404 (an old server, or a proxy that does not route it) or 501 (gRPC Unimplemented).
 // Polling is the answer to that, not a retry.
@@ -214,7 +219,10 @@ func (c *Client) Watch(ctx context.Context, connected func(), fn func(e *WatchEv
 	if connected != nil {
 		connected()
 	}
-	br := &bodyReader{r: resp.Body}
+	// Each event is capped as a list answer is (maxBodyBytes): the reader refuses to read
+	// more than that past the end of the last event, so the decoder never buffers an
+	// event beyond the cap, however large the stream says it is.
+	br := &eventReader{r: resp.Body, end: c.maxBody}
 	defer func() { c.wm.bytes.Add(float64(br.n)) }()
 	dec := json.NewDecoder(br)
 	for n := 0; ; n++ {
@@ -223,6 +231,10 @@ func (c *Client) Watch(ctx context.Context, connected func(), fn func(e *WatchEv
 		switch {
 		case ctx.Err() != nil:
 			return nil
+		case errors.Is(br.err, errTooLarge):
+			c.m.decodeErrors.Inc()
+			return &ResponseError{Op: "watch", Reason: fmt.Sprintf("an event larger than %d bytes (the limit of a list answer)", c.maxBody),
+				ContentType: ct, Err: ErrEventTooLarge}
 		case br.err != nil:
 			return c.streamTransportError(br.err)
 		case err == io.EOF:
@@ -248,10 +260,40 @@ func (c *Client) Watch(ctx context.Context, connected func(), fn func(e *WatchEv
 			return &ResponseError{Op: "watch", Reason: fmt.Sprintf("unknown event type %q", snippet([]byte(ch.Result.Type))), ContentType: ct}
 		}
 		c.wm.events.WithLabelValues(ch.Result.Type).Inc()
+		br.end = dec.InputOffset() + c.maxBody // the next event's cap
 		if err := fn(ch.Result, buffered(dec)); err != nil {
 			return err
 		}
 	}
+}
+
+// eventReader is the stream's body as its decoder reads it: at most end bytes in all. The
+// decoder asks for more only while a value is incomplete, so a read at end means an
+// event longer than the cap: it fails with errTooLarge (Watch moves end after each
+// event). Like bodyReader it remembers the first transport error.
+type eventReader struct {
+	r      io.Reader
+	n, end int64
+	err    error
+}
+
+func (e *eventReader) Read(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	if e.n >= e.end {
+		e.err = errTooLarge
+		return 0, e.err
+	}
+	if int64(len(p)) > e.end-e.n {
+		p = p[:e.end-e.n]
+	}
+	n, err := e.r.Read(p)
+	e.n += int64(n)
+	if err != nil && err != io.EOF {
+		e.err = err
+	}
+	return n, err
 }
 
 func (c *Client) streamAPIError(status int, s *streamStatus) error {

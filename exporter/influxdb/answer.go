@@ -8,6 +8,7 @@
 package influxdb
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -32,6 +33,14 @@ type row struct {
 	columns []string
 	cells   []cell
 	tags    map[string]string
+	// rows is how many rows the series being read holds: a capacity hint.
+	rows int
+	// spare holds the previous row's cells: a string equal to the one in the same
+	// column of the previous row is that string again, not a new one (a timeline's
+	// environment, type, repository and event name repeat on every row).
+	spare []cell
+	// in interns the metadata's keys and short values for the whole answer.
+	in *interner
 }
 
 // value is the last non-null cell of column k (as encoding/json's map would keep it),
@@ -104,6 +113,8 @@ type parser struct {
 	b     []byte
 	i     int
 	depth int
+	in    *interner // for object keys; may be nil
+	tmp   []byte    // where strings with escapes are decoded
 }
 
 // maxDepth is encoding/json's nesting limit.
@@ -165,7 +176,7 @@ func (p *parser) object(field func(key string) error) error {
 		if p.next() != '"' {
 			return p.fail("want a key")
 		}
-		key, err := p.str()
+		key, err := p.strLike("", p.in)
 		if err != nil {
 			return err
 		}
@@ -240,7 +251,11 @@ func (p *parser) literal(word string) error {
 
 // str reads the string at p.i as encoding/json does: escapes decoded, bytes that are
 // not UTF-8 (and lone surrogates) replaced by U+FFFD, control characters refused.
-func (p *parser) str() (string, error) {
+func (p *parser) str() (string, error) { return p.strLike("", nil) }
+
+// strLike is str that returns like (no new string) when the string reads the same, or
+// in's copy of it.
+func (p *parser) strLike(like string, in *interner) (string, error) {
 	if p.next() != '"' {
 		return "", p.fail("want a string")
 	}
@@ -249,24 +264,27 @@ func (p *parser) str() (string, error) {
 	for p.i < len(p.b) { // the fast path: plain ASCII up to the closing quote
 		c := p.b[p.i]
 		if c == '"' {
-			s := string(p.b[start:p.i])
+			raw := p.b[start:p.i]
 			p.i++
-			return s, nil
+			if string(raw) == like { // compared without a copy
+				return like, nil
+			}
+			return in.string(raw), nil
 		}
 		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
 			break
 		}
 		p.i++
 	}
-	var buf strings.Builder // its String does not copy
-	buf.Grow(p.i - start + 32)
-	buf.Write(p.b[start:p.i])
+	// Decoded into the parser's scratch buffer, then copied once at its length.
+	buf := append(p.tmp[:0], p.b[start:p.i]...)
+	defer func() { p.tmp = buf }()
 	for p.i < len(p.b) {
 		c := p.b[p.i]
 		switch {
 		case c == '"':
 			p.i++
-			return buf.String(), nil
+			return string(buf), nil
 		case c < 0x20:
 			return "", p.fail("control character in string")
 		case c == '\\':
@@ -277,17 +295,17 @@ func (p *parser) str() (string, error) {
 			p.i += 2
 			switch e {
 			case '"', '\\', '/':
-				buf.WriteByte(e)
+				buf = append(buf, e)
 			case 'b':
-				buf.WriteByte('\b')
+				buf = append(buf, '\b')
 			case 'f':
-				buf.WriteByte('\f')
+				buf = append(buf, '\f')
 			case 'n':
-				buf.WriteByte('\n')
+				buf = append(buf, '\n')
 			case 'r':
-				buf.WriteByte('\r')
+				buf = append(buf, '\r')
 			case 't':
-				buf.WriteByte('\t')
+				buf = append(buf, '\t')
 			case 'u':
 				r, ok := p.hex4()
 				if !ok {
@@ -297,26 +315,30 @@ func (p *parser) str() (string, error) {
 					// A pair, or U+FFFD (encoding/json's unquote).
 					if r2, ok := p.lowSurrogate(); ok {
 						if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
-							buf.WriteRune(dec)
+							buf = utf8.AppendRune(buf, dec)
 							break
 						}
 						p.i -= 6
 					}
 					r = utf8.RuneError
 				}
-				buf.WriteRune(r)
+				buf = utf8.AppendRune(buf, r)
 			default:
 				return "", p.fail("invalid escape")
 			}
 		case c < utf8.RuneSelf:
-			buf.WriteByte(c)
-			p.i++
+			run := p.i + 1 // a run of plain ASCII, copied at once
+			for run < len(p.b) && p.b[run] >= 0x20 && p.b[run] < utf8.RuneSelf && p.b[run] != '"' && p.b[run] != '\\' {
+				run++
+			}
+			buf = append(buf, p.b[p.i:run]...)
+			p.i = run
 		default:
 			r, size := utf8.DecodeRune(p.b[p.i:])
 			if r == utf8.RuneError && size == 1 {
-				buf.WriteRune(utf8.RuneError)
+				buf = utf8.AppendRune(buf, utf8.RuneError)
 			} else {
-				buf.Write(p.b[p.i : p.i+size])
+				buf = append(buf, p.b[p.i:p.i+size]...)
 			}
 			p.i += size
 		}
@@ -391,10 +413,13 @@ func (p *parser) digits() bool {
 }
 
 // cell reads any value as a cell.
-func (p *parser) cell() (cell, error) {
+func (p *parser) cell() (cell, error) { return p.cellLike(cell{}) }
+
+// cellLike is cell that reuses like's string when it reads the same.
+func (p *parser) cellLike(like cell) (cell, error) {
 	switch c := p.next(); {
 	case c == '"':
-		s, err := p.str()
+		s, err := p.strLike(like.s, nil)
 		return cell{kind: 's', s: s}, err
 	case c == '-' || c >= '0' && c <= '9':
 		n, err := p.number()
@@ -502,9 +527,18 @@ func (p *parser) any() (any, error) {
 }
 
 // decodeMetadata decodes the metadata field as json.Unmarshal into a map[string]any
-// would: null is nil, anything but an object (or trailing bytes) an error.
-func decodeMetadata(s string) (map[string]any, error) {
-	p := &parser{b: []byte(s)}
+// would: null is nil, anything but an object (or trailing bytes) an error. in (may be
+// nil) shares what repeats between the events of one answer: the keys, and a value
+// equal to the one the key had last.
+func decodeMetadata(s string, in *interner) (map[string]any, error) {
+	var buf []byte
+	if in != nil {
+		in.scratch = append(in.scratch[:0], s...) // nothing decoded points into it
+		buf = in.scratch
+	} else {
+		buf = []byte(s)
+	}
+	p := &parser{b: buf, in: in}
 	if p.null() {
 		if !p.end() {
 			return nil, p.fail("trailing data")
@@ -517,18 +551,79 @@ func decodeMetadata(s string) (map[string]any, error) {
 		}
 		return nil, errors.New("metadata is not a JSON object")
 	}
-	v, err := p.any()
+	m := map[string]any{}
+	err := p.object(func(k string) error {
+		if p.next() != '"' || in == nil {
+			v, err := p.any()
+			m[k] = v
+			return err
+		}
+		last := in.last[k]
+		like, _ := last.(string)
+		v, err := p.strLike(like, nil)
+		if err != nil {
+			return err
+		}
+		if last != nil && v == like {
+			m[k] = last // the same boxed string: no allocation
+			return nil
+		}
+		boxed := any(v)
+		if _, ok := in.last[k]; len(v) <= internMax && (ok || len(in.last) < internCap) {
+			in.last[k] = boxed
+		}
+		m[k] = boxed
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
 	if !p.end() {
 		return nil, p.fail("trailing data")
 	}
-	return v.(map[string]any), nil
+	return m, nil
+}
+
+// interner shares the strings that repeat across the rows of one answer.
+type interner struct {
+	strs    map[string]string
+	last    map[string]any // metadata key: its last short string value, boxed
+	scratch []byte
+}
+
+const (
+	internMax = 32   // longer strings rarely repeat (revisions, messages)
+	internCap = 1024 // strings kept at most
+)
+
+func newInterner() *interner {
+	return &interner{strs: map[string]string{}, last: map[string]any{}}
+}
+
+// string is b as a string: the one it gave before for the same bytes, if any.
+func (in *interner) string(b []byte) string {
+	if in == nil || len(b) > internMax {
+		return string(b)
+	}
+	if s, ok := in.strs[string(b)]; ok { // looked up without a copy
+		return s
+	}
+	s := string(b)
+	if len(in.strs) < internCap {
+		in.strs[s] = s
+	}
+	return s
 }
 
 // answerBuffers recycles the buffers answers are read into.
 var answerBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+const (
+	minAnswerBuffer = 64 << 10
+	// maxPooledAnswer: a buffer that grew larger (an answer of one huge chunk) is left
+	// to the garbage collector.
+	maxPooledAnswer = 8 << 20
+)
 
 // decodeAnswer reads a /query answer: one JSON object, or a stream of them when chunked
 // (1.8's services/httpd/response_writer.go; 2.x and 3.x answer alike), times as epoch
@@ -537,18 +632,62 @@ var answerBuffers = sync.Pool{New: func() any { return new([]byte) }}
 // the end, as 1.x marks what max-row-limit truncated) and an answer that is not JSON
 // are *ReadErrors; keys are matched as encoding/json matches struct fields (the last of
 // duplicates wins, case does not matter).
+//
+// Each chunk is read as soon as it has arrived, while InfluxDB writes the next one, and
+// only the chunk not yet read is kept.
 func decodeAnswer(body io.Reader, emit func(statement int, r *row) error) error {
 	bp := answerBuffers.Get().(*[]byte)
-	defer answerBuffers.Put(bp)
-	buf, err := readAll(body, (*bp)[:0])
-	*bp = buf
-	if err != nil {
-		return err
+	buf := (*bp)[:0]
+	if cap(buf) < minAnswerBuffer {
+		buf = make([]byte, 0, minAnswerBuffer)
 	}
-	p := &parser{b: buf}
+	defer func() {
+		if cap(buf) <= maxPooledAnswer {
+			*bp = buf[:0]
+			answerBuffers.Put(bp)
+		}
+	}()
+	in := newInterner()
+	p := &parser{in: in}
 	partial := map[int]bool{}
+	r := &row{in: in}
+	var sp splitter
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		done := 0
+		for {
+			end := sp.end(buf)
+			if end < 0 {
+				break
+			}
+			p.b, p.i = buf[:end], done
+			if err := p.answerObject(partial, emit, r); err != nil {
+				return err
+			}
+			if !p.end() { // more than one value: the rest is read at the end
+				done, sp.stuck = p.i, true
+				break
+			}
+			done = end
+		}
+		if done > 0 { // keep what is not read yet only
+			buf = buf[:copy(buf, buf[done:])]
+			sp.pos -= done
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	p.b, p.i = buf, 0
 	for !p.end() {
-		if err := p.answerObject(partial, emit); err != nil {
+		if err := p.answerObject(partial, emit, r); err != nil {
 			return err
 		}
 	}
@@ -560,21 +699,52 @@ func decodeAnswer(body io.Reader, emit func(statement int, r *row) error) error 
 	return nil
 }
 
-// readAll is io.ReadAll into buf.
-func readAll(r io.Reader, buf []byte) ([]byte, error) {
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
+// splitter finds where the objects of a stream of JSON objects end, as the bytes
+// arrive. It only counts brackets outside strings; the parser checks the objects.
+type splitter struct {
+	pos   int // bytes looked at
+	depth int
+	str   bool
+	// stuck: something else than an object at the top (null, or not JSON), or what
+	// the splitter took for an object was not one: the rest is read at the end.
+	stuck bool
+}
+
+// end is where the first object that begins at or after pos ends in buf, or -1 when
+// none ended yet.
+func (s *splitter) end(buf []byte) int {
+	for !s.stuck && s.pos < len(buf) {
+		if s.str {
+			q := bytes.IndexByte(buf[s.pos:], '"')
+			if q < 0 {
+				s.pos = len(buf)
+				return -1
+			}
+			s.pos += q + 1
+			escaped := false // an odd run of backslashes before the quote
+			for i := s.pos - 2; i >= 0 && buf[i] == '\\'; i-- {
+				escaped = !escaped
+			}
+			s.str = escaped
+			continue
 		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if errors.Is(err, io.EOF) {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
+		c := buf[s.pos]
+		s.pos++
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+		case s.depth == 0 && c != '{':
+			s.stuck = true
+		case c == '"':
+			s.str = true
+		case c == '{' || c == '[':
+			s.depth++
+		case c == '}' || c == ']':
+			if s.depth--; s.depth == 0 {
+				return s.pos
+			}
 		}
 	}
+	return -1
 }
 
 // syntaxError is an answer that is not InfluxDB's JSON.
@@ -594,15 +764,32 @@ func isNumberError(err error) bool {
 // result is one element of an answer's "results", its series still to read.
 type result struct {
 	stmt    int
-	series  int // the offset of its "series" array; -1 without one
-	partial bool
+	series  []seriesAt // of its last "series" array
+	partial bool       // the result or one of these series says so
 	err     string
+}
+
+// seriesAt is where one series' parts are in the answer: its "columns" and "tags" in
+// the order they came (a later "columns" replaces an earlier one, a later "tags" adds
+// to it, as encoding/json decodes them) and its last "values"; offsets into p.b, -1
+// for none.
+type seriesAt struct {
+	parts  []part
+	values int
+	rows   int
+}
+
+type part struct {
+	tags bool
+	at   int
 }
 
 // answerObject reads one answer object, {"results": [...], "error": "..."}, and then
 // the rows of its results: encoding/json decoded a whole object before the rows were
-// looked at, so an error anywhere in the object fails it before any of its rows.
-func (p *parser) answerObject(partial map[int]bool, emit func(int, *row) error) error {
+// looked at, so an error anywhere in the object fails it before any of its rows. The
+// first pass checks the object and notes where each series' parts are; the second
+// reads the rows from there.
+func (p *parser) answerObject(partial map[int]bool, emit func(int, *row) error, r *row) error {
 	if p.null() {
 		return nil // encoding/json decodes null into a struct as nothing
 	}
@@ -632,20 +819,16 @@ func (p *parser) answerObject(partial map[int]bool, emit func(int, *row) error) 
 	}
 	end := p.i
 	defer func() { p.i = end }()
-	for _, r := range results {
-		if r.err != "" {
-			return &ReadError{Message: r.err}
+	for _, res := range results {
+		if res.err != "" {
+			return &ReadError{Message: res.err}
 		}
-		cut := r.partial
-		if r.series >= 0 {
-			p.i = r.series
-			seriesCut, err := p.series(r.stmt, emit)
-			if err != nil {
+		for _, at := range res.series {
+			if err := p.seriesRows(res.stmt, at, r, emit); err != nil {
 				return syntaxError(err)
 			}
-			cut = cut || seriesCut
 		}
-		partial[r.stmt] = cut
+		partial[res.stmt] = res.partial
 	}
 	return nil
 }
@@ -670,13 +853,14 @@ func (p *parser) optBool() (bool, error) {
 	return c.kind == 't', err
 }
 
-// result reads one result object (or null, a zero result); its series are skipped
-// and read later.
+// result reads one result object (or null, a zero result), checking its series and
+// noting where they are.
 func (p *parser) result() (result, error) {
-	r := result{series: -1}
+	var r result
 	if p.null() {
 		return r, nil
 	}
+	resultPartial, seriesPartial := false, false
 	err := p.object(func(k string) error {
 		switch {
 		case strings.EqualFold(k, "statement_id"):
@@ -694,14 +878,15 @@ func (p *parser) result() (result, error) {
 			r.stmt = int(id)
 			return nil
 		case strings.EqualFold(k, "series"):
-			r.series = p.i
-			return p.checkSeries()
+			var err error
+			r.series, seriesPartial, err = p.checkSeries(r.series[:0])
+			return err
 		case strings.EqualFold(k, "partial"):
 			if p.null() {
 				return nil
 			}
 			b, err := p.optBool()
-			r.partial = b
+			resultPartial = b
 			return err
 		case strings.EqualFold(k, "error"):
 			if p.null() {
@@ -713,100 +898,98 @@ func (p *parser) result() (result, error) {
 		}
 		return p.skip()
 	})
+	r.partial = resultPartial || seriesPartial
 	return r, err
 }
 
 // checkSeries checks the types of the series array at p.i, as encoding/json does when
-// it decodes them (a duplicate key that a later one overrides included), and skips it.
-func (p *parser) checkSeries() error {
-	return p.array(func() error {
+// it decodes them (a duplicate key that a later one overrides included), skips it and
+// appends where each series' parts are to out. It reports whether a series said it was
+// partial.
+func (p *parser) checkSeries(out []seriesAt) ([]seriesAt, bool, error) {
+	cut := false
+	err := p.array(func() error {
 		if p.null() {
 			return nil
 		}
-		return p.object(func(k string) error {
+		at := seriesAt{values: -1}
+		err := p.object(func(k string) error {
 			switch {
 			case strings.EqualFold(k, "columns"):
+				at.parts = append(at.parts, part{at: p.i})
 				return p.array(func() error { _, err := p.optString(); return err })
 			case strings.EqualFold(k, "tags"):
+				at.parts = append(at.parts, part{tags: true, at: p.i})
 				if p.null() {
 					return nil
 				}
 				return p.object(func(string) error { _, err := p.optString(); return err })
 			case strings.EqualFold(k, "values"):
-				return p.array(func() error { return p.array(p.skip) })
+				at.values, at.rows = p.i, 0
+				return p.array(func() error { at.rows++; return p.array(p.skip) })
 			case strings.EqualFold(k, "partial"):
-				_, err := p.optBool()
-				return err
-			}
-			return p.skip()
-		})
-	})
-}
-
-// series reads the series array at p.i and calls row for each of their rows. It
-// reports whether a series said it was partial.
-func (p *parser) series(stmt int, emit func(int, *row) error) (bool, error) {
-	cut := false
-	r := &row{}
-	err := p.array(func() error {
-		if p.null() {
-			return nil
-		}
-		values := -1
-		r.columns, r.tags = r.columns[:0], nil
-		err := p.object(func(k string) error {
-			switch {
-			case strings.EqualFold(k, "columns"):
-				r.columns = r.columns[:0]
-				return p.array(func() error {
-					s, err := p.optString()
-					r.columns = append(r.columns, s)
-					return err
-				})
-			case strings.EqualFold(k, "tags"):
-				if p.null() {
-					r.tags = nil
-					return nil
-				}
-				if r.tags == nil {
-					r.tags = map[string]string{}
-				}
-				return p.object(func(k string) error {
-					v, err := p.optString()
-					r.tags[k] = v
-					return err
-				})
-			case strings.EqualFold(k, "values"):
-				values = p.i
-				return p.skip()
-			case strings.EqualFold(k, "partial"):
-				if p.null() {
-					return nil
-				}
 				b, err := p.optBool()
 				cut = cut || b
 				return err
 			}
 			return p.skip()
 		})
-		if err != nil || values < 0 {
-			return err
-		}
-		end := p.i
-		p.i = values
-		err = p.array(func() error {
-			r.cells = r.cells[:0]
+		out = append(out, at)
+		return err
+	})
+	return out, cut, err
+}
+
+// seriesRows reads the rows of the series at and calls emit for each.
+func (p *parser) seriesRows(stmt int, at seriesAt, r *row, emit func(int, *row) error) error {
+	r.columns, r.tags, r.rows = r.columns[:0], nil, at.rows
+	for _, part := range at.parts {
+		p.i = part.at
+		if !part.tags {
+			r.columns = r.columns[:0]
 			if err := p.array(func() error {
-				c, err := p.cell()
-				r.cells = append(r.cells, c)
+				s, err := p.optString()
+				r.columns = append(r.columns, s)
 				return err
 			}); err != nil {
 				return err
 			}
-			return emit(stmt, r)
-		})
-		p.i = end
-		return err
+			continue
+		}
+		if p.null() {
+			r.tags = nil
+			continue
+		}
+		if r.tags == nil {
+			r.tags = map[string]string{}
+		}
+		if err := p.object(func(k string) error {
+			v, err := p.optString()
+			r.tags[k] = v
+			return err
+		}); err != nil {
+			return err
+		}
+	}
+	if at.values < 0 {
+		return nil
+	}
+	p.i = at.values
+	return p.array(func() error {
+		prev := r.cells
+		r.cells = r.spare[:0]
+		r.spare = prev
+		if err := p.array(func() error {
+			var like cell
+			if n := len(r.cells); n < len(prev) {
+				like = prev[n]
+			}
+			c, err := p.cellLike(like)
+			r.cells = append(r.cells, c)
+			return err
+		}); err != nil {
+			return err
+		}
+		return emit(stmt, r)
 	})
-	return cut, err
 }

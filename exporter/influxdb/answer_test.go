@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/go-kit/log"
@@ -32,7 +33,7 @@ func (r refRow) time() (time.Time, bool, error) {
 
 // eventFromRowRef is eventFromRow with json.Unmarshal for the metadata, as it was.
 func eventFromRowRef(row refRow) (event.Event, error) {
-	e, err := eventFromRow(row, log.NewNopLogger())
+	e, err := eventFromRow(row, nil, log.NewNopLogger())
 	if err != nil {
 		return e, err
 	}
@@ -157,10 +158,13 @@ type decoded struct {
 	markers    []event.Event
 }
 
-func decodeNew(body []byte) (decoded, error) {
+func decodeNew(body []byte) (decoded, error) { return decodeFrom(bytes.NewReader(body)) }
+
+// decodeFrom is decodeNew reading from body, which may hand the answer over in pieces.
+func decodeFrom(body io.Reader) (decoded, error) {
 	var d decoded
-	err := decodeAnswer(bytes.NewReader(body), func(stmt int, r *row) error {
-		e, err := eventFromRow(r, log.NewNopLogger())
+	err := decodeAnswer(body, func(stmt int, r *row) error {
+		e, err := eventFromRow(r, r.in, log.NewNopLogger())
 		if err != nil {
 			return err
 		}
@@ -272,10 +276,14 @@ func FuzzDecodeAnswer(f *testing.F) {
 		if (gotErr != nil) != (wantErr != nil) {
 			t.Fatalf("%q: decodeAnswer: %v; encoding/json: %v", body, gotErr, wantErr)
 		}
+		// Read as it arrives, a byte at a time: the same.
+		bytewise, bytewiseErr := decodeFrom(iotest.OneByteReader(bytes.NewReader(body)))
+		require.Equal(t, gotErr != nil, bytewiseErr != nil, "%q: %v / %v", body, gotErr, bytewiseErr)
 		if gotErr != nil {
 			return
 		}
 		require.Equal(t, want, got, "%q", body)
+		require.Equal(t, got, bytewise, "%q", body)
 	})
 }
 
@@ -347,15 +355,18 @@ func FuzzDecodeMetadata(f *testing.F) {
 		`{"a":1,"a":2}`, `[1]`, `"x"`, `{"a":1} `, `{"a":1}x`, "{\"a\":\"\xff\"}", `{"a":1e400}`, `{"a":01}`, ` {"a" : { } } `} {
 		f.Add(s)
 	}
+	in := newInterner() // shared by every input, as by the rows of one answer
 	f.Fuzz(func(t *testing.T, s string) {
-		got, gotErr := decodeMetadata(s)
 		var want map[string]any
 		wantErr := json.Unmarshal([]byte(s), &want)
-		if (gotErr != nil) != (wantErr != nil) {
-			t.Fatalf("%q: decodeMetadata: %v; json.Unmarshal: %v", s, gotErr, wantErr)
-		}
-		if gotErr == nil {
-			require.Equal(t, want, got, "%q", s)
+		for _, in := range []*interner{nil, in, in} {
+			got, gotErr := decodeMetadata(s, in)
+			if (gotErr != nil) != (wantErr != nil) {
+				t.Fatalf("%q: decodeMetadata: %v; json.Unmarshal: %v", s, gotErr, wantErr)
+			}
+			if gotErr == nil {
+				require.Equal(t, want, got, "%q", s)
+			}
 		}
 	})
 }

@@ -23,6 +23,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -37,17 +38,28 @@ import (
 	"github.com/blueberry-idp/envtrack/model/event"
 )
 
+// ChunkSize is the rows per chunk envtrack asks a timeline's answer in: it reads each
+// chunk while InfluxDB writes the next, so a long timeline's answer is mostly read by
+// the time its last chunk arrives (the server's default, 10,000 rows, is a whole
+// timeline at once; docs/benchmarks.md). Other reads keep the server's chunks (not
+// measured with smaller ones).
+const ChunkSize = 500
+
+// maxIdleConns are the keep-alive connections to InfluxDB kept for reads.
+const maxIdleConns = 16
+
 // InfluxQL implements query.MarkerBackend with InfluxQL. It is safe for concurrent use.
 type InfluxQL struct {
 	cfg      config.InfluxDBConfig
-	endpoint string // <url>/query?db=...&rp=...&epoch=ns&chunked=true (q is added per query)
+	endpoint string // <url>/query?db=...&rp=...&epoch=ns&chunked=true (chunk_size and q are added per query)
 	client   *http.Client
 	auth     func(*http.Request)
 	secrets  *redact.Secrets
 	logger   log.Logger
 	failures *prometheus.CounterVec
-	// chunkSize is chunk_size: rows per chunk of the answer; 0 is the server's default
-	// (10,000). Tests lower it to cross many chunk boundaries.
+	// chunkSize is chunk_size for every read: rows per chunk of the answer; 0 is
+	// ChunkSize for a timeline and the server's default (10,000) for the rest. Tests
+	// lower it to cross many chunk boundaries.
 	chunkSize int
 
 	// Quoted once: the measurements and the column lists.
@@ -69,9 +81,9 @@ func NewInfluxQL(cfg config.InfluxDBConfig, logger log.Logger, reg prometheus.Re
 	db, rp := cfg.DBRP()
 	q := &InfluxQL{
 		cfg:      cfg,
-		secrets:  redact.New(string(cfg.Token), cfg.URL),
-		logger:   log.With(logger, "component", "influxql"),
-		failures: readFailures(reg, config.QueryLanguageInfluxQL),
+		secrets:   redact.New(string(cfg.Token), cfg.URL),
+		logger:    log.With(logger, "component", "influxql"),
+		failures:  readFailures(reg, config.QueryLanguageInfluxQL),
 	}
 	var err error
 	ident := func(s string) string {
@@ -107,6 +119,8 @@ func NewInfluxQL(cfg config.InfluxDBConfig, logger log.Logger, reg prometheus.Re
 	if err != nil {
 		return nil, fmt.Errorf("influxql: %w", err)
 	}
+	// Reads that run at once keep their connections (the default keeps two).
+	tr.MaxIdleConnsPerHost = maxIdleConns
 	q.client = &http.Client{Transport: q.secrets.Transport(tr)}
 	q.auth = authorize(string(cfg.Token))
 	return q, nil
@@ -140,7 +154,7 @@ func (q *InfluxQL) EnvironmentEvents(ctx context.Context, id string) ([]event.Ev
 	if err != nil {
 		return nil, err
 	}
-	return q.events(ctx, stmt)
+	return q.events(ctx, stmt, ChunkSize)
 }
 
 // EnvironmentEventsQuery is the statement of EnvironmentEvents.
@@ -163,7 +177,7 @@ func (q *InfluxQL) Range(ctx context.Context, from, to time.Time, typ string, na
 	if err != nil {
 		return nil, err
 	}
-	return q.events(ctx, stmt)
+	return q.events(ctx, stmt, 0)
 }
 
 // RangeQuery is the statement of Range.
@@ -235,7 +249,7 @@ func (q *InfluxQL) markers(ctx context.Context, where, lifecycleWhere string) ([
 		eventID, q.lifecycle, eventKey, deployed, lifecycleWhere)
 	var evs []event.Event
 	lifecycleIDs := map[string]bool{}
-	err := q.run(ctx, stmt, func(statement int, row *row) error {
+	err := q.run(ctx, stmt, 0, func(statement int, row *row) error {
 		if statement == 1 {
 			lifecycleIDs[row.str(FieldEventID)] = true
 			return nil
@@ -265,16 +279,22 @@ func (q *InfluxQL) markers(ctx context.Context, where, lifecycleWhere string) ([
 func (q *InfluxQL) Probe(ctx context.Context) error {
 	eventID, _ := QuoteInfluxQL(FieldEventID, Ident)
 	stmt := fmt.Sprintf("SELECT %s FROM %s WHERE time >= now() - 1m LIMIT 1", eventID, q.lifecycle)
-	return q.run(ctx, stmt, func(int, *row) error { return nil })
+	return q.run(ctx, stmt, 0, func(int, *row) error { return nil })
 }
 
-// events runs stmt and rebuilds the events of its rows, in time order.
-func (q *InfluxQL) events(ctx context.Context, stmt string) ([]event.Event, error) {
+// events runs stmt in chunks of chunk rows and rebuilds the events of its rows, in time
+// order.
+func (q *InfluxQL) events(ctx context.Context, stmt string, chunk int) ([]event.Event, error) {
 	var evs []event.Event
-	err := q.run(ctx, stmt, func(_ int, row *row) error {
-		e, err := eventFromRow(row, q.logger)
+	err := q.run(ctx, stmt, chunk, func(_ int, row *row) error {
+		e, err := eventFromRow(row, row.in, q.logger)
 		if err != nil {
 			return err
+		}
+		if len(evs) == cap(evs) {
+			// A chunk's rows at first, then twice as many: fewer copies of the events
+			// than append's growth by a quarter.
+			evs = slices.Grow(evs, max(row.rows, len(evs)))
 		}
 		evs = append(evs, e)
 		return nil
@@ -302,13 +322,16 @@ const maxErrorBody = 4 << 10
 
 // run sends stmt (one or more statements) and calls row for every row of every series,
 // with the statement's index. It fails with a *ReadError.
-func (q *InfluxQL) run(ctx context.Context, stmt string, row func(statement int, r *row) error) error {
+func (q *InfluxQL) run(ctx context.Context, stmt string, chunk int, row func(statement int, r *row) error) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(q.cfg.Timeout))
 	defer cancel()
 	// GET: 1.8 runs a GET read-only (serveQuery's ReadOnly), and 3.x documents GET.
 	u := q.endpoint + "&q=" + url.QueryEscape(stmt)
 	if q.chunkSize > 0 {
-		u += "&chunk_size=" + strconv.Itoa(q.chunkSize)
+		chunk = q.chunkSize
+	}
+	if chunk > 0 {
+		u += "&chunk_size=" + strconv.Itoa(chunk)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {

@@ -231,8 +231,9 @@ func fluxTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 // run runs q and rebuilds the events of its rows before stop (zero: all), in time order.
 func (b *Flux) run(ctx context.Context, q string, stop time.Time) ([]event.Event, error) {
 	var evs []event.Event
+	in := newInterner()
 	err := b.rows(ctx, q, func(row map[string]any) error {
-		e, err := eventFromRow(record(row), b.logger)
+		e, err := eventFromRow(record(row), in, b.logger)
 		if err != nil {
 			return err
 		}
@@ -324,7 +325,7 @@ func (r record) time() (time.Time, bool, error) {
 
 // eventFromRow rebuilds an event from one row: a pivoted Flux record, or an InfluxQL
 // row.
-func eventFromRow(row fields, logger log.Logger) (event.Event, error) {
+func eventFromRow(row fields, in *interner, logger log.Logger) (event.Event, error) {
 	tm, ok, err := row.time()
 	if err != nil {
 		return event.Event{}, err
@@ -345,7 +346,7 @@ func eventFromRow(row fields, logger log.Logger) (event.Event, error) {
 	}
 	e.Seq = seqOf(e.ID)
 	if m := row.str(FieldMetadata); m != "" && m != "{}" {
-		if e.Metadata, err = decodeMetadata(m); err != nil {
+		if e.Metadata, err = decodeMetadata(m, in); err != nil {
 			// One damaged point must not hide a whole timeline: keep the event.
 			level.Warn(logger).Log("msg", "metadata is not a JSON object; ignored",
 				"environment_id", e.EnvironmentID, "event", e.Name, "event_id", e.ID, "err", err)

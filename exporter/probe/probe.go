@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -51,7 +52,33 @@ type settings struct {
 	concurrency       int
 	match             func(code int) bool // the final status code (after redirects) means "up"
 	userAgent         string
+	crossHost         bool            // follow redirects to another host
+	deny              config.Networks // never connect there
 }
+
+// The error classes a failed probe reports (ProbeResult.Err), and all it reports: the
+// URLs come from whoever may write an Application or push an event, and the reason a
+// connection failed (refused, reset, no route, a certificate's names) or the exact
+// status code would make envtrack a scanner of the networks it reaches. The detail goes
+// to the debug log only.
+const (
+	ErrUnreachable  = "unreachable" // no connection: DNS, refused, reset, no route, a denied network
+	ErrTimeout      = "timeout"     // no complete answer within readiness.url.timeout
+	ErrTLS          = "tls"         // the TLS handshake or the certificate failed
+	ErrRedirects    = "too many redirects"
+	ErrInvalidURL   = "invalid URL"
+	statusClassText = "status %dxx" // an answer with an unexpected status code: its class only
+)
+
+// StatusClass is the error of an answer whose status code was not expected: its class
+// ("status 4xx"), never the code.
+func StatusClass(code int) string { return fmt.Sprintf(statusClassText, code/100) }
+
+var (
+	// errDenied is a connection refused by readiness.url.deny_networks.
+	errDenied           = errors.New("address in readiness.url.deny_networks")
+	errTooManyRedirects = fmt.Errorf("stopped after %d redirects", MaxRedirects)
+)
 
 // Target is one URL to probe, for one environment.
 type Target struct {
@@ -79,12 +106,15 @@ type Prober struct {
 // registers the metrics with reg (nil: not registered; collectors already registered by
 // an earlier Prober on reg are reused). now stamps ProbeResult.At; nil means time.Now.
 //
-// The client follows up to MaxRedirects redirects, keeps connections alive between
-// probes, uses the proxy from the environment (HTTP_PROXY, NO_PROXY, ...) and sends no
+// The client follows up to MaxRedirects redirects on the target's host (to any host
+// with follow_cross_host_redirects; otherwise a redirect elsewhere is the final answer,
+// matched by its 3xx status), never connects to an address in deny_networks, keeps
+// connections alive between probes, uses the proxy from the environment (HTTP_PROXY,
+// NO_PROXY, ...; the deny list then applies to the proxy's address) and sends no
 // credentials other than those written in a target's URL.
 func New(c config.URLConfig, opts Options, logger log.Logger, reg prometheus.Registerer, now func() time.Time) (*Prober, error) {
 	cfg := settings{interval: time.Duration(c.Interval), timeout: time.Duration(c.Timeout), concurrency: c.Concurrency,
-		match: c.ExpectedStatus.Match, userAgent: opts.UserAgent}
+		match: c.ExpectedStatus.Match, userAgent: opts.UserAgent, crossHost: c.FollowCrossHostRedirects, deny: c.DenyNetworks}
 	if cfg.userAgent == "" {
 		cfg.userAgent = config.DefaultUserAgent
 	}
@@ -93,6 +123,11 @@ func New(c config.URLConfig, opts Options, logger log.Logger, reg prometheus.Reg
 		return nil, fmt.Errorf("probe: %w", err)
 	}
 	transport.MaxIdleConnsPerHost = cfg.concurrency
+	// The deny list is checked on the address the probe connects to, once DNS has
+	// answered (Control runs just before connect): a name that resolves, or is made to
+	// resolve (DNS rebinding), into a denied network is refused all the same.
+	transport.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second,
+		Control: denyControl(cfg.deny)}).DialContext
 
 	if logger == nil {
 		logger = log.NewNopLogger()
@@ -107,9 +142,12 @@ func New(c config.URLConfig, opts Options, logger log.Logger, reg prometheus.Reg
 		cfg: cfg,
 		client: &http.Client{
 			Transport: transport,
-			CheckRedirect: func(_ *http.Request, via []*http.Request) error {
+			CheckRedirect: func(req *http.Request, via []*http.Request) error {
 				if len(via) > MaxRedirects {
-					return fmt.Errorf("stopped after %d redirects", MaxRedirects)
+					return errTooManyRedirects
+				}
+				if !cfg.crossHost && !strings.EqualFold(req.URL.Hostname(), via[0].URL.Hostname()) {
+					return http.ErrUseLastResponse // the redirect is the answer
 				}
 				return nil
 			},
@@ -128,9 +166,10 @@ func New(c config.URLConfig, opts Options, logger log.Logger, reg prometheus.Reg
 
 // Probe sends one GET to t.URL and reports the result: At is the start time (from now),
 // OK says whether an answer came within the timeout with a status code that Match
-// accepts, StatusCode is the answer's (0 when none) and Err, when not OK, says why in a
-// few words without the URL's user info. At most 64 KiB of the body is read, and
-// discarded.
+// accepts, StatusCode is the answer's (0 when none) and Err, when not OK, says why as
+// one of the error classes (ErrUnreachable, ErrTimeout, ErrTLS, ErrRedirects,
+// ErrInvalidURL, StatusClass), the detail going to the debug log. At most 64 KiB of the
+// body is read, and discarded.
 //
 // When ctx ends during the probe, the result is a failure whose Err starts with
 // "canceled", not counted in the metrics: a caller that cancelled should drop it rather
@@ -143,14 +182,15 @@ func (p *Prober) Probe(ctx context.Context, t Target) tracker.ProbeResult {
 
 	code, err := p.get(ctx, t.URL)
 	res.StatusCode = code
+	var detail string
 	switch {
 	case ctx.Err() != nil:
 		res.Err = "canceled: " + ctx.Err().Error()
 		return res
 	case err != nil:
-		res.Err = describe(err, t.URL, p.cfg.timeout)
+		res.Err, detail = classify(err), describe(err, t.URL, p.cfg.timeout)
 	case !p.cfg.match(code):
-		res.Err = fmt.Sprintf("unexpected status code %d", code)
+		res.Err, detail = StatusClass(code), fmt.Sprintf("unexpected status code %d", code)
 	default:
 		res.OK = true
 	}
@@ -160,7 +200,7 @@ func (p *Prober) Probe(ctx context.Context, t Target) tracker.ProbeResult {
 	} else {
 		p.results.WithLabelValues("failure").Inc()
 		level.Debug(p.logger).Log("msg", "probe failed", "environment_id", t.EnvironmentID,
-			"url", redact.URL(t.URL), "err", res.Err)
+			"url", redact.URL(t.URL), "err", res.Err, "detail", detail)
 	}
 	return res
 }
@@ -223,8 +263,46 @@ feed:
 	return results
 }
 
+// denyControl is the dialer's Control: it refuses an address in deny (nil when the
+// list is empty).
+func denyControl(deny config.Networks) func(network, address string, _ syscall.RawConn) error {
+	if len(deny) == 0 {
+		return nil
+	}
+	return func(_, address string, _ syscall.RawConn) error {
+		ap, err := netip.ParseAddrPort(address)
+		if err != nil || deny.Contains(ap.Addr()) {
+			return errDenied
+		}
+		return nil
+	}
+}
+
+// classify turns a request error into its class (the error classes above).
+func classify(err error) string {
+	var (
+		uerr   *url.Error
+		tlsErr *tls.CertificateVerificationError
+		recErr tls.RecordHeaderError
+		alert  tls.AlertError
+	)
+	if errors.As(err, &uerr) && uerr.Op == "parse" {
+		return ErrInvalidURL
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
+		return ErrTimeout
+	case errors.As(err, &tlsErr), errors.As(err, &recErr), errors.As(err, &alert),
+		strings.Contains(err.Error(), "tls: "):
+		return ErrTLS
+	case errors.Is(err, errTooManyRedirects):
+		return ErrRedirects
+	}
+	return ErrUnreachable
+}
+
 // describe turns a request error into a short reason that never contains the URL (nor so
-// its user info, path or query).
+// its user info, path or query): the debug log's detail of a class.
 func describe(err error, rawURL string, timeout time.Duration) string {
 	var msg string
 	var uerr *url.Error
@@ -237,6 +315,8 @@ func describe(err error, rawURL string, timeout time.Duration) string {
 		tlsErr *tls.CertificateVerificationError
 	)
 	switch {
+	case errors.Is(err, errDenied):
+		msg = "denied: " + errDenied.Error()
 	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
 		msg = fmt.Sprintf("timeout after %s", timeout)
 	case errors.As(err, &dnsErr):

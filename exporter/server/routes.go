@@ -60,7 +60,10 @@ func Handler(r Routes) http.Handler {
 		Config: r.Config, Ready: r.Ready, Sinks: func() []web.SinkStatus { return sinkStatus(r.Sinks()) }, Journal: r.Journal,
 		Logger: log.With(r.Logger, "component", "web"), Now: r.Now,
 	}).Register(mux)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(r.Metrics, promhttp.HandlerOpts{
+	// Exemplars name environments: not shown when reads need a token (/metrics is
+	// guarded by --web.config.file, not by the API's tokens), unless asked for.
+	exemplars := func() bool { return r.Config().ExposeExemplars() }
+	mux.Handle("GET /metrics", promhttp.HandlerFor(withoutExemplars(r.Metrics, exemplars), promhttp.HandlerOpts{
 		EnableOpenMetrics: true,
 		ErrorLog:          promLogger{r.Logger},
 	}))
@@ -74,7 +77,7 @@ func Handler(r Routes) http.Handler {
 		}
 		api.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
-	reload := api.Lifecycle(tokens, reloadHandler(r.Reload, r.EnableLifecycle))
+	reload := api.Lifecycle(tokens, reloadHandler(r.Reload, r.EnableLifecycle, r.Now))
 	mux.Handle("POST /-/reload", reload)
 	mux.Handle("PUT /-/reload", reload) // as Prometheus, which takes both
 	api.Register(mux, api.Options{      // /api/...
@@ -83,7 +86,7 @@ func Handler(r Routes) http.Handler {
 		Logger: log.With(r.Logger, "component", "api"), Now: r.Now,
 	})
 	mux.Handle("/", api.NotFound(mux, "not found"))
-	return recoverPanics(limitReserve(mux), r.Panics, r.Logger)
+	return secureHeaders(recoverPanics(limitReserve(mux), r.Panics, r.Logger))
 }
 
 // sinkStatus is the sinks' state as the landing page shows it.
@@ -91,24 +94,28 @@ func sinkStatus(in []sink.Status) []web.SinkStatus {
 	out := make([]web.SinkStatus, len(in))
 	for i, s := range in {
 		out[i] = web.SinkStatus{Name: s.Name, Lag: s.Lag, Cursor: s.Cursor, SetAside: s.SetAside,
-			LastSuccess: s.LastSuccess, LastError: s.LastError, Failing: s.Failing}
+			LastSuccess: s.LastSuccess, LastError: s.LastError, Failing: s.Failing, LastSetAside: s.LastSetAside}
 	}
 	return out
 }
 
 // reloadHandler is /-/reload. Without enabled it answers 403 as Prometheus does
-// (web/web.go: "Lifecycle API is not enabled."), in JSON.
-func reloadHandler(reload func() error, enabled bool) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		if !enabled {
-			api.WriteError(w, http.StatusForbidden, "Lifecycle API is not enabled: start envtrack with --web.enable-lifecycle (or send SIGHUP)")
-			return
-		}
+// (web/web.go: "Lifecycle API is not enabled."), in JSON; enabled, reloadGuard keeps
+// browsers and floods out.
+func reloadHandler(reload func() error, enabled bool, now func() time.Time) http.Handler {
+	do := reloadGuard(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		if err := reload(); err != nil {
 			api.WriteError(w, http.StatusInternalServerError, "reload failed: "+err.Error())
 			return
 		}
 		api.WriteJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
+	}), now)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !enabled {
+			api.WriteError(w, http.StatusForbidden, "Lifecycle API is not enabled: start envtrack with --web.enable-lifecycle (or send SIGHUP)")
+			return
+		}
+		do.ServeHTTP(w, r)
 	})
 }
 

@@ -9,16 +9,17 @@ import (
 	"github.com/blueberry-idp/envtrack/config"
 )
 
-// Func builds one sink of a configuration, registering its metrics with reg; nil when
-// its section is absent. A reload builds the sinks again, and they resume at their
-// durable cursors. The daemon takes the sinks that live outside exporter this way (cmd
-// wires annotate's Grafana sink): build one with FromSection.
-type Func func(cfg *config.Config, logger log.Logger, reg prometheus.Registerer) (Sink, error)
+// Func builds the sinks of one part of a configuration, registering their metrics with
+// reg; none when that part is absent. A reload builds the sinks again, and they resume
+// at their durable cursors. The daemon takes its sinks this way beyond InfluxDB's (cmd
+// wires annotate's Grafana sink and the webhooks): build one with FromSection, or one
+// per item of a list (the webhooks).
+type Func func(cfg *config.Config, logger log.Logger, reg prometheus.Registerer) ([]Sink, error)
 
 // FromSection is the Func of a sink built from one configuration section (section
 // returns nil when it is absent), named for its logs and errors.
 func FromSection[C any, S Sink](name string, section func(*config.Config) *C, build func(C, log.Logger, prometheus.Registerer) (S, error)) Func {
-	return func(cfg *config.Config, logger log.Logger, reg prometheus.Registerer) (Sink, error) {
+	return func(cfg *config.Config, logger log.Logger, reg prometheus.Registerer) ([]Sink, error) {
 		c := section(cfg)
 		if c == nil {
 			return nil, nil
@@ -27,6 +28,6 @@ func FromSection[C any, S Sink](name string, section func(*config.Config) *C, bu
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-		return s, nil
+		return []Sink{s}, nil
 	}
 }

@@ -44,6 +44,8 @@ type Status struct {
 	LastSuccess time.Time `json:"last_success"` // zero: no delivery since start
 	Failing     bool      `json:"failing"`      // in a burst of retryable failures
 	SetAside    uint64    `json:"set_aside"`    // events set aside for this sink (durable count)
+	// LastSetAside says which event was set aside last since start, and why; "" if none.
+	LastSetAside string `json:"last_set_aside"`
 }
 
 // Runner delivers the journal to one sink, in seq order and at least once, from the
@@ -60,6 +62,8 @@ type Status struct {
 //     cursor moves past it.
 //   - Events that retention pruned before the sink delivered them are counted, logged,
 //     and skipped.
+//   - A Selective sink is given only the events it wants; a Limited one at most its
+//     MaxBatch events per call.
 type Runner struct {
 	sink   Sink
 	name   string
@@ -67,6 +71,8 @@ type Runner struct {
 	m      sinkMetrics
 	batch  int
 	linger time.Duration
+	wants  func(event.Event) bool // nil: every event
+	per    int                    // events per Deliver call, at most batch
 	bo     *backoff.Backoff
 	logger log.Logger
 
@@ -85,6 +91,7 @@ type Runner struct {
 	failures     int       // retryable failures in the current burst
 	failingSince time.Time // first failure of the current burst
 	setAside     uint64
+	lastSetAside string
 }
 
 // NewRunner returns a runner delivering st's journal to s, as the delivery section cfg
@@ -113,6 +120,16 @@ func NewRunner(s Sink, st Journal, m *Metrics, cfg config.DeliveryConfig, opts O
 		linger: time.Duration(cfg.Linger),
 		bo:     backoff.New(time.Duration(cfg.Backoff.Initial), time.Duration(cfg.Backoff.Max), opts.Rand),
 		logger: log.With(opts.Logger, "component", "sink", "sink", name),
+	}
+	r.per = r.batch
+	if r.per <= 0 { // no batch size: whatever Events returns
+		r.per = math.MaxInt
+	}
+	if l, ok := s.(Limited); ok && l.MaxBatch() > 0 {
+		r.per = min(r.per, l.MaxBatch())
+	}
+	if sel, ok := s.(Selective); ok {
+		r.wants = sel.Wants
 	}
 	if err := r.loadCursor(); err != nil {
 		level.Warn(r.logger).Log("msg", "cannot read the sink's cursor yet", "err", err)
@@ -244,17 +261,31 @@ func (r *Runner) Status() Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return Status{
-		Name:        r.name,
-		Cursor:      r.cursor.Load(),
-		Lag:         r.Lag(),
-		LastError:   r.lastErr,
-		LastSuccess: r.lastSuccess,
-		Failing:     r.failing,
-		SetAside:    r.setAside,
+		Name:         r.name,
+		Cursor:       r.cursor.Load(),
+		Lag:          r.Lag(),
+		LastError:    r.lastErr,
+		LastSuccess:  r.lastSuccess,
+		Failing:      r.failing,
+		SetAside:     r.setAside,
+		LastSetAside: r.lastSetAside,
 	}
 }
 
 func (r *Runner) loadCursor() error {
+	if cur, ok := r.sink.(Current); ok && cur.StartAtEnd() {
+		has, err := r.st.HasCursor(r.name)
+		if err != nil {
+			return err
+		}
+		if !has {
+			last := r.st.LastSeq()
+			if err := r.st.SetCursor(r.name, last); err != nil {
+				return err
+			}
+			level.Info(r.logger).Log("msg", "new sink: starts at the journal's end, the events it holds are history", "cursor", last)
+		}
+	}
 	c, err := r.st.Cursor(r.name)
 	if err != nil {
 		return err
@@ -307,10 +338,36 @@ func (r *Runner) catchUp(ctx context.Context, until uint64, notify <-chan struct
 		if len(evs) == 0 {
 			continue
 		}
-		if err := r.deliver(ctx, evs, notify); err != nil {
+		if err := r.deliverRead(ctx, evs, notify); err != nil {
 			return err
 		}
 	}
+}
+
+// deliverRead delivers the events read after the cursor that the sink wants, at most
+// r.per at a time, and moves the cursor past the others.
+func (r *Runner) deliverRead(ctx context.Context, evs []event.Event, notify <-chan struct{}) error {
+	end := evs[len(evs)-1].Seq
+	if r.wants != nil {
+		wanted := make([]event.Event, 0, len(evs))
+		for _, e := range evs {
+			if r.wants(e) {
+				wanted = append(wanted, e)
+			}
+		}
+		evs = wanted
+	}
+	for len(evs) > 0 {
+		n := min(len(evs), r.per)
+		if err := r.deliver(ctx, evs[:n], notify); err != nil {
+			return err
+		}
+		evs = evs[n:]
+	}
+	if r.cursor.Load() < end {
+		r.advance(end) // over events the sink does not want
+	}
+	return nil
 }
 
 // skipPruned moves the cursor over events (cursor, to] that retention deleted before the
@@ -340,7 +397,7 @@ func (r *Runner) deliver(ctx context.Context, evs []event.Event, notify <-chan s
 			return ctx.Err()
 		case retry:
 			r.flushCursor(false) // a long outage keeps no cursor only in memory
-			d := r.bo.Next()
+			d := max(r.bo.Next(), RetryAfter(err))
 			r.retryableFailure(evs, err, d)
 			if err := r.wait(ctx, d, notify); err != nil {
 				return err
@@ -393,13 +450,17 @@ func (r *Runner) delivered(evs []event.Event) error {
 		level.Info(r.logger).Log("msg", "delivery resumed", "failed_attempts", failures,
 			"failing_for", now.Sub(since).Round(time.Millisecond))
 	}
-	seq := evs[len(evs)-1].Seq
+	r.advance(evs[len(evs)-1].Seq)
+	return nil
+}
+
+// advance moves the cursor to seq, saved lazily.
+func (r *Runner) advance(seq uint64) {
 	r.st.SaveCursorLazily(r.name, seq)
 	r.cursor.Store(seq)
 	r.unsaved = true
 	r.flushCursor(false)
 	r.updateLag()
-	return nil
 }
 
 // lingerFor waits up to the linger for a full batch to be waiting, or ctx's end.
@@ -441,6 +502,8 @@ func (r *Runner) setAsideEvent(e event.Event, cause error) error {
 	r.updateLag()
 	r.mu.Lock()
 	r.setAside++
+	r.lastSetAside = fmt.Sprintf("%s: seq %d, %s %s at %s: %v", e.ID, e.Seq, e.Name, e.EnvironmentID,
+		e.Time.UTC().Format(time.RFC3339), cause)
 	r.mu.Unlock()
 	level.Error(r.logger).Log("msg", "event rejected permanently by the sink, set aside", "err", cause,
 		"event_id", e.ID, "seq", e.Seq, "environment_id", e.EnvironmentID, "event", e.Name,

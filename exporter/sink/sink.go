@@ -5,6 +5,8 @@ package sink
 
 import (
 	"context"
+	"errors"
+	"time"
 
 	"github.com/blueberry-idp/envtrack/model/event"
 )
@@ -14,11 +16,15 @@ import (
 // It returns retry=true with an error when the failure is transient (connection refused,
 // timeout, 429, 5xx): the same batch is tried again later, with backoff, and the cursor
 // does not move. A refused token or a wrong URL (401, 403, 404) is a configuration
-// problem of the whole sink, not of the events: it is retried too, while the lag grows.
+// problem of the whole sink, not of the events: it is retried too, while the lag grows
+// (a webhook endpoint, which answers for each event, is the exception: exporter/webhook).
 // retry=false with an error is a permanent rejection of the events themselves (400, 422,
 // a point InfluxDB will never take): the runner isolates the offending events and
 // sets them aside (counted, logged with the event, recorded in the store), never retrying
 // them forever and never dropping them silently.
+//
+// A retryable error may say how long the target asked to wait (HTTP Retry-After) with a
+// method RetryAfter() time.Duration: the runner then waits at least that long.
 type Sink interface {
 	Name() string
 	Deliver(ctx context.Context, events []event.Event) (retry bool, err error)
@@ -32,8 +38,45 @@ type Resumer interface {
 	Resume()
 }
 
+// Selective is a Sink that takes only some of the journal's events (a webhook endpoint's
+// filters). The runner passes over the others: its cursor moves past them, and they are
+// neither given to Deliver nor counted as delivered.
+type Selective interface {
+	Sink
+	Wants(e event.Event) bool
+}
+
+// Limited is a Sink that takes at most MaxBatch events per Deliver call, however large
+// delivery.batch_size is. A webhook endpoint takes one event per request, and a retry
+// of a failed event must not send again the events delivered before it: with batches of
+// one, the cursor moves after each event.
+type Limited interface {
+	Sink
+	MaxBatch() int
+}
+
+// Current is a Sink that takes only what the journal receives after it was added: when
+// the journal holds no cursor for it, its runner starts it at the journal's end (a
+// durable cursor at once), not at the retained history. A webhook endpoint added to a
+// running envtrack is not sent the weeks before it existed.
+type Current interface {
+	Sink
+	StartAtEnd() bool
+}
+
+// RetryAfter is how long err asks to wait before the next attempt, 0 when it does not
+// say (see Sink).
+func RetryAfter(err error) time.Duration {
+	var ra interface{ RetryAfter() time.Duration }
+	if errors.As(err, &ra) {
+		return max(ra.RetryAfter(), 0)
+	}
+	return 0
+}
+
 // Journal is what a Runner needs of the journal (*store.Store): the events after a
-// sequence number, a wake-up on each commit, the sink's cursor and the set-aside list.
+// sequence number, a wake-up on each commit, the sink's cursor (and whether it has one)
+// and the set-aside list.
 // Declared by its consumer, as tsdb/wlog's consumers declare theirs.
 //
 // SetCursor is durable at once; SaveCursorLazily only in memory, until the journal's next
@@ -44,6 +87,7 @@ type Journal interface {
 	Events(afterSeq uint64, limit int) ([]event.Event, error)
 	Subscribe() (notify <-chan struct{}, unsubscribe func())
 	Cursor(sink string) (uint64, error)
+	HasCursor(sink string) (bool, error)
 	SetCursor(sink string, seq uint64) error
 	SaveCursorLazily(sink string, seq uint64)
 	FlushCursors() error

@@ -136,3 +136,20 @@ func (s *Store) savedCursor(sink string) (uint64, error) {
 	}
 	return seq, nil
 }
+
+// HasCursor reports whether the sink has a cursor, written or saved lazily: false for a
+// sink that never had one (a webhook endpoint just added), true for one at 0.
+func (s *Store) HasCursor(sink string) (bool, error) {
+	if _, ok := s.pendingCursor(sink); ok {
+		return true, nil
+	}
+	var has bool
+	err := s.view(func(tx *bolt.Tx) error {
+		has = tx.Bucket(bucketCursors).Get([]byte(sink)) != nil
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("cursor %s: %w", sink, err)
+	}
+	return has, nil
+}

@@ -74,3 +74,23 @@ func TestLazyCursors(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, uint64(11), saved("grafana"))
 }
+
+// TestHasCursor: a cursor at 0 is a cursor; a lazily saved one counts; an unknown sink
+// has none.
+func TestHasCursor(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "envtrack.db"), Options{NoSync: true})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	has := func(sink string) bool {
+		t.Helper()
+		ok, err := s.HasCursor(sink)
+		require.NoError(t, err)
+		return ok
+	}
+	require.False(t, has("webhook:ci"))
+	require.NoError(t, s.SetCursor("webhook:ci", 0))
+	require.True(t, has("webhook:ci"))
+	s.SaveCursorLazily("webhook:chat", 0)
+	require.True(t, has("webhook:chat"))
+	require.False(t, has("influxdb"))
+}

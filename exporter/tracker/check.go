@@ -18,6 +18,15 @@ func rejectf(format string, args ...any) error {
 	return &RejectedError{Reason: fmt.Sprintf(format, args...)}
 }
 
+// FullError is a push for a new environment while envtrack tracks
+// Config.MaxEnvironments of them already: nothing of it is stored, and the API answers
+// 429. Environments leave with retention (terminated) or expiry (requested).
+type FullError struct{ Max int }
+
+func (e *FullError) Error() string {
+	return fmt.Sprintf("envtrack tracks %d environments, the most api.max_environments allows: no new environment is accepted until some are pruned", e.Max)
+}
+
 // rank orders the lifecycle events in time: an event must not be earlier than any
 // known event of a lower rank, nor later than any known event of a higher rank.
 // ready and provisioning_failed share a rank (a late ready follows a failure);

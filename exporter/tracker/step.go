@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/blueberry-idp/envtrack/model/apitypes"
 	"github.com/blueberry-idp/envtrack/model/event"
 )
 
@@ -42,13 +43,17 @@ func norm(t time.Time) time.Time {
 // environment never seen before. It returns the new state and the events, in order.
 func Step(s State, o Observation, c Config) (State, []event.Event) {
 	st := stepper{c: c, o: o, at: norm(o.At), firstSight: s.ID == ""}
+	if o.App != nil {
+		a := boundEvidence(*o.App, s.App, st.at)
+		st.o.App = &a
+	}
 	if st.firstSight {
 		s.ID = o.EnvironmentID
 	}
 	st.s = s
 	switch {
 	case o.App != nil:
-		st.app(*o.App)
+		st.app(*st.o.App)
 	case o.Absent:
 		st.absent()
 	case o.Probe != nil:
@@ -642,6 +647,43 @@ func (st *stepper) degradation() {
 	}
 }
 
+// boundEvidence leaves out the source's times that lie past the observation at by more
+// than apitypes.MaxFuture (the clock skew a push may have): a creationTimestamp or sync
+// time in 2099 is no evidence, and would date events in 2099. The tracker then dates
+// what needs a time by its observation, and says so (evidence "observed"), as when the
+// source shows none. A deletion is a fact whatever its stated time: it is dated by the
+// observation that first showed it (held, the evidence kept from before, keeps that
+// date). History entries deployed in the future are left out: such a deployment cannot
+// be dated.
+func boundEvidence(a Evidence, held *Evidence, at time.Time) Evidence {
+	limit := at.Add(apitypes.MaxFuture)
+	future := func(t time.Time) bool { return t.After(limit) }
+	for _, t := range []*time.Time{&a.RequestedAt, &a.CreatedAt, &a.HealthSince, &a.OpStartedAt, &a.OpFinishedAt} {
+		if future(*t) {
+			*t = time.Time{}
+		}
+	}
+	if future(a.DeletionAt) {
+		a.DeletionAt = at
+		if held != nil && !held.DeletionAt.IsZero() && !future(held.DeletionAt) {
+			a.DeletionAt = held.DeletionAt
+		}
+	}
+	if a.History != nil && slices.ContainsFunc(a.History, func(d Deployment) bool { return future(d.DeployedAt) || future(d.StartedAt) }) {
+		h := make([]Deployment, 0, len(a.History))
+		for _, d := range a.History {
+			if !future(d.DeployedAt) {
+				if future(d.StartedAt) {
+					d.StartedAt = time.Time{}
+				}
+				h = append(h, d)
+			}
+		}
+		a.History = h
+	}
+	return a
+}
+
 func normEvidence(a Evidence) Evidence {
 	a.RequestedAt, a.CreatedAt, a.DeletionAt = norm(a.RequestedAt), norm(a.CreatedAt), norm(a.DeletionAt)
 	a.HealthSince, a.OpStartedAt, a.OpFinishedAt = norm(a.HealthSince), norm(a.OpStartedAt), norm(a.OpFinishedAt)
@@ -653,7 +695,7 @@ func probeError(p ProbeResult) string {
 	case p.Err != "":
 		return p.Err
 	case p.StatusCode != 0:
-		return fmt.Sprintf("status %d", p.StatusCode)
+		return fmt.Sprintf("status %dxx", p.StatusCode/100) // the class only, as the prober says it
 	}
 	return "failed"
 }

@@ -228,7 +228,7 @@ func TestStep(t *testing.T) {
 			obs:  []Observation{seen("1m", readyApp(withURL(url))), probe("2m", false), probe("9m", false), seen("10m", readyApp(withURL(url))), probe("10m5s", false)},
 			want: []want{
 				{event.ProvisioningStarted, "0s", nil},
-				{event.ProvisioningFailed, "10m", map[string]any{"reason": "url_unreachable", "url_error": "status 503", "pending_checks": "url"}},
+				{event.ProvisioningFailed, "10m", map[string]any{"reason": "url_unreachable", "url_error": "status 5xx", "pending_checks": "url"}},
 			},
 			phase: PhaseFailed,
 		},
@@ -388,7 +388,7 @@ func TestStep(t *testing.T) {
 			want: []want{
 				{event.ProvisioningStarted, "0s", nil},
 				{event.Ready, "4m", nil},
-				{event.Degraded, "1h", map[string]any{"cause": "url", "url_error": "status 503"}},
+				{event.Degraded, "1h", map[string]any{"cause": "url", "url_error": "status 5xx"}},
 				{event.Recovered, "1h2m", nil},
 			},
 			phase: PhaseReady,

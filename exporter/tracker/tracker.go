@@ -170,6 +170,7 @@ type plan struct {
 // failed groups and the pushes CheckPush refuses.
 func (t *Tracker) plan(obs []Observation, failed map[int]bool) plan {
 	p := plan{next: map[string]State{}, counts: make([]int, len(obs)), rejected: make([]error, len(obs))}
+	tracked := len(t.states) // with the new environments of this plan
 	for i, o := range obs {
 		if o.Group != 0 && failed[o.Group] {
 			continue
@@ -183,6 +184,13 @@ func (t *Tracker) plan(obs []Observation, failed map[int]bool) plan {
 			if p.rejected[i] = CheckPush(cur, *o.Push, o.At); p.rejected[i] != nil {
 				continue
 			}
+			if cur.ID == "" && t.cfg.MaxEnvironments > 0 && tracked >= t.cfg.MaxEnvironments {
+				p.rejected[i] = &FullError{Max: t.cfg.MaxEnvironments}
+				continue
+			}
+		}
+		if _, known := t.states[o.EnvironmentID]; !known && !ok {
+			tracked++
 		}
 		p.next[o.EnvironmentID] = ns
 		p.events = append(p.events, evs...)
@@ -259,6 +267,33 @@ func (t *Tracker) TerminatedBefore(cutoff time.Time) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// ExpireRequested forgets the environments still requested (created, never
+// provisioning) whose created event is before cutoff: forget deletes their persisted
+// states, then the tracker drops them, under its lock so that no push commits between
+// the choice and the deletion. No event is emitted (an expiry is a timer, not
+// evidence); the journal keeps their events. It returns the ids forgotten.
+func (t *Tracker) ExpireRequested(cutoff time.Time, forget func(ids []string) error) ([]string, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var ids []string
+	for id, s := range t.states {
+		if s.Phase == PhaseRequested && s.ProvisioningStartedAt.IsZero() && s.CreatedAt.Before(cutoff) {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	sort.Strings(ids)
+	if err := forget(ids); err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		delete(t.states, id)
+	}
+	return ids, nil
 }
 
 // Forget drops terminated environments pruned from the store.

@@ -210,6 +210,10 @@ type Config struct {
 	// of an environment whose provisioning started before then are history, not live
 	// transitions: they carry metadata backfill=true and sinks do not observe them.
 	TrackingSince time.Time
+	// MaxEnvironments bounds the environments that pushes may create
+	// (api.max_environments): a push for a new id when the tracker holds this many is
+	// refused with a *FullError. Zero means no bound.
+	MaxEnvironments int
 }
 
 // State is everything the tracker knows of one environment. It is persisted (as JSON)

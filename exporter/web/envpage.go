@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"math"
 	"net/http"
 	"net/url"
 	"sort"
@@ -40,7 +41,21 @@ type Marker struct {
 	Source string // argocd or ci
 	Failed bool
 	X      float64
+	// Count is how many deployments one drawn line stands for (beyond envDrawnMarkers
+	// those closer than envMarkerColumn share one, as the landing page's chart merges
+	// close bars); the line shows the last of them, Failed if any failed.
+	Count int
 }
+
+// Bounds of the environment page, whatever the number of deployments (an environment
+// with 13,000 CI markers made a 3.4 MB page): the deployments table lists the most
+// recent envDeploymentsListed, and the timeline draws one line per deployment up to
+// envDrawnMarkers, beyond that one per envMarkerColumn (SVG units, 450 at most).
+const (
+	envDeploymentsListed = 100
+	envDrawnMarkers      = 400
+	envMarkerColumn      = 2.0
+)
 
 // Check is a readiness check's time (sync, health, url) from the ready event.
 type Check struct {
@@ -64,7 +79,9 @@ type envPage struct {
 	Summary                                                        apitypes.Summary
 	From, To                                                       time.Time
 	Spans                                                          []Span
-	Markers                                                        []Marker
+	Markers                                                        []Marker // drawn (drawnMarkers)
+	Deployments                                                    []Marker // listed, the last envDeploymentsListed
+	EarlierDeployments                                             int      // not listed
 	Checks                                                         []Check
 	Events                                                         []eventRow
 	Axis                                                           []tick
@@ -275,7 +292,11 @@ func buildEnvPage(tl *apitypes.Timeline, st tracker.State, known bool, markers [
 	}
 	for i := range d.Markers {
 		d.Markers[i].X = x(d.Markers[i].At)
+		d.Markers[i].Count = 1
 	}
+	d.Deployments = d.Markers[max(0, len(d.Markers)-envDeploymentsListed):]
+	d.EarlierDeployments = len(d.Markers) - len(d.Deployments)
+	d.Markers = drawnMarkers(d.Markers)
 	for i := range d.Checks {
 		d.Checks[i].X = x(d.Checks[i].At)
 		d.Checks[i].LabelY = 78
@@ -285,6 +306,26 @@ func buildEnvPage(tl *apitypes.Timeline, st tracker.State, known bool, markers [
 	}
 	d.Axis = timeTicks(d.From, d.To, 8, x)
 	return d
+}
+
+// drawnMarkers bounds the lines drawn for ms (in time order): up to envDrawnMarkers one
+// each, beyond it one per envMarkerColumn.
+func drawnMarkers(ms []Marker) []Marker {
+	if len(ms) <= envDrawnMarkers {
+		return ms
+	}
+	var out []Marker
+	for _, m := range ms {
+		col := math.Floor(m.X/envMarkerColumn) * envMarkerColumn
+		if n := len(out); n > 0 && out[n-1].X == col {
+			last := &out[n-1]
+			last.At, last.Label, last.Source, last.Count, last.Failed = m.At, m.Label, m.Source, last.Count+1, last.Failed || m.Failed
+			continue
+		}
+		m.X = col
+		out = append(out, m)
+	}
+	return out
 }
 
 func shortRev(r string) string {
@@ -352,7 +393,7 @@ var envTmpl = template.Must(template.New("env").Funcs(funcs).Parse(`<!doctype ht
 <line class="axis" x1="{{.Left}}" y1="94" x2="{{.Right}}" y2="94"/>
 {{range .Axis}}<line class="axis" x1="{{.X}}" y1="94" x2="{{.X}}" y2="98"/><text x="{{.X}}" y="110" text-anchor="middle">{{.Label}}</text>
 {{end}}{{range .Spans}}<rect class="span {{.Phase}}" x="{{.X}}" y="24" width="{{.W}}" height="30" data-phase="{{.Phase}}" data-start="{{time .Start}}" data-end="{{time .End}}" data-seconds="{{.Seconds}}"{{if .Open}} data-open="true"{{end}}><title>{{.Phase}} {{dur .Duration}} from {{time .Start}}</title></rect>
-{{end}}{{range .Markers}}<line class="deploy{{if .Failed}} failed{{end}}" x1="{{.X}}" y1="14" x2="{{.X}}" y2="62" data-time="{{time .At}}" data-source="{{.Source}}"><title>deployment {{.Label}} at {{time .At}}</title></line>
+{{end}}{{range .Markers}}<line class="deploy{{if .Failed}} failed{{end}}" x1="{{.X}}" y1="14" x2="{{.X}}" y2="62" data-time="{{time .At}}" data-source="{{.Source}}"><title>{{if gt .Count 1}}{{.Count}} deployments, the last {{else}}deployment {{end}}{{.Label}} at {{time .At}}</title></line>
 {{end}}{{range .Checks}}<line class="check" x1="{{.X}}" y1="58" x2="{{.X}}" y2="68" data-check="{{.Name}}" data-time="{{time .At}}"/><text x="{{.X}}" y="{{.LabelY}}" text-anchor="middle">{{.Name}}</text>
 {{end}}</svg>
 
@@ -364,9 +405,10 @@ var envTmpl = template.Must(template.New("env").Funcs(funcs).Parse(`<!doctype ht
 <table id="checks"><tr><th>check</th><th>passed at</th></tr>
 {{range .Checks}}<tr><td>{{.Name}}</td><td>{{time .At}}</td></tr>
 {{end}}</table>{{end}}
-{{if .Markers}}<h3>Deployments</h3>
-<table id="deployments"><tr><th>at</th><th>what</th><th>from</th></tr>
-{{range .Markers}}<tr class="deployment"><td>{{time .At}}</td><td>{{.Label}}{{if .Failed}} <span class="bad">failed</span>{{end}}</td><td>{{.Source}}</td></tr>
+{{if .Deployments}}<h3>Deployments</h3>
+{{if .EarlierDeployments}}<p class="muted" id="earlier-deployments">The last {{len .Deployments}}; {{.EarlierDeployments}} earlier ones are drawn above, not listed.</p>
+{{end}}<table id="deployments"><tr><th>at</th><th>what</th><th>from</th></tr>
+{{range .Deployments}}<tr class="deployment"><td>{{time .At}}</td><td>{{.Label}}{{if .Failed}} <span class="bad">failed</span>{{end}}</td><td>{{.Source}}</td></tr>
 {{end}}</table>{{end}}
 
 <h2>Events</h2>

@@ -15,6 +15,7 @@ import (
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/config/redact"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
+	"github.com/blueberry-idp/envtrack/model/apitypes"
 )
 
 // SinkStatus is what the landing page says of a sink.
@@ -25,6 +26,8 @@ type SinkStatus struct {
 	LastSuccess time.Time
 	LastError   string
 	Failing     bool // in a burst of retryable failures
+	// LastSetAside names the event set aside last since start, and why ("" if none).
+	LastSetAside string
 }
 
 // JournalStats is what the landing page says of the journal.
@@ -136,9 +139,10 @@ now {{time .Now}}</p>
 <td class="{{if .Failing}}bad{{else}}ok{{end}}">{{.State}}</td>
 <td class="num lag">{{.Lag}}</td><td class="num">{{.Cursor}}</td><td class="num">{{.SetAside}}</td>
 <td>{{time .LastSuccess}}</td><td>{{.LastError}}</td></tr>
-{{else}}<tr><td colspan="7">none configured (no influxdb or grafana section): events stay in the journal</td></tr>{{end}}
+{{else}}<tr><td colspan="7">none configured (no influxdb, grafana or webhooks section): events stay in the journal</td></tr>{{end}}
 </table>
-<p>Journal: {{.JournalEvents}} events held, last sequence {{.JournalLastSeq}}, {{bytes .JournalBytes}} on disk.</p>
+{{range .Sinks}}{{if .LastSetAside}}<p class="set-aside" data-sink="{{.Name}}">{{.Name}} set aside {{.LastSetAside}}</p>
+{{end}}{{end}}<p>Journal: {{.JournalEvents}} events held, last sequence {{.JournalLastSeq}}, {{bytes .JournalBytes}} on disk.</p>
 
 {{if .Private}}
 <h2 id="environments">Environments</h2>
@@ -271,7 +275,7 @@ func (p *Pages) landingData() landingData {
 }
 
 // envHref is the environment's page (exporter/web); relative, as timelineHref.
-func envHref(id string) string { return "environments/" + url.PathEscape(id) }
+func envHref(id string) string { return apitypes.EnvironmentPage(id) }
 
 // timelineHref is relative, so that the page works behind a reverse proxy's sub-path.
 func timelineHref(id string) string {

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -254,4 +255,36 @@ func TestPageWeight(t *testing.T) {
 		t.Logf("%s: %d bytes", target, len(body))
 		require.False(t, strings.Contains(body, "<script"))
 	}
+}
+
+// TestEnvPageBoundsMarkers: the environment page of an environment with 13,000 CI
+// markers lists the last envDeploymentsListed, says how many it leaves out, and draws at
+// most one line per envMarkerColumn, each line saying how many deployments it stands for. Before, that page weighed 3.4 MB.
+func TestEnvPageBoundsMarkers(t *testing.T) {
+	const n = 13000
+	evs := []event.Event{{EnvironmentID: "pr-1", Name: event.ProvisioningStarted, Time: t0}}
+	for i := range n {
+		mk := event.Marker{Host: "host1", Application: "app1", Activity: fmt.Sprintf("deployment-app1-1.0.%d", i), Status: "success"}
+		evs = append(evs, event.Event{EnvironmentID: "pr-1", Name: event.Deployed, Time: t0.Add(time.Duration(i+1) * time.Minute), Metadata: mk.Metadata()})
+	}
+	states := []tracker.State{{ID: "pr-1", Phase: tracker.PhaseProvisioning, ProvisioningStartedAt: t0}}
+	_, h := newTestPages(evs, states, t0.Add((n+1)*time.Minute))
+	code, body := get(t, h, "/environments/pr-1")
+	require.Equal(t, http.StatusOK, code)
+	t.Logf("%d bytes", len(body))
+	require.Less(t, len(body), 200<<10)
+	require.Equal(t, envDeploymentsListed, strings.Count(body, `<tr class="deployment">`))
+	require.Contains(t, body, fmt.Sprintf("The last %d; %d earlier ones are drawn above, not listed.", envDeploymentsListed, n-envDeploymentsListed))
+	require.Contains(t, body, "deployment-app1-1.0.12999", "the most recent are listed")
+	lines := strings.Count(body, `<line class="deploy`)
+	require.LessOrEqual(t, float64(lines), (tlRight-tlLeft)/envMarkerColumn+1)
+	require.Positive(t, lines)
+	require.Contains(t, body, "deployments, the last deployment-app1-1.0.12999 at")
+
+	// A few markers: each drawn and listed, as before.
+	_, h = newTestPages(evs[:4], states, t0.Add(time.Hour))
+	_, body = get(t, h, "/environments/pr-1")
+	require.Equal(t, 3, strings.Count(body, `<line class="deploy`))
+	require.Equal(t, 3, strings.Count(body, `<tr class="deployment">`))
+	require.NotContains(t, body, "earlier-deployments")
 }

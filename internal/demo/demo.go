@@ -46,6 +46,7 @@ import (
 	"github.com/blueberry-idp/envtrack/exporter/logging"
 	"github.com/blueberry-idp/envtrack/exporter/sink"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
+	"github.com/blueberry-idp/envtrack/exporter/webhook"
 	"github.com/blueberry-idp/envtrack/internal/fakeargocd"
 	"github.com/blueberry-idp/envtrack/internal/fakegrafana"
 	"github.com/blueberry-idp/envtrack/internal/proc"
@@ -364,7 +365,7 @@ func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 	}
 	// The Grafana sink wired in as cmd/envtrack wires it.
 	grafana := sink.FromSection("grafana", func(c *config.Config) *config.GrafanaConfig { return c.Grafana }, annotate.New)
-	d.app, err = app.New(app.Options{ConfigFile: d.envtrackCfg, Logger: logger, Now: d.clock.Now, Sinks: []sink.Func{grafana}})
+	d.app, err = app.New(app.Options{ConfigFile: d.envtrackCfg, Logger: logger, Now: d.clock.Now, Sinks: []sink.Func{grafana, webhook.Sinks}})
 	if err != nil {
 		return d, fmt.Errorf("envtrack: %w", err)
 	}

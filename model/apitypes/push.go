@@ -101,8 +101,9 @@ func unprocessable(format string, args ...any) error {
 
 var (
 	wordRe = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
-	// maxFuture tolerates clock skew between CI runners and envtrack.
-	maxFuture = 5 * time.Minute
+	// MaxFuture tolerates clock skew between CI runners (or Argo CD) and envtrack: a
+	// later time is refused (pushes) or is no evidence (Argo CD's times).
+	MaxFuture = 5 * time.Minute
 )
 
 // failedStatuses are the marker statuses that set the deployments point's failed field.
@@ -166,7 +167,7 @@ func checkTime(ts *time.Time, now time.Time) (time.Time, error) {
 	if ts == nil {
 		return now.UTC(), nil
 	}
-	if ts.After(now.Add(maxFuture)) {
+	if ts.After(now.Add(MaxFuture)) {
 		return time.Time{}, unprocessable("timestamp %s is in the future", ts.UTC().Format(time.RFC3339))
 	}
 	if ts.Year() < 2000 {

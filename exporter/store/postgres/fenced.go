@@ -48,6 +48,14 @@ func (f *Fenced) Cursor(sink string) (uint64, error) {
 	return f.Store.storedCursor(sink)
 }
 
+// HasCursor reports whether the sink has a cursor, one saved lazily in this term first.
+func (f *Fenced) HasCursor(sink string) (bool, error) {
+	if _, ok := f.cursors.get(sink); ok {
+		return true, nil
+	}
+	return f.Store.hasStoredCursor(sink)
+}
+
 // SetCursor is Store.SetCursor, fenced.
 func (f *Fenced) SetCursor(sink string, seq uint64) error {
 	if err := f.Store.setCursor(f.l, sink, seq); err != nil {

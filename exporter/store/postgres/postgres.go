@@ -446,6 +446,28 @@ func (s *Store) Cursor(sink string) (uint64, error) {
 	return s.storedCursor(sink)
 }
 
+// HasCursor reports whether the sink has a cursor, stored or saved lazily: false for a
+// sink the journal has never delivered to.
+func (s *Store) HasCursor(sink string) (bool, error) {
+	if _, ok := s.cursors.get(sink); ok {
+		return true, nil
+	}
+	return s.hasStoredCursor(sink)
+}
+
+func (s *Store) hasStoredCursor(sink string) (bool, error) {
+	ctx, cancel, err := s.ctx()
+	if err != nil {
+		return false, err
+	}
+	defer cancel()
+	var has bool
+	if err := s.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM envtrack_cursors WHERE sink = $1)", sink).Scan(&has); err != nil {
+		return false, fmt.Errorf("cursor %s: %w", sink, s.mapErr(err))
+	}
+	return has, nil
+}
+
 func (s *Store) storedCursor(sink string) (uint64, error) {
 	ctx, cancel, err := s.ctx()
 	if err != nil {
