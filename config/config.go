@@ -41,7 +41,8 @@ type Config struct {
 	ListenAddress string              `yaml:"listen_address"`
 	StateDir      string              `yaml:"state_dir"`
 	Store         StoreConfig         `yaml:"store"`
-	Journal       JournalConfig       `yaml:"journal"`
+	Journal       JournalConfig       `yaml:"journal"` // journal.retention: retention.events' former name
+	Retention     RetentionConfig     `yaml:"retention"`
 	Metrics       MetricsConfig       `yaml:"metrics"`
 	ArgoCD        *ArgoCDConfig       `yaml:"argocd,omitempty"` // nil: no Argo CD
 	Readiness     ReadinessConfig     `yaml:"readiness"`
@@ -53,6 +54,12 @@ type Config struct {
 	Delivery      DeliveryConfig      `yaml:"delivery"`
 	API           APIConfig           `yaml:"api"`
 	Targets       TargetsConfig       `yaml:"targets"`
+	// SLOs are the objectives per environment type (slos.default for the rest; 000's
+	// table when the file names none).
+	SLOs SLOs `yaml:"slos"`
+	// Failures classify failed provisioning attempts as the user's or the platform's:
+	// the file's matchers, then DefaultFailures.
+	Failures Failures `yaml:"failures"`
 	// Types are the environment types that keep their own value in the `type` label
 	// and the InfluxDB `type` tag; any other folds into "other". Empty: the first
 	// metrics.max_types types seen keep theirs.
@@ -88,7 +95,37 @@ func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
 	if c.StateDir == "" {
 		return nodeErrorf(node, "state_dir", "must be set")
 	}
+	if err := c.resolveRetention(node); err != nil {
+		return err
+	}
 	return checkTypes(node, c.Types)
+}
+
+// resolveRetention applies journal.retention, retention.events' former name (a file
+// written for an earlier envtrack keeps working), and checks the ceiling against the
+// retention. Afterwards both keys hold the retention in force.
+func (c *Config) resolveRetention(node *yaml.Node) error {
+	old := mappingValue(mappingValue(node, "journal"), "retention")
+	retention := mappingValue(node, "retention")
+	cur := mappingValue(retention, "events")
+	switch {
+	case old != nil && cur != nil && c.Journal.Retention != c.Retention.Events:
+		return nodeErrorf(mappingValue(node, "journal"), "retention",
+			"%s disagrees with retention.events (%s): journal.retention is its former name; keep retention.events only",
+			c.Journal.Retention, c.Retention.Events)
+	case old != nil && cur == nil:
+		c.Retention.Events = c.Journal.Retention
+	}
+	c.Journal.Retention = c.Retention.Events
+	if c.Retention.MaxUndelivered < c.Retention.Events {
+		at, key := retention, "max_undelivered"
+		if mappingValue(retention, key) == nil {
+			at, key = node, "retention" // the default ceiling, below a long retention
+		}
+		return nodeErrorf(at, key, "max_undelivered (%s) must be at least retention.events (%s): it is how long an event a sink has not delivered is kept at most",
+			c.Retention.MaxUndelivered, c.Retention.Events)
+	}
+	return nil
 }
 
 // checkTypes validates the types list; errors carry the item's own line.
@@ -114,8 +151,36 @@ func checkTypes(node *yaml.Node, types []string) error {
 
 // JournalConfig is the embedded event journal.
 type JournalConfig struct {
-	// Retention: events older than this (by recorded time) are pruned.
+	// Retention is retention.events' former name, still read (Load gives both the value
+	// in force).
 	Retention model.Duration `yaml:"retention"`
+}
+
+// RetentionConfig is how long the journal keeps events (DESIGN §8).
+type RetentionConfig struct {
+	// Events: events recorded longer ago than this are pruned from the journal, and the
+	// Idempotency-Keys recorded then expire; an event a sink has not delivered yet is
+	// kept (a sink that is down lags, it loses nothing).
+	Events model.Duration `yaml:"events"`
+	// MaxUndelivered is the hard ceiling of that: an event a failing sink has not
+	// delivered this long after it was recorded is set aside for that sink (kept in the
+	// store, counted, alerted on, shown on the landing page), so that a sink that never
+	// comes back does not hold the journal forever.
+	MaxUndelivered model.Duration `yaml:"max_undelivered"`
+}
+
+// UnmarshalYAML implements the (v2-style) yaml.Unmarshaler interface.
+func (c *RetentionConfig) UnmarshalYAML(unmarshal func(any) error) error {
+	*c = DefaultRetentionConfig
+	type plain RetentionConfig
+	node, err := decodeSection(unmarshal, (*plain)(c))
+	if err != nil {
+		return err
+	}
+	if err := positive(node, "events", c.Events); err != nil {
+		return err
+	}
+	return positive(node, "max_undelivered", c.MaxUndelivered)
 }
 
 // UnmarshalYAML implements the (v2-style) yaml.Unmarshaler interface.

@@ -162,6 +162,7 @@ func TestLoadFull(t *testing.T) {
 	require.Equal(t, "0.0.0.0:19465", cfg.ListenAddress)
 	require.Equal(t, filepath.Join("testdata", "state"), cfg.StateDir)
 	require.Equal(t, dur("14d"), cfg.Journal.Retention)
+	require.Equal(t, RetentionConfig{Events: dur("14d"), MaxUndelivered: dur("90d")}, cfg.Retention, "journal.retention is retention.events' former name")
 	require.Equal(t, MetricsConfig{Namespace: "acme", MaxTypes: 20}, cfg.Metrics)
 	require.Equal(t, []string{"preview", "staging"}, cfg.Types)
 
@@ -307,6 +308,25 @@ environments:
 	require.Nil(t, cfg.InfluxDB)
 }
 
+// TestRetentionKeys: retention.events and max_undelivered (DESIGN §8), the default
+// ceiling, and journal.retention, the former name, read into both.
+func TestRetentionKeys(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		want       RetentionConfig
+	}{
+		{"defaults", "state_dir: d\n", RetentionConfig{Events: dur("30d"), MaxUndelivered: dur("90d")}},
+		{"both keys", "state_dir: d\nretention: {events: 7d, max_undelivered: 14d}\n", RetentionConfig{Events: dur("7d"), MaxUndelivered: dur("14d")}},
+		{"the former name", "state_dir: d\njournal: {retention: 60d}\n", RetentionConfig{Events: dur("60d"), MaxUndelivered: dur("90d")}},
+		{"both names agreeing", "state_dir: d\njournal: {retention: 60d}\nretention: {events: 60d}\n", RetentionConfig{Events: dur("60d"), MaxUndelivered: dur("90d")}},
+	} {
+		cfg, err := loadBytes([]byte(tc.yaml), "envtrack.yml", lookup(nil))
+		require.NoError(t, err, tc.name)
+		require.Equal(t, tc.want, cfg.Retention, tc.name)
+		require.Equal(t, tc.want.Events, cfg.Journal.Retention, tc.name)
+	}
+}
+
 func TestLoadInvalid(t *testing.T) {
 	for _, tc := range []struct {
 		file string
@@ -322,6 +342,9 @@ func TestLoadInvalid(t *testing.T) {
 		{"argocd-mode", `4: argocd.mode: must be "watch" or "poll", got "stream"`},
 		{"argocd-resync-zero", `5: argocd.resync_interval: must be greater than 0`},
 		{"retention-negative", `2: journal.retention: invalid duration "-1d" (use e.g. 500ms, 15s, 30m, 7d)`},
+		{"retention-two-names", `2: journal.retention: 10d disagrees with retention.events (30d): journal.retention is its former name; keep retention.events only`},
+		{"retention-ceiling", `4: retention.max_undelivered: max_undelivered (10d) must be at least retention.events (30d): it is how long an event a sink has not delivered is kept at most`},
+		{"retention-default-ceiling", `2: retention: max_undelivered (90d) must be at least retention.events (120d): it is how long an event a sink has not delivered is kept at most`},
 		{"token-and-token-file", `4: argocd: token and token_file are mutually exclusive`},
 		{"argocd-server-missing", `1: argocd.server: must be set`},
 		{"argocd-empty", `2: argocd.server: must be set`},
@@ -397,6 +420,21 @@ func TestLoadInvalid(t *testing.T) {
 		{"store-postgres-max-connections", `5: store.postgres.max_connections: must be between 2 and 100, got 1`},
 		{"store-postgres-dsn-invalid", `4: store.postgres.dsn: not a PostgreSQL connection string (postgres://user:password@host:5432/database?sslmode=require, or host=... dbname=... pairs)`},
 		{"store-postgres-unknown-key", `5: unknown key "lease" in store.postgres`},
+		// slos: and failures: (issue 21): the file, line and key, and why.
+		{"slos-objective-100", `3: slos.preview.success.objective: 100 leaves no error budget: a single miss in the window breaks it (use at most 99.99)`},
+		{"slos-threshold-above-timeout", `5: slos.staging.latency.threshold: 15m can never be missed: an attempt not ready within readiness.provisioning_timeout (10m) fails instead, so every ready attempt is within it; use a threshold below 10m`},
+		{"slos-type-not-listed", `4: slos.prod: "prod" is not one of types (preview, staging)`},
+		{"slos-type", `2: slos.feature branch: "feature branch" is not an environment type (must match ^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$) nor "default"`},
+		{"slos-unknown-key", `3: unknown key "treshold" in slos.preview.latency`},
+		{"slos-unreachable-objective", `6: slos.preview.success.objective: 90 % over 30d leaves an error budget of 10 % of attempts; the page alert fires when 2 % of it burns in 1h, a burn rate of 14.4, which needs more than 144 % of attempts to miss and cannot happen: use an objective above 93.0556 % or a shorter window`},
+		{"slos-window", `3: slos.default.window: must be whole days from 7d to 90d (28d or 30d as in Sloth), got 1d12h`},
+		{"failures-catch-all-first", `2: failures[0]: matches every failure (it sets none of reason, message, condition), so the matchers after it are never used; make it the last one`},
+		{"failures-class-missing", `2: failures[0].class: must be set: user or platform`},
+		{"failures-class", `2: failures[0].class: must be user or platform, got "customer"`},
+		{"failures-default-name", `2: failures[0].name: "argocd-comparison-error" is the name of a default matcher`},
+		{"failures-duplicate-name", `3: failures[1].name: duplicate matcher name "charts" (also failures[0])`},
+		{"failures-not-list", `1: failures: must be a list of matchers such as {class: user, reason: deleted_before_ready}, got a mapping`},
+		{"failures-regexp", "5: failures[1].message: invalid regular expression \"helm template (failed\": missing closing ): `helm template (failed`"},
 		{"webhook-name", `2: webhooks[0].name: "ci team" is not a valid webhook name (must match ^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$)`},
 		{"webhook-duplicate-name", `4: webhooks[2].name: duplicate webhook name "ci" (also webhooks[0])`},
 		{"webhook-secret-missing", `2: webhooks[0].secret: must be set (or secret_file)`},
@@ -428,7 +466,7 @@ func TestLoadInvalid(t *testing.T) {
 	// Every invalid-*.yml file is in the table.
 	files, err := filepath.Glob("testdata/invalid-*.yml")
 	require.NoError(t, err)
-	require.Len(t, files, 100)
+	require.Len(t, files, 117)
 }
 
 func TestErrorWrapping(t *testing.T) {
@@ -591,7 +629,7 @@ func TestRedactedDefault(t *testing.T) {
 	cfg := DefaultConfig()
 	out := cfg.Redacted()
 	require.NotContains(t, out, "<secret>")
-	require.NotContains(t, out, "argocd")
+	require.NotContains(t, out, "argocd:")
 	back, err := loadBytes([]byte(out), "/x/envtrack.yml", LoadOptions{})
 	require.NoError(t, err)
 	want := DefaultConfig()

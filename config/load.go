@@ -198,7 +198,7 @@ func (l *loader) validate(c *Config) error {
 	if sr := c.Targets.SuccessRate; sr.Alert > sr.Target {
 		return l.errorf("targets.success_rate.alert", "must not be greater than targets.success_rate.target (%g > %g)", sr.Alert, sr.Target)
 	}
-	return nil
+	return l.checkSLOs(c)
 }
 
 // resolveFiles resolves relative paths against the config file's directory

@@ -1,6 +1,9 @@
 package config
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // NeedsRestart names what a reload from old to cfg cannot apply: the listener, the store
 // and the metrics registered at start. A reload that changes any of them is refused, and
@@ -28,6 +31,9 @@ func NeedsRestart(old, cfg *Config) error {
 		if c.old != c.new {
 			return fmt.Errorf("%s changed from %v to %v: that needs a restart; keeping the previous configuration", c.key, c.old, c.new)
 		}
+	}
+	if o, n := old.SLOs.LatencyThresholds(), cfg.SLOs.LatencyThresholds(); !slices.Equal(o, n) {
+		return fmt.Errorf("slos latency thresholds (the provisioning histogram's buckets) changed from %v to %v: that needs a restart; keeping the previous configuration", o, n)
 	}
 	return nil
 }

@@ -131,7 +131,7 @@ func (s *Set) provisioningMetrics() []Metric {
 				Help: fmt.Sprintf("Fraction of provisioning attempts that succeeded over %s.", w),
 			}}, burnRecords...),
 			Alerts: []Alert{s.successRateAlert(success), s.burnRateAlert()},
-			Panels: []Panel{{
+			Panels: append(s.sloPanels(), Panel{
 				Dashboard: DashboardProvisioning, Row: RowProvisioning, Slot: 20, Kind: GaugeKind, Width: 6, Height: 8,
 				Title:       "Provisioning success rate",
 				Description: fmt.Sprintf("Attempts that ended ready, of all that ended (ready or provisioning_failed), over the dashboard's time range. Red below the alert threshold (%s %%), green from the target (%s %%).", num(t.SuccessRate.Alert), num(t.SuccessRate.Target)),
@@ -141,10 +141,19 @@ func (s *Set) provisioningMetrics() []Metric {
 					Legend: "success rate", Instant: true,
 				}},
 				Thresholds: []Step{{Color: "red"}, {Value: ptr(t.SuccessRate.Alert / 100), Color: "orange"}, {Value: ptr(t.SuccessRate.Target / 100), Color: "green"}},
-			}},
+			}),
 		}),
 		s.life(metric.ProvisioningFailures, Metric{
 			Panels: []Panel{{
+				Dashboard: DashboardProvisioning, Row: RowSLOs, Slot: 30, Kind: TimeSeries, Width: 8, Height: 8,
+				Title:       "Failures by class and type",
+				Description: "provisioning_failed per interval by class: user (what was asked cannot work; a success of the platform, counted on its own) and platform (it could not be provided; what the success SLO counts), and type. The class and the matcher that decided it are on each failure's timeline.",
+				Unit:        "none", Stack: true, Bars: true,
+				Queries: []Query{{
+					Expr:   fmt.Sprintf(`sum by (class, type) (increase(%s{%s}[$__rate_interval]))`, failures, typ),
+					Legend: "{{class}} {{type}}",
+				}},
+			}, {
 				Dashboard: DashboardProvisioning, Row: RowOutcomes, Slot: 10, Kind: PieChart, Width: 8, Height: 8,
 				Title:       "Failed provisions by reason",
 				Description: "provisioning_failed over the dashboard's time range by reason: timeout, sync_failed, degraded, url_unreachable, deleted_before_ready.",
@@ -465,14 +474,16 @@ func (s *Set) sinkMetrics() []Metric {
 				}(),
 				{
 					Dashboard: DashboardHealth, Row: RowSinks, Slot: 40, Kind: TimeSeries, Width: 8, Height: 8,
-					Title: "Events set aside and lost", Description: "Per interval: events a sink rejected for good (set aside), and events retention pruned before the sink delivered them (lost for that sink).", Unit: "none", Bars: true,
+					Title: "Events set aside and lost", Description: "Per interval: events a sink rejected for good (set aside), events it failed to take within retention.max_undelivered (set aside undelivered), and events the journal no longer held when the sink reached them (lost for that sink).", Unit: "none", Bars: true,
 					Queries: []Query{
 						{Expr: fmt.Sprintf(`sum by (sink) (increase(%s[$__rate_interval]))`, sel(metric.SinkSetAside.Name)), Legend: "{{sink}} set aside"},
+						{Expr: fmt.Sprintf(`sum by (sink) (increase(%s[$__rate_interval]))`, sel(metric.SinkUndeliveredSetAside.Name)), Legend: "{{sink}} set aside undelivered"},
 						{Expr: fmt.Sprintf(`sum by (sink) (increase(%s[$__rate_interval]))`, sel(metric.SinkPrunedUndelivered.Name)), Legend: "{{sink}} pruned undelivered"},
 					},
 				},
 			},
 		}),
+		self(metric.SinkUndeliveredSetAside, Metric{Alerts: []Alert{s.undeliveredAlert()}}),
 		self(metric.SinkPrunedUndelivered, Metric{}),
 		self(metric.SinkLastSuccess, Metric{
 			Panels: []Panel{{
@@ -906,7 +917,7 @@ func (s *Set) lagAlert() Alert {
 		Summary:     "An envtrack sink is not keeping up.",
 		Description: fmt.Sprintf("The {{ $labels.sink }} sink of envtrack at {{ $labels.instance }} has had undelivered journal events for %s (now {{ $value }}): dashboards, annotations or webhooks miss recent events.", dur(o.HealthFor)),
 		Meaning: "Every event is appended to the journal first; each sink delivers from it in order with its own cursor. A sink whose lag stays above the threshold is failing (its target is down or rejects it, and it retries with backoff) or is slower than the events arrive. " +
-			"Nothing is lost while the journal keeps the events (journal.retention); past that, " + metric.SinkPrunedUndelivered.Name + " counts what the sink lost.",
+			"Nothing is lost: retention keeps every event a sink has not delivered, up to retention.max_undelivered; past that the sink's oldest events are set aside for it (" + metric.SinkUndeliveredSetAside.Name + ", EnvtrackSinkUndeliveredSetAside).",
 		Steps: []string{
 			"Open the *Sinks* row of the envtrack health dashboard: *Delivery failures* (retryable or not) and *Time since the last delivery* for that sink.",
 			"Check the target: InfluxDB (health, disk, token, bucket) or Grafana (401/403 in *Authentication failures*: token or annotations:create permission; 404: wrong URL sub-path).",
@@ -947,6 +958,32 @@ func (s *Set) setAsideAlert() Alert {
 				envtrackSeries(metric.SinkSetAside.Name, 1, 0, "sink", "influxdb"),
 			}},
 			{Name: "old set-aside events stay silent", Series: []InputSeries{envtrackSeries(metric.SinkSetAside.Name, 0, 3, "sink", "influxdb")}},
+		},
+	}
+}
+
+func (s *Set) undeliveredAlert() Alert {
+	o := s.opts
+	w := dur(o.HealthWindow)
+	return Alert{
+		Name: "EnvtrackSinkUndeliveredSetAside", Group: GroupHealth, Severity: SeverityCritical,
+		Expr:        fmt.Sprintf(`sum by (job, instance, sink) (increase(%s[%s])) > 0`, metric.SinkUndeliveredSetAside.Name, w),
+		Threshold:   fmt.Sprintf("any event set aside undelivered in the last %s", w),
+		Summary:     "An envtrack sink failed to deliver events within retention.max_undelivered.",
+		Description: fmt.Sprintf("The {{ $labels.sink }} sink of envtrack at {{ $labels.instance }} set aside events it had failed to deliver for retention.max_undelivered, in the last %s: they are missing from its target.", w),
+		Meaning: "Retention never prunes an event a sink has not delivered: a sink that is down lags and loses nothing. So that a sink that never comes back does not hold the journal forever, " +
+			"an event the sink has still not delivered retention.max_undelivered after it was recorded is set aside for that sink: recorded in the store's undelivered bucket, logged, no longer retried. " +
+			"Its target (InfluxDB, Grafana) misses those events; the other sinks and the journal's own timeline are unaffected.",
+		Steps: []string{
+			"Find why the sink has been failing for so long: *Delivery failures* and *Time since the last delivery* on the envtrack health dashboard, and envtrack's log for the sink (`component=sink`).",
+			"The log line `events set aside` names the first and last sequence numbers set aside; the events stay in the store's undelivered bucket to be replayed once the target works.",
+			"If the outage is planned to last, raise retention.max_undelivered (the journal then keeps more on disk) or remove the sink from the configuration.",
+		},
+		Cases: []Case{
+			{Name: "events set aside undelivered fire", Fires: true, Labels: envtrackLabels("sink", "influxdb"), Series: []InputSeries{
+				envtrackSeries(metric.SinkUndeliveredSetAside.Name, 5, 0, "sink", "influxdb"),
+			}},
+			{Name: "none set aside stays silent", Series: []InputSeries{envtrackSeries(metric.SinkUndeliveredSetAside.Name, 0, 0, "sink", "influxdb")}},
 		},
 	}
 }

@@ -135,6 +135,11 @@ type Options struct {
 	DeploymentsMeasurement string
 	// Targets are the service-level targets (config targets).
 	Targets Targets
+	// SLOs are the objectives per environment type (config slos:), and Types the
+	// configured types (config types:): each named type gets its own SLOs, the default
+	// covers the rest.
+	SLOs  config.SLOs
+	Types []string
 
 	// Window is the range over which the provisioning percentiles and the success
 	// rate are computed for the alerts; For is how long they must hold.
@@ -191,6 +196,7 @@ func DefaultOptions() Options {
 		Job:                    "envtrack",
 		DeploymentsMeasurement: config.DefaultInfluxDBConfig.DeploymentsMeasurement,
 		Targets:                DefaultTargets,
+		SLOs:                   config.DefaultSLOs,
 		Window:                 time.Hour,
 		For:                    15 * time.Minute,
 		// The SRE workbook's paging pairs: 2 % of a 30-day budget in 1 h, 5 % in 6 h.
@@ -282,6 +288,9 @@ func (o Options) Validate() error {
 	}
 	if o.SinkLagEvents < 0 {
 		bad("sink lag threshold %v must not be negative", o.SinkLagEvents)
+	}
+	if _, ok := o.SLOs[config.SLODefault]; !ok {
+		bad("slos has no %q entry", config.SLODefault)
 	}
 	if o.Handbook == "" {
 		bad("handbook URL is empty")

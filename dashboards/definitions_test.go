@@ -30,7 +30,7 @@ func TestLifecycleMetricsAreDesignFour(t *testing.T) {
 	}{
 		"blueberry_environment_provisioning_duration_seconds": {dashboards.Histogram, []string{"type"}, []float64{30, 60, 120, 300, 600}},
 		"blueberry_environment_provisioning_total":            {dashboards.Counter, []string{"status", "type"}, nil},
-		"blueberry_environment_provisioning_failures_total":   {dashboards.Counter, []string{"reason", "type"}, nil},
+		"blueberry_environment_provisioning_failures_total":   {dashboards.Counter, []string{"reason", "type", "class"}, nil},
 		"blueberry_environment_provisioning_in_progress":      {dashboards.Gauge, []string{"type"}, nil},
 		"blueberry_environments":                              {dashboards.Gauge, []string{"phase", "type"}, nil},
 		"blueberry_environment_termination_duration_seconds":  {dashboards.Histogram, []string{"type"}, metric.TerminationBuckets},
@@ -101,8 +101,17 @@ func TestAlerts(t *testing.T) {
 		"EnvironmentProvisioningP50Slow", "EnvironmentProvisioningP95Slow", "EnvironmentProvisioningSuccessRateLow",
 		"EnvironmentProvisioningErrorBudgetBurn",
 		"EnvtrackDown", "EnvtrackConfigReloadFailed", "EnvtrackArgoCDPollsFailing", "EnvtrackProbesFailing",
-		"EnvtrackSinkLagging", "EnvtrackSinkSettingEventsAside", "EnvtrackNoLeader", "EnvtrackLeaseFlapping",
+		"EnvtrackSinkLagging", "EnvtrackSinkSettingEventsAside", "EnvtrackSinkUndeliveredSetAside", "EnvtrackNoLeader", "EnvtrackLeaseFlapping",
 	}, names)
+	// The SLO alerts: a page and a ticket alert per SLI, one rule per SLO (one SLO of
+	// each SLI by default), each with its runbook.
+	var sloNames []string
+	for _, a := range s.SLOAlerts() {
+		sloNames = append(sloNames, a.Name)
+	}
+	require.Equal(t, []string{"EnvironmentProvisioningLatencyBudgetBurn", "EnvironmentProvisioningLatencyBudgetBurnSlow",
+		"EnvironmentProvisioningSuccessBudgetBurn", "EnvironmentProvisioningSuccessBudgetBurnSlow"}, sloNames)
+	names = append(names, sloNames...)
 
 	// Every alerting rule has severity, summary, description and a runbook_url whose
 	// anchor is a heading of the handbook.

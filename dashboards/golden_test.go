@@ -98,7 +98,7 @@ func TestGenerateIsDeterministic(t *testing.T) {
 	require.Equal(t, a, b)
 	require.ElementsMatch(t, []string{
 		"dashboards/envtrack-provisioning.json", "dashboards/envtrack-health.json",
-		dashboards.RulesFile, dashboards.RuleTestsFile, dashboards.HandbookFile,
+		dashboards.RulesFile, dashboards.RuleTestsFile, dashboards.SLORuleTestsFile, dashboards.HandbookFile,
 	}, keys(a))
 }
 

@@ -56,11 +56,13 @@ func (s *Set) Handbook() []byte {
 	p("## Alert policies\n\n")
 	p("Every alert carries the label `severity` and the annotations `summary`, `description` and `runbook_url` (a link to its section below).\n\n")
 	p("| ALERT | SEVERITY | FIRES WHEN |\n| --- | --- | --- |\n")
-	for _, a := range s.Alerts() {
+	alerts := append(s.Alerts(), s.SLOAlerts()...)
+	for _, a := range alerts {
 		p("| [%s](#%s) | %s | %s |\n", a.Name, Anchor(a.Name), strings.ToUpper(a.Severity), cell(a.Threshold))
 	}
 	p("\n")
-	for _, a := range s.Alerts() {
+	s.handbookSLOs(p)
+	for _, a := range alerts {
 		p("### %s\n\n", a.Name)
 		p("```md\n%s\n```\n\n", a.Summary)
 		p("Severity: %s\n\n", strings.ToUpper(a.Severity))
@@ -79,6 +81,7 @@ func (s *Set) Handbook() []byte {
 	}
 
 	p("## Recording rules\n\n")
+	p("Each SLO's group records, in Sloth's names and labels (`sloth_id`, `sloth_service`, `sloth_slo`, `sloth_window`): `slo:sli_error:ratio_rate<window>` for 5m, 30m, 1h, 2h, 6h, 1d, 3d and the SLO window, `slo:objective:ratio`, `slo:error_budget:ratio`, `slo:time_period:days`, `%s`, `slo:period_burn_rate:ratio`, `%s` and `sloth_slo_info`.\n\n", SLOCurrentBurn, SLOBudgetRemaining)
 	p("Group `%s`; the alerts above use them.\n\n", GroupRecording)
 	p("| RULE | MEANING | EXPRESSION |\n| --- | --- | --- |\n")
 	for _, r := range s.Records() {
@@ -144,6 +147,26 @@ func (s *Set) Handbook() []byte {
 
 // PanelsShowing returns the panels whose queries select the metric's series, in
 // dashboard order.
+// handbookSLOs describes the SLOs per type the rules are generated for.
+func (s *Set) handbookSLOs(p func(string, ...any)) {
+	p("### SLOs per environment type\n\n")
+	p("The SLO alerts below are generated per environment type from `slos:` (each type named there or in `types:` gets its own SLOs; `default` covers every other type), in Sloth's shape: a Sloth SLO dashboard reads their records unchanged (`sloth_service` is `envtrack-<type>`, `sloth_slo` `%s` or `%s`). ", SLILatency, SLISuccess)
+	p("Each has a page alert (severity critical, `sloth_severity: page`) and a ticket alert (warning, `ticket`) over the SRE workbook's window pairs. The success SLI counts only the platform's failures (`class=\"platform\"`): a user's failure is a success of the platform. `%s` tests each alert firing at its burn rate and silent just below it.\n\n", filepath.Base(SLORuleTestsFile))
+	p("| SLO (`sloth_id`) | TYPES | OBJECTIVE | WINDOW |\n| --- | --- | --- | --- |\n")
+	for _, o := range s.SLOs() {
+		types := "`" + o.Selector + "`"
+		if o.Selector == "" {
+			types = "all"
+		}
+		obj := num(o.Objective) + " % of attempts not failed by the platform"
+		if o.SLI == SLILatency {
+			obj = num(o.Objective) + " % of ready attempts ready within " + dur(o.Threshold)
+		}
+		p("| `%s` | %s | %s | %s |\n", o.ID(), types, obj, dur(o.Window))
+	}
+	p("\n")
+}
+
 func (s *Set) PanelsShowing(m Metric) []Panel {
 	re := regexp.MustCompile(`(^|[^a-zA-Z0-9_:])` + regexp.QuoteMeta(m.Name) + `(_bucket|_count|_sum)?($|[^a-zA-Z0-9_:])`)
 	var out []Panel
@@ -197,6 +220,9 @@ func (s *Set) Files() (map[string][]byte, error) {
 	}
 	if files[RuleTestsFile], err = s.RuleTestsYAML(); err != nil {
 		return nil, fmt.Errorf("rule tests: %w", err)
+	}
+	if files[SLORuleTestsFile], err = s.SLORuleTestsYAML(); err != nil {
+		return nil, fmt.Errorf("SLO rule tests: %w", err)
 	}
 	files[HandbookFile] = s.Handbook()
 	return files, nil
@@ -257,7 +283,7 @@ func handbookReplicas(p func(string, ...any)) {
 	p("A clean stop (SIGTERM, a rolling update) releases the lease: the next replica takes over within one `renew_interval`. Pushes never wait for a leader; Argo CD changes and URL states are derived again from the next poll, with their evidence times.\n\n")
 	p("**What to alert on.** [EnvtrackNoLeader](#envtracknoleader) (no replica holds the lease) and [EnvtrackLeaseFlapping](#envtrackleaseflapping) (leadership changes often); `%s` counts commits planned again because another replica wrote the same environment meanwhile (a few are normal under concurrent pushes). ", metric.StoreStaleCommits.Name)
 	p("Both rules aggregate across replicas (`max without (instance)`), so they stay right whichever replica leads. `/readyz` is true on a healthy follower, so a readiness probe keeps every replica in the Service.\n\n")
-	p("**Moving a journal.** Stop envtrack, then `envtrack store copy --from bbolt:/var/lib/envtrack/envtrack.db --to postgres:DSN` moves the journal with its identity (event ids stay the same, so the sinks deliver nothing twice), its environments, sink cursors and set-aside events; `--from postgres:DSN --to bbolt:PATH` moves it back. ")
+	p("**Moving a journal.** Stop envtrack, then `envtrack store copy --from bbolt:/var/lib/envtrack/envtrack.db --to postgres:DSN` moves the journal with its identity (event ids stay the same, so the sinks deliver nothing twice), its environments, sink cursors, set-aside and undelivered events and Idempotency-Keys; `--from postgres:DSN --to bbolt:PATH` moves it back. ")
 	p("An interrupted copy resumes when run again; a finished one copies nothing more. Then set `store.driver: postgres` and start the replicas. ")
 	p("The schema's migrations are embedded in envtrack and applied at start under an advisory lock; a database migrated by a newer envtrack stops an older one at start with one line, changing nothing (roll forward, not back).\n\n")
 }

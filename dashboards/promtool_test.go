@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
+	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/dashboards"
 	"github.com/blueberry-idp/envtrack/internal/testinfra"
 )
@@ -73,7 +74,39 @@ func TestPromtool(t *testing.T) {
 func TestPromtoolOnCommittedFiles(t *testing.T) {
 	promtool := testinfra.Tool(t, "promtool")
 	dir := filepath.Join(moduleRoot(t), "deploy", "prometheus")
-	for _, args := range [][]string{{"check", "rules", "envtrack.rules.yml"}, {"test", "rules", "envtrack.rules.test.yml"}} {
+	for _, args := range [][]string{{"check", "rules", "envtrack.rules.yml"}, {"test", "rules", "envtrack.rules.test.yml"}, {"test", "rules", "envtrack.slo.rules.test.yml"}} {
+		cmd := exec.Command(promtool, args...)
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "promtool %v:\n%s", args, out)
+	}
+}
+
+// The SLO rules and their tests with objectives per type: a named type gets its own
+// SLOs, the default (tested) covers the others, with a 28d window (Sloth's 13.44 page
+// burn rate). The SLO tests take promtool about 20 s of CPU: they run here and on the
+// committed files only.
+func TestPromtoolSLOsPerType(t *testing.T) {
+	promtool := testinfra.Tool(t, "promtool")
+	opts := dashboards.DefaultOptions()
+	preview := config.DefaultSLO
+	preview.Latency = config.LatencyObjective{Objective: 90, Threshold: model.Duration(10 * time.Minute)}
+	def := config.DefaultSLO
+	def.Window = model.Duration(28 * 24 * time.Hour)
+	def.Success.Objective = 99
+	opts.SLOs = config.SLOs{config.SLODefault: def, "preview": preview}
+	opts.Types = []string{"staging"}
+	files := generated(t, opts)
+	rules := string(files[dashboards.RulesFile])
+	for _, want := range []string{`sloth_service: envtrack-preview`, `sloth_service: envtrack-staging`, `type!~"preview|staging"`,
+		`le=~"600|600\\.0", type="preview"`, `(13.44 * 0.01)`} {
+		require.Contains(t, rules, want)
+	}
+	dir := t.TempDir()
+	for _, f := range []string{dashboards.RulesFile, dashboards.SLORuleTestsFile} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, path.Base(f)), files[f], 0o600))
+	}
+	for _, args := range [][]string{{"check", "rules", "envtrack.rules.yml"}, {"test", "rules", "envtrack.slo.rules.test.yml"}} {
 		cmd := exec.Command(promtool, args...)
 		cmd.Dir = dir
 		out, err := cmd.CombinedOutput()

@@ -17,6 +17,9 @@ import (
 const (
 	RulesFile     = "deploy/prometheus/envtrack.rules.yml"
 	RuleTestsFile = "deploy/prometheus/envtrack.rules.test.yml"
+	// SLORuleTestsFile tests the SLO alerts: their windows run to days, so Prometheus
+	// evaluates them every 5m there (each test evaluates the whole rule file).
+	SLORuleTestsFile = "deploy/prometheus/envtrack.slo.rules.test.yml"
 )
 
 // RuleFile is a Prometheus rule file (also the spec of a PrometheusRule).
@@ -61,6 +64,7 @@ func (s *Set) Rules() RuleFile {
 		}
 		f.Groups = append(f.Groups, group)
 	}
+	f.Groups = append(f.Groups, s.sloRuleGroups()...)
 	return f
 }
 
@@ -270,6 +274,12 @@ func expandTemplate(text string, labels map[string]string, value float64) string
 		panic(fmt.Sprintf("definitions: annotation template %q: %v", text, err))
 	}
 	return buf.String()
+}
+
+// SLORuleTestsYAML renders the promtool test file of the SLO alerts.
+func (s *Set) SLORuleTestsYAML() ([]byte, error) {
+	return encodeYAML(generatedHeader+"# promtool test rules envtrack.slo.rules.test.yml: each SLO alert fires at its burn rate and stays\n"+
+		"# silent just below it; user failures never burn the platform's budget.\n", s.SLORuleTests())
 }
 
 // RuleTestsYAML renders the promtool test file.

@@ -104,6 +104,9 @@ func TestTimelineAndInsights(t *testing.T) {
 		pushEvent(t, "http://"+a.Addr(), "ci-token", fmt.Sprintf(`{"environment_id":"pr-7","event":%q,"timestamp":%q}`,
 			p.ev, now.Add(p.off).Format(time.RFC3339)))
 	}
+	// A user's failure: shown on its own, a success of the platform's SLO.
+	pushEvent(t, "http://"+a.Addr(), "ci-token", fmt.Sprintf(`{"environment_id":"pr-8","event":"provisioning_started","timestamp":%q}`, now.Add(-8*time.Minute).Format(time.RFC3339)))
+	pushEvent(t, "http://"+a.Addr(), "ci-token", fmt.Sprintf(`{"environment_id":"pr-8","event":"provisioning_failed","timestamp":%q,"metadata":{"reason":"chart","failure_class":"user"}}`, now.Add(-7*time.Minute).Format(time.RFC3339)))
 	server := "http://" + a.Addr()
 	var out, errb bytes.Buffer
 	require.Equal(t, 0, run([]string{"timeline", "pr-7", "--server", server}, &out, &errb), errb.String())
@@ -115,9 +118,13 @@ func TestTimelineAndInsights(t *testing.T) {
 	require.Contains(t, out.String(), `"environment_id": "pr-7"`)
 	out.Reset()
 	require.Equal(t, 0, run([]string{"insights", "--server", server, "--window", "1d", "--environment", "pr-7"}, &out, &errb), errb.String())
-	for _, want := range []string{"Provisioning performance, last 1d", "all", "100.00%", "1m0s", "provisioning_p50", "PASS", "Recommendations", "All targets met", "Environment pr-7"} {
+	for _, want := range []string{"Provisioning performance, last 1d", "all", "50.00%", "1m0s", "provisioning_p50", "PASS", "Recommendations", "Environment pr-7",
+		"Failures: chart 1 (user 1, platform 0)", "SLOs (each over its own window; burn rate over the last hour)"} {
 		require.Contains(t, out.String(), want)
 	}
+	// 000's table by default: the user's failure spends none of the platform's budget.
+	require.Regexp(t, `default +30d +success +98% +100.00% +100.00% +0 +1\n`, out.String())
+	require.Regexp(t, `default +30d +latency <= 5m0s +95% +100.00% +100.00% +0 +-\n`, out.String())
 	errb.Reset()
 	require.Equal(t, 1, run([]string{"timeline", "nope", "--server", server}, &out, &errb))
 	require.Equal(t, "envtrack timeline: envtrack answered 404: environment not found: nope\n", errb.String())

@@ -182,6 +182,35 @@ func fmtOpt(v *float64, f func(float64) string) string {
 	return f(*v)
 }
 
+// printSLOs prints each type's objectives and error budgets (002: a user failure is a
+// success of the platform, counted on its own).
+func printSLOs(stdout io.Writer, slos []apitypes.SLOStatus) {
+	if len(slos) == 0 {
+		return
+	}
+	pct := func(v float64) string { return fmt.Sprintf("%.2f%%", v) }
+	num := func(v float64) string { return fmt.Sprintf("%g", v) }
+	fmt.Fprintf(stdout, "\nSLOs (each over its own window; burn rate over the last hour)\n")
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  TYPE\tWINDOW\tSLI\tOBJECTIVE\tACTUAL\tBUDGET LEFT\tBURN RATE\tUSER FAILURES")
+	for _, s := range slos {
+		for _, o := range []struct {
+			name string
+			st   apitypes.ObjectiveStatus
+		}{{"latency", s.Latency}, {"success", s.Success}} {
+			name, user := o.name, "-"
+			if o.st.ThresholdSeconds != nil {
+				name += " <= " + secs(*o.st.ThresholdSeconds)
+			} else {
+				user = fmt.Sprint(s.UserFailures)
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%g%%\t%s\t%s\t%s\t%s\n", s.Type, s.Window, name, o.st.Objective,
+				fmtOpt(o.st.Actual, pct), fmtOpt(o.st.ErrorBudgetRemaining, pct), fmtOpt(o.st.BurnRate, num), user)
+		}
+	}
+	tw.Flush()
+}
+
 // insights is the test script of 000: the metrics, a timeline, the recommendations.
 func insights(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("insights", stderr)
@@ -236,8 +265,9 @@ func insights(args []string, stdout, stderr io.Writer) int {
 			reasons = append(reasons, fmt.Sprintf("%s %d", r, n))
 		}
 		sort.Strings(reasons)
-		fmt.Fprintf(stdout, "\nFailures: %s\n", strings.Join(reasons, ", "))
+		fmt.Fprintf(stdout, "\nFailures: %s (user %d, platform %d)\n", strings.Join(reasons, ", "), pr.UserFailures, pr.PlatformFailures)
 	}
+	printSLOs(stdout, p.SLOs)
 	fmt.Fprintf(stdout, "\nTargets\n")
 	tw = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	for _, t := range p.Targets {

@@ -58,6 +58,7 @@ func generate(args []string, stdout, stderr io.Writer) int {
 func optionsFromConfig(opts dashboards.Options, cfg *config.Config) dashboards.Options {
 	opts.Namespace = cfg.Metrics.Namespace
 	opts.Targets = cfg.Targets
+	opts.SLOs, opts.Types = cfg.SLOs, cfg.Types
 	if cfg.InfluxDB != nil && cfg.InfluxDB.DeploymentsMeasurement != "" {
 		opts.DeploymentsMeasurement = cfg.InfluxDB.DeploymentsMeasurement
 	}

@@ -40,10 +40,12 @@ type Recorder interface {
 	// Mark appends a deployment marker and returns it as stored; the zero event when it
 	// repeats a recorded marker or Idempotency-Key.
 	Mark(e event.Event) (event.Event, error)
-	// Record commits a batch in one transaction, all or nothing, and returns the stored
-	// events of each item (none for an item that repeats what is known). An *ItemError
-	// refuses the batch because of one item.
-	Record(items []Item) ([][]event.Event, error)
+	// Record commits the items of one request (a push, or a batch) in one transaction,
+	// all or nothing, and returns the stored events of each item (none for an item that
+	// repeats what is known). An *ItemError refuses the batch because of one item. With
+	// an Idempotency-Key, a retry of the request that recorded the key stores nothing,
+	// and another request with the key is a *KeyReusedError.
+	Record(items []Item, key Key) ([][]event.Event, error)
 }
 
 // Tokens returns the tokens in force (they change on reload).
@@ -155,7 +157,7 @@ func FromState(s tracker.State) apitypes.Environment {
 		EnvironmentID: s.ID, EnvironmentName: s.Name, Type: s.Type, Phase: string(s.Phase), Source: s.Source,
 		Repository: s.Repository, Branch: s.Branch, CommitSHA: s.CommitSHA, URL: redact.URL(s.URL),
 		CreatedAt: tp(s.CreatedAt), ProvisioningStartedAt: tp(s.ProvisioningStartedAt), ReadyAt: tp(s.ReadyAt),
-		FailedAt: tp(s.FailedAt), FailureReason: s.FailureReason, TerminationStartedAt: tp(s.TerminationStartedAt),
+		FailedAt: tp(s.FailedAt), FailureReason: s.FailureReason, FailureClass: s.FailureClass, FailureMatcher: s.FailureMatcher, TerminationStartedAt: tp(s.TerminationStartedAt),
 		TerminatedAt: tp(s.TerminatedAt), Timeline: "/api/environments/" + s.ID + "/timeline",
 	}
 	if e.EnvironmentName == "" {

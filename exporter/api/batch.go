@@ -82,7 +82,8 @@ func decodeItem(body []byte, now time.Time) (Item, error) {
 
 // postBatch validates every element (one bad one refuses the whole batch, naming it) and
 // records them in one transaction.
-func postBatch(w http.ResponseWriter, rec Recorder, elems []batchElem, maxBatch int, now time.Time, logger log.Logger) {
+// key is the request's Idempotency-Key, computed once the batch is valid.
+func postBatch(w http.ResponseWriter, rec Recorder, elems []batchElem, maxBatch int, now time.Time, key func() Key, logger log.Logger) {
 	switch {
 	case len(elems) == 0:
 		writeError(w, http.StatusUnprocessableEntity, "empty batch: send at least one event")
@@ -109,9 +110,14 @@ func postBatch(w http.ResponseWriter, rec Recorder, elems []batchElem, maxBatch 
 		}
 		items[i] = it
 	}
-	per, err := rec.Record(items)
+	per, err := rec.Record(items, key())
 	if err != nil {
 		var ie *ItemError
+		var reused *KeyReusedError
+		if errors.As(err, &reused) {
+			writeError(w, http.StatusUnprocessableEntity, reused.Error())
+			return
+		}
 		if errors.As(err, &ie) {
 			line := 0
 			if ie.Index >= 0 && ie.Index < len(elems) {

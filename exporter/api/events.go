@@ -12,7 +12,6 @@ import (
 
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 	"github.com/blueberry-idp/envtrack/model/apitypes"
-	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 // inputError is a request refused before or while decoding it, with its status.
@@ -59,28 +58,29 @@ func PostEvents(rec Recorder, maxBody int64, maxBatch int, now func() time.Time,
 			writeError(w, http.StatusBadRequest, "reading body: "+err.Error())
 			return
 		}
-		if IsNDJSON(r.Header.Get("Content-Type")) {
-			postBatch(w, rec, splitNDJSON(body), maxBatch, now(), logger)
+		name, err := IdempotencyKey(r)
+		if err != nil {
+			status, msg, _ := inputStatus(err)
+			writeError(w, status, msg)
 			return
 		}
-		if isJSONArray(body) {
-			elems, err := splitArray(body)
-			if err != nil {
-				writeError(w, http.StatusBadRequest, "malformed JSON array body")
-				return
+		if ndjson := IsNDJSON(r.Header.Get("Content-Type")); ndjson || isJSONArray(body) {
+			elems := splitNDJSON(body)
+			if !ndjson {
+				if elems, err = splitArray(body); err != nil {
+					writeError(w, http.StatusBadRequest, "malformed JSON array body")
+					return
+				}
 			}
-			postBatch(w, rec, elems, maxBatch, now(), logger)
+			postBatch(w, rec, elems, maxBatch, now(), func() Key { return requestKey(r, name, body, ndjson) }, logger)
 			return
 		}
-		key, err := IdempotencyKey(r)
-		if err == nil {
-			var ev *apitypes.Push
-			var marker *event.Event
-			if ev, marker, err = apitypes.DecodeEvent(body, now()); err == nil {
-				err = record(w, rec, ev, marker, key)
-			}
+		var it Item
+		if it, err = decodeItem(body, now()); err == nil {
+			err = record(w, rec, it, requestKey(r, name, body, false))
 		}
 		var rej *tracker.RejectedError
+		var reused *KeyReusedError
 		status, msg, input := inputStatus(err)
 		switch {
 		case err == nil:
@@ -90,6 +90,8 @@ func PostEvents(rec Recorder, maxBody int64, maxBatch int, now func() time.Time,
 			writeError(w, http.StatusTooManyRequests, full(err).Error())
 		case errors.As(err, &rej):
 			writeError(w, http.StatusUnprocessableEntity, rej.Reason)
+		case errors.As(err, &reused):
+			writeError(w, http.StatusUnprocessableEntity, reused.Error())
 		default:
 			level.Error(logger).Log("msg", "recording a pushed event failed", "err", err)
 			writeError(w, http.StatusServiceUnavailable, "could not record the event: "+err.Error())
@@ -100,29 +102,17 @@ func PostEvents(rec Recorder, maxBody int64, maxBatch int, now func() time.Time,
 // record stores one decoded push and answers 202 with the stored ids, or 200
 // "unchanged" for a repeat (of what is known, of a marker, or of an Idempotency-Key).
 // It returns the recorder's error unanswered.
-func record(w http.ResponseWriter, rec Recorder, ev *apitypes.Push, marker *event.Event, key string) error {
-	var stored []event.Event
-	if marker != nil {
-		if key != "" {
-			marker.Metadata[tracker.MetaIdempotencyKey] = key
+func record(w http.ResponseWriter, rec Recorder, it Item, key Key) error {
+	per, err := rec.Record([]Item{it}, key)
+	if err != nil {
+		var ie *ItemError
+		if errors.As(err, &ie) {
+			return ie.Err // one item: its own error (a *tracker.RejectedError)
 		}
-		e, err := rec.Mark(*marker)
-		if err != nil {
-			return err
-		}
-		if e.ID != "" {
-			stored = []event.Event{e}
-		}
-	} else {
-		p := trackerPush(ev)
-		p.IdempotencyKey = key
-		var err error
-		if stored, err = rec.Push(ev.EnvironmentID, p); err != nil {
-			return err
-		}
+		return err
 	}
 	acc := apitypes.Accepted{IDs: []string{}, Status: "accepted"}
-	for _, e := range stored {
+	for _, e := range per[0] {
 		acc.IDs = append(acc.IDs, e.ID)
 	}
 	if len(acc.IDs) == 0 {

@@ -140,7 +140,7 @@ func New(opts Options) (*App, error) {
 	var types []string // one per environment: the labels in use survive a restart
 	a.tracker.PhaseTypes(func(_ tracker.Phase, t string) bool { types = append(types, t); return true })
 	a.labels.Seed(types)
-	a.lifecycle = prom.NewBounded(cfg.Metrics.Namespace, cfg.Metrics.NativeHistograms, a.tracker.PhaseTypes, a.reg, a.labels)
+	a.lifecycle = prom.NewWithThresholds(cfg.Metrics.Namespace, cfg.Metrics.NativeHistograms, a.tracker.PhaseTypes, a.reg, a.labels, cfg.SLOs.LatencyThresholds())
 	a.gen.query, a.gen.reader = a.newQuery(cfg)
 	a.metrics.reloadSuccess.Set(1)
 	a.metrics.reloadTimestamp.Set(float64(a.now().Unix()))
@@ -170,8 +170,8 @@ func (a *App) trackerConfig(cfg *config.Config) tracker.Config {
 	return tracker.Config{
 		ProvisioningTimeout:       time.Duration(cfg.Readiness.ProvisioningTimeout),
 		URLFailuresBeforeDegraded: cfg.Readiness.URL.FailuresBeforeDegraded,
-		TrackingSince:             a.store.CreatedAt(),
-		MaxEnvironments:           cfg.API.MaxEnvironments,
+		Classify:                  cfg.Failures.Classify, TrackingSince: a.store.CreatedAt(),
+		MaxEnvironments: cfg.API.MaxEnvironments,
 	}
 }
 
@@ -316,7 +316,7 @@ func (a *App) reload() error {
 // the reader, to close), else the embedded journal.
 func (a *App) newQuery(cfg *config.Config) (*query.Service, influxdb.Reader) {
 	b, r := influxdb.Backend(cfg.InfluxDB, a.journalQ, a.logger, a.reg)
-	return query.NewService(b, cfg.Targets, a.now), r
+	return query.NewService(b, cfg.Targets, a.now).WithSLOs(cfg.SLOs), r
 }
 
 // currentQuery returns the query service in force.

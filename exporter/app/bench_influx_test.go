@@ -24,15 +24,37 @@ import (
 
 const benchBatch = 2000
 
-// BenchmarkPushToInfluxDB: events per second from a CI client until InfluxDB has them,
-// side by side in one run against the same real InfluxDB:
+// benchHistory is how many markers the busiest environment holds when the run starts
+// (WORKLOADS.md: a busy test environment holds 3,000-10,000).
+const benchHistory = 10000
+
+// ciEnvironment is the environment of CI marker n: about 20 environments, the
+// long-lived ones receiving most markers (test half of them, staging a quarter).
+func ciEnvironment(n int64) string {
+	switch r := n % 20; {
+	case r < 10:
+		return "test"
+	case r < 15:
+		return "staging"
+	case r < 17:
+		return "prod"
+	default:
+		return fmt.Sprintf("preview-%d", n%17)
+	}
+}
+
+// BenchmarkPushToInfluxDB: events per second from CI pipelines until InfluxDB has them,
+// side by side in one run against the same real InfluxDB, on 001's workload
+// (WORKLOADS.md): deployment markers spread over 20 environments and 50 applications, a
+// few long-lived environments receiving most of them, into a store that starts with
+// benchHistory markers in the busiest environment and grows through the run:
 //
-//   - envtrack end to end, one event per request (POST /api/events → journal, fsync →
+//   - envtrack end to end, one marker per request (POST /api/events → journal, fsync →
 //     sink → InfluxDB; an op ends when the sink delivered everything), at 1 and 8
 //     keep-alive clients, against what 001 does instead: one point per request straight
 //     to InfluxDB's write API, with the same number of clients;
-//   - envtrack's batch push (500 events per NDJSON request) end to end, against InfluxDB's
-//     own 500-line batches;
+//   - envtrack's batch push (500 markers per NDJSON request) end to end, against
+//     InfluxDB's own 500-line batches;
 //   - both of envtrack's runs again with the journal in PostgreSQL (store.driver:
 //     postgres, one replica), against the same direct writes.
 //
@@ -88,17 +110,46 @@ api: {write_tokens: [bench]}
 	if db.Token != "" {
 		influxAuth = "Token " + db.Token
 	}
-	var seq atomic.Int64 // distinct environment ids and times across sub-benchmarks
+	var seq atomic.Int64 // distinct markers across sub-benchmarks
+	// A CI pipeline's marker: 50 applications, 8 runners, one activity per deploy.
 	eventJSON := func(n int64) []byte {
-		return fmt.Appendf(nil, `{"environment_id":"bench-%d","event":"created","timestamp":%q}`,
-			n, start.Add(-time.Duration(n)*time.Second).Format(time.RFC3339))
+		return fmt.Appendf(nil, `{"kind":"deployment","environment":%q,"host":"ci-%d","application":"app-%d","activity":"deploy-app-%d-%d","status":"success","timestamp":%q}`,
+			ciEnvironment(n), n%8, n%50, n%50, n, start.Add(-time.Duration(n)*time.Second).Format(time.RFC3339))
 	}
-	// The point envtrack's sink writes for the same event (same tags and fields, other
-	// measurement): the direct writer stores the same information.
+	// The point envtrack's sink writes for the same marker (same tags and fields, other
+	// measurement): what 001's curl wrote straight to InfluxDB.
 	pointLine := func(n int64) []byte {
 		at := start.Add(-time.Duration(n) * time.Second)
-		return fmt.Appendf(nil, `direct_lifecycle,environment_id=bench-%d,event=created branch="",commit_sha="",environment_name="bench-%d",event_id="0011223344556677-%d",metadata="{\"detected_at\":\"%s\",\"pushed\":true}" %d`,
-			n, n, n, start.Format(time.RFC3339), at.UnixNano())
+		return fmt.Appendf(nil, `direct_deployments,application=app-%d,environment=%s,host=ci-%d activity="deploy-app-%d-%d",event_id="0011223344556677-%d",failed=false,status="success" %d`,
+			n%50, ciEnvironment(n), n%8, n%50, n, n, at.UnixNano())
+	}
+	// The history each run starts from: benchHistory markers in test, and as many again
+	// spread over the others, in batches of 1,000, delivered before anything is timed.
+	for _, d := range []struct {
+		a   *App
+		url string
+	}{{a, srvURL}, {pa, pgURL}} {
+		for i := int64(0); i < 2*benchHistory; {
+			var body bytes.Buffer
+			for range 1000 {
+				env := "test" // every other marker
+				if i%2 == 1 {
+					if env = ciEnvironment(i); env == "test" {
+						env = "staging"
+					}
+				}
+				fmt.Fprintf(&body, `{"kind":"deployment","environment":%q,"host":"ci-%d","application":"app-%d","activity":"history-%d","status":"success","timestamp":%q}`+"\n",
+					env, i%8, i%50, i, start.Add(-time.Duration(i)*time.Minute).Format(time.RFC3339))
+				i++
+			}
+			post(d.url+"/api/events", "application/x-ndjson", "Bearer bench", body.Bytes(), http.StatusAccepted)
+		}
+		wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		require.NoError(b, waitDelivered(wctx, d.a))
+		wcancel()
+		evs, err := d.a.store.EnvironmentEvents("test")
+		require.NoError(b, err)
+		require.GreaterOrEqual(b, len(evs), benchHistory, "the history of test")
 	}
 	// parallel runs send(n) for benchBatch new events over clients goroutines.
 	parallel := func(clients int, send func(n int64)) {

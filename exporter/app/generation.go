@@ -84,21 +84,26 @@ func (a *App) current() *generation {
 // path asked once whether InfluxDB answers it (influxdb.Announce logs the answer).
 // Callers hold loopsMu.
 func (a *App) start(ctx context.Context, g *generation) {
+	var names []string // retention keeps what they have not delivered
+	for _, s := range g.sinks {
+		names = append(names, s.Name())
+	}
 	lead := func(ctx context.Context, j journal.Leader) {
 		t := tracking{a.tracker, a, j.Commit}
-		runners := sink.NewGroup(g.sinks, j, a.sinkMetrics, g.cfg.Delivery, sink.Options{Logger: a.logger})
+		runners := sink.NewGroup(g.sinks, j, a.sinkMetrics, g.cfg.Delivery, sink.Options{Logger: a.logger,
+			MaxUndelivered: time.Duration(g.cfg.Retention.MaxUndelivered), Now: a.now})
 		a.mu.Lock()
 		g.runners = runners
 		a.mu.Unlock()
 		loops := []func(context.Context){
 			func(ctx context.Context) { g.prober.Run(ctx, g.cfg.Environments, t) },
-			retention.New(j, a.tracker, time.Duration(g.cfg.Journal.Retention), a.now, a.logger).Run,
+			retention.New(j, a.tracker, time.Duration(g.cfg.Retention.Events), names, a.now, a.logger).Run,
 			runners.Run,
 		}
 		if g.argo != nil {
 			loops = append(loops, func(ctx context.Context) { g.argo.Run(ctx, t) })
 		}
-		// readiness.requested_expiry, for the journals that can forget a state (the bbolt store).
+		// readiness.requested_expiry, for the journals that can forget a state (both drivers').
 		if f, ok := j.(forgetter); ok {
 			loops = append(loops, retention.Requested{Journal: f, Tracker: a.tracker,
 				Expiry: time.Duration(g.cfg.Readiness.RequestedExpiry), Now: a.now, Logger: a.logger}.Run)

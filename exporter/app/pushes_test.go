@@ -36,6 +36,13 @@ func TestPushRules(t *testing.T) {
 		return fmt.Sprintf(`{"environment_id":%q,"event":%q,"timestamp":%q}`, id, ev, at(min))
 	}
 	marker := `{"kind":"deployment","environment":"test","host":"host1","application":"app1","activity":"deployment-app1-1.2.34","status":"success","timestamp":"2025-01-07T10:30:00Z"}`
+	batchOf := func(times ...string) string {
+		var b strings.Builder
+		for _, at := range times {
+			b.WriteString(strings.Replace(marker, "10:30:00", at, 1) + "\n")
+		}
+		return b.String()
+	}
 	type tc struct {
 		name   string
 		body   string
@@ -82,9 +89,14 @@ func TestPushRules(t *testing.T) {
 		{"the same marker again (a CI retry)", marker, nil, 200, "unchanged"},
 		{"the marker at another time", strings.Replace(marker, "10:30:00", "10:31:00", 1), nil, 202, "accepted"},
 		{"a marker with a key", strings.Replace(marker, "10:30:00", "10:32:00", 1), []string{"Idempotency-Key", "run-77"}, 202, "accepted"},
-		{"another body, the same key", strings.Replace(marker, "10:30:00", "10:33:00", 1), []string{"Idempotency-Key", "run-77"}, 200, "unchanged"},
+		{"its retry", strings.Replace(marker, "10:30:00", "10:32:00", 1), []string{"Idempotency-Key", "run-77"}, 200, "unchanged"},
+		{"another body, the same key", strings.Replace(marker, "10:30:00", "10:33:00", 1), []string{"Idempotency-Key", "run-77"}, 422, "already used for a different request"},
 		{"a lifecycle push with a key", life("pr-2", "created", 1), []string{"Idempotency-Key", "run-78"}, 202, "accepted"},
-		{"its retry", life("pr-2", "provisioning_started", 2), []string{"Idempotency-Key", "run-78"}, 200, "unchanged"},
+		{"its retry, formatted otherwise", strings.ReplaceAll(life("pr-2", "created", 1), ",", " ,\n "), []string{"Idempotency-Key", "run-78"}, 200, "unchanged"},
+		{"another event with its key", life("pr-2", "provisioning_started", 2), []string{"Idempotency-Key", "run-78"}, 422, "already used for a different request"},
+		{"a batch with a key", batchOf("10:40:00", "10:41:00"), []string{"Content-Type", "application/x-ndjson", "Idempotency-Key", "run-79"}, 202, "accepted"},
+		{"the batch again", batchOf("10:40:00", "10:41:00"), []string{"Content-Type", "application/x-ndjson", "Idempotency-Key", "run-79"}, 200, "unchanged"},
+		{"another batch with its key", batchOf("10:40:00", "10:42:00"), []string{"Content-Type", "application/x-ndjson", "Idempotency-Key", "run-79"}, 422, "already used for a different request"},
 		{"a key too long", life("pr-3", "created", 1), []string{"Idempotency-Key", strings.Repeat("k", 256)}, 400, "Idempotency-Key"},
 
 		// Strings: valid UTF-8, no control characters; bounded metadata.
@@ -96,6 +108,8 @@ func TestPushRules(t *testing.T) {
 		{"metadata over the limit", `{"environment_id":"pr-4","event":"created","metadata":{"x":"` + strings.Repeat("a", 9000) + `"}}`, nil, 422, "at most 8192"},
 		{"a forged duration", `{"environment_id":"pr-4","event":"created","metadata":{"termination_duration_seconds":-14400}}`, nil, 422, "set by envtrack"},
 		{"a lifecycle event posing as a marker", `{"environment_id":"pr-4","event":"created","metadata":{"kind":"deployment"}}`, nil, 422, "set by envtrack"},
+		{"a failure class outside user and platform", `{"environment_id":"pr-4","event":"created","metadata":{"failure_class":"customer"}}`, nil, 422, `must be "user" or "platform"`},
+		{"a forged failure matcher", `{"environment_id":"pr-4","event":"created","metadata":{"failure_matcher":"pushed"}}`, nil, 422, "set by envtrack"},
 		{"a repository that is no short name", `{"environment_id":"pr-4","event":"created","repository":"a b"}`, nil, 422, "invalid repository"},
 	}
 	for _, c := range cases {
@@ -134,22 +148,78 @@ func TestPushRules(t *testing.T) {
 }
 
 // TestRepeatsSurviveRestart: a marker and an Idempotency-Key recorded before a restart
-// are still known after it (the index is rebuilt from the journal).
+// are known after it, and the key stays bound to its request (issue 18: a key reused
+// for another environment answered 200 "unchanged" and dropped the event).
 func TestRepeatsSurviveRestart(t *testing.T) {
 	dir := t.TempDir()
 	marker := `{"kind":"deployment","environment":"test","application":"app1","activity":"a-1","status":"success","timestamp":"2025-01-07T10:30:00Z"}`
+	first := `{"environment_id":"env-a","event":"provisioning_started"}`
+	other := `{"environment_id":"env-b","event":"created"}`
 	d := startDaemon(t, daemonOpts{config: pushTokens, dir: dir})
 	code, m := d.push(marker)
 	require.Equal(t, 202, code, m)
-	code, m = d.push(`{"environment_id":"pr-9","event":"created"}`, "Idempotency-Key", "deploy-9")
+	code, m = d.push(first, "Idempotency-Key", "pipeline-4711")
 	require.Equal(t, 202, code, m)
+	reused := func(d *daemon) {
+		code, m := d.push(other, "Idempotency-Key", "pipeline-4711")
+		require.Equal(t, 422, code, m)
+		require.Contains(t, m["error"], `Idempotency-Key "pipeline-4711" was already used for a different request`)
+		code, _, _ = d.do("GET", "/api/environments/env-b", "", "Authorization", "Bearer reader-token")
+		require.Equal(t, 404, code, "the refused push stored env-b")
+		require.Equal(t, 2, d.journalLen())
+	}
+	reused(d)
 	d.stop()
 
 	d = startDaemon(t, daemonOpts{config: pushTokens, dir: dir})
 	code, m = d.push(marker)
 	require.Equal(t, 200, code, m)
 	require.Equal(t, "unchanged", m["status"])
-	code, m = d.push(`{"environment_id":"pr-10","event":"created"}`, "Idempotency-Key", "deploy-9")
+	code, m = d.push(first, "Idempotency-Key", "pipeline-4711")
 	require.Equal(t, 200, code, m)
-	require.Equal(t, 2, d.journalLen())
+	require.Equal(t, "unchanged", m["status"])
+	reused(d)
+	code, m = d.push(other, "Idempotency-Key", "pipeline-4712")
+	require.Equal(t, 202, code, m)
+}
+
+// TestDeploysInOneSecond: two deploys of one environment in the same second are two
+// events when they deployed different things (issue 18: the second one vanished, the
+// repeat was decided on environment, event and second alone); the same deploy told
+// again is one.
+func TestDeploysInOneSecond(t *testing.T) {
+	d := startDaemon(t, daemonOpts{config: pushTokens})
+	deployed := func(sha, rev string) string {
+		meta := ""
+		if rev != "" {
+			meta = fmt.Sprintf(`,"metadata":{"revision":%q}`, rev)
+		}
+		return fmt.Sprintf(`{"environment_id":"pr-1","event":"deployed","timestamp":"2025-01-07T10:05:00.%03dZ","commit_sha":%q%s}`,
+			len(sha)+len(rev), sha, meta)
+	}
+	for _, c := range []struct {
+		name, body string
+		status     int
+	}{
+		{"created", `{"environment_id":"pr-1","event":"created","timestamp":"2025-01-07T10:00:00Z"}`, 202},
+		{"a deploy", deployed("aaa111", ""), 202},
+		{"another commit in the same second", deployed("bbb222", ""), 202},
+		{"the first one again", deployed("aaa111", ""), 200},
+		{"a revision beside them (Argo CD's)", deployed("", "ccc333"), 202},
+		{"the same revision again", deployed("", "ccc333"), 200},
+		{"another revision in the same second", deployed("", "ddd444"), 202},
+	} {
+		code, m := d.push(c.body)
+		require.Equal(t, c.status, code, "%s: %v", c.name, m)
+	}
+	var deploys []string
+	evs, err := d.app.store.EnvironmentEvents("pr-1")
+	require.NoError(t, err)
+	for _, e := range evs {
+		if e.Name == "deployed" {
+			rev, _ := e.Meta("revision").(string)
+			deploys = append(deploys, e.CommitSHA+"/"+rev)
+		}
+	}
+	require.Equal(t, []string{"aaa111/", "bbb222/", "bbb222/ccc333", "bbb222/ddd444"}, deploys)
 }

@@ -79,6 +79,7 @@ var listFields = []string{
 	"items.status.operationState.syncResult.revision",
 	"items.status.operationState.syncResult.revisions",
 	"items.status.operationState.operation.sync",
+	"items.status.conditions",
 }
 
 // Client lists Argo CD Applications. It is safe for concurrent use.

@@ -66,6 +66,8 @@ func newMapping(cfg config.ArgoCDConfig, bad prometheus.Counter) Mapping {
 //     status.health.lastTransitionTime) and status.operationState.phase in the tracker's
 //     terms (syncState, healthState, opOutcome); the health status and the phase are
 //     also kept as Argo CD says them, which event metadata quotes.
+//   - HealthMessage and Conditions: status.health.message and the error ones of
+//     status.conditions (a type ending in "Error"), what a failure's class is decided on.
 //
 // Every time is in UTC; absent ones are zero.
 func (m Mapping) Evidence(a Application) tracker.Evidence {
@@ -80,6 +82,13 @@ func (m Mapping) Evidence(a Application) tracker.Evidence {
 		Health:       healthState(a.Status.Health.Status),
 		HealthStatus: a.Status.Health.Status,
 		HealthSince:  utc(a.Status.Health.LastTransitionTime),
+		// What a failure's class is decided on (the tracker bounds them).
+		HealthMessage: a.Status.Health.Message,
+	}
+	for _, c := range a.Status.Conditions {
+		if c.IsError() {
+			ev.Conditions = append(ev.Conditions, tracker.Condition{Type: c.Type, Message: c.Message})
+		}
 	}
 	if op := a.Status.OperationState; op != nil {
 		ev.Op, ev.OpPhase = opOutcome(op.Phase), op.Phase

@@ -275,6 +275,21 @@ func TestEvidenceMapping(t *testing.T) {
 			edit:    func(a *Application) { a.Status.Summary.ExternalURLs = nil },
 			check:   func(t *testing.T, ev tracker.Evidence) { require.Empty(t, ev.URL) },
 		},
+		{
+			name:    "the health message and the error conditions, what a failure is classified on",
+			mapping: defaultMapping(),
+			edit: func(a *Application) {
+				a.Status.Health.Message = "Back-off pulling image"
+				a.Status.Conditions = []ApplicationCondition{
+					{Type: "SharedResourceWarning", Message: "ConfigMap/x is part of applications a and b"},
+					{Type: "InvalidSpecError", Message: "Unable to generate manifests in web: app path does not exist"},
+				}
+			},
+			check: func(t *testing.T, ev tracker.Evidence) {
+				require.Equal(t, "Back-off pulling image", ev.HealthMessage)
+				require.Equal(t, []tracker.Condition{{Type: "InvalidSpecError", Message: "Unable to generate manifests in web: app path does not exist"}}, ev.Conditions, "warnings are not failures' evidence")
+			},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := base()

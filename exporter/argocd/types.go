@@ -1,6 +1,9 @@
 package argocd
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Application is the part of an Argo CD Application that envtrack reads, decoded from
 // GET /api/v1/applications. Absent timestamps (and JSON null) decode as the zero time.
@@ -49,6 +52,11 @@ type Status struct {
 	Health         HealthStatus    `json:"health"`
 	Summary        Summary         `json:"summary"`
 	OperationState *OperationState `json:"operationState"`
+	// Conditions is status.conditions: what a failure's class is decided on (the error
+	// ones). Argo CD v2.x/v3.x drop it from trimmed lists (not in the fixed table of
+	// pkg/apiclient/application/forwarder_overwrite.go); whole Applications and the
+	// stream carry it.
+	Conditions []ApplicationCondition `json:"conditions"`
 	// History is status.history: present only in whole Applications (FullApplications);
 	// nil when the answer left it out (the `fields` list), then Client.History reads it.
 	History []RevisionHistory `json:"history"`
@@ -67,6 +75,16 @@ type HealthStatus struct {
 	Message            string    `json:"message"`
 	LastTransitionTime time.Time `json:"lastTransitionTime"`
 }
+
+// ApplicationCondition is one entry of status.conditions.
+type ApplicationCondition struct {
+	Type    string `json:"type"`
+	Message string `json:"message"`
+}
+
+// IsError is Argo CD's ApplicationCondition.IsError
+// (pkg/apis/application/v1alpha1/types.go): a type ending in "Error".
+func (c ApplicationCondition) IsError() bool { return strings.HasSuffix(c.Type, "Error") }
 
 // Summary is status.summary.
 type Summary struct {

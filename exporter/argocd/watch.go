@@ -66,7 +66,7 @@ type streamChunk struct {
 // result.type and, under result.application., what Evidence and RefOf read, each path as
 // narrow as the stream's generic filter allows (any path, into arrays and maps too).
 // Unlike the list's, a stream event then carries none of the spec's destination and
-// sync policy, the health message, the summary's images, nor labels and annotations
+// sync policy, the summary's images, nor labels and annotations
 // envtrack does not read (kubectl's last-applied-configuration alone can be kilobytes):
 // a snapshot of 10,000 Applications is read at every new session.
 func StreamFields(cfg config.ArgoCDConfig) []string {
@@ -91,7 +91,8 @@ func StreamFields(cfg config.ArgoCDConfig) []string {
 		add(src+".repoURL", src+".targetRevision", src+".chart", src+".ref")
 	}
 	add("status.sync.status", "status.sync.revision", "status.sync.revisions",
-		"status.health.status", "status.health.lastTransitionTime",
+		"status.health.status", "status.health.lastTransitionTime", "status.health.message",
+		"status.conditions.type", "status.conditions.message",
 		"status.summary.externalURLs",
 		"status.operationState.phase", "status.operationState.message",
 		"status.operationState.startedAt", "status.operationState.finishedAt",

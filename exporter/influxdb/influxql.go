@@ -81,9 +81,9 @@ func NewInfluxQL(cfg config.InfluxDBConfig, logger log.Logger, reg prometheus.Re
 	db, rp := cfg.DBRP()
 	q := &InfluxQL{
 		cfg:      cfg,
-		secrets:   redact.New(string(cfg.Token), cfg.URL),
-		logger:    log.With(logger, "component", "influxql"),
-		failures:  readFailures(reg, config.QueryLanguageInfluxQL),
+		secrets:  redact.New(string(cfg.Token), cfg.URL),
+		logger:   log.With(logger, "component", "influxql"),
+		failures: readFailures(reg, config.QueryLanguageInfluxQL),
 	}
 	var err error
 	ident := func(s string) string {

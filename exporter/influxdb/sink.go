@@ -46,7 +46,9 @@ const (
 	FieldCommitSHA   = "commit_sha"
 	FieldEventID     = "event_id" // also in the deployments measurement
 	FieldReason      = "reason"
-	FieldMetadata    = "metadata" // the event's metadata as a JSON object
+	// FieldFailureClass: provisioning_failed points: user or platform.
+	FieldFailureClass = "failure_class"
+	FieldMetadata     = "metadata" // the event's metadata as a JSON object
 )
 
 // Tag and field names of the deployments measurement (001, contract).
@@ -276,6 +278,9 @@ func (s *Sink) lifecyclePoint(e *event.Event) (*write.Point, error) {
 	}
 	if r := e.Meta(event.MetaReason); r != nil {
 		p.AddField(FieldReason, e.MetaString(event.MetaReason))
+	}
+	if e.Name == event.ProvisioningFailed {
+		p.AddField(FieldFailureClass, e.FailureClass())
 	}
 	p.AddField(FieldMetadata, meta)
 	p.SetTime(e.Time)

@@ -91,7 +91,7 @@ func scenario() []event.Event {
 		lifecycle("abc123", event.Deployed, t0.Add(10*time.Minute+123456789), 4,
 			map[string]any{"revision": "9f8e7d6c", "status": "success", "previous_revision": "1a2b3c4d"}),
 		lifecycle("zzz", event.ProvisioningFailed, t0.Add(30*time.Minute), 5,
-			map[string]any{"reason": event.ReasonTimeout}),
+			map[string]any{"reason": event.ReasonTimeout, "failure_class": "platform", "failure_matcher": "unmatched"}),
 		sinkMarker("test", "host1", "app1", "deployment-app1-1.2.34", "success", false, t0.Add(time.Hour), 6),
 		sinkMarker("test", "", "app2", "deployment-app2-0.1", "failed", true, t0.Add(2*time.Hour), 7),
 	}
@@ -118,7 +118,7 @@ func TestDeliverWritesTheSchema(t *testing.T) {
 			"repository": "backend-api", "environment_name": env + "-name", "branch": "main",
 			"commit_sha": "1a2b3c4d", "event_id": id,
 			// SELECT * shows every field the measurement has; a point without one shows nil.
-			"provisioning_duration_seconds": nil, "queue_duration_seconds": nil, "reason": nil}
+			"provisioning_duration_seconds": nil, "queue_duration_seconds": nil, "reason": nil, "failure_class": nil}
 	}
 	with := func(m map[string]any, kv ...any) map[string]any {
 		for i := 0; i < len(kv); i += 2 {
@@ -136,7 +136,8 @@ func TestDeliverWritesTheSchema(t *testing.T) {
 		with(common("abc123", event.Deployed, t0.Add(10*time.Minute+123456789), "j1-4"),
 			"metadata", `{"previous_revision":"1a2b3c4d","revision":"9f8e7d6c","status":"success"}`),
 		with(common("zzz", event.ProvisioningFailed, t0.Add(30*time.Minute), "j1-5"),
-			"reason", "timeout", "metadata", `{"reason":"timeout"}`),
+			"reason", "timeout", "failure_class", "platform",
+			"metadata", `{"failure_class":"platform","failure_matcher":"unmatched","reason":"timeout"}`),
 	}
 	require.Equal(t, want, got)
 

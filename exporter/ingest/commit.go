@@ -14,34 +14,57 @@ type owner struct {
 	i int
 }
 
-// commitGroup commits one group of requests and answers them. With a shared journal
-// (replicas on PostgreSQL) another replica may have recorded one of the group's
-// Idempotency-Keys meanwhile: the commit then fails with tracker.ErrRepeated, storing
-// nothing, and the group is planned again once the keys the other replicas recorded
-// are read, so that the retry is answered "unchanged".
-func (p *Recorder) commitGroup(batch []*request) {
+// commitGroup commits one group of requests and answers them, returning those it
+// deferred (commitOnce). With a shared journal (replicas on PostgreSQL) another replica
+// may record one of the group's Idempotency-Keys between the lookup and the commit: the
+// commit then fails with tracker.ErrRepeated, storing nothing, and the group is planned
+// again, when the lookup finds the key, so that the retry is answered "unchanged" (or
+// the reuse refused).
+func (p *Recorder) commitGroup(batch []*request) (deferred []*request) {
 	var err error
 	for attempt := 0; ; attempt++ {
 		err = p.commitOnce(batch)
 		if !errors.Is(err, tracker.ErrRepeated) || attempt == 2 {
 			break
 		}
-		if err = p.repeats.catchUp(p.o.Journal); err != nil {
-			break
-		}
 	}
 	for _, r := range batch {
-		if err != nil {
-			r.err = err
+		switch {
+		case err != nil:
+			if r.err == nil {
+				r.err = err
+			}
+		case r.deferred:
+			deferred = append(deferred, r)
+			continue
 		}
 		close(r.done)
 	}
+	return deferred
 }
 
-// commitOnce plans one group of requests into one commit: repeats are answered
-// unchanged and left out, lifecycle pushes become the tracker's observations and
-// markers its extra events, the items of one request sharing a group (all or nothing).
+// commitOnce plans one group of requests into one commit: retried Idempotency-Keys
+// and repeated events are answered unchanged and left out (keys.go, dedupe.go),
+// lifecycle pushes become the tracker's observations and markers its extra events, the
+// items of one request sharing a group (all or nothing). An error fails the whole group.
+//
+// A request that repeats the key or an event of an earlier request of the same group
+// is not decided here: it is marked deferred, to go first into the next group, which
+// finds the earlier request stored or refused. Answering it "unchanged" now would lose
+// its event if the tracker refused the earlier request.
 func (p *Recorder) commitOnce(batch []*request) error {
+	for _, r := range batch {
+		r.per = make([][]event.Event, len(r.items))
+		r.skip, r.deferred, r.err = false, false, nil
+	}
+	fresh, err := p.checkKeys(batch)
+	if err != nil {
+		return err
+	}
+	repeat, err := p.identities(batch)
+	if err != nil {
+		return err
+	}
 	var (
 		obs      []tracker.Observation
 		markers  []event.Event
@@ -50,24 +73,13 @@ func (p *Recorder) commitOnce(batch []*request) error {
 		// markerGroups: the request of each marker, for the tracker's all or nothing.
 		markerGroups []int
 	)
-	seen := map[string]bool{} // repeats within the group
-	var g *group              // Idempotency-Keys, loaded on first use
 	for n, r := range batch {
+		if r.skip || r.deferred {
+			continue
+		}
 		group := n + 1 // the items of one request: all or nothing
-		r.per, r.err = make([][]event.Event, len(r.items)), nil
 		for i, it := range r.items {
-			if key := itemKey(it); key != "" {
-				if g == nil {
-					if err := p.repeats.load(p.o.Journal); err != nil {
-						return err
-					}
-					g = p.repeats.group()
-				}
-				if g.repeat(idempotencyKey(key)) {
-					continue // unchanged: a retry of a recorded push
-				}
-			}
-			if p.repeated(it, seen) {
+			if repeat[n][i] {
 				continue // unchanged: already in the journal
 			}
 			if it.Marker != nil {
@@ -80,37 +92,58 @@ func (p *Recorder) commitOnce(batch []*request) error {
 			obsOf = append(obsOf, owner{r, i})
 		}
 	}
-	per, rejected, stored, err := p.o.Tracker.ProcessBatch(obs, markers, markerGroups, p.o.Journal.Commit)
-	if err == nil {
-		for i, o := range obsOf {
-			o.r.per[o.i] = per[i]
-			if rejected[i] != nil && o.r.err == nil {
-				// 422 naming the item. The tracker stored nothing of its batch: the
-				// items of one request share a group, all or nothing.
-				o.r.err = &api.ItemError{Index: o.i, Err: rejected[i]}
-				if g != nil {
-					for _, it := range o.r.items { // none of the request was recorded
-						if key := itemKey(it); key != "" {
-							g.forget(idempotencyKey(key))
-						}
-					}
+	// The keys of the requests whose events this commit stores are recorded in the same
+	// transaction: a retry after a crash finds both or neither.
+	var recorded map[string]event.Fingerprint
+	commit := func(states []tracker.State, evs []event.Event) ([]event.Event, error) {
+		recorded = keysIn(evs, fresh)
+		return p.o.Journal.CommitKeyed(states, evs, recorded)
+	}
+	per, rejected, stored, err := p.o.Tracker.ProcessBatch(obs, markers, markerGroups, commit)
+	if err != nil {
+		return err
+	}
+	refused := map[*request]bool{}
+	for i, o := range obsOf {
+		o.r.per[o.i] = per[i]
+		if rejected[i] != nil && o.r.err == nil {
+			// 422 naming the item. The tracker stored nothing of its batch: the items of
+			// one request share a group, all or nothing.
+			o.r.err = &api.ItemError{Index: o.i, Err: rejected[i]}
+			refused[o.r] = true
+		}
+	}
+	for i, o := range markerOf {
+		o.r.per[o.i] = stored[i]
+	}
+	// A request that was accepted but stored nothing (every item repeats what is known)
+	// binds its key too: the same key with another request is refused after it as well.
+	left := map[string]event.Fingerprint{}
+	for _, r := range batch {
+		if k := r.key.Name; k != "" && !r.skip && !r.deferred && !refused[r] {
+			if _, ok := recorded[k]; !ok && fresh[k] == r.key.Fingerprint {
+				left[k] = r.key.Fingerprint
+			}
+		}
+	}
+	if len(left) > 0 {
+		// ErrRepeated: another replica recorded the key meanwhile; this request stored
+		// nothing, and its answer stands.
+		if _, err := p.o.Journal.CommitKeyed(nil, nil, left); err != nil && !errors.Is(err, tracker.ErrRepeated) {
+			for _, r := range batch {
+				if _, ok := left[r.key.Name]; ok && r.err == nil {
+					r.err = err // stored nothing: the client retries
 				}
 			}
 		}
-		if g != nil {
-			g.commit()
-		}
-		for i, o := range markerOf {
-			o.r.per[o.i] = stored[i]
-		}
-		var all []event.Event
-		for _, evs := range per {
-			all = append(all, evs...)
-		}
-		for _, evs := range stored {
-			all = append(all, evs...)
-		}
-		p.o.Committed(all)
 	}
-	return err
+	var all []event.Event
+	for _, evs := range per {
+		all = append(all, evs...)
+	}
+	for _, evs := range stored {
+		all = append(all, evs...)
+	}
+	p.o.Committed(all)
+	return nil
 }

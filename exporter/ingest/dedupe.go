@@ -1,8 +1,7 @@
 package ingest
 
 import (
-	"crypto/sha256"
-	"fmt"
+	"maps"
 	"time"
 
 	"github.com/blueberry-idp/envtrack/exporter/api"
@@ -10,169 +9,139 @@ import (
 	"github.com/blueberry-idp/envtrack/model/event"
 )
 
-// repeats remembers the Idempotency-Key headers of the journal, so that a CI retry
-// answers 200 "unchanged" instead of being stored and counted twice (repeated markers
-// are recognised by Recorder.repeated). It is built from the journal on the first push
-// that needs it (so it survives restarts) and then kept current by commitGroup; only the
-// push committer touches it (under queue.commit). Entries are hashes, so a flood of
-// distinct markers costs 16 bytes each, and the journal's retention bounds them.
-type repeats struct {
-	loaded bool
-	after  uint64 // the journal was read up to this seq
-	seen   map[[16]byte]struct{}
-}
+// A push that repeats what the journal holds stores nothing and is answered
+// "unchanged". Two things make a repeat, both decided by a lookup in the journal's
+// indexes (Journal.Known, Journal.IdempotencyKeys), never by reading an environment's
+// history, so that a push costs the same into an environment holding 10,000 events as
+// into a new one, and the same answer comes before and after a restart:
+//
+//   - the request's Idempotency-Key, bound to the fingerprint of the request it first
+//     came with (keys.go);
+//   - what an item says: its identity (event.Identity: environment, event, second,
+//     and the revision or the marker's fields). The once-per-life events (created,
+//     ready, ...) need no identity: the tracker's state absorbs their repeats.
 
-func hashKey(parts ...string) [16]byte {
-	h := sha256.New()
-	for _, p := range parts {
-		fmt.Fprintf(h, "%d:%s|", len(p), p)
-	}
-	var k [16]byte
-	copy(k[:], h.Sum(nil))
-	return k
-}
-
-func idempotencyKey(key string) [16]byte { return hashKey("idempotency-key", key) }
-
-// load reads the journal once.
-func (r *repeats) load(j Journal) error {
-	if r.loaded {
-		return nil
-	}
-	r.seen, r.after = map[[16]byte]struct{}{}, 0
-	if err := r.catchUp(j); err != nil {
-		r.seen = nil
-		return err
-	}
-	r.loaded = true
-	return nil
-}
-
-// catchUp reads the keys of the events appended since the last read: with a shared
-// journal, those other replicas recorded (this one's own are known from its commits).
-func (r *repeats) catchUp(j Journal) error {
-	if r.seen == nil {
-		r.seen = map[[16]byte]struct{}{}
-	}
-	for {
-		evs, err := j.Events(r.after, 5000)
-		if err != nil {
-			return err
-		}
-		if len(evs) == 0 {
-			return nil
-		}
-		for _, e := range evs {
-			r.add(r.seen, e)
-		}
-		r.after = evs[len(evs)-1].Seq
-	}
-}
-
-func (*repeats) add(seen map[[16]byte]struct{}, e event.Event) {
-	if k, _ := e.Meta(tracker.MetaIdempotencyKey).(string); k != "" {
-		seen[idempotencyKey(k)] = struct{}{}
-	}
-}
-
-// group checks the keys of one commit group: a key is a repeat when the journal or an
-// earlier push of the same group has it. The group's keys join the journal's only
-// once the group is committed, so a failed commit remembers nothing.
-type group struct {
-	r     *repeats
-	fresh map[[16]byte]struct{}
-}
-
-func (r *repeats) group() *group { return &group{r: r, fresh: map[[16]byte]struct{}{}} }
-
-func (g *group) repeat(k [16]byte) bool {
-	if _, ok := g.r.seen[k]; ok {
-		return true
-	}
-	if _, ok := g.fresh[k]; ok {
-		return true
-	}
-	g.fresh[k] = struct{}{}
-	return false
-}
-
-// forget drops a key of this group (its push was rejected and stored nothing).
-func (g *group) forget(k [16]byte) { delete(g.fresh, k) }
-
-func (g *group) commit() {
-	for k := range g.fresh {
-		g.r.seen[k] = struct{}{}
-	}
-}
-
-// repeated reports whether the pushed item repeats an event already in the journal (or
-// earlier in the same group) exactly: same environment, event and evidence time, and for
-// markers the same application, activity, status and host. The tracker's state already
-// absorbs repeats of the once-per-life events (created, ready, ...); deployed, degraded
-// and recovered happen many times, so a CI retry or a re-run `envtrack import` is
-// recognised here, and answered "unchanged".
-func (p *Recorder) repeated(it api.Item, seen map[string]bool) bool {
+// identities returns, per request of the group, which items repeat an event the journal
+// holds or an earlier item of the same request: those are unchanged (their per entry
+// stays nil). A request with an item that repeats one of an earlier request of the
+// group is deferred (commitGroup): whether that one is stored is not known yet.
+func (p *Recorder) identities(batch []*request) ([][]bool, error) {
+	type ref struct{ r, i int }
 	var (
-		env  string
-		name event.Name
-		at   time.Time
-		key  string
+		ids  []event.Fingerprint
+		refs []ref
 	)
-	switch {
-	case it.Marker != nil:
-		m := it.Marker
-		env, name, at = m.EnvironmentID, m.Name, m.Time
-		key = markerKey(m)
-	case it.Push != nil:
-		switch it.Push.Event {
-		case event.Deployed, event.Degraded, event.Recovered:
-		default:
-			return false
-		}
-		env, name, at = it.EnvironmentID, it.Push.Event, it.Push.Time.UTC().Truncate(time.Second)
-		key = fmt.Sprintf("push\x00%s\x00%s\x00%d", env, name, at.Unix())
-	default:
-		return false
-	}
-	if seen[key] {
-		return true
-	}
-	seen[key] = true
-	// A marker's environment is usually no tracked one (001's "test"): its markers are
-	// in the journal all the same.
-	if _, known := p.o.Tracker.Get(env); !known && it.Marker == nil {
-		return false
-	}
-	evs, err := p.o.Journal.EnvironmentEvents(env)
-	if err != nil {
-		return false // the commit will meet the same store error and answer it
-	}
-	for i := len(evs) - 1; i >= 0; i-- {
-		e := evs[i]
-		if e.Name != name || !e.Time.Equal(at) {
+	repeat := make([][]bool, len(batch))
+	seen := map[event.Fingerprint]int{} // identity -> the request of the group that has it
+	commits := map[string]string{}      // commit_sha an earlier push of the group sets, per environment
+	for n, r := range batch {
+		repeat[n] = make([]bool, len(r.items))
+		if r.skip || r.deferred {
 			continue
 		}
-		if it.Marker == nil && !e.IsMarker() || it.Marker != nil && e.IsMarker() && markerKey(&e) == key {
-			return true
+		mine := map[event.Fingerprint]int{} // identity -> its first item in this request
+		var order []event.Fingerprint
+		own := maps.Clone(commits)
+		for i, it := range r.items {
+			id, ok := p.identity(it, own)
+			if !ok {
+				continue
+			}
+			if _, ok := seen[id]; ok {
+				r.deferred = true
+				break
+			}
+			if _, ok := mine[id]; ok {
+				repeat[n][i] = true // the same event twice in one request: stored once
+				continue
+			}
+			mine[id] = i
+			order = append(order, id)
+		}
+		if r.deferred {
+			continue
+		}
+		commits = own
+		for _, id := range order {
+			seen[id] = n
+			ids = append(ids, id)
+			refs = append(refs, ref{n, mine[id]})
 		}
 	}
-	return false
+	if len(ids) == 0 {
+		return repeat, nil
+	}
+	known, err := p.o.Journal.Known(ids)
+	if err != nil {
+		return nil, err
+	}
+	for k, ok := range known {
+		if ok {
+			repeat[refs[k].r][refs[k].i] = true
+		}
+	}
+	return repeat, nil
 }
 
-// itemKey is the Idempotency-Key a pushed item carries ("" when none).
-func itemKey(it api.Item) string {
-	if it.Push != nil {
-		return it.Push.IdempotencyKey
+// identity is the identity of the event an item will be stored as (event.Identity), if
+// it has one. For a lifecycle push it mirrors what the tracker stores: the push's time
+// to the second, its metadata, and its commit_sha or else the environment's.
+func (p *Recorder) identity(it api.Item, commits map[string]string) (event.Fingerprint, bool) {
+	switch {
+	case it.Marker != nil:
+		return it.Marker.Identity()
+	case it.Push != nil:
+		push := it.Push
+		sha := push.CommitSHA
+		if sha != "" {
+			defer func() { commits[it.EnvironmentID] = sha }()
+		}
+		switch push.Event {
+		case event.Deployed, event.Degraded, event.Recovered:
+		default:
+			return event.Fingerprint{}, false
+		}
+		if sha == "" {
+			sha = commits[it.EnvironmentID]
+		}
+		if sha == "" {
+			if st, ok := p.o.Tracker.Get(it.EnvironmentID); ok {
+				sha = st.CommitSHA
+			}
+		}
+		at := push.Time
+		if at.IsZero() {
+			at = p.o.Now() // what the tracker dates a push without a time with
+		}
+		e := event.Event{EnvironmentID: it.EnvironmentID, Name: push.Event, Time: at.UTC().Truncate(time.Second),
+			CommitSHA: sha, Metadata: push.Metadata}
+		return e.Identity()
 	}
-	if it.Marker != nil {
-		k, _ := it.Marker.Meta(tracker.MetaIdempotencyKey).(string)
-		return k
-	}
-	return ""
+	return event.Fingerprint{}, false
 }
 
-func markerKey(e *event.Event) string {
-	str := func(k string) string { s, _ := e.Meta(k).(string); return s }
-	return fmt.Sprintf("marker\x00%s\x00%d\x00%s\x00%s\x00%s\x00%s", e.EnvironmentID, e.Time.Unix(),
-		str("application"), str("activity"), str("status"), str("host"))
+// withKey returns the items with the request's Idempotency-Key in what they store (a
+// push's IdempotencyKey, a marker's metadata): the journal's record of which request
+// an event came from, and how the commit knows which keys it records (keys.go).
+func withKey(items []api.Item, key string) []api.Item {
+	out := make([]api.Item, len(items))
+	for i, it := range items {
+		switch {
+		case it.Push != nil:
+			p := *it.Push
+			p.IdempotencyKey = key
+			it.Push = &p
+		case it.Marker != nil:
+			m := *it.Marker
+			meta := make(map[string]any, len(m.Metadata)+1)
+			for k, v := range m.Metadata {
+				meta[k] = v
+			}
+			meta[tracker.MetaIdempotencyKey] = key
+			m.Metadata = meta
+			it.Marker = &m
+		}
+		out[i] = it
+	}
+	return out
 }

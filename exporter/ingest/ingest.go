@@ -1,7 +1,8 @@
 // Package ingest is the push path: the events POST /api/events accepted (validated by
 // exporter/api) are group-committed to the journal through the tracker, and a push that
 // repeats what the journal holds, or retries an Idempotency-Key, stores nothing and is
-// answered "unchanged".
+// answered "unchanged". Both are decided by lookups in the journal's indexes, so that a
+// push costs the same whatever the history of its environment.
 package ingest
 
 import (
@@ -20,12 +21,35 @@ type Tracker interface {
 	Get(id string) (tracker.State, bool)
 }
 
-// Journal is what the push path needs of the journal: the commit the tracker makes,
-// and the events it reads to recognise repeats (dedupe.go).
+// Journal is what the push path needs of the journal: the commit the tracker makes, and
+// the two indexes that recognise repeats (dedupe.go, keys.go). A store implements each
+// method in one transaction.
 type Journal interface {
+	// Commit writes the states (replacing each environment's) and appends the events,
+	// all or nothing, durably before it returns, and returns the events as stored (Seq,
+	// ID and RecordedAt assigned). In the same transaction it indexes each stored event
+	// that has an identity (event.Identity) by it, pointing at the event's seq (a later
+	// event with the same identity takes the entry over), for Known. It is the
+	// tracker's commit (tracker.CommitFunc).
 	Commit(states []tracker.State, events []event.Event) ([]event.Event, error)
-	Events(afterSeq uint64, limit int) ([]event.Event, error)
-	EnvironmentEvents(id string) ([]event.Event, error)
+	// CommitKeyed is Commit that also records, in the same transaction, each of keys (an
+	// Idempotency-Key) with the fingerprint of the request it came with, at the commit's
+	// RecordedAt (the store's clock, as the events'). A key recorded before is replaced
+	// (its old record and expiry go). With keys and nothing else, it records them alone
+	// (and appends nothing, notifies no one). A journal other processes write too
+	// (PostgreSQL, shared by replicas) instead fails with tracker.ErrRepeated, storing
+	// nothing, when one of keys was recorded since the lookup: the group is planned
+	// again (commitGroup).
+	CommitKeyed(states []tracker.State, events []event.Event, keys map[string]event.Fingerprint) ([]event.Event, error)
+	// Known reports, for each identity, whether an event the journal holds has it: true
+	// from the commit that stored such an event until retention pruned the last one.
+	Known(ids []event.Fingerprint) ([]bool, error)
+	// IdempotencyKeys returns, for each of keys that is recorded (CommitKeyed) and not
+	// yet expired (retention.Journal's Prune expires the keys recorded before its
+	// cutoff), the fingerprint it was recorded with; keys not recorded are absent. The
+	// zero fingerprint stands for a key whose request is unknown (a journal migrated
+	// from a layout that did not keep it): any request with it is a retry.
+	IdempotencyKeys(keys []string) (map[string]event.Fingerprint, error)
 }
 
 // Options wire a Recorder.
@@ -42,9 +66,8 @@ type Options struct {
 // Recorder records pushed events in the journal (api.Recorder). It is safe for
 // concurrent use: concurrent pushes share commits.
 type Recorder struct {
-	o       Options
-	queue   queue
-	repeats repeats // retried pushes (guarded by queue.commit)
+	o     Options
+	queue queue
 }
 
 // New returns a Recorder.
@@ -58,11 +81,16 @@ func New(o Options) *Recorder {
 	return &Recorder{o: o}
 }
 
-// Record commits pushed events (one push, or a batch) in one transaction, all or
-// nothing, and returns the stored events of each item (none when an item repeats what is
-// known).
-func (p *Recorder) Record(items []api.Item) ([][]event.Event, error) {
-	r := &request{items: items}
+// Record commits the pushed events of one request (one push, or a batch) in one
+// transaction, all or nothing, and returns the stored events of each item (none when an
+// item repeats what is known). A request with an Idempotency-Key (key.Name) that
+// retries a recorded request stores nothing (every item unchanged); reusing the key with
+// another request is an *api.KeyReusedError.
+func (p *Recorder) Record(items []api.Item, key api.Key) ([][]event.Event, error) {
+	if key.Name != "" {
+		items = withKey(items, key.Name)
+	}
+	r := &request{items: items, key: key}
 	if err := p.submit(r); err != nil {
 		return nil, err
 	}
@@ -72,7 +100,7 @@ func (p *Recorder) Record(items []api.Item) ([][]event.Event, error) {
 // Push records a lifecycle event pushed by the platform (POST /api/events) and returns
 // the stored events (none when the push repeats what is known).
 func (p *Recorder) Push(id string, push tracker.Push) ([]event.Event, error) {
-	per, err := p.Record([]api.Item{{EnvironmentID: id, Push: &push}})
+	per, err := p.Record([]api.Item{{EnvironmentID: id, Push: &push}}, api.Key{})
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +110,7 @@ func (p *Recorder) Push(id string, push tracker.Push) ([]event.Event, error) {
 // Mark appends a deployment marker (POST /api/events with kind "deployment"). A repeat
 // of a stored marker stores nothing and returns the zero event.
 func (p *Recorder) Mark(e event.Event) (event.Event, error) {
-	per, err := p.Record([]api.Item{{EnvironmentID: e.EnvironmentID, Marker: &e}})
+	per, err := p.Record([]api.Item{{EnvironmentID: e.EnvironmentID, Marker: &e}}, api.Key{})
 	if err != nil || len(per[0]) == 0 {
 		return event.Event{}, err
 	}
@@ -102,10 +130,15 @@ func (p *Recorder) Mark(e event.Event) (event.Event, error) {
 // load while commits per second stay at the disk's fsync rate.
 type request struct {
 	queued time.Time
-	items  []api.Item      // a single push, or a batch (committed together, all or nothing)
-	per    [][]event.Event // stored events, per item
-	err    error
-	done   chan struct{}
+	items  []api.Item // a single push, or a batch (committed together, all or nothing)
+	key    api.Key    // its Idempotency-Key, if any
+	skip   bool       // a retried key (unchanged) or a reused one (err): nothing to apply
+	// deferred: it repeats the key or an event of an earlier request of its group, and
+	// goes first into the next group instead (commitGroup).
+	deferred bool
+	per      [][]event.Event // stored events, per item
+	err      error
+	done     chan struct{}
 }
 
 type queue struct {
@@ -152,8 +185,11 @@ func (p *Recorder) submit(r *request) error {
 		}
 		batch := q.take()
 		start := time.Now()
-		p.commitGroup(batch)
+		deferred := p.commitGroup(batch)
 		q.mu.Lock()
+		if len(deferred) > 0 {
+			q.pending = append(deferred, q.pending...)
+		}
 		q.lastGroup, q.lastEnd, q.lastDur = len(batch), time.Now(), time.Since(start)
 		q.mu.Unlock()
 		q.commit.Unlock()

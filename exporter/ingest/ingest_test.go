@@ -32,30 +32,13 @@ func (j *journal) Commit(_ []tracker.State, evs []event.Event) ([]event.Event, e
 	return out, nil
 }
 
-func (j *journal) Events(after uint64, limit int) ([]event.Event, error) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if after >= uint64(len(j.events)) {
-		return nil, nil
-	}
-	evs := j.events[after:]
-	if limit > 0 && len(evs) > limit {
-		evs = evs[:limit]
-	}
-	return append([]event.Event(nil), evs...), nil
+func (j *journal) CommitKeyed(states []tracker.State, evs []event.Event, _ map[string]event.Fingerprint) ([]event.Event, error) {
+	return j.Commit(states, evs)
 }
 
-func (j *journal) EnvironmentEvents(id string) ([]event.Event, error) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	var out []event.Event
-	for _, e := range j.events {
-		if e.EnvironmentID == id {
-			out = append(out, e)
-		}
-	}
-	return out, nil
-}
+func (j *journal) Known(ids []event.Fingerprint) ([]bool, error) { return make([]bool, len(ids)), nil }
+
+func (j *journal) IdempotencyKeys([]string) (map[string]event.Fingerprint, error) { return nil, nil }
 
 func (j *journal) stats() (commits, events int) {
 	j.mu.Lock()

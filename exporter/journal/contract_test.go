@@ -31,6 +31,14 @@ func (c *clock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
 type contractJournal interface {
 	Journal
 	SetAsideEntries(sink string) ([]store.SetAsideEntry, error)
+	Undelivered(sink string) ([]store.SetAsideEntry, error)
+	ForgetStates(ids []string) error // readiness.requested_expiry
+}
+
+func identity(t *testing.T, e event.Event) event.Fingerprint {
+	id, ok := e.Identity()
+	require.True(t, ok, "%s has an identity", e.Name)
+	return id
 }
 
 // driver opens one journal of a driver, again at the same place each time (a restart).
@@ -95,7 +103,7 @@ func TestContract(t *testing.T) {
 
 			// Commit: contiguous sequence numbers in commit order, ids, RecordedAt.
 			out, err := j.Commit([]tracker.State{{ID: "old", Phase: tracker.PhaseTerminated, TerminatedAt: t0}},
-				[]event.Event{ev("old", event.Created, t0), ev("old", event.Terminated, t0.Add(time.Minute))})
+				[]event.Event{ev("old", event.Created, t0), ev("old", event.Deployed, t0.Add(time.Minute))})
 			require.NoError(t, err)
 			require.Equal(t, []uint64{1, 2}, seqs(out))
 			require.Equal(t, t0, out[0].RecordedAt)
@@ -106,6 +114,13 @@ func TestContract(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatal("no notification after a commit")
 			}
+			// Idempotency-Keys: recorded with their request's fingerprint at the
+			// commit's time, alone or with events.
+			fpOld, fpNew := event.Fingerprint{1}, event.Fingerprint{2}
+			none, err := j.CommitKeyed(nil, nil, map[string]event.Fingerprint{"old-key": fpOld})
+			require.NoError(t, err)
+			require.Empty(t, none)
+			require.Equal(t, uint64(2), j.LastSeq(), "keys alone append nothing")
 			clk.Set(t0.Add(time.Hour))
 			out, err = j.Commit([]tracker.State{{ID: "live", Phase: tracker.PhaseReady}},
 				[]event.Event{ev("live", event.Created, t0), ev("live", event.Ready, t0.Add(2*time.Minute)), ev("old", event.Deployed, t0.Add(3*time.Minute))})
@@ -115,14 +130,32 @@ func TestContract(t *testing.T) {
 			require.Equal(t, uint64(1), j.FirstSeq())
 			st := j.Stats()
 			require.Equal(t, uint64(5), st.Events)
+			keyed, err := j.CommitKeyed(nil, []event.Event{ev("live", event.Recovered, t0.Add(4*time.Minute))},
+				map[string]event.Fingerprint{"new-key": fpNew})
+			require.NoError(t, err)
+			require.Equal(t, []uint64{6}, seqs(keyed))
+			require.Equal(t, t0.Add(time.Hour), keyed[0].RecordedAt)
+			keys, err := j.IdempotencyKeys([]string{"old-key", "new-key", "never"})
+			require.NoError(t, err)
+			require.Equal(t, map[string]event.Fingerprint{"old-key": fpOld, "new-key": fpNew}, keys)
+			_, err = j.CommitKeyed(nil, nil, map[string]event.Fingerprint{"": fpNew})
+			require.Error(t, err, "an empty key")
+
+			// Identities: indexed by the commit that stores the event.
+			unstored := ev("live", event.Deployed, t0.Add(9*time.Minute))
+			ids := []event.Fingerprint{identity(t, ev("old", event.Deployed, t0.Add(time.Minute))), identity(t, out[2]),
+				identity(t, keyed[0]), identity(t, unstored)}
+			known, err := j.Known(ids)
+			require.NoError(t, err)
+			require.Equal(t, []bool{true, true, true, false}, known)
 			_, err = j.Commit(nil, []event.Event{ev("", event.Created, t0)})
 			require.ErrorContains(t, err, "empty environment id")
-			require.Equal(t, uint64(5), j.LastSeq(), "a refused commit stored nothing")
+			require.Equal(t, uint64(6), j.LastSeq(), "a refused commit stored nothing")
 
 			// Reads.
 			all, err := j.Events(0, 0)
 			require.NoError(t, err)
-			require.Equal(t, []uint64{1, 2, 3, 4, 5}, seqs(all))
+			require.Equal(t, []uint64{1, 2, 3, 4, 5, 6}, seqs(all))
 			require.Equal(t, out[1], all[3], "read back as committed")
 			page, err := j.Events(2, 2)
 			require.NoError(t, err)
@@ -143,7 +176,7 @@ func TestContract(t *testing.T) {
 			require.NoError(t, err)
 			require.Zero(t, c)
 			require.NoError(t, j.SetCursor("influxdb", 2))
-			require.ErrorContains(t, j.SetCursor("influxdb", 6), "beyond the last event")
+			require.ErrorContains(t, j.SetCursor("influxdb", 7), "beyond the last event")
 			require.ErrorContains(t, j.SetCursor("", 1), "empty sink name")
 			j.SaveCursorLazily("grafana", 4)
 			c, err = j.Cursor("grafana")
@@ -155,6 +188,20 @@ func TestContract(t *testing.T) {
 			n, err := j.SetAsideCount("grafana")
 			require.NoError(t, err)
 			require.Equal(t, 1, n)
+			has, err := j.HasCursor("grafana")
+			require.NoError(t, err)
+			require.True(t, has)
+			has, err = j.HasCursor("webhook")
+			require.NoError(t, err)
+			require.False(t, has, "a sink that never saved a cursor")
+
+			// Set aside past retention.max_undelivered: the entries and the cursor move
+			// together.
+			require.NoError(t, j.SetAsideUndelivered("webhook", all[2:4], "down for 90d"))
+			require.ErrorContains(t, j.SetAsideUndelivered("webhook", []event.Event{{Seq: 7, EnvironmentID: "x"}}, "no"), "beyond the last event")
+			n, err = j.UndeliveredCount("webhook")
+			require.NoError(t, err)
+			require.Equal(t, 2, n)
 
 			// A restart keeps everything.
 			require.NoError(t, j.Close())
@@ -162,8 +209,8 @@ func TestContract(t *testing.T) {
 			require.ErrorIs(t, err, store.ErrClosed)
 			j = open()
 			require.Equal(t, created, j.CreatedAt())
-			require.Equal(t, uint64(5), j.LastSeq())
-			for sink, want := range map[string]uint64{"influxdb": 2, "grafana": 4} {
+			require.Equal(t, uint64(6), j.LastSeq())
+			for sink, want := range map[string]uint64{"influxdb": 2, "grafana": 4, "webhook": 4} {
 				c, err := j.Cursor(sink)
 				require.NoError(t, err)
 				require.Equal(t, want, c, sink)
@@ -173,24 +220,59 @@ func TestContract(t *testing.T) {
 			require.Len(t, aside, 1)
 			require.Equal(t, "400 Bad Request", aside[0].Reason)
 			require.Equal(t, uint64(3), aside[0].Event.Seq)
+			undelivered, err := j.Undelivered("webhook")
+			require.NoError(t, err)
+			require.Equal(t, []uint64{3, 4}, []uint64{undelivered[0].Event.Seq, undelivered[1].Event.Seq})
+			require.Equal(t, "down for 90d", undelivered[1].Reason)
+			keys, err = j.IdempotencyKeys([]string{"old-key", "new-key"})
+			require.NoError(t, err)
+			require.Len(t, keys, 2, "the keys survive a restart")
+			known, err = j.Known(ids)
+			require.NoError(t, err)
+			require.Equal(t, []bool{true, true, true, false}, known, "so do the identities")
 
-			// Retention: from the start of the journal only, and the states of
-			// environments terminated before the cutoff.
-			pruned, err := j.Prune(t0.Add(time.Minute))
+			// Retention never prunes what a named sink has not delivered (one without a
+			// cursor has delivered nothing); the keys recorded before the cutoff expire
+			// all the same.
+			pruned, err := j.Prune(t0.Add(time.Minute), []string{"influxdb", "never-delivered"})
+			require.NoError(t, err)
+			require.Zero(t, pruned)
+			require.Equal(t, uint64(1), j.FirstSeq())
+			keys, err = j.IdempotencyKeys([]string{"old-key", "new-key"})
+			require.NoError(t, err)
+			require.Equal(t, map[string]event.Fingerprint{"new-key": fpNew}, keys, "old-key was recorded at t0")
+
+			// Retention: from the start of the journal only, up to the slowest named
+			// sink's cursor (influxdb: 2, though 3 to 6 are older than the cutoff), with
+			// the events' identities, and the states of environments terminated before
+			// the cutoff.
+			pruned, err = j.Prune(t0.Add(2*time.Hour), []string{"influxdb", "grafana"})
 			require.NoError(t, err)
 			require.Equal(t, 2, pruned)
 			require.Equal(t, uint64(3), j.FirstSeq())
-			require.Equal(t, uint64(5), j.LastSeq())
+			require.Equal(t, uint64(6), j.LastSeq())
 			all, err = j.Events(0, 0)
 			require.NoError(t, err)
-			require.Equal(t, []uint64{3, 4, 5}, seqs(all))
+			require.Equal(t, []uint64{3, 4, 5, 6}, seqs(all))
+			known, err = j.Known(ids)
+			require.NoError(t, err)
+			require.Equal(t, []bool{false, true, true, false}, known, "the pruned event's identity left with it")
+			keys, err = j.IdempotencyKeys([]string{"new-key"})
+			require.NoError(t, err)
+			require.Empty(t, keys, "recorded before the cutoff")
 			states, err = j.Environments()
 			require.NoError(t, err)
 			require.Len(t, states, 1)
 			require.Contains(t, states, "live")
 			out, err = j.Commit(nil, []event.Event{ev("live", event.Deployed, t0)})
 			require.NoError(t, err)
-			require.Equal(t, []uint64{6}, seqs(out), "sequence numbers never go back")
+			require.Equal(t, []uint64{7}, seqs(out), "sequence numbers never go back")
+
+			// readiness.requested_expiry forgets states, for good.
+			require.NoError(t, j.ForgetStates([]string{"live", "never-stored"}))
+			states, err = j.Environments()
+			require.NoError(t, err)
+			require.Empty(t, states)
 		})
 	}
 }

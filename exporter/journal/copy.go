@@ -26,12 +26,16 @@ type Copyable interface {
 	Environments() (map[string]tracker.State, error)
 	Cursors() (map[string]uint64, error)
 	SetAsideEntries(sink string) ([]store.SetAsideEntry, error)
+	Undelivered(sink string) ([]store.SetAsideEntry, error)
+	KeyRecords() ([]store.KeyRecord, error)
 
 	Adopt(id string, createdAt time.Time) error
 	Append(events []event.Event) error
 	ReplaceStates(states map[string]tracker.State) error
 	SetCursor(sink string, seq uint64) error
 	PutSetAside(sink string, e store.SetAsideEntry) error
+	PutUndelivered(sink string, e store.SetAsideEntry) error
+	PutKeys(keys []store.KeyRecord) error
 	Close() error
 }
 
@@ -72,6 +76,8 @@ type CopyStats struct {
 	Environments    int
 	Cursors         int
 	SetAside        int
+	Undelivered     int // set aside past retention.max_undelivered
+	Keys            int // Idempotency-Keys
 }
 
 // copyBatch is how many events one write of the copy holds.
@@ -158,8 +164,27 @@ func Copy(from, to Copyable, progress func(copied uint64)) (CopyStats, error) {
 			}
 		}
 		st.SetAside += len(entries)
+		undelivered, err := from.Undelivered(s)
+		if err != nil {
+			return st, err
+		}
+		for _, e := range undelivered {
+			if err := to.PutUndelivered(s, e); err != nil {
+				return st, fmt.Errorf("undelivered event %d of %s: %w", e.Event.Seq, s, err)
+			}
+		}
+		st.Undelivered += len(undelivered)
 	}
 	st.Cursors = len(cursors)
+	// The Idempotency-Keys, so that a retry after the move is still recognised.
+	keys, err := from.KeyRecords()
+	if err != nil {
+		return st, err
+	}
+	if err := to.PutKeys(keys); err != nil {
+		return st, fmt.Errorf("idempotency keys: %w", err)
+	}
+	st.Keys = len(keys)
 	return st, nil
 }
 

@@ -28,13 +28,16 @@ func TestCopy(t *testing.T) {
 			[]event.Event{ev("env", event.Deployed, t0.Add(time.Duration(i)*time.Minute))})
 		require.NoError(t, err)
 	}
-	_, err = src.Prune(t0.Add(90 * time.Minute)) // seq 1 and 2 are gone
+	_, err = src.Prune(t0.Add(90*time.Minute), nil) // seq 1 and 2 are gone
 	require.NoError(t, err)
 	require.NoError(t, src.SetCursor("influxdb", 10))
 	evs, err := src.Events(0, 0)
 	require.NoError(t, err)
 	require.NoError(t, src.SetAside("grafana", evs[0], "400"))
 	require.NoError(t, src.SetCursor("grafana", 12))
+	require.NoError(t, src.SetAsideUndelivered("webhook", evs[1:3], "down for 90d"))
+	_, err = src.CommitKeyed(nil, nil, map[string]event.Fingerprint{"run-1": {1, 2, 3}})
+	require.NoError(t, err)
 
 	pg := testinfra.StartPostgres(t)
 	dsn := pg.NewDatabase(t)
@@ -47,7 +50,8 @@ func TestCopy(t *testing.T) {
 	require.NoError(t, dst.Append(evs[:3]))
 	st, err := Copy(src, dst, nil)
 	require.NoError(t, err)
-	require.Equal(t, CopyStats{Events: 7, Skipped: 5, FirstSeq: 6, LastSeq: 12, Environments: 1, Cursors: 2, SetAside: 1}, st)
+	require.Equal(t, CopyStats{Events: 7, Skipped: 5, FirstSeq: 6, LastSeq: 12, Environments: 1, Cursors: 3, SetAside: 1,
+		Undelivered: 2, Keys: 1}, st)
 	same := func(a, b Copyable) {
 		t.Helper()
 		require.Equal(t, a.JournalID(), b.JournalID())
@@ -72,6 +76,27 @@ func TestCopy(t *testing.T) {
 		xb, err := b.SetAsideEntries("grafana")
 		require.NoError(t, err)
 		require.Equal(t, xa, xb)
+		ua, err := a.Undelivered("webhook")
+		require.NoError(t, err)
+		ub, err := b.Undelivered("webhook")
+		require.NoError(t, err)
+		require.Equal(t, ua, ub)
+		require.Len(t, ub, 2)
+		ka, err := a.KeyRecords()
+		require.NoError(t, err)
+		kb, err := b.KeyRecords()
+		require.NoError(t, err)
+		require.Equal(t, ka, kb)
+		// The identities are indexed as the events are appended.
+		ids := make([]event.Fingerprint, len(ea))
+		for i, e := range ea {
+			ids[i] = identity(t, e)
+		}
+		known, err := b.(interface {
+			Known([]event.Fingerprint) ([]bool, error)
+		}).Known(ids)
+		require.NoError(t, err)
+		require.NotContains(t, known, false)
 	}
 	same(src, dst)
 	st, err = Copy(src, dst, nil)

@@ -41,13 +41,22 @@ func New(namespace string, native bool, states iter.Seq2[tracker.Phase, string],
 // NewBounded is New with the label values from input bounded by b (issue 10): the
 // daemon's metrics, whose labels come from pushes and Argo CD labels.
 func NewBounded(namespace string, native bool, states iter.Seq2[tracker.Phase, string], reg prometheus.Registerer, b *labels.Bound) *Metrics {
+	return NewWithThresholds(namespace, native, states, reg, b, nil)
+}
+
+// NewWithThresholds is NewBounded with each SLO latency threshold (seconds) also a
+// classic bucket boundary of the provisioning histogram, so that the share of attempts
+// ready within it is exact (config SLOs.LatencyThresholds).
+func NewWithThresholds(namespace string, native bool, states iter.Seq2[tracker.Phase, string], reg prometheus.Registerer, b *labels.Bound, thresholds []float64) *Metrics {
 	def := func(l metric.Lifecycle) metric.Def {
 		d := l.In(namespace)
 		d.NativeHistogram = native && d.NativeHistogram // metrics.native_histograms
 		return d
 	}
+	prov := def(metric.ProvisioningDuration)
+	prov.Buckets = metric.WithBoundaries(prov.Buckets, thresholds)
 	m := &Metrics{
-		provisioning: def(metric.ProvisioningDuration).NewHistogramVec(reg),
+		provisioning: prov.NewHistogramVec(reg),
 		termination:  def(metric.TerminationDuration).NewHistogramVec(reg),
 		attempts:     def(metric.ProvisioningTotal).NewCounterVec(reg),
 		failures:     def(metric.ProvisioningFailures).NewCounterVec(reg),
@@ -85,6 +94,13 @@ func (m *Metrics) ensureType(typ string) {
 	m.termination.WithLabelValues(typ)
 	m.attempts.WithLabelValues("success", typ)
 	m.attempts.WithLabelValues("failed", typ)
+	// The platform's success SLI divides platform failures by attempts: its burn-rate
+	// alerts must see the first failure of each reason and class too.
+	for _, r := range event.Reasons {
+		for _, c := range event.FailureClasses {
+			m.failures.WithLabelValues(r, typ, c)
+		}
+	}
 }
 
 // Observe records live transitions (events just appended by this process).
@@ -110,7 +126,8 @@ func (m *Metrics) Observe(evs []event.Event) {
 			observe(m.provisioning.WithLabelValues(typ), d, e.EnvironmentID)
 		case event.ProvisioningFailed:
 			m.attempts.WithLabelValues("failed", typ).Inc()
-			m.failures.WithLabelValues(m.labels.Reason(e.Reason()), typ).Inc()
+			// The class is one of event.FailureClasses (a bounded label).
+			m.failures.WithLabelValues(m.labels.Reason(e.Reason()), typ, e.FailureClass()).Inc()
 		case event.Terminated:
 			if d, ok := e.Meta(event.MetaTerminationDuration).(float64); ok && d >= 0 {
 				observe(m.termination.WithLabelValues(typ), d, e.EnvironmentID)

@@ -23,6 +23,7 @@ func TestObserveLiveTransitionsOnly(t *testing.T) {
 		{EnvironmentID: "b", Name: event.Ready, Type: "preview", Time: at, Metadata: map[string]any{"provisioning_duration_seconds": 400.0, "late": true}},
 		{EnvironmentID: "c", Name: event.Ready, Type: "preview", Time: at, Metadata: map[string]any{"provisioning_duration_seconds": 10.0, "backfill": true}},
 		{EnvironmentID: "d", Name: event.ProvisioningFailed, Type: "preview", Time: at, Metadata: map[string]any{"reason": "timeout"}},
+		{EnvironmentID: "e", Name: event.ProvisioningFailed, Type: "preview", Time: at, Metadata: map[string]any{"reason": "sync_failed", "failure_class": "user"}},
 		{EnvironmentID: "web", Name: event.Deployed, Time: at, Metadata: map[string]any{"kind": "deployment", "status": "failed"}},
 	})
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
@@ -38,11 +39,20 @@ blueberry_environment_provisioning_duration_seconds_sum{type="preview"} 45
 blueberry_environment_provisioning_duration_seconds_count{type="preview"} 1
 # HELP blueberry_environment_provisioning_total Provisioning attempts that ended, by status (success, failed) and type.
 # TYPE blueberry_environment_provisioning_total counter
-blueberry_environment_provisioning_total{status="failed",type="preview"} 1
+blueberry_environment_provisioning_total{status="failed",type="preview"} 2
 blueberry_environment_provisioning_total{status="success",type="preview"} 1
-# HELP blueberry_environment_provisioning_failures_total Failed provisioning attempts by reason and type.
+# HELP blueberry_environment_provisioning_failures_total Failed provisioning attempts by reason, type and class (user: what was asked cannot work; platform: it could not be provided).
 # TYPE blueberry_environment_provisioning_failures_total counter
-blueberry_environment_provisioning_failures_total{reason="timeout",type="preview"} 1
+blueberry_environment_provisioning_failures_total{class="platform",reason="timeout",type="preview"} 1
+blueberry_environment_provisioning_failures_total{class="user",reason="timeout",type="preview"} 0
+blueberry_environment_provisioning_failures_total{class="platform",reason="sync_failed",type="preview"} 0
+blueberry_environment_provisioning_failures_total{class="user",reason="sync_failed",type="preview"} 1
+blueberry_environment_provisioning_failures_total{class="platform",reason="degraded",type="preview"} 0
+blueberry_environment_provisioning_failures_total{class="user",reason="degraded",type="preview"} 0
+blueberry_environment_provisioning_failures_total{class="platform",reason="url_unreachable",type="preview"} 0
+blueberry_environment_provisioning_failures_total{class="user",reason="url_unreachable",type="preview"} 0
+blueberry_environment_provisioning_failures_total{class="platform",reason="deleted_before_ready",type="preview"} 0
+blueberry_environment_provisioning_failures_total{class="user",reason="deleted_before_ready",type="preview"} 0
 # HELP blueberry_deployments_total Deployments: deployment markers pushed by CI and deployed events seen in Argo CD, by status.
 # TYPE blueberry_deployments_total counter
 blueberry_deployments_total{status="failed"} 1
@@ -63,4 +73,22 @@ func phaseTypes(states []tracker.State) func(func(tracker.Phase, string) bool) {
 			}
 		}
 	}
+}
+
+// Each SLO latency threshold is a classic bucket boundary: the share within it is exact.
+func TestThresholdBuckets(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := NewWithThresholds("blueberry", false, phaseTypes(nil), reg, nil, []float64{300, 450})
+	m.Observe([]event.Event{{EnvironmentID: "a", Name: event.Ready, Type: "preview", Metadata: map[string]any{"provisioning_duration_seconds": 400.0}}})
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	var les []float64
+	for _, mf := range mfs {
+		if mf.GetName() == "blueberry_environment_provisioning_duration_seconds" {
+			for _, b := range mf.GetMetric()[0].GetHistogram().GetBucket() {
+				les = append(les, b.GetUpperBound())
+			}
+		}
+	}
+	require.Equal(t, []float64{30, 60, 120, 300, 450, 600}, les)
 }

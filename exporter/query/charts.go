@@ -46,6 +46,9 @@ func (s *Service) Chart(ctx context.Context, window time.Duration, windowText, t
 	}
 	// Performance over the same facts: one fetch, the same numbers as the API.
 	c := &Chart{Performance: s.performance(fs, from, to, windowText, typ)}
+	if err := s.addSLOs(ctx, c.Performance, to, typ); err != nil {
+		return nil, err
+	}
 	var attempts, deploys int
 	for i := range fs {
 		switch fs[i].Name {

@@ -22,6 +22,7 @@ type fact struct {
 	HasSeconds    bool
 	Late          bool
 	Baseline      bool
+	User          bool // provisioning_failed: of class user (event.ClassUser)
 	seq           uint64
 }
 
@@ -36,6 +37,7 @@ func factOf(e *event.Event) fact {
 	case event.ProvisioningFailed:
 		key = event.MetaProvisioningDuration
 		f.Reason = e.Reason()
+		f.User = e.FailureClass() == event.ClassUser
 	case event.ProvisioningStarted:
 		key = event.MetaQueueDuration
 	case event.Terminated:
@@ -71,6 +73,9 @@ func (f *fact) event() event.Event {
 	}
 	if f.Reason != "" {
 		meta[event.MetaReason] = f.Reason
+	}
+	if f.User {
+		meta[event.MetaFailureClass] = event.ClassUser
 	}
 	if f.Revision != "" {
 		meta[event.MetaRevision] = f.Revision

@@ -21,6 +21,7 @@ var ErrNotFound = errors.New("environment not found")
 type Service struct {
 	backend Backend
 	targets config.TargetsConfig
+	slos    config.SLOs // objectives per type (WithSLOs); none: no SLO reported
 	now     func() time.Time
 }
 
@@ -106,7 +107,11 @@ func (s *Service) Performance(ctx context.Context, window time.Duration, windowT
 	if err != nil {
 		return nil, err
 	}
-	return s.performance(fs, from, to, windowText, typ), nil
+	p := s.performance(fs, from, to, windowText, typ)
+	if err := s.addSLOs(ctx, p, to, typ); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // tally is the provisioning statistics of one set of attempts as they are counted: the
@@ -165,6 +170,13 @@ func (s *Service) performance(fs []fact, from, to time.Time, windowText, typ str
 			all.FailuresByReason[e.Reason]++
 			t.Failures++
 			t.FailuresByReason[e.Reason]++
+			if e.User {
+				all.UserFailures++
+				t.UserFailures++
+			} else {
+				all.PlatformFailures++
+				t.PlatformFailures++
+			}
 		case event.ProvisioningStarted:
 			if e.HasSeconds {
 				all.queues = append(all.queues, e.Seconds)

@@ -11,14 +11,16 @@ import (
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 )
 
-// journal records the cutoffs it was pruned at.
+// journal records the cutoffs it was pruned at, and the sinks it was asked to hold for.
 type journal struct {
 	cutoffs []time.Time
+	sinks   [][]string
 	err     error
 }
 
-func (j *journal) Prune(before time.Time) (int, error) {
+func (j *journal) Prune(before time.Time, sinks []string) (int, error) {
 	j.cutoffs = append(j.cutoffs, before)
+	j.sinks = append(j.sinks, sinks)
 	return 3, j.err
 }
 
@@ -37,14 +39,15 @@ func TestPrune(t *testing.T) {
 	tr := tracker.New(tracker.Config{}, states)
 
 	failing := &journal{err: errors.New("disk full")}
-	New(failing, tr, keep, func() time.Time { return now }, log.NewNopLogger()).Prune()
+	New(failing, tr, keep, nil, func() time.Time { return now }, log.NewNopLogger()).Prune()
 	require.Equal(t, []time.Time{cutoff}, failing.cutoffs)
 	_, known := tr.Get("old")
 	require.True(t, known, "nothing forgotten while the journal still holds the events")
 
 	j := &journal{}
-	New(j, tr, keep, func() time.Time { return now }, log.NewNopLogger()).Prune()
+	New(j, tr, keep, []string{"influxdb", "grafana"}, func() time.Time { return now }, log.NewNopLogger()).Prune()
 	require.Equal(t, []time.Time{cutoff}, j.cutoffs)
+	require.Equal(t, [][]string{{"influxdb", "grafana"}}, j.sinks, "the configured sinks hold what they have not delivered")
 	for id, want := range map[string]bool{"old": false, "recent": true, "running": true} {
 		_, known := tr.Get(id)
 		require.Equal(t, want, known, id)

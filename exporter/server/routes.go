@@ -93,7 +93,7 @@ func Handler(r Routes) http.Handler {
 func sinkStatus(in []sink.Status) []web.SinkStatus {
 	out := make([]web.SinkStatus, len(in))
 	for i, s := range in {
-		out[i] = web.SinkStatus{Name: s.Name, Lag: s.Lag, Cursor: s.Cursor, SetAside: s.SetAside,
+		out[i] = web.SinkStatus{Name: s.Name, Lag: s.Lag, Cursor: s.Cursor, SetAside: s.SetAside, Undelivered: s.Undelivered,
 			LastSuccess: s.LastSuccess, LastError: s.LastError, Failing: s.Failing, LastSetAside: s.LastSetAside}
 	}
 	return out

@@ -14,6 +14,7 @@ type Metrics struct {
 	failures    *prometheus.CounterVec
 	setAside    *prometheus.CounterVec
 	pruned      *prometheus.CounterVec
+	undelivered *prometheus.CounterVec
 	lag         *prometheus.GaugeVec
 	lastSuccess *prometheus.GaugeVec
 	duration    *prometheus.HistogramVec
@@ -28,6 +29,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		failures:    metric.SinkDeliveryFailures.NewCounterVec(reg),
 		setAside:    metric.SinkSetAside.NewCounterVec(reg),
 		pruned:      metric.SinkPrunedUndelivered.NewCounterVec(reg),
+		undelivered: metric.SinkUndeliveredSetAside.NewCounterVec(reg),
 		lag:         metric.SinkLag.NewGaugeVec(reg),
 		lastSuccess: metric.SinkLastSuccess.NewGaugeVec(reg),
 		duration:    metric.SinkDeliveryDuration.NewHistogramVec(reg),
@@ -36,9 +38,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 
 // sinkMetrics are one sink's series. Creating them creates the series, at 0.
 type sinkMetrics struct {
-	delivered, failedRetryable, failedPermanent, setAside, pruned prometheus.Counter
-	lag, lastSuccess                                              prometheus.Gauge
-	duration                                                      prometheus.Observer
+	delivered, failedRetryable, failedPermanent, setAside, pruned, undelivered prometheus.Counter
+	lag, lastSuccess                                                           prometheus.Gauge
+	duration                                                                   prometheus.Observer
 }
 
 func (m *Metrics) forSink(name string) sinkMetrics {
@@ -48,6 +50,7 @@ func (m *Metrics) forSink(name string) sinkMetrics {
 		failedPermanent: m.failures.WithLabelValues(name, "false"),
 		setAside:        m.setAside.WithLabelValues(name),
 		pruned:          m.pruned.WithLabelValues(name),
+		undelivered:     m.undelivered.WithLabelValues(name),
 		lag:             m.lag.WithLabelValues(name),
 		lastSuccess:     m.lastSuccess.WithLabelValues(name),
 		duration:        m.duration.WithLabelValues(name),

@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
+	"github.com/prometheus/common/model"
 
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/backoff"
@@ -33,6 +34,13 @@ type Options struct {
 	// Rand draws the backoff jitter; nil means a randomly seeded source. Tests pass a
 	// seeded one.
 	Rand backoff.Rand
+	// MaxUndelivered is retention.max_undelivered: an event a failing sink has not
+	// delivered this long after the journal recorded it is set aside for that sink
+	// (SetAsideUndelivered) instead of being retried, so that retention, which never
+	// deletes an event a sink has not delivered, can let it go. Zero: never.
+	MaxUndelivered time.Duration
+	// Now is the clock of MaxUndelivered; nil means time.Now.
+	Now func() time.Time
 }
 
 // Status is a runner's state, for the landing page.
@@ -44,6 +52,9 @@ type Status struct {
 	LastSuccess time.Time `json:"last_success"` // zero: no delivery since start
 	Failing     bool      `json:"failing"`      // in a burst of retryable failures
 	SetAside    uint64    `json:"set_aside"`    // events set aside for this sink (durable count)
+	// Undelivered: events set aside because the sink could not take them within
+	// retention.max_undelivered (durable count).
+	Undelivered uint64 `json:"undelivered"`
 	// LastSetAside says which event was set aside last since start, and why; "" if none.
 	LastSetAside string `json:"last_set_aside"`
 }
@@ -60,8 +71,13 @@ type Status struct {
 //     so that the good events still go through, in order; a single event still rejected
 //     for good is set aside (Store.SetAside, counted, logged with the event) and the
 //     cursor moves past it.
-//   - Events that retention pruned before the sink delivered them are counted, logged,
-//     and skipped.
+//   - While the sink fails (retryable), events older than Options.MaxUndelivered (by
+//     the time the journal recorded them) are set aside for it (SetAsideUndelivered:
+//     counted, logged, on the landing page) instead of being tried again: retention
+//     keeps every event a sink has not delivered, up to that ceiling.
+//   - Events the journal no longer holds when the sink reaches them (pruned before this
+//     sink was configured, or by a journal that does not hold them for it) are counted,
+//     logged, and skipped.
 //   - A Selective sink is given only the events it wants; a Limited one at most its
 //     MaxBatch events per call.
 type Runner struct {
@@ -75,6 +91,9 @@ type Runner struct {
 	per    int                    // events per Deliver call, at most batch
 	bo     *backoff.Backoff
 	logger log.Logger
+	// maxUndelivered and now: Options.MaxUndelivered and its clock.
+	maxUndelivered time.Duration
+	now            func() time.Time
 
 	busy   atomic.Bool
 	cursor atomic.Uint64
@@ -91,6 +110,7 @@ type Runner struct {
 	failures     int       // retryable failures in the current burst
 	failingSince time.Time // first failure of the current burst
 	setAside     uint64
+	undelivered  uint64
 	lastSetAside string
 }
 
@@ -107,6 +127,9 @@ func NewRunner(s Sink, st Journal, m *Metrics, cfg config.DeliveryConfig, opts O
 	if opts.Logger == nil {
 		opts.Logger = log.NewNopLogger()
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	if m == nil {
 		m = NewMetrics(nil)
 	}
@@ -120,6 +143,9 @@ func NewRunner(s Sink, st Journal, m *Metrics, cfg config.DeliveryConfig, opts O
 		linger: time.Duration(cfg.Linger),
 		bo:     backoff.New(time.Duration(cfg.Backoff.Initial), time.Duration(cfg.Backoff.Max), opts.Rand),
 		logger: log.With(opts.Logger, "component", "sink", "sink", name),
+
+		maxUndelivered: opts.MaxUndelivered,
+		now:            opts.Now,
 	}
 	r.per = r.batch
 	if r.per <= 0 { // no batch size: whatever Events returns
@@ -138,6 +164,11 @@ func NewRunner(s Sink, st Journal, m *Metrics, cfg config.DeliveryConfig, opts O
 		level.Warn(r.logger).Log("msg", "cannot count the sink's set-aside events", "err", err)
 	} else {
 		r.setAside = uint64(n)
+	}
+	if n, err := st.UndeliveredCount(name); err != nil {
+		level.Warn(r.logger).Log("msg", "cannot count the sink's undelivered events set aside", "err", err)
+	} else {
+		r.undelivered = uint64(n)
 	}
 	r.updateLag()
 	return r
@@ -268,6 +299,7 @@ func (r *Runner) Status() Status {
 		LastSuccess:  r.lastSuccess,
 		Failing:      r.failing,
 		SetAside:     r.setAside,
+		Undelivered:  r.undelivered,
 		LastSetAside: r.lastSetAside,
 	}
 }
@@ -370,8 +402,8 @@ func (r *Runner) deliverRead(ctx context.Context, evs []event.Event, notify <-ch
 	return nil
 }
 
-// skipPruned moves the cursor over events (cursor, to] that retention deleted before the
-// sink got them, and says so.
+// skipPruned moves the cursor over events (cursor, to] that the journal no longer holds
+// (pruned before this sink was configured), and says so.
 func (r *Runner) skipPruned(cursor, to uint64) error {
 	if err := r.st.SetCursor(r.name, to); err != nil {
 		return err
@@ -379,7 +411,7 @@ func (r *Runner) skipPruned(cursor, to uint64) error {
 	r.cursor.Store(to)
 	lost := to - cursor
 	r.m.pruned.Add(float64(lost))
-	level.Error(r.logger).Log("msg", "events lost to retention: pruned from the journal before this sink delivered them",
+	level.Error(r.logger).Log("msg", "events lost to retention: pruned from the journal before this sink delivered them (it was not configured then)",
 		"lost", lost, "first_lost_seq", cursor+1, "last_lost_seq", to)
 	return nil
 }
@@ -389,6 +421,12 @@ func (r *Runner) skipPruned(cursor, to uint64) error {
 // returns ctx's error when ctx ends, or a store error.
 func (r *Runner) deliver(ctx context.Context, evs []event.Event, notify <-chan struct{}) error {
 	for {
+		if r.isFailing() {
+			var err error
+			if evs, err = r.setAsideOverdue(evs); err != nil || len(evs) == 0 {
+				return err
+			}
+		}
 		retry, err := r.attempt(ctx, evs)
 		switch {
 		case err == nil:
@@ -420,6 +458,53 @@ func (r *Runner) deliver(ctx context.Context, evs []event.Event, notify <-chan s
 		}
 		return nil
 	}
+}
+
+func (r *Runner) isFailing() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.failing
+}
+
+// setAsideOverdue sets aside the events at the start of evs that the journal recorded
+// more than maxUndelivered ago (retention.max_undelivered: the sink has been failing
+// since), and returns the rest. Called only while the sink fails: a sink that works
+// delivers old events too (after envtrack itself was down, say).
+func (r *Runner) setAsideOverdue(evs []event.Event) ([]event.Event, error) {
+	if r.maxUndelivered <= 0 || len(evs) == 0 {
+		return evs, nil
+	}
+	ceiling := r.now().Add(-r.maxUndelivered)
+	n := 0
+	for n < len(evs) && evs[n].RecordedAt.Before(ceiling) {
+		n++
+	}
+	if n == 0 {
+		return evs, nil
+	}
+	old := evs[:n]
+	reason := fmt.Sprintf("not delivered within retention.max_undelivered (%s): %s", model.Duration(r.maxUndelivered), r.lastError())
+	if err := r.st.SetAsideUndelivered(r.name, old, reason); err != nil {
+		return nil, err
+	}
+	last := old[n-1]
+	r.cursor.Store(last.Seq)
+	r.m.undelivered.Add(float64(n))
+	r.updateLag()
+	r.mu.Lock()
+	r.undelivered += uint64(n)
+	r.mu.Unlock()
+	level.Error(r.logger).Log("msg", "events set aside: the sink has not delivered them within retention.max_undelivered; the journal no longer keeps them for it",
+		"events", n, "first_seq", old[0].Seq, "last_seq", last.Seq,
+		"first_recorded_at", old[0].RecordedAt.UTC().Format(time.RFC3339), "last_recorded_at", last.RecordedAt.UTC().Format(time.RFC3339),
+		"max_undelivered", model.Duration(r.maxUndelivered), "last_error", r.lastError())
+	return evs[n:], nil
+}
+
+func (r *Runner) lastError() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lastErr
 }
 
 // attempt calls Deliver once. A call cut short by ctx is not observed nor counted.

@@ -469,7 +469,7 @@ envtrack_sink_delivery_failures_total{retryable="true",sink="influx"} 1
 # TYPE envtrack_sink_lag_events gauge
 envtrack_sink_lag_events{sink="grafana"} 3
 envtrack_sink_lag_events{sink="influx"} 0
-# HELP envtrack_sink_pruned_undelivered_events_total Events retention deleted from the journal before the sink delivered them (lost for this sink).
+# HELP envtrack_sink_pruned_undelivered_events_total Events the journal no longer held when the sink reached them (pruned before the sink was configured): lost for this sink. Retention keeps what a configured sink has not delivered.
 # TYPE envtrack_sink_pruned_undelivered_events_total counter
 envtrack_sink_pruned_undelivered_events_total{sink="grafana"} 0
 envtrack_sink_pruned_undelivered_events_total{sink="influx"} 0
@@ -477,10 +477,15 @@ envtrack_sink_pruned_undelivered_events_total{sink="influx"} 0
 # TYPE envtrack_sink_set_aside_events_total counter
 envtrack_sink_set_aside_events_total{sink="grafana"} 0
 envtrack_sink_set_aside_events_total{sink="influx"} 1
+# HELP envtrack_sink_undelivered_set_aside_events_total Events set aside for the sink because it failed to deliver them within retention.max_undelivered: recorded in the store's undelivered bucket, no longer retried, and no longer kept in the journal for this sink.
+# TYPE envtrack_sink_undelivered_set_aside_events_total counter
+envtrack_sink_undelivered_set_aside_events_total{sink="grafana"} 0
+envtrack_sink_undelivered_set_aside_events_total{sink="influx"} 0
 `
 	require.NoError(t, testutil.GatherAndCompare(f.reg, strings.NewReader(want),
 		"envtrack_sink_delivered_events_total", "envtrack_sink_delivery_failures_total", "envtrack_sink_lag_events",
-		"envtrack_sink_pruned_undelivered_events_total", "envtrack_sink_set_aside_events_total"))
+		"envtrack_sink_pruned_undelivered_events_total", "envtrack_sink_set_aside_events_total",
+		"envtrack_sink_undelivered_set_aside_events_total"))
 
 	// Attempts observed: 1 retryable + 1 batch rejection + 3 singles, none for grafana.
 	mfs, err := f.reg.Gather()
@@ -685,7 +690,7 @@ func TestPrunedBeforeDelivery(t *testing.T) {
 			f.clk.Set(t0.Add(time.Hour))
 			f.commit(t, tt.rest)
 			require.NoError(t, f.st.SetCursor("influx", tt.cursor))
-			n, err := f.st.Prune(t0.Add(time.Minute))
+			n, err := f.st.Prune(t0.Add(time.Minute), nil) // a journal that holds nothing for this sink
 			require.NoError(t, err)
 			require.Equal(t, tt.pruneFirst, n)
 
@@ -752,4 +757,41 @@ func TestGroup(t *testing.T) {
 	require.Len(t, st, 2)
 	require.Equal(t, []string{"influx", "grafana"}, []string{st[0].Name, st[1].Name})
 	require.Equal(t, []uint64{3, 3}, []uint64{st[0].Cursor, st[1].Cursor})
+}
+
+// TestUndeliveredPastTheCeiling: while the sink fails, the events recorded longer ago
+// than retention.max_undelivered are set aside for it (durably, counted, logged, on its
+// status) and the cursor moves past them, so that retention can let them go; the younger
+// ones are still delivered once the sink is back.
+func TestUndeliveredPastTheCeiling(t *testing.T) {
+	f := newFixture(t)
+	f.commit(t, 3) // recorded at t0
+	f.clk.Set(t0.Add(2 * time.Hour))
+	f.commit(t, 2) // recorded at t0+2h
+	s := newSink("influx")
+	s.script = []result{{retry: true, err: errDown}, {retry: true, err: errDown}}
+	d := config.DeliveryConfig{BatchSize: 10,
+		Backoff: config.BackoffConfig{Initial: model.Duration(time.Millisecond), Max: model.Duration(4 * time.Millisecond)}}
+	r := NewRunner(s, f.rec, f.m, d, Options{Logger: log.NewLogfmtLogger(f.logs), Rand: f.rnd,
+		MaxUndelivered: time.Hour, Now: f.clk.Now})
+	require.NoError(t, r.Flush(context.Background()))
+
+	require.Equal(t, [][]uint64{seqRange(1, 5), seqRange(4, 5), seqRange(4, 5)}, s.Calls(),
+		"the first failure sets aside what is past the ceiling; the rest is retried")
+	require.Equal(t, seqRange(4, 5), s.Delivered())
+	require.Equal(t, uint64(5), f.cursor(t, "influx"))
+	aside, err := f.st.Undelivered("influx")
+	require.NoError(t, err)
+	require.Len(t, aside, 3)
+	for i, e := range aside {
+		require.Equal(t, uint64(i+1), e.Event.Seq)
+		require.Contains(t, e.Reason, "not delivered within retention.max_undelivered (1h): "+errDown.Error())
+	}
+	require.Equal(t, 3.0, testutil.ToFloat64(f.m.undelivered.WithLabelValues("influx")))
+	require.Equal(t, uint64(3), r.Status().Undelivered)
+	require.Len(t, f.logs.Lines("level=error", "events set aside", "events=3", "first_seq=1", "last_seq=3"), 1)
+
+	// The count survives a restart.
+	again := NewRunner(s, f.rec, f.m, d, Options{})
+	require.Equal(t, uint64(3), again.Status().Undelivered)
 }

@@ -81,7 +81,8 @@ func RetryAfter(err error) time.Duration {
 //
 // SetCursor is durable at once; SaveCursorLazily only in memory, until the journal's next
 // commit or FlushCursors writes it (deliveries are idempotent, so a crash costs a
-// redelivery of the last moments, not a lost event).
+// redelivery of the last moments, not a lost event). Retention keeps every event a
+// sink's durable cursor has not passed (retention.Journal).
 type Journal interface {
 	LastSeq() uint64
 	Events(afterSeq uint64, limit int) ([]event.Event, error)
@@ -93,4 +94,14 @@ type Journal interface {
 	FlushCursors() error
 	SetAside(sink string, e event.Event, reason string) error
 	SetAsideCount(sink string) (int, error)
+	// SetAsideUndelivered durably records evs (journal events in seq order, the first
+	// just after the sink's cursor) as set aside for the sink, each with the reason,
+	// because the sink could not deliver them within retention.max_undelivered, and
+	// moves the sink's durable cursor to the last of them: one transaction, both or
+	// neither. Setting an event aside again replaces its record (a retry after a crash).
+	// A cursor saved lazily for the sink and not yet written is dropped: this one wins.
+	SetAsideUndelivered(sink string, evs []event.Event, reason string) error
+	// UndeliveredCount returns how many events SetAsideUndelivered recorded for the
+	// sink (durable: the count survives restarts).
+	UndeliveredCount(sink string) (int, error)
 }

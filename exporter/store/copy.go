@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -57,6 +58,7 @@ func (s *Store) Append(events []event.Event) error {
 	last := s.last.Load()
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		journal, index, meta := tx.Bucket(bucketJournal), tx.Bucket(bucketEnvIndex), tx.Bucket(bucketMeta)
+		ids := tx.Bucket(bucketIdentities)
 		journal.FillPercent, index.FillPercent = journalFill, indexFill
 		for i, ev := range events {
 			if (last != 0 || i > 0) && ev.Seq != last+1 {
@@ -73,6 +75,9 @@ func (s *Store) Append(events []event.Event) error {
 				return err
 			}
 			if err := index.Put(indexKey(ev.EnvironmentID, ev.Seq), []byte{}); err != nil {
+				return err
+			}
+			if err := putIdentity(ids, &ev); err != nil {
 				return err
 			}
 			last = ev.Seq
@@ -139,5 +144,66 @@ func (s *Store) PutSetAside(sink string, e SetAsideEntry) error {
 	}
 	return mapErr(s.db.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketSetAside).Put(indexKey(sink, e.Event.Seq), b)
+	}))
+}
+
+// PutUndelivered stores an entry set aside for a sink that could not deliver it
+// (SetAsideUndelivered) as it is.
+func (s *Store) PutUndelivered(sink string, e SetAsideEntry) error {
+	if err := checkSink(sink); err != nil {
+		return err
+	}
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	return mapErr(s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketUndelivered).Put(indexKey(sink, e.Event.Seq), b)
+	}))
+}
+
+// KeyRecord is a recorded Idempotency-Key: the fingerprint of its request and when it
+// was recorded (it expires with retention from then).
+type KeyRecord struct {
+	Key         string
+	Fingerprint event.Fingerprint
+	RecordedAt  time.Time
+}
+
+// KeyRecords returns every recorded Idempotency-Key.
+func (s *Store) KeyRecords() ([]KeyRecord, error) {
+	var out []KeyRecord
+	err := s.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketKeys).ForEach(func(k, v []byte) error {
+			if len(v) != keyValueLen {
+				return nil
+			}
+			out = append(out, KeyRecord{Key: string(k), Fingerprint: event.Fingerprint(v[:16]),
+				RecordedAt: time.Unix(0, int64(binary.BigEndian.Uint64(v[16:]))).UTC()})
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("idempotency keys: %w", err)
+	}
+	return out, nil
+}
+
+// PutKeys records keys as they are (their fingerprints and times), replacing earlier
+// records of the same keys.
+func (s *Store) PutKeys(keys []KeyRecord) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return mapErr(s.db.Update(func(tx *bolt.Tx) error {
+		kb, exp := tx.Bucket(bucketKeys), tx.Bucket(bucketKeyExpiry)
+		for _, k := range keys {
+			if err := putKey(kb, exp, k.Key, k.Fingerprint, k.RecordedAt); err != nil {
+				return err
+			}
+		}
+		return nil
 	}))
 }

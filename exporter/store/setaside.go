@@ -60,12 +60,18 @@ func (s *Store) SetAsideCount(sink string) (int, error) {
 }
 
 func (s *Store) forEachSetAside(sink string, fn func(k, v []byte) error) error {
+	return s.forEachPrefixed(bucketSetAside, sink, fn)
+}
+
+// forEachPrefixed calls fn for each of the sink's entries of a bucket keyed
+// len(sink) sink seq, in seq order.
+func (s *Store) forEachPrefixed(bucket []byte, sink string, fn func(k, v []byte) error) error {
 	if err := checkSink(sink); err != nil {
 		return err
 	}
 	return s.view(func(tx *bolt.Tx) error {
 		prefix := indexPrefix(sink)
-		c := tx.Bucket(bucketSetAside).Cursor()
+		c := tx.Bucket(bucket).Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			if len(k) != len(prefix)+8 {
 				continue // cannot happen: the length prefix makes names unambiguous

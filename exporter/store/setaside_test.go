@@ -58,7 +58,7 @@ func TestSetAside(t *testing.T) {
 	_, err = s.setAsideEvents("influx")
 	require.ErrorIs(t, err, ErrClosed)
 	s = openTest(t, path, clk.Now)
-	_, err = s.Prune(t0.Add(time.Hour))
+	_, err = s.Prune(t0.Add(time.Hour), nil)
 	require.NoError(t, err)
 	require.Zero(t, s.Stats().Events)
 	check(s)

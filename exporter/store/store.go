@@ -14,6 +14,9 @@
 //	env_index     len(id) (uint16) id seq   -> empty (one environment's events, in seq order)
 //	cursors       sink name                 -> seq (uint64) of the last event it delivered
 //	set_aside     len(sink) (uint16) sink seq -> SetAsideEntry (events a sink rejected for good)
+//	undelivered   len(sink) (uint16) sink seq -> SetAsideEntry (events set aside for a sink that could
+//	              not take them within retention.max_undelivered: expire.go)
+//	identities, idempotency, idempotency_expiry: the push path's indexes (identity.go)
 //
 // Sequence numbers start at 1, increase by one per event and are never reused, even after
 // every event was pruned: last_seq is kept in meta, not derived from the journal. The
@@ -48,7 +51,14 @@ import (
 )
 
 // SchemaVersion is the version of the on-disk layout this package reads and writes.
-const SchemaVersion = "1"
+// Version 2 added the push path's indexes (identity.go); a store of version 1 is
+// migrated when it is opened (the indexes are built from its journal, once), and an
+// envtrack that reads version 1 only refuses it afterwards, instead of writing events
+// its indexes would not know.
+const SchemaVersion = "2"
+
+// schemaV1 is the layout before the push path's indexes.
+const schemaV1 = "1"
 
 // DefaultLockTimeout is how long Open waits for the file lock held by another process.
 const DefaultLockTimeout = time.Second
@@ -104,6 +114,10 @@ type Stats struct {
 	FirstSeq  uint64 // oldest event held, 0 when the journal is empty
 	LastSeq   uint64 // last sequence number ever assigned, 0 when none
 	FileBytes int64  // size of the store file
+	// Decoded counts the journal events the reads (Events, EnvironmentEvents,
+	// EventsBetween) decoded since Open: what reading the history costs. The push path
+	// reads none (its repeats are index lookups: identity.go).
+	Decoded uint64
 }
 
 // Store is the embedded durable store. It is safe for concurrent use.
@@ -122,6 +136,7 @@ type Store struct {
 	first   atomic.Uint64
 	last    atomic.Uint64
 	closed  atomic.Bool
+	decoded atomic.Uint64 // Stats.Decoded
 
 	subMu      sync.Mutex
 	subs       map[chan struct{}]struct{}
@@ -209,7 +224,8 @@ func Open(path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-var allBuckets = [][]byte{bucketMeta, bucketEnvs, bucketJournal, bucketEnvIndex, bucketCursors, bucketSetAside}
+var allBuckets = [][]byte{bucketMeta, bucketEnvs, bucketJournal, bucketEnvIndex, bucketCursors, bucketSetAside,
+	bucketUndelivered, bucketIdentities, bucketKeys, bucketKeyExpiry}
 
 // layoutComplete reports whether initTx has nothing to write: every bucket and meta key
 // exists.
@@ -220,7 +236,7 @@ func layoutComplete(tx *bolt.Tx) bool {
 		}
 	}
 	meta := tx.Bucket(bucketMeta)
-	return meta.Get(keySchema) != nil && meta.Get(keyJournalID) != nil && meta.Get(keyCreatedAt) != nil
+	return string(meta.Get(keySchema)) == SchemaVersion && meta.Get(keyJournalID) != nil && meta.Get(keyCreatedAt) != nil
 }
 
 // initTx creates the buckets, checks the schema version, creates or reads the journal id
@@ -240,6 +256,17 @@ func (s *Store) initTx(tx *bolt.Tx) error {
 		if err := meta.Put(keySchema, []byte(SchemaVersion)); err != nil {
 			return err
 		}
+	case string(v) == schemaV1 && tx.Writable():
+		start := time.Now()
+		events, keys, err := migrateIdentities(tx)
+		if err != nil {
+			return fmt.Errorf("migrate schema %s to %s: %w", schemaV1, SchemaVersion, err)
+		}
+		if err := meta.Put(keySchema, []byte(SchemaVersion)); err != nil {
+			return err
+		}
+		level.Info(s.logger).Log("msg", "store migrated: the push path's indexes were built from the journal",
+			"from_schema", schemaV1, "to_schema", SchemaVersion, "events", events, "idempotency_keys", keys, "took", time.Since(start))
 	case string(v) != SchemaVersion:
 		return fmt.Errorf("unsupported schema version %q (this envtrack reads %q)", v, SchemaVersion)
 	}
@@ -309,7 +336,7 @@ func (s *Store) LastSeq() uint64 { return s.last.Load() }
 // Stats returns the journal's statistics. It reads cached counters and stats the file; it
 // works on a closed store too.
 func (s *Store) Stats() Stats {
-	st := Stats{FirstSeq: s.first.Load(), LastSeq: s.last.Load()}
+	st := Stats{FirstSeq: s.first.Load(), LastSeq: s.last.Load(), Decoded: s.decoded.Load()}
 	if st.FirstSeq != 0 && st.LastSeq >= st.FirstSeq {
 		st.Events = st.LastSeq - st.FirstSeq + 1
 	}
@@ -331,7 +358,8 @@ const (
 
 // Commit writes states (replacing each environment's previous state) and appends events
 // to the journal in one bbolt transaction, fsync'd before Commit returns. Either all of
-// it is stored or, on error, none of it.
+// it is stored or, on error, none of it. Each event with an identity (event.Identity) is
+// indexed by it in the same transaction (Known).
 //
 // Commit assigns each event its Seq (consecutive, continuing the journal), ID
 // (event.MakeID of the journal's random id and Seq) and RecordedAt (Options.Now(), in UTC, the same for the
@@ -339,7 +367,19 @@ const (
 // Subscribers are notified after a successful commit that appended at least one event.
 // Committing nothing is a no-op.
 func (s *Store) Commit(states []tracker.State, events []event.Event) ([]event.Event, error) {
-	if len(states) == 0 && len(events) == 0 {
+	return s.commit(states, events, nil)
+}
+
+// CommitKeyed is Commit that also records Idempotency-Keys in the same transaction, each
+// bound to the fingerprint of the request it came with and recorded at the commit's
+// RecordedAt (IdempotencyKeys reads them back; Prune expires them). A key recorded
+// before is replaced. With keys only, it writes them in a transaction of their own.
+func (s *Store) CommitKeyed(states []tracker.State, events []event.Event, keys map[string]event.Fingerprint) ([]event.Event, error) {
+	return s.commit(states, events, keys)
+}
+
+func (s *Store) commit(states []tracker.State, events []event.Event, keys map[string]event.Fingerprint) ([]event.Event, error) {
+	if len(states) == 0 && len(events) == 0 && len(keys) == 0 {
 		return nil, nil
 	}
 	for _, st := range states {
@@ -387,6 +427,7 @@ func (s *Store) Commit(states []tracker.State, events []event.Event) ([]event.Ev
 		meta := tx.Bucket(bucketMeta)
 		journal := tx.Bucket(bucketJournal)
 		index := tx.Bucket(bucketEnvIndex)
+		ids := tx.Bucket(bucketIdentities)
 		journal.FillPercent, index.FillPercent = journalFill, indexFill
 		last = decodeSeq(meta.Get(keyLastSeq))
 		for i := range out {
@@ -407,6 +448,17 @@ func (s *Store) Commit(states []tracker.State, events []event.Event) ([]event.Ev
 			}
 			if err := index.Put(indexKey(ev.EnvironmentID, last), []byte{}); err != nil {
 				return fmt.Errorf("event %d: index: %w", last, err)
+			}
+			if err := putIdentity(ids, ev); err != nil {
+				return err
+			}
+		}
+		if len(keys) > 0 {
+			kb, exp := tx.Bucket(bucketKeys), tx.Bucket(bucketKeyExpiry)
+			for k, fp := range keys {
+				if err := putKey(kb, exp, k, fp, recordedAt); err != nil {
+					return err
+				}
 			}
 		}
 		if len(out) > 0 {
@@ -494,6 +546,7 @@ func (s *Store) Events(afterSeq uint64, limit int) ([]event.Event, error) {
 			if limit > 0 && len(evs) >= limit {
 				break
 			}
+			s.decoded.Add(1)
 			ev, err := decodeEvent(k, v)
 			if err != nil {
 				return err
@@ -530,6 +583,7 @@ func (s *Store) EnvironmentEvents(id string) ([]event.Event, error) {
 			if v == nil {
 				continue // pruned; Prune deletes index entries in the same transaction
 			}
+			s.decoded.Add(1)
 			ev, err := decodeEvent(seqKey, v)
 			if err != nil {
 				return err
@@ -555,6 +609,7 @@ func (s *Store) EventsBetween(from, to time.Time) ([]event.Event, error) {
 		defer p.done()
 		return tx.Bucket(bucketJournal).ForEach(func(k, v []byte) error {
 			p.read()
+			s.decoded.Add(1)
 			ev, err := decodeEvent(k, v)
 			if err != nil {
 				return err
@@ -622,23 +677,47 @@ func (s *Store) cursors() (map[string]uint64, error) {
 	return cursors, nil
 }
 
-// Prune applies retention by age. It deletes journal events recorded (RecordedAt) before
-// recordedBefore, with their index entries, and the states of environments terminated
-// (TerminatedAt) before it. It returns the number of events deleted.
+// Prune applies retention by age, never past what a sink has not delivered. It deletes
+// the journal events recorded (RecordedAt) before recordedBefore that every sink named in
+// sinks has delivered (its durable cursor is at or past the event: Cursor; a sink without
+// a cursor has delivered nothing), with their index entries and identities; the
+// Idempotency-Keys recorded before recordedBefore; and the states of environments
+// terminated (TerminatedAt) before it. The sinks' lazily saved cursors are written first,
+// in the same transaction, so what it reads is what a restart would. It returns the
+// number of events deleted; the log line says from which event on it kept old events
+// for a sink that has not delivered them.
 //
 // Events are deleted from the start of the journal only, stopping at the first event
-// recorded at or after recordedBefore, so the journal stays contiguous (if the clock went
-// backwards, an older-looking event after a newer one waits for the next Prune). Prune
-// does not consult sink cursors: a sink lagging by more than the retention loses the
-// events pruned meanwhile; callers that want otherwise bound the age by the sinks' cursors.
-// Large prunes run in several transactions of at most 2000 events.
-func (s *Store) Prune(recordedBefore time.Time) (int, error) {
-	total := 0
+// that must stay, so the journal stays contiguous (if the clock went backwards, an
+// older-looking event after a newer one waits for the next Prune). Large prunes run in
+// several transactions of at most 2000 events.
+func (s *Store) Prune(recordedBefore time.Time, sinks []string) (int, error) {
+	pruned := 0
+	var heldFrom uint64
 	for {
-		n, more, err := s.pruneEvents(recordedBefore)
-		total += n
+		n, more, h, err := s.pruneEvents(recordedBefore, sinks)
+		pruned, heldFrom = pruned+n, h
 		if err != nil {
-			return total, fmt.Errorf("prune: %w", err)
+			return pruned, fmt.Errorf("prune: %w", err)
+		}
+		if !more {
+			break
+		}
+	}
+	keys := 0
+	for {
+		var n int
+		var more bool
+		s.mu.Lock()
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			var err error
+			n, more, err = pruneKeys(tx, recordedBefore, pruneBatch)
+			return err
+		})
+		s.mu.Unlock()
+		keys += n
+		if err != nil {
+			return pruned, fmt.Errorf("prune idempotency keys: %w", mapErr(err))
 		}
 		if !more {
 			break
@@ -646,26 +725,43 @@ func (s *Store) Prune(recordedBefore time.Time) (int, error) {
 	}
 	states, err := s.pruneStates(recordedBefore)
 	if err != nil {
-		return total, fmt.Errorf("prune: %w", err)
+		return pruned, fmt.Errorf("prune: %w", err)
 	}
-	if total > 0 || states > 0 {
-		level.Info(s.logger).Log("msg", "pruned store", "recorded_before", recordedBefore.UTC().Format(time.RFC3339),
-			"events", total, "environments", states, "first_seq", s.first.Load())
+	if pruned > 0 || states > 0 || keys > 0 || heldFrom > 0 {
+		kv := []any{"msg", "pruned store", "recorded_before", recordedBefore.UTC().Format(time.RFC3339),
+			"events", pruned, "idempotency_keys", keys, "environments", states, "first_seq", s.first.Load()}
+		if heldFrom > 0 {
+			kv = append(kv, "kept_undelivered_from_seq", heldFrom)
+		}
+		level.Info(s.logger).Log(kv...)
 	}
-	return total, nil
+	return pruned, nil
 }
 
-// pruneEvents deletes one batch; more reports whether another batch may be due.
-func (s *Store) pruneEvents(before time.Time) (n int, more bool, err error) {
+// pruneEvents deletes one batch; more reports whether another batch may be due, heldFrom
+// is the first event old enough that it kept for a sink (0: none).
+func (s *Store) pruneEvents(before time.Time, sinks []string) (n int, more bool, heldFrom uint64, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var first uint64
+	var cursors map[string]uint64
 	err = s.db.Update(func(tx *bolt.Tx) error {
+		cursors = s.takeCursors()
+		if err := putCursors(tx, cursors); err != nil {
+			return err
+		}
+		// The oldest event a sink has not delivered, and every later one, stays.
+		keep := uint64(math.MaxUint64)
+		cb := tx.Bucket(bucketCursors)
+		for _, name := range sinks {
+			keep = min(keep, decodeSeq(cb.Get([]byte(name)))+1)
+		}
 		journal := tx.Bucket(bucketJournal)
 		index := tx.Bucket(bucketEnvIndex)
+		ids := tx.Bucket(bucketIdentities)
 		type victim struct {
 			key []byte
-			env string
+			ev  event.Event
 		}
 		var victims []victim
 		c := journal.Cursor()
@@ -682,16 +778,24 @@ func (s *Store) pruneEvents(before time.Time) (n int, more bool, err error) {
 			if !ev.RecordedAt.Before(before) {
 				break
 			}
-			victims = append(victims, victim{key: bytes.Clone(k), env: ev.EnvironmentID})
+			if decodeSeq(k) >= keep {
+				heldFrom = decodeSeq(k) // a sink has not delivered it
+				break
+			}
+			victims = append(victims, victim{key: bytes.Clone(k), ev: ev})
 		}
 		if k != nil {
 			first = decodeSeq(k)
 		}
 		for _, vi := range victims {
+			seq := decodeSeq(vi.key)
 			if err := journal.Delete(vi.key); err != nil {
 				return err
 			}
-			if err := index.Delete(indexKey(vi.env, decodeSeq(vi.key))); err != nil {
+			if err := index.Delete(indexKey(vi.ev.EnvironmentID, seq)); err != nil {
+				return err
+			}
+			if err := deleteIdentity(ids, &vi.ev); err != nil {
 				return err
 			}
 		}
@@ -699,13 +803,14 @@ func (s *Store) pruneEvents(before time.Time) (n int, more bool, err error) {
 		return nil
 	})
 	if err != nil {
-		return 0, false, mapErr(err)
+		s.restoreCursors(cursors)
+		return 0, false, 0, mapErr(err)
 	}
 	if n > 0 {
 		s.first.Store(first)
 		s.pruned.Add(float64(n))
 	}
-	return n, more, nil
+	return n, more, heldFrom, nil
 }
 
 // pruneStates deletes the states of environments terminated before before. The scan

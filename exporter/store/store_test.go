@@ -363,7 +363,7 @@ func TestPrune(t *testing.T) {
 		{"everything", t0.Add(3 * time.Hour), 3, nil, 0, []string{"live"}, 0, nil},
 	}
 	for _, tt := range tests {
-		n, err := s.Prune(tt.before)
+		n, err := s.Prune(tt.before, nil)
 		require.NoError(t, err, tt.name)
 		require.Equal(t, tt.wantN, n, tt.name)
 		all, err := s.Events(0, 0)
@@ -431,7 +431,7 @@ func TestPruneManyBatches(t *testing.T) {
 	_, err = s.Commit(nil, []event.Event{ev("keep", event.Deployed, t0)})
 	require.NoError(t, err)
 
-	got, err := s.Prune(t0.Add(time.Minute))
+	got, err := s.Prune(t0.Add(time.Minute), nil)
 	require.NoError(t, err)
 	require.Equal(t, n, got)
 	require.Equal(t, uint64(n+1), s.FirstSeq())
@@ -613,7 +613,7 @@ func TestClosed(t *testing.T) {
 	require.ErrorIs(t, err, ErrClosed)
 	_, err = s.Environments()
 	require.ErrorIs(t, err, ErrClosed)
-	_, err = s.Prune(t0)
+	_, err = s.Prune(t0, nil)
 	require.ErrorIs(t, err, ErrClosed)
 	require.Positive(t, s.Stats().FileBytes)
 }

@@ -111,7 +111,7 @@ func verifyLayout(path string, tx *bolt.Tx) error {
 	if meta == nil {
 		return damaged(path, "it is a bbolt file but not an envtrack store (no %q bucket)", bucketMeta)
 	}
-	if v := meta.Get(keySchema); v != nil && string(v) != SchemaVersion {
+	if v := meta.Get(keySchema); v != nil && string(v) != SchemaVersion && string(v) != schemaV1 {
 		return damaged(path, "unsupported schema version %q (this envtrack reads %q)", v, SchemaVersion)
 	}
 	if v := meta.Get(keyLastSeq); v != nil && len(v) != 8 {

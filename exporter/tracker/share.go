@@ -24,13 +24,17 @@ func (p Strings) share(s *string) {
 // too, so it grows with the states it shared; one pool serves a whole load.
 func (p Strings) Share(s *State) {
 	for _, f := range []*string{&s.ID, &s.Name, &s.AppName, &s.Type, &s.Repository, &s.Branch, &s.CommitSHA,
-		&s.URL, &s.Source, (*string)(&s.Phase), &s.FailureReason, &s.DeployedRevision, &s.URLLastError} {
+		&s.URL, &s.Source, (*string)(&s.Phase), &s.FailureReason, &s.FailureClass, &s.FailureMatcher, &s.DeployedRevision, &s.URLLastError} {
 		p.share(f)
 	}
 	if a := s.App; a != nil {
 		for _, f := range []*string{&a.AppName, &a.EnvironmentID, &a.EnvironmentName, &a.Type, &a.Repository, &a.Branch,
-			&a.CommitSHA, &a.URL, &a.Revision, &a.HealthStatus, &a.OpPhase, &a.OpMessage, &a.OpRevision} {
+			&a.CommitSHA, &a.URL, &a.Revision, &a.HealthStatus, &a.HealthMessage, &a.OpPhase, &a.OpMessage, &a.OpRevision} {
 			p.share(f)
+		}
+		for i := range a.Conditions {
+			p.share(&a.Conditions[i].Type)
+			p.share(&a.Conditions[i].Message)
 		}
 	}
 }

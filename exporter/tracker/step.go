@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/blueberry-idp/envtrack/model/apitypes"
 	"github.com/blueberry-idp/envtrack/model/event"
@@ -498,8 +499,56 @@ func (st *stepper) fail(reason string, t time.Time, meta map[string]any) {
 	if !s.ProvisioningStartedAt.IsZero() {
 		meta[event.MetaProvisioningDuration] = seconds(t.Sub(s.ProvisioningStartedAt))
 	}
+	st.classify(reason, meta)
 	s.FailedAt, s.FailureReason, s.Phase = t, reason, PhaseFailed
 	st.emit(event.ProvisioningFailed, t, meta)
+}
+
+// classify decides whose failure it is (Config.Classify) on what the failure's evidence
+// shows: its reason, the source's error conditions and messages, a pushed message. A
+// push that names its class (the platform knows its own error codes) keeps it. The
+// class and the deciding matcher go in the metadata and the state; the conditions and
+// the health message too, so the timeline shows what was decided on.
+func (st *stepper) classify(reason string, meta map[string]any) {
+	s := &st.s
+	if c, _ := meta[event.MetaFailureClass].(string); st.o.Push != nil && slices.Contains(event.FailureClasses, c) {
+		meta[event.MetaFailureMatcher] = event.MatcherPushed
+		s.FailureClass, s.FailureMatcher = c, event.MatcherPushed
+		return
+	}
+	delete(meta, event.MetaFailureClass)
+	delete(meta, event.MetaFailureMatcher)
+	var conditions, messages []string
+	if m, _ := meta[event.MetaMessage].(string); m != "" {
+		messages = append(messages, m)
+	}
+	if a := s.App; a != nil && st.o.Push == nil {
+		if a.OpMessage != "" && (len(messages) == 0 || messages[0] != a.OpMessage) {
+			messages = append(messages, a.OpMessage)
+		}
+		texts := make([]string, 0, len(a.Conditions))
+		for _, c := range a.Conditions {
+			conditions = append(conditions, c.Type)
+			texts = append(texts, c.String())
+		}
+		messages = append(messages, texts...)
+		if len(texts) > 0 {
+			meta[event.MetaConditions] = BoundMessage(strings.Join(texts, "; "))
+		}
+		if a.HealthMessage != "" {
+			messages = append(messages, a.HealthMessage)
+			meta[event.MetaHealthMessage] = a.HealthMessage
+		}
+	}
+	if u, _ := meta[event.MetaURLError].(string); u != "" {
+		messages = append(messages, u)
+	}
+	if st.c.Classify == nil {
+		return
+	}
+	class, matcher := st.c.Classify(reason, conditions, messages)
+	meta[event.MetaFailureClass], meta[event.MetaFailureMatcher] = class, matcher
+	s.FailureClass, s.FailureMatcher = class, matcher
 }
 
 func (st *stepper) ready(t time.Time, meta map[string]any) {
@@ -687,7 +736,29 @@ func boundEvidence(a Evidence, held *Evidence, at time.Time) Evidence {
 func normEvidence(a Evidence) Evidence {
 	a.RequestedAt, a.CreatedAt, a.DeletionAt = norm(a.RequestedAt), norm(a.CreatedAt), norm(a.DeletionAt)
 	a.HealthSince, a.OpStartedAt, a.OpFinishedAt = norm(a.HealthSince), norm(a.OpStartedAt), norm(a.OpFinishedAt)
+	a.OpMessage, a.HealthMessage = BoundMessage(a.OpMessage), BoundMessage(a.HealthMessage)
+	if len(a.Conditions) == 0 {
+		a.Conditions = nil // none is none, whichever way the source said it
+	} else {
+		cs := make([]Condition, 0, min(len(a.Conditions), MaxConditions))
+		for _, c := range a.Conditions[:min(len(a.Conditions), MaxConditions)] {
+			cs = append(cs, Condition{Type: BoundMessage(c.Type), Message: BoundMessage(c.Message)})
+		}
+		a.Conditions = cs
+	}
 	return a
+}
+
+// BoundMessage cuts s to MaxMessageBytes, at a character boundary, marked with "…".
+func BoundMessage(s string) string {
+	if len(s) <= MaxMessageBytes {
+		return s
+	}
+	cut := MaxMessageBytes - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 func probeError(p ProbeResult) string {

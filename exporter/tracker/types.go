@@ -60,6 +60,11 @@ type Evidence struct {
 	// (health_status); the tracker never decides on it.
 	HealthStatus string    `json:"health_status,omitempty"`
 	HealthSince  time.Time `json:"health_transition_at,omitzero"` // when Health last changed; zero: not shown
+	// HealthMessage is the source's message about Health, and Conditions the error
+	// conditions it shows (Argo CD's status.conditions of an *Error type): what a
+	// failure's class is decided on (Config.Classify). Bounded by normEvidence.
+	HealthMessage string      `json:"health_message,omitempty"`
+	Conditions    []Condition `json:"conditions,omitempty"`
 
 	// The last sync operation: its outcome, the source's word for its phase (quoted in
 	// event metadata, operation_phase), when it started and finished, its message and the
@@ -77,6 +82,31 @@ type Evidence struct {
 	History        []Deployment `json:"-"`
 	HistoryPending bool         `json:"-"`
 }
+
+// Condition is an error condition the source shows, in its own words (Argo CD's
+// ComparisonError, InvalidSpecError, ...).
+type Condition struct {
+	Type    string `json:"type"`
+	Message string `json:"message,omitempty"`
+}
+
+// String is the condition as Argo CD writes it into an operation's message
+// (util/argo/argo.go FormatAppConditions): "Type: message".
+func (c Condition) String() string {
+	if c.Message == "" {
+		return c.Type
+	}
+	return c.Type + ": " + c.Message
+}
+
+// Bounds of what the tracker keeps of the source's words (in the state, for each
+// environment, and in event metadata): a message of MaxMessageBytes (the start of
+// Argo CD's messages says what failed: a helm template's stderr can be kilobytes), at
+// most MaxConditions conditions.
+const (
+	MaxMessageBytes = 2048
+	MaxConditions   = 5
+)
 
 // SyncState says whether what runs is what is desired.
 type SyncState uint8
@@ -192,6 +222,13 @@ type Observation struct {
 	Group int
 }
 
+// Classifier returns the class of a failure (event.ClassUser or event.ClassPlatform) and
+// the name of the rule that decided it, from its reason, the types of the error
+// conditions shown at the failure, and its messages (the operation's message, each
+// condition as "Type: message", the health message, a pushed message). It must be
+// pure: the tracker calls it inside Step.
+type Classifier func(reason string, conditions, messages []string) (class, matcher string)
+
 // AbsentConfirmations consecutive conclusive observations of absence confirm that an
 // Application is gone (terminated): never one failed or odd list (DESIGN §2).
 const AbsentConfirmations = 2
@@ -206,6 +243,10 @@ type Config struct {
 	// environment degraded (the time is the first failing probe's)
 	// (readiness.url.failures_before_degraded).
 	URLFailuresBeforeDegraded int
+	// Classify decides whether a failed provisioning attempt is the user's or the
+	// platform's (failures:, compiled at load: config.Failures.Classify); nil leaves
+	// failures unclassified.
+	Classify Classifier
 	// TrackingSince is when this store began tracking. Events derived on the first sight
 	// of an environment whose provisioning started before then are history, not live
 	// transitions: they carry metadata backfill=true and sinks do not observe them.
@@ -237,9 +278,13 @@ type State struct {
 	ReadyAt               time.Time `json:"ready_at,omitzero"`
 	FailedAt              time.Time `json:"failed_at,omitzero"`
 	FailureReason         string    `json:"failure_reason,omitempty"`
-	TerminationStartedAt  time.Time `json:"termination_started_at,omitzero"`
-	TerminatedAt          time.Time `json:"terminated_at,omitzero"`
-	EverReady             bool      `json:"ever_ready,omitempty"`
+	// FailureClass and FailureMatcher: whose failure it was (event.ClassUser or
+	// event.ClassPlatform) and the failures: matcher that said so.
+	FailureClass         string    `json:"failure_class,omitempty"`
+	FailureMatcher       string    `json:"failure_matcher,omitempty"`
+	TerminationStartedAt time.Time `json:"termination_started_at,omitzero"`
+	TerminatedAt         time.Time `json:"terminated_at,omitzero"`
+	EverReady            bool      `json:"ever_ready,omitempty"`
 
 	// App is the source's evidence as last seen (nil for environments without one).
 	App *Evidence `json:"app,omitempty"`

@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"math"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,14 +23,20 @@ var Buckets = []float64{30, 60, 120, 300, 600}
 
 // Geometry of the attempts chart (SVG user units).
 const (
-	scW, scH             = 960.0, 300.0
-	scL, scR, scT, scB   = 70.0, 950.0, 16.0, 270.0
-	smW, smH             = 460.0, 200.0
-	smL, smR, smT, smB   = 44.0, 450.0, 12.0, 170.0
-	deployColumn         = 0.5  // beyond maxDeployBars, deployments closer than this share one bar
-	maxDeployBars        = 2000 // one bar per deployment up to this many
-	failureMark          = "m-3-3l6 6m0-6l-6 6"
-	deployBar            = " 16V270" // from scT to scB
+	scW, scH           = 960.0, 300.0
+	scL, scR, scT, scB = 70.0, 950.0, 16.0, 270.0
+	smW, smH           = 460.0, 200.0
+	smL, smR, smT, smB = 44.0, 450.0, 12.0, 170.0
+	failureMark        = "m-3-3l6 6m0-6l-6 6"
+	deployBar          = " 16V270" // from scT to scB
+	// Beyond denseDeploys deployments in the window (one per 4 units of the plot's width
+	// on average) bars would paint the plot and hide the attempts: the deployments get a
+	// lane of their own under the plot instead, binned, as Grafana does with dense
+	// annotations. The demo's 7-day window has about 1,500.
+	denseDeploys         = int((scR - scL) / 4)
+	laneBins             = 110              // bins of the lane, 8 units wide
+	laneTop, laneH       = scB + 24.0, 16.0 // under the x axis labels
+	laneExtra            = 44.0             // the svg grows by this much for the lane
 	chartsNoDataHeadline = "No provisioning attempt ended in this window."
 )
 
@@ -72,6 +79,8 @@ type chartsData struct {
 	OKPath, FailPath          string
 	Deploys, DeployBars       int
 	DeployPath                string
+	Lane                      []laneBin // dense deployments, binned under the plot
+	LaneTop, LaneH            float64
 	Lines                     []line
 	XAxis                     []tick
 	YAxis                     []tick // X holds the y position
@@ -87,6 +96,14 @@ type chartsData struct {
 	SmT, SmB                  float64
 	WindowLinks, TypeLinksAll []selLink
 	TypeLinks                 []selLink
+}
+
+// laneBin is one bin of the deployments lane: its count drawn as a bar, taller and
+// darker the more deployments it holds.
+type laneBin struct {
+	X, W, Y, H, Opacity float64
+	Count               int
+	From, To            string // the bin's time span, for the tooltip
 }
 
 type selLink struct {
@@ -151,17 +168,19 @@ func (p *Pages) chartsData(ctx context.Context, sel Selection) chartsData {
 	}
 	d.Deploys = len(at)
 	sort.Float64s(at)
+	if len(at) > denseDeploys {
+		d.Lane, d.LaneTop, d.LaneH = deployLane(at, d.From, d.To), laneTop, laneH
+		d.ScH += laneExtra
+		at = nil // no bar on the plot
+	}
 	// The paths are built with strconv.Append*: fmt or a string per point cost more than
 	// the rest of the page for a 30-day window (10,000 attempts, 30,000 deployments).
 	var dp []byte
 	last := math.Inf(-1)
 	for _, x := range at {
 		col := round1(x)
-		if len(at) > maxDeployBars {
-			// Bounded page weight: bars closer than half a unit look like one anyway.
-			if col = math.Floor(x/deployColumn) * deployColumn; col == last {
-				continue
-			}
+		if col == last {
+			continue // one bar for deployments at the same place
 		}
 		last = col
 		d.DeployBars++
@@ -324,13 +343,38 @@ func shortSecs(s float64) string {
 	return strconv.FormatFloat(s, 'f', -1, 64) + "s"
 }
 
+// deployLane bins the deployments' x positions (sorted) into laneBins bars under the
+// plot; a bar's height and opacity grow with its count (a square root, so that one
+// deployment stays visible beside a bin of fifty).
+func deployLane(at []float64, from, to time.Time) []laneBin {
+	w := (scR - scL) / laneBins
+	counts := make([]int, laneBins)
+	for _, x := range at {
+		counts[min(max(int((x-scL)/w), 0), laneBins-1)]++
+	}
+	top := slices.Max(counts)
+	span := to.Sub(from) / laneBins
+	var out []laneBin
+	for i, n := range counts {
+		if n == 0 {
+			continue
+		}
+		f := math.Sqrt(float64(n) / float64(top))
+		h := round1(math.Max(3, laneH*f))
+		out = append(out, laneBin{X: round1(scL + float64(i)*w), W: round1(w - 1), Y: round1(laneTop + laneH - h), H: h,
+			Opacity: round1(0.35 + 0.65*f), Count: n,
+			From: from.Add(time.Duration(i) * span).UTC().Format("Jan 2 15:04"), To: from.Add(time.Duration(i+1) * span).UTC().Format("Jan 2 15:04")})
+	}
+	return out
+}
+
 func secsText(s float64) string { return HumanDuration(time.Duration(s * float64(time.Second))) }
 
 var chartsTmpl = template.Must(template.New("charts").Funcs(funcs).Parse(`<style>
 svg{display:block;max-width:100%;height:auto;font:11px system-ui,sans-serif}
 .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(30em,1fr));gap:0 2em}
 .ok-pts{stroke:#1971c2;stroke-width:5;stroke-linecap:round;fill:none}.fail-pts{stroke:#e03131;stroke-width:1.6;fill:none}
-.deploys{stroke:#7048e8;stroke-width:1;stroke-opacity:.3}.p50{stroke:#2b8a3e;stroke-width:1.5}.p95{stroke:#e8590c;stroke-width:1.5}
+.deploys{stroke:#7048e8;stroke-width:1;stroke-opacity:.3}.lane{fill:#7048e8}.p50{stroke:#2b8a3e;stroke-width:1.5}.p95{stroke:#e8590c;stroke-width:1.5}
 .target{stroke-dasharray:6 4}.grid{stroke:#e5e5e5}.bar{fill:#4c6ef5}.dayok{fill:#2f9e44}.reason{fill:#e03131}
 .sel a{margin-right:.6em}.sel a.current{font-weight:700;text-decoration:none;color:#222}
 </style>
@@ -341,13 +385,20 @@ svg{display:block;max-width:100%;height:auto;font:11px system-ui,sans-serif}
 {{if .Err}}<p class="bad" id="charts-error">The query layer did not answer: {{.Err}}</p>{{else}}
 {{with .Perf}}{{with .EnvironmentPerformance.Provisioning}}<table id="chart-summary"><tr><th class="num">attempts</th><th class="num">success</th><th class="num">p50</th><th class="num">p95</th><th class="num">average</th><th class="num">deployments</th></tr>
 <tr><td class="num">{{.SampleSize}}</td><td class="num">{{pct .SuccessRate}}</td><td class="num">{{optsecs .P50Seconds}}</td><td class="num">{{optsecs .P95Seconds}}</td><td class="num">{{optsecs .AverageSeconds}}</td><td class="num">{{$.Deploys}}</td></tr></table>{{end}}{{end}}
+{{with .Perf.SLOs}}<table id="slo-summary"><tr><th>type</th><th>window</th><th class="num">latency budget left</th><th class="num">burn</th><th class="num">success budget left</th><th class="num">burn</th><th class="num">user failures</th><th class="num">platform failures</th></tr>
+{{range .}}<tr data-type="{{.Type}}"><td>{{.Type}}</td><td>{{.Window}}</td><td class="num {{budgetClass0 .Latency}}">{{pct .Latency.ErrorBudgetRemaining}}</td><td class="num">{{optnum .Latency.BurnRate}}</td>
+<td class="num {{budgetClass0 .Success}}">{{pct .Success.ErrorBudgetRemaining}}</td><td class="num">{{optnum .Success.BurnRate}}</td><td class="num">{{.UserFailures}}</td><td class="num">{{.PlatformFailures}}</td></tr>
+{{end}}</table><p class="muted">Error budgets of each type's SLOs (slos:, each over its own window; burn over the last hour). A user's failure spends none of the platform's budget. <a href="insights?window={{$.Sel.Window}}">Details</a>.</p>{{end}}
 {{if .NoData}}<p class="muted">{{.NoData}}</p>{{end}}
 <h3>Provisioning duration of each attempt</h3>
-<p class="muted">One dot per attempt that ended (blue: ready, red ×: failed), p50 and p95 of the window, the targets dashed, deployments as violet bars.</p>
+<p class="muted">One dot per attempt that ended (blue: ready, red ×: failed), p50 and p95 of the window, the targets dashed, deployments as violet bars{{if .Lane}} — {{.Deploys}} of them, too dense to draw over the attempts: binned in the lane under the plot{{end}}.</p>
 <svg id="attempts-chart" viewBox="0 0 {{.ScW}} {{.ScH}}" width="{{.ScW}}" height="{{.ScH}}" role="img" aria-label="provisioning duration of each attempt" data-from="{{time .From}}" data-to="{{time .To}}">
 {{range .YAxis}}<line class="grid" x1="{{$.ScL}}" y1="{{.X}}" x2="{{$.ScR}}" y2="{{.X}}"/><text x="{{$.ScL}}" dx="-4" y="{{.X}}" dy="4" text-anchor="end">{{.Label}}</text>
 {{end}}{{range .XAxis}}<text x="{{.X}}" y="{{$.ScB}}" dy="16" text-anchor="middle">{{.Label}}</text>
-{{end}}<path class="deploys" data-n="{{.Deploys}}" data-bars="{{.DeployBars}}" d="{{.DeployPath}}"/>
+{{end}}{{if .Lane}}<g id="deploy-lane" data-n="{{.Deploys}}" data-bins="{{len .Lane}}"><text x="{{$.ScL}}" dx="-4" y="{{.LaneTop}}" dy="12" text-anchor="end">deploys</text>
+<line class="grid" x1="{{$.ScL}}" y1="{{.LaneTop}}" x2="{{$.ScR}}" y2="{{.LaneTop}}"/>
+{{range .Lane}}<rect class="lane" x="{{.X}}" y="{{.Y}}" width="{{.W}}" height="{{.H}}" fill-opacity="{{.Opacity}}" data-count="{{.Count}}"><title>{{.Count}} deployments, {{.From}} to {{.To}} UTC</title></rect>{{end}}
+</g>{{else}}<path class="deploys" data-n="{{.Deploys}}" data-bars="{{.DeployBars}}" d="{{.DeployPath}}"/>{{end}}
 <path class="ok-pts" data-n="{{.Successes}}" d="{{.OKPath}}"/>
 <path class="fail-pts" data-n="{{.Failures}}" d="{{.FailPath}}"/>
 {{range .Lines}}<line class="{{.Class}}" x1="{{$.ScL}}" y1="{{.Y}}" x2="{{$.ScR}}" y2="{{.Y}}" data-value="{{.Value}}"/><text x="{{.LabelX}}" y="{{.Y}}" dy="-3" text-anchor="{{.Anchor}}">{{.Label}}</text>

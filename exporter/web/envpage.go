@@ -75,18 +75,21 @@ type eventRow struct {
 type envPage struct {
 	ID, Name, Type, Repository, Branch, Commit, URL, Source, Phase string
 	FailureReason, FailedAfter                                     string
-	Known                                                          bool // the tracker holds its state
-	Summary                                                        apitypes.Summary
-	From, To                                                       time.Time
-	Spans                                                          []Span
-	Markers                                                        []Marker // drawn (drawnMarkers)
-	Deployments                                                    []Marker // listed, the last envDeploymentsListed
-	EarlierDeployments                                             int      // not listed
-	Checks                                                         []Check
-	Events                                                         []eventRow
-	Axis                                                           []tick
-	JSON, TimelineJSON                                             string
-	Width, Left, Right                                             float64
+	// FailureClass (user or platform) and FailureMatcher (the failures: matcher that
+	// decided it) of the last failure.
+	FailureClass, FailureMatcher string
+	Known                        bool // the tracker holds its state
+	Summary                      apitypes.Summary
+	From, To                     time.Time
+	Spans                        []Span
+	Markers                      []Marker // drawn (drawnMarkers)
+	Deployments                  []Marker // listed, the last envDeploymentsListed
+	EarlierDeployments           int      // not listed
+	Checks                       []Check
+	Events                       []eventRow
+	Axis                         []tick
+	JSON, TimelineJSON           string
+	Width, Left, Right           float64
 }
 
 // Geometry of the environment timeline (SVG user units).
@@ -218,7 +221,7 @@ func buildEnvPage(tl *apitypes.Timeline, st tracker.State, known bool, markers [
 	if known {
 		d.Type, d.Repository, d.Branch, d.Commit, d.Source, d.Phase = st.Type, st.Repository, st.Branch, st.CommitSHA, st.Source, string(st.Phase)
 		d.URL = redact.URL(st.URL) // shown as the API shows it: no password, no token
-		d.FailureReason = st.FailureReason
+		d.FailureReason, d.FailureClass, d.FailureMatcher = st.FailureReason, st.FailureClass, st.FailureMatcher
 		if !st.FailedAt.IsZero() && !st.ProvisioningStartedAt.IsZero() {
 			d.FailedAfter = HumanDuration(st.FailedAt.Sub(st.ProvisioningStartedAt))
 		}
@@ -227,6 +230,11 @@ func buildEnvPage(tl *apitypes.Timeline, st tracker.State, known bool, markers [
 		// The events carry what the state may no longer hold (a pruned state, InfluxDB).
 		if reason, _ := e.Metadata[event.MetaReason].(string); e.Event == event.ProvisioningFailed && d.FailureReason == "" {
 			d.FailureReason = reason
+		}
+		if e.Event == event.ProvisioningFailed && d.FailureClass == "" {
+			ev := event.Event{Name: e.Event, Metadata: e.Metadata}
+			d.FailureClass = ev.FailureClass() // a failure recorded without one is the platform's
+			d.FailureMatcher, _ = e.Metadata[event.MetaFailureMatcher].(string)
 		}
 		row := eventRow{Event: string(e.Event), At: e.Timestamp, Details: metaText(e.Metadata)}
 		row.Reason, _ = e.Metadata[event.MetaReason].(string)
@@ -383,6 +391,7 @@ var envTmpl = template.Must(template.New("env").Funcs(funcs).Parse(`<!doctype ht
 <tr><th>outcome</th><td id="outcome">{{.Summary.Outcome}}</td><th>provisioning</th><td id="provisioning-duration">{{optsecs .Summary.ProvisioningDurationSeconds}}</td><th>queued</th><td>{{optsecs .Summary.QueueDurationSeconds}}</td></tr>
 <tr><th>termination</th><td>{{optsecs .Summary.TerminationDurationSeconds}}</td><th>lifetime</th><td>{{hours .Summary.TotalLifetimeHours}}</td>
 <th>failure</th><td id="failure-reason" class="{{if .FailureReason}}bad{{end}}">{{or .FailureReason "none"}}{{if .FailedAfter}} after {{.FailedAfter}}{{end}}</td></tr>
+{{if .FailureClass}}<tr><th>failure class</th><td colspan="5" id="failure-class" data-class="{{.FailureClass}}"><strong>{{.FailureClass}}</strong>{{if eq .FailureClass "user"}} (what was asked cannot work: a success of the platform){{else}} (the platform could not provide it){{end}}{{if .FailureMatcher}}, decided by matcher <code id="failure-matcher">{{.FailureMatcher}}</code>{{end}}</td></tr>{{end}}
 {{if .URL}}<tr><th>URL</th><td colspan="5">{{.URL}}</td></tr>{{end}}
 </table>
 

@@ -94,6 +94,55 @@ func (p *Pages) insights(w http.ResponseWriter, r *http.Request) {
 	p.render(w, r, insightsTmpl, status, d)
 }
 
+// sliRow is one SLI of a type's SLOs on the pages.
+type sliRow struct {
+	Name    string
+	S       apitypes.ObjectiveStatus
+	Success bool
+}
+
+func sliRows(s apitypes.SLOStatus) []sliRow {
+	return []sliRow{{Name: "latency", S: s.Latency}, {Name: "success", S: s.Success, Success: true}}
+}
+
+// budgetState is an SLI's budget in words: ok (over a quarter left), low, spent, no_data.
+func budgetState(s apitypes.ObjectiveStatus) string {
+	switch v := s.ErrorBudgetRemaining; {
+	case v == nil:
+		return "no_data"
+	case *v <= 0:
+		return "spent"
+	case *v < 25:
+		return "low"
+	}
+	return "ok"
+}
+
+func budgetClass(v float64) string {
+	switch {
+	case v <= 0:
+		return "bad"
+	case v < 25:
+		return "warn"
+	}
+	return "good"
+}
+
+// budgetClass0 colours an SLI's budget left: ok, warn (under a quarter), bad (spent).
+func budgetClass0(s apitypes.ObjectiveStatus) string {
+	switch budgetState(s) {
+	case "spent":
+		return "bad"
+	case "low":
+		return "warn"
+	case "ok":
+		return "ok"
+	}
+	return ""
+}
+
+func budgetWidth(v float64) string { return fmt.Sprintf("%.0f", min(max(v, 0), 100)) }
+
 func insightsHref(window, typ string) string {
 	h := "insights?window=" + window
 	if typ != "" {
@@ -114,10 +163,19 @@ var insightsTmpl = template.Must(template.New("insights").Funcs(funcs).Parse(`<!
 {{if .Err}}<p class="bad" id="insights-error">The query layer did not answer: {{.Err}}</p>{{else}}
 <p class="muted">From {{time .Perf.From}} to {{time .Perf.To}}. Exact over the attempts that ended in the window (ready or failed);
 late readies and URL-only baselines are not attempts.</p>
-<table id="by-type"><tr><th>type</th><th class="num">attempts</th><th class="num">success</th><th class="num">average</th><th class="num">p50</th><th class="num">p95</th><th class="num">p99</th><th class="num">failures</th><th class="num">late readies</th><th class="num">queue avg</th></tr>
+<table id="by-type"><tr><th>type</th><th class="num">attempts</th><th class="num">success</th><th class="num">average</th><th class="num">p50</th><th class="num">p95</th><th class="num">p99</th><th class="num">failures</th><th class="num">user</th><th class="num">platform</th><th class="num">late readies</th><th class="num">queue avg</th></tr>
 {{range .Rows}}<tr data-type="{{.Name}}"><td>{{.Name}}</td><td class="num">{{.P.SampleSize}}</td><td class="num">{{pct .P.SuccessRate}}</td><td class="num">{{optsecs .P.AverageSeconds}}</td>
-<td class="num p50">{{optsecs .P.P50Seconds}}</td><td class="num p95">{{optsecs .P.P95Seconds}}</td><td class="num">{{optsecs .P.P99Seconds}}</td><td class="num">{{.P.Failures}}</td><td class="num">{{.P.LateReadies}}</td><td class="num">{{optsecs .P.QueueAverageSecs}}</td></tr>
+<td class="num p50">{{optsecs .P.P50Seconds}}</td><td class="num p95">{{optsecs .P.P95Seconds}}</td><td class="num">{{optsecs .P.P99Seconds}}</td><td class="num">{{.P.Failures}}</td><td class="num user">{{.P.UserFailures}}</td><td class="num platform">{{.P.PlatformFailures}}</td><td class="num">{{.P.LateReadies}}</td><td class="num">{{optsecs .P.QueueAverageSecs}}</td></tr>
 {{end}}</table>
+{{if .Perf.SLOs}}<h2>SLOs per type</h2>
+<p class="muted">Each type's objectives (slos:) over its own window; the burn rate is the last hour's (1 spends the budget exactly over the window).
+A user's failure is a success of the platform: it spends none of the success budget and is counted on its own.</p>
+<table id="slos"><tr><th>type</th><th>window</th><th>SLI</th><th class="num">objective</th><th class="num">actual</th><th class="num">budget left</th><th>budget</th><th class="num">burn rate</th><th class="num">user failures</th><th class="num">platform failures</th></tr>
+{{range .Perf.SLOs}}{{$s := .}}{{range sliRows .}}<tr class="slo" data-type="{{$s.Type}}" data-sli="{{.Name}}" data-budget="{{budgetState .S}}"><td>{{$s.Type}}</td><td>{{$s.Window}}</td><td>{{.Name}}{{with .S.ThresholdSeconds}} ≤ {{secs .}}{{end}}</td>
+<td class="num">{{num .S.Objective}}%</td><td class="num">{{pct .S.Actual}}</td><td class="num budget">{{pct .S.ErrorBudgetRemaining}}</td>
+<td>{{with .S.ErrorBudgetRemaining}}<span class="budgetbar"><span class="budgetfill {{budgetClass .}}" style="width:{{budgetWidth .}}%"></span></span>{{end}}</td>
+<td class="num burn">{{optnum .S.BurnRate}}</td><td class="num">{{if .Success}}{{$s.UserFailures}}{{else}}–{{end}}</td><td class="num">{{if .Success}}{{$s.PlatformFailures}}{{else}}–{{end}}</td></tr>
+{{end}}{{end}}</table>{{end}}
 {{if .Reasons}}<h2>Failures</h2>
 <table id="failures"><tr><th>reason</th><th class="num">failures</th></tr>
 {{range .Reasons}}<tr><td class="reason">{{.Reason}}</td><td class="num">{{.Count}}</td></tr>

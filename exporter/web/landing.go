@@ -23,6 +23,9 @@ type SinkStatus struct {
 	Name        string
 	Lag, Cursor uint64 // events not yet delivered; the last one delivered (or set aside)
 	SetAside    uint64 // events the sink refused for good
+	// Undelivered: events set aside because the sink could not take them within
+	// retention.max_undelivered (the journal no longer keeps them for it).
+	Undelivered uint64
 	LastSuccess time.Time
 	LastError   string
 	Failing     bool // in a burst of retryable failures
@@ -58,10 +61,11 @@ type landingData struct {
 	Config   []landingKV
 	Redacted string
 
-	Sinks    []landingSink
-	Total    int
-	Phases   []landingPhase
-	Failures []landingFailure
+	Sinks          []landingSink
+	MaxUndelivered string // retention.max_undelivered
+	Total          int
+	Phases         []landingPhase
+	Failures       []landingFailure
 
 	// Charts are the provisioning charts of the selected window (exporter/web).
 	Charts template.HTML
@@ -141,7 +145,10 @@ now {{time .Now}}</p>
 <td>{{time .LastSuccess}}</td><td>{{.LastError}}</td></tr>
 {{else}}<tr><td colspan="7">none configured (no influxdb, grafana or webhooks section): events stay in the journal</td></tr>{{end}}
 </table>
-{{range .Sinks}}{{if .LastSetAside}}<p class="set-aside" data-sink="{{.Name}}">{{.Name}} set aside {{.LastSetAside}}</p>
+{{range .Sinks}}{{if .Undelivered}}<p class="bad undelivered" data-sink="{{.Name}}">{{.Name}}: {{.Undelivered}} events set aside undelivered:
+the sink failed to take them within <code>retention.max_undelivered</code> ({{$.MaxUndelivered}}). They are kept in the store's
+<code>undelivered</code> bucket, no longer retried; the log names them (<code>envtrack_sink_undelivered_set_aside_events_total</code>).</p>
+{{end}}{{if .LastSetAside}}<p class="set-aside" data-sink="{{.Name}}">{{.Name}} set aside {{.LastSetAside}}</p>
 {{end}}{{end}}<p>Journal: {{.JournalEvents}} events held, last sequence {{.JournalLastSeq}}, {{bytes .JournalBytes}} on disk.</p>
 
 {{if .Private}}
@@ -198,6 +205,7 @@ func (p *Pages) landingData() landingData {
 		Now: p.o.Now().UTC(), Ready: p.o.Ready(),
 		Private:       len(cfg.API.ReadTokens) > 0,
 		JournalEvents: st.Events, JournalLastSeq: st.LastSeq, JournalBytes: st.Bytes,
+		MaxUndelivered: cfg.Retention.MaxUndelivered.String(),
 	}
 	for _, s := range p.o.Sinks() {
 		state := "ok"
@@ -320,7 +328,7 @@ func configSummary(c *config.Config) []landingKV {
 	add := func(k, format string, args ...any) { out = append(out, landingKV{k, fmt.Sprintf(format, args...)}) }
 	add("config file", "%s", c.Filename)
 	add("listen address", "%s", c.ListenAddress)
-	add("state", "%s (journal retention %s)", c.StateDir, c.Journal.Retention)
+	add("state", "%s (journal retention %s, kept for undelivered sinks up to %s)", c.StateDir, c.Retention.Events, c.Retention.MaxUndelivered)
 	if a := c.ArgoCD; a != nil {
 		sel := a.Selector
 		if sel == "" {

@@ -12,6 +12,7 @@ import (
 	"math"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -133,7 +134,9 @@ code,pre{background:#f6f6f6;padding:0 .2em}pre{padding:.6em;overflow-x:auto}h2{m
 nav a{margin-right:1em}svg{display:block;max-width:100%;height:auto;font:11px system-ui,sans-serif}
 .pass{background:#d9f2de;color:#14522a}.warn{background:#fff1c2;color:#6b4e00}.alert{background:#fbd5d8;color:#8a0010}.no_data{background:#eee;color:#555}
 .status{font-weight:600;padding:.1em .5em;border-radius:.3em}.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(30em,1fr));gap:0 2em}
-.critical{color:#8a0010}.warning{color:#6b4e00}.info{color:#245}`
+.critical{color:#8a0010}.warning{color:#6b4e00}.info{color:#245}
+.budgetbar{display:inline-block;width:8em;height:.8em;background:#eee;border-radius:.2em;overflow:hidden}.budgetfill{display:block;height:100%}
+.budgetfill.good{background:#2f9e44}.budgetfill.warn{background:#f08c00}.budgetfill.bad{background:#e03131}`
 
 var funcs = template.FuncMap{
 	"time": func(t time.Time) string {
@@ -180,6 +183,18 @@ var funcs = template.FuncMap{
 		return HumanDuration(time.Duration(*v * float64(time.Hour)))
 	},
 	"style": func() template.CSS { return template.CSS(Style) },
+	"num":   func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) },
+	"optnum": func(v *float64) string {
+		if v == nil {
+			return "–"
+		}
+		return strconv.FormatFloat(*v, 'f', -1, 64)
+	},
+	"sliRows":      sliRows,
+	"budgetState":  budgetState,
+	"budgetClass":  budgetClass,
+	"budgetClass0": budgetClass0,
+	"budgetWidth":  budgetWidth,
 }
 
 // HumanDuration prints d rounded to what a reader needs: 45s, 3m20s, 2h5m, 3d4h.

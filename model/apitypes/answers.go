@@ -46,8 +46,12 @@ type Provisioning struct {
 	Successes        int            `json:"successes"`
 	Failures         int            `json:"failures"`
 	FailuresByReason map[string]int `json:"failures_by_reason"`
-	LateReadies      int            `json:"late_readies"`
-	QueueAverageSecs *float64       `json:"queue_average_seconds"`
+	// UserFailures and PlatformFailures split Failures by class: a user failure (what was
+	// asked cannot work) is a success of the platform (002), counted on its own here.
+	UserFailures     int      `json:"user_failures"`
+	PlatformFailures int      `json:"platform_failures"`
+	LateReadies      int      `json:"late_readies"`
+	QueueAverageSecs *float64 `json:"queue_average_seconds"`
 }
 
 // Termination are the termination statistics over a window.
@@ -82,12 +86,45 @@ type Performance struct {
 		Termination  Termination             `json:"termination"`
 		ByType       map[string]Provisioning `json:"by_type"`
 	} `json:"environment_performance"`
-	Window          string           `json:"window"`
-	From            time.Time        `json:"from"`
-	To              time.Time        `json:"to"`
-	Type            string           `json:"type,omitempty"`
-	Targets         []TargetStatus   `json:"targets"`
+	Window  string         `json:"window"`
+	From    time.Time      `json:"from"`
+	To      time.Time      `json:"to"`
+	Type    string         `json:"type,omitempty"`
+	Targets []TargetStatus `json:"targets"`
+	// SLOs are each type's objectives (slos:) and where their error budgets stand,
+	// each over its own SLO window up to To (not over Window), sorted by type.
+	SLOs            []SLOStatus      `json:"slos"`
 	Recommendations []Recommendation `json:"recommendations"`
+}
+
+// SLOStatus is one environment type's objectives and where they stand over the SLO's
+// window.
+type SLOStatus struct {
+	Type   string `json:"type"`
+	Window string `json:"window"` // the SLO's window, as slos: says it (30d)
+	// Latency: the share of the attempts that became ready that were ready within the
+	// threshold; Success: the share of the attempts that ended that the platform did not
+	// fail (a user failure is a success here).
+	Latency          ObjectiveStatus `json:"latency"`
+	Success          ObjectiveStatus `json:"success"`
+	UserFailures     int             `json:"user_failures"`
+	PlatformFailures int             `json:"platform_failures"`
+}
+
+// ObjectiveStatus is one objective over an SLO window. Absent values (no attempt) are
+// null.
+type ObjectiveStatus struct {
+	Objective        float64  `json:"objective"`                   // percent
+	ThresholdSeconds *float64 `json:"threshold_seconds,omitempty"` // latency only
+	Actual           *float64 `json:"actual"`                      // percent, over the window
+	Events           int      `json:"events"`                      // attempts the SLI counted in the window
+	Bad              int      `json:"bad"`                         // of them, those that missed
+	// ErrorBudgetRemaining is the percent of the window's error budget not spent:
+	// 100 untouched, 0 spent, negative overspent.
+	ErrorBudgetRemaining *float64 `json:"error_budget_remaining"`
+	// BurnRate is how fast the last hour spent the budget: its miss ratio over the
+	// budget (1 spends it exactly over the window; 14.4 pages, as Sloth's alert).
+	BurnRate *float64 `json:"burn_rate"`
 }
 
 // Environment is one environment in GET /api/environments, and GET
@@ -107,6 +144,8 @@ type Environment struct {
 	ReadyAt                     *time.Time `json:"ready_at,omitempty"`
 	FailedAt                    *time.Time `json:"failed_at,omitempty"`
 	FailureReason               string     `json:"failure_reason,omitempty"`
+	FailureClass                string     `json:"failure_class,omitempty"`   // user or platform
+	FailureMatcher              string     `json:"failure_matcher,omitempty"` // the failures: matcher that decided it
 	TerminationStartedAt        *time.Time `json:"termination_started_at,omitempty"`
 	TerminatedAt                *time.Time `json:"terminated_at,omitempty"`
 	ProvisioningDurationSeconds *float64   `json:"provisioning_duration_seconds,omitempty"`

@@ -49,6 +49,7 @@ var reservedMeta = map[string]bool{
 	event.MetaProvisioningDuration: true, event.MetaQueueDuration: true, event.MetaTerminationDuration: true,
 	event.MetaTotalLifetimeHours: true, event.MetaLate: true, event.MetaBaseline: true,
 	event.MetaKind: true, event.MetaPushed: true, event.MetaDetectedAt: true, event.MetaIdempotencyKey: true,
+	event.MetaFailureMatcher: true,
 }
 
 // checkMeta bounds the metadata: no reserved key, strings clean (checkString) in keys
@@ -60,6 +61,11 @@ func checkMeta(m map[string]any) error {
 		}
 		if err := checkString("metadata key", k); err != nil {
 			return err
+		}
+		if k == event.MetaFailureClass && v != event.ClassUser && v != event.ClassPlatform {
+			// The platform may say whose failure it was; only as one of the classes, which
+			// become a label value.
+			return unprocessable("metadata.%s: must be %q or %q", k, event.ClassUser, event.ClassPlatform)
 		}
 		if err := checkMetaValue("metadata."+k, v); err != nil {
 			return err

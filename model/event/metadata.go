@@ -42,6 +42,18 @@ const (
 	MetaRepository                 = "repository"
 	MetaBranch                     = "branch"
 	MetaCommitSHA                  = "commit_sha"
+	// MetaConditions: a failure's error conditions as the source showed them
+	// ("ComparisonError: ...", as Argo CD's FormatAppConditions writes them), one string.
+	MetaConditions = "conditions"
+	// MetaHealthMessage: the source's message about the health it reports.
+	MetaHealthMessage = "health_message"
+
+	// MetaFailureClass: provisioning_failed: who the failure belongs to, one of
+	// FailureClasses (the platform's success SLI counts a user failure as a success, 002).
+	MetaFailureClass = "failure_class"
+	// MetaFailureMatcher: provisioning_failed: the name of the failures: matcher that
+	// decided the class (MatcherPushed when the push said it, MatcherUnmatched when none did).
+	MetaFailureMatcher = "failure_matcher"
 
 	// Deployment markers' metadata (besides MetaKind and MetaStatus).
 	MetaHost        = "host"
@@ -178,6 +190,34 @@ func (e Event) Baseline() bool { return e.metaBool(MetaBaseline) }
 func (e Event) Reason() string {
 	r, _ := e.Meta(MetaReason).(string)
 	return r
+}
+
+// Failure classes (MetaFailureClass): a failed provisioning attempt is the user's (what
+// they asked for cannot work: a chart that does not render, an invalid spec) or the
+// platform's (it could not provide what was asked: a timeout, an unreachable cluster or
+// repo-server).
+const (
+	ClassUser     = "user"
+	ClassPlatform = "platform"
+)
+
+// FailureClasses lists the failure classes: the closed set of the `class` label.
+var FailureClasses = []string{ClassUser, ClassPlatform}
+
+// Matcher names that are no configured matcher's (MetaFailureMatcher).
+const (
+	MatcherPushed    = "pushed"    // the push that reported the failure named its class
+	MatcherUnmatched = "unmatched" // no matcher matched: the platform's, to be safe
+)
+
+// FailureClass is a provisioning_failed event's class. A failure recorded before
+// envtrack classified failures (or pushed without a class by a foreign writer of the
+// TSDB) has none: it is the platform's, as every failure was before.
+func (e Event) FailureClass() string {
+	if c, _ := e.Meta(MetaFailureClass).(string); c == ClassUser {
+		return ClassUser
+	}
+	return ClassPlatform
 }
 
 // DetectedAt is when envtrack noticed e, false when unknown.

@@ -60,7 +60,8 @@ func lifecycleText(ev Event) string {
 		}
 		after(MetaProvisioningDuration)
 	case ProvisioningFailed:
-		b.WriteString("provisioning failed")
+		// Whose failure it was: who is asked to act on it.
+		b.WriteString("provisioning failed (" + ev.FailureClass() + ")")
 		if reason := meta(MetaReason); reason != "" {
 			b.WriteString(": " + reason)
 		}

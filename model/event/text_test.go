@@ -24,7 +24,7 @@ func TestSummary(t *testing.T) {
 	}{
 		{Event{EnvironmentID: "env-001", Name: Ready, Time: at, Repository: "backend-api", Branch: "main", CommitSHA: "1a2b3c4d5e6f",
 			Metadata: map[string]any{MetaProvisioningDuration: 225.0}}, "env-001 ready after 3m45s (backend-api@main 1a2b3c4d)"},
-		{Event{EnvironmentID: "pr-7", Name: ProvisioningFailed, Metadata: map[string]any{MetaReason: "timeout"}}, "pr-7 provisioning failed: timeout"},
+		{Event{EnvironmentID: "pr-7", Name: ProvisioningFailed, Metadata: map[string]any{MetaReason: "timeout"}}, "pr-7 provisioning failed (platform): timeout"},
 		{Event{EnvironmentID: "pr-7", Name: Degraded, Metadata: map[string]any{MetaCause: "url", MetaURLError: "status 503\nbad"}}, "pr-7 degraded: url: status 503 bad"},
 		{Event{EnvironmentID: "staging", Name: Deployed, Metadata: Marker{Activity: "deploy-app1-1.2.34", Status: "success", Host: "web-1"}.Metadata()},
 			"deploy-app1-1.2.34 success on web-1"},

@@ -1,5 +1,7 @@
 package metric
 
+import "slices"
+
 // SourceLifecycle is the package that registers the lifecycle metrics (Def.Source).
 const SourceLifecycle = "exporter/prom"
 
@@ -33,6 +35,14 @@ func (l Lifecycle) In(namespace string) Def {
 // ProvisioningBuckets are the classic buckets of 000: 30s, 1m, 2m, 5m, 10m.
 var ProvisioningBuckets = []float64{30, 60, 120, 300, 600}
 
+// WithBoundaries returns buckets with every boundary of extra added, sorted, without
+// repeats (buckets is not changed).
+func WithBoundaries(buckets, extra []float64) []float64 {
+	out := append(append([]float64(nil), buckets...), extra...)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
 // TerminationBuckets cover cleanups from seconds to half an hour.
 var TerminationBuckets = []float64{10, 30, 60, 120, 300, 600, 1800}
 
@@ -53,8 +63,8 @@ var (
 		Buckets: ProvisioningBuckets, NativeHistogram: true, Exemplar: ExemplarLabel}
 	ProvisioningTotal = Lifecycle{ID: "environment_provisioning_total", Type: Counter, Labels: []string{"status", "type"},
 		Help: "Provisioning attempts that ended, by status (success, failed) and type."}
-	ProvisioningFailures = Lifecycle{ID: "environment_provisioning_failures_total", Type: Counter, Labels: []string{"reason", "type"},
-		Help: "Failed provisioning attempts by reason and type."}
+	ProvisioningFailures = Lifecycle{ID: "environment_provisioning_failures_total", Type: Counter, Labels: []string{"reason", "type", "class"},
+		Help: "Failed provisioning attempts by reason, type and class (user: what was asked cannot work; platform: it could not be provided)."}
 	ProvisioningInProgress = Lifecycle{ID: "environment_provisioning_in_progress", Type: Gauge, Labels: []string{"type"},
 		Help: "Environments provisioning now (the current provisioning queue), by type."}
 	Environments = Lifecycle{ID: "environments", Type: Gauge, Labels: []string{"phase", "type"},

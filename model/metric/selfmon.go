@@ -200,7 +200,9 @@ var (
 	SinkSetAside = Def{Name: "envtrack_sink_set_aside_events_total", Type: Counter, Labels: []string{"sink"}, Source: sourceSink,
 		Help: "Events the sink rejected permanently, recorded in the store's set_aside bucket and skipped."}
 	SinkPrunedUndelivered = Def{Name: "envtrack_sink_pruned_undelivered_events_total", Type: Counter, Labels: []string{"sink"}, Source: sourceSink,
-		Help: "Events retention deleted from the journal before the sink delivered them (lost for this sink)."}
+		Help: "Events the journal no longer held when the sink reached them (pruned before the sink was configured): lost for this sink. Retention keeps what a configured sink has not delivered."}
+	SinkUndeliveredSetAside = Def{Name: "envtrack_sink_undelivered_set_aside_events_total", Type: Counter, Labels: []string{"sink"}, Source: sourceSink,
+		Help: "Events set aside for the sink because it failed to deliver them within retention.max_undelivered: recorded in the store's undelivered bucket, no longer retried, and no longer kept in the journal for this sink."}
 	SinkLastSuccess = Def{Name: "envtrack_sink_last_success_timestamp_seconds", Type: Gauge, Labels: []string{"sink"}, Source: sourceSink,
 		Help: "Unix time of the sink's last successful delivery (0: none since start)."}
 	SinkDeliveryDuration = Def{Name: "envtrack_sink_delivery_duration_seconds", Type: Histogram, Labels: []string{"sink"}, Source: sourceSink,

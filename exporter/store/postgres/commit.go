@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,16 +21,31 @@ import (
 // synchronous_commit on, PostgreSQL's default) before it returns: the push path's
 // commit, which any replica makes. It fails, storing nothing, with tracker.ErrStale when
 // a state changed since this replica's tracker read it, and with tracker.ErrRepeated
-// when an Idempotency-Key of the events is in the journal already (another replica
-// recorded the same push).
+// when one of keys (CommitKeyed) is recorded already (another replica recorded the same
+// push since this one looked it up). Each event with an identity (event.Identity) is
+// indexed by it in the same transaction (Known).
 func (s *Store) Commit(states []tracker.State, events []event.Event) ([]event.Event, error) {
-	return s.commit(nil, states, events)
+	return s.commit(nil, states, events, nil)
 }
 
-// commit is Commit, fenced by the lease when l is not nil.
-func (s *Store) commit(l *Lease, states []tracker.State, events []event.Event) ([]event.Event, error) {
-	if len(states) == 0 && len(events) == 0 {
+// CommitKeyed is Commit that also records Idempotency-Keys in the same transaction, each
+// bound to the fingerprint of the request it came with, at the commit's RecordedAt
+// (IdempotencyKeys reads them back; Prune expires them). Unlike the bbolt store, whose
+// only writer looked the keys up itself, it replaces no key: one recorded meanwhile
+// fails the commit with tracker.ErrRepeated, storing nothing.
+func (s *Store) CommitKeyed(states []tracker.State, events []event.Event, keys map[string]event.Fingerprint) ([]event.Event, error) {
+	return s.commit(nil, states, events, keys)
+}
+
+// commit is CommitKeyed, fenced by the lease when l is not nil.
+func (s *Store) commit(l *Lease, states []tracker.State, events []event.Event, keys map[string]event.Fingerprint) ([]event.Event, error) {
+	if len(states) == 0 && len(events) == 0 && len(keys) == 0 {
 		return nil, nil
+	}
+	for k := range keys {
+		if k == "" || len(k) > MaxIDLength {
+			return nil, fmt.Errorf("commit: idempotency key of %d bytes", len(k))
+		}
 	}
 	for _, st := range states {
 		if err := checkID(st.ID); err != nil {
@@ -52,7 +68,7 @@ func (s *Store) commit(l *Lease, states []tracker.State, events []event.Event) (
 	}
 	defer cancel()
 	start := time.Now()
-	out, versions, err := s.commitTx(ctx, l, states, events)
+	out, versions, err := s.commitTx(ctx, l, states, events, keys)
 	if err != nil {
 		if errors.Is(err, tracker.ErrStale) || errors.Is(err, tracker.ErrRepeated) {
 			s.staleCommits.Inc()
@@ -81,19 +97,17 @@ func (s *Store) commit(l *Lease, states []tracker.State, events []event.Event) (
 // commitTx is the transaction: two round trips (the locks and checks, then the writes
 // and COMMIT), so that the head lock, which serialises every replica's commits, is held
 // for one round trip and the commit's flush.
-func (s *Store) commitTx(ctx context.Context, l *Lease, states []tracker.State, events []event.Event) (out []event.Event, versions map[string]int64, err error) {
+func (s *Store) commitTx(ctx context.Context, l *Lease, states []tracker.State, events []event.Event, keyed map[string]event.Fingerprint) (out []event.Event, versions map[string]int64, err error) {
 	ids := make([]string, 0, len(states))
 	for _, st := range states {
 		ids = append(ids, st.ID)
 	}
 	sort.Strings(ids) // one lock order everywhere
-	var keys []string
-	seenKey := map[string]bool{}
-	for _, ev := range events {
-		if k, _ := ev.Meta(tracker.MetaIdempotencyKey).(string); k != "" && !seenKey[k] {
-			seenKey[k] = true
-			keys = append(keys, k)
-		}
+	keys := make([]string, 0, len(keyed))
+	fps := make([][]byte, 0, len(keyed))
+	for k, fp := range keyed {
+		keys = append(keys, k)
+		fps = append(fps, bytes.Clone(fp[:]))
 	}
 	bump := 0
 	if len(states) > 0 {
@@ -125,7 +139,8 @@ func (s *Store) commitTx(ctx context.Context, l *Lease, states []tracker.State, 
 		int64(len(events)), bump)
 	b.Queue("SELECT id, version FROM envtrack_environments WHERE id = ANY($1) ORDER BY id FOR UPDATE", ids)
 	if len(keys) > 0 {
-		b.Queue("SELECT idempotency_key FROM envtrack_events WHERE idempotency_key = ANY($1) LIMIT 1", keys)
+		// After the head lock: a key another replica recorded is visible (READ COMMITTED).
+		b.Queue("SELECT key FROM envtrack_idempotency WHERE key = ANY($1) LIMIT 1", keys)
 	}
 	br := conn.SendBatch(ctx, b)
 	open = true
@@ -254,7 +269,16 @@ func (s *Store) commitTx(ctx context.Context, l *Lease, states []tracker.State, 
 		b.Queue(`INSERT INTO envtrack_events (seq, environment_id, name, time, recorded_at, idempotency_key, body)
 			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::text[], $7::json[])`,
 			seqs, envs, names, times, recs, ikeys, bodies)
+		if idents, iseqs := identityRows(out); len(idents) > 0 {
+			b.Queue(upsertIdentities, idents, iseqs)
+		}
 		b.Queue("SELECT pg_notify($1, $2)", notifyChannel, strconv.FormatInt(last, 10))
+	}
+	if len(keys) > 0 {
+		b.Queue(`INSERT INTO envtrack_idempotency (key, fingerprint, recorded_at)
+			SELECT k, fp, $3 FROM unnest($1::text[], $2::bytea[]) AS u(k, fp)
+			ON CONFLICT (key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, recorded_at = EXCLUDED.recorded_at`,
+			keys, fps, recordedAt)
 	}
 	b.Queue("COMMIT")
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
@@ -262,6 +286,98 @@ func (s *Store) commitTx(ctx context.Context, l *Lease, states []tracker.State, 
 	}
 	open = false
 	return out, versions, nil
+}
+
+const upsertIdentities = `INSERT INTO envtrack_identities (identity, seq)
+	SELECT * FROM unnest($1::bytea[], $2::bigint[])
+	ON CONFLICT (identity) DO UPDATE SET seq = EXCLUDED.seq`
+
+// identityRows returns the identities of the stored events that have one, each with
+// the seq of the last of them (one row per identity: an upsert may not touch a row
+// twice).
+func identityRows(events []event.Event) (ids [][]byte, seqs []int64) {
+	at := map[event.Fingerprint]int{}
+	for _, ev := range events {
+		id, ok := ev.Identity()
+		if !ok {
+			continue
+		}
+		if i, ok := at[id]; ok {
+			seqs[i] = int64(ev.Seq)
+			continue
+		}
+		at[id] = len(ids)
+		ids = append(ids, bytes.Clone(id[:]))
+		seqs = append(seqs, int64(ev.Seq))
+	}
+	return ids, seqs
+}
+
+// Known reports, for each identity (event.Identity), whether an event the journal holds
+// has it (ingest.Journal).
+func (s *Store) Known(ids []event.Fingerprint) ([]bool, error) {
+	out := make([]bool, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	ctx, cancel, err := s.ctx()
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	arg := make([][]byte, len(ids))
+	for i, id := range ids {
+		arg[i] = bytes.Clone(id[:])
+	}
+	rows, err := s.pool.Query(ctx, "SELECT identity FROM envtrack_identities WHERE identity = ANY($1)", arg)
+	if err != nil {
+		return nil, fmt.Errorf("known identities: %w", s.mapErr(err))
+	}
+	found := map[event.Fingerprint]bool{}
+	var b []byte
+	if _, err := pgx.ForEachRow(rows, []any{&b}, func() error {
+		var fp event.Fingerprint
+		copy(fp[:], b)
+		found[fp] = true
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("known identities: %w", s.mapErr(err))
+	}
+	for i, id := range ids {
+		out[i] = found[id]
+	}
+	return out, nil
+}
+
+// IdempotencyKeys returns, for each of keys that is recorded (CommitKeyed) and not yet
+// expired (Prune), the fingerprint of the request it was recorded with.
+func (s *Store) IdempotencyKeys(keys []string) (map[string]event.Fingerprint, error) {
+	out := map[string]event.Fingerprint{}
+	if len(keys) == 0 {
+		return out, nil
+	}
+	ctx, cancel, err := s.ctx()
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	rows, err := s.pool.Query(ctx, "SELECT key, fingerprint FROM envtrack_idempotency WHERE key = ANY($1)", keys)
+	if err != nil {
+		return nil, fmt.Errorf("idempotency keys: %w", s.mapErr(err))
+	}
+	var (
+		k string
+		b []byte
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&k, &b}, func() error {
+		var fp event.Fingerprint
+		copy(fp[:], b)
+		out[k] = fp
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("idempotency keys: %w", s.mapErr(err))
+	}
+	return out, nil
 }
 
 // Fresh returns, of ids, the environments whose stored state is not at the version this

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/blueberry-idp/envtrack/exporter/store"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 	"github.com/blueberry-idp/envtrack/model/event"
 )
@@ -88,6 +90,11 @@ func (s *Store) Append(events []event.Event) error {
 			seqs, envs, names, times, recs, ikeys, bodies); err != nil {
 			return err
 		}
+		if idents, iseqs := identityRows(events); len(idents) > 0 {
+			if _, err := tx.Exec(ctx, upsertIdentities, idents, iseqs); err != nil {
+				return err
+			}
+		}
 		if _, err := tx.Exec(ctx, "UPDATE envtrack_meta SET last_seq = $1 WHERE id = 1", last); err != nil {
 			return err
 		}
@@ -149,4 +156,72 @@ func (s *Store) ReplaceStates(states map[string]tracker.State) error {
 		return fmt.Errorf("replace states: %w", s.mapErr(err))
 	}
 	return nil
+}
+
+// PutUndelivered stores an entry set aside for a sink that could not deliver it as it
+// is (store copy).
+func (s *Store) PutUndelivered(sink string, e store.SetAsideEntry) error {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	ctx, cancel, err := s.ctx()
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	_, err = s.pool.Exec(ctx, `INSERT INTO envtrack_undelivered (sink, seq, entry) VALUES ($1, $2, $3)
+		ON CONFLICT (sink, seq) DO UPDATE SET entry = EXCLUDED.entry`, sink, int64(e.Event.Seq), string(b))
+	return s.mapErr(err)
+}
+
+// KeyRecords returns every recorded Idempotency-Key (store copy).
+func (s *Store) KeyRecords() ([]store.KeyRecord, error) {
+	ctx, cancel, err := s.ctx()
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	rows, err := s.pool.Query(ctx, "SELECT key, fingerprint, recorded_at FROM envtrack_idempotency ORDER BY key")
+	if err != nil {
+		return nil, fmt.Errorf("idempotency keys: %w", s.mapErr(err))
+	}
+	var (
+		out []store.KeyRecord
+		k   string
+		fp  []byte
+		at  time.Time
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&k, &fp, &at}, func() error {
+		r := store.KeyRecord{Key: k, RecordedAt: at.UTC()}
+		copy(r.Fingerprint[:], fp)
+		out = append(out, r)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("idempotency keys: %w", s.mapErr(err))
+	}
+	return out, nil
+}
+
+// PutKeys records keys as they are, replacing earlier records of the same keys (store
+// copy).
+func (s *Store) PutKeys(keys []store.KeyRecord) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	names := make([]string, len(keys))
+	fps := make([][]byte, len(keys))
+	ats := make([]time.Time, len(keys))
+	for i, k := range keys {
+		names[i], fps[i], ats[i] = k.Key, bytes.Clone(k.Fingerprint[:]), k.RecordedAt
+	}
+	ctx, cancel, err := s.ctx()
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	_, err = s.pool.Exec(ctx, `INSERT INTO envtrack_idempotency (key, fingerprint, recorded_at)
+		SELECT * FROM unnest($1::text[], $2::bytea[], $3::timestamptz[])
+		ON CONFLICT (key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, recorded_at = EXCLUDED.recorded_at`, names, fps, ats)
+	return s.mapErr(err)
 }

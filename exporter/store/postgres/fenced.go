@@ -37,7 +37,12 @@ func (f *Fenced) Lease() *Lease { return f.l }
 
 // Commit is Store.Commit, fenced.
 func (f *Fenced) Commit(states []tracker.State, events []event.Event) ([]event.Event, error) {
-	return f.Store.commit(f.l, states, events)
+	return f.Store.commit(f.l, states, events, nil)
+}
+
+// CommitKeyed is Store.CommitKeyed, fenced.
+func (f *Fenced) CommitKeyed(states []tracker.State, events []event.Event, keys map[string]event.Fingerprint) ([]event.Event, error) {
+	return f.Store.commit(f.l, states, events, keys)
 }
 
 // Cursor returns the sink's cursor, one saved lazily in this term first.
@@ -77,9 +82,21 @@ func (f *Fenced) SetAside(sink string, e event.Event, reason string) error {
 	return f.Store.setAside(f.l, sink, e, reason)
 }
 
-// Prune is Store.Prune, fenced.
-func (f *Fenced) Prune(recordedBefore time.Time) (int, error) {
-	return f.Store.prune(f.l, recordedBefore)
+// Prune is Store.Prune, fenced; the cursors this term saved lazily are written first.
+func (f *Fenced) Prune(recordedBefore time.Time, sinks []string) (int, error) {
+	if err := f.FlushCursors(); err != nil {
+		return 0, fmt.Errorf("prune: %w", err)
+	}
+	return f.Store.prune(f.l, recordedBefore, sinks)
+}
+
+// SetAsideUndelivered is Store.SetAsideUndelivered, fenced.
+func (f *Fenced) SetAsideUndelivered(sink string, evs []event.Event, reason string) error {
+	if err := f.Store.setAsideUndelivered(f.l, sink, evs, reason); err != nil {
+		return err
+	}
+	f.cursors.drop(sink)
+	return nil
 }
 
 // SetCursor durably records that the sink delivered every event up to seq (unfenced:
@@ -103,8 +120,118 @@ func (s *Store) SetAside(sink string, e event.Event, reason string) error {
 	return s.setAside(nil, sink, e, reason)
 }
 
-// Prune applies retention by age (unfenced), as store.Store.Prune.
-func (s *Store) Prune(recordedBefore time.Time) (int, error) { return s.prune(nil, recordedBefore) }
+// Prune applies retention by age (unfenced), as store.Store.Prune: never past what a
+// sink named in sinks has not delivered; the cursors saved lazily are written first.
+func (s *Store) Prune(recordedBefore time.Time, sinks []string) (int, error) {
+	if err := s.FlushCursors(); err != nil {
+		return 0, fmt.Errorf("prune: %w", err)
+	}
+	return s.prune(nil, recordedBefore, sinks)
+}
+
+// SetAsideUndelivered durably records evs (journal events in seq order, the first just
+// after the sink's cursor) as set aside for the sink because it could not deliver them
+// within retention.max_undelivered, and moves the sink's cursor to the last of them, in
+// one transaction (unfenced), as store.Store.SetAsideUndelivered.
+func (s *Store) SetAsideUndelivered(sink string, evs []event.Event, reason string) error {
+	if err := s.setAsideUndelivered(nil, sink, evs, reason); err != nil {
+		return err
+	}
+	s.cursors.drop(sink)
+	return nil
+}
+
+func (s *Store) setAsideUndelivered(l *Lease, sink string, evs []event.Event, reason string) error {
+	if err := checkSink(sink); err != nil {
+		return fmt.Errorf("set aside undelivered: %w", err)
+	}
+	if len(evs) == 0 {
+		return nil
+	}
+	at := s.now().UTC()
+	seqs := make([]int64, len(evs))
+	vals := make([]string, len(evs))
+	for i, e := range evs {
+		if e.Seq == 0 || (i > 0 && e.Seq <= evs[i-1].Seq) {
+			return fmt.Errorf("set aside undelivered %s: events not in journal order", sink)
+		}
+		b, err := json.Marshal(store.SetAsideEntry{Event: e, Reason: reason, At: at})
+		if err != nil {
+			return fmt.Errorf("set aside undelivered %s: event %d: %w", sink, e.Seq, err)
+		}
+		seqs[i], vals[i] = int64(e.Seq), string(b)
+	}
+	last := evs[len(evs)-1].Seq
+	ctx, cancel, err := s.ctx()
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	err = s.fencedTx(ctx, l, func(tx pgx.Tx) error {
+		var head int64
+		if err := tx.QueryRow(ctx, "SELECT last_seq FROM envtrack_meta WHERE id = 1").Scan(&head); err != nil {
+			return err
+		}
+		if last > uint64(head) {
+			return fmt.Errorf("seq %d is beyond the last event %d", last, head)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO envtrack_undelivered (sink, seq, entry)
+			SELECT $1, seq, entry FROM unnest($2::bigint[], $3::json[]) AS u(seq, entry)
+			ON CONFLICT (sink, seq) DO UPDATE SET entry = EXCLUDED.entry`, sink, seqs, vals); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO envtrack_cursors (sink, seq) VALUES ($1, $2)
+			ON CONFLICT (sink) DO UPDATE SET seq = EXCLUDED.seq`, sink, int64(last))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("set aside undelivered %s: events %d-%d: %w", sink, evs[0].Seq, last, err)
+	}
+	return nil
+}
+
+// UndeliveredCount returns how many events SetAsideUndelivered recorded for the sink.
+func (s *Store) UndeliveredCount(sink string) (int, error) {
+	ctx, cancel, err := s.ctx()
+	if err != nil {
+		return 0, err
+	}
+	defer cancel()
+	var n int
+	if err := s.pool.QueryRow(ctx, "SELECT count(*) FROM envtrack_undelivered WHERE sink = $1", sink).Scan(&n); err != nil {
+		return 0, fmt.Errorf("undelivered count of %s: %w", sink, s.mapErr(err))
+	}
+	return n, nil
+}
+
+// Undelivered returns the events set aside for the sink by SetAsideUndelivered, in seq
+// order.
+func (s *Store) Undelivered(sink string) ([]store.SetAsideEntry, error) {
+	ctx, cancel, err := s.ctx()
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	rows, err := s.pool.Query(ctx, "SELECT entry FROM envtrack_undelivered WHERE sink = $1 ORDER BY seq", sink)
+	if err != nil {
+		return nil, fmt.Errorf("undelivered events of %s: %w", sink, s.mapErr(err))
+	}
+	var (
+		out []store.SetAsideEntry
+		b   []byte
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&b}, func() error {
+		var e store.SetAsideEntry
+		if err := json.Unmarshal(b, &e); err != nil {
+			return err
+		}
+		out = append(out, e)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("undelivered events of %s: %w", sink, s.mapErr(err))
+	}
+	return out, nil
+}
 
 const upsertCursors = `INSERT INTO envtrack_cursors (sink, seq)
 	SELECT u.sink, u.seq FROM unnest($1::text[], $2::bigint[]) AS u(sink, seq), envtrack_meta m
@@ -208,13 +335,15 @@ func (s *Store) PutSetAside(sink string, e store.SetAsideEntry) error {
 	return s.mapErr(err)
 }
 
-// prune deletes the events recorded before recordedBefore, from the start of the
-// journal only (as store.Store.Prune), in transactions of at most pruneBatch events,
-// and tombstones the states of environments terminated before it.
-func (s *Store) prune(l *Lease, before time.Time) (int, error) {
+// prune deletes the events recorded before recordedBefore that every sink named in
+// sinks has delivered, from the start of the journal only (as store.Store.Prune), with
+// their identities, in transactions of at most pruneBatch events; expires the
+// Idempotency-Keys recorded before it; and tombstones the states of environments
+// terminated before it.
+func (s *Store) prune(l *Lease, before time.Time, sinks []string) (int, error) {
 	total := 0
 	for {
-		n, err := s.pruneEvents(l, before)
+		n, err := s.pruneEvents(l, before, sinks)
 		total += n
 		if err != nil {
 			return total, fmt.Errorf("prune: %w", err)
@@ -223,21 +352,57 @@ func (s *Store) prune(l *Lease, before time.Time) (int, error) {
 			break
 		}
 	}
+	keys, err := s.pruneKeys(l, before)
+	if err != nil {
+		return total, fmt.Errorf("prune idempotency keys: %w", err)
+	}
 	states, err := s.pruneStates(l, before)
 	if err != nil {
 		return total, fmt.Errorf("prune: %w", err)
 	}
-	if total > 0 || states > 0 {
+	if total > 0 || states > 0 || keys > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 		_ = s.pollHead(ctx)
 		cancel()
 		level.Info(s.logger).Log("msg", "pruned journal", "recorded_before", before.UTC().Format(time.RFC3339),
-			"events", total, "environments", states, "first_seq", s.first.Load())
+			"events", total, "idempotency_keys", keys, "environments", states, "first_seq", s.first.Load())
 	}
 	return total, nil
 }
 
-func (s *Store) pruneEvents(l *Lease, before time.Time) (int, error) {
+func (s *Store) pruneEvents(l *Lease, before time.Time, sinks []string) (int, error) {
+	ctx, cancel, err := s.ctx()
+	if err != nil {
+		return 0, err
+	}
+	defer cancel()
+	if sinks == nil {
+		sinks = []string{}
+	}
+	n := 0
+	err = s.fencedTx(ctx, l, func(tx pgx.Tx) error {
+		// The first event to keep: the first recorded at or after before, or the first a
+		// named sink has not delivered (a sink without a cursor has delivered nothing).
+		// An identity leaves with its event unless a later event holds it (its seq).
+		return tx.QueryRow(ctx, `WITH gone AS (
+			DELETE FROM envtrack_events WHERE seq IN (
+				SELECT seq FROM envtrack_events
+				WHERE seq < coalesce((SELECT min(seq) FROM envtrack_events WHERE recorded_at >= $1), 9223372036854775807)
+				  AND seq < coalesce((SELECT min(coalesce(c.seq, 0) + 1) FROM unnest($3::text[]) AS u(sink)
+				                      LEFT JOIN envtrack_cursors c ON c.sink = u.sink), 9223372036854775807)
+				ORDER BY seq LIMIT $2)
+			RETURNING seq),
+		ids AS (DELETE FROM envtrack_identities WHERE seq IN (SELECT seq FROM gone))
+		SELECT count(*) FROM gone`, before, pruneBatch, sinks).Scan(&n)
+	})
+	if err != nil {
+		return 0, err
+	}
+	s.pruned.Add(float64(n))
+	return n, nil
+}
+
+func (s *Store) pruneKeys(l *Lease, before time.Time) (int, error) {
 	ctx, cancel, err := s.ctx()
 	if err != nil {
 		return 0, err
@@ -245,18 +410,11 @@ func (s *Store) pruneEvents(l *Lease, before time.Time) (int, error) {
 	defer cancel()
 	n := 0
 	err = s.fencedTx(ctx, l, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM envtrack_events WHERE seq IN (
-			SELECT seq FROM envtrack_events
-			WHERE seq < coalesce((SELECT min(seq) FROM envtrack_events WHERE recorded_at >= $1), 9223372036854775807)
-			ORDER BY seq LIMIT $2)`, before, pruneBatch)
+		tag, err := tx.Exec(ctx, "DELETE FROM envtrack_idempotency WHERE recorded_at < $1", before)
 		n = int(tag.RowsAffected())
 		return err
 	})
-	if err != nil {
-		return 0, err
-	}
-	s.pruned.Add(float64(n))
-	return n, nil
+	return n, err
 }
 
 func (s *Store) pruneStates(l *Lease, before time.Time) (int, error) {

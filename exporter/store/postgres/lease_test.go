@@ -26,6 +26,7 @@ func TestPostgres(t *testing.T) {
 		{"LeaseFencing", testLeaseFencing},
 		{"FenceInTheDatabase", testFenceInTheDatabase},
 		{"StaleCommit", testStaleCommit},
+		{"KeyRecordedMeanwhile", testKeyRecordedMeanwhile},
 		{"SchemaNewerThanBinary", testSchemaNewerThanBinary},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, pg.NewDatabase(t)) })
@@ -102,7 +103,7 @@ func testLeaseFencing(t *testing.T, dsn string) {
 	fa.SaveCursorLazily("grafana", 2)
 	require.ErrorIs(t, fa.FlushCursors(), ErrNotLeader)
 	require.ErrorIs(t, fa.SetAside("grafana", out[0], "400"), ErrNotLeader)
-	_, err = fa.Prune(t0.Add(time.Hour))
+	_, err = fa.Prune(t0.Add(time.Hour), nil)
 	require.ErrorIs(t, err, ErrNotLeader)
 	require.ErrorIs(t, la.Renew(ctx), ErrNotLeader)
 	select {
@@ -193,6 +194,33 @@ func testStaleCommit(t *testing.T, dsn string) {
 	st, ok := ta.Get("env")
 	require.True(t, ok)
 	require.Equal(t, tracker.PhaseReady, st.Phase)
+}
+
+// testKeyRecordedMeanwhile: two replicas take the same Idempotency-Key at once (a CI
+// retry while the first attempt commits): both looked it up before either recorded it,
+// so the second commit finds it recorded, fails with tracker.ErrRepeated and stores
+// nothing (the push path plans it again and answers the retry from the index).
+func testKeyRecordedMeanwhile(t *testing.T, dsn string) {
+	a := openReplica(t, dsn, "a", time.Minute)
+	b := openReplica(t, dsn, "b", time.Minute)
+	fp := event.Fingerprint{7}
+	for _, s := range []*Store{a, b} {
+		keys, err := s.IdempotencyKeys([]string{"run-1"})
+		require.NoError(t, err)
+		require.Empty(t, keys)
+	}
+	_, err := a.CommitKeyed(nil, []event.Event{mark("x")}, map[string]event.Fingerprint{"run-1": fp})
+	require.NoError(t, err)
+	_, err = b.CommitKeyed(nil, []event.Event{mark("x")}, map[string]event.Fingerprint{"run-1": fp})
+	require.ErrorIs(t, err, tracker.ErrRepeated)
+	_, err = b.CommitKeyed(nil, nil, map[string]event.Fingerprint{"run-1": fp})
+	require.ErrorIs(t, err, tracker.ErrRepeated, "keys alone too")
+	evs, err := b.Events(0, 0)
+	require.NoError(t, err)
+	require.Len(t, evs, 1, "b stored nothing")
+	keys, err := b.IdempotencyKeys([]string{"run-1"})
+	require.NoError(t, err)
+	require.Equal(t, map[string]event.Fingerprint{"run-1": fp}, keys)
 }
 
 // testSchemaNewerThanBinary: a database migrated by a newer envtrack stops start-up with

@@ -43,7 +43,23 @@ CREATE TABLE envtrack_events (
 );
 CREATE INDEX envtrack_events_environment ON envtrack_events (environment_id, seq);
 CREATE INDEX envtrack_events_time ON envtrack_events (time);
-CREATE INDEX envtrack_events_idempotency_key ON envtrack_events (idempotency_key) WHERE idempotency_key IS NOT NULL;
+
+-- The push path's indexes (bbolt's schema 2, exporter/store/identity.go): a push is
+-- recognised as a repeat by a lookup, never by reading an environment's history.
+-- identity is event.Identity; seq the last event with it (retention deletes the row
+-- with that event). An Idempotency-Key is bound to the fingerprint of its request and
+-- expires with retention (recorded_at, the commit's RecordedAt).
+CREATE TABLE envtrack_identities (
+    identity bytea  PRIMARY KEY,
+    seq      bigint NOT NULL
+);
+CREATE INDEX envtrack_identities_seq ON envtrack_identities (seq);
+CREATE TABLE envtrack_idempotency (
+    key         text        PRIMARY KEY,
+    fingerprint bytea       NOT NULL,
+    recorded_at timestamptz NOT NULL
+);
+CREATE INDEX envtrack_idempotency_recorded ON envtrack_idempotency (recorded_at);
 
 -- Each sink's durable cursor, by sink name.
 CREATE TABLE envtrack_cursors (
@@ -53,6 +69,15 @@ CREATE TABLE envtrack_cursors (
 
 -- The events a sink rejected for good (DESIGN §5), by sink and seq.
 CREATE TABLE envtrack_set_aside (
+    sink  text   NOT NULL,
+    seq   bigint NOT NULL,
+    entry json   NOT NULL,
+    PRIMARY KEY (sink, seq)
+);
+
+-- The events set aside for a sink that could not deliver them within
+-- retention.max_undelivered (as bbolt's undelivered bucket), by sink and seq.
+CREATE TABLE envtrack_undelivered (
     sink  text   NOT NULL,
     seq   bigint NOT NULL,
     entry json   NOT NULL,
