@@ -24,6 +24,7 @@ import (
 	"github.com/blueberry-idp/envtrack/exporter/labels"
 	"github.com/blueberry-idp/envtrack/exporter/prom"
 	"github.com/blueberry-idp/envtrack/exporter/query"
+	"github.com/blueberry-idp/envtrack/exporter/retention"
 	"github.com/blueberry-idp/envtrack/exporter/server"
 	"github.com/blueberry-idp/envtrack/exporter/sink"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
@@ -217,6 +218,9 @@ func (a *App) Listen() error {
 // finishes its requests, the loops stop between two cycles, and the store is closed.
 func (a *App) Run(ctx context.Context) error {
 	defer a.store.Close()
+	if r, ok := retention.ForJournal(a.store.Sole(), a.tracker, a.Config().Readiness, a.now, a.logger); ok {
+		r.Expire() // before listening, so that no push races it
+	}
 	if err := a.Listen(); err != nil {
 		return err
 	}

@@ -68,9 +68,6 @@ func (g *generation) close() {
 	}
 }
 
-// forgetter is a journal that can forget tracker states (readiness.requested_expiry).
-type forgetter interface{ ForgetStates(ids []string) error }
-
 func (a *App) current() *generation {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
@@ -103,10 +100,8 @@ func (a *App) start(ctx context.Context, g *generation) {
 		if g.argo != nil {
 			loops = append(loops, func(ctx context.Context) { g.argo.Run(ctx, t) })
 		}
-		// readiness.requested_expiry, for the journals that can forget a state (both drivers').
-		if f, ok := j.(forgetter); ok {
-			loops = append(loops, retention.Requested{Journal: f, Tracker: a.tracker,
-				Expiry: time.Duration(g.cfg.Readiness.RequestedExpiry), Now: a.now, Logger: a.logger}.Run)
+		if r, ok := retention.ForJournal(j, a.tracker, g.cfg.Readiness, a.now, a.logger); ok {
+			loops = append(loops, r.Run)
 		}
 		runAll(ctx, loops)
 	}

@@ -109,6 +109,16 @@ func (o *Opened) Share(t *tracker.Tracker) {
 	}
 }
 
+// Sole returns the journal when this process is its only writer (bbolt), for what may
+// run before the daemon listens and before any replica leads; nil with postgres, whose
+// leader-only writes go through Lead.
+func (o *Opened) Sole() Journal {
+	if o.pg != nil {
+		return nil
+	}
+	return o.Journal
+}
+
 // Reachable reports whether the journal answers: with postgres, whether the database
 // answered within the last lease_duration (the replica follows it every second), so that
 // a replica cut off from it stops being ready and its clients go to another; with bbolt,

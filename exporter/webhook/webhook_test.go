@@ -229,7 +229,7 @@ func TestSlack(t *testing.T) {
 	require.Equal(t, "application/json", reqs[0].Header.Get("Content-Type"))
 	var msg map[string]string
 	require.NoError(t, json.Unmarshal(reqs[0].Body, &msg))
-	require.Equal(t, map[string]string{"text": "<https://envtrack.example.com/environments/pr-%3C7%3E&amp;co|pr-&lt;7&gt;&amp;co> provisioning failed: timeout (backend-api@main 1a2b3c4d) (history)"}, msg)
+	require.Equal(t, map[string]string{"text": "<https://envtrack.example.com/environments/pr-%3C7%3E&amp;co|pr-&lt;7&gt;&amp;co> provisioning failed (platform): timeout (backend-api@main 1a2b3c4d) (history)"}, msg)
 	require.NoError(t, json.Unmarshal(reqs[1].Body, &msg))
 	require.Equal(t, "<https://envtrack.example.com/environments/staging|staging>: deploy-app1-1.2.34 success on web-1", msg["text"])
 
