@@ -109,7 +109,7 @@ run: build ## run envtrack locally with the example config
 	./bin/envtrack serve --config $(CONFIG)
 
 bench: ## benchmarks; results and the command go to docs/benchmarks.md
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 60m ./...
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 120m ./...
 
 clean:
 	rm -rf bin data .demo

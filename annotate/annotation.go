@@ -1,6 +1,7 @@
 package annotate
 
 import (
+	"fmt"
 	"math"
 	"strings"
 
@@ -20,6 +21,9 @@ type annotation struct {
 func render(ev event.Event, extra []string) annotation {
 	if ev.IsMarker() {
 		return renderMarker(ev, extra)
+	}
+	if ev.IsGap() {
+		return renderGap(ev, extra)
 	}
 	var t tagList
 	t.add(tags.Envtrack)
@@ -65,6 +69,29 @@ func renderMarker(ev event.Event, extra []string) annotation {
 	t.pair(tags.KeyEventID, ev.ID)
 	t.add(extra...)
 	return annotation{Time: ev.Time.UnixMilli(), Tags: t.tags, Text: ev.Summary()}
+}
+
+// renderGap is a window in which a source could not be seen: a region over it, so that
+// no graph draws a clean line through what was not observed ("Argo CD not observed for
+// 45s: stalled").
+func renderGap(ev event.Event, extra []string) annotation {
+	g := ev.Gap()
+	var t tagList
+	t.add(tags.Envtrack, tags.Gap)
+	t.pair(tags.KeySource, g.Source)
+	t.pair(tags.KeyReason, g.Reason)
+	t.pair(tags.KeyEventID, ev.ID)
+	t.add(extra...)
+	what := map[string]string{event.GapArgoCD: "Argo CD", event.GapProbe: "URL probes", event.GapEnvtrack: "envtrack"}[g.Source]
+	if what == "" {
+		what = g.Source
+	}
+	a := annotation{Time: g.From.UnixMilli(), Tags: t.tags,
+		Text: event.OneLine(fmt.Sprintf("%s not observed for %s: %s", truncate(what, 40), event.FormatDuration(g.To.Sub(g.From).Seconds()), truncate(g.Reason, 40)))}
+	if g.To.After(g.From) {
+		a.TimeEnd = g.To.UnixMilli()
+	}
+	return a
 }
 
 // lifecycleText says in one line what happened, e.g.

@@ -118,6 +118,8 @@ func TestAnnotations(t *testing.T) {
 	deployed := lifecycle("j-7", event.Deployed, map[string]any{"revision": "2b3c4d5e6f7a8b9c", "status": "success"})
 	deployed.CommitSHA = "2b3c4d5e6f7a8b9c"
 	fromJSON := roundTrip(t, lifecycle("j-16", event.Terminated, map[string]any{"termination_duration_seconds": 90.4}))
+	gap := roundTrip(t, event.Gap{From: t0.Add(-45 * time.Second), To: t0, Source: event.GapArgoCD, Reason: event.GapStalled}.Event())
+	gap.ID = "j-17"
 
 	for _, tc := range []struct {
 		name          string
@@ -163,6 +165,9 @@ func TestAnnotations(t *testing.T) {
 			"team:env-9 created", ms0, ms0},
 		{"metadata from json", fromJSON,
 			std("terminated", "j-16"), "env-001 terminated after 1m30s", ms0 - 90400, ms0},
+		{"a window not observed is a region", gap,
+			[]string{"envtrack", "gap", "source:argocd", "reason:stalled", "envtrack-id:j-17", "team:platform"},
+			"Argo CD not observed for 45s: stalled", ms0 - 45000, ms0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, nil, func(c *config.GrafanaConfig) { c.Tags = []string{"team:platform"} })

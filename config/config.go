@@ -277,6 +277,11 @@ type ArgoCDConfig struct {
 	// ResyncInterval: in watch mode, how often the Applications are listed again in
 	// full to repair drift (as Kubernetes informers resync).
 	ResyncInterval model.Duration `yaml:"resync_interval"`
+	// HistoryConcurrency bounds the GET /api/v1/applications/{name} requests in flight
+	// at once (status.history reads, deadline confirmations): the first sight of
+	// 100,000 running Applications reads as many histories, and Argo CD's API server
+	// is shared with its UI and CLI.
+	HistoryConcurrency int `yaml:"history_concurrency"`
 
 	EnvironmentIDLabel    string `yaml:"environment_id_label"`
 	EnvironmentTypeLabel  string `yaml:"environment_type_label"`
@@ -337,6 +342,9 @@ func (c *ArgoCDConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	if err := positive(node, "resync_interval", c.ResyncInterval); err != nil {
 		return err
 	}
+	if c.HistoryConcurrency < 1 || c.HistoryConcurrency > 64 {
+		return nodeErrorf(node, "history_concurrency", "must be between 1 and 64, got %d", c.HistoryConcurrency)
+	}
 	if c.DefaultType == "" {
 		return nodeErrorf(node, "default_type", "must not be empty")
 	}
@@ -369,6 +377,9 @@ func (c *BackoffConfig) UnmarshalYAML(unmarshal func(any) error) error {
 // ReadinessConfig says when an environment is ready.
 type ReadinessConfig struct {
 	ProvisioningTimeout model.Duration `yaml:"provisioning_timeout"`
+	// TerminationTimeout: terminating longer than this is a stuck termination (flagged,
+	// counted and alerted on; no event). Per type, or one for all; 0 turns it off.
+	TerminationTimeout TypedTimeout `yaml:"termination_timeout"`
 	// RequestedExpiry: an environment still requested (created, never provisioning) this
 	// long after its created event is forgotten (no event: its created event stays in
 	// the journal), so abandoned requests do not hold api.max_environments forever.

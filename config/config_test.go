@@ -28,8 +28,8 @@ var testEnv = map[string]string{
 	"WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
 }
 
-func lookup(env map[string]string) LoadOptions {
-	return LoadOptions{LookupEnv: func(k string) (string, bool) {
+func lookup(env map[string]string) loadOptions {
+	return loadOptions{LookupEnv: func(k string) (string, bool) {
 		v, ok := env[k]
 		return v, ok
 	}}
@@ -132,7 +132,7 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
 			t = t.Elem()
 		}
-		if t.Kind() != reflect.Struct || t == reflect.TypeFor[StatusMatcher]() {
+		if t.Kind() != reflect.Struct || t == reflect.TypeFor[StatusMatcher]() || t == reflect.TypeFor[TypedTimeout]() {
 			return
 		}
 		for i := range t.NumField() {
@@ -155,7 +155,7 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 }
 
 func TestLoadFull(t *testing.T) {
-	cfg, err := LoadWithOptions("testdata/full.yml", lookup(testEnv))
+	cfg, err := loadWithOptions("testdata/full.yml", lookup(testEnv))
 	require.NoError(t, err)
 
 	require.Equal(t, "testdata/full.yml", cfg.Filename)
@@ -190,6 +190,9 @@ func TestLoadFull(t *testing.T) {
 
 	r := cfg.Readiness
 	require.Equal(t, dur("45m"), r.ProvisioningTimeout)
+	require.Equal(t, TypedTimeout{Default: dur("1h"), ByType: map[string]model.Duration{"preview": dur("10m")}}, r.TerminationTimeout)
+	require.Equal(t, 10*time.Minute, r.TerminationTimeout.For("preview"))
+	require.Equal(t, time.Hour, r.TerminationTimeout.For("staging"))
 	require.Equal(t, dur("2d"), r.RequestedExpiry)
 	require.Equal(t, dur("20s"), r.URL.Interval)
 	require.Equal(t, dur("20s"), r.URL.Timeout)
@@ -273,7 +276,7 @@ func TestLoadFull(t *testing.T) {
 
 func TestLoadEmpty(t *testing.T) {
 	for _, text := range []string{"", "\n", "# nothing but a comment\n", "---\n", "~\n"} {
-		cfg, err := loadBytes([]byte(text), "/etc/envtrack/envtrack.yml", LoadOptions{})
+		cfg, err := loadBytes([]byte(text), "/etc/envtrack/envtrack.yml", loadOptions{})
 		require.NoError(t, err, "%q", text)
 		want := DefaultConfig()
 		want.StateDir = "/etc/envtrack/data"
@@ -295,11 +298,11 @@ grafana:
   token: abc
 environments:
   - {id: a, url: "http://a/"}
-`), "/x/envtrack.yml", LoadOptions{})
+`), "/x/envtrack.yml", loadOptions{})
 	require.NoError(t, err)
 	wantURL := DefaultURLConfig
 	wantURL.Concurrency = 3
-	require.Equal(t, ReadinessConfig{ProvisioningTimeout: dur("30m"), RequestedExpiry: dur("7d"), URL: wantURL}, cfg.Readiness)
+	require.Equal(t, ReadinessConfig{ProvisioningTimeout: dur("30m"), TerminationTimeout: TypedTimeout{Default: dur("30m")}, RequestedExpiry: dur("7d"), URL: wantURL}, cfg.Readiness)
 	require.Equal(t, RateTarget{Target: 98, Alert: 90}, cfg.Targets.SuccessRate)
 	require.Equal(t, DefaultTargetsConfig.ProvisioningP95, cfg.Targets.ProvisioningP95)
 	require.Equal(t, DefaultGrafanaConfig.Timeout, cfg.Grafana.Timeout)
@@ -341,6 +344,7 @@ func TestLoadInvalid(t *testing.T) {
 		{"poll-interval-zero", `7: argocd.poll_interval: must be greater than 0`},
 		{"argocd-mode", `4: argocd.mode: must be "watch" or "poll", got "stream"`},
 		{"argocd-resync-zero", `5: argocd.resync_interval: must be greater than 0`},
+		{"argocd-history-concurrency", `4: argocd.history_concurrency: must be between 1 and 64, got 0`},
 		{"retention-negative", `2: journal.retention: invalid duration "-1d" (use e.g. 500ms, 15s, 30m, 7d)`},
 		{"retention-two-names", `2: journal.retention: 10d disagrees with retention.events (30d): journal.retention is its former name; keep retention.events only`},
 		{"retention-ceiling", `4: retention.max_undelivered: max_undelivered (10d) must be at least retention.events (30d): it is how long an event a sink has not delivered is kept at most`},
@@ -387,6 +391,9 @@ func TestLoadInvalid(t *testing.T) {
 		{"api-max-body-bytes", `3: api.max_body_bytes: must be between 1 and 16777216 (16 MiB), got 1073741824`},
 		{"types-duplicate", `5: types[2]: duplicate type "preview" (also types[0])`},
 		{"types-invalid", `4: types[1]: "feature branch" is not a valid type (must match ^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$)`},
+		{"termination-timeout-type", `5: readiness.termination_timeout.review: "review" is not one of types (preview, staging)`},
+		{"termination-timeout-duration", `3: readiness.termination_timeout.preview: invalid duration "soon" (use e.g. 15m, 2h, 1d; 0 turns it off)`},
+		{"termination-timeout-list", `2: readiness.termination_timeout: must be a duration, or a mapping from environment types (and default) to durations, got a list`},
 		// Checks that the components made again before (argocd.New, probe.New, annotate.New,
 		// influxdb.New) live here only.
 		{"tls-ca-file-and-insecure", `6: argocd.tls: ca_file and insecure_skip_verify are mutually exclusive`},
@@ -455,7 +462,7 @@ func TestLoadInvalid(t *testing.T) {
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			path := "testdata/invalid-" + tc.file + ".yml"
-			_, err := LoadWithOptions(path, lookup(testEnv))
+			_, err := loadWithOptions(path, lookup(testEnv))
 			require.EqualError(t, err, path+":"+tc.err)
 			var cerr *Error
 			require.ErrorAs(t, err, &cerr)
@@ -466,7 +473,7 @@ func TestLoadInvalid(t *testing.T) {
 	// Every invalid-*.yml file is in the table.
 	files, err := filepath.Glob("testdata/invalid-*.yml")
 	require.NoError(t, err)
-	require.Len(t, files, 117)
+	require.Len(t, files, 121)
 }
 
 func TestErrorWrapping(t *testing.T) {
@@ -489,7 +496,7 @@ func TestSeveralTypeErrors(t *testing.T) {
 listen_adress: ":1"
 readiness:
   url: {concurrency: many, failures_before_degraded: [1]}
-`), "envtrack.yml", LoadOptions{})
+`), "envtrack.yml", loadOptions{})
 	require.EqualError(t, err, `envtrack.yml:2: unknown key "listen_adress"
 envtrack.yml:4: readiness.url.concurrency: must be an integer, got "many"
 envtrack.yml:4: readiness.url.failures_before_degraded: must be an integer, got a list`)
@@ -502,7 +509,7 @@ func TestManyTypeErrors(t *testing.T) {
 		fmt.Fprintf(&b, "  k%d: 1\n", i)
 	}
 	b.WriteString("journal: *x\nmetrics: *x\n")
-	_, err := loadBytes([]byte(b.String()), "envtrack.yml", LoadOptions{})
+	_, err := loadBytes([]byte(b.String()), "envtrack.yml", loadOptions{})
 	require.Error(t, err)
 	lines := strings.Split(err.Error(), "\n")
 	require.Len(t, lines, 21)
@@ -520,14 +527,14 @@ func TestErrorsDoNotLeakSecrets(t *testing.T) {
 		"store: {driver: postgres, postgres: {dsn: 'postgres://u:s3cr3t-value@db:x/envtrack'}}\n",
 		"store: {driver: postgres, postgres: {dsn: 'host=db password=s3cr3t-value port=x'}}\n",
 	} {
-		_, err := loadBytes([]byte(text), "envtrack.yml", LoadOptions{})
+		_, err := loadBytes([]byte(text), "envtrack.yml", loadOptions{})
 		require.Error(t, err)
 		require.NotContains(t, err.Error(), "s3cr3t", text)
 	}
 }
 
 func TestRedacted(t *testing.T) {
-	cfg, err := LoadWithOptions("testdata/full.yml", lookup(testEnv))
+	cfg, err := loadWithOptions("testdata/full.yml", lookup(testEnv))
 	require.NoError(t, err)
 	out := cfg.Redacted()
 	for _, secret := range []string{
@@ -567,7 +574,7 @@ func TestRedacted(t *testing.T) {
 func TestGrafanaTrims(t *testing.T) {
 	cfg, err := loadBytes([]byte(`
 grafana: {url: http://grafana:3000, token: abc, dashboard_uid: " uid-1 ", tags: [" team:platform ", x]}
-`), "/x/envtrack.yml", LoadOptions{})
+`), "/x/envtrack.yml", loadOptions{})
 	require.NoError(t, err)
 	require.Equal(t, "uid-1", cfg.Grafana.DashboardUID)
 	require.Equal(t, []string{"team:platform", "x"}, cfg.Grafana.Tags)
@@ -581,7 +588,7 @@ influxdb: {url: "http://envtrack:influx-pw@influx:8086/?x=1", bucket: db/rp}
 environments:
   - {id: a, url: "https://a.example.com/healthz?access_token=tok-a&region=eu"}
   - {id: b, url: "https://b.example.com/?Sig=sig-b#token=tok-b"}
-`), "/x/envtrack.yml", LoadOptions{})
+`), "/x/envtrack.yml", loadOptions{})
 	require.NoError(t, err)
 	out := cfg.Redacted()
 	for _, secret := range []string{"influx-pw", "tok-a", "sig-b", "tok-b"} {
@@ -602,7 +609,7 @@ func TestRedactedPostgresDSN(t *testing.T) {
 		"store: {driver: postgres, postgres: {dsn: 'postgres://envtrack:pg-pass-inline@db:5432/envtrack?sslmode=require'}}\n",
 		"store: {driver: postgres, postgres: {dsn_file: dsn, lease_duration: 2s, renew_interval: 500ms}}\n",
 	} {
-		cfg, err := loadBytes([]byte(text), filepath.Join(dir, "envtrack.yml"), LoadOptions{})
+		cfg, err := loadBytes([]byte(text), filepath.Join(dir, "envtrack.yml"), loadOptions{})
 		require.NoError(t, err, text)
 		require.Equal(t, StorePostgres, cfg.Store.Driver)
 		require.Contains(t, string(cfg.Store.Postgres.DSN), "pg-pass-", "the daemon gets the DSN itself")
@@ -618,7 +625,7 @@ func TestRedactedPostgresDSN(t *testing.T) {
 		err = NeedsRestart(cfg, &other)
 		require.EqualError(t, err, "store.postgres.dsn changed from <secret> to <secret>: that needs a restart; keeping the previous configuration")
 	}
-	cfg, err := loadBytes([]byte("store: {driver: postgres, postgres: {dsn: 'postgres://db/envtrack'}}\n"), "/x/envtrack.yml", LoadOptions{})
+	cfg, err := loadBytes([]byte("store: {driver: postgres, postgres: {dsn: 'postgres://db/envtrack'}}\n"), "/x/envtrack.yml", loadOptions{})
 	require.NoError(t, err)
 	require.Equal(t, PostgresConfig{DSN: "postgres://db/envtrack", LeaseDuration: dur("15s"), RenewInterval: dur("5s"), MaxConnections: 4},
 		*cfg.Store.Postgres, "the defaults")
@@ -630,7 +637,7 @@ func TestRedactedDefault(t *testing.T) {
 	out := cfg.Redacted()
 	require.NotContains(t, out, "<secret>")
 	require.NotContains(t, out, "argocd:")
-	back, err := loadBytes([]byte(out), "/x/envtrack.yml", LoadOptions{})
+	back, err := loadBytes([]byte(out), "/x/envtrack.yml", loadOptions{})
 	require.NoError(t, err)
 	want := DefaultConfig()
 	want.StateDir, want.Filename = "/x/data", "/x/envtrack.yml"
@@ -772,11 +779,11 @@ func TestStatusMatcher(t *testing.T) {
 	_, err = ParseStatusMatcher()
 	require.EqualError(t, err, "must not be empty")
 
-	cfg, err := loadBytes([]byte("readiness: {url: {expected_status: 204}}\n"), "/envtrack.yml", LoadOptions{})
+	cfg, err := loadBytes([]byte("readiness: {url: {expected_status: 204}}\n"), "/envtrack.yml", loadOptions{})
 	require.NoError(t, err)
 	require.True(t, cfg.Readiness.URL.ExpectedStatus.Match(204))
 	require.False(t, cfg.Readiness.URL.ExpectedStatus.Match(200))
-	_, err = loadBytes([]byte("readiness: {url: {expected_status: []}}\n"), "envtrack.yml", LoadOptions{})
+	_, err = loadBytes([]byte("readiness: {url: {expected_status: []}}\n"), "envtrack.yml", loadOptions{})
 	require.EqualError(t, err, "envtrack.yml:1: readiness.url.expected_status: must not be empty")
 }
 

@@ -51,6 +51,7 @@ var (
 		Backoff:               DefaultBackoffConfig,
 		Mode:                  ArgoCDModeWatch,
 		ResyncInterval:        model.Duration(30 * time.Minute),
+		HistoryConcurrency:    4,
 		EnvironmentIDLabel:    "blueberry.io/environment-id",
 		EnvironmentTypeLabel:  "blueberry.io/environment-type",
 		URLAnnotation:         "blueberry.io/url",
@@ -63,6 +64,7 @@ var (
 	}
 	DefaultReadinessConfig = ReadinessConfig{
 		ProvisioningTimeout: model.Duration(30 * time.Minute),
+		TerminationTimeout:  TypedTimeout{Default: model.Duration(30 * time.Minute)},
 		RequestedExpiry:     model.Duration(7 * 24 * time.Hour),
 		URL:                 DefaultURLConfig,
 	}

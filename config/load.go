@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -20,8 +21,8 @@ import (
 	"github.com/blueberry-idp/envtrack/config/redact"
 )
 
-// LoadOptions change how a file is loaded.
-type LoadOptions struct {
+// loadOptions change how a file is loaded (tests resolve ${VAR} from a table).
+type loadOptions struct {
 	// LookupEnv resolves ${VAR} references; nil means os.LookupEnv.
 	LookupEnv func(string) (string, bool)
 }
@@ -29,11 +30,10 @@ type LoadOptions struct {
 // Load reads and validates the configuration file at path, with ${VAR}
 // taken from the process environment.
 func Load(path string) (*Config, error) {
-	return LoadWithOptions(path, LoadOptions{})
+	return loadWithOptions(path, loadOptions{})
 }
 
-// LoadWithOptions is Load with options.
-func LoadWithOptions(path string, opts LoadOptions) (*Config, error) {
+func loadWithOptions(path string, opts loadOptions) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
@@ -50,7 +50,7 @@ func LoadWithOptions(path string, opts LoadOptions) (*Config, error) {
 // is decoded strictly, each section setting its defaults and checking its
 // own fields; then the checks that span sections are made, relative paths
 // are resolved and secret files are read.
-func loadBytes(data []byte, filename string, opts LoadOptions) (*Config, error) {
+func loadBytes(data []byte, filename string, opts loadOptions) (*Config, error) {
 	lookup := opts.LookupEnv
 	if lookup == nil {
 		lookup = os.LookupEnv
@@ -172,6 +172,13 @@ func (l *loader) validate(c *Config) error {
 		seen[env.ID] = i
 	}
 
+	if len(c.Types) > 0 {
+		for typ := range c.Readiness.TerminationTimeout.ByType {
+			if !slices.Contains(c.Types, typ) {
+				return l.errorf("readiness.termination_timeout."+typ, "%q is not one of types (%s)", typ, strings.Join(c.Types, ", "))
+			}
+		}
+	}
 	names := make(map[string]int, len(c.Webhooks))
 	for i, w := range c.Webhooks {
 		if j, dup := names[w.Name]; dup {

@@ -196,6 +196,16 @@ func (s *Set) lifecycleMetrics() []Metric {
 				Unit:        "s", Queries: percentiles(s.def(metric.TerminationDuration).Name, 0.5, 0.95),
 			}},
 		}),
+		s.life(metric.TerminationsStuck, Metric{
+			Alerts: []Alert{s.stuckAlert()},
+			Panels: []Panel{{
+				Dashboard: DashboardProvisioning, Row: RowOutcomes, Slot: 30, Kind: TimeSeries, Width: 24, Height: 6,
+				Title:       "Stuck terminations",
+				Description: "Environments terminating for longer than readiness.termination_timeout (their Argo CD Application is not gone: finalizers that never finish), by type. The landing page lists them.",
+				Unit:        "none",
+				Queries:     []Query{{Expr: fmt.Sprintf(`max by (type) (%s)`, s.def(metric.TerminationsStuck).Name), Legend: "{{type}}"}},
+			}},
+		}),
 		s.life(metric.LifecycleEvents, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardProvisioning, Row: RowDeployments, Slot: 30, Kind: TimeSeries, Width: 12, Height: 8,
@@ -382,6 +392,17 @@ func (s *Set) argoCDMetrics() []Metric {
 			}},
 		}),
 		self(metric.ArgoCDStreamSessionEvents, Metric{}),
+		self(metric.ArgoCDBlindSeconds, Metric{
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowArgoCD, Slot: 97, Kind: TimeSeries, Width: 24, Height: 8,
+				Title: "Not observed", Description: "Seconds per interval in which envtrack could not see Argo CD (the stream refused, broken, cut or stalled; lists failing), and the confirmations of passed deadlines by result. What changed in such a window is not observed: the windows are region annotations (tag gap) and gaps on the timelines.", Unit: "s",
+				Queries: []Query{
+					{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel(metric.ArgoCDBlindSeconds.Name)), Legend: "blind seconds"},
+					{Expr: fmt.Sprintf(`sum by (result) (increase(%s[$__rate_interval]))`, sel(metric.ArgoCDConfirmations.Name)), Legend: "confirmations {{result}}"},
+				},
+			}},
+		}),
+		self(metric.ArgoCDConfirmations, Metric{}),
 	}
 }
 
@@ -827,6 +848,34 @@ func (s *Set) burnRateAlert() Alert {
 		Cases: []Case{
 			{Name: "all attempts failing fire", Fires: true, Value: 1, Series: s.attemptSeries(0, 1)},
 			{Name: "successful attempts stay silent", Series: s.attemptSeries(1, 0)},
+		},
+	}
+}
+
+// stuckAlert fires while environments are stuck terminating. The gauge only counts
+// terminations that already outlasted readiness.termination_timeout: no For is needed.
+// Replicas count the same environments, hence max, not sum.
+func (s *Set) stuckAlert() Alert {
+	stuck := s.def(metric.TerminationsStuck).Name
+	return Alert{
+		Name: "EnvironmentTerminationStuck", Group: GroupProvisioning, Severity: SeverityWarning,
+		Expr:        fmt.Sprintf(`max by (type) (%s) > 0`, stuck),
+		Threshold:   "any environment terminating for longer than readiness.termination_timeout",
+		Summary:     "Environments are stuck terminating.",
+		Description: "{{ $value }} environment(s) of type {{ $labels.type }} have been terminating for longer than readiness.termination_timeout: their Argo CD Applications are still there.",
+		Meaning: "An environment's termination began (its Argo CD Application has a deletionTimestamp) but the Application was still there, in an answer Argo CD gave after readiness.termination_timeout (per type) had passed. " +
+			"The usual cause is a finalizer that never finishes (resources-finalizer.argocd.argoproj.io waiting on a resource that cannot be deleted: a PersistentVolumeClaim in use, a namespace with its own finalizers, a webhook that refuses). " +
+			"The environment keeps costing resources, and envtrack shows it as `terminating` until it is gone; its terminated event then carries `termination_stuck: true`.",
+		Steps: []string{
+			"Open envtrack's landing page: *Stuck terminations* lists the environments, since when they terminate and since when they are stuck.",
+			"In Argo CD, open each Application: which resources are left, and which finalizers remain (`kubectl get application <name> -n argocd -o jsonpath='{.metadata.finalizers}'`)?",
+			"Fix what blocks the deletion (a namespace stuck Terminating, a PVC in use, a webhook); remove a finalizer by hand only once its resources are really gone.",
+			"If such terminations are normal for a type, raise its readiness.termination_timeout.",
+		},
+		Cases: []Case{
+			{Name: "a stuck termination fires", Fires: true, Value: 1, Labels: map[string]string{"type": "preview"},
+				Series: []InputSeries{{Series: stuck + `{type="preview"}`, Start: 1}}},
+			{Name: "no stuck termination stays silent", Series: []InputSeries{{Series: stuck + `{type="preview"}`}}},
 		},
 	}
 }

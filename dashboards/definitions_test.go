@@ -34,6 +34,7 @@ func TestLifecycleMetricsAreDesignFour(t *testing.T) {
 		"blueberry_environment_provisioning_in_progress":      {dashboards.Gauge, []string{"type"}, nil},
 		"blueberry_environments":                              {dashboards.Gauge, []string{"phase", "type"}, nil},
 		"blueberry_environment_termination_duration_seconds":  {dashboards.Histogram, []string{"type"}, metric.TerminationBuckets},
+		"blueberry_environment_terminations_stuck":            {dashboards.Gauge, []string{"type"}, nil},
 		"blueberry_environment_lifecycle_events_total":        {dashboards.Counter, []string{"event"}, nil},
 		"blueberry_deployments_total":                         {dashboards.Counter, []string{"status"}, nil},
 	}
@@ -99,7 +100,7 @@ func TestAlerts(t *testing.T) {
 	}
 	require.Equal(t, []string{
 		"EnvironmentProvisioningP50Slow", "EnvironmentProvisioningP95Slow", "EnvironmentProvisioningSuccessRateLow",
-		"EnvironmentProvisioningErrorBudgetBurn",
+		"EnvironmentProvisioningErrorBudgetBurn", "EnvironmentTerminationStuck",
 		"EnvtrackDown", "EnvtrackConfigReloadFailed", "EnvtrackArgoCDPollsFailing", "EnvtrackProbesFailing",
 		"EnvtrackSinkLagging", "EnvtrackSinkSettingEventsAside", "EnvtrackSinkUndeliveredSetAside", "EnvtrackNoLeader", "EnvtrackLeaseFlapping",
 	}, names)

@@ -37,9 +37,10 @@ type rejectedLine struct {
 var csvColumns = []string{"environment_id", "event", "timestamp", "environment_name", "type", "repository",
 	"branch", "commit_sha", "reason", "metadata"}
 
-// importHistory is `envtrack import FILE|-`: past lifecycle events (NDJSON, or CSV with a
-// header) loaded through the batch push as history (metadata backfill=true: InfluxDB,
-// timelines and insights get them, the live Prometheus counters do not). Each event is
+// importHistory is `envtrack import FILE|-`: past lifecycle events and deployment markers
+// (NDJSON, or CSV with a header for lifecycle events) loaded through the batch push as
+// history (backfill=true: InfluxDB, timelines and insights get them, the live
+// Prometheus counters do not). Each event is
 // validated here by the server's own validation first; the batches then go in time
 // order. Re-running the same import changes nothing (every event answers unchanged).
 func importHistory(args []string, stdout, stderr io.Writer) int {
@@ -50,7 +51,7 @@ func importHistory(args []string, stdout, stderr io.Writer) int {
 	format := fs.String("format", "auto", "auto, ndjson or csv")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: envtrack import [flags] FILE|-\n\n"+
-			"NDJSON (one lifecycle event object a line, as POST /api/events takes) or CSV with a header:\n"+
+			"NDJSON (one lifecycle event or deployment marker object a line, as POST /api/events takes) or CSV with a header:\n"+
 			"%s (the first three required).\n\nflags:\n", strings.Join(csvColumns, ","))
 		fs.PrintDefaults()
 	}
@@ -203,25 +204,25 @@ func parseHistory(data []byte, format string, now time.Time) ([]importRecord, []
 	var recs []importRecord
 	for i, o := range objs {
 		line := refs[i]
-		if _, ok := o["kind"]; ok {
-			rej = append(rej, rejectedLine{line, "deployment markers are not history: send them with envtrack annotate"})
-			continue
-		}
 		ts, _ := o["timestamp"].(string)
 		if ts == "" {
 			rej = append(rej, rejectedLine{line, `missing field "timestamp": history needs the time of each event`})
 			continue
 		}
-		meta, _ := o["metadata"].(map[string]any)
-		if meta == nil {
-			if _, set := o["metadata"]; set && o["metadata"] != nil {
-				rej = append(rej, rejectedLine{line, `field "metadata": want an object`})
-				continue
+		if _, marker := o[event.MetaKind]; marker {
+			o["backfill"] = true // a past deployment: history, as the lifecycle events
+		} else {
+			meta, _ := o["metadata"].(map[string]any)
+			if meta == nil {
+				if _, set := o["metadata"]; set && o["metadata"] != nil {
+					rej = append(rej, rejectedLine{line, `field "metadata": want an object`})
+					continue
+				}
+				meta = map[string]any{}
 			}
-			meta = map[string]any{}
+			meta[event.MetaBackfill] = true
+			o["metadata"] = meta
 		}
-		meta[event.MetaBackfill] = true
-		o["metadata"] = meta
 		b, err := json.Marshal(o)
 		if err != nil {
 			rej = append(rej, rejectedLine{line, err.Error()})

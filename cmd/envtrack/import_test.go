@@ -220,12 +220,15 @@ func TestImportRejects(t *testing.T) {
 	file := filepath.Join(dir, "h.ndjson")
 	require.NoError(t, os.WriteFile(file, []byte(ndjson), 0o600))
 	require.Equal(t, 1, run([]string{"import", "--server", "http://" + a.Addr(), "--token", "ci-token", file}, &out, &errb), errb.String())
-	require.Equal(t, file+`: 2 events imported: 2 accepted, 0 unchanged; 4 lines rejected
+	require.Equal(t, file+`: 3 events imported: 3 accepted, 0 unchanged; 3 lines rejected
   line 2: missing field "timestamp": history needs the time of each event
   line 4: unknown event "exploded": want one of created, provisioning_started, ready, provisioning_failed, deployed, degraded, recovered, termination_started, terminated
   line 5: not one JSON object
-  line 6: deployment markers are not history: send them with envtrack annotate
 `, out.String())
+	// The deployment marker is history too: stored, no live counter moved.
+	var metrics bytes.Buffer
+	getText(t, "http://"+a.Addr()+"/metrics", &metrics)
+	require.NotContains(t, metrics.String(), `blueberry_deployments_total{status="success"} 1`)
 	var tl struct {
 		Timeline []struct {
 			Metadata map[string]any `json:"metadata"`
@@ -289,4 +292,14 @@ func TestREADMEImportExample(t *testing.T) {
 	st, ok := a.Tracker().Get("pr-90")
 	require.True(t, ok)
 	require.Equal(t, "ready", string(st.Phase))
+}
+
+func getText(t *testing.T, url string, w io.Writer) {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, url)
+	_, err = io.Copy(w, resp.Body)
+	require.NoError(t, err)
 }

@@ -158,7 +158,7 @@ func FromState(s tracker.State) apitypes.Environment {
 		Repository: s.Repository, Branch: s.Branch, CommitSHA: s.CommitSHA, URL: redact.URL(s.URL),
 		CreatedAt: tp(s.CreatedAt), ProvisioningStartedAt: tp(s.ProvisioningStartedAt), ReadyAt: tp(s.ReadyAt),
 		FailedAt: tp(s.FailedAt), FailureReason: s.FailureReason, FailureClass: s.FailureClass, FailureMatcher: s.FailureMatcher, TerminationStartedAt: tp(s.TerminationStartedAt),
-		TerminatedAt: tp(s.TerminatedAt), Timeline: "/api/environments/" + s.ID + "/timeline",
+		TerminationStuckAt: tp(s.TerminationStuckAt), TerminatedAt: tp(s.TerminatedAt), Timeline: "/api/environments/" + s.ID + "/timeline",
 	}
 	if e.EnvironmentName == "" {
 		e.EnvironmentName = s.ID

@@ -69,6 +69,12 @@ func TestTimelineJSON(t *testing.T) {
 		"year 10000": {tl: apitypes.Timeline{EnvironmentID: "x", Timeline: []apitypes.TimelineEntry{{Event: event.Created, Timestamp: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}}}},
 		"NaN":        {tl: apitypes.Timeline{EnvironmentID: "x", Timeline: []apitypes.TimelineEntry{entry(map[string]any{"x": math.NaN()})}}},
 		"no entries": {tl: apitypes.Timeline{EnvironmentID: "x"}},
+		// The windows not observed follow the entries, as encoding/json writes them.
+		"gaps": {tl: apitypes.Timeline{EnvironmentID: "x", Timeline: []apitypes.TimelineEntry{entry(nil)}, Gaps: []apitypes.Gap{
+			{From: t0, To: t0.Add(20 * time.Second), Source: event.GapArgoCD, Reason: event.GapStalled},
+			{From: t0.In(time.FixedZone("CEST", 2*3600)), To: t0.Add(time.Hour), Source: `"timeline":null <&>`, Reason: " ÿ", Ongoing: true},
+		}}, fast: true},
+		"no gaps": {tl: apitypes.Timeline{EnvironmentID: "x", Timeline: []apitypes.TimelineEntry{entry(nil)}, Gaps: []apitypes.Gap{}}, fast: true},
 	} {
 		t.Run(name, func(t *testing.T) {
 			require.Equal(t, tc.fast, sameAsEncodingJSON(t, &tc.tl))
@@ -100,7 +106,7 @@ func FuzzTimelineJSON(f *testing.F) {
 		tl := &apitypes.Timeline{EnvironmentID: id, EnvironmentName: name, Timeline: []apitypes.TimelineEntry{
 			{Event: event.Name(name), Timestamp: time.Unix(0, ns).UTC(), Metadata: m},
 			{Event: event.Deployed, Timestamp: time.Unix(0, ns/3).UTC(), Metadata: map[string]any{id: name, name: m}},
-		}}
+		}, Gaps: []apitypes.Gap{{From: time.Unix(0, ns/3).UTC(), To: time.Unix(0, ns).UTC(), Source: id, Reason: name, Ongoing: ns%2 == 0}}}
 		sameAsEncodingJSON(t, tl)
 	})
 }

@@ -131,7 +131,7 @@ func New(opts Options) (*App, error) {
 		a.store.Close()
 		return nil, err
 	}
-	a.tracker = tracker.New(a.trackerConfig(cfg), states)
+	a.tracker = tracker.New(tracker.ConfigOf(cfg, a.store.CreatedAt()), states)
 	a.store.Share(a.tracker)
 	a.pushes = ingest.New(ingest.Options{Tracker: a.tracker, Journal: a.store, Now: a.now,
 		Committed: func(evs []event.Event) {
@@ -142,6 +142,7 @@ func New(opts Options) (*App, error) {
 	a.tracker.PhaseTypes(func(_ tracker.Phase, t string) bool { types = append(types, t); return true })
 	a.labels.Seed(types)
 	a.lifecycle = prom.NewWithThresholds(cfg.Metrics.Namespace, cfg.Metrics.NativeHistograms, a.tracker.PhaseTypes, a.reg, a.labels, cfg.SLOs.LatencyThresholds())
+	a.lifecycle.CountStuck(a.tracker.StuckTypes)
 	a.gen.query, a.gen.reader = a.newQuery(cfg)
 	a.metrics.reloadSuccess.Set(1)
 	a.metrics.reloadTimestamp.Set(float64(a.now().Unix()))
@@ -165,15 +166,6 @@ func Check(cfg *config.Config, opts Options) error {
 	}
 	g.close()
 	return nil
-}
-
-func (a *App) trackerConfig(cfg *config.Config) tracker.Config {
-	return tracker.Config{
-		ProvisioningTimeout:       time.Duration(cfg.Readiness.ProvisioningTimeout),
-		URLFailuresBeforeDegraded: cfg.Readiness.URL.FailuresBeforeDegraded,
-		Classify:                  cfg.Failures.Classify, TrackingSince: a.store.CreatedAt(),
-		MaxEnvironments: cfg.API.MaxEnvironments,
-	}
 }
 
 // Config returns the configuration in force.
@@ -309,7 +301,7 @@ func (a *App) reload() error {
 	a.mu.Unlock()
 	old.close()
 	a.labels.SetTypes(cfg.Types, cfg.OwnTypes(), cfg.Metrics.MaxTypes)
-	a.tracker.SetConfig(a.trackerConfig(cfg))
+	a.tracker.SetConfig(tracker.ConfigOf(cfg, a.store.CreatedAt()))
 	if a.runCtx != nil {
 		a.start(a.runCtx, g)
 	}
@@ -320,7 +312,9 @@ func (a *App) reload() error {
 // the reader, to close), else the embedded journal.
 func (a *App) newQuery(cfg *config.Config) (*query.Service, influxdb.Reader) {
 	b, r := influxdb.Backend(cfg.InfluxDB, a.journalQ, a.logger, a.reg)
-	return query.NewService(b, cfg.Targets, a.now).WithSLOs(cfg.SLOs), r
+	// The windows not observed are the store's whatever answers the events: the three
+	// read paths show the same gaps.
+	return query.NewService(b, cfg.Targets, a.now).WithGaps(a.store).WithSLOs(cfg.SLOs), r
 }
 
 // currentQuery returns the query service in force.

@@ -50,7 +50,15 @@ func newGeneration(cfg *config.Config, logger log.Logger, now func() time.Time, 
 	if err != nil {
 		return nil, fmt.Errorf("readiness.url: %w", err)
 	}
-	if g.sinks, err = newSinks(cfg, logger, g.reg, typeTag, sinks); err != nil {
+	influx := sink.FromSection("influxdb", func(c *config.Config) *config.InfluxDBConfig { return c.InfluxDB },
+		func(c config.InfluxDBConfig, l log.Logger, _ prometheus.Registerer) (*influxdb.Sink, error) {
+			s, err := influxdb.New(c, l)
+			if err == nil {
+				s.SetTypeTag(typeTag)
+			}
+			return s, err
+		})
+	if g.sinks, err = sink.Build(cfg, logger, g.reg, append([]sink.Func{influx}, sinks...)); err != nil {
 		return nil, err
 	}
 	return g, nil
@@ -86,7 +94,7 @@ func (a *App) start(ctx context.Context, g *generation) {
 		names = append(names, s.Name())
 	}
 	lead := func(ctx context.Context, j journal.Leader) {
-		t := tracking{a.tracker, a, j.Commit}
+		t := tracking{a.tracker, a, j.Commit, j.Gap}
 		runners := sink.NewGroup(g.sinks, j, a.sinkMetrics, g.cfg.Delivery, sink.Options{Logger: a.logger,
 			MaxUndelivered: time.Duration(g.cfg.Retention.MaxUndelivered), Now: a.now})
 		a.mu.Lock()
@@ -128,26 +136,4 @@ func runAll(ctx context.Context, loops []func(context.Context)) {
 		go func() { defer wg.Done(); l(ctx) }()
 	}
 	wg.Wait()
-}
-
-// newSinks builds the configured sinks: InfluxDB's, then those of extra. Each delivers
-// from the journal at its own durable cursor.
-func newSinks(cfg *config.Config, logger log.Logger, reg prometheus.Registerer, typeTag func(string) string, extra []sink.Func) ([]sink.Sink, error) {
-	var out []sink.Sink
-	if c := cfg.InfluxDB; c != nil {
-		s, err := influxdb.New(*c, log.With(logger, "component", "influxdb"))
-		if err != nil {
-			return nil, fmt.Errorf("influxdb: %w", err)
-		}
-		s.SetTypeTag(typeTag)
-		out = append(out, s)
-	}
-	for _, build := range extra {
-		s, err := build(cfg, logger, reg)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, s...)
-	}
-	return out, nil
 }

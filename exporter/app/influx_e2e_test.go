@@ -50,7 +50,7 @@ func checkInflux(t *testing.T, db *testinfra.InfluxDB, evs []event.Event) {
 	t.Helper()
 	var lifecycle, deployments []string
 	for _, e := range evs {
-		if !e.IsMarker() {
+		if e.IsLifecycle() {
 			lifecycle = append(lifecycle, e.ID)
 		}
 		if e.Name == event.Deployed {

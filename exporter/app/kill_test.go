@@ -280,13 +280,13 @@ delivery: {backoff: {initial: 10ms, max: 200ms}}
 	defer cancel()
 	lifecycle := 0
 	for _, e := range journal {
-		if !e.IsMarker() {
+		if e.IsLifecycle() {
 			lifecycle++
 		}
 	}
-	var live []string // what the webhook is to receive: history (backfill) is not sent
+	var live []string // what the webhook is to receive: history (backfill) and gaps are not sent
 	for _, e := range journal {
-		if !e.Backfill() {
+		if !e.Backfill() && !e.IsGap() {
 			live = append(live, e.ID)
 		}
 	}

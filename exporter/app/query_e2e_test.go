@@ -83,7 +83,8 @@ func expectedTimeline(st scenario.Story, now time.Time) map[string]any {
 		summary["total_lifetime_hours"] = event.Hours(end.Truncate(time.Second).Sub(first))
 	}
 	summary["outcome"] = outcome
-	return map[string]any{"environment_id": st.ID, "environment_name": st.ID, "timeline": entries, "summary": summary}
+	return map[string]any{"environment_id": st.ID, "environment_name": st.ID, "timeline": entries, "summary": summary,
+		"gaps": []any{}} // nothing went unobserved in this scenario
 }
 
 // checkQueries compares every environment's timeline and the performance insights with

@@ -16,6 +16,7 @@ type tracking struct {
 	*tracker.Tracker
 	a      *App
 	commit tracker.CommitFunc
+	gap    func(event.Gap) (*event.Gap, error) // the leader's journal's
 }
 
 func (t tracking) Track(_ context.Context, obs []tracker.Observation) error {
@@ -24,6 +25,10 @@ func (t tracking) Track(_ context.Context, obs []tracker.Observation) error {
 
 // Polled: the first look at Argo CD finished, the daemon is ready.
 func (t tracking) Polled() { t.a.markPolled() }
+
+// Blind records a window in which a source could not see (DESIGN §3 gaps) in the
+// leader's journal, which journals (and logs) a closed one, for the sinks that draw it.
+func (t tracking) Blind(_ context.Context, g event.Gap) error { _, err := t.gap(g); return err }
 
 // process tracks observations of the sources: the tracker commits what they change
 // (tracker.MaxBatch at a time), then committed reports it.

@@ -55,7 +55,7 @@ func BenchmarkList10000(b *testing.B) {
 			defer srv.Close()
 			ac := config.DefaultArgoCDConfig
 			ac.Server, ac.Token = srv.URL(), config.Secret(srv.Token())
-			c, err := newClient(ac, Options{FullApplications: full}, nil, nil)
+			c, err := newClient(ac, Options{FullApplications: full}, nil, nil, nil)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-kit/log"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/config/redact"
+	"github.com/blueberry-idp/envtrack/exporter/clock"
 )
 
 // maxBodyBytes caps the list answer that Each reads.
@@ -96,6 +98,10 @@ type Client struct {
 	maxBody      int64
 	m            *metrics
 	wm           *watchMetrics
+	// clock times the requests out (request_timeout): a test that plays its clock
+	// decides when a held answer is given up, not the wall clock.
+	clock   Clock
+	waiters atomic.Int64 // names the request timeouts waiting on a played clock
 }
 
 // newClient returns a Client for the argocd section cfg, as config.Load validated it
@@ -103,7 +109,7 @@ type Client struct {
 // there, once). It reads the CA file now, so that a file gone since the load fails at
 // start (or reload), not at the first poll. Metrics are registered on reg (nil: not
 // registered); registering twice on one registry (a reload) reuses the collectors.
-func newClient(cfg config.ArgoCDConfig, opts Options, logger log.Logger, reg prometheus.Registerer) (*Client, error) {
+func newClient(cfg config.ArgoCDConfig, opts Options, clk Clock, logger log.Logger, reg prometheus.Registerer) (*Client, error) {
 	if logger == nil {
 		logger = log.NewNopLogger()
 	}
@@ -156,7 +162,28 @@ func newClient(cfg config.ArgoCDConfig, opts Options, logger log.Logger, reg pro
 		maxBody:      maxBodyBytes,
 		m:            newMetrics(reg),
 		wm:           newWatchMetrics(reg),
+		clock:        clk,
 	}, nil
+}
+
+// withTimeout bounds one request by argocd.request_timeout on the client's clock.
+func (c *Client) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, real := c.clock.(clock.Real); real || c.clock == nil {
+		return context.WithTimeout(ctx, c.timeout)
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	who := fmt.Sprintf("argocd request %d", c.waiters.Add(1))
+	go func() {
+		if c.clock.Sleep(ctx, who, c.timeout) {
+			cancel(context.DeadlineExceeded)
+		}
+	}()
+	return ctx, func() { cancel(context.Canceled) }
+}
+
+// timedOut reports whether ctx (of withTimeout) ended because the request timed out.
+func timedOut(ctx context.Context) bool {
+	return ctx.Err() == context.DeadlineExceeded || errors.Is(context.Cause(ctx), context.DeadlineExceeded)
 }
 
 // list returns the Applications Argo CD shows the token, with the configured selector
@@ -180,23 +207,26 @@ func (c *Client) Each(ctx context.Context, fn func(*Application) error) (int, er
 }
 
 // get sends GET u with the token: every request to Argo CD (the list, the names, an
-// Application, the stream) is built here.
-func (c *Client) get(ctx context.Context, u string) (*http.Response, error) {
+// Application, the stream) is built here. accept is the Accept header ("": JSON).
+func (c *Client) get(ctx context.Context, u, accept string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, fmt.Errorf("argocd: build request: %w", err)
 	}
+	if accept == "" {
+		accept = "application/json"
+	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Accept", accept)
 	req.Header.Set("User-Agent", c.agent)
 	return c.http.Do(req)
 }
 
 func (c *Client) each(ctx context.Context, listURL string, fn func(*Application) error) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	start := time.Now()
-	resp, err := c.get(ctx, listURL)
+	resp, err := c.get(ctx, listURL, "")
 	if err != nil {
 		c.m.observe("error", start)
 		return 0, c.transportError(ctx, err)
@@ -296,7 +326,7 @@ func (c *Client) transportError(ctx context.Context, err error) error {
 	if errors.As(err, &ue) {
 		err = ue.Err // its URL repeats the long query string
 	}
-	timeout := errors.Is(err, context.DeadlineExceeded) || ctx.Err() == context.DeadlineExceeded
+	timeout := errors.Is(err, context.DeadlineExceeded) || timedOut(ctx)
 	if ne, ok := err.(interface{ Timeout() bool }); ok && ne.Timeout() {
 		timeout = true
 	}

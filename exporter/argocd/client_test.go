@@ -28,6 +28,7 @@ import (
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 	"github.com/blueberry-idp/envtrack/internal/fakeargocd"
+	"github.com/blueberry-idp/envtrack/model/metric"
 )
 
 // token is long and distinctive, so that a leak cannot hide.
@@ -48,7 +49,7 @@ func newTestClient(t *testing.T, server string, edit func(*clientConfig)) (*Clie
 		edit(&cfg)
 	}
 	reg := prometheus.NewRegistry()
-	c, err := newClient(cfg.ArgoCDConfig, cfg.Options, log.NewNopLogger(), reg)
+	c, err := newClient(cfg.ArgoCDConfig, cfg.Options, nil, log.NewNopLogger(), reg)
 	require.NoError(t, err)
 	return c, reg
 }
@@ -538,7 +539,7 @@ func TestNewValidation(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := config.DefaultArgoCDConfig
 			cfg.Server, cfg.Token, cfg.TLS = "https://argocd.example.com", token, tc.tls
-			c, err := newClient(cfg, Options{}, nil, nil)
+			c, err := newClient(cfg, Options{}, nil, nil, nil)
 			require.Nil(t, c)
 			require.ErrorContains(t, err, tc.err)
 			require.NotContains(t, err.Error(), token)
@@ -546,7 +547,7 @@ func TestNewValidation(t *testing.T) {
 	}
 	cfg := config.DefaultArgoCDConfig
 	cfg.Server, cfg.Token = "http://127.0.0.1:8080/", "t"
-	c, err := newClient(cfg, Options{}, nil, nil)
+	c, err := newClient(cfg, Options{}, nil, nil, nil)
 	require.NoError(t, err)
 	require.Equal(t, 10*time.Second, c.timeout, "config's default request timeout")
 	u, err := url.Parse(c.listURL)
@@ -595,13 +596,14 @@ envtrack_argocd_requests_total{code="500"} 1
 		"envtrack_argocd_last_success_timestamp_seconds", "envtrack_argocd_request_duration_seconds",
 		"envtrack_argocd_requests_total", "envtrack_argocd_stream_events_total", "envtrack_argocd_stream_read_bytes_total",
 		"envtrack_argocd_stream_session_events", "envtrack_argocd_watch_evaluations_total", "envtrack_argocd_watch_sessions_total",
+		metric.ArgoCDBlindSeconds.Name, metric.ArgoCDConfirmations.Name,
 	}, names)
 	require.InDelta(t, float64(time.Now().Unix()), testutil.ToFloat64(c.m.lastSuccess), 3600)
 
 	// A reload builds a new client on the same registry: same series, no panic.
 	ac := config.DefaultArgoCDConfig
 	ac.Server, ac.Token = srv.URL(), token
-	c2, err := newClient(ac, Options{}, nil, reg)
+	c2, err := newClient(ac, Options{}, nil, nil, reg)
 	require.NoError(t, err)
 	_, err = c2.list(context.Background())
 	require.NoError(t, err)

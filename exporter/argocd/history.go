@@ -35,46 +35,70 @@ type RevisionHistory struct {
 // as appNamespace, which Argo CD accepts for its own namespace and for those allowed by
 // application.namespaces. Errors are *APIError, *ResponseError or *TransportError.
 func (c *Client) History(ctx context.Context, name, namespace string) ([]RevisionHistory, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	u := c.server + "/api/v1/applications/" + url.PathEscape(name)
-	if namespace != "" {
-		u += "?" + url.Values{"appNamespace": {namespace}}.Encode()
-	}
-	start := time.Now()
-	resp, err := c.get(ctx, u)
-	if err != nil {
-		c.m.observe("error", start)
-		return nil, c.transportError(ctx, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-		c.m.observe(strconv.Itoa(resp.StatusCode), start)
-		return nil, c.apiError(resp, body)
-	}
 	// Only status.history is kept: the decoder skips the rest of the Application.
 	var app struct {
 		Status struct {
 			History []RevisionHistory `json:"history"`
 		} `json:"status"`
 	}
-	err = json.NewDecoder(io.LimitReader(resp.Body, c.maxBody)).Decode(&app)
-	if err != nil {
-		if ctx.Err() != nil {
-			c.m.observe("error", start)
-			return nil, c.transportError(ctx, err)
-		}
-		c.m.observe(strconv.Itoa(resp.StatusCode), start)
-		c.m.decodeErrors.Inc()
-		return nil, c.redactErr(&ResponseError{Reason: "application " + name + ": malformed JSON",
-			ContentType: resp.Header.Get("Content-Type"), Err: err})
+	if err := c.getApplication(ctx, name, namespace, &app); err != nil {
+		return nil, err
 	}
-	c.m.observe(strconv.Itoa(resp.StatusCode), start)
 	if app.Status.History == nil {
 		app.Status.History = []RevisionHistory{}
 	}
 	return app.Status.History, nil
+}
+
+// Application reads one whole Application with GET /api/v1/applications/{name}, status.history
+// included (a nil History becomes empty: the answer always carries it). It is the answer a
+// deadline waits for (tracker.Due): asked for after the deadline, it shows the Application
+// as it is then, whatever the stream shows. Errors are as History's; a 403 or 404 does
+// not mean that the Application is gone (DESIGN §2).
+func (c *Client) Application(ctx context.Context, name, namespace string) (*Application, error) {
+	var app Application
+	if err := c.getApplication(ctx, name, namespace, &app); err != nil {
+		return nil, err
+	}
+	if app.Status.History == nil {
+		app.Status.History = []RevisionHistory{}
+	}
+	return &app, nil
+}
+
+// getApplication decodes GET /api/v1/applications/{name} into v. namespace is passed as
+// appNamespace ("" for the default).
+func (c *Client) getApplication(ctx context.Context, name, namespace string, v any) error {
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	u := c.server + "/api/v1/applications/" + url.PathEscape(name)
+	if namespace != "" {
+		u += "?" + url.Values{"appNamespace": {namespace}}.Encode()
+	}
+	start := time.Now()
+	resp, err := c.get(ctx, u, "")
+	if err != nil {
+		c.m.observe("error", start)
+		return c.transportError(ctx, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		c.m.observe(strconv.Itoa(resp.StatusCode), start)
+		return c.apiError(resp, body)
+	}
+	if err = json.NewDecoder(io.LimitReader(resp.Body, c.maxBody)).Decode(v); err != nil {
+		if ctx.Err() != nil {
+			c.m.observe("error", start)
+			return c.transportError(ctx, err)
+		}
+		c.m.observe(strconv.Itoa(resp.StatusCode), start)
+		c.m.decodeErrors.Inc()
+		return c.redactErr(&ResponseError{Reason: "application " + name + ": malformed JSON",
+			ContentType: resp.Header.Get("Content-Type"), Err: err})
+	}
+	c.m.observe(strconv.Itoa(resp.StatusCode), start)
+	return nil
 }
 
 // Deployments maps status.history to tracker deployments, oldest first: the revision
@@ -113,9 +137,6 @@ func (m Mapping) DeploymentsOf(ref HistoryRef, hist []RevisionHistory) []tracker
 	return out
 }
 
-// historyConcurrency bounds the GET /api/v1/applications/{name} requests of one poll.
-const historyConcurrency = 4
-
 // readHistory fetches status.history for the Applications the tracker needs it for
 // (tracker.NeedsHistory: an operation completed since the last one read, or the first
 // sight of one running before tracking began). A failed fetch defers that
@@ -126,7 +147,6 @@ func (s *Source) readHistory(ctx context.Context, t Tracker, apps []HistoryRef, 
 	need := t.NeedsHistory(evidence)
 	var (
 		wg     sync.WaitGroup
-		sem    = make(chan struct{}, historyConcurrency)
 		failed = make([]error, len(evidence))
 	)
 	for i := range evidence {
@@ -134,9 +154,9 @@ func (s *Source) readHistory(ctx context.Context, t Tracker, apps []HistoryRef, 
 			continue
 		}
 		wg.Add(1)
-		sem <- struct{}{}
+		s.reads <- struct{}{}
 		go func() {
-			defer func() { <-sem; wg.Done() }()
+			defer func() { <-s.reads; wg.Done() }()
 			h, err := s.client.History(ctx, apps[i].Name, apps[i].Namespace)
 			if err != nil {
 				failed[i] = err

@@ -3,6 +3,7 @@ package argocd
 import (
 	"strings"
 	"time"
+	"unique"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -119,6 +120,8 @@ func (m Mapping) Evidence(a Application) tracker.Evidence {
 	ev.Repository = m.label(a, m.RepositoryLabel, repo)
 	ev.Branch = m.label(a, m.BranchLabel, src.TargetRevision)
 	ev.CommitSHA = m.label(a, m.CommitLabel, ev.Revision)
+
+	intern(&ev.Type, &ev.Repository, &ev.CommitSHA, &ev.Revision, &ev.OpRevision, &ev.HealthStatus, &ev.OpPhase, &ev.OpMessage)
 
 	ev.URL = m.annotation(a, m.URLAnnotation)
 	if ev.URL == "" {
@@ -270,4 +273,16 @@ func utc(t time.Time) time.Time {
 		return time.Time{}
 	}
 	return t.UTC()
+}
+
+// intern makes each string the one canonical copy of its value (unique.Make): the
+// values Applications repeat (types, repositories, revisions, statuses, messages) are
+// then held once, not once per Application held (100,000 of them, each decoded from its
+// own event).
+func intern(fields ...*string) {
+	for _, f := range fields {
+		if *f != "" {
+			*f = unique.Make(*f).Value()
+		}
+	}
 }

@@ -17,6 +17,8 @@ type metrics struct {
 	applications   prometheus.Gauge
 	decodeErrors   prometheus.Counter
 	badAnnotations prometheus.Counter
+	blindSeconds   prometheus.Counter
+	confirmations  *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -28,9 +30,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		applications:   metric.ArgoCDApplications.NewGauge(reg),
 		decodeErrors:   metric.ArgoCDDecodeErrors.NewCounter(reg),
 		badAnnotations: metric.ArgoCDBadAnnotations.NewCounter(reg),
+		blindSeconds:   metric.ArgoCDBlindSeconds.NewCounter(reg),
+		confirmations:  metric.ArgoCDConfirmations.NewCounterVec(reg),
 	}
 	for _, r := range []string{"success", "error", "inconclusive"} {
 		m.polls.WithLabelValues(r)
+	}
+	for _, r := range []string{"confirmed", "failed", "behind"} {
+		m.confirmations.WithLabelValues(r)
 	}
 	return m
 }

@@ -42,6 +42,9 @@ type harness struct {
 	watch   bool          // argocd.mode: watch, its evaluations driven by watchTick
 	request time.Duration // argocd.request_timeout; default 2s
 	running bool          // the source runs its own loop (Run) on the real clock
+	// playedTimeouts: Argo CD requests time out on the scenario's clock (a held answer is
+	// given up when the test moves the clock past request_timeout), not the wall clock's.
+	playedTimeouts bool
 
 	// What start builds from the configuration file, and start again after stop.
 	conf   *config.Config
@@ -67,6 +70,11 @@ func (t *tracking) Track(_ context.Context, obs []tracker.Observation) error {
 }
 
 func (t *tracking) Polled() { t.polled.Store(true) }
+
+func (t *tracking) Blind(_ context.Context, g event.Gap) error {
+	_, err := t.store.Gap(g)
+	return err
+}
 
 type harnessOpts struct {
 	perKind, static int
@@ -119,7 +127,11 @@ func (h *harness) startStoppable() (stop func()) {
 	h.side = &tracking{store: h.store, Tracker: tracker.New(h.trackerConfig(), states)}
 	h.reg = prometheus.NewRegistry()
 	h.reg.MustRegister(store.NewCollector(h.store))
-	h.src, err = New(*cfg.ArgoCD, Options{Now: now}, logger, h.reg)
+	opts := Options{Now: now}
+	if h.playedTimeouts {
+		opts.Clock = h.clock // requests time out as the scenario's clock moves
+	}
+	h.src, err = New(*cfg.ArgoCD, opts, logger, h.reg)
 	require.NoError(h.t, err)
 	h.prober, err = probe.New(cfg.Readiness.URL, probe.Options{}, logger, nil, now)
 	require.NoError(h.t, err)
@@ -206,11 +218,21 @@ func (h *harness) step(t time.Time) {
 	h.probeRound()
 }
 
+// journal is the journal's events, without the windows in which Argo CD could not be
+// seen (gaps).
 func (h *harness) journal() []event.Event {
 	h.t.Helper()
 	evs, err := h.store.Events(0, 0)
 	require.NoError(h.t, err)
-	return evs
+	return slices.DeleteFunc(evs, event.Event.IsGap)
+}
+
+// gaps is every window recorded in which Argo CD could not be seen.
+func (h *harness) gaps() []event.Gap {
+	h.t.Helper()
+	gaps, err := h.store.Gaps(time.Time{}, time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC))
+	require.NoError(h.t, err)
+	return gaps
 }
 
 // TestScenario plays 60 Argo CD environments (every path of DESIGN §2, four of each) and

@@ -15,6 +15,7 @@ import (
 	"github.com/blueberry-idp/envtrack/exporter/backoff"
 	"github.com/blueberry-idp/envtrack/exporter/clock"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
+	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 // Tracker is the tracking side as the source needs it (the daemon wires the tracker and
@@ -28,11 +29,21 @@ type Tracker interface {
 	// or not, or a watch whose view became complete): the daemon is ready.
 	Polled()
 
+	// Blind records durably a window in which the source could not see Argo CD: open
+	// while g.To is zero (one already open keeps its start, even one a previous process
+	// left), closed when it is set, which makes it a gap of the timelines and an
+	// annotation.
+	Blind(ctx context.Context, g event.Gap) error
+	// Due lists the environments whose deadline passed on evidence asked for before it:
+	// the source reads each Application on its own to confirm (tracker.Tracker.Due).
+	Due(at time.Time, max int) []tracker.Due
+
 	Holds(id string, ev tracker.Evidence) bool
 	Get(id string) (tracker.State, bool)
 	NeedsHistory(evidence []tracker.Evidence) []bool
 	PollObservations(evidence []tracker.Evidence, at time.Time) (obs []tracker.Observation, inconclusive bool)
 	ViewObservations(view map[string]tracker.ViewApp, at time.Time) (obs []tracker.Observation, inconclusive bool)
+	ViewChanges(v tracker.View, changed []string, at time.Time) []tracker.Observation
 }
 
 // Clock is the time the source lives on: Now stamps observations, Sleep waits between
@@ -55,6 +66,10 @@ type Source struct {
 	logger  log.Logger
 	clock   Clock
 	listed  atomic.Int64 // Applications in the last poll's list (a capacity hint)
+	sight   sight        // whether the source sees Argo CD (blind.go)
+	// reads bounds the single-Application reads in flight (histories, confirmations):
+	// argocd.history_concurrency.
+	reads chan struct{}
 }
 
 // Names of the source's loops on its Clock.
@@ -71,15 +86,16 @@ func New(cfg config.ArgoCDConfig, opts Options, logger log.Logger, reg prometheu
 	if logger == nil {
 		logger = log.NewNopLogger()
 	}
-	c, err := newClient(cfg, opts, logger, reg)
-	if err != nil {
-		return nil, err
-	}
 	clk := opts.Clock
 	if clk == nil {
 		clk = clock.Real{NowFunc: opts.Now}
 	}
-	return &Source{cfg: cfg, client: c, mapping: newMapping(cfg, c.m.badAnnotations), logger: logger, clock: clk}, nil
+	c, err := newClient(cfg, opts, clk, logger, reg)
+	if err != nil {
+		return nil, err
+	}
+	return &Source{cfg: cfg, client: c, mapping: newMapping(cfg, c.m.badAnnotations), logger: logger, clock: clk,
+		reads: make(chan struct{}, max(cfg.HistoryConcurrency, 1))}, nil
 }
 
 func (s *Source) now() time.Time { return s.clock.Now() }
@@ -156,9 +172,20 @@ func (o *outage) answered(logger log.Logger) {
 }
 
 // poll lists the Applications once and tracks what the answer shows. A failed,
-// timed-out, truncated or non-JSON answer changes nothing.
-func (s *Source) poll(ctx context.Context, t Tracker) error {
+// timed-out, truncated or non-JSON answer changes nothing: the source is blind from the
+// time it asked until an answer comes.
+func (s *Source) poll(ctx context.Context, t Tracker) (err error) {
 	defer t.Polled()
+	asked := s.now() // the answer shows Argo CD at or after it
+	defer func() {
+		switch {
+		case ctx.Err() != nil:
+		case err != nil:
+			s.blind(ctx, t, err, asked)
+		default:
+			s.seeing(ctx, t, asked)
+		}
+	}()
 	// Item by item: only the evidence of each Application is kept, never the answer
 	// (and, for reading histories, its HistoryRef).
 	n := int(s.listed.Load()) // last time's count: no regrowing of 10,000-item slices
@@ -166,7 +193,7 @@ func (s *Source) poll(ctx context.Context, t Tracker) error {
 		evidence = make([]tracker.Evidence, 0, n)
 		apps     = make([]HistoryRef, 0, n)
 	)
-	_, err := s.client.Each(ctx, func(app *Application) error {
+	_, err = s.client.Each(ctx, func(app *Application) error {
 		evidence = append(evidence, s.mapping.Evidence(*app))
 		apps = append(apps, RefOf(app))
 		return nil
@@ -180,13 +207,16 @@ func (s *Source) poll(ctx context.Context, t Tracker) error {
 	if evidence, err = s.readHistory(ctx, t, apps, evidence); err != nil {
 		return err
 	}
-	return s.trackListed(ctx, t, evidence, at)
+	return s.trackListed(ctx, t, evidence, asked, at)
 }
 
-// trackListed tracks what a complete list of the Applications shows at at (a poll, or
-// a watch's view that says none is there).
-func (s *Source) trackListed(ctx context.Context, t Tracker, evidence []tracker.Evidence, at time.Time) error {
+// trackListed tracks what a complete list of the Applications, asked for at asked,
+// shows at at.
+func (s *Source) trackListed(ctx context.Context, t Tracker, evidence []tracker.Evidence, asked, at time.Time) error {
 	obs, inconclusive := t.PollObservations(evidence, at)
+	for i := range obs {
+		obs[i].AskedAt = asked
+	}
 	if inconclusive {
 		s.client.m.polls.WithLabelValues("inconclusive").Inc()
 		level.Warn(s.logger).Log("msg", "Argo CD listed no Applications while live environments are tracked; not taken as evidence of deletion")

@@ -42,29 +42,49 @@ func (h *harness) waitFor(what string, cond func() bool) {
 }
 
 // streamSynced reports whether the daemon's watch is live on one stream and has
-// handled every event the fake Argo CD wrote on it for the world as it is now.
+// handled every event and keepalive the fake Argo CD wrote on it for the world as it is
+// now.
 func (h *harness) streamSynced() bool {
 	if !h.argo.StreamsCaughtUp() {
 		return false
 	}
-	chunks := h.argo.OpenStreamChunks()
-	return len(chunks) == 1 && h.w.stats.sessionEvents.Load() == chunks[0]
+	chunks, keeps := h.argo.OpenStreamChunks(), h.argo.OpenStreamKeepalives()
+	return len(chunks) == 1 && h.w.stats.sessionEvents.Load() == chunks[0] && h.w.stats.sessionKeepalives.Load() == keeps[0]
+}
+
+// confirmed reports whether no round of confirmations is in flight.
+func (h *harness) confirmed() bool {
+	h.w.mu.Lock()
+	defer h.w.mu.Unlock()
+	return !h.w.inFlight
+}
+
+// keepalive makes Argo CD write its keepalive (every 15 s of the scenario's clock, as
+// the real one does on the wall clock) and waits until the daemon handled it.
+func (h *harness) keepalive() {
+	h.argo.Keepalive()
+	h.waitFor("the keepalive", h.streamSynced)
 }
 
 // watchTickLive evaluates the watch source's view now (what its ticker does every
-// poll_interval) and reports whether the stream was live.
+// poll_interval), waits for the confirmations it starts, and reports whether the stream
+// was live.
 func (h *harness) watchTickLive() (bool, error) {
 	h.w.mu.Lock()
 	live := h.w.live
 	h.w.mu.Unlock()
-	return live, h.w.tick()
+	err := h.w.tick()
+	h.waitFor("the confirmations", h.confirmed)
+	return live, err
 }
 
 // watchTick waits until the daemon has handled what the stream sent for the current
-// world, then evaluates its view (what the ticker does every poll_interval).
+// world (and a keepalive), then evaluates its view (what the ticker does every
+// poll_interval).
 func (h *harness) watchTick() {
 	h.t.Helper()
 	h.waitFor("the stream to deliver the world", h.streamSynced)
+	h.keepalive()
 	live, err := h.watchTickLive()
 	require.NoError(h.t, err)
 	require.True(h.t, live, "the watch is live")

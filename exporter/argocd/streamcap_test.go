@@ -58,10 +58,10 @@ func TestWatchEventCap(t *testing.T) {
 	c.maxBody = limit
 
 	var got []string
-	err := c.Watch(context.Background(), nil, func(e *WatchEvent, _ bool) error {
+	err := c.Watch(context.Background(), StreamHandler{Event: func(e *WatchEvent, _ bool) error {
 		got = append(got, e.Application.Metadata.Name)
 		return nil
-	})
+	}})
 	require.ErrorIs(t, err, ErrEventTooLarge)
 	var re *ResponseError
 	require.ErrorAs(t, err, &re)
@@ -91,7 +91,7 @@ func TestWatchEventCapMemory(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	err := c.Watch(context.Background(), nil, func(*WatchEvent, bool) error { return nil })
+	err := c.Watch(context.Background(), StreamHandler{Event: func(*WatchEvent, bool) error { return nil }})
 	runtime.ReadMemStats(&after)
 	require.ErrorIs(t, err, ErrEventTooLarge)
 	require.LessOrEqual(t, testutil.ToFloat64(c.wm.bytes), float64(len(streamEvent("a"))+limit))

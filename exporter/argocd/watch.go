@@ -1,6 +1,7 @@
 package argocd
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -181,19 +182,36 @@ func (c *Client) streamURL() string {
 	return u.String()
 }
 
-// Watch opens the application stream and calls fn with every event, in order, until ctx
-// ends (nil), the stream ends or breaks, or fn fails. It returns an *APIError for an
-// error answer or an error chunk (a 401 in the middle of the stream), a
-// *ResponseError for something that is not the stream (a proxy's login page, a chunk
-// that is not an event), a *TransportError when the connection fails or is cut, and
-// io.EOF when the server ends the stream cleanly. Watch has no overall timeout: the
-// caller bounds the wait for the first event (connected, when not nil, is called as soon
-// as the answer's header arrives, which Argo CD sends with the first event).
-//
-// fn's more says that the next event is already buffered (a burst, such as the
-// snapshot), so the caller can batch its work until more is false.
-func (c *Client) Watch(ctx context.Context, connected func(), fn func(e *WatchEvent, more bool) error) error {
-	resp, err := c.get(ctx, c.streamURL())
+// StreamHandler is what Watch calls while the stream flows.
+type StreamHandler struct {
+	// Connected, if set, is called as soon as the answer's header arrives (Argo CD sends
+	// it with the first event); sse says that the server answered the SSE form, which
+	// sends a keepalive every 15 seconds from then on.
+	Connected func(sse bool)
+	// Event is called with every event, in order; more says that the next one is already
+	// buffered (a burst, such as the snapshot), so the caller can batch its work until
+	// more is false. An error ends the stream with it.
+	Event func(e *WatchEvent, more bool) error
+	// Keepalive, if set, is called for every keepalive of the SSE form.
+	Keepalive func()
+}
+
+// KeepaliveInterval is how often Argo CD writes a keepalive on the SSE form of the
+// stream (argoproj/pkg grpc/http/forwarders.go keepalive, fixed at 15 seconds).
+const KeepaliveInterval = 15 * time.Second
+
+// Watch opens the application stream and calls h with every event, in order, until ctx
+// ends (nil), the stream ends or breaks, or h.Event fails. It asks for the SSE form
+// (Accept: text/event-stream, as Argo CD's UI does), whose keepalives tell an idle
+// stream from a stalled one, and reads the plain form when a server or proxy answers it
+// instead. It returns an *APIError for an error answer or an error chunk (a 401 in the
+// middle of the stream), a *ResponseError for something that is not the stream (a
+// proxy's login page, a chunk that is not an event), a *TransportError when the
+// connection fails or is cut, and io.EOF when the server ends the stream cleanly. Watch
+// has no overall timeout: the caller bounds the wait for the first event, and the
+// silence after it.
+func (c *Client) Watch(ctx context.Context, h StreamHandler) error {
+	resp, err := c.get(ctx, c.streamURL(), sseType)
 	if err != nil {
 		c.wm.connects.WithLabelValues("error").Inc()
 		if ctx.Err() != nil {
@@ -204,52 +222,47 @@ func (c *Client) Watch(ctx context.Context, connected func(), fn func(e *WatchEv
 	defer resp.Body.Close()
 	c.wm.connects.WithLabelValues(strconv.Itoa(resp.StatusCode)).Inc()
 	ct := resp.Header.Get("Content-Type")
+	mt, _, _ := mime.ParseMediaType(ct)
+	sse := mt == sseType
 	if resp.StatusCode != http.StatusOK {
 		body, err := readLimited(resp.Body, resp.ContentLength, 64<<10)
 		if err != nil && !errors.Is(err, errTooLarge) {
 			return c.streamTransportError(err)
 		}
 		var ch streamChunk
-		if json.Unmarshal(body, &ch) == nil && ch.Error != nil {
+		if json.Unmarshal(sseData(body), &ch) == nil && ch.Error != nil {
 			return c.streamAPIError(resp.StatusCode, ch.Error)
 		}
 		ae := c.apiError(resp, body).(*APIError)
 		ae.Op = "watch"
 		return ae
 	}
-	if connected != nil {
-		connected()
+	if h.Connected != nil {
+		h.Connected(sse)
 	}
 	// Each event is capped as a list answer is (maxBodyBytes): the reader refuses to read
 	// more than that past the end of the last event, so the decoder never buffers an
 	// event beyond the cap, however large the stream says it is.
 	br := &eventReader{r: resp.Body, end: c.maxBody}
 	defer func() { c.wm.bytes.Add(float64(br.n)) }()
-	dec := json.NewDecoder(br)
-	for n := 0; ; n++ {
-		var ch streamChunk // fresh each time: decoding into old maps would merge them
-		err := dec.Decode(&ch)
+	var next func() (*streamChunk, bool, error)
+	if sse {
+		next = c.sseChunks(br, ct, h.Keepalive)
+	} else {
+		next = c.jsonChunks(br, ct)
+	}
+	for {
+		ch, more, err := next()
 		switch {
 		case ctx.Err() != nil:
 			return nil
-		case errors.Is(br.err, errTooLarge):
+		case errors.Is(br.err, errTooLarge) || errors.Is(err, ErrEventTooLarge):
 			c.m.decodeErrors.Inc()
-			return &ResponseError{Op: "watch", Reason: fmt.Sprintf("an event larger than %d bytes (the limit of a list answer)", c.maxBody),
-				ContentType: ct, Err: ErrEventTooLarge}
+			return c.tooLargeError(ct)
 		case br.err != nil:
 			return c.streamTransportError(br.err)
-		case err == io.EOF:
-			return io.EOF
 		case err != nil:
-			mt, _, _ := mime.ParseMediaType(ct)
-			reason := "malformed JSON"
-			if n == 0 && mt != "application/json" {
-				reason = "not JSON"
-			}
-			if errors.Is(err, io.ErrUnexpectedEOF) {
-				return &TransportError{msg: c.redact(fmt.Sprintf("argocd: watch applications from %s: stream cut in the middle of an event", c.server)), err: err}
-			}
-			return &ResponseError{Op: "watch", Reason: reason, ContentType: ct, Err: err}
+			return err
 		case ch.Error != nil:
 			return c.streamAPIError(ch.Error.HTTPCode, ch.Error)
 		case ch.Result == nil || ch.Result.Application.Metadata.Name == "":
@@ -261,11 +274,136 @@ func (c *Client) Watch(ctx context.Context, connected func(), fn func(e *WatchEv
 			return &ResponseError{Op: "watch", Reason: fmt.Sprintf("unknown event type %q", snippet([]byte(ch.Result.Type))), ContentType: ct}
 		}
 		c.wm.events.WithLabelValues(ch.Result.Type).Inc()
-		br.end = dec.InputOffset() + c.maxBody // the next event's cap
-		if err := fn(ch.Result, buffered(dec)); err != nil {
+		if err := h.Event(ch.Result, more); err != nil {
 			return err
 		}
 	}
+}
+
+const sseType = "text/event-stream"
+
+// jsonChunks reads the plain form: one JSON object after the other.
+func (c *Client) jsonChunks(br *eventReader, ct string) func() (*streamChunk, bool, error) {
+	dec := json.NewDecoder(br)
+	n := 0
+	return func() (*streamChunk, bool, error) {
+		var ch streamChunk // fresh each time: decoding into old maps would merge them
+		err := dec.Decode(&ch)
+		n++
+		switch {
+		case err == io.EOF:
+			return nil, false, io.EOF
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return nil, false, c.cutError(err)
+		case err != nil:
+			reason := "malformed JSON"
+			if mt, _, _ := mime.ParseMediaType(ct); n == 1 && mt != "application/json" {
+				reason = "not JSON"
+			}
+			return nil, false, &ResponseError{Op: "watch", Reason: reason, ContentType: ct, Err: err}
+		}
+		br.end = dec.InputOffset() + c.maxBody // the next event's cap
+		return &ch, buffered(dec), nil
+	}
+}
+
+// sseChunks reads the SSE form (the WHATWG event-stream format as Argo CD writes it):
+// "data:" lines make an event, an empty line ends it, lines starting with ":" are
+// comments (Argo CD's keepalives), "event:", "id:" and "retry:" lines are ignored.
+func (c *Client) sseChunks(br *eventReader, ct string, keepalive func()) func() (*streamChunk, bool, error) {
+	r := bufio.NewReaderSize(br, 64<<10)
+	var data []byte
+	return func() (*streamChunk, bool, error) {
+		data = data[:0]
+		for {
+			line, err := readLine(r, c.maxBody)
+			switch {
+			case err == io.EOF && len(line) == 0 && len(data) == 0:
+				return nil, false, io.EOF
+			case err == io.EOF, errors.Is(err, io.ErrUnexpectedEOF):
+				return nil, false, c.cutError(io.ErrUnexpectedEOF)
+			case errors.Is(err, errTooLarge):
+				return nil, false, c.tooLargeError(ct)
+			case err != nil:
+				return nil, false, err // br.err: the caller reports it
+			}
+			switch field, value, _ := bytes.Cut(line, []byte(":")); {
+			case len(line) == 0 && len(data) > 0:
+				var ch streamChunk
+				if err := json.Unmarshal(data, &ch); err != nil {
+					return nil, false, &ResponseError{Op: "watch", Reason: "malformed JSON", ContentType: ct, Err: err}
+				}
+				br.end = br.n - int64(r.Buffered()) + c.maxBody // the next event's cap
+				return &ch, moreEvents(r), nil
+			case len(line) == 0:
+			case len(field) == 0:
+				if len(data) == 0 { // a keepalive between events: the cap counts from here
+					br.end = br.n - int64(r.Buffered()) + c.maxBody
+				}
+				if keepalive != nil {
+					keepalive()
+				}
+			case string(field) == "data":
+				if len(data) > 0 {
+					data = append(data, '\n')
+				}
+				data = append(data, bytes.TrimPrefix(value, []byte(" "))...)
+			case string(field) == "event", string(field) == "id", string(field) == "retry":
+			default:
+				return nil, false, &ResponseError{Op: "watch", Reason: "not an event stream", ContentType: ct,
+					Err: fmt.Errorf("line %q", snippet(line))}
+			}
+		}
+	}
+}
+
+// readLine reads one line without its end ("\n" or "\r\n"), at most max bytes.
+func readLine(r *bufio.Reader, max int64) ([]byte, error) {
+	var line []byte
+	for {
+		frag, err := r.ReadSlice('\n')
+		if int64(len(line)+len(frag)) > max {
+			return nil, errTooLarge
+		}
+		switch {
+		case err == bufio.ErrBufferFull:
+			line = append(line, frag...)
+			continue
+		case err != nil:
+			return append(line, frag...), err
+		}
+		if line == nil {
+			line = frag // no copy for the usual short line; valid until the next read
+		} else {
+			line = append(line, frag...)
+		}
+		line = bytes.TrimSuffix(line[:len(line)-1], []byte("\r"))
+		return line, nil
+	}
+}
+
+// moreEvents reports whether r already holds the start of another event.
+func moreEvents(r *bufio.Reader) bool {
+	b, _ := r.Peek(r.Buffered())
+	return bytes.Contains(b, []byte("data:"))
+}
+
+// sseData is the data of an SSE-framed error body ("data: {...} \n\n"), or b itself.
+func sseData(b []byte) []byte {
+	if t := bytes.TrimSpace(b); bytes.HasPrefix(t, []byte("data:")) {
+		return bytes.TrimSpace(t[len("data:"):])
+	}
+	return b
+}
+
+// tooLargeError is the answer to an event over the cap (ErrEventTooLarge).
+func (c *Client) tooLargeError(ct string) error {
+	return &ResponseError{Op: "watch", Reason: fmt.Sprintf("an event larger than %d bytes (the limit of a list answer)", c.maxBody),
+		ContentType: ct, Err: ErrEventTooLarge}
+}
+
+func (c *Client) cutError(err error) error {
+	return &TransportError{msg: c.redact(fmt.Sprintf("argocd: watch applications from %s: stream cut in the middle of an event", c.server)), err: err}
 }
 
 // eventReader is the stream's body as its decoder reads it: at most end bytes in all. The

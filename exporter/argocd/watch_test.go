@@ -26,7 +26,7 @@ func watchAsync(ctx context.Context, c *Client) (<-chan *WatchEvent, <-chan erro
 	evs := make(chan *WatchEvent, 100)
 	errc := make(chan error, 1)
 	go func() {
-		errc <- c.Watch(ctx, nil, func(e *WatchEvent, _ bool) error { evs <- e; return nil })
+		errc <- c.Watch(ctx, StreamHandler{Event: func(e *WatchEvent, _ bool) error { evs <- e; return nil }})
 	}()
 	return evs, errc
 }
@@ -93,7 +93,7 @@ func TestWatchFailures(t *testing.T) {
 	c, _ := newTestClient(t, srv.URL(), nil)
 	ctx := context.Background()
 	watch := func() error {
-		return c.Watch(ctx, nil, func(*WatchEvent, bool) error { return nil })
+		return c.Watch(ctx, StreamHandler{Event: func(*WatchEvent, bool) error { return nil }})
 	}
 
 	srv.SetStreamMode(fakeargocd.StreamNotFound)
@@ -164,7 +164,7 @@ func TestWatchBadChunks(t *testing.T) {
 			}))
 			defer srv.Close()
 			c, _ := newTestClient(t, srv.URL, nil)
-			err := c.Watch(context.Background(), nil, func(*WatchEvent, bool) error { return errors.New("no event expected") })
+			err := c.Watch(context.Background(), StreamHandler{Event: func(*WatchEvent, bool) error { return errors.New("no event expected") }})
 			var re *ResponseError
 			require.ErrorAs(t, err, &re, "%v", err)
 			require.Equal(t, tc.want, re.Reason)
@@ -191,15 +191,45 @@ func FuzzWatch(f *testing.F) {
 	f.Cleanup(srv.Close)
 	ac := config.DefaultArgoCDConfig
 	ac.Server, ac.Token = srv.URL, token
-	c, err := newClient(ac, Options{}, log.NewNopLogger(), nil)
+	c, err := newClient(ac, Options{}, nil, log.NewNopLogger(), nil)
 	require.NoError(f, err)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		body.Store(b)
-		err := c.Watch(context.Background(), nil, func(e *WatchEvent, _ bool) error {
+		err := c.Watch(context.Background(), StreamHandler{Event: func(e *WatchEvent, _ bool) error {
 			require.NotEmpty(t, e.Application.Metadata.Name)
 			require.Contains(t, []string{EventAdded, EventModified, EventDeleted}, e.Type)
 			return nil
-		})
+		}})
+		require.Error(t, err)
+	})
+}
+
+// FuzzWatchSSE is FuzzWatch for the SSE form.
+func FuzzWatchSSE(f *testing.F) {
+	for _, s := range []string{
+		"data: " + `{"result":{"type":"ADDED","application":{"metadata":{"name":"a"}}}}` + " \n\n\n:\n",
+		"data: " + `{"error":{"grpc_code":16,"http_code":401,"message":"x","http_status":"Unauthorized"}}` + " \n\n",
+		"data: {\"result\":\ndata: {}}\n\n", ":\n:\n", "event: x\nid: 1\nretry: 5\n\n", "data: " + `{"result":`, "<html>\n", "", "\r\n\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	var body atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = w.Write(body.Load().([]byte))
+	}))
+	f.Cleanup(srv.Close)
+	ac := config.DefaultArgoCDConfig
+	ac.Server, ac.Token = srv.URL, token
+	c, err := newClient(ac, Options{}, nil, log.NewNopLogger(), nil)
+	require.NoError(f, err)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		body.Store(b)
+		err := c.Watch(context.Background(), StreamHandler{Event: func(e *WatchEvent, _ bool) error {
+			require.NotEmpty(t, e.Application.Metadata.Name)
+			require.Contains(t, []string{EventAdded, EventModified, EventDeleted}, e.Type)
+			return nil
+		}, Keepalive: func() {}})
 		require.Error(t, err)
 	})
 }

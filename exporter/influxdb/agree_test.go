@@ -33,7 +33,7 @@ type markerView struct {
 func markerViews(evs []event.Event) []markerView {
 	out := make([]markerView, len(evs))
 	for i, e := range evs {
-		if !e.IsMarker() {
+		if e.IsLifecycle() {
 			panic(fmt.Sprintf("%s is no marker", e.ID))
 		}
 		out[i] = markerView{ID: e.ID, EnvironmentID: e.EnvironmentID, EnvironmentName: e.EnvironmentName, Seq: e.Seq,

@@ -276,3 +276,94 @@ func TestContract(t *testing.T) {
 		})
 	}
 }
+
+// TestContractGaps: the sources' blind windows (event.Gap) behave alike on every driver:
+// an open window survives a restart and keeps its start and reason, closing it journals
+// one entry that belongs to no environment, Gaps reads by overlap in bbolt's order, and
+// retention prunes the closed windows that ended before its cutoff.
+func TestContractGaps(t *testing.T) {
+	for _, d := range drivers(t) {
+		t.Run(d.name, func(t *testing.T) {
+			clk := &clock{t: t0}
+			open := d.open(t, clk.Now)
+			j := open()
+			sec := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Second) }
+			argo := func(from, to int, reason string) event.Gap {
+				g := event.Gap{From: sec(from), Source: event.GapArgoCD, Reason: reason}
+				if to >= 0 {
+					g.To = sec(to)
+				}
+				return g
+			}
+			probe := event.Gap{From: sec(5), To: sec(500), Source: event.GapProbe, Reason: "down"}
+
+			_, err := j.Gap(event.Gap{Source: "bad\x00source", From: sec(1), To: sec(2)})
+			require.Error(t, err)
+			closed, err := j.Gap(event.Gap{From: sec(1).Add(200 * time.Millisecond), To: sec(1).Add(900 * time.Millisecond), Source: event.GapArgoCD, Reason: "broken"})
+			require.NoError(t, err)
+			require.Nil(t, closed, "shorter than a second")
+			closed, err = j.Gap(argo(10, 16, event.GapTruncated))
+			require.NoError(t, err)
+			require.Equal(t, argo(10, 16, event.GapTruncated), *closed, "never opened: recorded as given")
+
+			_, err = j.Gap(argo(100, -1, event.GapStalled))
+			require.NoError(t, err)
+			_, err = j.Gap(argo(105, -1, event.GapRefused))
+			require.NoError(t, err)
+			gaps, err := j.Gaps(sec(0), sec(1000))
+			require.NoError(t, err)
+			require.Equal(t, []event.Gap{argo(10, 16, event.GapTruncated), argo(100, -1, event.GapStalled)}, gaps)
+
+			// A restart in the window: the new process continues it and closes it.
+			require.NoError(t, j.Close())
+			j = open()
+			clk.Set(sec(130))
+			_, err = j.Gap(argo(125, -1, event.GapUnreachable))
+			require.NoError(t, err)
+			closed, err = j.Gap(event.Gap{From: sec(125), To: sec(130), Source: event.GapArgoCD, Reason: event.GapUnreachable})
+			require.NoError(t, err)
+			require.Equal(t, argo(100, 130, event.GapStalled), *closed)
+
+			evs, err := j.Events(0, 0)
+			require.NoError(t, err)
+			require.Len(t, evs, 2)
+			e := evs[1]
+			require.True(t, e.IsGap())
+			require.False(t, e.IsLifecycle())
+			require.Equal(t, argo(100, 130, event.GapStalled), e.Gap())
+			require.Equal(t, uint64(2), e.Seq)
+			require.Equal(t, sec(130), e.RecordedAt)
+			require.Equal(t, uint64(2), j.LastSeq())
+			envEvs, err := j.EnvironmentEvents("argocd")
+			require.NoError(t, err)
+			require.Empty(t, envEvs)
+
+			_, err = j.Gap(probe)
+			require.NoError(t, err)
+			_, err = j.Gap(argo(200, -1, event.GapRefused))
+			require.NoError(t, err)
+			for _, tc := range []struct {
+				from, to int
+				want     []event.Gap
+			}{
+				{0, 9, []event.Gap{probe}},
+				{16, 99, []event.Gap{argo(10, 16, event.GapTruncated), probe}},
+				{131, 150, []event.Gap{probe}},
+				{600, 700, []event.Gap{argo(200, -1, event.GapRefused)}},
+				{17, 99, []event.Gap{probe}},
+			} {
+				got, err := j.Gaps(sec(tc.from), sec(tc.to))
+				require.NoError(t, err)
+				require.Equal(t, tc.want, got, "[%d, %d]", tc.from, tc.to)
+			}
+
+			// Retention: closed windows that ended before the cutoff go; the open one stays.
+			clk.Set(sec(10000))
+			_, err = j.Prune(sec(140), nil)
+			require.NoError(t, err)
+			got, err := j.Gaps(sec(0), sec(10000))
+			require.NoError(t, err)
+			require.Equal(t, []event.Gap{argo(200, -1, event.GapRefused), probe}, got)
+		})
+	}
+}

@@ -39,7 +39,9 @@ type Journal interface {
 	sink.Journal
 	query.SeqJournal
 	retention.Journal
+	query.Gaps // the windows not observed, on the timelines
 
+	Gap(event.Gap) (*event.Gap, error)               // a source's blind window (tracking.Blind)
 	Environments() (map[string]tracker.State, error) // the tracker's state at start
 	CreatedAt() time.Time                            // tracking began: older evidence is history
 	Stats() store.Stats                              // the landing page
@@ -51,6 +53,7 @@ type Journal interface {
 // write is fenced by the lease: once another replica leads, it fails and stores nothing.
 type Leader interface {
 	Commit(states []tracker.State, events []event.Event) ([]event.Event, error)
+	Gap(event.Gap) (*event.Gap, error) // the sources' blind windows
 	sink.Journal
 	retention.Journal
 }

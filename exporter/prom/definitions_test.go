@@ -77,7 +77,7 @@ func TestCollectorsAreBuiltFromTheDefinitions(t *testing.T) {
 				}
 			}
 			require.Len(t, got, want, "every exposed family is defined")
-			require.Equal(t, 8, want)
+			require.Equal(t, 9, want)
 		}
 	}
 }

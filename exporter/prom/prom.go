@@ -7,6 +7,7 @@ package prom
 
 import (
 	"iter"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -28,6 +29,8 @@ type Metrics struct {
 	labels       *labels.Bound                    // folds type, reason and status (nil: none)
 	envsDesc     *prometheus.Desc
 	inProgDesc   *prometheus.Desc
+	stuckDesc    *prometheus.Desc
+	stuck        atomic.Pointer[iter.Seq[string]] // the type of each stuck termination (CountStuck)
 }
 
 // New registers the lifecycle metrics under namespace (metrics.namespace). Their names,
@@ -66,6 +69,7 @@ func NewWithThresholds(namespace string, native bool, states iter.Seq2[tracker.P
 		labels:       b,
 		envsDesc:     def(metric.Environments).NewDesc(),
 		inProgDesc:   def(metric.ProvisioningInProgress).NewDesc(),
+		stuckDesc:    def(metric.TerminationsStuck).NewDesc(),
 	}
 	reg.MustRegister(gauges{m})
 	for _, e := range event.Names {
@@ -103,6 +107,10 @@ func (m *Metrics) ensureType(typ string) {
 	}
 }
 
+// CountStuck makes the stuck-terminations gauge count the environments stuck yields the
+// type of (tracker.StuckTypes): those terminating longer than readiness.termination_timeout.
+func (m *Metrics) CountStuck(stuck iter.Seq[string]) { m.stuck.Store(&stuck) }
+
 // Observe records live transitions (events just appended by this process).
 func (m *Metrics) Observe(evs []event.Event) {
 	for _, e := range evs {
@@ -112,6 +120,9 @@ func (m *Metrics) Observe(evs []event.Event) {
 		if e.IsMarker() {
 			m.deployments.WithLabelValues(m.labels.Status(e.Marker().Status)).Inc()
 			continue
+		}
+		if !e.IsLifecycle() {
+			continue // a window not observed: no lifecycle metric counts it
 		}
 		m.events.WithLabelValues(string(e.Name)).Inc()
 		typ := m.labels.Type(e.Type)
@@ -152,6 +163,7 @@ type gauges struct{ m *Metrics }
 func (g gauges) Describe(ch chan<- *prometheus.Desc) {
 	ch <- g.m.envsDesc
 	ch <- g.m.inProgDesc
+	ch <- g.m.stuckDesc
 }
 
 func (g gauges) Collect(ch chan<- prometheus.Metric) {
@@ -176,7 +188,19 @@ func (g gauges) Collect(ch chan<- prometheus.Metric) {
 	for k, n := range counts {
 		ch <- prometheus.MustNewConstMetric(g.m.envsDesc, prometheus.GaugeValue, float64(n), k.phase, k.typ)
 	}
+	stuck := map[string]int{}
+	for t := range inProg {
+		stuck[t] = 0 // every known type, so that the alert sees a 0 before a 1
+	}
+	if seq := g.m.stuck.Load(); seq != nil {
+		for typ := range *seq {
+			stuck[g.m.labels.TypeLabel(typ)]++
+		}
+	}
 	for t, n := range inProg {
 		ch <- prometheus.MustNewConstMetric(g.m.inProgDesc, prometheus.GaugeValue, float64(n), t)
+	}
+	for t, n := range stuck {
+		ch <- prometheus.MustNewConstMetric(g.m.stuckDesc, prometheus.GaugeValue, float64(n), t)
 	}
 }

@@ -75,6 +75,31 @@ func phaseTypes(states []tracker.State) func(func(tracker.Phase, string) bool) {
 	}
 }
 
+// TestStuckTerminationsGauge (issue 19, item 5): the environments terminating longer than
+// readiness.termination_timeout are counted by type, every known type from 0.
+func TestStuckTerminationsGauge(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	states := []tracker.State{
+		{ID: "a", Phase: tracker.PhaseTerminating, Type: "preview", TerminationStuckAt: time.Date(2025, 1, 7, 10, 0, 0, 0, time.UTC)},
+		{ID: "b", Phase: tracker.PhaseTerminating, Type: "preview"},
+		{ID: "c", Phase: tracker.PhaseReady, Type: "staging"},
+	}
+	m := New("blueberry", false, phaseTypes(states), reg)
+	m.CountStuck(func(yield func(string) bool) {
+		for _, s := range states {
+			if s.Phase == tracker.PhaseTerminating && !s.TerminationStuckAt.IsZero() && !yield(s.Type) {
+				return
+			}
+		}
+	})
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP blueberry_environment_terminations_stuck Environments terminating for longer than readiness.termination_timeout (finalizers that never finish), by type.
+# TYPE blueberry_environment_terminations_stuck gauge
+blueberry_environment_terminations_stuck{type="preview"} 1
+blueberry_environment_terminations_stuck{type="staging"} 0
+`), "blueberry_environment_terminations_stuck"))
+}
+
 // Each SLO latency threshold is a classic bucket boundary: the share within it is exact.
 func TestThresholdBuckets(t *testing.T) {
 	reg := prometheus.NewRegistry()

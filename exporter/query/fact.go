@@ -105,7 +105,7 @@ func (s *Service) facts(ctx context.Context, from, to time.Time, typ string, nam
 	}
 	out := make([]fact, 0, len(evs))
 	for i := range evs {
-		if !evs[i].IsMarker() {
+		if evs[i].IsLifecycle() {
 			out = append(out, factOf(&evs[i]))
 		}
 	}

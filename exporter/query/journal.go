@@ -42,7 +42,7 @@ func (j *JournalBackend) Range(_ context.Context, from, to time.Time, typ string
 	}
 	out := evs[:0]
 	for _, e := range evs {
-		if e.IsMarker() || (typ != "" && e.Type != typ) || (len(names) > 0 && !slices.Contains(names, e.Name)) {
+		if !e.IsLifecycle() || (typ != "" && e.Type != typ) || (len(names) > 0 && !slices.Contains(names, e.Name)) {
 			continue
 		}
 		out = append(out, e)

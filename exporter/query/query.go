@@ -20,9 +20,23 @@ var ErrNotFound = errors.New("environment not found")
 // Service shapes backend events into the API's documents.
 type Service struct {
 	backend Backend
+	gaps    Gaps
 	targets config.TargetsConfig
 	slos    config.SLOs // objectives per type (WithSLOs); none: no SLO reported
 	now     func() time.Time
+}
+
+// Gaps gives the windows in which a source could not be seen (the store keeps them,
+// whatever backend answers the events).
+type Gaps interface {
+	Gaps(from, to time.Time) ([]event.Gap, error)
+}
+
+// WithGaps makes the timelines say what could not be observed during each environment's
+// life: the windows of g that overlap it. It returns s.
+func (s *Service) WithGaps(g Gaps) *Service {
+	s.gaps = g
+	return s
 }
 
 // NewService returns a Service over b, judging performance against the targets t.
@@ -88,15 +102,48 @@ func (s *Service) Timeline(ctx context.Context, id string) (*apitypes.Timeline, 
 	if tl.EnvironmentName == "" {
 		tl.EnvironmentName = id
 	}
+	now := s.now().UTC().Truncate(time.Second)
+	end := terminated
+	if end.IsZero() {
+		end = now
+	}
 	if first := firstNonZero(created, start); !first.IsZero() {
-		end := terminated
-		if end.IsZero() {
-			end = s.now().Truncate(time.Second)
-		}
 		h := event.Hours(end.Sub(first)) // exact to the second, as in the terminated event; never negative
 		tl.Summary.TotalLifetimeHours = &h
 	}
+	if tl.Gaps, err = s.lifeGaps(firstNonZero(created, start, evs[0].Time), end, now); err != nil {
+		return nil, err
+	}
 	return tl, nil
+}
+
+// lifeGaps are the windows not observed that overlap [from, to] (an environment's life),
+// as the API shows them: one still open ends now.
+func (s *Service) lifeGaps(from, to, now time.Time) ([]apitypes.Gap, error) {
+	out := []apitypes.Gap{}
+	if s.gaps == nil {
+		return out, nil
+	}
+	gaps, err := s.gaps.Gaps(from, to)
+	if err != nil {
+		return nil, fmt.Errorf("windows not observed: %w", err)
+	}
+	for _, g := range gaps {
+		a := apitypes.Gap{From: g.From.UTC(), To: g.To.UTC(), Source: g.Source, Reason: g.Reason}
+		if g.Open() {
+			a.To, a.Ongoing = latest(now, a.From), true
+		}
+		out = append(out, a)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].From.Before(out[j].From) })
+	return out, nil
+}
+
+func latest(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // Performance computes exact statistics over the attempts that ended in the window.
@@ -374,12 +421,12 @@ func firstNonZero(ts ...time.Time) time.Time {
 }
 
 func lifecycleOnly(evs []event.Event) []event.Event {
-	if !slices.ContainsFunc(evs, event.Event.IsMarker) {
+	if !slices.ContainsFunc(evs, func(e event.Event) bool { return !e.IsLifecycle() }) {
 		return evs // the usual case: backends return no markers; no copy
 	}
 	out := evs[:0:0]
 	for _, e := range evs {
-		if !e.IsMarker() {
+		if e.IsLifecycle() {
 			out = append(out, e)
 		}
 	}

@@ -41,6 +41,19 @@ func (s sliceBackend) Range(_ context.Context, from, to time.Time, typ string, n
 
 var t0 = time.Date(2025, 1, 7, 10, 0, 0, 0, time.UTC)
 
+// sliceGaps serves fixed windows not observed, by overlap as the store does.
+type sliceGaps []event.Gap
+
+func (s sliceGaps) Gaps(from, to time.Time) ([]event.Gap, error) {
+	var out []event.Gap
+	for _, g := range s {
+		if g.Overlaps(from, to) {
+			out = append(out, g)
+		}
+	}
+	return out, nil
+}
+
 func ev(id string, name event.Name, off time.Duration, meta map[string]any) event.Event {
 	return event.Event{EnvironmentID: id, EnvironmentName: "test-env", Name: name, Time: t0.Add(off), Type: "preview", Metadata: meta}
 }
@@ -51,7 +64,12 @@ func TestTimelineShape(t *testing.T) {
 		ev("abc123", event.Ready, 225*time.Second, map[string]any{"provisioning_duration_seconds": 225.0, "readiness_summary": "All checks passed"}),
 		{EnvironmentID: "abc123", Name: event.Deployed, Time: t0, Metadata: map[string]any{"kind": "deployment"}}, // a marker: not in timelines
 	}
-	s := NewService(b, config.TargetsConfig{}, func() time.Time { return t0.Add(24*time.Hour + 30*time.Minute) })
+	gaps := sliceGaps{
+		{From: t0.Add(-time.Hour), To: t0.Add(-time.Minute), Source: event.GapArgoCD, Reason: event.GapRefused}, // before its life
+		{From: t0.Add(2 * time.Minute), To: t0.Add(2*time.Minute + 6*time.Second), Source: event.GapArgoCD, Reason: event.GapTruncated},
+		{From: t0.Add(24 * time.Hour), Source: event.GapArgoCD, Reason: event.GapStalled}, // still open
+	}
+	s := NewService(b, config.TargetsConfig{}, func() time.Time { return t0.Add(24*time.Hour + 30*time.Minute) }).WithGaps(gaps)
 	tl, err := s.Timeline(context.Background(), "abc123")
 	require.NoError(t, err)
 	got, err := json.Marshal(tl)
@@ -63,8 +81,19 @@ func TestTimelineShape(t *testing.T) {
 	    {"event": "ready", "timestamp": "2025-01-07T10:03:45Z", "metadata": {"provisioning_duration_seconds": 225, "readiness_summary": "All checks passed"}}
 	  ],
 	  "summary": {"provisioning_duration_seconds": 225, "total_lifetime_hours": 24.5, "queue_duration_seconds": null,
-	              "termination_duration_seconds": null, "outcome": "ready"}
+	              "termination_duration_seconds": null, "outcome": "ready"},
+	  "gaps": [
+	    {"from": "2025-01-07T10:02:00Z", "to": "2025-01-07T10:02:06Z", "source": "argocd", "reason": "truncated"},
+	    {"from": "2025-01-08T10:00:00Z", "to": "2025-01-08T10:30:00Z", "source": "argocd", "reason": "stalled", "ongoing": true}
+	  ]
 	}`, string(got))
+
+	// Without a store of gaps, the shape keeps an empty list.
+	tl, err = NewService(b, config.TargetsConfig{}, nil).Timeline(context.Background(), "abc123")
+	require.NoError(t, err)
+	got, err = json.Marshal(tl.Gaps)
+	require.NoError(t, err)
+	require.Equal(t, "[]", string(got))
 
 	_, err = s.Timeline(context.Background(), "nope")
 	require.ErrorIs(t, err, ErrNotFound)

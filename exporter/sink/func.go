@@ -16,6 +16,20 @@ import (
 // per item of a list (the webhooks).
 type Func func(cfg *config.Config, logger log.Logger, reg prometheus.Registerer) ([]Sink, error)
 
+// Build builds the sinks of cfg, those of each of funcs in turn. Each delivers from the
+// journal at its own durable cursor.
+func Build(cfg *config.Config, logger log.Logger, reg prometheus.Registerer, funcs []Func) ([]Sink, error) {
+	var out []Sink
+	for _, build := range funcs {
+		s, err := build(cfg, logger, reg)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s...)
+	}
+	return out, nil
+}
+
 // FromSection is the Func of a sink built from one configuration section (section
 // returns nil when it is absent), named for its logs and errors.
 func FromSection[C any, S Sink](name string, section func(*config.Config) *C, build func(C, log.Logger, prometheus.Registerer) (S, error)) Func {

@@ -14,6 +14,7 @@
 //	env_index     len(id) (uint16) id seq   -> empty (one environment's events, in seq order)
 //	cursors       sink name                 -> seq (uint64) of the last event it delivered
 //	set_aside     len(sink) (uint16) sink seq -> SetAsideEntry (events a sink rejected for good)
+//	gaps          source 0 to from          -> event.Gap (windows a source could not be seen; gaps.go)
 //	undelivered   len(sink) (uint16) sink seq -> SetAsideEntry (events set aside for a sink that could
 //	              not take them within retention.max_undelivered: expire.go)
 //	identities, idempotency, idempotency_expiry: the push path's indexes (identity.go)
@@ -225,7 +226,7 @@ func Open(path string, opts Options) (*Store, error) {
 }
 
 var allBuckets = [][]byte{bucketMeta, bucketEnvs, bucketJournal, bucketEnvIndex, bucketCursors, bucketSetAside,
-	bucketUndelivered, bucketIdentities, bucketKeys, bucketKeyExpiry}
+	bucketUndelivered, bucketIdentities, bucketKeys, bucketKeyExpiry, bucketGaps}
 
 // layoutComplete reports whether initTx has nothing to write: every bucket and meta key
 // exists.
@@ -725,6 +726,9 @@ func (s *Store) Prune(recordedBefore time.Time, sinks []string) (int, error) {
 	}
 	states, err := s.pruneStates(recordedBefore)
 	if err != nil {
+		return pruned, fmt.Errorf("prune: %w", err)
+	}
+	if _, err := s.pruneGaps(recordedBefore); err != nil {
 		return pruned, fmt.Errorf("prune: %w", err)
 	}
 	if pruned > 0 || states > 0 || keys > 0 || heldFrom > 0 {

@@ -83,12 +83,16 @@ func (t *Tracker) refresh(obs []Observation) error {
 	return nil
 }
 
-// install makes stored states current. t.mu held.
+// install makes stored states current, and the indexes with them (index, as when a
+// state of this replica's changes: the deadlines, URL checks and ticks another replica's
+// commits moved are this one's to run once it leads). t.mu held.
 func (t *Tracker) install(changed []State, gone []string) {
 	for _, st := range changed {
 		t.states[st.ID] = st
+		t.index(st.ID)
 	}
 	for _, id := range gone {
 		delete(t.states, id)
+		t.index(id)
 	}
 }

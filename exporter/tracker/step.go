@@ -77,6 +77,7 @@ type stepper struct {
 	at         time.Time // observation time, normalised
 	firstSight bool
 	events     []event.Event
+	bounded    bool // ready is dated by the bound of the answer that showed it (datedReadiness)
 }
 
 func (st *stepper) emit(name event.Name, t time.Time, meta map[string]any) {
@@ -140,7 +141,7 @@ func (st *stepper) app(a Evidence) {
 	kept := a
 	kept.History, kept.HistoryPending = nil, false
 	s.App = &kept
-	s.AppSeenAt = st.at
+	s.AppSeenAt = latest(s.AppSeenAt, norm(st.o.AskedAt))
 
 	if s.CreatedAt.IsZero() && !a.RequestedAt.IsZero() && s.ProvisioningStartedAt.IsZero() {
 		s.CreatedAt = a.RequestedAt
@@ -237,10 +238,14 @@ func (st *stepper) absent() {
 		return
 	}
 	gone := s.AbsentSince
+	if !s.ReadySeenAt.IsZero() && !s.EverReady {
+		st.readyAsSeen() // shown ready before it went: that stands
+	}
 	if !s.EverReady && s.FailedAt.IsZero() {
 		st.fail(event.ReasonDeletedBeforeReady, firstTime(s.TerminationStartedAt, gone), map[string]any{event.MetaEvidence: evidenceGone})
 	}
 	meta := map[string]any{event.MetaConfirmations: s.AbsentCount}
+	st.noteStuck(meta)
 	if !s.TerminationStartedAt.IsZero() {
 		meta[event.MetaTerminationDuration] = seconds(gone.Sub(s.TerminationStartedAt))
 	} else {
@@ -383,6 +388,7 @@ func (st *stepper) push(p Push) {
 		if !s.TerminationStartedAt.IsZero() {
 			meta[event.MetaTerminationDuration] = seconds(t.Sub(s.TerminationStartedAt))
 		}
+		st.noteStuck(meta)
 		if start := firstTime(s.CreatedAt, s.ProvisioningStartedAt); !start.IsZero() {
 			meta[event.MetaTotalLifetimeHours] = hours(t.Sub(start))
 		}
@@ -399,9 +405,11 @@ func (st *stepper) evaluate() {
 	case s.Phase == PhaseProvisioning:
 		st.provisioning()
 	case s.Phase == PhaseFailed && !s.EverReady:
-		if t, summary, ok := st.readiness(); ok {
+		if t, summary, ok, wait := st.datedReadiness(); ok && !wait {
 			st.ready(t, map[string]any{event.MetaLate: true, event.MetaReadinessSummary: summary})
 		}
+	case s.Phase == PhaseTerminating:
+		st.terminating()
 	}
 	if s.EverReady && (s.Phase == PhaseReady || s.Phase == PhaseDegraded) {
 		st.degradation()
@@ -417,7 +425,10 @@ type candidate struct {
 // provisioning decides between ready and each failure: the earliest evidence wins.
 func (st *stepper) provisioning() {
 	s := &st.s
-	readyAt, summary, isReady := st.readiness()
+	readyAt, summary, isReady, wait := st.datedReadiness()
+	if wait {
+		return // ready, but when depends on the history: nothing is decided before it comes
+	}
 	var fails []candidate
 	if a := s.App; a != nil {
 		if a.Op == OpFailed && !a.OpFinishedAt.Before(s.ProvisioningStartedAt) {
@@ -441,7 +452,13 @@ func (st *stepper) provisioning() {
 		}
 	}
 	deadline := s.ProvisioningStartedAt.Add(st.c.ProvisioningTimeout)
-	if !st.at.Before(deadline) && st.decidable(deadline) {
+	if !st.at.Before(deadline) && !st.decidable(deadline) {
+		// The deadline passed, and no answer asked for since says what happened by then:
+		// what the evidence dates before it is decided now; what it dates after it (a
+		// failure, a late ready) waits until such an answer decides the timeout first.
+		fails = slices.DeleteFunc(fails, func(c candidate) bool { return c.at.After(deadline) })
+		isReady = isReady && !readyAt.After(deadline)
+	} else if !st.at.Before(deadline) {
 		reason := event.ReasonTimeout
 		meta := map[string]any{event.MetaTimeoutSeconds: seconds(st.c.ProvisioningTimeout)}
 		if st.urlOnlyPending() {
@@ -573,8 +590,82 @@ func (st *stepper) ready(t time.Time, meta map[string]any) {
 			meta[event.MetaHealthTimeSource] = timeSourceSeen
 		}
 	}
+	if st.bounded {
+		meta[event.MetaHistoryUnread] = true
+	}
 	s.EverReady, s.ReadyAt, s.Phase = true, t, PhaseReady
+	s.ReadySeenAt, s.ReadyBy = time.Time{}, time.Time{}
 	st.emit(event.Ready, t, meta)
+}
+
+// datedReadiness is readiness as it may be decided now. An answer whose history could
+// not be read cannot say which sync made the environment ready: a redeploy that
+// finished just after would date ready by its own finish and hide itself. So ready
+// waits for the history (the source reads it again with the next answer), and the first
+// answer that showed it ready bounds it: ready is never dated after that answer, nor
+// after the readiness it showed (ReadySeenAt, ReadyBy). When the history has not come
+// within HistoryPatience, or the environment no longer looks ready, it is dated by that
+// bound. wait reports that the decision waits.
+func (st *stepper) datedReadiness() (at time.Time, summary string, ready, wait bool) {
+	s := &st.s
+	at, summary, ready = st.readiness()
+	a := st.o.App
+	if ready && a != nil && a.HistoryPending && s.ReadySeenAt.IsZero() {
+		s.ReadySeenAt, s.ReadyBy = st.at, earliest(at, st.at)
+	}
+	switch {
+	case s.ReadySeenAt.IsZero():
+		return at, summary, ready, false
+	case ready && a != nil && a.History != nil:
+		return earliest(at, s.ReadyBy), summary, true, false
+	case !ready && a != nil, st.at.Sub(s.ReadySeenAt) >= HistoryPatience:
+	default:
+		return at, summary, ready, true
+	}
+	st.bounded = true
+	return s.ReadyBy, st.seenSummary(), true, false
+}
+
+func (st *stepper) seenSummary() string {
+	s := &st.s
+	return fmt.Sprintf("Ready by %s: an answer at %s showed every check passed; the history that dates it could not be read",
+		s.ReadyBy.Format(time.RFC3339), s.ReadySeenAt.Format(time.RFC3339))
+}
+
+// readyAsSeen records the readiness an earlier answer showed (ReadySeenAt) at its bound:
+// the environment is going before its history could be read.
+func (st *stepper) readyAsSeen() {
+	s := &st.s
+	st.bounded = true
+	meta := map[string]any{event.MetaReadinessSummary: st.seenSummary()}
+	if !s.FailedAt.IsZero() {
+		meta[event.MetaLate] = true
+	}
+	st.ready(s.ReadyBy, meta)
+}
+
+// terminating flags a termination that outlasted its timeout (State.TerminationStuckAt).
+// As a provisioning timeout, it needs an answer given after the deadline that still
+// shows the environment (a pushed-only environment has no source but the platform,
+// whose silence is the evidence).
+func (st *stepper) terminating() {
+	s := &st.s
+	d := st.c.terminationTimeout(s.Type)
+	if d <= 0 || !s.TerminationStuckAt.IsZero() || s.TerminationStartedAt.IsZero() {
+		return
+	}
+	deadline := s.TerminationStartedAt.Add(d)
+	if st.at.Before(deadline) || (s.Source == SourceArgoCD && s.AppSeenAt.Before(deadline)) {
+		return
+	}
+	s.TerminationStuckAt = deadline
+}
+
+// noteStuck says in a terminated event's metadata that the termination was stuck.
+func (st *stepper) noteStuck(meta map[string]any) {
+	if !st.s.TerminationStuckAt.IsZero() {
+		meta[event.MetaTerminationStuck] = true
+	}
 }
 
 // readiness reports whether every readiness check passes and, if so, when the last one
@@ -787,6 +878,14 @@ func firstTime(v ...time.Time) time.Time {
 		}
 	}
 	return time.Time{}
+}
+
+// earliest is the earlier of two times, ignoring a zero one.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
 }
 
 func latest(a, b time.Time) time.Time {

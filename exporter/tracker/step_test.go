@@ -83,7 +83,14 @@ func hist(id int64, rev, started, deployed string) Deployment {
 func withHistory(h ...Deployment) appOpt { return func(a *Evidence) { a.History = h } }
 func historyPending() appOpt             { return func(a *Evidence) { a.HistoryPending = true } }
 
+// seen is an answer asked for at when (a list, the GET of the Application).
 func seen(when string, a *Evidence) Observation {
+	return Observation{EnvironmentID: "pr-1", At: at(when), AskedAt: at(when), App: a}
+}
+
+// streamed is evidence that arrived at when by a stream (or a view evaluated again):
+// when it was true is unknown.
+func streamed(when string, a *Evidence) Observation {
 	return Observation{EnvironmentID: "pr-1", At: at(when), App: a}
 }
 func gone(when string) Observation {

@@ -2,6 +2,7 @@ package tracker
 
 import (
 	"errors"
+	"maps"
 	"reflect"
 	"sort"
 	"sync"
@@ -22,6 +23,21 @@ type Tracker struct {
 	cfg    Config
 	states map[string]State
 	shared Shared // nil: this tracker is the journal's only writer
+	// The indexes of what time alone can change, kept as each state changes (index), so
+	// that what runs every interval costs the environments in flux, not every state
+	// (issue 23: 100,000 idle Applications were re-evaluated every poll interval):
+	// deadlines, the environments waiting for an answer given after a deadline
+	// (deadlineOf), earliest first, for Due; unsettled, the Argo CD environments a
+	// view's evaluation must observe again although nothing new came (not settled, or
+	// counting absences), for ViewChanges; ticking, the pushed-only ones whose deadline
+	// only time decides, for Ticks; urls, the URLs to probe, for URLs.
+	deadlines *deadlineQueue
+	unsettled map[string]struct{}
+	ticking   map[string]struct{}
+	urls      map[string]string
+	// visited counts the states the periodic calls (ViewChanges, Ticks, URLs, Due)
+	// examined: a test holds it to what changed.
+	visited int64
 }
 
 // New returns a tracker that starts from the persisted states.
@@ -29,7 +45,9 @@ func New(cfg Config, states map[string]State) *Tracker {
 	if states == nil {
 		states = map[string]State{}
 	}
-	return &Tracker{cfg: cfg, states: states}
+	t := &Tracker{cfg: cfg, states: states}
+	t.indexAll()
+	return t
 }
 
 // SetConfig replaces the configuration (on reload).
@@ -37,6 +55,101 @@ func (t *Tracker) SetConfig(cfg Config) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.cfg = cfg
+	t.indexAll() // the timeouts may have changed
+}
+
+// indexAll builds the indexes from every state (t.mu held, or not yet shared).
+func (t *Tracker) indexAll() {
+	t.deadlines = newDeadlineQueue()
+	t.unsettled, t.ticking, t.urls = map[string]struct{}{}, map[string]struct{}{}, map[string]string{}
+	for id := range t.states {
+		t.index(id)
+	}
+}
+
+// index updates environment id's entries in the indexes (t.mu held).
+func (t *Tracker) index(id string) {
+	s, ok := t.states[id]
+	if d, due := deadlineOf(&s, t.cfg); ok && due {
+		t.deadlines.set(id, d)
+	} else {
+		t.deadlines.remove(id)
+	}
+	if ok && s.Source == SourceArgoCD && s.Phase != PhaseTerminated && !settled(s) {
+		t.unsettled[id] = struct{}{}
+	} else {
+		delete(t.unsettled, id)
+	}
+	if ok && ticks(&s, t.cfg) {
+		t.ticking[id] = struct{}{}
+	} else {
+		delete(t.ticking, id)
+	}
+	if ok && s.URL != "" && s.Phase != PhaseTerminated {
+		t.urls[id] = s.URL
+	} else {
+		delete(t.urls, id)
+	}
+}
+
+// Visited is how many states the periodic calls examined so far (for tests).
+func (t *Tracker) Visited() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.visited
+}
+
+// deadlineOf is the deadline of s that waits for its source: a provisioning timeout or a
+// stuck termination of an Argo CD environment, passed or not, that the evidence held (as
+// fresh as State.AppSeenAt) cannot decide yet. due is false when there is none.
+func deadlineOf(s *State, c Config) (deadline time.Time, due bool) {
+	if s.Source != SourceArgoCD {
+		return time.Time{}, false
+	}
+	switch {
+	case s.Phase == PhaseProvisioning && !s.ProvisioningStartedAt.IsZero() && c.ProvisioningTimeout > 0 && s.ReadySeenAt.IsZero():
+		deadline = s.ProvisioningStartedAt.Add(c.ProvisioningTimeout)
+	case s.Phase == PhaseTerminating && !s.TerminationStartedAt.IsZero() && s.TerminationStuckAt.IsZero() && c.terminationTimeout(s.Type) > 0:
+		deadline = s.TerminationStartedAt.Add(c.terminationTimeout(s.Type))
+	default:
+		return time.Time{}, false
+	}
+	return deadline, s.AppSeenAt.Before(deadline)
+}
+
+// Due is an environment whose deadline passed while the evidence the tracker holds was
+// asked for before it.
+type Due struct {
+	EnvironmentID string
+	AppName       string // the Argo CD Application to ask for
+	Deadline      time.Time
+}
+
+// Due returns, earliest deadline first, at most max environments whose deadline (a
+// provisioning timeout, a stuck termination) passed by at while the evidence held was
+// asked for before it. What they show must be confirmed by an answer Argo CD gives after
+// the deadline (the source asks for each Application itself) before the deadline decides
+// anything; until one comes, the decision waits. An open stream is no such answer: it
+// says nothing while nothing changes, stalled or not. Few environments are ever due, and
+// finding them costs the environments that wait on a deadline, not every state.
+func (t *Tracker) Due(at time.Time, max int) []Due {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []Due
+	t.deadlines.passed(at, func(d deadlineItem) {
+		t.visited++
+		out = append(out, Due{EnvironmentID: d.id, AppName: t.states[d.id].AppName, Deadline: d.at})
+	})
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Deadline.Equal(out[j].Deadline) {
+			return out[i].Deadline.Before(out[j].Deadline)
+		}
+		return out[i].EnvironmentID < out[j].EnvironmentID
+	})
+	if max > 0 && len(out) > max {
+		out = out[:max]
+	}
+	return out
 }
 
 // MaxBatch bounds the observations Process commits together: the first sight of 10,000
@@ -141,6 +254,7 @@ func (t *Tracker) processBatch(obs []Observation, extra []event.Event, extraGrou
 	}
 	for id, ns := range p.next {
 		t.states[id] = ns
+		t.index(id)
 	}
 	perObs = make([][]event.Event, len(obs))
 	off := 0
@@ -240,19 +354,30 @@ func (t *Tracker) PhaseTypes(yield func(Phase, string) bool) {
 	}
 }
 
+// StuckTypes yields the type of every environment whose termination outlasted
+// readiness.termination_timeout and that is still terminating (State.TerminationStuckAt),
+// under the tracker's lock (the body must not call the tracker): what the stuck
+// terminations gauge counts at every scrape.
+func (t *Tracker) StuckTypes(yield func(string) bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for id := range t.states {
+		if t.states[id].Phase == PhaseTerminating && !t.states[id].TerminationStuckAt.IsZero() {
+			if !yield(t.states[id].Type) {
+				return
+			}
+		}
+	}
+}
+
 // URLs returns the URL of every environment not terminated that has one, by id: what
 // the URL checks probe. Unlike States it copies no state, which matters every check
 // interval with thousands of environments.
 func (t *Tracker) URLs() map[string]string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := map[string]string{}
-	for id := range t.states {
-		if u := t.states[id].URL; u != "" && t.states[id].Phase != PhaseTerminated {
-			out[id] = u
-		}
-	}
-	return out
+	t.visited += int64(len(t.urls))
+	return maps.Clone(t.urls)
 }
 
 // TerminatedBefore returns the ids of the environments terminated before cutoff.
@@ -292,6 +417,7 @@ func (t *Tracker) ExpireRequested(cutoff time.Time, forget func(ids []string) er
 	}
 	for _, id := range ids {
 		delete(t.states, id)
+		t.index(id)
 	}
 	return ids, nil
 }
@@ -302,6 +428,7 @@ func (t *Tracker) Forget(ids ...string) {
 	defer t.mu.Unlock()
 	for _, id := range ids {
 		delete(t.states, id)
+		t.index(id)
 	}
 }
 
@@ -365,17 +492,27 @@ func (t *Tracker) absences(listed func(id string) bool, n int, at time.Time) (ob
 	return obs, inconclusive
 }
 
-// Ticks returns a tick for every environment still provisioning, so the provisioning
-// timeout fires for environments that no source observes (pushed-only ones).
+// Ticks returns a tick for every environment still provisioning or terminating (with a
+// termination timeout, not yet stuck), so that the deadlines pass for environments that
+// no source observes (pushed-only ones).
 func (t *Tracker) Ticks(at time.Time) []Observation {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var obs []Observation
-	for id := range t.states { // by key: a State is large to copy, and most are settled
-		if t.states[id].Phase == PhaseProvisioning && t.states[id].Source == SourceAPI {
-			obs = append(obs, Observation{EnvironmentID: id, At: at})
-		}
+	for id := range t.ticking {
+		t.visited++
+		obs = append(obs, Observation{EnvironmentID: id, At: at})
 	}
 	sort.Slice(obs, func(i, j int) bool { return obs[i].EnvironmentID < obs[j].EnvironmentID })
 	return obs
+}
+
+// ticks: s is a pushed-only environment still provisioning, or terminating with a
+// termination timeout and not yet stuck (Ticks).
+func ticks(s *State, c Config) bool {
+	if s.Source != SourceAPI {
+		return false
+	}
+	return s.Phase == PhaseProvisioning ||
+		s.Phase == PhaseTerminating && s.TerminationStuckAt.IsZero() && c.terminationTimeout(s.Type) > 0
 }

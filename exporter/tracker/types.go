@@ -3,6 +3,7 @@ package tracker
 import (
 	"time"
 
+	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/model/event"
 )
 
@@ -210,6 +211,13 @@ const MetaIdempotencyKey = event.MetaIdempotencyKey
 type Observation struct {
 	EnvironmentID string
 	At            time.Time // when envtrack observed it; becomes detected_at
+	// AskedAt is when the source sent the request whose answer carries App: the answer
+	// shows the environment as it was at or after that moment (a list, the GET of one
+	// Application, a stream's snapshot). Zero means unknown: an event a stream delivered
+	// later may have been held anywhere on the way, and a view evaluated again repeats
+	// what an earlier answer showed. Only evidence asked for after a deadline may decide
+	// what the deadline needs (a provisioning timeout, a stuck termination).
+	AskedAt time.Time
 	// Name and Type describe a URL-only environment from the config (with Probe).
 	Name, Type string
 
@@ -220,6 +228,14 @@ type Observation struct {
 	// Group: pushes of one request (a batch) share a nonzero Group and are applied all
 	// or nothing (ProcessBatch).
 	Group int
+}
+
+// terminationTimeout is the termination timeout of environments of type typ (0: none).
+func (c Config) terminationTimeout(typ string) time.Duration {
+	if d, ok := c.TerminationTimeoutByType[typ]; ok {
+		return d
+	}
+	return c.TerminationTimeout
 }
 
 // Classifier returns the class of a failure (event.ClassUser or event.ClassPlatform) and
@@ -233,6 +249,24 @@ type Classifier func(reason string, conditions, messages []string) (class, match
 // Application is gone (terminated): never one failed or odd list (DESIGN §2).
 const AbsentConfirmations = 2
 
+// HistoryPatience is how long a readiness waits for the history that dates it (see
+// State.ReadySeenAt): after that, ready is dated by the bound the first answer showing
+// it gave.
+const HistoryPatience = 5 * time.Minute
+
+// ConfigOf is the tracker's configuration in cfg, as config.Load validated it;
+// trackingSince is when tracking began (the journal's creation).
+func ConfigOf(cfg *config.Config, trackingSince time.Time) Config {
+	return Config{
+		ProvisioningTimeout:       time.Duration(cfg.Readiness.ProvisioningTimeout),
+		TerminationTimeout:        time.Duration(cfg.Readiness.TerminationTimeout.Default),
+		TerminationTimeoutByType:  cfg.Readiness.TerminationTimeout.Durations(),
+		URLFailuresBeforeDegraded: cfg.Readiness.URL.FailuresBeforeDegraded,
+		Classify:                  cfg.Failures.Classify, TrackingSince: trackingSince,
+		MaxEnvironments: cfg.API.MaxEnvironments,
+	}
+}
+
 // Config holds the tracker's settings, from the readiness section of the config as
 // config.Load validated it (no field is defaulted here).
 type Config struct {
@@ -243,6 +277,11 @@ type Config struct {
 	// environment degraded (the time is the first failing probe's)
 	// (readiness.url.failures_before_degraded).
 	URLFailuresBeforeDegraded int
+	// TerminationTimeout: terminating this long after termination_started = stuck
+	// (readiness.termination_timeout; 0: never); TerminationTimeoutByType overrides it
+	// per environment type.
+	TerminationTimeout       time.Duration
+	TerminationTimeoutByType map[string]time.Duration
 	// Classify decides whether a failed provisioning attempt is the user's or the
 	// platform's (failures:, compiled at load: config.Failures.Classify); nil leaves
 	// failures unclassified.
@@ -285,6 +324,17 @@ type State struct {
 	TerminationStartedAt time.Time `json:"termination_started_at,omitzero"`
 	TerminatedAt         time.Time `json:"terminated_at,omitzero"`
 	EverReady            bool      `json:"ever_ready,omitempty"`
+	// TerminationStuckAt is when the termination outlasted readiness.termination_timeout
+	// (termination_started + timeout), once an answer given after that showed the
+	// environment still there; zero while it is not stuck.
+	TerminationStuckAt time.Time `json:"termination_stuck_at,omitzero"`
+
+	// ReadySeenAt is the first answer that showed the environment ready while the
+	// history that dates its readiness could not be read, and ReadyBy the readiness it
+	// then showed (never after ReadySeenAt): ready waits for the history, and is never
+	// dated after either (HistoryPatience).
+	ReadySeenAt time.Time `json:"ready_seen_at,omitzero"`
+	ReadyBy     time.Time `json:"ready_by,omitzero"`
 
 	// App is the source's evidence as last seen (nil for environments without one).
 	App *Evidence `json:"app,omitempty"`
@@ -311,10 +361,10 @@ type State struct {
 	AbsentSince time.Time `json:"absent_since,omitzero"`
 
 	LastObservedAt time.Time `json:"last_observed_at,omitzero"`
-	// AppSeenAt is when a successful answer of the source last showed the environment, and
-	// URLProbedAt when a URL probe last actually ran. A provisioning timeout is decided
-	// only on evidence observed after the deadline, so these say how fresh the evidence
-	// is. Like LastObservedAt they change on every observation and alone never cause a
+	// AppSeenAt is the latest request time (Observation.AskedAt) of an answer of the
+	// source that showed the environment, and URLProbedAt when a URL probe last actually
+	// ran. A deadline is decided only on evidence asked for after it, so these say how
+	// fresh the evidence is. Like LastObservedAt they change on every observation and alone never cause a
 	// write: after a restart they may be older than the truth, which only delays a
 	// timeout to the next observation.
 	AppSeenAt   time.Time `json:"argo_seen_at,omitzero"`

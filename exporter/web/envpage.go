@@ -47,6 +47,18 @@ type Marker struct {
 	Count int
 }
 
+// Gap is a window in which envtrack could not see a source during the environment's
+// life (the timeline's gaps): drawn across the bar, listed as "not observed".
+type Gap struct {
+	From, To       time.Time
+	Source, Reason string
+	Ongoing        bool
+	X, W           float64
+}
+
+// Duration is the window's length.
+func (g Gap) Duration() time.Duration { return g.To.Sub(g.From) }
+
 // Bounds of the environment page, whatever the number of deployments (an environment
 // with 13,000 CI markers made a 3.4 MB page): the deployments table lists the most
 // recent envDeploymentsListed, and the timeline draws one line per deployment up to
@@ -84,7 +96,8 @@ type envPage struct {
 	Spans                        []Span
 	Markers                      []Marker // drawn (drawnMarkers)
 	Deployments                  []Marker // listed, the last envDeploymentsListed
-	EarlierDeployments           int      // not listed
+	Gaps                         []Gap
+	EarlierDeployments           int // not listed
 	Checks                       []Check
 	Events                       []eventRow
 	Axis                         []tick
@@ -272,6 +285,9 @@ func buildEnvPage(tl *apitypes.Timeline, st tracker.State, known bool, markers [
 		d.Markers = append(d.Markers, Marker{At: m.Time.UTC(), Label: mk.Activity, Source: "ci", Failed: mk.Failed})
 	}
 	sort.SliceStable(d.Markers, func(i, j int) bool { return d.Markers[i].At.Before(d.Markers[j].At) })
+	for _, g := range tl.Gaps {
+		d.Gaps = append(d.Gaps, Gap{From: g.From, To: g.To, Source: g.Source, Reason: g.Reason, Ongoing: g.Ongoing})
+	}
 
 	// The axis covers the life and every marker.
 	if len(d.Spans) > 0 {
@@ -302,6 +318,13 @@ func buildEnvPage(tl *apitypes.Timeline, st tracker.State, known bool, markers [
 		d.Markers[i].X = x(d.Markers[i].At)
 		d.Markers[i].Count = 1
 	}
+	for i := range d.Gaps {
+		g := &d.Gaps[i]
+		// Clipped to the axis (a window may begin before the life); at least a visible sliver.
+		from, to := latestTime(g.From, d.From), earliestTime(g.To, d.To)
+		g.X = x(from)
+		g.W = max(x(to)-g.X, 1)
+	}
 	d.Deployments = d.Markers[max(0, len(d.Markers)-envDeploymentsListed):]
 	d.EarlierDeployments = len(d.Markers) - len(d.Deployments)
 	d.Markers = drawnMarkers(d.Markers)
@@ -314,6 +337,20 @@ func buildEnvPage(tl *apitypes.Timeline, st tracker.State, known bool, markers [
 	}
 	d.Axis = timeTicks(d.From, d.To, 8, x)
 	return d
+}
+
+func latestTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+func earliestTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // drawnMarkers bounds the lines drawn for ms (in time order): up to envDrawnMarkers one
@@ -377,6 +414,7 @@ var envTmpl = template.Must(template.New("env").Funcs(funcs).Parse(`<!doctype ht
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>{{style}}
 .queued{fill:#c9c9d6}.provisioning{fill:#f0b429}.ready{fill:#2f9e44}.failed{fill:#d6336c}.degraded{fill:#e8590c}.terminating{fill:#868e96}
+.gap{fill:url(#hatch);stroke:#495057;stroke-dasharray:2 2}
 .deploy{stroke:#1c7ed6;stroke-width:2}.deploy.failed{stroke:#c92a2a}.check{stroke:#333}.axis{stroke:#999}
 .legend span{display:inline-block;width:.9em;height:.9em;margin:0 .3em 0 1em;vertical-align:middle}
 </style></head>
@@ -397,11 +435,13 @@ var envTmpl = template.Must(template.New("env").Funcs(funcs).Parse(`<!doctype ht
 
 <h2>Life</h2>
 <p class="legend muted"><span class="queued" style="background:#c9c9d6"></span>queued<span style="background:#f0b429"></span>provisioning<span style="background:#2f9e44"></span>ready<span style="background:#e8590c"></span>degraded<span style="background:#d6336c"></span>failed<span style="background:#868e96"></span>terminating
-<span style="background:#1c7ed6;width:.2em"></span>deployment · ticks under the bar: readiness checks</p>
+<span style="background:#1c7ed6;width:.2em"></span>deployment · ticks under the bar: readiness checks{{if .Gaps}} · hatched: not observed{{end}}</p>
 <svg id="timeline" viewBox="0 0 {{.Width}} 120" width="{{.Width}}" height="120" role="img" aria-label="life of {{.ID}} from {{time .From}} to {{time .To}}" data-from="{{time .From}}" data-to="{{time .To}}">
+<defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#fff" fill-opacity=".55"/><line x1="0" y1="0" x2="0" y2="6" stroke="#495057" stroke-width="2"/></pattern></defs>
 <line class="axis" x1="{{.Left}}" y1="94" x2="{{.Right}}" y2="94"/>
 {{range .Axis}}<line class="axis" x1="{{.X}}" y1="94" x2="{{.X}}" y2="98"/><text x="{{.X}}" y="110" text-anchor="middle">{{.Label}}</text>
 {{end}}{{range .Spans}}<rect class="span {{.Phase}}" x="{{.X}}" y="24" width="{{.W}}" height="30" data-phase="{{.Phase}}" data-start="{{time .Start}}" data-end="{{time .End}}" data-seconds="{{.Seconds}}"{{if .Open}} data-open="true"{{end}}><title>{{.Phase}} {{dur .Duration}} from {{time .Start}}</title></rect>
+{{end}}{{range .Gaps}}<rect class="gap" x="{{.X}}" y="20" width="{{.W}}" height="38" data-from="{{time .From}}" data-to="{{time .To}}" data-source="{{.Source}}"><title>not observed from {{time .From}} to {{if .Ongoing}}now{{else}}{{time .To}}{{end}} ({{.Source}} {{.Reason}})</title></rect>
 {{end}}{{range .Markers}}<line class="deploy{{if .Failed}} failed{{end}}" x1="{{.X}}" y1="14" x2="{{.X}}" y2="62" data-time="{{time .At}}" data-source="{{.Source}}"><title>{{if gt .Count 1}}{{.Count}} deployments, the last {{else}}deployment {{end}}{{.Label}} at {{time .At}}</title></line>
 {{end}}{{range .Checks}}<line class="check" x1="{{.X}}" y1="58" x2="{{.X}}" y2="68" data-check="{{.Name}}" data-time="{{time .At}}"/><text x="{{.X}}" y="{{.LabelY}}" text-anchor="middle">{{.Name}}</text>
 {{end}}</svg>
@@ -410,6 +450,11 @@ var envTmpl = template.Must(template.New("env").Funcs(funcs).Parse(`<!doctype ht
 <table id="spans"><tr><th>phase</th><th>from</th><th>to</th><th class="num">duration</th></tr>
 {{range .Spans}}<tr class="span" data-phase="{{.Phase}}"><td>{{.Phase}}</td><td>{{time .Start}}</td><td>{{if .Open}}now{{else}}{{time .End}}{{end}}</td><td class="num" data-seconds="{{.Seconds}}">{{dur .Duration}}{{if .Open}} so far{{end}}</td></tr>
 {{end}}</table>
+{{if .Gaps}}<h3>Not observed</h3>
+<p class="muted">envtrack could not see these sources then: what changed in these windows is not on this timeline.</p>
+<table id="gaps"><tr><th>not observed</th><th>source</th><th>why</th><th class="num">duration</th></tr>
+{{range .Gaps}}<tr class="gap" data-from="{{time .From}}" data-to="{{time .To}}"><td>not observed from {{time .From}} to {{if .Ongoing}}now{{else}}{{time .To}}{{end}}</td><td>{{.Source}}</td><td>{{.Reason}}</td><td class="num">{{dur .Duration}}{{if .Ongoing}} so far{{end}}</td></tr>
+{{end}}</table>{{end}}
 {{if .Checks}}<h3>Readiness checks</h3>
 <table id="checks"><tr><th>check</th><th>passed at</th></tr>
 {{range .Checks}}<tr><td>{{.Name}}</td><td>{{time .At}}</td></tr>

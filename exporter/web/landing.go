@@ -66,6 +66,8 @@ type landingData struct {
 	Total          int
 	Phases         []landingPhase
 	Failures       []landingFailure
+	// Stuck are the environments terminating longer than readiness.termination_timeout.
+	Stuck []landingStuck
 
 	// Charts are the provisioning charts of the selected window (exporter/web).
 	Charts template.HTML
@@ -91,6 +93,11 @@ type landingPhase struct {
 type landingEnv struct {
 	ID, Type, Source, Timeline, JSON string
 	Since                            time.Time
+}
+
+type landingStuck struct {
+	ID, Type, Timeline, JSON string
+	Since, StuckAt           time.Time // termination began; the timeout passed
 }
 
 type landingFailure struct {
@@ -168,6 +175,13 @@ e.g. <code>curl -H "Authorization: Bearer $TOKEN" …/api/environments</code>.</
 <td>{{time .At}}</td><td>{{dur .After}}</td><td>{{.Phase}}</td></tr>
 {{end}}</table>
 {{else}}<p>No provisioning failure recorded.</p>{{end}}
+{{if .Stuck}}
+<h2 id="stuck">Stuck terminations</h2>
+<p>Terminating longer than <code>readiness.termination_timeout</code>: their Argo CD Applications are still there (finalizers that never finish?).</p>
+<table><tr><th>environment</th><th>type</th><th>terminating since</th><th>stuck since</th></tr>
+{{range .Stuck}}<tr class="stuck"><td><a class="timeline" href="{{.Timeline}}">{{.ID}}</a> <a class="json muted" href="{{.JSON}}">json</a></td><td>{{.Type}}</td>
+<td>{{time .Since}} <span class="muted">{{ago $.Now .Since}}</span></td><td>{{time .StuckAt}}</td></tr>
+{{end}}</table>{{end}}
 
 <h2 id="lists">Environments, most recent first</h2>
 {{range .Phases}}{{if .Count}}
@@ -236,6 +250,10 @@ func (p *Pages) landingData() landingData {
 		if !s.FailedAt.IsZero() {
 			failed = append(failed, s)
 		}
+		if s.Phase == tracker.PhaseTerminating && !s.TerminationStuckAt.IsZero() {
+			d.Stuck = append(d.Stuck, landingStuck{ID: s.ID, Type: s.Type, Timeline: envHref(s.ID), JSON: timelineHref(s.ID),
+				Since: s.TerminationStartedAt, StuckAt: s.TerminationStuckAt})
+		}
 		d.Total++
 	}
 	for _, p := range tracker.Phases {
@@ -261,6 +279,16 @@ func (p *Pages) landingData() landingData {
 				Timeline: envHref(s.ID), JSON: timelineHref(s.ID), Since: phaseSince(*s)})
 		}
 		d.Phases = append(d.Phases, row)
+	}
+	// Longest stuck first; the gauge counts them all, the page lists a bounded number.
+	sort.Slice(d.Stuck, func(i, j int) bool {
+		if !d.Stuck[i].StuckAt.Equal(d.Stuck[j].StuckAt) {
+			return d.Stuck[i].StuckAt.Before(d.Stuck[j].StuckAt)
+		}
+		return d.Stuck[i].ID < d.Stuck[j].ID
+	})
+	if len(d.Stuck) > landingPerPhase {
+		d.Stuck = d.Stuck[:landingPerPhase]
 	}
 	sort.Slice(failed, func(i, j int) bool {
 		if !failed[i].FailedAt.Equal(failed[j].FailedAt) {

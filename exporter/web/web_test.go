@@ -39,7 +39,7 @@ type fakeBackend []event.Event
 func (f fakeBackend) EnvironmentEvents(_ context.Context, id string) ([]event.Event, error) {
 	var out []event.Event
 	for _, e := range f {
-		if e.EnvironmentID == id && !e.IsMarker() {
+		if e.EnvironmentID == id && e.IsLifecycle() {
 			out = append(out, e)
 		}
 	}
@@ -49,7 +49,7 @@ func (f fakeBackend) EnvironmentEvents(_ context.Context, id string) ([]event.Ev
 func (f fakeBackend) Range(_ context.Context, from, to time.Time, typ string, names ...event.Name) ([]event.Event, error) {
 	var out []event.Event
 	for _, e := range f {
-		if !e.IsMarker() && !e.Time.Before(from) && e.Time.Before(to) && (typ == "" || e.Type == typ) && (len(names) == 0 || slices.Contains(names, e.Name)) {
+		if e.IsLifecycle() && !e.Time.Before(from) && e.Time.Before(to) && (typ == "" || e.Type == typ) && (len(names) == 0 || slices.Contains(names, e.Name)) {
 			out = append(out, e)
 		}
 	}
@@ -255,6 +255,67 @@ func TestPageWeight(t *testing.T) {
 		t.Logf("%s: %d bytes", target, len(body))
 		require.False(t, strings.Contains(body, "<script"))
 	}
+}
+
+type fakeGaps []event.Gap
+
+func (f fakeGaps) Gaps(from, to time.Time) ([]event.Gap, error) {
+	var out []event.Gap
+	for _, g := range f {
+		if g.Overlaps(from, to) {
+			out = append(out, g)
+		}
+	}
+	return out, nil
+}
+
+// TestEnvPageShowsGaps (issue 19, item 2): a window in which Argo CD could not be seen
+// during the environment's life is drawn across its bar and listed as "not observed
+// from … to …"; a window outside its life is not.
+func TestEnvPageShowsGaps(t *testing.T) {
+	states := []tracker.State{{ID: "pr-1", Type: "preview", Phase: tracker.PhaseReady}}
+	evs := []event.Event{
+		{EnvironmentID: "pr-1", Name: event.ProvisioningStarted, Time: t0, Type: "preview"},
+		{EnvironmentID: "pr-1", Name: event.Ready, Time: t0.Add(3 * time.Minute), Type: "preview"},
+	}
+	p, _ := newTestPages(evs, states, t0.Add(time.Hour))
+	svc := p.o.Query().WithGaps(fakeGaps{
+		{From: t0.Add(-2 * time.Hour), To: t0.Add(-time.Hour), Source: event.GapArgoCD, Reason: event.GapRefused},
+		{From: t0.Add(time.Minute), To: t0.Add(time.Minute + 20*time.Second), Source: event.GapArgoCD, Reason: event.GapStalled},
+	})
+	p.o.Query = func() *query.Service { return svc }
+	mux := http.NewServeMux()
+	p.Register(mux)
+	code, body := get(t, mux, "/environments/pr-1")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, "not observed from 2025-03-04T09:01:00Z to 2025-03-04T09:01:20Z")
+	require.Equal(t, 1, strings.Count(body, `<rect class="gap"`), "drawn once, across the bar")
+	require.Equal(t, 1, strings.Count(body, `<tr class="gap"`))
+	require.Contains(t, body, "stalled")
+	require.NotContains(t, body, "2025-03-04T07:00:00Z", "a window before the life is not on its page")
+}
+
+// TestLandingListsStuckTerminations (issue 19, item 5): an environment terminating
+// longer than readiness.termination_timeout is listed on the landing page, one that
+// terminates within it is not.
+func TestLandingListsStuckTerminations(t *testing.T) {
+	states := []tracker.State{
+		{ID: "pr-stuck", Type: "preview", Phase: tracker.PhaseTerminating, TerminationStartedAt: t0, TerminationStuckAt: t0.Add(time.Hour)},
+		{ID: "pr-leaving", Type: "preview", Phase: tracker.PhaseTerminating, TerminationStartedAt: t0.Add(90 * time.Minute)},
+	}
+	_, h := newTestPages(nil, states, t0.Add(2*time.Hour))
+	code, body := get(t, h, "/")
+	require.Equal(t, http.StatusOK, code)
+	_, stuck, ok := strings.Cut(body, `<h2 id="stuck">`)
+	require.True(t, ok, "no stuck terminations section")
+	stuck, _, _ = strings.Cut(stuck, "</table>")
+	require.Contains(t, stuck, "pr-stuck")
+	require.Contains(t, stuck, "2025-03-04T10:00:00Z")
+	require.NotContains(t, stuck, "pr-leaving")
+
+	_, h = newTestPages(nil, states[1:], t0.Add(2*time.Hour))
+	_, body = get(t, h, "/")
+	require.NotContains(t, body, `id="stuck"`, "nothing stuck: no section")
 }
 
 // TestEnvPageBoundsMarkers: the environment page of an environment with 13,000 CI

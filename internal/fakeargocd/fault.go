@@ -27,6 +27,11 @@ const (
 	FaultEmptyList
 	// FaultMissingItems answers 200 with a JSON object that has no "items" key.
 	FaultMissingItems
+	// FaultHeld holds every request until the fault is cleared (or changed), then
+	// answers it normally, with the world as it is then: a busy API server, or a proxy
+	// that holds answers. A client that gives up first (its request timeout) sees no
+	// answer. The test's clock decides when the hold ends, not the wall clock.
+	FaultHeld
 )
 
 // Fault is a scripted failure of the list endpoint. Build one with the helpers below
@@ -41,6 +46,8 @@ type Fault struct {
 	Delay   time.Duration // FaultSlow
 	// Times limits the fault to the next Times list requests; 0 means until ClearFault.
 	Times int
+
+	release <-chan struct{} // FaultHeld: closed when the fault is cleared or changed
 }
 
 // ServerError is a 500 from Argo CD itself (gRPC Internal).
@@ -61,6 +68,9 @@ func Unauthorized() Fault {
 
 // Slow delays the answer by d.
 func Slow(d time.Duration) Fault { return Fault{Kind: FaultSlow, Delay: d} }
+
+// Held holds the answers until the fault is cleared (FaultHeld).
+func Held() Fault { return Fault{Kind: FaultHeld} }
 
 // Truncated cuts the answer in the middle.
 func Truncated() Fault { return Fault{Kind: FaultTruncated} }

@@ -7,24 +7,31 @@ import (
 
 // SetGetFault makes every GET /api/v1/applications/{name} fail as f says (until
 // ClearGetFault), independently of the list's fault: FaultStatus answers its status
-// and error body, FaultTruncated cuts the Application's JSON in the middle; other
-// kinds answer normally. envtrack reads status.history there, so a test can make
-// that read fail while the list succeeds.
+// and error body, FaultTruncated cuts the Application's JSON in the middle, FaultHeld
+// holds the answer until the fault changes; other kinds answer normally. envtrack reads
+// status.history there, and confirms a deadline with it, so a test can make that read
+// fail while the list succeeds.
 func (s *Server) SetGetFault(f Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	close(s.getFreed) // ends the holds of the get's FaultHeld
+	s.getFreed = make(chan struct{})
 	s.getFault = f
 }
 
 // ClearGetFault makes GET /api/v1/applications/{name} answer normally again.
 func (s *Server) ClearGetFault() { s.SetGetFault(Fault{}) }
 
-// failGet answers a faulted get and reports whether it did.
-func (s *Server) failGet(w http.ResponseWriter) bool {
+// failGet answers a faulted get and reports whether it did (a held get that its client
+// gave up is answered: with nothing).
+func (s *Server) failGet(w http.ResponseWriter, r *http.Request) bool {
 	s.mu.Lock()
 	f := s.getFault
+	f.release = s.getFreed
 	s.mu.Unlock()
 	switch f.Kind {
+	case FaultHeld:
+		return !s.hold(r, f)
 	case FaultStatus:
 		writeFault(w, f)
 		return true

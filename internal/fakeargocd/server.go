@@ -36,14 +36,18 @@ type Server struct {
 	token              string
 	fieldsMode         FieldsMode
 	noHealthTransition bool
+	keepalive          time.Duration // the SSE form's keepalive interval; 0: only Keepalive
 
 	mu        sync.Mutex
 	apps      map[string]Application
 	rv        int64
 	cache     map[string][]byte
 	fault     Fault
-	faultLeft int   // remaining faulted requests; <0: until cleared
-	getFault  Fault // for GET /api/v1/applications/{name} (SetGetFault)
+	faultLeft int           // remaining faulted requests; <0: until cleared
+	getFault  Fault         // for GET /api/v1/applications/{name} (SetGetFault)
+	released  chan struct{} // closed and replaced when the list's fault changes (FaultHeld)
+	getFreed  chan struct{} // the same for the get's fault
+	held      atomic.Int64  // requests held now
 	requests  int
 	changed   chan struct{} // closed and replaced at each served list request
 
@@ -78,12 +82,15 @@ func WithApps(apps ...Application) Option { return func(s *Server) { s.setApps(a
 // New returns an unstarted Server.
 func New(opts ...Option) *Server {
 	s := &Server{
-		token:   DefaultToken,
-		apps:    map[string]Application{},
-		cache:   map[string][]byte{},
-		changed: make(chan struct{}),
-		done:    make(chan struct{}),
-		streams: newStreams(),
+		token:     DefaultToken,
+		apps:      map[string]Application{},
+		cache:     map[string][]byte{},
+		changed:   make(chan struct{}),
+		released:  make(chan struct{}),
+		getFreed:  make(chan struct{}),
+		done:      make(chan struct{}),
+		streams:   newStreams(),
+		keepalive: defaultKeepalive,
 	}
 	for _, o := range opts {
 		o(s)
@@ -271,10 +278,12 @@ func (s *Server) sortedLocked() []Application {
 
 // --- faults and request accounting ---
 
-// SetFault makes the next list requests (all of them, or f.Times) fail as f says.
+// SetFault makes the next list requests (all of them, or f.Times) fail as f says. The
+// stream's requests meet the same fault.
 func (s *Server) SetFault(f Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.releaseLocked()
 	s.fault = f
 	s.faultLeft = f.Times
 	if f.Times <= 0 {
@@ -285,11 +294,35 @@ func (s *Server) SetFault(f Fault) {
 // ClearFault makes the server answer normally again.
 func (s *Server) ClearFault() { s.SetFault(Fault{}) }
 
+// releaseLocked ends the holds of the list's FaultHeld (s.mu held).
+func (s *Server) releaseLocked() {
+	close(s.released)
+	s.released = make(chan struct{})
+}
+
+// hold holds a request that met FaultHeld until the fault changes, and reports whether
+// it may be answered (false: the client or the server went away meanwhile).
+func (s *Server) hold(r *http.Request, f Fault) bool {
+	s.held.Add(1)
+	defer s.held.Add(-1)
+	select {
+	case <-f.release:
+		return true
+	case <-r.Context().Done():
+	case <-s.done:
+	}
+	return false
+}
+
+// HeldRequests is the number of requests FaultHeld holds now.
+func (s *Server) HeldRequests() int { return int(s.held.Load()) }
+
 // takeFault returns the fault for this request, consuming one use.
 func (s *Server) takeFault() Fault {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f := s.fault
+	f.release = s.released
 	if f.Kind == FaultNone || s.faultLeft == 0 {
 		return Fault{}
 	}
@@ -346,6 +379,10 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 	case FaultStatus:
 		writeFault(w, f)
 		return
+	case FaultHeld:
+		if !s.hold(r, f) {
+			return
+		}
 	case FaultSlow:
 		t := time.NewTimer(f.Delay)
 		defer t.Stop()
@@ -455,7 +492,7 @@ func (s *Server) present(a Application) Application {
 // there, as the list's `fields` leave it out); an absent Application is 403 "permission
 // denied" without a project (so existence does not leak) and 404 with one.
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
-	if s.failGet(w) {
+	if s.failGet(w, r) {
 		return
 	}
 	if !s.authorize(w, r) {

@@ -596,3 +596,19 @@ func TestTimeJSON(t *testing.T) {
 	require.Error(t, json.Unmarshal([]byte(`{"t":"yesterday"}`), &v))
 	require.Nil(t, TimePtr(time.Time{}))
 }
+
+// TestNamesListFastPath: the names list (fields=items.metadata.name) is rendered
+// without encoding each Application, and says exactly what the whitelist's general path
+// says (a path the whitelist does not know is ignored, so asking for one more takes it).
+func TestNamesListFastPath(t *testing.T) {
+	apps := FixtureApps()
+	names, _ := parseFields("items.metadata.name")
+	fast, err := encodeWhitelist("7", apps, names, false)
+	require.NoError(t, err)
+	general, err := encodeWhitelist("7", apps, map[string]bool{"items.metadata.name": true, "items.not.selectable": true}, false)
+	require.NoError(t, err)
+	require.JSONEq(t, string(general), string(fast))
+	empty, err := encodeWhitelist("7", nil, names, false)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"items":null,"metadata":{"resourceVersion":"7"}}`, string(empty))
+}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // The application stream, GET /api/v1/stream/applications, as argocd-server serves it
@@ -30,6 +31,16 @@ import (
 //     error before any event is that HTTP status with an error chunk as the body; an
 //     error after is an error chunk on the open 200 stream:
 //     {"error":{"grpc_code":16,"http_code":401,"message":"...","http_status":"Unauthorized"}}.
+//   - The SSE form: a request with the header `Accept: text/event-stream` (exactly: the
+//     forwarder compares the whole header) is answered with Content-Type
+//     text/event-stream, each event framed as `data: {"result":...} \n\n` followed by the
+//     stream's "\n" delimiter, an error chunk as `data: {"error":...} \n\n`, and a
+//     keepalive line ":\n" every 15 seconds from the moment the forwarder starts (when
+//     the first event releases the gRPC header): argoproj/pkg grpc/http/forwarders.go
+//     (NewStreamForwarder, withKeepalive, messageMarshaler.Marshal) and grpc-gateway
+//     v1.16 runtime/handler.go (ForwardResponseStream). The plain form sends nothing
+//     while nothing changes; the SSE form's keepalives tell an idle stream from a
+//     stalled one. This is the form Argo CD's own UI reads (an EventSource).
 
 // StreamBreak says how Server.BreakStreams ends the open streams.
 type StreamBreak int
@@ -63,6 +74,15 @@ const (
 	StreamBuffered
 )
 
+// defaultKeepalive is the SSE form's keepalive interval (argoproj/pkg
+// grpc/http/forwarders.go keepalive: time.Second * 15).
+const defaultKeepalive = 15 * time.Second
+
+// WithKeepaliveInterval sets the SSE form's keepalive interval, on the real clock
+// (default 15 s, as Argo CD); 0 sends keepalives only when Server.Keepalive says so,
+// which tests playing their own clock use.
+func WithKeepaliveInterval(d time.Duration) Option { return func(s *Server) { s.keepalive = d } }
+
 // streams is the stream side of a Server.
 type streams struct {
 	mu      sync.Mutex
@@ -71,6 +91,7 @@ type streams struct {
 	breakTo StreamBreak
 	breakID uint64 // incremented by BreakStreams
 	version uint64 // world version
+	stalled bool   // StallStreams: nothing reaches the clients until ResumeStreams
 	open    map[*stream]bool
 	idle    chan struct{} // closed and replaced whenever a stream catches up
 
@@ -79,8 +100,12 @@ type streams struct {
 }
 
 type stream struct {
-	seen uint64       // world version this stream has sent
-	sent atomic.Int64 // events written on this stream
+	seen       uint64       // world version this stream has sent
+	sse        bool         // the SSE form
+	started    bool         // the first event went out: the forwarder (and its keepalives) runs
+	keepOwed   bool         // Keepalive asked for one that is not written yet
+	sent       atomic.Int64 // events written on this stream
+	keepalives atomic.Int64 // keepalives written on this stream
 }
 
 func newStreams() *streams {
@@ -114,6 +139,58 @@ func (s *Server) BreakStreams(how StreamBreak) {
 	st.mu.Unlock()
 }
 
+// StallStreams stalls every stream, open or opened later: each stays open and writes
+// nothing (events and keepalives are held, in order) until ResumeStreams, as a busy API
+// server or a proxy holding answers does. A client sees only silence.
+func (s *Server) StallStreams() { s.streams.setStalled(true) }
+
+// ResumeStreams ends a stall: what was held is written at once.
+func (s *Server) ResumeStreams() { s.streams.setStalled(false) }
+
+func (st *streams) setStalled(v bool) {
+	st.mu.Lock()
+	st.stalled = v
+	st.wakeLocked()
+	st.mu.Unlock()
+}
+
+// wakeLocked wakes every stream's loop (st.mu held).
+func (st *streams) wakeLocked() {
+	close(st.changed)
+	st.changed = make(chan struct{})
+}
+
+// Keepalive makes every open stream of the SSE form that has started (its first event
+// went out) write a keepalive now (held, like the rest, while stalled), as its 15-second
+// ticker does: StreamsCaughtUp is false until they did. It returns how many streams owe
+// one.
+func (s *Server) Keepalive() int {
+	st := s.streams
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	n := 0
+	for x := range st.open {
+		if x.sse && x.started {
+			x.keepOwed = true
+			n++
+		}
+	}
+	st.wakeLocked()
+	return n
+}
+
+// OpenStreamKeepalives returns, for every open stream, the keepalives written on it (in
+// the order of OpenStreamChunks).
+func (s *Server) OpenStreamKeepalives() []int64 {
+	s.streams.mu.Lock()
+	defer s.streams.mu.Unlock()
+	var out []int64
+	for x := range s.streams.open {
+		out = append(out, x.keepalives.Load())
+	}
+	return out
+}
+
 // StreamChunks is the number of events written on all streams so far.
 func (s *Server) StreamChunks() int64 { return s.streams.chunks.Load() }
 
@@ -127,7 +204,8 @@ func (s *Server) OpenStreams() int {
 	return len(s.streams.open)
 }
 
-// OpenStreamChunks returns, for every open stream, the number of events written on it.
+// OpenStreamChunks returns, for every open stream, the number of events written on it
+// (held ones included: a stalled or buffered stream has not delivered them).
 func (s *Server) OpenStreamChunks() []int64 {
 	s.streams.mu.Lock()
 	defer s.streams.mu.Unlock()
@@ -148,7 +226,7 @@ func (s *Server) StreamsCaughtUp() bool {
 		return false
 	}
 	for x := range st.open {
-		if x.seen != st.version {
+		if x.seen != st.version || x.keepOwed {
 			return false
 		}
 	}
@@ -185,12 +263,14 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	st.mu.Lock()
 	mode := st.mode
 	st.mu.Unlock()
+	// forwarders.go: isSSE := req.Header.Get("Accept") == "text/event-stream"
+	sse := r.Header.Get("Accept") == "text/event-stream"
 	switch mode {
 	case StreamNotFound:
 		writeError(w, http.StatusNotFound, 5, "Not Found")
 		return
 	case StreamUnimplemented:
-		writeStreamError(w, http.StatusNotImplemented, "unknown service application.ApplicationService")
+		writeStreamError(w, sse, http.StatusNotImplemented, "unknown service application.ApplicationService")
 		return
 	}
 	// The list faults apply to the stream's connection as well (the same server).
@@ -204,8 +284,12 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		if msg == "" {
 			msg = http.StatusText(f.Status)
 		}
-		writeStreamError(w, f.Status, msg)
+		writeStreamError(w, sse, f.Status, msg)
 		return
+	case FaultHeld:
+		if !s.hold(r, f) {
+			return
+		}
 	case FaultNotJSON:
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.WriteHeader(http.StatusOK)
@@ -215,22 +299,22 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		// The stream's FaultTruncated: the status line and half of the first event,
 		// then the connection drops (the list's Content-Length cut, chunk-framed).
 		s.breakStream(w, StreamCut, func(b []byte) bool {
-			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Content-Type", contentType(sse))
 			_, _ = w.Write(b)
 			if fl, ok := w.(http.Flusher); ok {
 				fl.Flush()
 			}
 			return true
-		}, false)
+		}, false, sse)
 		return
 	}
-	if !s.authorizeStream(w, r) {
+	if !s.authorizeStream(w, r, sse) {
 		return
 	}
 	q := r.URL.Query()
 	sel, err := ParseSelector(q.Get("selector"))
 	if err != nil {
-		writeStreamError(w, http.StatusInternalServerError, "error parsing labels with selectors: "+err.Error())
+		writeStreamError(w, sse, http.StatusInternalServerError, "error parsing labels with selectors: "+err.Error())
 		return
 	}
 	projects := q["projects"]
@@ -254,7 +338,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		return err == nil && n < minVersion
 	}
 
-	x := &stream{}
+	x := &stream{sse: sse}
 	st.mu.Lock()
 	st.open[x] = true
 	breakID := st.breakID
@@ -265,17 +349,31 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		st.mu.Unlock()
 	}()
 
-	var buffered bytes.Buffer // StreamBuffered: what a buffering proxy holds back
+	// held is what reaches no client yet: all of it behind a buffering proxy
+	// (StreamBuffered), what comes during a stall (StallStreams) until it ends.
+	var held bytes.Buffer
 	wroteHeader := false
+	stalled := func() bool {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return st.stalled
+	}
 	write := func(b []byte) bool {
-		if mode == StreamBuffered {
-			buffered.Write(b)
+		if mode == StreamBuffered || stalled() {
+			held.Write(b)
 			return true
 		}
 		if !wroteHeader {
-			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Content-Type", contentType(sse))
 			w.Header().Set("Transfer-Encoding", "chunked")
+			if sse {
+				w.Header().Set("X-Content-Type-Options", "nosniff")
+			}
 			wroteHeader = true
+		}
+		if held.Len() > 0 {
+			b = append(held.Bytes(), b...)
+			held.Reset()
 		}
 		if _, err := w.Write(b); err != nil {
 			return false
@@ -301,7 +399,19 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		sentData[name] = b
 		st.chunks.Add(1)
 		x.sent.Add(1)
-		return write(append(b, '\n'))
+		if !x.started {
+			st.mu.Lock()
+			x.started = true
+			st.mu.Unlock()
+		}
+		return write(frameEvent(b, sse))
+	}
+	// The SSE form's keepalives, from the first event on (the forwarder starts when the
+	// first event releases the gRPC header).
+	var tick <-chan time.Time
+	keepalive := func() bool {
+		x.keepalives.Add(1)
+		return write([]byte(":\n"))
 	}
 
 	// Snapshot and subscription happen under one look at the world, so nothing falls
@@ -311,9 +421,13 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		st.mu.Lock()
 		changed := st.changed
 		brk, newBreak := st.breakTo, st.breakID != breakID
+		owed := x.keepOwed
 		st.mu.Unlock()
 		if newBreak {
-			s.breakStream(w, brk, write, wroteHeader || mode == StreamBuffered)
+			s.breakStream(w, brk, write, wroteHeader || mode == StreamBuffered, sse)
+			return
+		}
+		if held.Len() > 0 && !write(nil) { // a stall ended: what it held goes out
 			return
 		}
 		s.mu.Lock()
@@ -363,12 +477,29 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 			delete(lastApp, name)
 		}
 		first = false
+		if owed { // after the events of this instant: everything before it went out
+			if !keepalive() {
+				return
+			}
+		}
 		st.mu.Lock()
 		x.seen = version
+		if owed {
+			x.keepOwed = false // once written: StreamsCaughtUp waits for it
+		}
 		st.mu.Unlock()
+		if sse && x.started && tick == nil && s.keepalive > 0 {
+			t := time.NewTicker(s.keepalive)
+			defer t.Stop()
+			tick = t.C
+		}
 
 		select {
 		case <-changed:
+		case <-tick:
+			if !keepalive() {
+				return
+			}
 		case <-r.Context().Done():
 			return
 		case <-s.done:
@@ -377,31 +508,57 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+func contentType(sse bool) string {
+	if sse {
+		return "text/event-stream"
+	}
+	return "application/json"
+}
+
+// frameEvent frames one event: a line of JSON, or, in the SSE form, messageMarshaler's
+// "data: %s \n\n" followed by ForwardResponseStream's "\n" delimiter.
+func frameEvent(b []byte, sse bool) []byte {
+	if sse {
+		return []byte("data: " + string(b) + " \n\n\n")
+	}
+	return append(b, '\n')
+}
+
+// frameError frames an error chunk: without the delimiter (handleForwardResponseStreamError
+// writes none).
+func frameError(b []byte, sse bool) []byte {
+	if sse {
+		return []byte("data: " + string(b) + " \n\n")
+	}
+	return b
+}
+
 // breakStream ends one stream as how says.
-func (s *Server) breakStream(w http.ResponseWriter, how StreamBreak, write func([]byte) bool, started bool) {
+func (s *Server) breakStream(w http.ResponseWriter, how StreamBreak, write func([]byte) bool, started, sse bool) {
 	switch how {
 	case StreamCut:
 		// Half of an event, then the connection drops.
 		b, _ := encodeEvent("MODIFIED", Application{Metadata: ObjectMeta{Name: "cut-in-the-middle"}}, nil, false)
-		write(b[:len(b)/2])
+		f := frameEvent(b, sse)
+		write(f[:len(f)/2])
 		panic(http.ErrAbortHandler)
 	case StreamUnauthorized:
 		ss := streamStatus(http.StatusUnauthorized, "invalid session: token has invalid claims: token is expired")
 		b, _ := json.Marshal(streamChunk{Error: &ss})
 		if !started {
-			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Content-Type", contentType(sse))
 			w.WriteHeader(http.StatusUnauthorized)
 		}
-		write(b)
+		write(frameError(b, sse))
 	case StreamServerError:
 		ss := streamStatus(http.StatusInternalServerError, "rpc error: code = Internal desc = etcdserver: leader changed")
 		ss.GRPCCode = 13
 		b, _ := json.Marshal(streamChunk{Error: &ss})
 		if !started {
-			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Content-Type", contentType(sse))
 			w.WriteHeader(http.StatusInternalServerError)
 		}
-		write(b)
+		write(frameError(b, sse))
 	}
 }
 
@@ -419,25 +576,26 @@ func encodeEvent(typ string, a Application, fields map[string]bool, exclude bool
 	return json.Marshal(m)
 }
 
-// writeStreamError answers an error before any event: the status, and an error chunk.
-func writeStreamError(w http.ResponseWriter, status int, msg string) {
+// writeStreamError answers an error before any event: the status, and an error chunk
+// (framed as the form asked for says).
+func writeStreamError(w http.ResponseWriter, sse bool, status int, msg string) {
 	ss := streamStatus(status, msg)
 	b, _ := json.Marshal(streamChunk{Error: &ss})
-	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Type", contentType(sse))
 	w.WriteHeader(status)
-	_, _ = w.Write(b)
+	_, _ = w.Write(frameError(b, sse))
 }
 
 // authorizeStream is authorize with the stream's error framing (the gRPC auth
 // interceptor fails the call before any event).
-func (s *Server) authorizeStream(w http.ResponseWriter, r *http.Request) bool {
+func (s *Server) authorizeStream(w http.ResponseWriter, r *http.Request, sse bool) bool {
 	rec := &statusRecorder{header: http.Header{}}
 	if s.authorize(rec, r) {
 		return true
 	}
 	var eb ErrorBody
 	_ = json.Unmarshal(rec.body.Bytes(), &eb)
-	writeStreamError(w, rec.status, eb.Message)
+	writeStreamError(w, sse, rec.status, eb.Message)
 	return false
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -194,4 +195,198 @@ func TestStreamBuffered(t *testing.T) {
 	}
 	cancel()
 	require.ErrorIs(t, <-errc, context.Canceled)
+}
+
+// openSSE opens the SSE form of the stream (Accept: text/event-stream, as Argo CD's UI
+// asks for it).
+func openSSE(t *testing.T, ctx context.Context, s *Server, q string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL()+"/api/v1/stream/applications"+q, nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+s.Token())
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// startSSE opens the SSE form in the background; the channel gets the answer (or
+// nothing, when the request fails).
+func startSSE(t *testing.T, ctx context.Context, s *Server) <-chan *http.Response {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL()+"/api/v1/stream/applications", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+s.Token())
+	req.Header.Set("Accept", "text/event-stream")
+	out := make(chan *http.Response, 1)
+	go func() {
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			out <- resp
+		}
+	}()
+	t.Cleanup(func() {
+		select {
+		case resp := <-out:
+			resp.Body.Close()
+		default:
+		}
+	})
+	return out
+}
+
+// readLine reads one line of the SSE form, without its newline.
+func readLine(t *testing.T, r *bufio.Reader) string {
+	t.Helper()
+	line, err := r.ReadString('\n')
+	require.NoError(t, err, "partial line %q", line)
+	return line[:len(line)-1]
+}
+
+// TestStreamSSE: the SSE form frames each event as `data: {...} \n\n` plus the stream's
+// delimiter, writes a keepalive ":" line every interval once the first event went out
+// (and when Keepalive says so), and frames error chunks the same way.
+func TestStreamSSE(t *testing.T) {
+	s := NewServer(t, WithApps(NewApp("a", t0)), WithKeepaliveInterval(0))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	resp := openSSE(t, ctx, s, "?fields=result.type,result.application.metadata.name")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
+	require.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"))
+	r := bufio.NewReader(resp.Body)
+	require.Equal(t, `data: {"result":{"application":{"metadata":{"name":"a"}},"type":"ADDED"}} `, readLine(t, r))
+	require.Equal(t, "", readLine(t, r))
+	require.Equal(t, "", readLine(t, r), "the stream's delimiter")
+	require.Eventually(t, s.StreamsCaughtUp, 10*time.Second, time.Millisecond)
+	require.Equal(t, 1, s.Keepalive())
+	require.Equal(t, ":", readLine(t, r))
+	require.Eventually(t, s.StreamsCaughtUp, 10*time.Second, time.Millisecond)
+	require.Equal(t, []int64{1}, s.OpenStreamKeepalives())
+	s.BreakStreams(StreamUnauthorized)
+	line := readLine(t, r)
+	require.True(t, strings.HasPrefix(line, `data: {"error":{"grpc_code":16,"http_code":401,`), line)
+	require.Equal(t, "", readLine(t, r))
+	_, err := r.ReadByte()
+	require.ErrorIs(t, err, io.EOF)
+
+	// Before any event, an error answer is its status with the error chunk, framed.
+	s.SetFault(ServerError("etcdserver: leader changed"))
+	resp = openSSE(t, ctx, s, "")
+	b, _ := io.ReadAll(resp.Body)
+	require.Equal(t, http.StatusInternalServerError, resp.StatusCode)
+	require.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
+	require.True(t, strings.HasPrefix(string(b), `data: {"error":`) && strings.HasSuffix(string(b), "} \n\n"), "%q", b)
+	s.ClearFault()
+
+	// The plain form never gets a keepalive; an idle SSE stream (nothing sent yet) neither.
+	empty := NewServer(t, WithKeepaliveInterval(0))
+	startSSE(t, ctx, empty)
+	require.Eventually(t, func() bool { return empty.OpenStreams() == 1 && empty.StreamsCaughtUp() }, 10*time.Second, time.Millisecond)
+	require.Equal(t, 0, empty.Keepalive())
+	plain := openStream(t, ctx, s, "")
+	readChunk(t, bufio.NewReader(plain.Body))
+	require.Eventually(t, s.StreamsCaughtUp, 10*time.Second, time.Millisecond)
+	require.Equal(t, 0, s.Keepalive())
+}
+
+// TestStreamSSEKeepaliveTicker: at its interval, on the real clock.
+func TestStreamSSEKeepaliveTicker(t *testing.T) {
+	s := NewServer(t, WithApps(NewApp("a", t0)), WithKeepaliveInterval(5*time.Millisecond))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := bufio.NewReader(openSSE(t, ctx, s, "").Body)
+	require.True(t, strings.HasPrefix(readLine(t, r), "data: "))
+	readLine(t, r)
+	readLine(t, r)
+	require.Equal(t, ":", readLine(t, r))
+	require.Equal(t, ":", readLine(t, r))
+}
+
+// TestStreamStall: a stalled stream stays open and delivers nothing, keepalives
+// included; when the stall ends, what it held goes out in order. A stream opened during
+// the stall gets nothing either, not even its status line.
+func TestStreamStall(t *testing.T) {
+	s := NewServer(t, WithApps(NewApp("a", t0)), WithKeepaliveInterval(0))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := bufio.NewReader(openSSE(t, ctx, s, "?fields=result.type,result.application.metadata.name").Body)
+	readLine(t, r)
+	readLine(t, r)
+	readLine(t, r)
+	require.Eventually(t, s.StreamsCaughtUp, 10*time.Second, time.Millisecond)
+	s.StallStreams()
+	s.Upsert(NewApp("b", t0))
+	require.Equal(t, 1, s.Keepalive())
+	require.Eventually(t, s.StreamsCaughtUp, 10*time.Second, time.Millisecond)
+	lines := make(chan string, 10)
+	go func() {
+		for {
+			l, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			lines <- l
+		}
+	}()
+	opened := startSSE(t, ctx, s)
+	require.Eventually(t, func() bool { return s.OpenStreams() == 2 && s.StreamsCaughtUp() }, 10*time.Second, time.Millisecond)
+	select {
+	case l := <-lines:
+		t.Fatalf("a stalled stream delivered %q", l)
+	case <-opened:
+		t.Fatal("a stream opened during the stall got its header")
+	default:
+	}
+	s.ResumeStreams()
+	require.Equal(t, `data: {"result":{"application":{"metadata":{"name":"b"}},"type":"ADDED"}} `+"\n", <-lines)
+	require.Equal(t, "\n", <-lines)
+	require.Equal(t, "\n", <-lines)
+	require.Equal(t, ":\n", <-lines)
+	resp := <-opened
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+}
+
+// TestHeldFault: a held request waits until the fault is cleared and is then answered
+// with the world as it is then; one whose client gives up is dropped.
+func TestHeldFault(t *testing.T) {
+	s := NewServer(t, WithApps(NewApp("a", t0)))
+	s.SetFault(Held())
+	s.SetGetFault(Held())
+	get := func(ctx context.Context, path string) (*http.Response, error) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.URL()+path, nil)
+		req.Header.Set("Authorization", "Bearer "+s.Token())
+		return http.DefaultClient.Do(req)
+	}
+	type answer struct {
+		resp *http.Response
+		err  error
+	}
+	list, app := make(chan answer, 1), make(chan answer, 1)
+	go func() { r, err := get(context.Background(), "/api/v1/applications"); list <- answer{r, err} }()
+	go func() { r, err := get(context.Background(), "/api/v1/applications/a"); app <- answer{r, err} }()
+	gone, giveUp := context.WithCancel(context.Background())
+	abandoned := make(chan error, 1)
+	go func() { _, err := get(gone, "/api/v1/applications"); abandoned <- err }()
+	require.Eventually(t, func() bool { return s.HeldRequests() == 3 }, 10*time.Second, time.Millisecond)
+	giveUp()
+	require.ErrorIs(t, <-abandoned, context.Canceled)
+	require.Eventually(t, func() bool { return s.HeldRequests() == 2 }, 10*time.Second, time.Millisecond)
+	s.Upsert(NewApp("b", t0))
+	s.ClearFault()
+	a := <-list
+	require.NoError(t, a.err)
+	var l ApplicationList
+	require.NoError(t, json.NewDecoder(a.resp.Body).Decode(&l))
+	a.resp.Body.Close()
+	require.Len(t, l.Items, 2, "answered with the world as it is when released")
+	select {
+	case <-app:
+		t.Fatal("the get's fault is its own")
+	default:
+	}
+	s.ClearGetFault()
+	a = <-app
+	require.NoError(t, a.err)
+	require.Equal(t, http.StatusOK, a.resp.StatusCode)
+	a.resp.Body.Close()
 }

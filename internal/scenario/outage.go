@@ -60,11 +60,14 @@ type Window struct {
 	Fault    fakeargocd.Fault
 }
 
-// Outage is the scenario of issue 9: Argo CD answers 401 for 6 s, later 500 for 8 s,
-// later truncated JSON for 6 s, each window falling while environments are
-// provisioning and their timeouts (Timeout) expire inside it; meanwhile some become
-// ready (one is redeployed at once), fail for real reasons, are deleted, deploy twice,
-// degrade and recover.
+// Outage is the scenario of issues 9 and 19: Argo CD answers 401 for 6 s, later 500 for
+// 8 s, later truncated JSON for 6 s, later holds every answer for 20 s (a busy API
+// server or a buffering proxy: the stream stays open and says nothing), each window
+// falling while environments are provisioning and their timeouts (Timeout) expire
+// inside it; meanwhile some become ready (one is redeployed at once), fail for real
+// reasons (a sync 9 s before its deadline), are deleted, deploy twice, degrade and
+// recover, and one degrades and recovers within the window of truncated answers (what
+// envtrack cannot see it must record as not observed).
 type Outage struct {
 	Start   time.Time
 	Stories []Scripted
@@ -99,6 +102,7 @@ func NewOutage(start time.Time, urlBase string) *Outage {
 		{"401 expired token", 12*time.Minute + 58*time.Second, 6 * time.Second, fakeargocd.Unauthorized()},
 		{"500 from Argo CD", 16*time.Minute + 5*time.Second, 8 * time.Second, fakeargocd.ServerError("rpc error: code = Internal desc = etcdserver: leader changed")},
 		{"truncated JSON", 19*time.Minute + 12*time.Second, 6 * time.Second, fakeargocd.Truncated()},
+		{"answers held 20 s", 22*time.Minute + 33*time.Second, 20 * time.Second, fakeargocd.Held()},
 	}
 	n := 0
 	add := func(s Scripted) {
@@ -170,6 +174,27 @@ func NewOutage(start time.Time, urlBase string) *Outage {
 			Changes: []Change{{opStart, startSync(rev1)}, {syncDone, syncOK(rev1)}, {off(st, ws), setHealth(fakeargocd.HealthHealthy)}},
 			Expect:  []Expect{exp(event.ProvisioningStarted, st, nil), exp(event.Ready, ws, nil)}})
 
+		// The sync fails 9 s before the deadline (inside the 20 s window): sync_failed at
+		// its finishedAt, not a timeout 9 s later.
+		st = startFor(sec(10))
+		add(Scripted{Role: "sync-failed-in-window", Start: st, URLUp: -1,
+			Changes: []Change{{opStart, startSync(rev1)}, {off(st, sec(1)), func(a *fakeargocd.Application, at time.Time) {
+				fakeargocd.SyncFailed(a, at, "one or more objects failed to apply")
+			}}},
+			Expect: []Expect{exp(event.ProvisioningStarted, st, nil),
+				exp(event.ProvisioningFailed, sec(1), map[string]any{"reason": event.ReasonSyncFailed})}})
+
+		if w.fault.Kind == fakeargocd.FaultTruncated {
+			// Degraded for 4 s inside the window, healthy again before it ends: nothing
+			// of it is seen, and the timeline says what was not observed.
+			st = o.Start.Add(time.Duration(wi)*time.Minute + 50*time.Second)
+			add(Scripted{Role: "flaps-in-window", Start: st, URLUp: -1,
+				Changes: append(append([]Change(nil), readyPath...),
+					Change{off(st, sec(1)), setHealth(fakeargocd.HealthDegraded)},
+					Change{off(st, sec(5)), setHealth(fakeargocd.HealthHealthy)}),
+				Expect: plainReady(st)})
+		}
+
 		st = startFor(sec(2)) // ready in the window and redeployed in it too
 		rr := fmt.Sprintf("%d4%s", wi, rev2[2:])
 		add(Scripted{Role: "ready-redeployed-in-window", Start: st, URLUp: -1,
@@ -200,13 +225,15 @@ func NewOutage(start time.Time, urlBase string) *Outage {
 				exp(event.Deployed, sec(4), map[string]any{"revision": r3, "previous_revision": r2}))})
 
 		st = o.Start.Add(time.Duration(wi)*time.Minute + 30*time.Second)
+		// Recovered long enough after the window for a poll to see it degraded first.
+		recovery := int((w.len + 19*time.Second) / time.Second)
 		add(Scripted{Role: "degrades-in-window", Start: st, URLUp: -1,
 			Changes: append(append([]Change(nil), readyPath...),
 				Change{off(st, sec(1)), setHealth(fakeargocd.HealthDegraded)},
-				Change{off(st, sec(25)), setHealth(fakeargocd.HealthHealthy)}),
+				Change{off(st, sec(recovery)), setHealth(fakeargocd.HealthHealthy)}),
 			Expect: append(plainReady(st),
 				exp(event.Degraded, sec(1), map[string]any{"cause": "health"}),
-				exp(event.Recovered, sec(25), nil))})
+				exp(event.Recovered, sec(recovery), nil))})
 
 		st = o.Start.Add(time.Duration(wi)*time.Minute + 40*time.Second)
 		add(Scripted{Role: "recovers-in-window", Start: st, URLUp: -1,

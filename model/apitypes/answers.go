@@ -12,6 +12,18 @@ type Timeline struct {
 	EnvironmentName string          `json:"environment_name"`
 	Timeline        []TimelineEntry `json:"timeline"`
 	Summary         Summary         `json:"summary"`
+	// Gaps are the windows in which envtrack could not see a source during the
+	// environment's life (DESIGN §3): what changed then was not observed.
+	Gaps []Gap `json:"gaps"`
+}
+
+// Gap is one window not observed: "not observed from … to …".
+type Gap struct {
+	From    time.Time `json:"from"`
+	To      time.Time `json:"to"`                // now, while it lasts (Ongoing)
+	Source  string    `json:"source"`            // argocd, probe or envtrack
+	Reason  string    `json:"reason"`            // stalled, refused, unreachable, truncated, unusable, ended
+	Ongoing bool      `json:"ongoing,omitempty"` // the window has not ended yet
 }
 
 // TimelineEntry is one lifecycle event in a timeline.
@@ -130,23 +142,26 @@ type ObjectiveStatus struct {
 // Environment is one environment in GET /api/environments, and GET
 // /api/environments/{id}.
 type Environment struct {
-	EnvironmentID               string     `json:"environment_id"`
-	EnvironmentName             string     `json:"environment_name"`
-	Type                        string     `json:"type"`
-	Phase                       string     `json:"phase"`
-	Source                      string     `json:"source"`
-	Repository                  string     `json:"repository,omitempty"`
-	Branch                      string     `json:"branch,omitempty"`
-	CommitSHA                   string     `json:"commit_sha,omitempty"`
-	URL                         string     `json:"url,omitempty"`
-	CreatedAt                   *time.Time `json:"created_at,omitempty"`
-	ProvisioningStartedAt       *time.Time `json:"provisioning_started_at,omitempty"`
-	ReadyAt                     *time.Time `json:"ready_at,omitempty"`
-	FailedAt                    *time.Time `json:"failed_at,omitempty"`
-	FailureReason               string     `json:"failure_reason,omitempty"`
-	FailureClass                string     `json:"failure_class,omitempty"`   // user or platform
-	FailureMatcher              string     `json:"failure_matcher,omitempty"` // the failures: matcher that decided it
-	TerminationStartedAt        *time.Time `json:"termination_started_at,omitempty"`
+	EnvironmentID         string     `json:"environment_id"`
+	EnvironmentName       string     `json:"environment_name"`
+	Type                  string     `json:"type"`
+	Phase                 string     `json:"phase"`
+	Source                string     `json:"source"`
+	Repository            string     `json:"repository,omitempty"`
+	Branch                string     `json:"branch,omitempty"`
+	CommitSHA             string     `json:"commit_sha,omitempty"`
+	URL                   string     `json:"url,omitempty"`
+	CreatedAt             *time.Time `json:"created_at,omitempty"`
+	ProvisioningStartedAt *time.Time `json:"provisioning_started_at,omitempty"`
+	ReadyAt               *time.Time `json:"ready_at,omitempty"`
+	FailedAt              *time.Time `json:"failed_at,omitempty"`
+	FailureReason         string     `json:"failure_reason,omitempty"`
+	FailureClass          string     `json:"failure_class,omitempty"`   // user or platform
+	FailureMatcher        string     `json:"failure_matcher,omitempty"` // the failures: matcher that decided it
+	TerminationStartedAt  *time.Time `json:"termination_started_at,omitempty"`
+	// TerminationStuckAt: still terminating when readiness.termination_timeout passed
+	// (set from then on, while it terminates; the terminated event says termination_stuck).
+	TerminationStuckAt          *time.Time `json:"termination_stuck_at,omitempty"`
 	TerminatedAt                *time.Time `json:"terminated_at,omitempty"`
 	ProvisioningDurationSeconds *float64   `json:"provisioning_duration_seconds,omitempty"`
 	Timeline                    string     `json:"timeline"`

@@ -36,6 +36,9 @@ type DeploymentMarker struct {
 	Activity    string     `json:"activity"`
 	Status      string     `json:"status"`
 	Timestamp   *time.Time `json:"timestamp,omitempty"`
+	// Backfill marks a past deployment (envtrack import): stored and delivered as
+	// history, it moves no live counter.
+	Backfill bool `json:"backfill,omitempty"`
 }
 
 // Accepted is the answer to a recorded push.
@@ -315,6 +318,9 @@ func (m DeploymentMarker) validate(now time.Time) (*event.Event, error) {
 	}
 	meta := event.Marker{Host: m.Host, Application: m.Application, Activity: m.Activity,
 		Status: m.Status, Failed: failedStatuses[m.Status]}.Metadata()
+	if m.Backfill {
+		meta[event.MetaBackfill] = true
+	}
 	return &event.Event{EnvironmentID: m.Environment, EnvironmentName: m.Environment, Name: event.Deployed,
 		Time: t.Truncate(time.Second), Metadata: meta, Source: "api"}, nil
 }

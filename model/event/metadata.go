@@ -39,9 +39,15 @@ const (
 	MetaConfirmations              = "confirmations"
 	MetaTerminationStartedObserved = "termination_started_observed"
 	MetaPreviousRevision           = "previous_revision"
-	MetaRepository                 = "repository"
-	MetaBranch                     = "branch"
-	MetaCommitSHA                  = "commit_sha"
+	// MetaTerminationStuck: true on a terminated event whose termination outlasted
+	// readiness.termination_timeout.
+	MetaTerminationStuck = "termination_stuck"
+	// MetaHistoryUnread: true on a ready dated by the answer that first showed it,
+	// because the history that dates it could not be read.
+	MetaHistoryUnread = "history_unread"
+	MetaRepository    = "repository"
+	MetaBranch        = "branch"
+	MetaCommitSHA     = "commit_sha"
 	// MetaConditions: a failure's error conditions as the source showed them
 	// ("ComparisonError: ...", as Argo CD's FormatAppConditions writes them), one string.
 	MetaConditions = "conditions"

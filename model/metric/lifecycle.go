@@ -72,6 +72,8 @@ var (
 	TerminationDuration = Lifecycle{ID: "environment_termination_duration_seconds", Type: Histogram, Labels: []string{"type"},
 		Help:    "Time from termination_started to terminated, by environment type.",
 		Buckets: TerminationBuckets, NativeHistogram: true, Exemplar: ExemplarLabel}
+	TerminationsStuck = Lifecycle{ID: "environment_terminations_stuck", Type: Gauge, Labels: []string{"type"},
+		Help: "Environments terminating for longer than readiness.termination_timeout (finalizers that never finish), by type."}
 	LifecycleEvents = Lifecycle{ID: "environment_lifecycle_events_total", Type: Counter, Labels: []string{"event"},
 		Help: "Lifecycle events recorded, by event."}
 	Deployments = Lifecycle{ID: "deployments_total", Type: Counter, Labels: []string{"status"},
@@ -81,5 +83,5 @@ var (
 // LifecycleMetrics are every lifecycle metric, in the order the handbook tells them.
 var LifecycleMetrics = []Lifecycle{
 	ProvisioningDuration, ProvisioningTotal, ProvisioningFailures, ProvisioningInProgress, Environments,
-	TerminationDuration, LifecycleEvents, Deployments,
+	TerminationDuration, TerminationsStuck, LifecycleEvents, Deployments,
 }

@@ -176,6 +176,10 @@ var (
 		Help: "Evaluations of the Applications as the live stream shows them (every poll_interval in watch mode)."}
 	ArgoCDStreamSessionEvents = Def{Name: "envtrack_argocd_stream_session_events", Type: Gauge, Source: sourceArgoCD,
 		Help: "Application stream events handled since the current watch session began."}
+	ArgoCDBlindSeconds = Def{Name: "envtrack_argocd_blind_seconds_total", Type: Counter, Source: sourceArgoCD,
+		Help: "Seconds envtrack could not see Argo CD (the stream refused, broken, cut or stalled; lists failing): what changed then was not observed. Each window is a gap on the timelines and a region annotation."}
+	ArgoCDConfirmations = Def{Name: "envtrack_argocd_confirmations_total", Type: Counter, Labels: []string{"result"}, Source: sourceArgoCD,
+		Help: "Applications read one by one to confirm what a passed deadline (a provisioning timeout, a stuck termination) needs, by result: confirmed (the answer decides), failed (no answer: the decision waits), behind (the stream had not shown what the answer shows: it is reconnected)."}
 )
 
 // exporter/probe: the URL prober.

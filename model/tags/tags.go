@@ -15,6 +15,7 @@ import (
 const (
 	Envtrack   = "envtrack"   // every annotation envtrack writes
 	Deployment = "deployment" // deployment markers (001)
+	Gap        = "gap"        // windows in which a source could not be seen (region annotations)
 )
 
 // Keys of the key:value tags.
@@ -26,6 +27,8 @@ const (
 	KeyApp     = "app"         // a deployment marker's application
 	KeyStatus  = "status"      // a deployment marker's status
 	KeyEventID = "envtrack-id" // the journal event's id: what a restart looks an annotation up by
+	KeySource  = "source"      // a gap's source (argocd, probe, envtrack)
+	KeyReason  = "reason"      // a gap's reason (stalled, refused, ...)
 )
 
 // Pair is the tag "key:value", or "" when value is empty. Grafana splits a tag at its

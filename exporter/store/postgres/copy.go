@@ -64,7 +64,7 @@ func (s *Store) Append(events []event.Event) error {
 		bodies = make([]string, len(events))
 	)
 	for i, ev := range events {
-		if i > 0 && ev.Seq != events[i-1].Seq+1 || ev.Seq == 0 || checkID(ev.EnvironmentID) != nil {
+		if i > 0 && ev.Seq != events[i-1].Seq+1 || ev.Seq == 0 || checkID(ev.EnvironmentID) != nil && !ev.IsGap() {
 			return fmt.Errorf("append: event %d: not the next event of a journal", ev.Seq)
 		}
 		body, err := json.Marshal(ev)

@@ -360,6 +360,9 @@ func (s *Store) prune(l *Lease, before time.Time, sinks []string) (int, error) {
 	if err != nil {
 		return total, fmt.Errorf("prune: %w", err)
 	}
+	if _, err := s.pruneGaps(l, before); err != nil {
+		return total, fmt.Errorf("prune gaps: %w", err)
+	}
 	if total > 0 || states > 0 || keys > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 		_ = s.pollHead(ctx)

@@ -1,0 +1,170 @@
+package app
+
+import (
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/blueberry-idp/envtrack/internal/fakeargocd"
+	"github.com/blueberry-idp/envtrack/internal/proc"
+)
+
+// BenchmarkArgoCDScale measures the envtrack process in watch mode (CPU seconds from
+// /proc/<pid>/stat, VmHWM, bytes from Argo CD) following 10,000 and 100,000 static
+// Applications side by side, in one run: first sight (from the process's start to
+// /readyz, which answers once the stream's snapshot is tracked, histories read and
+// committed), then a minute with nothing changing, then a minute in which 1 % of the
+// Applications change. Results: docs/benchmarks.md. Run it alone:
+//
+//	go test -run '^$' -bench ArgoCDScale -benchtime 1x -timeout 60m ./exporter/app/
+//
+// BENCH_SCALE_SIZES (e.g. "10000") measures other sizes.
+func BenchmarkArgoCDScale(b *testing.B) {
+	bin := os.Getenv("BENCH_ENVTRACK_BIN") // a build of one's own (a profiling one, say)
+	if bin == "" {
+		bin = filepath.Join(b.TempDir(), "envtrack")
+		out, err := exec.Command("go", "build", "-o", bin, "../../cmd/envtrack").CombinedOutput()
+		require.NoError(b, err, "%s", out)
+	}
+	sizes := []int{10000, 100000}
+	if s := os.Getenv("BENCH_SCALE_SIZES"); s != "" {
+		sizes = nil
+		for _, f := range splitComma(s) {
+			var n int
+			_, err := fmt.Sscan(f, &n)
+			require.NoError(b, err)
+			sizes = append(sizes, n)
+		}
+	}
+	for i := 0; i < b.N; i++ {
+		var rs []scaleResult
+		for _, n := range sizes {
+			rs = append(rs, scaleBench(b, bin, n))
+		}
+		for _, r := range rs {
+			k := fmt.Sprintf("%dk-", r.n/1000)
+			b.ReportMetric(r.readySeconds, k+"ready-s")
+			b.ReportMetric(r.idleCPUPerMin, k+"idle-cpu-s/min")
+			b.ReportMetric(r.changeCPUPerMin, k+"1%-cpu-s/min")
+			b.ReportMetric(r.hwmMiB, k+"peak-rss-MiB")
+			b.Logf("%6d: first sight %.1f s to ready (%.1f CPU-s, %.1f MiB from Argo CD, peak RSS %.1f MiB); idle %.3f CPU-s/min (%.2f %% of a core), %.3f MiB/min; 1 %%/min: %.3f CPU-s/min, %.2f CPU-ms per change (%d changes, %d deployed), %.3f MiB/min; peak RSS %.1f MiB (at the end %.1f anonymous, %.1f mapped files)",
+				r.n, r.readySeconds, r.firstCPU, r.firstBytes/(1<<20), r.firstHWMMiB, r.idleCPUPerMin, 100*r.idleCPUPerMin/60, r.idleBytesPerMin/(1<<20),
+				r.changeCPUPerMin, 1000*r.changeCPUPerMin/(float64(r.changes)/r.changeMinutes), r.changes, r.deployed, r.changeBytesPerMin/(1<<20), r.hwmMiB, r.anonMiB, r.fileMiB)
+		}
+		if len(rs) == 2 {
+			a, c := rs[0], rs[1]
+			b.Logf("%d / %d: size %.0f×; first sight %.2f×, idle CPU %.2f×, CPU per change %.2f×, peak RSS %.2f×", c.n, a.n, float64(c.n)/float64(a.n),
+				c.readySeconds/a.readySeconds, c.idleCPUPerMin/a.idleCPUPerMin,
+				(c.changeCPUPerMin/(float64(c.changes)/c.changeMinutes))/(a.changeCPUPerMin/(float64(a.changes)/a.changeMinutes)), c.hwmMiB/a.hwmMiB)
+		}
+	}
+}
+
+func splitComma(s string) []string {
+	var out []string
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == ',' {
+			if i > start {
+				out = append(out, s[start:i])
+			}
+			start = i + 1
+		}
+	}
+	return out
+}
+
+type scaleResult struct {
+	n                                  int
+	readySeconds, firstCPU, firstBytes float64
+	firstHWMMiB                        float64
+	idleCPUPerMin, idleBytesPerMin     float64
+	changeCPUPerMin, changeBytesPerMin float64
+	changeMinutes                      float64
+	changes, deployed                  int
+	hwmMiB, anonMiB, fileMiB           float64
+}
+
+func scaleBench(b *testing.B, bin string, n int) scaleResult {
+	start := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	argo := fakeargocd.NewServer(b, fakeargocd.WithToken("t"), fakeargocd.WithApps(benchWorld(n, start)...))
+	dir := b.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(b, err)
+	addr := ln.Addr().String()
+	ln.Close()
+	cfg := filepath.Join(dir, "envtrack.yml")
+	require.NoError(b, os.WriteFile(cfg, []byte(fmt.Sprintf(`listen_address: %s
+state_dir: %s
+argocd: {server: %s, token: t, mode: watch, poll_interval: 15s, request_timeout: 1m}
+`, addr, filepath.Join(dir, "data"), argo.URL())), 0o600))
+	exe, args := bin, []string{"serve", "--config", cfg, "--log.level=warn"}
+	if lim := os.Getenv("BENCH_ENVTRACK_GOMEMLIMIT"); lim != "" {
+		exe, args = "/usr/bin/env", append([]string{"GOMEMLIMIT=" + lim, bin}, args...)
+	}
+	t0 := time.Now()
+	p, err := proc.Start("envtrack", exe, args, io.Discard)
+	require.NoError(b, err)
+	defer func() { _ = p.Stop(time.Minute) }()
+	waitUntil(b, "envtrack ready", func() bool {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	r := scaleResult{n: n, readySeconds: time.Since(t0).Seconds()}
+	r.firstCPU, r.firstBytes = procCPUSeconds(b, p.Pid()), float64(argo.BytesSent())
+	r.firstHWMMiB = procStatusMiB(b, p.Pid(), "VmHWM")
+
+	// A minute with nothing changing.
+	c0, by0, w0 := procCPUSeconds(b, p.Pid()), argo.BytesSent(), time.Now()
+	time.Sleep(benchWindow)
+	r.idleCPUPerMin = (procCPUSeconds(b, p.Pid()) - c0) / time.Since(w0).Minutes()
+	r.idleBytesPerMin = float64(argo.BytesSent()-by0) / time.Since(w0).Minutes()
+
+	// A minute in which 1 % of the Applications change.
+	stop, done := make(chan struct{}), make(chan int)
+	go func() {
+		rng := rand.New(rand.NewPCG(1, 2))
+		every := time.Minute / time.Duration(n/100)
+		begin, k := time.Now(), 0
+		for {
+			select {
+			case <-stop:
+				done <- k
+				return
+			case <-time.After(time.Until(begin.Add(time.Duration(k) * every))):
+			}
+			name := fmt.Sprintf("pr-%05d", rng.IntN(n))
+			rev := fmt.Sprintf("%040x", rng.Uint64())
+			at := time.Now().UTC()
+			argo.Update(name, func(a *fakeargocd.Application) {
+				fakeargocd.StartSync(a, rev, at)
+				fakeargocd.SyncSucceeded(a, rev, at.Add(time.Second))
+			})
+			k++
+		}
+	}()
+	c0, by0, w0 = procCPUSeconds(b, p.Pid()), argo.BytesSent(), time.Now()
+	time.Sleep(benchWindow)
+	close(stop)
+	r.changes = <-done
+	r.changeMinutes = time.Since(w0).Minutes()
+	r.changeCPUPerMin = (procCPUSeconds(b, p.Pid()) - c0) / r.changeMinutes
+	r.changeBytesPerMin = float64(argo.BytesSent()-by0) / r.changeMinutes
+	r.deployed = int(metricLabelValue(addr, "envtrack_tracker_events_total", `event="deployed"`))
+	r.hwmMiB = procStatusMiB(b, p.Pid(), "VmHWM")
+	r.anonMiB, r.fileMiB = procStatusMiB(b, p.Pid(), "RssAnon"), procStatusMiB(b, p.Pid(), "RssFile")
+	return r
+}
