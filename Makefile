@@ -31,14 +31,21 @@ all: lint build test
 build: ## build bin/envtrack
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/envtrack ./cmd/envtrack
 
-# The landing page's test drives headless Chromium and, under CI, fails without one: test
-# installs Debian's package first when it can (never fatal here).
+# The landing page's test drives headless Chromium and the shared journal's tests run
+# PostgreSQL; under CI they fail without them: test installs Debian's packages first
+# when it can (never fatal here).
 test: tools ## all tests, with the race detector, against the real servers
 	@if [ "$$CI" = true ] && ! command -v chromium >/dev/null 2>&1; then \
 		echo ">> installing chromium for the landing page's headless browser test"; \
 		sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo -n"; \
 		($$sudo apt-get update -qq && $$sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null) || \
 			echo ">> chromium unavailable: the headless browser test will fail"; \
+	fi
+	@if [ "$$CI" = true ] && [ -z "$$ENVTRACK_TEST_POSTGRES_DSN" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		echo ">> installing postgresql for the shared journal's tests"; \
+		sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo -n"; \
+		($$sudo apt-get update -qq && $$sudo apt-get install -y -qq --no-install-recommends postgresql >/dev/null) || \
+			echo ">> postgresql unavailable: the PostgreSQL tests will fail"; \
 	fi
 	$(GO) test $(TEST_FLAGS) ./...
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEvent$$' -fuzztime 5s ./model/apitypes/

@@ -150,6 +150,14 @@ func New(cfg config.GrafanaConfig, logger log.Logger, reg prometheus.Registerer)
 // Name implements sink.Sink.
 func (s *Sink) Name() string { return "grafana" }
 
+// Resume implements sink.Resumer: another replica may have posted since this sink last
+// delivered, so the next deliveries look events up first.
+func (s *Sink) Resume() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.unsure = true
+}
+
 // Deliver posts one annotation per event, in order, skipping the events whose
 // annotation is known to be in Grafana already (see the package documentation).
 func (s *Sink) Deliver(ctx context.Context, events []event.Event) (retry bool, err error) {
@@ -172,6 +180,11 @@ func (s *Sink) Deliver(ctx context.Context, events []event.Event) (retry bool, e
 			// Events are posted in order, one at a time: the first one Grafana lacks
 			// was never posted, nor was any after it.
 			s.unsure = false
+		}
+		// Checked before each post: a leader paused past its lease learns it here, on
+		// its own clock, before writing what the next leader writes.
+		if err := ctx.Err(); err != nil {
+			return s.failed(err)
 		}
 		if err := s.create(ctx, render(ev, s.cfg.Tags)); err != nil {
 			return s.failed(fmt.Errorf("event %s (%s %s): %w", ev.ID, ev.Name, ev.EnvironmentID, err))

@@ -40,6 +40,7 @@ var metricNamespaceRegexp = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 type Config struct {
 	ListenAddress string              `yaml:"listen_address"`
 	StateDir      string              `yaml:"state_dir"`
+	Store         StoreConfig         `yaml:"store"`
 	Journal       JournalConfig       `yaml:"journal"` // journal.retention: retention.events' former name
 	Retention     RetentionConfig     `yaml:"retention"`
 	Metrics       MetricsConfig       `yaml:"metrics"`

@@ -417,6 +417,16 @@ func TestLoadInvalid(t *testing.T) {
 		{"influxdb-url-not-url", `2: influxdb.url: must be an http:// or https:// URL`},
 		{"influxdb-measurements-equal", `4: influxdb.measurement: must differ from deployments_measurement (both "deployments")`},
 		{"influxdb-timeout-zero", `4: influxdb.timeout: must be greater than 0`},
+		{"store-driver", `2: store.driver: must be "bbolt" or "postgres", got "sqlite"`},
+		{"store-postgres-missing", `1: store.postgres: must be set with driver: postgres (dsn or dsn_file)`},
+		{"store-postgres-with-bbolt", `3: store.postgres: applies to driver: postgres only (driver is bbolt)`},
+		{"store-postgres-dsn-missing", `3: store.postgres.dsn: must be set (or dsn_file)`},
+		{"store-postgres-dsn-both", `5: store.postgres: dsn and dsn_file are mutually exclusive`},
+		{"store-postgres-renew-interval", `6: store.postgres.renew_interval: must be at most half of lease_duration, so that one failed renewal does not lose the lease (6s > 10s / 2)`},
+		{"store-postgres-lease-short", `5: store.postgres.lease_duration: must be at least 1s, got 500ms`},
+		{"store-postgres-max-connections", `5: store.postgres.max_connections: must be between 2 and 100, got 1`},
+		{"store-postgres-dsn-invalid", `4: store.postgres.dsn: not a PostgreSQL connection string (postgres://user:password@host:5432/database?sslmode=require, or host=... dbname=... pairs)`},
+		{"store-postgres-unknown-key", `5: unknown key "lease" in store.postgres`},
 		// slos: and failures: (issue 21): the file, line and key, and why.
 		{"slos-objective-100", `3: slos.preview.success.objective: 100 leaves no error budget: a single miss in the window breaks it (use at most 99.99)`},
 		{"slos-threshold-above-timeout", `5: slos.staging.latency.threshold: 15m can never be missed: an attempt not ready within readiness.provisioning_timeout (10m) fails instead, so every ready attempt is within it; use a threshold below 10m`},
@@ -463,7 +473,7 @@ func TestLoadInvalid(t *testing.T) {
 	// Every invalid-*.yml file is in the table.
 	files, err := filepath.Glob("testdata/invalid-*.yml")
 	require.NoError(t, err)
-	require.Len(t, files, 111)
+	require.Len(t, files, 121)
 }
 
 func TestErrorWrapping(t *testing.T) {
@@ -514,6 +524,8 @@ func TestErrorsDoNotLeakSecrets(t *testing.T) {
 		"argocd: {server: 'http://u:s3cr3t-value@bad host', token: x}\n",
 		"grafana: {url: http://g, token: [s3cr3t-value]}\n",
 		"influxdb: {url: 'http://u:s3cr3t-value@[::1', bucket: b}\n",
+		"store: {driver: postgres, postgres: {dsn: 'postgres://u:s3cr3t-value@db:x/envtrack'}}\n",
+		"store: {driver: postgres, postgres: {dsn: 'host=db password=s3cr3t-value port=x'}}\n",
 	} {
 		_, err := loadBytes([]byte(text), "envtrack.yml", loadOptions{})
 		require.Error(t, err)
@@ -585,6 +597,39 @@ environments:
 	require.Contains(t, out, "url: http://envtrack:<secret>@influx:8086/?x=1\n")
 	require.Contains(t, out, "url: https://a.example.com/healthz?access_token=<secret>&region=eu\n")
 	require.Contains(t, out, "url: https://b.example.com/?Sig=<secret>#token=<secret>\n")
+}
+
+// The PostgreSQL DSN is a secret wherever the configuration is printed (check-config,
+// the landing page) and in a refused reload's message, inline or read from dsn_file.
+func TestRedactedPostgresDSN(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "dsn")
+	require.NoError(t, os.WriteFile(file, []byte("postgres://envtrack:pg-pass-from-file@db:5432/envtrack\n"), 0o600))
+	for _, text := range []string{
+		"store: {driver: postgres, postgres: {dsn: 'postgres://envtrack:pg-pass-inline@db:5432/envtrack?sslmode=require'}}\n",
+		"store: {driver: postgres, postgres: {dsn_file: dsn, lease_duration: 2s, renew_interval: 500ms}}\n",
+	} {
+		cfg, err := loadBytes([]byte(text), filepath.Join(dir, "envtrack.yml"), loadOptions{})
+		require.NoError(t, err, text)
+		require.Equal(t, StorePostgres, cfg.Store.Driver)
+		require.Contains(t, string(cfg.Store.Postgres.DSN), "pg-pass-", "the daemon gets the DSN itself")
+		out := cfg.Redacted()
+		require.NotContains(t, out, "pg-pass-")
+		require.Contains(t, out, "    dsn: <secret>\n")
+		require.NotContains(t, fmt.Sprintf("%+v %#v", *cfg.Store.Postgres, *cfg.Store.Postgres), "pg-pass-")
+
+		other := *cfg
+		pg := *cfg.Store.Postgres
+		pg.DSN = "postgres://envtrack:pg-pass-other@db2:5432/envtrack"
+		other.Store.Postgres = &pg
+		err = NeedsRestart(cfg, &other)
+		require.EqualError(t, err, "store.postgres.dsn changed from <secret> to <secret>: that needs a restart; keeping the previous configuration")
+	}
+	cfg, err := loadBytes([]byte("store: {driver: postgres, postgres: {dsn: 'postgres://db/envtrack'}}\n"), "/x/envtrack.yml", loadOptions{})
+	require.NoError(t, err)
+	require.Equal(t, PostgresConfig{DSN: "postgres://db/envtrack", LeaseDuration: dur("15s"), RenewInterval: dur("5s"), MaxConnections: 4},
+		*cfg.Store.Postgres, "the defaults")
+	require.Equal(t, StoreBbolt, DefaultConfig().Store.Driver, "bbolt stays the embedded default")
 }
 
 func TestRedactedDefault(t *testing.T) {

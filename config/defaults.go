@@ -20,6 +20,17 @@ var (
 	DefaultJournalConfig = JournalConfig{
 		Retention: model.Duration(30 * 24 * time.Hour),
 	}
+	DefaultStoreConfig = StoreConfig{
+		Driver: StoreBbolt,
+	}
+	// A replica that dies is replaced within 15s (Kubernetes' own leader election
+	// default), renewing every 5s; a few connections per replica, not dozens, on a
+	// server other services share.
+	DefaultPostgresConfig = PostgresConfig{
+		LeaseDuration:  model.Duration(15 * time.Second),
+		RenewInterval:  model.Duration(5 * time.Second),
+		MaxConnections: 4,
+	}
 	DefaultRetentionConfig = RetentionConfig{
 		Events:         model.Duration(30 * 24 * time.Hour),
 		MaxUndelivered: model.Duration(90 * 24 * time.Hour),
@@ -194,6 +205,7 @@ func DefaultConfig() Config {
 	return Config{
 		ListenAddress: ":9465",
 		StateDir:      "./data",
+		Store:         DefaultStoreConfig,
 		Journal:       DefaultJournalConfig,
 		Retention:     DefaultRetentionConfig,
 		Delivery:      DefaultDeliveryConfig,

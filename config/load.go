@@ -15,7 +15,10 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"gopkg.in/yaml.v3"
+
+	"github.com/blueberry-idp/envtrack/config/redact"
 )
 
 // loadOptions change how a file is loaded (tests resolve ${VAR} from a table).
@@ -223,6 +226,14 @@ func (l *loader) resolveFiles(c *Config) error {
 	if err := l.checkCAFile("readiness.url.tls.ca_file", &c.Readiness.URL.TLS); err != nil {
 		return err
 	}
+	if p := c.Store.Postgres; p != nil {
+		if err := l.readSecret("store.postgres.dsn_file", &p.DSNFile, &p.DSN); err != nil {
+			return err
+		}
+		if err := l.checkDSN(p); err != nil {
+			return err
+		}
+	}
 	if i := c.InfluxDB; i != nil {
 		if err := l.readSecret("influxdb.token_file", &i.TokenFile, &i.Token); err != nil {
 			return err
@@ -352,6 +363,25 @@ func (l *loader) checkCAFile(key string, t *TLSConfig) error {
 	}
 	if !x509.NewCertPool().AppendCertsFromPEM(data) {
 		return l.errorf(key, "no PEM certificate found in %s", t.CAFile)
+	}
+	return nil
+}
+
+// checkDSN parses the PostgreSQL connection string as the driver will, so that a typo
+// fails check-config, not a replica at start. The message never quotes the string: it
+// usually holds the password.
+func (l *loader) checkDSN(p *PostgresConfig) error {
+	key := "store.postgres.dsn"
+	if p.DSNFile != "" {
+		key = "store.postgres.dsn_file"
+	}
+	if _, err := pgconn.ParseConfig(string(p.DSN)); err != nil {
+		var perr *pgconn.ParseConfigError
+		msg := "not a PostgreSQL connection string"
+		if errors.As(err, &perr) && perr.Unwrap() != nil {
+			msg += ": " + redact.New(string(p.DSN)).String(perr.Unwrap().Error())
+		}
+		return l.errorf(key, "%s (postgres://user:password@host:5432/database?sslmode=require, or host=... dbname=... pairs)", msg)
 	}
 	return nil
 }

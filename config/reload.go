@@ -16,6 +16,9 @@ func NeedsRestart(old, cfg *Config) error {
 	}{
 		{"listen_address", old.ListenAddress, cfg.ListenAddress},
 		{"state_dir", old.StateDir, cfg.StateDir},
+		{"store.driver", old.Store.Driver, cfg.Store.Driver},
+		{"store.postgres", pgKey(old.Store.Postgres), pgKey(cfg.Store.Postgres)},
+		{"store.postgres.dsn", pgDSN(old.Store.Postgres), pgDSN(cfg.Store.Postgres)},
 		{"metrics.namespace", old.Metrics.Namespace, cfg.Metrics.Namespace},
 		{"metrics.native_histograms", old.Metrics.NativeHistograms, cfg.Metrics.NativeHistograms},
 		{"api.read_header_timeout", old.API.ReadHeaderTimeout, cfg.API.ReadHeaderTimeout},
@@ -33,4 +36,21 @@ func NeedsRestart(old, cfg *Config) error {
 		return fmt.Errorf("slos latency thresholds (the provisioning histogram's buckets) changed from %v to %v: that needs a restart; keeping the previous configuration", o, n)
 	}
 	return nil
+}
+
+// pgKey is what of store.postgres a reload compares, but the DSN (pgDSN).
+func pgKey(c *PostgresConfig) string {
+	if c == nil {
+		return "none"
+	}
+	return fmt.Sprintf("{lease_duration: %s, renew_interval: %s, max_connections: %d}",
+		c.LeaseDuration, c.RenewInterval, c.MaxConnections)
+}
+
+// pgDSN is the DSN as a Secret: compared by value, printed as <secret>.
+func pgDSN(c *PostgresConfig) Secret {
+	if c == nil {
+		return ""
+	}
+	return c.DSN
 }

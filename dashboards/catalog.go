@@ -614,6 +614,31 @@ func (s *Set) journalMetrics() []Metric {
 				Queries: []Query{{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel(metric.HTTPHandlerPanics.Name)), Legend: "panics"}},
 			}},
 		}),
+		self(metric.Leader, Metric{
+			Alerts: []Alert{s.noLeaderAlert()},
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowJournal, Slot: 80, Kind: TimeSeries, Width: 8, Height: 6,
+				Title: "Leader", Description: "1 on the replica that leads (it runs the Argo CD watch, the URL checks, the timeouts, the sinks and retention); with PostgreSQL, exactly one replica at a time, and the line moves at a failover. With bbolt, always 1.",
+				Unit: "none", Stack: true,
+				Queries: []Query{{Expr: sel(metric.Leader.Name), Legend: "{{instance}}"}},
+			}},
+		}),
+		self(metric.LeaderEpoch, Metric{
+			Alerts: []Alert{s.leaseFlappingAlert()},
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowJournal, Slot: 85, Kind: TimeSeries, Width: 8, Height: 6,
+				Title: "Leader epoch", Description: "The lease's fencing epoch: one step per new leader. Steps close together are a lease that flaps (a leader that cannot renew in time).",
+				Unit: "none", Queries: []Query{{Expr: fmt.Sprintf(`max without (instance) (%s)`, sel(metric.LeaderEpoch.Name)), Legend: "epoch"}},
+			}},
+		}),
+		self(metric.StoreStaleCommits, Metric{
+			Panels: []Panel{{
+				Dashboard: DashboardHealth, Row: RowJournal, Slot: 90, Kind: TimeSeries, Width: 8, Height: 6,
+				Title: "Commits planned again", Description: "Commits to the shared journal refused because another replica had written the same environment, or the same Idempotency-Key, meanwhile; each was planned again from the stored state. Always 0 with bbolt.",
+				Unit: "none", Bars: true,
+				Queries: []Query{{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel(metric.StoreStaleCommits.Name)), Legend: "commits"}},
+			}},
+		}),
 		self(metric.LabelValuesFolded, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowJournal, Slot: 75, Kind: TimeSeries, Width: 12, Height: 6,
@@ -1049,6 +1074,47 @@ func (s *Set) reloadAlert() Alert {
 		Cases: []Case{
 			{Name: "a failed reload fires", Fires: true, Labels: envtrackLabels(), Series: []InputSeries{envtrackSeries(metric.ConfigLastReloadSuccessful.Name, 0, 0)}},
 			{Name: "a good configuration stays silent", Series: []InputSeries{envtrackSeries(metric.ConfigLastReloadSuccessful.Name, 0, 1)}},
+		},
+	}
+}
+
+func (s *Set) noLeaderAlert() Alert {
+	o := s.opts
+	return Alert{
+		Name: "EnvtrackNoLeader", Group: GroupHealth, Severity: SeverityCritical, For: o.DownFor,
+		Expr:        fmt.Sprintf(`max without (instance) (%s) < 1`, metric.Leader.Name),
+		Threshold:   fmt.Sprintf("no replica reports %s 1 for %s", metric.Leader.Name, dur(o.DownFor)),
+		Summary:     "No envtrack replica leads.",
+		Description: "None of the envtrack replicas of {{ $labels.job }} holds the lease: Argo CD is not watched, URLs are not checked and the sinks do not deliver.",
+		Meaning: "With store.driver postgres one replica leads by a lease in PostgreSQL. Pushes are still recorded by every replica, but nothing is derived from Argo CD or the URLs, " +
+			"timeouts are not evaluated and InfluxDB and Grafana fall behind (the journal keeps everything: they catch up when a leader is back).",
+		Steps: []string{
+			fmt.Sprintf("Check that the replicas reach PostgreSQL (their logs: \"leader election: cannot reach the journal\"; is `%s` still moving?).", metric.JournalLastSequence.Name),
+			"Check the replicas' logs for \"leader: lease acquired\" and \"following\": a replica that follows names the holder of the lease, which must be running.",
+		},
+		Cases: []Case{
+			{Name: "no replica leads", Fires: true, Labels: map[string]string{"job": testJob}, Series: []InputSeries{envtrackSeries(metric.Leader.Name, 0, 0)}},
+			{Name: "one replica leads", Series: []InputSeries{envtrackSeries(metric.Leader.Name, 0, 1)}},
+		},
+	}
+}
+
+func (s *Set) leaseFlappingAlert() Alert {
+	return Alert{
+		Name: "EnvtrackLeaseFlapping", Group: GroupHealth, Severity: SeverityWarning, For: 0,
+		Expr:        fmt.Sprintf(`max without (instance) (max_over_time(%[1]s[1h]) - min_over_time(%[1]s[1h])) > 3`, metric.LeaderEpoch.Name),
+		Threshold:   "more than 3 new leaders within 1h",
+		Summary:     "envtrack's leadership changes often.",
+		Description: "The envtrack replicas of {{ $labels.job }} changed leader more than 3 times within the last hour.",
+		Meaning: "Each change is a failover: a leader stopped renewing its lease within store.postgres.lease_duration (a crash, a restart, a pause, " +
+			"or a slow connection to PostgreSQL), and another replica took over. Nothing is lost, but each one delays the Argo CD watch and the sinks by up to a lease.",
+		Steps: []string{
+			"Look for restarts of the replicas (OOM kills, failing liveness probes) and for \"leader: stepping down\" in their logs, with its reason.",
+			"If the database is slow to answer, raise store.postgres.lease_duration (and renew_interval with it), or look at PostgreSQL's load.",
+		},
+		Cases: []Case{
+			{Name: "five new leaders in an hour fire", Fires: true, Labels: map[string]string{"job": testJob}, Series: []InputSeries{envtrackSeries(metric.LeaderEpoch.Name, 0.1, 1)}},
+			{Name: "a stable leader stays silent", Series: []InputSeries{envtrackSeries(metric.LeaderEpoch.Name, 0, 7)}},
 		},
 	}
 }

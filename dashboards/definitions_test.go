@@ -102,7 +102,7 @@ func TestAlerts(t *testing.T) {
 		"EnvironmentProvisioningP50Slow", "EnvironmentProvisioningP95Slow", "EnvironmentProvisioningSuccessRateLow",
 		"EnvironmentProvisioningErrorBudgetBurn", "EnvironmentTerminationStuck",
 		"EnvtrackDown", "EnvtrackConfigReloadFailed", "EnvtrackArgoCDPollsFailing", "EnvtrackProbesFailing",
-		"EnvtrackSinkLagging", "EnvtrackSinkSettingEventsAside", "EnvtrackSinkUndeliveredSetAside",
+		"EnvtrackSinkLagging", "EnvtrackSinkSettingEventsAside", "EnvtrackSinkUndeliveredSetAside", "EnvtrackNoLeader", "EnvtrackLeaseFlapping",
 	}, names)
 	// The SLO alerts: a page and a ticket alert per SLI, one rule per SLO (one SLO of
 	// each SLI by default), each with its runbook.

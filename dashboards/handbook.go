@@ -35,7 +35,7 @@ func (s *Set) Handbook() []byte {
 	p("| PROPERTY | DETAILS |\n| --- | --- |\n")
 	p("| What it does | Watches the environments the platform provisions through Argo CD (and plain URLs), records their lifecycle events in a durable local journal and delivers them to InfluxDB, Prometheus and Grafana. |\n")
 	p("| Metrics | `GET /metrics` on `listen_address` (default `:9465`): the lifecycle metrics under `metrics.namespace` (`%s`), envtrack's own under `envtrack_`. |\n", o.Namespace)
-	p("| Health | `GET /healthz` (alive), `GET /readyz` (store open and first Argo CD poll done). |\n")
+	p("| Health | `GET /healthz` (alive), `GET /readyz` (the journal answers, and on the leader the first Argo CD poll is done). |\n")
 	p("| Scrape job | `up{job=~%q}`: the rules expect envtrack's scrape job to match. |\n", o.Job)
 	p("| Targets (000) | P50 provisioning time target %s, alert %s · P95 target %s, alert %s · success rate target %s %%, alert %s %%. |\n",
 		dur(time.Duration(t.ProvisioningP50.Target)), dur(time.Duration(t.ProvisioningP50.Alert)),
@@ -51,6 +51,7 @@ func (s *Set) Handbook() []byte {
 	p("When Prometheus scrapes native histograms, keep the classic buckets too (`always_scrape_classic_histograms: true` in the scrape config), or the provisioning alerts see no data.\n\n")
 
 	s.handbookReads(p)
+	handbookReplicas(p)
 
 	p("## Alert policies\n\n")
 	p("Every alert carries the label `severity` and the annotations `summary`, `description` and `runbook_url` (a link to its section below).\n\n")
@@ -270,4 +271,19 @@ func (s *Set) handbookReads(p func(string, ...any)) {
 	p("At start-up (and after a reload that changes the section) envtrack asks InfluxDB once whether it answers the chosen language, and logs one line: `InfluxDB answers InfluxQL reads`, or what is wrong and how to fix it, for example ")
 	p("`InfluxDB answers 403 to Flux (Flux query service disabled. ...): set influxdb.query_language: influxql, or enable flux-enabled in InfluxDB`. `envtrack check-config` prints the same line as a warning. Start-up goes on either way: tracking, the journal and the other sinks do not depend on reads.\n\n")
 	p("A read InfluxDB refuses (a bad token, Flux turned off, an unknown database or retention policy, an answer cut short by `max-row-limit`) answers **502** with that reason in `{\"error\": ...}`; a read InfluxDB does not answer (connection refused, timeout; or a 502, 503, 504, 408 or 429 from it or a proxy in front of it) answers **503**. Both count in `%s{language, reason}` (`refused`, `unreachable`), shown on the health row of the provisioning dashboard.\n\n", metric.InfluxDBReadFailures.Name)
+}
+
+func handbookReplicas(p func(string, ...any)) {
+	p("## Replicas and failover\n\n")
+	p("With `store.driver: postgres` the journal lives in PostgreSQL (13 or newer) and any number of envtrack replicas share it. ")
+	p("Every replica serves the API, the pages, the CLI's reads and `/metrics`, and takes pushes: a push is committed in one transaction that locks the environment's row, so two replicas never record conflicting transitions, and `202` means committed. ")
+	p("One replica leads, by a lease held in PostgreSQL: it runs the Argo CD watch, the URL checks, the provisioning timeouts, the sinks and retention. ")
+	p("Every write the leader makes (a transition it derived, a sink cursor, a set-aside event, a pruned event) checks the lease's epoch in its own transaction; a replica that lost the lease writes nothing more and steps down (`%s` goes to 0).\n\n", metric.Leader.Name)
+	p("**At a failover.** The leader renews its lease every `renew_interval`. When it stops (crash, node failure, a pause longer than the lease) another replica takes the lease once `lease_duration` has passed by the database's clock, at the next epoch (`%s`), and resumes each sink at its durable cursor: InfluxDB and Grafana receive what the old leader had not delivered, once (Grafana annotations are looked up before they are posted again). ", metric.LeaderEpoch.Name)
+	p("A clean stop (SIGTERM, a rolling update) releases the lease: the next replica takes over within one `renew_interval`. Pushes never wait for a leader; Argo CD changes and URL states are derived again from the next poll, with their evidence times.\n\n")
+	p("**What to alert on.** [EnvtrackNoLeader](#envtracknoleader) (no replica holds the lease) and [EnvtrackLeaseFlapping](#envtrackleaseflapping) (leadership changes often); `%s` counts commits planned again because another replica wrote the same environment meanwhile (a few are normal under concurrent pushes). ", metric.StoreStaleCommits.Name)
+	p("Both rules aggregate across replicas (`max without (instance)`), so they stay right whichever replica leads. `/readyz` is true on a healthy follower, so a readiness probe keeps every replica in the Service.\n\n")
+	p("**Moving a journal.** Stop envtrack, then `envtrack store copy --from bbolt:/var/lib/envtrack/envtrack.db --to postgres:DSN` moves the journal with its identity (event ids stay the same, so the sinks deliver nothing twice), its environments, sink cursors, set-aside and undelivered events and Idempotency-Keys; `--from postgres:DSN --to bbolt:PATH` moves it back. ")
+	p("An interrupted copy resumes when run again; a finished one copies nothing more. Then set `store.driver: postgres` and start the replicas. ")
+	p("The schema's migrations are embedded in envtrack and applied at start under an advisory lock; a database migrated by a newer envtrack stops an older one at start with one line, changing nothing (roll forward, not back).\n\n")
 }

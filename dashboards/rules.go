@@ -156,7 +156,9 @@ func (s *Set) windows(a Alert) (shortest, longest time.Duration) {
 			shortest, longest = min(shortest, b.Short), max(longest, b.Long)
 		}
 		return shortest, longest
-	case "EnvtrackDown", "EnvtrackSinkLagging", "EnvtrackConfigReloadFailed":
+	case "EnvtrackLeaseFlapping":
+		return time.Hour, time.Hour
+	case "EnvtrackDown", "EnvtrackSinkLagging", "EnvtrackConfigReloadFailed", "EnvtrackNoLeader":
 		return o.HealthWindow, o.HealthWindow // no range: any step will do
 	}
 	if a.Group == GroupHealth {

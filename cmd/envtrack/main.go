@@ -44,6 +44,7 @@ commands:
   timeline ID    print an environment's timeline (--json for the API's JSON)
   insights       provisioning percentiles, success rate, targets and recommendations (--window 7d)
   import FILE|-  load history (NDJSON or CSV) through the batch push; --dry-run
+  store copy     copy a journal between drivers: --from bbolt:PATH|postgres:DSN --to ...
   webhook test NAME  send one signed sample event to the webhook NAME and print its answer (--config FILE)
   generate       rewrite dashboards/, deploy/prometheus/ and docs/operations.md from the definitions
   version        print version information
@@ -72,6 +73,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return generate(rest, stdout, stderr)
 	case "import":
 		return importHistory(rest, stdout, stderr)
+	case "store":
+		return storeCmd(rest, stdout, stderr)
 	case "webhook":
 		return webhookCmd(rest, stdout, stderr)
 	case "version", "--version", "-version":

@@ -20,6 +20,7 @@ import (
 	"github.com/blueberry-idp/envtrack/exporter/argocd"
 	"github.com/blueberry-idp/envtrack/exporter/influxdb"
 	"github.com/blueberry-idp/envtrack/exporter/ingest"
+	"github.com/blueberry-idp/envtrack/exporter/journal"
 	"github.com/blueberry-idp/envtrack/exporter/labels"
 	"github.com/blueberry-idp/envtrack/exporter/prom"
 	"github.com/blueberry-idp/envtrack/exporter/query"
@@ -66,7 +67,7 @@ type App struct {
 	mu  sync.RWMutex
 	gen *generation // the configuration in force and what it built, swapped on reload
 
-	store       Journal
+	store       *journal.Opened
 	tracker     *tracker.Tracker
 	metrics     *metrics
 	lifecycle   *prom.Metrics // DESIGN §4, observed on live transitions only
@@ -120,7 +121,7 @@ func New(opts Options) (*App, error) {
 	if a.gen, err = newGeneration(cfg, a.logger, a.now, opts.clock, a.labels.TypeLabel, opts.Sinks); err != nil {
 		return nil, err
 	}
-	if a.store, err = openJournal(cfg, a.logger, a.now, a.reg); err != nil {
+	if a.store, err = journal.Open(cfg, a.logger, a.now, a.reg); err != nil {
 		a.gen.close()
 		return nil, err
 	}
@@ -131,6 +132,7 @@ func New(opts Options) (*App, error) {
 		return nil, err
 	}
 	a.tracker = tracker.New(tracker.ConfigOf(cfg, a.store.CreatedAt()), states)
+	a.store.Share(a.tracker)
 	a.pushes = ingest.New(ingest.Options{Tracker: a.tracker, Journal: a.store, Now: a.now,
 		Committed: func(evs []event.Event) {
 			a.committed(evs, "pushed event", func(e event.Event) []any { return []any{"marker", e.IsMarker()} })
@@ -208,7 +210,7 @@ func (a *App) Listen() error {
 // finishes its requests, the loops stop between two cycles, and the store is closed.
 func (a *App) Run(ctx context.Context) error {
 	defer a.store.Close()
-	if r, ok := retention.ForJournal(a.store, a.tracker, a.Config().Readiness, a.now, a.logger); ok {
+	if r, ok := retention.ForJournal(a.store.Sole(), a.tracker, a.Config().Readiness, a.now, a.logger); ok {
 		r.Expire() // before listening, so that no push races it
 	}
 	if err := a.Listen(); err != nil {
@@ -249,8 +251,9 @@ func (a *App) Run(ctx context.Context) error {
 
 func (a *App) markPolled() { a.ready.Store(true) }
 
-// Ready reports whether the daemon is ready (GET /readyz).
-func (a *App) Ready() bool { return a.ready.Load() }
+// Ready reports whether the daemon is ready (GET /readyz): its journal answers, and, on
+// the leader, the first Argo CD poll finished.
+func (a *App) Ready() bool { return a.ready.Load() && a.store.Reachable() }
 
 // SinkStatus reports each sink's state (the landing page, the demo).
 func (a *App) SinkStatus() []sink.Status {

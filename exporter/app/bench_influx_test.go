@@ -54,27 +54,37 @@ func ciEnvironment(n int64) string {
 //     keep-alive clients, against what 001 does instead: one point per request straight
 //     to InfluxDB's write API, with the same number of clients;
 //   - envtrack's batch push (500 markers per NDJSON request) end to end, against
-//     InfluxDB's own 500-line batches.
+//     InfluxDB's own 500-line batches;
+//   - both of envtrack's runs again with the journal in PostgreSQL (store.driver:
+//     postgres, one replica), against the same direct writes.
 //
 // Each op is benchBatch events. The ratios are printed at the end (see docs/benchmarks.md).
 func BenchmarkPushToInfluxDB(b *testing.B) {
 	db := testinfra.StartInfluxDB(b)
+	pg := testinfra.StartPostgres(b)
 	start := time.Date(2025, 1, 7, 10, 0, 0, 0, time.UTC)
 	clk := &clock{}
 	clk.Set(start)
-	dir := b.TempDir()
-	cfg := filepath.Join(dir, "envtrack.yml")
-	require.NoError(b, os.WriteFile(cfg, []byte(fmt.Sprintf(`state_dir: %s
+	// daemon starts an envtrack on the journal store names (bbolt: "").
+	daemon := func(store string) (*App, string) {
+		dir := b.TempDir()
+		cfg := filepath.Join(dir, "envtrack.yml")
+		require.NoError(b, os.WriteFile(cfg, []byte(fmt.Sprintf(`state_dir: %s
 api: {write_tokens: [bench]}
-%s%s`, filepath.Join(dir, "data"), influxConfig(db), quietSources)), 0o600))
-	a, err := New(Options{Sinks: testSinks, ConfigFile: cfg, Now: clk.Now, ListenAddress: "127.0.0.1:0"})
-	require.NoError(b, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	srv := httptest.NewServer(a.handler())
-	defer srv.Close()
+%s%s%s`, filepath.Join(dir, "data"), store, influxConfig(db), quietSources)), 0o600))
+		a, err := New(Options{Sinks: testSinks, ConfigFile: cfg, Now: clk.Now, ListenAddress: "127.0.0.1:0"})
+		require.NoError(b, err)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- a.Run(ctx) }()
+		b.Cleanup(func() { cancel(); <-done })
+		srv := httptest.NewServer(a.handler())
+		b.Cleanup(srv.Close)
+		return a, srv.URL
+	}
+	a, srvURL := daemon("")
+	// The same daemon on PostgreSQL (one replica: it leads at once).
+	pa, pgURL := daemon(postgresStore(pg.NewDatabase(b)))
 
 	// Keep-alive for every client: the default transport keeps only two idle connections
 	// per host, and dialling per request would measure the client, not the server.
@@ -113,28 +123,31 @@ api: {write_tokens: [bench]}
 		return fmt.Appendf(nil, `direct_deployments,application=app-%d,environment=%s,host=ci-%d activity="deploy-app-%d-%d",event_id="0011223344556677-%d",failed=false,status="success" %d`,
 			n%50, ciEnvironment(n), n%8, n%50, n, n, at.UnixNano())
 	}
-	// The history the run starts from: benchHistory markers in test, and as many again
+	// The history each run starts from: benchHistory markers in test, and as many again
 	// spread over the others, in batches of 1,000, delivered before anything is timed.
-	for i := int64(0); i < 2*benchHistory; {
-		var body bytes.Buffer
-		for range 1000 {
-			env := "test" // every other marker
-			if i%2 == 1 {
-				if env = ciEnvironment(i); env == "test" {
-					env = "staging"
+	for _, d := range []struct {
+		a   *App
+		url string
+	}{{a, srvURL}, {pa, pgURL}} {
+		for i := int64(0); i < 2*benchHistory; {
+			var body bytes.Buffer
+			for range 1000 {
+				env := "test" // every other marker
+				if i%2 == 1 {
+					if env = ciEnvironment(i); env == "test" {
+						env = "staging"
+					}
 				}
+				fmt.Fprintf(&body, `{"kind":"deployment","environment":%q,"host":"ci-%d","application":"app-%d","activity":"history-%d","status":"success","timestamp":%q}`+"\n",
+					env, i%8, i%50, i, start.Add(-time.Duration(i)*time.Minute).Format(time.RFC3339))
+				i++
 			}
-			fmt.Fprintf(&body, `{"kind":"deployment","environment":%q,"host":"ci-%d","application":"app-%d","activity":"history-%d","status":"success","timestamp":%q}`+"\n",
-				env, i%8, i%50, i, start.Add(-time.Duration(i)*time.Minute).Format(time.RFC3339))
-			i++
+			post(d.url+"/api/events", "application/x-ndjson", "Bearer bench", body.Bytes(), http.StatusAccepted)
 		}
-		post(srv.URL+"/api/events", "application/x-ndjson", "Bearer bench", body.Bytes(), http.StatusAccepted)
-	}
-	{
 		wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		require.NoError(b, waitDelivered(wctx, a))
+		require.NoError(b, waitDelivered(wctx, d.a))
 		wcancel()
-		evs, err := a.store.EnvironmentEvents("test")
+		evs, err := d.a.store.EnvironmentEvents("test")
 		require.NoError(b, err)
 		require.GreaterOrEqual(b, len(evs), benchHistory, "the history of test")
 	}
@@ -157,13 +170,13 @@ api: {write_tokens: [bench]}
 		close(jobs)
 		wg.Wait()
 	}
-	delivered := func() {
+	delivered := func(a *App) {
 		wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer wcancel()
 		require.NoError(b, waitDelivered(wctx, a))
 	}
 	rates, perCommit := map[string]float64{}, map[string]float64{}
-	run := func(name string, op func()) {
+	run := func(name string, a *App, op func()) {
 		b.Run(name, func(b *testing.B) {
 			c0, e0 := commitStats(b, a)
 			for i := 0; i < b.N; i++ {
@@ -191,25 +204,37 @@ api: {write_tokens: [bench]}
 		}
 	}
 	for _, clients := range []int{1, 8} {
-		run(fmt.Sprintf("envtrack/clients=%d", clients), func() {
-			parallel(clients, func(n int64) {
-				post(srv.URL+"/api/events", "application/json", "Bearer bench", eventJSON(n), http.StatusAccepted)
+		for _, d := range []struct {
+			name string
+			a    *App
+			url  string
+		}{{"envtrack", a, srvURL}, {"envtrack-postgres", pa, pgURL}} {
+			run(fmt.Sprintf("%s/clients=%d", d.name, clients), d.a, func() {
+				parallel(clients, func(n int64) {
+					post(d.url+"/api/events", "application/json", "Bearer bench", eventJSON(n), http.StatusAccepted)
+				})
+				delivered(d.a)
 			})
-			delivered()
-		})
-		run(fmt.Sprintf("direct-per-point/clients=%d", clients), func() {
+		}
+		run(fmt.Sprintf("direct-per-point/clients=%d", clients), a, func() {
 			parallel(clients, func(n int64) {
 				post(influxWrite, "text/plain", influxAuth, pointLine(n), http.StatusNoContent)
 			})
 		})
 	}
-	run("envtrack-batch500", func() {
+	run("envtrack-batch500", a, func() {
 		batches(func(body []byte) {
-			post(srv.URL+"/api/events", "application/x-ndjson", "Bearer bench", body, http.StatusAccepted)
+			post(srvURL+"/api/events", "application/x-ndjson", "Bearer bench", body, http.StatusAccepted)
 		})
-		delivered()
+		delivered(a)
 	})
-	run("influxdb-batch500", func() {
+	run("envtrack-postgres-batch500", pa, func() {
+		batches(func(body []byte) {
+			post(pgURL+"/api/events", "application/x-ndjson", "Bearer bench", body, http.StatusAccepted)
+		})
+		delivered(pa)
+	})
+	run("influxdb-batch500", a, func() {
 		var body bytes.Buffer
 		for range benchBatch / 500 {
 			body.Reset()
@@ -242,6 +267,15 @@ api: {write_tokens: [bench]}
 	fmt.Printf("side by side:\n%s  end to end vs direct per-point: 1 client %s, 8 clients %s; batch push vs InfluxDB 500-line batches %s\n",
 		sb.String(), ratio("envtrack/clients=1", "direct-per-point/clients=1"), ratio("envtrack/clients=8", "direct-per-point/clients=8"),
 		ratio("envtrack-batch500", "influxdb-batch500"))
+	fmt.Printf("  on PostgreSQL, end to end vs direct per-point: 1 client %s, 8 clients %s; batch push vs InfluxDB 500-line batches %s\n",
+		ratio("envtrack-postgres/clients=1", "direct-per-point/clients=1"), ratio("envtrack-postgres/clients=8", "direct-per-point/clients=8"),
+		ratio("envtrack-postgres-batch500", "influxdb-batch500"))
+	for _, mf := range must(pa.reg.Gather()) {
+		if mf.GetName() == "envtrack_store_commit_duration_seconds" {
+			h := mf.GetMetric()[0].GetHistogram()
+			fmt.Printf("  postgres %s: %d, mean %.1f ms\n", mf.GetName(), h.GetSampleCount(), 1000*h.GetSampleSum()/float64(max(1, h.GetSampleCount())))
+		}
+	}
 	for _, mf := range must(a.reg.Gather()) {
 		if mf.GetName() == "envtrack_store_commit_duration_seconds" || mf.GetName() == "envtrack_sink_delivery_duration_seconds" {
 			for _, m := range mf.GetMetric() {

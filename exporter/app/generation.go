@@ -13,6 +13,7 @@ import (
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/argocd"
 	"github.com/blueberry-idp/envtrack/exporter/influxdb"
+	"github.com/blueberry-idp/envtrack/exporter/journal"
 	"github.com/blueberry-idp/envtrack/exporter/probe"
 	"github.com/blueberry-idp/envtrack/exporter/query"
 	"github.com/blueberry-idp/envtrack/exporter/retention"
@@ -81,39 +82,58 @@ func (a *App) current() *generation {
 	return a.gen
 }
 
-// start runs g's loops until g.stop: the sources, which hand their observations to the
-// tracker, retention, and the sinks, which only read the journal; and it asks a new
-// InfluxDB read path once whether InfluxDB answers it (influxdb.Announce logs the
-// answer). Callers hold loopsMu.
+// start runs g's loops until g.stop: on the replica that leads (journal.Lead: always
+// with bbolt), the sources, which hand their observations to the tracker, retention,
+// and the sinks, which only read the journal, all writing through the leader's journal;
+// on every replica, the tracker following the others' commits, and a new InfluxDB read
+// path asked once whether InfluxDB answers it (influxdb.Announce logs the answer).
+// Callers hold loopsMu.
 func (a *App) start(ctx context.Context, g *generation) {
-	t := tracking{a.tracker, a}
-	runners := sink.NewGroup(g.sinks, a.store, a.sinkMetrics, g.cfg.Delivery, sink.Options{Logger: a.logger,
-		MaxUndelivered: time.Duration(g.cfg.Retention.MaxUndelivered), Now: a.now})
 	var names []string // retention keeps what they have not delivered
 	for _, s := range g.sinks {
 		names = append(names, s.Name())
 	}
+	lead := func(ctx context.Context, j journal.Leader) {
+		t := tracking{a.tracker, a, j.Commit, j.Gap}
+		runners := sink.NewGroup(g.sinks, j, a.sinkMetrics, g.cfg.Delivery, sink.Options{Logger: a.logger,
+			MaxUndelivered: time.Duration(g.cfg.Retention.MaxUndelivered), Now: a.now})
+		a.mu.Lock()
+		g.runners = runners
+		a.mu.Unlock()
+		loops := []func(context.Context){
+			func(ctx context.Context) { g.prober.Run(ctx, g.cfg.Environments, t) },
+			retention.New(j, a.tracker, time.Duration(g.cfg.Retention.Events), names, a.now, a.logger).Run,
+			runners.Run,
+		}
+		if g.argo != nil {
+			loops = append(loops, func(ctx context.Context) { g.argo.Run(ctx, t) })
+		}
+		if r, ok := retention.ForJournal(j, a.tracker, g.cfg.Readiness, a.now, a.logger); ok {
+			loops = append(loops, r.Run)
+		}
+		runAll(ctx, loops)
+	}
 	loops := []func(context.Context){
-		func(ctx context.Context) { g.prober.Run(ctx, g.cfg.Environments, t) },
-		retention.New(a.store, a.tracker, time.Duration(g.cfg.Retention.Events), names, a.now, a.logger).Run,
-		runners.Run,
-	}
-	if g.argo != nil {
-		loops = append(loops, func(ctx context.Context) { g.argo.Run(ctx, t) })
-	}
-	if r, ok := retention.ForJournal(a.store, a.tracker, g.cfg.Readiness, a.now, a.logger); ok {
-		loops = append(loops, r.Run)
+		func(ctx context.Context) { a.store.Lead(ctx, a.markPolled, lead) }, // a follower is ready
+		func(ctx context.Context) { a.store.Follow(ctx, a.tracker) },
 	}
 	if g.reader != nil {
 		loops = append(loops, func(ctx context.Context) { influxdb.Announce(ctx, g.reader, *g.cfg.InfluxDB, a.logger) })
 	}
 	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); runAll(ctx, loops) }()
+	a.mu.Lock()
+	g.stop = func() { cancel(); <-done }
+	a.mu.Unlock()
+}
+
+// runAll runs each loop in its own goroutine until all have returned.
+func runAll(ctx context.Context, loops []func(context.Context)) {
 	var wg sync.WaitGroup
 	for _, l := range loops {
 		wg.Add(1)
 		go func() { defer wg.Done(); l(ctx) }()
 	}
-	a.mu.Lock()
-	g.runners, g.stop = runners, func() { cancel(); wg.Wait() }
-	a.mu.Unlock()
+	wg.Wait()
 }

@@ -11,28 +11,32 @@ import (
 )
 
 // tracking is the tracking side as the sources (argocd.Tracker, probe.Tracker) see it:
-// the tracker, whose observations are committed to the journal by process.
+// the tracker, whose observations process commits through the leader's journal.
 type tracking struct {
 	*tracker.Tracker
-	a *App
+	a      *App
+	commit tracker.CommitFunc
+	gap    func(event.Gap) (*event.Gap, error) // the leader's journal's
 }
 
-func (t tracking) Track(_ context.Context, obs []tracker.Observation) error { return t.a.process(obs) }
+func (t tracking) Track(_ context.Context, obs []tracker.Observation) error {
+	return t.a.process(obs, t.commit)
+}
 
 // Polled: the first look at Argo CD finished, the daemon is ready.
 func (t tracking) Polled() { t.a.markPolled() }
 
 // Blind records a window in which a source could not see (DESIGN §3 gaps) in the
-// store, which journals (and logs) a closed one, for the sinks that draw it.
-func (t tracking) Blind(_ context.Context, g event.Gap) error { _, err := t.a.store.Gap(g); return err }
+// leader's journal, which journals (and logs) a closed one, for the sinks that draw it.
+func (t tracking) Blind(_ context.Context, g event.Gap) error { _, err := t.gap(g); return err }
 
 // process tracks observations of the sources: the tracker commits what they change
 // (tracker.MaxBatch at a time), then committed reports it.
-func (a *App) process(obs []tracker.Observation) error {
+func (a *App) process(obs []tracker.Observation, commit tracker.CommitFunc) error {
 	if len(obs) == 0 {
 		return nil
 	}
-	events, err := a.tracker.Process(obs, a.store.Commit) // the batches committed before an error too
+	events, err := a.tracker.Process(obs, commit) // the batches committed before an error too
 	a.committed(events, "lifecycle event", func(e event.Event) []any { return []any{"reason", e.Meta(event.MetaReason)} })
 	if err != nil {
 		level.Error(a.logger).Log("msg", "recording transitions failed; they will be derived again", "err", err)

@@ -1,6 +1,8 @@
 package ingest
 
 import (
+	"errors"
+
 	"github.com/blueberry-idp/envtrack/exporter/api"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 	"github.com/blueberry-idp/envtrack/model/event"
@@ -12,36 +14,56 @@ type owner struct {
 	i int
 }
 
-// commitGroup plans one group of requests into one commit: retried Idempotency-Keys
-// and repeated events are answered unchanged and left out (keys.go, dedupe.go),
-// lifecycle pushes become the tracker's observations and markers its extra events, the
-// items of one request sharing a group (all or nothing).
-//
-// A request that repeats the key or an event of an earlier request of the same group
-// is not decided here: it is returned, to go first into the next group, which finds
-// the earlier request stored or refused. Answering it "unchanged" now would lose its
-// event if the tracker refused the earlier request.
+// commitGroup commits one group of requests and answers them, returning those it
+// deferred (commitOnce). With a shared journal (replicas on PostgreSQL) another replica
+// may record one of the group's Idempotency-Keys between the lookup and the commit: the
+// commit then fails with tracker.ErrRepeated, storing nothing, and the group is planned
+// again, when the lookup finds the key, so that the retry is answered "unchanged" (or
+// the reuse refused).
 func (p *Recorder) commitGroup(batch []*request) (deferred []*request) {
-	fail := func(err error) []*request {
-		for _, r := range batch {
+	var err error
+	for attempt := 0; ; attempt++ {
+		err = p.commitOnce(batch)
+		if !errors.Is(err, tracker.ErrRepeated) || attempt == 2 {
+			break
+		}
+	}
+	for _, r := range batch {
+		switch {
+		case err != nil:
 			if r.err == nil {
 				r.err = err
 			}
-			close(r.done)
+		case r.deferred:
+			deferred = append(deferred, r)
+			continue
 		}
-		return nil
+		close(r.done)
 	}
+	return deferred
+}
+
+// commitOnce plans one group of requests into one commit: retried Idempotency-Keys
+// and repeated events are answered unchanged and left out (keys.go, dedupe.go),
+// lifecycle pushes become the tracker's observations and markers its extra events, the
+// items of one request sharing a group (all or nothing). An error fails the whole group.
+//
+// A request that repeats the key or an event of an earlier request of the same group
+// is not decided here: it is marked deferred, to go first into the next group, which
+// finds the earlier request stored or refused. Answering it "unchanged" now would lose
+// its event if the tracker refused the earlier request.
+func (p *Recorder) commitOnce(batch []*request) error {
 	for _, r := range batch {
 		r.per = make([][]event.Event, len(r.items))
-		r.skip, r.deferred = false, false
+		r.skip, r.deferred, r.err = false, false, nil
 	}
 	fresh, err := p.checkKeys(batch)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	repeat, err := p.identities(batch)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	var (
 		obs      []tracker.Observation
@@ -79,7 +101,7 @@ func (p *Recorder) commitGroup(batch []*request) (deferred []*request) {
 	}
 	per, rejected, stored, err := p.o.Tracker.ProcessBatch(obs, markers, markerGroups, commit)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	refused := map[*request]bool{}
 	for i, o := range obsOf {
@@ -105,7 +127,9 @@ func (p *Recorder) commitGroup(batch []*request) (deferred []*request) {
 		}
 	}
 	if len(left) > 0 {
-		if _, err := p.o.Journal.CommitKeyed(nil, nil, left); err != nil {
+		// ErrRepeated: another replica recorded the key meanwhile; this request stored
+		// nothing, and its answer stands.
+		if _, err := p.o.Journal.CommitKeyed(nil, nil, left); err != nil && !errors.Is(err, tracker.ErrRepeated) {
 			for _, r := range batch {
 				if _, ok := left[r.key.Name]; ok && r.err == nil {
 					r.err = err // stored nothing: the client retries
@@ -121,12 +145,5 @@ func (p *Recorder) commitGroup(batch []*request) (deferred []*request) {
 		all = append(all, evs...)
 	}
 	p.o.Committed(all)
-	for _, r := range batch {
-		if r.deferred {
-			deferred = append(deferred, r)
-			continue
-		}
-		close(r.done)
-	}
-	return deferred
+	return nil
 }

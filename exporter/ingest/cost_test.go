@@ -127,3 +127,60 @@ func TestRepeatAcrossRequestsOfOneGroup(t *testing.T) {
 		require.Empty(t, retry.per[0])
 	}
 }
+
+// meanwhile is a journal another writer shares (replicas on PostgreSQL), reduced to
+// the race that matters here: between the push path's lookup and its first keyed
+// commit, the other writer records the same Idempotency-Keys, and the commit fails with
+// tracker.ErrRepeated, storing nothing, as exporter/store/postgres's does.
+type meanwhile struct {
+	*store.Store
+	fp    func(key string) event.Fingerprint // the other writer's request
+	raced bool
+}
+
+func (m *meanwhile) CommitKeyed(states []tracker.State, evs []event.Event, keys map[string]event.Fingerprint) ([]event.Event, error) {
+	if !m.raced && len(keys) > 0 {
+		m.raced = true
+		other := map[string]event.Fingerprint{}
+		for k := range keys {
+			other[k] = m.fp(k)
+		}
+		if _, err := m.Store.CommitKeyed(nil, nil, other); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("commit: %w", tracker.ErrRepeated)
+	}
+	return m.Store.CommitKeyed(states, evs, keys)
+}
+
+// TestKeyRecordedMeanwhile: a commit that finds its Idempotency-Key recorded by another
+// replica since the lookup is planned again, and the request answered from the index:
+// the same request is a retry (unchanged, nothing stored), another one a reuse (422).
+func TestKeyRecordedMeanwhile(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		other func(key string) event.Fingerprint
+		reuse bool
+	}{
+		{"retry", func(k string) event.Fingerprint { return event.FingerprintOf(k) }, false},
+		{"reuse", func(string) event.Fingerprint { return event.Fingerprint{9} }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, err := store.Open(filepath.Join(t.TempDir(), "envtrack.db"), store.Options{})
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = st.Close() })
+			j := &meanwhile{Store: st, fp: tc.other}
+			p := New(Options{Tracker: tracker.New(tracker.Config{}, nil), Journal: j, Now: func() time.Time { return t0.Add(time.Hour) }})
+			per, err := p.Record([]api.Item{marker(t, "test", 1)}, api.Key{Name: "run-1", Fingerprint: event.FingerprintOf("run-1")})
+			require.True(t, j.raced)
+			if tc.reuse {
+				var kr *api.KeyReusedError
+				require.ErrorAs(t, err, &kr)
+			} else {
+				require.NoError(t, err)
+				require.Empty(t, per[0], "unchanged")
+			}
+			require.Zero(t, st.LastSeq(), "nothing stored")
+		})
+	}
+}

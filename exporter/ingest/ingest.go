@@ -36,7 +36,10 @@ type Journal interface {
 	// Idempotency-Key) with the fingerprint of the request it came with, at the commit's
 	// RecordedAt (the store's clock, as the events'). A key recorded before is replaced
 	// (its old record and expiry go). With keys and nothing else, it records them alone
-	// (and appends nothing, notifies no one).
+	// (and appends nothing, notifies no one). A journal other processes write too
+	// (PostgreSQL, shared by replicas) instead fails with tracker.ErrRepeated, storing
+	// nothing, when one of keys was recorded since the lookup: the group is planned
+	// again (commitGroup).
 	CommitKeyed(states []tracker.State, events []event.Event, keys map[string]event.Fingerprint) ([]event.Event, error)
 	// Known reports, for each identity, whether an event the journal holds has it: true
 	// from the commit that stored such an event until retention pruned the last one.

@@ -26,7 +26,7 @@ type Requested struct {
 }
 
 // ForJournal is the expiry of readiness for a journal that can forget tracker states
-// (the bbolt store), false for one that cannot.
+// (the bbolt store, the PostgreSQL leader's), false for one that cannot.
 func ForJournal(journal any, t RequestedTracker, readiness config.ReadinessConfig, now func() time.Time, logger log.Logger) (Requested, bool) {
 	j, ok := journal.(interface{ ForgetStates(ids []string) error })
 	return Requested{Journal: j, Tracker: t, Expiry: time.Duration(readiness.RequestedExpiry), Now: now, Logger: logger}, ok

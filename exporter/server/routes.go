@@ -72,7 +72,7 @@ func Handler(r Routes) http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !r.Ready() {
-			api.WriteError(w, http.StatusServiceUnavailable, "not ready: waiting for the first Argo CD poll")
+			api.WriteError(w, http.StatusServiceUnavailable, "not ready: waiting for the first Argo CD poll, or the journal does not answer")
 			return
 		}
 		api.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})

@@ -186,6 +186,9 @@ func (r *Runner) Run(ctx context.Context) error {
 		return fmt.Errorf("sink %s: %w", r.name, ErrBusy)
 	}
 	defer r.busy.Store(false)
+	if rs, ok := r.sink.(Resumer); ok {
+		rs.Resume()
+	}
 	notify, unsubscribe := r.st.Subscribe() // before the first read: no commit is missed
 	defer unsubscribe()
 

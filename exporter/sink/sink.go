@@ -30,6 +30,14 @@ type Sink interface {
 	Deliver(ctx context.Context, events []event.Event) (retry bool, err error)
 }
 
+// Resumer is a Sink that remembers what it delivered, to skip repeats without asking
+// its system (Grafana's annotations). Each Run calls Resume first: since the sink's last
+// run another process may have delivered from the same cursor (another replica led
+// meanwhile), so what the sink remembers is no longer all there is.
+type Resumer interface {
+	Resume()
+}
+
 // Selective is a Sink that takes only some of the journal's events (a webhook endpoint's
 // filters). The runner passes over the others: its cursor moves past them, and they are
 // neither given to Deliver nor counted as delivered.

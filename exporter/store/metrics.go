@@ -28,6 +28,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	c.s.commitDuration.Describe(ch)
 	c.s.commitEvents.Describe(ch)
 	c.s.pruned.Describe(ch)
+	c.s.staleCommits.Describe(ch)
 }
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
@@ -38,4 +39,5 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	c.s.commitDuration.Collect(ch)
 	c.s.commitEvents.Collect(ch)
 	c.s.pruned.Collect(ch)
+	c.s.staleCommits.Collect(ch)
 }

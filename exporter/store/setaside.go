@@ -93,3 +93,20 @@ func checkSink(name string) error {
 	}
 	return nil
 }
+
+// SetAsideEntries returns the sink's set-aside events in seq order (store copy).
+func (s *Store) SetAsideEntries(sink string) ([]SetAsideEntry, error) {
+	var out []SetAsideEntry
+	err := s.forEachSetAside(sink, func(_, v []byte) error {
+		var e SetAsideEntry
+		if err := json.Unmarshal(v, &e); err != nil {
+			return err
+		}
+		out = append(out, e)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("set-aside events of %s: %w", sink, err)
+	}
+	return out, nil
+}

@@ -152,6 +152,7 @@ type Store struct {
 	commitDuration prometheus.Histogram
 	commitEvents   prometheus.Histogram
 	pruned         prometheus.Counter
+	staleCommits   prometheus.Counter // always 0: the file has one writer (exposed as with PostgreSQL)
 }
 
 // Open opens the store at path, creating the file (mode 0600, its directory 0700) and
@@ -201,6 +202,7 @@ func Open(path string, opts Options) (*Store, error) {
 		commitDuration: metric.StoreCommitDuration.NewHistogram(nil),
 		commitEvents:   metric.StoreCommitEvents.NewHistogram(nil),
 		pruned:         metric.JournalPruned.NewCounter(nil),
+		staleCommits:   metric.StoreStaleCommits.NewCounter(nil),
 	}
 	// Opening a complete store only reads it, so that a start that fails later (or is
 	// just a check) leaves the file byte for byte as it was.
@@ -652,6 +654,9 @@ func (s *Store) SetCursor(sink string, seq uint64) error {
 	s.dropPendingCursor(sink)
 	return nil
 }
+
+// Cursors returns every sink's cursor (store copy).
+func (s *Store) Cursors() (map[string]uint64, error) { return s.cursors() }
 
 // cursors returns every sink's cursor.
 func (s *Store) cursors() (map[string]uint64, error) {

@@ -1,6 +1,7 @@
 package tracker
 
 import (
+	"errors"
 	"maps"
 	"reflect"
 	"sort"
@@ -21,6 +22,7 @@ type Tracker struct {
 	mu     sync.Mutex
 	cfg    Config
 	states map[string]State
+	shared Shared // nil: this tracker is the journal's only writer
 	// The indexes of what time alone can change, kept as each state changes (index), so
 	// that what runs every interval costs the environments in flux, not every state
 	// (issue 23: 100,000 idle Applications were re-evaluated every poll interval):
@@ -185,9 +187,28 @@ func (t *Tracker) Process(obs []Observation, commit CommitFunc) ([]event.Event, 
 // nonzero group (Observation.Group, extraGroups[i]; the items of one pushed batch) are
 // all or nothing: when one push of a group is refused, none of the group is applied
 // (their stored entries are nil); the other groups go on.
+//
+// With a shared journal (Share), the batch is planned from the stored states of its
+// environments, and planned again when the commit finds one changed meanwhile.
 func (t *Tracker) ProcessBatch(obs []Observation, extra []event.Event, extraGroups []int, commit CommitFunc) (perObs [][]event.Event, rejected []error, extraStored [][]event.Event, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.shared == nil {
+		return t.processBatch(obs, extra, extraGroups, commit)
+	}
+	for attempt := 0; ; attempt++ {
+		if err := t.refresh(obs); err != nil {
+			return nil, nil, nil, err
+		}
+		perObs, rejected, extraStored, err = t.processBatch(obs, extra, extraGroups, commit)
+		if !errors.Is(err, ErrStale) || attempt == staleRetries {
+			return perObs, rejected, extraStored, err
+		}
+	}
+}
+
+// processBatch is ProcessBatch's one attempt. t.mu held.
+func (t *Tracker) processBatch(obs []Observation, extra []event.Event, extraGroups []int, commit CommitFunc) (perObs [][]event.Event, rejected []error, extraStored [][]event.Event, err error) {
 	failed := map[int]bool{}
 	groupRejected := make([]error, len(obs)) // why the pushes of failed groups were refused
 	var p plan
@@ -396,6 +417,7 @@ func (t *Tracker) ExpireRequested(cutoff time.Time, forget func(ids []string) er
 	}
 	for _, id := range ids {
 		delete(t.states, id)
+		t.index(id)
 	}
 	return ids, nil
 }

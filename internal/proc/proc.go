@@ -67,11 +67,18 @@ func (p *Process) Exited() bool {
 // Stop sends SIGTERM to the process group and waits for the process to exit; after
 // timeout (a hang guard) it kills the group.
 func (p *Process) Stop(timeout time.Duration) error {
+	return p.StopWith(syscall.SIGTERM, timeout)
+}
+
+// StopWith is Stop with another signal than SIGTERM (PostgreSQL's fast shutdown is
+// SIGINT; its SIGTERM waits for every client to leave).
+func (p *Process) StopWith(sig syscall.Signal, timeout time.Duration) error {
 	if p.Exited() {
 		return nil // already gone (it crashed, or was stopped)
 	}
 	pgid := p.cmd.Process.Pid
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	_ = syscall.Kill(-pgid, sig)
+	_ = syscall.Kill(-pgid, syscall.SIGCONT) // a stopped process cannot act on it
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	select {
@@ -80,9 +87,12 @@ func (p *Process) Stop(timeout time.Duration) error {
 	case <-timer.C:
 		_ = syscall.Kill(-pgid, syscall.SIGKILL)
 		<-p.done
-		return fmt.Errorf("%s did not exit within %s of SIGTERM; killed", p.Name, timeout)
+		return fmt.Errorf("%s did not exit within %s of %s; killed", p.Name, timeout, sig)
 	}
 }
+
+// Signal sends sig to the process group (SIGSTOP and SIGCONT pause and resume it).
+func (p *Process) Signal(sig syscall.Signal) error { return syscall.Kill(-p.cmd.Process.Pid, sig) }
 
 // Kill kills the process group at once.
 func (p *Process) Kill() { _ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL) }
@@ -134,6 +144,40 @@ func (p *Process) WaitReady(ctx context.Context, rawURL string, want int, timeou
 	}
 }
 
+// WaitLog waits until the process's output held a line containing line (one of the
+// lines StartAs was told to watch for), or until the process exits, ctx ends or timeout (a hang guard)
+// passes: the readiness of a server that speaks no HTTP (PostgreSQL).
+func (p *Process) WaitLog(ctx context.Context, line string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		if p.log.saw(line) {
+			return nil
+		}
+		select {
+		case <-p.done:
+			if p.log.portTaken() {
+				return fmt.Errorf("%s exited before it was ready: %w", p.Name, ErrPortTaken)
+			}
+			return fmt.Errorf("%s exited before it was ready: %v", p.Name, p.err)
+		case <-ctx.Done():
+			return fmt.Errorf("%s not ready after %s: no line %q in its output", p.Name, timeout, line)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func (w *logWatch) saw(line string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i, want := range w.wants {
+		if want == line {
+			return w.seen[i]
+		}
+	}
+	return false
+}
+
 // logWatch passes a process's output on and remembers the addresses it says it listens
 // on: the lines with "Listening on" (Prometheus's, Alertmanager's and influxd's logs,
 // the address a field of the line), and whether a bind failed.
@@ -144,6 +188,8 @@ type logWatch struct {
 	line   []byte
 	listen []string // the "Listening on" lines, the first few
 	taken  bool
+	wants  []string // lines WaitLog waits for (a fixed list, set before the process starts)
+	seen   []bool
 }
 
 const maxLine = 64 << 10
@@ -169,8 +215,13 @@ func (w *logWatch) Write(p []byte) (int, error) {
 }
 
 func (w *logWatch) see(line string) {
-	if strings.Contains(line, "address already in use") {
+	if strings.Contains(line, "address already in use") || strings.Contains(line, "Address already in use") {
 		w.taken = true
+	}
+	for i, want := range w.wants {
+		if !w.seen[i] && strings.Contains(line, want) {
+			w.seen[i] = true
+		}
 	}
 	if strings.Contains(line, "Listening on") && len(w.listen) < 16 {
 		w.listen = append(w.listen, line)

@@ -1,6 +1,7 @@
 package testinfra
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/blueberry-idp/envtrack/internal/proc"
 	"github.com/stretchr/testify/require"
@@ -146,4 +149,21 @@ func TestStartIgnoresAnotherServerOnItsPort(t *testing.T) {
 	}, "http://"+addr+"/-/ready", http.StatusOK)
 	err := s.start()
 	require.ErrorIs(t, err, proc.ErrPortTaken)
+}
+
+// TestPostgres starts PostgreSQL as DESIGN §11 says (as the postgres user when root),
+// creates a database of the test's own and runs a statement in it.
+func TestPostgres(t *testing.T) {
+	pg := StartPostgres(t)
+	dsn := pg.NewDatabase(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	var v int
+	require.NoError(t, conn.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&v))
+	require.GreaterOrEqual(t, v, 130000, "PostgreSQL 13 or newer")
+	var sync string
+	require.NoError(t, conn.QueryRow(ctx, "SHOW synchronous_commit").Scan(&sync))
+	require.Equal(t, "on", sync, "as it ships")
 }

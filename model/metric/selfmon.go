@@ -133,6 +133,10 @@ var (
 		Help: "Lifecycle events the tracker appended to the journal, by event."}
 	HTTPHandlerPanics = Def{Name: "envtrack_http_handler_panics_total", Type: Counter, Source: sourceApp,
 		Help: "HTTP requests whose handler panicked: answered 500, logged, and the server kept serving."}
+	Leader = Def{Name: "envtrack_leader", Type: Gauge, Source: sourceApp,
+		Help: "1 on the replica that leads (it runs the Argo CD watch, the URL checks, the timeouts, the sinks and retention), 0 on the others; with the bbolt journal, always 1."}
+	LeaderEpoch = Def{Name: "envtrack_leader_epoch", Type: Gauge, Source: sourceApp,
+		Help: "Fencing epoch of the leader's lease as this replica last saw it in PostgreSQL: one more with every new leader (0 with the bbolt journal)."}
 	// LabelValuesFolded is registered by exporter/labels, which bounds every label value
 	// that comes from input.
 	LabelValuesFolded = Def{Name: "envtrack_label_values_folded_total", Type: Counter, Labels: []string{"label"}, Source: "exporter/labels",
@@ -229,6 +233,8 @@ var (
 	StoreCommitDuration = Def{Name: "envtrack_store_commit_duration_seconds", Type: Histogram, Source: sourceStore,
 		Help:    "Time taken by one store commit (tracker states and journal events in one fsync'd transaction).",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 12)}
+	StoreStaleCommits = Def{Name: "envtrack_store_stale_commits_total", Type: Counter, Source: sourceStore,
+		Help: "Commits to the shared journal (PostgreSQL) refused, storing nothing, because another replica had meanwhile written a state they were planned from, or recorded the same Idempotency-Key: the tracker planned them again from the stored states."}
 	StoreCommitEvents = Def{Name: "envtrack_store_commit_events", Type: Histogram, Source: sourceStore,
 		Help:    "Events appended by one store commit: how many pushes and observations share one fsync (the group commit).",
 		Buckets: prometheus.ExponentialBuckets(1, 2, 11)}
