@@ -94,10 +94,11 @@ func BenchmarkTrackedEnvironmentMemory(b *testing.B) {
 		// What a restart holds: every state decoded fresh from the store.
 		m, err := h.store.Environments()
 		require.NoError(b, err)
+		n := len(m) // New takes the map's states (it empties it)
 		tr := tracker.New(h.trackerConfig(), m)
 		runtime.GC()
 		runtime.ReadMemStats(&after)
-		perEnv = float64(after.HeapAlloc-before.HeapAlloc) / float64(len(m))
+		perEnv = float64(after.HeapAlloc-before.HeapAlloc) / float64(n)
 		runtime.KeepAlive(tr)
 	}
 	b.ReportMetric(perEnv, "B/tracked-env")

@@ -133,7 +133,7 @@ func (t *Tracker) NeedsHistory(apps []Evidence) []bool {
 		if id == "" {
 			id = a.AppName
 		}
-		s, ok := t.states[id]
+		s, ok := t.get(id)
 		fin := norm(a.OpFinishedAt)
 		looksReady := a.Sync == SyncSynced && a.Health == HealthHealthy
 		switch {

@@ -88,7 +88,7 @@ func (t *Tracker) refresh(obs []Observation) error {
 // commits moved are this one's to run once it leads). t.mu held.
 func (t *Tracker) install(changed []State, gone []string) {
 	for _, st := range changed {
-		t.states[st.ID] = st
+		t.put(st.ID, &st)
 		t.index(st.ID)
 	}
 	for _, id := range gone {

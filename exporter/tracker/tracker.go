@@ -21,7 +21,7 @@ type CommitFunc func(states []State, events []event.Event) ([]event.Event, error
 type Tracker struct {
 	mu     sync.Mutex
 	cfg    Config
-	states map[string]State
+	states map[string]*packed // compact (compact.go): get and put convert
 	shared Shared // nil: this tracker is the journal's only writer
 	// The indexes of what time alone can change, kept as each state changes (index), so
 	// that what runs every interval costs the environments in flux, not every state
@@ -40,15 +40,30 @@ type Tracker struct {
 	visited int64
 }
 
-// New returns a tracker that starts from the persisted states.
+// New returns a tracker that starts from the persisted states. It takes them: states is
+// emptied as the tracker packs each (compact.go), so that a restart does not hold every
+// state twice.
 func New(cfg Config, states map[string]State) *Tracker {
-	if states == nil {
-		states = map[string]State{}
+	t := &Tracker{cfg: cfg, states: make(map[string]*packed, len(states))}
+	for id, s := range states {
+		t.states[id] = pack(&s)
+		delete(states, id) // the caller's copy goes as the compact one grows
 	}
-	t := &Tracker{cfg: cfg, states: states}
 	t.indexAll()
 	return t
 }
+
+// get returns environment id's state (t.mu held).
+func (t *Tracker) get(id string) (State, bool) {
+	p, ok := t.states[id]
+	if !ok {
+		return State{}, false
+	}
+	return p.state(id), true
+}
+
+// put makes s environment id's state (t.mu held); the indexes are index's.
+func (t *Tracker) put(id string, s *State) { t.states[id] = pack(s) }
 
 // SetConfig replaces the configuration (on reload).
 func (t *Tracker) SetConfig(cfg Config) {
@@ -69,7 +84,7 @@ func (t *Tracker) indexAll() {
 
 // index updates environment id's entries in the indexes (t.mu held).
 func (t *Tracker) index(id string) {
-	s, ok := t.states[id]
+	s, ok := t.get(id)
 	if d, due := deadlineOf(&s, t.cfg); ok && due {
 		t.deadlines.set(id, d)
 	} else {
@@ -138,7 +153,7 @@ func (t *Tracker) Due(at time.Time, max int) []Due {
 	var out []Due
 	t.deadlines.passed(at, func(d deadlineItem) {
 		t.visited++
-		out = append(out, Due{EnvironmentID: d.id, AppName: t.states[d.id].AppName, Deadline: d.at})
+		out = append(out, Due{EnvironmentID: d.id, AppName: t.states[d.id].appName, Deadline: d.at})
 	})
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].Deadline.Equal(out[j].Deadline) {
@@ -241,7 +256,7 @@ func (t *Tracker) processBatch(obs []Observation, extra []event.Event, extraGrou
 	}
 	var changed []State
 	for id, ns := range p.next {
-		if !samePersisted(t.states[id], ns) {
+		if cur, _ := t.get(id); !samePersisted(cur, ns) {
 			changed = append(changed, ns)
 		}
 	}
@@ -253,7 +268,7 @@ func (t *Tracker) processBatch(obs []Observation, extra []event.Event, extraGrou
 		}
 	}
 	for id, ns := range p.next {
-		t.states[id] = ns
+		t.put(id, &ns)
 		t.index(id)
 	}
 	perObs = make([][]event.Event, len(obs))
@@ -291,7 +306,7 @@ func (t *Tracker) plan(obs []Observation, failed map[int]bool) plan {
 		}
 		cur, ok := p.next[o.EnvironmentID]
 		if !ok {
-			cur = t.states[o.EnvironmentID]
+			cur, _ = t.get(o.EnvironmentID)
 		}
 		ns, evs := Step(cur, o, t.cfg)
 		if o.Push != nil && (cur.ID == "" || len(evs) > 0) {
@@ -325,8 +340,7 @@ func samePersisted(a, b State) bool {
 func (t *Tracker) Get(id string) (State, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	s, ok := t.states[id]
-	return s, ok
+	return t.get(id)
 }
 
 // States returns a copy of every state, sorted by id.
@@ -334,8 +348,8 @@ func (t *Tracker) States() []State {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	out := make([]State, 0, len(t.states))
-	for _, s := range t.states {
-		out = append(out, s)
+	for id, p := range t.states {
+		out = append(out, p.state(id))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
@@ -347,8 +361,8 @@ func (t *Tracker) States() []State {
 func (t *Tracker) PhaseTypes(yield func(Phase, string) bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for id := range t.states {
-		if !yield(t.states[id].Phase, t.states[id].Type) {
+	for _, p := range t.states {
+		if !yield(Phase(p.phase.String()), p.typ.String()) {
 			return
 		}
 	}
@@ -361,9 +375,9 @@ func (t *Tracker) PhaseTypes(yield func(Phase, string) bool) {
 func (t *Tracker) StuckTypes(yield func(string) bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for id := range t.states {
-		if t.states[id].Phase == PhaseTerminating && !t.states[id].TerminationStuckAt.IsZero() {
-			if !yield(t.states[id].Type) {
+	for _, p := range t.states {
+		if p.phaseIs(PhaseTerminating) && p.terminationStuckAt() != 0 {
+			if !yield(p.typ.String()) {
 				return
 			}
 		}
@@ -385,8 +399,8 @@ func (t *Tracker) TerminatedBefore(cutoff time.Time) []string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var out []string
-	for id := range t.states {
-		if t.states[id].Phase == PhaseTerminated && t.states[id].TerminatedAt.Before(cutoff) {
+	for id, p := range t.states {
+		if p.phaseIs(PhaseTerminated) && p.terminatedAt().Before(cutoff) {
 			out = append(out, id)
 		}
 	}
@@ -403,8 +417,8 @@ func (t *Tracker) ExpireRequested(cutoff time.Time, forget func(ids []string) er
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var ids []string
-	for id, s := range t.states {
-		if s.Phase == PhaseRequested && s.ProvisioningStartedAt.IsZero() && s.CreatedAt.Before(cutoff) {
+	for id, p := range t.states {
+		if p.phaseIs(PhaseRequested) && p.provisioningStartedAt == 0 && p.createdAt.Time().Before(cutoff) {
 			ids = append(ids, id)
 		}
 	}
@@ -453,7 +467,7 @@ func (t *Tracker) PollObservations(apps []Evidence, at time.Time) (obs []Observa
 			continue // two Applications claiming one environment: the first (by name) wins
 		}
 		seen[a.EnvironmentID] = true
-		if a.History == nil && !a.HistoryPending && settled(t.states[a.EnvironmentID]) && holds(t.states[a.EnvironmentID].App, *a) {
+		if cur, _ := t.get(a.EnvironmentID); a.History == nil && !a.HistoryPending && settled(cur) && holds(cur.App, *a) {
 			// Nothing time or this answer can change (as ViewObservations): stepping
 			// 10,000 ready environments every poll cost a third of polling's CPU.
 			continue
@@ -472,19 +486,19 @@ func (t *Tracker) PollObservations(apps []Evidence, at time.Time) (obs []Observa
 func (t *Tracker) absences(listed func(id string) bool, n int, at time.Time) (obs []Observation, inconclusive bool) {
 	var missing []string
 	live := false
-	for id := range t.states { // by key: a State is large to copy
-		if t.states[id].Source != SourceArgoCD || t.states[id].Phase == PhaseTerminated || listed(id) {
+	for id, p := range t.states {
+		if p.source.String() != SourceArgoCD || p.phaseIs(PhaseTerminated) || listed(id) {
 			continue
 		}
 		missing = append(missing, id)
-		if t.states[id].TerminationStartedAt.IsZero() {
+		if p.terminationStartedAt() == 0 {
 			live = true
 		}
 	}
 	sort.Strings(missing)
 	inconclusive = n == 0 && live
 	for _, id := range missing {
-		if inconclusive && t.states[id].TerminationStartedAt.IsZero() {
+		if inconclusive && t.states[id].terminationStartedAt() == 0 {
 			continue
 		}
 		obs = append(obs, Observation{EnvironmentID: id, At: at, Absent: true})

@@ -20,7 +20,8 @@ type ViewApp struct {
 func (t *Tracker) Holds(id string, a Evidence) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return holds(t.states[id].App, a)
+	cur, _ := t.get(id)
+	return holds(cur.App, a)
 }
 
 // holds: held is a as the tracker keeps it.
@@ -58,7 +59,7 @@ func (t *Tracker) ViewObservations(view map[string]ViewApp, at time.Time) (obs [
 	}
 	for id, name := range owner {
 		var a Evidence
-		switch held, known := t.states[id]; {
+		switch held, known := t.get(id); {
 		case view[name].Evidence != nil:
 			a = *view[name].Evidence
 		case !known || held.App == nil:
@@ -109,7 +110,7 @@ func (t *Tracker) ViewChanges(v View, changed []string, at time.Time) []Observat
 	var obs, absent []Observation
 	for id := range ids {
 		t.visited++
-		held, known := t.states[id]
+		held, known := t.get(id)
 		_, ev, ok := v.Owner(id)
 		switch {
 		case !ok:
