@@ -118,7 +118,9 @@ type HistoryRef struct {
 // RefOf returns a's HistoryRef.
 func RefOf(a *Application) HistoryRef {
 	_, idx := a.Spec.primarySource()
-	return HistoryRef{Name: a.Metadata.Name, Namespace: a.Metadata.Namespace, source: idx}
+	ns := a.Metadata.Namespace // one value for most Applications, held for each: one copy
+	intern(&ns)
+	return HistoryRef{Name: a.Metadata.Name, Namespace: ns, source: idx}
 }
 
 // DeploymentsOf is Deployments for the Application ref names.

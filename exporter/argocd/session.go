@@ -225,8 +225,8 @@ func (w *watcher) session(ctx context.Context, manualTicks bool) error {
 		snapshot = time.AfterFunc(timeout, func() {
 			w.mu.Lock()
 			defer w.mu.Unlock()
-			if sctx.Err() != nil {
-				return // the session ended: never live again
+			if sctx.Err() != nil || w.live {
+				return // the session ended (never live again), or went live
 			}
 			if len(w.seen) == 0 {
 				cancel(errBuffered)
@@ -296,6 +296,9 @@ func (w *watcher) goLive() {
 			w.drop(name)
 		}
 	}
+	// Done with: a map keeps its size when emptied, and these hold every name once
+	// more (issue 23, memory: 100,000 names).
+	w.seen, w.expect = nil, nil
 	w.flush()
 	w.live = true
 	clear(w.changed)
@@ -393,7 +396,9 @@ func (w *watcher) handle(e *WatchEvent, more bool) error {
 // take updates the view with one event and queues its observation (w.mu held).
 func (w *watcher) take(e *WatchEvent) {
 	name := e.Application.Metadata.Name
-	w.seen[name] = struct{}{}
+	if w.seen != nil { // until live
+		w.seen[name] = struct{}{}
+	}
 	if _, ok := w.expect[name]; ok {
 		delete(w.expect, name)
 		w.progress = time.Now() // the snapshot's timeout runs on the real clock
