@@ -30,6 +30,6 @@ func (s *Store) ForgetStates(ids []string) error {
 	if err != nil {
 		return fmt.Errorf("forget states: %w", mapErr(err))
 	}
-	s.releaseWritten()
+	s.releaseWritten(len(ids))
 	return nil
 }

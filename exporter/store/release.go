@@ -15,16 +15,21 @@ const (
 	releaseCommits = 32
 )
 
-// releaseWritten releases the mapped pages every releaseCommits commits (s.mu held).
-// bbolt copies every page a commit changes (the leaves, their branches, the freelist)
-// to a new place in the file, and the next read faults the new copies in: some 80 KB per
-// commit that would stay resident until the whole file is, however little of it is
-// read again.
-func (s *Store) releaseWritten() {
-	if s.commits++; s.commits < releaseCommits {
+// releaseWritten releases the mapped pages every releaseCommits commits, or once the
+// commits since the last release wrote releaseItems records (s.mu held; n is what this
+// commit wrote). bbolt copies every page a commit changes (the leaves, their branches,
+// the freelist) to a new place in the file, and the next read faults the new copies
+// in: some 80 KB per small commit that would stay resident until the whole file is,
+// however little of it is read again. A first sight's commits write thousands of
+// records each, and 32 of them left tens of MiB resident (issue 23: 100,000
+// Applications).
+func (s *Store) releaseWritten(n int) {
+	s.commits++
+	s.written += n
+	if s.commits < releaseCommits && s.written < releaseItems {
 		return
 	}
-	s.commits = 0
+	s.commits, s.written = 0, 0
 	_ = s.db.View(func(tx *bolt.Tx) error {
 		releasePages(s.db, tx)
 		return nil

@@ -134,6 +134,7 @@ type Store struct {
 	// numbers are updated in commit order.
 	mu      sync.Mutex
 	commits int // since the written pages were last released (s.mu)
+	written int // records the commits since then wrote (s.mu)
 	first   atomic.Uint64
 	last    atomic.Uint64
 	closed  atomic.Bool
@@ -472,7 +473,7 @@ func (s *Store) commit(states []tracker.State, events []event.Event, keys map[st
 		return nil, fmt.Errorf("commit: %w", mapErr(err))
 	}
 	s.commitDuration.Observe(time.Since(start).Seconds())
-	s.releaseWritten()
+	s.releaseWritten(len(states) + len(events) + len(keys))
 	if len(out) > 0 {
 		s.commitEvents.Observe(float64(len(out)))
 		s.first.CompareAndSwap(0, out[0].Seq)

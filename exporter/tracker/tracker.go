@@ -22,7 +22,7 @@ type Tracker struct {
 	mu     sync.Mutex
 	cfg    Config
 	states map[string]*packed // compact (compact.go): get and put convert
-	shared Shared // nil: this tracker is the journal's only writer
+	shared Shared             // nil: this tracker is the journal's only writer
 	// The indexes of what time alone can change, kept as each state changes (index), so
 	// that what runs every interval costs the environments in flux, not every state
 	// (issue 23: 100,000 idle Applications were re-evaluated every poll interval):
