@@ -90,7 +90,11 @@ func (s *Store) Append(events []event.Event) error {
 			seqs, envs, names, times, recs, ikeys, bodies); err != nil {
 			return err
 		}
-		if idents, iseqs := identityRows(events); len(idents) > 0 {
+		if idents, iords := identityRows(events); len(idents) > 0 {
+			iseqs := make([]int64, len(iords))
+			for i, o := range iords {
+				iseqs[i] = int64(events[o-1].Seq)
+			}
 			if _, err := tx.Exec(ctx, upsertIdentities, idents, iseqs); err != nil {
 				return err
 			}
