@@ -3,6 +3,8 @@ package annotate
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
 	"net/url"
 	"sort"
 	"strconv"
@@ -181,6 +183,12 @@ func (s *Sink) deleteAnnotation(ctx context.Context, id uint) error {
 		_, err := s.client.DeleteAnnotation(ctx, id)
 		return err
 	})
+	if ex.status == http.StatusForbidden {
+		// Not the token's fault as a whole (posting works): one permission is missing.
+		// The duplicate stays; the suspect is checked again later.
+		return fmt.Errorf("grafana: %s %d: forbidden (%s): the service account needs annotations:delete (the Editor role has it)",
+			op, id, answerMessage(ex.body))
+	}
 	err = s.check(ctx, op, ex, err)
 	var ae *APIError
 	if errors.As(err, &ae) && ae.StatusCode == 404 {

@@ -96,3 +96,20 @@ func TestReconcileFailureWaits(t *testing.T) {
 	require.NoError(t, h.sink.Reconcile(context.Background()))
 	require.Equal(t, map[string]int{"0011223344556677-1": 1}, h.countByEventID())
 }
+
+// TestReconcileWithoutDeletePermission: a token that may post but not delete leaves the
+// duplicate, says which permission is missing, and is not taken for a refused token.
+func TestReconcileWithoutDeletePermission(t *testing.T) {
+	srv := fakegrafana.NewServer(t)
+	h := newHarness(t, srv, nil)
+	h.mustDeliver(t, events(1)...)
+	srv.Add(fakegrafana.Annotation{Time: ms0, Text: "late", Tags: []string{"envtrack-id:0011223344556677-1"}})
+	h.clock.Add(reconcileFirst)
+	srv.SetFault(fakegrafana.Forbidden().For(http.MethodDelete))
+	err := h.sink.Reconcile(context.Background())
+	require.ErrorContains(t, err, "annotations:delete")
+	require.Len(t, srv.Annotations(), 2)
+	require.Zero(t, testutil.ToFloat64(h.sink.m.authFailures))
+	_, ok := h.sink.NextReconcile()
+	require.True(t, ok, "checked again later")
+}
