@@ -258,6 +258,13 @@ state_dir: %s
 	// reconciliation deletes the later one.
 	eventually(t, "each event annotated once in Grafana", func() bool { return grafanaOnce(graf, journal) == nil })
 	checkGrafanaOnce(t, graf, journal)
+	deleted := 0
+	for _, r := range graf.Log() {
+		if r.Method == http.MethodDelete && r.Status == http.StatusOK {
+			deleted++
+		}
+	}
+	t.Logf("%d annotations posted twice across a takeover were deleted", deleted)
 }
 
 func tail(s string, n int) string {
