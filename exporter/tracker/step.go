@@ -67,6 +67,9 @@ func Step(s State, o Observation, c Config) (State, []event.Event) {
 	if o.App != nil || o.Probe != nil {
 		st.s.LastObservedAt = st.at
 	}
+	if o.App != nil && o.App.History != nil && !o.App.OpFinishedAt.IsZero() && st.o.App.OpFinishedAt.IsZero() {
+		st.s.HistoryRefusedAt = norm(o.App.OpFinishedAt) // read, and refused: not again (NeedsHistory)
+	}
 	return st.s, st.events
 }
 
