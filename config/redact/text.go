@@ -1,0 +1,80 @@
+package redact
+
+import "strings"
+
+// URLsIn returns s with each URL in it shown as URL shows it: the password of its user
+// info and the values of its secret parameters masked, the rest of s as written. A URL
+// is a scheme ("https", "git+ssh") and "://" up to the first space, quote or angle
+// bracket, so one quoted in a message (an error, a CI pipeline's link, a sync failure
+// naming its repository) is found too. Text without a URL is returned as it is.
+func URLsIn(s string) string {
+	if !strings.Contains(s, "://") {
+		return s
+	}
+	var b strings.Builder
+	for rest := s; ; {
+		i := strings.Index(rest, "://")
+		if i < 0 {
+			b.WriteString(rest)
+			break
+		}
+		start := i
+		for start > 0 && schemeByte(rest[start-1]) {
+			start--
+		}
+		for start < i && !letter(rest[start]) { // a scheme begins with a letter
+			start++
+		}
+		end := i + len("://")
+		for end < len(rest) && !urlEnd(rest[end]) {
+			end++
+		}
+		if start == i {
+			b.WriteString(rest[:end]) // no scheme: not a URL
+		} else {
+			b.WriteString(rest[:start])
+			b.WriteString(URL(rest[start:end]))
+		}
+		rest = rest[end:]
+	}
+	if b.Len() == len(s) && b.String() == s {
+		return s
+	}
+	return b.String()
+}
+
+// Values applies URLsIn to every string of a value decoded from JSON (pushed metadata),
+// keys included, at any depth, in place; it returns the value.
+func Values(v any) any {
+	switch x := v.(type) {
+	case string:
+		return URLsIn(x)
+	case map[string]any:
+		for k, e := range x {
+			nk := URLsIn(k)
+			if nk != k {
+				delete(x, k)
+			}
+			x[nk] = Values(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = Values(e)
+		}
+	}
+	return v
+}
+
+func letter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+
+func schemeByte(c byte) bool {
+	return letter(c) || c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.'
+}
+
+func urlEnd(c byte) bool {
+	switch c {
+	case ' ', '\t', '\n', '\r', '"', '\'', '`', '<', '>':
+		return true
+	}
+	return c < 0x20
+}
