@@ -12,7 +12,6 @@ import (
 	"github.com/prometheus/common/version"
 
 	"github.com/blueberry-idp/envtrack/config"
-	"github.com/blueberry-idp/envtrack/config/redact"
 	"github.com/blueberry-idp/envtrack/exporter/webhook"
 	"github.com/blueberry-idp/envtrack/model/apitypes"
 )
@@ -76,7 +75,7 @@ func webhookCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "answer: %d %s", answer.Status, http.StatusText(answer.Status))
 	if se != nil && se.Location != "" {
-		fmt.Fprintf(stdout, " to %s (redirects are not followed: set the final URL)", apitypes.Printable(redact.URL(se.Location)))
+		fmt.Fprintf(stdout, " to %s (redirects are not followed: set the final URL)", apitypes.Printable(se.Location))
 	}
 	if answer.Body != "" {
 		fmt.Fprintf(stdout, ": %s", apitypes.Printable(answer.Body)) // the receiver's words, not ours

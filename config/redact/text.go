@@ -26,14 +26,27 @@ func URLsIn(s string) string {
 			start++
 		}
 		end := i + len("://")
-		for end < len(rest) && !urlEnd(rest[end]) {
+		for end < len(rest) {
+			if strings.HasPrefix(rest[end:], Mask) {
+				end += len(Mask) // a URL redacted before: part of it
+				continue
+			}
+			if urlEnd(rest[end]) {
+				break
+			}
 			end++
+		}
+		// Punctuation that ends a sentence, or closes a parenthesis the URL did not open,
+		// is the text's, not the URL's (as linkifiers read it).
+		for end > i+len("://") && (strings.IndexByte(".,;:!?", rest[end-1]) >= 0 ||
+			rest[end-1] == ')' && !strings.Contains(rest[start:end], "(")) {
+			end--
 		}
 		if start == i {
 			b.WriteString(rest[:end]) // no scheme: not a URL
 		} else {
 			b.WriteString(rest[:start])
-			b.WriteString(URL(rest[start:end]))
+			b.WriteString(redactOnce(rest[start:end]))
 		}
 		rest = rest[end:]
 	}
@@ -41,6 +54,19 @@ func URLsIn(s string) string {
 		return s
 	}
 	return b.String()
+}
+
+// escapedMask is Mask as a URL may hold it (its user info cannot hold '<' or '>').
+const escapedMask = "%3Csecret%3E"
+
+// redactOnce is URL for a URL that may have been redacted before: its masks are read as
+// masks, so that redacting twice gives what redacting once gave.
+func redactOnce(u string) string {
+	if !strings.Contains(u, Mask) {
+		return URL(u)
+	}
+	out := URL(strings.ReplaceAll(u, Mask, escapedMask))
+	return strings.ReplaceAll(out, escapedMask, Mask)
 }
 
 // Values applies URLsIn to every string of a value decoded from JSON (pushed metadata),

@@ -17,13 +17,14 @@ func TestURLsIn(t *testing.T) {
 		{"https://ci:S3cret@ci.example/p/42", "https://ci:<secret>@ci.example/p/42"},
 		{"https://ci.example/p/42?access_token=T0k3n&page=2", "https://ci.example/p/42?access_token=<secret>&page=2"},
 		{"https://h.example/x?sig=abc&se=2030#token=frag", "https://h.example/x?sig=<secret>&se=2030#token=<secret>"},
-		{"see https://u:P4ss@git.example/r.git failed: 403 (http://h/?token=T)", "see https://u:<secret>@git.example/r.git failed: 403 (http://h/?token=<secret>"},
+		{"see https://u:P4ss@git.example/r.git failed: 403 (http://h/?token=T).", "see https://u:<secret>@git.example/r.git failed: 403 (http://h/?token=<secret>)."},
 		{`"git+ssh://u:P4ss@h/r" and 'https://h/?apikey=K'`, `"git+ssh://u:<secret>@h/r" and 'https://h/?apikey=<secret>'`},
 		{"two\nhttps://a:b@h1/\thttps://h2/?X-Amz-Signature=S", "two\nhttps://a:<secret>@h1/\thttps://h2/?X-Amz-Signature=<secret>"},
 		{"://h/?token=T", "://h/?token=T"}, // no scheme: nothing that a client would send
 		{"1https://h/?token=T", "1https://h/?token=<secret>"},
 	} {
 		require.Equal(t, tc.want, URLsIn(tc.in), "%q", tc.in)
+		require.Equal(t, tc.want, URLsIn(tc.want), "%q: redacting again changes nothing", tc.in)
 	}
 	m := map[string]any{"url": "https://u:P@h/", "n": 3.0, "list": []any{"http://h/?token=T", true},
 		"nested": map[string]any{"https://k:P@h/": "v"}}
