@@ -16,8 +16,8 @@ import (
 // monotonic reading either way. The rest of a commit, and everything after an event
 // that cannot be kept, is read from the journal as before.
 
-// maxRecent bounds the events kept (each a few hundred bytes): a sink more than this
-// behind reads the journal.
+// maxRecent is how many events are kept at least (and at most twice as many, each a
+// few hundred bytes): a sink further behind reads the journal.
 const maxRecent = 2048
 
 // remember keeps the events of a commit (s.mu held). An append the cache did not see
@@ -34,10 +34,12 @@ func (s *Store) remember(evs []event.Event) {
 			return
 		}
 	}
-	if len(s.recent)+len(evs) > maxRecent {
-		// The oldest go, into a new array (the old one's head would stay reachable).
+	if len(s.recent)+len(evs) > 2*maxRecent {
+		// The oldest go, into a new array (the old one's head would stay reachable);
+		// at most once per maxRecent events committed, so a commit of a few events does
+		// not copy the cache.
 		keep := max(0, maxRecent-len(evs))
-		s.recent = append(make([]event.Event, 0, maxRecent), s.recent[len(s.recent)-keep:]...)
+		s.recent = append(make([]event.Event, 0, 2*maxRecent), s.recent[len(s.recent)-keep:]...)
 		evs = evs[max(0, len(evs)-maxRecent):]
 	}
 	for _, e := range evs {
