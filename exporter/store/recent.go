@@ -44,6 +44,9 @@ func (s *Store) remember(evs []event.Event) {
 	}
 	for _, e := range evs {
 		e.Metadata = maps.Clone(e.Metadata) // the committer's stays its own
+		if len(e.Metadata) == 0 {
+			e.Metadata = nil // an empty map is not written (omitempty): it decodes as nil
+		}
 		s.recent = append(s.recent, e)
 	}
 }

@@ -78,6 +78,8 @@ func TestEventsFromRecentCommitsAsDecoded(t *testing.T) {
 	commit(5, func(e *event.Event) { e.Time = time.Now() }) // a monotonic reading
 	commit(20, nil)
 	check("values JSON changes")
+	commit(3, func(e *event.Event) { e.Metadata = map[string]any{} })
+	check("empty metadata")
 
 	_, err = s.Gap(event.Gap{Source: event.GapProbe, From: t0, Reason: "stalled"})
 	require.NoError(t, err)
