@@ -125,6 +125,7 @@ func New(opts Options) (*App, error) {
 		a.gen.close()
 		return nil, err
 	}
+	a.gen.since = a.store.LastSeq()
 	states, err := a.store.Environments()
 	if err != nil {
 		a.gen.close()
@@ -289,6 +290,7 @@ func (a *App) reload() error {
 	if err != nil {
 		return err
 	}
+	g.since = a.store.LastSeq()
 	g.query, g.reader = a.newQuery(cfg)
 	a.loopsMu.Lock()
 	defer a.loopsMu.Unlock()

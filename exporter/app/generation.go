@@ -33,7 +33,11 @@ type generation struct {
 	query   *query.Service
 	reader  influxdb.Reader // the query service's InfluxDB read path, nil without InfluxDB
 	runners sink.Group      // the sinks' runners, once started
-	stop    func()          // stops what start started
+	// since is the journal's last sequence when this configuration was loaded: a sink
+	// new to the journal starts there, so that a push accepted after the configuration
+	// took effect reaches it however late its runner starts (the leader elected later).
+	since uint64
+	stop  func() // stops what start started
 }
 
 // newGeneration builds the clients and the sinks of cfg; nothing runs yet.
@@ -96,7 +100,7 @@ func (a *App) start(ctx context.Context, g *generation) {
 	lead := func(ctx context.Context, j journal.Leader) {
 		t := tracking{a.tracker, a, j.Commit, j.Gap}
 		runners := sink.NewGroup(g.sinks, j, a.sinkMetrics, g.cfg.Delivery, sink.Options{Logger: a.logger,
-			MaxUndelivered: time.Duration(g.cfg.Retention.MaxUndelivered), Now: a.now})
+			MaxUndelivered: time.Duration(g.cfg.Retention.MaxUndelivered), Now: a.now, JournalEnd: func() uint64 { return g.since }})
 		a.mu.Lock()
 		g.runners = runners
 		a.mu.Unlock()

@@ -41,6 +41,12 @@ type Options struct {
 	MaxUndelivered time.Duration
 	// Now is the clock of MaxUndelivered; nil means time.Now.
 	Now func() time.Time
+	// JournalEnd is where a sink that starts at the journal's end (Current) and has no
+	// cursor yet starts: the daemon gives the journal's last sequence when the
+	// configuration naming the sink was loaded, so an event accepted after that is
+	// delivered however late the runner starts. Nil: the last sequence when the runner
+	// first reads its cursor.
+	JournalEnd func() uint64
 }
 
 // Status is a runner's state, for the landing page.
@@ -94,6 +100,7 @@ type Runner struct {
 	// maxUndelivered and now: Options.MaxUndelivered and its clock.
 	maxUndelivered time.Duration
 	now            func() time.Time
+	journalEnd     func() uint64 // Options.JournalEnd, never nil
 
 	busy   atomic.Bool
 	cursor atomic.Uint64
@@ -130,6 +137,9 @@ func NewRunner(s Sink, st Journal, m *Metrics, cfg config.DeliveryConfig, opts O
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.JournalEnd == nil {
+		opts.JournalEnd = st.LastSeq
+	}
 	if m == nil {
 		m = NewMetrics(nil)
 	}
@@ -146,6 +156,7 @@ func NewRunner(s Sink, st Journal, m *Metrics, cfg config.DeliveryConfig, opts O
 
 		maxUndelivered: opts.MaxUndelivered,
 		now:            opts.Now,
+		journalEnd:     opts.JournalEnd,
 	}
 	r.per = r.batch
 	if r.per <= 0 { // no batch size: whatever Events returns
@@ -325,7 +336,7 @@ func (r *Runner) loadCursor() error {
 			return err
 		}
 		if !has {
-			last := r.st.LastSeq()
+			last := min(r.st.LastSeq(), r.journalEnd())
 			if err := r.st.SetCursor(r.name, last); err != nil {
 				return err
 			}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/model/event"
 )
 
@@ -146,4 +147,20 @@ func TestCurrentStartsAtEnd(t *testing.T) {
 	g.commit(t, 2)       // committed while the endpoint is down, then a restart
 	require.NoError(t, g.runner(early, 100).Flush(context.Background()))
 	require.Equal(t, [][]uint64{{1, 2}}, early.Calls())
+}
+
+// TestCurrentStartsWhereTheConfigurationTookEffect: the daemon names where a new Current
+// sink starts (the journal's end when its configuration was loaded); events committed
+// after that and before the runner first reads its cursor (a leader elected later, a
+// slow start) are delivered, not taken for history.
+func TestCurrentStartsWhereTheConfigurationTookEffect(t *testing.T) {
+	f := newFixture(t)
+	f.commit(t, 2) // history
+	loaded := f.st.LastSeq()
+	f.commit(t, 3) // accepted after the configuration took effect, before the runner started
+	s := currentSink{newSink("late")}
+	r := NewRunner(s, f.rec, f.m, config.DefaultDeliveryConfig, Options{JournalEnd: func() uint64 { return loaded }})
+	require.NoError(t, r.Flush(context.Background()))
+	require.Equal(t, [][]uint64{{3, 4, 5}}, s.Calls())
+	require.Equal(t, uint64(5), f.cursor(t, "late"))
 }
