@@ -83,11 +83,12 @@ type packed struct {
 }
 
 // packedRare holds what most environments never set: failures, terminations,
-// degradations, a readiness waiting for its history, failing URLs, absences.
+// degradations, a readiness waiting for its history, a refused history, failing URLs,
+// absences.
 type packedRare struct {
 	failureReason, failureClass, failureMatcher, urlLastError str
 	failedAt, terminationStartedAt, terminatedAt, terminationStuckAt, readySeenAt, readyBy,
-	healthDegradedAt, urlDegradedAt, urlFailingSince, absentSince stamp
+	healthDegradedAt, urlDegradedAt, urlFailingSince, absentSince, historyRefusedAt stamp
 	urlFailures, absentCount int
 }
 
@@ -150,7 +151,8 @@ func pack(s *State) *packed {
 		readySeenAt: mkStamp(s.ReadySeenAt), readyBy: mkStamp(s.ReadyBy),
 		healthDegradedAt: mkStamp(s.HealthDegradedAt), urlDegradedAt: mkStamp(s.URLDegradedAt),
 		urlFailingSince: mkStamp(s.URLFailingSince), absentSince: mkStamp(s.AbsentSince),
-		urlFailures: s.URLFailures, absentCount: s.AbsentCount,
+		historyRefusedAt: mkStamp(s.HistoryRefusedAt),
+		urlFailures:      s.URLFailures, absentCount: s.AbsentCount,
 	}
 	if r != (packedRare{}) {
 		p.rare = &r
@@ -207,6 +209,7 @@ func (p *packed) state(id string) State {
 		s.ReadySeenAt, s.ReadyBy = r.readySeenAt.Time(), r.readyBy.Time()
 		s.HealthDegradedAt, s.URLDegradedAt = r.healthDegradedAt.Time(), r.urlDegradedAt.Time()
 		s.URLFailingSince, s.AbsentSince = r.urlFailingSince.Time(), r.absentSince.Time()
+		s.HistoryRefusedAt = r.historyRefusedAt.Time()
 		s.URLFailures, s.AbsentCount = r.urlFailures, r.absentCount
 	}
 	return s
