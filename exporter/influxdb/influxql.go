@@ -68,7 +68,10 @@ type InfluxQL struct {
 	markerColumns          string
 }
 
-var _ query.MarkerBackend = (*InfluxQL)(nil)
+var (
+	_ query.MarkerBackend      = (*InfluxQL)(nil)
+	_ query.RawMetadataBackend = (*InfluxQL)(nil)
+)
 
 // NewInfluxQL returns the InfluxQL reader of the influxdb section cfg (read as the sink
 // writes it: database and retention policy from cfg.DBRP), as config.Load validated it.
@@ -147,6 +150,16 @@ func (q *InfluxQL) Close() { q.client.CloseIdleConnections() }
 // EnvironmentEvents implements query.Backend. An id that is not well-formed gets
 // ErrInvalidID.
 func (q *InfluxQL) EnvironmentEvents(ctx context.Context, id string) ([]event.Event, error) {
+	return q.environmentEvents(ctx, id, false)
+}
+
+// EnvironmentEventsRaw implements query.RawMetadataBackend: EnvironmentEvents with
+// the metadata stored as json.Marshal writes it kept as that text.
+func (q *InfluxQL) EnvironmentEventsRaw(ctx context.Context, id string) ([]event.Event, error) {
+	return q.environmentEvents(ctx, id, true)
+}
+
+func (q *InfluxQL) environmentEvents(ctx context.Context, id string, keepRaw bool) ([]event.Event, error) {
 	if !ValidEnvironmentID(id) {
 		return nil, ErrInvalidID
 	}
@@ -154,7 +167,7 @@ func (q *InfluxQL) EnvironmentEvents(ctx context.Context, id string) ([]event.Ev
 	if err != nil {
 		return nil, err
 	}
-	return q.events(ctx, stmt, ChunkSize)
+	return q.events(ctx, stmt, ChunkSize, keepRaw)
 }
 
 // EnvironmentEventsQuery is the statement of EnvironmentEvents.
@@ -177,7 +190,7 @@ func (q *InfluxQL) Range(ctx context.Context, from, to time.Time, typ string, na
 	if err != nil {
 		return nil, err
 	}
-	return q.events(ctx, stmt, 0)
+	return q.events(ctx, stmt, 0, false)
 }
 
 // RangeQuery is the statement of Range.
@@ -283,11 +296,11 @@ func (q *InfluxQL) Probe(ctx context.Context) error {
 }
 
 // events runs stmt in chunks of chunk rows and rebuilds the events of its rows, in time
-// order.
-func (q *InfluxQL) events(ctx context.Context, stmt string, chunk int) ([]event.Event, error) {
+// order (eventFromRow's keepRaw).
+func (q *InfluxQL) events(ctx context.Context, stmt string, chunk int, keepRaw bool) ([]event.Event, error) {
 	var evs []event.Event
 	err := q.run(ctx, stmt, chunk, func(_ int, row *row) error {
-		e, err := eventFromRow(row, row.in, q.logger)
+		e, err := eventFromRow(row, row.in, keepRaw, q.logger)
 		if err != nil {
 			return err
 		}

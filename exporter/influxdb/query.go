@@ -233,7 +233,7 @@ func (b *Flux) run(ctx context.Context, q string, stop time.Time) ([]event.Event
 	var evs []event.Event
 	in := newInterner()
 	err := b.rows(ctx, q, func(row map[string]any) error {
-		e, err := eventFromRow(record(row), in, b.logger)
+		e, err := eventFromRow(record(row), in, false, b.logger)
 		if err != nil {
 			return err
 		}
@@ -324,8 +324,9 @@ func (r record) time() (time.Time, bool, error) {
 }
 
 // eventFromRow rebuilds an event from one row: a pivoted Flux record, or an InfluxQL
-// row.
-func eventFromRow(row fields, in *interner, logger log.Logger) (event.Event, error) {
+// row. With keepRaw, metadata stored as json.Marshal writes it stays that text
+// (RawMetadata).
+func eventFromRow(row fields, in *interner, keepRaw bool, logger log.Logger) (event.Event, error) {
 	tm, ok, err := row.time()
 	if err != nil {
 		return event.Event{}, err
@@ -346,6 +347,12 @@ func eventFromRow(row fields, in *interner, logger log.Logger) (event.Event, err
 	}
 	e.Seq = seqOf(e.ID)
 	if m := row.str(FieldMetadata); m != "" && m != "{}" {
+		// A kind of its own (a marker, a gap) is read from the map (Kind); the sink
+		// writes none into the lifecycle measurement.
+		if keepRaw && canonicalJSON(m) && !strings.Contains(m, `"`+event.MetaKind+`":`) {
+			e.RawMetadata = m
+			return e, nil
+		}
 		if e.Metadata, err = decodeMetadata(m, in); err != nil {
 			// One damaged point must not hide a whole timeline: keep the event.
 			level.Warn(logger).Log("msg", "metadata is not a JSON object; ignored",
