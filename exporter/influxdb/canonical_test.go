@@ -15,7 +15,7 @@ func TestCanonicalJSON(t *testing.T) {
 		`{}`: true, `{"revision":"a1b2","status":"success"}`: true, `{"a":1,"b":-0,"c":0.5,"d":1e+21,"e":1e-7}`: true,
 		`{"m":"x\"y\\z\n\u0001\u003c\u2028 äö 😀 \ufffd"}`: false, // \ufffd is written as the character
 		`{"m":"x\"y\\z\n\u0001\u003c\u2028 äö 😀 �"}`:      true,
-		`{"a":[true,false,null,{"b":[]}],"b":{}}`:               true,
+		`{"a":[true,false,null,{"b":[]}],"b":{}}`:         true,
 		`{"b":1,"a":2}`: false, `{"a":1,"a":2}`: false, `{"a": 1}`: false, `{"a":1.0}`: false, `{"a":01}`: false,
 		`{"a":"<"}`: false, `{"a":"\/"}`: false, `{"a":"\u00e4"}`: false, `{"a":"\u001F"}`: false, `{"a":"\u0009"}`: false,
 		`{"a":12345678901234567890}`: false, `{"a":100000000000000000000}`: true, `{"a":1E+21}`: false,
