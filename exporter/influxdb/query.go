@@ -41,7 +41,10 @@ type Flux struct {
 	failures *prometheus.CounterVec
 }
 
-var _ query.MarkerBackend = (*Flux)(nil)
+var (
+	_ query.MarkerBackend      = (*Flux)(nil)
+	_ query.RawMetadataBackend = (*Flux)(nil)
+)
 
 // NewFlux returns the Flux reader of the influxdb section cfg (read as the sink writes
 // it), as config.Load validated it. Failed reads count in reg's
@@ -77,7 +80,16 @@ func (b *Flux) EnvironmentEvents(ctx context.Context, id string) ([]event.Event,
 	if !ValidEnvironmentID(id) {
 		return nil, ErrInvalidID
 	}
-	return b.run(ctx, b.EnvironmentEventsQuery(id), time.Time{})
+	return b.run(ctx, b.EnvironmentEventsQuery(id), time.Time{}, false)
+}
+
+// EnvironmentEventsRaw implements query.RawMetadataBackend: EnvironmentEvents with
+// the metadata stored as json.Marshal writes it kept as that text.
+func (b *Flux) EnvironmentEventsRaw(ctx context.Context, id string) ([]event.Event, error) {
+	if !ValidEnvironmentID(id) {
+		return nil, ErrInvalidID
+	}
+	return b.run(ctx, b.EnvironmentEventsQuery(id), time.Time{}, true)
 }
 
 // EnvironmentEventsQuery is the Flux query of EnvironmentEvents; id must be valid.
@@ -91,7 +103,7 @@ func (b *Flux) Range(ctx context.Context, from, to time.Time, typ string, names 
 	if !from.Before(to) {
 		return nil, nil
 	}
-	return b.run(ctx, b.RangeQuery(from, to, typ, names...), to)
+	return b.run(ctx, b.RangeQuery(from, to, typ, names...), to, false)
 }
 
 // RangeQuery is the Flux query of Range.
@@ -228,12 +240,13 @@ func clamp(t time.Time) time.Time {
 // fluxTime is a Flux time literal (RFC 3339 with nanoseconds, UTC).
 func fluxTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
-// run runs q and rebuilds the events of its rows before stop (zero: all), in time order.
-func (b *Flux) run(ctx context.Context, q string, stop time.Time) ([]event.Event, error) {
+// run runs q and rebuilds the events of its rows before stop (zero: all), in time order
+// (eventFromRow's keepRaw).
+func (b *Flux) run(ctx context.Context, q string, stop time.Time, keepRaw bool) ([]event.Event, error) {
 	var evs []event.Event
 	in := newInterner()
 	err := b.rows(ctx, q, func(row map[string]any) error {
-		e, err := eventFromRow(record(row), in, false, b.logger)
+		e, err := eventFromRow(record(row), in, keepRaw, b.logger)
 		if err != nil {
 			return err
 		}
