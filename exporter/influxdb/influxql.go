@@ -27,6 +27,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-kit/log"
@@ -150,16 +151,36 @@ func (q *InfluxQL) Close() { q.client.CloseIdleConnections() }
 // EnvironmentEvents implements query.Backend. An id that is not well-formed gets
 // ErrInvalidID.
 func (q *InfluxQL) EnvironmentEvents(ctx context.Context, id string) ([]event.Event, error) {
-	return q.environmentEvents(ctx, id, false)
+	return q.appendEnvironmentEvents(ctx, nil, id, false)
 }
 
 // EnvironmentEventsRaw implements query.RawMetadataBackend: EnvironmentEvents with
-// the metadata stored as json.Marshal writes it kept as that text.
-func (q *InfluxQL) EnvironmentEventsRaw(ctx context.Context, id string) ([]event.Event, error) {
-	return q.environmentEvents(ctx, id, true)
+// the metadata stored as json.Marshal writes it kept as that text, in a slice that is
+// reused once f returns (a long timeline's events were most of the memory a request
+// allocated: docs/benchmarks.md).
+func (q *InfluxQL) EnvironmentEventsRaw(ctx context.Context, id string, f func([]event.Event) error) error {
+	bp := eventBuffers.Get().(*[]event.Event)
+	evs, err := q.appendEnvironmentEvents(ctx, (*bp)[:0], id, true)
+	if err == nil {
+		err = f(evs)
+	}
+	clear(evs) // nothing of this timeline stays reachable from the pool
+	if cap(evs) <= maxPooledEvents {
+		if evs != nil {
+			*bp = evs[:0]
+		}
+		eventBuffers.Put(bp)
+	}
+	return err
 }
 
-func (q *InfluxQL) environmentEvents(ctx context.Context, id string, keepRaw bool) ([]event.Event, error) {
+// eventBuffers recycles the events of timelines read for the API.
+var eventBuffers = sync.Pool{New: func() any { return new([]event.Event) }}
+
+// maxPooledEvents: a slice that grew larger is left to the garbage collector.
+const maxPooledEvents = 16 << 10
+
+func (q *InfluxQL) appendEnvironmentEvents(ctx context.Context, evs []event.Event, id string, keepRaw bool) ([]event.Event, error) {
 	if !ValidEnvironmentID(id) {
 		return nil, ErrInvalidID
 	}
@@ -167,7 +188,7 @@ func (q *InfluxQL) environmentEvents(ctx context.Context, id string, keepRaw boo
 	if err != nil {
 		return nil, err
 	}
-	return q.events(ctx, stmt, ChunkSize, keepRaw)
+	return q.appendEvents(ctx, evs, stmt, ChunkSize, keepRaw)
 }
 
 // EnvironmentEventsQuery is the statement of EnvironmentEvents.
@@ -298,7 +319,11 @@ func (q *InfluxQL) Probe(ctx context.Context) error {
 // events runs stmt in chunks of chunk rows and rebuilds the events of its rows, in time
 // order (eventFromRow's keepRaw).
 func (q *InfluxQL) events(ctx context.Context, stmt string, chunk int, keepRaw bool) ([]event.Event, error) {
-	var evs []event.Event
+	return q.appendEvents(ctx, nil, stmt, chunk, keepRaw)
+}
+
+// appendEvents is events appended to evs (empty).
+func (q *InfluxQL) appendEvents(ctx context.Context, evs []event.Event, stmt string, chunk int, keepRaw bool) ([]event.Event, error) {
 	err := q.run(ctx, stmt, chunk, func(_ int, row *row) error {
 		e, err := eventFromRow(row, row.in, keepRaw, q.logger)
 		if err != nil {

@@ -85,11 +85,15 @@ func (b *Flux) EnvironmentEvents(ctx context.Context, id string) ([]event.Event,
 
 // EnvironmentEventsRaw implements query.RawMetadataBackend: EnvironmentEvents with
 // the metadata stored as json.Marshal writes it kept as that text.
-func (b *Flux) EnvironmentEventsRaw(ctx context.Context, id string) ([]event.Event, error) {
+func (b *Flux) EnvironmentEventsRaw(ctx context.Context, id string, f func([]event.Event) error) error {
 	if !ValidEnvironmentID(id) {
-		return nil, ErrInvalidID
+		return ErrInvalidID
 	}
-	return b.run(ctx, b.EnvironmentEventsQuery(id), time.Time{}, true)
+	evs, err := b.run(ctx, b.EnvironmentEventsQuery(id), time.Time{}, true)
+	if err != nil {
+		return err
+	}
+	return f(evs)
 }
 
 // EnvironmentEventsQuery is the Flux query of EnvironmentEvents; id must be valid.

@@ -35,8 +35,9 @@ type Backend interface {
 // found stored (event.Event.RawMetadata) where that is exactly what json.Marshal writes
 // for it: the API writes the text as it is rather than decode and encode it again.
 type RawMetadataBackend interface {
-	// EnvironmentEventsRaw is EnvironmentEvents with RawMetadata kept.
-	EnvironmentEventsRaw(ctx context.Context, id string) ([]event.Event, error)
+	// EnvironmentEventsRaw calls f with EnvironmentEvents' events, RawMetadata kept;
+	// the slice may be reused once f returns (f keeps nothing of it but its strings).
+	EnvironmentEventsRaw(ctx context.Context, id string, f func([]event.Event) error) error
 }
 
 // HTTPStatus is the status an answer carries for a query that failed with err: 404 for

@@ -64,11 +64,13 @@ func (s *Service) TimelineRaw(ctx context.Context, id string) (*apitypes.Timelin
 	if !ok {
 		return s.Timeline(ctx, id)
 	}
-	evs, err := rb.EnvironmentEventsRaw(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	return s.timeline(id, evs)
+	var tl *apitypes.Timeline
+	err := rb.EnvironmentEventsRaw(ctx, id, func(evs []event.Event) error {
+		var err error
+		tl, err = s.timeline(id, evs) // copies what it keeps
+		return err
+	})
+	return tl, err
 }
 
 // timeline shapes one environment's events (by the backend, in time order) into its
