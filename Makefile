@@ -13,7 +13,7 @@ LDFLAGS   := -s -w \
 	-X github.com/prometheus/common/version.Branch=$(BRANCH) \
 	-X github.com/prometheus/common/version.BuildUser=envtrack-make \
 	-X github.com/prometheus/common/version.BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
-TEST_FLAGS ?= -race -count=1 -timeout 15m
+TEST_FLAGS ?= -race -count=1 -timeout 25m
 CONFIG    ?= config/example.yml
 
 INFLUXD_VERSION      := v1.8.10
