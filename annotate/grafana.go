@@ -31,6 +31,18 @@
 // In steady state a delivery costs one request per event; a look-up is added only where
 // a duplicate is possible.
 //
+// A look-up cannot see a request still on its way: a leader paused past its lease
+// (SIGSTOP, a frozen VM) may have sent, or half sent, a POST that lands after the next
+// leader found nothing and posted the same event; fencing stops the writes a process
+// starts after its lease ended, not one already on the wire. So the sink also reconciles
+// (reconcile.go): the events it delivered while unsure are looked up again later, many
+// in one request (GET /api/annotations?tags=envtrack-id:<id>&…&matchAny=true), at
+// growing intervals for an hour, and of an event with more than one annotation all but
+// the first Grafana stored (the lowest id) are deleted, DELETE /api/annotations/<id>
+// (counted in envtrack_grafana_annotations_duplicates_deleted_total). The token
+// therefore needs annotations:delete besides annotations:create (the Editor role has
+// both); without it duplicates stay, and a warning says why.
+//
 // # Errors
 //
 // Transport failures, timeouts, 408, 429 and 5xx are retryable; 400, 404, 422 and other
@@ -79,11 +91,13 @@ type Sink struct {
 	logger  log.Logger
 	m       *metrics
 
-	mu          sync.Mutex // serializes Deliver; guards the fields below
-	posted      idSet      // events known to have their annotation in Grafana
-	unsure      bool       // look events up before posting them
-	authFailing bool       // in a burst of 401/403 answers
-	authCount   int        // failures in the current burst
+	mu          sync.Mutex          // serializes Deliver; guards the fields below
+	posted      idSet               // events known to have their annotation in Grafana
+	unsure      bool                // look events up before posting them
+	authFailing bool                // in a burst of 401/403 answers
+	authCount   int                 // failures in the current burst
+	suspects    map[string]*suspect // event id -> when to look for its duplicates (reconcile.go)
+	now         func() time.Time
 }
 
 // New returns the sink for the grafana section cfg, as config.Load validated it (the
@@ -134,16 +148,18 @@ func New(cfg config.GrafanaConfig, logger log.Logger, reg prometheus.Registerer)
 		logger = log.NewNopLogger()
 	}
 	return &Sink{
-		secrets: secrets,
-		cfg:     cfg,
-		apiURL:  api.String(),
-		client:  client,
-		hc:      hc,
-		timeout: time.Duration(cfg.Timeout),
-		logger:  log.With(logger, "component", "grafana"),
-		m:       newMetrics(reg),
-		posted:  newIDSet(maxRemembered),
-		unsure:  true,
+		secrets:  secrets,
+		cfg:      cfg,
+		apiURL:   api.String(),
+		client:   client,
+		hc:       hc,
+		timeout:  time.Duration(cfg.Timeout),
+		logger:   log.With(logger, "component", "grafana"),
+		m:        newMetrics(reg),
+		posted:   newIDSet(maxRemembered),
+		unsure:   true,
+		suspects: map[string]*suspect{},
+		now:      time.Now,
 	}, nil
 }
 
@@ -167,7 +183,8 @@ func (s *Sink) Deliver(ctx context.Context, events []event.Event) (retry bool, e
 		if ev.ID != "" && s.posted.has(ev.ID) {
 			continue
 		}
-		if s.unsure && ev.ID != "" {
+		lookedUp := s.unsure && ev.ID != ""
+		if lookedUp {
 			found, err := s.find(ctx, ev.ID)
 			if err != nil {
 				return s.failed(fmt.Errorf("event %s (%s %s): %w", ev.ID, ev.Name, ev.EnvironmentID, err))
@@ -175,6 +192,7 @@ func (s *Sink) Deliver(ctx context.Context, events []event.Event) (retry bool, e
 			if found {
 				s.posted.add(ev.ID)
 				s.m.alreadyPosted.Inc()
+				s.suspectLocked(ev.ID) // a stale request may still bring another
 				continue
 			}
 			// Events are posted in order, one at a time: the first one Grafana lacks
@@ -192,6 +210,17 @@ func (s *Sink) Deliver(ctx context.Context, events []event.Event) (retry bool, e
 		if ev.ID != "" {
 			s.posted.add(ev.ID)
 		}
+		if lookedUp {
+			// Not found, so posted: the request that was on the wire when the sink
+			// became unsure (another leader's, or its own that failed) may land yet.
+			s.suspectLocked(ev.ID)
+		}
+	}
+	// Deliveries check what is due too, so that a busy sink, whose runner is rarely
+	// idle, reconciles all the same. A failure here is no failure of the events: they
+	// are posted, and the suspects stay due.
+	if err := s.reconcileLocked(ctx); err != nil {
+		level.Warn(s.logger).Log("msg", "cannot look for duplicate annotations yet", "err", err)
 	}
 	return false, nil
 }

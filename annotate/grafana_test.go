@@ -23,20 +23,26 @@ import (
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/sink"
 	"github.com/blueberry-idp/envtrack/internal/fakegrafana"
+	"github.com/blueberry-idp/envtrack/internal/testclock"
 	"github.com/blueberry-idp/envtrack/model/event"
 )
 
-var _ sink.Sink = (*Sink)(nil)
+var (
+	_ sink.Sink       = (*Sink)(nil)
+	_ sink.Resumer    = (*Sink)(nil)
+	_ sink.Reconciler = (*Sink)(nil)
+)
 
 var t0 = time.Date(2025, 1, 7, 10, 3, 45, 0, time.UTC)
 
 const ms0 = int64(1736244225000) // t0 in ms
 
 type harness struct {
-	srv  *fakegrafana.Server
-	sink *Sink
-	reg  *prometheus.Registry
-	logs *bytes.Buffer
+	srv   *fakegrafana.Server
+	sink  *Sink
+	reg   *prometheus.Registry
+	logs  *bytes.Buffer
+	clock *testclock.Clock // the sink's: reconciliation is due only when a test moves it
 }
 
 // newHarness starts a fake Grafana and a sink on it; mutate adjusts the configuration.
@@ -55,7 +61,9 @@ func newHarness(t *testing.T, srv *fakegrafana.Server, mutate func(*config.Grafa
 	logger := level.NewFilter(log.NewLogfmtLogger(log.NewSyncWriter(buf)), level.AllowDebug())
 	s, err := New(cfg, logger, reg)
 	require.NoError(t, err)
-	return &harness{srv: srv, sink: s, reg: reg, logs: buf}
+	clock := testclock.New(t0)
+	s.now = clock.Now
+	return &harness{srv: srv, sink: s, reg: reg, logs: buf, clock: clock}
 }
 
 func (h *harness) deliver(t *testing.T, evs ...event.Event) (bool, error) {

@@ -13,6 +13,8 @@ type metrics struct {
 	requests      *prometheus.CounterVec
 	authFailures  prometheus.Counter
 	alreadyPosted prometheus.Counter
+	// duplicatesDeleted counts the later duplicates reconciliation deleted.
+	duplicatesDeleted prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -20,6 +22,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		requests:      metric.GrafanaRequests.NewCounterVec(reg),
 		authFailures:  metric.GrafanaAuthFailures.NewCounter(reg),
 		alreadyPosted: metric.GrafanaAlreadyPosted.NewCounter(reg),
+
+		duplicatesDeleted: metric.GrafanaDuplicatesDeleted.NewCounter(reg),
 	}
 }
 

@@ -669,10 +669,15 @@ func (s *Set) grafanaMetrics() []Metric {
 		self(metric.GrafanaAlreadyPosted, Metric{
 			Panels: []Panel{{
 				Dashboard: DashboardHealth, Row: RowGrafana, Slot: 30, Kind: TimeSeries, Width: 8, Height: 8,
-				Title: "Annotations found already posted", Description: "Events whose annotation was found in Grafana after a restart or a failed delivery, and not posted twice.", Unit: "none", Bars: true,
-				Queries: []Query{{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel(metric.GrafanaAlreadyPosted.Name)), Legend: "already posted"}},
+				Title: "Annotations found already posted", Description: "Events whose annotation was found in Grafana after a restart or a failed delivery, and not posted twice; and duplicates deleted after the fact (a request already on the wire, of a paused former leader or one that timed out, that landed after the event was posted again).", Unit: "none", Bars: true,
+				Queries: []Query{
+					{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel(metric.GrafanaAlreadyPosted.Name)), Legend: "already posted"},
+					{Expr: fmt.Sprintf(`sum(increase(%s[$__rate_interval]))`, sel(metric.GrafanaDuplicatesDeleted.Name)), Legend: "duplicates deleted"},
+				},
 			}},
 		}),
+		// Drawn in the panel above.
+		self(metric.GrafanaDuplicatesDeleted, Metric{}),
 	}
 }
 

@@ -48,7 +48,7 @@ func (f clientFlags) client() (*client.Client, error) {
 
 // fail prints one line and returns the exit code: what a CI log should show.
 func fail(stderr io.Writer, cmd string, err error) int {
-	fmt.Fprintf(stderr, "envtrack %s: %v\n", cmd, err)
+	fmt.Fprintf(stderr, "envtrack %s: %s\n", cmd, apitypes.Printable(err.Error())) // an API error may quote stored text
 	return 1
 }
 
@@ -85,7 +85,8 @@ func annotate(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, "annotate", err)
 	}
-	fmt.Fprintf(stdout, "recorded deployment marker %s: %s %s on %s\n", acc.ID, *activity, *status, *env)
+	fmt.Fprintf(stdout, "recorded deployment marker %s: %s %s on %s\n", apitypes.Printable(acc.ID), apitypes.Printable(*activity),
+		apitypes.Printable(*status), apitypes.Printable(*env))
 	return 0
 }
 
@@ -130,26 +131,29 @@ func timeline(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// printJSON prints the API's (compact) JSON indented, for people.
+// printJSON prints the API's (compact) JSON indented, for people, with the raw runes
+// JSON allows in strings escaped (apitypes.PrintableJSON).
 func printJSON(w io.Writer, raw []byte) {
 	var b bytes.Buffer
 	if json.Indent(&b, bytes.TrimSpace(raw), "", "  ") != nil {
-		fmt.Fprintln(w, string(raw))
+		fmt.Fprintln(w, apitypes.Printable(string(raw)))
 		return
 	}
-	fmt.Fprintln(w, b.String())
+	fmt.Fprintln(w, string(apitypes.PrintableJSON(b.Bytes())))
 }
 
 func printTimeline(w io.Writer, tl *apitypes.Timeline) {
-	fmt.Fprintf(w, "Environment %s (%s)\n\n", tl.EnvironmentID, tl.EnvironmentName)
+	// Every string here comes from the store, possibly written by an older version that
+	// did not refuse control characters: each goes through apitypes.Printable.
+	fmt.Fprintf(w, "Environment %s (%s)\n\n", apitypes.Printable(tl.EnvironmentID), apitypes.Printable(tl.EnvironmentName))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tEVENT\tDETAILS")
 	for _, e := range tl.Timeline {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Timestamp.UTC().Format(time.RFC3339), e.Event, details(e.Metadata))
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Timestamp.UTC().Format(time.RFC3339), apitypes.Printable(string(e.Event)), details(e.Metadata))
 	}
 	tw.Flush()
 	s := tl.Summary
-	fmt.Fprintf(w, "\nOutcome: %s", s.Outcome)
+	fmt.Fprintf(w, "\nOutcome: %s", apitypes.Printable(s.Outcome))
 	if s.ProvisioningDurationSeconds != nil {
 		fmt.Fprintf(w, " · provisioning %s", secs(*s.ProvisioningDurationSeconds))
 	}
@@ -167,7 +171,7 @@ func details(m map[string]any) string {
 	var parts []string
 	for _, k := range first {
 		if v, ok := m[k]; ok {
-			parts = append(parts, fmt.Sprintf("%s=%v", k, v))
+			parts = append(parts, k+"="+apitypes.Printable(fmt.Sprint(v)))
 		}
 	}
 	return strings.Join(parts, " ")
@@ -204,7 +208,7 @@ func printSLOs(stdout io.Writer, slos []apitypes.SLOStatus) {
 			} else {
 				user = fmt.Sprint(s.UserFailures)
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%g%%\t%s\t%s\t%s\t%s\n", s.Type, s.Window, name, o.st.Objective,
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%g%%\t%s\t%s\t%s\t%s\n", apitypes.Printable(s.Type), apitypes.Printable(s.Window), name, o.st.Objective,
 				fmtOpt(o.st.Actual, pct), fmtOpt(o.st.ErrorBudgetRemaining, pct), fmtOpt(o.st.BurnRate, num), user)
 		}
 	}
@@ -237,15 +241,15 @@ func insights(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	pr := p.EnvironmentPerformance.Provisioning
-	fmt.Fprintf(stdout, "Provisioning performance, last %s", p.Window)
+	fmt.Fprintf(stdout, "Provisioning performance, last %s", apitypes.Printable(p.Window))
 	if p.Type != "" {
-		fmt.Fprintf(stdout, " (type %s)", p.Type)
+		fmt.Fprintf(stdout, " (type %s)", apitypes.Printable(p.Type))
 	}
 	fmt.Fprintf(stdout, "\n\n")
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TYPE\tATTEMPTS\tSUCCESS\tAVG\tP50\tP95\tP99")
 	row := func(name string, x apitypes.Provisioning) {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", name, x.SampleSize,
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", apitypes.Printable(name), x.SampleSize,
 			fmtOpt(x.SuccessRate, func(v float64) string { return fmt.Sprintf("%.2f%%", v) }),
 			fmtOpt(x.AverageSeconds, secs), fmtOpt(x.P50Seconds, secs), fmtOpt(x.P95Seconds, secs), fmtOpt(x.P99Seconds, secs))
 	}
@@ -262,7 +266,7 @@ func insights(args []string, stdout, stderr io.Writer) int {
 	if len(pr.FailuresByReason) > 0 {
 		reasons := make([]string, 0, len(pr.FailuresByReason))
 		for r, n := range pr.FailuresByReason {
-			reasons = append(reasons, fmt.Sprintf("%s %d", r, n))
+			reasons = append(reasons, fmt.Sprintf("%s %d", apitypes.Printable(r), n))
 		}
 		sort.Strings(reasons)
 		fmt.Fprintf(stdout, "\nFailures: %s (user %d, platform %d)\n", strings.Join(reasons, ", "), pr.UserFailures, pr.PlatformFailures)
@@ -273,14 +277,14 @@ func insights(args []string, stdout, stderr io.Writer) int {
 	for _, t := range p.Targets {
 		val := "-"
 		if t.Value != nil {
-			val = fmt.Sprintf("%g %s", *t.Value, t.Unit)
+			val = fmt.Sprintf("%g %s", *t.Value, apitypes.Printable(t.Unit))
 		}
-		fmt.Fprintf(tw, "  %s\t%s\ttarget %g, alert %g\t%s\n", t.Name, val, t.Target, t.Alert, strings.ToUpper(t.Status))
+		fmt.Fprintf(tw, "  %s\t%s\ttarget %g, alert %g\t%s\n", apitypes.Printable(t.Name), val, t.Target, t.Alert, apitypes.Printable(strings.ToUpper(t.Status)))
 	}
 	tw.Flush()
 	fmt.Fprintf(stdout, "\nRecommendations\n")
 	for _, r := range p.Recommendations {
-		fmt.Fprintf(stdout, "  [%s] %s: %s\n", r.Severity, r.Title, r.Detail)
+		fmt.Fprintf(stdout, "  [%s] %s: %s\n", apitypes.Printable(r.Severity), apitypes.Printable(r.Title), apitypes.Printable(r.Detail))
 	}
 	if *envID != "" {
 		tl, err := c.Timeline(ctx, *envID)

@@ -163,7 +163,7 @@ func (s *importSummary) print(w io.Writer, name string, events int, dry bool) {
 			name, events, s.accepted, s.unchanged, len(s.rejected))
 	}
 	for _, r := range s.rejected {
-		fmt.Fprintf(w, "  line %d: %s\n", r.line, r.reason)
+		fmt.Fprintf(w, "  line %d: %s\n", r.line, apitypes.Printable(r.reason)) // may quote the file
 	}
 }
 

@@ -54,7 +54,7 @@ func storeCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "envtrack store copy: %v (copied %d events; run it again to resume)\n", err, st.Events)
 		return 1
 	}
-	fmt.Fprintf(stdout, "copied %d events (%d were there already), %d environments, %d sink cursors, %d set-aside events; the journal ends at %d\n",
-		st.Events, st.Skipped, st.Environments, st.Cursors, st.SetAside, dst.LastSeq())
+	fmt.Fprintf(stdout, "copied %d events (%d were there already), %d environments, %d sink cursors, %d set-aside events, %d blind windows; the journal ends at %d\n",
+		st.Events, st.Skipped, st.Environments, st.Cursors, st.SetAside, st.Gaps, dst.LastSeq())
 	return 0
 }

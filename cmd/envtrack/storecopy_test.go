@@ -25,7 +25,7 @@ func TestStoreCopy(t *testing.T) {
 	var out, errb bytes.Buffer
 	args := []string{"store", "copy", "--from", "bbolt:" + from, "--to", "bbolt:" + filepath.Join(dir, "b", "envtrack.db")}
 	require.Equal(t, 0, run(args, &out, &errb), errb.String())
-	require.Equal(t, "copied 1 events (0 were there already), 0 environments, 0 sink cursors, 0 set-aside events; the journal ends at 1\n", out.String())
+	require.Equal(t, "copied 1 events (0 were there already), 0 environments, 0 sink cursors, 0 set-aside events, 0 blind windows; the journal ends at 1\n", out.String())
 	out.Reset()
 	require.Equal(t, 0, run(args, &out, &errb), errb.String())
 	require.Contains(t, out.String(), "copied 0 events (1 were there already)")

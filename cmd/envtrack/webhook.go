@@ -13,6 +13,7 @@ import (
 
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/exporter/webhook"
+	"github.com/blueberry-idp/envtrack/model/apitypes"
 )
 
 const webhookUsage = "usage: envtrack webhook test NAME [--config FILE]"
@@ -74,10 +75,10 @@ func webhookCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "answer: %d %s", answer.Status, http.StatusText(answer.Status))
 	if se != nil && se.Location != "" {
-		fmt.Fprintf(stdout, " to %s (redirects are not followed: set the final URL)", se.Location)
+		fmt.Fprintf(stdout, " to %s (redirects are not followed: set the final URL)", apitypes.Printable(se.Location))
 	}
 	if answer.Body != "" {
-		fmt.Fprintf(stdout, ": %s", answer.Body)
+		fmt.Fprintf(stdout, ": %s", apitypes.Printable(answer.Body)) // the receiver's words, not ours
 	}
 	fmt.Fprintln(stdout)
 	if se != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 
+	"github.com/blueberry-idp/envtrack/config/redact"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 	"github.com/blueberry-idp/envtrack/model/apitypes"
 	"github.com/blueberry-idp/envtrack/model/event"
@@ -67,17 +68,33 @@ func splitArray(body []byte) ([]batchElem, error) {
 }
 
 // decodeItem parses and validates one pushed event (the single push's and each batch
-// element's one validation path) into an Item.
+// element's one validation path) into an Item, with the URLs in its strings redacted.
 func decodeItem(body []byte, now time.Time) (Item, error) {
 	l, m, err := apitypes.DecodeEvent(body, now)
 	if err != nil {
 		return Item{}, err
 	}
 	if m != nil {
+		redact.Values(m.Metadata)
 		return Item{EnvironmentID: m.EnvironmentID, Marker: m}, nil
 	}
 	p := trackerPush(l)
+	redactPush(&p)
 	return Item{EnvironmentID: l.EnvironmentID, Push: &p}, nil
+}
+
+// redactPush masks the passwords and secret query parameters of the URLs a push
+// carries (a pipeline_url with ?access_token=, a repository with user:password@), as
+// redact.URL does for every configured URL. They are redacted here, before anything is
+// stored, so that the journal never holds them and every output (the API, the pages,
+// InfluxDB, Grafana annotations, webhooks, logs) shows what is stored, and so that the
+// de-duplication of a repeated push sees the same values as the stored event. The
+// environment's own url is not here: a push cannot set it.
+func redactPush(p *tracker.Push) {
+	redact.Values(p.Metadata)
+	for _, f := range []*string{&p.Name, &p.Type, &p.Repository, &p.Branch, &p.CommitSHA} {
+		*f = redact.URLsIn(*f)
+	}
 }
 
 // postBatch validates every element (one bad one refuses the whole batch, naming it) and

@@ -253,7 +253,18 @@ state_dir: %s
 		return influxDB.Count(t, "environment_lifecycle") >= lifecycle && len(graf.Annotations()) >= len(journal)
 	})
 	checkInflux(t, influxDB, journal)
+	// The stopped leader may have had an annotation's POST on the wire when it lost its
+	// lease, landing after its successor had posted the same event: the leader's
+	// reconciliation deletes the later one.
+	eventually(t, "each event annotated once in Grafana", func() bool { return grafanaOnce(graf, journal) == nil })
 	checkGrafanaOnce(t, graf, journal)
+	deleted := 0
+	for _, r := range graf.Log() {
+		if r.Method == http.MethodDelete && r.Status == http.StatusOK {
+			deleted++
+		}
+	}
+	t.Logf("%d annotations posted twice across a takeover were deleted", deleted)
 }
 
 func tail(s string, n int) string {

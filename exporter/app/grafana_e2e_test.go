@@ -106,8 +106,15 @@ func TestReloadRebuildsSinks(t *testing.T) {
 // (by its envtrack-id tag), and nothing else.
 func checkGrafanaOnce(t *testing.T, graf *fakegrafana.Server, journal []event.Event) {
 	t.Helper()
+	require.NoError(t, grafanaOnce(graf, journal))
+}
+
+// grafanaOnce says which event of the journal does not have exactly one annotation in
+// graf, or whether graf holds others.
+func grafanaOnce(graf *fakegrafana.Server, journal []event.Event) error {
+	anns := graf.Annotations()
 	perID := map[string]int{}
-	for _, a := range graf.Annotations() {
+	for _, a := range anns {
 		for _, tag := range a.Tags {
 			if id, ok := strings.CutPrefix(tag, "envtrack-id:"); ok {
 				perID[id]++
@@ -115,7 +122,12 @@ func checkGrafanaOnce(t *testing.T, graf *fakegrafana.Server, journal []event.Ev
 		}
 	}
 	for _, e := range journal {
-		require.Equal(t, 1, perID[e.ID], "annotations of event %s (%s %s)", e.ID, e.EnvironmentID, e.Name)
+		if perID[e.ID] != 1 {
+			return fmt.Errorf("event %s (%s %s) has %d annotations", e.ID, e.EnvironmentID, e.Name, perID[e.ID])
+		}
 	}
-	require.Len(t, graf.Annotations(), len(journal))
+	if len(anns) != len(journal) {
+		return fmt.Errorf("%d annotations for %d events", len(anns), len(journal))
+	}
+	return nil
 }

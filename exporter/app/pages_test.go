@@ -17,6 +17,7 @@ import (
 
 	"github.com/blueberry-idp/envtrack/internal/scenario"
 	"github.com/blueberry-idp/envtrack/model/apitypes"
+	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 const pagesWriteToken = "pages-ci-token"
@@ -283,10 +284,17 @@ func TestPagesPrivate(t *testing.T) {
 func TestPagesInChromium(t *testing.T) {
 	bin := chromium(t)
 	h, ciAt := pagesHarness(t)
+	// A window in which Argo CD could not be seen, as the watch records one.
+	blindFrom := h.sc.Start.Add(30 * time.Minute).UTC()
+	_, err := h.app.store.Gap(event.Gap{From: blindFrom, To: blindFrom.Add(90 * time.Second), Source: event.GapArgoCD, Reason: event.GapStalled})
+	require.NoError(t, err)
 	base := "http://" + h.app.Addr() + "/"
 	dom := dumpDOM(t, bin, base+"?window=24h")
 	require.Contains(t, dom, `<svg id="attempts-chart"`)
 	require.Contains(t, dom, `<svg id="success-chart"`)
+	blind := fmt.Sprintf("not observed from %s to %s (argocd stalled)", blindFrom.Format(time.RFC3339), blindFrom.Add(90*time.Second).Format(time.RFC3339))
+	require.Equal(t, 2, strings.Count(dom, blind), "the blind window is drawn on the attempts and the per-day charts")
+	require.Contains(t, dom, "hatched: not observed")
 	require.Contains(t, dom, `<svg id="reasons-chart"`)
 	require.Contains(t, dom, `<svg id="histogram-chart"`)
 	require.NotContains(t, dom, "<script")

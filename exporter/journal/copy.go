@@ -28,6 +28,7 @@ type Copyable interface {
 	SetAsideEntries(sink string) ([]store.SetAsideEntry, error)
 	Undelivered(sink string) ([]store.SetAsideEntry, error)
 	KeyRecords() ([]store.KeyRecord, error)
+	Gaps(from, to time.Time) ([]event.Gap, error)
 
 	Adopt(id string, createdAt time.Time) error
 	Append(events []event.Event) error
@@ -36,6 +37,7 @@ type Copyable interface {
 	PutSetAside(sink string, e store.SetAsideEntry) error
 	PutUndelivered(sink string, e store.SetAsideEntry) error
 	PutKeys(keys []store.KeyRecord) error
+	PutGaps(gaps []event.Gap) error
 	Close() error
 }
 
@@ -78,6 +80,7 @@ type CopyStats struct {
 	SetAside        int
 	Undelivered     int // set aside past retention.max_undelivered
 	Keys            int // Idempotency-Keys
+	Gaps            int // blind windows
 }
 
 // copyBatch is how many events one write of the copy holds.
@@ -85,7 +88,8 @@ const copyBatch = 5000
 
 // Copy moves the journal from into to: its identity (so that event ids, and with them
 // the sinks' idempotency, stay the same), its events with their sequence numbers, the
-// tracker's states, the sinks' cursors and set-aside events. It is resumable and
+// tracker's states, the sinks' cursors and set-aside events, the Idempotency-Keys and
+// the blind windows (gaps). It is resumable and
 // idempotent: into a journal that holds a prefix of from's events (an interrupted copy)
 // it appends the rest; run again, it copies nothing more. Into another journal it
 // refuses, changing nothing. No daemon may write either journal meanwhile.
@@ -185,8 +189,21 @@ func Copy(from, to Copyable, progress func(copied uint64)) (CopyStats, error) {
 		return st, fmt.Errorf("idempotency keys: %w", err)
 	}
 	st.Keys = len(keys)
+	// The blind windows (their journal entries are events, copied above): the pages and
+	// the API read them from here, not from the journal.
+	gaps, err := from.Gaps(time.Unix(0, 0), maxTime)
+	if err != nil {
+		return st, err
+	}
+	if err := to.PutGaps(gaps); err != nil {
+		return st, fmt.Errorf("blind windows: %w", err)
+	}
+	st.Gaps = len(gaps)
 	return st, nil
 }
+
+// maxTime is later than any window's end.
+var maxTime = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 
 // ErrSameJournal is returned when --from and --to name the same place.
 var ErrSameJournal = errors.New("--from and --to name the same journal")

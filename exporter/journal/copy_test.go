@@ -41,6 +41,9 @@ func TestCopy(t *testing.T) {
 	// A closed blind window's entry (seq 13) belongs to no environment: it is copied too.
 	_, err = src.Gap(event.Gap{From: t0, To: t0.Add(time.Minute), Source: event.GapArgoCD, Reason: event.GapStalled})
 	require.NoError(t, err)
+	// And a window still open: the blind windows are copied as they are.
+	_, err = src.Gap(event.Gap{From: t0.Add(time.Hour), Source: event.GapProbe, Reason: event.GapStalled})
+	require.NoError(t, err)
 
 	pg := testinfra.StartPostgres(t)
 	dsn := pg.NewDatabase(t)
@@ -54,7 +57,7 @@ func TestCopy(t *testing.T) {
 	st, err := Copy(src, dst, nil)
 	require.NoError(t, err)
 	require.Equal(t, CopyStats{Events: 8, Skipped: 5, FirstSeq: 6, LastSeq: 13, Environments: 1, Cursors: 3, SetAside: 1,
-		Undelivered: 2, Keys: 1}, st)
+		Undelivered: 2, Keys: 1, Gaps: 2}, st)
 	same := func(a, b Copyable) {
 		t.Helper()
 		require.Equal(t, a.JournalID(), b.JournalID())
@@ -90,6 +93,12 @@ func TestCopy(t *testing.T) {
 		kb, err := b.KeyRecords()
 		require.NoError(t, err)
 		require.Equal(t, ka, kb)
+		ga, err := a.Gaps(time.Unix(0, 0), maxTime)
+		require.NoError(t, err)
+		gb, err := b.Gaps(time.Unix(0, 0), maxTime)
+		require.NoError(t, err)
+		require.Equal(t, ga, gb)
+		require.NotEmpty(t, gb)
 		// The identities are indexed as the events are appended.
 		var ids []event.Fingerprint
 		for _, e := range ea {
@@ -107,6 +116,19 @@ func TestCopy(t *testing.T) {
 	st, err = Copy(src, dst, nil)
 	require.NoError(t, err)
 	require.Zero(t, st.Events, "a second run copies nothing")
+	same(src, dst)
+
+	// The open window closed since (its entry is seq 14): a copy run again moves the
+	// entry and replaces the open window with the closed one.
+	_, err = src.Gap(event.Gap{From: t0.Add(time.Hour), To: t0.Add(2 * time.Hour), Source: event.GapProbe})
+	require.NoError(t, err)
+	st, err = Copy(src, dst, nil)
+	require.NoError(t, err)
+	require.Equal(t, uint64(1), st.Events)
+	same(src, dst)
+	gaps, err := dst.Gaps(time.Unix(0, 0), maxTime)
+	require.NoError(t, err)
+	require.Len(t, gaps, 2)
 
 	// And back, into a new file.
 	back, err := OpenSpec("bbolt:" + filepath.Join(t.TempDir(), "back", StoreFile))

@@ -147,6 +147,12 @@ func (s *Service) timeline(id string, evs []event.Event) (*apitypes.Timeline, er
 	return tl, nil
 }
 
+// Gaps returns the windows not observed that overlap [from, to] (a chart's range), in
+// order of their start, as the timelines show them: one still open ends now.
+func (s *Service) Gaps(from, to time.Time) ([]apitypes.Gap, error) {
+	return s.lifeGaps(from, to, s.now().UTC())
+}
+
 // lifeGaps are the windows not observed that overlap [from, to] (an environment's life),
 // as the API shows them: one still open ends now.
 func (s *Service) lifeGaps(from, to, now time.Time) ([]apitypes.Gap, error) {

@@ -225,7 +225,8 @@ func (r *Runner) Run(ctx context.Context) error {
 }
 
 // idle waits for the next commit, making a lazily saved cursor durable when it has been
-// in memory for CursorSaveInterval meanwhile.
+// in memory for CursorSaveInterval meanwhile, and reconciling a Reconciler when it is
+// due.
 func (r *Runner) idle(ctx context.Context, notify <-chan struct{}) error {
 	for {
 		var save <-chan time.Time
@@ -233,6 +234,15 @@ func (r *Runner) idle(ctx context.Context, notify <-chan struct{}) error {
 			t := time.NewTimer(max(0, CursorSaveInterval-time.Since(r.lastFlush)))
 			defer t.Stop()
 			save = t.C
+		}
+		var reconcile <-chan time.Time
+		rc, _ := r.sink.(Reconciler)
+		if rc != nil {
+			if at, ok := rc.NextReconcile(); ok {
+				t := time.NewTimer(max(0, at.Sub(r.now())))
+				defer t.Stop()
+				reconcile = t.C
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -242,6 +252,10 @@ func (r *Runner) idle(ctx context.Context, notify <-chan struct{}) error {
 			return nil
 		case <-save:
 			r.flushCursor(true)
+		case <-reconcile:
+			if err := rc.Reconcile(ctx); err != nil && ctx.Err() == nil {
+				level.Warn(r.logger).Log("msg", "cannot reconcile the sink's deliveries yet", "err", err)
+			}
 		}
 	}
 }

@@ -38,6 +38,19 @@ type Resumer interface {
 	Resume()
 }
 
+// Reconciler is a Sink that repairs after the fact what idempotent delivery cannot
+// prevent when more than one process delivers: a request a paused leader had on the wire
+// before it lost its lease, landing after the next leader delivered the same event
+// (Grafana, which has no idempotent create, then holds two annotations of one event).
+// NextReconcile says when it next has something to check (ok false: nothing); the runner
+// calls Reconcile then, while it waits for events, on the leader only as every delivery.
+// An error is logged; the sink keeps what it could not check for a later call.
+type Reconciler interface {
+	Sink
+	NextReconcile() (at time.Time, ok bool)
+	Reconcile(ctx context.Context) error
+}
+
 // Selective is a Sink that takes only some of the journal's events (a webhook endpoint's
 // filters). The runner passes over the others: its cursor moves past them, and they are
 // neither given to Deliver nor counted as delivered.

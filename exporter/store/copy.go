@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -210,4 +211,53 @@ func (s *Store) PutKeys(keys []KeyRecord) error {
 		}
 		return nil
 	}))
+}
+
+// PutGaps records blind windows as they are (store copy), without their journal
+// entries (those are copied as events). A window already there is replaced; an open
+// window of the same source is replaced by the one given, open or closed since (a copy
+// run again after the source closed it).
+func (s *Store) PutGaps(gaps []event.Gap) error {
+	if len(gaps) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketGaps)
+		for _, g := range gaps {
+			if g.Source == "" || bytes.IndexByte([]byte(g.Source), 0) >= 0 {
+				return fmt.Errorf("gap: bad source %q", g.Source)
+			}
+			prefix := append([]byte(g.Source), 0)
+			c := b.Cursor()
+			if k, v := c.Seek(gapKey(g.Source, openGap, 0)); k != nil && bytes.HasPrefix(k, prefix) {
+				var open event.Gap
+				if err := json.Unmarshal(v, &open); err != nil {
+					return fmt.Errorf("gap %q: %w", k, err)
+				}
+				if g.To.IsZero() || open.From.Equal(g.From) {
+					if err := b.Delete(bytes.Clone(k)); err != nil {
+						return err
+					}
+				}
+			}
+			v, err := json.Marshal(g)
+			if err != nil {
+				return err
+			}
+			to := uint64(openGap)
+			if !g.To.IsZero() {
+				to = unixOf(g.To)
+			}
+			if err := b.Put(gapKey(g.Source, to, unixOf(g.From)), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("gaps: %w", mapErr(err))
+	}
+	return nil
 }

@@ -153,3 +153,24 @@ func TestEvidenceBounded(t *testing.T) {
 	s2, _ := Step(State{}, seen("1m", empty), Config{ProvisioningTimeout: testTimeout})
 	require.Nil(t, s2.App.Conditions, "no condition is nil, so an answer without them changes no state")
 }
+
+// TestEvidenceURLsRedacted (issue 18): a sync failure that quotes its repository's URL
+// with the credentials in it (as a git error does) is kept, and recorded in the failure's
+// metadata, with the URL redacted as every URL envtrack shows; the URL probed is not.
+func TestEvidenceURLsRedacted(t *testing.T) {
+	msg := "rpc error: authentication required: https://bot:GitPass42@git.example/org/app.git?private_token=Tok42"
+	var s State
+	cfg := Config{ProvisioningTimeout: testTimeout}
+	s, _ = Step(s, seen("1m", newApp(withURL("https://u:ProbePass@app.example/health"))), cfg)
+	s, evs := Step(s, seen("2m", newApp(withURL("https://u:ProbePass@app.example/health"), syncFailed("1m30s"), func(a *Evidence) {
+		a.OpMessage, a.HealthMessage = msg, msg
+		a.Conditions = []Condition{{Type: "ComparisonError", Message: msg}}
+	})), cfg)
+	require.Len(t, evs, 1)
+	want := "rpc error: authentication required: https://bot:<secret>@git.example/org/app.git?private_token=<secret>"
+	require.Equal(t, want, evs[0].Meta(event.MetaMessage))
+	require.Equal(t, want, s.App.OpMessage)
+	require.Equal(t, want, s.App.HealthMessage)
+	require.Equal(t, want, s.App.Conditions[0].Message)
+	require.Equal(t, "https://u:ProbePass@app.example/health", s.URL, "the probe needs the URL as configured")
+}

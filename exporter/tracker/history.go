@@ -118,7 +118,8 @@ func (st *stepper) backfill() bool {
 // before the tracker sees it: an operation completed since the last one whose
 // history was read (deployments may have happened unseen), an environment about to
 // become ready (which sync made it ready), or the first sight of a running Application
-// (its past deployments). One operation costs one fetch; an Application already
+// (its past deployments). One operation costs one fetch, even when its finishedAt lies
+// in the future and is refused as evidence (HistoryRefusedAt); an Application already
 // carrying its history needs none.
 func (t *Tracker) NeedsHistory(apps []Evidence) []bool {
 	t.mu.Lock()
@@ -135,6 +136,9 @@ func (t *Tracker) NeedsHistory(apps []Evidence) []bool {
 		}
 		s, ok := t.states[id]
 		fin := norm(a.OpFinishedAt)
+		if ok && !fin.IsZero() && fin.Equal(s.HistoryRefusedAt) {
+			continue // this operation's history was read, its time refused (future): once is enough
+		}
 		looksReady := a.Sync == SyncSynced && a.Health == HealthHealthy
 		switch {
 		case !ok || (s.Phase == PhaseTerminated && !a.CreatedAt.IsZero() && a.CreatedAt.After(s.TerminatedAt)):

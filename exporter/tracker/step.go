@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/blueberry-idp/envtrack/config/redact"
 	"github.com/blueberry-idp/envtrack/model/apitypes"
 	"github.com/blueberry-idp/envtrack/model/event"
 )
@@ -66,6 +67,9 @@ func Step(s State, o Observation, c Config) (State, []event.Event) {
 	}
 	if o.App != nil || o.Probe != nil {
 		st.s.LastObservedAt = st.at
+	}
+	if o.App != nil && o.App.History != nil && !o.App.OpFinishedAt.IsZero() && st.o.App.OpFinishedAt.IsZero() {
+		st.s.HistoryRefusedAt = norm(o.App.OpFinishedAt) // read, and refused: not again (NeedsHistory)
 	}
 	return st.s, st.events
 }
@@ -827,13 +831,16 @@ func boundEvidence(a Evidence, held *Evidence, at time.Time) Evidence {
 func normEvidence(a Evidence) Evidence {
 	a.RequestedAt, a.CreatedAt, a.DeletionAt = norm(a.RequestedAt), norm(a.CreatedAt), norm(a.DeletionAt)
 	a.HealthSince, a.OpStartedAt, a.OpFinishedAt = norm(a.HealthSince), norm(a.OpStartedAt), norm(a.OpFinishedAt)
-	a.OpMessage, a.HealthMessage = BoundMessage(a.OpMessage), BoundMessage(a.HealthMessage)
+	// A sync failure may quote its repository's URL with the credentials in it: the
+	// messages are shown and sent on, so their URLs are redacted as every other's.
+	a.OpMessage, a.HealthMessage = BoundMessage(redact.URLsIn(a.OpMessage)), BoundMessage(redact.URLsIn(a.HealthMessage))
+	a.Repository = redact.URLsIn(a.Repository)
 	if len(a.Conditions) == 0 {
 		a.Conditions = nil // none is none, whichever way the source said it
 	} else {
 		cs := make([]Condition, 0, min(len(a.Conditions), MaxConditions))
 		for _, c := range a.Conditions[:min(len(a.Conditions), MaxConditions)] {
-			cs = append(cs, Condition{Type: BoundMessage(c.Type), Message: BoundMessage(c.Message)})
+			cs = append(cs, Condition{Type: BoundMessage(c.Type), Message: BoundMessage(redact.URLsIn(c.Message))})
 		}
 		a.Conditions = cs
 	}

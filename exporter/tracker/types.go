@@ -345,6 +345,11 @@ type State struct {
 	// HistoryCheckedAt is the finishedAt of the last operation whose status.history
 	// envtrack read, so one operation costs one history fetch.
 	HistoryCheckedAt time.Time `json:"history_checked_at,omitzero"`
+	// HistoryRefusedAt is the finishedAt, refused as evidence for lying in the future
+	// (boundEvidence), of the last operation whose status.history envtrack read: it
+	// cannot advance HistoryCheckedAt, and is kept so that the operation is read once,
+	// not on every poll.
+	HistoryRefusedAt time.Time `json:"history_refused_at,omitzero"`
 
 	// Degradation causes after ready.
 	HealthDegradedAt time.Time `json:"health_degraded_at,omitzero"`

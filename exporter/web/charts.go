@@ -33,12 +33,29 @@ const (
 	// on average) bars would paint the plot and hide the attempts: the deployments get a
 	// lane of their own under the plot instead, binned, as Grafana does with dense
 	// annotations. The demo's 7-day window has about 1,500.
-	denseDeploys         = int((scR - scL) / 4)
-	laneBins             = 110              // bins of the lane, 8 units wide
-	laneTop, laneH       = scB + 24.0, 16.0 // under the x axis labels
-	laneExtra            = 44.0             // the svg grows by this much for the lane
+	denseDeploys   = int((scR - scL) / 4)
+	laneBins       = 110              // bins of the lane, 8 units wide
+	laneTop, laneH = scB + 24.0, 16.0 // under the x axis labels
+	laneExtra      = 44.0             // the svg grows by this much for the lane
+	// Windows not observed closer than gapColumn units (of the attempts chart) are drawn
+	// as one region that says how many it stands for: at most one region per column,
+	// however often a stream flapped, as the deployments are bounded.
+	gapColumn            = 4.0
+	maxGapWhats          = 3 // the distinct "source reason" a merged region names
 	chartsNoDataHeadline = "No provisioning attempt ended in this window."
 )
+
+// chartGap is a window (or, merged, several) in which envtrack could not see a source,
+// drawn as a shaded region across the time-series charts: X and W on the attempts
+// chart, DX and DW on the success-per-day chart.
+type chartGap struct {
+	From, To     time.Time // clipped to the chart's range
+	Ongoing      bool
+	Count        int
+	What         string // "argocd stalled", the distinct ones of a merged region joined
+	whats        []string
+	X, W, DX, DW float64
+}
 
 type line struct {
 	Class  string
@@ -80,6 +97,7 @@ type chartsData struct {
 	Deploys, DeployBars       int
 	DeployPath                string
 	Lane                      []laneBin // dense deployments, binned under the plot
+	Gaps                      []chartGap
 	LaneTop, LaneH            float64
 	Lines                     []line
 	XAxis                     []tick
@@ -94,6 +112,7 @@ type chartsData struct {
 	ScW, ScH, ScL, ScR, ScT   float64
 	ScB, SmW, SmH, SmL, SmR   float64
 	SmT, SmB                  float64
+	ScPlotH, SmPlotH          float64 // the plots' heights, those of the regions not observed
 	WindowLinks, TypeLinksAll []selLink
 	TypeLinks                 []selLink
 }
@@ -127,7 +146,7 @@ func (p *Pages) Charts(ctx context.Context, r *http.Request) template.HTML {
 
 func (p *Pages) chartsData(ctx context.Context, sel Selection) chartsData {
 	d := chartsData{Sel: sel, ScW: scW, ScH: scH, ScL: scL, ScR: scR, ScT: scT, ScB: scB,
-		SmW: smW, SmH: smH, SmL: smL, SmR: smR, SmT: smT, SmB: smB}
+		SmW: smW, SmH: smH, SmL: smL, SmR: smR, SmT: smT, SmB: smB, ScPlotH: scB - scT, SmPlotH: smB - smT}
 	for _, w := range Windows {
 		d.WindowLinks = append(d.WindowLinks, selLink{Label: w, Href: selHref(w, sel.Type), Current: w == sel.Window})
 	}
@@ -189,6 +208,13 @@ func (p *Pages) chartsData(ctx context.Context, sel Selection) chartsData {
 		dp = append(dp, deployBar...)
 	}
 	d.DeployPath = string(dp)
+
+	// Windows not observed (blind windows): what happened in them may be missing.
+	gaps, err := q.Gaps(d.From, d.To)
+	if err != nil {
+		level.Warn(p.o.Logger).Log("msg", "landing charts: windows not observed", "err", err)
+	}
+	d.Gaps = chartGaps(gaps, d.From, d.To, xOf)
 
 	// The y axis covers every attempt and the p95 alert threshold.
 	targets := map[string]apitypes.TargetStatus{}
@@ -268,6 +294,13 @@ func (p *Pages) chartsData(ctx context.Context, sel Selection) chartsData {
 		}
 	}
 	bw := (smR - smL) / float64(len(days))
+	daysSpan := float64(time.Duration(len(days)) * 24 * time.Hour)
+	dxOf := func(t time.Time) float64 { return smL + (smR-smL)*float64(t.Sub(first))/daysSpan }
+	for i := range d.Gaps {
+		g := &d.Gaps[i]
+		g.DX = round1(dxOf(g.From))
+		g.DW = round1(max(dxOf(g.To)-dxOf(g.From), 1))
+	}
 	for i, b := range days {
 		b.X, b.W = round1(smL+bw*float64(i)+bw*0.1), round1(bw*0.8)
 		if b.Attempts > 0 {
@@ -327,6 +360,37 @@ func (p *Pages) chartsData(ctx context.Context, sel Selection) chartsData {
 	return d
 }
 
+// chartGaps places the windows not observed (in order of their start) on the attempts
+// chart, clipped to [from, to]; those closer than gapColumn to the region before merge
+// into it.
+func chartGaps(gaps []apitypes.Gap, from, to time.Time, xOf func(time.Time) float64) []chartGap {
+	var out []chartGap
+	for _, g := range gaps {
+		f, t := latestTime(g.From, from), earliestTime(g.To, to)
+		if t.Before(f) {
+			continue
+		}
+		what := g.Source + " " + g.Reason
+		if n := len(out); n > 0 && xOf(f) <= out[n-1].X+out[n-1].W+gapColumn {
+			c := &out[n-1]
+			c.Count++
+			if !t.Before(c.To) {
+				c.To, c.Ongoing = t, g.Ongoing || (t.Equal(c.To) && c.Ongoing)
+			}
+			c.W = round1(max(xOf(c.To)-c.X, 1))
+			if !slices.Contains(c.whats, what) && len(c.whats) < maxGapWhats {
+				c.whats = append(c.whats, what)
+				c.What = strings.Join(c.whats, ", ")
+			}
+			continue
+		}
+		x := round1(xOf(f))
+		out = append(out, chartGap{From: f, To: t, Ongoing: g.Ongoing, Count: 1, What: what, whats: []string{what},
+			X: x, W: round1(max(xOf(t)-x, 1))})
+	}
+	return out
+}
+
 func selHref(window, typ string) string {
 	h := "?window=" + window
 	if typ != "" {
@@ -377,6 +441,7 @@ svg{display:block;max-width:100%;height:auto;font:11px system-ui,sans-serif}
 .deploys{stroke:#7048e8;stroke-width:1;stroke-opacity:.3}.lane{fill:#7048e8}.p50{stroke:#2b8a3e;stroke-width:1.5}.p95{stroke:#e8590c;stroke-width:1.5}
 .target{stroke-dasharray:6 4}.grid{stroke:#e5e5e5}.bar{fill:#4c6ef5}.dayok{fill:#2f9e44}.reason{fill:#e03131}
 .sel a{margin-right:.6em}.sel a.current{font-weight:700;text-decoration:none;color:#222}
+.gap{fill:url(#gap-hatch);stroke:#495057;stroke-width:.5;stroke-dasharray:2 2}
 </style>
 <h2 id="charts">Provisioning, last {{.Sel.Window}}{{if .Sel.Type}} (type {{.Sel.Type}}){{end}}</h2>
 <p class="sel">Window: {{range .WindowLinks}}<a href="{{.Href}}"{{if .Current}} class="current"{{end}}>{{.Label}}</a>{{end}}
@@ -391,10 +456,12 @@ svg{display:block;max-width:100%;height:auto;font:11px system-ui,sans-serif}
 {{end}}</table><p class="muted">Error budgets of each type's SLOs (slos:, each over its own window; burn over the last hour). A user's failure spends none of the platform's budget. <a href="insights?window={{$.Sel.Window}}">Details</a>.</p>{{end}}
 {{if .NoData}}<p class="muted">{{.NoData}}</p>{{end}}
 <h3>Provisioning duration of each attempt</h3>
-<p class="muted">One dot per attempt that ended (blue: ready, red ×: failed), p50 and p95 of the window, the targets dashed, deployments as violet bars{{if .Lane}} — {{.Deploys}} of them, too dense to draw over the attempts: binned in the lane under the plot{{end}}.</p>
+<p class="muted">One dot per attempt that ended (blue: ready, red ×: failed), p50 and p95 of the window, the targets dashed, deployments as violet bars{{if .Lane}} — {{.Deploys}} of them, too dense to draw over the attempts: binned in the lane under the plot{{end}}{{if .Gaps}}; hatched: not observed (envtrack could not see a source: what happened then may be missing){{end}}.</p>
 <svg id="attempts-chart" viewBox="0 0 {{.ScW}} {{.ScH}}" width="{{.ScW}}" height="{{.ScH}}" role="img" aria-label="provisioning duration of each attempt" data-from="{{time .From}}" data-to="{{time .To}}">
 {{range .YAxis}}<line class="grid" x1="{{$.ScL}}" y1="{{.X}}" x2="{{$.ScR}}" y2="{{.X}}"/><text x="{{$.ScL}}" dx="-4" y="{{.X}}" dy="4" text-anchor="end">{{.Label}}</text>
 {{end}}{{range .XAxis}}<text x="{{.X}}" y="{{$.ScB}}" dy="16" text-anchor="middle">{{.Label}}</text>
+{{end}}{{if .Gaps}}<defs><pattern id="gap-hatch" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#fff" fill-opacity=".55"/><line x1="0" y1="0" x2="0" y2="6" stroke="#868e96" stroke-width="2"/></pattern></defs>
+<g id="attempts-gaps">{{range .Gaps}}<rect class="gap" x="{{.X}}" y="{{$.ScT}}" width="{{.W}}" height="{{$.ScPlotH}}" data-from="{{time .From}}" data-to="{{time .To}}" data-count="{{.Count}}">{{template "gaptitle" .}}</rect>{{end}}</g>
 {{end}}{{if .Lane}}<g id="deploy-lane" data-n="{{.Deploys}}" data-bins="{{len .Lane}}"><text x="{{$.ScL}}" dx="-4" y="{{.LaneTop}}" dy="12" text-anchor="end">deploys</text>
 <line class="grid" x1="{{$.ScL}}" y1="{{.LaneTop}}" x2="{{$.ScR}}" y2="{{.LaneTop}}"/>
 {{range .Lane}}<rect class="lane" x="{{.X}}" y="{{.Y}}" width="{{.W}}" height="{{.H}}" fill-opacity="{{.Opacity}}" data-count="{{.Count}}"><title>{{.Count}} deployments, {{.From}} to {{.To}} UTC</title></rect>{{end}}
@@ -404,10 +471,11 @@ svg{display:block;max-width:100%;height:auto;font:11px system-ui,sans-serif}
 {{range .Lines}}<line class="{{.Class}}" x1="{{$.ScL}}" y1="{{.Y}}" x2="{{$.ScR}}" y2="{{.Y}}" data-value="{{.Value}}"/><text x="{{.LabelX}}" y="{{.Y}}" dy="-3" text-anchor="{{.Anchor}}">{{.Label}}</text>
 {{end}}</svg>
 <div class="charts">
-<div><h3>Success rate per day</h3>
+<div><h3>Success rate per day</h3>{{if .Gaps}}<p class="muted">Hatched: not observed.</p>{{end}}
 <svg id="success-chart" viewBox="0 0 {{.SmW}} {{.SmH}}" width="{{.SmW}}" height="{{.SmH}}" role="img" aria-label="success rate per day">
 <line class="grid" x1="{{.SmL}}" y1="{{.SmT}}" x2="{{.SmR}}" y2="{{.SmT}}"/><text x="{{.SmL}}" dx="-4" y="{{.SmT}}" dy="4" text-anchor="end">100%</text>
 <line class="grid" x1="{{.SmL}}" y1="{{.SmB}}" x2="{{.SmR}}" y2="{{.SmB}}"/><text x="{{.SmL}}" dx="-4" y="{{.SmB}}" dy="4" text-anchor="end">0%</text>
+{{range .Gaps}}<rect class="gap" x="{{.DX}}" y="{{$.SmT}}" width="{{.DW}}" height="{{$.SmPlotH}}" data-from="{{time .From}}" data-to="{{time .To}}" data-count="{{.Count}}">{{template "gaptitle" .}}</rect>{{end}}
 {{range .Days}}{{if ge .Rate 0.0}}<rect class="day dayok" x="{{.X}}" y="{{.Y}}" width="{{.W}}" height="{{.H}}" data-day="{{.Day}}" data-rate="{{.Rate}}" data-attempts="{{.Attempts}}"><title>{{.Day}}: {{.Rate}}% of {{.Attempts}}</title></rect>{{end}}
 {{end}}{{range .DayAxis}}<text x="{{.X}}" y="{{$.SmB}}" dy="14" text-anchor="middle">{{.Label}}</text>{{end}}
 </svg></div>
@@ -433,4 +501,4 @@ svg{display:block;max-width:100%;height:auto;font:11px system-ui,sans-serif}
 {{end}}</table>
 </details>
 {{end}}
-`))
+{{define "gaptitle"}}<title>{{if gt .Count 1}}{{.Count}} windows {{end}}not observed from {{time .From}} to {{if .Ongoing}}now{{else}}{{time .To}}{{end}} ({{.What}})</title>{{end}}`))

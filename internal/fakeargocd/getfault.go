@@ -22,6 +22,10 @@ func (s *Server) SetGetFault(f Fault) {
 // ClearGetFault makes GET /api/v1/applications/{name} answer normally again.
 func (s *Server) ClearGetFault() { s.SetGetFault(Fault{}) }
 
+// GetRequests returns how many GET /api/v1/applications/{name} requests arrived
+// (answered or faulted): what reading histories and confirming deadlines cost.
+func (s *Server) GetRequests() int64 { return s.gets.Load() }
+
 // failGet answers a faulted get and reports whether it did (a held get that its client
 // gave up is answered: with nothing).
 func (s *Server) failGet(w http.ResponseWriter, r *http.Request) bool {

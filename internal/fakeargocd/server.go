@@ -50,6 +50,7 @@ type Server struct {
 	held      atomic.Int64  // requests held now
 	requests  int
 	changed   chan struct{} // closed and replaced at each served list request
+	gets      atomic.Int64  // GET /api/v1/applications/{name} requests (GetRequests)
 
 	handler      http.Handler
 	streams      *streams     // GET /api/v1/stream/applications (stream.go)
@@ -492,6 +493,7 @@ func (s *Server) present(a Application) Application {
 // there, as the list's `fields` leave it out); an absent Application is 403 "permission
 // denied" without a project (so existence does not leak) and 404 with one.
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
+	s.gets.Add(1)
 	if s.failGet(w, r) {
 		return
 	}

@@ -1,6 +1,7 @@
 // Package fakegrafana is a faithful fake of Grafana's annotations HTTP API (Grafana
 // 10-12; pkg/api/annotations.go and the SQL annotation store) for tests and for the demo:
-// POST /api/annotations and GET /api/annotations with Grafana's JSON shapes, validation
+// POST /api/annotations, GET /api/annotations and DELETE /api/annotations/{id} with
+// Grafana's JSON shapes, validation
 // and error bodies, service-account-token authentication, and scriptable, countable
 // faults.
 //
@@ -25,6 +26,9 @@
 //     select annotations overlapping [from, to]; limit defaults to 100; type=annotation
 //     excludes alert annotations; an unknown dashboardUID answers 400. The answer is the
 //     ItemDTO array, newest (by timeEnd, then time) first.
+//   - DELETE /api/annotations/{id}: 200 {"message":"Annotation deleted"}; an unknown id
+//     404 {"message":"Annotation not found"}; an id that is not a number 400
+//     {"message":"annotationId is invalid"}; a read-only token 403 (annotations:delete).
 //
 // A scenario:
 //

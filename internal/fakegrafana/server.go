@@ -36,6 +36,7 @@ const maxBody = 1 << 20
 //	POST /api/annotations   {dashboardUID?, dashboardId?, panelId?, time, timeEnd?, tags, text, data?}
 //	GET  /api/annotations   ?tags= (repeatable) &matchAny= &from= &to= &limit= &type= &dashboardUID=
 //	                        &dashboardId= &panelId= &userId= &alertId=
+//	DELETE /api/annotations/{id}
 //
 // with Grafana's authentication (Authorization: Bearer <service account token or API
 // key>, or Basic api_key:<token>), validation, storage semantics, JSON shapes and error
@@ -122,6 +123,7 @@ func New(opts ...Option) *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/annotations", s.handle)
 	mux.HandleFunc("GET /api/annotations", s.handle)
+	mux.HandleFunc("DELETE /api/annotations/{id}", s.handle)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"message": "Not found"})
 	})
@@ -353,6 +355,8 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		a = *deny
 	} else if r.Method == http.MethodPost {
 		a = s.post(body, id)
+	} else if r.Method == http.MethodDelete {
+		a = s.delete(r.PathValue("id"), id)
 	} else {
 		a = s.find(r)
 	}
@@ -547,6 +551,30 @@ func (s *Server) post(body []byte, id Identity) answer {
 	ans := jsonAnswer(http.StatusOK, map[string]any{"message": "Annotation added", "id": newID})
 	ans.stored = newID
 	return ans
+}
+
+// delete is HTTPServer.DeleteAnnotationByID (Grafana's pkg/api/annotations.go, route
+// DELETE /api/annotations/:annotationId in pkg/api/api.go, guarded by
+// annotations:delete): an id that is not a number answers 400 "annotationId is
+// invalid", an unknown one 404 "Annotation not found" (findAnnotationByID), success 200
+// {"message":"Annotation deleted"}.
+func (s *Server) delete(rawID string, id Identity) answer {
+	if id.ReadOnly {
+		return s.accessDenied("annotations:delete")
+	}
+	annID, err := strconv.ParseInt(rawID, 10, 64)
+	if err != nil {
+		return apiError(http.StatusBadRequest, "annotationId is invalid")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, a := range s.anns {
+		if a.ID == annID {
+			s.anns = append(s.anns[:i], s.anns[i+1:]...)
+			return jsonAnswer(http.StatusOK, map[string]any{"message": "Annotation deleted"})
+		}
+	}
+	return apiError(http.StatusNotFound, "Annotation not found")
 }
 
 // tagsLength is the store's estimate of the tags' JSON length (validateTagsLength).

@@ -426,3 +426,41 @@ func TestWaitRequests(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 	require.Contains(t, err.Error(), "waiting for 6 requests (served 5)")
 }
+
+func TestDelete(t *testing.T) {
+	s := NewServer(t, WithClock(fixedClock), WithReadOnlyToken("glsa_viewer_00000000"))
+	first := s.Add(Annotation{Time: 1000, Text: "a", Tags: []string{"envtrack-id:e1"}})
+	second := s.Add(Annotation{Time: 1000, Text: "a", Tags: []string{"envtrack-id:e1"}})
+	del := func(auth, id string) (int, string) {
+		code, _, b := do(t, s, http.MethodDelete, "/api/annotations/"+id, auth, "")
+		return code, b
+	}
+	for _, tc := range []struct {
+		name, auth, id string
+		code           int
+		body           string
+	}{
+		{"no token", "", "2", 401, `{"message":"Unauthorized"}`},
+		{"viewer", bearer("glsa_viewer_00000000"), "2", 403,
+			`{"accessErrorId":"ACE0000000001","message":"You'll need additional permissions to perform this action. Permissions needed: annotations:delete","title":"Access denied"}`},
+		{"not a number", bearer(DefaultToken), "x", 400, `{"message":"annotationId is invalid","traceID":""}`},
+		{"unknown", bearer(DefaultToken), "99", 404, `{"message":"Annotation not found","traceID":""}`},
+		{"deleted", bearer(DefaultToken), "2", 200, `{"message":"Annotation deleted"}`},
+		{"again", bearer(DefaultToken), "2", 404, `{"message":"Annotation not found","traceID":""}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := del(tc.auth, tc.id)
+			require.Equal(t, tc.code, code)
+			require.JSONEq(t, tc.body, body)
+		})
+	}
+	anns := s.Annotations()
+	require.Len(t, anns, 1)
+	require.Equal(t, first, anns[0].ID)
+	require.NotEqual(t, first, second)
+	code, body := find(t, s, "?tags=envtrack-id:e1")
+	require.Equal(t, 200, code)
+	var got []Annotation
+	require.NoError(t, jsonUnmarshal(body, &got))
+	require.Len(t, got, 1)
+}

@@ -248,4 +248,6 @@ var (
 		Help: "Grafana answers 401 or 403: the token is wrong, expired or revoked, or the service account lacks annotations:create. Annotations wait in the journal until it is fixed."}
 	GrafanaAlreadyPosted = Def{Name: "envtrack_grafana_annotations_already_posted_total", Type: Counter, Source: sourceAnnotate,
 		Help: "Events whose annotation the look-up after a start or a failed delivery found already in Grafana, and which were not posted again."}
+	GrafanaDuplicatesDeleted = Def{Name: "envtrack_grafana_annotations_duplicates_deleted_total", Type: Counter, Source: sourceAnnotate,
+		Help: "Duplicate annotations of one event deleted after the fact: a request already on the wire (a paused former leader's, or one of this process that timed out) that landed after the event was posted again."}
 )

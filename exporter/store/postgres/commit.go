@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 	"github.com/blueberry-idp/envtrack/model/event"
@@ -94,9 +95,27 @@ func (s *Store) commit(l *Lease, states []tracker.State, events []event.Event, k
 	return out, nil
 }
 
-// commitTx is the transaction: two round trips (the locks and checks, then the writes
-// and COMMIT), so that the head lock, which serialises every replica's commits, is held
-// for one round trip and the commit's flush.
+// The SQLSTATEs envtrack_check raises (migration 0003) when a commit's check fails.
+const (
+	codeStale  = "EA001" // a state changed since this replica read it; the message is its id
+	codeFenced = "EA002" // the lease is no longer this replica's at this epoch
+)
+
+// bodyPrefix is how every event's JSON begins before the journal numbers it (Seq 0, no
+// ID): the commit's SQL writes "seq" and "id" in its place, from the sequence numbers
+// the head update allocated, so that the body is byte for byte what json.Marshal makes
+// of the numbered event.
+const bodyPrefix = `{"seq":0,"id":""`
+
+// commitTx is the transaction, in one round trip: one pipeline of BEGIN, the fence
+// (leader-only writes), the journal's head (the lock that serialises every replica's
+// commits, and the sequence numbers), the environments' rows locked and their versions
+// checked against the ones this replica planned from, the Idempotency-Keys, the writes,
+// the notification and COMMIT. The writes take the sequence numbers and the state
+// revision from the head row in SQL, so nothing waits for an answer in between; a check
+// that fails raises (envtrack_check, or the keys' primary key) and the transaction
+// aborts, storing nothing. The head lock is held for that round trip's remainder and
+// the commit's flush.
 func (s *Store) commitTx(ctx context.Context, l *Lease, states []tracker.State, events []event.Event, keyed map[string]event.Fingerprint) (out []event.Event, versions map[string]int64, err error) {
 	ids := make([]string, 0, len(states))
 	for _, st := range states {
@@ -113,6 +132,69 @@ func (s *Store) commitTx(ctx context.Context, l *Lease, states []tracker.State, 
 	if len(states) > 0 {
 		bump = 1
 	}
+
+	// What this replica planned from: the versions it read or wrote last.
+	expected := make([]int64, len(ids))
+	s.knownMu.Lock()
+	for i, id := range ids {
+		expected[i] = s.known[id]
+	}
+	s.knownMu.Unlock()
+	versions = make(map[string]int64, len(states))
+	for i, id := range ids {
+		versions[id] = expected[i] + 1
+	}
+
+	recordedAt := s.now().UTC()
+	n := int64(len(events))
+	var (
+		ords    = make([]int64, len(events))
+		envs    = make([]string, len(events))
+		names   = make([]string, len(events))
+		times   = make([]time.Time, len(events))
+		recs    = make([]time.Time, len(events))
+		ikeys   = make([]*string, len(events))
+		bodies  = make([]string, len(events))
+		sids    = make([]string, len(states))
+		svers   = make([]int64, len(states))
+		sbodies = make([]string, len(states))
+		sterm   = make([]*time.Time, len(states))
+	)
+	out = make([]event.Event, len(events))
+	copy(out, events)
+	for i := range out {
+		ev := &out[i]
+		ev.Seq, ev.ID, ev.RecordedAt = 0, "", recordedAt
+		body, err := json.Marshal(ev)
+		if err != nil {
+			return nil, nil, fmt.Errorf("event %s of %s: %w", ev.Name, ev.EnvironmentID, err)
+		}
+		if !bytes.HasPrefix(body, []byte(bodyPrefix)) {
+			return nil, nil, fmt.Errorf("event %s of %s: its JSON does not begin with %s", ev.Name, ev.EnvironmentID, bodyPrefix)
+		}
+		ords[i], envs[i], names[i], times[i], recs[i], bodies[i] = int64(i+1), ev.EnvironmentID, string(ev.Name), ev.Time, recordedAt, string(body[len(bodyPrefix):])
+		if k, _ := ev.Meta(tracker.MetaIdempotencyKey).(string); k != "" {
+			ikeys[i] = &k
+		}
+	}
+	for i, st := range states {
+		body, err := json.Marshal(st)
+		if err != nil {
+			return nil, nil, fmt.Errorf("state %s: %w", st.ID, err)
+		}
+		sids[i], svers[i], sbodies[i] = st.ID, versions[st.ID], string(body)
+		if !st.TerminatedAt.IsZero() {
+			t := st.TerminatedAt
+			sterm[i] = &t
+		}
+	}
+	// The event id's JSON up to its number: "<journal id>-, escaped as json.Marshal
+	// escapes the whole id.
+	jid, err := json.Marshal(s.journalID + "-")
+	if err != nil {
+		return nil, nil, err
+	}
+	idPrefix := string(jid[:len(jid)-1])
 
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
@@ -133,54 +215,77 @@ func (s *Store) commitTx(ctx context.Context, l *Lease, states []tracker.State, 
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	if l != nil {
-		b.Queue(fenceSQL, s.holder, l.epoch)
+		b.Queue("SELECT envtrack_check(EXISTS ("+fenceSQL+"), '"+codeFenced+"', 'not the leader')", s.holder, l.epoch)
 	}
-	b.Queue("UPDATE envtrack_meta SET last_seq = last_seq + $1, state_rev = state_rev + $2 WHERE id = 1 RETURNING last_seq, state_rev",
-		int64(len(events)), bump)
-	b.Queue("SELECT id, version FROM envtrack_environments WHERE id = ANY($1) ORDER BY id FOR UPDATE", ids)
+	b.Queue("UPDATE envtrack_meta SET last_seq = last_seq + $1, state_rev = state_rev + $2 WHERE id = 1 RETURNING last_seq",
+		n, bump)
+	if len(ids) > 0 {
+		// After the head lock, in a statement of its own: READ COMMITTED shows it every
+		// commit before this one.
+		b.Queue(`SELECT envtrack_check(coalesce(e.version, 0) = k.v, '`+codeStale+`', k.id)
+			FROM unnest($1::text[], $2::bigint[]) AS k(id, v)
+			LEFT JOIN (SELECT id, version FROM envtrack_environments WHERE id = ANY($1) ORDER BY id FOR UPDATE) e ON e.id = k.id`,
+			ids, expected)
+	}
 	if len(keys) > 0 {
-		// After the head lock: a key another replica recorded is visible (READ COMMITTED).
-		b.Queue("SELECT key FROM envtrack_idempotency WHERE key = ANY($1) LIMIT 1", keys)
+		// No ON CONFLICT: a key another replica recorded (visible after the head lock)
+		// violates the primary key, and the commit fails with ErrRepeated.
+		b.Queue(`INSERT INTO envtrack_idempotency (key, fingerprint, recorded_at)
+			SELECT k, fp, $3 FROM unnest($1::text[], $2::bytea[]) AS u(k, fp)`,
+			keys, fps, recordedAt)
 	}
+	if len(states) > 0 {
+		b.Queue(`INSERT INTO envtrack_environments (id, version, rev, state, terminated_at)
+			SELECT u.id, u.v, m.state_rev, u.st, u.term FROM envtrack_meta m,
+				unnest($1::text[], $2::bigint[], $3::json[], $4::timestamptz[]) AS u(id, v, st, term)
+			WHERE m.id = 1
+			ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, rev = EXCLUDED.rev, state = EXCLUDED.state,
+				terminated_at = EXCLUDED.terminated_at, deleted_at = NULL`,
+			sids, svers, sbodies, sterm)
+	}
+	if len(out) > 0 {
+		b.Queue(`INSERT INTO envtrack_events (seq, environment_id, name, time, recorded_at, idempotency_key, body)
+			SELECT m.last_seq - $1 + u.ord, u.env, u.name, u.t, u.rec, u.ikey,
+				('{"seq":' || (m.last_seq - $1 + u.ord) || ',"id":' || $2 || (m.last_seq - $1 + u.ord) || '"' || u.body)::json
+			FROM envtrack_meta m, unnest($3::bigint[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::text[], $9::text[])
+				AS u(ord, env, name, t, rec, ikey, body)
+			WHERE m.id = 1`,
+			n, idPrefix, ords, envs, names, times, recs, ikeys, bodies)
+		if idents, iords := identityRows(out); len(idents) > 0 {
+			b.Queue(`INSERT INTO envtrack_identities (identity, seq)
+				SELECT u.identity, m.last_seq - $3 + u.ord FROM envtrack_meta m, unnest($1::bytea[], $2::bigint[]) AS u(identity, ord)
+				WHERE m.id = 1
+				ON CONFLICT (identity) DO UPDATE SET seq = EXCLUDED.seq`, idents, iords, n)
+		}
+		b.Queue("SELECT pg_notify($1, last_seq::text) FROM envtrack_meta WHERE id = 1", notifyChannel)
+	}
+	b.Queue("COMMIT")
 	br := conn.SendBatch(ctx, b)
 	open = true
-	var (
-		last, rev int64
-		stored    = map[string]int64{}
-		dupKey    string
-		fenced    = true
-	)
+	var last int64
 	err = func() error {
-		if _, err := br.Exec(); err != nil {
+		if _, err := br.Exec(); err != nil { // BEGIN
 			return err
 		}
 		if l != nil {
-			var one int
-			switch err := br.QueryRow().Scan(&one); {
-			case errors.Is(err, pgx.ErrNoRows):
-				fenced = false
-			case err != nil:
+			if _, err := br.Exec(); err != nil {
 				return err
 			}
 		}
-		if err := br.QueryRow().Scan(&last, &rev); err != nil {
+		if err := br.QueryRow().Scan(&last); err != nil {
 			return err
 		}
-		rows, err := br.Query()
+		for range b.Len() - 2 - btoi(l != nil) - 1 { // the checks and writes, COMMIT
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+		}
+		tag, err := br.Exec()
 		if err != nil {
 			return err
 		}
-		var (
-			id string
-			v  int64
-		)
-		if _, err := pgx.ForEachRow(rows, []any{&id, &v}, func() error { stored[id] = v; return nil }); err != nil {
-			return err
-		}
-		if len(keys) > 0 {
-			if err := br.QueryRow().Scan(&dupKey); err != nil && !errors.Is(err, pgx.ErrNoRows) {
-				return err
-			}
+		if tag.String() != "COMMIT" {
+			return fmt.Errorf("the commit answered %q", tag.String())
 		}
 		return nil
 	}()
@@ -188,129 +293,61 @@ func (s *Store) commitTx(ctx context.Context, l *Lease, states []tracker.State, 
 		err = cerr
 	}
 	if err != nil {
-		return nil, nil, err
-	}
-	if !fenced {
-		return nil, nil, ErrNotLeader
-	}
-	s.knownMu.Lock()
-	var stale []string
-	for _, id := range ids {
-		if stored[id] != s.known[id] {
-			stale = append(stale, id)
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) {
+			switch {
+			case pgErr.Code == codeFenced:
+				return nil, nil, ErrNotLeader
+			case pgErr.Code == codeStale:
+				return nil, nil, fmt.Errorf("%w: environment %s was written by another replica", tracker.ErrStale, pgErr.Message)
+			case pgErr.Code == "23505" && pgErr.TableName == "envtrack_idempotency":
+				return nil, nil, fmt.Errorf("%w: %s", tracker.ErrRepeated, pgErr.Detail)
+			}
 		}
-	}
-	s.knownMu.Unlock()
-	if len(stale) > 0 {
-		return nil, nil, fmt.Errorf("%w: environment %s was written by another replica", tracker.ErrStale, stale[0])
-	}
-	if dupKey != "" {
-		return nil, nil, fmt.Errorf("%w: %q", tracker.ErrRepeated, dupKey)
-	}
-	if last < 0 || uint64(last) > math.MaxInt64 {
-		return nil, nil, errors.New("sequence numbers exhausted")
-	}
-
-	// The writes.
-	recordedAt := s.now().UTC()
-	first := uint64(last) - uint64(len(events)) + 1
-	out = make([]event.Event, len(events))
-	copy(out, events)
-	var (
-		seqs    = make([]int64, len(out))
-		envs    = make([]string, len(out))
-		names   = make([]string, len(out))
-		times   = make([]time.Time, len(out))
-		recs    = make([]time.Time, len(out))
-		ikeys   = make([]*string, len(out))
-		bodies  = make([]string, len(out))
-		sids    = make([]string, len(states))
-		svers   = make([]int64, len(states))
-		sbodies = make([]string, len(states))
-		sterm   = make([]*time.Time, len(states))
-	)
-	for i := range out {
-		ev := &out[i]
-		ev.Seq = first + uint64(i)
-		ev.ID = event.MakeID(s.journalID, ev.Seq)
-		ev.RecordedAt = recordedAt
-		body, err := json.Marshal(ev)
-		if err != nil {
-			return nil, nil, fmt.Errorf("event %s of %s: %w", ev.Name, ev.EnvironmentID, err)
-		}
-		seqs[i], envs[i], names[i], times[i], recs[i], bodies[i] = int64(ev.Seq), ev.EnvironmentID, string(ev.Name), ev.Time, recordedAt, string(body)
-		if k, _ := ev.Meta(tracker.MetaIdempotencyKey).(string); k != "" {
-			ikeys[i] = &k
-		}
-	}
-	versions = make(map[string]int64, len(states))
-	for i, st := range states {
-		body, err := json.Marshal(st)
-		if err != nil {
-			return nil, nil, fmt.Errorf("state %s: %w", st.ID, err)
-		}
-		v := stored[st.ID] + 1
-		versions[st.ID] = v
-		sids[i], svers[i], sbodies[i] = st.ID, v, string(body)
-		if !st.TerminatedAt.IsZero() {
-			t := st.TerminatedAt
-			sterm[i] = &t
-		}
-	}
-	b = &pgx.Batch{}
-	if len(states) > 0 {
-		b.Queue(`INSERT INTO envtrack_environments (id, version, rev, state, terminated_at)
-			SELECT id, v, $5, st, term FROM unnest($1::text[], $2::bigint[], $3::json[], $4::timestamptz[]) AS u(id, v, st, term)
-			ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, rev = EXCLUDED.rev, state = EXCLUDED.state,
-				terminated_at = EXCLUDED.terminated_at, deleted_at = NULL`,
-			sids, svers, sbodies, sterm, rev)
-	}
-	if len(out) > 0 {
-		b.Queue(`INSERT INTO envtrack_events (seq, environment_id, name, time, recorded_at, idempotency_key, body)
-			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::text[], $7::json[])`,
-			seqs, envs, names, times, recs, ikeys, bodies)
-		if idents, iseqs := identityRows(out); len(idents) > 0 {
-			b.Queue(upsertIdentities, idents, iseqs)
-		}
-		b.Queue("SELECT pg_notify($1, $2)", notifyChannel, strconv.FormatInt(last, 10))
-	}
-	if len(keys) > 0 {
-		b.Queue(`INSERT INTO envtrack_idempotency (key, fingerprint, recorded_at)
-			SELECT k, fp, $3 FROM unnest($1::text[], $2::bytea[]) AS u(k, fp)
-			ON CONFLICT (key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, recorded_at = EXCLUDED.recorded_at`,
-			keys, fps, recordedAt)
-	}
-	b.Queue("COMMIT")
-	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		return nil, nil, err
 	}
 	open = false
+	if last < n || uint64(last) > math.MaxInt64 {
+		return nil, nil, errors.New("sequence numbers exhausted")
+	}
+	first := uint64(last) - uint64(n) + 1
+	for i := range out {
+		out[i].Seq = first + uint64(i)
+		out[i].ID = event.MakeID(s.journalID, out[i].Seq)
+	}
 	return out, versions, nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 const upsertIdentities = `INSERT INTO envtrack_identities (identity, seq)
 	SELECT * FROM unnest($1::bytea[], $2::bigint[])
 	ON CONFLICT (identity) DO UPDATE SET seq = EXCLUDED.seq`
 
-// identityRows returns the identities of the stored events that have one, each with
-// the seq of the last of them (one row per identity: an upsert may not touch a row
-// twice).
-func identityRows(events []event.Event) (ids [][]byte, seqs []int64) {
+// identityRows returns the identities of the events that have one, each with the
+// position (1, 2, ...) in events of the last of them (one row per identity: an upsert
+// may not touch a row twice).
+func identityRows(events []event.Event) (ids [][]byte, ords []int64) {
 	at := map[event.Fingerprint]int{}
-	for _, ev := range events {
+	for k, ev := range events {
 		id, ok := ev.Identity()
 		if !ok {
 			continue
 		}
 		if i, ok := at[id]; ok {
-			seqs[i] = int64(ev.Seq)
+			ords[i] = int64(k + 1)
 			continue
 		}
 		at[id] = len(ids)
 		ids = append(ids, bytes.Clone(id[:]))
-		seqs = append(seqs, int64(ev.Seq))
+		ords = append(ords, int64(k+1))
 	}
-	return ids, seqs
+	return ids, ords
 }
 
 // Known reports, for each identity (event.Identity), whether an event the journal holds

@@ -90,7 +90,11 @@ func (s *Store) Append(events []event.Event) error {
 			seqs, envs, names, times, recs, ikeys, bodies); err != nil {
 			return err
 		}
-		if idents, iseqs := identityRows(events); len(idents) > 0 {
+		if idents, iords := identityRows(events); len(idents) > 0 {
+			iseqs := make([]int64, len(iords))
+			for i, o := range iords {
+				iseqs[i] = int64(events[o-1].Seq)
+			}
 			if _, err := tx.Exec(ctx, upsertIdentities, idents, iseqs); err != nil {
 				return err
 			}
@@ -224,4 +228,46 @@ func (s *Store) PutKeys(keys []store.KeyRecord) error {
 		SELECT * FROM unnest($1::text[], $2::bytea[], $3::timestamptz[])
 		ON CONFLICT (key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, recorded_at = EXCLUDED.recorded_at`, names, fps, ats)
 	return s.mapErr(err)
+}
+
+// PutGaps records blind windows as they are (store copy), without their journal
+// entries (those are copied as events), with bbolt's PutGaps semantics: a window already
+// there is replaced; an open window of the same source is replaced by the one given,
+// open or closed since.
+func (s *Store) PutGaps(gaps []event.Gap) error {
+	if len(gaps) == 0 {
+		return nil
+	}
+	ctx, cancel, err := s.ctx()
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		for _, g := range gaps {
+			v, err := json.Marshal(g)
+			if err != nil {
+				return err
+			}
+			var to *time.Time
+			if !g.To.IsZero() {
+				t := g.To.UTC()
+				to = &t
+			}
+			if _, err := tx.Exec(ctx, `DELETE FROM envtrack_gaps WHERE source = $1
+				AND ((to_at IS NULL AND ($3::timestamptz IS NULL OR from_at = $2)) OR (from_at = $2 AND to_at = $3))`,
+				g.Source, g.From.UTC(), to); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, "INSERT INTO envtrack_gaps (source, from_at, to_at, gap) VALUES ($1, $2, $3, $4)",
+				g.Source, g.From.UTC(), to, string(v)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("gaps: %w", s.mapErr(err))
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"sync"
 	"testing"
 	"time"
@@ -28,6 +29,7 @@ func TestPostgres(t *testing.T) {
 		{"StaleCommit", testStaleCommit},
 		{"KeyRecordedMeanwhile", testKeyRecordedMeanwhile},
 		{"SchemaNewerThanBinary", testSchemaNewerThanBinary},
+		{"CommitBodies", testCommitBodies},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, pg.NewDatabase(t)) })
 	}
@@ -256,4 +258,36 @@ func testSchemaNewerThanBinary(t *testing.T, dsn string) {
 	require.ErrorIs(t, err, ErrSchemaNewer)
 	require.NotContains(t, err.Error(), "\n")
 	require.Contains(t, err.Error(), "schema version 99, newer than this envtrack's")
+}
+
+// testCommitBodies: the commit numbers the events in SQL (one round trip); what it
+// stores is byte for byte the JSON of the events it returns, identities and keys
+// included, and a later commit continues the numbering.
+func testCommitBodies(t *testing.T, dsn string) {
+	s := openReplica(t, dsn, "a", time.Minute)
+	evs := []event.Event{mark("env-1"), {EnvironmentID: "env-2", Name: event.Created, Time: t0,
+		Metadata: map[string]any{"note": `<"quoted">`, tracker.MetaIdempotencyKey: "run-1"}}}
+	for round := range 2 {
+		out, err := s.CommitKeyed([]tracker.State{{ID: "env-1", Phase: tracker.PhaseReady}}, evs,
+			map[string]event.Fingerprint{"run-" + string(rune('a'+round)): {1}})
+		require.NoError(t, err)
+		require.Len(t, out, 2)
+		for i, ev := range out {
+			require.Equal(t, uint64(2*round+i+1), ev.Seq)
+			require.Equal(t, event.MakeID(s.JournalID(), ev.Seq), ev.ID)
+			want, err := json.Marshal(ev)
+			require.NoError(t, err)
+			var body string
+			require.NoError(t, s.pool.QueryRow(context.Background(), "SELECT body::text FROM envtrack_events WHERE seq = $1", int64(ev.Seq)).Scan(&body))
+			require.Equal(t, string(want), body)
+		}
+		got, err := s.Events(uint64(2*round), 0)
+		require.NoError(t, err)
+		require.Equal(t, out, got)
+	}
+	id, ok := evs[0].Identity()
+	require.True(t, ok)
+	known, err := s.Known([]event.Fingerprint{id})
+	require.NoError(t, err)
+	require.Equal(t, []bool{true}, known)
 }
