@@ -20,6 +20,8 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"time"
 
 	"github.com/go-kit/log"
@@ -98,9 +100,10 @@ func New(cfg config.InfluxDBConfig, logger log.Logger) (*Sink, error) {
 }
 
 // NewClient returns the influxdb-client-go client both the sink and the Flux query
-// backend use: gzip on, a request timeout of timeout (rounded up to whole seconds, the
-// client's unit), application name "envtrack", and the client's own logging limited to
-// errors (it never logs the token).
+// backend use: gzip on (off for an InfluxDB on a loopback address, see compress), a
+// request timeout of timeout (rounded up to whole seconds, the client's unit),
+// application name "envtrack", and the client's own logging limited to errors (it never
+// logs the token).
 func NewClient(serverURL, token string, timeout time.Duration) (influxdb2.Client, error) {
 	secs := uint(math.Ceil(timeout.Seconds()))
 	if secs == 0 {
@@ -119,11 +122,28 @@ func NewClient(serverURL, token string, timeout time.Duration) (influxdb2.Client
 		Transport: redact.New(token, serverURL).Transport(tr),
 	}
 	opts := influxdb2.DefaultOptions().
-		SetUseGZip(true).
+		SetUseGZip(compress(serverURL)).
 		SetHTTPRequestTimeout(secs).
 		SetHTTPClient(hc).
 		SetApplicationName("envtrack")
 	return influxdb2.NewClientWithOptions(serverURL, token, opts), nil
+}
+
+// compress reports whether requests to serverURL are worth compressing: not to a
+// loopback address (localhost, 127.0.0.0/8, ::1), where bytes cost nothing and gzip is
+// all cost: the client builds a new compressor (about 1 MB of state) for each write,
+// and InfluxDB inflates each batch again.
+func compress(serverURL string) bool {
+	u, err := url.Parse(serverURL)
+	if err != nil {
+		return true
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	return err != nil || !ip.IsLoopback()
 }
 
 // Name implements sink.Sink.

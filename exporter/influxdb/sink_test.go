@@ -378,3 +378,39 @@ func TestDeliverBoundsTheTypeTag(t *testing.T) {
 	require.Equal(t, [][]any{{"type", "other"}, {"type", "preview"}},
 		db.Query(t, `SHOW TAG VALUES FROM "environment_lifecycle" WITH KEY = "type"`))
 }
+
+// TestCompressOnlyBeyondLoopback: writes to an InfluxDB on a loopback address go
+// uncompressed (gzip there is CPU on both sides for nothing), to any other host gzipped.
+func TestCompressOnlyBeyondLoopback(t *testing.T) {
+	for _, tc := range []struct {
+		url  string
+		want bool
+	}{
+		{"http://127.0.0.1:8086", false},
+		{"http://127.1.2.3:8086", false},
+		{"http://localhost:8086", false},
+		{"http://[::1]:8086", false},
+		{"https://influxdb.example:8086", true},
+		{"http://10.0.0.7:8086", true},
+		{"http://[2001:db8::1]:8086", true},
+		{"http://localhost.example:8086", true},
+	} {
+		require.Equal(t, tc.want, compress(tc.url), tc.url)
+	}
+
+	db := testinfra.StartInfluxDB(t)
+	target, err := url.Parse(db.URL)
+	require.NoError(t, err)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var encodings []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		encodings = append(encodings, r.Header.Get("Content-Encoding"))
+		proxy.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	s := newSink(t, db, func(c *config.InfluxDBConfig) { c.URL = srv.URL })
+	retry, err := s.Deliver(context.Background(), scenario())
+	require.NoError(t, err)
+	require.False(t, retry)
+	require.Equal(t, []string{""}, encodings, "a write to a loopback InfluxDB is not compressed")
+}

@@ -139,6 +139,10 @@ type Store struct {
 	closed  atomic.Bool
 	decoded atomic.Uint64 // Stats.Decoded
 
+	// recentMu guards recent: the events of the last commits, for Events (recent.go).
+	recentMu sync.Mutex
+	recent   []event.Event
+
 	subMu      sync.Mutex
 	subs       map[chan struct{}]struct{}
 	notifyOnce sync.Once
@@ -475,6 +479,7 @@ func (s *Store) commit(states []tracker.State, events []event.Event, keys map[st
 	s.releaseWritten()
 	if len(out) > 0 {
 		s.commitEvents.Observe(float64(len(out)))
+		s.remember(out)
 		s.first.CompareAndSwap(0, out[0].Seq)
 		s.last.Store(last)
 		s.broadcast()
@@ -538,6 +543,9 @@ func (s *Store) Events(afterSeq uint64, limit int) ([]event.Event, error) {
 	var evs []event.Event
 	if afterSeq == math.MaxUint64 {
 		return nil, nil
+	}
+	if evs, ok := s.recentEvents(afterSeq, limit); ok {
+		return evs, nil
 	}
 	err := s.view(func(tx *bolt.Tx) error {
 		p := scanPager{db: s.db, tx: tx}
@@ -811,6 +819,7 @@ func (s *Store) pruneEvents(before time.Time, sinks []string) (n int, more bool,
 		return 0, false, 0, mapErr(err)
 	}
 	if n > 0 {
+		s.forgetRecent()
 		s.first.Store(first)
 		s.pruned.Add(float64(n))
 	}

@@ -34,6 +34,11 @@ func Start(name, bin string, args []string, out io.Writer) (*Process, error) {
 	log := &logWatch{out: out}
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = sysProcAttr()
+	return run(name, cmd, log)
+}
+
+// run starts cmd, whose output goes to log, and reaps it when it exits.
+func run(name string, cmd *exec.Cmd, log *logWatch) (*Process, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
@@ -43,6 +48,14 @@ func Start(name, bin string, args []string, out io.Writer) (*Process, error) {
 		close(p.done)
 	}()
 	return p, nil
+}
+
+// exited is the error of a process that ended before it was ready.
+func (p *Process) exited() error {
+	if p.log.portTaken() {
+		return fmt.Errorf("%s exited before it was ready: %w", p.Name, ErrPortTaken)
+	}
+	return fmt.Errorf("%s exited before it was ready: %v", p.Name, p.err)
 }
 
 // Pid is the process id, which is also its process group id.
@@ -133,10 +146,7 @@ func (p *Process) WaitReady(ctx context.Context, rawURL string, want int, timeou
 		}
 		select {
 		case <-p.done:
-			if p.log.portTaken() {
-				return fmt.Errorf("%s exited before it was ready: %w", p.Name, ErrPortTaken)
-			}
-			return fmt.Errorf("%s exited before it was ready: %v", p.Name, p.err)
+			return p.exited()
 		case <-ctx.Done():
 			return fmt.Errorf("%s not ready after %s: %v", p.Name, timeout, last)
 		case <-time.After(20 * time.Millisecond):
@@ -156,10 +166,7 @@ func (p *Process) WaitLog(ctx context.Context, line string, timeout time.Duratio
 		}
 		select {
 		case <-p.done:
-			if p.log.portTaken() {
-				return fmt.Errorf("%s exited before it was ready: %w", p.Name, ErrPortTaken)
-			}
-			return fmt.Errorf("%s exited before it was ready: %v", p.Name, p.err)
+			return p.exited()
 		case <-ctx.Done():
 			return fmt.Errorf("%s not ready after %s: no line %q in its output", p.Name, timeout, line)
 		case <-time.After(20 * time.Millisecond):

@@ -28,15 +28,7 @@ func StartAs(name, bin string, args []string, out io.Writer, userName string, wa
 	// PostgreSQL reads its own user's environment (HOME) for nothing it needs; a neutral
 	// working directory keeps it from failing on root's.
 	cmd.Dir = "/"
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	p := &Process{Name: name, cmd: cmd, log: log, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	return p, nil
+	return run(name, cmd, log)
 }
 
 // Credential returns the uid and gid of the named user, for exec.Cmd.SysProcAttr.

@@ -196,3 +196,14 @@ func (s *server) stop() error {
 
 // Output returns the tail of the server's output (stdout and stderr).
 func (s *server) Output() string { return s.out.String() }
+
+// Pid returns the running server's process id, for benchmarks that read its CPU time
+// and memory (/proc/<pid>/stat); 0 when it is not running.
+func (s *server) Pid() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.p == nil || s.p.Exited() {
+		return 0
+	}
+	return s.p.Pid()
+}

@@ -124,11 +124,11 @@ func DecodeEvent(body []byte, now time.Time) (*Push, *event.Event, error) {
 	if !utf8.Valid(body) {
 		return nil, nil, &InputError{Malformed: true, Msg: "the body is not valid UTF-8"}
 	}
-	var probe map[string]json.RawMessage
-	if err := json.Unmarshal(body, &probe); err != nil {
+	marker, object := topLevelKey(body, event.MetaKind)
+	if !object {
 		return nil, nil, unprocessable("the body must be a JSON object")
 	}
-	if _, ok := probe[event.MetaKind]; ok {
+	if marker {
 		var m DeploymentMarker
 		if err := strictDecode(body, &m); err != nil {
 			return nil, nil, err
