@@ -383,15 +383,8 @@ func (s *Store) commit(states []tracker.State, events []event.Event, keys map[st
 	if len(states) == 0 && len(events) == 0 && len(keys) == 0 {
 		return nil, nil
 	}
-	for _, st := range states {
-		if err := checkID(st.ID); err != nil {
-			return nil, fmt.Errorf("commit: state: %w", err)
-		}
-	}
-	for _, ev := range events {
-		if err := checkID(ev.EnvironmentID); err != nil {
-			return nil, fmt.Errorf("commit: event %s: %w", ev.Name, err)
-		}
+	if err := CheckCommit(states, events); err != nil {
+		return nil, err
 	}
 	if s.closed.Load() {
 		return nil, fmt.Errorf("commit: %w", ErrClosed)
@@ -568,7 +561,7 @@ func (s *Store) Events(afterSeq uint64, limit int) ([]event.Event, error) {
 // the journal.
 func (s *Store) EnvironmentEvents(id string) ([]event.Event, error) {
 	var evs []event.Event
-	if err := checkID(id); err != nil {
+	if err := CheckID(id); err != nil {
 		return nil, nil // no such id can have been stored
 	}
 	err := s.view(func(tx *bolt.Tx) error {
@@ -922,16 +915,6 @@ func mapErr(err error) error {
 		return ErrClosed
 	}
 	return err
-}
-
-func checkID(id string) error {
-	switch {
-	case id == "":
-		return errors.New("empty environment id")
-	case len(id) > MaxIDLength:
-		return fmt.Errorf("environment id longer than %d bytes", MaxIDLength)
-	}
-	return nil
 }
 
 func encodeSeq(seq uint64) []byte {
