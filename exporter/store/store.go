@@ -42,13 +42,11 @@ import (
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
-	"github.com/prometheus/client_golang/prometheus"
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 	"github.com/blueberry-idp/envtrack/model/event"
-	"github.com/blueberry-idp/envtrack/model/metric"
 )
 
 // SchemaVersion is the version of the on-disk layout this package reads and writes.
@@ -149,10 +147,7 @@ type Store struct {
 	cursorMu       sync.Mutex
 	pendingCursors map[string]uint64
 
-	commitDuration prometheus.Histogram
-	commitEvents   prometheus.Histogram
-	pruned         prometheus.Counter
-	staleCommits   prometheus.Counter // always 0: the file has one writer (exposed as with PostgreSQL)
+	metrics Metrics // StaleCommits is always 0: the file has one writer (exposed as with PostgreSQL)
 }
 
 // Open opens the store at path, creating the file (mode 0600, its directory 0700) and
@@ -194,15 +189,12 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	s := &Store{
-		db:             db,
-		path:           path,
-		logger:         logger,
-		now:            now,
-		subs:           make(map[chan struct{}]struct{}),
-		commitDuration: metric.StoreCommitDuration.NewHistogram(nil),
-		commitEvents:   metric.StoreCommitEvents.NewHistogram(nil),
-		pruned:         metric.JournalPruned.NewCounter(nil),
-		staleCommits:   metric.StoreStaleCommits.NewCounter(nil),
+		db:      db,
+		path:    path,
+		logger:  logger,
+		now:     now,
+		subs:    make(map[chan struct{}]struct{}),
+		metrics: NewMetrics(),
 	}
 	// Opening a complete store only reads it, so that a start that fails later (or is
 	// just a check) leaves the file byte for byte as it was.
@@ -464,10 +456,10 @@ func (s *Store) commit(states []tracker.State, events []event.Event, keys map[st
 		s.restoreCursors(cursors)
 		return nil, fmt.Errorf("commit: %w", mapErr(err))
 	}
-	s.commitDuration.Observe(time.Since(start).Seconds())
+	s.metrics.CommitDuration.Observe(time.Since(start).Seconds())
 	s.releaseWritten()
 	if len(out) > 0 {
-		s.commitEvents.Observe(float64(len(out)))
+		s.metrics.CommitEvents.Observe(float64(len(out)))
 		s.first.CompareAndSwap(0, out[0].Seq)
 		s.last.Store(last)
 		s.broadcast()
@@ -805,7 +797,7 @@ func (s *Store) pruneEvents(before time.Time, sinks []string) (n int, more bool,
 	}
 	if n > 0 {
 		s.first.Store(first)
-		s.pruned.Add(float64(n))
+		s.metrics.Pruned.Add(float64(n))
 	}
 	return n, more, heldFrom, nil
 }

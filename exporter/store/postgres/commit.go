@@ -66,7 +66,7 @@ func (s *Store) commit(l *Lease, states []tracker.State, events []event.Event, k
 	out, versions, err := s.commitTx(ctx, l, states, events, keys)
 	if err != nil {
 		if errors.Is(err, tracker.ErrStale) || errors.Is(err, tracker.ErrRepeated) {
-			s.staleCommits.Inc()
+			s.metrics.StaleCommits.Inc()
 		}
 		if l != nil && errors.Is(err, ErrNotLeader) {
 			l.lose("a commit found the lease taken")
@@ -74,14 +74,14 @@ func (s *Store) commit(l *Lease, states []tracker.State, events []event.Event, k
 		return nil, fmt.Errorf("commit: %w", s.mapErr(err))
 	}
 	s.contact()
-	s.commitDuration.Observe(time.Since(start).Seconds())
+	s.metrics.CommitDuration.Observe(time.Since(start).Seconds())
 	s.knownMu.Lock()
 	for id, v := range versions {
 		s.known[id] = v
 	}
 	s.knownMu.Unlock()
 	if len(out) > 0 {
-		s.commitEvents.Observe(float64(len(out)))
+		s.metrics.CommitEvents.Observe(float64(len(out)))
 		s.first.CompareAndSwap(0, out[0].Seq)
 		s.advance(out[len(out)-1].Seq)
 		s.broadcast()

@@ -401,7 +401,7 @@ func (s *Store) pruneEvents(l *Lease, before time.Time, sinks []string) (int, er
 	if err != nil {
 		return 0, err
 	}
-	s.pruned.Add(float64(n))
+	s.metrics.Pruned.Add(float64(n))
 	return n, nil
 }
 
