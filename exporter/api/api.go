@@ -284,7 +284,7 @@ func Timeline(q func() *query.Service, logger log.Logger) http.Handler {
 		if !ok {
 			return
 		}
-		tl, err := q().Timeline(r.Context(), id)
+		tl, err := q().TimelineRaw(r.Context(), id) // only written: metadata as stored
 		if err != nil {
 			queryError(w, logger, err)
 			return

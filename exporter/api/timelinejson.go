@@ -28,7 +28,7 @@ import (
 // a field added to it turns the fast path off (TestTimelineJSONFastPath notices).
 var entryLayout = func() bool {
 	t := reflect.TypeFor[apitypes.TimelineEntry]()
-	want := []struct{ name, tag string }{{"Event", "event"}, {"Timestamp", "timestamp"}, {"Metadata", "metadata"}}
+	want := []struct{ name, tag string }{{"Event", "event"}, {"Timestamp", "timestamp"}, {"Metadata", "metadata"}, {"RawMetadata", "-"}}
 	if t.NumField() != len(want) {
 		return false
 	}
@@ -93,6 +93,11 @@ func appendEntry(dst []byte, e *apitypes.TimelineEntry) ([]byte, bool) {
 		dst = append(dst, '"')
 	}
 	dst = append(dst, `,"metadata":`...)
+	if e.RawMetadata != "" && e.Metadata == nil {
+		// What json.Marshal writes for it (RawMetadata's promise): as it is.
+		dst = append(dst, e.RawMetadata...)
+		return append(dst, '}'), true
+	}
 	dst, ok := appendValue(dst, e.Metadata, 0)
 	return append(dst, '}'), ok
 }
@@ -258,6 +263,7 @@ func writeTimeline(w http.ResponseWriter, tl *apitypes.Timeline) {
 		}
 	}()
 	if !ok {
+		decodeRawMetadata(tl)
 		WriteJSON(w, http.StatusOK, tl)
 		return
 	}
@@ -265,4 +271,14 @@ func writeTimeline(w http.ResponseWriter, tl *apitypes.Timeline) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(b)
+}
+
+// decodeRawMetadata gives each entry that carries its metadata as JSON text the map
+// encoding/json writes (it does not write RawMetadata).
+func decodeRawMetadata(tl *apitypes.Timeline) {
+	for i := range tl.Timeline {
+		if e := &tl.Timeline[i]; e.RawMetadata != "" && e.Metadata == nil {
+			e.Metadata = apitypes.DecodeMetadata(e.RawMetadata)
+		}
+	}
 }

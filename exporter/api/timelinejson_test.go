@@ -110,3 +110,41 @@ func FuzzTimelineJSON(f *testing.F) {
 		sameAsEncodingJSON(t, tl)
 	})
 }
+
+// TestTimelineJSONRawMetadata: an entry that carries its metadata as the JSON text
+// json.Marshal writes for it (RawMetadata) is written as the entry with the map, on the
+// fast path and on encoding/json's.
+func TestTimelineJSONRawMetadata(t *testing.T) {
+	t0 := time.Date(2025, 1, 7, 10, 0, 0, 0, time.UTC)
+	metas := []map[string]any{
+		{"revision": "a1b2c3", "status": "success"},
+		{"message": `pod "api" <CrashLoopBackOff> & more`, "n": []any{1.0, 2.5e-7, map[string]any{"b": nil, "a": true}}},
+		nil,
+	}
+	for name, odd := range map[string]map[string]any{"fast": nil, "encoding/json": {"x": math.NaN()}} {
+		t.Run(name, func(t *testing.T) {
+			withMaps := &apitypes.Timeline{EnvironmentID: "pr-1"}
+			withRaw := &apitypes.Timeline{EnvironmentID: "pr-1"}
+			for _, m := range metas {
+				e := apitypes.TimelineEntry{Event: event.Deployed, Timestamp: t0, Metadata: m}
+				withMaps.Timeline = append(withMaps.Timeline, e)
+				if m != nil {
+					b, err := json.Marshal(m)
+					require.NoError(t, err)
+					e.Metadata, e.RawMetadata = nil, string(b)
+				}
+				withRaw.Timeline = append(withRaw.Timeline, e)
+			}
+			if odd != nil { // a value only encoding/json may refuse: the slow path
+				withMaps.Timeline = append(withMaps.Timeline, apitypes.TimelineEntry{Event: event.Ready, Timestamp: t0, Metadata: odd})
+				withRaw.Timeline = append(withRaw.Timeline, apitypes.TimelineEntry{Event: event.Ready, Timestamp: t0, Metadata: odd})
+			}
+			want := httptest.NewRecorder()
+			WriteJSON(want, http.StatusOK, withMaps)
+			got := httptest.NewRecorder()
+			writeTimeline(got, withRaw)
+			require.Equal(t, want.Code, got.Code)
+			require.Equal(t, want.Body.String(), got.Body.String())
+		})
+	}
+}

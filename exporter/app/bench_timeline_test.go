@@ -2,11 +2,13 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -20,7 +22,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/blueberry-idp/envtrack/config"
+	"github.com/blueberry-idp/envtrack/exporter/api"
 	"github.com/blueberry-idp/envtrack/exporter/influxdb"
+	"github.com/blueberry-idp/envtrack/exporter/query"
 	"github.com/blueberry-idp/envtrack/internal/scenario"
 	"github.com/blueberry-idp/envtrack/internal/testinfra"
 	"github.com/blueberry-idp/envtrack/model/event"
@@ -212,4 +216,73 @@ func percentiles(lat []time.Duration) (p50, p99 float64) {
 		return float64(lat[max(i, 0)]) / float64(time.Millisecond)
 	}
 	return at(0.50), at(0.99)
+}
+
+// BenchmarkTimelineWork: envtrack's own work for the long timeline (3,000 events),
+// without InfluxDB and without other load: the API handler (GET
+// /api/environments/staging/timeline) reading InfluxDB 1.8's chunked answer (500-row
+// chunks, metadata as the sink writes it) from a canned server and writing its
+// document, against a bare client reading the same answer. ns/op, B/op and allocs/op
+// are the CPU and memory per request that BenchmarkTimelineQuery's timings, taken on a
+// shared machine, cannot separate from the load.
+func BenchmarkTimelineWork(b *testing.B) {
+	end := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	evs := longLived("staging", end, 3000)
+	cols := []string{"time", influxdb.FieldEnvName, influxdb.FieldBranch, influxdb.FieldCommitSHA, influxdb.FieldEventID,
+		influxdb.FieldMetadata, influxdb.TagEnvironmentID, influxdb.TagEvent, influxdb.TagType, influxdb.TagRepository}
+	var answer []byte
+	for at := 0; at < len(evs); at += influxdb.ChunkSize {
+		chunk := evs[at:min(at+influxdb.ChunkSize, len(evs))]
+		values := make([][]any, len(chunk))
+		for i, e := range chunk {
+			meta := "{}"
+			if len(e.Metadata) > 0 {
+				m, _ := json.Marshal(e.Metadata)
+				meta = string(m)
+			}
+			values[i] = []any{e.Time.UnixNano(), e.EnvironmentName, e.Branch, "", event.MakeID("bench", uint64(at+i+1)),
+				meta, e.EnvironmentID, string(e.Name), e.Type, e.Repository}
+		}
+		more := at+influxdb.ChunkSize < len(evs)
+		series := map[string]any{"name": "environment_lifecycle", "columns": cols, "values": values}
+		result := map[string]any{"statement_id": 0, "series": []any{series}}
+		if more {
+			series["partial"], result["partial"] = true, true
+		}
+		c, err := json.Marshal(map[string]any{"results": []any{result}})
+		require.NoError(b, err)
+		answer = append(append(answer, c...), '\n')
+	}
+	influx := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(answer)
+	}))
+	b.Cleanup(influx.Close)
+	cfg := config.DefaultInfluxDBConfig
+	cfg.URL, cfg.Bucket = influx.URL, "envtrack/autogen"
+	reader, err := influxdb.NewInfluxQL(cfg, nil, nil)
+	require.NoError(b, err)
+	b.Cleanup(reader.Close)
+	svc := query.NewService(reader, config.DefaultTargetsConfig, func() time.Time { return end })
+	handler := http.NewServeMux()
+	handler.Handle("GET /api/environments/{id}/timeline", api.Timeline(func() *query.Service { return svc }, log.NewNopLogger()))
+	b.Run("API", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			w := httptest.NewRecorder()
+			handler.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/api/environments/staging/timeline", nil))
+			if w.Code != http.StatusOK {
+				b.Fatal(w.Code, w.Body.String())
+			}
+		}
+	})
+	b.Run("Bare", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			resp, err := http.Get(influx.URL + "/query")
+			require.NoError(b, err)
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	})
 }

@@ -2,6 +2,7 @@ package influxdb
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/blueberry-idp/envtrack/exporter/store"
 	synth "github.com/blueberry-idp/envtrack/internal/scenario"
 	"github.com/blueberry-idp/envtrack/internal/testinfra"
+	"github.com/blueberry-idp/envtrack/model/apitypes"
 	"github.com/blueberry-idp/envtrack/model/event"
 )
 
@@ -130,9 +132,33 @@ func TestReadPathsAgree(t *testing.T) {
 		for i := 0; i < 600; i += 37 {
 			ids = append(ids, fmt.Sprintf("env-%05d", i))
 		}
+		raws := 0
 		for _, id := range ids {
 			ask(t, func(s *query.Service) (any, error) { return s.Timeline(ctx, id) }, "journal")
+			// The API's timeline (TimelineRaw) is the same document: metadata kept as
+			// stored is what json.Marshal writes for the map it stands for.
+			ask(t, func(s *query.Service) (any, error) {
+				tl, err := s.TimelineRaw(ctx, id)
+				if err != nil {
+					return nil, err
+				}
+				for i := range tl.Timeline {
+					e := &tl.Timeline[i]
+					if e.RawMetadata == "" {
+						continue
+					}
+					raws++
+					require.Nil(t, e.Metadata)
+					e.Metadata = apitypes.DecodeMetadata(e.RawMetadata)
+					b, err := json.Marshal(e.Metadata)
+					require.NoError(t, err)
+					require.Equal(t, e.RawMetadata, string(b))
+					e.RawMetadata = ""
+				}
+				return tl, nil
+			}, "journal")
 		}
+		require.Positive(t, raws, "metadata kept as stored")
 		for name, svc := range services {
 			_, err := svc.Timeline(ctx, "nobody")
 			require.ErrorIs(t, err, query.ErrNotFound, name)

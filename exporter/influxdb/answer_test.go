@@ -33,7 +33,7 @@ func (r refRow) time() (time.Time, bool, error) {
 
 // eventFromRowRef is eventFromRow with json.Unmarshal for the metadata, as it was.
 func eventFromRowRef(row refRow) (event.Event, error) {
-	e, err := eventFromRow(row, nil, log.NewNopLogger())
+	e, err := eventFromRow(row, nil, false, log.NewNopLogger())
 	if err != nil {
 		return e, err
 	}
@@ -164,7 +164,7 @@ func decodeNew(body []byte) (decoded, error) { return decodeFrom(bytes.NewReader
 func decodeFrom(body io.Reader) (decoded, error) {
 	var d decoded
 	err := decodeAnswer(body, func(stmt int, r *row) error {
-		e, err := eventFromRow(r, r.in, log.NewNopLogger())
+		e, err := eventFromRow(r, r.in, false, log.NewNopLogger())
 		if err != nil {
 			return err
 		}

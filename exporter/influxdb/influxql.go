@@ -27,6 +27,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-kit/log"
@@ -68,7 +69,10 @@ type InfluxQL struct {
 	markerColumns          string
 }
 
-var _ query.MarkerBackend = (*InfluxQL)(nil)
+var (
+	_ query.MarkerBackend      = (*InfluxQL)(nil)
+	_ query.RawMetadataBackend = (*InfluxQL)(nil)
+)
 
 // NewInfluxQL returns the InfluxQL reader of the influxdb section cfg (read as the sink
 // writes it: database and retention policy from cfg.DBRP), as config.Load validated it.
@@ -147,6 +151,36 @@ func (q *InfluxQL) Close() { q.client.CloseIdleConnections() }
 // EnvironmentEvents implements query.Backend. An id that is not well-formed gets
 // ErrInvalidID.
 func (q *InfluxQL) EnvironmentEvents(ctx context.Context, id string) ([]event.Event, error) {
+	return q.appendEnvironmentEvents(ctx, nil, id, false)
+}
+
+// EnvironmentEventsRaw implements query.RawMetadataBackend: EnvironmentEvents with
+// the metadata stored as json.Marshal writes it kept as that text, in a slice that is
+// reused once f returns (a long timeline's events were most of the memory a request
+// allocated: docs/benchmarks.md).
+func (q *InfluxQL) EnvironmentEventsRaw(ctx context.Context, id string, f func([]event.Event) error) error {
+	bp := eventBuffers.Get().(*[]event.Event)
+	evs, err := q.appendEnvironmentEvents(ctx, (*bp)[:0], id, true)
+	if err == nil {
+		err = f(evs)
+	}
+	clear(evs) // nothing of this timeline stays reachable from the pool
+	if cap(evs) <= maxPooledEvents {
+		if evs != nil {
+			*bp = evs[:0]
+		}
+		eventBuffers.Put(bp)
+	}
+	return err
+}
+
+// eventBuffers recycles the events of timelines read for the API.
+var eventBuffers = sync.Pool{New: func() any { return new([]event.Event) }}
+
+// maxPooledEvents: a slice that grew larger is left to the garbage collector.
+const maxPooledEvents = 16 << 10
+
+func (q *InfluxQL) appendEnvironmentEvents(ctx context.Context, evs []event.Event, id string, keepRaw bool) ([]event.Event, error) {
 	if !ValidEnvironmentID(id) {
 		return nil, ErrInvalidID
 	}
@@ -154,7 +188,7 @@ func (q *InfluxQL) EnvironmentEvents(ctx context.Context, id string) ([]event.Ev
 	if err != nil {
 		return nil, err
 	}
-	return q.events(ctx, stmt, ChunkSize)
+	return q.appendEvents(ctx, evs, stmt, ChunkSize, keepRaw)
 }
 
 // EnvironmentEventsQuery is the statement of EnvironmentEvents.
@@ -177,7 +211,7 @@ func (q *InfluxQL) Range(ctx context.Context, from, to time.Time, typ string, na
 	if err != nil {
 		return nil, err
 	}
-	return q.events(ctx, stmt, 0)
+	return q.events(ctx, stmt, 0, false)
 }
 
 // RangeQuery is the statement of Range.
@@ -283,11 +317,15 @@ func (q *InfluxQL) Probe(ctx context.Context) error {
 }
 
 // events runs stmt in chunks of chunk rows and rebuilds the events of its rows, in time
-// order.
-func (q *InfluxQL) events(ctx context.Context, stmt string, chunk int) ([]event.Event, error) {
-	var evs []event.Event
+// order (eventFromRow's keepRaw).
+func (q *InfluxQL) events(ctx context.Context, stmt string, chunk int, keepRaw bool) ([]event.Event, error) {
+	return q.appendEvents(ctx, nil, stmt, chunk, keepRaw)
+}
+
+// appendEvents is events appended to evs (empty).
+func (q *InfluxQL) appendEvents(ctx context.Context, evs []event.Event, stmt string, chunk int, keepRaw bool) ([]event.Event, error) {
 	err := q.run(ctx, stmt, chunk, func(_ int, row *row) error {
-		e, err := eventFromRow(row, row.in, q.logger)
+		e, err := eventFromRow(row, row.in, keepRaw, q.logger)
 		if err != nil {
 			return err
 		}

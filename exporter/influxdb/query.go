@@ -41,7 +41,10 @@ type Flux struct {
 	failures *prometheus.CounterVec
 }
 
-var _ query.MarkerBackend = (*Flux)(nil)
+var (
+	_ query.MarkerBackend      = (*Flux)(nil)
+	_ query.RawMetadataBackend = (*Flux)(nil)
+)
 
 // NewFlux returns the Flux reader of the influxdb section cfg (read as the sink writes
 // it), as config.Load validated it. Failed reads count in reg's
@@ -77,7 +80,20 @@ func (b *Flux) EnvironmentEvents(ctx context.Context, id string) ([]event.Event,
 	if !ValidEnvironmentID(id) {
 		return nil, ErrInvalidID
 	}
-	return b.run(ctx, b.EnvironmentEventsQuery(id), time.Time{})
+	return b.run(ctx, b.EnvironmentEventsQuery(id), time.Time{}, false)
+}
+
+// EnvironmentEventsRaw implements query.RawMetadataBackend: EnvironmentEvents with
+// the metadata stored as json.Marshal writes it kept as that text.
+func (b *Flux) EnvironmentEventsRaw(ctx context.Context, id string, f func([]event.Event) error) error {
+	if !ValidEnvironmentID(id) {
+		return ErrInvalidID
+	}
+	evs, err := b.run(ctx, b.EnvironmentEventsQuery(id), time.Time{}, true)
+	if err != nil {
+		return err
+	}
+	return f(evs)
 }
 
 // EnvironmentEventsQuery is the Flux query of EnvironmentEvents; id must be valid.
@@ -91,7 +107,7 @@ func (b *Flux) Range(ctx context.Context, from, to time.Time, typ string, names 
 	if !from.Before(to) {
 		return nil, nil
 	}
-	return b.run(ctx, b.RangeQuery(from, to, typ, names...), to)
+	return b.run(ctx, b.RangeQuery(from, to, typ, names...), to, false)
 }
 
 // RangeQuery is the Flux query of Range.
@@ -228,12 +244,13 @@ func clamp(t time.Time) time.Time {
 // fluxTime is a Flux time literal (RFC 3339 with nanoseconds, UTC).
 func fluxTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
-// run runs q and rebuilds the events of its rows before stop (zero: all), in time order.
-func (b *Flux) run(ctx context.Context, q string, stop time.Time) ([]event.Event, error) {
+// run runs q and rebuilds the events of its rows before stop (zero: all), in time order
+// (eventFromRow's keepRaw).
+func (b *Flux) run(ctx context.Context, q string, stop time.Time, keepRaw bool) ([]event.Event, error) {
 	var evs []event.Event
 	in := newInterner()
 	err := b.rows(ctx, q, func(row map[string]any) error {
-		e, err := eventFromRow(record(row), in, b.logger)
+		e, err := eventFromRow(record(row), in, keepRaw, b.logger)
 		if err != nil {
 			return err
 		}
@@ -324,8 +341,9 @@ func (r record) time() (time.Time, bool, error) {
 }
 
 // eventFromRow rebuilds an event from one row: a pivoted Flux record, or an InfluxQL
-// row.
-func eventFromRow(row fields, in *interner, logger log.Logger) (event.Event, error) {
+// row. With keepRaw, metadata stored as json.Marshal writes it stays that text
+// (RawMetadata).
+func eventFromRow(row fields, in *interner, keepRaw bool, logger log.Logger) (event.Event, error) {
 	tm, ok, err := row.time()
 	if err != nil {
 		return event.Event{}, err
@@ -346,6 +364,12 @@ func eventFromRow(row fields, in *interner, logger log.Logger) (event.Event, err
 	}
 	e.Seq = seqOf(e.ID)
 	if m := row.str(FieldMetadata); m != "" && m != "{}" {
+		// A kind of its own (a marker, a gap) is read from the map (Kind); the sink
+		// writes none into the lifecycle measurement.
+		if keepRaw && canonicalJSON(m) && !strings.Contains(m, `"`+event.MetaKind+`":`) {
+			e.RawMetadata = m
+			return e, nil
+		}
 		if e.Metadata, err = decodeMetadata(m, in); err != nil {
 			// One damaged point must not hide a whole timeline: keep the event.
 			level.Warn(logger).Log("msg", "metadata is not a JSON object; ignored",

@@ -31,6 +31,15 @@ type Backend interface {
 	Range(ctx context.Context, from, to time.Time, typ string, names ...event.Name) ([]event.Event, error)
 }
 
+// RawMetadataBackend is a Backend that can leave a timeline's metadata as the JSON it
+// found stored (event.Event.RawMetadata) where that is exactly what json.Marshal writes
+// for it: the API writes the text as it is rather than decode and encode it again.
+type RawMetadataBackend interface {
+	// EnvironmentEventsRaw calls f with EnvironmentEvents' events, RawMetadata kept;
+	// the slice may be reused once f returns (f keeps nothing of it but its strings).
+	EnvironmentEventsRaw(ctx context.Context, id string, f func([]event.Event) error) error
+}
+
 // HTTPStatus is the status an answer carries for a query that failed with err: 404 for
 // ErrNotFound, 503 for ErrUnavailable (the TSDB is unreachable), 502 for ErrRefused
 // (it answered with a refusal), 499 when the client went away, else 500.

@@ -53,6 +53,30 @@ func (s *Service) Timeline(ctx context.Context, id string) (*apitypes.Timeline, 
 	if err != nil {
 		return nil, err
 	}
+	return s.timeline(id, evs)
+}
+
+// TimelineRaw is Timeline for a document that is only encoded (the API's): where the
+// backend kept metadata as the JSON it found stored (RawMetadataBackend), an entry
+// carries that text (RawMetadata) instead of a map. Encoded, the document is Timeline's.
+func (s *Service) TimelineRaw(ctx context.Context, id string) (*apitypes.Timeline, error) {
+	rb, ok := s.backend.(RawMetadataBackend)
+	if !ok {
+		return s.Timeline(ctx, id)
+	}
+	var tl *apitypes.Timeline
+	err := rb.EnvironmentEventsRaw(ctx, id, func(evs []event.Event) error {
+		var err error
+		tl, err = s.timeline(id, evs) // copies what it keeps
+		return err
+	})
+	return tl, err
+}
+
+// timeline shapes one environment's events (by the backend, in time order) into its
+// timeline.
+func (s *Service) timeline(id string, evs []event.Event) (*apitypes.Timeline, error) {
+	var err error
 	evs = lifecycleOnly(evs)
 	if len(evs) == 0 {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
@@ -65,10 +89,16 @@ func (s *Service) Timeline(ctx context.Context, id string) (*apitypes.Timeline, 
 			tl.EnvironmentName = e.EnvironmentName
 		}
 		meta := e.Metadata
-		if meta == nil {
+		if meta == nil && e.RawMetadata == "" {
 			meta = map[string]any{}
 		}
-		tl.Timeline = append(tl.Timeline, apitypes.TimelineEntry{Event: e.Name, Timestamp: e.Time.UTC(), Metadata: meta})
+		tl.Timeline = append(tl.Timeline, apitypes.TimelineEntry{Event: e.Name, Timestamp: e.Time.UTC(), Metadata: meta, RawMetadata: e.RawMetadata})
+		switch e.Name {
+		case event.ProvisioningStarted, event.Ready, event.Terminated:
+			if meta == nil { // the summary reads these events' metadata
+				meta = apitypes.DecodeMetadata(e.RawMetadata)
+			}
+		}
 		switch e.Name {
 		case event.Created:
 			created = e.Time

@@ -65,7 +65,7 @@ func (s *Store) Append(events []event.Event) error {
 			if (last != 0 || i > 0) && ev.Seq != last+1 {
 				return fmt.Errorf("event %d does not follow %d", ev.Seq, last)
 			}
-			if ev.Seq == 0 || checkID(ev.EnvironmentID) != nil && !ev.IsGap() {
+			if ev.Seq == 0 || CheckID(ev.EnvironmentID) != nil && !ev.IsGap() {
 				return fmt.Errorf("event %d: not a journal's event", ev.Seq)
 			}
 			b, err := json.Marshal(ev)
@@ -119,7 +119,7 @@ func (s *Store) ReplaceStates(states map[string]tracker.State) error {
 			}
 		}
 		for id, st := range states {
-			if id != st.ID || checkID(id) != nil {
+			if id != st.ID || CheckID(id) != nil {
 				return errors.New("state " + id + ": not a journal's state")
 			}
 			b, err := json.Marshal(st)
@@ -140,7 +140,7 @@ func (s *Store) ReplaceStates(states map[string]tracker.State) error {
 
 // PutSetAside stores a set-aside entry as it is.
 func (s *Store) PutSetAside(sink string, e SetAsideEntry) error {
-	if err := checkSink(sink); err != nil {
+	if err := CheckSink(sink); err != nil {
 		return err
 	}
 	b, err := json.Marshal(e)
@@ -155,7 +155,7 @@ func (s *Store) PutSetAside(sink string, e SetAsideEntry) error {
 // PutUndelivered stores an entry set aside for a sink that could not deliver it
 // (SetAsideUndelivered) as it is.
 func (s *Store) PutUndelivered(sink string, e SetAsideEntry) error {
-	if err := checkSink(sink); err != nil {
+	if err := CheckSink(sink); err != nil {
 		return err
 	}
 	b, err := json.Marshal(e)

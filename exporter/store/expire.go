@@ -22,7 +22,7 @@ var bucketUndelivered = []byte("undelivered")
 // the last of them: one transaction, so that a crash leaves either both or neither.
 // Setting an event aside again (a retry after a crash) replaces its entry.
 func (s *Store) SetAsideUndelivered(sink string, evs []event.Event, reason string) error {
-	if err := checkSink(sink); err != nil {
+	if err := CheckSink(sink); err != nil {
 		return fmt.Errorf("set aside undelivered: %w", err)
 	}
 	if len(evs) == 0 {

@@ -82,12 +82,9 @@ func (s *Store) Gap(g event.Gap) (*event.Gap, error) {
 			if err := b.Delete(openKey); err != nil {
 				return err
 			}
-			if open.From.Before(g.From) {
-				g.From = open.From
-			}
-			g.Reason = open.Reason
 		}
-		if !g.To.After(g.From) {
+		var ok bool
+		if g, ok = g.Closing(open); !ok {
 			return nil
 		}
 		v, err := json.Marshal(g)

@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -30,7 +29,7 @@ type SetAsideEntry struct {
 // retry after a crash) replaces the entry instead of adding one. The sink's cursor is not
 // moved; the caller moves it past e afterwards.
 func (s *Store) SetAside(sink string, e event.Event, reason string) error {
-	if err := checkSink(sink); err != nil {
+	if err := CheckSink(sink); err != nil {
 		return fmt.Errorf("set aside: %w", err)
 	}
 	if e.Seq == 0 {
@@ -66,7 +65,7 @@ func (s *Store) forEachSetAside(sink string, fn func(k, v []byte) error) error {
 // forEachPrefixed calls fn for each of the sink's entries of a bucket keyed
 // len(sink) sink seq, in seq order.
 func (s *Store) forEachPrefixed(bucket []byte, sink string, fn func(k, v []byte) error) error {
-	if err := checkSink(sink); err != nil {
+	if err := CheckSink(sink); err != nil {
 		return err
 	}
 	return s.view(func(tx *bolt.Tx) error {
@@ -82,16 +81,6 @@ func (s *Store) forEachPrefixed(bucket []byte, sink string, fn func(k, v []byte)
 		}
 		return nil
 	})
-}
-
-func checkSink(name string) error {
-	switch {
-	case name == "":
-		return errors.New("empty sink name")
-	case len(name) > MaxIDLength:
-		return fmt.Errorf("sink name longer than %d bytes", MaxIDLength)
-	}
-	return nil
 }
 
 // SetAsideEntries returns the sink's set-aside events in seq order (store copy).

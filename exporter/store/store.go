@@ -42,13 +42,11 @@ import (
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
-	"github.com/prometheus/client_golang/prometheus"
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 	"github.com/blueberry-idp/envtrack/model/event"
-	"github.com/blueberry-idp/envtrack/model/metric"
 )
 
 // SchemaVersion is the version of the on-disk layout this package reads and writes.
@@ -150,10 +148,7 @@ type Store struct {
 	cursorMu       sync.Mutex
 	pendingCursors map[string]uint64
 
-	commitDuration prometheus.Histogram
-	commitEvents   prometheus.Histogram
-	pruned         prometheus.Counter
-	staleCommits   prometheus.Counter // always 0: the file has one writer (exposed as with PostgreSQL)
+	metrics Metrics // StaleCommits is always 0: the file has one writer (exposed as with PostgreSQL)
 }
 
 // Open opens the store at path, creating the file (mode 0600, its directory 0700) and
@@ -195,15 +190,12 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	s := &Store{
-		db:             db,
-		path:           path,
-		logger:         logger,
-		now:            now,
-		subs:           make(map[chan struct{}]struct{}),
-		commitDuration: metric.StoreCommitDuration.NewHistogram(nil),
-		commitEvents:   metric.StoreCommitEvents.NewHistogram(nil),
-		pruned:         metric.JournalPruned.NewCounter(nil),
-		staleCommits:   metric.StoreStaleCommits.NewCounter(nil),
+		db:      db,
+		path:    path,
+		logger:  logger,
+		now:     now,
+		subs:    make(map[chan struct{}]struct{}),
+		metrics: NewMetrics(),
 	}
 	// Opening a complete store only reads it, so that a start that fails later (or is
 	// just a check) leaves the file byte for byte as it was.
@@ -384,15 +376,8 @@ func (s *Store) commit(states []tracker.State, events []event.Event, keys map[st
 	if len(states) == 0 && len(events) == 0 && len(keys) == 0 {
 		return nil, nil
 	}
-	for _, st := range states {
-		if err := checkID(st.ID); err != nil {
-			return nil, fmt.Errorf("commit: state: %w", err)
-		}
-	}
-	for _, ev := range events {
-		if err := checkID(ev.EnvironmentID); err != nil {
-			return nil, fmt.Errorf("commit: event %s: %w", ev.Name, err)
-		}
+	if err := CheckCommit(states, events); err != nil {
+		return nil, err
 	}
 	if s.closed.Load() {
 		return nil, fmt.Errorf("commit: %w", ErrClosed)
@@ -472,10 +457,10 @@ func (s *Store) commit(states []tracker.State, events []event.Event, keys map[st
 		s.restoreCursors(cursors)
 		return nil, fmt.Errorf("commit: %w", mapErr(err))
 	}
-	s.commitDuration.Observe(time.Since(start).Seconds())
+	s.metrics.CommitDuration.Observe(time.Since(start).Seconds())
 	s.releaseWritten(len(states) + len(events) + len(keys))
 	if len(out) > 0 {
-		s.commitEvents.Observe(float64(len(out)))
+		s.metrics.CommitEvents.Observe(float64(len(out)))
 		s.first.CompareAndSwap(0, out[0].Seq)
 		s.last.Store(last)
 		s.broadcast()
@@ -569,7 +554,7 @@ func (s *Store) Events(afterSeq uint64, limit int) ([]event.Event, error) {
 // the journal.
 func (s *Store) EnvironmentEvents(id string) ([]event.Event, error) {
 	var evs []event.Event
-	if err := checkID(id); err != nil {
+	if err := CheckID(id); err != nil {
 		return nil, nil // no such id can have been stored
 	}
 	err := s.view(func(tx *bolt.Tx) error {
@@ -813,7 +798,7 @@ func (s *Store) pruneEvents(before time.Time, sinks []string) (n int, more bool,
 	}
 	if n > 0 {
 		s.first.Store(first)
-		s.pruned.Add(float64(n))
+		s.metrics.Pruned.Add(float64(n))
 	}
 	return n, more, heldFrom, nil
 }
@@ -923,16 +908,6 @@ func mapErr(err error) error {
 		return ErrClosed
 	}
 	return err
-}
-
-func checkID(id string) error {
-	switch {
-	case id == "":
-		return errors.New("empty environment id")
-	case len(id) > MaxIDLength:
-		return fmt.Errorf("environment id longer than %d bytes", MaxIDLength)
-	}
-	return nil
 }
 
 func encodeSeq(seq uint64) []byte {

@@ -1,6 +1,7 @@
 package apitypes
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/blueberry-idp/envtrack/model/event"
@@ -31,6 +32,19 @@ type TimelineEntry struct {
 	Event     event.Name     `json:"event"`
 	Timestamp time.Time      `json:"timestamp"`
 	Metadata  map[string]any `json:"metadata"`
+	// RawMetadata, when not empty, is the metadata as JSON text, exactly what
+	// json.Marshal writes for it, and Metadata is nil: a timeline that is only written
+	// (the API's) carries the text it read rather than a map (DecodeMetadata reads it).
+	RawMetadata string `json:"-"`
+}
+
+// DecodeMetadata is RawMetadata's map (nil if it is no JSON object).
+func DecodeMetadata(raw string) map[string]any {
+	var m map[string]any
+	if json.Unmarshal([]byte(raw), &m) != nil {
+		return nil
+	}
+	return m
 }
 
 // Summary sums a timeline up. Absent values are null.

@@ -81,6 +81,11 @@ type Event struct {
 	// Metadata holds event-specific details: reason, detected_at, durations, late, ...
 	// Values are JSON-compatible (string, float64, bool, ...).
 	Metadata map[string]any `json:"metadata,omitempty"`
+	// RawMetadata is the metadata as the JSON text a reader found it stored, kept
+	// instead of Metadata (then nil) where that text is exactly what json.Marshal
+	// writes for it: only a timeline read for the API asks for it, which writes the
+	// text as it is (query.RawMetadataBackend). Never journaled.
+	RawMetadata string `json:"-"`
 
 	// RecordedAt is when the journal appended the event (retention is by this time).
 	RecordedAt time.Time `json:"recorded_at"`

@@ -77,3 +77,17 @@ func (e Event) Gap() Gap {
 	to, _ := time.Parse(time.RFC3339, e.MetaString(MetaTo))
 	return Gap{From: e.Time, To: to, Source: e.MetaString(MetaSource), Reason: e.MetaString(MetaReason)}
 }
+
+// Closing is g, the end of a window (To set), merged with the window open until then
+// (nil: none): from the open one's start when earlier, for the open one's reason. Both
+// journal drivers close windows by it. ok is false for a window of no length, which is
+// not recorded.
+func (g Gap) Closing(open *Gap) (closed Gap, ok bool) {
+	if open != nil {
+		if open.From.Before(g.From) {
+			g.From = open.From
+		}
+		g.Reason = open.Reason
+	}
+	return g, g.To.After(g.From)
+}

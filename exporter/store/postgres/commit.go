@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/blueberry-idp/envtrack/exporter/store"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 	"github.com/blueberry-idp/envtrack/model/event"
 )
@@ -44,19 +45,12 @@ func (s *Store) commit(l *Lease, states []tracker.State, events []event.Event, k
 		return nil, nil
 	}
 	for k := range keys {
-		if k == "" || len(k) > MaxIDLength {
+		if k == "" || len(k) > store.MaxIDLength {
 			return nil, fmt.Errorf("commit: idempotency key of %d bytes", len(k))
 		}
 	}
-	for _, st := range states {
-		if err := checkID(st.ID); err != nil {
-			return nil, fmt.Errorf("commit: state: %w", err)
-		}
-	}
-	for _, ev := range events {
-		if err := checkID(ev.EnvironmentID); err != nil {
-			return nil, fmt.Errorf("commit: event %s: %w", ev.Name, err)
-		}
+	if err := store.CheckCommit(states, events); err != nil {
+		return nil, err
 	}
 	if l != nil {
 		if err := l.check(); err != nil {
@@ -72,7 +66,7 @@ func (s *Store) commit(l *Lease, states []tracker.State, events []event.Event, k
 	out, versions, err := s.commitTx(ctx, l, states, events, keys)
 	if err != nil {
 		if errors.Is(err, tracker.ErrStale) || errors.Is(err, tracker.ErrRepeated) {
-			s.staleCommits.Inc()
+			s.metrics.StaleCommits.Inc()
 		}
 		if l != nil && errors.Is(err, ErrNotLeader) {
 			l.lose("a commit found the lease taken")
@@ -80,14 +74,14 @@ func (s *Store) commit(l *Lease, states []tracker.State, events []event.Event, k
 		return nil, fmt.Errorf("commit: %w", s.mapErr(err))
 	}
 	s.contact()
-	s.commitDuration.Observe(time.Since(start).Seconds())
+	s.metrics.CommitDuration.Observe(time.Since(start).Seconds())
 	s.knownMu.Lock()
 	for id, v := range versions {
 		s.known[id] = v
 	}
 	s.knownMu.Unlock()
 	if len(out) > 0 {
-		s.commitEvents.Observe(float64(len(out)))
+		s.metrics.CommitEvents.Observe(float64(len(out)))
 		s.first.CompareAndSwap(0, out[0].Seq)
 		s.advance(out[len(out)-1].Seq)
 		s.broadcast()
@@ -675,17 +669,4 @@ func (s *Store) broadcast() {
 		default:
 		}
 	}
-}
-
-// MaxIDLength is the longest environment id (in bytes) the journal accepts (as bbolt's).
-const MaxIDLength = 1024
-
-func checkID(id string) error {
-	switch {
-	case id == "":
-		return errors.New("empty environment id")
-	case len(id) > MaxIDLength:
-		return fmt.Errorf("environment id longer than %d bytes", MaxIDLength)
-	}
-	return nil
 }

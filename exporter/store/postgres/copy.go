@@ -64,7 +64,7 @@ func (s *Store) Append(events []event.Event) error {
 		bodies = make([]string, len(events))
 	)
 	for i, ev := range events {
-		if i > 0 && ev.Seq != events[i-1].Seq+1 || ev.Seq == 0 || checkID(ev.EnvironmentID) != nil && !ev.IsGap() {
+		if i > 0 && ev.Seq != events[i-1].Seq+1 || ev.Seq == 0 || store.CheckID(ev.EnvironmentID) != nil && !ev.IsGap() {
 			return fmt.Errorf("append: event %d: not the next event of a journal", ev.Seq)
 		}
 		body, err := json.Marshal(ev)
@@ -126,7 +126,7 @@ func (s *Store) ReplaceStates(states map[string]tracker.State) error {
 	bodies := make([]string, 0, len(states))
 	terms := make([]*time.Time, 0, len(states))
 	for id, st := range states {
-		if id != st.ID || checkID(id) != nil {
+		if id != st.ID || store.CheckID(id) != nil {
 			return fmt.Errorf("replace states: %q: not a journal's state", id)
 		}
 		b, err := json.Marshal(st)

@@ -142,7 +142,7 @@ func (s *Store) SetAsideUndelivered(sink string, evs []event.Event, reason strin
 }
 
 func (s *Store) setAsideUndelivered(l *Lease, sink string, evs []event.Event, reason string) error {
-	if err := checkSink(sink); err != nil {
+	if err := store.CheckSink(sink); err != nil {
 		return fmt.Errorf("set aside undelivered: %w", err)
 	}
 	if len(evs) == 0 {
@@ -239,7 +239,7 @@ const upsertCursors = `INSERT INTO envtrack_cursors (sink, seq)
 	ON CONFLICT (sink) DO UPDATE SET seq = EXCLUDED.seq`
 
 func (s *Store) setCursor(l *Lease, sink string, seq uint64) error {
-	if err := checkSink(sink); err != nil {
+	if err := store.CheckSink(sink); err != nil {
 		return fmt.Errorf("set cursor: %w", err)
 	}
 	ctx, cancel, err := s.ctx()
@@ -293,7 +293,7 @@ func (s *Store) flushLazy(l *Lease, lc *lazyCursors) error {
 }
 
 func (s *Store) setAside(l *Lease, sink string, e event.Event, reason string) error {
-	if err := checkSink(sink); err != nil {
+	if err := store.CheckSink(sink); err != nil {
 		return fmt.Errorf("set aside: %w", err)
 	}
 	if e.Seq == 0 {
@@ -401,7 +401,7 @@ func (s *Store) pruneEvents(l *Lease, before time.Time, sinks []string) (int, er
 	if err != nil {
 		return 0, err
 	}
-	s.pruned.Add(float64(n))
+	s.metrics.Pruned.Add(float64(n))
 	return n, nil
 }
 
@@ -452,16 +452,6 @@ func (s *Store) pruneStates(l *Lease, before time.Time) (int, error) {
 		return err
 	})
 	return n, err
-}
-
-func checkSink(name string) error {
-	switch {
-	case name == "":
-		return errors.New("empty sink name")
-	case len(name) > MaxIDLength:
-		return fmt.Errorf("sink name longer than %d bytes", MaxIDLength)
-	}
-	return nil
 }
 
 // lazyCursors are sink cursors saved in memory, written by the next flush (every

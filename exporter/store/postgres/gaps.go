@@ -71,12 +71,9 @@ func (s *Store) gap(l *Lease, g event.Gap) (*event.Gap, error) {
 			if _, err := tx.Exec(ctx, "DELETE FROM envtrack_gaps WHERE source = $1 AND to_at IS NULL", g.Source); err != nil {
 				return err
 			}
-			if open.From.Before(g.From) {
-				g.From = open.From
-			}
-			g.Reason = open.Reason
 		}
-		if !g.To.After(g.From) {
+		var ok bool
+		if g, ok = g.Closing(open); !ok {
 			return nil
 		}
 		v, err := json.Marshal(g)

@@ -34,12 +34,10 @@ import (
 	"github.com/go-kit/log/level"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/blueberry-idp/envtrack/exporter/store"
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 	"github.com/blueberry-idp/envtrack/model/event"
-	"github.com/blueberry-idp/envtrack/model/metric"
 )
 
 // Defaults of Options.
@@ -111,10 +109,7 @@ type Store struct {
 	stop context.CancelFunc
 	wg   sync.WaitGroup
 
-	commitDuration prometheus.Histogram
-	commitEvents   prometheus.Histogram
-	pruned         prometheus.Counter
-	staleCommits   prometheus.Counter
+	metrics store.Metrics
 }
 
 // Open connects to the database, applies the schema's migrations (under an advisory
@@ -168,10 +163,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		subs:    map[chan struct{}]struct{}{},
 		cursors: newLazyCursors(),
 
-		commitDuration: metric.StoreCommitDuration.NewHistogram(nil),
-		commitEvents:   metric.StoreCommitEvents.NewHistogram(nil),
-		pruned:         metric.JournalPruned.NewCounter(nil),
-		staleCommits:   metric.StoreStaleCommits.NewCounter(nil),
+		metrics: store.NewMetrics(),
 	}
 	// Migrations first, on a connection of their own: the pool's connections prepare
 	// statements against the final schema.
