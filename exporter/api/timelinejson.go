@@ -167,25 +167,13 @@ func appendValue(dst []byte, v any, depth int) ([]byte, bool) {
 	return append(dst, b...), true
 }
 
-// appendFloat is encoding/json's floatEncoder for float64 (ES6 number formatting).
+// appendFloat is encoding/json's floatEncoder for float64, which refuses what JSON
+// cannot say.
 func appendFloat(dst []byte, f float64) ([]byte, bool) {
 	if math.IsInf(f, 0) || math.IsNaN(f) {
 		return dst, false
 	}
-	abs := math.Abs(f)
-	format := byte('f')
-	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	dst = strconv.AppendFloat(dst, f, format, -1, 64)
-	if format == 'e' {
-		// e-09 as e-9
-		if n := len(dst); n >= 4 && dst[n-4] == 'e' && dst[n-3] == '-' && dst[n-2] == '0' {
-			dst[n-2] = dst[n-1]
-			dst = dst[:n-1]
-		}
-	}
-	return dst, true
+	return apitypes.AppendJSONFloat(dst, f), true
 }
 
 const hex = "0123456789abcdef"

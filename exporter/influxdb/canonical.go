@@ -12,6 +12,8 @@ import (
 	"math"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/blueberry-idp/envtrack/model/apitypes"
 )
 
 // maxCanonicalDepth bounds the nesting canonicalJSON follows; deeper text is decoded.
@@ -219,23 +221,5 @@ func canonicalNumber(s string, i int) (int, bool) {
 		return i, false
 	}
 	var buf [32]byte
-	return j, string(appendJSONFloat(buf[:0], f)) == s[start:j]
-}
-
-// appendJSONFloat is encoding/json's float64 encoding (ES6 number formatting).
-func appendJSONFloat(dst []byte, f float64) []byte {
-	abs := math.Abs(f)
-	format := byte('f')
-	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	dst = strconv.AppendFloat(dst, f, format, -1, 64)
-	if format == 'e' {
-		// e-09 as e-9
-		if n := len(dst); n >= 4 && dst[n-4] == 'e' && dst[n-3] == '-' && dst[n-2] == '0' {
-			dst[n-2] = dst[n-1]
-			dst = dst[:n-1]
-		}
-	}
-	return dst
+	return j, string(apitypes.AppendJSONFloat(buf[:0], f)) == s[start:j]
 }
