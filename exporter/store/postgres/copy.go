@@ -165,6 +165,12 @@ func (s *Store) ReplaceStates(states map[string]tracker.State) error {
 // PutUndelivered stores an entry set aside for a sink that could not deliver it as it
 // is (store copy).
 func (s *Store) PutUndelivered(sink string, e store.SetAsideEntry) error {
+	return s.putEntry("envtrack_undelivered", sink, e)
+}
+
+// putEntry stores an entry of a sink's table of set-aside or undelivered events as it
+// is, replacing one of the same seq (store copy is resumable).
+func (s *Store) putEntry(table, sink string, e store.SetAsideEntry) error {
 	b, err := json.Marshal(e)
 	if err != nil {
 		return err
@@ -174,7 +180,7 @@ func (s *Store) PutUndelivered(sink string, e store.SetAsideEntry) error {
 		return err
 	}
 	defer cancel()
-	_, err = s.pool.Exec(ctx, `INSERT INTO envtrack_undelivered (sink, seq, entry) VALUES ($1, $2, $3)
+	_, err = s.pool.Exec(ctx, `INSERT INTO `+table+` (sink, seq, entry) VALUES ($1, $2, $3)
 		ON CONFLICT (sink, seq) DO UPDATE SET entry = EXCLUDED.entry`, sink, int64(e.Event.Seq), string(b))
 	return s.mapErr(err)
 }

@@ -321,18 +321,7 @@ func (s *Store) setAside(l *Lease, sink string, e event.Event, reason string) er
 
 // PutSetAside stores an entry as it is (store copy).
 func (s *Store) PutSetAside(sink string, e store.SetAsideEntry) error {
-	b, err := json.Marshal(e)
-	if err != nil {
-		return err
-	}
-	ctx, cancel, err := s.ctx()
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	_, err = s.pool.Exec(ctx, `INSERT INTO envtrack_set_aside (sink, seq, entry) VALUES ($1, $2, $3)
-		ON CONFLICT (sink, seq) DO UPDATE SET entry = EXCLUDED.entry`, sink, int64(e.Event.Seq), string(b))
-	return s.mapErr(err)
+	return s.putEntry("envtrack_set_aside", sink, e)
 }
 
 // prune deletes the events recorded before recordedBefore that every sink named in
