@@ -86,6 +86,14 @@ func (p *probeLog) saw(id string, at time.Time) {
 	p.last[id] = at
 }
 
+// forget drops what was probed: a probe by a process killed before it committed what it
+// saw is no probe of the step (the next process must probe again).
+func (p *probeLog) forget() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	clear(p.last)
+}
+
 func (p *probeLog) probedAt(id string, at time.Time) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -259,6 +267,7 @@ delivery: {backoff: {initial: 10ms, max: 200ms}}
 			time.Sleep(time.Duration(rng.IntN(3000)) * time.Microsecond)
 			kill()
 			kills++
+			probes.forget()
 			startChild()
 		}
 		waitStep(at)
