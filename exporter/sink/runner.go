@@ -240,35 +240,44 @@ func (r *Runner) Run(ctx context.Context) error {
 // due.
 func (r *Runner) idle(ctx context.Context, notify <-chan struct{}) error {
 	for {
-		var save <-chan time.Time
-		if r.unsaved {
-			t := time.NewTimer(max(0, CursorSaveInterval-time.Since(r.lastFlush)))
-			defer t.Stop()
-			save = t.C
-		}
-		var reconcile <-chan time.Time
-		rc, _ := r.sink.(Reconciler)
-		if rc != nil {
-			if at, ok := rc.NextReconcile(); ok {
-				t := time.NewTimer(max(0, at.Sub(r.now())))
-				defer t.Stop()
-				reconcile = t.C
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-notify:
-			r.updateLag()
-			return nil
-		case <-save:
-			r.flushCursor(true)
-		case <-reconcile:
-			if err := rc.Reconcile(ctx); err != nil && ctx.Err() == nil {
-				level.Warn(r.logger).Log("msg", "cannot reconcile the sink's deliveries yet", "err", err)
-			}
+		if done, err := r.idleOnce(ctx, notify); done {
+			return err
 		}
 	}
+}
+
+// idleOnce waits for one of idle's occasions; done when idle is over. Its timers end
+// with it, not with idle, which may loop for as long as the sink is quiet.
+func (r *Runner) idleOnce(ctx context.Context, notify <-chan struct{}) (done bool, err error) {
+	var save <-chan time.Time
+	if r.unsaved {
+		t := time.NewTimer(max(0, CursorSaveInterval-time.Since(r.lastFlush)))
+		defer t.Stop()
+		save = t.C
+	}
+	var reconcile <-chan time.Time
+	rc, _ := r.sink.(Reconciler)
+	if rc != nil {
+		if at, ok := rc.NextReconcile(); ok {
+			t := time.NewTimer(max(0, at.Sub(r.now())))
+			defer t.Stop()
+			reconcile = t.C
+		}
+	}
+	select {
+	case <-ctx.Done():
+		return true, ctx.Err()
+	case <-notify:
+		r.updateLag()
+		return true, nil
+	case <-save:
+		r.flushCursor(true)
+	case <-reconcile:
+		if err := rc.Reconcile(ctx); err != nil && ctx.Err() == nil {
+			level.Warn(r.logger).Log("msg", "cannot reconcile the sink's deliveries yet", "err", err)
+		}
+	}
+	return false, nil
 }
 
 // flushCursor makes the cursor durable when it is due (or now, with force). A failure
