@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -95,18 +94,7 @@ type scaleResult struct {
 }
 
 func scaleBench(b *testing.B, bin string, n int) scaleResult {
-	start := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
-	argo := fakeargocd.NewServer(b, fakeargocd.WithToken("t"), fakeargocd.WithApps(benchWorld(n, start)...))
-	dir := b.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(b, err)
-	addr := ln.Addr().String()
-	ln.Close()
-	cfg := filepath.Join(dir, "envtrack.yml")
-	require.NoError(b, os.WriteFile(cfg, []byte(fmt.Sprintf(`listen_address: %s
-state_dir: %s
-argocd: {server: %s, token: t, mode: watch, poll_interval: 15s, request_timeout: 1m}
-`, addr, filepath.Join(dir, "data"), argo.URL())), 0o600))
+	argo, addr, cfg := benchDaemon(b, n, "watch")
 	exe, args := bin, []string{"serve", "--config", cfg, "--log.level=warn"}
 	if lim := os.Getenv("BENCH_ENVTRACK_GOMEMLIMIT"); lim != "" {
 		exe, args = "/usr/bin/env", append([]string{"GOMEMLIMIT=" + lim, bin}, args...)

@@ -83,19 +83,26 @@ func benchWorld(n int, start time.Time) []fakeargocd.Application {
 	return apps
 }
 
-func argoBench(b *testing.B, bin, mode string) argoBenchResult {
+// benchDaemon serves n Applications of benchWorld from a fake Argo CD and writes the
+// configuration of an envtrack that watches or polls them (mode) on a free address.
+func benchDaemon(b *testing.B, n int, mode string) (argo *fakeargocd.Server, addr, cfg string) {
 	start := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
-	argo := fakeargocd.NewServer(b, fakeargocd.WithToken("t"), fakeargocd.WithApps(benchWorld(benchEnvs, start)...))
+	argo = fakeargocd.NewServer(b, fakeargocd.WithToken("t"), fakeargocd.WithApps(benchWorld(n, start)...))
 	dir := b.TempDir()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(b, err)
-	addr := ln.Addr().String()
+	addr = ln.Addr().String()
 	ln.Close()
-	cfg := filepath.Join(dir, "envtrack.yml")
+	cfg = filepath.Join(dir, "envtrack.yml")
 	require.NoError(b, os.WriteFile(cfg, []byte(fmt.Sprintf(`listen_address: %s
 state_dir: %s
 argocd: {server: %s, token: t, mode: %s, poll_interval: 15s, request_timeout: 1m}
 `, addr, filepath.Join(dir, "data"), argo.URL(), mode)), 0o600))
+	return argo, addr, cfg
+}
+
+func argoBench(b *testing.B, bin, mode string) argoBenchResult {
+	argo, addr, cfg := benchDaemon(b, benchEnvs, mode)
 	run := func() *proc.Process {
 		exe, args := bin, []string{"serve", "--config", cfg, "--log.level=warn"}
 		if lim := os.Getenv("BENCH_ENVTRACK_GOMEMLIMIT"); lim != "" {
