@@ -1,6 +1,7 @@
 package argocd
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -150,4 +151,89 @@ func TestHistoryReadFailureDefers(t *testing.T) {
 	require.Equal(t, event.Deployed, g[2].Name)
 	require.Equal(t, at(-5*time.Hour+time.Minute), g[2].Time)
 	require.Equal(t, true, g[2].Metadata["backfill"])
+}
+
+// TestWatchFirstSightHistoryFromStream (issue 23): a watch's first session asks the
+// stream for status.history, so the first sight of Applications running before tracking
+// began reads none on its own (GET /api/v1/applications/{name}), and backfills the same
+// deployments, at the same times, with the same revisions, as a poll that reads each. A
+// later session (here after Argo CD ended the stream) holds every listed name already,
+// asks without it, and reads the history of the one Application redeployed meanwhile.
+func TestWatchFirstSightHistoryFromStream(t *testing.T) {
+	journals := map[bool][]event.Event{}
+	for _, watch := range []bool{false, true} {
+		h := newHarness(t, harnessOpts{watch: watch})
+		now := h.clock.Now()
+		var apps []fakeargocd.Application
+		deployments := 0
+		for i := range 12 {
+			created := now.Add(-time.Duration(3+i) * time.Hour)
+			a := fakeargocd.NewApp(fmt.Sprintf("legacy-%02d", i), created, fakeargocd.WithType("staging"))
+			for k := range 1 + i%3 { // one to three deployments each
+				at := created.Add(time.Duration(k)*time.Hour + time.Minute)
+				fakeargocd.StartSync(&a, fmt.Sprintf("%02d%02dabcdabcdabcd", i, k), at.Add(-40*time.Second))
+				fakeargocd.SyncSucceeded(&a, fmt.Sprintf("%02d%02dabcdabcdabcd", i, k), at)
+				fakeargocd.SetHealth(&a, fakeargocd.HealthHealthy, created.Add(2*time.Minute))
+				deployments++
+			}
+			apps = append(apps, a)
+		}
+		// Running, never synced by an operation: no status.history at all.
+		bare := fakeargocd.NewApp("legacy-bare", now.Add(-time.Hour))
+		bare.Status.Sync.Status = fakeargocd.SyncSynced
+		fakeargocd.SetHealth(&bare, fakeargocd.HealthHealthy, now.Add(-59*time.Minute))
+		apps = append(apps, bare)
+		h.argo.SetApps(apps)
+		h.start()
+		h.clock.Set(now.Add(15 * time.Second))
+		if !watch {
+			require.NoError(t, h.poll())
+			journals[watch] = h.journal()
+			continue
+		}
+		h.watchTick()
+		require.True(t, h.streamHistory(), "a process's first session asks for the histories")
+		require.Zero(t, h.argo.GetRequests(), "no history read on its own")
+		journals[watch] = h.journal()
+		backfilled := 0
+		for _, e := range journals[watch] {
+			require.Equal(t, true, e.Metadata["backfill"], "%s is history", e.Name)
+			if e.Name == event.Deployed {
+				backfilled++
+			}
+		}
+		require.Equal(t, deployments, backfilled, scenario.Describe(journals[watch]))
+
+		// A new session after Argo CD ended the stream, and one Application redeployed.
+		done := now.Add(30 * time.Second)
+		require.True(t, h.argo.Update("legacy-00", func(a *fakeargocd.Application) {
+			fakeargocd.StartSync(a, "ffffeeeeddddcccc", done.Add(-10*time.Second))
+			fakeargocd.SetHealth(a, fakeargocd.HealthHealthy, now.Add(-3*time.Hour+2*time.Minute))
+			fakeargocd.SyncSucceeded(a, "ffffeeeeddddcccc", done)
+		}))
+		h.argo.BreakStreams(fakeargocd.StreamClose)
+		h.clock.Set(now.Add(45 * time.Second))
+		h.waitFor("the second session", func() bool {
+			return h.gathered("envtrack_argocd_watch_sessions_total") == 2 && h.streamSynced()
+		})
+		h.watchTick()
+		require.False(t, h.streamHistory(), "a resync's session holds every name: no histories in its stream")
+		require.Equal(t, int64(1), h.argo.GetRequests(), "the redeployed Application's history, read")
+		evs := h.journal()
+		require.Len(t, evs, len(journals[watch])+1, scenario.Describe(evs))
+		last := evs[len(evs)-1]
+		require.Equal(t, event.Deployed, last.Name)
+		require.Equal(t, "legacy-00", last.EnvironmentID)
+		require.Equal(t, done, last.Time)
+		require.Equal(t, "ffffeeeeddddcccc", last.Metadata["revision"])
+	}
+	require.Equal(t, journalByEnv(t, journals[false]), journalByEnv(t, journals[true]))
+}
+
+// streamHistory reports whether the watch's current session asked the stream for
+// status.history.
+func (h *harness) streamHistory() bool {
+	h.w.mu.Lock()
+	defer h.w.mu.Unlock()
+	return h.w.streamHistory
 }

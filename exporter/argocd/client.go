@@ -92,6 +92,7 @@ type Client struct {
 	listURL string
 	// streamFields is the stream's `fields` (StreamFields).
 	streamFields []string
+	whole        bool // Options.FullApplications: no `fields`, every answer whole
 	token        string
 	agent        string
 	timeout      time.Duration
@@ -156,6 +157,7 @@ func newClient(cfg config.ArgoCDConfig, opts Options, clk Clock, logger log.Logg
 		server:       base.String(),
 		listURL:      listURL,
 		streamFields: StreamFields(cfg),
+		whole:        opts.FullApplications,
 		token:        string(cfg.Token),
 		agent:        agent,
 		timeout:      time.Duration(cfg.RequestTimeout),

@@ -45,6 +45,9 @@ type harness struct {
 	// playedTimeouts: Argo CD requests time out on the scenario's clock (a held answer is
 	// given up when the test moves the clock past request_timeout), not the wall clock's.
 	playedTimeouts bool
+	// readHistories: the watch never asks the stream for status.history (as a resync's
+	// session does not), so every history it needs is read on its own.
+	readHistories bool
 
 	// What start builds from the configuration file, and start again after stop.
 	conf   *config.Config
@@ -82,11 +85,12 @@ type harnessOpts struct {
 	timeout         time.Duration // readiness.provisioning_timeout; default scenario.Timeout
 	watch           bool          // argocd.mode: watch instead of poll
 	requestTimeout  time.Duration // argocd.request_timeout; default 2s
+	readHistories   bool          // harness.readHistories
 }
 
 func newHarness(t testing.TB, o harnessOpts) *harness {
 	t.Helper()
-	h := &harness{t: t, dir: t.TempDir(), timeout: o.timeout, watch: o.watch, request: o.requestTimeout}
+	h := &harness{t: t, dir: t.TempDir(), timeout: o.timeout, watch: o.watch, request: o.requestTimeout, readHistories: o.readHistories}
 	h.clock, h.argo, h.sc = scenario.Play(t, o.perKind, o.static)
 	h.cfg = filepath.Join(h.dir, "envtrack.yml")
 	h.writeConfig(o.extraConfig)
@@ -143,6 +147,9 @@ func (h *harness) startStoppable() (stop func()) {
 		go func(src *Source, side *tracking) { defer close(done); src.Run(ctx, side) }(h.src, h.side)
 	case h.watch:
 		h.w = h.src.newWatcher(ctx, h.side)
+		if h.readHistories {
+			h.w.historyShare = 0
+		}
 		go func(w *watcher) { defer close(done); h.src.watchLoop(ctx, w, true) }(h.w)
 	default:
 		close(done)

@@ -68,6 +68,18 @@ var (
 	errBehind   = errors.New("the application stream is behind: Argo CD shows an Application as the stream has not")
 )
 
+// historyShare decides whether a session asks the stream for status.history
+// (StreamHandler.History): when at least one listed name in historyShare is not in the
+// view, which is every name on the first session of a process. A first sight needs
+// the history of every Application found running (its backfill), and reading them one
+// by one (GET /api/v1/applications/{name}, argocd.history_concurrency at a time) took
+// most of the first sight of 100,000 Applications; in the stream they cost a few hundred
+// bytes per Application (revisionHistoryLimit entries, 10 by default, of five narrow
+// fields), where one whole Application (its status.resources, its last sync's result)
+// weighs kilobytes. A resync, whose snapshot brings Applications the view already holds,
+// is sent without it, and the few histories it needs are read.
+const historyShare = 10
+
 // maxConfirm bounds the Applications one evaluation reads to confirm passed deadlines;
 // the rest wait for the next evaluation. Deadlines are rare: this is a guard.
 const maxConfirm = 100
@@ -111,6 +123,11 @@ type watcher struct {
 	resumed    bool                    // the stream speaks again after a stall: evaluate once caught up
 
 	outage outage // whether the last session failed (watchLoop's goroutine, and goLive)
+
+	streamHistory bool // the session's stream carries status.history (historyShare)
+	// historyShare is historyShare; 0 never asks the stream for status.history (tests
+	// of the reads a session without it makes).
+	historyShare int
 }
 
 // watchStats lets tests wait until the daemon handled what the fake Argo CD sent.
@@ -123,7 +140,7 @@ type watchStats struct {
 // newWatcher returns the watch source's state for a Run with ctx that tracks to t.
 func (s *Source) newWatcher(ctx context.Context, t Tracker) *watcher {
 	return &watcher{s: s, t: t, run: ctx, view: map[string]tracker.ViewApp{}, claims: map[string]claim{},
-		changed: map[string]struct{}{}, refs: map[string]HistoryRef{}}
+		changed: map[string]struct{}{}, refs: map[string]HistoryRef{}, historyShare: historyShare}
 }
 
 // claim is who claims an environment in the view: how many Applications, and the first
@@ -199,9 +216,15 @@ func (w *watcher) session(ctx context.Context, manualTicks bool) error {
 	w.mu.Lock()
 	w.live = false
 	w.expect = make(map[string]struct{}, len(names))
+	unseen := 0 // listed names the view does not hold: Applications new to envtrack, or to this process
 	for _, n := range names {
 		w.expect[n] = struct{}{}
+		if _, ok := w.view[n]; !ok {
+			unseen++
+		}
 	}
+	history := w.historyShare > 0 && unseen > 0 && unseen*w.historyShare >= len(names)
+	w.streamHistory = history
 	w.seen = make(map[string]struct{}, len(names))
 	w.progress = time.Time{}
 	w.mu.Unlock()
@@ -265,7 +288,7 @@ func (w *watcher) session(ctx context.Context, manualTicks bool) error {
 	w.mu.Lock()
 	w.asked = w.s.now()
 	w.mu.Unlock()
-	err = c.Watch(sctx, StreamHandler{Connected: w.connected, Event: w.handle, Keepalive: w.keepalive})
+	err = c.Watch(sctx, StreamHandler{History: history, Connected: w.connected, Event: w.handle, Keepalive: w.keepalive})
 	// Blind from here on: no evaluation (nor the snapshot timer) may use the view.
 	cause := context.Cause(sctx)
 	cancel(nil)

@@ -112,33 +112,43 @@ func journalByEnv(t *testing.T, evs []event.Event) map[string][]eventKey {
 	return out
 }
 
-// TestScenarioWatchMatchesPoll plays the same scenario in poll mode and in watch mode:
-// the journals are the same, event for event, to the nanosecond, and both are what the
-// scenario expects.
+// TestScenarioWatchMatchesPoll plays the same scenario in poll mode and in watch mode,
+// once with the histories in the stream (a process's first session asks for them) and
+// once reading each on its own (as a resync's session does): the journals are the same,
+// event for event, to the nanosecond, and all are what the scenario expects.
 func TestScenarioWatchMatchesPoll(t *testing.T) {
-	journals := map[bool][]event.Event{}
-	for _, watch := range []bool{false, true} {
-		h := newHarness(t, harnessOpts{perKind: 1, static: 1, watch: watch})
+	journals := map[string][]event.Event{}
+	gets := map[string]int64{}
+	for _, mode := range []string{"poll", "watch", "watch reading histories"} {
+		watch := mode != "poll"
+		h := newHarness(t, harnessOpts{perKind: 1, static: 1, watch: watch, readHistories: mode == "watch reading histories"})
 		h.start()
 		for at := h.sc.Start; !at.After(h.sc.End()); at = at.Add(scenario.Step) {
 			h.step(at)
 		}
-		journals[watch] = h.journal()
-		scenario.CheckJournal(t, h.sc, journals[watch], true)
+		journals[mode] = h.journal()
+		gets[mode] = h.argo.GetRequests()
+		scenario.CheckJournal(t, h.sc, journals[mode], true)
 		if watch {
 			require.Equal(t, 1.0, h.gathered("envtrack_argocd_watch_sessions_total"), "one session: no reconnect")
 			mode := h.gathered("envtrack_argocd_mode", "mode", "watch")
 			require.Equal(t, 1.0, mode)
 		}
 	}
-	require.Equal(t, journalByEnv(t, journals[false]), journalByEnv(t, journals[true]))
-	// The stream brings the failed sync's message, which the trimmed list cannot.
-	for _, e := range journals[true] {
-		if e.Meta("reason") == "sync_failed" {
-			require.Contains(t, e.Meta("message"), "one or more objects failed to apply")
+	for _, mode := range []string{"watch", "watch reading histories"} {
+		require.Equal(t, journalByEnv(t, journals["poll"]), journalByEnv(t, journals[mode]), mode)
+		require.Len(t, journals[mode], len(journals["poll"]), mode)
+		// The stream brings the failed sync's message, which the trimmed list cannot.
+		for _, e := range journals[mode] {
+			if e.Meta("reason") == "sync_failed" {
+				require.Contains(t, e.Meta("message"), "one or more objects failed to apply")
+			}
 		}
 	}
-	require.Len(t, journals[true], len(journals[false]))
+	// Only the deadlines' confirmations read Applications one by one when the stream
+	// carries the histories.
+	require.Less(t, gets["watch"], gets["watch reading histories"], "GET /api/v1/applications/{name}: %v", gets)
+	t.Logf("GET /api/v1/applications/{name}: %v", gets)
 }
 
 // TestWatchStreamFaults breaks the stream in every way while the scenario plays: cut in

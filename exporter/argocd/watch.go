@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -35,7 +36,12 @@ import (
 // {"result":..} object, so the paths carry the "result.application." prefix and
 // "result.type" must be asked for (as Argo CD's UI does, ui/src/app/applications/
 // components/applications-list/applications-list.tsx APP_WATCH_FIELDS); unlike the
-// list's fixed table it keeps every path, status.sync.revision included.
+// list's fixed table it keeps every path, status.sync.revision and status.history
+// included: the server sends the whole Application (sendIfPermitted, status.history
+// with it) and the forwarder's messageMarshaler (argoproj/pkg grpc/http/forwarders.go,
+// no field processor for the stream, unlike the list's processApplicationListField)
+// keeps what `fields` names, into arrays too. status.history is omitted when empty
+// (`json:"history,omitempty"`, pkg/apis/application/v1alpha1/types.go).
 
 // Event types of the stream.
 const (
@@ -62,6 +68,12 @@ type streamChunk struct {
 	Result *WatchEvent   `json:"result"`
 	Error  *streamStatus `json:"error"`
 }
+
+// historyFields are the paths of status.history that History and DeploymentsOf read,
+// under result.application.: what a session asks the stream for when it expects to
+// read many histories (StreamHandler.History).
+var historyFields = []string{"status.history.id", "status.history.revision", "status.history.revisions",
+	"status.history.deployedAt", "status.history.deployStartedAt"}
 
 // StreamFields is the `fields` whitelist of the stream for the argocd section cfg:
 // result.type and, under result.application., what Evidence and RefOf read, each path as
@@ -170,20 +182,50 @@ func (c *Client) EventHandled() { c.wm.sessionEvents.Inc() }
 func (c *Client) Evaluated() { c.wm.evaluations.Inc() }
 
 // streamURL is the stream's URL: the list's selector and projects, and StreamFields
-// unless whole Applications were asked for.
-func (c *Client) streamURL() string {
+// (with status.history's paths when history is set) unless whole Applications were
+// asked for.
+func (c *Client) streamURL(history bool) string {
 	u, _ := url.Parse(c.listURL) // built by New
 	q := u.Query()
 	u.Path = strings.TrimSuffix(u.Path, "/api/v1/applications") + "/api/v1/stream/applications"
 	if q.Has("fields") {
-		q.Set("fields", strings.Join(c.streamFields, ","))
+		fields := c.streamFields
+		if history {
+			fields = slices.Clone(fields)
+			for _, p := range historyFields {
+				fields = append(fields, "result.application."+p)
+			}
+		}
+		q.Set("fields", strings.Join(fields, ","))
 	}
 	u.RawQuery = q.Encode()
 	return u.String()
 }
 
+// streamHistory completes what a stream event a says of status.history, on a stream
+// that carries it (history: StreamHandler.History was set; or whole Applications).
+// Argo CD leaves an empty history out, so an absent one is none, and the tracker needs
+// no read (tracker.NeedsHistory). Unless the Application shows a succeeded operation,
+// which Argo CD records in status.history (controller/state.go persistRevisionHistory):
+// then the history stays unknown (nil), to be read, in case something on the way
+// dropped it.
+func (c *Client) streamHistory(a *Application, history bool) {
+	if a.Status.History != nil || !history && !c.whole {
+		return
+	}
+	if op := a.Status.OperationState; op != nil && op.Phase == opSucceeded {
+		return
+	}
+	a.Status.History = []RevisionHistory{}
+}
+
 // StreamHandler is what Watch calls while the stream flows.
 type StreamHandler struct {
+	// History asks the stream for status.history too (whole Applications carry it
+	// anyway): more bytes per event, and no GET /api/v1/applications/{name} per
+	// Application whose history is needed. An event then carries Status.History, empty
+	// when Argo CD sent none, or nil where it must be read all the same (streamHistory).
+	History bool
 	// Connected, if set, is called as soon as the answer's header arrives (Argo CD sends
 	// it with the first event); sse says that the server answered the SSE form, which
 	// sends a keepalive every 15 seconds from then on.
@@ -211,7 +253,7 @@ const KeepaliveInterval = 15 * time.Second
 // has no overall timeout: the caller bounds the wait for the first event, and the
 // silence after it.
 func (c *Client) Watch(ctx context.Context, h StreamHandler) error {
-	resp, err := c.get(ctx, c.streamURL(), sseType)
+	resp, err := c.get(ctx, c.streamURL(h.History), sseType)
 	if err != nil {
 		c.wm.connects.WithLabelValues("error").Inc()
 		if ctx.Err() != nil {
@@ -274,6 +316,7 @@ func (c *Client) Watch(ctx context.Context, h StreamHandler) error {
 			return &ResponseError{Op: "watch", Reason: fmt.Sprintf("unknown event type %q", snippet([]byte(ch.Result.Type))), ContentType: ct}
 		}
 		c.wm.events.WithLabelValues(ch.Result.Type).Inc()
+		c.streamHistory(&ch.Result.Application, h.History)
 		if err := h.Event(ch.Result, more); err != nil {
 			return err
 		}

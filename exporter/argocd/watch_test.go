@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/blueberry-idp/envtrack/config"
+	"github.com/blueberry-idp/envtrack/exporter/tracker"
 
 	"github.com/blueberry-idp/envtrack/internal/fakeargocd"
 )
@@ -45,8 +47,9 @@ func next(t *testing.T, evs <-chan *WatchEvent) *WatchEvent {
 func TestWatch(t *testing.T) {
 	srv := fakeargocd.NewServer(t, fakeargocd.WithToken(token), fakeargocd.WithApps(fakeargocd.FixtureApps()...))
 	c, _ := newTestClient(t, srv.URL(), nil)
-	require.Contains(t, c.streamURL(), "/api/v1/stream/applications?")
-	require.Contains(t, c.streamURL(), "result.type%2Cresult.application.metadata.name%2C")
+	require.Contains(t, c.streamURL(false), "/api/v1/stream/applications?")
+	require.Contains(t, c.streamURL(false), "result.type%2Cresult.application.metadata.name%2C")
+	require.NotContains(t, c.streamURL(false), "status.history")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -237,7 +240,10 @@ func FuzzWatchSSE(f *testing.F) {
 // TestStreamFieldsNarrow: a stream event carries what Evidence reads and nothing else:
 // not an annotation of kilobytes envtrack does not read (kubectl's
 // last-applied-configuration), other labels, the destination or the sync policy. The
-// evidence is the same as from the whole Application.
+// evidence is the same as from the whole Application; asked for (a first sight),
+// status.history too, whose paths the stream's generic filter keeps (Argo CD
+// pkg/apiclient/application/forwarder_overwrite.go gives the stream no field processor
+// of its own: argoproj/pkg grpc/http/forwarders.go messageMarshaler.processItem).
 func TestStreamFieldsNarrow(t *testing.T) {
 	start := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 	big := strings.Repeat("x", 8<<10)
@@ -247,31 +253,83 @@ func TestStreamFieldsNarrow(t *testing.T) {
 	fakeargocd.StartSync(&a, "abc123", start.Add(time.Second))
 	fakeargocd.SyncSucceeded(&a, "abc123", start.Add(time.Minute))
 	fakeargocd.SetHealth(&a, fakeargocd.HealthHealthy, start.Add(2*time.Minute))
-	srv := fakeargocd.NewServer(t, fakeargocd.WithToken(token), fakeargocd.WithApps(a))
+	fakeargocd.StartSync(&a, "def456", start.Add(3*time.Minute))
+	fakeargocd.SyncSucceeded(&a, "def456", start.Add(4*time.Minute))
+	// Never synced by Argo CD: no status.history at all, which the stream leaves out.
+	b := fakeargocd.NewApp("pr-2", start)
+	b.Status.Sync.Status = fakeargocd.SyncSynced
+	fakeargocd.SetHealth(&b, fakeargocd.HealthHealthy, start.Add(time.Minute))
+	srv := fakeargocd.NewServer(t, fakeargocd.WithToken(token), fakeargocd.WithApps(a, b))
 	c, _ := newTestClient(t, srv.URL(), nil)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.streamURL(), nil)
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	line, err := bufio.NewReader(resp.Body).ReadBytes('\n')
-	require.NoError(t, err)
-	for _, absent := range []string{"last-applied-configuration", "team", "destination", "syncPolicy"} {
-		require.NotContains(t, string(line), absent)
-	}
-	require.Less(t, len(line), 1200, "one event: %s", line)
+	for _, history := range []bool{false, true} {
+		t.Run(fmt.Sprintf("history=%v", history), func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.streamURL(history), nil)
+			require.NoError(t, err)
+			req.Header.Set("Authorization", "Bearer "+token)
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			r := bufio.NewReader(resp.Body)
+			for _, name := range []string{"pr-1", "pr-2"} {
+				line, err := r.ReadBytes('\n')
+				require.NoError(t, err)
+				for _, absent := range []string{"last-applied-configuration", "team", "destination", "syncPolicy"} {
+					require.NotContains(t, string(line), absent)
+				}
+				require.Less(t, len(line), 1500, "one event: %s", line)
 
-	var chunk streamChunk
-	require.NoError(t, json.Unmarshal(line, &chunk))
-	full := fixtureFull(t, srv, "pr-1")
-	want := defaultMapping().Evidence(full)
-	want.History = nil // the stream never carries status.history (Client.History reads it)
-	require.Equal(t, want, defaultMapping().Evidence(chunk.Result.Application))
-	require.Equal(t, RefOf(&full), RefOf(&chunk.Result.Application))
+				var chunk streamChunk
+				require.NoError(t, json.Unmarshal(line, &chunk))
+				require.Equal(t, name, chunk.Result.Application.Metadata.Name)
+				c.streamHistory(&chunk.Result.Application, history) // as Watch does
+				full := fixtureFull(t, srv, name)
+				want := defaultMapping().Evidence(full)
+				switch {
+				case !history:
+					want.History = nil // not asked for: Client.History reads it
+				case name == "pr-2":
+					require.NotContains(t, string(line), "history")
+					require.Empty(t, full.Status.History)
+					want.History = []tracker.Deployment{} // none, and known to be none: nothing to read
+				default:
+					require.Len(t, want.History, 2)
+				}
+				require.Equal(t, want, defaultMapping().Evidence(chunk.Result.Application))
+				require.Equal(t, RefOf(&full), RefOf(&chunk.Result.Application))
+			}
+		})
+	}
+}
+
+// TestStreamHistoryAbsent: on a stream asked for status.history, an Application without
+// one has none (Argo CD leaves an empty history out), unless it shows a succeeded
+// operation, which Argo CD always records there: then the history is read, not assumed.
+func TestStreamHistoryAbsent(t *testing.T) {
+	c, _ := newTestClient(t, "http://127.0.0.1:1", nil)
+	for _, tc := range []struct {
+		name    string
+		history bool
+		op      *OperationState
+		hist    []RevisionHistory
+		want    []RevisionHistory
+	}{
+		{name: "not asked", history: false, want: nil},
+		{name: "asked, none", history: true, want: []RevisionHistory{}},
+		{name: "asked, running", history: true, op: &OperationState{Phase: "Running"}, want: []RevisionHistory{}},
+		{name: "asked, failed", history: true, op: &OperationState{Phase: "Failed"}, want: []RevisionHistory{}},
+		{name: "asked, succeeded without one", history: true, op: &OperationState{Phase: "Succeeded"}, want: nil},
+		{name: "asked, given", history: true, op: &OperationState{Phase: "Succeeded"},
+			hist: []RevisionHistory{{ID: 1, Revision: "abc"}}, want: []RevisionHistory{{ID: 1, Revision: "abc"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := Application{Status: Status{OperationState: tc.op, History: tc.hist}}
+			c.streamHistory(&a, tc.history)
+			require.Equal(t, tc.want, a.Status.History)
+		})
+	}
 }
 
 // fixtureFull is the whole Application as GET /api/v1/applications/{name} returns it.
