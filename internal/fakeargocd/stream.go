@@ -25,7 +25,8 @@ import (
 //   - Each event is one line: {"result":{"type":"ADDED","application":{...}}}\n,
 //     flushed at once. `fields` is argoproj/pkg's generic filter applied to the whole
 //     {"result":...} object (so Argo CD's UI asks for result.type and
-//     result.application.<path>); an event whose filtered encoding equals the last one
+//     result.application.<path>, any path of the whole Application, status.history
+//     included, into arrays); an event whose filtered encoding equals the last one
 //     sent for that Application name is dropped (NewStreamForwarder's dataByKey).
 //   - No header is written before the first event: the status line arrives with it. An
 //     error before any event is that HTTP status with an error chunk as the body; an

@@ -85,6 +85,31 @@ func TestStreamSnapshotThenEvents(t *testing.T) {
 	require.Eventually(t, s.StreamsCaughtUp, 10*time.Second, time.Millisecond)
 }
 
+// TestStreamFieldsHistory: the stream's `fields` keep paths into status.history, an
+// array, as Argo CD's do (the whole Application goes through argoproj/pkg
+// grpc/http/forwarders.go messageMarshaler.processItem, which walks arrays with the
+// array's own path; the list's fixed table, forwarder_overwrite.go appFields, has no
+// status.history); an Application without history has none in the event (omitempty).
+func TestStreamFieldsHistory(t *testing.T) {
+	a := NewApp("a", t0)
+	StartSync(&a, "abc", t0.Add(time.Second))
+	SyncSucceeded(&a, "abc", t0.Add(time.Minute))
+	SyncSucceeded(&a, "def", t0.Add(2*time.Minute))
+	s := NewServer(t, WithApps(a, NewApp("b", t0)))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	resp := openStream(t, ctx, s, "?fields=result.type,result.application.metadata.name,"+
+		"result.application.status.history.revision,result.application.status.history.deployedAt")
+	r := bufio.NewReader(resp.Body)
+	c := readChunk(t, r)
+	require.Equal(t, map[string]any{"metadata": map[string]any{"name": "a"}, "status": map[string]any{"history": []any{
+		map[string]any{"revision": "abc", "deployedAt": t0.Add(time.Minute).Format(time.RFC3339)},
+		map[string]any{"revision": "def", "deployedAt": t0.Add(2 * time.Minute).Format(time.RFC3339)},
+	}}}, c.Result.Application)
+	c = readChunk(t, r)
+	require.Equal(t, map[string]any{"metadata": map[string]any{"name": "b"}, "status": map[string]any{}}, c.Result.Application)
+}
+
 func TestStreamResourceVersion(t *testing.T) {
 	s := NewServer(t, WithApps(NewApp("a", t0)))
 	ctx, cancel := context.WithCancel(context.Background())
