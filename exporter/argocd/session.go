@@ -389,8 +389,11 @@ func (w *watcher) stallAfter() time.Duration {
 }
 
 // maxBurst bounds the stream events tracked together (one commit): a session's
-// snapshot of 10,000 Applications is ten bursts.
-const maxBurst = 1000
+// snapshot of 10,000 Applications is twenty bursts. With the stream read ahead
+// (Client.Watch) bursts are full; bursts of 1,000 raised the peak memory of a first
+// sight of 10,000 by 8 MiB (a commit's environments, events and pages at once) for
+// no shorter first sight.
+const maxBurst = 500
 
 // handle takes one stream event; events already buffered behind it (more) are tracked
 // together with it, in one commit: a session's snapshot is one burst.

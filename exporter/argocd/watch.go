@@ -286,41 +286,121 @@ func (c *Client) Watch(ctx context.Context, h StreamHandler) error {
 	// more than that past the end of the last event, so the decoder never buffers an
 	// event beyond the cap, however large the stream says it is.
 	br := &eventReader{r: resp.Body, end: c.maxBody}
-	defer func() { c.wm.bytes.Add(float64(br.n)) }()
+	// The stream is read and decoded ahead, by its own goroutine, up to readAhead
+	// events: while h.Event commits a burst, the next is read, and Argo CD is not held
+	// back by a full socket buffer. Keepalives come through in order with the events.
+	items := make(chan streamItem, readAhead)
+	done, exited := make(chan struct{}), make(chan struct{})
+	defer func() {
+		close(done)
+		resp.Body.Close() // a read blocked on the network returns
+		<-exited
+	}()
+	send := func(it streamItem) bool {
+		select {
+		case items <- it:
+			return true
+		case <-done:
+			return false
+		}
+	}
 	var next func() (*streamChunk, bool, error)
 	if sse {
-		next = c.sseChunks(br, ct, h.Keepalive)
+		var keepalive func()
+		if h.Keepalive != nil {
+			keepalive = func() { send(streamItem{keepalive: true}) }
+		}
+		next = c.sseChunks(br, ct, keepalive)
 	} else {
 		next = c.jsonChunks(br, ct)
 	}
+	go func() {
+		defer close(exited)
+		var counted int64 // bytes counted in envtrack_argocd_stream_read_bytes_total: as they are read
+		defer func() { c.wm.bytes.Add(float64(br.n - counted)) }()
+		for {
+			ch, more, err := next()
+			c.wm.bytes.Add(float64(br.n - counted))
+			counted = br.n
+			if ctx.Err() != nil {
+				send(streamItem{end: true})
+				return
+			}
+			if err = c.chunkError(br, ct, ch, err); err != nil {
+				send(streamItem{end: true, err: err})
+				return
+			}
+			c.streamHistory(&ch.Result.Application, h.History)
+			if !send(streamItem{e: ch.Result, more: more}) {
+				return
+			}
+		}
+	}()
+	var ahead *streamItem // the item after the current one, when already decoded
 	for {
-		ch, more, err := next()
+		it := ahead
+		if ahead = nil; it == nil {
+			v := <-items
+			it = &v
+		}
 		switch {
 		case ctx.Err() != nil:
 			return nil
-		case errors.Is(br.err, errTooLarge) || errors.Is(err, ErrEventTooLarge):
-			c.m.decodeErrors.Inc()
-			return c.tooLargeError(ct)
-		case br.err != nil:
-			return c.streamTransportError(br.err)
-		case err != nil:
-			return err
-		case ch.Error != nil:
-			return c.streamAPIError(ch.Error.HTTPCode, ch.Error)
-		case ch.Result == nil || ch.Result.Application.Metadata.Name == "":
-			return &ResponseError{Op: "watch", Reason: "a chunk that is not an application event", ContentType: ct}
+		case it.end:
+			return it.err
+		case it.keepalive:
+			h.Keepalive()
+			continue
 		}
-		switch ch.Result.Type {
-		case EventAdded, EventModified, EventDeleted:
+		more := it.more // the decoder holds the start of the next event
+		select {
+		case v := <-items:
+			ahead, more = &v, v.e != nil
 		default:
-			return &ResponseError{Op: "watch", Reason: fmt.Sprintf("unknown event type %q", snippet([]byte(ch.Result.Type))), ContentType: ct}
 		}
-		c.wm.events.WithLabelValues(ch.Result.Type).Inc()
-		c.streamHistory(&ch.Result.Application, h.History)
-		if err := h.Event(ch.Result, more); err != nil {
+		c.wm.events.WithLabelValues(it.e.Type).Inc()
+		if err := h.Event(it.e, more); err != nil {
 			return err
 		}
 	}
+}
+
+// readAhead bounds the stream's events decoded ahead of the one being handled: a
+// quarter of a burst (maxBurst), which keeps the stream flowing while one commits.
+const readAhead = maxBurst / 4
+
+// streamItem is what the stream's reader hands on: an event (e; more says that the
+// decoder already holds the start of the next), a keepalive, or the end (err, nil when
+// ctx ended).
+type streamItem struct {
+	e         *WatchEvent
+	more      bool
+	keepalive bool
+	end       bool
+	err       error
+}
+
+// chunkError is the error that ends the stream at a chunk (ch, or err reading it), or
+// nil for an application event.
+func (c *Client) chunkError(br *eventReader, ct string, ch *streamChunk, err error) error {
+	switch {
+	case errors.Is(br.err, errTooLarge) || errors.Is(err, ErrEventTooLarge):
+		c.m.decodeErrors.Inc()
+		return c.tooLargeError(ct)
+	case br.err != nil:
+		return c.streamTransportError(br.err)
+	case err != nil:
+		return err
+	case ch.Error != nil:
+		return c.streamAPIError(ch.Error.HTTPCode, ch.Error)
+	case ch.Result == nil || ch.Result.Application.Metadata.Name == "":
+		return &ResponseError{Op: "watch", Reason: "a chunk that is not an application event", ContentType: ct}
+	}
+	switch ch.Result.Type {
+	case EventAdded, EventModified, EventDeleted:
+		return nil
+	}
+	return &ResponseError{Op: "watch", Reason: fmt.Sprintf("unknown event type %q", snippet([]byte(ch.Result.Type))), ContentType: ct}
 }
 
 const sseType = "text/event-stream"

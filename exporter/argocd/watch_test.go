@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/go-kit/log"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"github.com/blueberry-idp/envtrack/config"
@@ -345,4 +346,75 @@ func fixtureFull(t *testing.T, srv *fakeargocd.Server, name string) Application 
 	var a Application
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&a))
 	return a
+}
+
+// TestWatchReadsAheadWhileHandling (issue 23): while the handler works on one event (a
+// burst's commit), the stream is read and decoded on: Argo CD is not held back by
+// envtrack's commits. The events are handled after in the order they were sent, the
+// keepalives among them.
+func TestWatchReadsAheadWhileHandling(t *testing.T) {
+	start := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	var apps []fakeargocd.Application
+	for i := range readAhead / 2 {
+		apps = append(apps, fakeargocd.NewApp(fmt.Sprintf("pr-%03d", i), start))
+	}
+	srv := fakeargocd.NewServer(t, fakeargocd.WithToken(token), fakeargocd.WithApps(apps...))
+	c, _ := newTestClient(t, srv.URL(), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	release := make(chan struct{})
+	handled := make(chan string, 2*readAhead)
+	errc := make(chan error, 1)
+	go func() {
+		first := true
+		errc <- c.Watch(ctx, StreamHandler{
+			Event: func(e *WatchEvent, _ bool) error {
+				if first {
+					first = false
+					<-release // the first event's commit takes long
+				}
+				handled <- e.Application.Metadata.Name
+				return nil
+			},
+			Keepalive: func() { handled <- "keepalive" },
+		})
+	}()
+	// readAll waits until the client has read everything the fake wrote (hang guard,
+	// not a speed check).
+	readAll := func() {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for !srv.StreamsCaughtUp() || testutil.ToFloat64(c.wm.bytes) < float64(srv.BytesSent()) {
+			require.True(t, time.Now().Before(deadline), "the stream was not read while the first event was handled")
+			time.Sleep(time.Millisecond)
+		}
+	}
+	readAll()
+	require.Equal(t, 1, srv.Keepalive())
+	for srv.OpenStreamKeepalives()[0] == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	srv.Upsert(fakeargocd.NewApp("pr-new", start))
+	readAll()
+	require.Empty(t, handled, "the first event is still being handled")
+	close(release)
+	want := []string{}
+	for _, a := range apps {
+		want = append(want, a.Metadata.Name)
+	}
+	want = append(want, "keepalive", "pr-new")
+	var got []string
+	for range want {
+		select {
+		case n := <-handled:
+			got = append(got, n)
+		case err := <-errc:
+			t.Fatalf("watch ended: %v", err)
+		case <-time.After(30 * time.Second): // a hang guard
+			t.Fatalf("handled only %v", got)
+		}
+	}
+	require.Equal(t, want, got)
+	cancel()
+	require.NoError(t, <-errc)
 }
