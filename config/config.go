@@ -278,9 +278,10 @@ type ArgoCDConfig struct {
 	// full to repair drift (as Kubernetes informers resync).
 	ResyncInterval model.Duration `yaml:"resync_interval"`
 	// HistoryConcurrency bounds the GET /api/v1/applications/{name} requests in flight
-	// at once (status.history reads, deadline confirmations): the first sight of
-	// 100,000 running Applications reads as many histories, and Argo CD's API server
-	// is shared with its UI and CLI.
+	// at once (status.history reads, deadline confirmations): a poll's first sight of
+	// 100,000 running Applications reads as many histories (a watch's first session
+	// takes them from the stream), and Argo CD's API server is shared with its UI and
+	// CLI.
 	HistoryConcurrency int `yaml:"history_concurrency"`
 
 	EnvironmentIDLabel    string `yaml:"environment_id_label"`
