@@ -251,7 +251,8 @@ const KeepaliveInterval = 15 * time.Second
 // proxy's login page, a chunk that is not an event), a *TransportError when the
 // connection fails or is cut, and io.EOF when the server ends the stream cleanly. Watch
 // has no overall timeout: the caller bounds the wait for the first event, and the
-// silence after it.
+// silence after it. The stream is read ahead of h (readAhead events), so that a slow
+// h.Event does not hold Argo CD back; h sees everything in order, in one goroutine.
 func (c *Client) Watch(ctx context.Context, h StreamHandler) error {
 	resp, err := c.get(ctx, c.streamURL(h.History), sseType)
 	if err != nil {
