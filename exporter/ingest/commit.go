@@ -20,10 +20,15 @@ type owner struct {
 // commit then fails with tracker.ErrRepeated, storing nothing, and the group is planned
 // again, when the lookup finds the key, so that the retry is answered "unchanged" (or
 // the reuse refused).
+//
+// With a CheckingJournal the first attempt looks nothing up (it plans from "nothing
+// repeats", which the commit checks); the group is planned from the lookups only after
+// that commit found a repeat.
 func (p *Recorder) commitGroup(batch []*request) (deferred []*request) {
 	var err error
+	cj, checking := p.o.Journal.(CheckingJournal)
 	for attempt := 0; ; attempt++ {
-		err = p.commitOnce(batch)
+		err = p.commitOnce(batch, cj, checking && attempt == 0)
 		if !errors.Is(err, tracker.ErrRepeated) || attempt == 2 {
 			break
 		}
@@ -52,16 +57,20 @@ func (p *Recorder) commitGroup(batch []*request) (deferred []*request) {
 // is not decided here: it is marked deferred, to go first into the next group, which
 // finds the earlier request stored or refused. Answering it "unchanged" now would lose
 // its event if the tracker refused the earlier request.
-func (p *Recorder) commitOnce(batch []*request) error {
+//
+// Without lookup (optimistic), every key is taken as new and every identity as unknown;
+// cj (not nil then) checks both in the commit. With cj and the lookups, the commit
+// still checks the identities found unknown: another replica may store one meanwhile.
+func (p *Recorder) commitOnce(batch []*request, cj CheckingJournal, optimistic bool) error {
 	for _, r := range batch {
 		r.per = make([][]event.Event, len(r.items))
 		r.skip, r.deferred, r.err = false, false, nil
 	}
-	fresh, err := p.checkKeys(batch)
+	fresh, err := p.checkKeys(batch, !optimistic)
 	if err != nil {
 		return err
 	}
-	repeat, err := p.identities(batch)
+	repeat, absent, err := p.identities(batch, !optimistic)
 	if err != nil {
 		return err
 	}
@@ -97,6 +106,9 @@ func (p *Recorder) commitOnce(batch []*request) error {
 	var recorded map[string]event.Fingerprint
 	commit := func(states []tracker.State, evs []event.Event) ([]event.Event, error) {
 		recorded = keysIn(evs, fresh)
+		if cj != nil {
+			return cj.CommitChecked(states, evs, recorded, absent)
+		}
 		return p.o.Journal.CommitKeyed(states, evs, recorded)
 	}
 	per, rejected, stored, err := p.o.Tracker.ProcessBatch(obs, markers, markerGroups, commit)
@@ -127,9 +139,14 @@ func (p *Recorder) commitOnce(batch []*request) error {
 		}
 	}
 	if len(left) > 0 {
-		// ErrRepeated: another replica recorded the key meanwhile; this request stored
-		// nothing, and its answer stands.
-		if _, err := p.o.Journal.CommitKeyed(nil, nil, left); err != nil && !errors.Is(err, tracker.ErrRepeated) {
+		_, err := p.o.Journal.CommitKeyed(nil, nil, left)
+		if errors.Is(err, tracker.ErrRepeated) {
+			// The key was recorded meanwhile (by another replica), or before this group
+			// when it was not looked up: this request stored nothing, and its answer
+			// stands unless the key came with another request.
+			err = p.reused(batch, left)
+		}
+		if err != nil {
 			for _, r := range batch {
 				if _, ok := left[r.key.Name]; ok && r.err == nil {
 					r.err = err // stored nothing: the client retries

@@ -75,6 +75,9 @@ type Options struct {
 	// NoListen skips LISTEN (store copy, check tools): no subscriber is woken by other
 	// processes' commits but by the poll.
 	NoListen bool
+	// Tracer, if set, observes every statement and pipeline the pool's connections send
+	// (pgx's tracing; the tests count round trips with it).
+	Tracer pgx.QueryTracer
 }
 
 // Store is the journal in PostgreSQL. It is safe for concurrent use.
@@ -144,6 +147,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	}
 	pcfg.MaxConns = int32(opts.MaxConns)
 	pcfg.MinConns = 1
+	if opts.Tracer != nil {
+		pcfg.ConnConfig.Tracer = opts.Tracer
+	}
 	rp := pcfg.ConnConfig.RuntimeParams
 	if rp["application_name"] == "" {
 		rp["application_name"] = "envtrack"
