@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/blueberry-idp/envtrack/exporter/api"
@@ -93,6 +94,14 @@ func TestPushRoundTrips(t *testing.T) {
 			key: api.Key{Name: "run-1", Fingerprint: event.Fingerprint{2}}, wantErr: true},
 		{name: "a new marker and a repeated one", items: []api.Item{pushedMarker(t, "test", 6), pushedMarker(t, "test", 4)}, wantStored: 1},
 		{name: "a marker after the repeats", items: []api.Item{pushedMarker(t, "prod", 7)}, wantStored: 1, maxTrips: 1},
+		// Lifecycle pushes: planned from the states this replica holds, which the commit
+		// checks, not read from the journal first.
+		{name: "a new environment", items: []api.Item{pushed("pr-1", event.Created, "", 8)}, wantStored: 1, maxTrips: 1},
+		{name: "a deploy", items: []api.Item{pushed("pr-1", event.Deployed, "sha-1", 9)}, wantStored: 1, maxTrips: 1},
+		{name: "a deploy and a marker, keyed", items: []api.Item{pushed("pr-1", event.Deployed, "sha-2", 10), pushedMarker(t, "pr-1", 10)},
+			key: api.Key{Name: "run-2", Fingerprint: event.Fingerprint{3}}, wantStored: 2, maxTrips: 1},
+		{name: "the deploy again", items: []api.Item{pushed("pr-1", event.Deployed, "sha-2", 10)}, wantStored: 0},
+		{name: "created again (the state absorbs it)", items: []api.Item{pushed("pr-1", event.Created, "", 8)}, wantStored: 0},
 	} {
 		per, trips, err := record(tc.items, tc.key)
 		if tc.wantErr {
@@ -108,5 +117,93 @@ func TestPushRoundTrips(t *testing.T) {
 	}
 	evs, err := st.Events(0, 0)
 	require.NoError(t, err)
-	require.Len(t, evs, 6, "each marker once")
+	require.Len(t, evs, 10, "each event once")
+}
+
+func pushed(env string, name event.Name, sha string, n int) api.Item {
+	return api.Item{EnvironmentID: env, Push: &tracker.Push{Event: name, Time: t0.Add(time.Duration(n) * time.Second), CommitSHA: sha}}
+}
+
+// TestPushPlannedFromAnotherReplicasState: a replica plans a push from the state it
+// holds; when another replica changed that environment meanwhile, the commit finds the
+// stored state newer (tracker.ErrStale, nothing stored) or the plan depends on a state
+// the commit does not check (a refusal), and the push is planned again from the stored
+// state: answered as if the replica had read it first.
+func TestPushPlannedFromAnotherReplicasState(t *testing.T) {
+	pg := testinfra.StartPostgres(t)
+	dsn := pg.NewDatabase(t)
+	replica := func() (*ingest.Recorder, *tracker.Tracker, *postgres.Store) {
+		st, err := postgres.Open(context.Background(), dsn, postgres.Options{NoListen: true, PollInterval: time.Hour})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = st.Close() })
+		states, err := st.Environments()
+		require.NoError(t, err)
+		tr := tracker.New(tracker.Config{}, states)
+		tr.Share(st)
+		return ingest.New(ingest.Options{Tracker: tr, Journal: st, Now: func() time.Time { return t0.Add(24 * time.Hour) }}), tr, st
+	}
+	a, _, _ := replica()
+	b, tb, sb := replica() // b follows nothing of a's (no Follow): its states are stale
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(postgres.NewCollector(sb))
+	stale := func() float64 {
+		mfs, err := reg.Gather()
+		require.NoError(t, err)
+		for _, mf := range mfs {
+			if mf.GetName() == "envtrack_store_stale_commits_total" {
+				return mf.GetMetric()[0].GetCounter().GetValue()
+			}
+		}
+		return 0
+	}
+	names := func(per [][]event.Event) (out []event.Name) {
+		for _, evs := range per {
+			for _, e := range evs {
+				out = append(out, e.Name)
+			}
+		}
+		return out
+	}
+	record := func(p *ingest.Recorder, items ...api.Item) ([]event.Name, error) {
+		t.Helper()
+		per, err := p.Record(items, api.Key{})
+		return names(per), err
+	}
+
+	got, err := record(a, pushed("pr-1", event.Created, "", 1))
+	require.NoError(t, err)
+	require.Equal(t, []event.Name{event.Created}, got)
+	// b does not hold pr-1: from its state the deploy would be refused (an unknown
+	// environment), a decision its commit would not check; from the stored one it is
+	// accepted.
+	got, err = record(b, pushed("pr-1", event.Deployed, "sha-1", 2))
+	require.NoError(t, err)
+	require.Equal(t, []event.Name{event.Deployed}, got)
+	require.Zero(t, stale(), "planned again before any commit")
+
+	// b holds pr-2 as created; a records it ready. From b's state provisioning_started
+	// after that would be accepted and written; the commit finds pr-2 changed, and from
+	// the stored state the push is refused (time cannot go backwards).
+	_, err = record(b, pushed("pr-2", event.Created, "", 3))
+	require.NoError(t, err)
+	_, err = record(a, pushed("pr-2", event.Ready, "", 5))
+	require.NoError(t, err)
+	_, err = record(b, pushed("pr-2", event.ProvisioningStarted, "", 6))
+	var refused *api.ItemError
+	require.ErrorAs(t, err, &refused, "planned again from the stored state")
+	require.Equal(t, 1.0, stale(), "the commit planned from b's state was refused")
+	st, ok := tb.Get("pr-2")
+	require.True(t, ok)
+	require.Equal(t, tracker.PhaseReady, st.Phase, "b holds the stored state now")
+
+	// And a push b plans right from its stale state goes through after one retry: a
+	// deploy to pr-2, whose stored state b now holds, then one that a changed again.
+	_, err = record(a, pushed("pr-2", event.Deployed, "sha-2", 7))
+	require.NoError(t, err)
+	got, err = record(b, pushed("pr-2", event.Deployed, "sha-3", 8))
+	require.NoError(t, err)
+	require.Equal(t, []event.Name{event.Deployed}, got)
+	require.Equal(t, 2.0, stale())
+	st, _ = tb.Get("pr-2")
+	require.Equal(t, "sha-3", st.CommitSHA)
 }
