@@ -8,6 +8,10 @@ import (
 	"github.com/blueberry-idp/envtrack/model/event"
 )
 
+// errLookUp: a group planned without looking its keys up refused a keyed request, and
+// no commit checked its key: the group is planned again from the lookups.
+var errLookUp = errors.New("a refused request's Idempotency-Key was not looked up")
+
 // owner says which request's item an observation or a marker of the group came from.
 type owner struct {
 	r *request
@@ -29,7 +33,7 @@ func (p *Recorder) commitGroup(batch []*request) (deferred []*request) {
 	cj, checking := p.o.Journal.(CheckingJournal)
 	for attempt := 0; ; attempt++ {
 		err = p.commitOnce(batch, cj, checking && attempt == 0)
-		if !errors.Is(err, tracker.ErrRepeated) || attempt == 2 {
+		if !errors.Is(err, tracker.ErrRepeated) && !errors.Is(err, errLookUp) || attempt == 2 {
 			break
 		}
 	}
@@ -58,9 +62,13 @@ func (p *Recorder) commitGroup(batch []*request) (deferred []*request) {
 // finds the earlier request stored or refused. Answering it "unchanged" now would lose
 // its event if the tracker refused the earlier request.
 //
-// Without lookup (optimistic), every key is taken as new and every identity as unknown;
-// cj (not nil then) checks both in the commit. With cj and the lookups, the commit
-// still checks the identities found unknown: another replica may store one meanwhile.
+// Without lookup (optimistic), every key is taken as not recorded and every identity as
+// unknown; cj (not nil then) checks both in the commit, so that a retried request
+// applies nothing (a push a state absorbs may still change the state's fields). A
+// retried request the tracker refuses is decided by a commit of the others' events
+// that checks its key; without one, it is planned again from the lookups (errLookUp).
+// With cj and the lookups, the commit still checks the keys and identities found
+// absent: another replica may record one meanwhile.
 func (p *Recorder) commitOnce(batch []*request, cj CheckingJournal, optimistic bool) error {
 	for _, r := range batch {
 		r.per = make([][]event.Event, len(r.items))
@@ -103,17 +111,33 @@ func (p *Recorder) commitOnce(batch []*request, cj CheckingJournal, optimistic b
 	}
 	// The keys of the requests whose events this commit stores are recorded in the same
 	// transaction: a retry after a crash finds both or neither.
-	var recorded map[string]event.Fingerprint
+	var (
+		recorded  map[string]event.Fingerprint
+		committed bool
+	)
 	commit := func(states []tracker.State, evs []event.Event) ([]event.Event, error) {
 		recorded = keysIn(evs, fresh)
 		if cj != nil {
-			return cj.CommitChecked(states, evs, recorded, absent)
+			newKeys := make([]string, 0, len(fresh))
+			for k := range fresh {
+				newKeys = append(newKeys, k)
+			}
+			out, err := cj.CommitChecked(states, evs, recorded, newKeys, absent)
+			committed = err == nil
+			return out, err
 		}
 		return p.o.Journal.CommitKeyed(states, evs, recorded)
 	}
 	per, rejected, stored, err := p.o.Tracker.ProcessBatch(obs, markers, markerGroups, commit)
 	if err != nil {
 		return err
+	}
+	if optimistic && !committed {
+		for i, o := range obsOf {
+			if rejected[i] != nil && o.r.key.Name != "" {
+				return errLookUp // nothing stored: whether its key is recorded decides
+			}
+		}
 	}
 	refused := map[*request]bool{}
 	for i, o := range obsOf {

@@ -61,8 +61,9 @@ type Journal interface {
 type CheckingJournal interface {
 	Journal
 	// CommitChecked is CommitKeyed that also fails with tracker.ErrRepeated, storing
-	// nothing, when the journal holds an event with one of the identities in absent.
-	CommitChecked(states []tracker.State, events []event.Event, keys map[string]event.Fingerprint, absent []event.Fingerprint) ([]event.Event, error)
+	// nothing, when one of newKeys is recorded or the journal holds an event with one
+	// of the identities in newIDs.
+	CommitChecked(states []tracker.State, events []event.Event, keys map[string]event.Fingerprint, newKeys []string, newIDs []event.Fingerprint) ([]event.Event, error)
 }
 
 // Options wire a Recorder.

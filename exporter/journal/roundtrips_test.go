@@ -102,6 +102,17 @@ func TestPushRoundTrips(t *testing.T) {
 			key: api.Key{Name: "run-2", Fingerprint: event.Fingerprint{3}}, wantStored: 2, maxTrips: 1},
 		{name: "the deploy again", items: []api.Item{pushed("pr-1", event.Deployed, "sha-2", 10)}, wantStored: 0},
 		{name: "created again (the state absorbs it)", items: []api.Item{pushed("pr-1", event.Created, "", 8)}, wantStored: 0},
+		// A retried request applies nothing, although its push, absorbed by the state,
+		// would set the state's commit back to its own.
+		{name: "a new environment at a commit, keyed", items: []api.Item{pushed("pr-2", event.Created, "sha-a", 11)},
+			key: api.Key{Name: "run-3", Fingerprint: event.Fingerprint{4}}, wantStored: 1, maxTrips: 1},
+		{name: "a deploy of another commit", items: []api.Item{pushed("pr-2", event.Deployed, "sha-b", 12)}, wantStored: 1, maxTrips: 1},
+		{name: "the first request retried", items: []api.Item{pushed("pr-2", event.Created, "sha-a", 11)},
+			key: api.Key{Name: "run-3", Fingerprint: event.Fingerprint{4}}, wantStored: 0},
+		// A key reused with a request the tracker refuses (an unknown environment) is
+		// refused as a reuse, as when the key is looked up first.
+		{name: "the key with another, refused request", items: []api.Item{pushed("nowhere", event.Deployed, "sha-c", 13)},
+			key: api.Key{Name: "run-1", Fingerprint: event.Fingerprint{9}}, wantErr: true},
 	} {
 		per, trips, err := record(tc.items, tc.key)
 		if tc.wantErr {
@@ -117,7 +128,10 @@ func TestPushRoundTrips(t *testing.T) {
 	}
 	evs, err := st.Events(0, 0)
 	require.NoError(t, err)
-	require.Len(t, evs, 10, "each event once")
+	require.Len(t, evs, 12, "each event once")
+	st2, ok := tr.Get("pr-2")
+	require.True(t, ok)
+	require.Equal(t, "sha-b", st2.CommitSHA, "the retry changed nothing")
 }
 
 func pushed(env string, name event.Name, sha string, n int) api.Item {

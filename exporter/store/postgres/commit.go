@@ -40,17 +40,23 @@ func (s *Store) CommitKeyed(states []tracker.State, events []event.Event, keys m
 }
 
 // CommitChecked is CommitKeyed that also fails with tracker.ErrRepeated, storing
-// nothing, when the journal holds an event with one of the identities in absent
-// (Known), checked in the same transaction once the commits before it are visible: the
-// push path's commit, which plans from "nothing repeats" and looks the repeats up only
-// after such a failure (ingest.CheckingJournal), so that a group of pushes costs one
-// round trip.
-func (s *Store) CommitChecked(states []tracker.State, events []event.Event, keys map[string]event.Fingerprint, absent []event.Fingerprint) ([]event.Event, error) {
-	return s.commit(nil, states, events, keys, absent)
+// nothing, when one of newKeys is recorded or the journal holds an event with one of
+// the identities in newIDs (Known), checked in the same transaction once the commits
+// before it are visible: the push path's commit, which plans from "nothing repeats"
+// and looks the repeats up only after such a failure (ingest.CheckingJournal), so that
+// a group of pushes costs one round trip.
+func (s *Store) CommitChecked(states []tracker.State, events []event.Event, keys map[string]event.Fingerprint, newKeys []string, newIDs []event.Fingerprint) ([]event.Event, error) {
+	return s.commit(nil, states, events, keys, &unseen{newKeys, newIDs})
 }
 
-// commit is CommitChecked, fenced by the lease when l is not nil.
-func (s *Store) commit(l *Lease, states []tracker.State, events []event.Event, keys map[string]event.Fingerprint, absent []event.Fingerprint) ([]event.Event, error) {
+// unseen is what a commit checks is not in the journal (CommitChecked).
+type unseen struct {
+	keys []string
+	ids  []event.Fingerprint
+}
+
+// commit is CommitChecked, fenced by the lease when l is not nil; u may be nil.
+func (s *Store) commit(l *Lease, states []tracker.State, events []event.Event, keys map[string]event.Fingerprint, u *unseen) ([]event.Event, error) {
 	if len(states) == 0 && len(events) == 0 && len(keys) == 0 {
 		return nil, nil
 	}
@@ -73,7 +79,7 @@ func (s *Store) commit(l *Lease, states []tracker.State, events []event.Event, k
 	}
 	defer cancel()
 	start := time.Now()
-	out, versions, err := s.commitTx(ctx, l, states, events, keys, absent)
+	out, versions, err := s.commitTx(ctx, l, states, events, keys, u)
 	if err != nil {
 		if errors.Is(err, tracker.ErrStale) {
 			// Not ErrRepeated: the push path meets it at every retried push, whose
@@ -105,7 +111,7 @@ func (s *Store) commit(l *Lease, states []tracker.State, events []event.Event, k
 const (
 	codeStale  = "EA001" // a state changed since this replica read it; the message is its id
 	codeFenced = "EA002" // the lease is no longer this replica's at this epoch
-	codeKnown  = "EA003" // an identity the commit was planned as new is in the journal
+	codeKnown  = "EA003" // an identity or a key the commit was planned as new is in the journal
 )
 
 // bodyPrefix is how every event's JSON begins before the journal numbers it (Seq 0, no
@@ -118,12 +124,12 @@ const bodyPrefix = `{"seq":0,"id":""`
 // (leader-only writes), the journal's head (the lock that serialises every replica's
 // commits, and the sequence numbers), the environments' rows locked and their versions
 // checked against the ones this replica planned from, the Idempotency-Keys, the writes,
-// the events' identities checked absent (CommitChecked), the notification and COMMIT. The writes take the sequence numbers and the state
+// the identities and keys checked absent (CommitChecked), the notification and COMMIT. The writes take the sequence numbers and the state
 // revision from the head row in SQL, so nothing waits for an answer in between; a check
 // that fails raises (envtrack_check, or the keys' primary key) and the transaction
 // aborts, storing nothing. The head lock is held for that round trip's remainder and
 // the commit's flush.
-func (s *Store) commitTx(ctx context.Context, l *Lease, states []tracker.State, events []event.Event, keyed map[string]event.Fingerprint, absent []event.Fingerprint) (out []event.Event, versions map[string]int64, err error) {
+func (s *Store) commitTx(ctx context.Context, l *Lease, states []tracker.State, events []event.Event, keyed map[string]event.Fingerprint, u *unseen) (out []event.Event, versions map[string]int64, err error) {
 	ids := make([]string, 0, len(states))
 	for _, st := range states {
 		ids = append(ids, st.ID)
@@ -234,14 +240,15 @@ func (s *Store) commitTx(ctx context.Context, l *Lease, states []tracker.State, 
 			LEFT JOIN (SELECT id, version FROM envtrack_environments WHERE id = ANY($1) ORDER BY id FOR UPDATE) e ON e.id = k.id`,
 			ids, expected)
 	}
-	if len(absent) > 0 {
+	if u != nil && (len(u.ids) > 0 || len(u.keys) > 0) {
 		// After the head lock too: every commit before this one is visible.
-		arg := make([][]byte, len(absent))
-		for i, id := range absent {
+		arg := make([][]byte, len(u.ids))
+		for i, id := range u.ids {
 			arg[i] = bytes.Clone(id[:])
 		}
-		b.Queue(`SELECT envtrack_check(NOT EXISTS (SELECT 1 FROM envtrack_identities WHERE identity = ANY($1)), '`+
-			codeKnown+`', 'an event of the commit is in the journal already')`, arg)
+		b.Queue(`SELECT envtrack_check(NOT EXISTS (SELECT 1 FROM envtrack_identities WHERE identity = ANY($1))
+			AND NOT EXISTS (SELECT 1 FROM envtrack_idempotency WHERE key = ANY($2)), '`+
+			codeKnown+`', 'an event or an Idempotency-Key of the commit is in the journal already')`, arg, u.keys)
 	}
 	if len(keys) > 0 {
 		// No ON CONFLICT: a key another replica recorded (visible after the head lock)
