@@ -219,7 +219,7 @@ func (o *Opened) Follow(ctx context.Context, t *tracker.Tracker) {
 	if o.pg == nil {
 		return
 	}
-	notify, stop := o.pg.Subscribe()
+	notify, stop := o.pg.SubscribeOthers() // not this replica's commits: nothing to follow
 	defer stop()
 	tick := time.NewTicker(postgres.DefaultPollInterval)
 	defer tick.Stop()

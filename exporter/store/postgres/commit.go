@@ -607,7 +607,10 @@ func (s *Store) pollHead(ctx context.Context) error {
 	}
 	s.sizeBytes.Store(size)
 	if grew {
+		// Beyond this replica's own commits (commit advances the head first): another
+		// replica's, whose notification was lost or is late.
 		s.broadcast()
+		s.broadcastOthers()
 	}
 	return nil
 }
@@ -664,10 +667,18 @@ func (s *Store) listenOnce(ctx context.Context, woke chan<- struct{}) error {
 		if err != nil {
 			return err
 		}
-		if seq, err := strconv.ParseUint(n.Payload, 10, 64); err == nil && seq > s.last.Load() {
+		seq, err := strconv.ParseUint(n.Payload, 10, 64)
+		if err == nil && seq <= s.last.Load() {
+			// This replica's own commit (the head is there already): the sinks were
+			// woken by the commit, the followers need only the others' commits, and the
+			// poll reads the rest of the head (first seq, size) at its interval.
+			continue
+		}
+		if err == nil {
 			// Sent at commit: every event up to seq is visible now.
 			s.advance(seq)
 			s.broadcast()
+			s.broadcastOthers()
 		}
 		select {
 		case woke <- struct{}{}:
@@ -695,6 +706,34 @@ func (s *Store) broadcast() {
 	s.subMu.Lock()
 	defer s.subMu.Unlock()
 	for ch := range s.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// SubscribeOthers is Subscribe for the commits of the other replicas only (a
+// notification, or the poll, showing the journal's head beyond this replica's own
+// commits): what a follower of their states needs to wake for (journal.Follow), where
+// waking at this replica's own commits would read the change feed, under the tracker's
+// lock, once per group of pushes for nothing.
+func (s *Store) SubscribeOthers() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	s.subMu.Lock()
+	s.others[ch] = struct{}{}
+	s.subMu.Unlock()
+	return ch, func() {
+		s.subMu.Lock()
+		delete(s.others, ch)
+		s.subMu.Unlock()
+	}
+}
+
+func (s *Store) broadcastOthers() {
+	s.subMu.Lock()
+	defer s.subMu.Unlock()
+	for ch := range s.others {
 		select {
 		case ch <- struct{}{}:
 		default:

@@ -106,6 +106,8 @@ type Store struct {
 
 	subMu sync.Mutex
 	subs  map[chan struct{}]struct{}
+	// others: SubscribeOthers'
+	others map[chan struct{}]struct{}
 
 	cursors *lazyCursors // the unfenced SaveCursorLazily (tools); Fenced has its own
 
@@ -167,6 +169,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		holder:  opts.Holder,
 		known:   map[string]int64{},
 		subs:    map[chan struct{}]struct{}{},
+		others:  map[chan struct{}]struct{}{},
 		cursors: newLazyCursors(),
 
 		metrics: store.NewMetrics(),
