@@ -667,14 +667,15 @@ func (s *Store) listenOnce(ctx context.Context, woke chan<- struct{}) error {
 		if err != nil {
 			return err
 		}
-		seq, err := strconv.ParseUint(n.Payload, 10, 64)
-		if err == nil && seq <= s.last.Load() {
-			// This replica's own commit (the head is there already): the sinks were
-			// woken by the commit, the followers need only the others' commits, and the
+		if _, mine := s.ownPIDs.Load(n.PID); mine {
+			// This replica's own commit, sent by a backend of its pool (whose commit
+			// advances the head and wakes the sinks itself, maybe a moment after the
+			// notification came): the followers need only the others' commits, and the
 			// poll reads the rest of the head (first seq, size) at its interval.
 			continue
 		}
-		if err == nil {
+		seq, err := strconv.ParseUint(n.Payload, 10, 64)
+		if err == nil && seq > s.last.Load() {
 			// Sent at commit: every event up to seq is visible now.
 			s.advance(seq)
 			s.broadcast()

@@ -108,6 +108,9 @@ type Store struct {
 	subs  map[chan struct{}]struct{}
 	// others: SubscribeOthers'
 	others map[chan struct{}]struct{}
+	// ownPIDs: the process ids of the server's backends serving the pool's
+	// connections; a notification one of them sent is of this replica's own commit.
+	ownPIDs *sync.Map
 
 	cursors *lazyCursors // the unfenced SaveCursorLazily (tools); Fenced has its own
 
@@ -152,6 +155,12 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if opts.Tracer != nil {
 		pcfg.ConnConfig.Tracer = opts.Tracer
 	}
+	var own sync.Map // the server processes of the pool's connections: listen
+	pcfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
+		own.Store(c.PgConn().PID(), struct{}{})
+		return nil
+	}
+	pcfg.BeforeClose = func(c *pgx.Conn) { own.Delete(c.PgConn().PID()) }
 	rp := pcfg.ConnConfig.RuntimeParams
 	if rp["application_name"] == "" {
 		rp["application_name"] = "envtrack"
@@ -171,6 +180,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		subs:    map[chan struct{}]struct{}{},
 		others:  map[chan struct{}]struct{}{},
 		cursors: newLazyCursors(),
+		ownPIDs: &own,
 
 		metrics: store.NewMetrics(),
 	}
