@@ -123,12 +123,13 @@ const bodyPrefix = `{"seq":0,"id":""`
 // commitTx is the transaction, in one round trip: one pipeline of BEGIN, the fence
 // (leader-only writes), the journal's head (the lock that serialises every replica's
 // commits, and the sequence numbers), the environments' rows locked and their versions
-// checked against the ones this replica planned from, the Idempotency-Keys, the writes,
-// the identities and keys checked absent (CommitChecked), the notification and COMMIT. The writes take the sequence numbers and the state
-// revision from the head row in SQL, so nothing waits for an answer in between; a check
-// that fails raises (envtrack_check, or the keys' primary key) and the transaction
-// aborts, storing nothing. The head lock is held for that round trip's remainder and
-// the commit's flush.
+// checked against the ones this replica planned from, the identities and keys checked
+// absent (CommitChecked), the Idempotency-Keys, the writes, the notification and COMMIT.
+// The writes take the sequence numbers and the state revision from the head row in
+// SQL, so nothing waits for an answer in between; a check that fails raises
+// (envtrack_check, or the keys' primary key) and the transaction aborts, storing
+// nothing. The head lock is held for that round trip's remainder and the commit's
+// flush.
 func (s *Store) commitTx(ctx context.Context, l *Lease, states []tracker.State, events []event.Event, keyed map[string]event.Fingerprint, u *unseen) (out []event.Event, versions map[string]int64, err error) {
 	ids := make([]string, 0, len(states))
 	for _, st := range states {
@@ -607,8 +608,9 @@ func (s *Store) pollHead(ctx context.Context) error {
 	}
 	s.sizeBytes.Store(size)
 	if grew {
-		// Beyond this replica's own commits (commit advances the head first): another
-		// replica's, whose notification was lost or is late.
+		// Beyond this replica's own commits (commit advances the head): another
+		// replica's, whose notification was lost or is late (or, rarely, one of this
+		// replica's read before its committer advanced the head: a wake for nothing).
 		s.broadcast()
 		s.broadcastOthers()
 	}
