@@ -70,7 +70,7 @@ var (
 
 // historyShare decides whether a session asks the stream for status.history
 // (StreamHandler.History): when at least one listed name in historyShare is not in the
-// view, which is every name on the first session of a process. A first sight needs
+// view, or the view is empty (the first session of a process). A first sight needs
 // the history of every Application found running (its backfill), and reading them one
 // by one (GET /api/v1/applications/{name}, argocd.history_concurrency at a time) took
 // most of the first sight of 100,000 Applications; in the stream they cost a few hundred
@@ -223,7 +223,9 @@ func (w *watcher) session(ctx context.Context, manualTicks bool) error {
 			unseen++
 		}
 	}
-	history := w.historyShare > 0 && unseen > 0 && unseen*w.historyShare >= len(names)
+	// An empty view (a process's first session, even on an Argo CD that lists nothing
+	// yet) asks too: what comes is new.
+	history := w.historyShare > 0 && (len(w.view) == 0 || unseen > 0 && unseen*w.historyShare >= len(names))
 	w.streamHistory = history
 	w.seen = make(map[string]struct{}, len(names))
 	w.progress = time.Time{}
