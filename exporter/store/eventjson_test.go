@@ -104,3 +104,113 @@ func FuzzEventJSON(f *testing.F) {
 		sameEventJSON(t, &ev)
 	})
 }
+
+// sameParse: parseEvent decodes v as json.Unmarshal does, when it decodes it at all;
+// it reports whether it did.
+func sameParse(t *testing.T, v []byte) bool {
+	t.Helper()
+	got, ok := parseEvent(v)
+	if !ok {
+		return false
+	}
+	var want event.Event
+	require.NoError(t, json.Unmarshal(v, &want), "%s", v)
+	require.Equal(t, want, got, "%s", v)
+	return true
+}
+
+// TestParseEvent: what the journal's encoder writes is read back without
+// encoding/json, as encoding/json reads it; anything else is left to it.
+func TestParseEvent(t *testing.T) {
+	t0 := time.Date(2025, 1, 7, 10, 0, 0, 123456789, time.UTC)
+	marker := event.Marker{Host: "ci-3", Application: "app-7", Activity: "deploy-app-7-42", Status: "success"}
+	for name, tc := range map[string]struct {
+		v    string
+		fast bool
+	}{
+		"marker": {v: string(must(json.Marshal(event.Event{Seq: 42, ID: "0011223344556677-42", EnvironmentID: "test", EnvironmentName: "test",
+			Name: event.Deployed, Time: t0.Truncate(time.Second), Metadata: marker.Metadata(), RecordedAt: t0, Source: "api"}))), fast: true},
+		"lifecycle": {v: string(must(json.Marshal(event.Event{Seq: 1, ID: "a-1", EnvironmentID: "pr-1", Name: event.Ready, Time: t0.In(time.FixedZone("", 3600)),
+			Type: "preview", Repository: "r", Branch: "b", CommitSHA: "c", RecordedAt: t0,
+			Metadata: map[string]any{event.MetaProvisioningDuration: 180.25, "late": false, "x": nil, "big": 1e21, "small": -1.5e-7}}))), fast: true},
+		"zero":                    {v: string(must(json.Marshal(event.Event{}))), fast: true},
+		"empty metadata":          {v: `{"seq":1,"metadata":{}}`, fast: true},
+		"null metadata":           {v: `{"seq":1,"metadata":null}`, fast: true},
+		"keys in another order":   {v: `{"event":"created","seq":7,"id":"x"}`, fast: true},
+		"repeated metadata key":   {v: `{"metadata":{"a":1,"a":"two"}}`, fast: true},
+		"escapes":                 {v: `{"id":"a\u003cb","seq":1}`},
+		"nested metadata":         {v: `{"metadata":{"a":{"b":1}}}`},
+		"whitespace":              {v: `{"seq": 1}`},
+		"key in another case":     {v: `{"Seq":1}`},
+		"repeated key":            {v: `{"seq":1,"seq":2}`},
+		"unknown key":             {v: `{"seq":1,"extra":2}`},
+		"fractional seq":          {v: `{"seq":1.5}`},
+		"null string":             {v: `{"id":null}`},
+		"number out of range":     {v: `{"metadata":{"a":1e400}}`},
+		"bad number":              {v: `{"metadata":{"a":01}}`},
+		"bad time":                {v: `{"timestamp":"yesterday"}`},
+		"invalid UTF-8":           {v: "{\"id\":\"\xff\"}"},
+		"trailing text":           {v: `{"seq":1}x`},
+		"truncated":               {v: `{"seq":1,"metadata":{"a":tru`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			require.Equal(t, tc.fast, sameParse(t, []byte(tc.v)))
+		})
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func FuzzParseEvent(f *testing.F) {
+	t0 := time.Date(2025, 1, 7, 10, 0, 0, 123456789, time.UTC)
+	marker := event.Marker{Host: "ci-3", Application: "app-7", Activity: "deploy-app-7-42", Status: "success"}
+	f.Add(must(json.Marshal(event.Event{Seq: 42, ID: "0011223344556677-42", EnvironmentID: "test", EnvironmentName: "test",
+		Name: event.Deployed, Time: t0.Truncate(time.Second), Metadata: marker.Metadata(), RecordedAt: t0, Source: "api"})))
+	f.Add([]byte(`{"seq":0,"metadata":{"a":-0.5e+3,"b":true,"c":null,"d":"é"},"timestamp":"2025-01-07T10:00:00+02:00"}`))
+	f.Fuzz(func(t *testing.T, v []byte) {
+		got, ok := parseEvent(v)
+		var want event.Event
+		err := json.Unmarshal(v, &want)
+		if ok {
+			require.NoError(t, err, "%q", v)
+			require.Equal(t, want, got, "%q", v)
+		}
+	})
+}
+
+// BenchmarkEventJSON: one marker encoded and decoded as the journal does, against
+// encoding/json (go test -run '^$' -bench EventJSON -benchmem ./exporter/store/).
+func BenchmarkEventJSON(b *testing.B) {
+	t0 := time.Date(2025, 1, 7, 10, 0, 0, 123456789, time.UTC)
+	m := event.Marker{Host: "ci-3", Application: "app-7", Activity: "deploy-app-7-42", Status: "success"}
+	ev := event.Event{Seq: 42, ID: "0011223344556677-42", EnvironmentID: "test", EnvironmentName: "test", Name: event.Deployed,
+		Time: t0.Truncate(time.Second), Metadata: m.Metadata(), RecordedAt: t0, Source: "api"}
+	v := must(json.Marshal(&ev))
+	b.Run("encode", func(b *testing.B) {
+		var enc eventEncoder
+		for range b.N {
+			_, _ = enc.encode(&ev)
+		}
+	})
+	b.Run("encode/encoding-json", func(b *testing.B) {
+		for range b.N {
+			_, _ = json.Marshal(&ev)
+		}
+	})
+	b.Run("decode", func(b *testing.B) {
+		for range b.N {
+			_, _ = decodeEvent(nil, v)
+		}
+	})
+	b.Run("decode/encoding-json", func(b *testing.B) {
+		for range b.N {
+			var ev event.Event
+			_ = json.Unmarshal(v, &ev)
+		}
+	})
+}

@@ -935,6 +935,9 @@ func indexKey(id string, seq uint64) []byte {
 }
 
 func decodeEvent(k, v []byte) (event.Event, error) {
+	if ev, ok := parseEvent(v); ok {
+		return ev, nil
+	}
 	var ev event.Event
 	if err := json.Unmarshal(v, &ev); err != nil {
 		return event.Event{}, fmt.Errorf("event %d: %w", decodeSeq(k), err)
