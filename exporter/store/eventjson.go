@@ -86,7 +86,7 @@ func appendOmitEmpty(dst []byte, key, s string) []byte {
 
 // eventEncoder encodes the events of one transaction into one buffer. bbolt keeps a
 // reference to each value until the transaction ends, so a value's bytes are never
-// written again: the buffer only grows (a new array when full; the old one stays with
+// written again: the buffer only grows (a new chunk when full; the old one stays with
 // the values cut from it).
 type eventEncoder struct{ buf []byte }
 
@@ -94,7 +94,7 @@ type eventEncoder struct{ buf []byte }
 func (e *eventEncoder) encode(ev *event.Event) ([]byte, error) {
 	start := len(e.buf)
 	if cap(e.buf)-start < 1024 {
-		e.buf, start = make([]byte, 0, max(16<<10, 2*cap(e.buf))), 0
+		e.buf, start = make([]byte, 0, min(max(4<<10, 2*cap(e.buf)), 256<<10)), 0
 	}
 	if b, ok := appendEvent(e.buf, ev); ok {
 		e.buf = b
