@@ -140,7 +140,7 @@ func TestParseEvent(t *testing.T) {
 		"repeated metadata key": {v: `{"metadata":{"a":1,"a":"two"}}`, fast: true},
 		"escapes":               {v: `{"id":"a\u003cb","seq":1}`},
 		"nested metadata":       {v: `{"metadata":{"a":{"b":1}}}`},
-		"whitespace":            {v: `{"seq": 1}`},
+		"whitespace":            {v: " {\"seq\" : 1 ,\n\"metadata\":\t{ \"a\" : true } } ", fast: true},
 		"key in another case":   {v: `{"Seq":1}`},
 		"repeated key":          {v: `{"seq":1,"seq":2}`},
 		"unknown key":           {v: `{"seq":1,"extra":2}`},

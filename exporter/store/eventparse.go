@@ -4,14 +4,12 @@ package store
 // json.Unmarshal of event.Event (reflection, field names matched without case, a
 // validation pass before the decoding one) was an eighth of envtrack's CPU per pushed
 // event. parseEvent reads the JSON the journal's encoder writes (eventjson.go) directly
-// and leaves anything else (escapes in a string, nested metadata, whitespace, an
-// unknown or repeated key, ...) to json.Unmarshal, so that every stored event decodes
+// and leaves anything else (escapes in a string, nested metadata, an unknown or
+// repeated key, ...) to json.Unmarshal, so that every stored event decodes
 // as it did (FuzzParseEvent holds the two to the same result).
 
 import (
-	"strconv"
-	"unicode/utf8"
-
+	"github.com/blueberry-idp/envtrack/model/apitypes"
 	"github.com/blueberry-idp/envtrack/model/event"
 )
 
@@ -22,34 +20,34 @@ func parseEvent(v []byte) (event.Event, bool) {
 	if !eventLayout {
 		return ev, false
 	}
-	p := parser{b: v}
-	if !p.byte('{') {
+	p := apitypes.JSONScanner{B: v}
+	if !p.Byte('{') {
 		return ev, false
 	}
 	var seen uint16
 	for first := true; ; first = false {
-		if p.byte('}') {
+		if p.Byte('}') {
 			break
 		}
-		if !first && !p.byte(',') {
+		if !first && !p.Byte(',') {
 			return ev, false
 		}
-		key, ok := p.plainString()
-		if !ok || !p.byte(':') {
+		key, ok := p.RawString()
+		if !ok || !p.Byte(':') {
 			return ev, false
 		}
-		f := eventField(key)
+		f := eventField(string(key[1 : len(key)-1]))
 		if f < 0 || seen&(1<<f) != 0 {
 			return ev, false // unknown (or a case json matches), or repeated: json decides
 		}
 		seen |= 1 << f
 		switch f {
 		case fSeq:
-			if ev.Seq, ok = p.uint(); !ok {
+			if ev.Seq, ok = p.Uint64(); !ok {
 				return ev, false
 			}
 		case fTime, fRecordedAt:
-			raw, ok := p.rawPlainString()
+			raw, ok := p.RawString()
 			if !ok {
 				return ev, false
 			}
@@ -61,11 +59,11 @@ func parseEvent(v []byte) (event.Event, bool) {
 				return ev, false
 			}
 		case fMetadata:
-			if ev.Metadata, ok = p.flatObject(); !ok {
+			if ev.Metadata, ok = flatObject(&p); !ok {
 				return ev, false
 			}
 		case fEnvironmentName:
-			raw, ok := p.rawPlainString()
+			raw, ok := p.RawString()
 			if !ok {
 				return ev, false
 			}
@@ -73,14 +71,14 @@ func parseEvent(v []byte) (event.Event, bool) {
 				ev.EnvironmentName = string(raw[1 : len(raw)-1])
 			}
 		default:
-			s, ok := p.internedString()
+			s, ok := internedString(&p)
 			if !ok {
 				return ev, false
 			}
 			*stringField(&ev, f) = s
 		}
 	}
-	return ev, p.i == len(p.b)
+	return ev, p.End()
 }
 
 // The fields of event.Event, as bits of a set.
@@ -155,40 +153,6 @@ func stringField(ev *event.Event, f int) *string {
 	return &ev.Source
 }
 
-// parser reads the compact JSON encoding/json writes: no whitespace; strings without
-// escapes, control characters or invalid UTF-8; numbers as JSON spells them.
-type parser struct {
-	b []byte
-	i int
-}
-
-func (p *parser) byte(c byte) bool {
-	if p.i < len(p.b) && p.b[p.i] == c {
-		p.i++
-		return true
-	}
-	return false
-}
-
-// rawPlainString returns a string's JSON text, quotes included.
-func (p *parser) rawPlainString() ([]byte, bool) {
-	start := p.i
-	if !p.byte('"') {
-		return nil, false
-	}
-	for ; p.i < len(p.b); p.i++ {
-		switch c := p.b[p.i]; {
-		case c == '"':
-			p.i++
-			raw := p.b[start:p.i]
-			return raw, utf8.Valid(raw)
-		case c == '\\' || c < 0x20:
-			return nil, false
-		}
-	}
-	return nil, false
-}
-
 // The strings that recur in every event (event names, sources, metadata keys, marker
 // values) are shared rather than allocated per event read: garbage collection was a
 // tenth of the batch push's CPU.
@@ -214,9 +178,9 @@ func init() {
 	}
 }
 
-// internedString is plainString, shared when it is one of interned.
-func (p *parser) internedString() (string, bool) {
-	raw, ok := p.rawPlainString()
+// internedString reads a string, shared when it is one of interned.
+func internedString(p *apitypes.JSONScanner) (string, bool) {
+	raw, ok := p.RawString()
 	if !ok {
 		return "", false
 	}
@@ -226,92 +190,32 @@ func (p *parser) internedString() (string, bool) {
 	return string(raw[1 : len(raw)-1]), true
 }
 
-func (p *parser) plainString() (string, bool) {
-	raw, ok := p.rawPlainString()
-	if !ok {
-		return "", false
-	}
-	return string(raw[1 : len(raw)-1]), true
-}
-
-// number returns a JSON number's text (RFC 8259's grammar, which encoding/json checks).
-func (p *parser) number() ([]byte, bool) {
-	start := p.i
-	p.byte('-')
-	switch {
-	case p.byte('0'):
-	case p.digit1to9():
-		p.digits()
-	default:
-		return nil, false
-	}
-	if p.byte('.') && p.digits() == 0 {
-		return nil, false
-	}
-	if p.byte('e') || p.byte('E') {
-		if !p.byte('+') {
-			p.byte('-')
-		}
-		if p.digits() == 0 {
-			return nil, false
-		}
-	}
-	return p.b[start:p.i], true
-}
-
-func (p *parser) digit1to9() bool {
-	if p.i < len(p.b) && p.b[p.i] >= '1' && p.b[p.i] <= '9' {
-		p.i++
-		return true
-	}
-	return false
-}
-
-func (p *parser) digits() int {
-	n := 0
-	for p.i < len(p.b) && p.b[p.i] >= '0' && p.b[p.i] <= '9' {
-		p.i++
-		n++
-	}
-	return n
-}
-
-// uint reads a number into a uint64 as encoding/json does (strconv.ParseUint of its
-// text: a fraction, an exponent or a sign is its error, left to it).
-func (p *parser) uint() (uint64, bool) {
-	n, ok := p.number()
-	if !ok {
-		return 0, false
-	}
-	u, err := strconv.ParseUint(string(n), 10, 64)
-	return u, err == nil
-}
-
 // flatObject reads metadata: null, or an object whose values are strings, numbers
 // (float64), booleans or null, decoded as into an interface{}; nested values are left
 // to encoding/json.
-func (p *parser) flatObject() (map[string]any, bool) {
-	if p.literal("null") {
+func flatObject(p *apitypes.JSONScanner) (map[string]any, bool) {
+	if p.Literal("null") {
 		return nil, true
 	}
-	if !p.byte('{') {
+	if !p.Byte('{') {
 		return nil, false
 	}
 	m := make(map[string]any, 8)
 	for first := true; ; first = false {
-		if p.byte('}') {
+		if p.Byte('}') {
 			return m, true
 		}
-		if !first && !p.byte(',') {
+		if !first && !p.Byte(',') {
 			return nil, false
 		}
-		k, ok := p.internedString()
-		if !ok || !p.byte(':') || p.i >= len(p.b) {
+		k, ok := internedString(p)
+		if !ok || !p.Byte(':') {
 			return nil, false
 		}
-		switch c := p.b[p.i]; {
+		c, _ := p.Peek()
+		switch {
 		case c == '"':
-			raw, ok := p.rawPlainString()
+			raw, ok := p.RawString()
 			if !ok {
 				return nil, false
 			}
@@ -320,32 +224,20 @@ func (p *parser) flatObject() (map[string]any, bool) {
 			} else {
 				m[k] = string(raw[1 : len(raw)-1])
 			}
-		case c == 't' && p.literal("true"):
+		case c == 't' && p.Literal("true"):
 			m[k] = true
-		case c == 'f' && p.literal("false"):
+		case c == 'f' && p.Literal("false"):
 			m[k] = false
-		case c == 'n' && p.literal("null"):
+		case c == 'n' && p.Literal("null"):
 			m[k] = nil
 		case c == '-' || c >= '0' && c <= '9':
-			n, ok := p.number()
+			f, ok := p.Float64()
 			if !ok {
 				return nil, false
-			}
-			f, err := strconv.ParseFloat(string(n), 64)
-			if err != nil {
-				return nil, false // out of range: encoding/json's error
 			}
 			m[k] = f
 		default:
 			return nil, false
 		}
 	}
-}
-
-func (p *parser) literal(s string) bool {
-	if len(p.b)-p.i >= len(s) && string(p.b[p.i:p.i+len(s)]) == s {
-		p.i += len(s)
-		return true
-	}
-	return false
 }
