@@ -1,6 +1,28 @@
 package apitypes
 
-import "time"
+import (
+	"reflect"
+	"time"
+)
+
+// markerLayout is whether DeploymentMarker is still the struct scanMarker reads: a
+// field added, renamed or retagged turns the fast path off (TestScanMarkerLayout
+// notices).
+var markerLayout = func() bool {
+	t := reflect.TypeFor[DeploymentMarker]()
+	want := []struct{ name, tag string }{{"Kind", "kind"}, {"Environment", "environment"}, {"Host", "host,omitempty"},
+		{"Application", "application"}, {"Activity", "activity"}, {"Status", "status"},
+		{"Timestamp", "timestamp,omitempty"}, {"Backfill", "backfill,omitempty"}}
+	if t.NumField() != len(want) {
+		return false
+	}
+	for i, w := range want {
+		if f := t.Field(i); f.Name != w.name || f.Tag.Get("json") != w.tag {
+			return false
+		}
+	}
+	return true
+}()
 
 // scanMarker decodes a plain deployment marker (a JSON object of the marker's fields,
 // kind among them, each once and spelt exactly, with plain strings: what a CI pipeline
@@ -10,7 +32,7 @@ import "time"
 func scanMarker(body []byte) (DeploymentMarker, bool) {
 	var m DeploymentMarker
 	p := JSONScanner{B: body}
-	if !p.Byte('{') {
+	if !markerLayout || !p.Byte('{') {
 		return m, false
 	}
 	var seen uint8

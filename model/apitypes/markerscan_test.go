@@ -60,6 +60,13 @@ func TestScanMarker(t *testing.T) {
 	}
 }
 
+// TestScanMarkerLayout: the fast path knows every field of DeploymentMarker; a field
+// added to it must be taught to scanMarker (and markerLayout), or every marker would go
+// back to encoding/json unnoticed.
+func TestScanMarkerLayout(t *testing.T) {
+	require.True(t, markerLayout, "DeploymentMarker changed: teach scanMarker (markerscan.go) its new layout")
+}
+
 func FuzzScanMarker(f *testing.F) {
 	f.Add([]byte(`{"kind":"deployment","environment":"test","host":"ci-3","application":"app-7","activity":"deploy-app-7-42","status":"success","timestamp":"2025-01-07T10:00:00Z"}`))
 	f.Add([]byte("{ \"kind\" : \"x\", \"backfill\": true, \"timestamp\": null }\n"))
