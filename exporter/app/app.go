@@ -134,7 +134,7 @@ func New(opts Options) (*App, error) {
 	}
 	a.tracker = tracker.New(tracker.ConfigOf(cfg, a.store.CreatedAt()), states)
 	a.store.Share(a.tracker)
-	a.pushes = ingest.New(ingest.Options{Tracker: a.tracker, Journal: a.store, Now: a.now,
+	a.pushes = ingest.New(ingest.Options{Tracker: a.tracker, Journal: a.store.Pushes(), Now: a.now,
 		Committed: func(evs []event.Event) {
 			a.committed(evs, "pushed event", func(e event.Event) []any { return []any{"marker", e.IsMarker()} })
 		}})

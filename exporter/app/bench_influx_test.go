@@ -176,22 +176,27 @@ api: {write_tokens: [bench]}
 		require.NoError(b, waitDeliveredEvery(wctx, a, time.Millisecond))
 	}
 	// CPU per event, which the load of a shared machine does not distort as it does the
-	// rates: this process's (envtrack and the benchmark's clients) and InfluxDB's.
-	rates, perCommit, cpus := map[string]float64{}, map[string]float64{}, map[string][2]float64{}
+	// rates: this process's (envtrack and the benchmark's clients), InfluxDB's, and
+	// PostgreSQL's (its postmaster and backends; idle but for the runs on PostgreSQL).
+	rates, perCommit, cpus := map[string]float64{}, map[string]float64{}, map[string][3]float64{}
 	run := func(name string, a *App, op func()) {
 		b.Run(name, func(b *testing.B) {
 			c0, e0 := commitStats(b, a)
 			self0, influx0 := cpuTime(), procCPUSeconds(b, db.Pid())
+			pg0, _, _ := pgUsage(b, pg.Pid())
 			for i := 0; i < b.N; i++ {
 				op()
 			}
 			events := float64(b.N * benchBatch)
 			r := events / b.Elapsed().Seconds()
 			rates[name] = r
-			cpus[name] = [2]float64{1e6 * (cpuTime() - self0).Seconds() / events, 1e6 * (procCPUSeconds(b, db.Pid()) - influx0) / events}
+			pg1, _, _ := pgUsage(b, pg.Pid())
+			cpus[name] = [3]float64{1e6 * (cpuTime() - self0).Seconds() / events, 1e6 * (procCPUSeconds(b, db.Pid()) - influx0) / events,
+				1e6 * (pg1 - pg0) / events}
 			b.ReportMetric(r, "events/s")
 			b.ReportMetric(cpus[name][0], "process-cpu-µs/event")
 			b.ReportMetric(cpus[name][1], "influxd-cpu-µs/event")
+			b.ReportMetric(cpus[name][2], "postgres-cpu-µs/event")
 			if c1, e1 := commitStats(b, a); c1 > c0 {
 				perCommit[name] = (e1 - e0) / (c1 - c0)
 				b.ReportMetric(perCommit[name], "events/commit")
@@ -265,7 +270,7 @@ api: {write_tokens: [bench]}
 	sort.Strings(names)
 	var sb strings.Builder
 	for _, n := range names {
-		fmt.Fprintf(&sb, "  %-30s %9.0f events/s, CPU µs per event: %5.0f here + %4.0f influxd", n, rates[n], cpus[n][0], cpus[n][1])
+		fmt.Fprintf(&sb, "  %-30s %9.0f events/s, CPU µs per event: %5.0f here + %4.0f influxd + %4.0f postgres", n, rates[n], cpus[n][0], cpus[n][1], cpus[n][2])
 		if pc, ok := perCommit[n]; ok {
 			fmt.Fprintf(&sb, " %6.1f events per journal commit", pc)
 		}

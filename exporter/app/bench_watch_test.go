@@ -84,8 +84,9 @@ func benchWorld(n int, start time.Time) []fakeargocd.Application {
 }
 
 // benchDaemon serves n Applications of benchWorld from a fake Argo CD and writes the
-// configuration of an envtrack that watches or polls them (mode) on a free address.
-func benchDaemon(b *testing.B, n int, mode string) (argo *fakeargocd.Server, addr, cfg string) {
+// configuration of an envtrack that watches or polls them (mode) on a free address, its
+// journal in state_dir or where store (a `store:` line of the configuration) says.
+func benchDaemon(b *testing.B, n int, mode, store string) (argo *fakeargocd.Server, addr, cfg string) {
 	start := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
 	argo = fakeargocd.NewServer(b, fakeargocd.WithToken("t"), fakeargocd.WithApps(benchWorld(n, start)...))
 	dir := b.TempDir()
@@ -97,12 +98,12 @@ func benchDaemon(b *testing.B, n int, mode string) (argo *fakeargocd.Server, add
 	require.NoError(b, os.WriteFile(cfg, []byte(fmt.Sprintf(`listen_address: %s
 state_dir: %s
 argocd: {server: %s, token: t, mode: %s, poll_interval: 15s, request_timeout: 1m}
-`, addr, filepath.Join(dir, "data"), argo.URL(), mode)), 0o600))
+%s`, addr, filepath.Join(dir, "data"), argo.URL(), mode, store)), 0o600))
 	return argo, addr, cfg
 }
 
 func argoBench(b *testing.B, bin, mode string) argoBenchResult {
-	argo, addr, cfg := benchDaemon(b, benchEnvs, mode)
+	argo, addr, cfg := benchDaemon(b, benchEnvs, mode, "")
 	run := func() *proc.Process {
 		exe, args := bin, []string{"serve", "--config", cfg, "--log.level=warn"}
 		if lim := os.Getenv("BENCH_ENVTRACK_GOMEMLIMIT"); lim != "" {

@@ -8,6 +8,10 @@ import (
 	"github.com/blueberry-idp/envtrack/model/event"
 )
 
+// errLookUp: a group planned without looking its keys up refused a keyed request, and
+// no commit checked its key: the group is planned again from the lookups.
+var errLookUp = errors.New("a refused request's Idempotency-Key was not looked up")
+
 // owner says which request's item an observation or a marker of the group came from.
 type owner struct {
 	r *request
@@ -20,11 +24,16 @@ type owner struct {
 // commit then fails with tracker.ErrRepeated, storing nothing, and the group is planned
 // again, when the lookup finds the key, so that the retry is answered "unchanged" (or
 // the reuse refused).
+//
+// With a CheckingJournal the first attempt looks nothing up (it plans from "nothing
+// repeats", which the commit checks); the group is planned from the lookups only after
+// that commit found a repeat.
 func (p *Recorder) commitGroup(batch []*request) (deferred []*request) {
 	var err error
+	cj, checking := p.o.Journal.(CheckingJournal)
 	for attempt := 0; ; attempt++ {
-		err = p.commitOnce(batch)
-		if !errors.Is(err, tracker.ErrRepeated) || attempt == 2 {
+		err = p.commitOnce(batch, cj, checking && attempt == 0)
+		if !errors.Is(err, tracker.ErrRepeated) && !errors.Is(err, errLookUp) || attempt == 2 {
 			break
 		}
 	}
@@ -52,16 +61,24 @@ func (p *Recorder) commitGroup(batch []*request) (deferred []*request) {
 // is not decided here: it is marked deferred, to go first into the next group, which
 // finds the earlier request stored or refused. Answering it "unchanged" now would lose
 // its event if the tracker refused the earlier request.
-func (p *Recorder) commitOnce(batch []*request) error {
+//
+// Without lookup (optimistic), every key is taken as not recorded and every identity as
+// unknown; cj (not nil then) checks both in the commit, so that a retried request
+// applies nothing (a push a state absorbs may still change the state's fields). A
+// retried request the tracker refuses is decided by a commit of the others' events
+// that checks its key; without one, it is planned again from the lookups (errLookUp).
+// With cj and the lookups, the commit still checks the keys and identities found
+// absent: another replica may record one meanwhile.
+func (p *Recorder) commitOnce(batch []*request, cj CheckingJournal, optimistic bool) error {
 	for _, r := range batch {
 		r.per = make([][]event.Event, len(r.items))
 		r.skip, r.deferred, r.err = false, false, nil
 	}
-	fresh, err := p.checkKeys(batch)
+	fresh, err := p.checkKeys(batch, !optimistic)
 	if err != nil {
 		return err
 	}
-	repeat, err := p.identities(batch)
+	repeat, absent, err := p.identities(batch, !optimistic)
 	if err != nil {
 		return err
 	}
@@ -94,14 +111,33 @@ func (p *Recorder) commitOnce(batch []*request) error {
 	}
 	// The keys of the requests whose events this commit stores are recorded in the same
 	// transaction: a retry after a crash finds both or neither.
-	var recorded map[string]event.Fingerprint
+	var (
+		recorded  map[string]event.Fingerprint
+		committed bool
+	)
 	commit := func(states []tracker.State, evs []event.Event) ([]event.Event, error) {
 		recorded = keysIn(evs, fresh)
+		if cj != nil {
+			newKeys := make([]string, 0, len(fresh))
+			for k := range fresh {
+				newKeys = append(newKeys, k)
+			}
+			out, err := cj.CommitChecked(states, evs, recorded, newKeys, absent)
+			committed = err == nil
+			return out, err
+		}
 		return p.o.Journal.CommitKeyed(states, evs, recorded)
 	}
 	per, rejected, stored, err := p.o.Tracker.ProcessBatch(obs, markers, markerGroups, commit)
 	if err != nil {
 		return err
+	}
+	if optimistic && !committed {
+		for i, o := range obsOf {
+			if rejected[i] != nil && o.r.key.Name != "" {
+				return errLookUp // nothing stored: whether its key is recorded decides
+			}
+		}
 	}
 	refused := map[*request]bool{}
 	for i, o := range obsOf {
@@ -127,9 +163,14 @@ func (p *Recorder) commitOnce(batch []*request) error {
 		}
 	}
 	if len(left) > 0 {
-		// ErrRepeated: another replica recorded the key meanwhile; this request stored
-		// nothing, and its answer stands.
-		if _, err := p.o.Journal.CommitKeyed(nil, nil, left); err != nil && !errors.Is(err, tracker.ErrRepeated) {
+		_, err := p.o.Journal.CommitKeyed(nil, nil, left)
+		if errors.Is(err, tracker.ErrRepeated) {
+			// The key was recorded meanwhile (by another replica), or before this group
+			// when it was not looked up: this request stored nothing, and its answer
+			// stands unless the key came with another request.
+			err = p.reused(batch, left)
+		}
+		if err != nil {
 			for _, r := range batch {
 				if _, ok := left[r.key.Name]; ok && r.err == nil {
 					r.err = err // stored nothing: the client retries

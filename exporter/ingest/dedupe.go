@@ -24,14 +24,16 @@ import (
 // identities returns, per request of the group, which items repeat an event the journal
 // holds or an earlier item of the same request: those are unchanged (their per entry
 // stays nil). A request with an item that repeats one of an earlier request of the
-// group is deferred (commitGroup): whether that one is stored is not known yet.
-func (p *Recorder) identities(batch []*request) ([][]bool, error) {
+// group is deferred (commitGroup): whether that one is stored is not known yet. It
+// also returns the identities of the items it takes as new, for the commit to check
+// (CheckingJournal). Without lookup every identity is taken as unknown to the journal.
+func (p *Recorder) identities(batch []*request, lookup bool) (repeat [][]bool, absent []event.Fingerprint, err error) {
 	type ref struct{ r, i int }
 	var (
 		ids  []event.Fingerprint
 		refs []ref
 	)
-	repeat := make([][]bool, len(batch))
+	repeat = make([][]bool, len(batch))
 	seen := map[event.Fingerprint]int{} // identity -> the request of the group that has it
 	commits := map[string]string{}      // commit_sha an earlier push of the group sets, per environment
 	for n, r := range batch {
@@ -68,19 +70,22 @@ func (p *Recorder) identities(batch []*request) ([][]bool, error) {
 			refs = append(refs, ref{n, mine[id]})
 		}
 	}
-	if len(ids) == 0 {
-		return repeat, nil
+	if len(ids) == 0 || !lookup {
+		return repeat, ids, nil
 	}
 	known, err := p.o.Journal.Known(ids)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	absent = ids[:0:0]
 	for k, ok := range known {
 		if ok {
 			repeat[refs[k].r][refs[k].i] = true
+		} else {
+			absent = append(absent, ids[k])
 		}
 	}
-	return repeat, nil
+	return repeat, absent, nil
 }
 
 // identity is the identity of the event an item will be stored as (event.Identity), if

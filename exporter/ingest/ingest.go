@@ -52,6 +52,20 @@ type Journal interface {
 	IdempotencyKeys(keys []string) (map[string]event.Fingerprint, error)
 }
 
+// CheckingJournal is a Journal whose lookups cost a round trip each (PostgreSQL, on
+// another machine): the push path plans a group from "nothing repeats" without looking
+// its Idempotency-Keys and identities up, and the commit checks both in its own
+// transaction, so that a group of pushes costs one round trip. A repeat, rare (a CI
+// retry), fails that commit with tracker.ErrRepeated, storing nothing, and the group is
+// planned again from the lookups (commitGroup).
+type CheckingJournal interface {
+	Journal
+	// CommitChecked is CommitKeyed that also fails with tracker.ErrRepeated, storing
+	// nothing, when one of newKeys is recorded or the journal holds an event with one
+	// of the identities in newIDs.
+	CommitChecked(states []tracker.State, events []event.Event, keys map[string]event.Fingerprint, newKeys []string, newIDs []event.Fingerprint) ([]event.Event, error)
+}
+
 // Options wire a Recorder.
 type Options struct {
 	Tracker Tracker

@@ -19,7 +19,9 @@ import (
 // retry is unchanged (skip, nothing per item), a reuse with another request is refused
 // (err); a request with the key of an earlier request of the group is deferred. It
 // returns the keys the group may record, with their requests' fingerprints.
-func (p *Recorder) checkKeys(batch []*request) (map[string]event.Fingerprint, error) {
+//
+// Without lookup every key is taken as not recorded (commitOnce's optimistic attempt).
+func (p *Recorder) checkKeys(batch []*request, lookup bool) (map[string]event.Fingerprint, error) {
 	var names []string
 	for _, r := range batch {
 		if r.key.Name != "" {
@@ -29,9 +31,12 @@ func (p *Recorder) checkKeys(batch []*request) (map[string]event.Fingerprint, er
 	if len(names) == 0 {
 		return nil, nil
 	}
-	recorded, err := p.o.Journal.IdempotencyKeys(names)
-	if err != nil {
-		return nil, err
+	var recorded map[string]event.Fingerprint
+	if lookup {
+		var err error
+		if recorded, err = p.o.Journal.IdempotencyKeys(names); err != nil {
+			return nil, err
+		}
 	}
 	fresh := map[string]event.Fingerprint{}
 	for _, r := range batch {
@@ -71,4 +76,24 @@ func keysIn(events []event.Event, fresh map[string]event.Fingerprint) map[string
 		}
 	}
 	return out
+}
+
+// reused answers the requests of batch whose keys (of left) were recorded with another
+// request: 422, as checkKeys would have.
+func (p *Recorder) reused(batch []*request, left map[string]event.Fingerprint) error {
+	names := make([]string, 0, len(left))
+	for k := range left {
+		names = append(names, k)
+	}
+	recorded, err := p.o.Journal.IdempotencyKeys(names)
+	if err != nil {
+		return err
+	}
+	for _, r := range batch {
+		fp, ok := recorded[r.key.Name]
+		if _, mine := left[r.key.Name]; mine && ok && r.err == nil && fp != r.key.Fingerprint && fp != (event.Fingerprint{}) {
+			r.err = &api.KeyReusedError{Key: r.key.Name}
+		}
+	}
+	return nil
 }

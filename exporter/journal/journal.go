@@ -112,6 +112,16 @@ func (o *Opened) Share(t *tracker.Tracker) {
 	}
 }
 
+// Pushes returns the journal as the push path writes it: with postgres, one whose
+// commit checks the repeats itself (ingest.CheckingJournal), so that a group of pushes
+// is one round trip to the database.
+func (o *Opened) Pushes() ingest.Journal {
+	if o.pg != nil {
+		return o.pg
+	}
+	return o.Journal
+}
+
 // Sole returns the journal when this process is its only writer (bbolt), for what may
 // run before the daemon listens and before any replica leads; nil with postgres, whose
 // leader-only writes go through Lead.
@@ -209,7 +219,7 @@ func (o *Opened) Follow(ctx context.Context, t *tracker.Tracker) {
 	if o.pg == nil {
 		return
 	}
-	notify, stop := o.pg.Subscribe()
+	notify, stop := o.pg.SubscribeOthers() // not this replica's commits: nothing to follow
 	defer stop()
 	tick := time.NewTicker(postgres.DefaultPollInterval)
 	defer tick.Stop()

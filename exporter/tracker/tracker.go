@@ -204,26 +204,51 @@ func (t *Tracker) Process(obs []Observation, commit CommitFunc) ([]event.Event, 
 // (their stored entries are nil); the other groups go on.
 //
 // With a shared journal (Share), the batch is planned from the stored states of its
-// environments, and planned again when the commit finds one changed meanwhile.
+// environments, and planned again when the commit finds one changed meanwhile. A batch
+// of pushes is first planned from the states this tracker holds, without reading the
+// stored ones (a round trip to the journal): the commit checks that each state it
+// writes is still the stored one, so when every pushed environment is written, a
+// commit that succeeds was planned from the stored states. When one is not (a push
+// refused, or one that changes nothing: decided from a state the commit does not
+// check), or the commit fails with ErrStale, the batch is planned again from the stored
+// states.
 func (t *Tracker) ProcessBatch(obs []Observation, extra []event.Event, extraGroups []int, commit CommitFunc) (perObs [][]event.Event, rejected []error, extraStored [][]event.Event, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.shared == nil {
-		return t.processBatch(obs, extra, extraGroups, commit)
+		return t.processBatch(obs, extra, extraGroups, commit, false)
+	}
+	held := len(obs) > 0 // plan from the held states first: pushes only
+	for _, o := range obs {
+		if o.Push == nil {
+			held = false
+			break
+		}
 	}
 	for attempt := 0; ; attempt++ {
-		if err := t.refresh(obs); err != nil {
-			return nil, nil, nil, err
+		if !held || attempt > 0 {
+			if err := t.refresh(obs); err != nil {
+				return nil, nil, nil, err
+			}
 		}
-		perObs, rejected, extraStored, err = t.processBatch(obs, extra, extraGroups, commit)
+		perObs, rejected, extraStored, err = t.processBatch(obs, extra, extraGroups, commit, held && attempt == 0)
+		if errors.Is(err, errUnchecked) {
+			continue
+		}
 		if !errors.Is(err, ErrStale) || attempt == staleRetries {
 			return perObs, rejected, extraStored, err
 		}
 	}
 }
 
-// processBatch is ProcessBatch's one attempt. t.mu held.
-func (t *Tracker) processBatch(obs []Observation, extra []event.Event, extraGroups []int, commit CommitFunc) (perObs [][]event.Event, rejected []error, extraStored [][]event.Event, err error) {
+// errUnchecked: a batch planned from the held states would decide something of an
+// environment that its commit does not check (processBatch).
+var errUnchecked = errors.New("planned from a state the commit does not check")
+
+// processBatch is ProcessBatch's one attempt. t.mu held. With held, it commits nothing
+// and fails with errUnchecked unless the commit writes the state of every environment
+// of obs (whose versions the shared journal's commit checks).
+func (t *Tracker) processBatch(obs []Observation, extra []event.Event, extraGroups []int, commit CommitFunc, held bool) (perObs [][]event.Event, rejected []error, extraStored [][]event.Event, err error) {
 	failed := map[int]bool{}
 	groupRejected := make([]error, len(obs)) // why the pushes of failed groups were refused
 	var p plan
@@ -261,6 +286,17 @@ func (t *Tracker) processBatch(obs []Observation, extra []event.Event, extraGrou
 		}
 	}
 	sort.Slice(changed, func(i, j int) bool { return changed[i].ID < changed[j].ID })
+	if held {
+		written := make(map[string]bool, len(changed))
+		for _, st := range changed {
+			written[st.ID] = true
+		}
+		for _, o := range obs {
+			if !written[o.EnvironmentID] {
+				return nil, nil, nil, errUnchecked
+			}
+		}
+	}
 	var stored []event.Event
 	if len(changed) > 0 || len(events) > 0 {
 		if stored, err = commit(changed, events); err != nil {

@@ -205,6 +205,17 @@ func (pg *Postgres) Exec(t testing.TB, sql string) {
 	}
 }
 
+// Pid is the process id of the server's postmaster (0 for an existing server): its
+// backends are its children.
+func (pg *Postgres) Pid() int {
+	pg.mu.Lock()
+	defer pg.mu.Unlock()
+	if pg.p == nil {
+		return 0
+	}
+	return pg.p.Pid()
+}
+
 // Output returns the tail of the server's output.
 func (pg *Postgres) Output() string {
 	if pg.out == nil {

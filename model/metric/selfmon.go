@@ -234,7 +234,7 @@ var (
 		Help:    "Time taken by one store commit (tracker states and journal events in one fsync'd transaction).",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 12)}
 	StoreStaleCommits = Def{Name: "envtrack_store_stale_commits_total", Type: Counter, Source: sourceStore,
-		Help: "Commits to the shared journal (PostgreSQL) refused, storing nothing, because another replica had meanwhile written a state they were planned from, or recorded the same Idempotency-Key: the tracker planned them again from the stored states."}
+		Help: "Commits to the shared journal (PostgreSQL) refused, storing nothing, because another replica had meanwhile written a state they were planned from: the tracker planned them again from the stored states."}
 	StoreCommitEvents = Def{Name: "envtrack_store_commit_events", Type: Histogram, Source: sourceStore,
 		Help:    "Events appended by one store commit: how many pushes and observations share one fsync (the group commit).",
 		Buckets: prometheus.ExponentialBuckets(1, 2, 11)}

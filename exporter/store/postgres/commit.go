@@ -27,7 +27,7 @@ import (
 // push since this one looked it up). Each event with an identity (event.Identity) is
 // indexed by it in the same transaction (Known).
 func (s *Store) Commit(states []tracker.State, events []event.Event) ([]event.Event, error) {
-	return s.commit(nil, states, events, nil)
+	return s.commit(nil, states, events, nil, nil)
 }
 
 // CommitKeyed is Commit that also records Idempotency-Keys in the same transaction, each
@@ -36,11 +36,27 @@ func (s *Store) Commit(states []tracker.State, events []event.Event) ([]event.Ev
 // only writer looked the keys up itself, it replaces no key: one recorded meanwhile
 // fails the commit with tracker.ErrRepeated, storing nothing.
 func (s *Store) CommitKeyed(states []tracker.State, events []event.Event, keys map[string]event.Fingerprint) ([]event.Event, error) {
-	return s.commit(nil, states, events, keys)
+	return s.commit(nil, states, events, keys, nil)
 }
 
-// commit is CommitKeyed, fenced by the lease when l is not nil.
-func (s *Store) commit(l *Lease, states []tracker.State, events []event.Event, keys map[string]event.Fingerprint) ([]event.Event, error) {
+// CommitChecked is CommitKeyed that also fails with tracker.ErrRepeated, storing
+// nothing, when one of newKeys is recorded or the journal holds an event with one of
+// the identities in newIDs (Known), checked in the same transaction once the commits
+// before it are visible: the push path's commit, which plans from "nothing repeats"
+// and looks the repeats up only after such a failure (ingest.CheckingJournal), so that
+// a group of pushes costs one round trip.
+func (s *Store) CommitChecked(states []tracker.State, events []event.Event, keys map[string]event.Fingerprint, newKeys []string, newIDs []event.Fingerprint) ([]event.Event, error) {
+	return s.commit(nil, states, events, keys, &unseen{newKeys, newIDs})
+}
+
+// unseen is what a commit checks is not in the journal (CommitChecked).
+type unseen struct {
+	keys []string
+	ids  []event.Fingerprint
+}
+
+// commit is CommitChecked, fenced by the lease when l is not nil; u may be nil.
+func (s *Store) commit(l *Lease, states []tracker.State, events []event.Event, keys map[string]event.Fingerprint, u *unseen) ([]event.Event, error) {
 	if len(states) == 0 && len(events) == 0 && len(keys) == 0 {
 		return nil, nil
 	}
@@ -63,9 +79,11 @@ func (s *Store) commit(l *Lease, states []tracker.State, events []event.Event, k
 	}
 	defer cancel()
 	start := time.Now()
-	out, versions, err := s.commitTx(ctx, l, states, events, keys)
+	out, versions, err := s.commitTx(ctx, l, states, events, keys, u)
 	if err != nil {
-		if errors.Is(err, tracker.ErrStale) || errors.Is(err, tracker.ErrRepeated) {
+		if errors.Is(err, tracker.ErrStale) {
+			// Not ErrRepeated: the push path meets it at every retried push, whose
+			// repeats its commit checks (CommitChecked), with one replica as with three.
 			s.metrics.StaleCommits.Inc()
 		}
 		if l != nil && errors.Is(err, ErrNotLeader) {
@@ -93,6 +111,7 @@ func (s *Store) commit(l *Lease, states []tracker.State, events []event.Event, k
 const (
 	codeStale  = "EA001" // a state changed since this replica read it; the message is its id
 	codeFenced = "EA002" // the lease is no longer this replica's at this epoch
+	codeKnown  = "EA003" // an identity or a key the commit was planned as new is in the journal
 )
 
 // bodyPrefix is how every event's JSON begins before the journal numbers it (Seq 0, no
@@ -104,13 +123,14 @@ const bodyPrefix = `{"seq":0,"id":""`
 // commitTx is the transaction, in one round trip: one pipeline of BEGIN, the fence
 // (leader-only writes), the journal's head (the lock that serialises every replica's
 // commits, and the sequence numbers), the environments' rows locked and their versions
-// checked against the ones this replica planned from, the Idempotency-Keys, the writes,
-// the notification and COMMIT. The writes take the sequence numbers and the state
-// revision from the head row in SQL, so nothing waits for an answer in between; a check
-// that fails raises (envtrack_check, or the keys' primary key) and the transaction
-// aborts, storing nothing. The head lock is held for that round trip's remainder and
-// the commit's flush.
-func (s *Store) commitTx(ctx context.Context, l *Lease, states []tracker.State, events []event.Event, keyed map[string]event.Fingerprint) (out []event.Event, versions map[string]int64, err error) {
+// checked against the ones this replica planned from, the identities and keys checked
+// absent (CommitChecked), the Idempotency-Keys, the writes, the notification and COMMIT.
+// The writes take the sequence numbers and the state revision from the head row in
+// SQL, so nothing waits for an answer in between; a check that fails raises
+// (envtrack_check, or the keys' primary key) and the transaction aborts, storing
+// nothing. The head lock is held for that round trip's remainder and the commit's
+// flush.
+func (s *Store) commitTx(ctx context.Context, l *Lease, states []tracker.State, events []event.Event, keyed map[string]event.Fingerprint, u *unseen) (out []event.Event, versions map[string]int64, err error) {
 	ids := make([]string, 0, len(states))
 	for _, st := range states {
 		ids = append(ids, st.ID)
@@ -221,6 +241,16 @@ func (s *Store) commitTx(ctx context.Context, l *Lease, states []tracker.State, 
 			LEFT JOIN (SELECT id, version FROM envtrack_environments WHERE id = ANY($1) ORDER BY id FOR UPDATE) e ON e.id = k.id`,
 			ids, expected)
 	}
+	if u != nil && (len(u.ids) > 0 || len(u.keys) > 0) {
+		// After the head lock too: every commit before this one is visible.
+		arg := make([][]byte, len(u.ids))
+		for i, id := range u.ids {
+			arg[i] = bytes.Clone(id[:])
+		}
+		b.Queue(`SELECT envtrack_check(NOT EXISTS (SELECT 1 FROM envtrack_identities WHERE identity = ANY($1))
+			AND NOT EXISTS (SELECT 1 FROM envtrack_idempotency WHERE key = ANY($2)), '`+
+			codeKnown+`', 'an event or an Idempotency-Key of the commit is in the journal already')`, arg, u.keys)
+	}
 	if len(keys) > 0 {
 		// No ON CONFLICT: a key another replica recorded (visible after the head lock)
 		// violates the primary key, and the commit fails with ErrRepeated.
@@ -292,6 +322,8 @@ func (s *Store) commitTx(ctx context.Context, l *Lease, states []tracker.State, 
 			switch {
 			case pgErr.Code == codeFenced:
 				return nil, nil, ErrNotLeader
+			case pgErr.Code == codeKnown:
+				return nil, nil, fmt.Errorf("%w: %s", tracker.ErrRepeated, pgErr.Message)
 			case pgErr.Code == codeStale:
 				return nil, nil, fmt.Errorf("%w: environment %s was written by another replica", tracker.ErrStale, pgErr.Message)
 			case pgErr.Code == "23505" && pgErr.TableName == "envtrack_idempotency":
@@ -576,7 +608,11 @@ func (s *Store) pollHead(ctx context.Context) error {
 	}
 	s.sizeBytes.Store(size)
 	if grew {
+		// Beyond this replica's own commits (commit advances the head): another
+		// replica's, whose notification was lost or is late (or, rarely, one of this
+		// replica's read before its committer advanced the head: a wake for nothing).
 		s.broadcast()
+		s.broadcastOthers()
 	}
 	return nil
 }
@@ -633,10 +669,19 @@ func (s *Store) listenOnce(ctx context.Context, woke chan<- struct{}) error {
 		if err != nil {
 			return err
 		}
-		if seq, err := strconv.ParseUint(n.Payload, 10, 64); err == nil && seq > s.last.Load() {
+		if _, mine := s.ownPIDs.Load(n.PID); mine {
+			// This replica's own commit, sent by a backend of its pool (whose commit
+			// advances the head and wakes the sinks itself, maybe a moment after the
+			// notification came): the followers need only the others' commits, and the
+			// poll reads the rest of the head (first seq, size) at its interval.
+			continue
+		}
+		seq, err := strconv.ParseUint(n.Payload, 10, 64)
+		if err == nil && seq > s.last.Load() {
 			// Sent at commit: every event up to seq is visible now.
 			s.advance(seq)
 			s.broadcast()
+			s.broadcastOthers()
 		}
 		select {
 		case woke <- struct{}{}:
@@ -664,6 +709,34 @@ func (s *Store) broadcast() {
 	s.subMu.Lock()
 	defer s.subMu.Unlock()
 	for ch := range s.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// SubscribeOthers is Subscribe for the commits of the other replicas only (a
+// notification, or the poll, showing the journal's head beyond this replica's own
+// commits): what a follower of their states needs to wake for (journal.Follow), where
+// waking at this replica's own commits would read the change feed, under the tracker's
+// lock, once per group of pushes for nothing.
+func (s *Store) SubscribeOthers() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	s.subMu.Lock()
+	s.others[ch] = struct{}{}
+	s.subMu.Unlock()
+	return ch, func() {
+		s.subMu.Lock()
+		delete(s.others, ch)
+		s.subMu.Unlock()
+	}
+}
+
+func (s *Store) broadcastOthers() {
+	s.subMu.Lock()
+	defer s.subMu.Unlock()
+	for ch := range s.others {
 		select {
 		case ch <- struct{}{}:
 		default:

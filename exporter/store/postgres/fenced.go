@@ -37,12 +37,12 @@ func (f *Fenced) Lease() *Lease { return f.l }
 
 // Commit is Store.Commit, fenced.
 func (f *Fenced) Commit(states []tracker.State, events []event.Event) ([]event.Event, error) {
-	return f.Store.commit(f.l, states, events, nil)
+	return f.Store.commit(f.l, states, events, nil, nil)
 }
 
 // CommitKeyed is Store.CommitKeyed, fenced.
 func (f *Fenced) CommitKeyed(states []tracker.State, events []event.Event, keys map[string]event.Fingerprint) ([]event.Event, error) {
-	return f.Store.commit(f.l, states, events, keys)
+	return f.Store.commit(f.l, states, events, keys, nil)
 }
 
 // Cursor returns the sink's cursor, one saved lazily in this term first.

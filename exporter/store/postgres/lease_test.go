@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,6 +31,7 @@ func TestPostgres(t *testing.T) {
 		{"KeyRecordedMeanwhile", testKeyRecordedMeanwhile},
 		{"SchemaNewerThanBinary", testSchemaNewerThanBinary},
 		{"CommitBodies", testCommitBodies},
+		{"OwnCommitsWakeNoFollower", testOwnCommitsWakeNoFollower},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, pg.NewDatabase(t)) })
 	}
@@ -290,4 +292,44 @@ func testCommitBodies(t *testing.T, dsn string) {
 	known, err := s.Known([]event.Fingerprint{id})
 	require.NoError(t, err)
 	require.Equal(t, []bool{true}, known)
+}
+
+// testOwnCommitsWakeNoFollower: a replica's follower (SubscribeOthers) wakes for the
+// other replicas' commits, not for the replica's own, whose notifications come back to
+// it too: reading the change feed then, under the tracker's lock, held up the next
+// group of pushes for nothing.
+func testOwnCommitsWakeNoFollower(t *testing.T, dsn string) {
+	a, err := Open(context.Background(), dsn, Options{Holder: "a", PollInterval: time.Hour}) // LISTEN; no poll
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = a.Close() })
+	b := openReplica(t, dsn, "b", time.Minute)
+	ch, stop := a.SubscribeOthers()
+	defer stop()
+	var wakes atomic.Int64
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			select {
+			case <-ch:
+				wakes.Add(1)
+			case <-done:
+				return
+			}
+		}
+	}()
+	for range 5 {
+		_, err := a.Commit(nil, []event.Event{mark("own")})
+		require.NoError(t, err)
+	}
+	evs, err := b.Commit(nil, []event.Event{mark("other")})
+	require.NoError(t, err)
+	// The notifications come in commit order: once a's head is b's commit, a's own five
+	// came before it (a hang guard bounds the wait, not a speed check).
+	deadline := time.Now().Add(time.Minute)
+	for a.LastSeq() < evs[0].Seq || wakes.Load() == 0 {
+		require.True(t, time.Now().Before(deadline), "a never saw b's commit")
+		time.Sleep(10 * time.Millisecond)
+	}
+	require.Equal(t, int64(1), wakes.Load(), "woken by b's commit only")
 }

@@ -75,6 +75,9 @@ type Options struct {
 	// NoListen skips LISTEN (store copy, check tools): no subscriber is woken by other
 	// processes' commits but by the poll.
 	NoListen bool
+	// Tracer, if set, observes every statement and pipeline the pool's connections send
+	// (pgx's tracing; the tests count round trips with it).
+	Tracer pgx.QueryTracer
 }
 
 // Store is the journal in PostgreSQL. It is safe for concurrent use.
@@ -103,6 +106,11 @@ type Store struct {
 
 	subMu sync.Mutex
 	subs  map[chan struct{}]struct{}
+	// others: SubscribeOthers'
+	others map[chan struct{}]struct{}
+	// ownPIDs: the process ids of the server's backends serving the pool's
+	// connections; a notification one of them sent is of this replica's own commit.
+	ownPIDs *sync.Map
 
 	cursors *lazyCursors // the unfenced SaveCursorLazily (tools); Fenced has its own
 
@@ -144,6 +152,15 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	}
 	pcfg.MaxConns = int32(opts.MaxConns)
 	pcfg.MinConns = 1
+	if opts.Tracer != nil {
+		pcfg.ConnConfig.Tracer = opts.Tracer
+	}
+	var own sync.Map // the server processes of the pool's connections: listen
+	pcfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
+		own.Store(c.PgConn().PID(), struct{}{})
+		return nil
+	}
+	pcfg.BeforeClose = func(c *pgx.Conn) { own.Delete(c.PgConn().PID()) }
 	rp := pcfg.ConnConfig.RuntimeParams
 	if rp["application_name"] == "" {
 		rp["application_name"] = "envtrack"
@@ -161,7 +178,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		holder:  opts.Holder,
 		known:   map[string]int64{},
 		subs:    map[chan struct{}]struct{}{},
+		others:  map[chan struct{}]struct{}{},
 		cursors: newLazyCursors(),
+		ownPIDs: &own,
 
 		metrics: store.NewMetrics(),
 	}
