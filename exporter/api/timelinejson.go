@@ -11,15 +11,11 @@ package api
 import (
 	"bytes"
 	"encoding/json"
-	"math"
 	"net/http"
 	"reflect"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
-	"time"
-	"unicode/utf8"
 
 	"github.com/blueberry-idp/envtrack/model/apitypes"
 )
@@ -78,19 +74,11 @@ func appendTimeline(dst []byte, tl *apitypes.Timeline) ([]byte, bool) {
 
 func appendEntry(dst []byte, e *apitypes.TimelineEntry) ([]byte, bool) {
 	dst = append(dst, `{"event":`...)
-	dst = appendString(dst, string(e.Event))
+	dst = apitypes.AppendJSONString(dst, string(e.Event))
 	dst = append(dst, `,"timestamp":`...)
-	if y := e.Timestamp.Year(); e.Timestamp.Location() != time.UTC || y < 0 || y > 9999 {
-		// time.Time's MarshalJSON decides (and refuses what RFC 3339 cannot say).
-		b, err := e.Timestamp.MarshalJSON()
-		if err != nil {
-			return dst, false
-		}
-		dst = append(dst, b...)
-	} else {
-		dst = append(dst, '"')
-		dst = e.Timestamp.AppendFormat(dst, time.RFC3339Nano) // what MarshalJSON writes
-		dst = append(dst, '"')
+	dst, ok := apitypes.AppendJSONTime(dst, e.Timestamp)
+	if !ok {
+		return dst, false
 	}
 	dst = append(dst, `,"metadata":`...)
 	if e.RawMetadata != "" && e.Metadata == nil {
@@ -98,138 +86,8 @@ func appendEntry(dst []byte, e *apitypes.TimelineEntry) ([]byte, bool) {
 		dst = append(dst, e.RawMetadata...)
 		return append(dst, '}'), true
 	}
-	dst, ok := appendValue(dst, e.Metadata, 0)
+	dst, ok = apitypes.AppendJSONValue(dst, e.Metadata)
 	return append(dst, '}'), ok
-}
-
-// maxNesting bounds appendValue's recursion; deeper values (or cycles) are left to
-// encoding/json.
-const maxNesting = 64
-
-// appendValue appends v as encoding/json writes it: what JSON decodes into (nil,
-// string, float64, bool, map[string]any, []any) here, anything else by json.Marshal.
-func appendValue(dst []byte, v any, depth int) ([]byte, bool) {
-	if depth > maxNesting {
-		return dst, false
-	}
-	switch v := v.(type) {
-	case nil:
-		return append(dst, "null"...), true
-	case string:
-		return appendString(dst, v), true
-	case bool:
-		return strconv.AppendBool(dst, v), true
-	case float64:
-		return appendFloat(dst, v)
-	case map[string]any:
-		if v == nil {
-			return append(dst, "null"...), true
-		}
-		var buf [16]string
-		keys := buf[:0]
-		for k := range v {
-			keys = append(keys, k)
-		}
-		slices.SortFunc(keys, strings.Compare) // encoding/json's order
-		dst = append(dst, '{')
-		for i, k := range keys {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendString(dst, k)
-			dst = append(dst, ':')
-			var ok bool
-			if dst, ok = appendValue(dst, v[k], depth+1); !ok {
-				return dst, false
-			}
-		}
-		return append(dst, '}'), true
-	case []any:
-		if v == nil {
-			return append(dst, "null"...), true
-		}
-		dst = append(dst, '[')
-		for i, x := range v {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			var ok bool
-			if dst, ok = appendValue(dst, x, depth+1); !ok {
-				return dst, false
-			}
-		}
-		return append(dst, ']'), true
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return dst, false
-	}
-	return append(dst, b...), true
-}
-
-// appendFloat is encoding/json's floatEncoder for float64, which refuses what JSON
-// cannot say.
-func appendFloat(dst []byte, f float64) ([]byte, bool) {
-	if math.IsInf(f, 0) || math.IsNaN(f) {
-		return dst, false
-	}
-	return apitypes.AppendJSONFloat(dst, f), true
-}
-
-const hex = "0123456789abcdef"
-
-// appendString is encoding/json's appendString with HTML escaping (what json.Marshal and
-// an Encoder write): \" \\ \b \f \n \r \t, \u00XX for the other control characters and
-// for < > &, \ufffd for bytes that are not UTF-8, \u2028 and \u2029.
-func appendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if b := s[i]; b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch b {
-			case '\\', '"':
-				dst = append(dst, '\\', b)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hex[b>>4], hex[b&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		c, size := utf8.DecodeRuneInString(s[i:])
-		if c == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if c == '\u2028' || c == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hex[c&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }
 
 // maxPooledTimeline: a buffer that grew larger is left to the garbage collector.

@@ -19,12 +19,13 @@ import (
 	"time"
 
 	"github.com/go-kit/log"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/blueberry-idp/envtrack/config"
-	"github.com/blueberry-idp/envtrack/exporter/api"
 	"github.com/blueberry-idp/envtrack/exporter/influxdb"
 	"github.com/blueberry-idp/envtrack/exporter/query"
+	"github.com/blueberry-idp/envtrack/exporter/server"
 	"github.com/blueberry-idp/envtrack/internal/scenario"
 	"github.com/blueberry-idp/envtrack/internal/testinfra"
 	"github.com/blueberry-idp/envtrack/model/event"
@@ -218,16 +219,36 @@ func percentiles(lat []time.Duration) (p50, p99 float64) {
 	return at(0.50), at(0.99)
 }
 
-// BenchmarkTimelineWork: envtrack's own work for the long timeline (3,000 events),
-// without InfluxDB and without other load: the API handler (GET
-// /api/environments/staging/timeline) reading InfluxDB 1.8's chunked answer (500-row
-// chunks, metadata as the sink writes it) from a canned server and writing its
-// document, against a bare client reading the same answer. ns/op, B/op and allocs/op
-// are the CPU and memory per request that BenchmarkTimelineQuery's timings, taken on a
-// shared machine, cannot separate from the load.
+// BenchmarkTimelineWork: envtrack's own work for a timeline, without InfluxDB and
+// without other load: GET /api/environments/{id}/timeline from envtrack's HTTP surface
+// (server.Handler's middleware included, over a loopback connection as a client sees it)
+// reading InfluxDB 1.8's chunked answer (500-row chunks, metadata as the sink writes it)
+// from a canned server, against a bare client reading the same answer. Two timelines:
+// an ephemeral environment's (10 events: what a request costs whatever its size) and the
+// long-lived one (3,000 events). ns/op, B/op and allocs/op are the CPU and memory per
+// request that BenchmarkTimelineQuery's timings, taken on a shared machine, cannot
+// separate from the load.
 func BenchmarkTimelineWork(b *testing.B) {
 	end := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	evs := longLived("staging", end, 3000)
+	synthetic, _ := scenario.Synthetic(end, 30*24*time.Hour, 10)
+	var ephemeral []event.Event
+	for _, e := range synthetic {
+		if e.EnvironmentID == "env-00003" {
+			ephemeral = append(ephemeral, e)
+		}
+	}
+	for _, tc := range []struct {
+		name, id string
+		evs      []event.Event
+	}{
+		{"ephemeral", "env-00003", ephemeral},
+		{"long", "staging", longLived("staging", end, 3000)},
+	} {
+		b.Run(tc.name, func(b *testing.B) { benchTimelineWork(b, end, tc.id, tc.evs) })
+	}
+}
+
+func benchTimelineWork(b *testing.B, end time.Time, id string, evs []event.Event) {
 	cols := []string{"time", influxdb.FieldEnvName, influxdb.FieldBranch, influxdb.FieldCommitSHA, influxdb.FieldEventID,
 		influxdb.FieldMetadata, influxdb.TagEnvironmentID, influxdb.TagEvent, influxdb.TagType, influxdb.TagRepository}
 	var answer []byte
@@ -240,7 +261,7 @@ func BenchmarkTimelineWork(b *testing.B) {
 				m, _ := json.Marshal(e.Metadata)
 				meta = string(m)
 			}
-			values[i] = []any{e.Time.UnixNano(), e.EnvironmentName, e.Branch, "", event.MakeID("bench", uint64(at+i+1)),
+			values[i] = []any{e.Time.UnixNano(), e.EnvironmentName, e.Branch, e.CommitSHA, event.MakeID("bench", uint64(at+i+1)),
 				meta, e.EnvironmentID, string(e.Name), e.Type, e.Repository}
 		}
 		more := at+influxdb.ChunkSize < len(evs)
@@ -264,25 +285,31 @@ func BenchmarkTimelineWork(b *testing.B) {
 	require.NoError(b, err)
 	b.Cleanup(reader.Close)
 	svc := query.NewService(reader, config.DefaultTargetsConfig, func() time.Time { return end })
-	handler := http.NewServeMux()
-	handler.Handle("GET /api/environments/{id}/timeline", api.Timeline(func() *query.Service { return svc }, log.NewNopLogger()))
+	conf := &config.Config{API: config.DefaultAPIConfig}
+	envtrack := httptest.NewServer(server.Handler(server.Routes{
+		Config: func() *config.Config { return conf }, Query: func() *query.Service { return svc },
+		Panics: prometheus.NewCounter(prometheus.CounterOpts{Name: "panics"}), Logger: log.NewNopLogger(),
+	}))
+	b.Cleanup(envtrack.Close)
+	get := func(url string) {
+		resp, err := http.Get(url)
+		require.NoError(b, err)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatal(resp.Status)
+		}
+	}
 	b.Run("API", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			w := httptest.NewRecorder()
-			handler.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/api/environments/staging/timeline", nil))
-			if w.Code != http.StatusOK {
-				b.Fatal(w.Code, w.Body.String())
-			}
+			get(envtrack.URL + "/api/environments/" + id + "/timeline")
 		}
 	})
 	b.Run("Bare", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			resp, err := http.Get(influx.URL + "/query")
-			require.NoError(b, err)
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
+			get(influx.URL + "/query")
 		}
 	})
 }

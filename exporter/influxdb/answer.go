@@ -35,10 +35,6 @@ type row struct {
 	tags    map[string]string
 	// rows is how many rows the series being read holds: a capacity hint.
 	rows int
-	// spare holds the previous row's cells: a string equal to the one in the same
-	// column of the previous row is that string again, not a new one (a timeline's
-	// environment, type, repository and event name repeat on every row).
-	spare []cell
 	// in interns the metadata's keys and short values for the whole answer.
 	in *interner
 }
@@ -115,6 +111,15 @@ type parser struct {
 	depth int
 	in    *interner // for object keys; may be nil
 	tmp   []byte    // where strings with escapes are decoded
+	// The cells of the answer object being read, row after row (rowEnds: where each
+	// row ends in cells), read once while the object is checked and handed to emit
+	// once all of it is. A string equal to the one in the same column of the row
+	// before is that string again, not a new one (a timeline's environment, type,
+	// repository and event name repeat on every row); prevRow is the last row of the
+	// object before (its strings), for the first row of the next.
+	cells   []cell
+	rowEnds []int
+	prevRow []cell
 }
 
 // maxDepth is encoding/json's nesting limit.
@@ -615,14 +620,26 @@ func (in *interner) string(b []byte) string {
 	return s
 }
 
-// answerBuffers recycles the buffers answers are read into.
-var answerBuffers = sync.Pool{New: func() any { return new([]byte) }}
+// answerStates recycles the buffers answers are read into.
+var answerStates = sync.Pool{New: func() any { return new(answerState) }}
+
+type answerState struct {
+	buf     []byte
+	cells   []cell
+	rowEnds []int
+}
 
 const (
 	minAnswerBuffer = 64 << 10
 	// maxPooledAnswer: a buffer that grew larger (an answer of one huge chunk) is left
 	// to the garbage collector.
 	maxPooledAnswer = 8 << 20
+	// maxPooledCells: cells of an answer object beyond these are left to the garbage
+	// collector (a chunk of 500 rows of 10 columns is 5,000).
+	maxPooledCells = 64 << 10
+	// maxLine is how far an answer is read for the end of a line (InfluxDB ends each
+	// chunk with one) before the objects are found by their brackets instead.
+	maxLine = 1 << 20
 )
 
 // decodeAnswer reads a /query answer: one JSON object, or a stream of them when chunked
@@ -634,24 +651,37 @@ const (
 // duplicates wins, case does not matter).
 //
 // Each chunk is read as soon as it has arrived, while InfluxDB writes the next one, and
-// only the chunk not yet read is kept.
+// only the chunk not yet read is kept. InfluxDB writes each chunk on a line of its own
+// (1.8's jsonFormatter ends each with "\n", which no JSON string holds): what precedes a
+// line's end is read as whole objects, without a look at each byte to find where they
+// end. Only when that fails (an answer with its objects spread over lines, or none
+// ended so far) are the objects found by counting their brackets (splitter).
 func decodeAnswer(body io.Reader, emit func(statement int, r *row) error) error {
-	bp := answerBuffers.Get().(*[]byte)
-	buf := (*bp)[:0]
+	st := answerStates.Get().(*answerState)
+	buf := st.buf[:0]
 	if cap(buf) < minAnswerBuffer {
 		buf = make([]byte, 0, minAnswerBuffer)
 	}
-	defer func() {
-		if cap(buf) <= maxPooledAnswer {
-			*bp = buf[:0]
-			answerBuffers.Put(bp)
-		}
-	}()
 	in := newInterner()
-	p := &parser{in: in}
+	p := &parser{in: in, cells: st.cells[:0], rowEnds: st.rowEnds[:0]}
+	defer func() {
+		clear(p.cells[:cap(p.cells)]) // nothing of this answer stays reachable from the pool
+		if cap(buf) <= maxPooledAnswer {
+			st.buf = buf[:0]
+		} else {
+			st.buf = nil
+		}
+		st.cells, st.rowEnds = nil, nil
+		if cap(p.cells) <= maxPooledCells {
+			st.cells, st.rowEnds = p.cells[:0], p.rowEnds[:0]
+		}
+		answerStates.Put(st)
+	}()
 	partial := map[int]bool{}
 	r := &row{in: in}
 	var sp splitter
+	lines := true // objects end where lines do, until that fails
+	scanned := 0  // buf[:scanned] holds no line end past what was read
 	for {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
@@ -659,7 +689,29 @@ func decodeAnswer(body io.Reader, emit func(statement int, r *row) error) error 
 		n, err := body.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		done := 0
-		for {
+		for lines {
+			nl := bytes.IndexByte(buf[scanned:], '\n')
+			if nl < 0 {
+				scanned = len(buf)
+				if len(buf)-done > maxLine {
+					lines, sp.pos = false, done
+				}
+				break
+			}
+			end := scanned + nl + 1
+			scanned = end
+			ok, err := p.line(buf[:end], done, partial, emit, r)
+			if err != nil {
+				return err
+			}
+			if !ok { // not whole objects: the splitter reads on from here
+				done = p.i
+				lines, sp.pos = false, done
+				break
+			}
+			done = end
+		}
+		for !lines {
 			end := sp.end(buf)
 			if end < 0 {
 				break
@@ -677,6 +729,7 @@ func decodeAnswer(body io.Reader, emit func(statement int, r *row) error) error 
 		if done > 0 { // keep what is not read yet only
 			buf = buf[:copy(buf, buf[done:])]
 			sp.pos -= done
+			scanned -= done
 		}
 		if errors.Is(err, io.EOF) {
 			break
@@ -697,6 +750,25 @@ func decodeAnswer(body io.Reader, emit func(statement int, r *row) error) error 
 		}
 	}
 	return nil
+}
+
+// line reads the answer objects in b[from:], which ends with a line's end, and reports
+// whether they were whole objects; when not, it has read (and emitted) those before p.i
+// only, and the rest is to be read otherwise. Its error is the answer's.
+func (p *parser) line(b []byte, from int, partial map[int]bool, emit func(int, *row) error, r *row) (bool, error) {
+	p.b, p.i = b, from
+	for !p.end() {
+		at := p.i
+		results, errMsg, err := p.checkAnswer()
+		if err != nil {
+			p.i = at
+			return false, nil
+		}
+		if err := p.emitAnswer(results, errMsg, partial, emit, r); err != nil {
+			return true, err
+		}
+	}
+	return true, nil
 }
 
 // splitter finds where the objects of a stream of JSON objects end, as the bytes
@@ -771,12 +843,12 @@ type result struct {
 
 // seriesAt is where one series' parts are in the answer: its "columns" and "tags" in
 // the order they came (a later "columns" replaces an earlier one, a later "tags" adds
-// to it, as encoding/json decodes them) and its last "values"; offsets into p.b, -1
-// for none.
+// to it, as encoding/json decodes them), offsets into p.b; and the rows of its last
+// "values", indexes into p.rowEnds ([rowsFrom, rowsFrom+rows); rowsFrom -1 for none).
 type seriesAt struct {
-	parts  []part
-	values int
-	rows   int
+	parts    []part
+	rowsFrom int
+	rows     int
 }
 
 type part struct {
@@ -790,8 +862,30 @@ type part struct {
 // first pass checks the object and notes where each series' parts are; the second
 // reads the rows from there.
 func (p *parser) answerObject(partial map[int]bool, emit func(int, *row) error, r *row) error {
+	results, errMsg, err := p.checkAnswer()
+	if err != nil {
+		return syntaxError(err)
+	}
+	return p.emitAnswer(results, errMsg, partial, emit, r)
+}
+
+// checkAnswer is answerObject's first pass: it checks the object at p.i, reads the
+// cells of its rows and notes where the rest of each series is.
+func (p *parser) checkAnswer() ([]result, string, error) {
+	if n := len(p.rowEnds); n > 0 { // the last row of the object before, for the first of this one
+		from := 0
+		if n > 1 {
+			from = p.rowEnds[n-2]
+		}
+		last := p.cells[from:p.rowEnds[n-1]]
+		p.prevRow = p.prevRow[:0]
+		for _, c := range last {
+			p.prevRow = append(p.prevRow, cell{kind: c.kind, s: c.s})
+		}
+	}
+	p.cells, p.rowEnds = p.cells[:0], p.rowEnds[:0]
 	if p.null() {
-		return nil // encoding/json decodes null into a struct as nothing
+		return nil, "", nil // encoding/json decodes null into a struct as nothing
 	}
 	var results []result
 	errMsg := ""
@@ -811,9 +905,12 @@ func (p *parser) answerObject(partial map[int]bool, emit func(int, *row) error, 
 		}
 		return p.skip()
 	})
-	if err != nil {
-		return syntaxError(err)
-	}
+	return results, errMsg, err
+}
+
+// emitAnswer is answerObject's second pass, over what checkAnswer found: the object's
+// error, or its rows.
+func (p *parser) emitAnswer(results []result, errMsg string, partial map[int]bool, emit func(int, *row) error, r *row) error {
 	if errMsg != "" {
 		return &ReadError{Message: errMsg}
 	}
@@ -912,7 +1009,7 @@ func (p *parser) checkSeries(out []seriesAt) ([]seriesAt, bool, error) {
 		if p.null() {
 			return nil
 		}
-		at := seriesAt{values: -1}
+		at := seriesAt{rowsFrom: -1}
 		err := p.object(func(k string) error {
 			switch {
 			case strings.EqualFold(k, "columns"):
@@ -925,8 +1022,8 @@ func (p *parser) checkSeries(out []seriesAt) ([]seriesAt, bool, error) {
 				}
 				return p.object(func(string) error { _, err := p.optString(); return err })
 			case strings.EqualFold(k, "values"):
-				at.values, at.rows = p.i, 0
-				return p.array(func() error { at.rows++; return p.array(p.skip) })
+				at.rowsFrom, at.rows = len(p.rowEnds), 0
+				return p.array(p.rowCells(&at))
 			case strings.EqualFold(k, "partial"):
 				b, err := p.optBool()
 				cut = cut || b
@@ -971,25 +1068,47 @@ func (p *parser) seriesRows(stmt int, at seriesAt, r *row, emit func(int, *row) 
 			return err
 		}
 	}
-	if at.values < 0 {
+	if at.rowsFrom < 0 {
 		return nil
 	}
-	p.i = at.values
-	return p.array(func() error {
-		prev := r.cells
-		r.cells = r.spare[:0]
-		r.spare = prev
-		if err := p.array(func() error {
+	for i := at.rowsFrom; i < at.rowsFrom+at.rows; i++ {
+		from := 0
+		if i > 0 {
+			from = p.rowEnds[i-1]
+		}
+		r.cells = p.cells[from:p.rowEnds[i]]
+		if err := emit(stmt, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rowCells reads one row of a series' values (an array of cells) into p.cells.
+func (p *parser) rowCells(at *seriesAt) func() error {
+	return func() error {
+		var prev []cell // the row before, whose strings this row's may repeat
+		if n := len(p.rowEnds); n > 0 {
+			from := 0
+			if n > 1 {
+				from = p.rowEnds[n-2]
+			}
+			prev = p.cells[from:p.rowEnds[n-1]]
+		} else {
+			prev = p.prevRow
+		}
+		start := len(p.cells)
+		err := p.array(func() error {
 			var like cell
-			if n := len(r.cells); n < len(prev) {
+			if n := len(p.cells) - start; n < len(prev) {
 				like = prev[n]
 			}
 			c, err := p.cellLike(like)
-			r.cells = append(r.cells, c)
+			p.cells = append(p.cells, c)
 			return err
-		}); err != nil {
-			return err
-		}
-		return emit(stmt, r)
-	})
+		})
+		p.rowEnds = append(p.rowEnds, len(p.cells))
+		at.rows++
+		return err
+	}
 }

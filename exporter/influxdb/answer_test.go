@@ -210,6 +210,12 @@ var answerSeeds = []string{
 	`{"results":[{"statement_id":0,"series":[{"columns":["time","event_id"],"values":[[1e3,"x"]]}]}]}`,
 	`{"results":[{"statement_id":0}]}{`,
 	``,
+	// Lines: objects spread over lines (as 1.8's pretty=true writes them), two on one
+	// line, one that is not whole on its line, one followed by something else.
+	"{\n  \"results\": [\n    {\"statement_id\": 0, \"series\": [{\"columns\": [\"time\", \"event_id\"], \"values\": [[12, \"a\"]]}]}\n  ]\n}\n{\"results\":[{\"series\":[{\"columns\":[\"time\"],\"values\":[[13]]}]}]}\n",
+	"{\"results\":[{\"series\":[{\"columns\":[\"time\"],\"values\":[[14]]}]}]} {\"results\":[{\"series\":[{\"columns\":[\"time\"],\"values\":[[15]]}]}]}\n{\"results\":[{\"series\":[{\"columns\":[\"time\"],\"values\":[[16]]}]}]}\n",
+	"{\"results\":[{\"series\":[{\"columns\":[\"time\"],\"values\":[[17]]}]}]}\n{\"results\":[{\"series\":[{\"columns\":[\"time\"],\"values\":[[18]\n]}]}]}\n",
+	"{\"results\":[{\"series\":[{\"columns\":[\"time\"],\"values\":[[19]]}]}]}\n{\"results\":[]} x\n{\"results\":[]}\n",
 }
 
 // duplicateKeys reports whether an object of body repeats a key (as encoding/json

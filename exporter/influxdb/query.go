@@ -365,8 +365,10 @@ func eventFromRow(row fields, in *interner, keepRaw bool, logger log.Logger) (ev
 	e.Seq = seqOf(e.ID)
 	if m := row.str(FieldMetadata); m != "" && m != "{}" {
 		// A kind of its own (a marker, a gap) is read from the map (Kind); the sink
-		// writes none into the lifecycle measurement.
-		if keepRaw && canonicalJSON(m) && !strings.Contains(m, `"`+event.MetaKind+`":`) {
+		// writes none into the lifecycle measurement. Any key that ends so is decoded
+		// (looking for `kind":` rather than `"kind":` spares strings.Index a candidate
+		// at every quote).
+		if keepRaw && !strings.Contains(m, event.MetaKind+`":`) && canonicalJSON(m) {
 			e.RawMetadata = m
 			return e, nil
 		}

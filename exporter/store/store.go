@@ -417,6 +417,7 @@ func (s *Store) commit(states []tracker.State, events []event.Event, keys map[st
 		ids := tx.Bucket(bucketIdentities)
 		journal.FillPercent, index.FillPercent = journalFill, indexFill
 		last = decodeSeq(meta.Get(keyLastSeq))
+		var enc eventEncoder
 		for i := range out {
 			if last == math.MaxUint64 {
 				return errors.New("sequence numbers exhausted")
@@ -426,7 +427,7 @@ func (s *Store) commit(states []tracker.State, events []event.Event, keys map[st
 			ev.Seq = last
 			ev.ID = event.MakeID(s.journalID, last)
 			ev.RecordedAt = recordedAt
-			b, err := json.Marshal(ev)
+			b, err := enc.encode(ev)
 			if err != nil {
 				return fmt.Errorf("event %s of %s: %w", ev.Name, ev.EnvironmentID, err)
 			}
@@ -934,6 +935,9 @@ func indexKey(id string, seq uint64) []byte {
 }
 
 func decodeEvent(k, v []byte) (event.Event, error) {
+	if ev, ok := parseEvent(v); ok {
+		return ev, nil
+	}
 	var ev event.Event
 	if err := json.Unmarshal(v, &ev); err != nil {
 		return event.Event{}, fmt.Errorf("event %d: %w", decodeSeq(k), err)

@@ -118,6 +118,10 @@ var failedStatuses = map[string]bool{event.MarkerStatuses[0]: true, event.Marker
 // *InputError without. Exactly one of the results is set: a lifecycle push or a
 // deployment marker, as the journal will hold it.
 func DecodeEvent(body []byte, now time.Time) (*Push, *event.Event, error) {
+	if m, ok := scanMarker(body); ok {
+		e, err := m.validate(now)
+		return nil, e, err
+	}
 	if !json.Valid(body) {
 		return nil, nil, &InputError{Malformed: true, Msg: "malformed JSON body"}
 	}

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
-	"hash"
 )
 
 // Fingerprint is a digest of what an event or a request says: 128 bits (of a request,
@@ -34,38 +33,39 @@ var addedKeys = map[string]bool{MetaDetectedAt: true, MetaPushed: true, MetaIdem
 // different revisions in one second are two. ok is false for every other event: the
 // tracker's state lets each of them happen once per environment life.
 func (e Event) Identity() (id Fingerprint, ok bool) {
-	h := sha256.New()
+	var buf [512]byte // the parts, hashed at once: no allocation for most events
+	var parts []byte
 	switch {
 	case e.IsMarker():
 		m := e.Marker()
-		writeParts(h, "marker", e.EnvironmentID, "", m.Application, m.Activity, m.Status, m.Host)
+		parts = appendParts(buf[:0], "marker", e.EnvironmentID, "", m.Application, m.Activity, m.Status, m.Host)
 	case e.Name == Deployed || e.Name == Degraded || e.Name == Recovered:
 		if rev, _ := e.Meta(MetaRevision).(string); rev != "" {
-			writeParts(h, "lifecycle", e.EnvironmentID, string(e.Name), "revision", rev)
+			parts = appendParts(buf[:0], "lifecycle", e.EnvironmentID, string(e.Name), "revision", rev)
 		} else {
-			writeParts(h, "lifecycle", e.EnvironmentID, string(e.Name), "said", e.CommitSHA, canonicalMeta(e.Metadata))
+			parts = appendParts(buf[:0], "lifecycle", e.EnvironmentID, string(e.Name), "said", e.CommitSHA, canonicalMeta(e.Metadata))
 		}
 	default:
 		return id, false
 	}
+	sum := sha256.Sum256(parts)
 	// The second first, then 64 bits of the digest: keys in time order, so that a
 	// journal's index of identities grows at its end (a commit of recent events touches
 	// a few pages, not one per event, as random keys would), and only events of the same
 	// second share a prefix (a collision of the rest: 2^-64 per pair).
 	binary.BigEndian.PutUint64(id[:8], uint64(e.Time.Unix()))
-	copy(id[8:], h.Sum(nil))
+	copy(id[8:], sum[:])
 	return id, true
 }
 
-// writeParts writes length-prefixed strings, so that no two lists of parts write the
+// appendParts appends length-prefixed strings, so that no two lists of parts give the
 // same bytes.
-func writeParts(h hash.Hash, parts ...string) {
-	var n [4]byte
+func appendParts(dst []byte, parts ...string) []byte {
 	for _, p := range parts {
-		binary.BigEndian.PutUint32(n[:], uint32(len(p)))
-		h.Write(n[:])
-		h.Write([]byte(p))
+		dst = binary.BigEndian.AppendUint32(dst, uint32(len(p)))
+		dst = append(dst, p...)
 	}
+	return dst
 }
 
 // canonicalMeta is the metadata as JSON with sorted keys, numbers as float64 (the same
@@ -114,9 +114,9 @@ func canonicalValue(v any) any {
 // FingerprintOf is the fingerprint of a list of strings (length-prefixed, so that no
 // two lists share one): a request's method, path and canonical body, say.
 func FingerprintOf(parts ...string) Fingerprint {
-	h := sha256.New()
-	writeParts(h, parts...)
+	var buf [512]byte
+	sum := sha256.Sum256(appendParts(buf[:0], parts...))
 	var f Fingerprint
-	copy(f[:], h.Sum(nil))
+	copy(f[:], sum[:])
 	return f
 }
