@@ -158,7 +158,7 @@ func TestHistoryReadFailureDefers(t *testing.T) {
 // began reads none on its own (GET /api/v1/applications/{name}), and backfills the same
 // deployments, at the same times, with the same revisions, as a poll that reads each. A
 // later session (here after Argo CD ended the stream) holds every listed name already,
-// asks without it, and reads the history of the one Application redeployed meanwhile.
+// asks without it, and reads the history of the one Application redeployed then.
 func TestWatchFirstSightHistoryFromStream(t *testing.T) {
 	journals := map[bool][]event.Event{}
 	for _, watch := range []bool{false, true} {
@@ -204,20 +204,20 @@ func TestWatchFirstSightHistoryFromStream(t *testing.T) {
 		}
 		require.Equal(t, deployments, backfilled, scenario.Describe(journals[watch]))
 
-		// A new session after Argo CD ended the stream, and one Application redeployed.
+		// A new session after Argo CD ended the stream, then one Application redeployed.
+		h.argo.BreakStreams(fakeargocd.StreamClose)
+		h.waitFor("the second session", func() bool {
+			return h.gathered("envtrack_argocd_watch_sessions_total") == 2 && h.streamSynced()
+		})
+		require.False(t, h.streamHistory(), "a resync's session holds every name: no histories in its stream")
 		done := now.Add(30 * time.Second)
 		require.True(t, h.argo.Update("legacy-00", func(a *fakeargocd.Application) {
 			fakeargocd.StartSync(a, "ffffeeeeddddcccc", done.Add(-10*time.Second))
 			fakeargocd.SetHealth(a, fakeargocd.HealthHealthy, now.Add(-3*time.Hour+2*time.Minute))
 			fakeargocd.SyncSucceeded(a, "ffffeeeeddddcccc", done)
 		}))
-		h.argo.BreakStreams(fakeargocd.StreamClose)
 		h.clock.Set(now.Add(45 * time.Second))
-		h.waitFor("the second session", func() bool {
-			return h.gathered("envtrack_argocd_watch_sessions_total") == 2 && h.streamSynced()
-		})
 		h.watchTick()
-		require.False(t, h.streamHistory(), "a resync's session holds every name: no histories in its stream")
 		require.Equal(t, int64(1), h.argo.GetRequests(), "the redeployed Application's history, read")
 		evs := h.journal()
 		require.Len(t, evs, len(journals[watch])+1, scenario.Describe(evs))
