@@ -12,7 +12,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
-	"reflect"
 	"slices"
 	"strconv"
 	"sync"
@@ -22,19 +21,8 @@ import (
 
 // entryLayout is whether apitypes.TimelineEntry is still the struct appendEntry writes:
 // a field added to it turns the fast path off (TestTimelineJSONFastPath notices).
-var entryLayout = func() bool {
-	t := reflect.TypeFor[apitypes.TimelineEntry]()
-	want := []struct{ name, tag string }{{"Event", "event"}, {"Timestamp", "timestamp"}, {"Metadata", "metadata"}, {"RawMetadata", "-"}}
-	if t.NumField() != len(want) {
-		return false
-	}
-	for i, w := range want {
-		if f := t.Field(i); f.Name != w.name || f.Tag.Get("json") != w.tag {
-			return false
-		}
-	}
-	return true
-}()
+var entryLayout = apitypes.JSONLayout[apitypes.TimelineEntry](
+	[2]string{"Event", "event"}, [2]string{"Timestamp", "timestamp"}, [2]string{"Metadata", "metadata"}, [2]string{"RawMetadata", "-"})
 
 // timelineKey is where the entries go in the rest of the document, encoded with none:
 // the only place a quote is followed by a colon is after a key (a quote in a string

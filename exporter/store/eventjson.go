@@ -10,7 +10,6 @@ package store
 
 import (
 	"encoding/json"
-	"reflect"
 	"strconv"
 
 	"github.com/blueberry-idp/envtrack/model/apitypes"
@@ -19,25 +18,13 @@ import (
 
 // eventLayout is whether event.Event is still the struct appendEvent writes: a field
 // added, moved or retagged turns the fast path off (TestEventJSONLayout notices).
-var eventLayout = func() bool {
-	t := reflect.TypeFor[event.Event]()
-	want := []struct{ name, tag string }{
-		{"Seq", "seq"}, {"ID", "id"}, {"EnvironmentID", "environment_id"},
-		{"EnvironmentName", "environment_name,omitempty"}, {"Name", "event"}, {"Time", "timestamp"},
-		{"Type", "type,omitempty"}, {"Repository", "repository,omitempty"}, {"Branch", "branch,omitempty"},
-		{"CommitSHA", "commit_sha,omitempty"}, {"Metadata", "metadata,omitempty"}, {"RawMetadata", "-"},
-		{"RecordedAt", "recorded_at"}, {"Source", "source,omitempty"},
-	}
-	if t.NumField() != len(want) {
-		return false
-	}
-	for i, w := range want {
-		if f := t.Field(i); f.Name != w.name || f.Tag.Get("json") != w.tag {
-			return false
-		}
-	}
-	return true
-}()
+var eventLayout = apitypes.JSONLayout[event.Event](
+	[2]string{"Seq", "seq"}, [2]string{"ID", "id"}, [2]string{"EnvironmentID", "environment_id"},
+	[2]string{"EnvironmentName", "environment_name,omitempty"}, [2]string{"Name", "event"}, [2]string{"Time", "timestamp"},
+	[2]string{"Type", "type,omitempty"}, [2]string{"Repository", "repository,omitempty"}, [2]string{"Branch", "branch,omitempty"},
+	[2]string{"CommitSHA", "commit_sha,omitempty"}, [2]string{"Metadata", "metadata,omitempty"}, [2]string{"RawMetadata", "-"},
+	[2]string{"RecordedAt", "recorded_at"}, [2]string{"Source", "source,omitempty"},
+)
 
 // appendEvent appends ev's JSON, as json.Marshal writes it, to dst; false when it
 // leaves ev to encoding/json (dst is then to be dropped).

@@ -1,28 +1,16 @@
 package apitypes
 
 import (
-	"reflect"
 	"time"
 )
 
 // markerLayout is whether DeploymentMarker is still the struct scanMarker reads: a
 // field added, renamed or retagged turns the fast path off (TestScanMarkerLayout
 // notices).
-var markerLayout = func() bool {
-	t := reflect.TypeFor[DeploymentMarker]()
-	want := []struct{ name, tag string }{{"Kind", "kind"}, {"Environment", "environment"}, {"Host", "host,omitempty"},
-		{"Application", "application"}, {"Activity", "activity"}, {"Status", "status"},
-		{"Timestamp", "timestamp,omitempty"}, {"Backfill", "backfill,omitempty"}}
-	if t.NumField() != len(want) {
-		return false
-	}
-	for i, w := range want {
-		if f := t.Field(i); f.Name != w.name || f.Tag.Get("json") != w.tag {
-			return false
-		}
-	}
-	return true
-}()
+var markerLayout = JSONLayout[DeploymentMarker](
+	[2]string{"Kind", "kind"}, [2]string{"Environment", "environment"}, [2]string{"Host", "host,omitempty"},
+	[2]string{"Application", "application"}, [2]string{"Activity", "activity"}, [2]string{"Status", "status"},
+	[2]string{"Timestamp", "timestamp,omitempty"}, [2]string{"Backfill", "backfill,omitempty"})
 
 // scanMarker decodes a plain deployment marker (a JSON object of the marker's fields,
 // kind among them, each once and spelt exactly, with plain strings: what a CI pipeline
