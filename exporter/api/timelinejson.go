@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"sync"
 
 	"github.com/blueberry-idp/envtrack/model/apitypes"
 )
@@ -82,18 +81,22 @@ func appendEntry(dst []byte, e *apitypes.TimelineEntry) ([]byte, bool) {
 const maxPooledTimeline = 4 << 20
 
 // timelineBuffers recycles the buffers timelines are written from.
-var timelineBuffers = sync.Pool{New: func() any { return new([]byte) }}
+var timelineBuffers = newRecycler[[]byte]()
+
+// keptTimeline: the buffer kept across garbage collections at most (a long timeline's
+// document, 3,000 entries, is 400 KB).
+const keptTimeline = 1 << 20
 
 // writeTimeline is WriteJSON(w, http.StatusOK, tl), the same bytes, written at once
 // with their length.
 func writeTimeline(w http.ResponseWriter, tl *apitypes.Timeline) {
-	bp := timelineBuffers.Get().(*[]byte)
+	bp := timelineBuffers.get()
 	b, ok := appendTimeline((*bp)[:0], tl)
 	b = append(b, '\n') // as json.Encoder ends a value
 	defer func() {
 		if cap(b) <= maxPooledTimeline {
 			*bp = b[:0]
-			timelineBuffers.Put(bp)
+			timelineBuffers.put(bp, cap(b) <= keptTimeline)
 		}
 	}()
 	if !ok {

@@ -14,7 +14,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -621,7 +620,7 @@ func (in *interner) string(b []byte) string {
 }
 
 // answerStates recycles the buffers answers are read into.
-var answerStates = sync.Pool{New: func() any { return new(answerState) }}
+var answerStates = newRecycler[answerState]()
 
 type answerState struct {
 	buf     []byte
@@ -637,6 +636,10 @@ const (
 	// maxPooledCells: cells of an answer object beyond these are left to the garbage
 	// collector (a chunk of 500 rows of 10 columns is 5,000).
 	maxPooledCells = 64 << 10
+	// keptAnswer, keptCells: the buffers kept across garbage collections at most (a
+	// long timeline's: its chunks are 100 KB, 5,000 cells).
+	keptAnswer = 1 << 20
+	keptCells  = 16 << 10
 	// maxLine is how far an answer is read for the end of a line (InfluxDB ends each
 	// chunk with one) before the objects are found by their brackets instead.
 	maxLine = 1 << 20
@@ -657,7 +660,7 @@ const (
 // end. Only when that fails (an answer with its objects spread over lines, or none
 // ended so far) are the objects found by counting their brackets (splitter).
 func decodeAnswer(body io.Reader, emit func(statement int, r *row) error) error {
-	st := answerStates.Get().(*answerState)
+	st := answerStates.get()
 	buf := st.buf[:0]
 	if cap(buf) < minAnswerBuffer {
 		buf = make([]byte, 0, minAnswerBuffer)
@@ -675,7 +678,7 @@ func decodeAnswer(body io.Reader, emit func(statement int, r *row) error) error 
 		if cap(p.cells) <= maxPooledCells {
 			st.cells, st.rowEnds = p.cells[:0], p.rowEnds[:0]
 		}
-		answerStates.Put(st)
+		answerStates.put(st, cap(st.buf) <= keptAnswer && cap(st.cells) <= keptCells)
 	}()
 	partial := map[int]bool{}
 	r := &row{in: in}

@@ -27,7 +27,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-kit/log"
@@ -159,7 +158,7 @@ func (q *InfluxQL) EnvironmentEvents(ctx context.Context, id string) ([]event.Ev
 // reused once f returns (a long timeline's events were most of the memory a request
 // allocated: docs/benchmarks.md).
 func (q *InfluxQL) EnvironmentEventsRaw(ctx context.Context, id string, f func([]event.Event) error) error {
-	bp := eventBuffers.Get().(*[]event.Event)
+	bp := eventBuffers.get()
 	evs, err := q.appendEnvironmentEvents(ctx, (*bp)[:0], id, true)
 	if err == nil {
 		err = f(evs)
@@ -169,16 +168,19 @@ func (q *InfluxQL) EnvironmentEventsRaw(ctx context.Context, id string, f func([
 		if evs != nil {
 			*bp = evs[:0]
 		}
-		eventBuffers.Put(bp)
+		eventBuffers.put(bp, cap(*bp) <= keptEvents)
 	}
 	return err
 }
 
 // eventBuffers recycles the events of timelines read for the API.
-var eventBuffers = sync.Pool{New: func() any { return new([]event.Event) }}
+var eventBuffers = newRecycler[[]event.Event]()
 
 // maxPooledEvents: a slice that grew larger is left to the garbage collector.
 const maxPooledEvents = 16 << 10
+
+// keptEvents: the events kept across garbage collections at most (a long timeline's).
+const keptEvents = 4 << 10
 
 func (q *InfluxQL) appendEnvironmentEvents(ctx context.Context, evs []event.Event, id string, keepRaw bool) ([]event.Event, error) {
 	if !ValidEnvironmentID(id) {

@@ -1,0 +1,48 @@
+package api
+
+import "sync"
+
+// recycler keeps values for reuse: a few of them (kept) across garbage collections, the
+// rest in a sync.Pool, which the collector empties at every other cycle. A long
+// timeline allocates about half a megabyte; on envtrack's small heap that starts a
+// collection every few such requests, and the buffers a sync.Pool alone held were lost
+// to it and grown again from nothing, the copies and the clearing of memory a fifth of
+// the read's CPU (docs/benchmarks.md).
+type recycler[T any] struct {
+	kept chan *T
+	pool sync.Pool
+}
+
+// keptValues: as many requests as read at once on a small machine; the values' sizes
+// are bounded by the callers (what a long timeline needs, a megabyte or two at most).
+const keptValues = 2
+
+func newRecycler[T any]() *recycler[T] {
+	return &recycler[T]{kept: make(chan *T, keptValues)}
+}
+
+// get returns a value put before, else a new one.
+func (r *recycler[T]) get() *T {
+	select {
+	case v := <-r.kept:
+		return v
+	default:
+	}
+	if v, ok := r.pool.Get().(*T); ok {
+		return v
+	}
+	return new(T)
+}
+
+// put gives v back: kept across collections if it is small enough to keep and there is
+// room, else to the pool.
+func (r *recycler[T]) put(v *T, keep bool) {
+	if keep {
+		select {
+		case r.kept <- v:
+			return
+		default:
+		}
+	}
+	r.pool.Put(v)
+}
