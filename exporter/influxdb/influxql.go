@@ -124,6 +124,10 @@ func NewInfluxQL(cfg config.InfluxDBConfig, logger log.Logger, reg prometheus.Re
 	}
 	// Reads that run at once keep their connections (the default keeps two).
 	tr.MaxIdleConnsPerHost = maxIdleConns
+	// No gzip from an InfluxDB on a loopback address (as the sink sends it none): there
+	// bytes cost nothing, and InfluxDB compressing a long timeline's answer and envtrack
+	// inflating it were time on the request's path (docs/benchmarks.md).
+	tr.DisableCompression = !compress(cfg.URL)
 	q.client = &http.Client{Transport: q.secrets.Transport(tr)}
 	q.auth = authorize(string(cfg.Token))
 	return q, nil

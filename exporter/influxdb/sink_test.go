@@ -10,6 +10,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -402,15 +403,35 @@ func TestCompressOnlyBeyondLoopback(t *testing.T) {
 	target, err := url.Parse(db.URL)
 	require.NoError(t, err)
 	proxy := httputil.NewSingleHostReverseProxy(target)
-	var encodings []string
+	var mu sync.Mutex
+	var encodings, accepted []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		encodings = append(encodings, r.Header.Get("Content-Encoding"))
+		mu.Lock()
+		if r.URL.Path == "/query" {
+			accepted = append(accepted, r.Header.Get("Accept-Encoding"))
+		} else {
+			encodings = append(encodings, r.Header.Get("Content-Encoding"))
+		}
+		mu.Unlock()
 		proxy.ServeHTTP(w, r)
 	}))
 	defer srv.Close()
 	s := newSink(t, db, func(c *config.InfluxDBConfig) { c.URL = srv.URL })
-	retry, err := s.Deliver(context.Background(), scenario())
+	evs := scenario()
+	retry, err := s.Deliver(context.Background(), evs)
 	require.NoError(t, err)
 	require.False(t, retry)
 	require.Equal(t, []string{""}, encodings, "a write to a loopback InfluxDB is not compressed")
+
+	// Reads from it ask for no gzip either (what they read back, the round-trip and
+	// agreement tests check, all of them against a loopback InfluxDB).
+	cfg := config.DefaultInfluxDBConfig
+	cfg.URL, cfg.Bucket = srv.URL, db.Bucket
+	q, err := NewInfluxQL(cfg, nil, nil)
+	require.NoError(t, err)
+	defer q.Close()
+	got, err := q.EnvironmentEvents(context.Background(), evs[0].EnvironmentID)
+	require.NoError(t, err)
+	require.NotEmpty(t, got)
+	require.Equal(t, []string{""}, accepted, "a read from a loopback InfluxDB asks for no gzip")
 }
