@@ -333,6 +333,15 @@ func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 	if err := influxExec(ctx, d.urls.InfluxDB, "CREATE DATABASE envtrack"); err != nil {
 		return d, err
 	}
+	// Prometheus hands its scrape targets to the scrape loops only at its discovery
+	// manager's first update, about five seconds after it is ready: the replay (an hour
+	// in six seconds at 600×) had mostly passed by envtrack's first scrape, and what
+	// envtrack counted before it never showed in a rate (the dashboards' termination
+	// percentiles had no data when every termination of the replay came first). The
+	// clock starts once Prometheus scrapes envtrack's address.
+	if err := waitScrapeTarget(ctx, d.urls.Prometheus, "envtrack"); err != nil {
+		d.warn("Prometheus does not list envtrack's scrape target yet (%v): the replay's first minutes may not show in its rates", err)
+	}
 
 	// The clock starts now, just before envtrack opens its store: the store's creation
 	// time is the simulated start, so every simulated environment is tracked live.
@@ -395,6 +404,46 @@ func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 	go func() { defer d.bg.Done(); d.goLive(bgCtx, logger) }()
 	return d, nil
 }
+
+// waitScrapeTarget waits until Prometheus at base has an active scrape target of job
+// (at most targetTimeout).
+func waitScrapeTarget(ctx context.Context, base, job string) error {
+	ctx, cancel := context.WithTimeout(ctx, targetTimeout)
+	defer cancel()
+	for {
+		var r struct {
+			Data struct {
+				ActiveTargets []struct {
+					Labels map[string]string `json:"labels"`
+				} `json:"activeTargets"`
+			} `json:"data"`
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/targets?state=active", nil)
+		if err != nil {
+			return err
+		}
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&r)
+			resp.Body.Close()
+			if err == nil {
+				for _, t := range r.Data.ActiveTargets {
+					if t.Labels["job"] == job {
+						return nil
+					}
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// targetTimeout bounds the wait for Prometheus's first scrape targets (its discovery
+// manager updates them every five seconds).
+const targetTimeout = 30 * time.Second
 
 // prepareDir creates Dir, takes its lock (one demo per directory) and removes what the
 // previous run left.
