@@ -418,6 +418,7 @@ func (s *Store) commit(states []tracker.State, events []event.Event, keys map[st
 		journal.FillPercent, index.FillPercent = journalFill, indexFill
 		last = decodeSeq(meta.Get(keyLastSeq))
 		var enc eventEncoder
+		idents := identityPuts{all: make([]identityPut, 0, len(out))}
 		for i := range out {
 			if last == math.MaxUint64 {
 				return errors.New("sequence numbers exhausted")
@@ -437,9 +438,10 @@ func (s *Store) commit(states []tracker.State, events []event.Event, keys map[st
 			if err := index.Put(indexKey(ev.EnvironmentID, last), []byte{}); err != nil {
 				return fmt.Errorf("event %d: index: %w", last, err)
 			}
-			if err := putIdentity(ids, ev); err != nil {
-				return err
-			}
+			idents.add(ev)
+		}
+		if err := idents.put(ids); err != nil {
+			return err
 		}
 		if len(keys) > 0 {
 			kb, exp := tx.Bucket(bucketKeys), tx.Bucket(bucketKeyExpiry)
