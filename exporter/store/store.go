@@ -340,12 +340,15 @@ func (s *Store) Stats() Stats {
 	return st
 }
 
-// How full bbolt fills a page it splits (its default is half): the journal is
-// append-only, so its pages can be filled; the index and the states take inserts and
-// rewrites anywhere, and keep room for them. Half-empty pages made the file (and what a
-// scan of it reads) twice the size of its data.
+// How full bbolt fills a page it splits (its default is half): the journal's keys are
+// sequence numbers, only ever appended, so its pages are filled whole; the indexes take
+// their keys mostly at their ends (an environment's events, identities in time order)
+// but also anywhere (an event dated earlier), and the states are rewritten anywhere:
+// they keep room for it. Half-empty pages made the file (and what a scan of it reads)
+// twice the size of its data. This decides only how new pages are cut: a store written
+// with other values reads the same.
 const (
-	journalFill = 0.95
+	journalFill = 1.0
 	indexFill   = 0.9
 	statesFill  = 0.8
 )
@@ -415,7 +418,7 @@ func (s *Store) commit(states []tracker.State, events []event.Event, keys map[st
 		journal := tx.Bucket(bucketJournal)
 		index := tx.Bucket(bucketEnvIndex)
 		ids := tx.Bucket(bucketIdentities)
-		journal.FillPercent, index.FillPercent = journalFill, indexFill
+		journal.FillPercent, index.FillPercent, ids.FillPercent = journalFill, indexFill, indexFill
 		last = decodeSeq(meta.Get(keyLastSeq))
 		var enc eventEncoder
 		idents := identityPuts{all: make([]identityPut, 0, len(out))}
