@@ -137,6 +137,9 @@ type Store struct {
 	last    atomic.Uint64
 	closed  atomic.Bool
 	decoded atomic.Uint64 // Stats.Decoded
+	// readSince counts the records reads went through since their pages were last
+	// released (scanPager).
+	readSince atomic.Int64
 
 	subMu      sync.Mutex
 	subs       map[chan struct{}]struct{}
@@ -478,7 +481,7 @@ func (s *Store) commit(states []tracker.State, events []event.Event, keys map[st
 func (s *Store) Environments() (map[string]tracker.State, error) {
 	states := make(map[string]tracker.State)
 	err := s.view(func(tx *bolt.Tx) error {
-		p := scanPager{db: s.db, tx: tx}
+		p := s.pager(tx)
 		defer p.done()
 		pool := tracker.Strings{}
 		return tx.Bucket(bucketEnvs).ForEach(func(k, v []byte) error {
@@ -532,7 +535,7 @@ func (s *Store) Events(afterSeq uint64, limit int) ([]event.Event, error) {
 		return nil, nil
 	}
 	err := s.view(func(tx *bolt.Tx) error {
-		p := scanPager{db: s.db, tx: tx}
+		p := s.pager(tx)
 		defer p.done()
 		c := tx.Bucket(bucketJournal).Cursor()
 		for k, v := c.Seek(encodeSeq(afterSeq + 1)); k != nil; k, v = c.Next() {
@@ -598,7 +601,7 @@ func (s *Store) EnvironmentEvents(id string) ([]event.Event, error) {
 func (s *Store) EventsBetween(from, to time.Time) ([]event.Event, error) {
 	var evs []event.Event
 	err := s.view(func(tx *bolt.Tx) error {
-		p := scanPager{db: s.db, tx: tx}
+		p := s.pager(tx)
 		defer p.done()
 		return tx.Bucket(bucketJournal).ForEach(func(k, v []byte) error {
 			p.read()
@@ -824,7 +827,7 @@ func (s *Store) pruneStates(before time.Time) (int, error) {
 	}
 	var candidates [][]byte
 	err := s.view(func(tx *bolt.Tx) error {
-		p := scanPager{db: s.db, tx: tx}
+		p := s.pager(tx)
 		defer p.done()
 		return tx.Bucket(bucketEnvs).ForEach(func(k, v []byte) error {
 			p.read()
