@@ -72,23 +72,38 @@ func redactOnce(u string) string {
 // Values applies URLsIn to every string of a value decoded from JSON (pushed metadata),
 // keys included, at any depth, in place; it returns the value.
 func Values(v any) any {
+	v, _ = values(v)
+	return v
+}
+
+// values is Values, and whether v was a string it changed: a map or a slice is changed
+// in place, and an unchanged string is left in its interface value, so that metadata
+// without a URL (every marker's) costs no allocation.
+func values(v any) (any, bool) {
 	switch x := v.(type) {
 	case string:
-		return URLsIn(x)
+		if r := URLsIn(x); r != x {
+			return r, true
+		}
 	case map[string]any:
 		for k, e := range x {
 			nk := URLsIn(k)
+			ne, changed := values(e)
 			if nk != k {
 				delete(x, k)
+			} else if !changed {
+				continue
 			}
-			x[nk] = Values(e)
+			x[nk] = ne
 		}
 	case []any:
 		for i, e := range x {
-			x[i] = Values(e)
+			if ne, changed := values(e); changed {
+				x[i] = ne
+			}
 		}
 	}
-	return v
+	return v, false
 }
 
 func letter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }

@@ -30,4 +30,8 @@ func TestURLsIn(t *testing.T) {
 		"nested": map[string]any{"https://k:P@h/": "v"}}
 	require.Equal(t, map[string]any{"url": "https://u:<secret>@h/", "n": 3.0, "list": []any{"http://h/?token=<secret>", true},
 		"nested": map[string]any{"https://k:<secret>@h/": "v"}}, Values(m))
+	// Metadata without a URL (a marker's) is left as it is, at no cost.
+	plain := map[string]any{"application": "app-1", "activity": "deploy-1", "failed": false, "list": []any{"a", 1.0}}
+	require.Zero(t, testing.AllocsPerRun(10, func() { Values(plain) }))
+	require.Equal(t, map[string]any{"application": "app-1", "activity": "deploy-1", "failed": false, "list": []any{"a", 1.0}}, plain)
 }

@@ -168,11 +168,11 @@ func postBatch(w http.ResponseWriter, rec Recorder, elems []batchElem, maxBatch 
 		acc.Events[i] = r
 	}
 	if acc.Accepted == 0 {
-		WriteJSON(w, http.StatusOK, acc)
+		writeBatchAccepted(w, http.StatusOK, &acc)
 		return
 	}
 	acc.Status = "accepted"
-	WriteJSON(w, http.StatusAccepted, acc)
+	writeBatchAccepted(w, http.StatusAccepted, &acc)
 }
 
 // ItemError is a Recorder's refusal of one item of a batch (for the state it would

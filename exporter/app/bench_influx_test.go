@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -58,7 +59,8 @@ func ciEnvironment(n int64) string {
 //   - both of envtrack's runs again with the journal in PostgreSQL (store.driver:
 //     postgres, one replica), against the same direct writes.
 //
-// Each op is benchBatch events. The ratios are printed at the end (see docs/benchmarks.md).
+// Each op is benchBatch events; the paths take turns over BENCH_PUSH_ROUNDS rounds
+// (default 3). The ratios are printed at the end (see docs/benchmarks.md).
 func BenchmarkPushToInfluxDB(b *testing.B) {
 	db := testinfra.StartInfluxDB(b)
 	pg := testinfra.StartPostgres(b)
@@ -178,30 +180,21 @@ api: {write_tokens: [bench]}
 	// CPU per event, which the load of a shared machine does not distort as it does the
 	// rates: this process's (envtrack and the benchmark's clients), InfluxDB's, and
 	// PostgreSQL's (its postmaster and backends; idle but for the runs on PostgreSQL).
-	rates, perCommit, cpus := map[string]float64{}, map[string]float64{}, map[string][3]float64{}
-	run := func(name string, a *App, op func()) {
-		b.Run(name, func(b *testing.B) {
-			c0, e0 := commitStats(b, a)
-			self0, influx0 := cpuTime(), procCPUSeconds(b, db.Pid())
-			pg0, _, _ := pgUsage(b, pg.Pid())
-			for i := 0; i < b.N; i++ {
-				op()
-			}
-			events := float64(b.N * benchBatch)
-			r := events / b.Elapsed().Seconds()
-			rates[name] = r
-			pg1, _, _ := pgUsage(b, pg.Pid())
-			cpus[name] = [3]float64{1e6 * (cpuTime() - self0).Seconds() / events, 1e6 * (procCPUSeconds(b, db.Pid()) - influx0) / events,
-				1e6 * (pg1 - pg0) / events}
-			b.ReportMetric(r, "events/s")
-			b.ReportMetric(cpus[name][0], "process-cpu-µs/event")
-			b.ReportMetric(cpus[name][1], "influxd-cpu-µs/event")
-			b.ReportMetric(cpus[name][2], "postgres-cpu-µs/event")
-			if c1, e1 := commitStats(b, a); c1 > c0 {
-				perCommit[name] = (e1 - e0) / (c1 - c0)
-				b.ReportMetric(perCommit[name], "events/commit")
-			}
-		})
+	//
+	// The paths take turns: benchPushRounds rounds, each running every path once (the
+	// order rotated from round to round), each path's figures summed over its rounds. A
+	// few seconds of one path and then of the next measured what else the two cores ran
+	// in those seconds as much as the path (one path moved by a third between runs).
+	// Each turn ends when the sink delivered everything, once: a turn's last events wait
+	// for the sink's linger (delivery.linger, 100 ms) as the last events of any stream
+	// do, not once per op.
+	type total struct{ events, seconds, self, influx, pg, commits, committed float64 }
+	totals := map[string]*total{}
+	type path struct {
+		name  string
+		a     *App
+		op    func()
+		drain bool // end the turn when a's sinks delivered everything
 	}
 	batches := func(send func(body []byte)) {
 		var body bytes.Buffer
@@ -215,48 +208,92 @@ api: {write_tokens: [bench]}
 			send(body.Bytes())
 		}
 	}
+	var paths []path
 	for _, clients := range []int{1, 8} {
 		for _, d := range []struct {
 			name string
 			a    *App
 			url  string
 		}{{"envtrack", a, srvURL}, {"envtrack-postgres", pa, pgURL}} {
-			run(fmt.Sprintf("%s/clients=%d", d.name, clients), d.a, func() {
+			paths = append(paths, path{fmt.Sprintf("%s/clients=%d", d.name, clients), d.a, func() {
 				parallel(clients, func(n int64) {
 					post(d.url+"/api/events", "application/json", "Bearer bench", eventJSON(n), http.StatusAccepted)
 				})
-				delivered(d.a)
-			})
+			}, true})
 		}
-		run(fmt.Sprintf("direct-per-point/clients=%d", clients), a, func() {
+		paths = append(paths, path{fmt.Sprintf("direct-per-point/clients=%d", clients), a, func() {
 			parallel(clients, func(n int64) {
 				post(influxWrite, "text/plain", influxAuth, pointLine(n), http.StatusNoContent)
 			})
-		})
+		}, false})
 	}
-	run("envtrack-batch500", a, func() {
-		batches(func(body []byte) {
-			post(srvURL+"/api/events", "application/x-ndjson", "Bearer bench", body, http.StatusAccepted)
-		})
-		delivered(a)
-	})
-	run("envtrack-postgres-batch500", pa, func() {
-		batches(func(body []byte) {
-			post(pgURL+"/api/events", "application/x-ndjson", "Bearer bench", body, http.StatusAccepted)
-		})
-		delivered(pa)
-	})
-	run("influxdb-batch500", a, func() {
-		var body bytes.Buffer
-		for range benchBatch / 500 {
-			body.Reset()
-			for range 500 {
-				body.Write(pointLine(seq.Add(1)))
-				body.WriteByte('\n')
+	paths = append(paths,
+		path{"envtrack-batch500", a, func() {
+			batches(func(body []byte) {
+				post(srvURL+"/api/events", "application/x-ndjson", "Bearer bench", body, http.StatusAccepted)
+			})
+		}, true},
+		path{"envtrack-postgres-batch500", pa, func() {
+			batches(func(body []byte) {
+				post(pgURL+"/api/events", "application/x-ndjson", "Bearer bench", body, http.StatusAccepted)
+			})
+		}, true},
+		path{"influxdb-batch500", a, func() {
+			var body bytes.Buffer
+			for range benchBatch / 500 {
+				body.Reset()
+				for range 500 {
+					body.Write(pointLine(seq.Add(1)))
+					body.WriteByte('\n')
+				}
+				post(influxWrite, "text/plain", influxAuth, body.Bytes(), http.StatusNoContent)
 			}
-			post(influxWrite, "text/plain", influxAuth, body.Bytes(), http.StatusNoContent)
+		}, false})
+	rounds := 3
+	if s := os.Getenv("BENCH_PUSH_ROUNDS"); s != "" {
+		rounds = must(strconv.Atoi(s))
+	}
+	for round := range rounds {
+		for i := range paths {
+			p := paths[(i+round)%len(paths)]
+			b.Run(p.name, func(b *testing.B) {
+				c0, e0 := commitStats(b, p.a)
+				self0, influx0 := cpuTime(), procCPUSeconds(b, db.Pid())
+				pg0, _, _ := pgUsage(b, pg.Pid())
+				for i := 0; i < b.N; i++ {
+					p.op()
+				}
+				if p.drain {
+					delivered(p.a)
+				}
+				events := float64(b.N * benchBatch)
+				pg1, _, _ := pgUsage(b, pg.Pid())
+				t := totals[p.name]
+				if t == nil {
+					t = &total{}
+					totals[p.name] = t
+				}
+				t.events += events
+				t.seconds += b.Elapsed().Seconds()
+				t.self += (cpuTime() - self0).Seconds()
+				t.influx += procCPUSeconds(b, db.Pid()) - influx0
+				t.pg += pg1 - pg0
+				b.ReportMetric(events/b.Elapsed().Seconds(), "events/s")
+				if c1, e1 := commitStats(b, p.a); c1 > c0 {
+					t.commits += c1 - c0
+					t.committed += e1 - e0
+				}
+			})
 		}
-	})
+	}
+	rates, perCommit, cpus := map[string]float64{}, map[string]float64{}, map[string][3]float64{}
+	for name, t := range totals {
+		rates[name] = t.events / t.seconds
+		cpus[name] = [3]float64{1e6 * t.self / t.events, 1e6 * t.influx / t.events, 1e6 * t.pg / t.events}
+		if t.commits > 0 {
+			perCommit[name] = t.committed / t.commits
+		}
+	}
 	ratio := func(x, y string) string {
 		if rates[y] == 0 {
 			return "n/a"

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/blueberry-idp/envtrack/exporter/tracker"
 	"github.com/blueberry-idp/envtrack/model/event"
@@ -37,7 +38,7 @@ func (a *App) process(obs []tracker.Observation, commit tracker.CommitFunc) erro
 		return nil
 	}
 	events, err := a.tracker.Process(obs, commit) // the batches committed before an error too
-	a.committed(events, "lifecycle event", func(e event.Event) []any { return []any{"reason", e.Meta(event.MetaReason)} })
+	a.committed(events, "lifecycle event", func(e *event.Event) (string, any) { return "reason", e.Meta(event.MetaReason) })
 	if err != nil {
 		level.Error(a.logger).Log("msg", "recording transitions failed; they will be derived again", "err", err)
 	}
@@ -48,11 +49,23 @@ func (a *App) process(obs []tracker.Observation, commit tracker.CommitFunc) erro
 // ones (ingest): the lifecycle metrics (DESIGN §4: live transitions only, never a
 // replay), the events counter, and one log line per event (msg, then what kv adds to
 // the common keys).
-func (a *App) committed(events []event.Event, msg string, kv func(event.Event) []any) {
+func (a *App) committed(events []event.Event, msg string, kv func(*event.Event) (string, any)) {
 	a.lifecycle.Observe(events)
-	for _, e := range events {
-		a.metrics.transitions.WithLabelValues(string(e.Name)).Inc()
-		level.Info(a.logger).Log(append([]any{"msg", msg, "environment_id", e.EnvironmentID, "event", e.Name,
-			"time", e.Time.Format(time.RFC3339), "seq", e.Seq}, kv(e)...)...)
+	// A batch push commits hundreds of events, mostly of one name: the counter and the
+	// leveled logger are looked up once, not per event.
+	info := level.Info(a.logger)
+	var (
+		counter prometheus.Counter
+		counted event.Name
+	)
+	for i := range events {
+		e := &events[i]
+		if counter == nil || e.Name != counted {
+			counter, counted = a.metrics.transitions.WithLabelValues(string(e.Name)), e.Name
+		}
+		counter.Inc()
+		k, v := kv(e)
+		info.Log("msg", msg, "environment_id", e.EnvironmentID, "event", e.Name,
+			"time", e.Time.Format(time.RFC3339), "seq", e.Seq, k, v)
 	}
 }

@@ -29,7 +29,6 @@ import (
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
 	"github.com/influxdata/influxdb-client-go/v2/api"
 	influxhttp "github.com/influxdata/influxdb-client-go/v2/api/http"
-	"github.com/influxdata/influxdb-client-go/v2/api/write"
 
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/config/redact"
@@ -161,23 +160,25 @@ func (s *Sink) Deliver(ctx context.Context, events []event.Event) (retry bool, e
 	if len(events) == 0 {
 		return false, nil
 	}
-	points := make([]*write.Point, 0, len(events)+len(events)/4)
+	l := line{b: make([]byte, 0, 256*len(events))}
+	points := 0
 	for i := range events {
-		points, err = s.appendPoints(points, &events[i])
+		n, err := s.appendLines(&l, &events[i])
 		if err != nil {
 			return false, err
 		}
+		points += n
 	}
-	if len(points) == 0 {
+	if points == 0 {
 		return false, nil // only windows not observed: read from the store, not from InfluxDB
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(s.cfg.Timeout))
 	defer cancel()
-	if err := s.write.WritePoint(ctx, points...); err != nil {
-		retry, err := s.classify(err, len(events), len(points))
+	if err := s.write.WriteRecord(ctx, string(l.b)); err != nil {
+		retry, err := s.classify(err, len(events), points)
 		return retry, err
 	}
-	level.Debug(s.logger).Log("msg", "wrote points", "events", len(events), "points", len(points))
+	level.Debug(s.logger).Log("msg", "wrote points", "events", len(events), "points", points)
 	return false, nil
 }
 
@@ -247,93 +248,97 @@ func Retryable(statusCode int) bool {
 		statusCode == http.StatusTooManyRequests || statusCode >= 500
 }
 
-// appendPoints appends e's points: a marker becomes a deployments point; a lifecycle
-// event a lifecycle point, plus a deployments point when it is "deployed"; a window not
-// observed (a gap) none: the schema of DESIGN §5 has no place for it, and the timelines
-// read gaps from the store whatever answers their events.
-func (s *Sink) appendPoints(points []*write.Point, e *event.Event) ([]*write.Point, error) {
+// appendLines appends e's points to l: a marker becomes a deployments point; a
+// lifecycle event a lifecycle point, plus a deployments point when it is "deployed"; a
+// window not observed (a gap) none: the schema of DESIGN §5 has no place for it, and the
+// timelines read gaps from the store whatever answers their events. It returns how many
+// points it appended.
+func (s *Sink) appendLines(l *line, e *event.Event) (int, error) {
 	if e.IsGap() {
-		return points, nil
+		return 0, nil
 	}
 	// InfluxDB stores int64 nanoseconds (1677..2262); the query side reads from 1970 on.
 	if e.Time.Before(time.Unix(0, 0)) || e.Time.Year() > 2261 {
-		return points, fmt.Errorf("influxdb: event %s (%s of %q): time %s is outside 1970..2261",
+		return 0, fmt.Errorf("influxdb: event %s (%s of %q): time %s is outside 1970..2261",
 			e.ID, e.Name, e.EnvironmentID, e.Time.Format(time.RFC3339Nano))
 	}
 	if e.IsMarker() {
-		return append(points, s.markerPoint(e)), nil
+		s.markerLine(l, e)
+		return 1, nil
 	}
-	p, err := s.lifecyclePoint(e)
-	if err != nil {
-		return points, err
+	if err := s.lifecycleLine(l, e); err != nil {
+		return 0, err
 	}
-	points = append(points, p)
 	if e.Name == event.Deployed {
-		points = append(points, s.deployedPoint(e))
+		s.deployedLine(l, e)
+		return 2, nil
 	}
-	return points, nil
+	return 1, nil
 }
 
-// lifecyclePoint is a lifecycle event's point. Its time is the event's, so a replay
+// lifecycleLine is a lifecycle event's point. Its time is the event's, so a replay
 // overwrites the identical point.
-func (s *Sink) lifecyclePoint(e *event.Event) (*write.Point, error) {
+func (s *Sink) lifecycleLine(l *line, e *event.Event) error {
 	meta := "{}"
 	if len(e.Metadata) > 0 {
 		b, err := json.Marshal(e.Metadata)
 		if err != nil {
-			return nil, fmt.Errorf("influxdb: event %s (%s of %q): metadata: %w", e.ID, e.Name, e.EnvironmentID, err)
+			return fmt.Errorf("influxdb: event %s (%s of %q): metadata: %w", e.ID, e.Name, e.EnvironmentID, err)
 		}
 		meta = string(b)
 	}
-	p := write.NewPointWithMeasurement(s.cfg.Measurement)
-	addTag(p, TagEnvironmentID, e.EnvironmentID)
-	addTag(p, TagEvent, string(e.Name))
+	mark := len(l.b)
+	l.start(s.cfg.Measurement)
+	l.tag(TagEnvironmentID, e.EnvironmentID)
+	l.tag(TagEvent, string(e.Name))
 	typ := e.Type
 	if s.typeTag != nil {
 		typ = s.typeTag(typ)
 	}
-	addTag(p, TagType, typ)
-	addTag(p, TagRepository, e.Repository)
+	l.tag(TagType, typ)
+	l.tag(TagRepository, e.Repository)
 	// Always written, even empty, so that every point has the same field types.
-	p.AddField(FieldEnvName, e.EnvironmentName)
-	p.AddField(FieldBranch, e.Branch)
-	p.AddField(FieldCommitSHA, e.CommitSHA)
-	p.AddField(FieldEventID, e.ID)
+	l.str(FieldEnvName, e.EnvironmentName)
+	l.str(FieldBranch, e.Branch)
+	l.str(FieldCommitSHA, e.CommitSHA)
+	l.str(FieldEventID, e.ID)
 	for _, k := range event.DurationKeys {
 		if f, ok := e.MetaFloat(k); ok {
-			p.AddField(k, f)
+			if err := l.float(k, f); err != nil {
+				l.b = l.b[:mark]
+				return fmt.Errorf("influxdb: event %s (%s of %q): %s: %w", e.ID, e.Name, e.EnvironmentID, k, err)
+			}
 		}
 	}
 	if r := e.Meta(event.MetaReason); r != nil {
-		p.AddField(FieldReason, e.MetaString(event.MetaReason))
+		l.str(FieldReason, e.MetaString(event.MetaReason))
 	}
 	if e.Name == event.ProvisioningFailed {
-		p.AddField(FieldFailureClass, e.FailureClass())
+		l.str(FieldFailureClass, e.FailureClass())
 	}
-	p.AddField(FieldMetadata, meta)
-	p.SetTime(e.Time)
-	return p, nil
+	l.str(FieldMetadata, meta)
+	l.end(e.Time)
+	return nil
 }
 
-// markerPoint is a deployment marker's point (001): environment is the marker's
+// markerLine is a deployment marker's point (001): environment is the marker's
 // environment, host, application, activity, status and failed come from its metadata.
-func (s *Sink) markerPoint(e *event.Event) *write.Point {
-	p := write.NewPointWithMeasurement(s.cfg.DeploymentsMeasurement)
+func (s *Sink) markerLine(l *line, e *event.Event) {
 	m := e.Marker()
-	addTag(p, TagHost, m.Host)
-	addTag(p, TagEnvironment, e.EnvironmentID)
-	addTag(p, TagApplication, m.Application)
-	p.AddField(FieldActivity, m.Activity)
-	p.AddField(FieldStatus, m.Status)
-	p.AddField(FieldFailed, m.Failed)
-	p.AddField(FieldEventID, e.ID)
-	p.SetTime(e.Time)
-	return p
+	l.start(s.cfg.DeploymentsMeasurement)
+	l.tag(TagHost, m.Host)
+	l.tag(TagEnvironment, e.EnvironmentID)
+	l.tag(TagApplication, m.Application)
+	l.str(FieldActivity, m.Activity)
+	l.str(FieldStatus, m.Status)
+	l.boolean(FieldFailed, m.Failed)
+	l.str(FieldEventID, e.ID)
+	l.end(e.Time)
 }
 
-// deployedPoint is the deployments point of a lifecycle "deployed" event, so that the
+// deployedLine is the deployments point of a lifecycle "deployed" event, so that the
 // 001 overlay also shows what Argo CD deployed.
-func (s *Sink) deployedPoint(e *event.Event) *write.Point {
+func (s *Sink) deployedLine(l *line, e *event.Event) {
 	activity := "deploy"
 	if rev := e.MetaString(event.MetaRevision); rev != "" {
 		activity += " " + rev
@@ -342,20 +347,12 @@ func (s *Sink) deployedPoint(e *event.Event) *write.Point {
 	if status == "" {
 		status = "success"
 	}
-	p := write.NewPointWithMeasurement(s.cfg.DeploymentsMeasurement)
-	addTag(p, TagEnvironment, e.EnvironmentID)
-	addTag(p, TagApplication, e.Repository)
-	p.AddField(FieldActivity, activity)
-	p.AddField(FieldStatus, status)
-	p.AddField(FieldFailed, false)
-	p.AddField(FieldEventID, e.ID)
-	p.SetTime(e.Time)
-	return p
-}
-
-// addTag adds a tag unless its value is empty (line protocol has no empty tag values).
-func addTag(p *write.Point, k, v string) {
-	if v != "" {
-		p.AddTag(k, v)
-	}
+	l.start(s.cfg.DeploymentsMeasurement)
+	l.tag(TagEnvironment, e.EnvironmentID)
+	l.tag(TagApplication, e.Repository)
+	l.str(FieldActivity, activity)
+	l.str(FieldStatus, status)
+	l.boolean(FieldFailed, false)
+	l.str(FieldEventID, e.ID)
+	l.end(e.Time)
 }

@@ -90,6 +90,13 @@ func (p *Recorder) commitOnce(batch []*request, cj CheckingJournal, optimistic b
 		// markerGroups: the request of each marker, for the tracker's all or nothing.
 		markerGroups []int
 	)
+	items := 0
+	for _, r := range batch {
+		items += len(r.items)
+	}
+	// Sized for every item at once: a batch push is hundreds of markers, and regrowing
+	// copies of events was the most the push allocated.
+	markers = make([]event.Event, 0, items)
 	for n, r := range batch {
 		if r.skip || r.deferred {
 			continue
@@ -178,7 +185,14 @@ func (p *Recorder) commitOnce(batch []*request, cj CheckingJournal, optimistic b
 			}
 		}
 	}
-	var all []event.Event
+	n := 0
+	for _, evs := range per {
+		n += len(evs)
+	}
+	for _, evs := range stored {
+		n += len(evs)
+	}
+	all := make([]event.Event, 0, n)
 	for _, evs := range per {
 		all = append(all, evs...)
 	}

@@ -29,20 +29,22 @@ import (
 // (CheckingJournal). Without lookup every identity is taken as unknown to the journal.
 func (p *Recorder) identities(batch []*request, lookup bool) (repeat [][]bool, absent []event.Fingerprint, err error) {
 	type ref struct{ r, i int }
-	var (
-		ids  []event.Fingerprint
-		refs []ref
-	)
+	items := 0
+	for _, r := range batch {
+		items += len(r.items)
+	}
+	// Sized for every item: a batch push is hundreds of markers.
+	ids, refs := make([]event.Fingerprint, 0, items), make([]ref, 0, items)
 	repeat = make([][]bool, len(batch))
-	seen := map[event.Fingerprint]int{} // identity -> the request of the group that has it
-	commits := map[string]string{}      // commit_sha an earlier push of the group sets, per environment
+	seen := make(map[event.Fingerprint]int, items) // identity -> the request of the group that has it
+	commits := map[string]string{}                 // commit_sha an earlier push of the group sets, per environment
 	for n, r := range batch {
 		repeat[n] = make([]bool, len(r.items))
 		if r.skip || r.deferred {
 			continue
 		}
-		mine := map[event.Fingerprint]int{} // identity -> its first item in this request
-		var order []event.Fingerprint
+		mine := make(map[event.Fingerprint]int, len(r.items)) // identity -> its first item in this request
+		order := make([]event.Fingerprint, 0, len(r.items))
 		own := maps.Clone(commits)
 		for i, it := range r.items {
 			id, ok := p.identity(it, own)
@@ -77,7 +79,7 @@ func (p *Recorder) identities(batch []*request, lookup bool) (repeat [][]bool, a
 	if err != nil {
 		return nil, nil, err
 	}
-	absent = ids[:0:0]
+	absent = make([]event.Fingerprint, 0, len(ids))
 	for k, ok := range known {
 		if ok {
 			repeat[refs[k].r][refs[k].i] = true

@@ -60,7 +60,7 @@ func (s *Store) Append(events []event.Event) error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		journal, index, meta := tx.Bucket(bucketJournal), tx.Bucket(bucketEnvIndex), tx.Bucket(bucketMeta)
 		ids := tx.Bucket(bucketIdentities)
-		journal.FillPercent, index.FillPercent = journalFill, indexFill
+		journal.FillPercent, index.FillPercent, ids.FillPercent = journalFill, indexFill, indexFill
 		for i, ev := range events {
 			if (last != 0 || i > 0) && ev.Seq != last+1 {
 				return fmt.Errorf("event %d does not follow %d", ev.Seq, last)

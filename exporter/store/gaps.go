@@ -108,7 +108,9 @@ func (s *Store) Gap(g event.Gap) (*event.Gap, error) {
 		if err != nil {
 			return err
 		}
-		if err := tx.Bucket(bucketJournal).Put(encodeSeq(last), eb); err != nil {
+		journal := tx.Bucket(bucketJournal)
+		journal.FillPercent = journalFill
+		if err := journal.Put(encodeSeq(last), eb); err != nil {
 			return err
 		}
 		return meta.Put(keyLastSeq, encodeSeq(last))

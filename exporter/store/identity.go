@@ -2,9 +2,11 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -33,6 +35,46 @@ func putIdentity(b *bolt.Bucket, ev *event.Event) error {
 	}
 	if err := b.Put(id[:], encodeSeq(ev.Seq)); err != nil {
 		return fmt.Errorf("event %d: identity: %w", ev.Seq, err)
+	}
+	return nil
+}
+
+// identityPuts gathers the identities of one commit's events, to index them in the
+// order of their keys. bbolt inserts a key by shifting the ones after it in its node, so
+// a batch whose identities come in descending order (markers dated backwards, or
+// reported late in reverse) shifted every identity of the batch put before it; sorted,
+// each lands after the previous one.
+type identityPuts struct{ all []identityPut }
+
+type identityPut struct {
+	id  event.Fingerprint
+	seq uint64
+}
+
+func (p *identityPuts) add(ev *event.Event) {
+	if id, ok := ev.Identity(); ok {
+		p.all = append(p.all, identityPut{id, ev.Seq})
+	}
+}
+
+// put indexes the identities gathered. Two events of the commit with the same identity
+// keep their journal order, so the later one holds it, as one Put per event in journal
+// order left it.
+func (p *identityPuts) put(b *bolt.Bucket) error {
+	slices.SortFunc(p.all, func(x, y identityPut) int {
+		if c := bytes.Compare(x.id[:], y.id[:]); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.seq, y.seq)
+	})
+	// bbolt keeps the values until the transaction ends: one array for all of them.
+	vals := make([]byte, 8*len(p.all))
+	for i, e := range p.all {
+		v := vals[8*i : 8*i+8 : 8*i+8]
+		binary.BigEndian.PutUint64(v, e.seq)
+		if err := b.Put(e.id[:], v); err != nil {
+			return fmt.Errorf("event %d: identity: %w", e.seq, err)
+		}
 	}
 	return nil
 }

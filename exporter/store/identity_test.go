@@ -147,3 +147,30 @@ func TestMigrateSchema1(t *testing.T) {
 		return nil
 	}))
 }
+
+// TestCommitIndexesIdentitiesOfItsEvents: a commit indexes each identity by the last of
+// its events in the journal, whatever order their times come in (the identities are put
+// sorted by key).
+func TestCommitIndexesIdentitiesOfItsEvents(t *testing.T) {
+	s := openTest(t, tempPath(t), newClock(t0).Now)
+	evs := []event.Event{
+		deploy("env-a", "ccc", t0.Add(2*time.Second), ""),
+		deploy("env-a", "bbb", t0.Add(time.Second), ""),
+		deploy("env-b", "aaa", t0, ""),
+		deploy("env-a", "bbb", t0.Add(time.Second), ""), // the second event again
+		ev("env-c", event.Created, t0),                  // no identity
+	}
+	out, err := s.Commit(nil, evs)
+	require.NoError(t, err)
+	want := map[event.Fingerprint]uint64{
+		identity(t, evs[0]): out[0].Seq, identity(t, evs[1]): out[3].Seq, identity(t, evs[2]): out[2].Seq,
+	}
+	got := map[event.Fingerprint]uint64{}
+	require.NoError(t, s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketIdentities).ForEach(func(k, v []byte) error {
+			got[event.Fingerprint(k)] = decodeSeq(v)
+			return nil
+		})
+	}))
+	require.Equal(t, want, got)
+}

@@ -36,23 +36,35 @@ func (s *Store) releaseWritten(n int) {
 	})
 }
 
-// scanPager releases the pages of a scan every releaseItems records and at its end.
+// scanPager releases the pages reads went through every releaseItems records they read,
+// counted across reads (Store.readSince), and at the end of a read of as many. A sink
+// reads a few hundred events at a time: releasing the whole mapping after each such
+// read (a system call, and page faults for the branch pages the next commit and read
+// walk again) cost more than the few hundred KB it kept from being resident.
 type scanPager struct {
-	db *bolt.DB
+	s  *Store
 	tx *bolt.Tx
 	n  int
 }
 
+func (s *Store) pager(tx *bolt.Tx) *scanPager { return &scanPager{s: s, tx: tx} }
+
 func (p *scanPager) read() {
-	if p.n++; p.n%releaseItems == 0 {
-		releasePages(p.db, p.tx)
+	p.n++
+	if p.s.readSince.Add(1) >= releaseItems {
+		p.release()
 	}
 }
 
 func (p *scanPager) done() {
-	if p.n >= releaseItems/4 {
-		releasePages(p.db, p.tx)
+	if p.n >= releaseItems {
+		p.release()
 	}
+}
+
+func (p *scanPager) release() {
+	p.s.readSince.Store(0)
+	releasePages(p.s.db, p.tx)
 }
 
 // releaseWhile runs fn, releasing tx's pages every releaseEvery meanwhile and once at

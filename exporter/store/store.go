@@ -137,6 +137,9 @@ type Store struct {
 	last    atomic.Uint64
 	closed  atomic.Bool
 	decoded atomic.Uint64 // Stats.Decoded
+	// readSince counts the records reads went through since their pages were last
+	// released (scanPager).
+	readSince atomic.Int64
 
 	subMu      sync.Mutex
 	subs       map[chan struct{}]struct{}
@@ -340,12 +343,15 @@ func (s *Store) Stats() Stats {
 	return st
 }
 
-// How full bbolt fills a page it splits (its default is half): the journal is
-// append-only, so its pages can be filled; the index and the states take inserts and
-// rewrites anywhere, and keep room for them. Half-empty pages made the file (and what a
-// scan of it reads) twice the size of its data.
+// How full bbolt fills a page it splits (its default is half): the journal's keys are
+// sequence numbers, only ever appended, so its pages are filled whole; the indexes take
+// their keys mostly at their ends (an environment's events, identities in time order)
+// but also anywhere (an event dated earlier), and the states are rewritten anywhere:
+// they keep room for it. Half-empty pages made the file (and what a scan of it reads)
+// twice the size of its data. This decides only how new pages are cut: a store written
+// with other values reads the same.
 const (
-	journalFill = 0.95
+	journalFill = 1.0
 	indexFill   = 0.9
 	statesFill  = 0.8
 )
@@ -415,9 +421,10 @@ func (s *Store) commit(states []tracker.State, events []event.Event, keys map[st
 		journal := tx.Bucket(bucketJournal)
 		index := tx.Bucket(bucketEnvIndex)
 		ids := tx.Bucket(bucketIdentities)
-		journal.FillPercent, index.FillPercent = journalFill, indexFill
+		journal.FillPercent, index.FillPercent, ids.FillPercent = journalFill, indexFill, indexFill
 		last = decodeSeq(meta.Get(keyLastSeq))
 		var enc eventEncoder
+		idents := identityPuts{all: make([]identityPut, 0, len(out))}
 		for i := range out {
 			if last == math.MaxUint64 {
 				return errors.New("sequence numbers exhausted")
@@ -437,9 +444,10 @@ func (s *Store) commit(states []tracker.State, events []event.Event, keys map[st
 			if err := index.Put(indexKey(ev.EnvironmentID, last), []byte{}); err != nil {
 				return fmt.Errorf("event %d: index: %w", last, err)
 			}
-			if err := putIdentity(ids, ev); err != nil {
-				return err
-			}
+			idents.add(ev)
+		}
+		if err := idents.put(ids); err != nil {
+			return err
 		}
 		if len(keys) > 0 {
 			kb, exp := tx.Bucket(bucketKeys), tx.Bucket(bucketKeyExpiry)
@@ -473,7 +481,7 @@ func (s *Store) commit(states []tracker.State, events []event.Event, keys map[st
 func (s *Store) Environments() (map[string]tracker.State, error) {
 	states := make(map[string]tracker.State)
 	err := s.view(func(tx *bolt.Tx) error {
-		p := scanPager{db: s.db, tx: tx}
+		p := s.pager(tx)
 		defer p.done()
 		pool := tracker.Strings{}
 		return tx.Bucket(bucketEnvs).ForEach(func(k, v []byte) error {
@@ -527,7 +535,7 @@ func (s *Store) Events(afterSeq uint64, limit int) ([]event.Event, error) {
 		return nil, nil
 	}
 	err := s.view(func(tx *bolt.Tx) error {
-		p := scanPager{db: s.db, tx: tx}
+		p := s.pager(tx)
 		defer p.done()
 		c := tx.Bucket(bucketJournal).Cursor()
 		for k, v := c.Seek(encodeSeq(afterSeq + 1)); k != nil; k, v = c.Next() {
@@ -593,7 +601,7 @@ func (s *Store) EnvironmentEvents(id string) ([]event.Event, error) {
 func (s *Store) EventsBetween(from, to time.Time) ([]event.Event, error) {
 	var evs []event.Event
 	err := s.view(func(tx *bolt.Tx) error {
-		p := scanPager{db: s.db, tx: tx}
+		p := s.pager(tx)
 		defer p.done()
 		return tx.Bucket(bucketJournal).ForEach(func(k, v []byte) error {
 			p.read()
@@ -819,7 +827,7 @@ func (s *Store) pruneStates(before time.Time) (int, error) {
 	}
 	var candidates [][]byte
 	err := s.view(func(tx *bolt.Tx) error {
-		p := scanPager{db: s.db, tx: tx}
+		p := s.pager(tx)
 		defer p.done()
 		return tx.Bucket(bucketEnvs).ForEach(func(k, v []byte) error {
 			p.read()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"maps"
 	"reflect"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -270,7 +271,7 @@ func (t *Tracker) processBatch(obs []Observation, extra []event.Event, extraGrou
 			p.rejected[i] = r
 		}
 	}
-	events := p.events
+	events := slices.Grow(p.events, len(extra)) // a batch push's hundreds of markers: no regrowth
 	extraApplied := make([]bool, len(extra))
 	for i, e := range extra {
 		if i < len(extraGroups) && failed[extraGroups[i]] {
