@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/blueberry-idp/envtrack/exporter/recycle"
 	"github.com/blueberry-idp/envtrack/model/apitypes"
 )
 
@@ -81,7 +82,7 @@ func appendEntry(dst []byte, e *apitypes.TimelineEntry) ([]byte, bool) {
 const maxPooledTimeline = 4 << 20
 
 // timelineBuffers recycles the buffers timelines are written from.
-var timelineBuffers = newRecycler[[]byte]()
+var timelineBuffers = recycle.New[[]byte]()
 
 // keptTimeline: the buffer kept across garbage collections at most (a long timeline's
 // document, 3,000 entries, is 400 KB).
@@ -90,13 +91,13 @@ const keptTimeline = 1 << 20
 // writeTimeline is WriteJSON(w, http.StatusOK, tl), the same bytes, written at once
 // with their length.
 func writeTimeline(w http.ResponseWriter, tl *apitypes.Timeline) {
-	bp := timelineBuffers.get()
+	bp := timelineBuffers.Get()
 	b, ok := appendTimeline((*bp)[:0], tl)
 	b = append(b, '\n') // as json.Encoder ends a value
 	defer func() {
 		if cap(b) <= maxPooledTimeline {
 			*bp = b[:0]
-			timelineBuffers.put(bp, cap(b) <= keptTimeline)
+			timelineBuffers.Put(bp, cap(b) <= keptTimeline)
 		}
 	}()
 	if !ok {

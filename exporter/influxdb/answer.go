@@ -17,6 +17,8 @@ import (
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/blueberry-idp/envtrack/exporter/recycle"
 )
 
 // cell is one value of a row: a string, a number (its JSON text), true, false, null,
@@ -620,7 +622,7 @@ func (in *interner) string(b []byte) string {
 }
 
 // answerStates recycles the buffers answers are read into.
-var answerStates = newRecycler[answerState]()
+var answerStates = recycle.New[answerState]()
 
 type answerState struct {
 	buf     []byte
@@ -660,7 +662,7 @@ const (
 // end. Only when that fails (an answer with its objects spread over lines, or none
 // ended so far) are the objects found by counting their brackets (splitter).
 func decodeAnswer(body io.Reader, emit func(statement int, r *row) error) error {
-	st := answerStates.get()
+	st := answerStates.Get()
 	buf := st.buf[:0]
 	if cap(buf) < minAnswerBuffer {
 		buf = make([]byte, 0, minAnswerBuffer)
@@ -678,7 +680,7 @@ func decodeAnswer(body io.Reader, emit func(statement int, r *row) error) error 
 		if cap(p.cells) <= maxPooledCells {
 			st.cells, st.rowEnds = p.cells[:0], p.rowEnds[:0]
 		}
-		answerStates.put(st, cap(st.buf) <= keptAnswer && cap(st.cells) <= keptCells)
+		answerStates.Put(st, cap(st.buf) <= keptAnswer && cap(st.cells) <= keptCells)
 	}()
 	partial := map[int]bool{}
 	r := &row{in: in}

@@ -35,6 +35,7 @@ import (
 	"github.com/blueberry-idp/envtrack/config"
 	"github.com/blueberry-idp/envtrack/config/redact"
 	"github.com/blueberry-idp/envtrack/exporter/query"
+	"github.com/blueberry-idp/envtrack/exporter/recycle"
 	"github.com/blueberry-idp/envtrack/model/event"
 )
 
@@ -162,7 +163,7 @@ func (q *InfluxQL) EnvironmentEvents(ctx context.Context, id string) ([]event.Ev
 // reused once f returns (a long timeline's events were most of the memory a request
 // allocated: docs/benchmarks.md).
 func (q *InfluxQL) EnvironmentEventsRaw(ctx context.Context, id string, f func([]event.Event) error) error {
-	bp := eventBuffers.get()
+	bp := eventBuffers.Get()
 	evs, err := q.appendEnvironmentEvents(ctx, (*bp)[:0], id, true)
 	if err == nil {
 		err = f(evs)
@@ -172,13 +173,13 @@ func (q *InfluxQL) EnvironmentEventsRaw(ctx context.Context, id string, f func([
 		if evs != nil {
 			*bp = evs[:0]
 		}
-		eventBuffers.put(bp, cap(*bp) <= keptEvents)
+		eventBuffers.Put(bp, cap(*bp) <= keptEvents)
 	}
 	return err
 }
 
 // eventBuffers recycles the events of timelines read for the API.
-var eventBuffers = newRecycler[[]event.Event]()
+var eventBuffers = recycle.New[[]event.Event]()
 
 // maxPooledEvents: a slice that grew larger is left to the garbage collector.
 const maxPooledEvents = 16 << 10

@@ -1,4 +1,4 @@
-package api
+package recycle
 
 import (
 	"runtime"
@@ -8,8 +8,8 @@ import (
 )
 
 // TestRecyclerKeepsAcrossCollections: values put back to keep survive garbage
-// collections (keptValues of them; a sync.Pool empties at every other one), in the order
-// of a channel; without keep, or beyond keptValues, they go to the pool.
+// collections (KeptValues of them; a sync.Pool empties at every other one), in the order
+// of a channel; without keep, or beyond KeptValues, they go to the pool.
 func TestRecyclerKeepsAcrossCollections(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -18,26 +18,26 @@ func TestRecyclerKeepsAcrossCollections(t *testing.T) {
 		want int  // of them got back after two collections
 	}{
 		{"one kept", 1, true, 1},
-		{"as many as kept", keptValues, true, keptValues},
-		{"more than kept", keptValues + 3, true, keptValues},
+		{"as many as kept", KeptValues, true, KeptValues},
+		{"more than kept", KeptValues + 3, true, KeptValues},
 		{"not to keep", 2, false, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newRecycler[[]byte]()
+			r := New[[]byte]()
 			var put []*[]byte
 			for range tc.put {
-				v := r.get()
+				v := r.Get()
 				*v = make([]byte, 0, 64)
 				put = append(put, v)
 			}
 			for _, v := range put {
-				r.put(v, tc.keep)
+				r.Put(v, tc.keep)
 			}
 			runtime.GC()
 			runtime.GC()
 			got := 0
 			for i := 0; i < tc.put; i++ {
-				v := r.get()
+				v := r.Get()
 				if i < len(put) && v == put[i] {
 					got++
 				}
