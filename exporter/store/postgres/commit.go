@@ -693,50 +693,36 @@ func (s *Store) listenOnce(ctx context.Context, woke chan<- struct{}) error {
 // Subscribe returns a channel that receives after commits that appended events, this
 // replica's or another's (see store.Store.Subscribe: capacity one, coalescing, never
 // closed), and a function that ends the subscription.
-func (s *Store) Subscribe() (<-chan struct{}, func()) {
-	ch := make(chan struct{}, 1)
-	s.subMu.Lock()
-	s.subs[ch] = struct{}{}
-	s.subMu.Unlock()
-	return ch, func() {
-		s.subMu.Lock()
-		delete(s.subs, ch)
-		s.subMu.Unlock()
-	}
-}
-
-func (s *Store) broadcast() {
-	s.subMu.Lock()
-	defer s.subMu.Unlock()
-	for ch := range s.subs {
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
-	}
-}
+func (s *Store) Subscribe() (<-chan struct{}, func()) { return s.subscribe(s.subs) }
 
 // SubscribeOthers is Subscribe for the commits of the other replicas only (a
 // notification, or the poll, showing the journal's head beyond this replica's own
 // commits): what a follower of their states needs to wake for (journal.Follow), where
 // waking at this replica's own commits would read the change feed, under the tracker's
 // lock, once per group of pushes for nothing.
-func (s *Store) SubscribeOthers() (<-chan struct{}, func()) {
+func (s *Store) SubscribeOthers() (<-chan struct{}, func()) { return s.subscribe(s.others) }
+
+func (s *Store) broadcast()       { s.notify(s.subs) }
+func (s *Store) broadcastOthers() { s.notify(s.others) }
+
+// subscribe adds a channel to set (s.subs or s.others) and returns it with its removal.
+func (s *Store) subscribe(set map[chan struct{}]struct{}) (<-chan struct{}, func()) {
 	ch := make(chan struct{}, 1)
 	s.subMu.Lock()
-	s.others[ch] = struct{}{}
+	set[ch] = struct{}{}
 	s.subMu.Unlock()
 	return ch, func() {
 		s.subMu.Lock()
-		delete(s.others, ch)
+		delete(set, ch)
 		s.subMu.Unlock()
 	}
 }
 
-func (s *Store) broadcastOthers() {
+// notify wakes every channel of set without blocking (they coalesce).
+func (s *Store) notify(set map[chan struct{}]struct{}) {
 	s.subMu.Lock()
 	defer s.subMu.Unlock()
-	for ch := range s.others {
+	for ch := range set {
 		select {
 		case ch <- struct{}{}:
 		default:
