@@ -53,15 +53,7 @@ func pushedMarker(t *testing.T, env string, n int) api.Item {
 func TestPushRoundTrips(t *testing.T) {
 	pg := testinfra.StartPostgres(t)
 	rt := &roundTrips{}
-	// No LISTEN and a long poll: nothing but the pushes talks to the database.
-	st, err := postgres.Open(context.Background(), pg.NewDatabase(t), postgres.Options{NoListen: true, PollInterval: time.Hour, Tracer: rt})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close() })
-	states, err := st.Environments()
-	require.NoError(t, err)
-	tr := tracker.New(tracker.Config{}, states)
-	tr.Share(st)
-	p := ingest.New(ingest.Options{Tracker: tr, Journal: st, Now: func() time.Time { return t0.Add(24 * time.Hour) }})
+	p, tr, st := pushReplica(t, pg.NewDatabase(t), rt)
 
 	record := func(items []api.Item, key api.Key) (per [][]event.Event, trips int64, err error) {
 		t.Helper()
@@ -146,16 +138,7 @@ func pushed(env string, name event.Name, sha string, n int) api.Item {
 func TestPushPlannedFromAnotherReplicasState(t *testing.T) {
 	pg := testinfra.StartPostgres(t)
 	dsn := pg.NewDatabase(t)
-	replica := func() (*ingest.Recorder, *tracker.Tracker, *postgres.Store) {
-		st, err := postgres.Open(context.Background(), dsn, postgres.Options{NoListen: true, PollInterval: time.Hour})
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = st.Close() })
-		states, err := st.Environments()
-		require.NoError(t, err)
-		tr := tracker.New(tracker.Config{}, states)
-		tr.Share(st)
-		return ingest.New(ingest.Options{Tracker: tr, Journal: st, Now: func() time.Time { return t0.Add(24 * time.Hour) }}), tr, st
-	}
+	replica := func() (*ingest.Recorder, *tracker.Tracker, *postgres.Store) { return pushReplica(t, dsn, nil) }
 	a, _, _ := replica()
 	b, tb, sb := replica() // b follows nothing of a's (no Follow): its states are stale
 	reg := prometheus.NewPedanticRegistry()
@@ -220,4 +203,19 @@ func TestPushPlannedFromAnotherReplicasState(t *testing.T) {
 	require.Equal(t, 2.0, stale())
 	st, _ = tb.Get("pr-2")
 	require.Equal(t, "sha-3", st.CommitSHA)
+}
+
+// pushReplica opens a replica's push path on the database dsn names: its store (no
+// LISTEN and a long poll, so that nothing but the pushes talks to the database; tracer,
+// if not nil, counts what they send), a tracker sharing its states, and the recorder.
+func pushReplica(t *testing.T, dsn string, tracer pgx.QueryTracer) (*ingest.Recorder, *tracker.Tracker, *postgres.Store) {
+	t.Helper()
+	st, err := postgres.Open(context.Background(), dsn, postgres.Options{NoListen: true, PollInterval: time.Hour, Tracer: tracer})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	states, err := st.Environments()
+	require.NoError(t, err)
+	tr := tracker.New(tracker.Config{}, states)
+	tr.Share(st)
+	return ingest.New(ingest.Options{Tracker: tr, Journal: st, Now: func() time.Time { return t0.Add(24 * time.Hour) }}), tr, st
 }
