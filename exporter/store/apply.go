@@ -25,10 +25,15 @@ const (
 	applyDelay = 5 * time.Millisecond
 	// applyBatch records are applied at once, without waiting for applyDelay.
 	applyBatch = 64
-	// maxQueued bounds the records acknowledged and not yet applied: a commit waits for
-	// the applier beyond it, so that a store file slower than the log cannot let the
-	// log and this queue grow without end.
-	maxQueued = 256
+	// maxQueued and maxQueuedBytes bound the records acknowledged and not yet applied
+	// (and the memory they hold): a commit waits for the applier beyond them, so that a
+	// store file slower than the log cannot let the log and this queue grow without end.
+	maxQueued      = 256
+	maxQueuedBytes = 8 << 20
+	// directBytes: a commit larger than this (a first sight's thousands of events) is
+	// written to the store file directly, after the records before it: the log would
+	// save it little next to its own transaction, and hold its bytes twice.
+	directBytes = 1 << 20
 	// applyRetry is how long the applier waits, at most, before it tries a failed
 	// transaction again (it starts at a tenth of it).
 	applyRetry = 5 * time.Second
@@ -83,6 +88,7 @@ func (s *Store) enqueue(r *record) {
 	r.queued = time.Now()
 	s.am.Lock()
 	s.queue = append(s.queue, r)
+	s.queuedBytes += r.size()
 	s.appended = r.lsn
 	n := len(s.queue)
 	s.am.Unlock()
@@ -96,12 +102,13 @@ func (s *Store) enqueue(r *record) {
 func (s *Store) roomInQueue() error {
 	s.am.Lock()
 	defer s.am.Unlock()
-	if len(s.queue) >= maxQueued {
+	full := func() bool { return len(s.queue) >= maxQueued || len(s.queue) > 0 && s.queuedBytes >= maxQueuedBytes }
+	if full() {
 		s.waiters++
 		defer func() { s.waiters-- }()
 		s.kick()
 	}
-	for len(s.queue) >= maxQueued {
+	for full() {
 		if s.applyErr != nil {
 			return fmt.Errorf("the store file is behind its commit log: %w", s.applyErr)
 		}
@@ -247,10 +254,38 @@ func (s *Store) applyLoop() {
 		if len(s.queue) == 0 {
 			s.queue = nil // let the applied records go
 		}
+		for _, r := range batch {
+			s.queuedBytes -= r.size()
+		}
 		s.applied = batch[len(batch)-1].lsn
 		s.am.Unlock()
 		s.acond.Broadcast()
 	}
+}
+
+// commitDirect writes r to the store file in a transaction of its own, after every
+// record acknowledged before it (s.mu held): no record of the log, no lsn.
+func (s *Store) commitDirect(r *record) error {
+	if err := s.barrier(); err != nil {
+		return err
+	}
+	var cursors map[string]uint64
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		cursors = s.takeCursors()
+		if err := putCursors(tx, cursors); err != nil {
+			return err
+		}
+		return writeRecord(tx, r)
+	})
+	if err != nil {
+		s.restoreCursors(cursors)
+		return mapErr(err)
+	}
+	s.releaseWritten(len(r.states) + len(r.encoded) + len(r.keys))
+	if len(r.encoded) > 0 {
+		s.broadcast()
+	}
+	return nil
 }
 
 // applyRecords writes the records in one synced bbolt transaction, with the sinks'
@@ -291,6 +326,16 @@ func applyRecord(tx *bolt.Tx, r *record) error {
 	if applied := decodeSeq(meta.Get(keyLogLSN)); r.lsn <= applied {
 		return nil // applied before a crash that came before the log was emptied
 	}
+	if err := writeRecord(tx, r); err != nil {
+		return err
+	}
+	return meta.Put(keyLogLSN, encodeSeq(r.lsn))
+}
+
+// writeRecord writes what a commit holds: its states, its events with their index
+// entries and identities, its Idempotency-Keys.
+func writeRecord(tx *bolt.Tx, r *record) error {
+	meta := tx.Bucket(bucketMeta)
 	envs := tx.Bucket(bucketEnvs)
 	envs.FillPercent = statesFill
 	for _, st := range r.states {
@@ -327,11 +372,9 @@ func applyRecord(tx *bolt.Tx, r *record) error {
 		}
 	}
 	if len(r.encoded) > 0 {
-		if err := meta.Put(keyLastSeq, encodeSeq(last)); err != nil {
-			return err
-		}
+		return meta.Put(keyLastSeq, encodeSeq(last))
 	}
-	return meta.Put(keyLogLSN, encodeSeq(r.lsn))
+	return nil
 }
 
 // replayLog applies the records of the log that the bbolt file has not (a crash came

@@ -142,6 +142,7 @@ type Store struct {
 	am           sync.Mutex
 	acond        *sync.Cond
 	queue        []*record // acknowledged, not yet applied, in lsn order
+	queuedBytes  int       // their sizes (record.size)
 	appended     uint64    // the last lsn acknowledged
 	applied      uint64    // the last lsn applied to the bbolt file
 	applyErr     error     // the last transaction of the applier failed with it
@@ -498,15 +499,18 @@ func (s *Store) commit(states []tracker.State, events []event.Event, keys map[st
 	for k, fp := range keys {
 		r.keys = append(r.keys, keyRecord{key: k, fp: fp})
 	}
-	s.frame = appendFrame(s.frame[:0], s.journalID, r)
-	if err := s.log.append(s.frame); err != nil {
-		return nil, fmt.Errorf("commit: %w", err)
+	if r.size() > directBytes {
+		if err := s.commitDirect(r); err != nil {
+			return nil, fmt.Errorf("commit: %w", err)
+		}
+	} else {
+		s.frame = appendFrame(s.frame[:0], s.journalID, r)
+		if err := s.log.append(s.frame); err != nil {
+			return nil, fmt.Errorf("commit: %w", err)
+		}
+		s.lsn = r.lsn
+		s.enqueue(r)
 	}
-	if cap(s.frame) > 1<<20 {
-		s.frame = nil // a large batch's buffer is not kept for the small commits after it
-	}
-	s.lsn = r.lsn
-	s.enqueue(r)
 	s.metrics.CommitDuration.Observe(time.Since(start).Seconds())
 	if len(out) > 0 {
 		s.metrics.CommitEvents.Observe(float64(len(out)))

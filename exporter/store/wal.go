@@ -80,6 +80,21 @@ type record struct {
 	queued     time.Time // when the commit was acknowledged (the applier's delay)
 }
 
+// size is about the bytes r holds: what its frame takes.
+func (r *record) size() int {
+	n := 64
+	for _, st := range r.states {
+		n += len(st.id) + len(st.json) + 8
+	}
+	for _, b := range r.encoded {
+		n += len(b) + 4
+	}
+	for _, k := range r.keys {
+		n += len(k.key) + 20
+	}
+	return n
+}
+
 // appendFrame appends r's frame to dst.
 func appendFrame(dst []byte, journalID string, r *record) []byte {
 	start := len(dst)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -273,4 +274,43 @@ func TestStoreFileRefusingCommits(t *testing.T) {
 	evs, err = c.Events(0, 0)
 	require.NoError(t, err)
 	require.Equal(t, []uint64{1}, seqs(evs), "a restart applies what the file refused")
+}
+
+// TestLargeCommitAfterTheLog: a commit too large for the log (a first sight's) is
+// written to the store file directly, after the log's records before it, and a
+// restart finds every commit once.
+func TestLargeCommitAfterTheLog(t *testing.T) {
+	path := tempPath(t)
+	s := openTest(t, path, newClock(t0).Now)
+	release := holdApplies(s)
+	_, err := s.Commit(nil, []event.Event{ev("env-a", event.Created, t0)})
+	require.NoError(t, err)
+	large := make([]event.Event, 4000)
+	for i := range large {
+		large[i] = ev("env-"+strings.Repeat("b", 1+i%100), event.Created, t0)
+		large[i].Metadata = map[string]any{"message": strings.Repeat("x", 300)}
+	}
+	go release() // the large commit waits for the record before it
+	_, err = s.Commit(nil, large)
+	require.NoError(t, err)
+	_, err = s.Commit(nil, []event.Event{ev("env-c", event.Created, t0)})
+	require.NoError(t, err)
+	crashed := copyStore(t, path)
+	recs, _, err := readLog(crashed+logSuffix, s.journalID)
+	require.NoError(t, err)
+	require.Len(t, recs, 2, "the small commits only")
+
+	for _, p := range []string{path, crashed} {
+		if p == path {
+			require.NoError(t, s.Close())
+		}
+		c := openTest(t, p, nil)
+		evs, err := c.Events(0, 0)
+		require.NoError(t, err)
+		require.Len(t, evs, 4002)
+		for i, e := range evs {
+			require.Equal(t, uint64(i+1), e.Seq)
+		}
+		require.Equal(t, "env-c", evs[4001].EnvironmentID)
+	}
 }
