@@ -286,4 +286,7 @@ func handbookReplicas(p func(string, ...any)) {
 	p("**Moving a journal.** Stop envtrack, then `envtrack store copy --from bbolt:/var/lib/envtrack/envtrack.db --to postgres:DSN` moves the journal with its identity (event ids stay the same, so the sinks deliver nothing twice), its environments, sink cursors, set-aside and undelivered events, Idempotency-Keys and blind windows; `--from postgres:DSN --to bbolt:PATH` moves it back. ")
 	p("An interrupted copy resumes when run again; a finished one copies nothing more. Then set `store.driver: postgres` and start the replicas. ")
 	p("The schema's migrations are embedded in envtrack and applied at start under an advisory lock; a database migrated by a newer envtrack stops an older one at start with one line, changing nothing (roll forward, not back).\n\n")
+	p("**The embedded journal's files.** With `store.driver: bbolt` a commit is acknowledged once it is in `envtrack.db-wal`, the commit log beside `envtrack.db` (one append and one fdatasync), and applied to `envtrack.db` a few milliseconds behind. ")
+	p("A start (and `envtrack store copy`) applies what a crash left in the log; a clean stop applies everything and removes the log. Back up both files, or stop envtrack first. ")
+	p("A log that does not continue its `envtrack.db` (another store's, or one missing a commit) stops start-up with one line, like a damaged store, changing nothing.\n\n")
 }
