@@ -33,7 +33,7 @@ func (s *Store) Adopt(id string, createdAt time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	createdAt = createdAt.UTC().Truncate(time.Second)
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if err := meta.Put(keyJournalID, []byte(id)); err != nil {
 			return err
@@ -57,7 +57,7 @@ func (s *Store) Append(events []event.Event) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	last := s.last.Load()
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		journal, index, meta := tx.Bucket(bucketJournal), tx.Bucket(bucketEnvIndex), tx.Bucket(bucketMeta)
 		ids := tx.Bucket(bucketIdentities)
 		journal.FillPercent, index.FillPercent, ids.FillPercent = journalFill, indexFill, indexFill
@@ -102,7 +102,7 @@ func (s *Store) Append(events []event.Event) error {
 func (s *Store) ReplaceStates(states map[string]tracker.State) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		envs := tx.Bucket(bucketEnvs)
 		var gone [][]byte
 		if err := envs.ForEach(func(k, _ []byte) error {
@@ -147,7 +147,7 @@ func (s *Store) PutSetAside(sink string, e SetAsideEntry) error {
 	if err != nil {
 		return err
 	}
-	return mapErr(s.db.Update(func(tx *bolt.Tx) error {
+	return mapErr(s.update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketSetAside).Put(indexKey(sink, e.Event.Seq), b)
 	}))
 }
@@ -162,7 +162,7 @@ func (s *Store) PutUndelivered(sink string, e SetAsideEntry) error {
 	if err != nil {
 		return err
 	}
-	return mapErr(s.db.Update(func(tx *bolt.Tx) error {
+	return mapErr(s.update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketUndelivered).Put(indexKey(sink, e.Event.Seq), b)
 	}))
 }
@@ -202,7 +202,7 @@ func (s *Store) PutKeys(keys []KeyRecord) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return mapErr(s.db.Update(func(tx *bolt.Tx) error {
+	return mapErr(s.update(func(tx *bolt.Tx) error {
 		kb, exp := tx.Bucket(bucketKeys), tx.Bucket(bucketKeyExpiry)
 		for _, k := range keys {
 			if err := putKey(kb, exp, k.Key, k.Fingerprint, k.RecordedAt); err != nil {
@@ -223,7 +223,7 @@ func (s *Store) PutGaps(gaps []event.Gap) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketGaps)
 		for _, g := range gaps {
 			if g.Source == "" || bytes.IndexByte([]byte(g.Source), 0) >= 0 {

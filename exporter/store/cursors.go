@@ -53,7 +53,7 @@ func (s *Store) flushCursorsLocked() error {
 		return nil
 	}
 	var pending map[string]uint64
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		pending = s.takeCursors()
 		return putCursors(tx, pending)
 	})

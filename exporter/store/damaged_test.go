@@ -82,7 +82,7 @@ func TestOpenDamaged(t *testing.T) {
 		{"last used page cut off", func(t *testing.T) []byte { return good[:usedBytes(t, good)-4096] }, "truncated"},
 		{"random pages after the metas", func(*testing.T) []byte { return randomPages(2 * 4096) }, "cannot be used"},
 		{"random bytes everywhere", func(*testing.T) []byte { return randomPages(0) }, "not a valid store file"},
-		{"one scribbled data page", func(*testing.T) []byte { return scribble(4) }, "corrupt page"},
+		{"one scribbled data page", func(t *testing.T) []byte { return scribble(journalRoot(t, good)) }, "corrupt page"},
 		{"a text file", func(*testing.T) []byte { return []byte("listen_address: :9465\n") }, "not a valid store file"},
 		{"a SQLite file", func(*testing.T) []byte {
 			return append([]byte("SQLite format 3\x00"), make([]byte, 8192)...)
@@ -187,6 +187,18 @@ func mustJSON(t *testing.T, v any) string {
 
 // usedBytes is the size a store's pages need (bbolt's high-water mark), below the file's
 // size when bbolt grew the file ahead of use.
+// journalRoot is the page the journal bucket of the store b starts at: a page in use.
+func journalRoot(t *testing.T, b []byte) int {
+	p := filepath.Join(t.TempDir(), "copy.db")
+	require.NoError(t, os.WriteFile(p, b, 0o600))
+	db, err := bolt.Open(p, 0o600, &bolt.Options{ReadOnly: true})
+	require.NoError(t, err)
+	defer db.Close()
+	var root int
+	require.NoError(t, db.View(func(tx *bolt.Tx) error { root = int(tx.Bucket(bucketJournal).Root()); return nil }))
+	return root
+}
+
 func usedBytes(t *testing.T, b []byte) int {
 	p := filepath.Join(t.TempDir(), "copy.db")
 	require.NoError(t, os.WriteFile(p, b, 0o600))

@@ -43,7 +43,7 @@ func (s *Store) SetAsideUndelivered(sink string, evs []event.Event, reason strin
 	last := evs[len(evs)-1].Seq
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		if l := decodeSeq(tx.Bucket(bucketMeta).Get(keyLastSeq)); last > l {
 			return fmt.Errorf("seq %d is beyond the last event %d", last, l)
 		}

@@ -18,7 +18,7 @@ func (s *Store) ForgetStates(ids []string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		envs := tx.Bucket(bucketEnvs)
 		for _, id := range ids {
 			if err := envs.Delete([]byte(id)); err != nil {

@@ -55,7 +55,7 @@ func (s *Store) Gap(g event.Gap) (*event.Gap, error) {
 		stored event.Event
 		last   uint64
 	)
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketGaps)
 		prefix := append([]byte(g.Source), 0)
 		c := b.Cursor()
@@ -167,7 +167,7 @@ func (s *Store) Gaps(from, to time.Time) ([]event.Gap, error) {
 // pruneGaps deletes the closed windows that ended before before.
 func (s *Store) pruneGaps(before time.Time) (int, error) {
 	n := 0
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketGaps)
 		var victims [][]byte
 		err := b.ForEach(func(k, _ []byte) error {

@@ -57,16 +57,29 @@ func (p *identityPuts) add(ev *event.Event) {
 	}
 }
 
-// put indexes the identities gathered. Two events of the commit with the same identity
-// keep their journal order, so the later one holds it, as one Put per event in journal
-// order left it.
-func (p *identityPuts) put(b *bolt.Bucket) error {
+// sort puts the identities gathered in key order. Two events of the commit with the
+// same identity keep their journal order, so the later one holds it, as one Put per
+// event in journal order left it. A commit sorts them before its record is queued:
+// lookups (known) read them while the applier puts them.
+func (p *identityPuts) sort() {
 	slices.SortFunc(p.all, func(x, y identityPut) int {
 		if c := bytes.Compare(x.id[:], y.id[:]); c != 0 {
 			return c
 		}
 		return cmp.Compare(x.seq, y.seq)
 	})
+}
+
+// has reports whether id is among the identities (sorted).
+func (p *identityPuts) has(id event.Fingerprint) bool {
+	_, found := slices.BinarySearchFunc(p.all, id, func(e identityPut, id event.Fingerprint) int {
+		return bytes.Compare(e.id[:], id[:])
+	})
+	return found
+}
+
+// put indexes the identities gathered, sorted.
+func (p *identityPuts) put(b *bolt.Bucket) error {
 	// bbolt keeps the values until the transaction ends: one array for all of them.
 	vals := make([]byte, 8*len(p.all))
 	for i, e := range p.all {
@@ -95,15 +108,28 @@ func deleteIdentity(b *bolt.Bucket, ev *event.Event) error {
 // Known reports, for each identity (event.Identity), whether an event the journal holds
 // has it. Identities are indexed by Commit and CommitKeyed and leave with their events
 // (Prune), so the answer is the same before and after a restart.
+//
+// It does not wait for the applier (barrier): the commits not yet applied are looked up
+// in memory, so that the push path, which asks before each commit, never waits for the
+// store file.
 func (s *Store) Known(ids []event.Fingerprint) ([]bool, error) {
 	out := make([]bool, len(ids))
 	if len(ids) == 0 {
 		return out, nil
 	}
-	err := s.view(func(tx *bolt.Tx) error {
+	// The records not yet applied, taken before the file is read: one applied meanwhile
+	// is in both.
+	pending := s.pending()
+	err := s.viewApplied(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketIdentities)
 		for i, id := range ids {
 			out[i] = b.Get(id[:]) != nil
+			for _, r := range pending {
+				if out[i] {
+					break
+				}
+				out[i] = r.idents.has(id)
+			}
 		}
 		return nil
 	})
@@ -117,12 +143,15 @@ func (s *Store) Known(ids []event.Fingerprint) ([]bool, error) {
 // request it was recorded with (CommitKeyed). The zero fingerprint is a key recorded
 // before fingerprints were kept (a store of schema 1): any request is its retry. A key
 // stays recorded until Prune's recordedBefore passes the time it was recorded at.
+//
+// Like Known, it looks the commits not yet applied up in memory.
 func (s *Store) IdempotencyKeys(keys []string) (map[string]event.Fingerprint, error) {
 	out := map[string]event.Fingerprint{}
 	if len(keys) == 0 {
 		return out, nil
 	}
-	err := s.view(func(tx *bolt.Tx) error {
+	pending := s.pending()
+	err := s.viewApplied(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketKeys)
 		for _, k := range keys {
 			if v := b.Get([]byte(k)); len(v) == keyValueLen {
@@ -131,6 +160,14 @@ func (s *Store) IdempotencyKeys(keys []string) (map[string]event.Fingerprint, er
 		}
 		return nil
 	})
+	// A later record replaces a key's earlier one (putKey).
+	for _, r := range pending {
+		for _, kr := range r.keys {
+			if slices.Contains(keys, kr.key) {
+				out[kr.key] = kr.fp
+			}
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("idempotency keys: %w", err)
 	}

@@ -125,7 +125,7 @@ func TestMigrateSchema1(t *testing.T) {
 	_, err = s.Commit(nil, []event.Event{keyed, deploy("env-a", "bbb", t0, "")})
 	require.NoError(t, err)
 	// Back to the layout of schema 1: no indexes.
-	require.NoError(t, s.db.Update(func(tx *bolt.Tx) error {
+	require.NoError(t, s.update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketIdentities, bucketKeys, bucketKeyExpiry, bucketUndelivered} {
 			if err := tx.DeleteBucket(b); err != nil {
 				return err
@@ -142,7 +142,7 @@ func TestMigrateSchema1(t *testing.T) {
 	keys, err := s.IdempotencyKeys([]string{"pipeline-1"})
 	require.NoError(t, err)
 	require.Equal(t, map[string]event.Fingerprint{"pipeline-1": {}}, keys)
-	require.NoError(t, s.db.View(func(tx *bolt.Tx) error {
+	require.NoError(t, s.view(func(tx *bolt.Tx) error {
 		require.Equal(t, SchemaVersion, string(tx.Bucket(bucketMeta).Get(keySchema)))
 		return nil
 	}))
@@ -166,7 +166,7 @@ func TestCommitIndexesIdentitiesOfItsEvents(t *testing.T) {
 		identity(t, evs[0]): out[0].Seq, identity(t, evs[1]): out[3].Seq, identity(t, evs[2]): out[2].Seq,
 	}
 	got := map[event.Fingerprint]uint64{}
-	require.NoError(t, s.db.View(func(tx *bolt.Tx) error {
+	require.NoError(t, s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketIdentities).ForEach(func(k, v []byte) error {
 			got[event.Fingerprint(k)] = decodeSeq(v)
 			return nil

@@ -16,7 +16,7 @@ const (
 )
 
 // releaseWritten releases the mapped pages every releaseCommits commits, or once the
-// commits since the last release wrote releaseItems records (s.mu held; n is what this
+// commits since the last release wrote releaseItems records (n is what this
 // commit wrote). bbolt copies every page a commit changes (the leaves, their branches,
 // the freelist) to a new place in the file, and the next read faults the new copies
 // in: some 80 KB per small commit that would stay resident until the whole file is,
@@ -24,6 +24,8 @@ const (
 // records each, and 32 of them left tens of MiB resident (issue 23: 100,000
 // Applications).
 func (s *Store) releaseWritten(n int) {
+	s.relMu.Lock()
+	defer s.relMu.Unlock()
 	s.commits++
 	s.written += n
 	if s.commits < releaseCommits && s.written < releaseItems {

@@ -39,7 +39,7 @@ func (s *Store) SetAside(sink string, e event.Event, reason string) error {
 	if err != nil {
 		return fmt.Errorf("set aside %s: event %d: %w", sink, e.Seq, err)
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketSetAside).Put(indexKey(sink, e.Seq), b)
 	})
 	if err != nil {

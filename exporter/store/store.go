@@ -1,14 +1,17 @@
-// Package store is envtrack's embedded durable store, kept in a single bbolt file.
+// Package store is envtrack's embedded durable store, kept in a bbolt file and, while
+// it is open, the commit log beside it (the file's name with "-wal": wal.go).
 //
 // It is the source of truth on the node (DESIGN §1): a lifecycle event is appended to the
-// journal, and the file fsync'd, before any sink sees it, and the tracker states that a
-// transition produced are written in the same transaction as the events it emitted. A
-// crash at any point therefore leaves either the whole transition (states and events) or
-// none of it: a restart neither repeats nor loses a transition.
+// journal, and synced, before any sink sees it, and the tracker states that a transition
+// produced are written in the same commit as the events it emitted. A commit is one
+// record of the log, acknowledged once the log is synced, and one bbolt transaction
+// behind it (apply.go); a crash at any point therefore leaves either the whole
+// transition (states and events) or none of it: a restart neither repeats nor loses a
+// transition.
 //
 // Layout (one bbolt bucket each; keys big-endian, values JSON):
 //
-//	meta          schema_version, journal_id, last_seq
+//	meta          schema_version, journal_id, last_seq, log_lsn (the last commit of the log applied)
 //	environments  environment id            -> tracker.State
 //	journal       seq (uint64)              -> event.Event
 //	env_index     len(id) (uint16) id seq   -> empty (one environment's events, in seq order)
@@ -128,11 +131,35 @@ type Store struct {
 	journalID string
 	createdAt time.Time
 
-	// mu serialises writers (bbolt does too) so that the cached first/last sequence
-	// numbers are updated in commit order.
-	mu      sync.Mutex
-	commits int // since the written pages were last released (s.mu)
-	written int // records the commits since then wrote (s.mu)
+	// mu serialises the commits (the log's appends) and the other writers, so that
+	// sequence numbers and lsns are handed out in the order the log holds them.
+	mu    sync.Mutex
+	log   commitLog // wal.go (s.mu)
+	lsn   uint64    // the last commit appended to the log (s.mu)
+	frame []byte    // the record being appended, kept for the next (s.mu)
+
+	// The applier (apply.go): am guards what follows, acond signals its changes.
+	am           sync.Mutex
+	acond        *sync.Cond
+	queue        []*record // acknowledged, not yet applied, in lsn order
+	queuedBytes  int       // their sizes (record.size)
+	appended     uint64    // the last lsn acknowledged
+	applied      uint64    // the last lsn applied to the bbolt file
+	applyErr     error     // the last transaction of the applier failed with it
+	waiters      int       // reads (and commits) waiting for the applier
+	applyStopped bool
+	applyKick    chan struct{} // wakes the applier: records due, or a read waits
+	applyStop    chan struct{} // closed by Close: apply what is queued, then end
+	applyDone    chan struct{}
+	// applyGate, when set (tests), is received from before each transaction of the
+	// applier: a test holds the records in the log, as a crash before them would.
+	applyGate chan struct{}
+	// applyFault, when set (tests), fails the applier's transactions with its error.
+	applyFault func() error
+
+	relMu   sync.Mutex
+	commits int // since the written pages were last released (relMu)
+	written int // records the commits since then wrote (relMu)
 	first   atomic.Uint64
 	last    atomic.Uint64
 	closed  atomic.Bool
@@ -199,7 +226,9 @@ func Open(path string, opts Options) (*Store, error) {
 		now:     now,
 		subs:    make(map[chan struct{}]struct{}),
 		metrics: NewMetrics(),
+		log:     commitLog{path: path + logSuffix, noSync: opts.NoSync},
 	}
+	s.acond = sync.NewCond(&s.am)
 	// Opening a complete store only reads it, so that a start that fails later (or is
 	// just a check) leaves the file byte for byte as it was.
 	initOrLoad := db.Update
@@ -216,6 +245,13 @@ func Open(path string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	if err := s.replayLog(); err != nil {
+		s.log.close()
+		_ = db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	s.appended, s.applied = s.lsn, s.lsn
+	s.startApplier()
 	level.Info(logger).Log("msg", "store opened", "path", path, "journal_id", s.journalID,
 		"first_seq", s.first.Load(), "last_seq", s.last.Load())
 	return s, nil
@@ -313,6 +349,14 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
+	if s.stopApplier() {
+		if err := s.log.remove(); err != nil {
+			level.Warn(s.logger).Log("msg", "commit log not removed at close (every commit in it is applied; the next start empties it)", "err", err)
+		}
+	} else {
+		s.log.close()
+		level.Warn(s.logger).Log("msg", "closed with commits the store file refused; they stay in the commit log, and the next start applies them", "log", s.log.path)
+	}
 	if err := s.flushCursorsLocked(); err != nil {
 		level.Warn(s.logger).Log("msg", "cursors not saved at close: the sinks will redeliver (idempotently)", "err", err)
 	}
@@ -357,14 +401,16 @@ const (
 )
 
 // Commit writes states (replacing each environment's previous state) and appends events
-// to the journal in one bbolt transaction, fsync'd before Commit returns. Either all of
-// it is stored or, on error, none of it. Each event with an identity (event.Identity) is
-// indexed by it in the same transaction (Known).
+// to the journal as one record of the commit log, synced before Commit returns, and one
+// bbolt transaction behind it; every read waits for that transaction (Known and
+// IdempotencyKeys look the record up instead). Either all of it is stored or, on error,
+// none of it. Each event with an identity (event.Identity) is indexed by it in the same
+// transaction (Known).
 //
 // Commit assigns each event its Seq (consecutive, continuing the journal), ID
 // (event.MakeID of the journal's random id and Seq) and RecordedAt (Options.Now(), in UTC, the same for the
 // whole batch); the caller's slice is not modified and the events are returned as stored.
-// Subscribers are notified after a successful commit that appended at least one event.
+// Subscribers are notified once a commit that appended at least one event is applied.
 // Committing nothing is a no-op.
 func (s *Store) Commit(states []tracker.State, events []event.Event) ([]event.Event, error) {
 	return s.commit(states, events, nil)
@@ -394,85 +440,82 @@ func (s *Store) commit(states []tracker.State, events []event.Event, keys map[st
 		copy(out, events)
 	}
 
+	for k := range keys {
+		if k == "" || len(k) > MaxIDLength {
+			return nil, fmt.Errorf("commit: idempotency key of %d bytes", len(k))
+		}
+	}
+	// The applier's room is waited for before the commit lock: a writer holding that
+	// lock may be waiting for the applier itself.
+	if err := s.roomInQueue(); err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return nil, fmt.Errorf("commit: %w", ErrClosed)
+	}
+	if s.log.size >= logResetBytes {
+		// Every record before this one applied, the log starts again.
+		if err := s.barrier(); err != nil {
+			return nil, fmt.Errorf("commit: %w", err)
+		}
+		if err := s.log.reset(); err != nil {
+			return nil, fmt.Errorf("commit: %w", err)
+		}
+	}
 	start := time.Now()
-	recordedAt := s.now().UTC()
-	var last uint64
-	var cursors map[string]uint64
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		// The sinks' lazily saved cursors ride along: no transaction of their own.
-		cursors = s.takeCursors()
-		if err := putCursors(tx, cursors); err != nil {
-			return err
+	r := &record{lsn: s.lsn + 1, recordedAt: s.now().UTC(), firstSeq: s.last.Load() + 1}
+	last := s.last.Load()
+	for _, st := range states {
+		b, err := json.Marshal(st)
+		if err != nil {
+			return nil, fmt.Errorf("commit: state %s: %w", st.ID, err)
 		}
-		envs := tx.Bucket(bucketEnvs)
-		envs.FillPercent = statesFill
-		for _, st := range states {
-			b, err := json.Marshal(st)
-			if err != nil {
-				return fmt.Errorf("state %s: %w", st.ID, err)
-			}
-			if err := envs.Put([]byte(st.ID), b); err != nil {
-				return fmt.Errorf("state %s: %w", st.ID, err)
-			}
+		r.states = append(r.states, stateRecord{id: st.ID, json: b})
+	}
+	var enc eventEncoder
+	r.encoded = make([][]byte, len(out))
+	r.indexKeys = make([][]byte, len(out))
+	r.idents.all = make([]identityPut, 0, len(out))
+	for i := range out {
+		if last == math.MaxUint64 {
+			return nil, errors.New("commit: sequence numbers exhausted")
 		}
-		meta := tx.Bucket(bucketMeta)
-		journal := tx.Bucket(bucketJournal)
-		index := tx.Bucket(bucketEnvIndex)
-		ids := tx.Bucket(bucketIdentities)
-		journal.FillPercent, index.FillPercent, ids.FillPercent = journalFill, indexFill, indexFill
-		last = decodeSeq(meta.Get(keyLastSeq))
-		var enc eventEncoder
-		idents := identityPuts{all: make([]identityPut, 0, len(out))}
-		for i := range out {
-			if last == math.MaxUint64 {
-				return errors.New("sequence numbers exhausted")
-			}
-			last++
-			ev := &out[i]
-			ev.Seq = last
-			ev.ID = event.MakeID(s.journalID, last)
-			ev.RecordedAt = recordedAt
-			b, err := enc.encode(ev)
-			if err != nil {
-				return fmt.Errorf("event %s of %s: %w", ev.Name, ev.EnvironmentID, err)
-			}
-			if err := journal.Put(encodeSeq(last), b); err != nil {
-				return fmt.Errorf("event %d: %w", last, err)
-			}
-			if err := index.Put(indexKey(ev.EnvironmentID, last), []byte{}); err != nil {
-				return fmt.Errorf("event %d: index: %w", last, err)
-			}
-			idents.add(ev)
+		last++
+		ev := &out[i]
+		ev.Seq = last
+		ev.ID = event.MakeID(s.journalID, last)
+		ev.RecordedAt = r.recordedAt
+		b, err := enc.encode(ev)
+		if err != nil {
+			return nil, fmt.Errorf("commit: event %s of %s: %w", ev.Name, ev.EnvironmentID, err)
 		}
-		if err := idents.put(ids); err != nil {
-			return err
+		r.encoded[i] = b
+		r.indexKeys[i] = indexKey(ev.EnvironmentID, last)
+		r.idents.add(ev)
+	}
+	r.idents.sort()
+	for k, fp := range keys {
+		r.keys = append(r.keys, keyRecord{key: k, fp: fp})
+	}
+	if r.size() > directBytes {
+		if err := s.commitDirect(r); err != nil {
+			return nil, fmt.Errorf("commit: %w", err)
 		}
-		if len(keys) > 0 {
-			kb, exp := tx.Bucket(bucketKeys), tx.Bucket(bucketKeyExpiry)
-			for k, fp := range keys {
-				if err := putKey(kb, exp, k, fp, recordedAt); err != nil {
-					return err
-				}
-			}
+	} else {
+		s.frame = appendFrame(s.frame[:0], s.journalID, r)
+		if err := s.log.append(s.frame); err != nil {
+			return nil, fmt.Errorf("commit: %w", err)
 		}
-		if len(out) > 0 {
-			return meta.Put(keyLastSeq, encodeSeq(last))
-		}
-		return nil
-	})
-	if err != nil {
-		s.restoreCursors(cursors)
-		return nil, fmt.Errorf("commit: %w", mapErr(err))
+		s.lsn = r.lsn
+		s.enqueue(r)
 	}
 	s.metrics.CommitDuration.Observe(time.Since(start).Seconds())
-	s.releaseWritten(len(states) + len(events) + len(keys))
 	if len(out) > 0 {
 		s.metrics.CommitEvents.Observe(float64(len(out)))
 		s.first.CompareAndSwap(0, out[0].Seq)
 		s.last.Store(last)
-		s.broadcast()
 	}
 	return out, nil
 }
@@ -637,7 +680,7 @@ func (s *Store) SetCursor(sink string, seq uint64) error {
 	if sink == "" {
 		return errors.New("set cursor: empty sink name")
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		if last := decodeSeq(tx.Bucket(bucketMeta).Get(keyLastSeq)); seq > last {
 			return fmt.Errorf("seq %d is beyond the last event %d", seq, last)
 		}
@@ -705,7 +748,7 @@ func (s *Store) Prune(recordedBefore time.Time, sinks []string) (int, error) {
 		var n int
 		var more bool
 		s.mu.Lock()
-		err := s.db.Update(func(tx *bolt.Tx) error {
+		err := s.update(func(tx *bolt.Tx) error {
 			var err error
 			n, more, err = pruneKeys(tx, recordedBefore, pruneBatch)
 			return err
@@ -744,7 +787,7 @@ func (s *Store) pruneEvents(before time.Time, sinks []string) (n int, more bool,
 	defer s.mu.Unlock()
 	var first uint64
 	var cursors map[string]uint64
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.update(func(tx *bolt.Tx) error {
 		cursors = s.takeCursors()
 		if err := putCursors(tx, cursors); err != nil {
 			return err
@@ -845,7 +888,7 @@ func (s *Store) pruneStates(before time.Time) (int, error) {
 		return 0, err
 	}
 	n := 0
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.update(func(tx *bolt.Tx) error {
 		envs := tx.Bucket(bucketEnvs)
 		for _, k := range candidates {
 			v := envs.Get(k)
@@ -909,7 +952,28 @@ func (s *Store) view(fn func(*bolt.Tx) error) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
+	if err := s.barrier(); err != nil {
+		return err
+	}
 	return mapErr(s.db.View(fn))
+}
+
+// viewApplied is view without the barrier: what the file holds now. Only for reads
+// that look the records not yet applied up themselves (pending).
+func (s *Store) viewApplied(fn func(*bolt.Tx) error) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	return mapErr(s.db.View(fn))
+}
+
+// update is a write of the bbolt file other than a commit's: after the commits
+// acknowledged before it (barrier), in their order.
+func (s *Store) update(fn func(*bolt.Tx) error) error {
+	if err := s.barrier(); err != nil {
+		return err
+	}
+	return s.db.Update(fn)
 }
 
 func mapErr(err error) error {

@@ -69,7 +69,7 @@ func seqs(evs []event.Event) []uint64 {
 func countKeys(t *testing.T, s *Store, bucket []byte) int {
 	t.Helper()
 	n := 0
-	require.NoError(t, s.db.View(func(tx *bolt.Tx) error {
+	require.NoError(t, s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucket).ForEach(func(_, _ []byte) error { n++; return nil })
 	}))
 	return n
@@ -265,6 +265,7 @@ func TestCommitAtomicity(t *testing.T) {
 			require.NoError(t, err)
 			_, err = s.Commit([]tracker.State{good}, []event.Event{ev("a", event.ProvisioningStarted, t0)})
 			require.NoError(t, err)
+			require.NoError(t, s.barrier()) // its notification sent
 			notified, cancel := s.Subscribe()
 			defer cancel()
 
@@ -513,6 +514,8 @@ func TestSubscribe(t *testing.T) {
 		_, err := s.Commit(nil, []event.Event{ev("a", event.Deployed, t0)})
 		require.NoError(t, err)
 	}
+	// Subscribers hear of what is applied to the store file: once the commits are.
+	require.NoError(t, s.barrier())
 	require.Len(t, a, 1)
 	require.Len(t, b, 1)
 	<-a
@@ -522,12 +525,14 @@ func TestSubscribe(t *testing.T) {
 	// A commit without events notifies nobody.
 	_, err := s.Commit([]tracker.State{{ID: "a"}}, nil)
 	require.NoError(t, err)
+	require.NoError(t, s.barrier())
 	require.Empty(t, a)
 
 	cancelA()
 	cancelA() // idempotent
 	_, err = s.Commit(nil, []event.Event{ev("a", event.Deployed, t0)})
 	require.NoError(t, err)
+	require.NoError(t, s.barrier())
 	require.Empty(t, a, "no notification after unsubscribing")
 	require.Len(t, b, 1)
 
@@ -592,7 +597,7 @@ func TestOpenSchemaVersion(t *testing.T) {
 	path := tempPath(t)
 	s, err := Open(path, Options{})
 	require.NoError(t, err)
-	require.NoError(t, s.db.Update(func(tx *bolt.Tx) error {
+	require.NoError(t, s.update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketMeta).Put(keySchema, []byte("99"))
 	}))
 	require.NoError(t, s.Close())
