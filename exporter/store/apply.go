@@ -29,11 +29,11 @@ const (
 	// (and the memory they hold): a commit waits for the applier beyond them, so that a
 	// store file slower than the log cannot let the log and this queue grow without end.
 	maxQueued      = 256
-	maxQueuedBytes = 8 << 20
+	maxQueuedBytes = 4 << 20
 	// directBytes: a commit larger than this (a first sight's thousands of events) is
 	// written to the store file directly, after the records before it: the log would
 	// save it little next to its own transaction, and hold its bytes twice.
-	directBytes = 1 << 20
+	directBytes = 512 << 10
 	// applyRetry is how long the applier waits, at most, before it tries a failed
 	// transaction again (it starts at a tenth of it).
 	applyRetry = 5 * time.Second
