@@ -55,6 +55,42 @@ type unseen struct {
 	ids  []event.Fingerprint
 }
 
+// plan parts the identity rows of a commit (identityRows) into those u planned as new,
+// which the commit inserts without ON CONFLICT so that the primary key refuses one
+// recorded meanwhile, and the others, which it upserts; and returns the identities and
+// keys of u that the commit's own inserts do not check (neither among its identity rows
+// nor among the keys it records): those its check must find absent. u may be nil.
+func (u *unseen) plan(idents [][]byte, ords []int64, keyed map[string]event.Fingerprint) (upsert [][]byte, upsertOrds []int64, insert [][]byte, insertOrds []int64, checkIDs [][]byte, checkKeys []string) {
+	if u == nil {
+		return idents, ords, nil, nil, nil, nil
+	}
+	planned := make(map[event.Fingerprint]bool, len(u.ids))
+	for _, id := range u.ids {
+		planned[id] = true
+	}
+	inserted := make(map[event.Fingerprint]bool, len(idents))
+	for i, id := range idents {
+		fp := event.Fingerprint(id)
+		if planned[fp] {
+			insert, insertOrds = append(insert, id), append(insertOrds, ords[i])
+			inserted[fp] = true
+		} else {
+			upsert, upsertOrds = append(upsert, id), append(upsertOrds, ords[i])
+		}
+	}
+	for _, id := range u.ids {
+		if !inserted[id] {
+			checkIDs = append(checkIDs, bytes.Clone(id[:]))
+		}
+	}
+	for _, k := range u.keys {
+		if _, ok := keyed[k]; !ok {
+			checkKeys = append(checkKeys, k)
+		}
+	}
+	return upsert, upsertOrds, insert, insertOrds, checkIDs, checkKeys
+}
+
 // commit is CommitChecked, fenced by the lease when l is not nil; u may be nil.
 func (s *Store) commit(l *Lease, states []tracker.State, events []event.Event, keys map[string]event.Fingerprint, u *unseen) ([]event.Event, error) {
 	if len(states) == 0 && len(events) == 0 && len(keys) == 0 {
@@ -124,11 +160,11 @@ const bodyPrefix = `{"seq":0,"id":""`
 // (leader-only writes), the journal's head (the lock that serialises every replica's
 // commits, and the sequence numbers), the environments' rows locked and their versions
 // checked against the ones this replica planned from, the identities and keys checked
-// absent (CommitChecked), the Idempotency-Keys, the writes, the notification and COMMIT.
-// The writes take the sequence numbers and the state revision from the head row in
-// SQL, so nothing waits for an answer in between; a check that fails raises
-// (envtrack_check, or the keys' primary key) and the transaction aborts, storing
-// nothing. The head lock is held for that round trip's remainder and the commit's
+// absent (CommitChecked) that the writes do not check themselves, the Idempotency-Keys,
+// the writes, the notification and COMMIT. The writes take the sequence numbers and the
+// state revision from the head row in SQL, so nothing waits for an answer in between; a
+// check that fails raises (envtrack_check, or the primary key of the keys or of the
+// identities planned as new) and the transaction aborts, storing nothing. The head lock is held for that round trip's remainder and the commit's
 // flush.
 func (s *Store) commitTx(ctx context.Context, l *Lease, states []tracker.State, events []event.Event, keyed map[string]event.Fingerprint, u *unseen) (out []event.Event, versions map[string]int64, err error) {
 	ids := make([]string, 0, len(states))
@@ -241,15 +277,20 @@ func (s *Store) commitTx(ctx context.Context, l *Lease, states []tracker.State, 
 			LEFT JOIN (SELECT id, version FROM envtrack_environments WHERE id = ANY($1) ORDER BY id FOR UPDATE) e ON e.id = k.id`,
 			ids, expected)
 	}
-	if u != nil && (len(u.ids) > 0 || len(u.keys) > 0) {
+	// The identities and keys planned as new are checked absent by the inserts that
+	// record them (their primary keys refuse one recorded meanwhile); a statement of its
+	// own checks only those the commit does not record (a request that stored nothing).
+	var idents [][]byte
+	var iords []int64
+	if len(out) > 0 {
+		idents, iords = identityRows(out)
+	}
+	idents, iords, newIdents, newOrds, checkIDs, checkKeys := u.plan(idents, iords, keyed)
+	if len(checkIDs) > 0 || len(checkKeys) > 0 {
 		// After the head lock too: every commit before this one is visible.
-		arg := make([][]byte, len(u.ids))
-		for i, id := range u.ids {
-			arg[i] = bytes.Clone(id[:])
-		}
 		b.Queue(`SELECT envtrack_check(NOT EXISTS (SELECT 1 FROM envtrack_identities WHERE identity = ANY($1))
 			AND NOT EXISTS (SELECT 1 FROM envtrack_idempotency WHERE key = ANY($2)), '`+
-			codeKnown+`', 'an event or an Idempotency-Key of the commit is in the journal already')`, arg, u.keys)
+			codeKnown+`', 'an event or an Idempotency-Key of the commit is in the journal already')`, checkIDs, checkKeys)
 	}
 	if len(keys) > 0 {
 		// No ON CONFLICT: a key another replica recorded (visible after the head lock)
@@ -275,7 +316,15 @@ func (s *Store) commitTx(ctx context.Context, l *Lease, states []tracker.State, 
 				AS u(ord, env, name, t, rec, ikey, body)
 			WHERE m.id = 1`,
 			n, idPrefix, ords, envs, names, times, recs, ikeys, bodies)
-		if idents, iords := identityRows(out); len(idents) > 0 {
+		if len(newIdents) > 0 {
+			// No ON CONFLICT (and no speculative insertion): planned as new, an identity
+			// recorded meanwhile (visible after the head lock) violates the primary key,
+			// and the commit fails with ErrRepeated.
+			b.Queue(`INSERT INTO envtrack_identities (identity, seq)
+				SELECT u.identity, m.last_seq - $3 + u.ord FROM envtrack_meta m, unnest($1::bytea[], $2::bigint[]) AS u(identity, ord)
+				WHERE m.id = 1`, newIdents, newOrds, n)
+		}
+		if len(idents) > 0 {
 			b.Queue(`INSERT INTO envtrack_identities (identity, seq)
 				SELECT u.identity, m.last_seq - $3 + u.ord FROM envtrack_meta m, unnest($1::bytea[], $2::bigint[]) AS u(identity, ord)
 				WHERE m.id = 1
@@ -326,7 +375,7 @@ func (s *Store) commitTx(ctx context.Context, l *Lease, states []tracker.State, 
 				return nil, nil, fmt.Errorf("%w: %s", tracker.ErrRepeated, pgErr.Message)
 			case pgErr.Code == codeStale:
 				return nil, nil, fmt.Errorf("%w: environment %s was written by another replica", tracker.ErrStale, pgErr.Message)
-			case pgErr.Code == "23505" && pgErr.TableName == "envtrack_idempotency":
+			case pgErr.Code == "23505" && (pgErr.TableName == "envtrack_idempotency" || pgErr.TableName == "envtrack_identities"):
 				return nil, nil, fmt.Errorf("%w: %s", tracker.ErrRepeated, pgErr.Detail)
 			}
 		}

@@ -29,6 +29,7 @@ func TestPostgres(t *testing.T) {
 		{"FenceInTheDatabase", testFenceInTheDatabase},
 		{"StaleCommit", testStaleCommit},
 		{"KeyRecordedMeanwhile", testKeyRecordedMeanwhile},
+		{"IdentityRecordedMeanwhile", testIdentityRecordedMeanwhile},
 		{"SchemaNewerThanBinary", testSchemaNewerThanBinary},
 		{"CommitBodies", testCommitBodies},
 		{"OwnCommitsWakeNoFollower", testOwnCommitsWakeNoFollower},
@@ -225,6 +226,63 @@ func testKeyRecordedMeanwhile(t *testing.T, dsn string) {
 	keys, err := b.IdempotencyKeys([]string{"run-1"})
 	require.NoError(t, err)
 	require.Equal(t, map[string]event.Fingerprint{"run-1": fp}, keys)
+}
+
+// testIdentityRecordedMeanwhile: CommitChecked refuses (tracker.ErrRepeated, storing
+// nothing) a commit one of whose identities planned as new another replica recorded
+// meanwhile, whether the commit stores the event with that identity (its insert checks
+// it) or not (its check does); an identity the commit did not plan as new is recorded
+// again, pointing at the new event.
+func testIdentityRecordedMeanwhile(t *testing.T, dsn string) {
+	a := openReplica(t, dsn, "a", time.Minute)
+	b := openReplica(t, dsn, "b", time.Minute)
+	recorded := mark("x")
+	id, ok := recorded.Identity()
+	require.True(t, ok)
+	_, err := a.Commit(nil, []event.Event{recorded})
+	require.NoError(t, err)
+	fresh := mark("y")
+	freshID, _ := fresh.Identity()
+	for _, tc := range []struct {
+		name   string
+		events []event.Event
+		newIDs []event.Fingerprint
+		keys   []string
+		err    error
+	}{
+		{"its event stored", []event.Event{fresh, recorded}, []event.Fingerprint{freshID, id}, nil, tracker.ErrRepeated},
+		{"its event not stored", []event.Event{fresh}, []event.Fingerprint{freshID, id}, nil, tracker.ErrRepeated},
+		{"no event", nil, []event.Fingerprint{id}, []string{"run-1"}, tracker.ErrRepeated},
+		{"a key planned as new, recorded", []event.Event{fresh}, []event.Fingerprint{freshID}, []string{"run-0"}, tracker.ErrRepeated},
+		{"not planned as new", []event.Event{recorded}, nil, nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.name == "a key planned as new, recorded" {
+				_, err := a.CommitKeyed(nil, nil, map[string]event.Fingerprint{"run-0": {1}})
+				require.NoError(t, err)
+			}
+			before, err := b.Events(0, 0)
+			require.NoError(t, err)
+			out, err := b.CommitChecked(nil, tc.events, map[string]event.Fingerprint{"run-1": {2}}, tc.keys, tc.newIDs)
+			if tc.err != nil {
+				require.ErrorIs(t, err, tc.err)
+				after, err := b.Events(0, 0)
+				require.NoError(t, err)
+				require.Equal(t, before, after, "nothing stored")
+				keys, err := b.IdempotencyKeys([]string{"run-1"})
+				require.NoError(t, err)
+				require.Empty(t, keys, "nothing stored")
+				known, err := b.Known([]event.Fingerprint{freshID})
+				require.NoError(t, err)
+				require.Equal(t, []bool{false}, known, "nothing stored")
+				return
+			}
+			require.NoError(t, err)
+			var seq int64
+			require.NoError(t, b.pool.QueryRow(context.Background(), "SELECT seq FROM envtrack_identities WHERE identity = $1", id[:]).Scan(&seq))
+			require.Equal(t, int64(out[len(out)-1].Seq), seq, "the identity points at the last event with it")
+		})
+	}
 }
 
 // testSchemaNewerThanBinary: a database migrated by a newer envtrack stops start-up with
