@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -217,21 +216,7 @@ func pgUsage(b *testing.B, pid int) (cpuSeconds, pssMiB float64, procs int) {
 	if pid == 0 {
 		return 0, 0, 0
 	}
-	dirs, err := os.ReadDir("/proc")
-	require.NoError(b, err)
-	for _, d := range dirs {
-		p, err := strconv.Atoi(d.Name())
-		if err != nil {
-			continue
-		}
-		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
-		if err != nil {
-			continue // gone meanwhile
-		}
-		f := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+2:])) // fields from 3 on
-		if ppid, _ := strconv.Atoi(f[1]); p != pid && ppid != pid {
-			continue
-		}
+	require.NoError(b, proc.Family(pid, func(p int, f []string) {
 		last := 12 // stime
 		if p == pid {
 			last = 14 // cstime
@@ -242,7 +227,7 @@ func pgUsage(b *testing.B, pid int) (cpuSeconds, pssMiB float64, procs int) {
 		}
 		rollup, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", p))
 		if err != nil {
-			continue
+			return
 		}
 		procs++
 		for _, line := range strings.Split(string(rollup), "\n") {
@@ -252,7 +237,7 @@ func pgUsage(b *testing.B, pid int) (cpuSeconds, pssMiB float64, procs int) {
 				break
 			}
 		}
-	}
+	}))
 	return cpuSeconds, pssMiB, procs
 }
 

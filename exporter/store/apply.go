@@ -269,17 +269,8 @@ func (s *Store) commitDirect(r *record) error {
 	if err := s.barrier(); err != nil {
 		return err
 	}
-	var cursors map[string]uint64
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		cursors = s.takeCursors()
-		if err := putCursors(tx, cursors); err != nil {
-			return err
-		}
-		return writeRecord(tx, r)
-	})
-	if err != nil {
-		s.restoreCursors(cursors)
-		return mapErr(err)
+	if err := s.updateWithCursors(func(tx *bolt.Tx) error { return writeRecord(tx, r) }); err != nil {
+		return err
 	}
 	s.releaseWritten(len(r.states) + len(r.encoded) + len(r.keys))
 	if len(r.encoded) > 0 {
@@ -288,8 +279,8 @@ func (s *Store) commitDirect(r *record) error {
 	return nil
 }
 
-// applyRecords writes the records in one synced bbolt transaction, with the sinks'
-// lazily saved cursors.
+// applyRecords writes the records in one synced bbolt transaction (with the sinks'
+// lazily saved cursors).
 func (s *Store) applyRecords(recs []*record) error {
 	s.am.Lock()
 	fault := s.applyFault
@@ -299,18 +290,26 @@ func (s *Store) applyRecords(recs []*record) error {
 			return err
 		}
 	}
-	var cursors map[string]uint64
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		cursors = s.takeCursors()
-		if err := putCursors(tx, cursors); err != nil {
-			return err
-		}
+	return s.updateWithCursors(func(tx *bolt.Tx) error {
 		for _, r := range recs {
 			if err := applyRecord(tx, r); err != nil {
 				return fmt.Errorf("commit %d: %w", r.lsn, err)
 			}
 		}
 		return nil
+	})
+}
+
+// updateWithCursors runs fn in a synced bbolt transaction that also writes the sinks'
+// lazily saved cursors: they ride along, no transaction of their own.
+func (s *Store) updateWithCursors(fn func(*bolt.Tx) error) error {
+	var cursors map[string]uint64
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		cursors = s.takeCursors()
+		if err := putCursors(tx, cursors); err != nil {
+			return err
+		}
+		return fn(tx)
 	})
 	if err != nil {
 		s.restoreCursors(cursors)

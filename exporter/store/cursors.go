@@ -52,14 +52,11 @@ func (s *Store) flushCursorsLocked() error {
 	if n == 0 {
 		return nil
 	}
-	var pending map[string]uint64
-	err := s.update(func(tx *bolt.Tx) error {
-		pending = s.takeCursors()
-		return putCursors(tx, pending)
-	})
-	if err != nil {
-		s.restoreCursors(pending)
-		return fmt.Errorf("flush cursors: %w", mapErr(err))
+	if err := s.barrier(); err != nil {
+		return fmt.Errorf("flush cursors: %w", err)
+	}
+	if err := s.updateWithCursors(func(*bolt.Tx) error { return nil }); err != nil {
+		return fmt.Errorf("flush cursors: %w", err)
 	}
 	return nil
 }

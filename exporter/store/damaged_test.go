@@ -185,27 +185,26 @@ func mustJSON(t *testing.T, v any) string {
 	return string(b)
 }
 
-// usedBytes is the size a store's pages need (bbolt's high-water mark), below the file's
-// size when bbolt grew the file ahead of use.
-// journalRoot is the page the journal bucket of the store b starts at: a page in use.
-func journalRoot(t *testing.T, b []byte) int {
+// readOnly opens a copy of the store bytes b read-only and runs fn in a read
+// transaction of it.
+func readOnly(t *testing.T, b []byte, fn func(*bolt.Tx)) {
 	p := filepath.Join(t.TempDir(), "copy.db")
 	require.NoError(t, os.WriteFile(p, b, 0o600))
 	db, err := bolt.Open(p, 0o600, &bolt.Options{ReadOnly: true})
 	require.NoError(t, err)
 	defer db.Close()
-	var root int
-	require.NoError(t, db.View(func(tx *bolt.Tx) error { root = int(tx.Bucket(bucketJournal).Root()); return nil }))
+	require.NoError(t, db.View(func(tx *bolt.Tx) error { fn(tx); return nil }))
+}
+
+// journalRoot is the page the journal bucket of the store b starts at: a page in use.
+func journalRoot(t *testing.T, b []byte) (root int) {
+	readOnly(t, b, func(tx *bolt.Tx) { root = int(tx.Bucket(bucketJournal).Root()) })
 	return root
 }
 
-func usedBytes(t *testing.T, b []byte) int {
-	p := filepath.Join(t.TempDir(), "copy.db")
-	require.NoError(t, os.WriteFile(p, b, 0o600))
-	db, err := bolt.Open(p, 0o600, &bolt.Options{ReadOnly: true})
-	require.NoError(t, err)
-	defer db.Close()
-	var n int64
-	require.NoError(t, db.View(func(tx *bolt.Tx) error { n = tx.Size(); return nil }))
-	return int(n)
+// usedBytes is the size a store's pages need (bbolt's high-water mark), below the file's
+// size when bbolt grew the file ahead of use.
+func usedBytes(t *testing.T, b []byte) (n int) {
+	readOnly(t, b, func(tx *bolt.Tx) { n = int(tx.Size()) })
+	return n
 }

@@ -786,12 +786,10 @@ func (s *Store) pruneEvents(before time.Time, sinks []string) (n int, more bool,
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var first uint64
-	var cursors map[string]uint64
-	err = s.update(func(tx *bolt.Tx) error {
-		cursors = s.takeCursors()
-		if err := putCursors(tx, cursors); err != nil {
-			return err
-		}
+	if err := s.barrier(); err != nil {
+		return 0, false, 0, err
+	}
+	err = s.updateWithCursors(func(tx *bolt.Tx) error {
 		// The oldest event a sink has not delivered, and every later one, stays.
 		keep := uint64(math.MaxUint64)
 		cb := tx.Bucket(bucketCursors)
@@ -845,8 +843,7 @@ func (s *Store) pruneEvents(before time.Time, sinks []string) (n int, more bool,
 		return nil
 	})
 	if err != nil {
-		s.restoreCursors(cursors)
-		return 0, false, 0, mapErr(err)
+		return 0, false, 0, err
 	}
 	if n > 0 {
 		s.first.Store(first)

@@ -1,17 +1,15 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/blueberry-idp/envtrack/internal/proc"
 	"github.com/blueberry-idp/envtrack/internal/testinfra"
 	"github.com/blueberry-idp/envtrack/model/event"
 )
@@ -80,25 +78,12 @@ func procTreeCPU(pid int) float64 {
 	if pid == 0 {
 		return 0
 	}
-	dirs, _ := os.ReadDir("/proc")
 	var sum float64
-	for _, d := range dirs {
-		p, err := strconv.Atoi(d.Name())
-		if err != nil {
-			continue
-		}
-		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
-		if err != nil {
-			continue
-		}
-		f := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+2:]))
-		if ppid, _ := strconv.Atoi(f[1]); p != pid && ppid != pid {
-			continue
-		}
+	_ = proc.Family(pid, func(_ int, f []string) {
 		for _, v := range f[11:13] { // utime, stime
 			t, _ := strconv.ParseFloat(v, 64)
 			sum += t / 100
 		}
-	}
+	})
 	return sum
 }
