@@ -139,8 +139,8 @@ func (p *Recorder) Mark(e event.Event) (event.Event, error) {
 // commit come back a moment after the next one started, so with N steady pushers the
 // commits alternate between two halves. The committer therefore waits, briefly, for the
 // pushers of the group just committed to come back and join those that queued during
-// that commit (at most the previous commit's duration, capped at 5 ms, and never after
-// an idle spell): the pushers then travel together, and events per commit grow with the
+// that commit (at most the previous commit's duration, or a millisecond when the commit
+// was shorter, capped at 5 ms, and never after an idle spell): the pushers then travel together, and events per commit grow with the
 // load while commits per second stay at the disk's fsync rate.
 type request struct {
 	queued time.Time
@@ -170,6 +170,10 @@ type queue struct {
 // maxGroup bounds one transaction (in events), so a flood does not make one commit huge.
 // A single batch may exceed it (api.max_batch): it is committed whole.
 const maxGroup = 1000
+
+// minComeback: how long the pushers of the last group take to come back, at least (an
+// answer and the next request).
+const minComeback = time.Millisecond
 
 // maxGroupWait caps the wait for the pushers of the previous group.
 const maxGroupWait = 5 * time.Millisecond
@@ -224,13 +228,14 @@ func (q *queue) take() []*request {
 		limit = q.maxWait
 	}
 	// Those that queued during the last commit, and the last group's pushers once back.
-	want, wait := q.lastGroup, min(q.lastDur, limit)
+	back := max(q.lastDur, minComeback)
+	want, wait := q.lastGroup, min(back, limit)
 	for _, r := range q.pending {
 		if r.queued.Before(q.lastEnd) {
 			want++
 		}
 	}
-	if time.Since(q.lastEnd) > q.lastDur { // an idle spell: nobody is coming back
+	if time.Since(q.lastEnd) > back { // an idle spell: nobody is coming back
 		want = 0
 	}
 	if len(q.pending) < want && wait > 0 {
