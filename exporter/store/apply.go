@@ -46,23 +46,34 @@ func (s *Store) barrier() error {
 	s.am.Lock()
 	defer s.am.Unlock()
 	target := s.appended
-	if s.applied >= target {
-		return nil
+	return s.waitApplier(func() bool { return s.applied >= target })
+}
+
+// waitApplier waits (s.am held) until done, waking the applier at once: somebody waits
+// for it. It returns the applier's error while the bbolt file refuses the records, and
+// ErrClosed once the applier ended.
+func (s *Store) waitApplier(done func() bool) error {
+	if !done() {
+		s.waiters++
+		defer func() { s.waiters-- }()
+		s.kick()
 	}
-	if s.applyErr != nil {
-		return fmt.Errorf("the store file is behind its commit log: %w", s.applyErr)
-	}
-	s.waiters++
-	defer func() { s.waiters-- }()
-	s.kick()
-	for s.applied < target {
-		if s.applyErr != nil {
-			return fmt.Errorf("the store file is behind its commit log: %w", s.applyErr)
+	for !done() {
+		if err := s.behind(); err != nil {
+			return err
 		}
 		if s.applyStopped {
 			return ErrClosed
 		}
 		s.acond.Wait()
+	}
+	return nil
+}
+
+// behind is the applier's error, if its last transaction failed (s.am held).
+func (s *Store) behind() error {
+	if s.applyErr != nil {
+		return fmt.Errorf("the store file is behind its commit log: %w", s.applyErr)
 	}
 	return nil
 }
@@ -88,7 +99,7 @@ func (s *Store) enqueue(r *record) {
 	r.queued = time.Now()
 	s.am.Lock()
 	s.queue = append(s.queue, r)
-	s.queuedBytes += r.size()
+	s.queuedBytes += r.bytes
 	s.appended = r.lsn
 	n := len(s.queue)
 	s.am.Unlock()
@@ -102,22 +113,12 @@ func (s *Store) enqueue(r *record) {
 func (s *Store) roomInQueue() error {
 	s.am.Lock()
 	defer s.am.Unlock()
-	full := func() bool { return len(s.queue) >= maxQueued || len(s.queue) > 0 && s.queuedBytes >= maxQueuedBytes }
-	if full() {
-		s.waiters++
-		defer func() { s.waiters-- }()
-		s.kick()
+	if err := s.waitApplier(func() bool {
+		return len(s.queue) < maxQueued && (len(s.queue) == 0 || s.queuedBytes < maxQueuedBytes)
+	}); err != nil {
+		return err
 	}
-	for full() {
-		if s.applyErr != nil {
-			return fmt.Errorf("the store file is behind its commit log: %w", s.applyErr)
-		}
-		if s.applyStopped {
-			return ErrClosed
-		}
-		s.acond.Wait()
-	}
-	return s.applyErr
+	return s.behind() // no commit is acknowledged that the file cannot take
 }
 
 // startApplier starts the goroutine that applies the log; stopApplier ends it.
@@ -161,15 +162,11 @@ func (s *Store) next() []*record {
 		switch {
 		case n == 0:
 		case waiters > 0 || n >= applyBatch || isClosed(s.applyStop):
-			s.am.Lock()
-			defer s.am.Unlock()
-			return s.queue[:len(s.queue):len(s.queue)]
+			return s.pending()
 		default:
 			wait := applyDelay - time.Since(oldest)
 			if wait <= 0 {
-				s.am.Lock()
-				defer s.am.Unlock()
-				return s.queue[:len(s.queue):len(s.queue)]
+				return s.pending()
 			}
 			if timer == nil {
 				timer = time.NewTimer(wait)
@@ -255,7 +252,7 @@ func (s *Store) applyLoop() {
 			s.queue = nil // let the applied records go
 		}
 		for _, r := range batch {
-			s.queuedBytes -= r.size()
+			s.queuedBytes -= r.bytes
 		}
 		s.applied = batch[len(batch)-1].lsn
 		s.am.Unlock()
@@ -290,14 +287,17 @@ func (s *Store) applyRecords(recs []*record) error {
 			return err
 		}
 	}
-	return s.updateWithCursors(func(tx *bolt.Tx) error {
-		for _, r := range recs {
-			if err := applyRecord(tx, r); err != nil {
-				return fmt.Errorf("commit %d: %w", r.lsn, err)
-			}
+	return s.updateWithCursors(func(tx *bolt.Tx) error { return applyRecords(tx, recs) })
+}
+
+// applyRecords applies the records, in order, in tx.
+func applyRecords(tx *bolt.Tx, recs []*record) error {
+	for _, r := range recs {
+		if err := applyRecord(tx, r); err != nil {
+			return fmt.Errorf("commit %d: %w", r.lsn, err)
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // updateWithCursors runs fn in a synced bbolt transaction that also writes the sinks'
@@ -380,16 +380,20 @@ func writeRecord(tx *bolt.Tx, r *record) error {
 // between their acknowledgement and their transaction), then empties the log. It runs
 // in Open, before anything reads.
 func (s *Store) replayLog() error {
-	recs, valid, err := readLog(s.log.path, s.journalID)
-	if err != nil {
-		return damaged(s.log.path, "commit log: %v", err)
-	}
 	var applied uint64
 	if err := s.db.View(func(tx *bolt.Tx) error {
 		applied = decodeSeq(tx.Bucket(bucketMeta).Get(keyLogLSN))
 		return nil
 	}); err != nil {
 		return err
+	}
+	s.lsn = applied
+	if _, err := os.Stat(s.log.path); errors.Is(err, os.ErrNotExist) {
+		return nil // nothing to apply: opening leaves the directory as it was
+	}
+	recs, _, err := readLog(s.log.path, s.journalID)
+	if err != nil {
+		return damaged(s.log.path, "commit log: %v", err)
 	}
 	var todo []*record
 	for i, r := range recs {
@@ -403,18 +407,10 @@ func (s *Store) replayLog() error {
 	if len(todo) > 0 && todo[0].lsn != applied+1 {
 		return damaged(s.log.path, "commit log: it begins at commit %d, the store file ends at %d", todo[0].lsn, applied)
 	}
-	s.lsn = applied
 	if len(todo) > 0 {
 		// One transaction: the records are what a crash kept from being applied, a few
 		// hundred at most (maxQueued).
-		if err := s.db.Update(func(tx *bolt.Tx) error {
-			for _, r := range todo {
-				if err := applyRecord(tx, r); err != nil {
-					return fmt.Errorf("commit %d: %w", r.lsn, err)
-				}
-			}
-			return nil
-		}); err != nil {
+		if err := s.db.Update(func(tx *bolt.Tx) error { return applyRecords(tx, todo) }); err != nil {
 			return fmt.Errorf("apply the commit log: %w", err)
 		}
 		s.lsn = todo[len(todo)-1].lsn
@@ -429,11 +425,6 @@ func (s *Store) replayLog() error {
 			s.last.Store(last)
 		}
 		level.Info(s.logger).Log("msg", "applied the commits the store file missed from its commit log", "commits", len(todo), "last_seq", s.last.Load())
-	}
-	if valid == 0 && len(recs) == 0 {
-		if _, err := os.Stat(s.log.path); errors.Is(err, os.ErrNotExist) {
-			return nil // nothing to empty: opening leaves the directory as it was
-		}
 	}
 	if err := s.log.create(); err != nil {
 		return err

@@ -499,7 +499,7 @@ func (s *Store) commit(states []tracker.State, events []event.Event, keys map[st
 	for k, fp := range keys {
 		r.keys = append(r.keys, keyRecord{key: k, fp: fp})
 	}
-	if r.size() > directBytes {
+	if r.bytes = r.size(); r.bytes > directBytes {
 		if err := s.commitDirect(r); err != nil {
 			return nil, fmt.Errorf("commit: %w", err)
 		}

@@ -78,6 +78,7 @@ type record struct {
 	idents     identityPuts
 	keys       []keyRecord
 	queued     time.Time // when the commit was acknowledged (the applier's delay)
+	bytes      int       // size(), once the record is complete
 }
 
 // size is about the bytes r holds: what its frame takes.
