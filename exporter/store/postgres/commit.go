@@ -164,8 +164,8 @@ const bodyPrefix = `{"seq":0,"id":""`
 // the writes, the notification and COMMIT. The writes take the sequence numbers and the
 // state revision from the head row in SQL, so nothing waits for an answer in between; a
 // check that fails raises (envtrack_check, or the primary key of the keys or of the
-// identities planned as new) and the transaction aborts, storing nothing. The head lock is held for that round trip's remainder and the commit's
-// flush.
+// identities planned as new) and the transaction aborts, storing nothing. The head lock
+// is held for that round trip's remainder and the commit's flush.
 func (s *Store) commitTx(ctx context.Context, l *Lease, states []tracker.State, events []event.Event, keyed map[string]event.Fingerprint, u *unseen) (out []event.Event, versions map[string]int64, err error) {
 	ids := make([]string, 0, len(states))
 	for _, st := range states {
@@ -320,14 +320,10 @@ func (s *Store) commitTx(ctx context.Context, l *Lease, states []tracker.State, 
 			// No ON CONFLICT (and no speculative insertion): planned as new, an identity
 			// recorded meanwhile (visible after the head lock) violates the primary key,
 			// and the commit fails with ErrRepeated.
-			b.Queue(`INSERT INTO envtrack_identities (identity, seq)
-				SELECT u.identity, m.last_seq - $3 + u.ord FROM envtrack_meta m, unnest($1::bytea[], $2::bigint[]) AS u(identity, ord)
-				WHERE m.id = 1`, newIdents, newOrds, n)
+			b.Queue(insertCommitIdentities, newIdents, newOrds, n)
 		}
 		if len(idents) > 0 {
-			b.Queue(`INSERT INTO envtrack_identities (identity, seq)
-				SELECT u.identity, m.last_seq - $3 + u.ord FROM envtrack_meta m, unnest($1::bytea[], $2::bigint[]) AS u(identity, ord)
-				WHERE m.id = 1
+			b.Queue(insertCommitIdentities+`
 				ON CONFLICT (identity) DO UPDATE SET seq = EXCLUDED.seq`, idents, iords, n)
 		}
 		b.Queue("SELECT pg_notify($1, last_seq::text) FROM envtrack_meta WHERE id = 1", notifyChannel)
@@ -399,6 +395,13 @@ func btoi(b bool) int {
 	}
 	return 0
 }
+
+// insertCommitIdentities inserts a commit's identities ($1), each pointing at the seq of
+// its event: the head's last_seq (already advanced by the commit's $3 events) less $3
+// plus the event's position ($2).
+const insertCommitIdentities = `INSERT INTO envtrack_identities (identity, seq)
+				SELECT u.identity, m.last_seq - $3 + u.ord FROM envtrack_meta m, unnest($1::bytea[], $2::bigint[]) AS u(identity, ord)
+				WHERE m.id = 1`
 
 const upsertIdentities = `INSERT INTO envtrack_identities (identity, seq)
 	SELECT * FROM unnest($1::bytea[], $2::bigint[])
