@@ -78,6 +78,14 @@ func (s *Store) behind() error {
 	return nil
 }
 
+// applierFailed reports whether the applier's last transaction failed: reads then
+// answer its error, even those recent could answer.
+func (s *Store) applierFailed() bool {
+	s.am.Lock()
+	defer s.am.Unlock()
+	return s.applyErr != nil
+}
+
 // kick wakes the applier (s.am held or not).
 func (s *Store) kick() {
 	select {

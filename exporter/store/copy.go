@@ -56,6 +56,7 @@ func (s *Store) Append(events []event.Event) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.recent.reset() // what follows is not a commit's
 	last := s.last.Load()
 	err := s.update(func(tx *bolt.Tx) error {
 		journal, index, meta := tx.Bucket(bucketJournal), tx.Bucket(bucketEnvIndex), tx.Bucket(bucketMeta)

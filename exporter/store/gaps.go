@@ -50,6 +50,7 @@ func (s *Store) Gap(g event.Gap) (*event.Gap, error) {
 	g.From, g.To = g.From.UTC().Truncate(time.Second), g.To.UTC().Truncate(time.Second)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.recent.reset() // a gap's entry may follow: not a commit's
 	var (
 		closed *event.Gap
 		stored event.Event

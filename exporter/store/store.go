@@ -178,6 +178,8 @@ type Store struct {
 	cursorMu       sync.Mutex
 	pendingCursors map[string]uint64
 
+	recent recent // the last events committed, decoded (recent.go)
+
 	metrics Metrics // StaleCommits is always 0: the file has one writer (exposed as with PostgreSQL)
 }
 
@@ -503,6 +505,9 @@ func (s *Store) commit(states []tracker.State, events []event.Event, keys map[st
 		if err := s.commitDirect(r); err != nil {
 			return nil, fmt.Errorf("commit: %w", err)
 		}
+		// Not held: a first sight's thousands of events would raise the peak memory, and
+		// the sinks are then too far behind to read them from memory anyway.
+		s.recent.reset()
 	} else {
 		s.frame = appendFrame(s.frame[:0], s.journalID, r)
 		if err := s.log.append(s.frame); err != nil {
@@ -510,6 +515,7 @@ func (s *Store) commit(states []tracker.State, events []event.Event, keys map[st
 		}
 		s.lsn = r.lsn
 		s.enqueue(r)
+		s.recent.add(out, r.encoded)
 	}
 	s.metrics.CommitDuration.Observe(time.Since(start).Seconds())
 	if len(out) > 0 {
@@ -571,12 +577,22 @@ func (s *Store) environment(id string) (tracker.State, bool, error) {
 }
 
 // Events returns up to limit events with Seq > afterSeq, in seq order. A limit of zero or
-// less means no limit. A sink reads from its cursor with Events(cursor, batch).
+// less means no limit. A sink reads from its cursor with Events(cursor, batch): from
+// memory when it follows the commits closely (recent.go). The events' metadata maps may
+// be shared with other readers: they are not to be changed.
 func (s *Store) Events(afterSeq uint64, limit int) ([]event.Event, error) {
-	var evs []event.Event
 	if afterSeq == math.MaxUint64 {
 		return nil, nil
 	}
+	if evs, ok := s.recent.events(afterSeq, limit); ok && !s.applierFailed() {
+		return evs, nil
+	}
+	return s.eventsFromFile(afterSeq, limit)
+}
+
+// eventsFromFile is Events read from the store file.
+func (s *Store) eventsFromFile(afterSeq uint64, limit int) ([]event.Event, error) {
+	var evs []event.Event
 	err := s.view(func(tx *bolt.Tx) error {
 		p := s.pager(tx)
 		defer p.done()
@@ -785,7 +801,7 @@ func (s *Store) Prune(recordedBefore time.Time, sinks []string) (int, error) {
 func (s *Store) pruneEvents(before time.Time, sinks []string) (n int, more bool, heldFrom uint64, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var first uint64
+	var first, prunedTo uint64
 	if err := s.barrier(); err != nil {
 		return 0, false, 0, err
 	}
@@ -840,12 +856,16 @@ func (s *Store) pruneEvents(before time.Time, sinks []string) (n int, more bool,
 			}
 		}
 		n = len(victims)
+		if n > 0 {
+			prunedTo = decodeSeq(victims[n-1].key)
+		}
 		return nil
 	})
 	if err != nil {
 		return 0, false, 0, err
 	}
 	if n > 0 {
+		s.recent.dropBefore(prunedTo + 1)
 		s.first.Store(first)
 		s.metrics.Pruned.Add(float64(n))
 	}

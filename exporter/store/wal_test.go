@@ -245,7 +245,8 @@ func TestStoreFileRefusingCommits(t *testing.T) {
 	_, err := s.Commit(nil, []event.Event{marker})
 	require.NoError(t, err, "acknowledged from the log")
 
-	_, err = s.Events(0, 0)
+	require.ErrorIs(t, s.barrier(), full, "the applier tried and failed")
+	_, err = s.Events(0, 0) // even the events recent holds
 	require.ErrorIs(t, err, full)
 	require.ErrorContains(t, err, "behind its commit log")
 	_, err = s.Commit(nil, []event.Event{ev("env-b", event.Created, t0)})
