@@ -90,3 +90,12 @@ func (e *eventEncoder) encode(ev *event.Event) ([]byte, error) {
 	e.buf = e.buf[:start]
 	return json.Marshal(ev)
 }
+
+// MarshalEvent returns ev's JSON, what json.Marshal returns, as the journal writes it:
+// the other journal drivers store the same bytes.
+func MarshalEvent(ev *event.Event) ([]byte, error) {
+	if b, ok := appendEvent(nil, ev); ok {
+		return b, nil
+	}
+	return json.Marshal(ev)
+}

@@ -161,6 +161,9 @@ func decodedForm(ev event.Event) (event.Event, bool) {
 		ev.Metadata = nil // omitempty: read back as none
 		return ev, true
 	}
+	if decodedScalars(ev.Metadata) {
+		return ev, true // shared: neither recent nor its readers change it
+	}
 	m := make(map[string]any, len(ev.Metadata))
 	for k, v := range ev.Metadata {
 		if !utf8.ValidString(k) {
@@ -172,6 +175,30 @@ func decodedForm(ev event.Event) (event.Event, bool) {
 	}
 	ev.Metadata = m
 	return ev, true
+}
+
+// decodedScalars reports whether m is its own decoded form: valid UTF-8 keys, values
+// that JSON decodes to themselves (a marker's, most lifecycle events').
+func decodedScalars(m map[string]any) bool {
+	for k, v := range m {
+		if !utf8.ValidString(k) {
+			return false
+		}
+		switch v := v.(type) {
+		case nil, bool:
+		case string:
+			if !utf8.ValidString(v) {
+				return false
+			}
+		case float64:
+			if math.IsInf(v, 0) || math.IsNaN(v) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // decodedTime is t as RFC 3339 written and read back: only UTC times are known.

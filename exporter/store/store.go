@@ -1024,14 +1024,23 @@ func indexKey(id string, seq uint64) []byte {
 }
 
 func decodeEvent(k, v []byte) (event.Event, error) {
+	ev, err := UnmarshalEvent(v)
+	if err != nil {
+		return event.Event{}, fmt.Errorf("event %d: %w", decodeSeq(k), err)
+	}
+	return ev, nil
+}
+
+// UnmarshalEvent decodes an event's JSON as json.Unmarshal does, the journal's own
+// format without reflection (eventparse.go): the other journal drivers read the same
+// bytes.
+func UnmarshalEvent(v []byte) (event.Event, error) {
 	if ev, ok := parseEvent(v); ok {
 		return ev, nil
 	}
 	var ev event.Event
-	if err := json.Unmarshal(v, &ev); err != nil {
-		return event.Event{}, fmt.Errorf("event %d: %w", decodeSeq(k), err)
-	}
-	return ev, nil
+	err := json.Unmarshal(v, &ev)
+	return ev, err
 }
 
 func decodeState(k, v []byte) (tracker.State, error) {

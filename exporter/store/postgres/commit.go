@@ -215,7 +215,7 @@ func (s *Store) commitTx(ctx context.Context, l *Lease, states []tracker.State, 
 	for i := range out {
 		ev := &out[i]
 		ev.Seq, ev.ID, ev.RecordedAt = 0, "", recordedAt
-		body, err := json.Marshal(ev)
+		body, err := store.MarshalEvent(ev)
 		if err != nil {
 			return nil, nil, fmt.Errorf("event %s of %s: %w", ev.Name, ev.EnvironmentID, err)
 		}

@@ -378,8 +378,8 @@ func (s *Store) queryEvents(ctx context.Context, sql string, args ...any) ([]eve
 		if err := rows.Scan(&seq, &body); err != nil {
 			return nil, err
 		}
-		var ev event.Event
-		if err := json.Unmarshal(body, &ev); err != nil {
+		ev, err := store.UnmarshalEvent(body)
+		if err != nil {
 			return nil, fmt.Errorf("event %d: %w", seq, err)
 		}
 		evs = append(evs, ev)
