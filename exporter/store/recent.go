@@ -34,6 +34,7 @@ type recent struct {
 	evs   []event.Event // consecutive seqs from first; Seq 0 marks a hole
 	sizes []int         // each event's encoded size
 	bytes int
+	drops int // copies down (dropFirst), which trim amortises
 }
 
 // add appends the events of a commit, which follow the journal's last event. Call with
@@ -62,10 +63,14 @@ func (r *recent) add(evs []event.Event, encoded [][]byte) {
 	r.trim()
 }
 
-// trim drops the oldest events beyond the bounds.
+// trim drops the oldest events beyond the bounds, down to three quarters of them, so
+// that the events kept are copied down once per quarter of the bound, not per commit.
 func (r *recent) trim() {
+	if len(r.evs) <= recentEvents && r.bytes <= recentBytes {
+		return
+	}
 	drop := 0
-	for len(r.evs)-drop > recentEvents || r.bytes > recentBytes && drop < len(r.evs) {
+	for len(r.evs)-drop > recentEvents*3/4 || r.bytes > recentBytes*3/4 && drop < len(r.evs) {
 		r.bytes -= r.sizes[drop]
 		drop++
 	}
@@ -78,6 +83,7 @@ func (r *recent) dropFirst(n int) {
 	if n == 0 {
 		return
 	}
+	r.drops++
 	k := copy(r.evs, r.evs[n:])
 	clear(r.evs[k:])
 	r.evs = r.evs[:k]
