@@ -198,6 +198,10 @@ func (c *JournalConfig) UnmarshalYAML(unmarshal func(any) error) error {
 // failed delivery (the events wait in the journal meanwhile).
 type DeliveryConfig struct {
 	BatchSize int `yaml:"batch_size"`
+	// CatchUpBatchSize: the most events one write carries while the sink is behind
+	// (two batches or more waiting: after an outage, or during a burst), so that it
+	// catches up in InfluxDB's recommended 5,000-line writes. At least BatchSize.
+	CatchUpBatchSize int `yaml:"catch_up_batch_size"`
 	// Linger: after a quiet spell, wait this long for more events before delivering,
 	// so that bursts travel in batches.
 	Linger  model.Duration `yaml:"linger"`
@@ -214,6 +218,9 @@ func (c *DeliveryConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	}
 	if c.BatchSize < 1 || c.BatchSize > 10000 {
 		return nodeErrorf(node, "batch_size", "must be between 1 and 10000, got %d", c.BatchSize)
+	}
+	if c.CatchUpBatchSize < 1 || c.CatchUpBatchSize > 10000 {
+		return nodeErrorf(node, "catch_up_batch_size", "must be between 1 and 10000, got %d", c.CatchUpBatchSize)
 	}
 	if c.Linger < 0 || time.Duration(c.Linger) > time.Minute {
 		return nodeErrorf(node, "linger", "must be between 0s and 1m, got %s", c.Linger)

@@ -371,6 +371,7 @@ func TestLoadInvalid(t *testing.T) {
 		{"token-file-empty", `3: argocd.token_file: file testdata/secrets/empty.token is empty`},
 		{"ca-file-not-pem", `3: readiness.url.tls.ca_file: no PEM certificate found in testdata/secrets/not-a-cert.pem`},
 		{"delivery-batch-size", `2: delivery.batch_size: must be between 1 and 10000, got 0`},
+		{"delivery-catch-up-batch-size", `2: delivery.catch_up_batch_size: must be between 1 and 10000, got 20000`},
 		{"concurrency-zero", `3: readiness.url.concurrency: must be at least 1`},
 		{"concurrency-type", `3: readiness.url.concurrency: must be an integer, got "ten"`},
 		{"listen-address", `1: listen_address: must be host:port: address 9465: missing port in address`},
@@ -473,7 +474,7 @@ func TestLoadInvalid(t *testing.T) {
 	// Every invalid-*.yml file is in the table.
 	files, err := filepath.Glob("testdata/invalid-*.yml")
 	require.NoError(t, err)
-	require.Len(t, files, 121)
+	require.Len(t, files, 122)
 }
 
 func TestErrorWrapping(t *testing.T) {

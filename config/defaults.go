@@ -36,9 +36,10 @@ var (
 		MaxUndelivered: model.Duration(90 * 24 * time.Hour),
 	}
 	DefaultDeliveryConfig = DeliveryConfig{
-		BatchSize: 500,
-		Linger:    model.Duration(100 * time.Millisecond),
-		Backoff:   DefaultBackoffConfig,
+		BatchSize:        500,
+		CatchUpBatchSize: 5000,
+		Linger:           model.Duration(100 * time.Millisecond),
+		Backoff:          DefaultBackoffConfig,
 	}
 	DefaultMetricsConfig = MetricsConfig{
 		Namespace:        "blueberry",

@@ -976,7 +976,7 @@ func (s *Set) lagAlert() Alert {
 			"Open the *Sinks* row of the envtrack health dashboard: *Delivery failures* (retryable or not) and *Time since the last delivery* for that sink.",
 			"Check the target: InfluxDB (health, disk, token, bucket) or Grafana (401/403 in *Authentication failures*: token or annotations:create permission; 404: wrong URL sub-path).",
 			"A webhook (`sink=\"webhook:NAME\"`) waits for its endpoint: it retries network errors, 5xx, 408 and 429 (honouring Retry-After), and a redirect, which is not followed. `envtrack webhook test NAME --config FILE` sends one signed sample event and prints the endpoint's answer.",
-			"Check envtrack's logs for the sink (`component=influx`, `component=grafana`, `sink=webhook:NAME`): the error says why deliveries fail. The lag drains by itself once the target accepts writes.",
+			"Check envtrack's logs for the sink (`component=influx`, `component=grafana`, `sink=webhook:NAME`): the error says why deliveries fail. The lag drains by itself once the target accepts writes: a sink two batches or more behind writes up to delivery.catch_up_batch_size events at once (5,000 by default).",
 		},
 		Cases: []Case{
 			{Name: "a lagging sink fires", Fires: true, Value: o.SinkLagEvents + 42, Labels: envtrackLabels("sink", "influxdb"), Series: []InputSeries{

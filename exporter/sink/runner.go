@@ -87,16 +87,18 @@ type Status struct {
 //   - A Selective sink is given only the events it wants; a Limited one at most its
 //     MaxBatch events per call.
 type Runner struct {
-	sink   Sink
-	name   string
-	st     Journal
-	m      sinkMetrics
-	batch  int
-	linger time.Duration
-	wants  func(event.Event) bool // nil: every event
-	per    int                    // events per Deliver call, at most batch
-	bo     *backoff.Backoff
-	logger log.Logger
+	sink  Sink
+	name  string
+	st    Journal
+	m     sinkMetrics
+	batch int
+	// catchUpBatch: events read at once while two batches or more wait, at least batch.
+	catchUpBatch int
+	linger       time.Duration
+	wants        func(event.Event) bool // nil: every event
+	per          int                    // events per Deliver call at most: the sink's own limit
+	bo           *backoff.Backoff
+	logger       log.Logger
 	// maxUndelivered and now: Options.MaxUndelivered and its clock.
 	maxUndelivered time.Duration
 	now            func() time.Time
@@ -122,7 +124,8 @@ type Runner struct {
 }
 
 // NewRunner returns a runner delivering st's journal to s, as the delivery section cfg
-// (validated by config.Load) says: batch_size events at most per Deliver call; linger,
+// (validated by config.Load) says: batch_size events at most per Deliver call, or
+// catch_up_batch_size while two batches or more are waiting; linger,
 // how long to wait for more events when fewer than a batch are waiting, so that a burst
 // or a steady stream travels in full batches (one InfluxDB write, one WAL fsync) instead
 // of one request each (a full batch goes at once; zero delivers at once); and the capped
@@ -158,12 +161,10 @@ func NewRunner(s Sink, st Journal, m *Metrics, cfg config.DeliveryConfig, opts O
 		now:            opts.Now,
 		journalEnd:     opts.JournalEnd,
 	}
-	r.per = r.batch
-	if r.per <= 0 { // no batch size: whatever Events returns
-		r.per = math.MaxInt
-	}
+	r.catchUpBatch = max(cfg.CatchUpBatchSize, r.batch)
+	r.per = math.MaxInt // what Events returns (batch or catchUp events at most)
 	if l, ok := s.(Limited); ok && l.MaxBatch() > 0 {
-		r.per = min(r.per, l.MaxBatch())
+		r.per = l.MaxBatch()
 	}
 	if sel, ok := s.(Selective); ok {
 		r.wants = sel.Wants
@@ -385,7 +386,14 @@ func (r *Runner) catchUp(ctx context.Context, until uint64, notify <-chan struct
 			}
 			last = min(r.st.LastSeq(), until)
 		}
-		evs, err := r.st.Events(cursor, r.batch)
+		// Behind by two batches or more (an outage, a burst): larger writes, so that the
+		// sink catches up in fewer round trips and the database's cost per event falls
+		// (InfluxDB's: 12 µs per point in 500-line writes, 8 in 5,000-line ones).
+		n := r.batch
+		if r.batch > 0 && last-cursor >= 2*uint64(r.batch) {
+			n = r.catchUpBatch
+		}
+		evs, err := r.st.Events(cursor, n)
 		if err != nil {
 			return err
 		}

@@ -258,8 +258,13 @@ func (j *recorder) setAside(sink string) []asideEntry {
 }
 
 func (f *fixture) runner(s Sink, batch int) *Runner {
+	return f.runnerCatchingUp(s, batch, 0)
+}
+
+// runnerCatchingUp is runner with delivery.catch_up_batch_size catchUp.
+func (f *fixture) runnerCatchingUp(s Sink, batch, catchUp int) *Runner {
 	logger := level.NewFilter(log.NewLogfmtLogger(f.logs), level.AllowDebug())
-	d := config.DeliveryConfig{BatchSize: batch,
+	d := config.DeliveryConfig{BatchSize: batch, CatchUpBatchSize: catchUp,
 		Backoff: config.BackoffConfig{Initial: model.Duration(time.Millisecond), Max: model.Duration(4 * time.Millisecond)}}
 	return NewRunner(s, f.rec, f.m, d, Options{Logger: logger, Rand: f.rnd})
 }
@@ -310,6 +315,7 @@ func TestFlush(t *testing.T) {
 		name     string
 		events   int
 		batch    int
+		catchUp  int // delivery.catch_up_batch_size
 		script   []result
 		reject   map[uint64]error
 		want     [][]uint64 // every Deliver call
@@ -323,6 +329,21 @@ func TestFlush(t *testing.T) {
 		{
 			name: "batches in order", events: 7, batch: 3,
 			want: [][]uint64{{1, 2, 3}, {4, 5, 6}, {7}},
+		},
+		{
+			name: "two batches or more behind: catch-up batches, then batches", events: 12, batch: 2, catchUp: 5,
+			want: [][]uint64{seqRange(1, 5), seqRange(6, 10), {11, 12}},
+		},
+		{
+			name: "a catch-up batch smaller than a batch is a batch", events: 7, batch: 3, catchUp: 1,
+			want: [][]uint64{{1, 2, 3}, {4, 5, 6}, {7}},
+		},
+		{
+			name: "isolation within a catch-up batch", events: 6, batch: 1, catchUp: 4,
+			reject:   map[uint64]error{2: errReject},
+			want:     [][]uint64{{1, 2, 3, 4}, {1}, {2}, {3}, {4}, {5, 6}},
+			setAside: []uint64{2},
+			failures: [2]float64{0, 2},
 		},
 		{
 			name: "default batch size", events: 7,
@@ -382,7 +403,7 @@ func TestFlush(t *testing.T) {
 			committed := f.commit(t, tt.events)
 			s := newSink("test")
 			s.script, s.reject = tt.script, tt.reject
-			r := f.runner(s, tt.batch)
+			r := f.runnerCatchingUp(s, tt.batch, tt.catchUp)
 			require.NoError(t, r.Flush(context.Background()))
 
 			require.Equal(t, tt.want, s.Calls())

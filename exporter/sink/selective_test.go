@@ -34,6 +34,8 @@ func TestSelectiveAndLimited(t *testing.T) {
 		events    int
 		want      func(event.Event) bool
 		max       int
+		batch     int // delivery.batch_size (100 when zero)
+		catchUp   int // delivery.catch_up_batch_size
 		script    []result
 		reject    map[uint64]error
 		calls     [][]uint64
@@ -60,6 +62,11 @@ func TestSelectiveAndLimited(t *testing.T) {
 			calls:  [][]uint64{{1}, {2}, {2}, {2}, {3}}, delivered: 3,
 		},
 		{
+			name: "catching up, still at most MaxBatch per call", events: 10, max: 3, batch: 2, catchUp: 6,
+			want:  func(event.Event) bool { return true },
+			calls: [][]uint64{{1, 2, 3}, {4, 5, 6}, {7, 8, 9}, {10}}, delivered: 10,
+		},
+		{
 			name: "a rejected event is set aside alone", events: 3, max: 1,
 			want:   func(event.Event) bool { return true },
 			reject: map[uint64]error{2: errReject},
@@ -71,7 +78,11 @@ func TestSelectiveAndLimited(t *testing.T) {
 			f.commit(t, tt.events)
 			s := &pickySink{scriptedSink: newSink("picky"), want: tt.want, max: tt.max}
 			s.script, s.reject = tt.script, tt.reject
-			r := f.runner(s, 100)
+			batch := tt.batch
+			if batch == 0 {
+				batch = 100
+			}
+			r := f.runnerCatchingUp(s, batch, tt.catchUp)
 			require.NoError(t, r.Flush(context.Background()))
 			require.Equal(t, tt.calls, s.Calls())
 			require.Equal(t, uint64(tt.events), f.cursor(t, "picky"), "the cursor passes over unwanted events")
