@@ -3,17 +3,18 @@ package store
 // The sinks read right behind the commits: every event a push commits is, a moment
 // later, read back by each sink from its cursor. Decoding it from the file (after
 // waiting for the applier to put it there) was a ninth of envtrack's CPU per batch-pushed
-// event. recent keeps the last events committed in the form a read decodes them into,
-// and Events answers from it when it holds the whole range asked for.
+// event. recent keeps the last events committed, and Events answers from them, in the
+// form a read decodes them into, when it holds the whole range asked for.
 //
-// An event is held only when its decoded form is known without decoding it: its
-// metadata holds what JSON decodes into (or numbers JSON turns into float64), its
-// strings are valid UTF-8 and its times are UTC. Anything else is a hole, and a read
-// over a hole goes to the file. TestRecentMatchesFile and FuzzRecentMatchesFile hold
-// what recent answers to what the file answers.
+// That form is made without encoding and decoding only for an event whose metadata
+// holds what JSON decodes into (or numbers JSON turns into float64), whose strings are
+// valid UTF-8 and whose times are UTC. Any other event is a hole, and a read over a hole
+// goes to the file. TestRecentMatchesFile and FuzzDecodedForm hold what recent answers
+// to what the file answers.
 
 import (
 	"math"
+	"slices"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -31,7 +32,7 @@ const (
 type recent struct {
 	mu    sync.Mutex
 	first uint64        // the seq of evs[0]
-	evs   []event.Event // consecutive seqs from first; Seq 0 marks a hole
+	evs   []event.Event // consecutive seqs from first, as committed
 	sizes []int         // each event's encoded size
 	bytes int
 	drops int // copies down (dropFirst), which trim amortises
@@ -51,14 +52,12 @@ func (r *recent) add(evs []event.Event, encoded [][]byte) {
 	if len(r.evs) == 0 {
 		r.first = evs[0].Seq
 	}
-	for i := range evs {
-		ev, ok := decodedForm(evs[i])
-		if !ok {
-			ev = event.Event{} // a hole
-		}
-		r.evs = append(r.evs, ev)
-		r.sizes = append(r.sizes, len(encoded[i]))
-		r.bytes += len(encoded[i])
+	// As committed: a read makes their decoded form, on the reader's goroutine rather
+	// than the pusher's.
+	r.evs = append(r.evs, evs...)
+	for _, b := range encoded {
+		r.sizes = append(r.sizes, len(b))
+		r.bytes += len(b)
 	}
 	r.trim()
 }
@@ -121,12 +120,9 @@ func (r *recent) dropBefore(seq uint64) {
 // change them.
 func (r *recent) events(afterSeq uint64, limit int) ([]event.Event, bool) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.evs) == 0 || afterSeq == math.MaxUint64 {
-		return nil, false
-	}
 	first := r.first
-	if afterSeq+1 < first || afterSeq+1 > first+uint64(len(r.evs))-1 {
+	if len(r.evs) == 0 || afterSeq == math.MaxUint64 || afterSeq+1 < first || afterSeq+1 > first+uint64(len(r.evs))-1 {
+		r.mu.Unlock()
 		return nil, false
 	}
 	from := int(afterSeq + 1 - first)
@@ -134,12 +130,13 @@ func (r *recent) events(afterSeq uint64, limit int) ([]event.Event, bool) {
 	if limit > 0 {
 		to = min(to, from+limit)
 	}
-	out := make([]event.Event, to-from)
-	for i, ev := range r.evs[from:to] {
-		if ev.Seq == 0 {
-			return nil, false
+	out := slices.Clone(r.evs[from:to])
+	r.mu.Unlock()
+	for i := range out {
+		var ok bool
+		if out[i], ok = decodedForm(out[i]); !ok {
+			return nil, false // a hole: the file answers
 		}
-		out[i] = ev
 	}
 	return out, true
 }
