@@ -22,8 +22,9 @@ import (
 	"github.com/blueberry-idp/envtrack/model/event"
 )
 
-// recentEvents and recentBytes bound what recent holds: a sink's batch a few times
-// over, so that a sink lagging by a commit or two still reads from memory.
+// recentEvents and recentBytes bound what recent holds: a sink's catch-up batch
+// (delivery.catch_up_batch_size, 5,000) a few times over, so that a sink behind a
+// burst of pushes still reads from memory.
 const (
 	recentEvents = 16384
 	recentBytes  = 8 << 20 // of their encoded size

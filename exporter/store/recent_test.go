@@ -124,6 +124,10 @@ func TestRecentAnswersTheSinks(t *testing.T) {
 	require.Zero(t, s.Stats().Decoded)
 	release()
 	requireRecentMatchesFile(t, s)
+
+	require.NoError(t, s.Close())
+	_, err := s.Events(0, 0)
+	require.ErrorIs(t, err, ErrClosed, "a closed store answers no read, even from memory")
 }
 
 // TestRecentBounds: recent holds at most recentEvents events and recentBytes of their

@@ -351,6 +351,7 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
+	s.recent.reset()
 	if s.stopApplier() {
 		if err := s.log.remove(); err != nil {
 			level.Warn(s.logger).Log("msg", "commit log not removed at close (every commit in it is applied; the next start empties it)", "err", err)
@@ -584,7 +585,7 @@ func (s *Store) Events(afterSeq uint64, limit int) ([]event.Event, error) {
 	if afterSeq == math.MaxUint64 {
 		return nil, nil
 	}
-	if evs, ok := s.recent.events(afterSeq, limit); ok && !s.applierFailed() {
+	if evs, ok := s.recent.events(afterSeq, limit); ok && !s.applierFailed() && !s.closed.Load() {
 		return evs, nil
 	}
 	return s.eventsFromFile(afterSeq, limit)
