@@ -136,7 +136,7 @@ func New(opts Options) (*App, error) {
 	a.store.Share(a.tracker)
 	a.pushes = ingest.New(ingest.Options{Tracker: a.tracker, Journal: a.store.Pushes(), Now: a.now,
 		Committed: func(evs []event.Event) {
-			a.committed(evs, "pushed event", func(e *event.Event) (string, any) { return "marker", e.IsMarker() })
+			a.committed(evs, "pushed event", func(e *event.Event) (string, any) { return "marker", e.IsMarker() }, true)
 		}})
 	a.journalQ = query.NewCachedJournal(a.store)
 	var types []string // one per environment: the labels in use survive a restart

@@ -188,3 +188,26 @@ func TestBatchRefusedForStateStoresNothing(t *testing.T) {
 	status, body := post(t, srv.URL, "application/json", `[{"environment_id":"ok-1","event":"created","timestamp":"`+at+`"}]`)
 	require.Equal(t, http.StatusAccepted, status, "%s", body)
 }
+
+// TestPushLogLines: a batch push logs one line at info for its commit and a line per
+// event at debug (not hundreds of lines at info per request); a commit of one event (a
+// lone push) logs it at info, as the tracker's transitions are.
+func TestPushLogLines(t *testing.T) {
+	d := startDaemon(t, daemonOpts{config: "api: {write_tokens: [ci]}\n"})
+	marker := func(activity string) string {
+		return fmt.Sprintf(`{"kind":"deployment","environment":"test","application":"app","activity":%q,"status":"success"}`, activity)
+	}
+	auth := []string{"Authorization", "Bearer ci"}
+	code, _, body := d.do(http.MethodPost, "/api/events", marker("a1")+"\n"+marker("a2")+"\n"+marker("a3")+"\n",
+		append(auth, "Content-Type", "application/x-ndjson")...)
+	require.Equal(t, http.StatusAccepted, code, body)
+	require.Len(t, d.logs.Lines(`msg="pushed events"`), 1, d.logs.String())
+	require.Len(t, d.logs.Lines("level=info", `msg="pushed events"`, "events=3", "environment_id=test", "marker=true"), 1, d.logs.String())
+	require.Len(t, d.logs.Lines(`msg="pushed event"`), 3)
+	require.Len(t, d.logs.Lines("level=debug", `msg="pushed event"`, "environment_id=test", "event=deployed"), 3)
+
+	code, _, body = d.do(http.MethodPost, "/api/events", marker("a4"), append(auth, "Content-Type", "application/json")...)
+	require.Equal(t, http.StatusAccepted, code, body)
+	require.Len(t, d.logs.Lines("level=info", `msg="pushed event"`, "environment_id=test", "seq=4"), 1, d.logs.String())
+	require.Len(t, d.logs.Lines(`msg="pushed events"`), 1, "one commit of one event: its own line")
+}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/blueberry-idp/envtrack/exporter/logging"
 	"github.com/blueberry-idp/envtrack/internal/testinfra"
 )
 
@@ -74,7 +75,14 @@ func BenchmarkPushToInfluxDB(b *testing.B) {
 		require.NoError(b, os.WriteFile(cfg, []byte(fmt.Sprintf(`state_dir: %s
 api: {write_tokens: [bench]}
 %s%s%s`, filepath.Join(dir, "data"), store, influxConfig(db), quietSources)), 0o600))
-		a, err := New(Options{Sinks: testSinks, ConfigFile: cfg, Now: clk.Now, ListenAddress: "127.0.0.1:0"})
+		// The daemon's own logger (info, logfmt) into a file: what it logs per push is
+		// part of what a push costs.
+		logFile, err := os.Create(filepath.Join(dir, "envtrack.log"))
+		require.NoError(b, err)
+		b.Cleanup(func() { logFile.Close() })
+		logger, err := logging.New(logFile, "info", "logfmt")
+		require.NoError(b, err)
+		a, err := New(Options{Sinks: testSinks, ConfigFile: cfg, Now: clk.Now, ListenAddress: "127.0.0.1:0", Logger: logger})
 		require.NoError(b, err)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
