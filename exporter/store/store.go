@@ -585,8 +585,12 @@ func (s *Store) Events(afterSeq uint64, limit int) ([]event.Event, error) {
 	if afterSeq == math.MaxUint64 {
 		return nil, nil
 	}
-	if evs, ok := s.recent.events(afterSeq, limit); ok && !s.applierFailed() && !s.closed.Load() {
-		return evs, nil
+	// A closed store, or one whose file refuses the applier, answers with its error
+	// from the file: recent is not asked, rather than asked and overruled.
+	if !s.closed.Load() && !s.applierFailed() {
+		if evs, ok := s.recent.events(afterSeq, limit); ok {
+			return evs, nil
+		}
 	}
 	return s.eventsFromFile(afterSeq, limit)
 }
