@@ -202,8 +202,9 @@ type DeliveryConfig struct {
 	// (two batches or more waiting: after an outage, or during a burst), so that it
 	// catches up in InfluxDB's recommended 5,000-line writes. At least BatchSize.
 	CatchUpBatchSize int `yaml:"catch_up_batch_size"`
-	// Linger: after a quiet spell, wait this long for more events before delivering,
-	// so that bursts travel in batches.
+	// Linger: with fewer than a batch waiting, wait up to this long for more events
+	// before delivering, so that bursts travel in batches; the wait ends once no event
+	// came for a tenth of it.
 	Linger  model.Duration `yaml:"linger"`
 	Backoff BackoffConfig  `yaml:"backoff"`
 }

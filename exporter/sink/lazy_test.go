@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/blueberry-idp/envtrack/config"
 )
 
 // saved is the sink's cursor as a crash would leave it.
@@ -64,4 +66,27 @@ func TestFullBatchesUnderLoad(t *testing.T) {
 		require.Len(t, c, 250)
 	}
 	require.Equal(t, seqRange(1, 1250), s.Delivered())
+}
+
+// When the stream pauses, a partial batch goes without waiting out the linger: a lone
+// push, or a stream's last events, reach the sink once no commit came for a tenth of it.
+func TestPartialBatchWhenTheStreamPauses(t *testing.T) {
+	f := newFixture(t)
+	s := newSink("influx")
+	r := f.runner(s, 250)
+	require.Zero(t, r.quiet, "no linger, no quiet")
+	d := config.DefaultDeliveryConfig
+	require.Equal(t, time.Duration(d.Linger)/10, NewRunner(newSink("other"), f.rec, f.m, d, Options{}).quiet)
+
+	r.linger, r.quiet = time.Hour, time.Millisecond // lingering for the linger would hang the test
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	f.commit(t, 7)
+	require.Eventually(t, func() bool { return len(s.Delivered()) == 7 }, 10*time.Second, time.Millisecond)
+	f.commit(t, 3)
+	require.Eventually(t, func() bool { return len(s.Delivered()) == 10 }, 10*time.Second, time.Millisecond)
+	cancel()
+	require.NoError(t, <-done)
+	require.Equal(t, seqRange(1, 10), s.Delivered())
 }

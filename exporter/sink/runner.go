@@ -95,10 +95,13 @@ type Runner struct {
 	// catchUpBatch: events read at once while two batches or more wait, at least batch.
 	catchUpBatch int
 	linger       time.Duration
-	wants        func(event.Event) bool // nil: every event
-	per          int                    // events per Deliver call at most: the sink's own limit
-	bo           *backoff.Backoff
-	logger       log.Logger
+	// quiet: a partial batch goes once no event was committed for this long (a tenth of
+	// the linger): the stream paused, and waiting out the linger would only delay it.
+	quiet  time.Duration
+	wants  func(event.Event) bool // nil: every event
+	per    int                    // events per Deliver call at most: the sink's own limit
+	bo     *backoff.Backoff
+	logger log.Logger
 	// maxUndelivered and now: Options.MaxUndelivered and its clock.
 	maxUndelivered time.Duration
 	now            func() time.Time
@@ -128,7 +131,8 @@ type Runner struct {
 // catch_up_batch_size while two batches or more are waiting; linger,
 // how long to wait for more events when fewer than a batch are waiting, so that a burst
 // or a steady stream travels in full batches (one InfluxDB write, one WAL fsync) instead
-// of one request each (a full batch goes at once; zero delivers at once); and the capped
+// of one request each (a full batch goes at once; zero delivers at once; a partial batch
+// goes as soon as no event was committed for a tenth of the linger); and the capped
 // exponential backoff, with full jitter, between retries of a batch that failed with
 // retry=true. m may be shared by every runner (nil: unregistered metrics). It reads the
 // sink's cursor and set-aside count from the store and creates the sink's metric series;
@@ -154,6 +158,7 @@ func NewRunner(s Sink, st Journal, m *Metrics, cfg config.DeliveryConfig, opts O
 		m:      m.forSink(name),
 		batch:  cfg.BatchSize,
 		linger: time.Duration(cfg.Linger),
+		quiet:  time.Duration(cfg.Linger) / 10,
 		bo:     backoff.New(time.Duration(cfg.Backoff.Initial), time.Duration(cfg.Backoff.Max), opts.Rand),
 		logger: log.With(opts.Logger, "component", "sink", "sink", name),
 
@@ -590,9 +595,12 @@ func (r *Runner) advance(seq uint64) {
 	r.updateLag()
 }
 
-// lingerFor waits up to the linger for a full batch to be waiting, or ctx's end.
+// lingerFor waits up to the linger for a full batch to be waiting, or ctx's end, or
+// until no event was committed for r.quiet: a burst ended, and its last events would
+// otherwise wait out the whole linger (a lone push reached InfluxDB 100 ms late, and a
+// stream's last events 30-70 ms).
 func (r *Runner) lingerFor(ctx context.Context, notify <-chan struct{}) error {
-	return r.sleep(ctx, r.linger, notify, true)
+	return r.sleep(ctx, r.linger, notify, true, r.quiet)
 }
 
 func (r *Runner) retryableFailure(evs []event.Event, err error, retryIn time.Duration) {
@@ -641,24 +649,39 @@ func (r *Runner) setAsideEvent(e event.Event, cause error) error {
 // wait sleeps for d or until ctx ends (returning its error), keeping the lag gauge
 // current as new events arrive meanwhile.
 func (r *Runner) wait(ctx context.Context, d time.Duration, notify <-chan struct{}) error {
-	return r.sleep(ctx, d, notify, false)
+	return r.sleep(ctx, d, notify, false, 0)
 }
 
 // sleep waits d, or until ctx ends (its error), or (untilFull) until a full batch is
-// waiting; each commit meanwhile updates the lag gauge.
-func (r *Runner) sleep(ctx context.Context, d time.Duration, notify <-chan struct{}, untilFull bool) error {
+// waiting or, with quiet, until no commit came for quiet; each commit meanwhile updates
+// the lag gauge.
+func (r *Runner) sleep(ctx context.Context, d time.Duration, notify <-chan struct{}, untilFull bool, quiet time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
+	var (
+		q      *time.Timer
+		paused <-chan time.Time // nil (never) without quiet
+	)
+	if untilFull && quiet > 0 {
+		q = time.NewTimer(quiet)
+		defer q.Stop()
+		paused = q.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
 			return nil
+		case <-paused:
+			return nil
 		case <-notify:
 			r.updateLag()
 			if untilFull && r.Lag() >= uint64(r.batch) {
 				return nil
+			}
+			if q != nil {
+				q.Reset(quiet)
 			}
 		}
 	}
