@@ -26,6 +26,12 @@ import (
 
 const benchBatch = 2000
 
+// benchBatchPushes is how many events an op of the batch paths sends: 40 requests of
+// 500. At 2,000 (4 requests) a turn lasted 40 ms against the per-point paths' 0.4-1 s, and
+// envtrack's last delivery (one InfluxDB write after the last answer, which every stream
+// waits for once) was a fifth of it.
+const benchBatchPushes = 20000
+
 // benchHistory is how many markers the busiest environment holds when the run starts
 // (WORKLOADS.md: a busy test environment holds 3,000-10,000).
 const benchHistory = 10000
@@ -60,7 +66,8 @@ func ciEnvironment(n int64) string {
 //   - both of envtrack's runs again with the journal in PostgreSQL (store.driver:
 //     postgres, one replica), against the same direct writes.
 //
-// Each op is benchBatch events; the paths take turns over BENCH_PUSH_ROUNDS rounds
+// Each op is benchBatch events (benchBatchPushes for the batch paths, so that their turns
+// last about as long as the others'); the paths take turns over BENCH_PUSH_ROUNDS rounds
 // (default 3). The ratios are printed at the end (see docs/benchmarks.md).
 func BenchmarkPushToInfluxDB(b *testing.B) {
 	db := testinfra.StartInfluxDB(b)
@@ -196,17 +203,18 @@ api: {write_tokens: [bench]}
 	// Each turn ends when the sink delivered everything, once: a turn's last events wait
 	// for the sink's linger (delivery.linger, 100 ms) as the last events of any stream
 	// do, not once per op.
-	type total struct{ events, seconds, self, influx, pg, commits, committed float64 }
+	type total struct{ events, seconds, self, influx, pg, commits, committed, drain, turns float64 }
 	totals := map[string]*total{}
 	type path struct {
-		name  string
-		a     *App
-		op    func()
-		drain bool // end the turn when a's sinks delivered everything
+		name   string
+		a      *App
+		op     func()
+		drain  bool // end the turn when a's sinks delivered everything
+		events int  // per op; benchBatch when zero
 	}
 	batches := func(send func(body []byte)) {
 		var body bytes.Buffer
-		for range benchBatch / 500 {
+		for range benchBatchPushes / 500 {
 			body.Reset()
 			for range 500 {
 				n := seq.Add(1)
@@ -227,28 +235,28 @@ api: {write_tokens: [bench]}
 				parallel(clients, func(n int64) {
 					post(d.url+"/api/events", "application/json", "Bearer bench", eventJSON(n), http.StatusAccepted)
 				})
-			}, true})
+			}, true, 0})
 		}
 		paths = append(paths, path{fmt.Sprintf("direct-per-point/clients=%d", clients), a, func() {
 			parallel(clients, func(n int64) {
 				post(influxWrite, "text/plain", influxAuth, pointLine(n), http.StatusNoContent)
 			})
-		}, false})
+		}, false, 0})
 	}
 	paths = append(paths,
 		path{"envtrack-batch500", a, func() {
 			batches(func(body []byte) {
 				post(srvURL+"/api/events", "application/x-ndjson", "Bearer bench", body, http.StatusAccepted)
 			})
-		}, true},
+		}, true, benchBatchPushes},
 		path{"envtrack-postgres-batch500", pa, func() {
 			batches(func(body []byte) {
 				post(pgURL+"/api/events", "application/x-ndjson", "Bearer bench", body, http.StatusAccepted)
 			})
-		}, true},
+		}, true, benchBatchPushes},
 		path{"influxdb-batch500", a, func() {
 			var body bytes.Buffer
-			for range benchBatch / 500 {
+			for range benchBatchPushes / 500 {
 				body.Reset()
 				for range 500 {
 					body.Write(pointLine(seq.Add(1)))
@@ -256,7 +264,7 @@ api: {write_tokens: [bench]}
 				}
 				post(influxWrite, "text/plain", influxAuth, body.Bytes(), http.StatusNoContent)
 			}
-		}, false})
+		}, false, benchBatchPushes})
 	rounds := 3
 	if s := os.Getenv("BENCH_PUSH_ROUNDS"); s != "" {
 		rounds = must(strconv.Atoi(s))
@@ -271,10 +279,17 @@ api: {write_tokens: [bench]}
 				for i := 0; i < b.N; i++ {
 					p.op()
 				}
+				var drain time.Duration
 				if p.drain {
+					d0 := time.Now()
 					delivered(p.a)
+					drain = time.Since(d0)
 				}
-				events := float64(b.N * benchBatch)
+				perOp := p.events
+				if perOp == 0 {
+					perOp = benchBatch
+				}
+				events := float64(b.N * perOp)
 				pg1, _, _ := pgUsage(b, pg.Pid())
 				t := totals[p.name]
 				if t == nil {
@@ -286,6 +301,8 @@ api: {write_tokens: [bench]}
 				t.self += (cpuTime() - self0).Seconds()
 				t.influx += procCPUSeconds(b, db.Pid()) - influx0
 				t.pg += pg1 - pg0
+				t.drain += drain.Seconds()
+				t.turns++
 				b.ReportMetric(events/b.Elapsed().Seconds(), "events/s")
 				if c1, e1 := commitStats(b, p.a); c1 > c0 {
 					t.commits += c1 - c0
@@ -318,6 +335,9 @@ api: {write_tokens: [bench]}
 		fmt.Fprintf(&sb, "  %-30s %9.0f events/s, CPU µs per event: %5.0f here + %4.0f influxd + %4.0f postgres", n, rates[n], cpus[n][0], cpus[n][1], cpus[n][2])
 		if pc, ok := perCommit[n]; ok {
 			fmt.Fprintf(&sb, " %6.1f events per journal commit", pc)
+		}
+		if t := totals[n]; t.drain > 0 {
+			fmt.Fprintf(&sb, ", last delivery %.1f ms after the last answer", 1000*t.drain/t.turns)
 		}
 		sb.WriteByte('\n')
 	}
