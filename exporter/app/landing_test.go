@@ -131,7 +131,7 @@ func dumpDOM(t *testing.T, bin, url string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second) // a hang guard
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--no-zygote", "--disable-gpu", "--disable-quic",
 		"--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
 		"--disable-dev-shm-usage", "--enable-logging=stderr", "--v=0", "--user-data-dir="+t.TempDir(), "--dump-dom", url)
 	// Its own process group, so that a hang kills its helpers too.

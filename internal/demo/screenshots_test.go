@@ -163,7 +163,7 @@ func shoot(t *testing.T, bin, url, out, size string) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second) // a hang guard
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--no-zygote", "--disable-gpu", "--hide-scrollbars",
 		"--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
 		"--disable-dev-shm-usage", "--user-data-dir="+t.TempDir(), "--window-size="+size, "--screenshot="+abs, url)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // a hang kills its helpers too
