@@ -600,7 +600,7 @@ func (r *Runner) advance(seq uint64) {
 // otherwise wait out the whole linger (a lone push reached InfluxDB 100 ms late, and a
 // stream's last events 30-70 ms).
 func (r *Runner) lingerFor(ctx context.Context, notify <-chan struct{}) error {
-	return r.sleep(ctx, r.linger, notify, true, r.quiet)
+	return r.sleep(ctx, r.linger, notify, true)
 }
 
 func (r *Runner) retryableFailure(evs []event.Event, err error, retryIn time.Duration) {
@@ -649,21 +649,20 @@ func (r *Runner) setAsideEvent(e event.Event, cause error) error {
 // wait sleeps for d or until ctx ends (returning its error), keeping the lag gauge
 // current as new events arrive meanwhile.
 func (r *Runner) wait(ctx context.Context, d time.Duration, notify <-chan struct{}) error {
-	return r.sleep(ctx, d, notify, false, 0)
+	return r.sleep(ctx, d, notify, false)
 }
 
 // sleep waits d, or until ctx ends (its error), or (untilFull) until a full batch is
-// waiting or, with quiet, until no commit came for quiet; each commit meanwhile updates
-// the lag gauge.
-func (r *Runner) sleep(ctx context.Context, d time.Duration, notify <-chan struct{}, untilFull bool, quiet time.Duration) error {
+// waiting or no commit came for r.quiet; each commit meanwhile updates the lag gauge.
+func (r *Runner) sleep(ctx context.Context, d time.Duration, notify <-chan struct{}, untilFull bool) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	var (
 		q      *time.Timer
 		paused <-chan time.Time // nil (never) without quiet
 	)
-	if untilFull && quiet > 0 {
-		q = time.NewTimer(quiet)
+	if untilFull && r.quiet > 0 {
+		q = time.NewTimer(r.quiet)
 		defer q.Stop()
 		paused = q.C
 	}
@@ -681,7 +680,7 @@ func (r *Runner) sleep(ctx context.Context, d time.Duration, notify <-chan struc
 				return nil
 			}
 			if q != nil {
-				q.Reset(quiet)
+				q.Reset(r.quiet)
 			}
 		}
 	}
