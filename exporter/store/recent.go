@@ -39,9 +39,10 @@ type recent struct {
 	drops int // copies down (dropFirst), which trim amortises
 }
 
-// add appends the events of a commit, which follow the journal's last event. Call with
-// the store's commit lock held, so that the events arrive in seq order.
-func (r *recent) add(evs []event.Event, encoded [][]byte) {
+// add appends the events of a commit, which follow the journal's last event; size(i)
+// is the encoded size of evs[i]. Call with the store's commit lock held, so that the
+// events arrive in seq order. Events that do not follow those held start over.
+func (r *recent) add(evs []event.Event, size func(i int) int) {
 	if len(evs) == 0 {
 		return
 	}
@@ -56,12 +57,49 @@ func (r *recent) add(evs []event.Event, encoded [][]byte) {
 	// As committed: a read makes their decoded form, on the reader's goroutine rather
 	// than the pusher's.
 	r.evs = append(r.evs, evs...)
-	for _, b := range encoded {
-		r.sizes = append(r.sizes, len(b))
-		r.bytes += len(b)
+	for i := range evs {
+		n := size(i)
+		r.sizes = append(r.sizes, n)
+		r.bytes += n
 	}
 	r.trim()
 }
+
+// Recent is recent for a journal kept outside this package (PostgreSQL): the last
+// events its replica committed, which the sinks read right behind the commits. There
+// the commits of one replica may come back out of seq order, and other replicas'
+// commits fall between them: an Add that does not follow the events held starts over,
+// so that what Recent holds is always one run of consecutive seqs, each as committed.
+type Recent struct{ r recent }
+
+// Add holds the events of a commit, as committed (Seq, ID and RecordedAt assigned);
+// size(i) is evs[i]'s encoded size. A commit larger than the store's own log takes
+// (directBytes: a first sight's thousands of events) is not held, as in the store: it
+// would raise the peak memory, and the sinks are then too far behind to read it from
+// memory anyway.
+func (x *Recent) Add(evs []event.Event, size func(i int) int) {
+	total := 0
+	for i := range evs {
+		if total += size(i); total > directBytes {
+			x.r.reset()
+			return
+		}
+	}
+	x.r.add(evs, size)
+}
+
+// Events is Store.Events answered from memory: up to limit events after afterSeq, up
+// to the last one held; false when the event after afterSeq is not held, or a hole is
+// in the range (the journal answers).
+func (x *Recent) Events(afterSeq uint64, limit int) ([]event.Event, bool) {
+	return x.r.events(afterSeq, limit)
+}
+
+// Reset forgets everything: a write other than a commit changed the journal.
+func (x *Recent) Reset() { x.r.reset() }
+
+// DropBefore forgets the events before seq (pruned).
+func (x *Recent) DropBefore(seq uint64) { x.r.dropBefore(seq) }
 
 // trim drops the oldest events beyond the bounds, down to three quarters of them, so
 // that the events kept are copied down once per quarter of the bound, not per commit.

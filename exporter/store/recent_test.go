@@ -144,7 +144,7 @@ func TestRecentBounds(t *testing.T) {
 			enc[i] = make([]byte, 100)
 			next++
 		}
-		r.add(evs, enc)
+		r.add(evs, sizes(enc))
 	}
 	require.LessOrEqual(t, len(r.evs), recentEvents)
 	require.GreaterOrEqual(t, len(r.evs), recentEvents*3/4)
@@ -161,18 +161,21 @@ func TestRecentBounds(t *testing.T) {
 	r.reset()
 	r.drops = 0
 	for range 2 * recentEvents {
-		r.add([]event.Event{{Seq: next, EnvironmentID: "e", Name: event.Created, Time: t0, RecordedAt: t0}}, enc[:1])
+		r.add([]event.Event{{Seq: next, EnvironmentID: "e", Name: event.Created, Time: t0, RecordedAt: t0}}, sizes(enc[:1]))
 		next++
 	}
 	require.LessOrEqual(t, r.drops, 2*4+1)
 
 	big := [][]byte{make([]byte, recentBytes-10), make([]byte, 20)}
-	r.add([]event.Event{{Seq: next, Time: t0, RecordedAt: t0}, {Seq: next + 1, Time: t0, RecordedAt: t0}}, big)
+	r.add([]event.Event{{Seq: next, Time: t0, RecordedAt: t0}, {Seq: next + 1, Time: t0, RecordedAt: t0}}, sizes(big))
 	require.LessOrEqual(t, r.bytes, recentBytes)
 	require.Len(t, r.evs, 1, "the bytes bound keeps the newest")
 	_, ok = r.events(math.MaxUint64, 0)
 	require.False(t, ok)
 }
+
+// sizes is the size function of encoded events.
+func sizes(encoded [][]byte) func(int) int { return func(i int) int { return len(encoded[i]) } }
 
 // FuzzDecodedForm: whenever recent knows an event's decoded form, it is what the
 // journal's encoder and decoder make of the event.
@@ -216,4 +219,29 @@ func FuzzDecodedForm(f *testing.F) {
 		require.NoError(t, err)
 		require.Equal(t, got, form, "%s", v)
 	})
+}
+
+// TestRecentHoldsNoLargeCommit: Recent (the PostgreSQL store's) does not hold a commit
+// larger than the store's log takes, as the store does not: what it held before is
+// forgotten, and the commits after it are held again.
+func TestRecentHoldsNoLargeCommit(t *testing.T) {
+	var x Recent
+	t0 := time.Date(2025, 1, 7, 10, 0, 0, 0, time.UTC)
+	one := func(seq uint64) []event.Event {
+		return []event.Event{{Seq: seq, EnvironmentID: "e", Name: event.Created, Time: t0, RecordedAt: t0}}
+	}
+	x.Add(one(1), func(int) int { return 100 })
+	large := make([]event.Event, 1000)
+	for i := range large {
+		large[i] = one(uint64(2 + i))[0]
+	}
+	x.Add(large, func(int) int { return directBytes/len(large) + 1 })
+	_, ok := x.Events(0, 0)
+	require.False(t, ok, "held before the large commit")
+	_, ok = x.Events(1, 0)
+	require.False(t, ok, "the large commit")
+	x.Add(one(1002), func(int) int { return 100 })
+	got, ok := x.Events(1001, 0)
+	require.True(t, ok)
+	require.Equal(t, one(1002), got)
 }

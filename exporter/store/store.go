@@ -516,7 +516,7 @@ func (s *Store) commit(states []tracker.State, events []event.Event, keys map[st
 		}
 		s.lsn = r.lsn
 		s.enqueue(r)
-		s.recent.add(out, r.encoded)
+		s.recent.add(out, func(i int) int { return len(r.encoded[i]) })
 	}
 	s.metrics.CommitDuration.Observe(time.Since(start).Seconds())
 	if len(out) > 0 {

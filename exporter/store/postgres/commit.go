@@ -386,6 +386,7 @@ func (s *Store) commitTx(ctx context.Context, l *Lease, states []tracker.State, 
 		out[i].Seq = first + uint64(i)
 		out[i].ID = event.MakeID(s.journalID, out[i].Seq)
 	}
+	s.recent.Add(out, func(i int) int { return len(bodyPrefix) + len(bodies[i]) })
 	return out, versions, nil
 }
 
@@ -655,8 +656,10 @@ func (s *Store) pollHead(ctx context.Context) error {
 	s.advance(uint64(last))
 	if first != nil {
 		s.first.Store(uint64(*first))
+		s.recent.DropBefore(uint64(*first)) // pruned, maybe by another replica
 	} else if last > 0 {
 		s.first.Store(0) // every event pruned
+		s.recent.Reset()
 	}
 	s.sizeBytes.Store(size)
 	if grew {

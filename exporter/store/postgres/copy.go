@@ -108,6 +108,7 @@ func (s *Store) Append(events []event.Event) error {
 	if err != nil {
 		return fmt.Errorf("append: %w", s.mapErr(err))
 	}
+	s.recent.Reset() // what follows is not a commit's
 	s.first.CompareAndSwap(0, uint64(first))
 	s.advance(uint64(last))
 	s.broadcast()

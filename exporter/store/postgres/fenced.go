@@ -371,7 +371,10 @@ func (s *Store) pruneEvents(l *Lease, before time.Time, sinks []string) (int, er
 	if sinks == nil {
 		sinks = []string{}
 	}
-	n := 0
+	var (
+		n    int
+		upTo int64 // the last seq deleted
+	)
 	err = s.fencedTx(ctx, l, func(tx pgx.Tx) error {
 		// The first event to keep: the first recorded at or after before, or the first a
 		// named sink has not delivered (a sink without a cursor has delivered nothing).
@@ -385,11 +388,12 @@ func (s *Store) pruneEvents(l *Lease, before time.Time, sinks []string) (int, er
 				ORDER BY seq LIMIT $2)
 			RETURNING seq),
 		ids AS (DELETE FROM envtrack_identities WHERE seq IN (SELECT seq FROM gone))
-		SELECT count(*) FROM gone`, before, pruneBatch, sinks).Scan(&n)
+		SELECT count(*), coalesce(max(seq), 0) FROM gone`, before, pruneBatch, sinks).Scan(&n, &upTo)
 	})
 	if err != nil {
 		return 0, err
 	}
+	s.recent.DropBefore(uint64(upTo) + 1)
 	s.metrics.Pruned.Add(float64(n))
 	return n, nil
 }

@@ -33,6 +33,8 @@ func TestPostgres(t *testing.T) {
 		{"SchemaNewerThanBinary", testSchemaNewerThanBinary},
 		{"CommitBodies", testCommitBodies},
 		{"OwnCommitsWakeNoFollower", testOwnCommitsWakeNoFollower},
+		{"RecentMatchesDatabase", testRecentMatchesDatabase},
+		{"RecentAnswersTheSinks", testRecentAnswersTheSinks},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, pg.NewDatabase(t)) })
 	}

@@ -114,6 +114,11 @@ type Store struct {
 
 	cursors *lazyCursors // the unfenced SaveCursorLazily (tools); Fenced has its own
 
+	// recent: the last events this replica committed, which its sinks read right behind
+	// the commits (store.Recent); decoded counts the events read from the database.
+	recent  store.Recent
+	decoded atomic.Uint64
+
 	stop context.CancelFunc
 	wg   sync.WaitGroup
 
@@ -278,7 +283,7 @@ func (s *Store) LastSeq() uint64 { return s.last.Load() }
 
 // Stats describes the journal; FileBytes is the size of envtrack's tables.
 func (s *Store) Stats() store.Stats {
-	st := store.Stats{FirstSeq: s.first.Load(), LastSeq: s.last.Load(), FileBytes: s.sizeBytes.Load()}
+	st := store.Stats{FirstSeq: s.first.Load(), LastSeq: s.last.Load(), FileBytes: s.sizeBytes.Load(), Decoded: s.decoded.Load()}
 	if st.FirstSeq != 0 && st.LastSeq >= st.FirstSeq {
 		st.Events = st.LastSeq - st.FirstSeq + 1
 	}
@@ -315,12 +320,19 @@ func (s *Store) mapErr(err error) error {
 }
 
 // Events returns up to limit events with Seq > afterSeq, in seq order (limit <= 0: all).
+// A sink reads from its cursor with Events(cursor, batch): from memory when it follows
+// this replica's commits closely (store.Recent), so that the leader's sinks neither
+// read back nor decode what it just wrote. The events' metadata maps may be shared with
+// other readers: they are not to be changed.
 func (s *Store) Events(afterSeq uint64, limit int) ([]event.Event, error) {
 	ctx, cancel, err := s.ctx()
 	if err != nil {
 		return nil, err
 	}
 	defer cancel()
+	if evs, ok := s.recent.Events(afterSeq, limit); ok {
+		return evs, nil
+	}
 	if limit <= 0 {
 		limit = -1
 	}
@@ -382,6 +394,7 @@ func (s *Store) queryEvents(ctx context.Context, sql string, args ...any) ([]eve
 		if err != nil {
 			return nil, fmt.Errorf("event %d: %w", seq, err)
 		}
+		s.decoded.Add(1)
 		evs = append(evs, ev)
 	}
 	if err := rows.Err(); err != nil {
