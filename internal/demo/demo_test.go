@@ -36,9 +36,25 @@ func getJSON(ctx context.Context, u string, v any) error {
 		return err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s: %s", u, resp.Status, body)
+		return &statusError{status: resp.StatusCode, msg: fmt.Sprintf("GET %s: %s: %s", u, resp.Status, body)}
 	}
 	return json.Unmarshal(body, v)
+}
+
+// statusError is an answer other than 200 OK.
+type statusError struct {
+	status int
+	msg    string
+}
+
+func (e *statusError) Error() string { return e.msg }
+
+// refused reports whether err is a server's refusal of the query itself (400 Bad
+// Request, 422 Unprocessable Entity: Prometheus's bad_data and execution errors), which
+// no retry mends; a lost connection or a 5xx on a loaded machine is polled again.
+func refused(err error) bool {
+	var se *statusError
+	return errors.As(err, &se) && (se.status == http.StatusBadRequest || se.status == http.StatusUnprocessableEntity)
 }
 
 func promValue(ctx context.Context, base, q string) (float64, error) {
