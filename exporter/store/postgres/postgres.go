@@ -322,17 +322,30 @@ func (s *Store) mapErr(err error) error {
 // Events returns up to limit events with Seq > afterSeq, in seq order (limit <= 0: all).
 // A sink reads from its cursor with Events(cursor, batch): from memory when it follows
 // this replica's commits closely (store.Recent), so that the leader's sinks neither
-// read back nor decode what it just wrote. The events' metadata maps may be shared with
-// other readers: they are not to be changed.
+// transfer nor decode what it just wrote. Memory holds this replica's commits only, so
+// an answer from it that is short of limit also asks the database for what follows (a
+// commit of another replica since): a query that finds nothing in the common case, and
+// the answer is the database's, as if read whole. The events' metadata maps may be
+// shared with other readers: they are not to be changed.
 func (s *Store) Events(afterSeq uint64, limit int) ([]event.Event, error) {
+	var held []event.Event
+	if !s.closed.Load() { // a closed store answers its error, even what memory holds
+		var ok bool
+		if held, ok = s.recent.Events(afterSeq, limit); ok {
+			if limit > 0 && len(held) == limit {
+				return held, nil
+			}
+			afterSeq = held[len(held)-1].Seq
+			if limit > 0 {
+				limit -= len(held)
+			}
+		}
+	}
 	ctx, cancel, err := s.ctx()
 	if err != nil {
 		return nil, err
 	}
 	defer cancel()
-	if evs, ok := s.recent.Events(afterSeq, limit); ok {
-		return evs, nil
-	}
 	if limit <= 0 {
 		limit = -1
 	}
@@ -343,6 +356,9 @@ func (s *Store) Events(afterSeq uint64, limit int) ([]event.Event, error) {
 	evs, err := s.queryEvents(ctx, "SELECT seq, body FROM envtrack_events WHERE seq > $1 ORDER BY seq LIMIT $2", int64(min(afterSeq, 1<<63-1)), lim)
 	if err != nil {
 		return nil, fmt.Errorf("events after %d: %w", afterSeq, s.mapErr(err))
+	}
+	if len(held) > 0 {
+		return append(held, evs...), nil
 	}
 	return evs, nil
 }
