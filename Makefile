@@ -52,6 +52,7 @@ test: tools ## all tests, with the race detector, against the real servers
 	@# target with "context deadline exceeded" when a -fuzztime duration ends while a
 	@# worker is mid-input (go.dev/issue/75804, fixed in Go 1.27). About 5 s each here.
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEvent$$' -fuzztime 100000x ./model/apitypes/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeMetadata$$' -fuzztime 20000x ./model/apitypes/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeRecords -fuzztime 50000x ./exporter/store/
 	$(GO) test -run '^$$' -fuzz '^FuzzQuoteInfluxQL$$' -fuzztime 10000x ./exporter/influxdb/
 

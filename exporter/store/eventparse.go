@@ -59,7 +59,7 @@ func parseEvent(v []byte) (event.Event, bool) {
 				return ev, false
 			}
 		case fMetadata:
-			if ev.Metadata, ok = flatObject(&p); !ok {
+			if ev.Metadata, ok = p.FlatObject(apitypes.CommonWords); !ok {
 				return ev, false
 			}
 		case fEnvironmentName:
@@ -71,7 +71,7 @@ func parseEvent(v []byte) (event.Event, bool) {
 				ev.EnvironmentName = string(raw[1 : len(raw)-1])
 			}
 		default:
-			s, ok := internedString(&p)
+			s, ok := p.InternedString(apitypes.CommonWords)
 			if !ok {
 				return ev, false
 			}
@@ -151,93 +151,4 @@ func stringField(ev *event.Event, f int) *string {
 		return &ev.CommitSHA
 	}
 	return &ev.Source
-}
-
-// The strings that recur in every event (event names, sources, metadata keys, marker
-// values) are shared rather than allocated per event read: garbage collection was a
-// tenth of the batch push's CPU.
-var (
-	interned      = map[string]string{}
-	internedBoxed = map[string]any{} // the same, as interface values (metadata)
-)
-
-func init() {
-	words := []string{"api", "argocd", "probe", "annotation", string(event.KindDeployment),
-		event.MetaKind, event.MetaHost, event.MetaApplication, event.MetaActivity, event.MetaStatus, event.MetaFailed,
-		event.MetaDetectedAt, event.MetaBackfill, event.MetaLate, event.MetaBaseline, event.MetaReason, event.MetaSource,
-		event.MetaEvidence, event.MetaRevision, event.MetaCause, event.MetaPushed, event.MetaIdempotencyKey,
-		event.MetaRepository, event.MetaBranch, event.MetaCommitSHA}
-	for _, n := range event.Names {
-		words = append(words, string(n))
-	}
-	words = append(words, event.MarkerStatuses...)
-	words = append(words, event.DurationKeys...)
-	for _, w := range words {
-		interned[w] = w
-		internedBoxed[w] = w
-	}
-}
-
-// internedString reads a string, shared when it is one of interned.
-func internedString(p *apitypes.JSONScanner) (string, bool) {
-	raw, ok := p.RawString()
-	if !ok {
-		return "", false
-	}
-	if s, ok := interned[string(raw[1:len(raw)-1])]; ok {
-		return s, true
-	}
-	return string(raw[1 : len(raw)-1]), true
-}
-
-// flatObject reads metadata: null, or an object whose values are strings, numbers
-// (float64), booleans or null, decoded as into an interface{}; nested values are left
-// to encoding/json.
-func flatObject(p *apitypes.JSONScanner) (map[string]any, bool) {
-	if p.Literal("null") {
-		return nil, true
-	}
-	if !p.Byte('{') {
-		return nil, false
-	}
-	m := make(map[string]any, 8)
-	for first := true; ; first = false {
-		if p.Byte('}') {
-			return m, true
-		}
-		if !first && !p.Byte(',') {
-			return nil, false
-		}
-		k, ok := internedString(p)
-		if !ok || !p.Byte(':') {
-			return nil, false
-		}
-		c, _ := p.Peek()
-		switch {
-		case c == '"':
-			raw, ok := p.RawString()
-			if !ok {
-				return nil, false
-			}
-			if v, ok := internedBoxed[string(raw[1:len(raw)-1])]; ok {
-				m[k] = v
-			} else {
-				m[k] = string(raw[1 : len(raw)-1])
-			}
-		case c == 't' && p.Literal("true"):
-			m[k] = true
-		case c == 'f' && p.Literal("false"):
-			m[k] = false
-		case c == 'n' && p.Literal("null"):
-			m[k] = nil
-		case c == '-' || c >= '0' && c <= '9':
-			f, ok := p.Float64()
-			if !ok {
-				return nil, false
-			}
-			m[k] = f
-		default:
-			return nil, false
-		}
-	}
 }

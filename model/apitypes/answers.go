@@ -38,8 +38,13 @@ type TimelineEntry struct {
 	RawMetadata string `json:"-"`
 }
 
-// DecodeMetadata is RawMetadata's map (nil if it is no JSON object).
+// DecodeMetadata is RawMetadata's map (nil if it is no JSON object). The summary of
+// every timeline decodes three; encoding/json took a sixth of the request's CPU.
 func DecodeMetadata(raw string) map[string]any {
+	p := JSONScanner{B: []byte(raw)}
+	if m, ok := p.FlatObject(CommonWords); ok && p.End() {
+		return m
+	}
 	var m map[string]any
 	if json.Unmarshal([]byte(raw), &m) != nil {
 		return nil

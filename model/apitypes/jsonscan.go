@@ -3,6 +3,8 @@ package apitypes
 import (
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/blueberry-idp/envtrack/model/event"
 )
 
 // JSONScanner reads the plain JSON that most pushed events and every journaled event
@@ -154,4 +156,95 @@ func (p *JSONScanner) digits() int {
 		n++
 	}
 	return n
+}
+
+// Words are strings that recur in every event (event names, sources, metadata keys,
+// marker values): a scan shares them rather than allocating each one it reads, and
+// garbage collection was a tenth of the batch push's CPU.
+type Words struct {
+	str   map[string]string
+	boxed map[string]any // the same, as interface values (metadata)
+}
+
+// CommonWords are the words of envtrack's own events.
+var CommonWords = func() *Words {
+	ws := []string{"api", "argocd", "probe", "annotation", string(event.KindDeployment),
+		event.MetaKind, event.MetaHost, event.MetaApplication, event.MetaActivity, event.MetaStatus, event.MetaFailed,
+		event.MetaDetectedAt, event.MetaBackfill, event.MetaLate, event.MetaBaseline, event.MetaReason, event.MetaSource,
+		event.MetaEvidence, event.MetaRevision, event.MetaCause, event.MetaPushed, event.MetaIdempotencyKey,
+		event.MetaRepository, event.MetaBranch, event.MetaCommitSHA}
+	for _, n := range event.Names {
+		ws = append(ws, string(n))
+	}
+	ws = append(ws, event.MarkerStatuses...)
+	ws = append(ws, event.DurationKeys...)
+	w := &Words{str: make(map[string]string, len(ws)), boxed: make(map[string]any, len(ws))}
+	for _, s := range ws {
+		w.str[s], w.boxed[s] = s, s
+	}
+	return w
+}()
+
+// InternedString reads a plain string, shared when it is one of w's.
+func (p *JSONScanner) InternedString(w *Words) (string, bool) {
+	raw, ok := p.RawString()
+	if !ok {
+		return "", false
+	}
+	if s, ok := w.str[string(raw[1:len(raw)-1])]; ok {
+		return s, true
+	}
+	return string(raw[1 : len(raw)-1]), true
+}
+
+// FlatObject reads metadata as json.Unmarshal reads it into a map[string]any: null
+// (nil), or an object whose values are plain strings, numbers (float64), booleans or
+// null. Nested values are left to encoding/json. w shares the words it reads.
+func (p *JSONScanner) FlatObject(w *Words) (map[string]any, bool) {
+	if p.Literal("null") {
+		return nil, true
+	}
+	if !p.Byte('{') {
+		return nil, false
+	}
+	m := make(map[string]any, 8)
+	for first := true; ; first = false {
+		if p.Byte('}') {
+			return m, true
+		}
+		if !first && !p.Byte(',') {
+			return nil, false
+		}
+		k, ok := p.InternedString(w)
+		if !ok || !p.Byte(':') {
+			return nil, false
+		}
+		c, _ := p.Peek()
+		switch {
+		case c == '"':
+			raw, ok := p.RawString()
+			if !ok {
+				return nil, false
+			}
+			if v, ok := w.boxed[string(raw[1:len(raw)-1])]; ok {
+				m[k] = v
+			} else {
+				m[k] = string(raw[1 : len(raw)-1])
+			}
+		case c == 't' && p.Literal("true"):
+			m[k] = true
+		case c == 'f' && p.Literal("false"):
+			m[k] = false
+		case c == 'n' && p.Literal("null"):
+			m[k] = nil
+		case c == '-' || c >= '0' && c <= '9':
+			f, ok := p.Float64()
+			if !ok {
+				return nil, false
+			}
+			m[k] = f
+		default:
+			return nil, false
+		}
+	}
 }
