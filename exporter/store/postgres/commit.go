@@ -202,7 +202,6 @@ func (s *Store) commitTx(ctx context.Context, l *Lease, states []tracker.State, 
 		envs    = make([]string, len(events))
 		names   = make([]string, len(events))
 		times   = make([]time.Time, len(events))
-		recs    = make([]time.Time, len(events))
 		ikeys   = make([]*string, len(events))
 		bodies  = make([]string, len(events))
 		sids    = make([]string, len(states))
@@ -222,7 +221,7 @@ func (s *Store) commitTx(ctx context.Context, l *Lease, states []tracker.State, 
 		if !bytes.HasPrefix(body, []byte(bodyPrefix)) {
 			return nil, nil, fmt.Errorf("event %s of %s: its JSON does not begin with %s", ev.Name, ev.EnvironmentID, bodyPrefix)
 		}
-		ords[i], envs[i], names[i], times[i], recs[i], bodies[i] = int64(i+1), ev.EnvironmentID, string(ev.Name), ev.Time, recordedAt, string(body[len(bodyPrefix):])
+		ords[i], envs[i], names[i], times[i], bodies[i] = int64(i+1), ev.EnvironmentID, string(ev.Name), ev.Time, string(body[len(bodyPrefix):])
 		if k, _ := ev.Meta(tracker.MetaIdempotencyKey).(string); k != "" {
 			ikeys[i] = &k
 		}
@@ -310,12 +309,12 @@ func (s *Store) commitTx(ctx context.Context, l *Lease, states []tracker.State, 
 	}
 	if len(out) > 0 {
 		b.Queue(`INSERT INTO envtrack_events (seq, environment_id, name, time, recorded_at, idempotency_key, body)
-			SELECT m.last_seq - $1 + u.ord, u.env, u.name, u.t, u.rec, u.ikey,
+			SELECT m.last_seq - $1 + u.ord, u.env, u.name, u.t, $7::timestamptz, u.ikey,
 				('{"seq":' || (m.last_seq - $1 + u.ord) || ',"id":' || $2 || (m.last_seq - $1 + u.ord) || '"' || u.body)::json
-			FROM envtrack_meta m, unnest($3::bigint[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::text[], $9::text[])
-				AS u(ord, env, name, t, rec, ikey, body)
+			FROM envtrack_meta m, unnest($3::bigint[], $4::text[], $5::text[], $6::timestamptz[], $8::text[], $9::text[])
+				AS u(ord, env, name, t, ikey, body)
 			WHERE m.id = 1`,
-			n, idPrefix, ords, envs, names, times, recs, ikeys, bodies)
+			n, idPrefix, ords, envs, names, times, recordedAt, ikeys, bodies) // one recorded_at: pgx boxes each element of a time array
 		if len(newIdents) > 0 {
 			// No ON CONFLICT (and no speculative insertion): planned as new, an identity
 			// recorded meanwhile (visible after the head lock) violates the primary key,
