@@ -9,10 +9,12 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -29,6 +31,7 @@ import (
 	"github.com/blueberry-idp/envtrack/exporter/influxdb"
 	"github.com/blueberry-idp/envtrack/exporter/query"
 	"github.com/blueberry-idp/envtrack/exporter/server"
+	"github.com/blueberry-idp/envtrack/internal/proc"
 	"github.com/blueberry-idp/envtrack/internal/scenario"
 	"github.com/blueberry-idp/envtrack/internal/testinfra"
 	"github.com/blueberry-idp/envtrack/model/event"
@@ -44,8 +47,15 @@ import (
 // Two timelines are asked: a random ephemeral environment's (10 events) and staging's.
 // The paths of a language take turns, request by request (the languages one after the
 // other, on the same ids); each reports its p50 and p99 in ms, its
-// answer's bytes and this process's CPU per request (the client's, and for the API
-// envtrack's), and the ratios are reported beside them (docs/benchmarks.md).
+// answer's bytes and this process's CPU per request (the client's; for the API also
+// envtrack's, read from /proc: each envtrack runs the binary in a process of its own),
+// and the ratios are reported beside them (docs/benchmarks.md). Each path
+// goes first in turn, since the first request for an id found InfluxDB colder than the
+// ones after it (the API, always first, paid it alone: 0.16 ms of its p50). An op of
+// the ephemeral timeline is ten environments for the InfluxQL paths (one for the Flux
+// ones, ten times slower; of the long timeline, one request): a p99 is its hundredth's
+// worst request, and 1,000 requests of about a millisecond left it to a handful of
+// InfluxDB's pauses (three bare paths' p99s ranged from 3.6 to 4.7 ms in one run).
 func BenchmarkTimelineQuery(b *testing.B) {
 	const envs = 10_000
 	end := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -79,21 +89,38 @@ func BenchmarkTimelineQuery(b *testing.B) {
 		}
 		return int(n)
 	}
-	// One envtrack per query language, reading the same InfluxDB.
-	apis := map[string]string{}
+	// One envtrack per query language, reading the same InfluxDB: the binary, each in a
+	// process of its own, as an operator runs it. In this process, the client's
+	// garbage (three bare answers, gzipped, per API request) made envtrack's collector
+	// run with the API requests.
+	bin := os.Getenv("BENCH_ENVTRACK_BIN") // a build of one's own (a profiling one, say)
+	if bin == "" {
+		bin = filepath.Join(b.TempDir(), "envtrack")
+		out, err := exec.Command("go", "build", "-o", bin, "../../cmd/envtrack").CombinedOutput()
+		require.NoError(b, err, "%s", out)
+	}
+	apis, pids := map[string]string{}, map[string]int{}
 	for _, lang := range []string{config.QueryLanguageInfluxQL, config.QueryLanguageFlux} {
 		dir := b.TempDir()
-		cfg := filepath.Join(dir, "envtrack.yml")
-		require.NoError(b, os.WriteFile(cfg, []byte(fmt.Sprintf("state_dir: %s\ninfluxdb: {url: %s, bucket: %s, query_language: %s}\n",
-			filepath.Join(dir, "data"), db.URL, db.Bucket, lang)), 0o600))
-		a, err := New(Options{Sinks: testSinks, ConfigFile: cfg, Now: func() time.Time { return end }, ListenAddress: "127.0.0.1:0"})
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		require.NoError(b, err)
-		require.NoError(b, a.Listen())
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- a.Run(ctx) }()
-		b.Cleanup(func() { cancel(); <-done })
-		apis[lang] = "http://" + a.Addr()
+		addr := ln.Addr().String()
+		ln.Close()
+		cfg := filepath.Join(dir, "envtrack.yml")
+		require.NoError(b, os.WriteFile(cfg, []byte(fmt.Sprintf("listen_address: %s\nstate_dir: %s\ninfluxdb: {url: %s, bucket: %s, query_language: %s}\n",
+			addr, filepath.Join(dir, "data"), db.URL, db.Bucket, lang)), 0o600))
+		p, err := proc.Start("envtrack", bin, []string{"serve", "--config", cfg, "--log.level=warn"}, io.Discard)
+		require.NoError(b, err)
+		b.Cleanup(func() { _ = p.Stop(time.Minute) })
+		waitUntil(b, "envtrack ready", func() bool {
+			resp, err := http.Get("http://" + addr + "/readyz")
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK
+		})
+		apis[lang], pids[lang] = "http://"+addr, p.Pid()
 	}
 	iq, err := influxdb.NewInfluxQL(sinkCfg, nil, nil)
 	require.NoError(b, err)
@@ -111,6 +138,12 @@ func BenchmarkTimelineQuery(b *testing.B) {
 		}
 		req, _ := http.NewRequest(http.MethodGet, db.URL+"/query?"+q.Encode(), nil)
 		return req
+	}
+	perOp := func(kind string, phase []string) int {
+		if kind == "ephemeral" && phase[0] == "API_InfluxQL" {
+			return 10
+		}
+		return 1
 	}
 	ids := map[string]func(*rand.Rand) string{
 		"ephemeral": func(r *rand.Rand) string { return fmt.Sprintf("env-%05d", r.IntN(envs)) },
@@ -152,10 +185,7 @@ func BenchmarkTimelineQuery(b *testing.B) {
 	}
 	// The paths of one language take turns on the same id, so that a machine busy with
 	// something else slows them alike: side by side in one run, request by request. The
-	// languages run one after the other, on the same ids: both envtracks share this
-	// process, and the Flux path's garbage (its answer decoded into maps) was collected
-	// while the InfluxQL paths ran, on their CPU and their latency, which an envtrack
-	// reading InfluxQL does not carry (docs/benchmarks.md).
+	// languages run one after the other, on the same ids.
 	phases := [][]string{{"API_InfluxQL", "Bare_InfluxQL", "Bare_InfluxQL_identity", "Bare_InfluxQL_server_chunks"}, {"API_Flux", "Bare_Flux"}}
 	var paths []string
 	for _, ph := range phases {
@@ -166,12 +196,17 @@ func BenchmarkTimelineQuery(b *testing.B) {
 			lat := map[string][]time.Duration{}
 			cpu := map[string]time.Duration{}
 			bytes := map[string]int{}
+			served := map[string]float64{} // envtrack's CPU seconds, by API path
 			for _, ph := range phases {
 				runtime.GC() // the phase before's garbage is not this one's
+				api := ph[0]
+				pid := pids[strings.ToLower(strings.TrimPrefix(api, "API_"))]
+				cpu0 := procCPUSeconds(b, pid)
 				rnd := rand.New(rand.NewPCG(1, 2))
-				for range b.N {
+				for i := range b.N * perOp(kind, ph) {
 					id := ids[kind](rnd)
-					for _, path := range ph {
+					for j := range ph { // each path goes first in turn
+						path := ph[(i+j)%len(ph)]
 						req := requests[path](id)
 						t0, c0 := time.Now(), cpuTime()
 						bytes[path] = get(req)
@@ -179,6 +214,7 @@ func BenchmarkTimelineQuery(b *testing.B) {
 						cpu[path] += cpuTime() - c0
 					}
 				}
+				served[api] = procCPUSeconds(b, pid) - cpu0
 			}
 			p50, p99 := map[string]float64{}, map[string]float64{}
 			for _, path := range paths {
@@ -187,9 +223,12 @@ func BenchmarkTimelineQuery(b *testing.B) {
 				b.ReportMetric(p50[path], unit+"-p50-ms")
 				b.ReportMetric(p99[path], unit+"-p99-ms")
 				b.ReportMetric(float64(bytes[path]), unit+"-bytes")
-				// This process's CPU per request: the client's, and envtrack's for the
-				// API (InfluxDB runs in its own process).
+				// This process's CPU per request: the client's (InfluxDB and envtrack
+				// run in their own processes).
 				b.ReportMetric(float64(cpu[path])/float64(len(lat[path]))/float64(time.Millisecond), unit+"-cpu-ms")
+				if s, ok := served[path]; ok { // envtrack's, from /proc
+					b.ReportMetric(1000*s/float64(len(lat[path])), unit+"-envtrack-cpu-ms")
+				}
 			}
 			b.ReportMetric(p99["API_InfluxQL"]/p99["Bare_InfluxQL"], "influxql-api/bare-p99")
 			b.ReportMetric(p50["API_InfluxQL"]/p50["Bare_InfluxQL"], "influxql-api/bare-p50")
