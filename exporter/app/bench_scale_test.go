@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -163,14 +162,7 @@ func scaleBench(b *testing.B, bin string, n int, pg *testinfra.Postgres, store s
 	p, err := proc.Start("envtrack", exe, args, io.Discard)
 	require.NoError(b, err)
 	defer func() { _ = p.Stop(time.Minute) }()
-	waitUntil(b, "envtrack ready", func() bool {
-		resp, err := http.Get("http://" + addr + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	waitReady(b, addr)
 	// The fake Argo CD runs in this process, on the same cores: its CPU is not
 	// envtrack's, but what it takes the machine's cores from (a real Argo CD runs
 	// elsewhere).

@@ -112,14 +112,7 @@ func BenchmarkTimelineQuery(b *testing.B) {
 		p, err := proc.Start("envtrack", bin, []string{"serve", "--config", cfg, "--log.level=warn"}, io.Discard)
 		require.NoError(b, err)
 		b.Cleanup(func() { _ = p.Stop(time.Minute) })
-		waitUntil(b, "envtrack ready", func() bool {
-			resp, err := http.Get("http://" + addr + "/readyz")
-			if err != nil {
-				return false
-			}
-			resp.Body.Close()
-			return resp.StatusCode == http.StatusOK
-		})
+		waitReady(b, addr)
 		apis[lang], pids[lang] = "http://"+addr, p.Pid()
 	}
 	iq, err := influxdb.NewInfluxQL(sinkCfg, nil, nil)

@@ -112,14 +112,7 @@ func argoBench(b *testing.B, bin, mode string) argoBenchResult {
 		}
 		p, err := proc.Start("envtrack", exe, args, io.Discard)
 		require.NoError(b, err)
-		waitUntil(b, "envtrack ready", func() bool {
-			resp, err := http.Get("http://" + addr + "/readyz")
-			if err != nil {
-				return false
-			}
-			resp.Body.Close()
-			return resp.StatusCode == http.StatusOK
-		})
+		waitReady(b, addr)
 		return p
 	}
 	// First sight of the 10,000 environments (and of their histories), then a clean stop.
@@ -169,6 +162,19 @@ func argoBench(b *testing.B, bin, mode string) argoBenchResult {
 	r.bytesPerMin = float64(bytes2-bytes1) / elapsed.Minutes()
 	r.deployed = int(metricLabelValue(addr, "envtrack_tracker_events_total", `event="deployed"`))
 	return r
+}
+
+// waitReady waits until the envtrack listening on addr answers /readyz with 200.
+func waitReady(b *testing.B, addr string) {
+	b.Helper()
+	waitUntil(b, "envtrack ready", func() bool {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
 }
 
 func waitUntil(b *testing.B, what string, cond func() bool) {
