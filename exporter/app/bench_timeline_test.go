@@ -56,6 +56,9 @@ import (
 // ones, ten times slower; of the long timeline, one request): a p99 is its hundredth's
 // worst request, and 1,000 requests of about a millisecond left it to a handful of
 // InfluxDB's pauses (three bare paths' p99s ranged from 3.6 to 4.7 ms in one run).
+// Proxy_InfluxQL is the bare statement through a reverse proxy that does nothing else
+// (testdata/proxy), in a process of its own: the least any second process on the path
+// costs, against which envtrack's own cost is API over proxy.
 func BenchmarkTimelineQuery(b *testing.B) {
 	const envs = 10_000
 	end := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -115,6 +118,19 @@ func BenchmarkTimelineQuery(b *testing.B) {
 		waitReady(b, addr)
 		apis[lang], pids[lang] = "http://"+addr, p.Pid()
 	}
+	// The floor of any second process on the path: a bare reverse proxy before InfluxDB
+	// (testdata/proxy), through which the bare statement goes as it is.
+	proxyBin := filepath.Join(b.TempDir(), "proxy")
+	out, err := exec.Command("go", "build", "-o", proxyBin, "./testdata/proxy").CombinedOutput()
+	require.NoError(b, err, "%s", out)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(b, err)
+	proxyAddr := ln.Addr().String()
+	ln.Close()
+	pp, err := proc.Start("proxy", proxyBin, []string{"-listen", proxyAddr, "-target", db.URL}, io.Discard)
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = pp.Stop(time.Minute) })
+	waitAnswer(b, "the proxy", "http://"+proxyAddr+"/ping", http.StatusNoContent) // InfluxDB's /ping
 	iq, err := influxdb.NewInfluxQL(sinkCfg, nil, nil)
 	require.NoError(b, err)
 	fx, err := influxdb.NewFlux(sinkCfg, nil, nil)
@@ -163,6 +179,12 @@ func BenchmarkTimelineQuery(b *testing.B) {
 			req.Header.Set("Accept-Encoding", "identity")
 			return req
 		},
+		// The same through the bare proxy.
+		"Proxy_InfluxQL": func(id string) *http.Request {
+			req := bareInfluxQL(id, strconv.Itoa(influxdb.ChunkSize))
+			req.URL.Host = proxyAddr
+			return req
+		},
 		// The same with InfluxDB's own chunks (10,000 rows: the whole timeline at once).
 		"Bare_InfluxQL_server_chunks": func(id string) *http.Request {
 			return bareInfluxQL(id, "")
@@ -179,7 +201,7 @@ func BenchmarkTimelineQuery(b *testing.B) {
 	// The paths of one language take turns on the same id, so that a machine busy with
 	// something else slows them alike: side by side in one run, request by request. The
 	// languages run one after the other, on the same ids.
-	phases := [][]string{{"API_InfluxQL", "Bare_InfluxQL", "Bare_InfluxQL_identity", "Bare_InfluxQL_server_chunks"}, {"API_Flux", "Bare_Flux"}}
+	phases := [][]string{{"API_InfluxQL", "Bare_InfluxQL", "Bare_InfluxQL_identity", "Bare_InfluxQL_server_chunks", "Proxy_InfluxQL"}, {"API_Flux", "Bare_Flux"}}
 	var paths []string
 	for _, ph := range phases {
 		paths = append(paths, ph...)
@@ -229,6 +251,10 @@ func BenchmarkTimelineQuery(b *testing.B) {
 			b.ReportMetric(p50["API_InfluxQL"]/p50["Bare_InfluxQL_identity"], "influxql-api/bare-identity-p50")
 			b.ReportMetric(p99["API_InfluxQL"]/p99["Bare_InfluxQL_server_chunks"], "influxql-api/bare-server-chunks-p99")
 			b.ReportMetric(p50["API_InfluxQL"]/p50["Bare_InfluxQL_server_chunks"], "influxql-api/bare-server-chunks-p50")
+			b.ReportMetric(p99["Proxy_InfluxQL"]/p99["Bare_InfluxQL"], "influxql-proxy/bare-p99")
+			b.ReportMetric(p50["Proxy_InfluxQL"]/p50["Bare_InfluxQL"], "influxql-proxy/bare-p50")
+			b.ReportMetric(p99["API_InfluxQL"]/p99["Proxy_InfluxQL"], "influxql-api/proxy-p99")
+			b.ReportMetric(p50["API_InfluxQL"]/p50["Proxy_InfluxQL"], "influxql-api/proxy-p50")
 			b.ReportMetric(p99["API_Flux"]/p99["API_InfluxQL"], "api-flux/influxql-p99")
 		})
 	}

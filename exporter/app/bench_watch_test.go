@@ -167,13 +167,19 @@ func argoBench(b *testing.B, bin, mode string) argoBenchResult {
 // waitReady waits until the envtrack listening on addr answers /readyz with 200.
 func waitReady(b *testing.B, addr string) {
 	b.Helper()
-	waitUntil(b, "envtrack ready", func() bool {
-		resp, err := http.Get("http://" + addr + "/readyz")
+	waitAnswer(b, "envtrack ready", "http://"+addr+"/readyz", http.StatusOK)
+}
+
+// waitAnswer waits until a GET of u answers status.
+func waitAnswer(b *testing.B, what, u string, status int) {
+	b.Helper()
+	waitUntil(b, what, func() bool {
+		resp, err := http.Get(u)
 		if err != nil {
 			return false
 		}
 		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
+		return resp.StatusCode == status
 	})
 }
 
