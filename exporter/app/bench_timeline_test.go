@@ -58,7 +58,9 @@ import (
 // InfluxDB's pauses (three bare paths' p99s ranged from 3.6 to 4.7 ms in one run).
 // Proxy_InfluxQL is the bare statement through a reverse proxy that does nothing else
 // (testdata/proxy), in a process of its own: the least any second process on the path
-// costs, against which envtrack's own cost is API over proxy.
+// costs, against which envtrack's own cost is API over proxy. ProxyRaw_InfluxQL is the
+// same through the proxy's -raw mode, which forwards without net/http: what the hop
+// costs beneath the HTTP library every Go server and client uses.
 func BenchmarkTimelineQuery(b *testing.B) {
 	const envs = 10_000
 	end := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -105,10 +107,7 @@ func BenchmarkTimelineQuery(b *testing.B) {
 	apis, pids := map[string]string{}, map[string]int{}
 	for _, lang := range []string{config.QueryLanguageInfluxQL, config.QueryLanguageFlux} {
 		dir := b.TempDir()
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(b, err)
-		addr := ln.Addr().String()
-		ln.Close()
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(testinfra.FreePort(b)))
 		cfg := filepath.Join(dir, "envtrack.yml")
 		require.NoError(b, os.WriteFile(cfg, []byte(fmt.Sprintf("listen_address: %s\nstate_dir: %s\ninfluxdb: {url: %s, bucket: %s, query_language: %s}\n",
 			addr, filepath.Join(dir, "data"), db.URL, db.Bucket, lang)), 0o600))
@@ -123,14 +122,15 @@ func BenchmarkTimelineQuery(b *testing.B) {
 	proxyBin := filepath.Join(b.TempDir(), "proxy")
 	out, err := exec.Command("go", "build", "-o", proxyBin, "./testdata/proxy").CombinedOutput()
 	require.NoError(b, err, "%s", out)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(b, err)
-	proxyAddr := ln.Addr().String()
-	ln.Close()
-	pp, err := proc.Start("proxy", proxyBin, []string{"-listen", proxyAddr, "-target", db.URL}, io.Discard)
-	require.NoError(b, err)
-	b.Cleanup(func() { _ = pp.Stop(time.Minute) })
-	waitAnswer(b, "the proxy", "http://"+proxyAddr+"/ping", http.StatusNoContent) // InfluxDB's /ping
+	proxy := func(name string, args ...string) string {
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(testinfra.FreePort(b)))
+		p, err := proc.Start(name, proxyBin, append([]string{"-listen", addr, "-target", db.URL}, args...), io.Discard)
+		require.NoError(b, err)
+		b.Cleanup(func() { _ = p.Stop(time.Minute) })
+		waitAnswer(b, "the "+name, "http://"+addr+"/ping", http.StatusNoContent) // InfluxDB's /ping
+		return addr
+	}
+	proxyAddr, rawProxyAddr := proxy("proxy"), proxy("raw proxy", "-raw")
 	iq, err := influxdb.NewInfluxQL(sinkCfg, nil, nil)
 	require.NoError(b, err)
 	fx, err := influxdb.NewFlux(sinkCfg, nil, nil)
@@ -185,6 +185,12 @@ func BenchmarkTimelineQuery(b *testing.B) {
 			req.URL.Host = proxyAddr
 			return req
 		},
+		// The same through the proxy without net/http.
+		"ProxyRaw_InfluxQL": func(id string) *http.Request {
+			req := bareInfluxQL(id, strconv.Itoa(influxdb.ChunkSize))
+			req.URL.Host = rawProxyAddr
+			return req
+		},
 		// The same with InfluxDB's own chunks (10,000 rows: the whole timeline at once).
 		"Bare_InfluxQL_server_chunks": func(id string) *http.Request {
 			return bareInfluxQL(id, "")
@@ -201,7 +207,7 @@ func BenchmarkTimelineQuery(b *testing.B) {
 	// The paths of one language take turns on the same id, so that a machine busy with
 	// something else slows them alike: side by side in one run, request by request. The
 	// languages run one after the other, on the same ids.
-	phases := [][]string{{"API_InfluxQL", "Bare_InfluxQL", "Bare_InfluxQL_identity", "Bare_InfluxQL_server_chunks", "Proxy_InfluxQL"}, {"API_Flux", "Bare_Flux"}}
+	phases := [][]string{{"API_InfluxQL", "Bare_InfluxQL", "Bare_InfluxQL_identity", "Bare_InfluxQL_server_chunks", "Proxy_InfluxQL", "ProxyRaw_InfluxQL"}, {"API_Flux", "Bare_Flux"}}
 	var paths []string
 	for _, ph := range phases {
 		paths = append(paths, ph...)
@@ -253,6 +259,8 @@ func BenchmarkTimelineQuery(b *testing.B) {
 			b.ReportMetric(p50["API_InfluxQL"]/p50["Bare_InfluxQL_server_chunks"], "influxql-api/bare-server-chunks-p50")
 			b.ReportMetric(p99["Proxy_InfluxQL"]/p99["Bare_InfluxQL"], "influxql-proxy/bare-p99")
 			b.ReportMetric(p50["Proxy_InfluxQL"]/p50["Bare_InfluxQL"], "influxql-proxy/bare-p50")
+			b.ReportMetric(p99["ProxyRaw_InfluxQL"]/p99["Bare_InfluxQL"], "influxql-proxy-raw/bare-p99")
+			b.ReportMetric(p50["ProxyRaw_InfluxQL"]/p50["Bare_InfluxQL"], "influxql-proxy-raw/bare-p50")
 			b.ReportMetric(p99["API_InfluxQL"]/p99["Proxy_InfluxQL"], "influxql-api/proxy-p99")
 			b.ReportMetric(p50["API_InfluxQL"]/p50["Proxy_InfluxQL"], "influxql-api/proxy-p50")
 			b.ReportMetric(p99["API_Flux"]/p99["API_InfluxQL"], "api-flux/influxql-p99")

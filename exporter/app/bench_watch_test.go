@@ -19,6 +19,7 @@ import (
 
 	"github.com/blueberry-idp/envtrack/internal/fakeargocd"
 	"github.com/blueberry-idp/envtrack/internal/proc"
+	"github.com/blueberry-idp/envtrack/internal/testinfra"
 )
 
 // BenchmarkArgoCDWatchVsPoll10000 measures the envtrack process as an operator sees it
@@ -90,10 +91,7 @@ func benchDaemon(b *testing.B, n int, mode, store string) (argo *fakeargocd.Serv
 	start := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
 	argo = fakeargocd.NewServer(b, fakeargocd.WithToken("t"), fakeargocd.WithApps(benchWorld(n, start)...))
 	dir := b.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(b, err)
-	addr = ln.Addr().String()
-	ln.Close()
+	addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(testinfra.FreePort(b)))
 	cfg = filepath.Join(dir, "envtrack.yml")
 	require.NoError(b, os.WriteFile(cfg, []byte(fmt.Sprintf(`listen_address: %s
 state_dir: %s
