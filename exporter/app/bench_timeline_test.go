@@ -251,18 +251,19 @@ func BenchmarkTimelineQuery(b *testing.B) {
 					b.ReportMetric(1000*s/float64(len(lat[path])), unit+"-envtrack-cpu-ms")
 				}
 			}
-			b.ReportMetric(p99["API_InfluxQL"]/p99["Bare_InfluxQL"], "influxql-api/bare-p99")
-			b.ReportMetric(p50["API_InfluxQL"]/p50["Bare_InfluxQL"], "influxql-api/bare-p50")
-			b.ReportMetric(p99["API_InfluxQL"]/p99["Bare_InfluxQL_identity"], "influxql-api/bare-identity-p99")
-			b.ReportMetric(p50["API_InfluxQL"]/p50["Bare_InfluxQL_identity"], "influxql-api/bare-identity-p50")
-			b.ReportMetric(p99["API_InfluxQL"]/p99["Bare_InfluxQL_server_chunks"], "influxql-api/bare-server-chunks-p99")
-			b.ReportMetric(p50["API_InfluxQL"]/p50["Bare_InfluxQL_server_chunks"], "influxql-api/bare-server-chunks-p50")
-			b.ReportMetric(p99["Proxy_InfluxQL"]/p99["Bare_InfluxQL"], "influxql-proxy/bare-p99")
-			b.ReportMetric(p50["Proxy_InfluxQL"]/p50["Bare_InfluxQL"], "influxql-proxy/bare-p50")
-			b.ReportMetric(p99["ProxyRaw_InfluxQL"]/p99["Bare_InfluxQL"], "influxql-proxy-raw/bare-p99")
-			b.ReportMetric(p50["ProxyRaw_InfluxQL"]/p50["Bare_InfluxQL"], "influxql-proxy-raw/bare-p50")
-			b.ReportMetric(p99["API_InfluxQL"]/p99["Proxy_InfluxQL"], "influxql-api/proxy-p99")
-			b.ReportMetric(p50["API_InfluxQL"]/p50["Proxy_InfluxQL"], "influxql-api/proxy-p50")
+			// Each ratio at p99 and at p50: "influxql-api/bare-p99" is API_InfluxQL's p99
+			// over Bare_InfluxQL's.
+			for _, r := range []struct{ of, over, name string }{
+				{"API_InfluxQL", "Bare_InfluxQL", "influxql-api/bare"},
+				{"API_InfluxQL", "Bare_InfluxQL_identity", "influxql-api/bare-identity"},
+				{"API_InfluxQL", "Bare_InfluxQL_server_chunks", "influxql-api/bare-server-chunks"},
+				{"Proxy_InfluxQL", "Bare_InfluxQL", "influxql-proxy/bare"},
+				{"ProxyRaw_InfluxQL", "Bare_InfluxQL", "influxql-proxy-raw/bare"},
+				{"API_InfluxQL", "Proxy_InfluxQL", "influxql-api/proxy"},
+			} {
+				b.ReportMetric(p99[r.of]/p99[r.over], r.name+"-p99")
+				b.ReportMetric(p50[r.of]/p50[r.over], r.name+"-p50")
+			}
 			b.ReportMetric(p99["API_Flux"]/p99["API_InfluxQL"], "api-flux/influxql-p99")
 		})
 	}
