@@ -114,7 +114,7 @@ run: build ## run envtrack locally with the example config
 
 # The benchmarks whose figures are percentiles or rates over a set number of requests
 # run as docs/benchmarks.md quotes them: Go's default of one second would end the
-# timeline's after about a hundred requests a path, where the p99 is the slowest one.
+# timeline's after 70 or so requests a path, where the p99 is the slowest one.
 bench: ## benchmarks; results and the command go to docs/benchmarks.md
 	$(GO) test -run '^$$' -bench . -skip '^(BenchmarkTimelineQuery|BenchmarkPushToInfluxDB)$$' -benchmem -count 1 -timeout 120m ./...
 	$(GO) test -run '^$$' -bench '^BenchmarkTimelineQuery$$/^ephemeral$$' -benchtime 5000x -timeout 60m ./exporter/app/
