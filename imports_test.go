@@ -1,5 +1,5 @@
-// Package envtrack_test holds the one test of the module's shape: imports run one way
-// (DESIGN §10, docs/architecture.md).
+// Package envtrack_test holds the tests of the module's shape: imports run one way
+// (DESIGN §10, docs/architecture.md), and make bench runs the benchmarks it names.
 package envtrack_test
 
 import (
