@@ -68,7 +68,8 @@ func ciEnvironment(n int64) string {
 //
 // Each op is benchBatch events (benchBatchPushes for the batch paths, so that their turns
 // last about as long as the others'); the paths take turns over BENCH_PUSH_ROUNDS rounds
-// (default 3). The ratios are printed at the end (see docs/benchmarks.md).
+// (default 3). The ratios are printed at the end, the 8-client ones also round by round
+// with their median (see docs/benchmarks.md).
 func BenchmarkPushToInfluxDB(b *testing.B) {
 	db := testinfra.StartInfluxDB(b)
 	pg := testinfra.StartPostgres(b)
@@ -203,7 +204,12 @@ api: {write_tokens: [bench]}
 	// Each turn ends when the sink delivered everything, once: a turn's last events wait
 	// for the sink's linger (delivery.linger, 100 ms) as the last events of any stream
 	// do, not once per op.
-	type total struct{ events, seconds, self, influx, pg, commits, committed, drain, turns float64 }
+	type total struct {
+		events, seconds, self, influx, pg, commits, committed, drain, turns float64
+		// roundEvents, roundSeconds: the turns of each round (testing runs a
+		// sub-benchmark once with b.N 1 before b.N, so a round has two).
+		roundEvents, roundSeconds []float64
+	}
 	totals := map[string]*total{}
 	type path struct {
 		name   string
@@ -303,6 +309,11 @@ api: {write_tokens: [bench]}
 				t.pg += pg1 - pg0
 				t.drain += drain.Seconds()
 				t.turns++
+				for len(t.roundEvents) <= round {
+					t.roundEvents, t.roundSeconds = append(t.roundEvents, 0), append(t.roundSeconds, 0)
+				}
+				t.roundEvents[round] += events
+				t.roundSeconds[round] += b.Elapsed().Seconds()
 				b.ReportMetric(events/b.Elapsed().Seconds(), "events/s")
 				if c1, e1 := commitStats(b, p.a); c1 > c0 {
 					t.commits += c1 - c0
@@ -347,6 +358,24 @@ api: {write_tokens: [bench]}
 	fmt.Printf("  on PostgreSQL, end to end vs direct per-point: 1 client %s, 8 clients %s; batch push vs InfluxDB 500-line batches %s\n",
 		ratio("envtrack-postgres/clients=1", "direct-per-point/clients=1"), ratio("envtrack-postgres/clients=8", "direct-per-point/clients=8"),
 		ratio("envtrack-postgres-batch500", "influxdb-batch500"))
+	// The 8-client ratios round by round (each round gives every path one turn), with
+	// their median: how far one run's ratio is from the next is in the spread.
+	turns := func(name string) []float64 { // events/s, round by round
+		t := totals[name]
+		if t == nil {
+			return nil
+		}
+		rs := make([]float64, len(t.roundEvents))
+		for i := range rs {
+			rs[i] = t.roundEvents[i] / t.roundSeconds[i]
+		}
+		return rs
+	}
+	for _, x := range []string{"envtrack/clients=8", "envtrack-postgres/clients=8"} {
+		if line := roundRatios(turns(x), turns("direct-per-point/clients=8")); line != "" {
+			fmt.Printf("  %s vs direct per-point, each round: %s\n", x, line)
+		}
+	}
 	for _, mf := range must(pa.reg.Gather()) {
 		if mf.GetName() == "envtrack_store_commit_duration_seconds" {
 			h := mf.GetMetric()[0].GetHistogram()
@@ -381,4 +410,49 @@ func commitStats(tb testing.TB, a *App) (commits, events float64) {
 		}
 	}
 	return 0, 0
+}
+
+// roundRatios is "0.81x 0.86x ... (median 0.84x)": x's rate over y's in each round (the
+// turns of one round pair up); "" without a round of both.
+func roundRatios(x, y []float64) string {
+	n := min(len(x), len(y))
+	if n == 0 {
+		return ""
+	}
+	rs := make([]float64, 0, n)
+	var sb strings.Builder
+	for i := range n {
+		if y[i] == 0 {
+			return ""
+		}
+		rs = append(rs, x[i]/y[i])
+		fmt.Fprintf(&sb, "%.2fx ", x[i]/y[i])
+	}
+	sort.Float64s(rs)
+	med := rs[n/2]
+	if n%2 == 0 {
+		med = (rs[n/2-1] + rs[n/2]) / 2
+	}
+	fmt.Fprintf(&sb, "(median %.2fx)", med)
+	return sb.String()
+}
+
+func TestRoundRatios(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		x, y []float64
+		want string
+	}{
+		{"none", nil, []float64{1}, ""},
+		{"odd", []float64{8, 9, 10}, []float64{10, 10, 10}, "0.80x 0.90x 1.00x (median 0.90x)"},
+		{"even, unsorted", []float64{9, 8}, []float64{10, 10}, "0.90x 0.80x (median 0.85x)"},
+		{"a round of one only", []float64{8, 9}, []float64{10}, "0.80x (median 0.80x)"},
+		{"a direct turn of nothing", []float64{8}, []float64{0}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := roundRatios(tc.x, tc.y); got != tc.want {
+				t.Errorf("roundRatios(%v, %v) = %q, want %q", tc.x, tc.y, got, tc.want)
+			}
+		})
+	}
 }
