@@ -359,7 +359,7 @@ api: {write_tokens: [bench]}
 		ratio("envtrack-postgres/clients=1", "direct-per-point/clients=1"), ratio("envtrack-postgres/clients=8", "direct-per-point/clients=8"),
 		ratio("envtrack-postgres-batch500", "influxdb-batch500"))
 	// The 8-client ratios round by round (each round gives every path one turn), with
-	// their median: how far one run's ratio is from the next is in the spread.
+	// their median: their spread says how far one run's ratio may be from the next.
 	turns := func(name string) []float64 { // events/s, round by round
 		t := totals[name]
 		if t == nil {
